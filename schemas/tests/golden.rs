@@ -287,7 +287,12 @@ fn samples() -> Vec<Event> {
 
 fn envelope(payload: Event) -> Envelope {
     let aggregate = match payload.event_type().split('.').next() {
-        Some("identity") if matches!(payload, Event::IdentityClaimed(_) | Event::IdentityReleased(_)) => {
+        Some("identity")
+            if matches!(
+                payload,
+                Event::IdentityClaimed(_) | Event::IdentityReleased(_)
+            ) =>
+        {
             AggregateId::Identity {
                 channel: CH,
                 key_hash: "3f2a9c".into(),
@@ -376,16 +381,26 @@ fn every_catalog_entry_has_a_sample_and_a_golden_file() {
         let has_frame = frames
             .iter()
             .any(|(t, v, _)| *t == entry.event_type && *v == entry.version);
-        assert!(has_frame, "no sample for {}@v{}", entry.event_type, entry.version);
+        assert!(
+            has_frame,
+            "no sample for {}@v{}",
+            entry.event_type, entry.version
+        );
     }
     if bless() {
         std::fs::create_dir_all(golden_dir()).expect("golden dir");
         for (event_type, version, frame) in &frames {
             let stem = file_stem(event_type, *version);
             let decoded = Envelope::decode_frame(event_type, *version, frame).expect("decodes");
-            write_if_missing(&golden_dir().join(format!("{stem}.hex")), &format!("{}\n", hex::encode(frame)));
+            write_if_missing(
+                &golden_dir().join(format!("{stem}.hex")),
+                &format!("{}\n", hex::encode(frame)),
+            );
             let json = serde_json::to_string_pretty(&decoded.to_json()).expect("json");
-            write_if_missing(&golden_dir().join(format!("{stem}.json")), &format!("{json}\n"));
+            write_if_missing(
+                &golden_dir().join(format!("{stem}.json")),
+                &format!("{json}\n"),
+            );
         }
     }
     for entry in CATALOG {
@@ -399,7 +414,10 @@ fn every_catalog_entry_has_a_sample_and_a_golden_file() {
     for (event_type, version, frame) in &frames {
         let stem = file_stem(event_type, *version);
         let stored = read_hex(&golden_dir().join(format!("{stem}.hex")));
-        assert_eq!(&stored, frame, "{stem}: the encoding changed; add a version instead");
+        assert_eq!(
+            &stored, frame,
+            "{stem}: the encoding changed; add a version instead"
+        );
     }
 }
 
@@ -416,7 +434,11 @@ fn golden_bytes_decode_to_the_stored_values() {
         if path.extension().and_then(|e| e.to_str()) != Some("hex") {
             continue;
         }
-        let stem = path.file_stem().and_then(|s| s.to_str()).expect("name").to_owned();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_owned();
         let (event_type, version) = stem.split_once("@v").expect("type@vN");
         let version: u16 = version.parse().expect("version");
         let frame = read_hex(&path);
@@ -426,7 +448,11 @@ fn golden_bytes_decode_to_the_stored_values() {
             &std::fs::read_to_string(path.with_extension("json")).expect("json beside hex"),
         )
         .expect("valid json");
-        assert_eq!(serde_json::Value::Object(decoded.to_json()), expected, "{stem}");
+        assert_eq!(
+            serde_json::Value::Object(decoded.to_json()),
+            expected,
+            "{stem}"
+        );
         // The JSON form also reads back into the same event.
         let back: Event = serde_json::from_value(expected).expect("json reads back");
         assert_eq!(back, decoded.payload, "{stem}");
@@ -454,7 +480,10 @@ fn old_version_upcasts_to_current() {
 fn batches_round_trip_and_reject_damage() {
     let events: Vec<Envelope> = samples().into_iter().take(3).map(envelope).collect();
     let batch = encode_batch(&events).expect("encodes");
-    assert_eq!(batch.types, "dialog.registered,client.profile_updated,identity.linked");
+    assert_eq!(
+        batch.types,
+        "dialog.registered,client.profile_updated,identity.linked"
+    );
     assert_eq!(batch.versions, "1,1,1");
     assert_eq!(decode_batch(&batch).expect("decodes"), events);
     let mut truncated = batch.clone();
@@ -463,9 +492,15 @@ fn batches_round_trip_and_reject_damage() {
     let mut extra = batch.clone();
     extra.types.push_str(",dialog.closed");
     extra.versions.push_str(",1");
-    assert!(matches!(decode_batch(&extra), Err(DecodeError::CountMismatch { .. })));
+    assert!(matches!(
+        decode_batch(&extra),
+        Err(DecodeError::CountMismatch { .. })
+    ));
     let mut unknown = batch;
     unknown.versions = "1,1,99".into();
-    assert!(matches!(decode_batch(&unknown), Err(DecodeError::Unknown { .. })));
+    assert!(matches!(
+        decode_batch(&unknown),
+        Err(DecodeError::Unknown { .. })
+    ));
     assert_eq!(encode_batch(&[]), Err(EncodeError::Empty));
 }

@@ -243,7 +243,8 @@ impl Envelope {
         };
         let mut out = Vec::with_capacity(128);
         out.push(ENVELOPE_FORMAT_V1);
-        let out = postcard::to_extend(&meta, out).map_err(|e| EncodeError::Postcard(e.to_string()))?;
+        let out =
+            postcard::to_extend(&meta, out).map_err(|e| EncodeError::Postcard(e.to_string()))?;
         self.payload
             .encode_payload(out)
             .map_err(|e| EncodeError::Postcard(e.to_string()))

@@ -1,0 +1,582 @@
+//! The command service: load an aggregate's state (from a small cache, else from the log), decide,
+//! append with optimistic concurrency, retry on conflict, answer with the sequence.
+//!
+//! - Commands on one aggregate are serialised inside the process (striped async locks), so a
+//!   process does not race itself; across processes the log's expected-last-subject-sequence
+//!   check does the same job and a conflict re-reads and re-decides.
+//! - Each command runs in its own task: a caller that goes away (an HTTP client disconnecting)
+//!   never drops an append's acknowledgement future half-way.
+//! - The command id is the append's message id, so a retried command (same id) is answered with
+//!   the original sequence instead of being applied twice.
+
+use crate::domain::dialog::{DialogCommand, DialogState};
+use crate::domain::identity::{IdentityCommand, IdentityState};
+use crate::domain::project::{ProjectCommand, ProjectState};
+use crate::domain::{self, Caller, Context, Refusal};
+use crate::log::{AppendRequest, EventLog, Expected, LogError, MsgId, Subject, SubjectFilter};
+use lru::LruCache;
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::hash::BuildHasher;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchboard_schemas::{
+    Actor, AggregateId, ChannelIdentity, ClientProfile, DialogId, Envelope, Event, EventId,
+    ProjectId, Source, Timestamp, decode_batch, encode_batch,
+};
+use uuid::Uuid;
+
+/// Who gives a command, and its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandMeta {
+    /// Idempotency key: the same id is never applied twice (within the log's duplicate window;
+    /// beyond it, the domain's own idempotency applies).
+    pub command_id: Uuid,
+    pub actor: Actor,
+    pub correlation_id: Option<Uuid>,
+}
+
+impl CommandMeta {
+    pub fn new(actor: Actor) -> Self {
+        Self {
+            command_id: Uuid::now_v7(),
+            actor,
+            correlation_id: None,
+        }
+    }
+}
+
+/// The answer to a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandAck {
+    /// The sequence of the command's last event, or the aggregate's last sequence when the
+    /// command changed nothing: a query that waits for it sees the command's effect.
+    pub seq: u64,
+    /// How many events were appended (0: nothing to change).
+    pub events: usize,
+    /// The command id had been applied before; `seq` is from that time.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("too much contention on {subject}: gave up after {attempts} attempts")]
+    Contention { subject: String, attempts: u32 },
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("stored events of {subject} could not be read: {reason}")]
+    Corrupt { subject: String, reason: String },
+    #[error("command task failed: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// How many dialog states to keep in memory.
+    pub dialog_cache: usize,
+    /// Attempts on optimistic-concurrency conflicts before giving up.
+    pub max_attempts: u32,
+    /// Retries of an append whose outcome is unknown (timeouts), with the same message id.
+    pub max_unavailable_retries: u32,
+    /// How long cached project settings are trusted before checking the log for changes made by
+    /// other processes.
+    pub project_refresh: Duration,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        Self {
+            dialog_cache: 50_000,
+            max_attempts: 32,
+            max_unavailable_retries: 5,
+            project_refresh: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Cached<S> {
+    state: S,
+    last_seq: u64,
+}
+
+struct CachedProject {
+    state: Arc<ProjectState>,
+    last_seq: u64,
+    checked: Instant,
+}
+
+const STRIPES: usize = 4096;
+
+struct Inner<L> {
+    log: L,
+    options: ServiceOptions,
+    dialogs: Mutex<LruCache<Subject, Cached<DialogState>>>,
+    projects: Mutex<LruCache<ProjectId, CachedProject>>,
+    stripes: Vec<tokio::sync::Mutex<()>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// See the module documentation.
+pub struct CommandService<L: EventLog> {
+    inner: Arc<Inner<L>>,
+}
+
+impl<L: EventLog> Clone for CommandService<L> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<L: EventLog> std::fmt::Debug for CommandService<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandService")
+            .field("backend", &self.inner.log.backend())
+            .field("dialogs_cached", &self.inner.dialogs.lock().len())
+            .finish()
+    }
+}
+
+impl<L: EventLog> CommandService<L> {
+    pub fn new(log: L, options: ServiceOptions) -> Self {
+        let capacity = NonZeroUsize::new(options.dialog_cache.max(1)).unwrap_or(NonZeroUsize::MIN);
+        let projects = NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            inner: Arc::new(Inner {
+                log,
+                options,
+                dialogs: Mutex::new(LruCache::new(capacity)),
+                projects: Mutex::new(LruCache::new(projects)),
+                stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+                hasher: std::collections::hash_map::RandomState::new(),
+            }),
+        }
+    }
+
+    pub fn log(&self) -> &L {
+        &self.inner.log
+    }
+
+    /// Run a command on one dialog.
+    pub async fn dialog(
+        &self,
+        project: ProjectId,
+        dialog: DialogId,
+        command: DialogCommand,
+        meta: CommandMeta,
+    ) -> Result<CommandAck, CommandError> {
+        let this = self.clone();
+        spawn_to_completion(async move { this.dialog_inner(project, dialog, command, meta).await })
+            .await
+    }
+
+    /// Run a command on project settings.
+    pub async fn project(
+        &self,
+        project: ProjectId,
+        command: ProjectCommand,
+        meta: CommandMeta,
+    ) -> Result<CommandAck, CommandError> {
+        let this = self.clone();
+        spawn_to_completion(async move { this.project_inner(project, command, meta).await }).await
+    }
+
+    /// Claim or release a channel identity for a dialog (F11.2). A claim of an identity that
+    /// another dialog owns is refused with [`Refusal::IdentityClaimed`] naming the owner.
+    pub async fn identity(
+        &self,
+        project: ProjectId,
+        identity: &ChannelIdentity,
+        command: IdentityCommand,
+        meta: CommandMeta,
+    ) -> Result<CommandAck, CommandError> {
+        let this = self.clone();
+        let identity = identity.clone();
+        spawn_to_completion(async move {
+            let key_hash = identity_key_hash(&identity);
+            let subject = Subject::identity(project, identity.channel, &key_hash);
+            let aggregate = AggregateId::Identity {
+                channel: identity.channel,
+                key_hash,
+            };
+            let _guard = this.lock(&subject).await;
+            this.run(
+                project,
+                &subject,
+                &aggregate,
+                &meta,
+                &mut None,
+                IdentityState::apply,
+                |state| domain::identity::decide(state, command),
+            )
+            .await
+        })
+        .await
+    }
+
+    /// F5.2: the dialog of an inbound identity, creating the client and the dialog when the
+    /// identity is new. Two connectors racing on the same new identity end in the same dialog.
+    pub async fn dialog_for_identity(
+        &self,
+        project: ProjectId,
+        identity: &ChannelIdentity,
+        profile: ClientProfile,
+        source: Source,
+        meta: CommandMeta,
+    ) -> Result<DialogId, CommandError> {
+        let candidate = DialogId::new();
+        let claim = IdentityCommand::Claim { dialog: candidate };
+        let claim_meta = CommandMeta {
+            command_id: derived_id(meta.command_id, 1),
+            ..meta
+        };
+        let owner = match self.identity(project, identity, claim, claim_meta).await {
+            Ok(_) => candidate,
+            Err(CommandError::Refused(Refusal::IdentityClaimed(owner))) => owner,
+            Err(other) => return Err(other),
+        };
+        let register = DialogCommand::Register {
+            profile,
+            source,
+            identity: Some(identity.clone()),
+        };
+        let register_meta = CommandMeta {
+            command_id: derived_id(meta.command_id, 2),
+            ..meta
+        };
+        match self.dialog(project, owner, register, register_meta).await {
+            Ok(_) | Err(CommandError::Refused(Refusal::DialogExists)) => Ok(owner),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn dialog_inner(
+        &self,
+        project: ProjectId,
+        dialog: DialogId,
+        command: DialogCommand,
+        meta: CommandMeta,
+    ) -> Result<CommandAck, CommandError> {
+        let settings = self.project_settings(project).await?;
+        let caller = Caller::resolve(meta.actor, &settings)?;
+        let subject = Subject::dialog(project, dialog);
+        let aggregate = AggregateId::Dialog(dialog);
+        let _guard = self.lock(&subject).await;
+        let mut slot = self.inner.dialogs.lock().pop(&subject);
+        let now = Timestamp::now();
+        let result = self
+            .run(
+                project,
+                &subject,
+                &aggregate,
+                &meta,
+                &mut slot,
+                DialogState::apply,
+                |state| {
+                    let ctx = Context {
+                        caller: &caller,
+                        project: &settings,
+                        now,
+                    };
+                    domain::dialog::decide(state, command.clone(), &ctx)
+                },
+            )
+            .await;
+        if let Some(state) = slot {
+            self.inner.dialogs.lock().put(subject, state);
+        }
+        result
+    }
+
+    async fn project_inner(
+        &self,
+        project: ProjectId,
+        command: ProjectCommand,
+        meta: CommandMeta,
+    ) -> Result<CommandAck, CommandError> {
+        let subject = Subject::project(project);
+        let _guard = self.lock(&subject).await;
+        let mut slot = self.inner.projects.lock().pop(&project).map(|c| Cached {
+            state: Arc::unwrap_or_clone(c.state),
+            last_seq: c.last_seq,
+        });
+        let now = Timestamp::now();
+        let result = self
+            .run(
+                project,
+                &subject,
+                &AggregateId::Project,
+                &meta,
+                &mut slot,
+                ProjectState::apply,
+                |state| {
+                    let caller = Caller::resolve(meta.actor, state)?;
+                    let ctx = Context {
+                        caller: &caller,
+                        project: state,
+                        now,
+                    };
+                    domain::project::decide(state, command.clone(), &ctx)
+                },
+            )
+            .await;
+        if let Some(cached) = slot {
+            self.inner.projects.lock().put(
+                project,
+                CachedProject {
+                    state: Arc::new(cached.state),
+                    last_seq: cached.last_seq,
+                    checked: Instant::now(),
+                },
+            );
+        }
+        result
+    }
+
+    /// Project settings for a decision: cached, and checked against the log at most every
+    /// `project_refresh` so that changes made by other processes are seen.
+    async fn project_settings(
+        &self,
+        project: ProjectId,
+    ) -> Result<Arc<ProjectState>, CommandError> {
+        let subject = Subject::project(project);
+        let refresh = self.inner.options.project_refresh;
+        let (mut state, mut last_seq) = {
+            let mut projects = self.inner.projects.lock();
+            match projects.get_mut(&project) {
+                Some(cached) if cached.checked.elapsed() < refresh => {
+                    return Ok(Arc::clone(&cached.state));
+                }
+                Some(cached) => (Some(Arc::clone(&cached.state)), cached.last_seq),
+                None => (None, 0),
+            }
+        };
+        let current = self.inner.log.last_subject_seq(&subject).await?;
+        if state.is_none() || current != last_seq {
+            let mut fresh = state.as_deref().cloned().unwrap_or_default();
+            last_seq = self
+                .catch_up(&subject, project, &mut fresh, last_seq, ProjectState::apply)
+                .await?;
+            state = Some(Arc::new(fresh));
+        }
+        let state = state.unwrap_or_default();
+        if !state.exists {
+            return Err(Refusal::NoSuchProject.into());
+        }
+        self.inner.projects.lock().put(
+            project,
+            CachedProject {
+                state: Arc::clone(&state),
+                last_seq,
+                checked: Instant::now(),
+            },
+        );
+        Ok(state)
+    }
+
+    async fn lock(&self, subject: &Subject) -> tokio::sync::MutexGuard<'_, ()> {
+        let index = (self.inner.hasher.hash_one(subject.as_str()) as usize) % STRIPES;
+        self.inner.stripes[index].lock().await
+    }
+
+    /// The decide/append loop for one aggregate whose stripe lock the caller holds. `slot` holds
+    /// the cached state on entry (or none) and, on return, the state after the command when it
+    /// is known exactly (to be cached again), refusals included.
+    #[allow(clippy::too_many_arguments)]
+    async fn run<S: Clone + Default>(
+        &self,
+        project: ProjectId,
+        subject: &Subject,
+        aggregate: &AggregateId,
+        meta: &CommandMeta,
+        slot: &mut Option<Cached<S>>,
+        apply: fn(&mut S, &Event),
+        mut decide: impl FnMut(&S) -> Result<Vec<Event>, Refusal>,
+    ) -> Result<CommandAck, CommandError> {
+        let msg_id = MsgId::new(meta.command_id.simple().to_string())?;
+        let mut current = match slot.take() {
+            Some(cached) => cached,
+            None => {
+                let mut state = S::default();
+                let last_seq = self
+                    .catch_up(subject, project, &mut state, 0, apply)
+                    .await?;
+                Cached { state, last_seq }
+            }
+        };
+        let max_attempts = self.inner.options.max_attempts;
+        for attempt in 1..=max_attempts {
+            let events = match decide(&current.state) {
+                Ok(events) => events,
+                Err(refusal) => {
+                    *slot = Some(current);
+                    return Err(CommandError::Refused(refusal));
+                }
+            };
+            if events.is_empty() {
+                let ack = CommandAck {
+                    seq: current.last_seq,
+                    events: 0,
+                    duplicate: false,
+                };
+                *slot = Some(current);
+                return Ok(ack);
+            }
+            let occurred_at = Timestamp::now();
+            let envelopes: Vec<Envelope> = events
+                .into_iter()
+                .map(|payload| Envelope {
+                    event_id: EventId::new(),
+                    project,
+                    aggregate: aggregate.clone(),
+                    occurred_at,
+                    actor: meta.actor,
+                    causation_id: Some(meta.command_id),
+                    correlation_id: meta.correlation_id,
+                    payload,
+                })
+                .collect();
+            let batch =
+                encode_batch(&envelopes).map_err(|e| CommandError::Internal(e.to_string()))?;
+            let request = AppendRequest {
+                subject: subject.clone(),
+                expected: Expected::from_last(current.last_seq),
+                msg_id: msg_id.clone(),
+                batch,
+            };
+            match self.append_retrying(request).await {
+                Ok(ack) if ack.duplicate => {
+                    // Applied before under this command id; our state may predate it.
+                    return Ok(CommandAck {
+                        seq: ack.seq,
+                        events: 0,
+                        duplicate: true,
+                    });
+                }
+                Ok(ack) => {
+                    for envelope in &envelopes {
+                        apply(&mut current.state, &envelope.payload);
+                    }
+                    current.last_seq = ack.seq;
+                    let ack = CommandAck {
+                        seq: ack.seq,
+                        events: envelopes.len(),
+                        duplicate: false,
+                    };
+                    *slot = Some(current);
+                    return Ok(ack);
+                }
+                Err(LogError::Conflict { .. }) if attempt < max_attempts => {
+                    // Someone else appended: read what they wrote and decide again.
+                    current.last_seq = self
+                        .catch_up(
+                            subject,
+                            project,
+                            &mut current.state,
+                            current.last_seq,
+                            apply,
+                        )
+                        .await?;
+                    tracing::debug!(subject = %subject, attempt, "conflict, deciding again");
+                }
+                Err(LogError::Conflict { .. }) => break,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(CommandError::Contention {
+            subject: subject.to_string(),
+            attempts: max_attempts,
+        })
+    }
+
+    async fn append_retrying(
+        &self,
+        request: AppendRequest,
+    ) -> Result<crate::log::AppendAck, LogError> {
+        let mut delay = Duration::from_millis(20);
+        let mut retries = 0;
+        loop {
+            match self.inner.log.append(request.clone()).await {
+                Err(error)
+                    if error.is_retryable()
+                        && retries < self.inner.options.max_unavailable_retries =>
+                {
+                    retries += 1;
+                    tracing::warn!(subject = %request.subject, %error, retries, "append outcome unknown, retrying with the same message id");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Apply every event of `subject` after `from_seq` to `state`; returns the new last sequence.
+    async fn catch_up<S>(
+        &self,
+        subject: &Subject,
+        project: ProjectId,
+        state: &mut S,
+        from_seq: u64,
+        apply: fn(&mut S, &Event),
+    ) -> Result<u64, CommandError> {
+        let filter = SubjectFilter::exact(subject);
+        let mut last = from_seq;
+        loop {
+            let records = self.inner.log.read(last + 1, &filter, 1024).await?;
+            if records.is_empty() {
+                return Ok(last);
+            }
+            for record in records {
+                let envelopes = decode_batch(&record.batch).map_err(|e| CommandError::Corrupt {
+                    subject: subject.to_string(),
+                    reason: format!("seq {}: {e}", record.seq),
+                })?;
+                for envelope in &envelopes {
+                    if envelope.project != project {
+                        return Err(CommandError::Corrupt {
+                            subject: subject.to_string(),
+                            reason: format!("seq {} belongs to another project", record.seq),
+                        });
+                    }
+                    apply(state, &envelope.payload);
+                }
+                last = record.seq;
+            }
+        }
+    }
+}
+
+/// Run a future in its own task and wait for it, so that dropping the waiter does not drop the
+/// work (and with it an unacknowledged append).
+async fn spawn_to_completion<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, CommandError>> + Send + 'static,
+) -> Result<T, CommandError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| CommandError::Internal(e.to_string()))?
+}
+
+/// A command id derived from another, for the steps of one multi-step command.
+fn derived_id(id: Uuid, step: u8) -> Uuid {
+    let mut bytes = *id.as_bytes();
+    bytes[15] ^= step;
+    bytes[14] ^= 0xA5;
+    Uuid::from_bytes(bytes)
+}
+
+/// The subject token of an identity: a hash of the channel's key, never the key itself (phones
+/// and emails stay out of subjects and headers).
+pub fn identity_key_hash(identity: &ChannelIdentity) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(identity.kind.as_str().as_bytes());
+    hasher.update([0]);
+    hasher.update(identity.external_id.trim().to_lowercase().as_bytes());
+    let digest = hasher.finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
