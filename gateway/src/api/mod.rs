@@ -1,0 +1,59 @@
+//! The HTTP API: JSON under `/v1`. [`app`] builds the whole router from an [`AppState`], apart
+//! from any socket, so tests drive it with `tower::ServiceExt::oneshot`.
+
+mod error;
+mod health;
+
+pub use error::{AppError, Json};
+
+use axum::Router;
+use axum::extract::MatchedPath;
+use axum::http::{Method, Request, Uri};
+use axum::routing::get;
+use switchboard_core::AnyLog;
+use tower_http::trace::TraceLayer;
+
+/// What every handler may use. Cheap to clone (everything inside is shared).
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub log: AnyLog,
+}
+
+impl AppState {
+    pub fn new(log: AnyLog) -> Self {
+        Self { log }
+    }
+}
+
+/// The complete HTTP API.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health::health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(
+            // One span per request, named by the matched route (not the raw path, which would
+            // carry ids) so that logs group by endpoint.
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str);
+                tracing::info_span!(
+                    "http",
+                    method = %request.method(),
+                    route,
+                    path = %request.uri().path(),
+                )
+            }),
+        )
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> AppError {
+    AppError::NotFound(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
+    AppError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}
