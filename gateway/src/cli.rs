@@ -1,0 +1,222 @@
+//! The `switchboard` command line: argument definitions and what each command does. `main` only
+//! parses and maps the outcome to an exit code (0 ok, 1 runtime error, 2 bad usage).
+
+use crate::backend::{IfMissing, LogLocation, open_log};
+use crate::events::{TailError, TailOptions};
+use clap::{Args, Parser, Subcommand};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use switchboard_core::{EventLog, LogError, SubjectFilter};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Switchboard: an event-sourced omnichannel operator inbox"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (`GET /v1/health`, ...) until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Look at the event log.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Measure this machine (prints figures; the last stdout line is one JSON object).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Appends through the command service on both backends, and raw JetStream publishes.
+    Append(crate::bench::AppendArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory of the local state; the embedded event log lives in DIR/log.sqlite unless
+    /// --nats is given. Created if missing.
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    pub data: PathBuf,
+    /// Address to listen on. The bound address is printed on stdout as `listening on ADDR`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Use the JetStream log on this NATS server instead of the embedded one.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Print events as JSON lines (one per event; `seq`, `subject`, `index`, then the event).
+    Tail(TailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Data directory of the embedded log (DIR/log.sqlite).
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    pub data: PathBuf,
+    /// Read the JetStream log on this NATS server instead.
+    #[arg(long, value_name = "URL", conflicts_with = "data")]
+    pub nats: Option<String>,
+    /// First sequence to print.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub from_seq: u64,
+    /// Keep printing events as they are appended (without it, stop at the last one at start).
+    #[arg(long)]
+    pub follow: bool,
+    /// Only messages whose subject matches, NATS style: `sb.<project>.>`, `sb.*.dialog.*`.
+    #[arg(long, value_name = "SUBJECT_FILTER", value_parser = SubjectFilter::parse, default_value = "sb.>")]
+    pub filter: SubjectFilter,
+}
+
+/// A runtime failure: printed as one line on stderr, exit code 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot create the data directory {}: {error}", path.display())]
+    DataDir { path: PathBuf, error: io::Error },
+    #[error("no event log at {} (wrong --data?)", path.display())]
+    NoLog { path: PathBuf },
+    #[error("cannot open the event log at {}: {error}", path.display())]
+    OpenLog { path: PathBuf, error: LogError },
+    #[error("cannot open the jetstream log at {url}: {error}")]
+    Connect { url: String, error: LogError },
+    #[error("cannot listen on {addr}: {error}")]
+    Listen { addr: SocketAddr, error: io::Error },
+    #[error("server failed: {0}")]
+    Serve(io::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+    #[error("{0}")]
+    Tail(#[from] TailError),
+    #[error("bench failed: {0}")]
+    Bench(String),
+}
+
+/// Run a parsed command to its end.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        // Tools writing data to stdout stay quiet on stderr unless asked.
+        Command::Events(_) | Command::Bench(_) => "warn",
+    };
+    init_tracing(default_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Events(EventsCommand::Tail(args)) => events_tail(args).await,
+            Command::Bench(BenchCommand::Append(args)) => {
+                crate::bench::append(args).await.map_err(CliError::Bench)
+            }
+        }
+    })
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: `default_level`).
+fn init_tracing(default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // A second initialisation (only possible in tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .try_init();
+}
+
+async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let location = LogLocation::new(&args.data, args.nats.as_deref());
+    let log = open_log(&location, IfMissing::Create).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|error| CliError::Listen {
+            addr: args.listen,
+            error,
+        })?;
+    let addr = listener.local_addr().map_err(CliError::Serve)?;
+    // The first stdout line tells scripts and tests the bound address (also with port 0).
+    {
+        let mut stdout = io::stdout().lock();
+        // A closed stdout must not stop the server; the address is logged too.
+        let _ = writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush());
+    }
+    match &location {
+        LogLocation::Embedded { data_dir } => {
+            tracing::info!(%addr, log = log.backend(), data = %data_dir.display(), "listening");
+        }
+        LogLocation::JetStream { url } => {
+            tracing::info!(%addr, log = log.backend(), nats = %url, "listening");
+        }
+    }
+    crate::serve::serve(
+        listener,
+        crate::api::AppState::new(log),
+        crate::serve::shutdown_signal(),
+    )
+    .await
+    .map_err(CliError::Serve)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn events_tail(args: TailArgs) -> Result<(), CliError> {
+    let location = LogLocation::new(&args.data, args.nats.as_deref());
+    let log = open_log(&location, IfMissing::Fail).await?;
+    let options = TailOptions {
+        from_seq: args.from_seq,
+        follow: args.follow,
+        filter: args.filter,
+        ..TailOptions::default()
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    crate::events::tail(&log, &options, &mut out).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn tail_takes_either_a_data_dir_or_a_nats_url() {
+        let parsed = Cli::try_parse_from(["switchboard", "events", "tail", "--nats", "nats://x"]);
+        assert!(parsed.is_ok());
+        let both = Cli::try_parse_from([
+            "switchboard",
+            "events",
+            "tail",
+            "--nats",
+            "nats://x",
+            "--data",
+            "d",
+        ]);
+        assert_eq!(
+            both.unwrap_err().kind(),
+            clap::error::ErrorKind::ArgumentConflict
+        );
+        let bad_filter =
+            Cli::try_parse_from(["switchboard", "events", "tail", "--filter", "sb.>.x"]);
+        assert_eq!(
+            bad_filter.unwrap_err().kind(),
+            clap::error::ErrorKind::ValueValidation
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! `switchboard events tail`: the log as JSON lines, one per event.
+//!
+//! Each line has `seq`, `subject` and `index` (the event's 0-based position in its log message;
+//! a message carries several events when one command emitted them together), then every field of
+//! [`Envelope::to_json`]: `type`, `version`, `occurred_at`, the other envelope fields and the
+//! event's own fields. A message whose body does not decode gives one line with `seq`, `subject`,
+//! the `type` and `version` headers as stored and `error`, and the tail goes on.
+
+use futures::{FutureExt, StreamExt};
+use serde::Serialize;
+use std::io::{self, Write};
+use switchboard_core::{EventLog, LogError, LogRecord, SubjectFilter};
+use switchboard_schemas::{Envelope, decode_batch};
+
+/// What to print.
+#[derive(Clone, Debug)]
+pub struct TailOptions {
+    /// The first sequence to print (sequences start at 1).
+    pub from_seq: u64,
+    /// Keep printing new events as they are appended, forever.
+    pub follow: bool,
+    pub filter: SubjectFilter,
+    /// Messages per read when not following.
+    pub page_size: usize,
+}
+
+impl Default for TailOptions {
+    fn default() -> Self {
+        Self {
+            from_seq: 1,
+            follow: false,
+            filter: SubjectFilter::all(),
+            page_size: 512,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TailError {
+    #[error("{0}")]
+    Log(#[from] LogError),
+    #[error("cannot write the output: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Print the log to `out`. Without `follow`, stops at the log's last sequence at the start; with
+/// it, never returns on its own. A closed output (e.g. `| head`) ends it quietly with `Ok`.
+pub async fn tail<L: EventLog>(
+    log: &L,
+    options: &TailOptions,
+    out: &mut impl Write,
+) -> Result<(), TailError> {
+    match tail_until_closed(log, options, out).await {
+        Err(TailError::Io(error)) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+async fn tail_until_closed<L: EventLog>(
+    log: &L,
+    options: &TailOptions,
+    out: &mut impl Write,
+) -> Result<(), TailError> {
+    let from_seq = options.from_seq.max(1);
+    if options.follow {
+        let mut records = log.tail(from_seq, options.filter.clone());
+        loop {
+            // Flush whenever nothing more is ready at once: each live event shows without delay,
+            // while a backlog is written in large chunks.
+            let next = match records.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    out.flush()?;
+                    records.next().await
+                }
+            };
+            let Some(record) = next else { break };
+            write_record(out, &record?)?;
+        }
+    } else {
+        let end = log.last_seq().await?;
+        let mut from = from_seq;
+        while from <= end {
+            let page = log
+                .read(from, &options.filter, options.page_size.max(1))
+                .await?;
+            let Some(last) = page.last() else { break };
+            from = last.seq + 1;
+            for record in page.iter().take_while(|record| record.seq <= end) {
+                write_record(out, record)?;
+            }
+            out.flush()?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Envelope fields first, in this order; the event's own fields follow.
+const LEADING: [&str; 9] = [
+    "type",
+    "version",
+    "occurred_at",
+    "event_id",
+    "project",
+    "aggregate",
+    "actor",
+    "causation_id",
+    "correlation_id",
+];
+
+/// The lines of one log message.
+pub fn write_record(out: &mut impl Write, record: &LogRecord) -> io::Result<()> {
+    match decode_batch(&record.batch) {
+        Ok(events) => {
+            for (index, event) in events.iter().enumerate() {
+                write_event(out, record, index, event)?;
+            }
+            Ok(())
+        }
+        Err(error) => {
+            let mut line = Line::start(out, record)?;
+            line.field("type", &record.batch.types)?;
+            line.field("version", &record.batch.versions)?;
+            line.field("error", &error.to_string())?;
+            line.end()
+        }
+    }
+}
+
+fn write_event(
+    out: &mut impl Write,
+    record: &LogRecord,
+    index: usize,
+    event: &Envelope,
+) -> io::Result<()> {
+    let mut fields = event.to_json();
+    let mut line = Line::start(out, record)?;
+    line.field("index", &index)?;
+    for key in LEADING {
+        if let Some(value) = fields.remove(key) {
+            line.field(key, &value)?;
+        }
+    }
+    for (key, value) in &fields {
+        line.field(key, value)?;
+    }
+    line.end()
+}
+
+/// One JSON object written field by field, in the order given (a `serde_json::Map` would sort
+/// the keys and put `seq` in the middle).
+struct Line<'a, W: Write> {
+    out: &'a mut W,
+}
+
+impl<'a, W: Write> Line<'a, W> {
+    fn start(out: &'a mut W, record: &LogRecord) -> io::Result<Self> {
+        write!(out, "{{\"seq\":{}", record.seq)?;
+        let mut line = Self { out };
+        line.field("subject", record.subject.as_str())?;
+        Ok(line)
+    }
+
+    fn field(&mut self, key: &str, value: &(impl Serialize + ?Sized)) -> io::Result<()> {
+        self.out.write_all(b",")?;
+        serde_json::to_writer(&mut *self.out, key)?;
+        self.out.write_all(b":")?;
+        serde_json::to_writer(&mut *self.out, value)?;
+        Ok(())
+    }
+
+    fn end(self) -> io::Result<()> {
+        self.out.write_all(b"}\n")
+    }
+}

@@ -1,0 +1,17 @@
+//! The `switchboard` binary. Exit codes: 0 ok, 1 runtime error (one line on stderr), 2 bad usage.
+
+use clap::Parser;
+use std::process::ExitCode;
+use switchboard_gateway::cli::{Cli, run};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let message = error.to_string().replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
