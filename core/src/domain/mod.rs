@@ -14,6 +14,9 @@ pub mod identity;
 pub mod project;
 pub mod rights;
 
+#[cfg(test)]
+mod tests;
+
 use switchboard_schemas::{ChannelId, DialogId, Timestamp};
 
 pub use rights::Caller;
