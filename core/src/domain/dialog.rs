@@ -26,6 +26,8 @@ pub enum Delivery {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadState {
     pub up_to: Option<MessageId>,
+    /// How many client messages the dialog had when this operator last read or answered it.
+    pub inbound_read: u64,
     pub marked_unread: bool,
 }
 
@@ -52,8 +54,10 @@ pub struct DialogState {
     pub last_message: Option<MessageId>,
     /// The client waits: a client message that no operator has read or answered (F1.4).
     pub unanswered: bool,
+    /// How many client messages the dialog has received.
+    pub inbound_count: u64,
     pub read: BTreeMap<OperatorId, ReadState>,
-    recent_inbound: VecDeque<(String, MessageId)>,
+    recent_inbound: VecDeque<(ChannelId, String)>,
     recent_outbound: VecDeque<(MessageId, Delivery)>,
     outbound_forgotten: bool,
 }
@@ -80,11 +84,24 @@ impl DialogState {
         }
     }
 
-    /// Whether `operator` has unread messages here (per operator, F4.3).
+    /// Whether `operator` has unread client messages here, or marked the dialog unread (per
+    /// operator, F4.3). Messages of the bot and of operators are not "unread".
     pub fn is_unread_for(&self, operator: OperatorId) -> bool {
-        let read = self.read.get(&operator);
-        read.is_some_and(|r| r.marked_unread)
-            || (self.last_message.is_some() && read.and_then(|r| r.up_to) != self.last_message)
+        match self.read.get(&operator) {
+            Some(read) => read.marked_unread || read.inbound_read < self.inbound_count,
+            None => self.inbound_count > 0,
+        }
+    }
+
+    fn mark_read(&mut self, operator: OperatorId, up_to: Option<MessageId>) {
+        self.read.insert(
+            operator,
+            ReadState {
+                up_to,
+                inbound_read: self.inbound_count,
+                marked_unread: false,
+            },
+        );
     }
 
     pub fn apply(&mut self, event: &Event) {
@@ -110,20 +127,15 @@ impl DialogState {
             Event::MessageReceived(e) => {
                 self.last_message = Some(e.message);
                 self.unanswered = true;
-                push_bounded(&mut self.recent_inbound, (e.external_id.clone(), e.message));
+                self.inbound_count += 1;
+                push_bounded(&mut self.recent_inbound, (e.channel, e.external_id.clone()));
             }
             Event::MessageQueued(e) => {
                 self.last_message = Some(e.message);
                 if let MessageAuthor::Operator(operator) = e.author {
                     self.unanswered = false;
                     // Writing a message means having read the dialog.
-                    self.read.insert(
-                        operator,
-                        ReadState {
-                            up_to: Some(e.message),
-                            marked_unread: false,
-                        },
-                    );
+                    self.mark_read(operator, Some(e.message));
                 }
                 if self.recent_outbound.len() == RECENT_MESSAGES {
                     self.outbound_forgotten = true;
@@ -148,13 +160,7 @@ impl DialogState {
             Event::BotResumed(_) => self.bot_paused = false,
             Event::ReadMarked(e) => {
                 self.unanswered = false;
-                self.read.insert(
-                    e.operator,
-                    ReadState {
-                        up_to: e.up_to,
-                        marked_unread: false,
-                    },
-                );
+                self.mark_read(e.operator, e.up_to);
             }
             Event::MarkedUnread(e) => {
                 self.read.entry(e.operator).or_default().marked_unread = true;
@@ -370,6 +376,12 @@ pub fn decide(
         identity,
     } = command
     {
+        if state.deleted {
+            return Err(Refusal::Deleted);
+        }
+        if let Some(survivor) = state.merged_into {
+            return Err(Refusal::MergedInto(survivor));
+        }
         if state.exists {
             return Err(Refusal::DialogExists);
         }
@@ -470,7 +482,7 @@ pub fn decide(
             if state
                 .recent_inbound
                 .iter()
-                .any(|(ext, _)| *ext == external_id)
+                .any(|(seen_channel, seen)| *seen_channel == channel && *seen == external_id)
             {
                 return Ok(vec![]); // the channel delivered it again
             }
@@ -518,11 +530,14 @@ pub fn decide(
                     return Err(Refusal::Forbidden("only an operator or the bot may send"));
                 }
             };
+            if state.delivery(message).is_some() {
+                return Ok(vec![]); // the same message again
+            }
             if state.blocked {
                 return Err(Refusal::Blocked);
             }
-            if state.delivery(message).is_some() {
-                return Ok(vec![]); // the same message again
+            if author == MessageAuthor::Bot && state.bot_paused {
+                return Err(Refusal::Forbidden("the bot is paused for this dialog"));
             }
             if !state.has_channel(channel) {
                 return Err(Refusal::ChannelUnavailable(channel));
@@ -682,6 +697,10 @@ pub fn decide(
             if state.blocked {
                 return Err(Refusal::Blocked);
             }
+            // F4.7: while paused the bot only runs what an operator starts by hand.
+            if state.bot_paused && !matches!(caller, Caller::Operator { .. }) {
+                return Err(Refusal::Forbidden("the bot is paused for this dialog"));
+            }
             bounded_text("scenario", &scenario, SHORT_MAX, false)?;
             events.push(Event::BotScenarioStarted(BotScenarioStarted { scenario }));
         }
@@ -837,7 +856,7 @@ pub fn decide(
         C::SaveDraft { text } => {
             let operator = caller.require_operator()?;
             bounded_text("text", &text, TEXT_MAX, true)?;
-            if text.is_empty() {
+            if text.trim().is_empty() {
                 if state.drafts.contains(&operator) {
                     events.push(Event::DraftCleared(DraftCleared { operator }));
                 }

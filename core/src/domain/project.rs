@@ -1,6 +1,6 @@
 //! The Project aggregate: the settings every dialog decision may consult.
 
-use super::{Context, Refusal, bounded_text};
+use super::{Caller, Context, Refusal, bounded_text};
 use std::collections::{HashMap, HashSet};
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
@@ -18,7 +18,7 @@ pub struct ProjectState {
     pub exists: bool,
     pub name: String,
     operators: HashMap<OperatorId, OperatorInfo>,
-    channels: HashMap<ChannelId, ChannelKind>,
+    channels: HashMap<ChannelId, (ChannelKind, String)>,
     folders: HashMap<FolderId, String>,
     tags: HashSet<TagId>,
     lists: HashSet<ListId>,
@@ -36,7 +36,13 @@ impl ProjectState {
         self.operators.get(&id)
     }
     pub fn channel(&self, id: ChannelId) -> Option<ChannelKind> {
-        self.channels.get(&id).copied()
+        self.channels.get(&id).map(|(kind, _)| *kind)
+    }
+    fn admin_count(&self) -> usize {
+        self.operators
+            .values()
+            .filter(|o| o.role == Role::Admin)
+            .count()
     }
     pub fn has_folder(&self, id: FolderId) -> bool {
         self.folders.contains_key(&id)
@@ -84,7 +90,7 @@ impl ProjectState {
                 self.operators.remove(&e.operator);
             }
             Event::ChannelConnected(e) => {
-                self.channels.insert(e.channel, e.kind);
+                self.channels.insert(e.channel, (e.kind, e.name.clone()));
             }
             Event::ChannelDisconnected(e) => {
                 self.channels.remove(&e.channel);
@@ -290,6 +296,11 @@ pub fn decide(
             if current.role == role && current.can_delete == can_delete {
                 return Ok(vec![]);
             }
+            if current.role == Role::Admin && role != Role::Admin && state.admin_count() == 1 {
+                return Err(Refusal::Forbidden(
+                    "the project must keep at least one admin",
+                ));
+            }
             Ok(vec![Event::OperatorRoleChanged(OperatorRoleChanged {
                 operator,
                 role,
@@ -301,8 +312,13 @@ pub fn decide(
             if caller.operator_id() == Some(operator) {
                 return Err(Refusal::Forbidden("an admin cannot remove themselves"));
             }
-            if !state.operators.contains_key(&operator) {
+            let Some(current) = state.operator(operator) else {
                 return Ok(vec![]);
+            };
+            if current.role == Role::Admin && state.admin_count() == 1 {
+                return Err(Refusal::Forbidden(
+                    "the project must keep at least one admin",
+                ));
             }
             Ok(vec![Event::OperatorRemoved(OperatorRemoved { operator })])
         }
@@ -313,13 +329,14 @@ pub fn decide(
         } => {
             caller.require_admin()?;
             bounded_text("name", &name, NAME_MAX, false)?;
-            match state.channel(channel) {
-                Some(existing) if existing == kind => Ok(vec![]),
-                Some(_) => Err(Refusal::AlreadyExists {
+            match state.channels.get(&channel) {
+                Some((existing, current)) if *existing == kind && *current == name => Ok(vec![]),
+                Some((existing, _)) if *existing != kind => Err(Refusal::AlreadyExists {
                     kind: "channel",
                     id: channel.to_string(),
                 }),
-                None => Ok(vec![Event::ChannelConnected(ChannelConnected {
+                // New, or renamed.
+                _ => Ok(vec![Event::ChannelConnected(ChannelConnected {
                     channel,
                     kind,
                     name,
@@ -441,10 +458,13 @@ pub fn decide(
             red_after_secs,
         } => {
             caller.require_admin()?;
-            if yellow_after_secs == 0 || red_after_secs <= yellow_after_secs {
+            if yellow_after_secs == 0 {
+                return Err(Refusal::invalid("yellow_after_secs", "must be above 0"));
+            }
+            if red_after_secs <= yellow_after_secs {
                 return Err(Refusal::invalid(
                     "red_after_secs",
-                    "thresholds must satisfy 0 < yellow < red",
+                    "must be above yellow_after_secs",
                 ));
             }
             if state.sla == Some((yellow_after_secs, red_after_secs)) {
@@ -461,6 +481,7 @@ pub fn decide(
             text,
         } => {
             // F3.4: any operator may turn a message into a template.
+            require_person(caller)?;
             bounded_text("name", &name, NAME_MAX, false)?;
             bounded_text("text", &text, 4096, false)?;
             Ok(vec![Event::TemplateSaved(TemplateSaved {
@@ -481,6 +502,7 @@ pub fn decide(
             name,
             query,
         } => {
+            require_person(caller)?;
             bounded_text("name", &name, NAME_MAX, false)?;
             if serde_json::from_str::<serde_json::Value>(&query).is_err() {
                 return Err(Refusal::invalid("query", "not JSON"));
@@ -492,6 +514,7 @@ pub fn decide(
             })])
         }
         C::DeleteFilter { filter } => {
+            require_person(caller)?;
             if !state.filters.contains(&filter) {
                 return Ok(vec![]);
             }
@@ -506,5 +529,14 @@ pub fn decide(
             }
             Ok(vec![Event::AutoMergeSet(AutoMergeSet { enabled })])
         }
+    }
+}
+
+/// Templates and saved filters belong to people (or the system acting for an admin), not to
+/// connectors or the bot.
+fn require_person(caller: &Caller) -> Result<(), Refusal> {
+    match caller {
+        Caller::Operator { .. } | Caller::Service(Actor::System) => Ok(()),
+        Caller::Service(_) => Err(Refusal::Forbidden("only an operator may do this")),
     }
 }

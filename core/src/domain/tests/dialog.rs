@@ -467,11 +467,7 @@ mod merge {
             let kind = dialog_command_kind(&command);
             for actor in [A, SYSTEM, CONNECTOR] {
                 let answer = absorbed.when(actor, command.clone()).answer();
-                if kind == "Register" {
-                    assert_eq!(answer, Err(Refusal::DialogExists));
-                } else {
-                    assert_eq!(answer, Err(Refusal::MergedInto(OTHER_DIALOG)), "{kind}");
-                }
+                assert_eq!(answer, Err(Refusal::MergedInto(OTHER_DIALOG)), "{kind}");
             }
         }
     }
@@ -2021,12 +2017,7 @@ mod delete {
             let kind = dialog_command_kind(&command);
             for actor in [A, D, SYSTEM, CONNECTOR] {
                 let answer = dialog.when(actor, command.clone()).answer();
-                if kind == "Register" {
-                    // Refused too, but as DialogExists: registration checks existence first.
-                    assert_eq!(answer, Err(Refusal::DialogExists));
-                } else {
-                    assert_eq!(answer, Err(Refusal::Deleted), "{kind} by {actor:?}");
-                }
+                assert_eq!(answer, Err(Refusal::Deleted), "{kind} by {actor:?}");
             }
         }
     }

@@ -1,14 +1,13 @@
 //! Given/when/then tests of the domain (STYLE.md, cqrs-es): given these events, when this
 //! command, then these events or this refusal. `support` is the harness and the standard
-//! project; one file per aggregate; `known_bugs` holds tests of FEATURES.md rules the code does
-//! not meet yet (they fail until the code is fixed, then stay as regression tests).
+//! project; one file per aggregate; `regressions` holds tests of bugs found and fixed.
 
 mod dialog;
 mod identity;
 mod project;
 mod support;
 
-mod known_bugs {
+mod regressions {
     use super::support::*;
     use crate::domain::dialog::DialogCommand as C;
     use crate::domain::project::ProjectCommand;
@@ -86,5 +85,103 @@ mod known_bugs {
                 },
             )
             .then_invalid("yellow_after_secs");
+    }
+
+    const PAUSED: crate::domain::Refusal =
+        crate::domain::Refusal::Forbidden("the bot is paused for this dialog");
+
+    /// F4.7: a paused bot neither writes nor starts scenarios by itself; operators still can.
+    #[test]
+    fn f4_7_a_paused_bot_stays_quiet() {
+        let mut dialog = given([registered(), received(1)]);
+        dialog
+            .when(O1, C::PauseBot)
+            .then_events([Event::BotPaused(BotPaused {})]);
+        dialog.when(BOT, send(2)).then_refused(PAUSED);
+        dialog
+            .when(
+                BOT,
+                C::StartScenario {
+                    scenario: s("welcome"),
+                },
+            )
+            .then_refused(PAUSED);
+        let answer = dialog.when(O1, send(3)).answer();
+        assert!(
+            matches!(answer.as_deref(), Ok([Event::MessageQueued(_)])),
+            "{answer:?}"
+        );
+        let answer = dialog
+            .when(
+                O1,
+                C::StartScenario {
+                    scenario: s("welcome"),
+                },
+            )
+            .answer();
+        assert!(answer.is_ok(), "{answer:?}");
+    }
+
+    /// F3.5: a draft of only white space is no draft.
+    #[test]
+    fn f3_5_a_blank_draft_clears() {
+        let mut dialog = given([registered()]);
+        let answer = dialog.when(O1, C::SaveDraft { text: s("hi") }).answer();
+        if let Ok(events) = answer {
+            dialog.and(events);
+        }
+        dialog
+            .when(O1, C::SaveDraft { text: s("  \n ") })
+            .then_events([Event::DraftCleared(DraftCleared { operator: O1_ID })]);
+    }
+
+    /// F12.1: a project never loses its last admin.
+    #[test]
+    fn f12_1_the_last_admin_stays() {
+        let last_admin =
+            crate::domain::Refusal::Forbidden("the project must keep at least one admin");
+        let mut project = given_project();
+        project
+            .when(
+                SYSTEM,
+                ProjectCommand::ChangeOperatorRole {
+                    operator: A_ID,
+                    role: Role::Operator,
+                    can_delete: false,
+                },
+            )
+            .then_refused(last_admin.clone());
+        project
+            .when(SYSTEM, ProjectCommand::RemoveOperator { operator: A_ID })
+            .then_refused(last_admin);
+        // With a second admin, the first may step down.
+        project
+            .when(
+                A,
+                ProjectCommand::ChangeOperatorRole {
+                    operator: O1_ID,
+                    role: Role::Admin,
+                    can_delete: false,
+                },
+            )
+            .then_events([Event::OperatorRoleChanged(OperatorRoleChanged {
+                operator: O1_ID,
+                role: Role::Admin,
+                can_delete: false,
+            })]);
+        project
+            .when(
+                A,
+                ProjectCommand::ChangeOperatorRole {
+                    operator: A_ID,
+                    role: Role::Operator,
+                    can_delete: false,
+                },
+            )
+            .then_events([Event::OperatorRoleChanged(OperatorRoleChanged {
+                operator: A_ID,
+                role: Role::Operator,
+                can_delete: false,
+            })]);
     }
 }

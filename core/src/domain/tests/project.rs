@@ -807,11 +807,12 @@ mod sla {
 
     #[test]
     fn f9_1_yellow_must_be_positive() {
-        // Refused; which field is named is a known bug (see `known_bugs`).
-        let answer = given_project().when(A, thresholds(0, 900)).answer();
-        assert!(matches!(answer, Err(Refusal::Invalid { .. })), "{answer:?}");
-        let answer = given_project().when(A, thresholds(0, 0)).answer();
-        assert!(matches!(answer, Err(Refusal::Invalid { .. })), "{answer:?}");
+        given_project()
+            .when(A, thresholds(0, 900))
+            .then_invalid("yellow_after_secs");
+        given_project()
+            .when(A, thresholds(0, 0))
+            .then_invalid("yellow_after_secs");
     }
 }
 
