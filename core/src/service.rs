@@ -98,8 +98,10 @@ impl Default for ServiceOptions {
 }
 
 #[derive(Clone)]
+/// An aggregate's state with the sequence it reflects. Boxed so that moving it in and out of
+/// the cache and through futures copies a pointer.
 struct Cached<S> {
-    state: S,
+    state: Box<S>,
     last_seq: u64,
 }
 
@@ -205,12 +207,18 @@ impl<L: EventLog> CommandService<L> {
                 key_hash,
             };
             let _guard = this.lock(&subject).await;
+            // Claims are nearly always of new identities: assume no events (a conflict reads
+            // them); a release needs the owner, so it reads.
+            let mut slot = matches!(command, IdentityCommand::Claim { .. }).then(|| Cached {
+                state: Box::default(),
+                last_seq: 0,
+            });
             this.run(
                 project,
                 &subject,
                 &aggregate,
                 &meta,
-                &mut None,
+                &mut slot,
                 IdentityState::apply,
                 |state| domain::identity::decide(state, command),
             )
@@ -268,6 +276,14 @@ impl<L: EventLog> CommandService<L> {
         let aggregate = AggregateId::Dialog(dialog);
         let _guard = self.lock(&subject).await;
         let mut slot = self.inner.dialogs.lock().pop(&subject);
+        if slot.is_none() && matches!(command, DialogCommand::Register { .. }) {
+            // A registration is nearly always of a new dialog: assume it has no events instead
+            // of reading the log; if it has, the append conflicts and the loop reads them.
+            slot = Some(Cached {
+                state: Box::default(),
+                last_seq: 0,
+            });
+        }
         let now = Timestamp::now();
         let result = self
             .run(
@@ -302,7 +318,7 @@ impl<L: EventLog> CommandService<L> {
         let subject = Subject::project(project);
         let _guard = self.lock(&subject).await;
         let mut slot = self.inner.projects.lock().pop(&project).map(|c| Cached {
-            state: Arc::unwrap_or_clone(c.state),
+            state: Box::new(Arc::unwrap_or_clone(c.state)),
             last_seq: c.last_seq,
         });
         let now = Timestamp::now();
@@ -329,7 +345,7 @@ impl<L: EventLog> CommandService<L> {
             self.inner.projects.lock().put(
                 project,
                 CachedProject {
-                    state: Arc::new(cached.state),
+                    state: Arc::new(*cached.state),
                     last_seq: cached.last_seq,
                     checked: Instant::now(),
                 },
@@ -341,6 +357,23 @@ impl<L: EventLog> CommandService<L> {
     /// Project settings for a decision: cached, and checked against the log at most every
     /// `project_refresh` so that changes made by other processes are seen.
     async fn project_settings(
+        &self,
+        project: ProjectId,
+    ) -> Result<Arc<ProjectState>, CommandError> {
+        {
+            let mut projects = self.inner.projects.lock();
+            let refresh = self.inner.options.project_refresh;
+            match projects.get_mut(&project) {
+                Some(cached) if cached.checked.elapsed() < refresh => {
+                    return Ok(Arc::clone(&cached.state));
+                }
+                _ => {}
+            }
+        }
+        Box::pin(self.refresh_project_settings(project)).await
+    }
+
+    async fn refresh_project_settings(
         &self,
         project: ProjectId,
     ) -> Result<Arc<ProjectState>, CommandError> {
@@ -388,7 +421,7 @@ impl<L: EventLog> CommandService<L> {
     /// the cached state on entry (or none) and, on return, the state after the command when it
     /// is known exactly (to be cached again), refusals included.
     #[allow(clippy::too_many_arguments)]
-    async fn run<S: Clone + Default>(
+    async fn run<S: Clone + Default + Send>(
         &self,
         project: ProjectId,
         subject: &Subject,
@@ -402,9 +435,9 @@ impl<L: EventLog> CommandService<L> {
         let mut current = match slot.take() {
             Some(cached) => cached,
             None => {
-                let mut state = S::default();
+                let mut state = Box::<S>::default();
                 let last_seq = self
-                    .catch_up(subject, project, &mut state, 0, apply)
+                    .catch_up(subject, project, &mut *state, 0, apply)
                     .await?;
                 Cached { state, last_seq }
             }
@@ -477,7 +510,7 @@ impl<L: EventLog> CommandService<L> {
                         .catch_up(
                             subject,
                             project,
-                            &mut current.state,
+                            &mut *current.state,
                             current.last_seq,
                             apply,
                         )
@@ -517,7 +550,20 @@ impl<L: EventLog> CommandService<L> {
     }
 
     /// Apply every event of `subject` after `from_seq` to `state`; returns the new last sequence.
-    async fn catch_up<S>(
+    /// Boxed: it is the slow path, and inline it would make every command's future (moved on
+    /// each spawn and poll) several kilobytes larger.
+    fn catch_up<'a, S: Send>(
+        &'a self,
+        subject: &'a Subject,
+        project: ProjectId,
+        state: &'a mut S,
+        from_seq: u64,
+        apply: fn(&mut S, &Event),
+    ) -> futures::future::BoxFuture<'a, Result<u64, CommandError>> {
+        Box::pin(self.catch_up_inline(subject, project, state, from_seq, apply))
+    }
+
+    async fn catch_up_inline<S>(
         &self,
         subject: &Subject,
         project: ProjectId,

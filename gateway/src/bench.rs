@@ -61,6 +61,23 @@ pub struct AppendArgs {
     /// (c) publishes in flight at once.
     #[arg(long, default_value_t = 4096)]
     pub raw_window: usize,
+    /// Rounds of (c) then (b), alternating; the medians are reported, so that a passing
+    /// disturbance on a shared machine does not decide the figure.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+}
+
+/// The round with the median rate, and every round's rate.
+fn median(mut rounds: Vec<Figures>) -> (Figures, Vec<f64>) {
+    let rates: Vec<f64> = rounds
+        .iter()
+        .map(Figures::per_sec)
+        .map(f64::round)
+        .collect();
+    rounds.sort_by(|a, b| a.per_sec().total_cmp(&b.per_sec()));
+    let middle = rounds.len() / 2;
+    let median = rounds.swap_remove(middle);
+    (median, rates)
 }
 
 fn say(args: &AppendArgs, line: String) {
@@ -73,6 +90,57 @@ struct Figures {
     events: u64,
     elapsed: Duration,
     latency_us: Histogram<u64>,
+    /// CPU time spent by this process and by the local nats-server, when known.
+    cpu: Option<CpuSpent>,
+}
+
+/// CPU time (user + system) of this process and of a child server over a phase, from /proc.
+#[derive(Clone, Copy, Debug)]
+struct CpuSpent {
+    client: Duration,
+    server: Option<Duration>,
+}
+
+/// utime + stime of a process, from `/proc/<pid>/stat` (Linux; `None` elsewhere).
+fn cpu_time(pid: Option<u32>) -> Option<Duration> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+struct CpuMeter {
+    server_pid: Option<u32>,
+    client: Option<Duration>,
+    server: Option<Duration>,
+}
+
+impl CpuMeter {
+    fn start(server_pid: Option<u32>) -> Self {
+        Self {
+            server_pid,
+            client: cpu_time(None),
+            server: server_pid.and_then(|pid| cpu_time(Some(pid))),
+        }
+    }
+
+    fn stop(&self) -> Option<CpuSpent> {
+        let client = cpu_time(None)?.checked_sub(self.client?)?;
+        let server = match (self.server_pid, self.server) {
+            (Some(pid), Some(before)) => {
+                cpu_time(Some(pid)).and_then(|now| now.checked_sub(before))
+            }
+            _ => None,
+        };
+        Some(CpuSpent { client, server })
+    }
 }
 
 impl Figures {
@@ -80,6 +148,7 @@ impl Figures {
         Self {
             events: 0,
             elapsed: Duration::ZERO,
+            cpu: None,
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| {
                 Histogram::new(3)
                     .unwrap_or_else(|_| unreachable!("3 significant figures are valid"))
@@ -97,7 +166,16 @@ impl Figures {
         self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    fn cpu_us_per_event(&self) -> (Option<f64>, Option<f64>) {
+        let per_event = |d: Duration| round3(d.as_secs_f64() * 1e6 / self.events.max(1) as f64);
+        match self.cpu {
+            Some(cpu) => (Some(per_event(cpu.client)), cpu.server.map(per_event)),
+            None => (None, None),
+        }
+    }
+
     fn json(&self) -> Value {
+        let (client_cpu, server_cpu) = self.cpu_us_per_event();
         json!({
             "events": self.events,
             "seconds": round3(self.elapsed.as_secs_f64()),
@@ -105,12 +183,20 @@ impl Figures {
             "p50_us": self.latency_us.value_at_quantile(0.50),
             "p99_us": self.latency_us.value_at_quantile(0.99),
             "max_us": self.latency_us.max(),
+            "client_cpu_us_per_event": client_cpu,
+            "server_cpu_us_per_event": server_cpu,
         })
     }
 
     fn line(&self, what: &str) -> String {
+        let (client_cpu, server_cpu) = self.cpu_us_per_event();
+        let cpu = match (client_cpu, server_cpu) {
+            (Some(c), Some(s)) => format!("   cpu/event: client {c:.1} µs, server {s:.1} µs"),
+            (Some(c), None) => format!("   cpu/event: {c:.1} µs"),
+            _ => String::new(),
+        };
         format!(
-            "{what:<34} {:>9.0} events/s   p50 {:>6} µs   p99 {:>6} µs   ({} events in {:.2} s)",
+            "{what:<34} {:>9.0} events/s   p50 {:>6} µs   p99 {:>6} µs   ({} events in {:.2} s){cpu}",
             self.per_sec(),
             self.latency_us.value_at_quantile(0.50),
             self.latency_us.value_at_quantile(0.99),
@@ -270,6 +356,58 @@ async fn pipelined<L: EventLog>(
     Ok(figures)
 }
 
+/// (b') the same shape as (b) — many aggregates, each in order, optimistic concurrency and
+/// message ids — straight through `EventLog::append` with a pre-encoded body: what the log
+/// backend costs without the command service, to tell the two apart.
+async fn log_pipelined<L: EventLog>(
+    log: &L,
+    setup: &Setup,
+    body: &switchboard_schemas::EncodedBatch,
+    args: &AppendArgs,
+) -> Result<Figures, String> {
+    use switchboard_core::{AppendRequest, Expected, MsgId, Subject};
+    let mut figures = Figures::new();
+    let started = Instant::now();
+    let mut in_flight = FuturesUnordered::new();
+    let mut next = 0usize;
+    let mut events = 0u64;
+    loop {
+        while next < args.aggregates && in_flight.len() < args.concurrency {
+            next += 1;
+            in_flight.push(async move {
+                let subject = Subject::dialog(setup.project, DialogId::new());
+                let mut last = 0;
+                let mut latencies = Vec::with_capacity(args.messages + 1);
+                for _ in 0..=args.messages {
+                    let request = AppendRequest {
+                        subject: subject.clone(),
+                        expected: Expected::from_last(last),
+                        msg_id: MsgId::new(uuid::Uuid::now_v7().simple().to_string())
+                            .map_err(|e| e.to_string())?,
+                        batch: body.clone(),
+                    };
+                    let sent = Instant::now();
+                    last = log.append(request).await.map_err(|e| e.to_string())?.seq;
+                    latencies.push(sent.elapsed());
+                }
+                Ok::<_, String>(latencies)
+            });
+        }
+        match in_flight.next().await {
+            Some(result) => {
+                for latency in result? {
+                    figures.record(latency);
+                    events += 1;
+                }
+            }
+            None => break,
+        }
+    }
+    figures.elapsed = started.elapsed();
+    figures.events = events;
+    Ok(figures)
+}
+
 /// (c): raw JetStream publishes with the same headers and body size, pipelined.
 async fn raw_publish(url: &str, body_len: usize, args: &AppendArgs) -> Result<Figures, String> {
     let client = async_nats::connect(url).await.map_err(|e| e.to_string())?;
@@ -312,8 +450,8 @@ async fn raw_publish(url: &str, body_len: usize, args: &AppendArgs) -> Result<Fi
     Ok(figures)
 }
 
-/// The encoded size of the bench's inbound message, for (c).
-fn body_len(setup: &Setup) -> usize {
+/// The encoded batch of the bench's inbound message, for (b') and (c).
+fn sample_batch(setup: &Setup) -> Result<switchboard_schemas::EncodedBatch, String> {
     use switchboard_schemas::{
         AggregateId, Envelope, Event, EventId, encode_batch, events::MessageReceived,
     };
@@ -335,12 +473,15 @@ fn body_len(setup: &Setup) -> usize {
             sent_at: Timestamp::now(),
         }),
     };
-    encode_batch(&[envelope])
-        .map(|b| b.body.len())
-        .unwrap_or(200)
+    encode_batch(&[envelope]).map_err(|e| e.to_string())
 }
 
-async fn measure(log: AnyLog, url: Option<&str>, args: &AppendArgs) -> Result<Value, String> {
+async fn measure(
+    log: AnyLog,
+    url: Option<&str>,
+    server_pid: Option<u32>,
+    args: &AppendArgs,
+) -> Result<Value, String> {
     let backend = log.backend();
     let service = CommandService::new(
         log,
@@ -350,32 +491,65 @@ async fn measure(log: AnyLog, url: Option<&str>, args: &AppendArgs) -> Result<Va
         },
     );
     let setup = setup(&service).await?;
-    let body = body_len(&setup);
+    let sample = sample_batch(&setup)?;
+    let body = sample.body.len();
     say(args, format!("— {backend} (body {body} bytes)"));
-    let seq = sequential(&service, &setup, args.sequential).await?;
+    let meter = CpuMeter::start(server_pid);
+    let mut seq = sequential(&service, &setup, args.sequential).await?;
+    seq.cpu = meter.stop();
     say(args, seq.line("(a) one aggregate, one by one"));
-    let raw = match url {
-        Some(url) => {
-            let raw = raw_publish(url, body, args).await?;
-            say(args, raw.line("(c) raw JetStream publish"));
-            Some(raw)
+    let mut raws = Vec::new();
+    let mut pipes = Vec::new();
+    let mut log_pipes = Vec::new();
+    for round in 1..=args.rounds.max(1) {
+        if let Some(url) = url {
+            let meter = CpuMeter::start(server_pid);
+            let mut raw = raw_publish(url, body, args).await?;
+            raw.cpu = meter.stop();
+            say(
+                args,
+                raw.line(&format!("(c) raw JetStream publish [{round}]")),
+            );
+            raws.push(raw);
         }
-        None => None,
-    };
-    let piped = pipelined(&service, &setup, args).await?;
-    say(
-        args,
-        piped.line(&format!("(b) {} aggregates, pipelined", args.aggregates)),
-    );
+        let meter = CpuMeter::start(server_pid);
+        let mut log_piped = log_pipelined(service.log(), &setup, &sample, args).await?;
+        log_piped.cpu = meter.stop();
+        say(
+            args,
+            log_piped.line(&format!("(b') same through the log only [{round}]")),
+        );
+        log_pipes.push(log_piped);
+        let meter = CpuMeter::start(server_pid);
+        let mut piped = pipelined(&service, &setup, args).await?;
+        piped.cpu = meter.stop();
+        say(
+            args,
+            piped.line(&format!(
+                "(b) {} aggregates, pipelined [{round}]",
+                args.aggregates
+            )),
+        );
+        pipes.push(piped);
+    }
+    let (piped, piped_rounds) = median(pipes);
+    say(args, piped.line("(b) median"));
+    let (log_piped, _) = median(log_pipes);
+    say(args, log_piped.line("(b') median"));
     let mut out = json!({
         "body_bytes": body,
         "sequential": seq.json(),
         "pipelined": piped.json(),
+        "pipelined_rounds": piped_rounds,
+        "log_pipelined": log_piped.json(),
     });
-    if let Some(raw) = raw {
+    if !raws.is_empty() {
+        let (raw, raw_rounds) = median(raws);
+        say(args, raw.line("(c) median"));
         let ratio = piped.per_sec() / raw.per_sec().max(1e-9);
-        say(args, format!("(b)/(c) = {ratio:.2}"));
+        say(args, format!("(b)/(c) of the medians = {ratio:.2}"));
         out["raw_publish"] = raw.json();
+        out["raw_publish_rounds"] = json!(raw_rounds);
         out["pipelined_vs_raw"] = json!(round3(ratio));
     }
     Ok(out)
@@ -454,6 +628,7 @@ pub async fn append(args: AppendArgs) -> Result<(), String> {
             "concurrency": args.concurrency,
             "raw": args.raw,
             "raw_window": args.raw_window,
+            "rounds": args.rounds,
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         }),
     );
@@ -472,22 +647,23 @@ pub async fn append(args: AppendArgs) -> Result<(), String> {
                 let path = dir.join(format!("bench-{}.sqlite", uuid::Uuid::now_v7().simple()));
                 let log = EmbeddedLog::open(&path, EmbeddedOptions::default())
                     .map_err(|e| e.to_string())?;
-                let figures = measure(AnyLog::Embedded(log), None, &args).await?;
+                let figures = measure(AnyLog::Embedded(log), None, None, &args).await?;
                 report.insert("embedded".into(), figures);
             }
             "jetstream" => {
                 let local;
-                let url = match &args.nats {
-                    Some(url) => url.clone(),
+                let (url, server_pid) = match &args.nats {
+                    Some(url) => (url.clone(), None),
                     None => {
                         local = start_nats().await?;
-                        local.url.clone()
+                        (local.url.clone(), Some(local.child.id()))
                     }
                 };
                 let log = JetStreamLog::connect(&url, JetStreamOptions::default())
                     .await
                     .map_err(|e| e.to_string())?;
-                let figures = measure(AnyLog::JetStream(log), Some(&url), &args).await?;
+                let figures =
+                    measure(AnyLog::JetStream(log), Some(&url), server_pid, &args).await?;
                 report.insert("jetstream".into(), figures);
             }
             other => {

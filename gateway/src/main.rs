@@ -4,6 +4,11 @@ use clap::Parser;
 use std::process::ExitCode;
 use switchboard_gateway::cli::{Cli, run};
 
+/// mimalloc: the many small, short-lived allocations of commands and events cost a fraction of
+/// glibc malloc's (measured with `bench append`, see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {

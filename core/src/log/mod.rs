@@ -65,8 +65,7 @@ impl MsgId {
 
     pub fn new(id: impl Into<String>) -> Result<Self, LogError> {
         let id = id.into();
-        if id.is_empty() || id.len() > Self::MAX_LEN || !id.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if id.is_empty() || id.len() > Self::MAX_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(LogError::Invalid(format!(
                 "message id must be 1..={} printable ASCII characters without spaces",
                 Self::MAX_LEN
@@ -205,7 +204,9 @@ impl EventLog for AnyLog {
     async fn append(&self, request: AppendRequest) -> Result<AppendAck, LogError> {
         match self {
             AnyLog::Embedded(log) => log.append(request).await,
-            AnyLog::JetStream(log) => log.append(request).await,
+            // Boxed: the JetStream append future (publish, ack, the lost-ack path) is several
+            // kilobytes; inline it would be copied into every command's future.
+            AnyLog::JetStream(log) => Box::pin(log.append(request)).await,
         }
     }
 
