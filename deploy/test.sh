@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# THE test command of the project: formatting, lints, then every test of the workspace against a
+# real nats-server (installed into .tools/ when none >= 2.12 is found).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+NATS_SERVER_BIN="$(bash deploy/install-nats-server.sh)"
+export NATS_SERVER_BIN
+echo "using $("$NATS_SERVER_BIN" --version) at $NATS_SERVER_BIN"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast
+    # nextest does not run doc tests.
+    cargo test --workspace --doc
+else
+    cargo test --workspace --no-fail-fast
+fi
