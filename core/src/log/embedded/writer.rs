@@ -1,0 +1,520 @@
+//! The writer thread of the embedded log: the only connection that writes, group commit.
+//!
+//! The thread blocks for the first queued request, drains whatever else is queued (up to
+//! [`MAX_BATCH`]; when appenders are busy it lets them queue a little more, at most
+//! [`GATHER_MAX`]) and decides every request in order inside one transaction:
+//!
+//! 1. a message id seen within the duplicate window answers its original sequence with
+//!    `duplicate: true` (even when the expectation has gone stale: a lost ack is not a conflict);
+//! 2. the expected last sequence of the subject, which sees the earlier requests of the same
+//!    batch (the `overlay` map);
+//! 3. the size limit;
+//! 4. the insert.
+//!
+//! It commits once, announces the new last sequence on the watch channel and only then answers,
+//! so an acknowledged append is committed. A refused request writes nothing and does not affect
+//! the others; if SQLite itself fails, the batch is rolled back and retried one request per
+//! transaction so that only the request that fails gets the error.
+//!
+//! Deduplication is an in-memory index of the message ids appended within the duplicate window
+//! ([`MsgIds`]), rebuilt from the `log` table (which stores each message's id and time) when the
+//! file is opened, exactly like JetStream rebuilds its own from the stream. A dedup table updated
+//! by every append cost a random B-tree page per message and about a third of the throughput.
+
+use super::{SCHEMA, SCHEMA_VERSION, SyncMode, storage};
+use crate::log::{AppendAck, AppendRequest, LogError, LogLimits, Subject};
+use lru::LruCache;
+use rusqlite::{Connection, TransactionBehavior};
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+use switchboard_schemas::Timestamp;
+use tokio::sync::{oneshot, watch};
+
+/// Most requests decided in one transaction.
+const MAX_BATCH: usize = 4096;
+/// How long the writer waits for a request before doing housekeeping.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+/// Subjects whose last sequence the writer remembers.
+const SUBJECT_CACHE: NonZeroUsize = NonZeroUsize::new(65_536).unwrap();
+/// Longest the writer waits for more requests when appenders are busy.
+const GATHER_MAX: Duration = Duration::from_micros(200);
+/// How long the writer stops gathering after a batch where appenders raced on one subject.
+const RACING_BACKOFF: Duration = Duration::from_millis(100);
+/// How long the checkpointer lets commits accumulate before copying the WAL into the database.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(50);
+/// Extra history scanned when rebuilding the message id index, in case the clock went back.
+const REBUILD_MARGIN_MICROS: i64 = 60_000_000;
+
+/// One append waiting for the writer.
+pub(super) struct WriteRequest {
+    pub(super) request: AppendRequest,
+    pub(super) reply: oneshot::Sender<Result<AppendAck, LogError>>,
+}
+
+/// Opens the write connection: WAL, the chosen synchronous level, the schema.
+pub(super) fn open_write_connection(path: &Path, sync: SyncMode) -> Result<Connection, LogError> {
+    let open = |e| storage(&format!("cannot open {}", path.display()), e);
+    let conn = Connection::open(path).map_err(open)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(open)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(open)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(LogError::Storage(format!(
+            "cannot switch {} to WAL (journal mode is {mode})",
+            path.display()
+        )));
+    }
+    let synchronous = match sync {
+        SyncMode::Normal => "NORMAL",
+        SyncMode::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)
+        .map_err(open)?;
+    conn.pragma_update(None, "cache_size", -16_000)
+        .map_err(open)?;
+    // Checkpoints (which fsync the database) run on the checkpointer thread, not on commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(open)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(open)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(open)?;
+    if version > SCHEMA_VERSION {
+        return Err(LogError::Storage(format!(
+            "{} was written by a newer version (schema {version}, this build knows {SCHEMA_VERSION})",
+            path.display()
+        )));
+    }
+    conn.execute_batch(SCHEMA)
+        .map_err(|e| storage("cannot create the tables", e))?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(open)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Message id → (sequence, appended at) for the ids appended within the duplicate window, with
+/// the ids in the order they were appended so that expired ones are dropped from the front.
+#[derive(Default)]
+struct MsgIds {
+    by_id: HashMap<Arc<str>, (u64, i64)>,
+    in_order: VecDeque<(i64, Arc<str>)>,
+}
+
+impl MsgIds {
+    fn get(&self, msg_id: &str) -> Option<(u64, i64)> {
+        self.by_id.get(msg_id).copied()
+    }
+
+    fn insert(&mut self, msg_id: &str, seq: u64, at: i64) {
+        let id: Arc<str> = Arc::from(msg_id);
+        self.by_id.insert(id.clone(), (seq, at));
+        self.in_order.push_back((at, id));
+    }
+
+    /// Forgets ids appended before `floor` (microseconds).
+    fn expire(&mut self, floor: i64) {
+        while let Some((at, _)) = self.in_order.front() {
+            if *at >= floor {
+                break;
+            }
+            if let Some((at, id)) = self.in_order.pop_front() {
+                // The id may have been appended again after it expired: keep the newer entry.
+                if self.by_id.get(&id).is_some_and(|&(_, latest)| latest <= at) {
+                    self.by_id.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Adds the ids of the messages with `seq >= from` appended after `floor`.
+    fn load(&mut self, conn: &Connection, from: u64, floor: i64) -> rusqlite::Result<()> {
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        let mut stmt = conn.prepare(
+            "SELECT msg_id, seq, appended_at FROM log WHERE seq >= ?1 ORDER BY seq DESC",
+        )?;
+        let mut rows = stmt.query([from])?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            let at: i64 = row.get(2)?;
+            if at < floor.saturating_sub(REBUILD_MARGIN_MICROS) {
+                break;
+            }
+            if at >= floor {
+                let seq: i64 = row.get(1)?;
+                found.push((
+                    row.get::<_, String>(0)?,
+                    u64::try_from(seq).unwrap_or(0),
+                    at,
+                ));
+            }
+        }
+        for (id, seq, at) in found.into_iter().rev() {
+            self.insert(&id, seq, at);
+        }
+        Ok(())
+    }
+}
+
+pub(super) struct Writer {
+    conn: Connection,
+    limits: LogLimits,
+    /// The sequence the next inserted message gets.
+    next_seq: u64,
+    /// Last sequence per subject, exact because this is the only writer (cleared when another
+    /// connection is seen to have written, see `data_version`).
+    subjects: LruCache<Subject, u64>,
+    msg_ids: MsgIds,
+    /// `PRAGMA data_version` seen at the start of the last transaction: it changes when another
+    /// connection commits (our own commits leave it alone).
+    data_version: i64,
+    last_seq: watch::Sender<u64>,
+    /// Whether to wait a little for more requests before committing: the last batch had more
+    /// than one request (appenders run concurrently) and no recent batch was mostly conflicts.
+    /// Appenders racing on one subject are better served without the wait: it would line their
+    /// retries up so that every commit has one winner and the same losers (starvation).
+    gather: bool,
+    /// No gathering before this instant: appenders were racing on one subject lately.
+    racing_until: Instant,
+}
+
+impl Writer {
+    /// The writer for `conn`, with its message id index rebuilt from the log.
+    pub(super) fn new(
+        conn: Connection,
+        limits: LogLimits,
+        last_seq: u64,
+        announce: watch::Sender<u64>,
+    ) -> Result<Self, LogError> {
+        let data_version = data_version(&conn).map_err(|e| storage("cannot read the file", e))?;
+        let mut writer = Self {
+            conn,
+            limits,
+            next_seq: last_seq + 1,
+            subjects: LruCache::new(SUBJECT_CACHE),
+            msg_ids: MsgIds::default(),
+            data_version,
+            last_seq: announce,
+            gather: false,
+            racing_until: Instant::now(),
+        };
+        let floor = writer.dedup_floor();
+        writer
+            .msg_ids
+            .load(&writer.conn, 1, floor)
+            .map_err(|e| storage("cannot read the recent message ids", e))?;
+        Ok(writer)
+    }
+
+    /// Appends older than this (microseconds) are out of the duplicate window.
+    fn dedup_floor(&self) -> i64 {
+        let window = i64::try_from(self.limits.duplicate_window.as_micros()).unwrap_or(i64::MAX);
+        Timestamp::now().as_micros().saturating_sub(window)
+    }
+
+    /// Serves the queue until every sender is gone.
+    pub(super) fn run(mut self, queue: Receiver<WriteRequest>, path: &Path) {
+        let checkpointer = Checkpointer::start(path);
+        let mut batch: Vec<WriteRequest> = Vec::with_capacity(256);
+        loop {
+            match queue.recv_timeout(IDLE_TICK) {
+                Ok(first) => batch.push(first),
+                Err(RecvTimeoutError::Timeout) => {
+                    let floor = self.dedup_floor();
+                    self.msg_ids.expire(floor);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            drain(&queue, &mut batch);
+            if self.gather {
+                // Appenders are busy: give them a moment to queue more, so that one commit
+                // serves many (the commit, not the insert, is what costs).
+                let deadline = Instant::now() + GATHER_MAX;
+                while batch.len() < MAX_BATCH && Instant::now() < deadline {
+                    let before = batch.len();
+                    std::thread::yield_now();
+                    drain(&queue, &mut batch);
+                    if batch.len() == before {
+                        break;
+                    }
+                }
+            }
+            let size = batch.len();
+            let conflicts = self.serve(&mut batch);
+            if conflicts >= 2 && conflicts * 4 > size {
+                self.racing_until = Instant::now() + RACING_BACKOFF;
+            }
+            self.gather = size > 1 && Instant::now() >= self.racing_until;
+            if let Some(checkpointer) = &checkpointer {
+                checkpointer.nudge();
+            }
+        }
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.stop();
+        }
+        if let Err(e) = self.conn.execute_batch("PRAGMA optimize") {
+            tracing::debug!(error = %e, "pragma optimize failed on close");
+        }
+    }
+
+    /// Decides, commits and answers the batch; returns how many requests conflicted.
+    fn serve(&mut self, batch: &mut Vec<WriteRequest>) -> usize {
+        let requests: Vec<&AppendRequest> = batch.iter().map(|w| &w.request).collect();
+        let answers = match self.commit(&requests) {
+            Ok(answers) => answers,
+            Err(e) => {
+                tracing::warn!(error = %e, requests = requests.len(), "group commit failed; retrying one by one");
+                self.resync();
+                requests
+                    .iter()
+                    .map(|request| match self.commit(&[*request]) {
+                        Ok(mut one) => one.pop().unwrap_or_else(|| {
+                            Err(LogError::Storage("no answer for the request".into()))
+                        }),
+                        Err(e) => {
+                            self.resync();
+                            Err(storage("append failed", e))
+                        }
+                    })
+                    .collect()
+            }
+        };
+        let conflicts = answers
+            .iter()
+            .filter(|a| matches!(a, Err(LogError::Conflict { .. })))
+            .count();
+        for (waiting, answer) in batch.drain(..).zip(answers) {
+            // The appender may have given up waiting; the outcome stands either way.
+            let _ = waiting.reply.send(answer);
+        }
+        conflicts
+    }
+
+    /// Decides and writes `requests` in one transaction. `Err` means nothing was written (and
+    /// nothing in memory changed).
+    fn commit(
+        &mut self,
+        requests: &[&AppendRequest],
+    ) -> rusqlite::Result<Vec<Result<AppendAck, LogError>>> {
+        let now = Timestamp::now().as_micros();
+        let dedup_floor = self.dedup_floor();
+        self.msg_ids.expire(dedup_floor);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = data_version(&tx)?;
+        if version != self.data_version {
+            // Another connection wrote to the file (or a failure made us unsure): pick up its
+            // messages and forget what may be stale.
+            self.msg_ids.load(&tx, self.next_seq, dedup_floor)?;
+            self.subjects.clear();
+            self.next_seq = last_seq(&tx)? + 1;
+            self.data_version = version;
+        }
+        // What this batch adds, applied to the writer's state only once committed.
+        let mut overlay: HashMap<&Subject, u64> = HashMap::new();
+        let mut new_ids: HashMap<&str, u64> = HashMap::new();
+        let mut answers = Vec::with_capacity(requests.len());
+        let mut next_seq = self.next_seq;
+        {
+            let mut subject_last =
+                tx.prepare_cached("SELECT max(seq) FROM log WHERE subject = ?1")?;
+            let mut insert_log = tx.prepare_cached(
+                "INSERT INTO log (seq, subject, msg_id, appended_at, types, versions, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for request in requests {
+                let msg_id = request.msg_id.as_str();
+                // 1. Deduplication.
+                let seen = new_ids.get(msg_id).copied().or_else(|| {
+                    self.msg_ids
+                        .get(msg_id)
+                        .filter(|&(_, at)| at >= dedup_floor)
+                        .map(|(seq, _)| seq)
+                });
+                if let Some(seq) = seen {
+                    answers.push(Ok(AppendAck {
+                        seq,
+                        duplicate: true,
+                    }));
+                    continue;
+                }
+                // 2. Expected last sequence of the subject.
+                if let Some(expected) = request.expected.last_subject_seq() {
+                    let actual = match overlay.get(&request.subject) {
+                        Some(&seq) => seq,
+                        None => match self.subjects.get(&request.subject) {
+                            Some(&seq) => seq,
+                            None => {
+                                let seq: Option<i64> = subject_last
+                                    .query_row([request.subject.as_str()], |r| r.get(0))?;
+                                let seq = seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+                                self.subjects.put(request.subject.clone(), seq);
+                                seq
+                            }
+                        },
+                    };
+                    if actual != expected {
+                        answers.push(Err(LogError::Conflict {
+                            subject: request.subject.clone(),
+                            expected: request.expected,
+                            actual,
+                        }));
+                        continue;
+                    }
+                }
+                // 3. Size.
+                let size = request.batch.body.len();
+                if size > self.limits.max_message_bytes {
+                    answers.push(Err(LogError::TooLarge {
+                        size,
+                        limit: self.limits.max_message_bytes,
+                    }));
+                    continue;
+                }
+                // 4. Insert.
+                let seq = next_seq;
+                let seq_sql = i64::try_from(seq)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                insert_log.execute(rusqlite::params![
+                    seq_sql,
+                    request.subject.as_str(),
+                    msg_id,
+                    now,
+                    request.batch.types,
+                    request.batch.versions,
+                    request.batch.body.as_ref(),
+                ])?;
+                overlay.insert(&request.subject, seq);
+                new_ids.insert(msg_id, seq);
+                next_seq += 1;
+                answers.push(Ok(AppendAck {
+                    seq,
+                    duplicate: false,
+                }));
+            }
+        }
+        tx.commit()?;
+        if next_seq != self.next_seq {
+            self.next_seq = next_seq;
+            for (subject, seq) in overlay {
+                self.subjects.put(subject.clone(), seq);
+            }
+            let mut new_ids: Vec<(&str, u64)> = new_ids.into_iter().collect();
+            new_ids.sort_unstable_by_key(|&(_, seq)| seq);
+            for (msg_id, seq) in new_ids {
+                self.msg_ids.insert(msg_id, seq, now);
+            }
+            self.last_seq.send_replace(next_seq - 1);
+        }
+        Ok(answers)
+    }
+
+    /// After a failed transaction: make the next transaction reload what may be stale.
+    fn resync(&mut self) {
+        self.subjects.clear();
+        self.data_version = i64::MIN;
+    }
+}
+
+/// Moves whatever is queued into `batch` (up to [`MAX_BATCH`]) without waiting.
+fn drain(queue: &Receiver<WriteRequest>, batch: &mut Vec<WriteRequest>) {
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Copies committed WAL frames into the database file on its own thread and connection, so
+/// that commits never wait for a checkpoint (and its fsync). Passive: it never blocks the writer
+/// or readers.
+struct Checkpointer {
+    nudge: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Option<Self> {
+        let conn = match Connection::open(path) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the checkpointer; the wal will grow");
+                return None;
+            }
+        };
+        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("sb-log-checkpoint".into())
+            .spawn(move || {
+                while nudged.recv().is_ok() {
+                    std::thread::sleep(CHECKPOINT_DELAY);
+                    while nudged.try_recv().is_ok() {}
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "wal checkpoint failed");
+                    }
+                }
+            });
+        match thread {
+            Ok(thread) => Some(Self { nudge, thread }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the checkpointer; the wal will grow");
+                None
+            }
+        }
+    }
+
+    /// There are new commits (never blocks: one pending nudge is enough).
+    fn nudge(&self) {
+        let _ = self.nudge.try_send(());
+    }
+
+    fn stop(self) {
+        drop(self.nudge);
+        if self.thread.join().is_err() {
+            tracing::error!("the checkpointer panicked");
+        }
+    }
+}
+
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))
+}
+
+fn last_seq(conn: &Connection) -> rusqlite::Result<u64> {
+    let seq: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+    Ok(u64::try_from(seq).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MsgIds;
+
+    #[test]
+    fn msg_ids_expire_in_order_and_keep_reappended_ids() {
+        let mut ids = MsgIds::default();
+        ids.insert("a", 1, 10);
+        ids.insert("b", 2, 20);
+        ids.expire(15);
+        assert_eq!(ids.get("a"), None);
+        assert_eq!(ids.get("b"), Some((2, 20)));
+        // "b" appended again later (after its first expiry window): the old entry leaving the
+        // queue must not remove the new one.
+        ids.insert("b", 3, 30);
+        ids.expire(25);
+        assert_eq!(ids.get("b"), Some((3, 30)));
+        ids.expire(31);
+        assert_eq!(ids.get("b"), None);
+        assert!(ids.in_order.is_empty());
+    }
+}
