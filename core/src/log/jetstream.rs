@@ -1,0 +1,695 @@
+//! JetStream backend: one stream (file storage) holding every subject under `sb.>`.
+//!
+//! - `append` publishes with `Nats-Msg-Id` (deduplication) and, unless the expectation is
+//!   [`Expected::Any`], `Nats-Expected-Last-Subject-Sequence` (optimistic concurrency), plus the
+//!   `Sb-Type`/`Sb-Ver` headers, and awaits its own publish ack (never dropped: appends to
+//!   different aggregates pipeline because each caller awaits its own ack concurrently).
+//! - The lost-ack pitfall: on a single server the sequence check runs before deduplication, so a
+//!   retry after a lost ack fails with 10071 (wrong last sequence). On 10071 the subject's
+//!   messages after the expected sequence are read from the stream leader; if one carries our
+//!   message id the append had succeeded and the answer is its sequence with `duplicate: true`.
+//! - `read` and `tail` use ordered (ephemeral, flow-controlled, self-healing) pull consumers; a
+//!   tail tracks the last delivered stream sequence so that a consumer recreated after a gap or a
+//!   reconnect never exposes a duplicate.
+//!
+//! Messages on the stream that were not written through this log (a subject that is not a valid
+//! [`Subject`]) are skipped with a warning.
+
+mod errors;
+
+use super::{
+    AppendAck, AppendRequest, EventLog, Expected, LogError, LogLimits, LogRecord, MsgId, Subject,
+    SubjectFilter,
+};
+use async_nats::HeaderMap;
+use async_nats::header::{NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_MESSAGE_ID};
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
+use async_nats::jetstream::stream::{self as js_stream, DiscardPolicy, StorageType};
+use async_nats::jetstream::{self, context::PublishErrorKind};
+use errors::{direct_get_error, publish_error, raw_get_error};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use switchboard_schemas::wire::{TYPE_HEADER, VERSION_HEADER};
+use switchboard_schemas::{EncodedBatch, Timestamp};
+use tokio::sync::watch;
+
+/// Room kept for the headers of a message on top of its body (the stream's `max_msg_size` and
+/// the server's `max_payload` count headers too).
+const HEADER_ALLOWANCE: usize = 4096;
+
+/// Reads of at most this many messages on one subject use direct gets (one round trip per
+/// message, no consumer to create).
+const DIRECT_READ_MAX: usize = 4;
+
+/// Messages an ordered consumer pulls per request.
+const PULL_BATCH: usize = 512;
+
+/// How long a read waits for the next message it was told is pending.
+const READ_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Messages after the expected sequence inspected when resolving a 10071 (lost ack).
+const LOST_ACK_SCAN: usize = 256;
+
+/// Longest pull request of a consumer. Idle heartbeats come at half of it, and two missed ones
+/// make an ordered consumer recreate itself: this bounds how long a tail stays stalled when its
+/// consumer vanished unnoticed (the client reconnecting is noticed at once, see `reconnected`).
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
+/// Settings of [`JetStreamLog::connect`].
+#[derive(Clone, Debug)]
+pub struct JetStreamOptions {
+    /// Name of the stream (default `SB`).
+    pub stream: String,
+    /// Subjects the stream captures (default `sb.>`).
+    pub subjects: Vec<String>,
+    /// Replicas of the stream: 1 on one server, 3 (or 5) in a cluster.
+    pub replicas: usize,
+    /// Message size and duplicate window.
+    pub limits: LogLimits,
+}
+
+impl Default for JetStreamOptions {
+    fn default() -> Self {
+        Self {
+            stream: "SB".into(),
+            subjects: vec![format!("{}.>", crate::subject::ROOT)],
+            replicas: 1,
+            limits: LogLimits::default(),
+        }
+    }
+}
+
+/// The event log on a JetStream stream. Cheap to clone (one connection shared by the clones).
+#[derive(Clone)]
+pub struct JetStreamLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    context: jetstream::Context,
+    stream: js_stream::Stream<()>,
+    name: String,
+    /// Filters of the subjects the stream captures (appends elsewhere would find no stream).
+    captured: Vec<SubjectFilter>,
+    /// The largest body accepted: the configured limit, capped by what the server and the stream
+    /// accept once headers are added.
+    max_body: usize,
+    /// Counts the client's (re)connections, so that tails recreate their consumers right away
+    /// (a restarted server has forgotten them) instead of waiting for missed heartbeats.
+    reconnected: Arc<watch::Sender<u64>>,
+}
+
+impl fmt::Debug for JetStreamLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JetStreamLog")
+            .field("stream", &self.inner.name)
+            .field("max_body", &self.inner.max_body)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JetStreamLog {
+    /// Connects to `url` and creates the stream, or updates its settings when it exists:
+    /// file storage, `DiscardPolicy::New` (the default, Old, silently drops the oldest events),
+    /// no per-subject limit, `deny_delete`, `deny_purge`, `allow_direct`, the duplicate window
+    /// and the message size of `options.limits`.
+    pub async fn connect(url: &str, options: JetStreamOptions) -> Result<Self, LogError> {
+        let reconnected = Arc::new(watch::Sender::new(0u64));
+        let client = async_nats::ConnectOptions::new()
+            .name("switchboard")
+            .event_callback({
+                let reconnected = reconnected.clone();
+                move |event| {
+                    let reconnected = reconnected.clone();
+                    async move {
+                        if matches!(event, async_nats::Event::Connected) {
+                            reconnected.send_modify(|n| *n += 1);
+                        }
+                    }
+                }
+            })
+            .connect(url)
+            .await
+            .map_err(|e| LogError::Unavailable(format!("cannot connect to {url}: {e}")))?;
+        Self::setup(client, options, reconnected).await
+    }
+
+    /// Like [`JetStreamLog::connect`] with a client the caller configured (TLS, credentials).
+    /// Without the connect events of [`JetStreamLog::connect`], tails notice a restarted server
+    /// through their consumer failing only (about 15 s).
+    pub async fn with_client(
+        client: async_nats::Client,
+        options: JetStreamOptions,
+    ) -> Result<Self, LogError> {
+        Self::setup(client, options, Arc::new(watch::Sender::new(0))).await
+    }
+
+    async fn setup(
+        client: async_nats::Client,
+        options: JetStreamOptions,
+        reconnected: Arc<watch::Sender<u64>>,
+    ) -> Result<Self, LogError> {
+        let server_max_payload = client.server_info().max_payload;
+        let context = jetstream::new(client);
+        let max_msg_size = options
+            .limits
+            .max_message_bytes
+            .saturating_add(HEADER_ALLOWANCE)
+            .min(i32::MAX as usize);
+        let config = js_stream::Config {
+            name: options.stream.clone(),
+            subjects: options.subjects.clone(),
+            storage: StorageType::File,
+            discard: DiscardPolicy::New,
+            max_messages_per_subject: -1,
+            max_messages: -1,
+            max_bytes: -1,
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            duplicate_window: options.limits.duplicate_window,
+            max_message_size: i32::try_from(max_msg_size).unwrap_or(i32::MAX),
+            num_replicas: options.replicas.max(1),
+            description: Some("switchboard event log".into()),
+            ..Default::default()
+        };
+        let info = context
+            .create_or_update_stream(config)
+            .await
+            .map_err(|e| errors::lowercase_unavailable("cannot create or update the stream", e))?;
+        let stream = context
+            .get_stream_no_info(&options.stream)
+            .await
+            .map_err(|e| LogError::Invalid(format!("bad stream name: {e}")))?;
+        let stream_limit = usize::try_from(info.config.max_message_size)
+            .ok()
+            .filter(|&l| l > 0)
+            .unwrap_or(usize::MAX);
+        let mut max_body = options.limits.max_message_bytes;
+        for outer in [server_max_payload, stream_limit] {
+            if outer > 0 {
+                max_body = max_body.min(outer.saturating_sub(HEADER_ALLOWANCE));
+            }
+        }
+        if max_body < options.limits.max_message_bytes {
+            tracing::warn!(
+                configured = options.limits.max_message_bytes,
+                effective = max_body,
+                server_max_payload,
+                "the server accepts smaller messages than configured; raise max_payload"
+            );
+        }
+        let captured = options
+            .subjects
+            .iter()
+            .filter_map(|s| SubjectFilter::parse(s).ok())
+            .collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                context,
+                stream,
+                name: options.stream,
+                captured,
+                max_body,
+                reconnected,
+            }),
+        })
+    }
+
+    /// The largest body an append accepts.
+    pub fn max_body(&self) -> usize {
+        self.inner.max_body
+    }
+
+    /// After 10071: is one of the subject's messages after the expected sequence ours (the ack
+    /// of an earlier attempt was lost)? Reads from the stream leader. Otherwise the conflict,
+    /// with the subject's actual last sequence.
+    async fn resolve_wrong_last_sequence(
+        &self,
+        subject: &Subject,
+        expected: Expected,
+        msg_id: &MsgId,
+    ) -> Result<AppendAck, LogError> {
+        let stream = &self.inner.stream;
+        let ours = |headers: &HeaderMap| {
+            headers
+                .get(NATS_MESSAGE_ID)
+                .is_some_and(|v| v.as_str() == msg_id.as_str())
+        };
+        // Most often our message is the last one (the retry came right after the lost ack).
+        let last = match stream
+            .raw_message_builder()
+            .last_by_subject(subject.as_str())
+            .send()
+            .await
+        {
+            Ok(message) => message,
+            Err(e) if errors::raw_not_found(&e) => {
+                return Err(LogError::Conflict {
+                    subject: subject.clone(),
+                    expected,
+                    actual: 0,
+                });
+            }
+            Err(e) => return Err(raw_get_error(e)),
+        };
+        if ours(&last.headers) {
+            return Ok(AppendAck {
+                seq: last.sequence,
+                duplicate: true,
+            });
+        }
+        let conflict = LogError::Conflict {
+            subject: subject.clone(),
+            expected,
+            actual: last.sequence,
+        };
+        let mut next = expected.last_subject_seq().unwrap_or(0) + 1;
+        for _ in 0..LOST_ACK_SCAN {
+            if next >= last.sequence {
+                break;
+            }
+            match stream
+                .raw_message_builder()
+                .next_by_subject(subject.as_str())
+                .sequence(next)
+                .send()
+                .await
+            {
+                Ok(message) if message.sequence >= last.sequence => break,
+                Ok(message) if ours(&message.headers) => {
+                    return Ok(AppendAck {
+                        seq: message.sequence,
+                        duplicate: true,
+                    });
+                }
+                Ok(message) => next = message.sequence + 1,
+                Err(e) if errors::raw_not_found(&e) => break,
+                Err(e) => return Err(raw_get_error(e)),
+            }
+        }
+        Err(conflict)
+    }
+
+    async fn read_direct(
+        &self,
+        from: u64,
+        subject: &Subject,
+        max: usize,
+    ) -> Result<Vec<LogRecord>, LogError> {
+        let mut records = Vec::with_capacity(max);
+        let mut next = from;
+        while records.len() < max {
+            match self
+                .inner
+                .stream
+                .direct_get_next_for_subject(subject.as_str(), Some(next))
+                .await
+            {
+                Ok(message) => {
+                    next = message.sequence + 1;
+                    let at = timestamp(message.time.into());
+                    if let Some(record) = record(
+                        message.sequence,
+                        &message.subject,
+                        &message.headers,
+                        message.payload,
+                        at,
+                    ) {
+                        records.push(record);
+                    }
+                }
+                Err(e) if errors::direct_not_found(&e) => break,
+                Err(e) => return Err(direct_get_error(e)),
+            }
+        }
+        Ok(records)
+    }
+
+    /// An ordered consumer from `from` (≥ 1) on `filter`, with the number of messages pending
+    /// for it when it was created.
+    async fn ordered(
+        &self,
+        from: u64,
+        filter: &SubjectFilter,
+        batch: usize,
+    ) -> Result<(Ordered, u64, String), LogError> {
+        let deliver_policy = if from <= 1 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            }
+        };
+        let consumer = self
+            .inner
+            .stream
+            .create_consumer(OrderedConfig {
+                filter_subject: filter.as_str().to_owned(),
+                deliver_policy,
+                max_batch: i64::try_from(batch.clamp(1, PULL_BATCH)).unwrap_or(1),
+                max_expires: PULL_EXPIRES,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| errors::lowercase_unavailable("cannot create a consumer", e))?;
+        let pending = consumer.cached_info().num_pending;
+        let name = consumer.cached_info().name.clone();
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| errors::lowercase_unavailable("cannot start a consumer", e))?;
+        Ok((messages, pending, name))
+    }
+
+    /// Deletes a consumer in the background (it would expire on its own after 30 s).
+    fn forget_consumer(&self, name: String) {
+        let stream = self.inner.stream.clone();
+        tokio::spawn(async move {
+            if let Err(e) = stream.delete_consumer(&name).await {
+                tracing::debug!(consumer = %name, error = %e, "cannot delete a finished consumer");
+            }
+        });
+    }
+}
+
+/// Microseconds since the epoch of a server time (whichever date type async-nats was built with
+/// converts into `SystemTime`).
+fn timestamp(at: SystemTime) -> Timestamp {
+    let micros = match at.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
+    };
+    Timestamp::from_micros(micros)
+}
+
+/// A record from a stored message; `None` (with a warning) when its subject is not a valid
+/// [`Subject`] (it was not written through this log).
+fn record(
+    seq: u64,
+    subject: &str,
+    headers: &HeaderMap,
+    payload: bytes::Bytes,
+    appended_at: Timestamp,
+) -> Option<LogRecord> {
+    let subject = match Subject::parse(subject) {
+        Ok(subject) => subject,
+        Err(e) => {
+            tracing::warn!(seq, subject, error = %e, "skipping a message with an invalid subject");
+            return None;
+        }
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    Some(LogRecord {
+        seq,
+        subject,
+        msg_id: header("Nats-Msg-Id"),
+        appended_at,
+        batch: EncodedBatch {
+            types: header(TYPE_HEADER),
+            versions: header(VERSION_HEADER),
+            body: payload,
+        },
+    })
+}
+
+/// A record from a message delivered by a consumer, with its stream sequence and the number of
+/// messages still pending after it.
+fn delivered(message: &jetstream::Message) -> Result<(u64, u64, Option<LogRecord>), LogError> {
+    let info = message
+        .info()
+        .map_err(|e| LogError::Unavailable(format!("bad delivery metadata: {e}")))?;
+    let seq = info.stream_sequence;
+    let pending = info.pending;
+    let at = timestamp(info.published.into());
+    let empty = HeaderMap::new();
+    let headers = message.headers.as_ref().unwrap_or(&empty);
+    Ok((
+        seq,
+        pending,
+        record(
+            seq,
+            message.subject.as_str(),
+            headers,
+            message.payload.clone(),
+            at,
+        ),
+    ))
+}
+
+/// State of one [`JetStreamLog::tail`] stream.
+struct Tail {
+    log: JetStreamLog,
+    filter: SubjectFilter,
+    /// The next stream sequence to deliver: anything below has been delivered (or skipped).
+    next: u64,
+    consumer: Option<(Ordered, String)>,
+    failures: u32,
+    reconnected: watch::Receiver<u64>,
+}
+
+impl Tail {
+    async fn next_item(mut self) -> Option<(Result<LogRecord, LogError>, Self)> {
+        loop {
+            let Some((messages, _)) = self.consumer.as_mut() else {
+                if self.failures > 0 {
+                    let pause = Duration::from_millis(100 << self.failures.min(5));
+                    tokio::time::sleep(pause).await;
+                }
+                // A reconnection before this point is covered by the consumer created now.
+                self.reconnected.borrow_and_update();
+                match self.log.ordered(self.next, &self.filter, PULL_BATCH).await {
+                    Ok((messages, _, name)) => {
+                        self.consumer = Some((messages, name));
+                        continue;
+                    }
+                    Err(e) => {
+                        self.failures = self.failures.saturating_add(1);
+                        return Some((Err(e), self));
+                    }
+                }
+            };
+            let item = tokio::select! {
+                item = messages.next() => item,
+                // Never an error: the sender lives in `self.log`.
+                changed = self.reconnected.changed() => {
+                    if changed.is_ok() {
+                        tracing::debug!(next = self.next, "tail: reconnected, recreating its consumer");
+                        self.restart();
+                    }
+                    continue;
+                }
+            };
+            match item {
+                Some(Ok(message)) => {
+                    self.failures = 0;
+                    match delivered(&message) {
+                        // A recreated consumer may start before what was already delivered.
+                        Ok((seq, _, _)) if seq < self.next => continue,
+                        Ok((seq, _, record)) => {
+                            self.next = seq + 1;
+                            if let Some(record) = record {
+                                return Some((Ok(record), self));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "tail: dropping its consumer");
+                            self.restart();
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    // The ordered consumer could not heal itself: start a new one from what
+                    // was delivered last.
+                    tracing::warn!(error = %e, next = self.next, "tail: recreating its consumer");
+                    self.failures = self.failures.saturating_add(1);
+                    self.restart();
+                }
+                None => self.restart(),
+            }
+        }
+    }
+
+    fn restart(&mut self) {
+        if let Some((_, name)) = self.consumer.take() {
+            self.log.forget_consumer(name);
+        }
+    }
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.restart();
+        }
+    }
+}
+
+impl EventLog for JetStreamLog {
+    async fn append(&self, request: AppendRequest) -> Result<AppendAck, LogError> {
+        super::embedded::check_request(&request)?;
+        if !self
+            .inner
+            .captured
+            .iter()
+            .any(|f| f.matches(request.subject.as_str()))
+        {
+            return Err(LogError::Invalid(format!(
+                "subject {} is not captured by stream {}",
+                request.subject, self.inner.name
+            )));
+        }
+        let size = request.batch.body.len();
+        if size > self.inner.max_body {
+            return Err(LogError::TooLarge {
+                size,
+                limit: self.inner.max_body,
+            });
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(NATS_MESSAGE_ID, request.msg_id.as_str());
+        if let Some(seq) = request.expected.last_subject_seq() {
+            headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, seq.to_string());
+        }
+        headers.insert(TYPE_HEADER, request.batch.types.as_str());
+        headers.insert(VERSION_HEADER, request.batch.versions.as_str());
+        let ack = self
+            .inner
+            .context
+            .publish_with_headers(
+                request.subject.as_str().to_owned(),
+                headers,
+                request.batch.body.clone(),
+            )
+            .await
+            .map_err(|e| publish_error(e, size, self.inner.max_body))?;
+        // Awaited here, never dropped: a dropped ack future only logs a failure.
+        match ack.await {
+            Ok(ack) => Ok(AppendAck {
+                seq: ack.sequence,
+                duplicate: ack.duplicate,
+            }),
+            Err(e)
+                if e.kind() == PublishErrorKind::WrongLastSequence
+                    || errors::is_wrong_last_sequence(&e) =>
+            {
+                self.resolve_wrong_last_sequence(
+                    &request.subject,
+                    request.expected,
+                    &request.msg_id,
+                )
+                .await
+            }
+            Err(e) => Err(publish_error(e, size, self.inner.max_body)),
+        }
+    }
+
+    async fn read(
+        &self,
+        from_seq: u64,
+        filter: &SubjectFilter,
+        max: usize,
+    ) -> Result<Vec<LogRecord>, LogError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let from = from_seq.max(1);
+        if max <= DIRECT_READ_MAX
+            && let Some(subject) = filter.as_literal()
+        {
+            return self.read_direct(from, &subject, max).await;
+        }
+        let (mut messages, pending, name) = self.ordered(from, filter, max).await?;
+        let mut records = Vec::new();
+        let result = async {
+            if pending == 0 {
+                return Ok(());
+            }
+            let mut seen = 0usize;
+            loop {
+                let message = tokio::time::timeout(READ_MESSAGE_TIMEOUT, messages.next())
+                    .await
+                    .map_err(|_| LogError::Unavailable("timed out reading the stream".into()))?;
+                let message = match message {
+                    Some(Ok(message)) => message,
+                    Some(Err(e)) => {
+                        return Err(LogError::Unavailable(format!(
+                            "reading the stream failed: {e}"
+                        )));
+                    }
+                    None => {
+                        return Err(LogError::Unavailable("the consumer ended early".into()));
+                    }
+                };
+                let (seq, left, record) = delivered(&message)?;
+                if seq < from {
+                    continue;
+                }
+                seen += 1;
+                records.extend(record);
+                if left == 0 || records.len() >= max || seen as u64 >= pending {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        drop(messages);
+        self.forget_consumer(name);
+        result.map(|()| records)
+    }
+
+    /// An ordered consumer that never ends: it recreates itself after gaps and reconnects, and
+    /// the tail skips whatever a recreated consumer delivers again. Errors (the consumer cannot
+    /// be created) are reported as items; the tail keeps retrying with a growing pause.
+    fn tail(
+        &self,
+        from_seq: u64,
+        filter: SubjectFilter,
+    ) -> BoxStream<'static, Result<LogRecord, LogError>> {
+        let state = Tail {
+            log: self.clone(),
+            filter,
+            next: from_seq.max(1),
+            consumer: None,
+            failures: 0,
+            reconnected: self.inner.reconnected.subscribe(),
+        };
+        futures::stream::unfold(state, Tail::next_item).boxed()
+    }
+
+    async fn last_subject_seq(&self, subject: &Subject) -> Result<u64, LogError> {
+        match self
+            .inner
+            .stream
+            .direct_get_last_for_subject(subject.as_str())
+            .await
+        {
+            Ok(message) => Ok(message.sequence),
+            Err(e) if errors::direct_not_found(&e) => Ok(0),
+            Err(e) => Err(direct_get_error(e)),
+        }
+    }
+
+    async fn last_seq(&self) -> Result<u64, LogError> {
+        let info = self
+            .inner
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| errors::lowercase_unavailable("cannot read the stream state", e))?;
+        Ok(info.state.last_sequence)
+    }
+
+    fn backend(&self) -> &'static str {
+        "jetstream"
+    }
+}

@@ -1,0 +1,128 @@
+//! From async-nats errors to [`LogError`]: a conflict, a refusal (too large, full, invalid) or
+//! "unavailable" (timeouts, lost connections: the outcome is unknown, retry with the same id).
+
+use crate::log::LogError;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::stream::{
+    DirectGetError, DirectGetErrorKind, RawMessageError, RawMessageErrorKind,
+};
+use async_nats::jetstream::{self, ErrorCode};
+use std::fmt::Display;
+
+/// `maximum messages exceeded` and friends, answered under DiscardPolicy::New.
+const STREAM_STORE_FAILED: ErrorCode = ErrorCode::STREAM_STORE_FAILED;
+
+/// The text of an error with its first letter in lower case.
+pub(super) fn lower(err: impl Display) -> String {
+    let text = err.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+/// A transport-level failure: the caller may retry.
+pub(super) fn lowercase_unavailable(context: &str, err: impl Display) -> LogError {
+    LogError::Unavailable(format!("{context}: {}", lower(err)))
+}
+
+/// The JetStream API error behind an async-nats error, if the server answered with one.
+fn api_error<E: std::error::Error + 'static>(err: &E) -> Option<&jetstream::Error> {
+    let mut source = err.source();
+    while let Some(s) = source {
+        if let Some(api) = s.downcast_ref::<jetstream::Error>() {
+            return Some(api);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// 10071 (wrong last sequence) whichever way async-nats reports it.
+pub(super) fn is_wrong_last_sequence(err: &PublishError) -> bool {
+    err.kind() == PublishErrorKind::WrongLastSequence
+        || api_error(err).is_some_and(|api| {
+            matches!(
+                api.error_code(),
+                ErrorCode::STREAM_WRONG_LAST_SEQUENCE
+                    | ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT
+            )
+        })
+}
+
+/// Any publish failure but 10071 (handled by the caller).
+pub(super) fn publish_error(err: PublishError, size: usize, limit: usize) -> LogError {
+    match err.kind() {
+        PublishErrorKind::MaxPayloadExceeded => LogError::TooLarge { size, limit },
+        PublishErrorKind::TimedOut
+        | PublishErrorKind::BrokenPipe
+        | PublishErrorKind::StreamNotFound
+        | PublishErrorKind::MaxAckPending => lowercase_unavailable("publish outcome unknown", err),
+        PublishErrorKind::WrongLastMessageId | PublishErrorKind::WrongLastSequence => {
+            LogError::Invalid(format!("unexpected publish answer: {}", lower(err)))
+        }
+        PublishErrorKind::Other => match api_error(&err) {
+            Some(api) => api_failure(api, size, limit),
+            None => lowercase_unavailable("publish failed", err),
+        },
+    }
+}
+
+fn api_failure(api: &jetstream::Error, size: usize, limit: usize) -> LogError {
+    let text = lower(api);
+    match api.error_code() {
+        ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM | ErrorCode::STREAM_HEADER_EXCEEDS_MAXIMUM => {
+            LogError::TooLarge { size, limit }
+        }
+        ErrorCode::STORAGE_RESOURCES_EXCEEDED
+        | ErrorCode::MEMORY_RESOURCES_EXCEEDED
+        | ErrorCode::ACCOUNT_RESOURCES_EXCEEDED
+        | ErrorCode::INSUFFICIENT_RESOURCES
+        | ErrorCode::STREAM_MAX_STREAM_BYTES_EXCEEDED => LogError::Full,
+        STREAM_STORE_FAILED if text.contains("maximum") && text.contains("exceeded") => {
+            LogError::Full
+        }
+        ErrorCode::STREAM_NOT_FOUND
+        | ErrorCode::STREAM_OFFLINE
+        | ErrorCode::STREAM_OFFLINE_REASON => LogError::Unavailable(text),
+        _ => LogError::Storage(format!("the stream refused the message: {text}")),
+    }
+}
+
+pub(super) fn direct_not_found(err: &DirectGetError) -> bool {
+    err.kind() == DirectGetErrorKind::NotFound
+}
+
+pub(super) fn direct_get_error(err: DirectGetError) -> LogError {
+    match err.kind() {
+        DirectGetErrorKind::InvalidSubject => {
+            LogError::Invalid(format!("direct get: {}", lower(err)))
+        }
+        _ => lowercase_unavailable("direct get failed", err),
+    }
+}
+
+pub(super) fn raw_not_found(err: &RawMessageError) -> bool {
+    err.kind() == RawMessageErrorKind::NoMessageFound
+}
+
+pub(super) fn raw_get_error(err: RawMessageError) -> LogError {
+    match err.kind() {
+        RawMessageErrorKind::InvalidSubject => {
+            LogError::Invalid(format!("message get: {}", lower(err)))
+        }
+        _ => lowercase_unavailable("message get failed", err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lower;
+
+    #[test]
+    fn lowers_the_first_letter_only() {
+        assert_eq!(lower("Timed out: NATS"), "timed out: NATS");
+        assert_eq!(lower(""), "");
+    }
+}
