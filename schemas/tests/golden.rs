@@ -178,7 +178,7 @@ fn samples() -> Vec<Event> {
         Event::DealUpdated(DealUpdated {
             line: 2,
             channel: Some(CH),
-            sales_sum_minor: 1_999_00,
+            sales_sum_minor: 199_900,
             sales_count: 3,
         }),
         Event::TaskCreated(TaskCreated {
