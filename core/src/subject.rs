@@ -53,7 +53,11 @@ impl Subject {
     }
 
     pub fn dialog(project: ProjectId, dialog: DialogId) -> Self {
-        Self(format!("{ROOT}.{}.dialog.{}", project.token(), dialog.token()))
+        Self(format!(
+            "{ROOT}.{}.dialog.{}",
+            project.token(),
+            dialog.token()
+        ))
     }
 
     pub fn project(project: ProjectId) -> Self {
@@ -235,8 +239,14 @@ mod tests {
             Subject::parse("sb.Bad.x"),
             Err(SubjectError::BadToken("Bad".into()))
         );
-        assert_eq!(Subject::parse("sb..x"), Err(SubjectError::BadToken("".into())));
-        assert!(matches!(Subject::parse("sb.*"), Err(SubjectError::Wildcard(_))));
+        assert_eq!(
+            Subject::parse("sb..x"),
+            Err(SubjectError::BadToken("".into()))
+        );
+        assert!(matches!(
+            Subject::parse("sb.*"),
+            Err(SubjectError::Wildcard(_))
+        ));
         assert_eq!(
             SubjectFilter::parse("sb.>.x"),
             Err(SubjectError::TailNotLast)
