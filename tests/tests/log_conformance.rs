@@ -1098,3 +1098,35 @@ async fn jetstream_tail_survives_server_restart() {
         panic!("tail delivered more: {:?}", extra.map(|r| r.map(|r| r.seq)));
     }
 }
+
+/// A burst of reads at once (thousands of dialogs loaded at the same moment) all succeed: the
+/// backend bounds the consumers it creates instead of hitting the server's limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_burst_of_reads_succeeds() {
+    let h = JetStreamHarness::new().await;
+    let log = h.log();
+    for i in 0..8 {
+        append(
+            &log,
+            request(
+                &subject(&format!("sb.burst.dialog.d{i}")),
+                Expected::NoEvents,
+                &format!("burst-{i}"),
+                "x",
+            ),
+        )
+        .await;
+    }
+    let reads = (0..2000).map(|i| {
+        let log = log.clone();
+        tokio::spawn(async move {
+            let filter = SubjectFilter::parse(&format!("sb.burst.dialog.d{}", i % 8)).unwrap();
+            log.read(1, &filter, 1024).await
+        })
+    });
+    let results = futures::future::join_all(reads).await;
+    for result in results {
+        let records = result.expect("task").expect("read succeeds");
+        assert_eq!(records.len(), 1);
+    }
+}

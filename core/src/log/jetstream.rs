@@ -45,6 +45,9 @@ const HEADER_ALLOWANCE: usize = 4096;
 /// message, no consumer to create).
 const DIRECT_READ_MAX: usize = 4;
 
+/// Ordered consumers that finite reads may hold at once (see `Inner::readers`).
+const MAX_CONCURRENT_READS: usize = 32;
+
 /// Messages an ordered consumer pulls per request.
 const PULL_BATCH: usize = 512;
 
@@ -101,6 +104,10 @@ struct Inner {
     /// Counts the client's (re)connections, so that tails recreate their consumers right away
     /// (a restarted server has forgotten them) instead of waiting for missed heartbeats.
     reconnected: Arc<watch::Sender<u64>>,
+    /// Bounds the ordered consumers that finite reads create at once: a burst of cache misses
+    /// (say, thousands of dialogs loaded at the same moment) must not become thousands of
+    /// consumers on the server, which refuses them past its limit.
+    readers: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for JetStreamLog {
@@ -216,6 +223,7 @@ impl JetStreamLog {
                 captured,
                 max_body,
                 reconnected,
+                readers: tokio::sync::Semaphore::new(MAX_CONCURRENT_READS),
             }),
         })
     }
@@ -608,6 +616,12 @@ impl EventLog for JetStreamLog {
         {
             return self.read_direct(from, &subject, max).await;
         }
+        let _permit = self
+            .inner
+            .readers
+            .acquire()
+            .await
+            .map_err(|_| LogError::Unavailable("the log is closing".into()))?;
         let (mut messages, pending, name) = self.ordered(from, filter, max).await?;
         let mut records = Vec::new();
         let result = async {
