@@ -1,6 +1,11 @@
 //! Switchboard read models: the projection runtime that consumes the event log from a
-//! checkpoint, the SQLite read models (dialog list, unread counters, folder badges, timeline,
-//! client card) and the tantivy search index. Built from events only; rebuildable from the log.
-//!
-//! Empty until the read-model issue lands; the crate exists so that the dependency direction
-//! (`schemas ← core ← projections ← gateway`) is fixed from the start.
+//! checkpoint ([`runtime`]), the SQLite read models (so far: the dialog list with unread and
+//! *Unanswered* counters and folder badges, [`dialogs`]), later the timeline, the client card
+//! and the tantivy search index. Built from events only; rebuildable from the log.
+
+pub mod runtime;
+
+pub use runtime::{
+    Checkpoint, DecodedRecord, Projection, ProjectionError, ProjectionRunner, ProjectionStore,
+    RunnerOptions, RunnerStatus, open_reader,
+};

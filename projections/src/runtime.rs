@@ -1,0 +1,477 @@
+//! The projection runtime: a [`Projection`] owns some SQLite tables; a [`ProjectionRunner`]
+//! feeds it the log from its checkpoint, exactly once.
+//!
+//! - The checkpoint (last applied sequence) lives in the projection's own file, in the table
+//!   `checkpoint`, and is written in the same transaction as the changes of a batch: a crash
+//!   loses a whole batch or nothing, and the restart resumes right after what was committed.
+//! - A record with `seq <= checkpoint` is skipped: a replaying source (a reset ordered consumer,
+//!   a tail resubscribed after an error) never applies anything twice.
+//! - SQLite work runs on one dedicated thread that owns the only writer connection; the async
+//!   side only reads the log and hands batches over a bounded channel (back-pressure).
+//! - A record that does not decode is counted, logged and skipped (its sequence is still
+//!   checkpointed, so it is not retried forever); the count is kept in the checkpoint row.
+
+use futures::StreamExt;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use switchboard_core::log::{EventLog, LogError, LogRecord, Subject, SubjectFilter};
+use switchboard_schemas::{Envelope, decode_batch};
+use tokio::sync::{mpsc, watch};
+
+/// One log message, decoded: its sequence, its subject and its events.
+#[derive(Debug, Clone)]
+pub struct DecodedRecord {
+    pub seq: u64,
+    pub subject: Subject,
+    pub events: Vec<Envelope>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("projection {projection} stopped: {reason}")]
+    Stopped { projection: String, reason: String },
+    #[error("projection {projection} did not reach seq {seq} in time (applied {applied})")]
+    Timeout {
+        projection: String,
+        seq: u64,
+        applied: u64,
+    },
+    #[error("corrupt read model: {0}")]
+    Corrupt(String),
+}
+
+/// A read model: the tables it owns and how a batch of records changes them.
+pub trait Projection: Send + 'static {
+    /// Its name, the key of its checkpoint row.
+    fn name(&self) -> &'static str;
+
+    /// `CREATE TABLE IF NOT EXISTS …` statements for every table it owns (run at every open).
+    fn schema(&self) -> &'static str;
+
+    /// Apply the records (in sequence order, each newer than the checkpoint) inside `tx`. The
+    /// runtime writes the checkpoint in the same transaction and commits; an error rolls back the
+    /// whole batch.
+    fn apply_batch(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        records: &[DecodedRecord],
+    ) -> Result<(), ProjectionError>;
+}
+
+const CHECKPOINT_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS checkpoint (
+    projection TEXT PRIMARY KEY,
+    -- The last applied log sequence (0: nothing yet).
+    seq INTEGER NOT NULL,
+    -- Records skipped because they did not decode, and the last such sequence.
+    undecodable INTEGER NOT NULL DEFAULT 0,
+    last_undecodable_seq INTEGER
+);
+";
+
+/// What a projection's checkpoint row says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The last applied log sequence (0: nothing yet).
+    pub seq: u64,
+    /// How many records were skipped because they did not decode.
+    pub undecodable: u64,
+    pub last_undecodable_seq: Option<u64>,
+}
+
+/// Opens a projection file for writing: WAL, the checkpoint table and the projection's schema.
+fn open_writer(path: &Path, schema: &str) -> Result<Connection, ProjectionError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            ProjectionError::Corrupt(format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(ProjectionError::Corrupt(format!(
+            "cannot switch {} to WAL (journal mode is {mode})",
+            path.display()
+        )));
+    }
+    // A read model is rebuildable from the log: a lost last transaction after a power cut is
+    // replayed from the checkpoint, so NORMAL is enough.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.execute_batch(CHECKPOINT_SCHEMA)?;
+    conn.execute_batch(schema)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// A read-only connection to a projection file, for queries (WAL: readers never block the
+/// writer). Open one per query thread.
+pub fn open_reader(path: &Path) -> Result<Connection, ProjectionError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn read_checkpoint(conn: &Connection, projection: &str) -> Result<Checkpoint, ProjectionError> {
+    let row = conn
+        .query_row(
+            "SELECT seq, undecodable, last_undecodable_seq FROM checkpoint WHERE projection = ?1",
+            [projection],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((seq, undecodable, last_undecodable)) = row else {
+        return Ok(Checkpoint::default());
+    };
+    let unsigned = |v: i64| {
+        u64::try_from(v).map_err(|_| ProjectionError::Corrupt(format!("negative checkpoint {v}")))
+    };
+    Ok(Checkpoint {
+        seq: unsigned(seq)?,
+        undecodable: unsigned(undecodable)?,
+        last_undecodable_seq: last_undecodable.map(unsigned).transpose()?,
+    })
+}
+
+/// A projection with its writer connection: applies records synchronously. The runner drives
+/// one on its own thread; tests and `rebuild` can drive one directly.
+#[derive(Debug)]
+pub struct ProjectionStore<P> {
+    conn: Connection,
+    projection: P,
+    checkpoint: Checkpoint,
+}
+
+impl<P: Projection> ProjectionStore<P> {
+    /// Opens (creating if needed) the projection's file and reads its checkpoint.
+    pub fn open(path: &Path, projection: P) -> Result<Self, ProjectionError> {
+        let conn = open_writer(path, projection.schema())?;
+        let checkpoint = read_checkpoint(&conn, projection.name())?;
+        Ok(Self {
+            conn,
+            projection,
+            checkpoint,
+        })
+    }
+
+    pub fn checkpoint(&self) -> Checkpoint {
+        self.checkpoint
+    }
+
+    /// Applies the records newer than the checkpoint, in one transaction with the new
+    /// checkpoint. Records at or below the checkpoint (or not above the previous record) change
+    /// nothing. Returns the checkpoint after the batch.
+    pub fn apply(&mut self, records: Vec<LogRecord>) -> Result<Checkpoint, ProjectionError> {
+        let name = self.projection.name();
+        let mut next = self.checkpoint;
+        let mut decoded = Vec::with_capacity(records.len());
+        for record in records {
+            if record.seq <= next.seq {
+                tracing::debug!(
+                    projection = name,
+                    seq = record.seq,
+                    checkpoint = next.seq,
+                    "skipping a record already applied"
+                );
+                continue;
+            }
+            next.seq = record.seq;
+            match decode_batch(&record.batch) {
+                Ok(events) => decoded.push(DecodedRecord {
+                    seq: record.seq,
+                    subject: record.subject,
+                    events,
+                }),
+                Err(error) => {
+                    tracing::warn!(
+                        projection = name,
+                        seq = record.seq,
+                        subject = record.subject.as_str(),
+                        types = record.batch.types.as_str(),
+                        %error,
+                        "skipping a record that does not decode"
+                    );
+                    next.undecodable += 1;
+                    next.last_undecodable_seq = Some(record.seq);
+                }
+            }
+        }
+        if next == self.checkpoint {
+            return Ok(next);
+        }
+        let mut tx = self.conn.transaction()?;
+        if !decoded.is_empty() {
+            self.projection.apply_batch(&mut tx, &decoded)?;
+        }
+        tx.execute(
+            "INSERT INTO checkpoint (projection, seq, undecodable, last_undecodable_seq)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (projection) DO UPDATE SET seq = excluded.seq,
+                 undecodable = excluded.undecodable,
+                 last_undecodable_seq = excluded.last_undecodable_seq",
+            params![
+                name,
+                to_i64(next.seq),
+                to_i64(next.undecodable),
+                next.last_undecodable_seq.map(to_i64)
+            ],
+        )?;
+        tx.commit()?;
+        self.checkpoint = next;
+        Ok(next)
+    }
+}
+
+/// Settings of a [`ProjectionRunner`].
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// Most records applied in one transaction; fewer when fewer are available.
+    pub max_batch: usize,
+    /// Batches waiting for the writer thread before the log reader waits (back-pressure).
+    pub queued_batches: usize,
+    /// Pause before resubscribing after the log tail failed.
+    pub retry_after: Duration,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 512,
+            queued_batches: 4,
+            retry_after: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Where a runner is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunnerStatus {
+    pub checkpoint: Checkpoint,
+    /// Why the runner stopped applying (a storage error); nothing is applied after it.
+    pub failed: Option<String>,
+}
+
+/// Runs one projection: reads the log from checkpoint + 1 (tail over every subject) and applies
+/// it in batches on a dedicated writer thread. Stops when dropped or [`shutdown`](Self::shutdown).
+#[derive(Debug)]
+pub struct ProjectionRunner<L: EventLog> {
+    name: &'static str,
+    path: PathBuf,
+    log: L,
+    status: watch::Receiver<RunnerStatus>,
+    reader: tokio::task::JoinHandle<()>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<L: EventLog> ProjectionRunner<L> {
+    /// Opens the projection's file at `path` and starts consuming `log` from its checkpoint.
+    pub async fn start<P: Projection>(
+        log: L,
+        path: &Path,
+        projection: P,
+        options: RunnerOptions,
+    ) -> Result<Self, ProjectionError> {
+        let name = projection.name();
+        let path = path.to_path_buf();
+        let open_path = path.clone();
+        let store =
+            tokio::task::spawn_blocking(move || ProjectionStore::open(&open_path, projection))
+                .await
+                .map_err(|e| ProjectionError::Stopped {
+                    projection: name.to_owned(),
+                    reason: format!("open task failed: {e}"),
+                })??;
+        let checkpoint = store.checkpoint();
+        tracing::info!(
+            projection = name,
+            checkpoint = checkpoint.seq,
+            "projection starting"
+        );
+        let (status_tx, status) = watch::channel(RunnerStatus {
+            checkpoint,
+            failed: None,
+        });
+        let (batch_tx, batch_rx) = mpsc::channel(options.queued_batches.max(1));
+        let writer = std::thread::Builder::new()
+            .name(format!("projection-{name}"))
+            .spawn(move || write_loop(store, batch_rx, status_tx))
+            .map_err(|e| ProjectionError::Stopped {
+                projection: name.to_owned(),
+                reason: format!("cannot start the writer thread: {e}"),
+            })?;
+        let reader = tokio::spawn(read_loop(
+            log.clone(),
+            name,
+            checkpoint.seq + 1,
+            batch_tx,
+            options,
+        ));
+        Ok(Self {
+            name,
+            path,
+            log,
+            status,
+            reader,
+            writer: Some(writer),
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The projection's file (open readers on it with [`open_reader`]).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn status(&self) -> RunnerStatus {
+        self.status.borrow().clone()
+    }
+
+    /// The last applied sequence.
+    pub fn applied_seq(&self) -> u64 {
+        self.status.borrow().checkpoint.seq
+    }
+
+    /// How many messages the log holds beyond the checkpoint.
+    pub async fn lag(&self) -> Result<u64, ProjectionError> {
+        let last = self.log.last_seq().await?;
+        Ok(last.saturating_sub(self.applied_seq()))
+    }
+
+    /// Waits until everything up to `seq` is applied (read-your-writes: pass a command's ack
+    /// sequence). Fails when the runner stopped or the timeout passed first.
+    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Result<(), ProjectionError> {
+        let mut status = self.status.clone();
+        let reached = tokio::time::timeout(
+            timeout,
+            status.wait_for(|s| s.checkpoint.seq >= seq || s.failed.is_some()),
+        )
+        .await;
+        let current = self.status.borrow().clone();
+        if let Some(reason) = current.failed {
+            return Err(ProjectionError::Stopped {
+                projection: self.name.to_owned(),
+                reason,
+            });
+        }
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ProjectionError::Stopped {
+                projection: self.name.to_owned(),
+                reason: "the writer thread ended".to_owned(),
+            }),
+            Err(_) => Err(ProjectionError::Timeout {
+                projection: self.name.to_owned(),
+                seq,
+                applied: current.checkpoint.seq,
+            }),
+        }
+    }
+
+    /// Stops reading, lets the writer finish the batch under way and closes the file.
+    pub async fn shutdown(mut self) -> RunnerStatus {
+        self.reader.abort();
+        // The reader owned the only sender: once it is gone the writer drains and ends.
+        let _ = (&mut self.reader).await;
+        if let Some(writer) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+        self.status.borrow().clone()
+    }
+}
+
+impl<L: EventLog> Drop for ProjectionRunner<L> {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+async fn read_loop(
+    log: impl EventLog,
+    name: &'static str,
+    mut from_seq: u64,
+    batches: mpsc::Sender<Vec<LogRecord>>,
+    options: RunnerOptions,
+) {
+    loop {
+        let mut tail = log
+            .tail(from_seq, SubjectFilter::all())
+            .ready_chunks(options.max_batch.max(1));
+        let mut failure = None;
+        while let Some(chunk) = tail.next().await {
+            let mut batch = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                match item {
+                    Ok(record) => batch.push(record),
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
+                }
+            }
+            if let Some(last) = batch.last() {
+                from_seq = last.seq + 1;
+                if batches.send(batch).await.is_err() {
+                    return; // the writer stopped
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        match failure {
+            Some(error) => {
+                tracing::warn!(projection = name, from_seq, %error, "log tail failed, resubscribing")
+            }
+            None => tracing::warn!(projection = name, from_seq, "log tail ended, resubscribing"),
+        }
+        if batches.is_closed() {
+            return;
+        }
+        tokio::time::sleep(options.retry_after).await;
+    }
+}
+
+fn write_loop<P: Projection>(
+    mut store: ProjectionStore<P>,
+    mut batches: mpsc::Receiver<Vec<LogRecord>>,
+    status: watch::Sender<RunnerStatus>,
+) {
+    let name = store.projection.name();
+    while let Some(batch) = batches.blocking_recv() {
+        match store.apply(batch) {
+            Ok(checkpoint) => status.send_if_modified(|s| {
+                let changed = s.checkpoint != checkpoint;
+                s.checkpoint = checkpoint;
+                changed
+            }),
+            Err(error) => {
+                tracing::error!(projection = name, checkpoint = store.checkpoint().seq, %error, "projection stopped");
+                status.send_modify(|s| s.failed = Some(error.to_string()));
+                return;
+            }
+        };
+    }
+}
