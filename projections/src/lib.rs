@@ -3,6 +3,7 @@
 //! *Unanswered* counters and folder badges, [`dialogs`]), later the timeline, the client card
 //! and the tantivy search index. Built from events only; rebuildable from the log.
 
+pub mod dialogs;
 pub mod runtime;
 
 pub use runtime::{

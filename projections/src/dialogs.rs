@@ -1,0 +1,924 @@
+//! The dialog list read model (F1): one row per dialog with what a list row shows, read state
+//! per (dialog, operator), tag and folder membership, and counters kept exact on every event.
+//!
+//! Tables (ids are 32-hex tokens, times microseconds since the epoch):
+//! - `dialog_row`: dialog → its list row (client, last message, flags, assignee, *Unanswered*,
+//!   SLA wait start);
+//! - `dialogoperator_read`: (dialog, operator) → how many client messages the operator had read
+//!   and whether they marked it unread (F4.3); no row means "never opened";
+//! - `dialog_tag`, `dialog_folder`: membership;
+//! - `projectoperatorname_counter`: (project, operator, counter name) → value.
+//!
+//! Counters. A dialog is unread for an operator when they marked it unread or it has more client
+//! messages than they had read (no read row: any client message). Counting that per operator
+//! without a row per (dialog, operator of the project) splits in two: the *base* row (operator
+//! `''`) counts the dialogs in a scope that have client messages (unread for whoever never
+//! opened them), and each operator's own row holds the correction from their read states (−1
+//! when they read a dialog up, +1 when they marked unread one without client messages). An
+//! operator's count is base + own row: O(1) to read, exact, never capped. Every event that can
+//! change a dialog's contribution retracts it before and adds it back after, so an event costs
+//! O(operators who opened the dialog × its scopes).
+//!
+//! Scopes of a live (not deleted, not merged away) dialog: `all`; `assignee:<op>` or `free`;
+//! per custom folder `folder:<f>` and `folder:<f>:assignee:<op>` or `folder:<f>:free`; when the
+//! bot is paused the same for `with_operator`. Counter names are `unread:<scope>` and
+//! `unanswered:<scope>` (*Unanswered* is per dialog, so it has base rows only).
+
+use crate::runtime::{DecodedRecord, Projection, ProjectionError};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::BTreeMap;
+use switchboard_schemas::events::*;
+use switchboard_schemas::*;
+
+/// The projection; see the module documentation.
+#[derive(Debug, Default)]
+pub struct DialogsProjection;
+
+/// Longest last-message preview kept, in characters.
+pub const PREVIEW_CHARS: usize = 160;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS dialog_row (
+    dialog TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    client_name TEXT,
+    client_phone TEXT,
+    client_email TEXT,
+    client_avatar_url TEXT,
+    -- The first identity's id on its channel: the title when there is no name or phone.
+    client_external_id TEXT,
+    client_created_at INTEGER NOT NULL,
+    last_activity_at INTEGER NOT NULL,
+    last_message_preview TEXT,
+    -- client | operator | bot | note
+    last_message_author TEXT,
+    last_message_operator TEXT,
+    last_message_channel TEXT,
+    last_message_attachments INTEGER NOT NULL DEFAULT 0,
+    last_message_at INTEGER,
+    assignee TEXT,
+    closed INTEGER NOT NULL DEFAULT 0,
+    blocked INTEGER NOT NULL DEFAULT 0,
+    blacklisted INTEGER NOT NULL DEFAULT 0,
+    bot_paused INTEGER NOT NULL DEFAULT 0,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    merged_into TEXT,
+    -- Client messages received so far.
+    inbound_count INTEGER NOT NULL DEFAULT 0,
+    -- F1.4: a client message no operator has read or answered.
+    unanswered INTEGER NOT NULL DEFAULT 0,
+    -- F9: the first client message since (re)opening that no operator answered yet.
+    sla_wait_since INTEGER
+);
+CREATE INDEX IF NOT EXISTS dialog_row_by_activity
+    ON dialog_row (project, pinned DESC, last_activity_at DESC, dialog);
+CREATE INDEX IF NOT EXISTS dialog_row_by_wait
+    ON dialog_row (project, sla_wait_since, dialog) WHERE sla_wait_since IS NOT NULL;
+CREATE INDEX IF NOT EXISTS dialog_row_by_created
+    ON dialog_row (project, client_created_at DESC, dialog);
+CREATE TABLE IF NOT EXISTS dialogoperator_read (
+    dialog TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    inbound_read INTEGER NOT NULL,
+    marked_unread INTEGER NOT NULL,
+    PRIMARY KEY (dialog, operator)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dialog_tag (
+    dialog TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (dialog, tag)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dialog_folder (
+    dialog TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    PRIMARY KEY (dialog, folder)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS projectoperatorname_counter (
+    project TEXT NOT NULL,
+    -- '' for the base rows, shared by every operator.
+    operator TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (project, operator, name)
+) WITHOUT ROWID;
+";
+
+impl Projection for DialogsProjection {
+    fn name(&self) -> &'static str {
+        "dialogs"
+    }
+
+    fn schema(&self) -> &'static str {
+        SCHEMA
+    }
+
+    fn apply_batch(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        records: &[DecodedRecord],
+    ) -> Result<(), ProjectionError> {
+        for record in records {
+            for envelope in &record.events {
+                let AggregateId::Dialog(dialog) = &envelope.aggregate else {
+                    continue;
+                };
+                apply_event(tx, &envelope.project.token(), &dialog.token(), envelope)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether an event can change what a dialog contributes to the counters.
+fn affects_counters(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::DialogRegistered(_)
+            | Event::MessageReceived(_)
+            | Event::MessageQueued(_)
+            | Event::ReadMarked(_)
+            | Event::MarkedUnread(_)
+            | Event::DialogAssigned(_)
+            | Event::DialogUnassigned(_)
+            | Event::FoldersJoined(_)
+            | Event::FoldersLeft(_)
+            | Event::BotPaused(_)
+            | Event::BotResumed(_)
+            | Event::ClientDeleted(_)
+            | Event::DialogMergedInto(_)
+    )
+}
+
+fn apply_event(
+    tx: &Transaction<'_>,
+    project: &str,
+    dialog: &str,
+    envelope: &Envelope,
+) -> Result<(), ProjectionError> {
+    let event = &envelope.payload;
+    let counted = affects_counters(event);
+    let mut deltas = BTreeMap::new();
+    if counted && let Some(before) = CounterInputs::load(tx, dialog)? {
+        before.contribute(-1, &mut deltas);
+    }
+    change_row(tx, project, dialog, envelope)?;
+    if counted {
+        if let Some(after) = CounterInputs::load(tx, dialog)? {
+            after.contribute(1, &mut deltas);
+        }
+        write_counters(tx, project, &deltas)?;
+    }
+    Ok(())
+}
+
+fn preview(text: &str) -> String {
+    match text.char_indices().nth(PREVIEW_CHARS) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+fn flag(tx: &Transaction<'_>, dialog: &str, column: &str, value: bool) -> rusqlite::Result<usize> {
+    // `column` is one of this module's literals, never input.
+    tx.prepare_cached(&format!(
+        "UPDATE dialog_row SET {column} = ?2 WHERE dialog = ?1"
+    ))?
+    .execute(params![dialog, value])
+}
+
+fn mark_read(tx: &Transaction<'_>, dialog: &str, operator: &str) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
+         SELECT dialog, ?2, inbound_count, 0 FROM dialog_row WHERE dialog = ?1
+         ON CONFLICT (dialog, operator) DO UPDATE
+             SET inbound_read = excluded.inbound_read, marked_unread = 0",
+    )?
+    .execute(params![dialog, operator])
+}
+
+fn change_row(
+    tx: &Transaction<'_>,
+    project: &str,
+    dialog: &str,
+    envelope: &Envelope,
+) -> Result<(), ProjectionError> {
+    let at = envelope.occurred_at.as_micros();
+    match &envelope.payload {
+        Event::DialogRegistered(e) => {
+            tx.prepare_cached(
+                "INSERT INTO dialog_row (dialog, project, client_name, client_phone, client_email,
+                     client_avatar_url, client_external_id, client_created_at, last_activity_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                 ON CONFLICT (dialog) DO NOTHING",
+            )?
+            .execute(params![
+                dialog,
+                project,
+                e.profile.name,
+                e.profile.phone,
+                e.profile.email,
+                e.profile.avatar_url,
+                e.identity.as_ref().map(|i| i.external_id.as_str()),
+                at
+            ])?;
+        }
+        Event::ClientProfileUpdated(e) => {
+            tx.prepare_cached(
+                "UPDATE dialog_row SET client_name = ?2, client_phone = ?3, client_email = ?4,
+                     client_avatar_url = coalesce(?5, client_avatar_url)
+                 WHERE dialog = ?1 AND deleted = 0",
+            )?
+            .execute(params![
+                dialog,
+                e.profile.name,
+                e.profile.phone,
+                e.profile.email,
+                e.profile.avatar_url
+            ])?;
+        }
+        Event::IdentityLinked(e) => {
+            // F1.2: the avatar from the first channel that has one; the name when none is known.
+            tx.prepare_cached(
+                "UPDATE dialog_row SET
+                     client_external_id = coalesce(client_external_id, ?2),
+                     client_avatar_url = coalesce(client_avatar_url, ?3),
+                     client_name = coalesce(client_name, ?4)
+                 WHERE dialog = ?1 AND deleted = 0",
+            )?
+            .execute(params![
+                dialog,
+                e.identity.external_id,
+                e.avatar_url,
+                e.display_name
+            ])?;
+        }
+        Event::MessageReceived(e) => {
+            tx.prepare_cached(
+                "UPDATE dialog_row SET
+                     last_activity_at = max(last_activity_at, ?2),
+                     last_message_preview = ?3, last_message_author = 'client',
+                     last_message_operator = NULL, last_message_channel = ?4,
+                     last_message_attachments = ?5, last_message_at = ?2,
+                     inbound_count = inbound_count + 1, unanswered = 1,
+                     sla_wait_since = coalesce(sla_wait_since, ?2)
+                 WHERE dialog = ?1",
+            )?
+            .execute(params![
+                dialog,
+                at,
+                preview(&e.text),
+                e.channel.token(),
+                e.attachments.len() as i64
+            ])?;
+        }
+        Event::MessageQueued(e) => {
+            let (author, operator) = match e.author {
+                MessageAuthor::Client => ("client", None),
+                MessageAuthor::Operator(op) => ("operator", Some(op.token())),
+                MessageAuthor::Bot => ("bot", None),
+            };
+            tx.prepare_cached(
+                "UPDATE dialog_row SET
+                     last_activity_at = max(last_activity_at, ?2),
+                     last_message_preview = ?3, last_message_author = ?4,
+                     last_message_operator = ?5, last_message_channel = ?6,
+                     last_message_attachments = ?7, last_message_at = ?2
+                 WHERE dialog = ?1",
+            )?
+            .execute(params![
+                dialog,
+                at,
+                preview(&e.text),
+                author,
+                operator,
+                e.channel.token(),
+                e.attachments.len() as i64
+            ])?;
+            if let Some(operator) = operator {
+                // An operator's answer: the client no longer waits, and writing means reading.
+                tx.prepare_cached(
+                    "UPDATE dialog_row SET unanswered = 0, sla_wait_since = NULL WHERE dialog = ?1",
+                )?
+                .execute([dialog])?;
+                mark_read(tx, dialog, &operator)?;
+            }
+        }
+        Event::NoteAdded(e) => {
+            tx.prepare_cached(
+                "UPDATE dialog_row SET
+                     last_activity_at = max(last_activity_at, ?2),
+                     last_message_preview = ?3, last_message_author = 'note',
+                     last_message_operator = ?4, last_message_channel = NULL,
+                     last_message_attachments = 0, last_message_at = ?2
+                 WHERE dialog = ?1",
+            )?
+            .execute(params![
+                dialog,
+                at,
+                preview(&e.text),
+                operator_of(envelope.actor)
+            ])?;
+        }
+        Event::ReadMarked(e) => {
+            tx.prepare_cached("UPDATE dialog_row SET unanswered = 0 WHERE dialog = ?1")?
+                .execute([dialog])?;
+            mark_read(tx, dialog, &e.operator.token())?;
+        }
+        Event::MarkedUnread(e) => {
+            tx.prepare_cached(
+                "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
+                 VALUES (?1, ?2, 0, 1)
+                 ON CONFLICT (dialog, operator) DO UPDATE SET marked_unread = 1",
+            )?
+            .execute(params![dialog, e.operator.token()])?;
+        }
+        Event::DialogAssigned(e) => {
+            tx.prepare_cached("UPDATE dialog_row SET assignee = ?2 WHERE dialog = ?1")?
+                .execute(params![dialog, e.operator.token()])?;
+        }
+        Event::DialogUnassigned(_) => {
+            tx.prepare_cached("UPDATE dialog_row SET assignee = NULL WHERE dialog = ?1")?
+                .execute([dialog])?;
+        }
+        Event::DialogClosed(_) => {
+            // A closed dialog waits for nobody (F9).
+            tx.prepare_cached(
+                "UPDATE dialog_row SET closed = 1, sla_wait_since = NULL WHERE dialog = ?1",
+            )?
+            .execute([dialog])?;
+        }
+        Event::DialogReopened(_) => {
+            flag(tx, dialog, "closed", false)?;
+        }
+        Event::DialogPinned(_) => {
+            flag(tx, dialog, "pinned", true)?;
+        }
+        Event::DialogUnpinned(_) => {
+            flag(tx, dialog, "pinned", false)?;
+        }
+        Event::ClientBlocked(_) => {
+            flag(tx, dialog, "blocked", true)?;
+        }
+        Event::ClientUnblocked(_) => {
+            flag(tx, dialog, "blocked", false)?;
+        }
+        Event::ClientBlacklisted(_) => {
+            flag(tx, dialog, "blacklisted", true)?;
+        }
+        Event::ClientUnblacklisted(_) => {
+            flag(tx, dialog, "blacklisted", false)?;
+        }
+        Event::BotPaused(_) => {
+            flag(tx, dialog, "bot_paused", true)?;
+        }
+        Event::BotResumed(_) => {
+            flag(tx, dialog, "bot_paused", false)?;
+        }
+        Event::TagsAdded(e) => {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO dialog_tag (dialog, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?;
+            for tag in &e.tags {
+                insert.execute(params![dialog, tag.token()])?;
+            }
+        }
+        Event::TagsRemoved(e) => {
+            let mut delete =
+                tx.prepare_cached("DELETE FROM dialog_tag WHERE dialog = ?1 AND tag = ?2")?;
+            for tag in &e.tags {
+                delete.execute(params![dialog, tag.token()])?;
+            }
+        }
+        Event::FoldersJoined(e) => {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO dialog_folder (dialog, folder) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?;
+            for folder in &e.folders {
+                insert.execute(params![dialog, folder.token()])?;
+            }
+        }
+        Event::FoldersLeft(e) => {
+            let mut delete =
+                tx.prepare_cached("DELETE FROM dialog_folder WHERE dialog = ?1 AND folder = ?2")?;
+            for folder in &e.folders {
+                delete.execute(params![dialog, folder.token()])?;
+            }
+        }
+        Event::ClientDeleted(_) => {
+            // F4.8: personal data leaves the read model; the row stays as a tombstone, out of
+            // every list and counter.
+            tx.prepare_cached(
+                "UPDATE dialog_row SET deleted = 1, client_name = NULL, client_phone = NULL,
+                     client_email = NULL, client_avatar_url = NULL, client_external_id = NULL,
+                     last_message_preview = NULL, unanswered = 0, sla_wait_since = NULL
+                 WHERE dialog = ?1",
+            )?
+            .execute([dialog])?;
+        }
+        Event::DialogMergedInto(e) => {
+            tx.prepare_cached("UPDATE dialog_row SET merged_into = ?2 WHERE dialog = ?1")?
+                .execute(params![dialog, e.survivor.token()])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn operator_of(actor: Actor) -> Option<String> {
+    match actor {
+        Actor::Operator(op) => Some(op.token()),
+        _ => None,
+    }
+}
+
+/// What a dialog's counter contributions depend on.
+#[derive(Debug)]
+struct CounterInputs {
+    live: bool,
+    inbound_count: i64,
+    unanswered: bool,
+    assignee: Option<String>,
+    bot_paused: bool,
+    folders: Vec<String>,
+    /// (operator, inbound_read, marked_unread)
+    readers: Vec<(String, i64, bool)>,
+}
+
+impl CounterInputs {
+    fn load(tx: &Transaction<'_>, dialog: &str) -> Result<Option<Self>, ProjectionError> {
+        let row = tx
+            .prepare_cached(
+                "SELECT deleted = 0 AND merged_into IS NULL, inbound_count, unanswered, assignee,
+                        bot_paused
+                 FROM dialog_row WHERE dialog = ?1",
+            )?
+            .query_row([dialog], |r| {
+                Ok((
+                    r.get::<_, bool>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, bool>(4)?,
+                ))
+            })
+            .optional()?;
+        let Some((live, inbound_count, unanswered, assignee, bot_paused)) = row else {
+            return Ok(None);
+        };
+        if !live {
+            return Ok(Some(Self {
+                live,
+                inbound_count,
+                unanswered,
+                assignee,
+                bot_paused,
+                folders: Vec::new(),
+                readers: Vec::new(),
+            }));
+        }
+        let folders = tx
+            .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1")?
+            .query_map([dialog], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let readers = tx
+            .prepare_cached(
+                "SELECT operator, inbound_read, marked_unread FROM dialogoperator_read
+                 WHERE dialog = ?1",
+            )?
+            .query_map([dialog], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Self {
+            live,
+            inbound_count,
+            unanswered,
+            assignee,
+            bot_paused,
+            folders,
+            readers,
+        }))
+    }
+
+    fn scopes(&self) -> Vec<String> {
+        let mut groups = vec![String::new()];
+        groups.extend(self.folders.iter().map(|f| format!("folder:{f}:")));
+        if self.bot_paused {
+            groups.push("with_operator:".to_owned());
+        }
+        let owner = match &self.assignee {
+            Some(op) => format!("assignee:{op}"),
+            None => "free".to_owned(),
+        };
+        let mut scopes = Vec::with_capacity(groups.len() * 2);
+        for group in groups {
+            if group.is_empty() {
+                scopes.push("all".to_owned());
+            } else {
+                // "folder:<f>:" → "folder:<f>" and "folder:<f>:free".
+                scopes.push(group.trim_end_matches(':').to_owned());
+            }
+            scopes.push(format!("{group}{owner}"));
+        }
+        scopes
+    }
+
+    /// Adds `sign` × this dialog's contributions to `deltas`, keyed by (operator, name).
+    fn contribute(&self, sign: i64, deltas: &mut BTreeMap<(String, String), i64>) {
+        if !self.live {
+            return;
+        }
+        let base_unread = self.inbound_count > 0;
+        for scope in self.scopes() {
+            if self.unanswered {
+                *deltas
+                    .entry((String::new(), format!("unanswered:{scope}")))
+                    .or_default() += sign;
+            }
+            if base_unread {
+                *deltas
+                    .entry((String::new(), format!("unread:{scope}")))
+                    .or_default() += sign;
+            }
+            for (operator, inbound_read, marked_unread) in &self.readers {
+                let unread = *marked_unread || *inbound_read < self.inbound_count;
+                let correction = i64::from(unread) - i64::from(base_unread);
+                if correction != 0 {
+                    *deltas
+                        .entry((operator.clone(), format!("unread:{scope}")))
+                        .or_default() += sign * correction;
+                }
+            }
+        }
+    }
+}
+
+fn write_counters(
+    tx: &Transaction<'_>,
+    project: &str,
+    deltas: &BTreeMap<(String, String), i64>,
+) -> Result<(), ProjectionError> {
+    let mut add = tx.prepare_cached(
+        "INSERT INTO projectoperatorname_counter (project, operator, name, value)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (project, operator, name) DO UPDATE SET value = value + excluded.value
+         RETURNING value",
+    )?;
+    let mut drop_zero = tx.prepare_cached(
+        "DELETE FROM projectoperatorname_counter
+         WHERE project = ?1 AND operator = ?2 AND name = ?3 AND value = 0",
+    )?;
+    for ((operator, name), delta) in deltas {
+        if *delta == 0 {
+            continue;
+        }
+        let value: i64 = add.query_row(params![project, operator, name, delta], |r| r.get(0))?;
+        if value == 0 {
+            drop_zero.execute(params![project, operator, name])?;
+        }
+        debug_assert!(
+            operator.is_empty() || name.starts_with("unread:"),
+            "only unread counters have per-operator rows"
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries (on a reader connection, see `runtime::open_reader`).
+
+/// Who looks: admins count over the whole project, operators over the dialogs assigned to
+/// them (the header, F1.7) or assigned to them and free (folders and tabs, F1.4, F12.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    pub operator: OperatorId,
+    pub admin: bool,
+}
+
+/// A folder whose badge is asked for (F1.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Folder {
+    /// Built-in *All chats*.
+    All,
+    /// Built-in *With operator*: the bot is paused.
+    WithOperator,
+    Custom(FolderId),
+}
+
+impl Folder {
+    fn prefix(self) -> String {
+        match self {
+            Folder::All => String::new(),
+            Folder::WithOperator => "with_operator:".to_owned(),
+            Folder::Custom(f) => format!("folder:{}:", f.token()),
+        }
+    }
+
+    fn whole(self) -> String {
+        match self {
+            Folder::All => "all".to_owned(),
+            Folder::WithOperator => "with_operator".to_owned(),
+            Folder::Custom(f) => format!("folder:{}", f.token()),
+        }
+    }
+}
+
+fn counter(
+    conn: &Connection,
+    project: ProjectId,
+    operator: &str,
+    name: &str,
+) -> Result<i64, ProjectionError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT value FROM projectoperatorname_counter
+             WHERE project = ?1 AND operator = ?2 AND name = ?3",
+        )?
+        .query_row(params![project.token(), operator, name], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+fn unread_in(
+    conn: &Connection,
+    project: ProjectId,
+    operator: OperatorId,
+    scope: &str,
+) -> Result<u64, ProjectionError> {
+    let name = format!("unread:{scope}");
+    let value =
+        counter(conn, project, "", &name)? + counter(conn, project, &operator.token(), &name)?;
+    u64::try_from(value)
+        .map_err(|_| ProjectionError::Corrupt(format!("negative counter {name}: {value}")))
+}
+
+/// F1.7: the header counter, the number of unread dialogs for this viewer.
+pub fn unread_dialogs(
+    conn: &Connection,
+    project: ProjectId,
+    viewer: Viewer,
+) -> Result<u64, ProjectionError> {
+    let scope = if viewer.admin {
+        "all".to_owned()
+    } else {
+        format!("assignee:{}", viewer.operator.token())
+    };
+    unread_in(conn, project, viewer.operator, &scope)
+}
+
+/// F1.5: the badge of a folder, unread dialogs in it among those the viewer sees.
+pub fn folder_badge(
+    conn: &Connection,
+    project: ProjectId,
+    viewer: Viewer,
+    folder: Folder,
+) -> Result<u64, ProjectionError> {
+    if viewer.admin {
+        return unread_in(conn, project, viewer.operator, &folder.whole());
+    }
+    let prefix = folder.prefix();
+    let mine = format!("{prefix}assignee:{}", viewer.operator.token());
+    let free = format!("{prefix}free");
+    Ok(unread_in(conn, project, viewer.operator, &mine)?
+        + unread_in(conn, project, viewer.operator, &free)?)
+}
+
+/// F1.4: how many dialogs the viewer sees in *Unanswered*.
+pub fn unanswered_dialogs(
+    conn: &Connection,
+    project: ProjectId,
+    viewer: Viewer,
+) -> Result<u64, ProjectionError> {
+    let value = if viewer.admin {
+        counter(conn, project, "", "unanswered:all")?
+    } else {
+        counter(
+            conn,
+            project,
+            "",
+            &format!("unanswered:assignee:{}", viewer.operator.token()),
+        )? + counter(conn, project, "", "unanswered:free")?
+    };
+    u64::try_from(value)
+        .map_err(|_| ProjectionError::Corrupt(format!("negative unanswered counter: {value}")))
+}
+
+/// Who wrote the last message of a row (F1.2 author label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastAuthor {
+    Client,
+    Operator(OperatorId),
+    Bot,
+    /// An internal comment, by this operator when an operator wrote it.
+    Note(Option<OperatorId>),
+}
+
+/// A dialog list row (F1.2) as the read model holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialogRow {
+    pub dialog: DialogId,
+    pub project: ProjectId,
+    pub client_name: Option<String>,
+    pub client_phone: Option<String>,
+    pub client_email: Option<String>,
+    pub client_avatar_url: Option<String>,
+    pub client_external_id: Option<String>,
+    pub client_created_at: Timestamp,
+    pub last_activity_at: Timestamp,
+    pub last_message_preview: Option<String>,
+    pub last_message_author: Option<LastAuthor>,
+    pub last_message_channel: Option<ChannelId>,
+    pub last_message_attachments: u32,
+    pub last_message_at: Option<Timestamp>,
+    pub assignee: Option<OperatorId>,
+    pub closed: bool,
+    pub blocked: bool,
+    pub blacklisted: bool,
+    pub bot_paused: bool,
+    pub pinned: bool,
+    pub deleted: bool,
+    pub merged_into: Option<DialogId>,
+    pub inbound_count: u64,
+    pub unanswered: bool,
+    pub sla_wait_since: Option<Timestamp>,
+}
+
+impl DialogRow {
+    /// F1.2: the client's name, else the phone, else the id on the first channel.
+    pub fn title(&self) -> Option<&str> {
+        self.client_name
+            .as_deref()
+            .or(self.client_phone.as_deref())
+            .or(self.client_external_id.as_deref())
+    }
+}
+
+fn parse_id<T: std::str::FromStr>(
+    column: usize,
+    text: Option<String>,
+) -> rusqlite::Result<Option<T>> {
+    text.map(|t| {
+        t.parse::<T>().map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                column,
+                rusqlite::types::Type::Text,
+                format!("not an id: {t:?}").into(),
+            )
+        })
+    })
+    .transpose()
+}
+
+fn required<T>(column: usize, value: Option<T>) -> rusqlite::Result<T> {
+    value.ok_or(rusqlite::Error::InvalidColumnType(
+        column,
+        "id".to_owned(),
+        rusqlite::types::Type::Null,
+    ))
+}
+
+/// One dialog's row, if the read model knows the dialog.
+pub fn dialog_row(
+    conn: &Connection,
+    dialog: DialogId,
+) -> Result<Option<DialogRow>, ProjectionError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT dialog, project, client_name, client_phone, client_email, client_avatar_url,
+                    client_external_id, client_created_at, last_activity_at, last_message_preview,
+                    last_message_author, last_message_operator, last_message_channel,
+                    last_message_attachments, last_message_at, assignee, closed, blocked,
+                    blacklisted, bot_paused, pinned, deleted, merged_into, inbound_count,
+                    unanswered, sla_wait_since
+             FROM dialog_row WHERE dialog = ?1",
+        )?
+        .query_row([dialog.token()], |r| {
+            let author: Option<String> = r.get(10)?;
+            let author_operator: Option<OperatorId> = parse_id(11, r.get(11)?)?;
+            let last_message_author = match author.as_deref() {
+                Some("client") => Some(LastAuthor::Client),
+                Some("operator") => Some(LastAuthor::Operator(required(11, author_operator)?)),
+                Some("bot") => Some(LastAuthor::Bot),
+                Some("note") => Some(LastAuthor::Note(author_operator)),
+                _ => None,
+            };
+            Ok(DialogRow {
+                dialog: required(0, parse_id(0, r.get(0)?)?)?,
+                project: required(1, parse_id(1, r.get(1)?)?)?,
+                client_name: r.get(2)?,
+                client_phone: r.get(3)?,
+                client_email: r.get(4)?,
+                client_avatar_url: r.get(5)?,
+                client_external_id: r.get(6)?,
+                client_created_at: Timestamp::from_micros(r.get(7)?),
+                last_activity_at: Timestamp::from_micros(r.get(8)?),
+                last_message_preview: r.get(9)?,
+                last_message_author,
+                last_message_channel: parse_id(12, r.get(12)?)?,
+                last_message_attachments: r.get(13)?,
+                last_message_at: r.get::<_, Option<i64>>(14)?.map(Timestamp::from_micros),
+                assignee: parse_id(15, r.get(15)?)?,
+                closed: r.get(16)?,
+                blocked: r.get(17)?,
+                blacklisted: r.get(18)?,
+                bot_paused: r.get(19)?,
+                pinned: r.get(20)?,
+                deleted: r.get(21)?,
+                merged_into: parse_id(22, r.get(22)?)?,
+                inbound_count: u64::try_from(r.get::<_, i64>(23)?).unwrap_or(0),
+                unanswered: r.get(24)?,
+                sla_wait_since: r.get::<_, Option<i64>>(25)?.map(Timestamp::from_micros),
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
+/// F4.3: whether the dialog is unread for this operator.
+pub fn is_unread(
+    conn: &Connection,
+    dialog: DialogId,
+    operator: OperatorId,
+) -> Result<bool, ProjectionError> {
+    let unread = conn
+        .prepare_cached(
+            "SELECT coalesce(r.marked_unread, 0) = 1
+                    OR coalesce(r.inbound_read, 0) < d.inbound_count
+             FROM dialog_row d
+             LEFT JOIN dialogoperator_read r ON r.dialog = d.dialog AND r.operator = ?2
+             WHERE d.dialog = ?1",
+        )?
+        .query_row(params![dialog.token(), operator.token()], |r| r.get(0))
+        .optional()?;
+    Ok(unread.unwrap_or(false))
+}
+
+/// The tags of a dialog.
+pub fn dialog_tags(conn: &Connection, dialog: DialogId) -> Result<Vec<TagId>, ProjectionError> {
+    let tokens = conn
+        .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = ?1 ORDER BY tag")?
+        .query_map([dialog.token()], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    tokens
+        .into_iter()
+        .map(|t| {
+            t.parse()
+                .map_err(|_| ProjectionError::Corrupt(format!("bad tag id {t:?}")))
+        })
+        .collect()
+}
+
+/// The custom folders a dialog is in.
+pub fn dialog_folders(
+    conn: &Connection,
+    dialog: DialogId,
+) -> Result<Vec<FolderId>, ProjectionError> {
+    let tokens = conn
+        .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1 ORDER BY folder")?
+        .query_map([dialog.token()], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    tokens
+        .into_iter()
+        .map(|t| {
+            t.parse()
+                .map_err(|_| ProjectionError::Corrupt(format!("bad folder id {t:?}")))
+        })
+        .collect()
+}
+
+/// Every counter row, for tests and the rebuild comparison: (project, operator or '', name) →
+/// value.
+pub fn all_counters(
+    conn: &Connection,
+) -> Result<BTreeMap<(String, String, String), i64>, ProjectionError> {
+    let rows = conn
+        .prepare("SELECT project, operator, name, value FROM projectoperatorname_counter")?
+        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)))?
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    Ok(rows)
+}
+
+/// The counters computed from scratch from the stored rows (O(dialogs)): what the incremental
+/// counters must equal at all times.
+pub fn recount(
+    conn: &Connection,
+) -> Result<BTreeMap<(String, String, String), i64>, ProjectionError> {
+    let dialogs = conn
+        .prepare("SELECT dialog, project FROM dialog_row")?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut totals = BTreeMap::new();
+    let tx = conn.unchecked_transaction()?;
+    for (dialog, project) in dialogs {
+        let mut deltas = BTreeMap::new();
+        if let Some(inputs) = CounterInputs::load(&tx, &dialog)? {
+            inputs.contribute(1, &mut deltas);
+        }
+        for ((operator, name), value) in deltas {
+            if value != 0 {
+                *totals.entry((project.clone(), operator, name)).or_insert(0) += value;
+            }
+        }
+    }
+    totals.retain(|_, v| *v != 0);
+    Ok(totals)
+}
