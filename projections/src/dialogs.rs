@@ -120,14 +120,42 @@ impl Projection for DialogsProjection {
     ) -> Result<(), ProjectionError> {
         for record in records {
             for envelope in &record.events {
-                let AggregateId::Dialog(dialog) = &envelope.aggregate else {
-                    continue;
-                };
-                apply_event(tx, &envelope.project.token(), &dialog.token(), envelope)?;
+                match (&envelope.aggregate, &envelope.payload) {
+                    (AggregateId::Dialog(dialog), _) => {
+                        apply_event(tx, &envelope.project.token(), &dialog.token(), envelope)?;
+                    }
+                    (AggregateId::Project, Event::FolderDeleted(e)) => {
+                        forget_folder(tx, &envelope.project.token(), e.folder)?;
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(())
     }
+}
+
+/// A deleted folder: its memberships and every counter of its scopes go (each dialog's other
+/// scopes are untouched, so the counters stay exact).
+fn forget_folder(
+    tx: &Transaction<'_>,
+    project: &str,
+    folder: FolderId,
+) -> Result<(), ProjectionError> {
+    let folder = folder.token();
+    tx.prepare_cached(
+        "DELETE FROM dialog_folder WHERE folder = ?1
+             AND dialog IN (SELECT dialog FROM dialog_row WHERE project = ?2)",
+    )?
+    .execute(params![folder, project])?;
+    tx.prepare_cached(
+        "DELETE FROM projectoperatorname_counter WHERE project = ?1
+             AND (name IN ('unread:folder:' || ?2, 'unanswered:folder:' || ?2)
+                  OR name LIKE 'unread:folder:' || ?2 || ':%'
+                  OR name LIKE 'unanswered:folder:' || ?2 || ':%')",
+    )?
+    .execute(params![project, folder])?;
+    Ok(())
 }
 
 /// Whether an event can change what a dialog contributes to the counters.
@@ -921,4 +949,104 @@ pub fn recount(
     }
     totals.retain(|_, v| *v != 0);
     Ok(totals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> CounterInputs {
+        CounterInputs {
+            live: true,
+            inbound_count: 2,
+            unanswered: true,
+            assignee: None,
+            bot_paused: false,
+            folders: vec![],
+            readers: vec![],
+        }
+    }
+
+    fn contributions(inputs: &CounterInputs) -> BTreeMap<(String, String), i64> {
+        let mut deltas = BTreeMap::new();
+        inputs.contribute(1, &mut deltas);
+        deltas
+    }
+
+    fn key(operator: &str, name: &str) -> (String, String) {
+        (operator.to_owned(), name.to_owned())
+    }
+
+    #[test]
+    fn preview_keeps_whole_characters() {
+        let long = "я".repeat(PREVIEW_CHARS + 5);
+        let cut = preview(&long);
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS);
+        assert_eq!(preview("short"), "short");
+    }
+
+    #[test]
+    fn scopes_name_owner_folders_and_with_operator() {
+        let mut dialog = inputs();
+        assert_eq!(dialog.scopes(), vec!["all", "free"]);
+        dialog.assignee = Some("op".into());
+        dialog.folders = vec!["f".into()];
+        dialog.bot_paused = true;
+        assert_eq!(
+            dialog.scopes(),
+            vec![
+                "all",
+                "assignee:op",
+                "folder:f",
+                "folder:f:assignee:op",
+                "with_operator",
+                "with_operator:assignee:op",
+            ]
+        );
+    }
+
+    #[test]
+    fn readers_correct_the_base_count() {
+        let mut dialog = inputs();
+        dialog.readers = vec![
+            ("caught_up".into(), 2, false),
+            ("behind".into(), 1, false),
+            ("marked".into(), 2, true),
+        ];
+        let deltas = contributions(&dialog);
+        assert_eq!(deltas.get(&key("", "unread:all")), Some(&1));
+        assert_eq!(deltas.get(&key("", "unanswered:free")), Some(&1));
+        assert_eq!(deltas.get(&key("caught_up", "unread:all")), Some(&-1));
+        assert_eq!(deltas.get(&key("behind", "unread:all")), None);
+        assert_eq!(deltas.get(&key("marked", "unread:all")), None);
+    }
+
+    #[test]
+    fn marked_unread_without_client_messages_counts_for_that_operator_only() {
+        let mut dialog = inputs();
+        dialog.inbound_count = 0;
+        dialog.unanswered = false;
+        dialog.readers = vec![("marked".into(), 0, true)];
+        let deltas = contributions(&dialog);
+        assert_eq!(deltas.get(&key("", "unread:all")), None);
+        assert_eq!(deltas.get(&key("marked", "unread:all")), Some(&1));
+    }
+
+    #[test]
+    fn dead_dialogs_contribute_nothing() {
+        let mut dialog = inputs();
+        dialog.live = false;
+        assert!(contributions(&dialog).is_empty());
+    }
+
+    #[test]
+    fn retract_then_reassert_of_the_same_state_nets_zero() {
+        let mut dialog = inputs();
+        dialog.folders = vec!["f".into()];
+        dialog.readers = vec![("a".into(), 2, false)];
+        let mut deltas = BTreeMap::new();
+        dialog.contribute(-1, &mut deltas);
+        dialog.contribute(1, &mut deltas);
+        assert!(deltas.values().all(|v| *v == 0));
+    }
 }

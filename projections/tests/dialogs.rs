@@ -461,6 +461,23 @@ async fn list_rows_and_counters_follow_the_rules<L: EventLog>(log: L) {
     assert_eq!((r.client_name, r.last_message_preview), (None, None));
     assert_eq!(counts(&conn, &w, w.admin()), (2, 2, 2, 1, 1));
     assert_counters_exact(&conn);
+
+    // A deleted folder takes its memberships and badges with it; other counts stay.
+    let ack = service
+        .project(
+            w.project,
+            ProjectCommand::DeleteFolder { folder: w.folder },
+            CommandMeta::new(Actor::Operator(w.admin)),
+        )
+        .await
+        .expect("delete the folder");
+    runner.wait_for(ack.seq, WAIT).await.expect("applied");
+    assert_eq!(
+        dialogs::dialog_folders(&conn, anna).expect("folders"),
+        vec![]
+    );
+    assert_eq!(counts(&conn, &w, w.admin()), (2, 2, 2, 0, 1));
+    assert_counters_exact(&conn);
     assert_eq!(runner.status().checkpoint.undecodable, 0);
     runner.shutdown().await;
 }
