@@ -804,61 +804,233 @@ fn required<T>(column: usize, value: Option<T>) -> rusqlite::Result<T> {
     ))
 }
 
+/// The columns [`read_row`] expects, in its order (prefixed by `d.`).
+const ROW_COLUMNS: &str = "d.dialog, d.project, d.client_name, d.client_phone, d.client_email,
+    d.client_avatar_url, d.client_external_id, d.client_created_at, d.last_activity_at,
+    d.last_message_preview, d.last_message_author, d.last_message_operator,
+    d.last_message_channel, d.last_message_attachments, d.last_message_at, d.assignee, d.closed,
+    d.blocked, d.blacklisted, d.bot_paused, d.pinned, d.deleted, d.merged_into, d.inbound_count,
+    d.unanswered, d.sla_wait_since";
+const ROW_COLUMN_COUNT: usize = 26;
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DialogRow> {
+    let author: Option<String> = r.get(10)?;
+    let author_operator: Option<OperatorId> = parse_id(11, r.get(11)?)?;
+    let last_message_author = match author.as_deref() {
+        Some("client") => Some(LastAuthor::Client),
+        Some("operator") => Some(LastAuthor::Operator(required(11, author_operator)?)),
+        Some("bot") => Some(LastAuthor::Bot),
+        Some("note") => Some(LastAuthor::Note(author_operator)),
+        _ => None,
+    };
+    Ok(DialogRow {
+        dialog: required(0, parse_id(0, r.get(0)?)?)?,
+        project: required(1, parse_id(1, r.get(1)?)?)?,
+        client_name: r.get(2)?,
+        client_phone: r.get(3)?,
+        client_email: r.get(4)?,
+        client_avatar_url: r.get(5)?,
+        client_external_id: r.get(6)?,
+        client_created_at: Timestamp::from_micros(r.get(7)?),
+        last_activity_at: Timestamp::from_micros(r.get(8)?),
+        last_message_preview: r.get(9)?,
+        last_message_author,
+        last_message_channel: parse_id(12, r.get(12)?)?,
+        last_message_attachments: r.get(13)?,
+        last_message_at: r.get::<_, Option<i64>>(14)?.map(Timestamp::from_micros),
+        assignee: parse_id(15, r.get(15)?)?,
+        closed: r.get(16)?,
+        blocked: r.get(17)?,
+        blacklisted: r.get(18)?,
+        bot_paused: r.get(19)?,
+        pinned: r.get(20)?,
+        deleted: r.get(21)?,
+        merged_into: parse_id(22, r.get(22)?)?,
+        inbound_count: u64::try_from(r.get::<_, i64>(23)?).unwrap_or(0),
+        unanswered: r.get(24)?,
+        sla_wait_since: r.get::<_, Option<i64>>(25)?.map(Timestamp::from_micros),
+    })
+}
+
 /// One dialog's row, if the read model knows the dialog.
 pub fn dialog_row(
     conn: &Connection,
     dialog: DialogId,
 ) -> Result<Option<DialogRow>, ProjectionError> {
     let row = conn
-        .prepare_cached(
-            "SELECT dialog, project, client_name, client_phone, client_email, client_avatar_url,
-                    client_external_id, client_created_at, last_activity_at, last_message_preview,
-                    last_message_author, last_message_operator, last_message_channel,
-                    last_message_attachments, last_message_at, assignee, closed, blocked,
-                    blacklisted, bot_paused, pinned, deleted, merged_into, inbound_count,
-                    unanswered, sla_wait_since
-             FROM dialog_row WHERE dialog = ?1",
-        )?
-        .query_row([dialog.token()], |r| {
-            let author: Option<String> = r.get(10)?;
-            let author_operator: Option<OperatorId> = parse_id(11, r.get(11)?)?;
-            let last_message_author = match author.as_deref() {
-                Some("client") => Some(LastAuthor::Client),
-                Some("operator") => Some(LastAuthor::Operator(required(11, author_operator)?)),
-                Some("bot") => Some(LastAuthor::Bot),
-                Some("note") => Some(LastAuthor::Note(author_operator)),
-                _ => None,
-            };
-            Ok(DialogRow {
-                dialog: required(0, parse_id(0, r.get(0)?)?)?,
-                project: required(1, parse_id(1, r.get(1)?)?)?,
-                client_name: r.get(2)?,
-                client_phone: r.get(3)?,
-                client_email: r.get(4)?,
-                client_avatar_url: r.get(5)?,
-                client_external_id: r.get(6)?,
-                client_created_at: Timestamp::from_micros(r.get(7)?),
-                last_activity_at: Timestamp::from_micros(r.get(8)?),
-                last_message_preview: r.get(9)?,
-                last_message_author,
-                last_message_channel: parse_id(12, r.get(12)?)?,
-                last_message_attachments: r.get(13)?,
-                last_message_at: r.get::<_, Option<i64>>(14)?.map(Timestamp::from_micros),
-                assignee: parse_id(15, r.get(15)?)?,
-                closed: r.get(16)?,
-                blocked: r.get(17)?,
-                blacklisted: r.get(18)?,
-                bot_paused: r.get(19)?,
-                pinned: r.get(20)?,
-                deleted: r.get(21)?,
-                merged_into: parse_id(22, r.get(22)?)?,
-                inbound_count: u64::try_from(r.get::<_, i64>(23)?).unwrap_or(0),
-                unanswered: r.get(24)?,
-                sla_wait_since: r.get::<_, Option<i64>>(25)?.map(Timestamp::from_micros),
-            })
-        })
+        .prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM dialog_row d WHERE d.dialog = ?1"
+        ))?
+        .query_row([dialog.token()], read_row)
         .optional()?;
     Ok(row)
+}
+
+/// F1.4 tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    All,
+    /// The client waits: client messages no operator has read or answered.
+    Unanswered,
+    Mine,
+    /// Assigned to someone else (admins only; empty for operators, F12.1).
+    Others,
+    Free,
+}
+
+/// F1.3 orders; pinned dialogs come first in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Last activity, newest first.
+    Activity,
+    /// Longest waiting for an answer first (F9); dialogs that wait for nobody follow by last
+    /// activity.
+    Processing,
+    /// Client creation, newest first.
+    Created,
+}
+
+impl Order {
+    /// The two sort keys after `pinned`, both descending (`abs(0)`: a constant that ORDER BY
+    /// does not read as a column number).
+    fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            Order::Activity => ("abs(0)", "d.last_activity_at"),
+            Order::Created => ("abs(0)", "d.client_created_at"),
+            Order::Processing => (
+                "(d.sla_wait_since IS NOT NULL)",
+                "CASE WHEN d.sla_wait_since IS NULL THEN d.last_activity_at \
+                 ELSE -d.sla_wait_since END",
+            ),
+        }
+    }
+}
+
+/// Where the previous page ended (keyset pagination: never OFFSET).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pinned: bool,
+    first: i64,
+    second: i64,
+    dialog: String,
+}
+
+/// A page of the dialog list.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub project: ProjectId,
+    pub viewer: Viewer,
+    pub tab: Tab,
+    pub folder: Folder,
+    /// F1.6: closed (archived) dialogs are hidden unless asked for.
+    pub include_closed: bool,
+    pub order: Order,
+    pub after: Option<Cursor>,
+    pub limit: usize,
+}
+
+/// A list row with the viewer's own read state (F1.2, F4.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRow {
+    pub row: DialogRow,
+    /// Client messages the viewer has not read.
+    pub unread_messages: u64,
+    /// Unread for the viewer: unread messages or marked unread.
+    pub unread: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub rows: Vec<ListRow>,
+    /// Pass as `after` for the next page; none when this was the last.
+    pub next: Option<Cursor>,
+}
+
+/// F1.1–F1.6: one page of the dialog list as the viewer sees it.
+pub fn list_dialogs(conn: &Connection, query: &ListQuery) -> Result<Page, ProjectionError> {
+    use rusqlite::types::Value;
+    let (first, second) = query.order.keys();
+    let me = query.viewer.operator.token();
+    let mut sql = format!(
+        "SELECT {ROW_COLUMNS}, coalesce(r.inbound_read, 0), coalesce(r.marked_unread, 0),
+                d.pinned, {first}, {second}
+         FROM dialog_row d
+         LEFT JOIN dialogoperator_read r ON r.dialog = d.dialog AND r.operator = ?2
+         WHERE d.project = ?1 AND d.deleted = 0 AND d.merged_into IS NULL"
+    );
+    let mut values = vec![Value::Text(query.project.token()), Value::Text(me)];
+    if !query.include_closed {
+        sql.push_str(" AND d.closed = 0");
+    }
+    if !query.viewer.admin {
+        sql.push_str(" AND (d.assignee = ?2 OR d.assignee IS NULL)");
+    }
+    match query.tab {
+        Tab::All => {}
+        Tab::Unanswered => sql.push_str(" AND d.unanswered = 1"),
+        Tab::Mine => sql.push_str(" AND d.assignee = ?2"),
+        Tab::Others => sql.push_str(" AND d.assignee IS NOT NULL AND d.assignee <> ?2"),
+        Tab::Free => sql.push_str(" AND d.assignee IS NULL"),
+    }
+    match query.folder {
+        Folder::All => {}
+        Folder::WithOperator => sql.push_str(" AND d.bot_paused = 1"),
+        Folder::Custom(folder) => {
+            values.push(Value::Text(folder.token()));
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM dialog_folder f
+                              WHERE f.dialog = d.dialog AND f.folder = ?{})",
+                values.len()
+            ));
+        }
+    }
+    if let Some(cursor) = &query.after {
+        let n = values.len();
+        sql.push_str(&format!(
+            " AND (d.pinned, {first}, {second}, d.dialog) < (?{}, ?{}, ?{}, ?{})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4
+        ));
+        values.extend([
+            Value::Integer(i64::from(cursor.pinned)),
+            Value::Integer(cursor.first),
+            Value::Integer(cursor.second),
+            Value::Text(cursor.dialog.clone()),
+        ]);
+    }
+    let limit = query.limit.clamp(1, 500);
+    values.push(Value::Integer(i64::try_from(limit).unwrap_or(500)));
+    sql.push_str(&format!(
+        " ORDER BY d.pinned DESC, {first} DESC, {second} DESC, d.dialog DESC LIMIT ?{}",
+        values.len()
+    ));
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+    let mut page = Vec::new();
+    let mut last = None;
+    while let Some(r) = rows.next()? {
+        let row = read_row(r)?;
+        let inbound_read: i64 = r.get(ROW_COLUMN_COUNT)?;
+        let marked_unread: bool = r.get(ROW_COLUMN_COUNT + 1)?;
+        let unread_messages = row
+            .inbound_count
+            .saturating_sub(u64::try_from(inbound_read).unwrap_or(0));
+        last = Some(Cursor {
+            pinned: r.get(ROW_COLUMN_COUNT + 2)?,
+            first: r.get(ROW_COLUMN_COUNT + 3)?,
+            second: r.get(ROW_COLUMN_COUNT + 4)?,
+            dialog: row.dialog.token(),
+        });
+        page.push(ListRow {
+            unread: marked_unread || unread_messages > 0,
+            unread_messages,
+            row,
+        });
+    }
+    let next = if page.len() == limit { last } else { None };
+    Ok(Page { rows: page, next })
 }
 
 /// F4.3: whether the dialog is unread for this operator.

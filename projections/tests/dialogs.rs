@@ -13,8 +13,8 @@ use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_core::log::{AppendRequest, EventLog, Expected, MsgId, Subject, SubjectFilter};
 use switchboard_core::service::{CommandMeta, CommandService, ServiceOptions};
 use switchboard_projections::dialogs::{
-    self, DialogsProjection, Folder, LastAuthor, Viewer, all_counters, dialog_row, folder_badge,
-    is_unread, recount, unanswered_dialogs, unread_dialogs,
+    self, DialogsProjection, Folder, LastAuthor, ListQuery, Order, Tab, Viewer, all_counters,
+    dialog_row, folder_badge, is_unread, recount, unanswered_dialogs, unread_dialogs,
 };
 use switchboard_projections::{ProjectionRunner, ProjectionStore, RunnerOptions, open_reader};
 use switchboard_schemas::{
@@ -595,6 +595,144 @@ async fn undecodable_records_are_skipped<L: EventLog>(log: L) {
     runner.shutdown().await;
 }
 
+/// Every dialog of the list, page by page (2 a page), as `viewer` sees it.
+fn list(
+    conn: &Connection,
+    w: &World,
+    viewer: Viewer,
+    tab: Tab,
+    order: Order,
+    include_closed: bool,
+) -> Vec<DialogId> {
+    let mut query = ListQuery {
+        project: w.project,
+        viewer,
+        tab,
+        folder: Folder::All,
+        include_closed,
+        order,
+        after: None,
+        limit: 2,
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = dialogs::list_dialogs(conn, &query).expect("list");
+        assert!(page.rows.len() <= 2);
+        seen.extend(page.rows.iter().map(|r| r.row.dialog));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    seen
+}
+
+/// F1.3, F1.4, F1.6, F12.1: orders, tabs, the archive switch and what operators see, page by
+/// page with keyset cursors.
+async fn list_pages_follow_the_order<L: EventLog>(log: L) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("dialogs.sqlite");
+    let service = CommandService::new(log.clone(), ServiceOptions::default());
+    let w = world(&service).await;
+    let runner = start(&log, &path).await;
+    let mut d = Vec::new();
+    for n in 0..5 {
+        d.push(register(&service, &w, &format!("1{n}"), None).await);
+    }
+    for (n, dialog) in d.iter().enumerate() {
+        inbound(&service, &w, *dialog, &format!("message {n}")).await;
+    }
+    reply(&service, &w, d[1], w.op1, "answered").await;
+    let admin = Actor::Operator(w.admin);
+    command(&service, &w, d[0], admin, DialogCommand::Pin).await;
+    command(&service, &w, d[3], admin, DialogCommand::Close).await;
+    let seq = command(
+        &service,
+        &w,
+        d[2],
+        admin,
+        DialogCommand::Assign { operator: w.op2 },
+    )
+    .await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    let conn = open_reader(&path).expect("reader");
+
+    let all = |viewer, order| list(&conn, &w, viewer, Tab::All, order, false);
+    assert_eq!(
+        all(w.admin(), Order::Activity),
+        vec![d[0], d[1], d[4], d[2]]
+    );
+    assert_eq!(
+        list(&conn, &w, w.admin(), Tab::All, Order::Activity, true),
+        vec![d[0], d[1], d[4], d[3], d[2]],
+        "the archive switch shows closed dialogs"
+    );
+    assert_eq!(
+        all(w.admin(), Order::Processing),
+        vec![d[0], d[2], d[4], d[1]],
+        "longest wait first, then those who wait for nobody"
+    );
+    assert_eq!(all(w.admin(), Order::Created), vec![d[0], d[4], d[2], d[1]]);
+    assert_eq!(
+        all(w.op1(), Order::Activity),
+        vec![d[0], d[1], d[4]],
+        "not op2's dialog"
+    );
+    assert_eq!(
+        list(
+            &conn,
+            &w,
+            w.admin(),
+            Tab::Unanswered,
+            Order::Activity,
+            false
+        ),
+        vec![d[0], d[4], d[2]]
+    );
+    assert_eq!(
+        list(&conn, &w, w.admin(), Tab::Others, Order::Activity, false),
+        vec![d[2]]
+    );
+    assert_eq!(
+        list(&conn, &w, w.op1(), Tab::Others, Order::Activity, false),
+        vec![]
+    );
+    assert_eq!(
+        list(&conn, &w, w.op2(), Tab::Mine, Order::Activity, false),
+        vec![d[2]]
+    );
+    assert_eq!(
+        list(&conn, &w, w.admin(), Tab::Free, Order::Activity, false),
+        vec![d[0], d[1], d[4]]
+    );
+
+    let page = dialogs::list_dialogs(
+        &conn,
+        &ListQuery {
+            project: w.project,
+            viewer: w.op1(),
+            tab: Tab::All,
+            folder: Folder::All,
+            include_closed: false,
+            order: Order::Activity,
+            after: None,
+            limit: 10,
+        },
+    )
+    .expect("list");
+    let flags: Vec<_> = page
+        .rows
+        .iter()
+        .map(|r| (r.row.dialog, r.unread, r.unread_messages))
+        .collect();
+    assert_eq!(
+        flags,
+        vec![(d[0], true, 1), (d[1], false, 0), (d[4], true, 1)]
+    );
+    assert!(page.next.is_none());
+    runner.shutdown().await;
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -629,4 +767,5 @@ both_backends!(
     list_rows_and_counters_follow_the_rules,
     replayed_records_change_nothing,
     undecodable_records_are_skipped,
+    list_pages_follow_the_order,
 );
