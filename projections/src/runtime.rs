@@ -475,3 +475,205 @@ fn write_loop<P: Projection>(
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
+    use switchboard_core::log::{AppendRequest, Expected, MsgId};
+    use switchboard_schemas::events::BotPaused;
+    use switchboard_schemas::{
+        Actor, AggregateId, DialogId, EncodedBatch, Event, EventId, ProjectId, Timestamp,
+        encode_batch,
+    };
+
+    /// Counts the events it sees per sequence; refuses the sequence `fail_at`.
+    #[derive(Debug)]
+    struct Tally {
+        fail_at: Option<u64>,
+    }
+
+    impl Projection for Tally {
+        fn name(&self) -> &'static str {
+            "tally"
+        }
+        fn schema(&self) -> &'static str {
+            "CREATE TABLE IF NOT EXISTS seq_events (seq INTEGER PRIMARY KEY, events INTEGER);"
+        }
+        fn apply_batch(
+            &mut self,
+            tx: &mut Transaction<'_>,
+            records: &[DecodedRecord],
+        ) -> Result<(), ProjectionError> {
+            for record in records {
+                // A primary key: applying a sequence twice would fail loudly.
+                tx.execute(
+                    "INSERT INTO seq_events (seq, events) VALUES (?1, ?2)",
+                    params![to_i64(record.seq), record.events.len() as i64],
+                )?;
+                if Some(record.seq) == self.fail_at {
+                    return Err(ProjectionError::Corrupt(format!("refused {}", record.seq)));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn record(seq: u64) -> LogRecord {
+        let project = ProjectId::from_u128(1);
+        let dialog = DialogId::from_u128(2);
+        let envelope = Envelope {
+            event_id: EventId::new(),
+            project,
+            aggregate: AggregateId::Dialog(dialog),
+            occurred_at: Timestamp::from_micros(1_000),
+            actor: Actor::System,
+            causation_id: None,
+            correlation_id: None,
+            payload: Event::BotPaused(BotPaused {}),
+        };
+        LogRecord {
+            seq,
+            subject: Subject::dialog(project, dialog),
+            msg_id: format!("m{seq}"),
+            appended_at: Timestamp::from_micros(1_000),
+            batch: encode_batch(&[envelope]).expect("encode"),
+        }
+    }
+
+    fn garbage(seq: u64) -> LogRecord {
+        LogRecord {
+            batch: EncodedBatch {
+                types: "no.such_event".into(),
+                versions: "1".into(),
+                body: vec![1, 0].into(),
+            },
+            ..record(seq)
+        }
+    }
+
+    fn applied(path: &Path) -> Vec<i64> {
+        let conn = open_reader(path).expect("reader");
+        conn.prepare("SELECT seq FROM seq_events ORDER BY seq")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    #[test]
+    fn records_at_or_below_the_checkpoint_are_skipped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tally.sqlite");
+        let mut store = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+        assert_eq!(store.checkpoint(), Checkpoint::default());
+        store.apply((1..=3).map(record).collect()).expect("apply");
+        // A replaying source: everything again, and more.
+        let checkpoint = store.apply((1..=5).map(record).collect()).expect("apply");
+        assert_eq!(checkpoint.seq, 5);
+        // Out of order within a batch: the older one is skipped too.
+        store.apply(vec![record(7), record(6)]).expect("apply");
+        drop(store);
+        assert_eq!(applied(&path), vec![1, 2, 3, 4, 5, 7]);
+        let reopened = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+        assert_eq!(reopened.checkpoint().seq, 7, "the checkpoint is stored");
+    }
+
+    #[test]
+    fn undecodable_records_are_counted_and_checkpointed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tally.sqlite");
+        let mut store = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+        let checkpoint = store
+            .apply(vec![record(1), garbage(2), record(3), garbage(4)])
+            .expect("apply");
+        assert_eq!(
+            checkpoint,
+            Checkpoint {
+                seq: 4,
+                undecodable: 2,
+                last_undecodable_seq: Some(4),
+            }
+        );
+        // Only garbage: still checkpointed, so it is not read again.
+        assert_eq!(store.apply(vec![garbage(5)]).expect("apply").seq, 5);
+        drop(store);
+        assert_eq!(applied(&path), vec![1, 3]);
+        let reopened = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+        assert_eq!(reopened.checkpoint().undecodable, 3);
+    }
+
+    #[test]
+    fn a_failed_batch_leaves_no_trace() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tally.sqlite");
+        let mut store = ProjectionStore::open(&path, Tally { fail_at: Some(3) }).expect("open");
+        store.apply(vec![record(1)]).expect("apply");
+        let refused = store.apply(vec![record(2), record(3)]);
+        assert!(matches!(refused, Err(ProjectionError::Corrupt(_))));
+        assert_eq!(store.checkpoint().seq, 1);
+        drop(store);
+        assert_eq!(applied(&path), vec![1], "the whole batch rolled back");
+        let reopened = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+        assert_eq!(reopened.checkpoint().seq, 1);
+    }
+
+    async fn append_some(log: &EmbeddedLog, n: u64) -> u64 {
+        let mut last = 0;
+        for _ in 0..n {
+            let r = record(1);
+            last = log
+                .append(AppendRequest {
+                    subject: r.subject,
+                    expected: Expected::Any,
+                    msg_id: MsgId::new(format!("m-{}", EventId::new().token())).expect("msg id"),
+                    batch: r.batch,
+                })
+                .await
+                .expect("append")
+                .seq;
+        }
+        last
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runner_reports_timeouts_and_stops_on_a_failed_batch() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default())
+            .expect("open");
+        let path = dir.path().join("tally.sqlite");
+        let last = append_some(&log, 4).await;
+        let runner = ProjectionRunner::start(
+            log.clone(),
+            &path,
+            Tally { fail_at: Some(6) },
+            RunnerOptions::default(),
+        )
+        .await
+        .expect("start");
+        runner
+            .wait_for(last, Duration::from_secs(10))
+            .await
+            .expect("applied");
+        assert_eq!(runner.lag().await.expect("lag"), 0);
+        let waited = runner.wait_for(last + 1, Duration::from_millis(50)).await;
+        assert!(
+            matches!(waited, Err(ProjectionError::Timeout { applied, .. }) if applied == last),
+            "{waited:?}"
+        );
+        let last = append_some(&log, 3).await;
+        let waited = runner.wait_for(last, Duration::from_secs(10)).await;
+        assert!(
+            matches!(waited, Err(ProjectionError::Stopped { .. })),
+            "{waited:?}"
+        );
+        let status = runner.shutdown().await;
+        assert!(status.failed.is_some());
+        assert!(
+            status.checkpoint.seq < 6,
+            "nothing of the failed batch is applied"
+        );
+        assert!(applied(&path).iter().all(|seq| *seq < 6));
+    }
+}
