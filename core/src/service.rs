@@ -4,8 +4,10 @@
 //! - Commands on one aggregate are serialised inside the process (striped async locks), so a
 //!   process does not race itself; across processes the log's expected-last-subject-sequence
 //!   check does the same job and a conflict re-reads and re-decides.
-//! - Each command runs in its own task: a caller that goes away (an HTTP client disconnecting)
-//!   never drops an append's acknowledgement future half-way.
+//! - A command runs in its caller's task (no task per command: no scheduling, no wake-up of
+//!   another thread), but to completion: if the caller goes away (an HTTP client disconnecting)
+//!   while the command is under way, the rest of it moves into a task of its own, so an append's
+//!   acknowledgement future is never dropped half-way. See [`Completing`].
 //! - The command id is the append's message id, so a retried command (same id) is answered with
 //!   the original sequence instead of being applied twice.
 
@@ -17,9 +19,12 @@ use crate::log::{AppendRequest, EventLog, Expected, LogError, MsgId, Subject, Su
 use lru::LruCache;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
+use std::future::Future;
 use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 use switchboard_schemas::{
     Actor, AggregateId, ChannelIdentity, ClientProfile, DialogId, Envelope, Event, EventId,
@@ -113,13 +118,18 @@ struct CachedProject {
 
 const STRIPES: usize = 4096;
 
+/// A dialog's cache key: its ids, not its subject (hashing and comparing 32 bytes, not ~75).
+type DialogKey = (ProjectId, DialogId);
+
 struct Inner<L> {
     log: L,
     options: ServiceOptions,
-    dialogs: Mutex<LruCache<Subject, Cached<DialogState>>>,
+    /// `None`: taken by the command under way on the dialog (which holds its stripe), or left
+    /// unknown by a command that failed; either way, not cached.
+    dialogs: Mutex<LruCache<DialogKey, Option<Cached<DialogState>>>>,
     projects: Mutex<LruCache<ProjectId, CachedProject>>,
-    stripes: Vec<tokio::sync::Mutex<()>>,
-    hasher: std::collections::hash_map::RandomState,
+    stripes: Box<[tokio::sync::Mutex<()>]>,
+    hasher: lru::DefaultHasher,
 }
 
 /// See the module documentation.
@@ -155,7 +165,7 @@ impl<L: EventLog> CommandService<L> {
                 dialogs: Mutex::new(LruCache::new(capacity)),
                 projects: Mutex::new(LruCache::new(projects)),
                 stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
-                hasher: std::collections::hash_map::RandomState::new(),
+                hasher: lru::DefaultHasher::default(),
             }),
         }
     }
@@ -165,48 +175,47 @@ impl<L: EventLog> CommandService<L> {
     }
 
     /// Run a command on one dialog.
-    pub async fn dialog(
+    pub fn dialog(
         &self,
         project: ProjectId,
         dialog: DialogId,
         command: DialogCommand,
         meta: CommandMeta,
-    ) -> Result<CommandAck, CommandError> {
-        let this = self.clone();
-        spawn_to_completion(async move { this.dialog_inner(project, dialog, command, meta).await })
-            .await
+    ) -> Completing<CommandAck> {
+        // The async fn itself, not a block around it: its arguments (the command is 300 bytes) are
+        // kept once in the command's future instead of twice.
+        Completing::new(self.clone().dialog_inner(project, dialog, command, meta))
     }
 
     /// Run a command on project settings.
-    pub async fn project(
+    pub fn project(
         &self,
         project: ProjectId,
         command: ProjectCommand,
         meta: CommandMeta,
-    ) -> Result<CommandAck, CommandError> {
-        let this = self.clone();
-        spawn_to_completion(async move { this.project_inner(project, command, meta).await }).await
+    ) -> Completing<CommandAck> {
+        Completing::new(self.clone().project_inner(project, command, meta))
     }
 
     /// Claim or release a channel identity for a dialog (F11.2). A claim of an identity that
     /// another dialog owns is refused with [`Refusal::IdentityClaimed`] naming the owner.
-    pub async fn identity(
+    pub fn identity(
         &self,
         project: ProjectId,
         identity: &ChannelIdentity,
         command: IdentityCommand,
         meta: CommandMeta,
-    ) -> Result<CommandAck, CommandError> {
+    ) -> Completing<CommandAck> {
         let this = self.clone();
         let identity = identity.clone();
-        spawn_to_completion(async move {
+        Completing::new(async move {
             let key_hash = identity_key_hash(&identity);
             let subject = Subject::identity(project, identity.channel, &key_hash);
             let aggregate = AggregateId::Identity {
                 channel: identity.channel,
                 key_hash,
             };
-            let _guard = this.lock(&subject).await;
+            let _guard = this.lock(this.hash_subject(&subject)).await;
             // Claims are nearly always of new identities: assume no events (a conflict reads
             // them); a release needs the owner, so it reads.
             let mut slot = matches!(command, IdentityCommand::Claim { .. }).then(|| Cached {
@@ -224,7 +233,6 @@ impl<L: EventLog> CommandService<L> {
             )
             .await
         })
-        .await
     }
 
     /// F5.2: the dialog of an inbound identity, creating the client and the dialog when the
@@ -264,7 +272,7 @@ impl<L: EventLog> CommandService<L> {
     }
 
     async fn dialog_inner(
-        &self,
+        self,
         project: ProjectId,
         dialog: DialogId,
         command: DialogCommand,
@@ -272,10 +280,18 @@ impl<L: EventLog> CommandService<L> {
     ) -> Result<CommandAck, CommandError> {
         let settings = self.project_settings(project).await?;
         let caller = Caller::resolve(meta.actor, &settings)?;
+        let key = (project, dialog);
         let subject = Subject::dialog(project, dialog);
         let aggregate = AggregateId::Dialog(dialog);
-        let _guard = self.lock(&subject).await;
-        let mut slot = self.inner.dialogs.lock().pop(&subject);
+        let _guard = self.lock(self.inner.hasher.hash_one(key)).await;
+        // Taken out (not popped: the entry stays, so putting it back allocates nothing); the
+        // stripe keeps every other command on this dialog away until it is back.
+        let mut slot = self
+            .inner
+            .dialogs
+            .lock()
+            .peek_mut(&key)
+            .and_then(Option::take);
         if slot.is_none() && matches!(command, DialogCommand::Register { .. }) {
             // A registration is nearly always of a new dialog: assume it has no events instead
             // of reading the log; if it has, the append conflicts and the loop reads them.
@@ -303,20 +319,20 @@ impl<L: EventLog> CommandService<L> {
                 },
             )
             .await;
-        if let Some(state) = slot {
-            self.inner.dialogs.lock().put(subject, state);
+        if slot.is_some() {
+            self.inner.dialogs.lock().put(key, slot);
         }
         result
     }
 
     async fn project_inner(
-        &self,
+        self,
         project: ProjectId,
         command: ProjectCommand,
         meta: CommandMeta,
     ) -> Result<CommandAck, CommandError> {
         let subject = Subject::project(project);
-        let _guard = self.lock(&subject).await;
+        let _guard = self.lock(self.hash_subject(&subject)).await;
         let mut slot = self.inner.projects.lock().pop(&project).map(|c| Cached {
             state: Box::new(Arc::unwrap_or_clone(c.state)),
             last_seq: c.last_seq,
@@ -412,9 +428,17 @@ impl<L: EventLog> CommandService<L> {
         Ok(state)
     }
 
-    async fn lock(&self, subject: &Subject) -> tokio::sync::MutexGuard<'_, ()> {
-        let index = (self.inner.hasher.hash_one(subject.as_str()) as usize) % STRIPES;
-        self.inner.stripes[index].lock().await
+    fn hash_subject(&self, subject: &Subject) -> u64 {
+        self.inner.hasher.hash_one(subject.as_str())
+    }
+
+    /// The stripe lock of an aggregate, by the hash of its key.
+    async fn lock(&self, hash: u64) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = &self.inner.stripes[(hash % STRIPES as u64) as usize];
+        match stripe.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => stripe.lock().await,
+        }
     }
 
     /// The decide/append loop for one aggregate whose stripe lock the caller holds. `slot` holds
@@ -431,7 +455,7 @@ impl<L: EventLog> CommandService<L> {
         apply: fn(&mut S, &Event),
         mut decide: impl FnMut(&S) -> Result<Vec<Event>, Refusal>,
     ) -> Result<CommandAck, CommandError> {
-        let msg_id = MsgId::new(meta.command_id.simple().to_string())?;
+        let msg_id = MsgId::new(&*meta.command_id.simple().encode_lower(&mut [0u8; 32]))?;
         let mut current = match slot.take() {
             Some(cached) => cached,
             None => {
@@ -474,15 +498,18 @@ impl<L: EventLog> CommandService<L> {
                     payload,
                 })
                 .collect();
-            let batch =
-                encode_batch(&envelopes).map_err(|e| CommandError::Internal(e.to_string()))?;
-            let request = AppendRequest {
-                subject: subject.clone(),
-                expected: Expected::from_last(current.last_seq),
-                msg_id: msg_id.clone(),
-                batch,
+            let expected = Expected::from_last(current.last_seq);
+            // Encoded again only for a retry after an unknown outcome (same events, same bytes).
+            let request = || -> Result<AppendRequest, CommandError> {
+                Ok(AppendRequest {
+                    subject: subject.clone(),
+                    expected,
+                    msg_id: msg_id.clone(),
+                    batch: encode_batch(&envelopes)
+                        .map_err(|e| CommandError::Internal(e.to_string()))?,
+                })
             };
-            match self.append_retrying(request).await {
+            match self.append_retrying(subject, request).await {
                 Ok(ack) if ack.duplicate => {
                     // Applied before under this command id; our state may predate it.
                     return Ok(CommandAck {
@@ -504,7 +531,7 @@ impl<L: EventLog> CommandService<L> {
                     *slot = Some(current);
                     return Ok(ack);
                 }
-                Err(LogError::Conflict { .. }) if attempt < max_attempts => {
+                Err(CommandError::Log(LogError::Conflict { .. })) if attempt < max_attempts => {
                     // Someone else appended: read what they wrote and decide again.
                     current.last_seq = self
                         .catch_up(
@@ -517,8 +544,8 @@ impl<L: EventLog> CommandService<L> {
                         .await?;
                     tracing::debug!(subject = %subject, attempt, "conflict, deciding again");
                 }
-                Err(LogError::Conflict { .. }) => break,
-                Err(other) => return Err(other.into()),
+                Err(CommandError::Log(LogError::Conflict { .. })) => break,
+                Err(other) => return Err(other),
             }
         }
         Err(CommandError::Contention {
@@ -527,24 +554,27 @@ impl<L: EventLog> CommandService<L> {
         })
     }
 
+    /// Append, retrying an unknown outcome (timeouts) with the same message id. `request` builds
+    /// the request for each try (the log takes it by value; see the module notes on the trait).
     async fn append_retrying(
         &self,
-        request: AppendRequest,
-    ) -> Result<crate::log::AppendAck, LogError> {
+        subject: &Subject,
+        request: impl Fn() -> Result<AppendRequest, CommandError>,
+    ) -> Result<crate::log::AppendAck, CommandError> {
         let mut delay = Duration::from_millis(20);
         let mut retries = 0;
         loop {
-            match self.inner.log.append(request.clone()).await {
+            match self.inner.log.append(request()?).await {
                 Err(error)
                     if error.is_retryable()
                         && retries < self.inner.options.max_unavailable_retries =>
                 {
                     retries += 1;
-                    tracing::warn!(subject = %request.subject, %error, retries, "append outcome unknown, retrying with the same message id");
+                    tracing::warn!(%subject, %error, retries, "append outcome unknown, retrying with the same message id");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
-                other => return other,
+                other => return other.map_err(CommandError::from),
             }
         }
     }
@@ -598,14 +628,93 @@ impl<L: EventLog> CommandService<L> {
     }
 }
 
-/// Run a future in its own task and wait for it, so that dropping the waiter does not drop the
-/// work (and with it an unacknowledged append).
-async fn spawn_to_completion<T: Send + 'static>(
-    work: impl std::future::Future<Output = Result<T, CommandError>> + Send + 'static,
-) -> Result<T, CommandError> {
-    tokio::spawn(work)
-        .await
-        .map_err(|e| CommandError::Internal(e.to_string()))?
+type CommandWork<T> = Pin<Box<dyn Future<Output = Result<T, CommandError>> + Send + 'static>>;
+
+/// A command under way: polled in the caller's task, and run to completion even when the caller
+/// drops it. Dropped after its first poll and before its end, the rest of the command moves into
+/// a task of its own (a new task polls it at once, so every waker it registered is renewed); an
+/// append's acknowledgement future is never dropped, and neither is the stripe lock released
+/// before the command is done. Dropped before its first poll, nothing was started and nothing
+/// runs, as with an `async fn`. A panic in the command becomes [`CommandError::Internal`].
+#[must_use = "a command does nothing unless awaited"]
+pub struct Completing<T: Send + 'static> {
+    work: Option<CommandWork<T>>,
+    started: bool,
+}
+
+impl<T: Send + 'static> Completing<T> {
+    fn new(work: impl Future<Output = Result<T, CommandError>> + Send + 'static) -> Self {
+        Self {
+            work: Some(Box::pin(work)),
+            started: false,
+        }
+    }
+}
+
+impl<T: Send + 'static> Future for Completing<T> {
+    type Output = Result<T, CommandError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Some(work) = this.work.as_mut() else {
+            return Poll::Ready(Err(CommandError::Internal(
+                "command polled after its end".into(),
+            )));
+        };
+        this.started = true;
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.as_mut().poll(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => {
+                this.work = None;
+                Poll::Ready(result)
+            }
+            Err(panic) => {
+                this.work = None;
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panicked".to_owned());
+                Poll::Ready(Err(CommandError::Internal(format!(
+                    "command panicked: {reason}"
+                ))))
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Completing<T> {
+    fn drop(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        if !self.started {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(error) = work.await {
+                        tracing::debug!(%error, "a command whose caller went away failed");
+                    }
+                });
+            }
+            // A command is only ever started inside a runtime, so it is dropped inside one
+            // unless the runtime itself is going away, which ends every task anyway.
+            Err(_) => tracing::error!("a command under way was dropped outside a runtime"),
+        }
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for Completing<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Completing")
+            .field("started", &self.started)
+            .field("done", &self.work.is_none())
+            .finish()
+    }
 }
 
 /// A command id derived from another, for the steps of one multi-step command.
@@ -625,4 +734,175 @@ pub fn identity_key_hash(identity: &ChannelIdentity) -> String {
     hasher.update(identity.external_id.trim().to_lowercase().as_bytes());
     let digest = hasher.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::embedded::{EmbeddedLog, EmbeddedOptions};
+    use crate::log::{AppendAck, LogRecord};
+    use futures::stream::BoxStream;
+    use switchboard_schemas::{ChannelId, ChannelKind, MessageId};
+
+    /// The embedded log with appends that take a while before they reach it, so that a command
+    /// can be dropped while its append is still only a future.
+    #[derive(Clone, Debug)]
+    struct SlowLog(EmbeddedLog);
+
+    impl EventLog for SlowLog {
+        async fn append(&self, request: AppendRequest) -> Result<AppendAck, LogError> {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.0.append(request).await
+        }
+        async fn read(
+            &self,
+            from_seq: u64,
+            filter: &SubjectFilter,
+            max: usize,
+        ) -> Result<Vec<LogRecord>, LogError> {
+            self.0.read(from_seq, filter, max).await
+        }
+        fn tail(
+            &self,
+            from_seq: u64,
+            filter: SubjectFilter,
+        ) -> BoxStream<'static, Result<LogRecord, LogError>> {
+            self.0.tail(from_seq, filter)
+        }
+        async fn last_subject_seq(&self, subject: &Subject) -> Result<u64, LogError> {
+            self.0.last_subject_seq(subject).await
+        }
+        async fn last_seq(&self) -> Result<u64, LogError> {
+            self.0.last_seq().await
+        }
+        fn backend(&self) -> &'static str {
+            "slow"
+        }
+    }
+
+    struct World {
+        _dir: tempfile::TempDir,
+        service: CommandService<SlowLog>,
+        project: ProjectId,
+        channel: ChannelId,
+        dialog: DialogId,
+    }
+
+    async fn world() -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default())
+            .expect("log");
+        let service = CommandService::new(SlowLog(log), ServiceOptions::default());
+        let (project, channel, dialog) = (ProjectId::new(), ChannelId::new(), DialogId::new());
+        let system = || CommandMeta::new(Actor::System);
+        for command in [
+            ProjectCommand::Create {
+                name: "shop".into(),
+            },
+            ProjectCommand::ConnectChannel {
+                channel,
+                kind: ChannelKind::Telegram,
+                name: "bot".into(),
+            },
+        ] {
+            service.project(project, command, system()).await.unwrap();
+        }
+        let register = DialogCommand::Register {
+            profile: ClientProfile::default(),
+            source: Source::default(),
+            identity: Some(ChannelIdentity {
+                channel,
+                kind: ChannelKind::Telegram,
+                external_id: "42".into(),
+            }),
+        };
+        service
+            .dialog(
+                project,
+                dialog,
+                register,
+                CommandMeta::new(Actor::Connector(channel)),
+            )
+            .await
+            .unwrap();
+        World {
+            _dir: dir,
+            service,
+            project,
+            channel,
+            dialog,
+        }
+    }
+
+    fn inbound(world: &World, external_id: &str) -> DialogCommand {
+        DialogCommand::ReceiveMessage {
+            message: MessageId::new(),
+            channel: world.channel,
+            external_id: external_id.into(),
+            text: "hello".into(),
+            attachments: vec![],
+            reply_to: None,
+            sent_at: Timestamp::now(),
+        }
+    }
+
+    async fn dialog_messages(world: &World) -> usize {
+        let filter = SubjectFilter::exact(&Subject::dialog(world.project, world.dialog));
+        world
+            .service
+            .log()
+            .read(1, &filter, 100)
+            .await
+            .unwrap()
+            .len()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_dropped_under_way_still_completes() {
+        let world = world().await;
+        let meta = CommandMeta::new(Actor::Connector(world.channel));
+        let mut command =
+            world
+                .service
+                .dialog(world.project, world.dialog, inbound(&world, "m1"), meta);
+        // One poll starts it: decided, encoded, its append under way but not yet in the log.
+        let waker = futures::task::noop_waker();
+        let poll = Pin::new(&mut command).poll(&mut TaskContext::from_waker(&waker));
+        assert!(
+            poll.is_pending(),
+            "the append cannot have been answered yet"
+        );
+        assert_eq!(dialog_messages(&world).await, 1);
+        drop(command);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while dialog_messages(&world).await < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the dropped command was not completed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The command finished and put the dialog's state back: the next one sees it.
+        let meta = CommandMeta::new(Actor::Connector(world.channel));
+        let again = world
+            .service
+            .dialog(world.project, world.dialog, inbound(&world, "m1"), meta)
+            .await
+            .unwrap();
+        assert_eq!(again.events, 0, "the same inbound message is recognised");
+        assert_eq!(dialog_messages(&world).await, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_dropped_before_its_first_poll_does_nothing() {
+        let world = world().await;
+        let meta = CommandMeta::new(Actor::Connector(world.channel));
+        drop(
+            world
+                .service
+                .dialog(world.project, world.dialog, inbound(&world, "m1"), meta),
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(dialog_messages(&world).await, 1);
+    }
 }

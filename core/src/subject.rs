@@ -25,6 +25,12 @@ pub enum SubjectError {
     Wildcard(String),
 }
 
+/// Appends an id's subject token (32 lowercase hex digits, as `token()` of the id types) without
+/// an intermediate string.
+fn push_token(out: &mut String, id: &uuid::Uuid) {
+    out.push_str(id.simple().encode_lower(&mut [0u8; 32]));
+}
+
 fn valid_token(token: &str) -> bool {
     !token.is_empty()
         && token
@@ -53,26 +59,40 @@ impl Subject {
     }
 
     pub fn dialog(project: ProjectId, dialog: DialogId) -> Self {
-        Self(format!(
-            "{ROOT}.{}.dialog.{}",
-            project.token(),
-            dialog.token()
-        ))
+        // Written straight into one exactly sized string: this runs for every dialog command.
+        let mut text = String::with_capacity(ROOT.len() + 1 + 32 + ".dialog.".len() + 32);
+        text.push_str(ROOT);
+        text.push('.');
+        push_token(&mut text, project.as_uuid());
+        text.push_str(".dialog.");
+        push_token(&mut text, dialog.as_uuid());
+        Self(text)
     }
 
     pub fn project(project: ProjectId) -> Self {
-        Self(format!("{ROOT}.{}.project", project.token()))
+        let mut text = String::with_capacity(ROOT.len() + 1 + 32 + ".project".len());
+        text.push_str(ROOT);
+        text.push('.');
+        push_token(&mut text, project.as_uuid());
+        text.push_str(".project");
+        Self(text)
     }
 
     /// `key_hash` is a hash of the channel's own identity key (phone, user id, email); the raw key
     /// never appears in a subject.
     pub fn identity(project: ProjectId, channel: ChannelId, key_hash: &str) -> Self {
         debug_assert!(valid_token(key_hash));
-        Self(format!(
-            "{ROOT}.{}.identity.{}.{key_hash}",
-            project.token(),
-            channel.token()
-        ))
+        let mut text = String::with_capacity(
+            ROOT.len() + 1 + 32 + ".identity.".len() + 32 + 1 + key_hash.len(),
+        );
+        text.push_str(ROOT);
+        text.push('.');
+        push_token(&mut text, project.as_uuid());
+        text.push_str(".identity.");
+        push_token(&mut text, channel.as_uuid());
+        text.push('.');
+        text.push_str(key_hash);
+        Self(text)
     }
 
     pub fn as_str(&self) -> &str {
@@ -231,6 +251,33 @@ mod tests {
         assert!(!exact.matches("sb.p1.project.x"));
         assert_eq!(exact.as_literal().unwrap().as_str(), "sb.p1.project");
         assert!(tail.as_literal().is_none());
+    }
+
+    #[test]
+    fn built_subjects_are_the_documented_names() {
+        let project = ProjectId::new();
+        let dialog = DialogId::new();
+        let channel = ChannelId::new();
+        let (p, d, c) = (project.token(), dialog.token(), channel.token());
+        assert_eq!(
+            Subject::dialog(project, dialog).as_str(),
+            format!("sb.{p}.dialog.{d}")
+        );
+        assert_eq!(
+            Subject::project(project).as_str(),
+            format!("sb.{p}.project")
+        );
+        assert_eq!(
+            Subject::identity(project, channel, "ab12").as_str(),
+            format!("sb.{p}.identity.{c}.ab12")
+        );
+        for subject in [
+            Subject::dialog(project, dialog),
+            Subject::project(project),
+            Subject::identity(project, channel, "ab12"),
+        ] {
+            assert_eq!(Subject::parse(subject.as_str()), Ok(subject));
+        }
     }
 
     #[test]

@@ -229,19 +229,36 @@ struct EnvelopeV1 {
 
 const ENVELOPE_FORMAT_V1: u8 = 1;
 
+/// Envelope format 1 for encoding: the same fields in the same order (so the same bytes) as
+/// [`EnvelopeV1`], borrowed instead of cloned.
+#[derive(Serialize)]
+struct EnvelopeV1Ref<'a> {
+    event_id: &'a EventId,
+    project: &'a ProjectId,
+    aggregate: &'a AggregateId,
+    occurred_at: &'a Timestamp,
+    actor: &'a Actor,
+    causation_id: &'a Option<Uuid>,
+    correlation_id: &'a Option<Uuid>,
+}
+
 impl Envelope {
     /// The binary frame of this one event (without the length prefix).
     pub fn encode_frame(&self) -> Result<Vec<u8>, EncodeError> {
-        let meta = EnvelopeV1 {
-            event_id: self.event_id,
-            project: self.project,
-            aggregate: self.aggregate.clone(),
-            occurred_at: self.occurred_at,
-            actor: self.actor,
-            causation_id: self.causation_id,
-            correlation_id: self.correlation_id,
+        self.encode_frame_into(Vec::with_capacity(128))
+    }
+
+    /// Appends the frame of this event to `out`.
+    fn encode_frame_into(&self, mut out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
+        let meta = EnvelopeV1Ref {
+            event_id: &self.event_id,
+            project: &self.project,
+            aggregate: &self.aggregate,
+            occurred_at: &self.occurred_at,
+            actor: &self.actor,
+            causation_id: &self.causation_id,
+            correlation_id: &self.correlation_id,
         };
-        let mut out = Vec::with_capacity(128);
         out.push(ENVELOPE_FORMAT_V1);
         let out =
             postcard::to_extend(&meta, out).map_err(|e| EncodeError::Postcard(e.to_string()))?;
@@ -309,16 +326,20 @@ impl Envelope {
     }
 }
 
-fn write_varint(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
+fn write_varint(out: &mut [u8], mut value: u64) {
+    for byte in out.iter_mut() {
+        *byte = (value & 0x7f) as u8 | 0x80;
         value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
     }
+    if let Some(last) = out.last_mut() {
+        *last &= 0x7f;
+    }
+}
+
+/// How many bytes the LEB128 varint of `value` takes.
+fn varint_len(value: u64) -> usize {
+    let bits = 64 - (value | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
 }
 
 fn read_varint(bytes: &[u8]) -> Result<(u64, &[u8]), DecodeError> {
@@ -332,30 +353,70 @@ fn read_varint(bytes: &[u8]) -> Result<(u64, &[u8]), DecodeError> {
     Err(DecodeError::Malformed("bad frame length".into()))
 }
 
+/// Room left for a frame's length prefix before the frame is encoded: two bytes hold lengths up
+/// to 16383, which nearly every event is; other lengths move the frame once.
+const LENGTH_ROOM: usize = 2;
+
 /// Encode the events of one command on one aggregate as one log message.
 pub fn encode_batch(events: &[Envelope]) -> Result<EncodedBatch, EncodeError> {
     if events.is_empty() {
         return Err(EncodeError::Empty);
     }
-    let mut types = String::new();
-    let mut versions = String::new();
-    let mut body = Vec::with_capacity(160 * events.len());
+    let mut types = String::with_capacity(
+        events
+            .iter()
+            .map(|e| e.payload.event_type().len() + 1)
+            .sum(),
+    );
+    let mut versions = String::with_capacity(events.len() * 2);
+    let mut body = Vec::with_capacity(512 * events.len());
     for (i, event) in events.iter().enumerate() {
         if i > 0 {
             types.push(',');
             versions.push(',');
         }
         types.push_str(event.payload.event_type());
-        versions.push_str(&event.payload.version().to_string());
-        let frame = event.encode_frame()?;
-        write_varint(&mut body, frame.len() as u64);
-        body.extend_from_slice(&frame);
+        push_decimal(&mut versions, event.payload.version());
+        // Each frame is encoded in place, after room for its length prefix.
+        let start = body.len();
+        body.resize(start + LENGTH_ROOM, 0);
+        body = event.encode_frame_into(body)?;
+        let frame_len = body.len() - start - LENGTH_ROOM;
+        let prefix = varint_len(frame_len as u64);
+        if prefix != LENGTH_ROOM {
+            let frame = start + LENGTH_ROOM..body.len();
+            if prefix > LENGTH_ROOM {
+                body.resize(body.len() + prefix - LENGTH_ROOM, 0);
+            }
+            body.copy_within(frame, start + prefix);
+            body.truncate(start + prefix + frame_len);
+        }
+        write_varint(&mut body[start..start + prefix], frame_len as u64);
     }
     Ok(EncodedBatch {
         types,
         versions,
         body: Bytes::from(body),
     })
+}
+
+/// Appends the decimal digits of `value` (what `to_string` gives, without the temporary).
+fn push_decimal(out: &mut String, value: u16) {
+    if value < 10 {
+        out.push(char::from(b'0' + value as u8));
+    } else {
+        let mut digits = [0u8; 5];
+        let mut at = digits.len();
+        let mut rest = value;
+        while rest > 0 {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        for &digit in &digits[at..] {
+            out.push(char::from(digit));
+        }
+    }
 }
 
 /// Decode every event of a log message, upcasting older versions.
@@ -392,4 +453,104 @@ pub fn decode_batch(batch: &EncodedBatch) -> Result<Vec<Envelope>, DecodeError> 
         });
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The encoding as first written (a frame per event, then copied behind its length): the
+    /// in-place encoder must give the same bytes.
+    fn reference_encode(events: &[Envelope]) -> EncodedBatch {
+        let mut types = Vec::new();
+        let mut versions = Vec::new();
+        let mut body = Vec::new();
+        for event in events {
+            types.push(event.payload.event_type().to_owned());
+            versions.push(event.payload.version().to_string());
+            let meta = EnvelopeV1 {
+                event_id: event.event_id,
+                project: event.project,
+                aggregate: event.aggregate.clone(),
+                occurred_at: event.occurred_at,
+                actor: event.actor,
+                causation_id: event.causation_id,
+                correlation_id: event.correlation_id,
+            };
+            let mut frame = vec![ENVELOPE_FORMAT_V1];
+            frame = postcard::to_extend(&meta, frame).unwrap();
+            frame = event.payload.encode_payload(frame).unwrap();
+            let mut len = frame.len() as u64;
+            loop {
+                let byte = (len & 0x7f) as u8;
+                len >>= 7;
+                if len == 0 {
+                    body.push(byte);
+                    break;
+                }
+                body.push(byte | 0x80);
+            }
+            body.extend_from_slice(&frame);
+        }
+        EncodedBatch {
+            types: types.join(","),
+            versions: versions.join(","),
+            body: Bytes::from(body),
+        }
+    }
+
+    fn note(text_len: usize, aggregate: AggregateId) -> Envelope {
+        Envelope {
+            event_id: EventId::new(),
+            project: ProjectId::new(),
+            aggregate,
+            occurred_at: Timestamp::from_micros(1_700_000_000_000_000),
+            actor: Actor::Connector(ChannelId::new()),
+            causation_id: Some(Uuid::now_v7()),
+            correlation_id: None,
+            payload: Event::NoteAdded(NoteAdded {
+                note: NoteId::new(),
+                text: "ж".repeat(text_len / 2),
+            }),
+        }
+    }
+
+    #[test]
+    fn in_place_encoding_matches_the_reference_for_every_length_prefix() {
+        let identity = AggregateId::Identity {
+            channel: ChannelId::new(),
+            key_hash: "0123456789abcdef".into(),
+        };
+        // Frames whose length prefix takes 1, 2 and 3 bytes, and the boundaries between them.
+        for text_len in [
+            0, 10, 40, 60, 100, 126, 130, 300, 16_200, 16_400, 20_000, 3_000_000,
+        ] {
+            for aggregate in [AggregateId::Dialog(DialogId::new()), identity.clone()] {
+                let one = vec![note(text_len, aggregate.clone())];
+                assert_eq!(encode_batch(&one).unwrap(), reference_encode(&one));
+                let several = vec![
+                    note(text_len, aggregate.clone()),
+                    note(5, aggregate.clone()),
+                    note(text_len / 3, aggregate),
+                ];
+                let batch = encode_batch(&several).unwrap();
+                assert_eq!(batch, reference_encode(&several));
+                assert_eq!(decode_batch(&batch).unwrap(), several);
+            }
+        }
+    }
+
+    #[test]
+    fn versions_are_written_in_decimal() {
+        for value in [0u16, 1, 9, 10, 99, 100, 12_345, u16::MAX] {
+            let mut out = String::new();
+            push_decimal(&mut out, value);
+            assert_eq!(out, value.to_string());
+        }
+        for value in [0u64, 1, 127, 128, 16_383, 16_384, u64::MAX] {
+            let mut bytes = vec![0; varint_len(value)];
+            write_varint(&mut bytes, value);
+            assert_eq!(read_varint(&bytes).unwrap(), (value, &[][..]));
+        }
+    }
 }
