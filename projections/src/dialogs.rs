@@ -6,6 +6,7 @@
 //!   SLA wait start);
 //! - `dialogoperator_read`: (dialog, operator) → how many client messages the operator had read
 //!   and whether they marked it unread (F4.3); no row means "never opened";
+//! - `dialogoperator_draft`: (dialog, operator) → the preview of their unsent draft (F1.2, F3.5);
 //! - `dialog_tag`, `dialog_folder`: membership;
 //! - `projectoperatorname_counter`: (project, operator, counter name) → value.
 //!
@@ -22,7 +23,8 @@
 //! Scopes of a live (not deleted, not merged away) dialog: `all`; `assignee:<op>` or `free`;
 //! per custom folder `folder:<f>` and `folder:<f>:assignee:<op>` or `folder:<f>:free`; when the
 //! bot is paused the same for `with_operator`. Counter names are `unread:<scope>` and
-//! `unanswered:<scope>` (*Unanswered* is per dialog, so it has base rows only).
+//! `unanswered:<scope>` (*Unanswered* is per dialog, so it has base rows only), and `tag:<t>`,
+//! the number of live dialogs carrying a tag (F2.5).
 
 use crate::runtime::{DecodedRecord, Projection, ProjectionError};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -84,6 +86,12 @@ CREATE TABLE IF NOT EXISTS dialogoperator_read (
     marked_unread INTEGER NOT NULL,
     PRIMARY KEY (dialog, operator)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dialogoperator_draft (
+    dialog TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    preview TEXT NOT NULL,
+    PRIMARY KEY (dialog, operator)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_tag (
     dialog TEXT NOT NULL,
     tag TEXT NOT NULL,
@@ -127,6 +135,9 @@ impl Projection for DialogsProjection {
                     (AggregateId::Project, Event::FolderDeleted(e)) => {
                         forget_folder(tx, &envelope.project.token(), e.folder)?;
                     }
+                    (AggregateId::Project, Event::TagDeleted(e)) => {
+                        forget_tag(tx, &envelope.project.token(), e.tag)?;
+                    }
                     _ => {}
                 }
             }
@@ -158,6 +169,22 @@ fn forget_folder(
     Ok(())
 }
 
+/// A deleted tag: its memberships and its usage count go.
+fn forget_tag(tx: &Transaction<'_>, project: &str, tag: TagId) -> Result<(), ProjectionError> {
+    let tag = tag.token();
+    tx.prepare_cached(
+        "DELETE FROM dialog_tag WHERE tag = ?1
+             AND dialog IN (SELECT dialog FROM dialog_row WHERE project = ?2)",
+    )?
+    .execute(params![tag, project])?;
+    tx.prepare_cached(
+        "DELETE FROM projectoperatorname_counter
+         WHERE project = ?1 AND operator = '' AND name = 'tag:' || ?2",
+    )?
+    .execute(params![project, tag])?;
+    Ok(())
+}
+
 /// Whether an event can change what a dialog contributes to the counters.
 fn affects_counters(event: &Event) -> bool {
     matches!(
@@ -171,6 +198,8 @@ fn affects_counters(event: &Event) -> bool {
             | Event::DialogUnassigned(_)
             | Event::FoldersJoined(_)
             | Event::FoldersLeft(_)
+            | Event::TagsAdded(_)
+            | Event::TagsRemoved(_)
             | Event::BotPaused(_)
             | Event::BotResumed(_)
             | Event::ClientDeleted(_)
@@ -443,6 +472,21 @@ fn change_row(
                  WHERE dialog = ?1",
             )?
             .execute([dialog])?;
+            tx.prepare_cached("DELETE FROM dialogoperator_draft WHERE dialog = ?1")?
+                .execute([dialog])?;
+        }
+        Event::DraftSaved(e) => {
+            tx.prepare_cached(
+                "INSERT INTO dialogoperator_draft (dialog, operator, preview) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (dialog, operator) DO UPDATE SET preview = excluded.preview",
+            )?
+            .execute(params![dialog, e.operator.token(), preview(&e.text)])?;
+        }
+        Event::DraftCleared(e) => {
+            tx.prepare_cached(
+                "DELETE FROM dialogoperator_draft WHERE dialog = ?1 AND operator = ?2",
+            )?
+            .execute(params![dialog, e.operator.token()])?;
         }
         Event::DialogMergedInto(e) => {
             tx.prepare_cached("UPDATE dialog_row SET merged_into = ?2 WHERE dialog = ?1")?
@@ -469,6 +513,7 @@ struct CounterInputs {
     assignee: Option<String>,
     bot_paused: bool,
     folders: Vec<String>,
+    tags: Vec<String>,
     /// (operator, inbound_read, marked_unread)
     readers: Vec<(String, i64, bool)>,
 }
@@ -502,11 +547,16 @@ impl CounterInputs {
                 assignee,
                 bot_paused,
                 folders: Vec::new(),
+                tags: Vec::new(),
                 readers: Vec::new(),
             }));
         }
         let folders = tx
             .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1")?
+            .query_map([dialog], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let tags = tx
+            .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = ?1")?
             .query_map([dialog], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         let readers = tx
@@ -523,6 +573,7 @@ impl CounterInputs {
             assignee,
             bot_paused,
             folders,
+            tags,
             readers,
         }))
     }
@@ -554,6 +605,11 @@ impl CounterInputs {
     fn contribute(&self, sign: i64, deltas: &mut BTreeMap<(String, String), i64>) {
         if !self.live {
             return;
+        }
+        for tag in &self.tags {
+            *deltas
+                .entry((String::new(), format!("tag:{tag}")))
+                .or_default() += sign;
         }
         let base_unread = self.inbound_count > 0;
         for scope in self.scopes() {
@@ -937,6 +993,8 @@ pub struct ListRow {
     pub unread_messages: u64,
     /// Unread for the viewer: unread messages or marked unread.
     pub unread: bool,
+    /// The viewer's unsent draft, shortened.
+    pub draft: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -953,9 +1011,10 @@ pub fn list_dialogs(conn: &Connection, query: &ListQuery) -> Result<Page, Projec
     let me = query.viewer.operator.token();
     let mut sql = format!(
         "SELECT {ROW_COLUMNS}, coalesce(r.inbound_read, 0), coalesce(r.marked_unread, 0),
-                d.pinned, {first}, {second}
+                d.pinned, {first}, {second}, dr.preview
          FROM dialog_row d
          LEFT JOIN dialogoperator_read r ON r.dialog = d.dialog AND r.operator = ?2
+         LEFT JOIN dialogoperator_draft dr ON dr.dialog = d.dialog AND dr.operator = ?2
          WHERE d.project = ?1 AND d.deleted = 0 AND d.merged_into IS NULL"
     );
     let mut values = vec![Value::Text(query.project.token()), Value::Text(me)];
@@ -1026,6 +1085,7 @@ pub fn list_dialogs(conn: &Connection, query: &ListQuery) -> Result<Page, Projec
         page.push(ListRow {
             unread: marked_unread || unread_messages > 0,
             unread_messages,
+            draft: r.get(ROW_COLUMN_COUNT + 5)?,
             row,
         });
     }
@@ -1050,6 +1110,33 @@ pub fn is_unread(
         .query_row(params![dialog.token(), operator.token()], |r| r.get(0))
         .optional()?;
     Ok(unread.unwrap_or(false))
+}
+
+/// F2.5: tags with the number of dialogs carrying each, most used first.
+pub fn tag_usage(
+    conn: &Connection,
+    project: ProjectId,
+) -> Result<Vec<(TagId, u64)>, ProjectionError> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT substr(name, 5), value FROM projectoperatorname_counter
+             WHERE project = ?1 AND operator = '' AND name LIKE 'tag:%'
+             ORDER BY value DESC, name",
+        )?
+        .query_map([project.token()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(tag, count)| {
+            let tag = tag
+                .parse()
+                .map_err(|_| ProjectionError::Corrupt(format!("bad tag id {tag:?}")))?;
+            let count = u64::try_from(count)
+                .map_err(|_| ProjectionError::Corrupt(format!("negative tag count {count}")))?;
+            Ok((tag, count))
+        })
+        .collect()
 }
 
 /// The tags of a dialog.
@@ -1135,6 +1222,7 @@ mod tests {
             assignee: None,
             bot_paused: false,
             folders: vec![],
+            tags: vec![],
             readers: vec![],
         }
     }

@@ -388,6 +388,10 @@ async fn list_rows_and_counters_follow_the_rules<L: EventLog>(log: L) {
         vec![w.tag]
     );
     assert_eq!(
+        dialogs::tag_usage(&conn, w.project).expect("tags"),
+        vec![(w.tag, 1)]
+    );
+    assert_eq!(
         dialogs::dialog_folders(&conn, anna).expect("folders"),
         vec![w.folder]
     );
@@ -477,6 +481,27 @@ async fn list_rows_and_counters_follow_the_rules<L: EventLog>(log: L) {
         vec![]
     );
     assert_eq!(counts(&conn, &w, w.admin()), (2, 2, 2, 0, 1));
+    assert_counters_exact(&conn);
+
+    // F2.5: a tag counts the dialogs carrying it; a deleted tag leaves with its memberships.
+    let add_tag = DialogCommand::AddTags { tags: vec![w.tag] };
+    let seq = command(&service, &w, boris, Actor::Operator(w.admin), add_tag).await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    assert_eq!(
+        dialogs::tag_usage(&conn, w.project).expect("tags"),
+        vec![(w.tag, 2)]
+    );
+    let ack = service
+        .project(
+            w.project,
+            ProjectCommand::DeleteTag { tag: w.tag },
+            CommandMeta::new(Actor::Operator(w.admin)),
+        )
+        .await
+        .expect("delete the tag");
+    runner.wait_for(ack.seq, WAIT).await.expect("applied");
+    assert_eq!(dialogs::tag_usage(&conn, w.project).expect("tags"), vec![]);
+    assert_eq!(dialogs::dialog_tags(&conn, boris).expect("tags"), vec![]);
     assert_counters_exact(&conn);
     assert_eq!(runner.status().checkpoint.undecodable, 0);
     runner.shutdown().await;
@@ -646,14 +671,12 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
     let admin = Actor::Operator(w.admin);
     command(&service, &w, d[0], admin, DialogCommand::Pin).await;
     command(&service, &w, d[3], admin, DialogCommand::Close).await;
-    let seq = command(
-        &service,
-        &w,
-        d[2],
-        admin,
-        DialogCommand::Assign { operator: w.op2 },
-    )
-    .await;
+    let assign = DialogCommand::Assign { operator: w.op2 };
+    command(&service, &w, d[2], admin, assign).await;
+    let draft = DialogCommand::SaveDraft {
+        text: "let me check".into(),
+    };
+    let seq = command(&service, &w, d[4], Actor::Operator(w.op1), draft).await;
     runner.wait_for(seq, WAIT).await.expect("applied");
     let conn = open_reader(&path).expect("reader");
 
@@ -723,13 +746,44 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
     let flags: Vec<_> = page
         .rows
         .iter()
-        .map(|r| (r.row.dialog, r.unread, r.unread_messages))
+        .map(|r| {
+            (
+                r.row.dialog,
+                r.unread,
+                r.unread_messages,
+                r.draft.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         flags,
-        vec![(d[0], true, 1), (d[1], false, 0), (d[4], true, 1)]
+        vec![
+            (d[0], true, 1, None),
+            (d[1], false, 0, None),
+            (d[4], true, 1, Some("let me check")),
+        ],
+        "read state and drafts are the viewer's own"
     );
     assert!(page.next.is_none());
+    let page = dialogs::list_dialogs(
+        &conn,
+        &ListQuery {
+            project: w.project,
+            viewer: w.admin(),
+            tab: Tab::All,
+            folder: Folder::All,
+            include_closed: false,
+            order: Order::Activity,
+            after: None,
+            limit: 10,
+        },
+    )
+    .expect("list");
+    assert_eq!(page.rows.len(), 4);
+    assert!(
+        page.rows.iter().all(|r| r.draft.is_none()),
+        "op1's draft is not the admin's"
+    );
     runner.shutdown().await;
 }
 
