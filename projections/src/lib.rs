@@ -8,5 +8,5 @@ pub mod runtime;
 
 pub use runtime::{
     Checkpoint, DecodedRecord, Projection, ProjectionError, ProjectionRunner, ProjectionStore,
-    RunnerOptions, RunnerStatus, open_reader,
+    Readers, RunnerOptions, RunnerStatus, open_reader,
 };

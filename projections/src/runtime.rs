@@ -14,6 +14,7 @@
 use futures::StreamExt;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_core::log::{EventLog, LogError, LogRecord, Subject, SubjectFilter};
 use switchboard_schemas::{Envelope, decode_batch};
@@ -120,6 +121,60 @@ pub fn open_reader(path: &Path) -> Result<Connection, ProjectionError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// A pool of read-only connections to one projection file, for queries from async code: each
+/// query runs on the blocking pool with a connection of its own.
+#[derive(Debug, Clone)]
+pub struct Readers {
+    inner: Arc<ReadersInner>,
+}
+
+#[derive(Debug)]
+struct ReadersInner {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
+}
+
+impl Readers {
+    /// Connections are opened on demand; at most `max_idle` are kept between queries.
+    pub fn new(path: &Path, max_idle: usize) -> Self {
+        Self {
+            inner: Arc::new(ReadersInner {
+                path: path.to_path_buf(),
+                idle: Mutex::new(Vec::new()),
+                max_idle,
+            }),
+        }
+    }
+
+    /// Runs `query` off the async threads.
+    pub async fn query<T, F>(&self, query: F) -> Result<T, ProjectionError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ProjectionError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => open_reader(&inner.path)?,
+            };
+            let answer = query(&conn);
+            let mut idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < inner.max_idle {
+                idle.push(conn);
+            }
+            answer
+        })
+        .await
+        .map_err(|e| ProjectionError::Stopped {
+            projection: self.inner.path.display().to_string(),
+            reason: format!("query task failed: {e}"),
+        })?
+    }
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -657,6 +712,16 @@ mod tests {
             .await
             .expect("applied");
         assert_eq!(runner.lag().await.expect("lag"), 0);
+        let readers = Readers::new(runner.path(), 2);
+        for _ in 0..3 {
+            let rows: i64 = readers
+                .query(|conn| {
+                    Ok(conn.query_row("SELECT count(*) FROM seq_events", [], |r| r.get(0))?)
+                })
+                .await
+                .expect("query");
+            assert_eq!(rows, 4);
+        }
         let waited = runner.wait_for(last + 1, Duration::from_millis(50)).await;
         assert!(
             matches!(waited, Err(ProjectionError::Timeout { applied, .. }) if applied == last),
