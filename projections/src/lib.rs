@@ -8,5 +8,5 @@ pub mod runtime;
 
 pub use runtime::{
     Checkpoint, DecodedRecord, Projection, ProjectionError, ProjectionRunner, ProjectionStore,
-    Readers, RunnerOptions, RunnerStatus, open_reader,
+    Readers, RebuildProgress, RunnerOptions, RunnerStatus, Until, open_reader, rebuild,
 };

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_core::log::{EventLog, LogError, LogRecord, Subject, SubjectFilter};
-use switchboard_schemas::{Envelope, decode_batch};
+use switchboard_schemas::{Envelope, Timestamp, decode_batch};
 use tokio::sync::{mpsc, watch};
 
 /// One log message, decoded: its sequence, its subject and its events.
@@ -233,6 +233,15 @@ impl<P: Projection> ProjectionStore<P> {
         self.checkpoint
     }
 
+    /// Folds the WAL into the database file and closes it, so that the file alone holds
+    /// everything (before a rename).
+    pub fn close(self) -> Result<(), ProjectionError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn.close().map_err(|(_, e)| e)?;
+        Ok(())
+    }
+
     /// Applies the records newer than the checkpoint, in one transaction with the new
     /// checkpoint. Records at or below the checkpoint (or not above the previous record) change
     /// nothing. Returns the checkpoint after the batch.
@@ -295,6 +304,137 @@ impl<P: Projection> ProjectionStore<P> {
         self.checkpoint = next;
         Ok(next)
     }
+}
+
+/// How far a [`rebuild`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Everything the log holds when the rebuild starts.
+    End,
+    /// Up to and including this sequence.
+    Seq(u64),
+    /// Everything the log stored at or before this time (F13.1: a read model as of a past
+    /// moment).
+    Time(Timestamp),
+}
+
+/// Where a [`rebuild`] is, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildProgress {
+    pub applied_seq: u64,
+    /// The last sequence the rebuild will consider.
+    pub target_seq: u64,
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn remove_database(path: &Path) -> Result<(), ProjectionError> {
+    for file in [
+        path.to_path_buf(),
+        sibling(path, "-wal"),
+        sibling(path, "-shm"),
+    ] {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ProjectionError::Corrupt(format!(
+                    "cannot remove {}: {e}",
+                    file.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds a projection from the log into a new file beside `path` and then moves it over
+/// `path` (an atomic rename; a crash before it leaves the old file as it was). Stop the
+/// projection's runner first and start it again afterwards: it resumes from the rebuilt
+/// checkpoint.
+pub async fn rebuild<L: EventLog, P: Projection>(
+    log: &L,
+    path: &Path,
+    projection: P,
+    until: Until,
+    max_batch: usize,
+    mut progress: impl FnMut(RebuildProgress) + Send,
+) -> Result<Checkpoint, ProjectionError> {
+    let last = log.last_seq().await?;
+    let target_seq = match until {
+        Until::Seq(seq) => seq.min(last),
+        Until::End | Until::Time(_) => last,
+    };
+    let building = sibling(path, ".rebuild");
+    let open_path = building.clone();
+    let mut store = tokio::task::spawn_blocking(move || {
+        remove_database(&open_path)?;
+        ProjectionStore::open(&open_path, projection)
+    })
+    .await
+    .map_err(|e| ProjectionError::Stopped {
+        projection: path.display().to_string(),
+        reason: format!("rebuild task failed: {e}"),
+    })??;
+    let filter = SubjectFilter::all();
+    let mut from_seq = 1;
+    while from_seq <= target_seq {
+        let mut records = log.read(from_seq, &filter, max_batch.max(1)).await?;
+        let Some(last_read) = records.last().map(|r| r.seq) else {
+            break;
+        };
+        from_seq = last_read + 1;
+        let before = records.len();
+        records.retain(|r| {
+            r.seq <= target_seq && !matches!(until, Until::Time(at) if r.appended_at > at)
+        });
+        let done = records.len() < before;
+        let (back, applied) = tokio::task::spawn_blocking(move || {
+            let applied = store.apply(records);
+            (store, applied)
+        })
+        .await
+        .map_err(|e| ProjectionError::Stopped {
+            projection: path.display().to_string(),
+            reason: format!("rebuild task failed: {e}"),
+        })?;
+        store = back;
+        progress(RebuildProgress {
+            applied_seq: applied?.seq,
+            target_seq,
+        });
+        if done {
+            break;
+        }
+    }
+    let checkpoint = store.checkpoint();
+    let target = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        store.close()?;
+        for file in [&building, &target] {
+            for suffix in ["-wal", "-shm"] {
+                remove_database(&sibling(file, suffix))?;
+            }
+        }
+        std::fs::rename(&building, &target).map_err(|e| {
+            ProjectionError::Corrupt(format!(
+                "cannot move {} to {}: {e}",
+                building.display(),
+                target.display()
+            ))
+        })
+    })
+    .await
+    .map_err(|e| ProjectionError::Stopped {
+        projection: path.display().to_string(),
+        reason: format!("rebuild task failed: {e}"),
+    })??;
+    tracing::info!(path = %path.display(), checkpoint = checkpoint.seq, "projection rebuilt");
+    Ok(checkpoint)
 }
 
 /// Settings of a [`ProjectionRunner`].

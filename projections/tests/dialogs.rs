@@ -16,7 +16,9 @@ use switchboard_projections::dialogs::{
     self, DialogsProjection, Folder, LastAuthor, ListQuery, Order, Tab, Viewer, all_counters,
     dialog_row, folder_badge, is_unread, recount, unanswered_dialogs, unread_dialogs,
 };
-use switchboard_projections::{ProjectionRunner, ProjectionStore, RunnerOptions, open_reader};
+use switchboard_projections::{
+    ProjectionRunner, ProjectionStore, RunnerOptions, Until, open_reader, rebuild,
+};
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, EncodedBatch,
     FolderId, MessageId, OperatorId, ProjectId, Role, Source, TagId, Timestamp,
@@ -579,6 +581,108 @@ async fn replayed_records_change_nothing<L: EventLog>(log: L) {
     assert_eq!(snapshot(&rebuilt_conn), before);
 }
 
+/// `rebuild` gives the live model again (and swaps it in so that the runner resumes from it), and
+/// a rebuild up to a sequence equals the model as it was then.
+async fn rebuild_equals_the_live_model<L: EventLog>(log: L) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("dialogs.sqlite");
+    let service = CommandService::new(log.clone(), ServiceOptions::default());
+    let w = world(&service).await;
+    let runner = start(&log, &path).await;
+    let mut dialogs = Vec::new();
+    let mut halfway = 0;
+    for n in 0..4 {
+        let dialog = register(&service, &w, &format!("7{n}"), Some("Client")).await;
+        inbound(&service, &w, dialog, "hi").await;
+        let assign = DialogCommand::Assign { operator: w.op1 };
+        command(&service, &w, dialog, Actor::Operator(w.admin), assign).await;
+        let seq = reply(&service, &w, dialog, w.op1, "hello").await;
+        dialogs.push(dialog);
+        if n == 1 {
+            runner.wait_for(seq, WAIT).await.expect("applied");
+            halfway = seq;
+        }
+    }
+    let last = log.last_seq().await.expect("last seq");
+    runner.wait_for(last, WAIT).await.expect("applied");
+    let live = runner.shutdown().await;
+    let snapshot = |path: &Path| {
+        let conn = open_reader(path).expect("reader");
+        let rows: Vec<_> = dialogs
+            .iter()
+            .map(|d| dialog_row(&conn, *d).expect("query"))
+            .collect();
+        (rows, all_counters(&conn).expect("counters"))
+    };
+    let before = snapshot(&path);
+
+    let mut reported = Vec::new();
+    let rebuilt = rebuild(&log, &path, DialogsProjection, Until::End, 5, |p| {
+        reported.push(p.applied_seq)
+    })
+    .await
+    .expect("rebuild");
+    assert_eq!(rebuilt, live.checkpoint);
+    assert!(
+        reported.windows(2).all(|w| w[0] < w[1]),
+        "progress moves forward"
+    );
+    assert_eq!(reported.last(), Some(&last));
+    assert_eq!(
+        snapshot(&path),
+        before,
+        "the rebuilt model differs from the live one"
+    );
+
+    // As of a past sequence: the same as the live model was then.
+    let past = dir.path().join("past.sqlite");
+    let checkpoint = rebuild(
+        &log,
+        &past,
+        DialogsProjection,
+        Until::Seq(halfway),
+        5,
+        |_| {},
+    )
+    .await
+    .expect("rebuild");
+    assert_eq!(checkpoint.seq, halfway);
+    let conn = open_reader(&past).expect("reader");
+    assert!(dialog_row(&conn, dialogs[1]).expect("query").is_some());
+    assert!(dialog_row(&conn, dialogs[2]).expect("query").is_none());
+    assert_eq!(
+        unread_dialogs(&conn, w.project, w.admin()).expect("unread"),
+        2
+    );
+
+    // As of a past moment: the same cut, by the time the log stored the halfway record.
+    let stored = log
+        .read(halfway, &SubjectFilter::all(), 1)
+        .await
+        .expect("read");
+    let at = stored.first().expect("the halfway record").appended_at;
+    let moment = dir.path().join("moment.sqlite");
+    let checkpoint = rebuild(&log, &moment, DialogsProjection, Until::Time(at), 5, |_| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(checkpoint.seq, halfway);
+
+    // The runner resumes from the swapped-in file.
+    let runner = start(&log, &path).await;
+    assert_eq!(runner.applied_seq(), last);
+    let seq = inbound(&service, &w, dialogs[0], "again").await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    let conn = open_reader(&path).expect("reader");
+    assert_eq!(
+        dialog_row(&conn, dialogs[0])
+            .expect("query")
+            .expect("row")
+            .inbound_count,
+        2
+    );
+    runner.shutdown().await;
+}
+
 /// A record that does not decode is counted and skipped, and what follows is applied.
 async fn undecodable_records_are_skipped<L: EventLog>(log: L) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -822,4 +926,5 @@ both_backends!(
     replayed_records_change_nothing,
     undecodable_records_are_skipped,
     list_pages_follow_the_order,
+    rebuild_equals_the_live_model,
 );
