@@ -565,6 +565,9 @@ impl<L: EventLog> ProjectionRunner<L> {
         )
         .await;
         let current = self.status.borrow().clone();
+        if current.checkpoint.seq >= seq {
+            return Ok(());
+        }
         if let Some(reason) = current.failed {
             return Err(ProjectionError::Stopped {
                 projection: self.name.to_owned(),
