@@ -16,12 +16,13 @@ use switchboard_projections::dialogs::{
     self, DialogsProjection, Folder, LastAuthor, ListQuery, Order, Tab, Viewer, all_counters,
     dialog_row, folder_badge, is_unread, recount, unanswered_dialogs, unread_dialogs,
 };
+use switchboard_projections::timeline::{Delivery, ItemId, ItemKind, TimelineProjection, timeline};
 use switchboard_projections::{
     ProjectionRunner, ProjectionStore, RunnerOptions, Until, open_reader, rebuild,
 };
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, EncodedBatch,
-    FolderId, MessageId, OperatorId, ProjectId, Role, Source, TagId, Timestamp,
+    FolderId, MessageId, NoteId, OperatorId, ProjectId, Role, Source, TagId, Timestamp,
 };
 use switchboard_tests::NatsServer;
 
@@ -683,6 +684,82 @@ async fn rebuild_equals_the_live_model<L: EventLog>(log: L) {
     runner.shutdown().await;
 }
 
+/// Two projections on their own files follow the same log: the timeline shows both directions,
+/// notes and delivery statuses reported by the connector.
+async fn timeline_follows_the_conversation<L: EventLog>(log: L) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let service = CommandService::new(log.clone(), ServiceOptions::default());
+    let w = world(&service).await;
+    let list = start(&log, &dir.path().join("dialogs.sqlite")).await;
+    let path = dir.path().join("timeline.sqlite");
+    let runner = ProjectionRunner::start(
+        log.clone(),
+        &path,
+        TimelineProjection,
+        RunnerOptions::default(),
+    )
+    .await
+    .expect("start the timeline");
+    let dialog = register(&service, &w, "555", Some("Dina")).await;
+    inbound(&service, &w, dialog, "where is my order?").await;
+    let answer = MessageId::new();
+    let send = DialogCommand::SendMessage {
+        message: answer,
+        channel: w.channel,
+        text: "on its way".into(),
+        attachments: vec![],
+        reply_to: None,
+        template: None,
+    };
+    command(&service, &w, dialog, Actor::Operator(w.op1), send).await;
+    let connector = Actor::Connector(w.channel);
+    let sent = DialogCommand::MarkSent {
+        message: answer,
+        external_id: "tg-1".into(),
+    };
+    command(&service, &w, dialog, connector, sent).await;
+    let delivered = DialogCommand::MarkDelivered { message: answer };
+    command(&service, &w, dialog, connector, delivered).await;
+    let note = NoteId::new();
+    let add_note = DialogCommand::AddNote {
+        note,
+        text: "asked twice".into(),
+    };
+    let seq = command(&service, &w, dialog, Actor::Operator(w.op1), add_note).await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    list.wait_for(seq, WAIT).await.expect("applied");
+
+    let conn = open_reader(&path).expect("reader");
+    let page = timeline(&conn, dialog, None, 10).expect("timeline");
+    let summary: Vec<_> = page
+        .items
+        .iter()
+        .map(|i| (i.kind, i.delivery, i.text.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (ItemKind::Note(Some(w.op1)), None, "asked twice"),
+            (
+                ItemKind::Outbound(Some(w.op1)),
+                Some(Delivery::Delivered),
+                "on its way"
+            ),
+            (ItemKind::Inbound, None, "where is my order?"),
+        ]
+    );
+    assert_eq!(page.items[0].id, ItemId::Note(note));
+    assert_eq!(page.items[1].id, ItemId::Message(answer));
+    assert!(page.next.is_none());
+    // The list row shows the note as the last thing that happened (F1.2 *Comment*).
+    let list_conn = open_reader(list.path()).expect("reader");
+    let r = row(&list_conn, dialog);
+    assert_eq!(r.last_message_author, Some(LastAuthor::Note(Some(w.op1))));
+    assert_eq!(r.last_message_preview.as_deref(), Some("asked twice"));
+    runner.shutdown().await;
+    list.shutdown().await;
+}
+
 /// A record that does not decode is counted and skipped, and what follows is applied.
 async fn undecodable_records_are_skipped<L: EventLog>(log: L) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -927,4 +1004,5 @@ both_backends!(
     undecodable_records_are_skipped,
     list_pages_follow_the_order,
     rebuild_equals_the_live_model,
+    timeline_follows_the_conversation,
 );
