@@ -1,9 +1,10 @@
 //! Switchboard read models: the projection runtime that consumes the event log from a
 //! checkpoint ([`runtime`]), the SQLite read models (so far: the dialog list with unread and
-//! *Unanswered* counters and folder badges, [`dialogs`]; the dialog timeline, [`timeline`]),
-//! later the client card and the tantivy search index. Built from events only; rebuildable
-//! from the log.
+//! *Unanswered* counters and folder badges, [`dialogs`]; the dialog timeline, [`timeline`];
+//! the client card, [`card`]), later the tantivy search index. Built from events only;
+//! rebuildable from the log.
 
+pub mod card;
 pub mod dialogs;
 pub mod runtime;
 pub mod timeline;

@@ -1,0 +1,598 @@
+//! The client card read model (F7): profile, where the client came from, channel identities,
+//! variables, deal, tasks, lists and the bot's funnel block. A deleted client (F4.8) keeps only
+//! a tombstone row: every piece of personal data is erased.
+//!
+//! Tables:
+//! - `dialog_card`: dialog → profile, source, deal, funnel block;
+//! - `dialog_utm`: (dialog, position) → one UTM parameter;
+//! - `dialog_identity`: (dialog, channel, external id) → the identity and its display name;
+//! - `dialog_variable`: (dialog, name) → value;
+//! - `dialog_task`: (dialog, task) → text, due, done;
+//! - `dialog_list`: (dialog, list) membership.
+
+use crate::runtime::{DecodedRecord, Projection, ProjectionError};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use switchboard_schemas::events::*;
+use switchboard_schemas::*;
+
+/// The projection; see the module documentation.
+#[derive(Debug, Default)]
+pub struct CardProjection;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS dialog_card (
+    dialog TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    name TEXT,
+    phone TEXT,
+    email TEXT,
+    avatar_url TEXT,
+    country TEXT,
+    language TEXT,
+    source_platform TEXT,
+    source_campaign TEXT,
+    source_ad_set TEXT,
+    source_ad TEXT,
+    funnel_block TEXT,
+    funnel_block_name TEXT,
+    deal_pipeline TEXT,
+    deal_stage TEXT,
+    deal_line INTEGER,
+    deal_channel TEXT,
+    deal_sales_sum_minor INTEGER,
+    deal_sales_count INTEGER
+);
+CREATE TABLE IF NOT EXISTS dialog_utm (
+    dialog TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (dialog, pos)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dialog_identity (
+    dialog TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    display_name TEXT,
+    PRIMARY KEY (dialog, channel, external_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dialog_variable (
+    dialog TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (dialog, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dialog_task (
+    dialog TEXT NOT NULL,
+    task TEXT NOT NULL,
+    text TEXT NOT NULL,
+    due INTEGER,
+    done INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (dialog, task)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dialog_list (
+    dialog TEXT NOT NULL,
+    list TEXT NOT NULL,
+    PRIMARY KEY (dialog, list)
+) WITHOUT ROWID;
+";
+
+/// The tables holding a dialog's personal data, erased on deletion.
+const PERSONAL: [&str; 5] = [
+    "dialog_utm",
+    "dialog_identity",
+    "dialog_variable",
+    "dialog_task",
+    "dialog_list",
+];
+
+impl Projection for CardProjection {
+    fn name(&self) -> &'static str {
+        "card"
+    }
+
+    fn schema(&self) -> &'static str {
+        SCHEMA
+    }
+
+    fn apply_batch(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        records: &[DecodedRecord],
+    ) -> Result<(), ProjectionError> {
+        for record in records {
+            for envelope in &record.events {
+                if let AggregateId::Dialog(dialog) = &envelope.aggregate {
+                    apply_event(tx, &dialog.token(), envelope)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn set_profile(
+    tx: &Transaction<'_>,
+    dialog: &str,
+    profile: &ClientProfile,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "UPDATE dialog_card SET name = ?2, phone = ?3, email = ?4, avatar_url = ?5,
+             country = ?6, language = ?7
+         WHERE dialog = ?1 AND deleted = 0",
+    )?
+    .execute(params![
+        dialog,
+        profile.name,
+        profile.phone,
+        profile.email,
+        profile.avatar_url,
+        profile.country,
+        profile.language
+    ])
+}
+
+fn add_identity(
+    tx: &Transaction<'_>,
+    dialog: &str,
+    identity: &ChannelIdentity,
+    display_name: Option<&str>,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT INTO dialog_identity (dialog, channel, external_id, kind, display_name)
+         SELECT ?1, ?2, ?3, ?4, ?5 FROM dialog_card WHERE dialog = ?1 AND deleted = 0
+         ON CONFLICT (dialog, channel, external_id) DO UPDATE
+             SET display_name = coalesce(excluded.display_name, display_name)",
+    )?
+    .execute(params![
+        dialog,
+        identity.channel.token(),
+        identity.external_id,
+        identity.kind.as_str(),
+        display_name
+    ])
+}
+
+fn apply_event(
+    tx: &Transaction<'_>,
+    dialog: &str,
+    envelope: &Envelope,
+) -> Result<(), ProjectionError> {
+    let at = envelope.occurred_at.as_micros();
+    match &envelope.payload {
+        Event::DialogRegistered(e) => {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO dialog_card (dialog, project, created_at, source_platform,
+                         source_campaign, source_ad_set, source_ad)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (dialog) DO NOTHING",
+                )?
+                .execute(params![
+                    dialog,
+                    envelope.project.token(),
+                    at,
+                    e.source.platform,
+                    e.source.campaign,
+                    e.source.ad_set,
+                    e.source.ad
+                ])?;
+            if inserted == 0 {
+                return Ok(());
+            }
+            set_profile(tx, dialog, &e.profile)?;
+            let mut utm = tx.prepare_cached(
+                "INSERT INTO dialog_utm (dialog, pos, key, value) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (pos, (key, value)) in e.source.utm.iter().enumerate() {
+                utm.execute(params![dialog, i64::try_from(pos).unwrap_or(0), key, value])?;
+            }
+            if let Some(identity) = &e.identity {
+                add_identity(tx, dialog, identity, None)?;
+            }
+        }
+        Event::ClientProfileUpdated(e) => {
+            set_profile(tx, dialog, &e.profile)?;
+        }
+        Event::IdentityLinked(e) => {
+            add_identity(tx, dialog, &e.identity, e.display_name.as_deref())?;
+        }
+        Event::IdentityUnlinked(e) => {
+            tx.prepare_cached(
+                "DELETE FROM dialog_identity WHERE dialog = ?1 AND channel = ?2 AND external_id = ?3",
+            )?
+            .execute(params![dialog, e.identity.channel.token(), e.identity.external_id])?;
+        }
+        Event::DialogsMerged(e) => {
+            for identity in &e.identities {
+                add_identity(tx, dialog, identity, None)?;
+            }
+        }
+        Event::VariableSet(e) => {
+            tx.prepare_cached(
+                "INSERT INTO dialog_variable (dialog, name, value)
+                 SELECT ?1, ?2, ?3 FROM dialog_card WHERE dialog = ?1 AND deleted = 0
+                 ON CONFLICT (dialog, name) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![dialog, e.name, e.value])?;
+        }
+        Event::VariableCleared(e) => {
+            tx.prepare_cached("DELETE FROM dialog_variable WHERE dialog = ?1 AND name = ?2")?
+                .execute(params![dialog, e.name])?;
+        }
+        Event::DealStageChanged(e) => {
+            tx.prepare_cached(
+                "UPDATE dialog_card SET deal_pipeline = ?2, deal_stage = ?3 WHERE dialog = ?1",
+            )?
+            .execute(params![dialog, e.pipeline.token(), e.stage.token()])?;
+        }
+        Event::DealUpdated(e) => {
+            tx.prepare_cached(
+                "UPDATE dialog_card SET deal_line = ?2, deal_channel = ?3,
+                     deal_sales_sum_minor = ?4, deal_sales_count = ?5
+                 WHERE dialog = ?1",
+            )?
+            .execute(params![
+                dialog,
+                e.line,
+                e.channel.map(|c| c.token()),
+                e.sales_sum_minor,
+                e.sales_count
+            ])?;
+        }
+        Event::TaskCreated(e) => {
+            tx.prepare_cached(
+                "INSERT INTO dialog_task (dialog, task, text, due, created_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5 FROM dialog_card WHERE dialog = ?1 AND deleted = 0
+                 ON CONFLICT (dialog, task) DO NOTHING",
+            )?
+            .execute(params![
+                dialog,
+                e.task.token(),
+                e.text,
+                e.due.map(Timestamp::as_micros),
+                at
+            ])?;
+        }
+        Event::TaskCompleted(e) => {
+            tx.prepare_cached("UPDATE dialog_task SET done = 1 WHERE dialog = ?1 AND task = ?2")?
+                .execute(params![dialog, e.task.token()])?;
+        }
+        Event::ListsJoined(e) => {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO dialog_list (dialog, list) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?;
+            for list in &e.lists {
+                insert.execute(params![dialog, list.token()])?;
+            }
+        }
+        Event::ListsLeft(e) => {
+            let mut delete =
+                tx.prepare_cached("DELETE FROM dialog_list WHERE dialog = ?1 AND list = ?2")?;
+            for list in &e.lists {
+                delete.execute(params![dialog, list.token()])?;
+            }
+        }
+        Event::FunnelBlockEntered(e) => {
+            tx.prepare_cached(
+                "UPDATE dialog_card SET funnel_block = ?2, funnel_block_name = ?3 WHERE dialog = ?1",
+            )?
+            .execute(params![dialog, e.block, e.block_name])?;
+        }
+        Event::ClientDeleted(_) => {
+            tx.prepare_cached(
+                "UPDATE dialog_card SET deleted = 1, name = NULL, phone = NULL, email = NULL,
+                     avatar_url = NULL, country = NULL, language = NULL, source_platform = NULL,
+                     source_campaign = NULL, source_ad_set = NULL, source_ad = NULL,
+                     funnel_block = NULL, funnel_block_name = NULL, deal_pipeline = NULL,
+                     deal_stage = NULL, deal_line = NULL, deal_channel = NULL,
+                     deal_sales_sum_minor = NULL, deal_sales_count = NULL
+                 WHERE dialog = ?1",
+            )?
+            .execute([dialog])?;
+            for table in PERSONAL {
+                // `table` is one of this module's literals, never input.
+                tx.prepare_cached(&format!("DELETE FROM {table} WHERE dialog = ?1"))?
+                    .execute([dialog])?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// One task on the card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardTask {
+    pub task: TaskId,
+    pub text: String,
+    pub due: Option<Timestamp>,
+    pub done: bool,
+}
+
+/// The client card (F7.1–F7.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub dialog: DialogId,
+    pub deleted: bool,
+    pub created_at: Timestamp,
+    pub profile: ClientProfile,
+    pub source: Source,
+    pub identities: Vec<(ChannelId, String, Option<String>)>,
+    pub variables: Vec<(String, String)>,
+    pub tasks: Vec<CardTask>,
+    pub lists: Vec<ListId>,
+    pub funnel_block: Option<(String, String)>,
+    pub deal_stage: Option<(PipelineId, StageId)>,
+}
+
+fn parse<T: std::str::FromStr>(text: String) -> Result<T, ProjectionError> {
+    text.parse()
+        .map_err(|_| ProjectionError::Corrupt(format!("not an id: {text:?}")))
+}
+
+/// The card of a dialog, if the read model knows it.
+pub fn card(conn: &Connection, dialog: DialogId) -> Result<Option<Card>, ProjectionError> {
+    let token = dialog.token();
+    type Head = (
+        bool,
+        i64,
+        ClientProfile,
+        [Option<String>; 4],
+        Option<(String, String)>,
+        Option<(String, String)>,
+    );
+    let head: Option<Head> = conn
+        .prepare_cached(
+            "SELECT deleted, created_at, name, phone, email, avatar_url, country, language,
+                    source_platform, source_campaign, source_ad_set, source_ad,
+                    funnel_block, funnel_block_name, deal_pipeline, deal_stage
+             FROM dialog_card WHERE dialog = ?1",
+        )?
+        .query_row([&token], |r| {
+            let pair = |a: Option<String>, b: Option<String>| a.zip(b);
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                ClientProfile {
+                    name: r.get(2)?,
+                    phone: r.get(3)?,
+                    email: r.get(4)?,
+                    avatar_url: r.get(5)?,
+                    country: r.get(6)?,
+                    language: r.get(7)?,
+                },
+                [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?],
+                pair(r.get(12)?, r.get(13)?),
+                pair(r.get(14)?, r.get(15)?),
+            ))
+        })
+        .optional()?;
+    let Some((deleted, created_at, profile, [platform, campaign, ad_set, ad], funnel, deal)) = head
+    else {
+        return Ok(None);
+    };
+    let utm = conn
+        .prepare_cached("SELECT key, value FROM dialog_utm WHERE dialog = ?1 ORDER BY pos")?
+        .query_map([&token], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<(String, String)>, _>>()?;
+    let identities = conn
+        .prepare_cached(
+            "SELECT channel, external_id, display_name FROM dialog_identity
+             WHERE dialog = ?1 ORDER BY channel, external_id",
+        )?
+        .query_map([&token], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<Vec<(String, String, Option<String>)>, _>>()?
+        .into_iter()
+        .map(|(channel, external, name)| Ok((parse(channel)?, external, name)))
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    let variables = conn
+        .prepare_cached("SELECT name, value FROM dialog_variable WHERE dialog = ?1 ORDER BY name")?
+        .query_map([&token], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<(String, String)>, _>>()?;
+    let tasks = conn
+        .prepare_cached(
+            "SELECT task, text, due, done FROM dialog_task WHERE dialog = ?1
+             ORDER BY created_at, task",
+        )?
+        .query_map([&token], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(|(task, text, due, done)| {
+            Ok(CardTask {
+                task: parse(task)?,
+                text,
+                due: due.map(Timestamp::from_micros),
+                done,
+            })
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    let lists = conn
+        .prepare_cached("SELECT list FROM dialog_list WHERE dialog = ?1 ORDER BY list")?
+        .query_map([&token], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(parse)
+        .collect::<Result<Vec<ListId>, _>>()?;
+    let deal_stage = match deal {
+        Some((pipeline, stage)) => Some((parse(pipeline)?, parse(stage)?)),
+        None => None,
+    };
+    Ok(Some(Card {
+        dialog,
+        deleted,
+        created_at: Timestamp::from_micros(created_at),
+        profile,
+        source: Source {
+            platform,
+            campaign,
+            ad_set,
+            ad,
+            utm,
+        },
+        identities,
+        variables,
+        tasks,
+        lists,
+        funnel_block: funnel,
+        deal_stage,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{ProjectionStore, open_reader};
+    use switchboard_core::log::{LogRecord, Subject};
+
+    fn records(project: ProjectId, dialog: DialogId, events: Vec<Event>) -> Vec<LogRecord> {
+        events
+            .into_iter()
+            .zip(1u64..)
+            .map(|(payload, seq)| {
+                let envelope = Envelope {
+                    event_id: EventId::new(),
+                    project,
+                    aggregate: AggregateId::Dialog(dialog),
+                    occurred_at: Timestamp::from_micros(i64::try_from(seq).unwrap_or(0)),
+                    actor: Actor::System,
+                    causation_id: None,
+                    correlation_id: None,
+                    payload,
+                };
+                LogRecord {
+                    seq,
+                    subject: Subject::dialog(project, dialog),
+                    msg_id: format!("m{seq}"),
+                    appended_at: Timestamp::from_micros(1),
+                    batch: encode_batch(&[envelope]).expect("encode"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_card_follows_its_events_and_forgets_a_deleted_client() {
+        let (project, dialog) = (ProjectId::new(), DialogId::new());
+        let channel = ChannelId::new();
+        let telegram = ChannelIdentity {
+            channel,
+            kind: ChannelKind::Telegram,
+            external_id: "1988".into(),
+        };
+        let (task, list) = (TaskId::new(), ListId::new());
+        let (pipeline, stage) = (PipelineId::new(), StageId::new());
+        let profile = ClientProfile {
+            name: Some("Maria".into()),
+            phone: Some("+79000000000".into()),
+            ..ClientProfile::default()
+        };
+        let source = Source {
+            platform: Some("vk".into()),
+            utm: vec![("utm_source".into(), "vk".into())],
+            ..Source::default()
+        };
+        let events = vec![
+            Event::DialogRegistered(DialogRegistered {
+                profile: profile.clone(),
+                source: source.clone(),
+                identity: Some(telegram.clone()),
+            }),
+            Event::IdentityLinked(IdentityLinked {
+                identity: telegram.clone(),
+                display_name: Some("masha".into()),
+                avatar_url: None,
+            }),
+            Event::VariableSet(VariableSet {
+                name: "city".into(),
+                value: "Kazan".into(),
+            }),
+            Event::VariableSet(VariableSet {
+                name: "size".into(),
+                value: "M".into(),
+            }),
+            Event::VariableCleared(VariableCleared {
+                name: "size".into(),
+            }),
+            Event::TaskCreated(TaskCreated {
+                task,
+                text: "call back".into(),
+                due: Some(Timestamp::from_micros(99)),
+            }),
+            Event::TaskCompleted(TaskCompleted { task }),
+            Event::ListsJoined(ListsJoined { lists: vec![list] }),
+            Event::DealStageChanged(DealStageChanged {
+                pipeline,
+                stage,
+                previous: None,
+            }),
+            Event::FunnelBlockEntered(FunnelBlockEntered {
+                block: "b7".into(),
+                block_name: "Greeting".into(),
+            }),
+        ];
+        let all = records(project, dialog, events);
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("card.sqlite");
+        let mut store = ProjectionStore::open(&path, CardProjection).expect("open");
+        store.apply(all.clone()).expect("apply");
+        let conn = open_reader(&path).expect("reader");
+        let card = card(&conn, dialog).expect("query").expect("a card");
+        assert_eq!(card.profile, profile);
+        assert_eq!(card.source, source);
+        assert_eq!(
+            card.identities,
+            vec![(channel, "1988".to_owned(), Some("masha".to_owned()))]
+        );
+        assert_eq!(
+            card.variables,
+            vec![("city".to_owned(), "Kazan".to_owned())]
+        );
+        assert_eq!(
+            card.tasks,
+            vec![CardTask {
+                task,
+                text: "call back".into(),
+                due: Some(Timestamp::from_micros(99)),
+                done: true,
+            }]
+        );
+        assert_eq!(card.lists, vec![list]);
+        assert_eq!(card.deal_stage, Some((pipeline, stage)));
+        assert_eq!(
+            card.funnel_block,
+            Some(("b7".to_owned(), "Greeting".to_owned()))
+        );
+
+        let mut tombstone = records(
+            project,
+            dialog,
+            vec![Event::ClientDeleted(ClientDeleted {})],
+        );
+        tombstone[0].seq = all.len() as u64 + 1;
+        store.apply(tombstone).expect("apply");
+        let card = super::card(&conn, dialog)
+            .expect("query")
+            .expect("a tombstone");
+        assert!(card.deleted);
+        assert_eq!(card.profile, ClientProfile::default());
+        assert_eq!(card.source, Source::default());
+        assert!(card.identities.is_empty() && card.variables.is_empty());
+        assert!(card.tasks.is_empty() && card.lists.is_empty());
+        assert_eq!((card.funnel_block, card.deal_stage), (None, None));
+    }
+}
