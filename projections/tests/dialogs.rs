@@ -12,6 +12,7 @@ use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_core::log::{AppendRequest, EventLog, Expected, MsgId, Subject, SubjectFilter};
 use switchboard_core::service::{CommandMeta, CommandService, ServiceOptions};
+use switchboard_projections::card::{CardProjection, card};
 use switchboard_projections::dialogs::{
     self, DialogsProjection, Folder, LastAuthor, ListQuery, Order, Tab, Viewer, all_counters,
     dialog_row, folder_badge, is_unread, recount, unanswered_dialogs, unread_dialogs,
@@ -22,7 +23,7 @@ use switchboard_projections::{
 };
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, EncodedBatch,
-    FolderId, MessageId, NoteId, OperatorId, ProjectId, Role, Source, TagId, Timestamp,
+    FolderId, MessageId, NoteId, OperatorId, ProjectId, Role, Source, TagId, TaskId, Timestamp,
 };
 use switchboard_tests::NatsServer;
 
@@ -760,6 +761,67 @@ async fn timeline_follows_the_conversation<L: EventLog>(log: L) {
     list.shutdown().await;
 }
 
+/// The client card through the runner: profile edits and tasks show, deletion erases.
+async fn card_follows_the_client<L: EventLog>(log: L) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("card.sqlite");
+    let service = CommandService::new(log.clone(), ServiceOptions::default());
+    let w = world(&service).await;
+    let runner =
+        ProjectionRunner::start(log.clone(), &path, CardProjection, RunnerOptions::default())
+            .await
+            .expect("start the card");
+    let dialog = register(&service, &w, "808", Some("Roman")).await;
+    let admin = Actor::Operator(w.admin);
+    let profile = ClientProfile {
+        name: Some("Roman K.".into()),
+        email: Some("roman@example.com".into()),
+        ..ClientProfile::default()
+    };
+    let update = DialogCommand::UpdateProfile {
+        profile: profile.clone(),
+    };
+    command(&service, &w, dialog, admin, update).await;
+    let task = TaskId::new();
+    let create = DialogCommand::CreateTask {
+        task,
+        text: "send the invoice".into(),
+        due: None,
+    };
+    command(&service, &w, dialog, admin, create).await;
+    let seq = command(
+        &service,
+        &w,
+        dialog,
+        admin,
+        DialogCommand::CompleteTask { task },
+    )
+    .await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    let readers = switchboard_projections::Readers::new(&path, 1);
+    let shown = readers
+        .query(move |conn| card(conn, dialog))
+        .await
+        .expect("query")
+        .expect("a card");
+    assert_eq!(shown.profile, profile);
+    assert_eq!(shown.identities.len(), 1);
+    assert_eq!(shown.tasks.len(), 1);
+    assert!(shown.tasks[0].done);
+
+    let seq = command(&service, &w, dialog, admin, DialogCommand::Delete).await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    let shown = readers
+        .query(move |conn| card(conn, dialog))
+        .await
+        .expect("query")
+        .expect("a tombstone");
+    assert!(shown.deleted);
+    assert_eq!(shown.profile, ClientProfile::default());
+    assert!(shown.identities.is_empty() && shown.tasks.is_empty());
+    runner.shutdown().await;
+}
+
 /// A record that does not decode is counted and skipped, and what follows is applied.
 async fn undecodable_records_are_skipped<L: EventLog>(log: L) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -1005,4 +1067,5 @@ both_backends!(
     list_pages_follow_the_order,
     rebuild_equals_the_live_model,
     timeline_follows_the_conversation,
+    card_follows_the_client,
 );
