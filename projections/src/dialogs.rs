@@ -981,8 +981,83 @@ pub struct ListQuery {
     /// F1.6: closed (archived) dialogs are hidden unless asked for.
     pub include_closed: bool,
     pub order: Order,
+    pub filters: Filters,
     pub after: Option<Cursor>,
     pub limit: usize,
+}
+
+/// Who wrote a dialog's last message, as a filter (F2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorKind {
+    Client,
+    Operator,
+    Bot,
+}
+
+/// The F2.3 filters this read model answers by itself, combined with AND. (Lists, funnel
+/// block, channels, deal stage and variables live in the card's file.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Every one of these tags must be present.
+    pub tags_all: Vec<TagId>,
+    /// None of these tags may be present.
+    pub tags_none: Vec<TagId>,
+    /// Only dialogs with no tag at all.
+    pub no_tags: bool,
+    pub assignee: Option<OperatorId>,
+    pub last_author: Option<AuthorKind>,
+    /// The client registered strictly before this moment (the caller passes 00:00 of the day
+    /// in the project's time zone).
+    pub registered_before: Option<Timestamp>,
+    /// The client registered at or after this moment.
+    pub registered_from: Option<Timestamp>,
+}
+
+impl Filters {
+    fn push_sql(&self, sql: &mut String, values: &mut Vec<rusqlite::types::Value>) {
+        use rusqlite::types::Value;
+        let bind = |values: &mut Vec<Value>, value: Value| {
+            values.push(value);
+            values.len()
+        };
+        for tag in &self.tags_all {
+            let n = bind(values, Value::Text(tag.token()));
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM dialog_tag t WHERE t.dialog = d.dialog AND t.tag = ?{n})"
+            ));
+        }
+        for tag in &self.tags_none {
+            let n = bind(values, Value::Text(tag.token()));
+            sql.push_str(&format!(
+                " AND NOT EXISTS (SELECT 1 FROM dialog_tag t
+                                  WHERE t.dialog = d.dialog AND t.tag = ?{n})"
+            ));
+        }
+        if self.no_tags {
+            sql.push_str(" AND NOT EXISTS (SELECT 1 FROM dialog_tag t WHERE t.dialog = d.dialog)");
+        }
+        if let Some(operator) = self.assignee {
+            let n = bind(values, Value::Text(operator.token()));
+            sql.push_str(&format!(" AND d.assignee = ?{n}"));
+        }
+        if let Some(author) = self.last_author {
+            let kind = match author {
+                AuthorKind::Client => "client",
+                AuthorKind::Operator => "operator",
+                AuthorKind::Bot => "bot",
+            };
+            let n = bind(values, Value::Text(kind.to_owned()));
+            sql.push_str(&format!(" AND d.last_message_author = ?{n}"));
+        }
+        if let Some(before) = self.registered_before {
+            let n = bind(values, Value::Integer(before.as_micros()));
+            sql.push_str(&format!(" AND d.client_created_at < ?{n}"));
+        }
+        if let Some(from) = self.registered_from {
+            let n = bind(values, Value::Integer(from.as_micros()));
+            sql.push_str(&format!(" AND d.client_created_at >= ?{n}"));
+        }
+    }
 }
 
 /// A list row with the viewer's own read state (F1.2, F4.3).
@@ -1031,6 +1106,7 @@ pub fn list_dialogs(conn: &Connection, query: &ListQuery) -> Result<Page, Projec
         Tab::Others => sql.push_str(" AND d.assignee IS NOT NULL AND d.assignee <> ?2"),
         Tab::Free => sql.push_str(" AND d.assignee IS NULL"),
     }
+    query.filters.push_sql(&mut sql, &mut values);
     match query.folder {
         Folder::All => {}
         Folder::WithOperator => sql.push_str(" AND d.bot_paused = 1"),

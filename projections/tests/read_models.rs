@@ -14,8 +14,9 @@ use switchboard_core::log::{AppendRequest, EventLog, Expected, MsgId, Subject, S
 use switchboard_core::service::{CommandMeta, CommandService, ServiceOptions};
 use switchboard_projections::card::{CardProjection, card};
 use switchboard_projections::dialogs::{
-    self, DialogsProjection, Folder, LastAuthor, ListQuery, Order, Tab, Viewer, all_counters,
-    dialog_row, folder_badge, is_unread, recount, unanswered_dialogs, unread_dialogs,
+    self, AuthorKind, DialogsProjection, Filters, Folder, LastAuthor, ListQuery, Order, Tab,
+    Viewer, all_counters, dialog_row, folder_badge, is_unread, recount, unanswered_dialogs,
+    unread_dialogs,
 };
 use switchboard_projections::timeline::{Delivery, ItemId, ItemKind, TimelineProjection, timeline};
 use switchboard_projections::{
@@ -879,6 +880,7 @@ fn list(
         folder: Folder::All,
         include_closed,
         order,
+        filters: Filters::default(),
         after: None,
         limit: 2,
     };
@@ -981,6 +983,7 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
             folder: Folder::All,
             include_closed: false,
             order: Order::Activity,
+            filters: Filters::default(),
             after: None,
             limit: 10,
         },
@@ -1017,6 +1020,7 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
             folder: Folder::All,
             include_closed: false,
             order: Order::Activity,
+            filters: Filters::default(),
             after: None,
             limit: 10,
         },
@@ -1027,6 +1031,68 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
         page.rows.iter().all(|r| r.draft.is_none()),
         "op1's draft is not the admin's"
     );
+
+    // F2.3 filters, combined with AND.
+    for dialog in [d[0], d[4]] {
+        let tag = DialogCommand::AddTags { tags: vec![w.tag] };
+        command(&service, &w, dialog, admin, tag).await;
+    }
+    runner
+        .wait_for(log.last_seq().await.expect("last seq"), WAIT)
+        .await
+        .expect("applied");
+    let created = row(&conn, d[2]).client_created_at;
+    let filtered = |filters: Filters| {
+        let query = ListQuery {
+            project: w.project,
+            viewer: w.admin(),
+            tab: Tab::All,
+            folder: Folder::All,
+            include_closed: false,
+            order: Order::Activity,
+            filters,
+            after: None,
+            limit: 10,
+        };
+        let page = dialogs::list_dialogs(&conn, &query).expect("list");
+        page.rows.iter().map(|r| r.row.dialog).collect::<Vec<_>>()
+    };
+    let tags_all = Filters {
+        tags_all: vec![w.tag],
+        ..Filters::default()
+    };
+    assert_eq!(filtered(tags_all), vec![d[0], d[4]]);
+    let tags_none = Filters {
+        tags_none: vec![w.tag],
+        ..Filters::default()
+    };
+    assert_eq!(filtered(tags_none), vec![d[1], d[2]]);
+    let no_tags = Filters {
+        no_tags: true,
+        ..Filters::default()
+    };
+    assert_eq!(filtered(no_tags), vec![d[1], d[2]]);
+    let by_operator = Filters {
+        last_author: Some(AuthorKind::Operator),
+        ..Filters::default()
+    };
+    assert_eq!(filtered(by_operator), vec![d[1]]);
+    let assigned = Filters {
+        assignee: Some(w.op2),
+        ..Filters::default()
+    };
+    assert_eq!(filtered(assigned), vec![d[2]]);
+    let before = Filters {
+        registered_before: Some(created),
+        ..Filters::default()
+    };
+    assert_eq!(filtered(before), vec![d[0], d[1]]);
+    let from_and_tagged = Filters {
+        registered_from: Some(created),
+        tags_all: vec![w.tag],
+        ..Filters::default()
+    };
+    assert_eq!(filtered(from_and_tagged), vec![d[4]]);
     runner.shutdown().await;
 }
 
