@@ -24,7 +24,11 @@
 //! per custom folder `folder:<f>` and `folder:<f>:assignee:<op>` or `folder:<f>:free`; when the
 //! bot is paused the same for `with_operator`. Counter names are `unread:<scope>` and
 //! `unanswered:<scope>` (*Unanswered* is per dialog, so it has base rows only), and `tag:<t>`,
-//! the number of live dialogs carrying a tag (F2.5).
+//! the number of live dialogs carrying a tag (F2.5). Closed dialogs count like open ones.
+//!
+//! Queries: [`unread_dialogs`] (F1.7), [`folder_badge`] (F1.5), [`unanswered_dialogs`],
+//! [`tag_usage`], [`dialog_row`], [`is_unread`] and [`list_dialogs`] (tabs, folders, archive
+//! switch, the three orders, [`Filters`]; keyset pages).
 
 use crate::runtime::{DecodedRecord, Projection, ProjectionError};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};

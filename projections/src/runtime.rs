@@ -10,6 +10,11 @@
 //!   side only reads the log and hands batches over a bounded channel (back-pressure).
 //! - A record that does not decode is counted, logged and skipped (its sequence is still
 //!   checkpointed, so it is not retried forever); the count is kept in the checkpoint row.
+//! - A batch the projection or SQLite refuses rolls back whole and stops the runner
+//!   ([`RunnerStatus::failed`], `wait_for` answers [`ProjectionError::Stopped`]); a restart
+//!   retries it from the checkpoint.
+//! - [`rebuild`] replays the log into a new file (to the end, a sequence or a moment) and
+//!   renames it over the old one; [`Readers`] serve queries from async code.
 
 use futures::StreamExt;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
