@@ -532,7 +532,13 @@ impl<L: EventLog> CommandService<L> {
                     return Ok(ack);
                 }
                 Err(CommandError::Log(LogError::Conflict { .. })) if attempt < max_attempts => {
-                    // Someone else appended: read what they wrote and decide again.
+                    // Someone else appended: read what they wrote and decide again. From the
+                    // second conflict in a row on, after a pause of random length: writers that
+                    // keep colliding on one aggregate spread out instead of one of them losing
+                    // every round until it gives up.
+                    if attempt > 1 {
+                        self.contention_pause(meta.command_id, attempt).await;
+                    }
                     current.last_seq = self
                         .catch_up(
                             subject,
@@ -556,6 +562,19 @@ impl<L: EventLog> CommandService<L> {
 
     /// Append, retrying an unknown outcome (timeouts) with the same message id. `request` builds
     /// the request for each try (the log takes it by value; see the module notes on the trait).
+    /// A random pause before the `attempt + 1`th decision (`attempt` ≥ 2): up to 1 ms after the
+    /// second conflict in a row, doubling up to 32 ms.
+    async fn contention_pause(&self, command_id: Uuid, attempt: u32) {
+        let cap_us = 1000u64 << (attempt.saturating_sub(2)).min(5);
+        let pause_us = self.inner.hasher.hash_one((command_id, attempt)) % (cap_us + 1);
+        if pause_us < 1000 {
+            // Below the timer's resolution: let the others run first.
+            tokio::task::yield_now().await;
+        } else {
+            Box::pin(tokio::time::sleep(Duration::from_micros(pause_us))).await;
+        }
+    }
+
     async fn append_retrying(
         &self,
         subject: &Subject,
