@@ -25,7 +25,7 @@ use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use switchboard_schemas::{
     Actor, AggregateId, ChannelIdentity, ClientProfile, DialogId, Envelope, Event, EventId,
     ProjectId, Source, Timestamp, decode_batch, encode_batch,
@@ -224,11 +224,11 @@ impl<L: EventLog> CommandService<L> {
             });
             this.run(
                 project,
-                &subject,
+                &|| subject.clone(),
                 &aggregate,
                 &meta,
                 &mut slot,
-                IdentityState::apply,
+                |state: &mut IdentityState, event| state.apply(&event),
                 |state| domain::identity::decide(state, command),
             )
             .await
@@ -271,58 +271,62 @@ impl<L: EventLog> CommandService<L> {
         }
     }
 
-    async fn dialog_inner(
+    /// A block, not an `async fn`: an async fn moves each argument into a local of its own, so
+    /// the 300-byte command would be held twice in the command's future.
+    #[allow(clippy::manual_async_fn)]
+    fn dialog_inner(
         self,
         project: ProjectId,
         dialog: DialogId,
         command: DialogCommand,
         meta: CommandMeta,
-    ) -> Result<CommandAck, CommandError> {
-        let settings = self.project_settings(project).await?;
-        let caller = Caller::resolve(meta.actor, &settings)?;
-        let key = (project, dialog);
-        let subject = Subject::dialog(project, dialog);
-        let aggregate = AggregateId::Dialog(dialog);
-        let _guard = self.lock(self.inner.hasher.hash_one(key)).await;
-        // Taken out (not popped: the entry stays, so putting it back allocates nothing); the
-        // stripe keeps every other command on this dialog away until it is back.
-        let mut slot = self
-            .inner
-            .dialogs
-            .lock()
-            .peek_mut(&key)
-            .and_then(Option::take);
-        if slot.is_none() && matches!(command, DialogCommand::Register { .. }) {
-            // A registration is nearly always of a new dialog: assume it has no events instead
-            // of reading the log; if it has, the append conflicts and the loop reads them.
-            slot = Some(Cached {
-                state: Box::default(),
-                last_seq: 0,
-            });
+    ) -> impl Future<Output = Result<CommandAck, CommandError>> + Send + 'static {
+        async move {
+            let settings = self.project_settings(project).await?;
+            let caller = Caller::resolve(meta.actor, &settings)?;
+            let key = (project, dialog);
+            let aggregate = AggregateId::Dialog(dialog);
+            let _guard = self.lock(self.inner.hasher.hash_one(key)).await;
+            // Taken out (not popped: the entry stays, so putting it back allocates nothing); the
+            // stripe keeps every other command on this dialog away until it is back.
+            let mut slot = self
+                .inner
+                .dialogs
+                .lock()
+                .peek_mut(&key)
+                .and_then(Option::take);
+            if slot.is_none() && matches!(command, DialogCommand::Register { .. }) {
+                // A registration is nearly always of a new dialog: assume it has no events instead
+                // of reading the log; if it has, the append conflicts and the loop reads them.
+                slot = Some(Cached {
+                    state: Box::default(),
+                    last_seq: 0,
+                });
+            }
+            let now = timestamp_now();
+            let result = self
+                .run(
+                    project,
+                    &|| Subject::dialog(project, dialog),
+                    &aggregate,
+                    &meta,
+                    &mut slot,
+                    DialogState::apply_owned,
+                    |state| {
+                        let ctx = Context {
+                            caller: &caller,
+                            project: &settings,
+                            now,
+                        };
+                        domain::dialog::decide(state, command.clone(), &ctx)
+                    },
+                )
+                .await;
+            if slot.is_some() {
+                self.inner.dialogs.lock().put(key, slot);
+            }
+            result
         }
-        let now = Timestamp::now();
-        let result = self
-            .run(
-                project,
-                &subject,
-                &aggregate,
-                &meta,
-                &mut slot,
-                DialogState::apply,
-                |state| {
-                    let ctx = Context {
-                        caller: &caller,
-                        project: &settings,
-                        now,
-                    };
-                    domain::dialog::decide(state, command.clone(), &ctx)
-                },
-            )
-            .await;
-        if slot.is_some() {
-            self.inner.dialogs.lock().put(key, slot);
-        }
-        result
     }
 
     async fn project_inner(
@@ -337,15 +341,15 @@ impl<L: EventLog> CommandService<L> {
             state: Box::new(Arc::unwrap_or_clone(c.state)),
             last_seq: c.last_seq,
         });
-        let now = Timestamp::now();
+        let now = timestamp_now();
         let result = self
             .run(
                 project,
-                &subject,
+                &|| subject.clone(),
                 &AggregateId::Project,
                 &meta,
                 &mut slot,
-                ProjectState::apply,
+                |state: &mut ProjectState, event| state.apply(&event),
                 |state| {
                     let caller = Caller::resolve(meta.actor, state)?;
                     let ctx = Context {
@@ -409,7 +413,9 @@ impl<L: EventLog> CommandService<L> {
         if state.is_none() || current != last_seq {
             let mut fresh = state.as_deref().cloned().unwrap_or_default();
             last_seq = self
-                .catch_up(&subject, project, &mut fresh, last_seq, ProjectState::apply)
+                .catch_up(&subject, project, &mut fresh, last_seq, |state, event| {
+                    state.apply(&event)
+                })
                 .await?;
             state = Some(Arc::new(fresh));
         }
@@ -443,26 +449,25 @@ impl<L: EventLog> CommandService<L> {
 
     /// The decide/append loop for one aggregate whose stripe lock the caller holds. `slot` holds
     /// the cached state on entry (or none) and, on return, the state after the command when it
-    /// is known exactly (to be cached again), refusals included.
+    /// is known exactly (to be cached again), refusals included. `subject` names the aggregate:
+    /// called for each request (the log takes its subject by value) and on the slow paths.
     #[allow(clippy::too_many_arguments)]
     async fn run<S: Clone + Default + Send>(
         &self,
         project: ProjectId,
-        subject: &Subject,
+        subject: &(impl Fn() -> Subject + Sync),
         aggregate: &AggregateId,
         meta: &CommandMeta,
         slot: &mut Option<Cached<S>>,
-        apply: fn(&mut S, &Event),
+        apply: fn(&mut S, Event),
         mut decide: impl FnMut(&S) -> Result<Vec<Event>, Refusal>,
     ) -> Result<CommandAck, CommandError> {
-        let msg_id = MsgId::new(&*meta.command_id.simple().encode_lower(&mut [0u8; 32]))?;
         let mut current = match slot.take() {
             Some(cached) => cached,
             None => {
                 let mut state = Box::<S>::default();
-                let last_seq = self
-                    .catch_up(subject, project, &mut *state, 0, apply)
-                    .await?;
+                let name = subject();
+                let last_seq = self.catch_up(&name, project, &mut *state, 0, apply).await?;
                 Cached { state, last_seq }
             }
         };
@@ -484,7 +489,7 @@ impl<L: EventLog> CommandService<L> {
                 *slot = Some(current);
                 return Ok(ack);
             }
-            let occurred_at = Timestamp::now();
+            let occurred_at = timestamp_now();
             let envelopes: Vec<Envelope> = events
                 .into_iter()
                 .map(|payload| Envelope {
@@ -502,9 +507,9 @@ impl<L: EventLog> CommandService<L> {
             // Encoded again only for a retry after an unknown outcome (same events, same bytes).
             let request = || -> Result<AppendRequest, CommandError> {
                 Ok(AppendRequest {
-                    subject: subject.clone(),
+                    subject: subject(),
                     expected,
-                    msg_id: msg_id.clone(),
+                    msg_id: command_msg_id(meta.command_id)?,
                     batch: encode_batch(&envelopes)
                         .map_err(|e| CommandError::Internal(e.to_string()))?,
                 })
@@ -519,13 +524,14 @@ impl<L: EventLog> CommandService<L> {
                     });
                 }
                 Ok(ack) => {
-                    for envelope in &envelopes {
-                        apply(&mut current.state, &envelope.payload);
+                    let events = envelopes.len();
+                    for envelope in envelopes {
+                        apply(&mut current.state, envelope.payload);
                     }
                     current.last_seq = ack.seq;
                     let ack = CommandAck {
                         seq: ack.seq,
-                        events: envelopes.len(),
+                        events,
                         duplicate: false,
                     };
                     *slot = Some(current);
@@ -539,29 +545,22 @@ impl<L: EventLog> CommandService<L> {
                     if attempt > 1 {
                         self.contention_pause(meta.command_id, attempt).await;
                     }
+                    let name = subject();
                     current.last_seq = self
-                        .catch_up(
-                            subject,
-                            project,
-                            &mut *current.state,
-                            current.last_seq,
-                            apply,
-                        )
+                        .catch_up(&name, project, &mut *current.state, current.last_seq, apply)
                         .await?;
-                    tracing::debug!(subject = %subject, attempt, "conflict, deciding again");
+                    tracing::debug!(subject = %name, attempt, "conflict, deciding again");
                 }
                 Err(CommandError::Log(LogError::Conflict { .. })) => break,
                 Err(other) => return Err(other),
             }
         }
         Err(CommandError::Contention {
-            subject: subject.to_string(),
+            subject: subject().to_string(),
             attempts: max_attempts,
         })
     }
 
-    /// Append, retrying an unknown outcome (timeouts) with the same message id. `request` builds
-    /// the request for each try (the log takes it by value; see the module notes on the trait).
     /// A random pause before the `attempt + 1`th decision (`attempt` ≥ 2): up to 1 ms after the
     /// second conflict in a row, doubling up to 32 ms.
     async fn contention_pause(&self, command_id: Uuid, attempt: u32) {
@@ -575,21 +574,25 @@ impl<L: EventLog> CommandService<L> {
         }
     }
 
+    /// Append, retrying an unknown outcome (timeouts) with the same message id. `request` builds
+    /// the request for each try (the log takes it by value; see the module notes on the trait).
     async fn append_retrying(
         &self,
-        subject: &Subject,
+        subject: &(impl Fn() -> Subject + Sync),
         request: impl Fn() -> Result<AppendRequest, CommandError>,
     ) -> Result<crate::log::AppendAck, CommandError> {
         let mut delay = Duration::from_millis(20);
         let mut retries = 0;
         loop {
-            match self.inner.log.append(request()?).await {
+            // Bound first: a temporary of the `?` would be kept across the await.
+            let attempt = request()?;
+            match self.inner.log.append(attempt).await {
                 Err(error)
                     if error.is_retryable()
                         && retries < self.inner.options.max_unavailable_retries =>
                 {
                     retries += 1;
-                    tracing::warn!(%subject, %error, retries, "append outcome unknown, retrying with the same message id");
+                    tracing::warn!(subject = %subject(), %error, retries, "append outcome unknown, retrying with the same message id");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
@@ -607,7 +610,7 @@ impl<L: EventLog> CommandService<L> {
         project: ProjectId,
         state: &'a mut S,
         from_seq: u64,
-        apply: fn(&mut S, &Event),
+        apply: fn(&mut S, Event),
     ) -> futures::future::BoxFuture<'a, Result<u64, CommandError>> {
         Box::pin(self.catch_up_inline(subject, project, state, from_seq, apply))
     }
@@ -618,7 +621,7 @@ impl<L: EventLog> CommandService<L> {
         project: ProjectId,
         state: &mut S,
         from_seq: u64,
-        apply: fn(&mut S, &Event),
+        apply: fn(&mut S, Event),
     ) -> Result<u64, CommandError> {
         let filter = SubjectFilter::exact(subject);
         let mut last = from_seq;
@@ -632,14 +635,14 @@ impl<L: EventLog> CommandService<L> {
                     subject: subject.to_string(),
                     reason: format!("seq {}: {e}", record.seq),
                 })?;
-                for envelope in &envelopes {
+                for envelope in envelopes {
                     if envelope.project != project {
                         return Err(CommandError::Corrupt {
                             subject: subject.to_string(),
                             reason: format!("seq {} belongs to another project", record.seq),
                         });
                     }
-                    apply(state, &envelope.payload);
+                    apply(state, envelope.payload);
                 }
                 last = record.seq;
             }
@@ -733,6 +736,22 @@ impl<T: Send + 'static> std::fmt::Debug for Completing<T> {
             .field("started", &self.started)
             .field("done", &self.work.is_none())
             .finish()
+    }
+}
+
+/// The message id of a command: its id in hex (built for each request, which takes it by value).
+fn command_msg_id(command_id: Uuid) -> Result<MsgId, CommandError> {
+    Ok(MsgId::new(
+        &*command_id.simple().encode_lower(&mut [0u8; 32]),
+    )?)
+}
+
+/// Now, as `Timestamp::now` gives it, straight from the system clock (without the calendar
+/// conversions of a chrono `DateTime` in between): it is read twice per command.
+fn timestamp_now() -> Timestamp {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since) => Timestamp::from_micros(i64::try_from(since.as_micros()).unwrap_or(i64::MAX)),
+        Err(_) => Timestamp::now(),
     }
 }
 

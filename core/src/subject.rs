@@ -7,6 +7,7 @@
 //! | `sb.<project>.project` | project settings: operators, folders, tags, pipeline, SLA, templates, saved filters |
 //! | `sb.<project>.identity.<channel>.<key-hash>` | the claim of one channel identity by exactly one dialog |
 
+use std::borrow::Cow;
 use std::fmt;
 use switchboard_schemas::{ChannelId, DialogId, ProjectId};
 
@@ -117,71 +118,65 @@ impl fmt::Debug for Subject {
 }
 
 /// A subject filter with NATS semantics: `*` matches one token, `>` (last only) one or more.
+///
+/// Only its validated text is kept (tokens are split off it when matching: no allocation per
+/// token), borrowed when constant: [`SubjectFilter::all`], checked on every append, allocates
+/// nothing.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SubjectFilter {
-    text: String,
-    tokens: Vec<FilterToken>,
-}
-
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-enum FilterToken {
-    Literal(String),
-    One,
-    Tail,
+    text: Cow<'static, str>,
 }
 
 impl SubjectFilter {
     pub fn parse(text: &str) -> Result<Self, SubjectError> {
+        Self::check(text)?;
+        Ok(Self {
+            text: Cow::Owned(text.to_owned()),
+        })
+    }
+
+    fn check(text: &str) -> Result<(), SubjectError> {
         if text.is_empty() {
             return Err(SubjectError::Empty);
         }
-        let parts: Vec<&str> = text.split('.').collect();
-        let mut tokens = Vec::with_capacity(parts.len());
-        for (i, part) in parts.iter().enumerate() {
-            tokens.push(match *part {
-                "*" => FilterToken::One,
-                ">" if i + 1 == parts.len() => FilterToken::Tail,
+        let mut parts = text.split('.').peekable();
+        while let Some(part) = parts.next() {
+            match part {
+                "*" => {}
+                ">" if parts.peek().is_none() => {}
                 ">" => return Err(SubjectError::TailNotLast),
-                literal if valid_token(literal) => FilterToken::Literal(literal.to_owned()),
+                literal if valid_token(literal) => {}
                 bad => return Err(SubjectError::BadToken(bad.to_owned())),
-            });
+            }
         }
-        Ok(Self {
-            text: text.to_owned(),
-            tokens,
-        })
+        Ok(())
     }
 
     /// Everything in the log: `sb.>`.
     pub fn all() -> Self {
-        Self::parse("sb.>").unwrap_or_else(|_| unreachable!("constant filter is valid"))
+        const ALL: &str = "sb.>";
+        debug_assert!(Self::check(ALL).is_ok() && ALL.starts_with(ROOT));
+        Self {
+            text: Cow::Borrowed(ALL),
+        }
     }
 
     /// Everything of one project: `sb.<project>.>`.
     pub fn project(project: ProjectId) -> Self {
-        Self::literal_prefix(format!("{ROOT}.{}", project.token()))
+        let mut text = String::with_capacity(ROOT.len() + 1 + 32 + 2);
+        text.push_str(ROOT);
+        text.push('.');
+        push_token(&mut text, project.as_uuid());
+        text.push_str(".>");
+        Self {
+            text: Cow::Owned(text),
+        }
     }
 
     /// Exactly one subject.
     pub fn exact(subject: &Subject) -> Self {
         Self {
-            text: subject.0.clone(),
-            tokens: subject
-                .tokens()
-                .map(|t| FilterToken::Literal(t.to_owned()))
-                .collect(),
-        }
-    }
-
-    fn literal_prefix(prefix: String) -> Self {
-        let mut tokens: Vec<FilterToken> = prefix
-            .split('.')
-            .map(|t| FilterToken::Literal(t.to_owned()))
-            .collect();
-        tokens.push(FilterToken::Tail);
-        Self {
-            text: format!("{prefix}.>"),
-            tokens,
+            text: Cow::Owned(subject.0.clone()),
         }
     }
 
@@ -191,24 +186,25 @@ impl SubjectFilter {
 
     /// The literal subject when the filter has no wildcard.
     pub fn as_literal(&self) -> Option<Subject> {
-        self.tokens
-            .iter()
-            .all(|t| matches!(t, FilterToken::Literal(_)))
-            .then(|| Subject(self.text.clone()))
+        self.text
+            .split('.')
+            .all(|t| t != "*" && t != ">")
+            .then(|| Subject(self.text.clone().into_owned()))
     }
 
     pub fn matches(&self, subject: &str) -> bool {
         let mut parts = subject.split('.');
-        for token in &self.tokens {
+        // The text was validated: `>` is the last token, every other token is `*` or a literal.
+        for token in self.text.split('.') {
             match token {
-                FilterToken::Tail => return parts.next().is_some(),
-                FilterToken::One => {
+                ">" => return parts.next().is_some(),
+                "*" => {
                     if parts.next().is_none() {
                         return false;
                     }
                 }
-                FilterToken::Literal(lit) => {
-                    if parts.next() != Some(lit.as_str()) {
+                literal => {
+                    if parts.next() != Some(literal) {
                         return false;
                     }
                 }
@@ -251,6 +247,35 @@ mod tests {
         assert!(!exact.matches("sb.p1.project.x"));
         assert_eq!(exact.as_literal().unwrap().as_str(), "sb.p1.project");
         assert!(tail.as_literal().is_none());
+    }
+
+    #[test]
+    fn built_filters_are_the_documented_ones() {
+        let project = ProjectId::new();
+        let p = project.token();
+        assert_eq!(SubjectFilter::all(), SubjectFilter::parse("sb.>").unwrap());
+        assert_eq!(
+            SubjectFilter::project(project),
+            SubjectFilter::parse(&format!("sb.{p}.>")).unwrap()
+        );
+        assert!(SubjectFilter::project(project).matches(&format!("sb.{p}.project")));
+        assert!(!SubjectFilter::project(project).matches(&format!("sb.{p}")));
+        let subject = Subject::project(project);
+        let exact = SubjectFilter::exact(&subject);
+        assert_eq!(exact, SubjectFilter::parse(subject.as_str()).unwrap());
+        assert_eq!(exact.as_literal(), Some(subject.clone()));
+        assert!(exact.matches(subject.as_str()));
+        assert!(!exact.matches(&format!("{subject}.x")));
+        assert!(SubjectFilter::all().matches(subject.as_str()));
+        assert!(!SubjectFilter::all().matches("sb"));
+        assert!(!SubjectFilter::all().matches("xb.y"));
+        assert!(SubjectFilter::all().as_literal().is_none());
+        assert!(
+            SubjectFilter::parse("sb.*.x")
+                .unwrap()
+                .as_literal()
+                .is_none()
+        );
     }
 
     #[test]
@@ -298,6 +323,19 @@ mod tests {
             SubjectFilter::parse("sb.>.x"),
             Err(SubjectError::TailNotLast)
         );
+        assert_eq!(
+            SubjectFilter::parse("sb.>.>"),
+            Err(SubjectError::TailNotLast)
+        );
+        assert_eq!(
+            SubjectFilter::parse("sb.Bad.>"),
+            Err(SubjectError::BadToken("Bad".into()))
+        );
+        assert_eq!(
+            SubjectFilter::parse("sb..>"),
+            Err(SubjectError::BadToken("".into()))
+        );
+        assert_eq!(SubjectFilter::parse(""), Err(SubjectError::Empty));
         assert_eq!(Subject::parse(""), Err(SubjectError::Empty));
     }
 }

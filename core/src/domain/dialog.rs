@@ -57,7 +57,9 @@ pub struct DialogState {
     /// How many client messages the dialog has received.
     pub inbound_count: u64,
     pub read: BTreeMap<OperatorId, ReadState>,
-    recent_inbound: VecDeque<(ChannelId, String)>,
+    /// Recent inbound messages: channel, a hash of the external id (compared first, so that a
+    /// lookup does not read every id's separately allocated text) and the external id.
+    recent_inbound: VecDeque<(ChannelId, u64, String)>,
     recent_outbound: VecDeque<(MessageId, Delivery)>,
     outbound_forgotten: bool,
 }
@@ -104,6 +106,23 @@ impl DialogState {
         );
     }
 
+    /// [`DialogState::apply`] of an event that is not needed afterwards: what the state keeps of
+    /// it is moved, not copied (an inbound message's external id).
+    pub fn apply_owned(&mut self, event: Event) {
+        match event {
+            Event::MessageReceived(e) => self.received(e.message, e.channel, e.external_id),
+            other => self.apply(&other),
+        }
+    }
+
+    fn received(&mut self, message: MessageId, channel: ChannelId, external_id: String) {
+        self.last_message = Some(message);
+        self.unanswered = true;
+        self.inbound_count += 1;
+        let hash = external_id_hash(&external_id);
+        push_bounded(&mut self.recent_inbound, (channel, hash, external_id));
+    }
+
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::DialogRegistered(e) => {
@@ -125,10 +144,7 @@ impl DialogState {
             }
             Event::DialogMergedInto(e) => self.merged_into = Some(e.survivor),
             Event::MessageReceived(e) => {
-                self.last_message = Some(e.message);
-                self.unanswered = true;
-                self.inbound_count += 1;
-                push_bounded(&mut self.recent_inbound, (e.channel, e.external_id.clone()));
+                self.received(e.message, e.channel, e.external_id.clone());
             }
             Event::MessageQueued(e) => {
                 self.last_message = Some(e.message);
@@ -205,6 +221,13 @@ impl DialogState {
             _ => {}
         }
     }
+}
+
+/// FNV-1a: deterministic, and quick on the short ids channels use.
+fn external_id_hash(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn push_bounded<T>(queue: &mut VecDeque<T>, item: T) {
@@ -479,10 +502,13 @@ pub fn decide(
             reply_to,
             sent_at,
         } => {
+            let hash = external_id_hash(&external_id);
             if state
                 .recent_inbound
                 .iter()
-                .any(|(seen_channel, seen)| *seen_channel == channel && *seen == external_id)
+                .any(|(seen_channel, seen_hash, seen)| {
+                    *seen_channel == channel && *seen_hash == hash && *seen == external_id
+                })
             {
                 return Ok(vec![]); // the channel delivered it again
             }
@@ -957,5 +983,45 @@ fn check_identity(identity: &ChannelIdentity, ctx: &Context<'_>) -> Result<(), R
             "kind does not match the channel",
         )),
         Some(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applying_owned_events_gives_the_same_state() {
+        let channel = ChannelId::new();
+        let identity = ChannelIdentity {
+            channel,
+            kind: ChannelKind::Telegram,
+            external_id: "42".into(),
+        };
+        let received = |n: usize| {
+            Event::MessageReceived(MessageReceived {
+                message: MessageId::new(),
+                channel,
+                external_id: format!("m{n}"),
+                text: "hello".into(),
+                attachments: vec![],
+                reply_to: None,
+                sent_at: Timestamp::from_micros(1),
+            })
+        };
+        let mut events = vec![Event::DialogRegistered(DialogRegistered {
+            profile: ClientProfile::default(),
+            source: Source::default(),
+            identity: Some(identity),
+        })];
+        events.extend((0..RECENT_MESSAGES + 3).map(received));
+        events.push(Event::DialogClosed(DialogClosed {}));
+        events.push(received(1));
+        let (mut by_ref, mut owned) = (DialogState::default(), DialogState::default());
+        for event in events {
+            by_ref.apply(&event);
+            owned.apply_owned(event);
+            assert_eq!(by_ref, owned);
+        }
     }
 }
