@@ -228,6 +228,7 @@ impl<L: EventLog> CommandService<L> {
                 &aggregate,
                 &meta,
                 &mut slot,
+                timestamp_now(),
                 |state: &mut IdentityState, event| state.apply(&event),
                 |state| domain::identity::decide(state, command),
             )
@@ -311,6 +312,7 @@ impl<L: EventLog> CommandService<L> {
                     &aggregate,
                     &meta,
                     &mut slot,
+                    now,
                     DialogState::apply_owned,
                     |state| {
                         let ctx = Context {
@@ -349,6 +351,7 @@ impl<L: EventLog> CommandService<L> {
                 &AggregateId::Project,
                 &meta,
                 &mut slot,
+                now,
                 |state: &mut ProjectState, event| state.apply(&event),
                 |state| {
                     let caller = Caller::resolve(meta.actor, state)?;
@@ -459,6 +462,7 @@ impl<L: EventLog> CommandService<L> {
         aggregate: &AggregateId,
         meta: &CommandMeta,
         slot: &mut Option<Cached<S>>,
+        now: Timestamp,
         apply: fn(&mut S, Event),
         mut decide: impl FnMut(&S) -> Result<Vec<Event>, Refusal>,
     ) -> Result<CommandAck, CommandError> {
@@ -489,7 +493,8 @@ impl<L: EventLog> CommandService<L> {
                 *slot = Some(current);
                 return Ok(ack);
             }
-            let occurred_at = timestamp_now();
+            // The decision's time on the first attempt (read once per command), now on later ones.
+            let occurred_at = if attempt == 1 { now } else { timestamp_now() };
             let envelopes: Vec<Envelope> = events
                 .into_iter()
                 .map(|payload| Envelope {

@@ -111,8 +111,14 @@ impl DialogState {
     pub fn apply_owned(&mut self, event: Event) {
         match event {
             Event::MessageReceived(e) => self.received(e.message, e.channel, e.external_id),
+            Event::DialogRegistered(e) => self.registered(e.identity),
             other => self.apply(&other),
         }
+    }
+
+    fn registered(&mut self, identity: Option<ChannelIdentity>) {
+        self.exists = true;
+        self.identities.extend(identity);
     }
 
     fn received(&mut self, message: MessageId, channel: ChannelId, external_id: String) {
@@ -125,12 +131,7 @@ impl DialogState {
 
     pub fn apply(&mut self, event: &Event) {
         match event {
-            Event::DialogRegistered(e) => {
-                self.exists = true;
-                if let Some(identity) = &e.identity {
-                    self.identities.push(identity.clone());
-                }
-            }
+            Event::DialogRegistered(e) => self.registered(e.identity.clone()),
             Event::IdentityLinked(e) if !self.identities.contains(&e.identity) => {
                 self.identities.push(e.identity.clone());
             }
@@ -451,7 +452,9 @@ pub fn decide(
         caller.require_access(state.assignee)?;
     }
 
-    let mut events = Vec::new();
+    // One event, sometimes two (reopened, then the message); an event is 300 bytes, so not the
+    // four a first push would make room for.
+    let mut events = Vec::with_capacity(2);
     match command {
         C::Register { .. } => return Err(Refusal::DialogExists),
         C::UpdateProfile { profile } => {
