@@ -124,12 +124,59 @@ type DialogKey = (ProjectId, DialogId);
 struct Inner<L> {
     log: L,
     options: ServiceOptions,
-    /// `None`: taken by the command under way on the dialog (which holds its stripe), or left
-    /// unknown by a command that failed; either way, not cached.
-    dialogs: Mutex<LruCache<DialogKey, Option<Cached<DialogState>>>>,
+    dialogs: Mutex<DialogCache>,
     projects: Mutex<LruCache<ProjectId, CachedProject>>,
     stripes: Box<[tokio::sync::Mutex<()>]>,
     hasher: lru::DefaultHasher,
+}
+
+/// The dialog states: an LRU whose entries are moved to the front only when they have drifted
+/// out of its first quarter. Moving an entry relinks its neighbours in the LRU's list, which are
+/// nowhere else in the cache; most commands find their dialog near the front and skip that.
+struct DialogCache {
+    lru: LruCache<DialogKey, CachedDialog>,
+    /// Counts the moves to the front (insertions included): an entry moved at `promoted` has at
+    /// most `clock - promoted` entries before it.
+    clock: u64,
+}
+
+struct CachedDialog {
+    /// `None`: taken by the command under way on the dialog (which holds its stripe), or left
+    /// unknown by a command that failed; either way, not cached.
+    slot: Option<Cached<DialogState>>,
+    promoted: u64,
+}
+
+impl DialogCache {
+    fn take(&mut self, key: &DialogKey) -> Option<Cached<DialogState>> {
+        self.lru.peek_mut(key).and_then(|entry| entry.slot.take())
+    }
+
+    fn put_back(&mut self, key: DialogKey, state: Cached<DialogState>) {
+        let near_front = self.lru.cap().get() as u64 / 4;
+        let clock = self.clock;
+        match self.lru.peek_mut(&key) {
+            Some(entry) if clock - entry.promoted < near_front => {
+                entry.slot = Some(state);
+                return;
+            }
+            Some(entry) => {
+                entry.slot = Some(state);
+                entry.promoted = clock;
+                self.lru.promote(&key);
+            }
+            None => {
+                self.lru.put(
+                    key,
+                    CachedDialog {
+                        slot: Some(state),
+                        promoted: clock,
+                    },
+                );
+            }
+        }
+        self.clock += 1;
+    }
 }
 
 /// See the module documentation.
@@ -149,7 +196,7 @@ impl<L: EventLog> std::fmt::Debug for CommandService<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommandService")
             .field("backend", &self.inner.log.backend())
-            .field("dialogs_cached", &self.inner.dialogs.lock().len())
+            .field("dialogs_cached", &self.inner.dialogs.lock().lru.len())
             .finish()
     }
 }
@@ -162,7 +209,10 @@ impl<L: EventLog> CommandService<L> {
             inner: Arc::new(Inner {
                 log,
                 options,
-                dialogs: Mutex::new(LruCache::new(capacity)),
+                dialogs: Mutex::new(DialogCache {
+                    lru: LruCache::new(capacity),
+                    clock: 0,
+                }),
                 projects: Mutex::new(LruCache::new(projects)),
                 stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
                 hasher: lru::DefaultHasher::default(),
@@ -290,12 +340,7 @@ impl<L: EventLog> CommandService<L> {
             let _guard = self.lock(self.inner.hasher.hash_one(key)).await;
             // Taken out (not popped: the entry stays, so putting it back allocates nothing); the
             // stripe keeps every other command on this dialog away until it is back.
-            let mut slot = self
-                .inner
-                .dialogs
-                .lock()
-                .peek_mut(&key)
-                .and_then(Option::take);
+            let mut slot = self.inner.dialogs.lock().take(&key);
             if slot.is_none() && matches!(command, DialogCommand::Register { .. }) {
                 // A registration is nearly always of a new dialog: assume it has no events instead
                 // of reading the log; if it has, the append conflicts and the loop reads them.
@@ -324,8 +369,8 @@ impl<L: EventLog> CommandService<L> {
                     },
                 )
                 .await;
-            if slot.is_some() {
-                self.inner.dialogs.lock().put(key, slot);
+            if let Some(state) = slot {
+                self.inner.dialogs.lock().put_back(key, state);
             }
             result
         }
@@ -455,7 +500,10 @@ impl<L: EventLog> CommandService<L> {
     /// is known exactly (to be cached again), refusals included. `subject` names the aggregate:
     /// called for each request (the log takes its subject by value) and on the slow paths.
     #[allow(clippy::too_many_arguments)]
-    async fn run<S: Clone + Default + Send>(
+    ///
+    /// A block, not an `async fn`, for the reason given at `dialog_inner`.
+    #[allow(clippy::manual_async_fn)]
+    fn run<S: Clone + Default + Send>(
         &self,
         project: ProjectId,
         subject: &(impl Fn() -> Subject + Sync),
@@ -464,106 +512,127 @@ impl<L: EventLog> CommandService<L> {
         slot: &mut Option<Cached<S>>,
         now: Timestamp,
         apply: fn(&mut S, Event),
-        mut decide: impl FnMut(&S) -> Result<Vec<Event>, Refusal>,
-    ) -> Result<CommandAck, CommandError> {
-        let mut current = match slot.take() {
-            Some(cached) => cached,
-            None => {
-                let mut state = Box::<S>::default();
-                let name = subject();
-                let last_seq = self.catch_up(&name, project, &mut *state, 0, apply).await?;
-                Cached { state, last_seq }
-            }
-        };
-        let max_attempts = self.inner.options.max_attempts;
-        for attempt in 1..=max_attempts {
-            let events = match decide(&current.state) {
-                Ok(events) => events,
-                Err(refusal) => {
-                    *slot = Some(current);
-                    return Err(CommandError::Refused(refusal));
+        mut decide: impl FnMut(&S) -> Result<Vec<Event>, Refusal> + Send,
+    ) -> impl Future<Output = Result<CommandAck, CommandError>> + Send {
+        async move {
+            let mut current = match slot.take() {
+                Some(cached) => cached,
+                None => {
+                    let mut state = Box::<S>::default();
+                    let name = subject();
+                    let last_seq = self.catch_up(&name, project, &mut *state, 0, apply).await?;
+                    Cached { state, last_seq }
                 }
             };
-            if events.is_empty() {
-                let ack = CommandAck {
-                    seq: current.last_seq,
-                    events: 0,
-                    duplicate: false,
-                };
-                *slot = Some(current);
-                return Ok(ack);
-            }
-            // The decision's time on the first attempt (read once per command), now on later ones.
-            let occurred_at = if attempt == 1 { now } else { timestamp_now() };
-            let envelopes: Vec<Envelope> = events
-                .into_iter()
-                .map(|payload| Envelope {
-                    event_id: EventId::new(),
-                    project,
-                    aggregate: aggregate.clone(),
-                    occurred_at,
-                    actor: meta.actor,
-                    causation_id: Some(meta.command_id),
-                    correlation_id: meta.correlation_id,
-                    payload,
-                })
-                .collect();
-            let expected = Expected::from_last(current.last_seq);
-            // Encoded again only for a retry after an unknown outcome (same events, same bytes).
-            let request = || -> Result<AppendRequest, CommandError> {
-                Ok(AppendRequest {
-                    subject: subject(),
-                    expected,
-                    msg_id: command_msg_id(meta.command_id)?,
-                    batch: encode_batch(&envelopes)
-                        .map_err(|e| CommandError::Internal(e.to_string()))?,
-                })
-            };
-            match self.append_retrying(subject, request).await {
-                Ok(ack) if ack.duplicate => {
-                    // Applied before under this command id; our state may predate it.
-                    return Ok(CommandAck {
-                        seq: ack.seq,
-                        events: 0,
-                        duplicate: true,
-                    });
-                }
-                Ok(ack) => {
-                    let events = envelopes.len();
-                    for envelope in envelopes {
-                        apply(&mut current.state, envelope.payload);
+            let max_attempts = self.inner.options.max_attempts;
+            for attempt in 1..=max_attempts {
+                let events = match decide(&current.state) {
+                    Ok(events) => events,
+                    Err(refusal) => {
+                        *slot = Some(current);
+                        return Err(CommandError::Refused(refusal));
                     }
-                    current.last_seq = ack.seq;
+                };
+                if events.is_empty() {
                     let ack = CommandAck {
-                        seq: ack.seq,
-                        events,
+                        seq: current.last_seq,
+                        events: 0,
                         duplicate: false,
                     };
                     *slot = Some(current);
                     return Ok(ack);
                 }
-                Err(CommandError::Log(LogError::Conflict { .. })) if attempt < max_attempts => {
-                    // Someone else appended: read what they wrote and decide again. From the
-                    // second conflict in a row on, after a pause of random length: writers that
-                    // keep colliding on one aggregate spread out instead of one of them losing
-                    // every round until it gives up.
-                    if attempt > 1 {
-                        self.contention_pause(meta.command_id, attempt).await;
+                // The decision's time on the first attempt (read once per command), now on later ones.
+                let occurred_at = if attempt == 1 { now } else { timestamp_now() };
+                let envelopes: Vec<Envelope> = events
+                    .into_iter()
+                    .map(|payload| Envelope {
+                        event_id: EventId::new(),
+                        project,
+                        aggregate: aggregate.clone(),
+                        occurred_at,
+                        actor: meta.actor,
+                        causation_id: Some(meta.command_id),
+                        correlation_id: meta.correlation_id,
+                        payload,
+                    })
+                    .collect();
+                let expected = Expected::from_last(current.last_seq);
+                // Appended here, not in a helper (one state machine less to resume after the ack),
+                // retrying an unknown outcome (timeouts) with the same message id and the same bytes
+                // (encoded again for a retry: the log takes the request by value).
+                let mut unknown_outcomes = 0;
+                let outcome = loop {
+                    let request = AppendRequest {
+                        subject: subject(),
+                        expected,
+                        msg_id: command_msg_id(meta.command_id)?,
+                        batch: encode_batch(&envelopes)
+                            .map_err(|e| CommandError::Internal(e.to_string()))?,
+                    };
+                    match self.inner.log.append(request).await {
+                        Err(error)
+                            if error.is_retryable()
+                                && unknown_outcomes
+                                    < self.inner.options.max_unavailable_retries =>
+                        {
+                            unknown_outcomes += 1;
+                            tracing::warn!(subject = %subject(), %error, retries = unknown_outcomes, "append outcome unknown, retrying with the same message id");
+                            // 20 ms, doubling, at most 2 s; boxed: the slow path stays out of the
+                            // command's future.
+                            let delay = Duration::from_millis(20 << (unknown_outcomes - 1).min(7))
+                                .min(Duration::from_secs(2));
+                            Box::pin(tokio::time::sleep(delay)).await;
+                        }
+                        other => break other,
                     }
-                    let name = subject();
-                    current.last_seq = self
-                        .catch_up(&name, project, &mut *current.state, current.last_seq, apply)
-                        .await?;
-                    tracing::debug!(subject = %name, attempt, "conflict, deciding again");
+                };
+                match outcome {
+                    Ok(ack) if ack.duplicate => {
+                        // Applied before under this command id; our state may predate it.
+                        return Ok(CommandAck {
+                            seq: ack.seq,
+                            events: 0,
+                            duplicate: true,
+                        });
+                    }
+                    Ok(ack) => {
+                        let events = envelopes.len();
+                        for envelope in envelopes {
+                            apply(&mut current.state, envelope.payload);
+                        }
+                        current.last_seq = ack.seq;
+                        let ack = CommandAck {
+                            seq: ack.seq,
+                            events,
+                            duplicate: false,
+                        };
+                        *slot = Some(current);
+                        return Ok(ack);
+                    }
+                    Err(LogError::Conflict { .. }) if attempt < max_attempts => {
+                        // Someone else appended: read what they wrote and decide again. From the
+                        // second conflict in a row on, after a pause of random length: writers that
+                        // keep colliding on one aggregate spread out instead of one of them losing
+                        // every round until it gives up.
+                        if attempt > 1 {
+                            self.contention_pause(meta.command_id, attempt).await;
+                        }
+                        let name = subject();
+                        current.last_seq = self
+                            .catch_up(&name, project, &mut *current.state, current.last_seq, apply)
+                            .await?;
+                        tracing::debug!(subject = %name, attempt, "conflict, deciding again");
+                    }
+                    Err(LogError::Conflict { .. }) => break,
+                    Err(other) => return Err(other.into()),
                 }
-                Err(CommandError::Log(LogError::Conflict { .. })) => break,
-                Err(other) => return Err(other),
             }
+            Err(CommandError::Contention {
+                subject: subject().to_string(),
+                attempts: max_attempts,
+            })
         }
-        Err(CommandError::Contention {
-            subject: subject().to_string(),
-            attempts: max_attempts,
-        })
     }
 
     /// A random pause before the `attempt + 1`th decision (`attempt` ≥ 2): up to 1 ms after the
@@ -576,33 +645,6 @@ impl<L: EventLog> CommandService<L> {
             tokio::task::yield_now().await;
         } else {
             Box::pin(tokio::time::sleep(Duration::from_micros(pause_us))).await;
-        }
-    }
-
-    /// Append, retrying an unknown outcome (timeouts) with the same message id. `request` builds
-    /// the request for each try (the log takes it by value; see the module notes on the trait).
-    async fn append_retrying(
-        &self,
-        subject: &(impl Fn() -> Subject + Sync),
-        request: impl Fn() -> Result<AppendRequest, CommandError>,
-    ) -> Result<crate::log::AppendAck, CommandError> {
-        let mut delay = Duration::from_millis(20);
-        let mut retries = 0;
-        loop {
-            // Bound first: a temporary of the `?` would be kept across the await.
-            let attempt = request()?;
-            match self.inner.log.append(attempt).await {
-                Err(error)
-                    if error.is_retryable()
-                        && retries < self.inner.options.max_unavailable_retries =>
-                {
-                    retries += 1;
-                    tracing::warn!(subject = %subject(), %error, retries, "append outcome unknown, retrying with the same message id");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                other => return other.map_err(CommandError::from),
-            }
         }
     }
 
@@ -898,6 +940,42 @@ mod tests {
             .await
             .unwrap()
             .len()
+    }
+
+    #[test]
+    fn the_dialog_cache_evicts_the_least_recently_used_entry() {
+        let mut cache = DialogCache {
+            lru: LruCache::new(NonZeroUsize::new(8).unwrap()),
+            clock: 0,
+        };
+        let project = ProjectId::new();
+        let keys: Vec<DialogKey> = (0..12).map(|_| (project, DialogId::new())).collect();
+        let state = |seq| Cached {
+            state: Box::<DialogState>::default(),
+            last_seq: seq,
+        };
+        for (seq, key) in keys[..8].iter().enumerate() {
+            cache.put_back(*key, state(seq as u64));
+        }
+        // The oldest entry is used again (taken and put back): it moves to the front.
+        let taken = cache.take(&keys[0]).expect("cached");
+        assert_eq!(taken.last_seq, 0);
+        assert!(cache.take(&keys[0]).is_none(), "taken out while in use");
+        cache.put_back(keys[0], taken);
+        // A new dialog evicts the least recently used one, keys[1], not keys[0].
+        cache.put_back(keys[8], state(8));
+        assert!(cache.take(&keys[1]).is_none());
+        assert_eq!(cache.take(&keys[0]).map(|c| c.last_seq), Some(0));
+        // Entries near the front are put back without moving; the cache stays bounded and
+        // every entry still in it is one of the most recently used.
+        cache.put_back(keys[8], state(9));
+        for (seq, key) in keys[9..].iter().enumerate() {
+            cache.put_back(*key, state(10 + seq as u64));
+        }
+        assert_eq!(cache.lru.len(), 8);
+        for key in &keys[8..] {
+            assert!(cache.lru.contains(key), "recent entries stay");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
