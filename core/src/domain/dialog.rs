@@ -749,55 +749,42 @@ pub fn decide(
             }
         }
         C::AddTags { tags } => {
-            for tag in &tags {
-                if !ctx.project.has_tag(*tag) {
-                    return Err(Refusal::unknown("tag", tag));
-                }
-            }
-            let new = distinct_missing(&tags, &state.tags);
-            if !new.is_empty() {
-                events.push(Event::TagsAdded(TagsAdded { tags: new }));
-            }
+            let new = joining(&tags, &state.tags, "tag", |t| ctx.project.has_tag(t))?;
+            push_if_any(&mut events, new, |tags| {
+                Event::TagsAdded(TagsAdded { tags })
+            });
         }
         C::RemoveTags { tags } => {
-            let present = distinct_present(&tags, &state.tags);
-            if !present.is_empty() {
-                events.push(Event::TagsRemoved(TagsRemoved { tags: present }));
-            }
+            let present = leaving(&tags, &state.tags);
+            push_if_any(&mut events, present, |tags| {
+                Event::TagsRemoved(TagsRemoved { tags })
+            });
         }
         C::JoinLists { lists } => {
-            for list in &lists {
-                if !ctx.project.has_list(*list) {
-                    return Err(Refusal::unknown("list", list));
-                }
-            }
-            let new = distinct_missing(&lists, &state.lists);
-            if !new.is_empty() {
-                events.push(Event::ListsJoined(ListsJoined { lists: new }));
-            }
+            let new = joining(&lists, &state.lists, "list", |l| ctx.project.has_list(l))?;
+            push_if_any(&mut events, new, |lists| {
+                Event::ListsJoined(ListsJoined { lists })
+            });
         }
         C::LeaveLists { lists } => {
-            let present = distinct_present(&lists, &state.lists);
-            if !present.is_empty() {
-                events.push(Event::ListsLeft(ListsLeft { lists: present }));
-            }
+            let present = leaving(&lists, &state.lists);
+            push_if_any(&mut events, present, |lists| {
+                Event::ListsLeft(ListsLeft { lists })
+            });
         }
         C::JoinFolders { folders } => {
-            for folder in &folders {
-                if !ctx.project.has_folder(*folder) {
-                    return Err(Refusal::unknown("folder", folder));
-                }
-            }
-            let new = distinct_missing(&folders, &state.folders);
-            if !new.is_empty() {
-                events.push(Event::FoldersJoined(FoldersJoined { folders: new }));
-            }
+            let new = joining(&folders, &state.folders, "folder", |f| {
+                ctx.project.has_folder(f)
+            })?;
+            push_if_any(&mut events, new, |folders| {
+                Event::FoldersJoined(FoldersJoined { folders })
+            });
         }
         C::LeaveFolders { folders } => {
-            let present = distinct_present(&folders, &state.folders);
-            if !present.is_empty() {
-                events.push(Event::FoldersLeft(FoldersLeft { folders: present }));
-            }
+            let present = leaving(&folders, &state.folders);
+            push_if_any(&mut events, present, |folders| {
+                Event::FoldersLeft(FoldersLeft { folders })
+            });
         }
         C::SetVariable { name, value } => {
             bounded_text("name", &name, 100, false)?;
@@ -928,22 +915,40 @@ fn advance(state: &DialogState, message: MessageId, to: Delivery) -> Result<bool
     }
 }
 
-fn distinct_missing<T: Ord + Copy>(wanted: &[T], have: &BTreeSet<T>) -> Vec<T> {
+/// Membership to add (tags, lists, folders): every id must be defined in the project; answers
+/// the distinct ones not yet present.
+fn joining<T: Ord + Copy + std::fmt::Display>(
+    wanted: &[T],
+    have: &BTreeSet<T>,
+    kind: &'static str,
+    defined: impl Fn(T) -> bool,
+) -> Result<Vec<T>, Refusal> {
+    if let Some(unknown) = wanted.iter().find(|id| !defined(**id)) {
+        return Err(Refusal::unknown(kind, unknown));
+    }
     let mut seen = BTreeSet::new();
-    wanted
+    Ok(wanted
         .iter()
         .copied()
         .filter(|t| !have.contains(t) && seen.insert(*t))
-        .collect()
+        .collect())
 }
 
-fn distinct_present<T: Ord + Copy>(wanted: &[T], have: &BTreeSet<T>) -> Vec<T> {
+/// Membership to remove: the distinct ids that are present.
+fn leaving<T: Ord + Copy>(wanted: &[T], have: &BTreeSet<T>) -> Vec<T> {
     let mut seen = BTreeSet::new();
     wanted
         .iter()
         .copied()
         .filter(|t| have.contains(t) && seen.insert(*t))
         .collect()
+}
+
+/// One event for a non-empty change, none for an empty one (idempotent commands).
+fn push_if_any<T>(events: &mut Vec<Event>, ids: Vec<T>, event: impl FnOnce(Vec<T>) -> Event) {
+    if !ids.is_empty() {
+        events.push(event(ids));
+    }
 }
 
 fn check_profile(profile: &ClientProfile) -> Result<(), Refusal> {
