@@ -10,7 +10,7 @@
 //! - `dialog_task`: (dialog, task) → text, due, done;
 //! - `dialog_list`: (dialog, list) membership.
 
-use crate::runtime::{DecodedRecord, Projection, ProjectionError};
+use crate::runtime::{DecodedRecord, Projection, ProjectionError, execute_for_each};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
@@ -263,19 +263,20 @@ fn apply_event(
                 .execute(params![dialog, e.task.token()])?;
         }
         Event::ListsJoined(e) => {
-            let mut insert = tx.prepare_cached(
+            execute_for_each(
+                tx,
                 "INSERT INTO dialog_list (dialog, list) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                dialog,
+                e.lists.iter().map(|id| id.token()),
             )?;
-            for list in &e.lists {
-                insert.execute(params![dialog, list.token()])?;
-            }
         }
         Event::ListsLeft(e) => {
-            let mut delete =
-                tx.prepare_cached("DELETE FROM dialog_list WHERE dialog = ?1 AND list = ?2")?;
-            for list in &e.lists {
-                delete.execute(params![dialog, list.token()])?;
-            }
+            execute_for_each(
+                tx,
+                "DELETE FROM dialog_list WHERE dialog = ?1 AND list = ?2",
+                dialog,
+                e.lists.iter().map(|id| id.token()),
+            )?;
         }
         Event::FunnelBlockEntered(e) => {
             tx.prepare_cached(

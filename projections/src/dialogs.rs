@@ -30,7 +30,7 @@
 //! [`tag_usage`], [`dialog_row`], [`is_unread`] and [`list_dialogs`] (tabs, folders, archive
 //! switch, the three orders, [`Filters`]; keyset pages).
 
-use crate::runtime::{DecodedRecord, Projection, ProjectionError};
+use crate::runtime::{DecodedRecord, Projection, ProjectionError, execute_for_each};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::BTreeMap;
 use switchboard_schemas::events::*;
@@ -437,34 +437,36 @@ fn change_row(
             flag(tx, dialog, "bot_paused", false)?;
         }
         Event::TagsAdded(e) => {
-            let mut insert = tx.prepare_cached(
+            execute_for_each(
+                tx,
                 "INSERT INTO dialog_tag (dialog, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                dialog,
+                e.tags.iter().map(|id| id.token()),
             )?;
-            for tag in &e.tags {
-                insert.execute(params![dialog, tag.token()])?;
-            }
         }
         Event::TagsRemoved(e) => {
-            let mut delete =
-                tx.prepare_cached("DELETE FROM dialog_tag WHERE dialog = ?1 AND tag = ?2")?;
-            for tag in &e.tags {
-                delete.execute(params![dialog, tag.token()])?;
-            }
+            execute_for_each(
+                tx,
+                "DELETE FROM dialog_tag WHERE dialog = ?1 AND tag = ?2",
+                dialog,
+                e.tags.iter().map(|id| id.token()),
+            )?;
         }
         Event::FoldersJoined(e) => {
-            let mut insert = tx.prepare_cached(
+            execute_for_each(
+                tx,
                 "INSERT INTO dialog_folder (dialog, folder) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                dialog,
+                e.folders.iter().map(|id| id.token()),
             )?;
-            for folder in &e.folders {
-                insert.execute(params![dialog, folder.token()])?;
-            }
         }
         Event::FoldersLeft(e) => {
-            let mut delete =
-                tx.prepare_cached("DELETE FROM dialog_folder WHERE dialog = ?1 AND folder = ?2")?;
-            for folder in &e.folders {
-                delete.execute(params![dialog, folder.token()])?;
-            }
+            execute_for_each(
+                tx,
+                "DELETE FROM dialog_folder WHERE dialog = ?1 AND folder = ?2",
+                dialog,
+                e.folders.iter().map(|id| id.token()),
+            )?;
         }
         Event::ClientDeleted(_) => {
             // F4.8: personal data leaves the read model; the row stays as a tombstone, out of

@@ -679,6 +679,21 @@ fn write_loop<P: Projection>(
     }
 }
 
+/// Run `sql` (parameters: dialog, member) once per member: the membership tables (tags, folders,
+/// lists) of every read model are kept by the same insert-or-ignore and delete statements.
+pub(crate) fn execute_for_each(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &'static str,
+    dialog: &str,
+    members: impl IntoIterator<Item = String>,
+) -> rusqlite::Result<()> {
+    let mut statement = tx.prepare_cached(sql)?;
+    for member in members {
+        statement.execute(rusqlite::params![dialog, member])?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
