@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::Duration;
 use switchboard_core::domain::dialog::DialogCommand;
 use switchboard_core::domain::project::ProjectCommand;
-use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_core::log::{AppendRequest, EventLog, Expected, MsgId, Subject, SubjectFilter};
 use switchboard_core::service::{CommandMeta, CommandService, ServiceOptions};
@@ -1096,37 +1095,7 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
     runner.shutdown().await;
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().expect("temp dir");
-                    let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default())
-                        .expect("open");
-                    super::$name(log).await;
-                }
-            )*
-        }
-        mod jetstream {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let server = NatsServer::start();
-                    let log = JetStreamLog::connect(&server.url(), JetStreamOptions::default())
-                        .await
-                        .expect("connect");
-                    super::$name(log).await;
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+switchboard_tests::both_backends!(
     list_rows_and_counters_follow_the_rules,
     replayed_records_change_nothing,
     undecodable_records_are_skipped,

@@ -258,6 +258,45 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+#[doc(hidden)]
+pub use switchboard_core as __core;
+#[doc(hidden)]
+pub use tempfile as __tempfile;
+
+/// Instantiates each named `async fn name<L: EventLog>(log: L)` once per backend, as
+/// `embedded::name` (a log file in a temp dir) and `jetstream::name` (a nats-server started for
+/// the test). Use it at the top level of an integration test file.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    use $crate::__core::log::embedded::{EmbeddedLog, EmbeddedOptions};
+                    let dir = $crate::__tempfile::tempdir().expect("temp dir");
+                    let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default())
+                        .expect("open");
+                    super::$name(log).await;
+                }
+            )*
+        }
+        mod jetstream {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    use $crate::__core::log::jetstream::{JetStreamLog, JetStreamOptions};
+                    let server = $crate::NatsServer::start();
+                    let log = JetStreamLog::connect(&server.url(), JetStreamOptions::default())
+                        .await
+                        .expect("connect");
+                    super::$name(log).await;
+                }
+            )*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_version;

@@ -6,15 +6,12 @@ use std::sync::Arc;
 use switchboard_core::domain::Refusal;
 use switchboard_core::domain::dialog::DialogCommand;
 use switchboard_core::domain::project::ProjectCommand;
-use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
-use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_core::log::{EventLog, Subject, SubjectFilter};
 use switchboard_core::service::{CommandError, CommandMeta, CommandService, ServiceOptions};
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, Event, MessageId,
     NoteId, OperatorId, ProjectId, Role, Source, Timestamp, decode_batch,
 };
-use switchboard_tests::NatsServer;
 
 struct World {
     project: ProjectId,
@@ -358,37 +355,7 @@ async fn decisions_survive_cache_eviction<L: EventLog>(log: L) {
     }
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().expect("temp dir");
-                    let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default())
-                        .expect("open");
-                    super::$name(log).await;
-                }
-            )*
-        }
-        mod jetstream {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let server = NatsServer::start();
-                    let log = JetStreamLog::connect(&server.url(), JetStreamOptions::default())
-                        .await
-                        .expect("connect");
-                    super::$name(log).await;
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+switchboard_tests::both_backends!(
     racing_services_converge,
     duplicate_command_id_is_applied_once,
     identity_race_ends_in_one_dialog,
