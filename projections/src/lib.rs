@@ -8,6 +8,7 @@ pub mod card;
 pub mod dialogs;
 pub mod runtime;
 pub mod timeline;
+pub mod verify;
 
 pub use runtime::{
     Checkpoint, DecodedRecord, Projection, ProjectionError, ProjectionRunner, ProjectionStore,
