@@ -3,11 +3,14 @@
 
 use crate::backend::{IfMissing, LogLocation, open_log};
 use crate::events::{TailError, TailOptions};
+use crate::readmodels::{READ_DIR, ReadModels};
 use clap::{Args, Parser, Subcommand};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use switchboard_core::{EventLog, LogError, SubjectFilter};
+use switchboard_projections::{RunnerOptions, Until};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -31,6 +34,50 @@ pub enum Command {
     /// Measure this machine (prints figures; the last stdout line is one JSON object).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Rebuild read models from the log into new files and swap them in (also while `serve`
+    /// runs: it picks the new files up and continues them). Progress on stderr; the last
+    /// stdout line is one JSON object.
+    Rebuild(RebuildArgs),
+    /// Rebuild every read model into a scratch directory up to the live one's checkpoint and
+    /// compare table by table. Prints one JSON object; exit code 3 on any difference.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// `all`, or one of: dialogs, timeline, card.
+    #[arg(value_name = "PROJECTION", value_parser = crate::rebuild::Target::parse)]
+    pub projection: crate::rebuild::Target,
+    /// Data directory: the read models live in DIR/read (and the embedded log in
+    /// DIR/log.sqlite unless --nats is given).
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    pub data: PathBuf,
+    /// Read the JetStream log on this NATS server instead of the embedded one.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// Stop after this log sequence (the read models as they were then).
+    #[arg(long, value_name = "N", conflicts_with = "until_time")]
+    pub until_seq: Option<u64>,
+    /// Stop at what the log had stored at this moment (RFC 3339, e.g. 2026-11-22T10:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = crate::rebuild::parse_time)]
+    pub until_time: Option<switchboard_schemas::Timestamp>,
+    /// Write the read models under DIR/read instead of the --data directory's (e.g. to look at
+    /// a past state with --until-* while the service keeps the live ones current).
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Data directory (read models in DIR/read, embedded log in DIR/log.sqlite).
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    pub data: PathBuf,
+    /// Read the JetStream log on this NATS server instead of the embedded one.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// Where to rebuild (default: a temporary directory inside DIR/read, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +146,20 @@ pub enum CliError {
     Tail(#[from] TailError),
     #[error("bench failed: {0}")]
     Bench(String),
+    #[error("read models: {0}")]
+    ReadModels(#[from] crate::readmodels::ReadModelError),
+    #[error("{count} read model(s) differ from a rebuild from the log")]
+    Differences { count: usize },
+}
+
+impl CliError {
+    /// The process exit code: 3 when `verify` found differences, 1 for any other failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Differences { .. } => 3,
+            _ => 1,
+        }
+    }
 }
 
 /// Run a parsed command to its end.
@@ -106,7 +167,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let default_level = match cli.command {
         Command::Serve(_) => "info",
         // Tools writing data to stdout stay quiet on stderr unless asked.
-        Command::Events(_) | Command::Bench(_) => "warn",
+        Command::Events(_) | Command::Bench(_) | Command::Rebuild(_) | Command::Verify(_) => "warn",
     };
     init_tracing(default_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -120,6 +181,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Command::Bench(BenchCommand::Append(args)) => {
                 crate::bench::append(args).await.map_err(CliError::Bench)
             }
+            Command::Rebuild(args) => rebuild(args).await,
+            Command::Verify(args) => verify(args).await,
         }
     })
 }
@@ -159,14 +222,87 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
             tracing::info!(%addr, log = log.backend(), nats = %url, "listening");
         }
     }
-    crate::serve::serve(
+    let models = ReadModels::start(
+        log.clone(),
+        &args.data.join(READ_DIR),
+        RunnerOptions::default(),
+    )
+    .await?;
+    let served = crate::serve::serve(
         listener,
-        crate::api::AppState::new(log),
+        crate::api::AppState::new(log).with_read_models(Arc::clone(&models)),
         crate::serve::shutdown_signal(),
     )
-    .await
-    .map_err(CliError::Serve)?;
+    .await;
+    models.shutdown().await;
+    served.map_err(CliError::Serve)?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// One JSON object as the last stdout line.
+fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{value}")
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::Serve)
+}
+
+async fn rebuild(args: RebuildArgs) -> Result<(), CliError> {
+    let location = LogLocation::new(&args.data, args.nats.as_deref());
+    let log = open_log(&location, IfMissing::Fail).await?;
+    let until = match (args.until_seq, args.until_time) {
+        (Some(seq), _) => Until::Seq(seq),
+        (None, Some(at)) => Until::Time(at),
+        (None, None) => Until::End,
+    };
+    let root = args.into.as_ref().unwrap_or(&args.data).join(READ_DIR);
+    let rebuilt = crate::rebuild::rebuild_models(&log, &root, args.projection, until, true).await?;
+    print_json(&serde_json::json!({
+        "log": log.backend(),
+        "read_models": root,
+        "rebuilt": rebuilt.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+    }))
+}
+
+async fn verify(args: VerifyArgs) -> Result<(), CliError> {
+    let location = LogLocation::new(&args.data, args.nats.as_deref());
+    let log = open_log(&location, IfMissing::Fail).await?;
+    let root = args.data.join(READ_DIR);
+    let (_temporary, scratch) = match &args.scratch {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|error| CliError::DataDir {
+                path: dir.clone(),
+                error,
+            })?;
+            (None, dir.clone())
+        }
+        None => {
+            std::fs::create_dir_all(&root).map_err(|error| CliError::DataDir {
+                path: root.clone(),
+                error,
+            })?;
+            let dir = tempfile::Builder::new()
+                .prefix(".verify-")
+                .tempdir_in(&root)
+                .map_err(|error| CliError::DataDir {
+                    path: root.clone(),
+                    error,
+                })?;
+            let path = dir.path().to_path_buf();
+            (Some(dir), path)
+        }
+    };
+    let verdicts = crate::rebuild::verify_models(&log, &root, &scratch, true).await?;
+    let differing = verdicts.iter().filter(|v| !v.equal()).count();
+    print_json(&serde_json::json!({
+        "ok": differing == 0,
+        "log": log.backend(),
+        "projections": verdicts.iter().map(|v| v.to_json()).collect::<Vec<_>>(),
+    }))?;
+    if differing > 0 {
+        return Err(CliError::Differences { count: differing });
+    }
     Ok(())
 }
 

@@ -6,6 +6,8 @@ pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod events;
+pub mod readmodels;
+pub mod rebuild;
 pub mod serve;
 
 pub use api::{AppError, AppState, app};

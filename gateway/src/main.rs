@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Err(error) => {
             let message = error.to_string().replace('\n', " ");
             eprintln!("error: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(error.exit_code())
         }
     }
 }

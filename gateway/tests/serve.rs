@@ -7,6 +7,22 @@ use std::process::Command;
 use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_tests::NatsServer;
 
+/// The health body lists every read model, each at `applied` with no lag and no failure.
+fn assert_projections(body: &serde_json::Value, applied: u64) {
+    let projections = body["projections"].as_array().expect("projections");
+    let names: Vec<_> = projections
+        .iter()
+        .map(|p| p["projection"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dialogs", "timeline", "card"], "{body}");
+    for p in projections {
+        assert_eq!(p["applied_seq"], applied, "{body}");
+        assert_eq!(p["lag"], 0, "{body}");
+        assert_eq!(p["failed"], serde_json::Value::Null, "{body}");
+        assert_eq!(p["generation"], "g000001", "{body}");
+    }
+}
+
 #[test]
 fn serve_without_flags_keeps_an_embedded_log_under_data() {
     let cwd = tempfile::tempdir().unwrap();
@@ -15,10 +31,13 @@ fn serve_without_flags_keeps_an_embedded_log_under_data() {
     let (status, body) = http(addr, "GET", "/v1/health");
     assert_eq!(status, 200);
     assert_eq!(
-        body,
-        serde_json::json!({"status": "ok", "log": "embedded", "last_seq": 0})
+        (&body["status"], &body["log"], &body["last_seq"]),
+        (&"ok".into(), &"embedded".into(), &0.into()),
+        "{body}"
     );
+    assert_projections(&body, 0);
     assert!(cwd.path().join("data/log.sqlite").is_file());
+    assert!(cwd.path().join("data/read/dialogs/CURRENT").is_file());
 
     let (status, body) = http(addr, "GET", "/nowhere");
     assert_eq!(status, 404);
@@ -49,10 +68,27 @@ async fn serve_with_nats_uses_the_jetstream_log() {
         .unwrap();
     assert_eq!(status, 200);
     assert_eq!(
-        body,
-        serde_json::json!({"status": "ok", "log": "jetstream", "last_seq": 2})
+        (&body["status"], &body["log"], &body["last_seq"]),
+        (&"ok".into(), &"jetstream".into(), &2.into()),
+        "{body}"
     );
     assert!(!cwd.path().join("data/log.sqlite").exists());
+    // The read models follow the JetStream log (their files stay under --data).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, body) = tokio::task::spawn_blocking(move || http(addr, "GET", "/v1/health"))
+            .await
+            .unwrap();
+        let caught_up = body["projections"]
+            .as_array()
+            .is_some_and(|p| p.iter().all(|p| p["applied_seq"] == 2));
+        if caught_up {
+            assert_projections(&body, 2);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[test]

@@ -6,10 +6,12 @@ mod health;
 
 pub use error::{AppError, Json};
 
+use crate::readmodels::ReadModels;
 use axum::Router;
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request, Uri};
 use axum::routing::get;
+use std::sync::Arc;
 use switchboard_core::AnyLog;
 use tower_http::trace::TraceLayer;
 
@@ -17,11 +19,21 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub log: AnyLog,
+    /// The live read models (none in tests of the bare API).
+    pub read_models: Option<Arc<ReadModels<AnyLog>>>,
 }
 
 impl AppState {
     pub fn new(log: AnyLog) -> Self {
-        Self { log }
+        Self {
+            log,
+            read_models: None,
+        }
+    }
+
+    pub fn with_read_models(mut self, models: Arc<ReadModels<AnyLog>>) -> Self {
+        self.read_models = Some(models);
+        self
     }
 }
 

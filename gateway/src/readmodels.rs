@@ -1,0 +1,543 @@
+//! The read models of one data directory: where their files live, which generation is live, the
+//! runners that keep them current while `serve` runs, and swapping in a rebuilt generation
+//! without stopping the service.
+//!
+//! Layout: `DIR/read/<projection>/CURRENT` names the live generation (`g<digits>`), whose file is
+//! `DIR/read/<projection>/<generation>.sqlite`. A rebuild writes a new generation beside it and
+//! then replaces `CURRENT` by a rename (atomic; a crash leaves either the old or the new name),
+//! so no SQLite file is ever renamed over one that a process has open (its WAL and shared-memory
+//! files belong to its name). A running `serve` polls `CURRENT`, starts a runner on the new
+//! generation (which resumes from that file's checkpoint), points queries at it, stops the old
+//! runner and deletes the old files. `LOCK` (an exclusive file lock) keeps two rebuilds of the
+//! same projection apart and keeps deletion away from a rebuild in progress.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+use switchboard_core::EventLog;
+use switchboard_projections::card::CardProjection;
+use switchboard_projections::dialogs::DialogsProjection;
+use switchboard_projections::timeline::TimelineProjection;
+use switchboard_projections::{
+    Checkpoint, ProjectionError, ProjectionRunner, Readers, RebuildProgress, RunnerOptions, Until,
+    rebuild,
+};
+
+/// The directory of the read models inside a data directory.
+pub const READ_DIR: &str = "read";
+
+/// How often a running service looks for a swapped-in generation.
+const SWAP_POLL: Duration = Duration::from_millis(200);
+
+/// Idle reader connections kept per read model.
+const IDLE_READERS: usize = 8;
+
+/// Every read model, by the name the command line uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum Kind {
+    /// The dialog list, unread counters, folder badges and tag counts.
+    Dialogs,
+    /// Each dialog's messages, notes and service entries.
+    Timeline,
+    /// The client card.
+    Card,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Dialogs, Kind::Timeline, Kind::Card];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Dialogs => "dialogs",
+            Kind::Timeline => "timeline",
+            Kind::Card => "card",
+        }
+    }
+
+    /// Starts a runner on the file at `path`.
+    pub async fn start<L: EventLog>(
+        self,
+        log: L,
+        path: &Path,
+        options: RunnerOptions,
+    ) -> Result<ProjectionRunner<L>, ProjectionError> {
+        match self {
+            Kind::Dialogs => ProjectionRunner::start(log, path, DialogsProjection, options).await,
+            Kind::Timeline => ProjectionRunner::start(log, path, TimelineProjection, options).await,
+            Kind::Card => ProjectionRunner::start(log, path, CardProjection, options).await,
+        }
+    }
+
+    /// Builds the read model from the log into `path` (see [`rebuild`]).
+    pub async fn rebuild<L: EventLog>(
+        self,
+        log: &L,
+        path: &Path,
+        until: Until,
+        max_batch: usize,
+        progress: impl FnMut(RebuildProgress) + Send,
+    ) -> Result<Checkpoint, ProjectionError> {
+        match self {
+            Kind::Dialogs => {
+                rebuild(log, path, DialogsProjection, until, max_batch, progress).await
+            }
+            Kind::Timeline => {
+                rebuild(log, path, TimelineProjection, until, max_batch, progress).await
+            }
+            Kind::Card => rebuild(log, path, CardProjection, until, max_batch, progress).await,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadModelError {
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    #[error("{}: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{kind} is being rebuilt by another process (lock {})", path.display())]
+    Busy { kind: &'static str, path: PathBuf },
+    #[error("{kind}: {error}")]
+    Projection {
+        kind: &'static str,
+        error: ProjectionError,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ReadModelError + '_ {
+    move |error| ReadModelError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// One read model's directory: its generations and the `CURRENT` pointer.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    kind: Kind,
+    dir: PathBuf,
+}
+
+/// An exclusive hold on a slot; released when dropped.
+#[derive(Debug)]
+pub struct SlotLock {
+    _file: File,
+}
+
+impl Slot {
+    /// The slot of `kind` under the read-model directory `root` (`DIR/read`).
+    pub fn new(root: &Path, kind: Kind) -> Self {
+        Self {
+            kind,
+            dir: root.join(kind.name()),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of a generation.
+    pub fn path(&self, generation: &str) -> PathBuf {
+        self.dir.join(format!("{generation}.sqlite"))
+    }
+
+    fn pointer(&self) -> PathBuf {
+        self.dir.join("CURRENT")
+    }
+
+    /// The live generation, if any was ever published.
+    pub fn current(&self) -> Result<Option<String>, ReadModelError> {
+        let pointer = self.pointer();
+        match std::fs::read_to_string(&pointer) {
+            Ok(text) => {
+                let generation = text.trim();
+                if parse_generation(generation).is_none() {
+                    return Err(ReadModelError::Invalid {
+                        path: pointer,
+                        reason: format!("not a generation name: {generation:?}"),
+                    });
+                }
+                Ok(Some(generation.to_owned()))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(ReadModelError::Io {
+                path: pointer,
+                error,
+            }),
+        }
+    }
+
+    /// The live generation, publishing a first (empty) one when there is none yet.
+    pub fn current_or_init(&self) -> Result<String, ReadModelError> {
+        if let Some(generation) = self.current()? {
+            return Ok(generation);
+        }
+        let _lock = self.lock_waiting()?;
+        if let Some(generation) = self.current()? {
+            return Ok(generation);
+        }
+        let generation = self.next_generation()?;
+        self.publish(&generation)?;
+        Ok(generation)
+    }
+
+    /// Takes the slot's lock, failing at once when another process holds it.
+    pub fn try_lock(&self) -> Result<SlotLock, ReadModelError> {
+        let (file, path) = self.lock_file()?;
+        match file.try_lock() {
+            Ok(()) => Ok(SlotLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(ReadModelError::Busy {
+                kind: self.kind.name(),
+                path,
+            }),
+            Err(std::fs::TryLockError::Error(error)) => Err(ReadModelError::Io { path, error }),
+        }
+    }
+
+    fn lock_waiting(&self) -> Result<SlotLock, ReadModelError> {
+        let (file, path) = self.lock_file()?;
+        file.lock().map_err(io_error(&path))?;
+        Ok(SlotLock { _file: file })
+    }
+
+    fn lock_file(&self) -> Result<(File, PathBuf), ReadModelError> {
+        std::fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
+        let path = self.dir.join("LOCK");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        Ok((file, path))
+    }
+
+    /// The generations that have files in the slot, oldest first.
+    fn generations(&self) -> Result<Vec<(u64, String)>, ReadModelError> {
+        let mut found = BTreeMap::new();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(io_error(&self.dir)(error)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_error(&self.dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let stem = name.split('.').next().unwrap_or_default();
+            if let Some(n) = parse_generation(stem) {
+                found.insert(n, stem.to_owned());
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    /// A name newer than every generation in the slot (hold the lock while using it).
+    pub fn next_generation(&self) -> Result<String, ReadModelError> {
+        let mut newest = self.generations()?.last().map(|(n, _)| *n).unwrap_or(0);
+        if let Some(current) = self.current()?.as_deref().and_then(parse_generation) {
+            newest = newest.max(current);
+        }
+        Ok(format!("g{:06}", newest + 1))
+    }
+
+    /// Makes `generation` the live one: writes the pointer beside, syncs it and renames it over
+    /// `CURRENT` (then syncs the directory so the rename survives a power cut).
+    pub fn publish(&self, generation: &str) -> Result<(), ReadModelError> {
+        std::fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
+        let temporary = self.dir.join("CURRENT.tmp");
+        let mut file = File::create(&temporary).map_err(io_error(&temporary))?;
+        writeln!(file, "{generation}").map_err(io_error(&temporary))?;
+        file.sync_all().map_err(io_error(&temporary))?;
+        drop(file);
+        let pointer = self.pointer();
+        std::fs::rename(&temporary, &pointer).map_err(io_error(&pointer))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error(&self.dir))?;
+        Ok(())
+    }
+
+    /// Deletes the files of every generation not in `keep` (hold the lock).
+    pub fn remove_except(&self, keep: &[&str]) -> Result<usize, ReadModelError> {
+        let mut removed = 0;
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(error) => return Err(io_error(&self.dir)(error)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_error(&self.dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let stem = name.split('.').next().unwrap_or_default();
+            if parse_generation(stem).is_none() || keep.contains(&stem) {
+                continue;
+            }
+            let path = entry.path();
+            let outcome = if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match outcome {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(ReadModelError::Io { path, error }),
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn parse_generation(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix('g')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// What `/v1/health` shows of one read model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelStatus {
+    pub projection: &'static str,
+    pub generation: String,
+    pub applied_seq: u64,
+    /// Why the runner stopped applying, if it did.
+    pub failed: Option<String>,
+}
+
+struct Live<L: EventLog> {
+    generation: String,
+    runner: Arc<ProjectionRunner<L>>,
+    readers: Readers,
+}
+
+/// The live read models of a running service: one runner per projection, readers for queries,
+/// and a task that swaps in rebuilt generations.
+pub struct ReadModels<L: EventLog> {
+    root: PathBuf,
+    log: L,
+    options: RunnerOptions,
+    live: RwLock<BTreeMap<Kind, Live<L>>>,
+    /// Serialises swaps (the poller and `shutdown`).
+    swapping: tokio::sync::Mutex<bool>,
+}
+
+impl<L: EventLog> std::fmt::Debug for ReadModels<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadModels")
+            .field("root", &self.root)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl<L: EventLog> ReadModels<L> {
+    /// Opens every read model under `root` (`DIR/read`), starts its runner and the task that
+    /// follows swaps. The task ends when the last `Arc` is dropped or on [`Self::shutdown`].
+    pub async fn start(
+        log: L,
+        root: &Path,
+        options: RunnerOptions,
+    ) -> Result<Arc<Self>, ReadModelError> {
+        let mut live = BTreeMap::new();
+        for kind in Kind::ALL {
+            let slot = Slot::new(root, kind);
+            let generation = slot.current_or_init()?;
+            // Files of replaced generations (or a rebuild that crashed) go, unless a rebuild is
+            // running right now.
+            if let Ok(_lock) = slot.try_lock() {
+                slot.remove_except(&[&generation])?;
+            }
+            live.insert(kind, Self::open(&log, &slot, generation, &options).await?);
+        }
+        let models = Arc::new(Self {
+            root: root.to_path_buf(),
+            log,
+            options,
+            live: RwLock::new(live),
+            swapping: tokio::sync::Mutex::new(false),
+        });
+        tokio::spawn(follow_swaps(Arc::downgrade(&models)));
+        Ok(models)
+    }
+
+    async fn open(
+        log: &L,
+        slot: &Slot,
+        generation: String,
+        options: &RunnerOptions,
+    ) -> Result<Live<L>, ReadModelError> {
+        let path = slot.path(&generation);
+        let runner = slot
+            .kind
+            .start(log.clone(), &path, options.clone())
+            .await
+            .map_err(|error| ReadModelError::Projection {
+                kind: slot.kind.name(),
+                error,
+            })?;
+        Ok(Live {
+            generation,
+            runner: Arc::new(runner),
+            readers: Readers::new(&path, IDLE_READERS),
+        })
+    }
+
+    /// Readers of a read model's live generation.
+    pub fn readers(&self, kind: Kind) -> Option<Readers> {
+        self.read_live().get(&kind).map(|l| l.readers.clone())
+    }
+
+    /// Where every read model is.
+    pub fn status(&self) -> Vec<ModelStatus> {
+        self.read_live()
+            .iter()
+            .map(|(kind, live)| {
+                let status = live.runner.status();
+                ModelStatus {
+                    projection: kind.name(),
+                    generation: live.generation.clone(),
+                    applied_seq: status.checkpoint.seq,
+                    failed: status.failed,
+                }
+            })
+            .collect()
+    }
+
+    /// Waits until every read model has applied `seq` (read-your-writes).
+    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Result<(), ProjectionError> {
+        let runners: Vec<_> = self
+            .read_live()
+            .values()
+            .map(|l| Arc::clone(&l.runner))
+            .collect();
+        for runner in runners {
+            runner.wait_for(seq, timeout).await?;
+        }
+        Ok(())
+    }
+
+    fn read_live(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Kind, Live<L>>> {
+        self.live.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Swaps in every generation published since the last look. Returns how many it swapped.
+    pub async fn follow_published(&self) -> Result<usize, ReadModelError> {
+        let stopped = self.swapping.lock().await;
+        if *stopped {
+            return Ok(0);
+        }
+        let mut swapped = 0;
+        for kind in Kind::ALL {
+            let slot = Slot::new(&self.root, kind);
+            let Some(published) = slot.current()? else {
+                continue;
+            };
+            let running = self.read_live().get(&kind).map(|l| l.generation.clone());
+            if running.as_deref() == Some(published.as_str()) {
+                continue;
+            }
+            let fresh = Self::open(&self.log, &slot, published.clone(), &self.options).await?;
+            let old = self
+                .live
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(kind, fresh);
+            tracing::info!(
+                projection = kind.name(),
+                from = old.as_ref().map(|l| l.generation.as_str()),
+                to = published.as_str(),
+                "swapped in a rebuilt read model"
+            );
+            if let Some(old) = old {
+                stop(old.runner).await;
+            }
+            if let Ok(_lock) = slot.try_lock() {
+                slot.remove_except(&[&published])?;
+            }
+            swapped += 1;
+        }
+        drop(stopped);
+        Ok(swapped)
+    }
+
+    /// Stops every runner (each finishes the batch under way) and the swap task.
+    pub async fn shutdown(&self) {
+        let mut stopped = self.swapping.lock().await;
+        *stopped = true;
+        let live = std::mem::take(&mut *self.live.write().unwrap_or_else(|e| e.into_inner()));
+        for (_, live) in live {
+            stop(live.runner).await;
+        }
+    }
+}
+
+/// Stops a runner; one that a waiter still holds stops when the waiter lets go.
+async fn stop<L: EventLog>(runner: Arc<ProjectionRunner<L>>) {
+    match Arc::try_unwrap(runner) {
+        Ok(runner) => {
+            runner.shutdown().await;
+        }
+        Err(shared) => drop(shared),
+    }
+}
+
+async fn follow_swaps<L: EventLog>(models: Weak<ReadModels<L>>) {
+    loop {
+        tokio::time::sleep(SWAP_POLL).await;
+        let Some(models) = models.upgrade() else {
+            return;
+        };
+        if *models.swapping.lock().await {
+            return;
+        }
+        if let Err(error) = models.follow_published().await {
+            tracing::warn!(%error, "cannot swap in a rebuilt read model; will retry");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_are_published_and_collected() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let slot = Slot::new(dir.path(), Kind::Dialogs);
+        assert_eq!(slot.current().expect("current"), None);
+        let first = slot.current_or_init().expect("init");
+        assert_eq!(first, "g000001");
+        assert_eq!(slot.current_or_init().expect("again"), first);
+        std::fs::write(slot.path(&first), b"one").expect("write");
+        let lock = slot.try_lock().expect("lock");
+        assert!(matches!(slot.try_lock(), Err(ReadModelError::Busy { .. })));
+        let second = slot.next_generation().expect("next");
+        assert_eq!(second, "g000002");
+        std::fs::write(slot.path(&second), b"two").expect("write");
+        std::fs::write(dir.path().join("dialogs/g000002.sqlite-wal"), b"").expect("write");
+        slot.publish(&second).expect("publish");
+        assert_eq!(slot.current().expect("current").as_deref(), Some("g000002"));
+        assert_eq!(slot.remove_except(&[&second]).expect("remove"), 1);
+        assert!(!slot.path(&first).exists());
+        assert!(slot.path(&second).exists());
+        drop(lock);
+        slot.try_lock().expect("the lock is free again");
+        std::fs::write(dir.path().join("dialogs/CURRENT"), b"../etc\n").expect("write");
+        assert!(matches!(
+            slot.current(),
+            Err(ReadModelError::Invalid { .. })
+        ));
+    }
+}

@@ -1,0 +1,396 @@
+//! `switchboard rebuild` and `switchboard verify`.
+//!
+//! - `rebuild <projection|all>` builds read models from the log into a new generation (see
+//!   [`crate::readmodels`]) with a progress bar on stderr and publishes it; a running `serve`
+//!   swaps it in within a fraction of a second and continues it from its checkpoint. The last
+//!   stdout line is one JSON object describing what was built.
+//! - `verify` takes every live read model's checksums in one snapshot, rebuilds it from the log
+//!   up to that snapshot's checkpoint in a scratch directory, compares table by table and prints
+//!   one JSON object; any difference makes the exit code 3.
+
+use crate::readmodels::{Kind, ReadModelError, Slot};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchboard_core::EventLog;
+use switchboard_projections::verify::{FileSums, compare, file_sums};
+use switchboard_projections::{Checkpoint, RebuildProgress, Until, open_reader};
+
+/// Records per rebuild transaction.
+pub const REBUILD_BATCH: usize = 4096;
+
+/// Which read models a command acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    All,
+    One(Kind),
+}
+
+impl Target {
+    pub fn kinds(self) -> Vec<Kind> {
+        match self {
+            Target::All => Kind::ALL.to_vec(),
+            Target::One(kind) => vec![kind],
+        }
+    }
+
+    /// `all` or a projection's name.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text == "all" {
+            return Ok(Target::All);
+        }
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == text)
+            .map(Target::One)
+            .ok_or_else(|| {
+                let names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown projection {text:?}; one of: all, {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// A moment given on the command line, RFC 3339 (`2026-11-22T10:00:00Z`).
+pub fn parse_time(text: &str) -> Result<switchboard_schemas::Timestamp, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| switchboard_schemas::Timestamp::from_datetime(t.with_timezone(&chrono::Utc)))
+        .map_err(|e| format!("not an RFC 3339 time ({e}): {text:?}"))
+}
+
+/// Progress of several rebuilds at once, drawn on stderr.
+#[derive(Debug, Clone, Default)]
+struct Bar {
+    state: Arc<Mutex<BTreeMap<&'static str, RebuildProgress>>>,
+}
+
+impl Bar {
+    fn update(&self, kind: Kind, progress: RebuildProgress) {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind.name(), progress);
+    }
+
+    fn line(&self, started: Instant) -> String {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut parts = Vec::new();
+        let mut applied = 0u64;
+        for (name, p) in state.iter() {
+            let percent = if p.target_seq == 0 {
+                100.0
+            } else {
+                p.applied_seq as f64 * 100.0 / p.target_seq as f64
+            };
+            let width = 20usize;
+            let filled = ((percent / 100.0) * width as f64).round() as usize;
+            parts.push(format!(
+                "{name} [{}{}] {percent:5.1}%",
+                "#".repeat(filled.min(width)),
+                " ".repeat(width - filled.min(width))
+            ));
+            applied += p.applied_seq;
+        }
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        format!(
+            "{}  {:.0} records/s",
+            parts.join("  "),
+            applied as f64 / elapsed
+        )
+    }
+
+    /// Redraws every 200 ms on a terminal, prints a line every 5 s otherwise.
+    fn draw_until_done(
+        &self,
+        done: Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
+        let bar = self.clone();
+        let started = Instant::now();
+        std::thread::spawn(move || {
+            let terminal = std::io::stderr().is_terminal();
+            let every = if terminal {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_secs(5)
+            };
+            let mut last = Instant::now();
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(50));
+                if last.elapsed() < every {
+                    continue;
+                }
+                last = Instant::now();
+                let line = bar.line(started);
+                let mut err = std::io::stderr().lock();
+                let _ = if terminal {
+                    write!(err, "\r{line}\x1b[K")
+                } else {
+                    writeln!(err, "rebuild: {line}")
+                };
+                let _ = err.flush();
+            }
+            let line = bar.line(started);
+            let mut err = std::io::stderr().lock();
+            let _ = if terminal {
+                writeln!(err, "\r{line}\x1b[K")
+            } else {
+                writeln!(err, "rebuild: {line}")
+            };
+        })
+    }
+}
+
+/// What one rebuild produced.
+#[derive(Debug, Clone)]
+pub struct Rebuilt {
+    pub kind: Kind,
+    pub generation: String,
+    pub replaced: Option<String>,
+    pub checkpoint: Checkpoint,
+    pub seconds: f64,
+}
+
+impl Rebuilt {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "projection": self.kind.name(),
+            "generation": self.generation,
+            "replaced": self.replaced,
+            "checkpoint": self.checkpoint.seq,
+            "undecodable": self.checkpoint.undecodable,
+            "seconds": self.seconds,
+            "log_messages_per_s": self.checkpoint.seq as f64 / self.seconds.max(1e-9),
+        })
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, ReadModelError> + Send + 'static,
+) -> Result<T, ReadModelError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ReadModelError::Invalid {
+            path: PathBuf::from(what),
+            reason: format!("task failed: {e}"),
+        })?
+}
+
+/// Rebuilds one read model into a new generation under `root` and publishes it.
+async fn rebuild_one<L: EventLog>(
+    log: &L,
+    root: &Path,
+    kind: Kind,
+    until: Until,
+    bar: &Bar,
+) -> Result<Rebuilt, ReadModelError> {
+    let slot = Slot::new(root, kind);
+    let locking = slot.clone();
+    let (lock, replaced, generation) = blocking("lock", move || {
+        let lock = locking.try_lock()?;
+        let replaced = locking.current()?;
+        let generation = locking.next_generation()?;
+        Ok((lock, replaced, generation))
+    })
+    .await?;
+    let path = slot.path(&generation);
+    let started = Instant::now();
+    let checkpoint = kind
+        .rebuild(log, &path, until, REBUILD_BATCH, |p| bar.update(kind, p))
+        .await
+        .map_err(|error| ReadModelError::Projection {
+            kind: kind.name(),
+            error,
+        })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let publishing = slot.clone();
+    let (new, old) = (generation.clone(), replaced.clone());
+    blocking("publish", move || {
+        publishing.publish(&new)?;
+        // The replaced generation stays until a running service has let go of it (it deletes
+        // it after the swap, or at its next start).
+        let mut keep = vec![new.as_str()];
+        keep.extend(old.as_deref());
+        publishing.remove_except(&keep)?;
+        drop(lock);
+        Ok(())
+    })
+    .await?;
+    Ok(Rebuilt {
+        kind,
+        generation,
+        replaced,
+        checkpoint,
+        seconds,
+    })
+}
+
+/// `switchboard rebuild`: every read model of `target`, concurrently, into `root` (`DIR/read`).
+pub async fn rebuild_models<L: EventLog>(
+    log: &L,
+    root: &Path,
+    target: Target,
+    until: Until,
+    progress: bool,
+) -> Result<Vec<Rebuilt>, ReadModelError> {
+    let bar = Bar::default();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drawer = progress.then(|| bar.draw_until_done(Arc::clone(&done)));
+    let results = futures::future::join_all(
+        target
+            .kinds()
+            .into_iter()
+            .map(|kind| rebuild_one(log, root, kind, until, &bar)),
+    )
+    .await;
+    done.store(true, std::sync::atomic::Ordering::Release);
+    if let Some(drawer) = drawer {
+        let _ = drawer.join();
+    }
+    results.into_iter().collect()
+}
+
+/// One read model's comparison.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub kind: Kind,
+    pub generation: String,
+    pub live: FileSums,
+    pub rebuilt: FileSums,
+}
+
+impl Verdict {
+    pub fn equal(&self) -> bool {
+        self.live.checkpoints == self.rebuilt.checkpoints
+            && compare(&self.live, &self.rebuilt).iter().all(|t| t.equal)
+    }
+
+    fn checkpoint_json(sums: &FileSums) -> Value {
+        sums.checkpoints
+            .iter()
+            .map(|(name, c)| {
+                (
+                    name.clone(),
+                    json!({
+                        "seq": c.seq,
+                        "undecodable": c.undecodable,
+                        "last_undecodable_seq": c.last_undecodable_seq,
+                    }),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "projection": self.kind.name(),
+            "generation": self.generation,
+            "equal": self.equal(),
+            "live_checkpoint": Self::checkpoint_json(&self.live),
+            "rebuilt_checkpoint": Self::checkpoint_json(&self.rebuilt),
+            "tables": compare(&self.live, &self.rebuilt),
+        })
+    }
+}
+
+fn sums_of(path: PathBuf) -> Result<FileSums, ReadModelError> {
+    let conn = open_reader(&path).map_err(|error| ReadModelError::Invalid {
+        path: path.clone(),
+        reason: error.to_string(),
+    })?;
+    file_sums(&conn).map_err(|error| ReadModelError::Invalid {
+        path,
+        reason: error.to_string(),
+    })
+}
+
+async fn verify_one<L: EventLog>(
+    log: &L,
+    root: &Path,
+    kind: Kind,
+    scratch: &Path,
+    bar: &Bar,
+) -> Result<Verdict, ReadModelError> {
+    let slot = Slot::new(root, kind);
+    let generation = slot.current()?.ok_or_else(|| ReadModelError::Invalid {
+        path: slot.dir().to_path_buf(),
+        reason: "no read model here (run `switchboard serve` or `switchboard rebuild` first)"
+            .to_owned(),
+    })?;
+    let path = slot.path(&generation);
+    if !path.is_file() {
+        return Err(ReadModelError::Invalid {
+            path,
+            reason: "the live generation's file is missing".to_owned(),
+        });
+    }
+    // One snapshot of the live file: its checkpoint and every table at that checkpoint.
+    let live = blocking("checksum", move || sums_of(path)).await?;
+    let seq = live
+        .checkpoints
+        .get(kind.name())
+        .map(|c| c.seq)
+        .unwrap_or(0);
+    let rebuilt_path = scratch.join(format!("{}.sqlite", kind.name()));
+    kind.rebuild(log, &rebuilt_path, Until::Seq(seq), REBUILD_BATCH, |p| {
+        bar.update(kind, p)
+    })
+    .await
+    .map_err(|error| ReadModelError::Projection {
+        kind: kind.name(),
+        error,
+    })?;
+    let rebuilt = blocking("checksum", move || sums_of(rebuilt_path)).await?;
+    Ok(Verdict {
+        kind,
+        generation,
+        live,
+        rebuilt,
+    })
+}
+
+/// `switchboard verify`: every read model under `root` against a rebuild in `scratch`.
+pub async fn verify_models<L: EventLog>(
+    log: &L,
+    root: &Path,
+    scratch: &Path,
+    progress: bool,
+) -> Result<Vec<Verdict>, ReadModelError> {
+    let bar = Bar::default();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drawer = progress.then(|| bar.draw_until_done(Arc::clone(&done)));
+    let results = futures::future::join_all(
+        Kind::ALL
+            .into_iter()
+            .map(|kind| verify_one(log, root, kind, scratch, &bar)),
+    )
+    .await;
+    done.store(true, std::sync::atomic::Ordering::Release);
+    if let Some(drawer) = drawer {
+        let _ = drawer.join();
+    }
+    results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_times_parse() {
+        assert_eq!(Target::parse("all"), Ok(Target::All));
+        assert_eq!(Target::parse("dialogs"), Ok(Target::One(Kind::Dialogs)));
+        let unknown = Target::parse("dialog").unwrap_err();
+        assert!(unknown.contains("one of: all, dialogs"), "{unknown}");
+        assert_eq!(Target::All.kinds().len(), Kind::ALL.len());
+        let at = parse_time("2026-11-22T10:00:00+03:00").expect("time");
+        assert_eq!(at.to_rfc3339(), "2026-11-22T07:00:00.000000Z");
+        assert!(parse_time("yesterday").is_err());
+    }
+}
