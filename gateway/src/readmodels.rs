@@ -20,6 +20,7 @@ use std::time::Duration;
 use switchboard_core::EventLog;
 use switchboard_projections::card::CardProjection;
 use switchboard_projections::dialogs::DialogsProjection;
+use switchboard_projections::project::ProjectProjection;
 use switchboard_projections::timeline::TimelineProjection;
 use switchboard_projections::{
     Checkpoint, ProjectionError, ProjectionRunner, Readers, RebuildProgress, RunnerOptions, Until,
@@ -44,16 +45,20 @@ pub enum Kind {
     Timeline,
     /// The client card.
     Card,
+    /// What each project defines: operators, channels, folders, tags, lists, variables,
+    /// pipelines, SLA thresholds, templates, saved filters.
+    Project,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Dialogs, Kind::Timeline, Kind::Card];
+    pub const ALL: [Kind; 4] = [Kind::Dialogs, Kind::Timeline, Kind::Card, Kind::Project];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Dialogs => "dialogs",
             Kind::Timeline => "timeline",
             Kind::Card => "card",
+            Kind::Project => "project",
         }
     }
 
@@ -68,6 +73,7 @@ impl Kind {
             Kind::Dialogs => ProjectionRunner::start(log, path, DialogsProjection, options).await,
             Kind::Timeline => ProjectionRunner::start(log, path, TimelineProjection, options).await,
             Kind::Card => ProjectionRunner::start(log, path, CardProjection, options).await,
+            Kind::Project => ProjectionRunner::start(log, path, ProjectProjection, options).await,
         }
     }
 
@@ -88,6 +94,9 @@ impl Kind {
                 rebuild(log, path, TimelineProjection, until, max_batch, progress).await
             }
             Kind::Card => rebuild(log, path, CardProjection, until, max_batch, progress).await,
+            Kind::Project => {
+                rebuild(log, path, ProjectProjection, until, max_batch, progress).await
+            }
         }
     }
 }

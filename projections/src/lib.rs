@@ -6,6 +6,7 @@
 
 pub mod card;
 pub mod dialogs;
+pub mod project;
 pub mod runtime;
 pub mod timeline;
 pub mod verify;
