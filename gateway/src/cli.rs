@@ -84,6 +84,8 @@ pub struct VerifyArgs {
 pub enum BenchCommand {
     /// Appends through the command service on both backends, and raw JetStream publishes.
     Append(crate::bench::AppendArgs),
+    /// Writes a generated inbox history (the one `bench projections` measures) as JSON lines.
+    Dataset(crate::dataset::DatasetArgs),
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +185,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Command::Rebuild(args) => rebuild(args).await,
             Command::Verify(args) => verify(args).await,
+            Command::Bench(BenchCommand::Dataset(args)) => {
+                tokio::task::spawn_blocking(move || crate::dataset::dataset(args))
+                    .await
+                    .map_err(|e| CliError::Bench(e.to_string()))?
+                    .map_err(CliError::Bench)
+            }
         }
     })
 }
