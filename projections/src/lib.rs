@@ -7,6 +7,7 @@
 pub mod card;
 pub mod dialogs;
 pub mod project;
+pub mod query;
 pub mod runtime;
 pub mod timeline;
 pub mod verify;

@@ -1,0 +1,195 @@
+//! The query API the gateway serves: everything a caller may ask of the read models, with the
+//! access rules of F12 applied here and nowhere else.
+//!
+//! - A [`Caller`] is an operator of one project with a role. Projects never see each other
+//!   (F12.2): every answer is scoped to the caller's project, and a dialog of another project
+//!   is [`Access::NotFound`], as if it did not exist.
+//! - An admin sees every dialog of the project; an operator sees the dialogs assigned to them
+//!   and the free ones, and loses a dialog the moment it is reassigned away (F12.1). The list
+//!   query applies the same rule in SQL ([`crate::dialogs::list_dialogs`] with the caller's
+//!   [`Viewer`]); [`Caller::may_see`] is the rule for one row, and both are tested against
+//!   each other.
+//! - Deleted dialogs are gone for everyone; a dialog merged into another answers
+//!   [`Access::Merged`] with the survivor, whose timeline carries both histories.
+//!
+//! Functions take the reader connections of the read models they need (one per file); the
+//! gateway runs them on its blocking pool.
+
+use crate::card::{Card, card};
+use crate::dialogs::{
+    DialogRow, Folder, ListQuery, Page, Viewer, dialog_row, folder_badge, list_dialogs, tag_usage,
+    unanswered_dialogs, unread_dialogs,
+};
+use crate::project::{FolderInfo, TagInfo, folders, tags};
+use crate::runtime::ProjectionError;
+use crate::timeline::{TimelineCursor, TimelinePage, timeline};
+use rusqlite::Connection;
+use std::collections::HashMap;
+use switchboard_schemas::{DialogId, OperatorId, ProjectId, Role};
+
+/// Who asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub project: ProjectId,
+    pub operator: OperatorId,
+    pub role: Role,
+}
+
+/// Whether a caller may open a dialog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Visible,
+    /// Unknown, deleted, or of another project.
+    NotFound,
+    /// Assigned to another operator (an operator caller only).
+    Forbidden,
+    /// Merged into this dialog.
+    Merged(DialogId),
+}
+
+impl Caller {
+    pub fn viewer(&self) -> Viewer {
+        Viewer {
+            operator: self.operator,
+            admin: self.role == Role::Admin,
+        }
+    }
+
+    /// F12 for one dialog row.
+    pub fn may_see(&self, row: &DialogRow) -> Access {
+        if row.project != self.project || row.deleted {
+            return Access::NotFound;
+        }
+        if let Some(survivor) = row.merged_into {
+            return Access::Merged(survivor);
+        }
+        match (self.role, row.assignee) {
+            (Role::Admin, _) | (Role::Operator, None) => Access::Visible,
+            (Role::Operator, Some(assignee)) if assignee == self.operator => Access::Visible,
+            (Role::Operator, Some(_)) => Access::Forbidden,
+        }
+    }
+}
+
+/// F12 for a dialog, from the dialog list read model.
+pub fn access(
+    dialogs: &Connection,
+    caller: &Caller,
+    dialog: DialogId,
+) -> Result<Access, ProjectionError> {
+    Ok(match dialog_row(dialogs, dialog)? {
+        Some(row) => caller.may_see(&row),
+        None => Access::NotFound,
+    })
+}
+
+/// A page of the dialog list as the caller sees it: the project and the visibility come from
+/// the caller whatever `query` says.
+pub fn list(
+    dialogs: &Connection,
+    caller: &Caller,
+    mut query: ListQuery,
+) -> Result<Page, ProjectionError> {
+    query.project = caller.project;
+    query.viewer = caller.viewer();
+    list_dialogs(dialogs, &query)
+}
+
+/// One dialog's list row, if the caller may see it.
+pub fn row(
+    dialogs: &Connection,
+    caller: &Caller,
+    dialog: DialogId,
+) -> Result<Result<DialogRow, Access>, ProjectionError> {
+    Ok(match dialog_row(dialogs, dialog)? {
+        Some(row) => match caller.may_see(&row) {
+            Access::Visible => Ok(row),
+            denied => Err(denied),
+        },
+        None => Err(Access::NotFound),
+    })
+}
+
+/// The client card (F7), if the caller may see the dialog.
+pub fn open_card(
+    dialogs: &Connection,
+    cards: &Connection,
+    caller: &Caller,
+    dialog: DialogId,
+) -> Result<Result<Card, Access>, ProjectionError> {
+    match access(dialogs, caller, dialog)? {
+        Access::Visible => Ok(card(cards, dialog)?.ok_or(Access::NotFound)),
+        denied => Ok(Err(denied)),
+    }
+}
+
+/// A page of the dialog's timeline (F3), newest first, if the caller may see the dialog.
+pub fn open_timeline(
+    dialogs: &Connection,
+    timelines: &Connection,
+    caller: &Caller,
+    dialog: DialogId,
+    before: Option<TimelineCursor>,
+    limit: usize,
+) -> Result<Result<TimelinePage, Access>, ProjectionError> {
+    match access(dialogs, caller, dialog)? {
+        Access::Visible => Ok(Ok(timeline(timelines, dialog, before, limit)?)),
+        denied => Ok(Err(denied)),
+    }
+}
+
+/// Every counter of the left pane for one caller (F1.4, F1.5, F1.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Badges {
+    /// The header counter: unread dialogs (admin: the project; operator: assigned to them).
+    pub unread: u64,
+    /// Dialogs in *Unanswered* the caller sees.
+    pub unanswered: u64,
+    /// Built-in *All chats*.
+    pub all_chats: u64,
+    /// Built-in *With operator*.
+    pub with_operator: u64,
+    /// The project's folders in their order, each with its badge.
+    pub folders: Vec<(FolderInfo, u64)>,
+}
+
+/// Reads every badge of the caller: O(folders) counter lookups, never a scan of dialogs.
+pub fn badges(
+    dialogs: &Connection,
+    project: &Connection,
+    caller: &Caller,
+) -> Result<Badges, ProjectionError> {
+    let viewer = caller.viewer();
+    let p = caller.project;
+    let mut custom = Vec::new();
+    for folder in folders(project, p)? {
+        let badge = folder_badge(dialogs, p, viewer, Folder::Custom(folder.folder))?;
+        custom.push((folder, badge));
+    }
+    Ok(Badges {
+        unread: unread_dialogs(dialogs, p, viewer)?,
+        unanswered: unanswered_dialogs(dialogs, p, viewer)?,
+        all_chats: folder_badge(dialogs, p, viewer, Folder::All)?,
+        with_operator: folder_badge(dialogs, p, viewer, Folder::WithOperator)?,
+        folders: custom,
+    })
+}
+
+/// F2.5: the project's tags with their colors and how many live dialogs carry each, most used
+/// first (then by name); tags nobody uses are listed with 0.
+pub fn tag_picker(
+    dialogs: &Connection,
+    project: &Connection,
+    caller: &Caller,
+) -> Result<Vec<(TagInfo, u64)>, ProjectionError> {
+    let counts: HashMap<_, _> = tag_usage(dialogs, caller.project)?.into_iter().collect();
+    let mut picker: Vec<_> = tags(project, caller.project)?
+        .into_iter()
+        .map(|tag| {
+            let count = counts.get(&tag.tag).copied().unwrap_or(0);
+            (tag, count)
+        })
+        .collect();
+    picker.sort_by(|(a, x), (b, y)| y.cmp(x).then_with(|| a.name.cmp(&b.name)));
+    Ok(picker)
+}
