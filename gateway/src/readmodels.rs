@@ -23,8 +23,8 @@ use switchboard_projections::dialogs::DialogsProjection;
 use switchboard_projections::project::ProjectProjection;
 use switchboard_projections::timeline::TimelineProjection;
 use switchboard_projections::{
-    Checkpoint, ProjectionError, ProjectionRunner, Readers, RebuildProgress, RunnerOptions, Until,
-    rebuild,
+    Checkpoint, Projection, ProjectionError, ProjectionRunner, Readers, RebuildProgress,
+    RunnerOptions, Until, rebuild,
 };
 
 /// The directory of the read models inside a data directory.
@@ -75,6 +75,37 @@ impl Kind {
             Kind::Card => ProjectionRunner::start(log, path, CardProjection, options).await,
             Kind::Project => ProjectionRunner::start(log, path, ProjectProjection, options).await,
         }
+    }
+
+    /// Bump when what a projection writes changes without its schema text changing: the
+    /// fingerprint then differs and `serve` rebuilds the read model from the log.
+    fn apply_version(self) -> u32 {
+        match self {
+            Kind::Dialogs => 1,
+            Kind::Timeline => 2,
+            Kind::Card => 1,
+            Kind::Project => 1,
+        }
+    }
+
+    fn schema(self) -> &'static str {
+        match self {
+            Kind::Dialogs => DialogsProjection.schema(),
+            Kind::Timeline => TimelineProjection.schema(),
+            Kind::Card => CardProjection.schema(),
+            Kind::Project => ProjectProjection.schema(),
+        }
+    }
+
+    /// What a generation built by this code looks like: its schema and apply version. A live
+    /// generation with another fingerprint was built by other code and is rebuilt.
+    pub fn fingerprint(self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.name().as_bytes());
+        hash.update(self.apply_version().to_le_bytes());
+        hash.update(self.schema().as_bytes());
+        hex::encode(&hash.finalize()[..16])
     }
 
     /// Builds the read model from the log into `path` (see [`rebuild`]).
@@ -162,6 +193,54 @@ impl Slot {
         self.dir.join("CURRENT")
     }
 
+    fn fingerprint_path(&self, generation: &str) -> PathBuf {
+        self.dir.join(format!("{generation}.fingerprint"))
+    }
+
+    /// Records which code builds a generation (see [`Kind::fingerprint`]).
+    pub fn write_fingerprint(&self, generation: &str) -> Result<(), ReadModelError> {
+        std::fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
+        let path = self.fingerprint_path(generation);
+        std::fs::write(&path, format!("{}\n", self.kind.fingerprint())).map_err(io_error(&path))
+    }
+
+    /// Whether the generation was built by this code (no fingerprint: no).
+    pub fn built_by_this_code(&self, generation: &str) -> Result<bool, ReadModelError> {
+        let path = self.fingerprint_path(generation);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text.trim() == self.kind.fingerprint()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(ReadModelError::Io { path, error }),
+        }
+    }
+
+    /// The live generation, or a new empty one (which a runner builds from the log) when there
+    /// is none or the live one was built by other code (another schema or apply version).
+    pub fn current_for_this_code(&self) -> Result<String, ReadModelError> {
+        if let Some(generation) = self.current()?
+            && self.built_by_this_code(&generation)?
+        {
+            return Ok(generation);
+        }
+        let _lock = self.lock_waiting()?;
+        let current = self.current()?;
+        if let Some(generation) = &current {
+            if self.built_by_this_code(generation)? {
+                return Ok(generation.clone());
+            }
+            tracing::warn!(
+                projection = self.kind.name(),
+                generation = generation.as_str(),
+                "read model built by other code (schema or apply version); building a new \
+                 generation from the log"
+            );
+        }
+        let generation = self.next_generation()?;
+        self.write_fingerprint(&generation)?;
+        self.publish(&generation)?;
+        Ok(generation)
+    }
+
     /// The live generation, if any was ever published.
     pub fn current(&self) -> Result<Option<String>, ReadModelError> {
         let pointer = self.pointer();
@@ -182,20 +261,6 @@ impl Slot {
                 error,
             }),
         }
-    }
-
-    /// The live generation, publishing a first (empty) one when there is none yet.
-    pub fn current_or_init(&self) -> Result<String, ReadModelError> {
-        if let Some(generation) = self.current()? {
-            return Ok(generation);
-        }
-        let _lock = self.lock_waiting()?;
-        if let Some(generation) = self.current()? {
-            return Ok(generation);
-        }
-        let generation = self.next_generation()?;
-        self.publish(&generation)?;
-        Ok(generation)
     }
 
     /// Takes the slot's lock, failing at once when another process holds it.
@@ -362,7 +427,7 @@ impl<L: EventLog> ReadModels<L> {
         let mut live = BTreeMap::new();
         for kind in Kind::ALL {
             let slot = Slot::new(root, kind);
-            let generation = slot.current_or_init()?;
+            let generation = slot.current_for_this_code()?;
             // Files of replaced generations (or a rebuild that crashed) go, unless a rebuild is
             // running right now.
             if let Ok(_lock) = slot.try_lock() {
@@ -526,9 +591,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let slot = Slot::new(dir.path(), Kind::Dialogs);
         assert_eq!(slot.current().expect("current"), None);
-        let first = slot.current_or_init().expect("init");
+        let first = slot.current_for_this_code().expect("init");
         assert_eq!(first, "g000001");
-        assert_eq!(slot.current_or_init().expect("again"), first);
+        assert_eq!(slot.current_for_this_code().expect("again"), first);
         std::fs::write(slot.path(&first), b"one").expect("write");
         let lock = slot.try_lock().expect("lock");
         assert!(matches!(slot.try_lock(), Err(ReadModelError::Busy { .. })));
@@ -538,11 +603,21 @@ mod tests {
         std::fs::write(dir.path().join("dialogs/g000002.sqlite-wal"), b"").expect("write");
         slot.publish(&second).expect("publish");
         assert_eq!(slot.current().expect("current").as_deref(), Some("g000002"));
-        assert_eq!(slot.remove_except(&[&second]).expect("remove"), 1);
+        assert_eq!(
+            slot.remove_except(&[&second]).expect("remove"),
+            2,
+            "file and fingerprint"
+        );
         assert!(!slot.path(&first).exists());
         assert!(slot.path(&second).exists());
         drop(lock);
         slot.try_lock().expect("the lock is free again");
+        // Built by other code (another schema or apply version): a new empty generation.
+        std::fs::write(dir.path().join("dialogs/g000002.fingerprint"), b"old\n").expect("write");
+        assert!(!slot.built_by_this_code(&second).expect("fingerprint"));
+        assert_eq!(slot.current_for_this_code().expect("current"), "g000003");
+        assert!(slot.built_by_this_code("g000003").expect("fingerprint"));
+        assert_ne!(Kind::Dialogs.fingerprint(), Kind::Timeline.fingerprint());
         std::fs::write(dir.path().join("dialogs/CURRENT"), b"../etc\n").expect("write");
         assert!(matches!(
             slot.current(),

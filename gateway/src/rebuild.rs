@@ -211,6 +211,7 @@ async fn rebuild_one<L: EventLog>(
     let publishing = slot.clone();
     let (new, old) = (generation.clone(), replaced.clone());
     blocking("publish", move || {
+        publishing.write_fingerprint(&new)?;
         publishing.publish(&new)?;
         // The replaced generation stays until a running service has let go of it (it deletes
         // it after the swap, or at its next start).

@@ -1,9 +1,15 @@
-//! The dialog timeline read model (F3): messages in both directions and internal notes, in log
-//! order, with the delivery status of outbound messages; a merged dialog shows the messages of
-//! the dialogs it absorbed (F4.9); a deleted client's messages are erased (F4.8).
+//! The dialog timeline read model (F3): messages in both directions with their attachments,
+//! internal notes and service entries (F3.2: assigned, unassigned, closed, reopened, tags and
+//! deal stage changed, blocked, blacklisted, bot paused and resumed, funnel block, merged — who
+//! and when), in log order, with the delivery status of outbound messages (F3.6); a merged dialog
+//! shows the history of the dialogs it absorbed (F4.9); a deleted client's history is erased
+//! (F4.8). Attachments are also listed by kind (F3.7: the images / files tabs).
 //!
 //! Tables:
-//! - `dialog_timeline`: (dialog, seq, position in the log message) → one message or note;
+//! - `dialog_timeline`: (dialog, seq, position in the log message) → one message, note or
+//!   service entry (the event itself as its JSON form, with the actor);
+//! - `dialog_attachment`: (dialog, seq, position, index) → one attachment of a message, indexed
+//!   by (dialog, kind) for the attachments view;
 //! - `dialog_absorbed`: (survivor, absorbed) for merged dialogs.
 
 use crate::runtime::{DecodedRecord, Projection, ProjectionError};
@@ -34,9 +40,28 @@ CREATE TABLE IF NOT EXISTS dialog_timeline (
     status INTEGER,
     failure TEXT,
     at INTEGER NOT NULL,
+    -- Service entries: who (the envelope's actor, JSON).
+    actor TEXT,
     PRIMARY KEY (dialog, seq, pos)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS dialog_timeline_by_item ON dialog_timeline (item);
+CREATE TABLE IF NOT EXISTS dialog_attachment (
+    dialog TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    -- image | audio | voice | video | file
+    kind TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    mime_type TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    storage_ref TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (dialog, seq, pos, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dialog_attachment_by_kind
+    ON dialog_attachment (dialog, kind, seq, pos, idx);
 CREATE TABLE IF NOT EXISTS dialog_absorbed (
     survivor TEXT NOT NULL,
     absorbed TEXT NOT NULL,
@@ -98,6 +123,7 @@ struct Item<'a> {
     attachments: usize,
     reply_to: Option<String>,
     status: Option<i64>,
+    actor: Option<String>,
 }
 
 fn insert(tx: &Transaction<'_>, at: &Placement, item: Item<'_>) -> rusqlite::Result<usize> {
@@ -105,8 +131,8 @@ fn insert(tx: &Transaction<'_>, at: &Placement, item: Item<'_>) -> rusqlite::Res
     // channel's duplicate could reach the log as two events) keeps its first place.
     tx.prepare_cached(
         "INSERT INTO dialog_timeline (dialog, seq, pos, item, kind, operator, channel, text,
-             attachments, reply_to, status, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             attachments, reply_to, status, at, actor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT DO NOTHING",
     )?
     .execute(params![
@@ -121,8 +147,87 @@ fn insert(tx: &Transaction<'_>, at: &Placement, item: Item<'_>) -> rusqlite::Res
         i64::try_from(item.attachments).unwrap_or(i64::MAX),
         item.reply_to,
         item.status,
-        at.at
+        at.at,
+        item.actor
     ])
+}
+
+fn attachment_kind(kind: AttachmentKind) -> &'static str {
+    match kind {
+        AttachmentKind::Image => "image",
+        AttachmentKind::Audio => "audio",
+        AttachmentKind::Voice => "voice",
+        AttachmentKind::Video => "video",
+        AttachmentKind::File => "file",
+    }
+}
+
+fn parse_attachment_kind(text: &str) -> Option<AttachmentKind> {
+    Some(match text {
+        "image" => AttachmentKind::Image,
+        "audio" => AttachmentKind::Audio,
+        "voice" => AttachmentKind::Voice,
+        "video" => AttachmentKind::Video,
+        "file" => AttachmentKind::File,
+        _ => return None,
+    })
+}
+
+fn insert_attachments(
+    tx: &Transaction<'_>,
+    at: &Placement,
+    message: MessageId,
+    attachments: &[Attachment],
+) -> rusqlite::Result<()> {
+    if attachments.is_empty() {
+        return Ok(());
+    }
+    let mut statement = tx.prepare_cached(
+        "INSERT INTO dialog_attachment (dialog, seq, pos, idx, message, kind, file_name,
+             mime_type, size_bytes, storage_ref, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT DO NOTHING",
+    )?;
+    let message = message.token();
+    for (idx, a) in attachments.iter().enumerate() {
+        statement.execute(params![
+            at.dialog,
+            at.seq,
+            at.pos,
+            idx as i64,
+            message,
+            attachment_kind(a.kind),
+            a.file_name,
+            a.mime_type,
+            i64::try_from(a.size_bytes).unwrap_or(i64::MAX),
+            a.storage_ref,
+            at.at
+        ])?;
+    }
+    Ok(())
+}
+
+/// Whether an event is a service entry of the timeline (F3.2).
+fn is_service_entry(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::DialogAssigned(_)
+            | Event::DialogUnassigned(_)
+            | Event::DialogClosed(_)
+            | Event::DialogReopened(_)
+            | Event::ClientBlocked(_)
+            | Event::ClientUnblocked(_)
+            | Event::ClientBlacklisted(_)
+            | Event::ClientUnblacklisted(_)
+            | Event::BotPaused(_)
+            | Event::BotResumed(_)
+            | Event::BotScenarioStarted(_)
+            | Event::TagsAdded(_)
+            | Event::TagsRemoved(_)
+            | Event::DealStageChanged(_)
+            | Event::FunnelBlockEntered(_)
+            | Event::DialogsMerged(_)
+    )
 }
 
 /// Delivery only moves forward (a late "delivered" after "read" changes nothing); a failure
@@ -159,8 +264,10 @@ fn apply_event(
                     attachments: e.attachments.len(),
                     reply_to: e.reply_to.map(|m| m.token()),
                     status: None,
+                    actor: None,
                 },
             )?;
+            insert_attachments(tx, at, e.message, &e.attachments)?;
         }
         Event::MessageQueued(e) => {
             let operator = match e.author {
@@ -179,8 +286,10 @@ fn apply_event(
                     attachments: e.attachments.len(),
                     reply_to: e.reply_to.map(|m| m.token()),
                     status: Some(QUEUED),
+                    actor: None,
                 },
             )?;
+            insert_attachments(tx, at, e.message, &e.attachments)?;
         }
         Event::NoteAdded(e) => {
             let operator = match envelope.actor {
@@ -199,6 +308,7 @@ fn apply_event(
                     attachments: 0,
                     reply_to: None,
                     status: None,
+                    actor: None,
                 },
             )?;
         }
@@ -214,24 +324,52 @@ fn apply_event(
         Event::MessageFailed(e) => {
             advance(tx, e.message, FAILED, Some(&e.detail))?;
         }
-        Event::DialogsMerged(e) => {
-            tx.prepare_cached(
-                "INSERT INTO dialog_absorbed (survivor, absorbed) VALUES (?1, ?2)
-                 ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![at.dialog, e.absorbed.token()])?;
-        }
         Event::ClientDeleted(_) => {
             // F4.8: what the client wrote, and what was written to them, is personal data.
-            tx.prepare_cached(
-                "DELETE FROM dialog_timeline WHERE dialog = ?1
-                     OR dialog IN (SELECT absorbed FROM dialog_absorbed WHERE survivor = ?1)",
-            )?
-            .execute([&at.dialog])?;
+            for table in ["dialog_timeline", "dialog_attachment"] {
+                tx.prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE dialog = ?1
+                         OR dialog IN (SELECT absorbed FROM dialog_absorbed WHERE survivor = ?1)"
+                ))?
+                .execute([&at.dialog])?;
+            }
         }
         _ => {}
     }
+    if let Event::DialogsMerged(e) = &envelope.payload {
+        tx.prepare_cached(
+            "INSERT INTO dialog_absorbed (survivor, absorbed) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![at.dialog, e.absorbed.token()])?;
+    }
+    if is_service_entry(&envelope.payload) {
+        let operator = match envelope.actor {
+            Actor::Operator(op) => Some(op.token()),
+            _ => None,
+        };
+        insert(
+            tx,
+            at,
+            Item {
+                item: envelope.event_id.token(),
+                kind: "service",
+                operator,
+                channel: None,
+                text: &to_json(&envelope.payload)?,
+                attachments: 0,
+                reply_to: None,
+                status: None,
+                actor: Some(to_json(&envelope.actor)?),
+            },
+        )?;
+    }
     Ok(())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ProjectionError> {
+    serde_json::to_string(value)
+        .map_err(|e| ProjectionError::Corrupt(format!("cannot write JSON: {e}")))
 }
 
 /// What an item of the timeline is.
@@ -243,6 +381,27 @@ pub enum ItemKind {
     Outbound(Option<OperatorId>),
     /// An internal comment (F3.3).
     Note(Option<OperatorId>),
+    /// A service entry (F3.2), caused by this actor; the event is [`TimelineItem::entry`].
+    Service(Actor),
+}
+
+/// Which items a timeline page shows (F7.6: chat display settings). Messages from the client
+/// and operators always show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Show {
+    pub bot_messages: bool,
+    pub notes: bool,
+    pub service_entries: bool,
+}
+
+impl Default for Show {
+    fn default() -> Self {
+        Self {
+            bot_messages: true,
+            notes: true,
+            service_entries: true,
+        }
+    }
 }
 
 /// Delivery of an outbound message (F3.6).
@@ -268,8 +427,13 @@ pub struct TimelineItem {
     pub dialog: DialogId,
     pub kind: ItemKind,
     pub channel: Option<ChannelId>,
+    /// A message's or note's text (empty for service entries).
     pub text: String,
+    /// How many attachments the message has; they are in [`Self::files`].
     pub attachments: u32,
+    pub files: Vec<Attachment>,
+    /// A service entry's event.
+    pub entry: Option<Event>,
     pub delivery: Option<Delivery>,
     pub failure: Option<String>,
     pub at: Timestamp,
@@ -280,6 +444,8 @@ pub struct TimelineItem {
 pub enum ItemId {
     Message(MessageId),
     Note(NoteId),
+    /// The event of a service entry.
+    Service(EventId),
 }
 
 #[derive(Debug, Clone)]
@@ -310,23 +476,57 @@ pub fn timeline(
     before: Option<TimelineCursor>,
     limit: usize,
 ) -> Result<TimelinePage, ProjectionError> {
+    timeline_showing(conn, dialog, Show::default(), before, limit)
+}
+
+fn corrupt(column: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.into())
+}
+
+/// [`timeline`] with only the kinds of items `show` asks for; pages stay keyset pages.
+pub fn timeline_showing(
+    conn: &Connection,
+    dialog: DialogId,
+    show: Show,
+    before: Option<TimelineCursor>,
+    limit: usize,
+) -> Result<TimelinePage, ProjectionError> {
     let limit = limit.clamp(1, 500);
     let (seq, pos) = before.map_or((i64::MAX, i64::MAX), |c| (c.seq, c.pos));
-    let mut statement = conn.prepare_cached(
+    let mut hidden = Vec::new();
+    if !show.bot_messages {
+        hidden.push("(kind = 'outbound' AND operator IS NULL)");
+    }
+    if !show.notes {
+        hidden.push("kind = 'note'");
+    }
+    if !show.service_entries {
+        hidden.push("kind = 'service'");
+    }
+    let hide = if hidden.is_empty() {
+        String::new()
+    } else {
+        format!(" AND NOT ({})", hidden.join(" OR "))
+    };
+    let mut statement = conn.prepare_cached(&format!(
         "SELECT item, dialog, kind, operator, channel, text, attachments, status, failure, at,
-                seq, pos
+                seq, pos, actor
          FROM dialog_timeline
          WHERE dialog IN (SELECT ?1 UNION SELECT absorbed FROM dialog_absorbed WHERE survivor = ?1)
-           AND (seq, pos) < (?2, ?3)
+           AND (seq, pos) < (?2, ?3){hide}
          ORDER BY seq DESC, pos DESC
-         LIMIT ?4",
-    )?;
+         LIMIT ?4"
+    ))?;
     let mut rows = statement.query(params![
         dialog.token(),
         seq,
         pos,
         i64::try_from(limit).unwrap_or(500)
     ])?;
+    let mut files = conn.prepare_cached(
+        "SELECT kind, file_name, mime_type, size_bytes, storage_ref FROM dialog_attachment
+         WHERE dialog = ?1 AND seq = ?2 AND pos = ?3 ORDER BY idx",
+    )?;
     let mut items = Vec::new();
     let mut last = None;
     while let Some(r) = rows.next()? {
@@ -334,19 +534,41 @@ pub fn timeline(
         let missing = |column| {
             rusqlite::Error::InvalidColumnType(column, "id".to_owned(), rusqlite::types::Type::Null)
         };
-        let (kind, id) = match r.get::<_, String>(2)?.as_str() {
-            "inbound" => (ItemKind::Inbound, None),
-            "outbound" => (ItemKind::Outbound(operator), None),
-            _ => (
-                ItemKind::Note(operator),
-                Some(ItemId::Note(
-                    parse(0, r.get(0)?)?.ok_or_else(|| missing(0))?,
-                )),
+        let item: Option<String> = r.get(0)?;
+        let text: String = r.get(5)?;
+        let (kind, id, entry, text) = match r.get::<_, String>(2)?.as_str() {
+            "inbound" => (
+                ItemKind::Inbound,
+                ItemId::Message(parse(0, item)?.ok_or_else(|| missing(0))?),
+                None,
+                text,
             ),
-        };
-        let id = match id {
-            Some(id) => id,
-            None => ItemId::Message(parse(0, r.get(0)?)?.ok_or_else(|| missing(0))?),
+            "outbound" => (
+                ItemKind::Outbound(operator),
+                ItemId::Message(parse(0, item)?.ok_or_else(|| missing(0))?),
+                None,
+                text,
+            ),
+            "note" => (
+                ItemKind::Note(operator),
+                ItemId::Note(parse(0, item)?.ok_or_else(|| missing(0))?),
+                None,
+                text,
+            ),
+            "service" => {
+                let actor: String = r.get::<_, Option<String>>(12)?.ok_or_else(|| missing(12))?;
+                let actor: Actor = serde_json::from_str(&actor)
+                    .map_err(|e| corrupt(12, format!("actor {actor:?}: {e}")))?;
+                let event: Event = serde_json::from_str(&text)
+                    .map_err(|e| corrupt(5, format!("service entry {text:?}: {e}")))?;
+                (
+                    ItemKind::Service(actor),
+                    ItemId::Service(parse(0, item)?.ok_or_else(|| missing(0))?),
+                    Some(event),
+                    String::new(),
+                )
+            }
+            other => return Err(corrupt(2, format!("unknown item kind {other:?}")).into()),
         };
         let delivery = match r.get::<_, Option<i64>>(7)? {
             None => None,
@@ -356,17 +578,38 @@ pub fn timeline(
             Some(READ) => Some(Delivery::Read),
             Some(_) => Some(Delivery::Failed),
         };
+        let at_seq: i64 = r.get(10)?;
+        let at_pos: i64 = r.get(11)?;
         last = Some(TimelineCursor {
-            seq: r.get(10)?,
-            pos: r.get(11)?,
+            seq: at_seq,
+            pos: at_pos,
         });
+        let item_dialog: String = r.get(1)?;
+        let attachments: u32 = r.get(6)?;
+        let mut attached = Vec::new();
+        if attachments > 0 {
+            let mut found = files.query(params![item_dialog, at_seq, at_pos])?;
+            while let Some(f) = found.next()? {
+                let kind: String = f.get(0)?;
+                attached.push(Attachment {
+                    kind: parse_attachment_kind(&kind)
+                        .ok_or_else(|| corrupt(0, format!("attachment kind {kind:?}")))?,
+                    file_name: f.get(1)?,
+                    mime_type: f.get(2)?,
+                    size_bytes: u64::try_from(f.get::<_, i64>(3)?).unwrap_or(0),
+                    storage_ref: f.get(4)?,
+                });
+            }
+        }
         items.push(TimelineItem {
             id,
-            dialog: parse(1, r.get(1)?)?.ok_or_else(|| missing(1))?,
+            dialog: parse(1, Some(item_dialog))?.ok_or_else(|| missing(1))?,
             kind,
             channel: parse(4, r.get(4)?)?,
-            text: r.get(5)?,
-            attachments: r.get(6)?,
+            text,
+            attachments,
+            files: attached,
+            entry,
             delivery,
             failure: r.get(8)?,
             at: Timestamp::from_micros(r.get(9)?),
@@ -374,6 +617,102 @@ pub fn timeline(
     }
     let next = if items.len() == limit { last } else { None };
     Ok(TimelinePage { items, next })
+}
+
+/// One attachment in the attachments view (F3.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentItem {
+    pub message: MessageId,
+    /// The dialog it was sent in (an absorbed one after a merge).
+    pub dialog: DialogId,
+    pub attachment: Attachment,
+    pub at: Timestamp,
+}
+
+/// Where a page of attachments ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachmentCursor {
+    seq: i64,
+    pos: i64,
+    idx: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttachmentPage {
+    /// Newest first.
+    pub items: Vec<AttachmentItem>,
+    pub next: Option<AttachmentCursor>,
+}
+
+/// F3.7: the attachments of a dialog (with the dialogs it absorbed) of the given kinds (all
+/// kinds when empty), newest first.
+pub fn attachments(
+    conn: &Connection,
+    dialog: DialogId,
+    kinds: &[AttachmentKind],
+    before: Option<AttachmentCursor>,
+    limit: usize,
+) -> Result<AttachmentPage, ProjectionError> {
+    let limit = limit.clamp(1, 500);
+    let c = before.unwrap_or(AttachmentCursor {
+        seq: i64::MAX,
+        pos: i64::MAX,
+        idx: i64::MAX,
+    });
+    let mut kinds: Vec<&str> = kinds.iter().map(|k| attachment_kind(*k)).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let filter = if kinds.is_empty() {
+        String::new()
+    } else {
+        // Only fixed names from `attachment_kind`, never caller text.
+        let list: Vec<String> = kinds.iter().map(|k| format!("'{k}'")).collect();
+        format!(" AND kind IN ({})", list.join(", "))
+    };
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT message, dialog, kind, file_name, mime_type, size_bytes, storage_ref, at,
+                seq, pos, idx
+         FROM dialog_attachment
+         WHERE dialog IN (SELECT ?1 UNION SELECT absorbed FROM dialog_absorbed WHERE survivor = ?1)
+           AND (seq, pos, idx) < (?2, ?3, ?4){filter}
+         ORDER BY seq DESC, pos DESC, idx DESC
+         LIMIT ?5"
+    ))?;
+    let mut rows = statement.query(params![
+        dialog.token(),
+        c.seq,
+        c.pos,
+        c.idx,
+        i64::try_from(limit).unwrap_or(500)
+    ])?;
+    let mut items = Vec::new();
+    let mut last = None;
+    while let Some(r) = rows.next()? {
+        let missing = |column| {
+            rusqlite::Error::InvalidColumnType(column, "id".to_owned(), rusqlite::types::Type::Null)
+        };
+        let kind: String = r.get(2)?;
+        items.push(AttachmentItem {
+            message: parse(0, r.get(0)?)?.ok_or_else(|| missing(0))?,
+            dialog: parse(1, r.get(1)?)?.ok_or_else(|| missing(1))?,
+            attachment: Attachment {
+                kind: parse_attachment_kind(&kind)
+                    .ok_or_else(|| corrupt(2, format!("attachment kind {kind:?}")))?,
+                file_name: r.get(3)?,
+                mime_type: r.get(4)?,
+                size_bytes: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+                storage_ref: r.get(6)?,
+            },
+            at: Timestamp::from_micros(r.get(7)?),
+        });
+        last = Some(AttachmentCursor {
+            seq: r.get(8)?,
+            pos: r.get(9)?,
+            idx: r.get(10)?,
+        });
+    }
+    let next = if items.len() == limit { last } else { None };
+    Ok(AttachmentPage { items, next })
 }
 
 #[cfg(test)]
@@ -389,10 +728,11 @@ mod tests {
     }
 
     impl Log {
-        fn push(&mut self, dialog: DialogId, actor: Actor, payload: Event) {
+        fn push(&mut self, dialog: DialogId, actor: Actor, payload: Event) -> EventId {
             self.seq += 1;
+            let event_id = EventId::new();
             let envelope = Envelope {
-                event_id: EventId::new(),
+                event_id,
                 project: self.project,
                 aggregate: AggregateId::Dialog(dialog),
                 occurred_at: Timestamp::from_micros(i64::try_from(self.seq).unwrap_or(0)),
@@ -408,6 +748,7 @@ mod tests {
                 appended_at: Timestamp::from_micros(1),
                 batch: encode_batch(&[envelope]).expect("encode"),
             });
+            event_id
         }
     }
 
@@ -506,7 +847,7 @@ mod tests {
             absorbed,
             identities: vec![],
         });
-        log.push(survivor, Actor::Operator(operator), merged);
+        let merge = log.push(survivor, Actor::Operator(operator), merged);
 
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("timeline.sqlite");
@@ -521,6 +862,12 @@ mod tests {
         assert_eq!(
             summary,
             vec![
+                (
+                    ItemId::Service(merge),
+                    ItemKind::Service(Actor::Operator(operator)),
+                    None,
+                    survivor
+                ),
                 (
                     ItemId::Note(note),
                     ItemKind::Note(Some(operator)),
@@ -543,8 +890,9 @@ mod tests {
                 (ItemId::Message(old), ItemKind::Inbound, None, absorbed),
             ]
         );
-        assert_eq!(items[1].failure.as_deref(), Some("too many requests"));
-        assert_eq!(items[3].text, "price?");
+        assert!(matches!(items[0].entry, Some(Event::DialogsMerged(_))));
+        assert_eq!(items[2].failure.as_deref(), Some("too many requests"));
+        assert_eq!(items[4].text, "price?");
 
         log.push(
             survivor,
@@ -558,5 +906,133 @@ mod tests {
             "the deleted client's messages stay"
         );
         assert!(all(&conn, absorbed).is_empty());
+    }
+
+    fn file(kind: AttachmentKind, name: &str) -> Attachment {
+        Attachment {
+            kind,
+            file_name: name.into(),
+            mime_type: "application/octet-stream".into(),
+            size_bytes: 1234,
+            storage_ref: format!("blob:{name}"),
+        }
+    }
+
+    #[test]
+    fn service_entries_attachments_and_display_settings() {
+        let channel = ChannelId::new();
+        let operator = OperatorId::new();
+        let dialog = DialogId::new();
+        let mut log = Log {
+            project: ProjectId::new(),
+            seq: 0,
+            records: Vec::new(),
+        };
+        let photo = MessageId::new();
+        log.push(
+            dialog,
+            Actor::Connector(channel),
+            Event::MessageReceived(MessageReceived {
+                message: photo,
+                channel,
+                external_id: "p".into(),
+                text: String::new(),
+                attachments: vec![
+                    file(AttachmentKind::Image, "a.jpg"),
+                    file(AttachmentKind::Image, "b.jpg"),
+                ],
+                reply_to: None,
+                sent_at: Timestamp::from_micros(1),
+            }),
+        );
+        let assigned = log.push(
+            dialog,
+            Actor::Operator(operator),
+            Event::DialogAssigned(DialogAssigned {
+                operator,
+                previous: None,
+            }),
+        );
+        let contract = MessageId::new();
+        let mut send = queued(contract, channel, MessageAuthor::Operator(operator));
+        if let Event::MessageQueued(q) = &mut send {
+            q.attachments = vec![file(AttachmentKind::File, "contract.pdf")];
+        }
+        log.push(dialog, Actor::Operator(operator), send);
+        log.push(
+            dialog,
+            Actor::Bot,
+            queued(MessageId::new(), channel, MessageAuthor::Bot),
+        );
+        let closed = log.push(dialog, Actor::System, Event::DialogClosed(DialogClosed {}));
+        // Not a service entry: read marks are per operator, not part of the conversation.
+        log.push(
+            dialog,
+            Actor::Operator(operator),
+            Event::ReadMarked(ReadMarked {
+                operator,
+                up_to: Some(photo),
+            }),
+        );
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("timeline.sqlite");
+        let mut store = ProjectionStore::open(&path, TimelineProjection).expect("open");
+        store.apply(log.records.clone()).expect("apply");
+        let conn = open_reader(&path).expect("reader");
+
+        let items = all(&conn, dialog);
+        let kinds: Vec<_> = items.iter().map(|i| i.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                ItemKind::Service(Actor::System),
+                ItemKind::Outbound(None),
+                ItemKind::Outbound(Some(operator)),
+                ItemKind::Service(Actor::Operator(operator)),
+                ItemKind::Inbound,
+            ]
+        );
+        assert_eq!(items[0].id, ItemId::Service(closed));
+        assert_eq!(items[3].id, ItemId::Service(assigned));
+        assert!(matches!(
+            items[3].entry,
+            Some(Event::DialogAssigned(DialogAssigned { operator: o, previous: None })) if o == operator
+        ));
+        let names: Vec<_> = items[4]
+            .files
+            .iter()
+            .map(|f| f.file_name.as_str())
+            .collect();
+        assert_eq!(names, ["a.jpg", "b.jpg"]);
+        assert_eq!(items[4].attachments, 2);
+        assert_eq!(items[2].files, [file(AttachmentKind::File, "contract.pdf")]);
+
+        // F7.6: hide the bot and the service entries.
+        let quiet = Show {
+            bot_messages: false,
+            notes: true,
+            service_entries: false,
+        };
+        let page = timeline_showing(&conn, dialog, quiet, None, 10).expect("timeline");
+        let kinds: Vec<_> = page.items.iter().map(|i| i.kind).collect();
+        assert_eq!(
+            kinds,
+            [ItemKind::Outbound(Some(operator)), ItemKind::Inbound]
+        );
+
+        // F3.7: images and files on their tabs, newest first, paged.
+        let images = attachments(&conn, dialog, &[AttachmentKind::Image], None, 1).expect("page");
+        assert_eq!(images.items[0].attachment.file_name, "b.jpg");
+        assert_eq!(images.items[0].message, photo);
+        let rest =
+            attachments(&conn, dialog, &[AttachmentKind::Image], images.next, 1).expect("page");
+        assert_eq!(rest.items[0].attachment.file_name, "a.jpg");
+        let files = attachments(&conn, dialog, &[AttachmentKind::File], None, 10).expect("page");
+        assert_eq!(files.items.len(), 1);
+        assert_eq!(files.items[0].message, contract);
+        assert!(files.next.is_none());
+        let every = attachments(&conn, dialog, &[], None, 10).expect("page");
+        assert_eq!(every.items.len(), 3);
     }
 }
