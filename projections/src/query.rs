@@ -22,9 +22,13 @@ use crate::dialogs::{
 };
 use crate::project::{FolderInfo, TagInfo, folders, tags};
 use crate::runtime::ProjectionError;
-use crate::timeline::{TimelineCursor, TimelinePage, timeline};
+use crate::timeline::{
+    AttachmentCursor, AttachmentPage, Show, TimelineCursor, TimelinePage, attachments,
+    timeline_showing,
+};
 use rusqlite::Connection;
 use std::collections::HashMap;
+use switchboard_schemas::AttachmentKind;
 use switchboard_schemas::{DialogId, OperatorId, ProjectId, Role};
 
 /// Who asks.
@@ -123,17 +127,37 @@ pub fn open_card(
     }
 }
 
-/// A page of the dialog's timeline (F3), newest first, if the caller may see the dialog.
+/// A page of the dialog's timeline (F3), newest first, showing what `show` asks for (F7.6),
+/// if the caller may see the dialog.
 pub fn open_timeline(
     dialogs: &Connection,
     timelines: &Connection,
     caller: &Caller,
     dialog: DialogId,
+    show: Show,
     before: Option<TimelineCursor>,
     limit: usize,
 ) -> Result<Result<TimelinePage, Access>, ProjectionError> {
     match access(dialogs, caller, dialog)? {
-        Access::Visible => Ok(Ok(timeline(timelines, dialog, before, limit)?)),
+        Access::Visible => Ok(Ok(timeline_showing(
+            timelines, dialog, show, before, limit,
+        )?)),
+        denied => Ok(Err(denied)),
+    }
+}
+
+/// A page of the dialog's attachments of the given kinds (F3.7), if the caller may see it.
+pub fn open_attachments(
+    dialogs: &Connection,
+    timelines: &Connection,
+    caller: &Caller,
+    dialog: DialogId,
+    kinds: &[AttachmentKind],
+    before: Option<AttachmentCursor>,
+    limit: usize,
+) -> Result<Result<AttachmentPage, Access>, ProjectionError> {
+    match access(dialogs, caller, dialog)? {
+        Access::Visible => Ok(Ok(attachments(timelines, dialog, kinds, before, limit)?)),
         denied => Ok(Err(denied)),
     }
 }

@@ -15,7 +15,7 @@ use switchboard_projections::project::ProjectProjection;
 use switchboard_projections::query::{
     self, Access, Caller, badges, open_card, open_timeline, tag_picker,
 };
-use switchboard_projections::timeline::TimelineProjection;
+use switchboard_projections::timeline::{Show, TimelineProjection};
 use switchboard_projections::{Projection, ProjectionRunner, RunnerOptions, open_reader};
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, FolderId, MessageId,
@@ -338,20 +338,40 @@ async fn access_follows_f12<L: EventLog>(log: L) {
         open_card(&dialogs, &cards, &as_olga, pavels).unwrap(),
         Err(Forbidden)
     );
-    let page = open_timeline(&dialogs, &timelines, &as_admin, free, None, 50)
-        .unwrap()
-        .unwrap();
+    let page = open_timeline(
+        &dialogs,
+        &timelines,
+        &as_admin,
+        free,
+        Show::default(),
+        None,
+        50,
+    )
+    .unwrap()
+    .unwrap();
     assert!(
         page.items.len() >= 2,
         "the survivor's timeline carries the absorbed dialog's message too: {:?}",
         page.items
     );
     assert_eq!(
-        open_timeline(&dialogs, &timelines, &as_pavel, olgas, None, 50)
-            .unwrap()
-            .map(|p| p.items.len()),
+        open_timeline(
+            &dialogs,
+            &timelines,
+            &as_pavel,
+            olgas,
+            Show::default(),
+            None,
+            50
+        )
+        .unwrap()
+        .map(|p| p.items.len()),
         Err(Forbidden)
     );
+    assert!(matches!(
+        query::open_attachments(&dialogs, &timelines, &as_olga, pavels, &[], None, 10).unwrap(),
+        Err(Forbidden)
+    ));
     assert_eq!(
         query::row(&dialogs, &as_admin, foreign).unwrap(),
         Err(NotFound)
