@@ -86,6 +86,9 @@ pub enum BenchCommand {
     Append(crate::bench::AppendArgs),
     /// Writes a generated inbox history (the one `bench projections` measures) as JSON lines.
     Dataset(crate::dataset::DatasetArgs),
+    /// Generates a history into a fresh log and measures the read models on it: rebuild rates,
+    /// list and counter queries, live apply rate and lag, sizes, memory.
+    Projections(Box<crate::bench_projections::ProjectionsArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +188,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Command::Rebuild(args) => rebuild(args).await,
             Command::Verify(args) => verify(args).await,
+            Command::Bench(BenchCommand::Projections(args)) => {
+                Box::pin(crate::bench_projections::projections(*args))
+                    .await
+                    .map_err(CliError::Bench)
+            }
             Command::Bench(BenchCommand::Dataset(args)) => {
                 tokio::task::spawn_blocking(move || crate::dataset::dataset(args))
                     .await

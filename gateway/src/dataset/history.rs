@@ -23,7 +23,7 @@
 
 use super::rng::Rng;
 use super::text::{self, Lang, Person};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use switchboard_core::domain::dialog::{self, DialogCommand, DialogState};
 use switchboard_core::domain::identity::{self, IdentityCommand, IdentityState};
 use switchboard_core::domain::project::{self, ProjectCommand, ProjectState};
@@ -81,6 +81,18 @@ pub struct DialogSummary {
     pub messages_in: u32,
     pub messages_out: u32,
     pub notes: u32,
+}
+
+/// The ids of one generated project, for queries against what was generated.
+#[derive(Debug, Clone)]
+pub struct ProjectIds {
+    pub id: ProjectId,
+    pub admins: Vec<OperatorId>,
+    /// Operators who are not admins.
+    pub operators: Vec<OperatorId>,
+    pub folders: Vec<FolderId>,
+    /// In the generator's order of popularity (the first ones are used most).
+    pub tags: Vec<TagId>,
 }
 
 #[derive(Debug)]
@@ -320,6 +332,20 @@ pub struct Generator {
     out: VecDeque<Item>,
     setup_pending: bool,
     stats: Stats,
+    /// The identities claimed so far: (project, hash of channel and external id).
+    claimed: HashSet<(usize, u64)>,
+}
+
+/// FNV-1a of a channel identity, for the set of claimed ones.
+fn identity_hash(channel: ChannelId, external_id: &str) -> u64 {
+    channel
+        .as_uuid()
+        .as_bytes()
+        .iter()
+        .chain(external_id.as_bytes())
+        .fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
 }
 
 impl Generator {
@@ -350,6 +376,7 @@ impl Generator {
             out: VecDeque::new(),
             setup_pending: true,
             stats: Stats::default(),
+            claimed: HashSet::new(),
         }
     }
 
@@ -367,6 +394,7 @@ impl Generator {
         next.clock = self.clock;
         // Its projects exist already: the first step only fills the window.
         next.projects = self.projects.clone();
+        next.claimed = self.claimed.clone();
         next.first_dialog = self.first_dialog + self.size.dialogs;
         next.mean_gap_us = self.mean_gap_us;
         next
@@ -374,6 +402,25 @@ impl Generator {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The ids of the generated projects (known once the first item was produced).
+    pub fn project_ids(&self) -> Vec<ProjectIds> {
+        self.projects
+            .iter()
+            .map(|p| ProjectIds {
+                id: p.id,
+                admins: p.admins.iter().map(|&i| p.operators[i].id).collect(),
+                operators: p
+                    .operators
+                    .iter()
+                    .filter(|o| !o.admin)
+                    .map(|o| o.id)
+                    .collect(),
+                folders: p.folders.clone(),
+                tags: p.tags.clone(),
+            })
+            .collect()
     }
 
     /// The sequence the next log message will get.
@@ -832,16 +879,31 @@ impl Generator {
         d.created_at = self.clock;
         d.last_activity_at = self.clock;
         let (channel, kind) = d.channel;
-        let external_id = match kind {
-            ChannelKind::Telegram => (100_000_000 + self.rng.below(7_000_000_000)).to_string(),
-            ChannelKind::WhatsappCloud | ChannelKind::WhatsappQr => d.person.phone_digits.clone(),
-            ChannelKind::Vk => format!("id{}", 1_000_000 + self.rng.below(800_000_000)),
-            _ => d.person.email.clone(),
-        };
-        let identity = ChannelIdentity {
-            channel,
-            kind,
-            external_id,
+        // One identity claims one dialog (F11.2): a made-up phone or id that another client of
+        // the project already has is drawn again.
+        let mut attempt = 0u32;
+        let identity = loop {
+            let mut external_id = match kind {
+                ChannelKind::Telegram => (100_000_000 + self.rng.below(7_000_000_000)).to_string(),
+                ChannelKind::WhatsappCloud | ChannelKind::WhatsappQr => {
+                    d.person.phone_digits.clone()
+                }
+                ChannelKind::Vk => format!("id{}", 1_000_000 + self.rng.below(800_000_000)),
+                _ => d.person.email.clone(),
+            };
+            if attempt > 8 {
+                external_id.push_str(&format!("{attempt}"));
+            }
+            let key = (d.project, identity_hash(channel, &external_id));
+            if self.claimed.insert(key) {
+                break ChannelIdentity {
+                    channel,
+                    kind,
+                    external_id,
+                };
+            }
+            attempt += 1;
+            d.person = text::person(&mut self.rng, d.lang);
         };
         d.profile = ClientProfile {
             name: match kind {
