@@ -3,13 +3,16 @@
 //! a tombstone row: every piece of personal data is erased.
 //!
 //! Tables:
-//! - `dialog_card`: dialog → profile, source, deal, funnel block;
+//! - `dialog_card`: dialog → profile, source, deal, funnel block, the client's decimal number;
+//! - `project_clientnumber`: project → the last number given (F2.2: the same rule as the dialog
+//!   list's, so the card shows the number the list filters by);
 //! - `dialog_utm`: (dialog, position) → one UTM parameter;
 //! - `dialog_identity`: (dialog, channel, external id) → the identity and its display name;
 //! - `dialog_variable`: (dialog, name) → value;
 //! - `dialog_task`: (dialog, task) → text, due, done;
 //! - `dialog_list`: (dialog, list) membership.
 
+use crate::dialogs::next_client_number;
 use crate::runtime::{DecodedRecord, Projection, ProjectionError, execute_for_each};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use switchboard_schemas::events::*;
@@ -42,8 +45,13 @@ CREATE TABLE IF NOT EXISTS dialog_card (
     deal_line INTEGER,
     deal_channel TEXT,
     deal_sales_sum_minor INTEGER,
-    deal_sales_count INTEGER
+    deal_sales_count INTEGER,
+    client_number INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS project_clientnumber (
+    project TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_utm (
     dialog TEXT NOT NULL,
     pos INTEGER NOT NULL,
@@ -184,6 +192,9 @@ fn apply_event(
             if inserted == 0 {
                 return Ok(());
             }
+            let number = next_client_number(tx, &envelope.project.token())?;
+            tx.prepare_cached("UPDATE dialog_card SET client_number = ?2 WHERE dialog = ?1")?
+                .execute(params![dialog, number])?;
             set_profile(tx, dialog, &e.profile)?;
             let mut utm = tx.prepare_cached(
                 "INSERT INTO dialog_utm (dialog, pos, key, value) VALUES (?1, ?2, ?3, ?4)",
@@ -319,6 +330,8 @@ pub struct CardTask {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Card {
     pub dialog: DialogId,
+    /// F7.1 internal id: the client's decimal number in the project, the one F2.2 filters by.
+    pub number: u64,
     pub deleted: bool,
     pub created_at: Timestamp,
     pub profile: ClientProfile,
@@ -346,12 +359,13 @@ pub fn card(conn: &Connection, dialog: DialogId) -> Result<Option<Card>, Project
         [Option<String>; 4],
         Option<(String, String)>,
         Option<(String, String)>,
+        i64,
     );
     let head: Option<Head> = conn
         .prepare_cached(
             "SELECT deleted, created_at, name, phone, email, avatar_url, country, language,
                     source_platform, source_campaign, source_ad_set, source_ad,
-                    funnel_block, funnel_block_name, deal_pipeline, deal_stage
+                    funnel_block, funnel_block_name, deal_pipeline, deal_stage, client_number
              FROM dialog_card WHERE dialog = ?1",
         )?
         .query_row([&token], |r| {
@@ -370,10 +384,19 @@ pub fn card(conn: &Connection, dialog: DialogId) -> Result<Option<Card>, Project
                 [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?],
                 pair(r.get(12)?, r.get(13)?),
                 pair(r.get(14)?, r.get(15)?),
+                r.get(16)?,
             ))
         })
         .optional()?;
-    let Some((deleted, created_at, profile, [platform, campaign, ad_set, ad], funnel, deal)) = head
+    let Some((
+        deleted,
+        created_at,
+        profile,
+        [platform, campaign, ad_set, ad],
+        funnel,
+        deal,
+        number,
+    )) = head
     else {
         return Ok(None);
     };
@@ -434,6 +457,7 @@ pub fn card(conn: &Connection, dialog: DialogId) -> Result<Option<Card>, Project
     };
     Ok(Some(Card {
         dialog,
+        number: u64::try_from(number).unwrap_or(0),
         deleted,
         created_at: Timestamp::from_micros(created_at),
         profile,
@@ -554,6 +578,7 @@ mod tests {
         let conn = open_reader(&path).expect("reader");
         let card = card(&conn, dialog).expect("query").expect("a card");
         assert_eq!(card.profile, profile);
+        assert_eq!(card.number, 1, "the project's first client");
         assert_eq!(card.source, source);
         assert_eq!(
             card.identities,

@@ -4,6 +4,7 @@
 //! at or below the checkpoint offered again change nothing; undecodable records are skipped.
 
 use rusqlite::Connection;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 use switchboard_core::domain::dialog::DialogCommand;
@@ -13,9 +14,9 @@ use switchboard_core::log::{AppendRequest, EventLog, Expected, MsgId, Subject, S
 use switchboard_core::service::{CommandMeta, CommandService, ServiceOptions};
 use switchboard_projections::card::{CardProjection, card};
 use switchboard_projections::dialogs::{
-    self, AuthorKind, DialogsProjection, Filters, Folder, LastAuthor, ListQuery, Order, Tab,
-    Viewer, all_counters, dialog_row, folder_badge, is_unread, recount, unanswered_dialogs,
-    unread_dialogs,
+    self, AuthorKind, Condition, DialogStatus, DialogsProjection, Expr, Filter, Folder, LastAuthor,
+    ListQuery, Order, Tab, Viewer, all_counters, dialog_row, folder_badge, is_unread, recount,
+    unanswered_dialogs, unread_dialogs,
 };
 use switchboard_projections::timeline::{Delivery, ItemId, ItemKind, TimelineProjection, timeline};
 use switchboard_projections::{
@@ -23,7 +24,8 @@ use switchboard_projections::{
 };
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, EncodedBatch,
-    FolderId, MessageId, NoteId, OperatorId, ProjectId, Role, Source, TagId, TaskId, Timestamp,
+    FolderId, ListId, MessageId, NoteId, OperatorId, PipelineId, ProjectId, Role, Source, Stage,
+    StageId, TagId, TaskId, Timestamp,
 };
 use switchboard_tests::NatsServer;
 
@@ -805,6 +807,7 @@ async fn card_follows_the_client<L: EventLog>(log: L) {
         .expect("query")
         .expect("a card");
     assert_eq!(shown.profile, profile);
+    assert_eq!(shown.number, 1, "the project's first client");
     assert_eq!(shown.identities.len(), 1);
     assert_eq!(shown.tasks.len(), 1);
     assert!(shown.tasks[0].done);
@@ -879,7 +882,7 @@ fn list(
         folder: Folder::All,
         include_closed,
         order,
-        filters: Filters::default(),
+        filter: Filter::default(),
         after: None,
         limit: 2,
     };
@@ -982,7 +985,7 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
             folder: Folder::All,
             include_closed: false,
             order: Order::Activity,
-            filters: Filters::default(),
+            filter: Filter::default(),
             after: None,
             limit: 10,
         },
@@ -1019,7 +1022,7 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
             folder: Folder::All,
             include_closed: false,
             order: Order::Activity,
-            filters: Filters::default(),
+            filter: Filter::default(),
             after: None,
             limit: 10,
         },
@@ -1041,7 +1044,7 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
         .await
         .expect("applied");
     let created = row(&conn, d[2]).client_created_at;
-    let filtered = |filters: Filters| {
+    let filtered = |conditions: Vec<Condition>| {
         let query = ListQuery {
             project: w.project,
             viewer: w.admin(),
@@ -1049,50 +1052,385 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
             folder: Folder::All,
             include_closed: false,
             order: Order::Activity,
-            filters,
+            filter: Filter::new(Expr::all(conditions)).expect("a valid filter"),
             after: None,
             limit: 10,
         };
         let page = dialogs::list_dialogs(&conn, &query).expect("list");
         page.rows.iter().map(|r| r.row.dialog).collect::<Vec<_>>()
     };
-    let tags_all = Filters {
-        tags_all: vec![w.tag],
-        ..Filters::default()
-    };
-    assert_eq!(filtered(tags_all), vec![d[0], d[4]]);
-    let tags_none = Filters {
-        tags_none: vec![w.tag],
-        ..Filters::default()
-    };
-    assert_eq!(filtered(tags_none), vec![d[1], d[2]]);
-    let no_tags = Filters {
-        no_tags: true,
-        ..Filters::default()
-    };
-    assert_eq!(filtered(no_tags), vec![d[1], d[2]]);
-    let by_operator = Filters {
-        last_author: Some(AuthorKind::Operator),
-        ..Filters::default()
-    };
-    assert_eq!(filtered(by_operator), vec![d[1]]);
-    let assigned = Filters {
-        assignee: Some(w.op2),
-        ..Filters::default()
-    };
-    assert_eq!(filtered(assigned), vec![d[2]]);
-    let before = Filters {
-        registered_before: Some(created),
-        ..Filters::default()
-    };
-    assert_eq!(filtered(before), vec![d[0], d[1]]);
-    let from_and_tagged = Filters {
-        registered_from: Some(created),
-        tags_all: vec![w.tag],
-        ..Filters::default()
-    };
-    assert_eq!(filtered(from_and_tagged), vec![d[4]]);
+    assert_eq!(
+        filtered(vec![Condition::TagsAll(vec![w.tag])]),
+        vec![d[0], d[4]]
+    );
+    assert_eq!(
+        filtered(vec![Condition::TagsNone(vec![w.tag])]),
+        vec![d[1], d[2]]
+    );
+    assert_eq!(filtered(vec![Condition::NoTags]), vec![d[1], d[2]]);
+    assert_eq!(
+        filtered(vec![Condition::LastAuthor(AuthorKind::Operator)]),
+        vec![d[1]]
+    );
+    assert_eq!(filtered(vec![Condition::Assignee(Some(w.op2))]), vec![d[2]]);
+    assert_eq!(
+        filtered(vec![Condition::RegisteredBefore(created)]),
+        vec![d[0], d[1]]
+    );
+    assert_eq!(
+        filtered(vec![
+            Condition::RegisteredFrom(created),
+            Condition::TagsAll(vec![w.tag])
+        ]),
+        vec![d[4]]
+    );
     runner.shutdown().await;
+}
+
+/// The dialogs of the list under a filter, as a set (the orders are tested above).
+fn matching(
+    conn: &Connection,
+    w: &World,
+    viewer: Viewer,
+    include_closed: bool,
+    expr: Expr,
+) -> BTreeSet<DialogId> {
+    let query = ListQuery {
+        project: w.project,
+        viewer,
+        tab: Tab::All,
+        folder: Folder::All,
+        include_closed,
+        order: Order::Activity,
+        filter: Filter::new(expr).expect("a valid filter"),
+        after: None,
+        limit: 100,
+    };
+    let page = dialogs::list_dialogs(conn, &query).expect("list");
+    assert!(page.next.is_none());
+    page.rows.iter().map(|r| r.row.dialog).collect()
+}
+
+/// F2.2–F2.4: every filter kind, answered by the dialogs read model from the events, and
+/// groups joined by AND / OR; the client number is the card's too.
+async fn filters_answer_every_kind<L: EventLog>(log: L) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("dialogs.sqlite");
+    let card_path = dir.path().join("card.sqlite");
+    let service = CommandService::new(log.clone(), ServiceOptions::default());
+    let w = world(&service).await;
+    let (second_bot, list_a, list_b, tag2) =
+        (ChannelId::new(), ListId::new(), ListId::new(), TagId::new());
+    let (pipeline, s1, s2) = (PipelineId::new(), StageId::new(), StageId::new());
+    for setup in [
+        ProjectCommand::ConnectChannel {
+            channel: second_bot,
+            kind: ChannelKind::Telegram,
+            name: "second bot".into(),
+        },
+        ProjectCommand::DefineList {
+            list: list_a,
+            name: "news".into(),
+        },
+        ProjectCommand::DefineList {
+            list: list_b,
+            name: "promo".into(),
+        },
+        ProjectCommand::DefineTag {
+            tag: tag2,
+            name: "vip".into(),
+            color: "#00ff00".into(),
+        },
+        ProjectCommand::DefinePipeline {
+            pipeline,
+            name: "sales".into(),
+            stages: vec![
+                Stage {
+                    stage: s1,
+                    name: "new".into(),
+                },
+                Stage {
+                    stage: s2,
+                    name: "won".into(),
+                },
+            ],
+        },
+    ] {
+        service
+            .project(w.project, setup, CommandMeta::new(Actor::System))
+            .await
+            .expect("project setup");
+    }
+    let runner = start(&log, &path).await;
+    let cards = ProjectionRunner::start(
+        log.clone(),
+        &card_path,
+        CardProjection,
+        RunnerOptions::default(),
+    )
+    .await
+    .expect("start the card");
+    let started = Timestamp::now();
+    let a = register(&service, &w, "1", Some("Anna")).await;
+    let b = register(&service, &w, "2", Some("Boris")).await;
+    let c = register(&service, &w, "3", Some("Cyril")).await;
+    let admin = Actor::Operator(w.admin);
+    let on_second_bot = ChannelIdentity {
+        channel: second_bot,
+        kind: ChannelKind::Telegram,
+        external_id: "c-2".into(),
+    };
+    let steps = vec![
+        (
+            a,
+            DialogCommand::JoinLists {
+                lists: vec![list_a],
+            },
+        ),
+        (
+            a,
+            DialogCommand::AddTags {
+                tags: vec![w.tag, tag2],
+            },
+        ),
+        (
+            a,
+            DialogCommand::SetVariable {
+                name: "city".into(),
+                value: "Kazan".into(),
+            },
+        ),
+        (
+            a,
+            DialogCommand::ChangeDealStage {
+                pipeline,
+                stage: s1,
+            },
+        ),
+        (
+            a,
+            DialogCommand::EnterFunnelBlock {
+                block: "b1".into(),
+                block_name: "Greeting".into(),
+            },
+        ),
+        (
+            b,
+            DialogCommand::JoinLists {
+                lists: vec![list_b],
+            },
+        ),
+        (b, DialogCommand::AddTags { tags: vec![w.tag] }),
+        (
+            b,
+            DialogCommand::SetVariable {
+                name: "size".into(),
+                value: "M".into(),
+            },
+        ),
+        (b, DialogCommand::Assign { operator: w.op1 }),
+        (
+            c,
+            DialogCommand::LinkIdentity {
+                identity: on_second_bot.clone(),
+                display_name: None,
+                avatar_url: None,
+            },
+        ),
+        (
+            c,
+            DialogCommand::SetVariable {
+                name: "city".into(),
+                value: "Moscow".into(),
+            },
+        ),
+        (
+            c,
+            DialogCommand::ChangeDealStage {
+                pipeline,
+                stage: s2,
+            },
+        ),
+    ];
+    for (dialog, step) in steps {
+        command(&service, &w, dialog, admin, step).await;
+    }
+    inbound(&service, &w, a, "hello").await;
+    inbound(&service, &w, b, "price?").await;
+    reply(&service, &w, b, w.op1, "10 euro").await;
+    let bot_says = DialogCommand::SendMessage {
+        message: MessageId::new(),
+        channel: second_bot,
+        text: "welcome".into(),
+        attachments: vec![],
+        reply_to: None,
+        template: None,
+    };
+    command(&service, &w, c, Actor::Bot, bot_says).await;
+    // A note after the client's message: the last *message* is still the client's.
+    let note = DialogCommand::AddNote {
+        note: NoteId::new(),
+        text: "vip".into(),
+    };
+    command(&service, &w, a, admin, note).await;
+    let seq = command(&service, &w, c, admin, DialogCommand::Close).await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    cards.wait_for(seq, WAIT).await.expect("applied");
+    let conn = open_reader(&path).expect("reader");
+    let card_conn = open_reader(&card_path).expect("reader");
+
+    // F2.2: numbers in the order of registration, the same on the card.
+    for (dialog, number) in [(a, 1), (b, 2), (c, 3)] {
+        assert_eq!(row(&conn, dialog).client_number, number);
+        let shown = card(&card_conn, dialog).expect("card").expect("a card");
+        assert_eq!(shown.number, number, "the card shows the list's number");
+    }
+
+    let set = |dialogs: &[DialogId]| dialogs.iter().copied().collect::<BTreeSet<_>>();
+    let all =
+        |conditions: Vec<Condition>| matching(&conn, &w, w.admin(), true, Expr::all(conditions));
+    let one = |condition: Condition| all(vec![condition]);
+    assert_eq!(one(Condition::ClientNumber("2".into())), set(&[b]));
+    assert_eq!(one(Condition::ClientNumber("4".into())), set(&[]));
+    assert_eq!(one(Condition::FunnelBlock(vec!["b1".into()])), set(&[a]));
+    assert_eq!(one(Condition::FunnelBlock(vec!["b9".into()])), set(&[]));
+    assert_eq!(one(Condition::ListsAny(vec![list_a, list_b])), set(&[a, b]));
+    assert_eq!(one(Condition::ListsNone(vec![list_a])), set(&[b, c]));
+    assert_eq!(one(Condition::TagsAll(vec![w.tag, tag2])), set(&[a]));
+    assert_eq!(one(Condition::TagsAll(vec![w.tag])), set(&[a, b]));
+    assert_eq!(one(Condition::TagsNone(vec![tag2])), set(&[b, c]));
+    assert_eq!(one(Condition::NoTags), set(&[c]));
+    assert_eq!(one(Condition::AnyTag), set(&[a, b]));
+    assert_eq!(one(Condition::Channels(vec![second_bot])), set(&[c]));
+    assert_eq!(one(Condition::Channels(vec![w.channel])), set(&[a, b, c]));
+    assert_eq!(one(Condition::Assignee(Some(w.op1))), set(&[b]));
+    assert_eq!(one(Condition::Assignee(None)), set(&[a, c]));
+    assert_eq!(one(Condition::Status(DialogStatus::Open)), set(&[a, b]));
+    assert_eq!(one(Condition::Status(DialogStatus::Closed)), set(&[c]));
+    assert_eq!(
+        matching(
+            &conn,
+            &w,
+            w.admin(),
+            false,
+            Expr::all([Condition::Status(DialogStatus::Closed)])
+        ),
+        set(&[]),
+        "closed dialogs need the archive switch"
+    );
+    assert_eq!(one(Condition::LastAuthor(AuthorKind::Client)), set(&[a]));
+    assert_eq!(one(Condition::LastAuthor(AuthorKind::Operator)), set(&[b]));
+    assert_eq!(one(Condition::LastAuthor(AuthorKind::Bot)), set(&[c]));
+    assert_eq!(one(Condition::DealStages(vec![s1])), set(&[a]));
+    assert_eq!(one(Condition::DealStages(vec![s1, s2])), set(&[a, c]));
+    let created_b = row(&conn, b).client_created_at;
+    assert_eq!(one(Condition::RegisteredBefore(created_b)), set(&[a]));
+    assert_eq!(one(Condition::RegisteredFrom(created_b)), set(&[b, c]));
+    let quarter = dialogs::ACTIVITY_BUCKET_MICROS;
+    let from = started.as_micros().div_euclid(quarter) * quarter;
+    let today = Condition::ActiveBetween {
+        from: Timestamp::from_micros(from),
+        to: Timestamp::from_micros(from + 96 * quarter),
+    };
+    assert_eq!(one(today), set(&[a, b, c]));
+    let yesterday = Condition::ActiveBetween {
+        from: Timestamp::from_micros(from - 96 * quarter),
+        to: Timestamp::from_micros(from),
+    };
+    assert_eq!(one(yesterday), set(&[]));
+    assert_eq!(one(Condition::Unanswered), set(&[a]));
+    let variable = |name: Option<&str>, value: Option<&str>| Condition::Variable {
+        name: name.map(Into::into),
+        value: value.map(Into::into),
+    };
+    assert_eq!(one(variable(Some("city"), None)), set(&[a, c]));
+    assert_eq!(one(variable(None, Some("M"))), set(&[b]));
+    assert_eq!(one(variable(Some("city"), Some("Kazan"))), set(&[a]));
+    assert_eq!(one(variable(Some("size"), Some("Kazan"))), set(&[]));
+    assert_eq!(
+        one(variable(Some("cit"), None)),
+        set(&[]),
+        "exact names only"
+    );
+    // F2.4: AND by default, groups joined by OR.
+    assert_eq!(
+        all(vec![Condition::AnyTag, Condition::Unanswered]),
+        set(&[a])
+    );
+    let either = Expr::Any(vec![
+        Expr::all([
+            Condition::TagsAll(vec![w.tag]),
+            Condition::LastAuthor(AuthorKind::Operator),
+        ]),
+        Expr::Is(Condition::Status(DialogStatus::Closed)),
+    ]);
+    assert_eq!(
+        Filter::new(either.clone())
+            .expect("valid")
+            .active_conditions(),
+        3
+    );
+    assert_eq!(matching(&conn, &w, w.admin(), true, either), set(&[b, c]));
+    let nested = Expr::All(vec![
+        Expr::Is(Condition::ListsNone(vec![list_b])),
+        Expr::Any(vec![
+            Expr::Is(Condition::Unanswered),
+            Expr::Is(Condition::Channels(vec![second_bot])),
+        ]),
+    ]);
+    assert_eq!(matching(&conn, &w, w.admin(), true, nested), set(&[a, c]));
+    // F12.1 still applies under a filter: b is op1's, so op2 sees only a of the tagged.
+    assert_eq!(
+        matching(&conn, &w, w.op2(), true, Expr::all([Condition::AnyTag])),
+        set(&[a])
+    );
+
+    // Unlinking c's identity on the second bot keeps the channel: the bot wrote through it.
+    let unlink = DialogCommand::UnlinkIdentity {
+        identity: on_second_bot,
+    };
+    command(&service, &w, c, admin, unlink).await;
+    // Leaving lists, clearing variables, moving the deal and the funnel change the answers.
+    let leave = DialogCommand::LeaveLists {
+        lists: vec![list_a],
+    };
+    command(&service, &w, a, admin, leave).await;
+    let clear = DialogCommand::ClearVariable {
+        name: "city".into(),
+    };
+    command(&service, &w, a, admin, clear).await;
+    let stage = DialogCommand::ChangeDealStage {
+        pipeline,
+        stage: s2,
+    };
+    command(&service, &w, a, admin, stage).await;
+    let block = DialogCommand::EnterFunnelBlock {
+        block: "b2".into(),
+        block_name: "Offer".into(),
+    };
+    let seq = command(&service, &w, a, Actor::Bot, block).await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    assert_eq!(one(Condition::Channels(vec![second_bot])), set(&[c]));
+    assert_eq!(one(Condition::ListsAny(vec![list_a])), set(&[]));
+    assert_eq!(one(variable(Some("city"), None)), set(&[c]));
+    assert_eq!(one(Condition::DealStages(vec![s2])), set(&[a, c]));
+    assert_eq!(one(Condition::FunnelBlock(vec!["b2".into()])), set(&[a]));
+
+    // F4.8: a deleted client matches nothing, and keeps its number (never given again).
+    let seq = command(&service, &w, b, admin, DialogCommand::Delete).await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    assert_eq!(one(Condition::ListsAny(vec![list_b])), set(&[]));
+    assert_eq!(one(variable(None, Some("M"))), set(&[]));
+    let d = register(&service, &w, "4", None).await;
+    runner
+        .wait_for(log.last_seq().await.expect("last seq"), WAIT)
+        .await
+        .expect("applied");
+    assert_eq!(row(&conn, d).client_number, 4);
+    assert_eq!(row(&conn, b).client_number, 2);
+    assert_counters_exact(&conn);
+    runner.shutdown().await;
+    cards.shutdown().await;
 }
 
 switchboard_tests::both_backends!(
@@ -1103,6 +1441,7 @@ switchboard_tests::both_backends!(
     rebuild_equals_the_live_model,
     timeline_follows_the_conversation,
     card_follows_the_client,
+    filters_answer_every_kind,
 );
 
 /// The server restarts under a running projection: its tail fails, it resubscribes from what it

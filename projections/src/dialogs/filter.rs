@@ -1,0 +1,558 @@
+//! F2.2–F2.4: the filter of the dialog list as a small expression tree, checked against its
+//! bounds once ([`Filter::new`]) and compiled into one parameterised SQL condition over
+//! `dialog_row d` and the dialogs projection's own membership tables. Values are always bound
+//! parameters, never part of the SQL text.
+
+use rusqlite::types::Value;
+use switchboard_schemas::{ChannelId, ListId, OperatorId, StageId, TagId, Timestamp};
+
+/// Deepest nesting of groups and conditions: a root group, a group inside it, its conditions.
+pub const MAX_DEPTH: usize = 4;
+/// Most nodes (groups and conditions) in one filter.
+pub const MAX_NODES: usize = 64;
+/// Most ids or names in one condition.
+pub const MAX_VALUES: usize = 100;
+/// Longest text value (funnel block, variable name or value), in bytes.
+pub const MAX_TEXT: usize = 4096;
+/// Longest client number pattern, in digits (an `i64` has 19).
+pub const MAX_NUMBER_DIGITS: usize = 19;
+/// The granularity of the activity filter: messages are recorded per 15-minute bucket, which is
+/// exact for day boundaries in every time zone (all offsets are whole quarter hours).
+pub const ACTIVITY_BUCKET_MICROS: i64 = 15 * 60 * 1_000_000;
+
+/// The bucket of the activity table a moment falls into.
+pub fn activity_bucket(at: Timestamp) -> i64 {
+    at.as_micros().div_euclid(ACTIVITY_BUCKET_MICROS)
+}
+
+/// Who wrote a dialog's last message (F2.3). Internal notes are not messages: a note after the
+/// client's message leaves the author *client*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AuthorKind {
+    Client,
+    Operator,
+    Bot,
+}
+
+impl AuthorKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AuthorKind::Client => "client",
+            AuthorKind::Operator => "operator",
+            AuthorKind::Bot => "bot",
+        }
+    }
+}
+
+/// Open or closed (archived, F1.6). Closed dialogs appear only with the archive switch on, so
+/// `Status(Closed)` without it finds nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DialogStatus {
+    Open,
+    Closed,
+}
+
+/// One F2.2/F2.3 condition on a dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// The bot's current funnel block is one of these block ids.
+    FunnelBlock(Vec<String>),
+    /// A member of at least one of these lists ("lists: include").
+    ListsAny(Vec<ListId>),
+    /// A member of none of these lists ("lists: exclude").
+    ListsNone(Vec<ListId>),
+    /// Every one of these tags is present (AND).
+    TagsAll(Vec<TagId>),
+    /// None of these tags is present.
+    TagsNone(Vec<TagId>),
+    /// No tag at all.
+    NoTags,
+    /// *Pinned tags only*: the client carries at least one tag. In the product we learn from a
+    /// tag "pinned to" (attached to) a client is simply a tag the client has (the switch also
+    /// narrows the tag picker to tags in use, which [`super::tag_usage`] already is), so this is
+    /// the opposite of [`Condition::NoTags`].
+    AnyTag,
+    /// The client has an identity on, or exchanged a message through, one of these channels.
+    Channels(Vec<ChannelId>),
+    /// Assigned to this operator; `None`: free.
+    Assignee(Option<OperatorId>),
+    Status(DialogStatus),
+    LastAuthor(AuthorKind),
+    /// The deal is at one of these stages.
+    DealStages(Vec<StageId>),
+    /// Registered strictly before this moment (the caller passes 00:00 of the day in the
+    /// project's time zone).
+    RegisteredBefore(Timestamp),
+    /// Registered at or after this moment (00:00 of the day).
+    RegisteredFrom(Timestamp),
+    /// A message (either direction; notes are not messages) at `from <= t < to`, counted in
+    /// 15-minute buckets: exact when both ends are quarter hours (days in any time zone).
+    ActiveBetween {
+        from: Timestamp,
+        to: Timestamp,
+    },
+    /// F1.4 *Unanswered* only.
+    Unanswered,
+    /// A variable with exactly this name and/or exactly this value (at least one is given).
+    Variable {
+        name: Option<String>,
+        value: Option<String>,
+    },
+    /// F2.2: the client's decimal number contains these digits (`10` finds 10, 110, 100, 210).
+    ClientNumber(String),
+}
+
+/// A filter expression: groups joined by AND / OR over conditions (F2.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expr {
+    /// Every part holds; an empty group holds for every dialog.
+    All(Vec<Expr>),
+    /// At least one part holds; must not be empty.
+    Any(Vec<Expr>),
+    Is(Condition),
+}
+
+impl Expr {
+    /// Conditions joined by AND: the default combination (F2.4).
+    pub fn all(conditions: impl IntoIterator<Item = Condition>) -> Self {
+        Expr::All(conditions.into_iter().map(Expr::Is).collect())
+    }
+}
+
+/// Why a filter is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("filter nested deeper than {max} levels")]
+    TooDeep { max: usize },
+    #[error("filter has more than {max} groups and conditions")]
+    TooLarge { max: usize },
+    #[error("{condition}: more than {max} values")]
+    TooManyValues { condition: &'static str, max: usize },
+    #[error("{condition}: no values")]
+    NoValues { condition: &'static str },
+    #[error("an any-of group has no parts")]
+    EmptyAny,
+    #[error("{condition}: text longer than {max} bytes")]
+    TextTooLong { condition: &'static str, max: usize },
+    #[error("client number: 1 to {max} decimal digits expected")]
+    BadClientNumber { max: usize },
+    #[error("activity: the range ends before it starts")]
+    EmptyRange,
+}
+
+/// A checked filter: within its bounds, ready to compile. The default holds for every dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    expr: Expr,
+    conditions: usize,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Self {
+            expr: Expr::All(Vec::new()),
+            conditions: 0,
+        }
+    }
+}
+
+impl Filter {
+    /// Checks the bounds ([`MAX_DEPTH`], [`MAX_NODES`], [`MAX_VALUES`], [`MAX_TEXT`]) and the
+    /// values of every condition.
+    pub fn new(expr: Expr) -> Result<Self, FilterError> {
+        let mut nodes = 0;
+        let mut conditions = 0;
+        check(&expr, 1, &mut nodes, &mut conditions)?;
+        Ok(Self { expr, conditions })
+    }
+
+    /// How many conditions are active (F2.4: the count the UI shows).
+    pub fn active_conditions(&self) -> usize {
+        self.conditions
+    }
+
+    pub fn expr(&self) -> &Expr {
+        &self.expr
+    }
+
+    /// Appends ` AND (…)` to `sql`, binding values after those already in `values`.
+    pub(crate) fn push_sql(&self, sql: &mut String, values: &mut Vec<Value>) {
+        if self.conditions == 0 {
+            return;
+        }
+        sql.push_str(" AND ");
+        compile(&self.expr, sql, values);
+    }
+}
+
+fn check(
+    expr: &Expr,
+    depth: usize,
+    nodes: &mut usize,
+    conditions: &mut usize,
+) -> Result<(), FilterError> {
+    if depth > MAX_DEPTH {
+        return Err(FilterError::TooDeep { max: MAX_DEPTH });
+    }
+    *nodes += 1;
+    if *nodes > MAX_NODES {
+        return Err(FilterError::TooLarge { max: MAX_NODES });
+    }
+    match expr {
+        Expr::All(parts) => parts
+            .iter()
+            .try_for_each(|p| check(p, depth + 1, nodes, conditions)),
+        Expr::Any(parts) => {
+            if parts.is_empty() {
+                return Err(FilterError::EmptyAny);
+            }
+            parts
+                .iter()
+                .try_for_each(|p| check(p, depth + 1, nodes, conditions))
+        }
+        Expr::Is(condition) => {
+            *conditions += 1;
+            check_condition(condition)
+        }
+    }
+}
+
+fn values<T>(condition: &'static str, list: &[T]) -> Result<(), FilterError> {
+    if list.is_empty() {
+        return Err(FilterError::NoValues { condition });
+    }
+    if list.len() > MAX_VALUES {
+        return Err(FilterError::TooManyValues {
+            condition,
+            max: MAX_VALUES,
+        });
+    }
+    Ok(())
+}
+
+fn text(condition: &'static str, text: &str) -> Result<(), FilterError> {
+    if text.len() > MAX_TEXT {
+        return Err(FilterError::TextTooLong {
+            condition,
+            max: MAX_TEXT,
+        });
+    }
+    Ok(())
+}
+
+fn check_condition(condition: &Condition) -> Result<(), FilterError> {
+    match condition {
+        Condition::FunnelBlock(blocks) => {
+            values("funnel block", blocks)?;
+            blocks.iter().try_for_each(|b| text("funnel block", b))
+        }
+        Condition::ListsAny(lists) | Condition::ListsNone(lists) => values("lists", lists),
+        Condition::TagsAll(tags) | Condition::TagsNone(tags) => values("tags", tags),
+        Condition::Channels(channels) => values("channels", channels),
+        Condition::DealStages(stages) => values("deal stages", stages),
+        Condition::Variable { name, value } => {
+            if name.is_none() && value.is_none() {
+                return Err(FilterError::NoValues {
+                    condition: "variable",
+                });
+            }
+            name.iter()
+                .chain(value.iter())
+                .try_for_each(|t| text("variable", t))
+        }
+        Condition::ClientNumber(digits) => {
+            if digits.is_empty()
+                || digits.len() > MAX_NUMBER_DIGITS
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(FilterError::BadClientNumber {
+                    max: MAX_NUMBER_DIGITS,
+                });
+            }
+            Ok(())
+        }
+        Condition::ActiveBetween { from, to } => {
+            if to < from {
+                return Err(FilterError::EmptyRange);
+            }
+            Ok(())
+        }
+        Condition::NoTags
+        | Condition::AnyTag
+        | Condition::Assignee(_)
+        | Condition::Status(_)
+        | Condition::LastAuthor(_)
+        | Condition::RegisteredBefore(_)
+        | Condition::RegisteredFrom(_)
+        | Condition::Unanswered => Ok(()),
+    }
+}
+
+/// Binds a value and answers its placeholder.
+fn bind(values: &mut Vec<Value>, value: Value) -> String {
+    values.push(value);
+    format!("?{}", values.len())
+}
+
+/// `?a, ?b, …` for a list of values.
+fn bind_all(values: &mut Vec<Value>, list: impl IntoIterator<Item = Value>) -> String {
+    list.into_iter()
+        .map(|v| bind(values, v))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn tokens<T: Copy>(list: &[T], token: impl Fn(T) -> String) -> Vec<Value> {
+    list.iter().map(|id| Value::Text(token(*id))).collect()
+}
+
+fn compile(expr: &Expr, sql: &mut String, values: &mut Vec<Value>) {
+    match expr {
+        Expr::All(parts) | Expr::Any(parts) if parts.is_empty() => {
+            // Only an empty All passes the checks.
+            sql.push('1');
+        }
+        Expr::All(parts) | Expr::Any(parts) => {
+            let joint = if matches!(expr, Expr::All(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            sql.push('(');
+            for (n, part) in parts.iter().enumerate() {
+                if n > 0 {
+                    sql.push_str(joint);
+                }
+                compile(part, sql, values);
+            }
+            sql.push(')');
+        }
+        Expr::Is(condition) => compile_condition(condition, sql, values),
+    }
+}
+
+fn member(table: &str, column: &str, negate: bool, list: &str) -> String {
+    let not = if negate { "NOT " } else { "" };
+    format!(
+        "{not}EXISTS (SELECT 1 FROM {table} m WHERE m.dialog = d.dialog AND m.{column} IN ({list}))"
+    )
+}
+
+fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<Value>) {
+    let fragment = match condition {
+        Condition::FunnelBlock(blocks) => {
+            let list = bind_all(values, blocks.iter().map(|b| Value::Text(b.clone())));
+            format!("d.funnel_block IN ({list})")
+        }
+        Condition::ListsAny(lists) => {
+            let list = bind_all(values, tokens(lists, |l| l.token()));
+            member("dialog_list", "list", false, &list)
+        }
+        Condition::ListsNone(lists) => {
+            let list = bind_all(values, tokens(lists, |l| l.token()));
+            member("dialog_list", "list", true, &list)
+        }
+        Condition::TagsAll(tags) => {
+            let each: Vec<String> = tags
+                .iter()
+                .map(|t| {
+                    let tag = bind(values, Value::Text(t.token()));
+                    member("dialog_tag", "tag", false, &tag)
+                })
+                .collect();
+            format!("({})", each.join(" AND "))
+        }
+        Condition::TagsNone(tags) => {
+            let list = bind_all(values, tokens(tags, |t| t.token()));
+            member("dialog_tag", "tag", true, &list)
+        }
+        Condition::NoTags => {
+            "NOT EXISTS (SELECT 1 FROM dialog_tag m WHERE m.dialog = d.dialog)".to_owned()
+        }
+        Condition::AnyTag => {
+            "EXISTS (SELECT 1 FROM dialog_tag m WHERE m.dialog = d.dialog)".to_owned()
+        }
+        Condition::Channels(channels) => {
+            let list = bind_all(values, tokens(channels, |c| c.token()));
+            member("dialog_channel", "channel", false, &list)
+        }
+        Condition::Assignee(Some(operator)) => {
+            format!(
+                "d.assignee = {}",
+                bind(values, Value::Text(operator.token()))
+            )
+        }
+        Condition::Assignee(None) => "d.assignee IS NULL".to_owned(),
+        Condition::Status(DialogStatus::Open) => "d.closed = 0".to_owned(),
+        Condition::Status(DialogStatus::Closed) => "d.closed = 1".to_owned(),
+        Condition::LastAuthor(author) => {
+            let author = bind(values, Value::Text(author.as_str().to_owned()));
+            format!("d.last_sender = {author}")
+        }
+        Condition::DealStages(stages) => {
+            let list = bind_all(values, tokens(stages, |s| s.token()));
+            format!("d.deal_stage IN ({list})")
+        }
+        Condition::RegisteredBefore(at) => {
+            let at = bind(values, Value::Integer(at.as_micros()));
+            format!("d.client_created_at < {at}")
+        }
+        Condition::RegisteredFrom(at) => {
+            let at = bind(values, Value::Integer(at.as_micros()));
+            format!("d.client_created_at >= {at}")
+        }
+        Condition::ActiveBetween { from, to } => {
+            if to <= from {
+                // An empty range: nothing was active in it (and nothing is bound).
+                "0".to_owned()
+            } else {
+                // [from, to) → the buckets that hold any moment of it.
+                let first = bind(values, Value::Integer(activity_bucket(*from)));
+                let end = Timestamp::from_micros(to.as_micros().saturating_sub(1));
+                let last = bind(values, Value::Integer(activity_bucket(end)));
+                format!(
+                    "EXISTS (SELECT 1 FROM dialog_activity m WHERE m.dialog = d.dialog
+                         AND m.bucket BETWEEN {first} AND {last})"
+                )
+            }
+        }
+        Condition::Unanswered => "d.unanswered = 1".to_owned(),
+        Condition::Variable { name, value } => {
+            let mut fragment =
+                "EXISTS (SELECT 1 FROM dialog_variable m WHERE m.dialog = d.dialog".to_owned();
+            if let Some(name) = name {
+                let name = bind(values, Value::Text(name.clone()));
+                fragment.push_str(&format!(" AND m.name = {name}"));
+            }
+            if let Some(value) = value {
+                let value = bind(values, Value::Text(value.clone()));
+                fragment.push_str(&format!(" AND m.value = {value}"));
+            }
+            fragment.push(')');
+            fragment
+        }
+        Condition::ClientNumber(digits) => {
+            let digits = bind(values, Value::Text(digits.clone()));
+            format!("instr(CAST(d.client_number AS TEXT), {digits}) > 0")
+        }
+    };
+    sql.push_str(&fragment);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compiled(expr: Expr) -> (String, Vec<Value>) {
+        let filter = Filter::new(expr).expect("valid");
+        let mut sql = String::new();
+        let mut values = vec![Value::Integer(0)];
+        filter.push_sql(&mut sql, &mut values);
+        (sql, values)
+    }
+
+    #[test]
+    fn values_are_bound_never_written_into_the_sql() {
+        let sneaky = "x' OR 1=1 --".to_owned();
+        let (sql, values) = compiled(Expr::All(vec![
+            Expr::Is(Condition::Variable {
+                name: Some(sneaky.clone()),
+                value: None,
+            }),
+            Expr::Any(vec![
+                Expr::Is(Condition::FunnelBlock(vec![sneaky.clone()])),
+                Expr::Is(Condition::ClientNumber("10".into())),
+            ]),
+        ]));
+        assert!(!sql.contains("OR 1=1"), "{sql}");
+        assert!(sql.contains("?2") && sql.contains("?3") && sql.contains("?4"));
+        assert_eq!(values.len(), 4, "the caller's first value is kept");
+        assert_eq!(values[1], Value::Text(sneaky));
+        assert!(sql.contains(" OR "), "{sql}");
+    }
+
+    #[test]
+    fn counts_conditions_and_treats_no_filter_as_true() {
+        let filter = Filter::new(Expr::All(vec![
+            Expr::Is(Condition::Unanswered),
+            Expr::Any(vec![
+                Expr::Is(Condition::NoTags),
+                Expr::Is(Condition::AnyTag),
+            ]),
+        ]))
+        .expect("valid");
+        assert_eq!(filter.active_conditions(), 3);
+        let none = Filter::default();
+        assert_eq!(none.active_conditions(), 0);
+        let mut sql = String::new();
+        none.push_sql(&mut sql, &mut Vec::new());
+        assert_eq!(sql, "");
+    }
+
+    #[test]
+    fn bounds_are_refused_with_a_reason() {
+        let mut deep = Expr::Is(Condition::Unanswered);
+        for _ in 0..MAX_DEPTH {
+            deep = Expr::All(vec![deep]);
+        }
+        assert_eq!(
+            Filter::new(deep),
+            Err(FilterError::TooDeep { max: MAX_DEPTH })
+        );
+        let wide = Expr::all((0..MAX_NODES).map(|_| Condition::Unanswered));
+        assert_eq!(
+            Filter::new(wide),
+            Err(FilterError::TooLarge { max: MAX_NODES })
+        );
+        let many = Condition::TagsAll((0..=MAX_VALUES).map(|_| TagId::new()).collect());
+        assert!(matches!(
+            Filter::new(Expr::all([many])),
+            Err(FilterError::TooManyValues { .. })
+        ));
+        assert!(matches!(
+            Filter::new(Expr::all([Condition::ListsAny(vec![])])),
+            Err(FilterError::NoValues { .. })
+        ));
+        assert_eq!(Filter::new(Expr::Any(vec![])), Err(FilterError::EmptyAny));
+        for bad in ["", "1a", "-1", "12345678901234567890"] {
+            assert!(
+                matches!(
+                    Filter::new(Expr::all([Condition::ClientNumber(bad.into())])),
+                    Err(FilterError::BadClientNumber { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        let long = "x".repeat(MAX_TEXT + 1);
+        assert!(matches!(
+            Filter::new(Expr::all([Condition::FunnelBlock(vec![long])])),
+            Err(FilterError::TextTooLong { .. })
+        ));
+        let variable = Condition::Variable {
+            name: None,
+            value: None,
+        };
+        assert!(matches!(
+            Filter::new(Expr::all([variable])),
+            Err(FilterError::NoValues { .. })
+        ));
+        let backwards = Condition::ActiveBetween {
+            from: Timestamp::from_micros(10),
+            to: Timestamp::from_micros(5),
+        };
+        assert_eq!(
+            Filter::new(Expr::all([backwards])),
+            Err(FilterError::EmptyRange)
+        );
+    }
+
+    #[test]
+    fn activity_buckets_cover_the_range_and_round_down_before_the_epoch() {
+        assert_eq!(activity_bucket(Timestamp::from_micros(0)), 0);
+        assert_eq!(activity_bucket(Timestamp::from_micros(-1)), -1);
+        assert_eq!(
+            activity_bucket(Timestamp::from_micros(ACTIVITY_BUCKET_MICROS)),
+            1
+        );
+    }
+}
