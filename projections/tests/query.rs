@@ -9,7 +9,7 @@ use switchboard_core::log::EventLog;
 use switchboard_core::service::{CommandMeta, CommandService, ServiceOptions};
 use switchboard_projections::card::CardProjection;
 use switchboard_projections::dialogs::{
-    DialogsProjection, Filters, Folder, ListQuery, Order, Tab, Viewer,
+    DialogsProjection, Filter, Folder, ListQuery, Order, Tab, Viewer,
 };
 use switchboard_projections::project::ProjectProjection;
 use switchboard_projections::query::{
@@ -59,7 +59,7 @@ fn every_dialog(conn: &rusqlite::Connection, caller: &Caller) -> Vec<DialogId> {
                 folder: Folder::All,
                 include_closed: true,
                 order: Order::Activity,
-                filters: Filters::default(),
+                filter: Filter::default(),
                 after,
                 limit: 2,
             },
