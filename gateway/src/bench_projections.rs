@@ -35,7 +35,7 @@ use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_core::{AnyLog, AppendRequest, EventLog, MsgId};
 use switchboard_projections::dialogs::{
-    self, AuthorKind, Filters, Folder, ListQuery, Order, Tab, Viewer,
+    self, AuthorKind, Condition, Expr, Filter, Folder, ListQuery, Order, Tab, Viewer,
 };
 use switchboard_projections::{RunnerOptions, Until, open_reader};
 use switchboard_schemas::{OperatorId, ProjectId};
@@ -388,17 +388,18 @@ fn askers(conn: &rusqlite::Connection, projects: &[ProjectIds]) -> Result<Vec<As
     Ok(out)
 }
 
-fn filters(count: usize, asker: &Asker) -> Filters {
+fn filters(count: usize, asker: &Asker) -> Filter {
     let tag = |i: usize| asker.tags.get(i).copied();
-    let mut filters = Filters::default();
+    let mut conditions = Vec::new();
     if count >= 1 {
-        filters.tags_all.extend(tag(0));
+        conditions.extend(tag(0).map(|t| Condition::TagsAll(vec![t])));
     }
     if count >= 3 {
-        filters.tags_none.extend(tag(1));
-        filters.last_author = Some(AuthorKind::Client);
+        conditions.extend(tag(1).map(|t| Condition::TagsNone(vec![t])));
+        conditions.push(Condition::LastAuthor(AuthorKind::Client));
     }
-    filters
+    // Up to three conditions of one value each: within every bound of `Filter::new`.
+    Filter::new(Expr::all(conditions)).unwrap_or_default()
 }
 
 fn list_query(
@@ -415,7 +416,7 @@ fn list_query(
         folder: Folder::All,
         include_closed: closed,
         order: Order::Activity,
-        filters: filters(filter_count, asker),
+        filter: filters(filter_count, asker),
         after: None,
         limit: rows,
     }
