@@ -22,12 +22,14 @@ use super::{
     SubjectFilter,
 };
 use async_nats::HeaderMap;
-use async_nats::header::{NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_MESSAGE_ID};
+use async_nats::header::{
+    HeaderName, HeaderValue, NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_MESSAGE_ID,
+};
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
 use async_nats::jetstream::stream::{self as js_stream, DiscardPolicy, StorageType};
-use async_nats::jetstream::{self, context::PublishErrorKind};
-use errors::{direct_get_error, publish_error, raw_get_error};
+use async_nats::jetstream::{self, ErrorCode};
+use errors::{direct_get_error, raw_get_error};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::fmt;
@@ -93,7 +95,8 @@ pub struct JetStreamLog {
 }
 
 struct Inner {
-    context: jetstream::Context,
+    /// Appends are plain requests on the client (see `append`).
+    client: async_nats::Client,
     stream: js_stream::Stream<()>,
     name: String,
     /// Filters of the subjects the stream captures (appends elsewhere would find no stream).
@@ -161,7 +164,7 @@ impl JetStreamLog {
         reconnected: Arc<watch::Sender<u64>>,
     ) -> Result<Self, LogError> {
         let server_max_payload = client.server_info().max_payload;
-        let context = jetstream::new(client);
+        let context = jetstream::new(client.clone());
         let max_msg_size = options
             .limits
             .max_message_bytes
@@ -217,7 +220,7 @@ impl JetStreamLog {
             .collect();
         Ok(Self {
             inner: Arc::new(Inner {
-                context,
+                client,
                 stream,
                 name: options.stream,
                 captured,
@@ -382,6 +385,82 @@ impl JetStreamLog {
                 tracing::debug!(consumer = %name, error = %e, "cannot delete a finished consumer");
             }
         });
+    }
+}
+
+/// How long an append waits for its ack before reporting its outcome unknown (the default of
+/// async-nats's JetStream publish).
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `Sb-Type` and `Sb-Ver` header names, built once (from a `&str`, each publish would
+/// validate, look up and copy them).
+const TYPE_NAME: HeaderName = HeaderName::from_static(TYPE_HEADER);
+const VERSION_NAME: HeaderName = HeaderName::from_static(VERSION_HEADER);
+
+/// The headers of an append; the batch's type and version strings become header values as they
+/// are, without a copy.
+fn append_headers(
+    msg_id: &MsgId,
+    expected: Expected,
+    types: String,
+    versions: String,
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(NATS_MESSAGE_ID, msg_id.as_str());
+    if let Some(seq) = expected.last_subject_seq() {
+        headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, HeaderValue::from(seq));
+    }
+    headers.insert(TYPE_NAME, types);
+    headers.insert(VERSION_NAME, versions);
+    headers
+}
+
+/// A JetStream publish ack, `{"stream":"SB","seq":7}` (`"duplicate":true` for a message id
+/// seen before) or `{"error":{…}}`, read straight into the fields used (async-nats reads every
+/// ack through an untagged enum, buffering it first).
+#[derive(serde::Deserialize)]
+struct AckReply {
+    #[serde(default)]
+    error: Option<jetstream::Error>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    duplicate: bool,
+}
+
+/// Why an ack is not a success.
+#[derive(Debug)]
+enum AckFailure {
+    /// 10071: the subject's last sequence is not the expected one.
+    WrongLastSequence,
+    /// Any other refusal of the stream.
+    Refused(jetstream::Error),
+    /// Not a publish ack at all.
+    Malformed(String),
+}
+
+fn publish_ack(payload: &[u8]) -> Result<AppendAck, AckFailure> {
+    let reply: AckReply =
+        serde_json::from_slice(payload).map_err(|e| AckFailure::Malformed(e.to_string()))?;
+    if let Some(error) = reply.error {
+        return Err(
+            if matches!(
+                error.error_code(),
+                ErrorCode::STREAM_WRONG_LAST_SEQUENCE
+                    | ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT
+            ) {
+                AckFailure::WrongLastSequence
+            } else {
+                AckFailure::Refused(error)
+            },
+        );
+    }
+    match reply.seq {
+        Some(seq) => Ok(AppendAck {
+            seq,
+            duplicate: reply.duplicate,
+        }),
+        None => Err(AckFailure::Malformed("no sequence in the ack".into())),
     }
 }
 
@@ -563,41 +642,42 @@ impl EventLog for JetStreamLog {
                 limit: self.inner.max_body,
             });
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(NATS_MESSAGE_ID, request.msg_id.as_str());
-        if let Some(seq) = request.expected.last_subject_seq() {
-            headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, seq.to_string());
-        }
-        headers.insert(TYPE_HEADER, request.batch.types.as_str());
-        headers.insert(VERSION_HEADER, request.batch.versions.as_str());
-        let ack = self
+        let AppendRequest {
+            subject,
+            expected,
+            msg_id,
+            batch,
+        } = request;
+        let headers = append_headers(&msg_id, expected, batch.types, batch.versions);
+        // A plain request, not `Context::publish_with_headers`: the same message on the wire
+        // (with the connection's shared reply inbox), without the in-flight semaphore, the boxed
+        // ack future and its untyped JSON parse of every ack (see `publish_ack`).
+        let reply = self
             .inner
-            .context
-            .publish_with_headers(
-                request.subject.as_str().to_owned(),
-                headers,
-                request.batch.body.clone(),
+            .client
+            .send_request(
+                subject.as_str().to_owned(),
+                async_nats::Request::new()
+                    .headers(headers)
+                    .payload(batch.body)
+                    .timeout(Some(ACK_TIMEOUT)),
             )
-            .await
-            .map_err(|e| publish_error(e, size, self.inner.max_body))?;
-        // Awaited here, never dropped: a dropped ack future only logs a failure.
-        match ack.await {
-            Ok(ack) => Ok(AppendAck {
-                seq: ack.sequence,
-                duplicate: ack.duplicate,
-            }),
-            Err(e)
-                if e.kind() == PublishErrorKind::WrongLastSequence
-                    || errors::is_wrong_last_sequence(&e) =>
-            {
-                self.resolve_wrong_last_sequence(
-                    &request.subject,
-                    request.expected,
-                    &request.msg_id,
-                )
-                .await
-            }
-            Err(e) => Err(publish_error(e, size, self.inner.max_body)),
+            .await;
+        // Awaited here, never dropped: the outcome of every append is known or reported unknown.
+        match reply {
+            Ok(message) => match publish_ack(&message.payload) {
+                Ok(ack) => Ok(ack),
+                Err(AckFailure::WrongLastSequence) => {
+                    Box::pin(self.resolve_wrong_last_sequence(&subject, expected, &msg_id)).await
+                }
+                Err(AckFailure::Refused(api)) => {
+                    Err(errors::api_failure(&api, size, self.inner.max_body))
+                }
+                Err(AckFailure::Malformed(e)) => Err(LogError::Unavailable(format!(
+                    "publish outcome unknown: unreadable ack: {e}"
+                ))),
+            },
+            Err(e) => Err(errors::request_error(e, size, self.inner.max_body)),
         }
     }
 

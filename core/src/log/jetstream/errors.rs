@@ -2,11 +2,11 @@
 //! "unavailable" (timeouts, lost connections: the outcome is unknown, retry with the same id).
 
 use crate::log::LogError;
-use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::stream::{
     DirectGetError, DirectGetErrorKind, RawMessageError, RawMessageErrorKind,
 };
 use async_nats::jetstream::{self, ErrorCode};
+use async_nats::{RequestError, RequestErrorKind};
 use std::fmt::Display;
 
 /// `maximum messages exceeded` and friends, answered under DiscardPolicy::New.
@@ -27,49 +27,23 @@ pub(super) fn lowercase_unavailable(context: &str, err: impl Display) -> LogErro
     LogError::Unavailable(format!("{context}: {}", lower(err)))
 }
 
-/// The JetStream API error behind an async-nats error, if the server answered with one.
-fn api_error<E: std::error::Error + 'static>(err: &E) -> Option<&jetstream::Error> {
-    let mut source = err.source();
-    while let Some(s) = source {
-        if let Some(api) = s.downcast_ref::<jetstream::Error>() {
-            return Some(api);
-        }
-        source = s.source();
-    }
-    None
-}
-
-/// 10071 (wrong last sequence) whichever way async-nats reports it.
-pub(super) fn is_wrong_last_sequence(err: &PublishError) -> bool {
-    err.kind() == PublishErrorKind::WrongLastSequence
-        || api_error(err).is_some_and(|api| {
-            matches!(
-                api.error_code(),
-                ErrorCode::STREAM_WRONG_LAST_SEQUENCE
-                    | ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT
-            )
-        })
-}
-
-/// Any publish failure but 10071 (handled by the caller).
-pub(super) fn publish_error(err: PublishError, size: usize, limit: usize) -> LogError {
+/// A publish request that got no ack: refused before sending (too large, bad subject), or its
+/// outcome is unknown (timeout, no stream answering, connection lost).
+pub(super) fn request_error(err: RequestError, size: usize, limit: usize) -> LogError {
     match err.kind() {
-        PublishErrorKind::MaxPayloadExceeded => LogError::TooLarge { size, limit },
-        PublishErrorKind::TimedOut
-        | PublishErrorKind::BrokenPipe
-        | PublishErrorKind::StreamNotFound
-        | PublishErrorKind::MaxAckPending => lowercase_unavailable("publish outcome unknown", err),
-        PublishErrorKind::WrongLastMessageId | PublishErrorKind::WrongLastSequence => {
-            LogError::Invalid(format!("unexpected publish answer: {}", lower(err)))
+        RequestErrorKind::MaxPayloadExceeded => LogError::TooLarge { size, limit },
+        RequestErrorKind::InvalidSubject => {
+            LogError::Invalid(format!("publish refused: {}", lower(err)))
         }
-        PublishErrorKind::Other => match api_error(&err) {
-            Some(api) => api_failure(api, size, limit),
-            None => lowercase_unavailable("publish failed", err),
-        },
+        RequestErrorKind::TimedOut | RequestErrorKind::NoResponders => {
+            lowercase_unavailable("publish outcome unknown", err)
+        }
+        RequestErrorKind::Other => lowercase_unavailable("publish failed", err),
     }
 }
 
-fn api_failure(api: &jetstream::Error, size: usize, limit: usize) -> LogError {
+/// A refusal of the stream (any but 10071, which the caller handles).
+pub(super) fn api_failure(api: &jetstream::Error, size: usize, limit: usize) -> LogError {
     let text = lower(api);
     match api.error_code() {
         ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM | ErrorCode::STREAM_HEADER_EXCEEDS_MAXIMUM => {
