@@ -46,7 +46,7 @@
 //! Queries: [`unread_dialogs`] (F1.7), [`folder_badge`] (F1.5), [`unanswered_dialogs`],
 //! [`tag_usage`], [`dialog_row`], [`is_unread`] and [`list_dialogs`] (tabs, folders, archive
 //! switch, the three orders, a [`Filter`]; keyset pages), [`explain_list_dialogs`] (its plan).
-//! F12.1 visibility is applied to lists in one place, `push_visibility`.
+//! F12.1 visibility is applied to lists in one place, `visibility`.
 //!
 //! List pages and indexes. A page is one query: `dialog_row` read in the order's index, each
 //! row checked against the tab, folder and filter (membership conditions are `EXISTS` probes of
@@ -55,21 +55,32 @@
 //! the first does. Each order has two indexes, `dialog_row_open_by_*` with `closed` right after
 //! `project` for the default view (closed dialogs hidden, usually most of a project) and
 //! `dialog_row_by_*` for the archive switch; the processing order sorts by two generated columns
-//! so that its index serves seeks as well; `dialog_row_assignee_by_activity` serves *Mine*, the
-//! assignee filter and *Free*. Measured on 200k dialogs of one project (90 % closed), release
-//! build, 50 rows a page, every page of the list in turn, p50 while other builds ran: default
-//! view, archive, processing and created orders 130–310 µs a page at any depth; a tag filter
-//! matching 3 % of dialogs 1.4–1.9 ms; three membership filters together matching ~0.3 %
-//! 6–10 ms; rare matches cost what the rows skipped cost (~1–5 µs each).
+//! so that its index serves seeks as well. `dialog_row_assignee_by_activity` serves *Mine*,
+//! *Free* and an operator's own-or-free view in the default order: the operator's view is two
+//! arms (their dialogs, the free ones), each read from that index up to `limit` rows and merged,
+//! so other operators' dialogs are never scanned. `list_sql` names that index (`INDEXED BY`):
+//! without statistics SQLite prefers the wider one once a cursor adds a range.
+//!
+//! Measured on 200k dialogs of one project (90 % closed, a third free, the rest spread over five
+//! operators), release build, 50 rows a page, every page of the list in turn (up to 400), p50
+//! while four other engineers were building (p99 moved with their load, 0.3–5 ms, so only the
+//! p50 says what a page costs): default view, archive switch, processing and created orders
+//! 130–180 µs a page at any depth; an operator's view 310 µs; *Mine* 275 µs (p99 340 µs); a tag
+//! filter matching 3 % of dialogs 1.3 ms; three filters (channel, not in a list, assignee)
+//! 3.1 ms; a funnel block matching 5 % 1.5 ms; a variable value matching 2 % 9 ms. Plans (the
+//! unit test `list_pages_read_in_index_order` keeps them): `SEARCH d USING INDEX
+//! dialog_row_open_by_activity (project=? AND closed=? AND (pinned,last_activity_at,dialog)<(?,?,?))`
+//! with `SEARCH m EXISTS USING PRIMARY KEY (dialog=? AND tag=?)` per membership condition, and no
+//! `USE TEMP B-TREE FOR ORDER BY`.
 //!
 //! Trade-offs: every index costs writes (a message moves `last_activity_at` in five of them), and
-//! scanning in order is right while matches are common. A selective filter (a rare variable
-//! value, a short date range in the past, a long client number pattern, an operator's own
-//! dialogs among many others') makes the scan skip many rows before a page fills: up to a full
-//! scan of the project when nothing matches (0.2–0.5 s at 200k for an activity range or a
-//! client number pattern that match nearly nothing). Driving such queries from the membership
-//! tables and sorting the (few) matches would need statistics to choose between the two
-//! (`ANALYZE`, or a hand-written `sqlite_stat1`), not done yet.
+//! scanning in order is right while matches are common: a page costs the rows it skips (~1–5 µs
+//! each). A selective filter (a rare variable value, a short date range in the past, a long
+//! client number pattern) makes the scan skip many rows before a page fills, up to a full scan of
+//! the project when nothing matches (0.5 s at 200k for an activity range or a client number
+//! pattern that match nearly nothing). Driving such queries from the membership tables and
+//! sorting the (few) matches needs statistics to choose between the two plans (`ANALYZE`, or a
+//! hand-written `sqlite_stat1`), not done yet.
 
 use crate::runtime::{DecodedRecord, Projection, ProjectionError, execute_for_each};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -1265,12 +1276,14 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// F12.1, the one place where lists apply it: an admin sees every dialog of the project, an
-/// operator the ones assigned to them and free ones. `me` is the placeholder of the viewer's
-/// operator id.
-fn push_visibility(sql: &mut String, viewer: Viewer, me: &str) {
-    if !viewer.admin {
-        sql.push_str(&format!(" AND (d.assignee = {me} OR d.assignee IS NULL)"));
+/// F12.1, the one place where lists apply it: an admin sees every dialog of the project (no
+/// condition), an operator the ones assigned to them (`?2`) and the free ones: one SQL
+/// condition per alternative.
+fn visibility(viewer: Viewer) -> &'static [&'static str] {
+    if viewer.admin {
+        &[]
+    } else {
+        &["d.assignee = ?2", "d.assignee IS NULL"]
     }
 }
 
@@ -1322,14 +1335,24 @@ pub fn explain_list_dialogs(
 }
 
 /// The SQL of a list page, its bound values and the page size.
+///
+/// Where the assignee decides (the *Mine* and *Free* tabs, an operator's own-or-free view) in
+/// the default view and order, the page reads `dialog_row_assignee_by_activity`, named with
+/// `INDEXED BY` because without statistics SQLite prefers the wider index once a cursor adds a
+/// range. An operator's view is then two arms, their own dialogs and the free ones, each read in
+/// index order up to `limit` rows and merged (`UNION ALL … ORDER BY`), instead of one scan that
+/// skips every dialog of the other operators.
 fn list_sql(query: &ListQuery) -> (String, Vec<rusqlite::types::Value>, usize) {
     use rusqlite::types::Value;
     let keys = query.order.keys();
     let me = query.viewer.operator.token();
-    let mut sql = format!(
+    let by_assignee = query.order == Order::Activity
+        && !query.include_closed
+        && (matches!(query.tab, Tab::Mine | Tab::Free) || !query.viewer.admin);
+    let select = format!(
         "SELECT {ROW_COLUMNS}, coalesce(r.inbound_read, 0), coalesce(r.marked_unread, 0),
                 d.pinned, {}, dr.preview
-         FROM dialog_row d
+         FROM dialog_row d{}
          LEFT JOIN dialogoperator_read r ON r.dialog = d.dialog AND r.operator = ?2
          LEFT JOIN dialogoperator_draft dr ON dr.dialog = d.dialog AND dr.operator = ?2
          WHERE d.project = ?1",
@@ -1337,15 +1360,21 @@ fn list_sql(query: &ListQuery) -> (String, Vec<rusqlite::types::Value>, usize) {
             format!("{}, 0", keys[0])
         } else {
             keys.join(", ")
+        },
+        if by_assignee {
+            " INDEXED BY dialog_row_assignee_by_activity"
+        } else {
+            ""
         }
     );
+    // The conditions after `project`, shared by every arm.
+    let mut sql = String::new();
     let mut values = vec![Value::Text(query.project.token()), Value::Text(me)];
     if !query.include_closed {
         // Right after `project`, so the `dialog_row_open_by_*` indexes serve the default view.
         sql.push_str(" AND d.closed = 0");
     }
     sql.push_str(" AND d.deleted = 0 AND d.merged_into IS NULL");
-    push_visibility(&mut sql, query.viewer, "?2");
     match query.tab {
         Tab::All => {}
         Tab::Unanswered => sql.push_str(" AND d.unanswered = 1"),
@@ -1389,11 +1418,31 @@ fn list_sql(query: &ListQuery) -> (String, Vec<rusqlite::types::Value>, usize) {
     }
     let limit = query.limit.clamp(1, MAX_PAGE);
     values.push(Value::Integer(i64::try_from(limit).unwrap_or(500)));
-    sql.push_str(&format!(
+    let order = format!(
         " ORDER BY {} DESC LIMIT ?{}",
         columns.join(" DESC, "),
         values.len()
-    ));
+    );
+    let visible = visibility(query.viewer);
+    let sql = if by_assignee && visible.len() > 1 {
+        // The outer order by position: pinned, the two keys, then the dialog (column 1).
+        let arms: Vec<String> = visible
+            .iter()
+            .map(|alternative| format!("SELECT * FROM ({select}{sql} AND {alternative}{order})"))
+            .collect();
+        let pinned = ROW_COLUMN_COUNT + 3;
+        format!(
+            "{} ORDER BY {pinned} DESC, {} DESC, {} DESC, 1 DESC LIMIT ?{}",
+            arms.join(" UNION ALL "),
+            pinned + 1,
+            pinned + 2,
+            values.len()
+        )
+    } else if visible.is_empty() {
+        format!("{select}{sql}{order}")
+    } else {
+        format!("{select}{sql} AND ({}){order}", visible.join(" OR "))
+    };
     (sql, values, limit)
 }
 
@@ -1651,6 +1700,27 @@ mod tests {
                             // The cursor seeks: pages deep in the list cost what the first does.
                             assert!(plan.contains(",dialog)<(?"), "{plan}");
                         }
+                        // An operator's view in the default order: their own and the free
+                        // dialogs, each read in the assignee index from the cursor on.
+                        let operator = ListQuery {
+                            viewer: Viewer {
+                                operator: OperatorId::new(),
+                                admin: false,
+                            },
+                            order: Order::Activity,
+                            include_closed: false,
+                            ..q
+                        };
+                        let plan = explain_list_dialogs(&conn, &operator)
+                            .expect("plan")
+                            .join("\n");
+                        let seek = if after.is_some() {
+                            "(project=? AND assignee=? AND closed=? AND (pinned,last_activity_at,dialog)<("
+                        } else {
+                            "(project=? AND assignee=? AND closed=?)"
+                        };
+                        let arm = format!("USING INDEX dialog_row_assignee_by_activity {seek}");
+                        assert_eq!(plan.matches(&arm).count(), 2, "{plan}");
                     }
                 }
             }
