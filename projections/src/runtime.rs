@@ -1,5 +1,6 @@
-//! The projection runtime: a [`Projection`] owns some SQLite tables; a [`ProjectionRunner`]
-//! feeds it the log from its checkpoint, exactly once.
+//! The projection runtime: a [`Store`] (a [`ProjectionStore`]: a [`Projection`] over its SQLite
+//! file, or the tantivy search index of [`crate::search`]) is fed the log from its checkpoint,
+//! exactly once, by a [`ProjectionRunner`].
 //!
 //! - The checkpoint (last applied sequence) lives in the projection's own file, in the table
 //!   `checkpoint`, and is written in the same transaction as the changes of a batch: a crash
@@ -13,8 +14,12 @@
 //! - A batch the projection or SQLite refuses rolls back whole and stops the runner
 //!   ([`RunnerStatus::failed`], `wait_for` answers [`ProjectionError::Stopped`]); a restart
 //!   retries it from the checkpoint.
+//! - A store that commits on a timer (the search index: near-real-time, never per event) asks
+//!   for ticks ([`Store::tick_interval`]); the runner sends them from the log reader while it
+//!   waits, and the checkpoint the runner reports is the one the store has made visible.
 //! - [`rebuild`] replays the log into a new file (to the end, a sequence or a moment) and
-//!   renames it over the old one; [`Readers`] serve queries from async code.
+//!   renames it over the old one ([`rebuild_store`] is the replay for any store, reading the
+//!   next batch while the previous one is applied); [`Readers`] serve queries from async code.
 
 use futures::StreamExt;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
@@ -49,6 +54,48 @@ pub enum ProjectionError {
     },
     #[error("corrupt read model: {0}")]
     Corrupt(String),
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+}
+
+/// What a [`ProjectionRunner`] drives: something that applies log records in order, exactly
+/// once, and keeps its checkpoint with its data. Implemented by [`ProjectionStore`] (SQLite)
+/// and by [`crate::search::SearchIndex`] (tantivy). Every method runs on the runner's writer
+/// thread (or a blocking task), never on the async threads.
+pub trait Store: Send + 'static {
+    /// The name in logs, thread names and errors.
+    fn name(&self) -> &'static str;
+
+    /// Where the store lives (a SQLite file, an index directory).
+    fn path(&self) -> &Path;
+
+    /// The checkpoint of what is durable and visible to readers: the runner resumes after it.
+    fn checkpoint(&self) -> Checkpoint;
+
+    /// Applies the records newer than the checkpoint (older ones change nothing) and returns
+    /// the checkpoint after it. A store that commits lazily may return an older checkpoint than
+    /// the last record; it must still never apply a record twice.
+    fn apply(&mut self, records: Vec<LogRecord>) -> Result<Checkpoint, ProjectionError>;
+
+    /// The last sequence applied, committed or not (for progress reports).
+    fn applied_seq(&self) -> u64 {
+        self.checkpoint().seq
+    }
+
+    /// How often the runner should call [`Store::tick`] (None: never).
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Time passed: a store that commits on a timer commits here if its time is due.
+    fn tick(&mut self) -> Result<Checkpoint, ProjectionError> {
+        Ok(self.checkpoint())
+    }
+
+    /// Makes everything applied durable and visible (at shutdown and at the end of a rebuild).
+    fn finish(&mut self) -> Result<Checkpoint, ProjectionError> {
+        Ok(self.checkpoint())
+    }
 }
 
 /// A read model: the tables it owns and how a batch of records changes them.
@@ -220,6 +267,7 @@ pub struct ProjectionStore<P> {
     conn: Connection,
     projection: P,
     checkpoint: Checkpoint,
+    path: PathBuf,
 }
 
 impl<P: Projection> ProjectionStore<P> {
@@ -231,7 +279,13 @@ impl<P: Projection> ProjectionStore<P> {
             conn,
             projection,
             checkpoint,
+            path: path.to_path_buf(),
         })
+    }
+
+    /// The projection's file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn checkpoint(&self) -> Checkpoint {
@@ -311,6 +365,24 @@ impl<P: Projection> ProjectionStore<P> {
     }
 }
 
+impl<P: Projection> Store for ProjectionStore<P> {
+    fn name(&self) -> &'static str {
+        self.projection.name()
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        self.checkpoint
+    }
+
+    fn apply(&mut self, records: Vec<LogRecord>) -> Result<Checkpoint, ProjectionError> {
+        ProjectionStore::apply(self, records)
+    }
+}
+
 /// How far a [`rebuild`] goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
@@ -357,6 +429,98 @@ fn remove_database(path: &Path) -> Result<(), ProjectionError> {
     Ok(())
 }
 
+fn task_failed(name: &str, what: &str, error: tokio::task::JoinError) -> ProjectionError {
+    ProjectionError::Stopped {
+        projection: name.to_owned(),
+        reason: format!("{what} task failed: {error}"),
+    }
+}
+
+/// The last sequence a rebuild up to `until` considers, given the log's last sequence.
+fn target_of(until: Until, last: u64) -> u64 {
+    match until {
+        Until::Seq(seq) => seq.min(last),
+        Until::End | Until::Time(_) => last,
+    }
+}
+
+/// Replays the log into `store` from its checkpoint + 1 up to `until`, reading the next batch
+/// while the previous one is applied on a blocking thread, then [`Store::finish`]es it and
+/// hands it back. The building block of [`rebuild`] and of `search::rebuild`.
+pub async fn rebuild_store<L: EventLog, S: Store>(
+    log: &L,
+    store: S,
+    until: Until,
+    max_batch: usize,
+    mut progress: impl FnMut(RebuildProgress) + Send,
+) -> Result<S, ProjectionError> {
+    let name = store.name();
+    let target_seq = target_of(until, log.last_seq().await?);
+    let filter = SubjectFilter::all();
+    let mut from_seq = store.checkpoint().seq + 1;
+    let mut idle = Some(store);
+    let mut applying: Option<tokio::task::JoinHandle<(S, Result<Checkpoint, ProjectionError>)>> =
+        None;
+    let mut done = false;
+    while !done {
+        let mut records = if from_seq <= target_seq {
+            log.read(from_seq, &filter, max_batch.max(1)).await?
+        } else {
+            Vec::new()
+        };
+        match records.last() {
+            Some(last) => from_seq = last.seq + 1,
+            None => done = true,
+        }
+        let before = records.len();
+        records.retain(|r| {
+            r.seq <= target_seq && !matches!(until, Until::Time(at) if r.appended_at > at)
+        });
+        done |= records.len() < before;
+        if let Some(task) = applying.take() {
+            let (back, applied) = task.await.map_err(|e| task_failed(name, "rebuild", e))?;
+            applied?;
+            progress(RebuildProgress {
+                applied_seq: back.applied_seq(),
+                target_seq,
+            });
+            idle = Some(back);
+        }
+        if records.is_empty() {
+            continue;
+        }
+        let Some(mut store) = idle.take() else {
+            return Err(ProjectionError::Corrupt(format!(
+                "rebuild of {name} lost its store"
+            )));
+        };
+        applying = Some(tokio::task::spawn_blocking(move || {
+            let applied = store.apply(records);
+            (store, applied)
+        }));
+    }
+    if let Some(task) = applying.take() {
+        let (back, applied) = task.await.map_err(|e| task_failed(name, "rebuild", e))?;
+        applied?;
+        progress(RebuildProgress {
+            applied_seq: back.applied_seq(),
+            target_seq,
+        });
+        idle = Some(back);
+    }
+    let Some(mut store) = idle else {
+        return Err(ProjectionError::Corrupt(format!(
+            "rebuild of {name} lost its store"
+        )));
+    };
+    tokio::task::spawn_blocking(move || {
+        let finished = store.finish();
+        finished.map(|_| store)
+    })
+    .await
+    .map_err(|e| task_failed(name, "rebuild", e))?
+}
+
 /// Rebuilds a projection from the log into a new file beside `path` and then moves it over
 /// `path` (an atomic rename; a crash before it leaves the old file as it was). Stop the
 /// projection's runner first and start it again afterwards: it resumes from the rebuilt
@@ -367,55 +531,18 @@ pub async fn rebuild<L: EventLog, P: Projection>(
     projection: P,
     until: Until,
     max_batch: usize,
-    mut progress: impl FnMut(RebuildProgress) + Send,
+    progress: impl FnMut(RebuildProgress) + Send,
 ) -> Result<Checkpoint, ProjectionError> {
-    let last = log.last_seq().await?;
-    let target_seq = match until {
-        Until::Seq(seq) => seq.min(last),
-        Until::End | Until::Time(_) => last,
-    };
+    let display = path.display().to_string();
     let building = sibling(path, ".rebuild");
     let open_path = building.clone();
-    let mut store = tokio::task::spawn_blocking(move || {
+    let store = tokio::task::spawn_blocking(move || {
         remove_database(&open_path)?;
         ProjectionStore::open(&open_path, projection)
     })
     .await
-    .map_err(|e| ProjectionError::Stopped {
-        projection: path.display().to_string(),
-        reason: format!("rebuild task failed: {e}"),
-    })??;
-    let filter = SubjectFilter::all();
-    let mut from_seq = 1;
-    while from_seq <= target_seq {
-        let mut records = log.read(from_seq, &filter, max_batch.max(1)).await?;
-        let Some(last_read) = records.last().map(|r| r.seq) else {
-            break;
-        };
-        from_seq = last_read + 1;
-        let before = records.len();
-        records.retain(|r| {
-            r.seq <= target_seq && !matches!(until, Until::Time(at) if r.appended_at > at)
-        });
-        let done = records.len() < before;
-        let (back, applied) = tokio::task::spawn_blocking(move || {
-            let applied = store.apply(records);
-            (store, applied)
-        })
-        .await
-        .map_err(|e| ProjectionError::Stopped {
-            projection: path.display().to_string(),
-            reason: format!("rebuild task failed: {e}"),
-        })?;
-        store = back;
-        progress(RebuildProgress {
-            applied_seq: applied?.seq,
-            target_seq,
-        });
-        if done {
-            break;
-        }
-    }
+    .map_err(|e| task_failed(&display, "rebuild", e))??;
+    let store = rebuild_store(log, store, until, max_batch, progress).await?;
     let checkpoint = store.checkpoint();
     let target = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -434,10 +561,7 @@ pub async fn rebuild<L: EventLog, P: Projection>(
         })
     })
     .await
-    .map_err(|e| ProjectionError::Stopped {
-        projection: path.display().to_string(),
-        reason: format!("rebuild task failed: {e}"),
-    })??;
+    .map_err(|e| task_failed(&display, "rebuild", e))??;
     tracing::info!(path = %path.display(), checkpoint = checkpoint.seq, "projection rebuilt");
     Ok(checkpoint)
 }
@@ -492,16 +616,26 @@ impl<L: EventLog> ProjectionRunner<L> {
         options: RunnerOptions,
     ) -> Result<Self, ProjectionError> {
         let name = projection.name();
-        let path = path.to_path_buf();
-        let open_path = path.clone();
+        let open_path = path.to_path_buf();
         let store =
             tokio::task::spawn_blocking(move || ProjectionStore::open(&open_path, projection))
                 .await
-                .map_err(|e| ProjectionError::Stopped {
-                    projection: name.to_owned(),
-                    reason: format!("open task failed: {e}"),
-                })??;
+                .map_err(|e| task_failed(name, "open", e))??;
+        Self::start_store(log, store, options)
+    }
+
+    /// Starts consuming `log` into an opened store (a [`ProjectionStore`], a
+    /// [`crate::search::SearchIndex`]) from its checkpoint + 1. Open the store off the async
+    /// threads.
+    pub fn start_store<S: Store>(
+        log: L,
+        store: S,
+        options: RunnerOptions,
+    ) -> Result<Self, ProjectionError> {
+        let name = store.name();
+        let path = store.path().to_path_buf();
         let checkpoint = store.checkpoint();
+        let tick = store.tick_interval();
         tracing::info!(
             projection = name,
             checkpoint = checkpoint.seq,
@@ -525,6 +659,7 @@ impl<L: EventLog> ProjectionRunner<L> {
             checkpoint.seq + 1,
             batch_tx,
             options,
+            tick,
         ));
         Ok(Self {
             name,
@@ -540,7 +675,8 @@ impl<L: EventLog> ProjectionRunner<L> {
         self.name
     }
 
-    /// The projection's file (open readers on it with [`open_reader`]).
+    /// The projection's file (open readers on it with [`open_reader`]), or the search index's
+    /// directory.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -564,11 +700,15 @@ impl<L: EventLog> ProjectionRunner<L> {
     /// sequence). Fails when the runner stopped or the timeout passed first.
     pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Result<(), ProjectionError> {
         let mut status = self.status.clone();
+        // `wait_for` answers with a read guard of the status: drop it at once. Holding it while
+        // borrowing again deadlocks with the writer thread waiting to publish (the lock lets no
+        // new reader in while a writer waits).
         let reached = tokio::time::timeout(
             timeout,
             status.wait_for(|s| s.checkpoint.seq >= seq || s.failed.is_some()),
         )
-        .await;
+        .await
+        .map(|answer| answer.is_ok());
         let current = self.status.borrow().clone();
         if current.checkpoint.seq >= seq {
             return Ok(());
@@ -580,8 +720,8 @@ impl<L: EventLog> ProjectionRunner<L> {
             });
         }
         match reached {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(ProjectionError::Stopped {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ProjectionError::Stopped {
                 projection: self.name.to_owned(),
                 reason: "the writer thread ended".to_owned(),
             }),
@@ -611,19 +751,43 @@ impl<L: EventLog> Drop for ProjectionRunner<L> {
     }
 }
 
+/// What the log reader hands the writer thread.
+enum Work {
+    Batch(Vec<LogRecord>),
+    /// Time passed (only for stores with a [`Store::tick_interval`]).
+    Tick,
+}
+
 async fn read_loop(
     log: impl EventLog,
     name: &'static str,
     mut from_seq: u64,
-    batches: mpsc::Sender<Vec<LogRecord>>,
+    batches: mpsc::Sender<Work>,
     options: RunnerOptions,
+    tick: Option<Duration>,
 ) {
+    // Without a tick interval the timer never fires (an hour, re-armed forever).
+    let mut ticks = tokio::time::interval(tick.unwrap_or(Duration::from_secs(3600)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut tail = log
             .tail(from_seq, SubjectFilter::all())
             .ready_chunks(options.max_batch.max(1));
         let mut failure = None;
-        while let Some(chunk) = tail.next().await {
+        loop {
+            let chunk = tokio::select! {
+                chunk = tail.next() => chunk,
+                _ = ticks.tick() => {
+                    if tick.is_some() {
+                        // A full queue means the writer is busy; it checks its timer itself.
+                        let _ = batches.try_send(Work::Tick);
+                    }
+                    continue;
+                }
+            };
+            let Some(chunk) = chunk else {
+                break;
+            };
             let mut batch = Vec::with_capacity(chunk.len());
             for item in chunk {
                 match item {
@@ -636,7 +800,7 @@ async fn read_loop(
             }
             if let Some(last) = batch.last() {
                 from_seq = last.seq + 1;
-                if batches.send(batch).await.is_err() {
+                if batches.send(Work::Batch(batch)).await.is_err() {
                     return; // the writer stopped
                 }
             }
@@ -657,25 +821,42 @@ async fn read_loop(
     }
 }
 
-fn write_loop<P: Projection>(
-    mut store: ProjectionStore<P>,
-    mut batches: mpsc::Receiver<Vec<LogRecord>>,
+fn write_loop<S: Store>(
+    mut store: S,
+    mut batches: mpsc::Receiver<Work>,
     status: watch::Sender<RunnerStatus>,
 ) {
-    let name = store.projection.name();
-    while let Some(batch) = batches.blocking_recv() {
-        match store.apply(batch) {
-            Ok(checkpoint) => status.send_if_modified(|s| {
-                let changed = s.checkpoint != checkpoint;
-                s.checkpoint = checkpoint;
-                changed
-            }),
+    let name = store.name();
+    let publish = |checkpoint: Checkpoint| {
+        status.send_if_modified(|s| {
+            let changed = s.checkpoint != checkpoint;
+            s.checkpoint = checkpoint;
+            changed
+        })
+    };
+    while let Some(work) = batches.blocking_recv() {
+        let applied = match work {
+            Work::Batch(batch) => store.apply(batch),
+            Work::Tick => store.tick(),
+        };
+        match applied {
+            Ok(checkpoint) => publish(checkpoint),
             Err(error) => {
                 tracing::error!(projection = name, checkpoint = store.checkpoint().seq, %error, "projection stopped");
                 status.send_modify(|s| s.failed = Some(error.to_string()));
                 return;
             }
         };
+    }
+    // Shut down: what was applied but not yet committed becomes durable.
+    match store.finish() {
+        Ok(checkpoint) => {
+            publish(checkpoint);
+        }
+        Err(error) => {
+            tracing::error!(projection = name, %error, "projection could not finish");
+            status.send_modify(|s| s.failed = Some(error.to_string()));
+        }
     }
 }
 
