@@ -1,18 +1,20 @@
 //! Switchboard read models: the projection runtime that consumes the event log from a
 //! checkpoint ([`runtime`]), the SQLite read models (so far: the dialog list with unread and
 //! *Unanswered* counters and folder badges, [`dialogs`]; the dialog timeline, [`timeline`];
-//! the client card, [`card`]), later the tantivy search index. Built from events only;
-//! rebuildable from the log.
+//! the client card, [`card`]) and the tantivy search index ([`search`]). Built from events
+//! only; rebuildable from the log.
 
 pub mod card;
 pub mod dialogs;
 pub mod project;
 pub mod query;
 pub mod runtime;
+pub mod search;
 pub mod timeline;
 pub mod verify;
 
 pub use runtime::{
     Checkpoint, DecodedRecord, Projection, ProjectionError, ProjectionRunner, ProjectionStore,
-    Readers, RebuildProgress, RunnerOptions, RunnerStatus, Until, open_reader, rebuild,
+    Readers, RebuildProgress, RunnerOptions, RunnerStatus, Store, Until, open_reader, rebuild,
+    rebuild_store,
 };

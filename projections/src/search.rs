@@ -1,0 +1,1791 @@
+//! The search read model (F2.1): a tantivy index of clients and messages, near-real-time,
+//! built from the log only and driven by the same [`ProjectionRunner`] as the SQLite models.
+//!
+//! # Documents
+//! One index, two kinds of documents, each with its project, its dialog, an `order` key (a
+//! fast field: `seq << 12 | index of the event in its log message`) and a stored `body`
+//! (postcard) that holds everything the document was built from:
+//! - **client**, one per live dialog: name, phone (also as digits only), email and every
+//!   channel identity's external id and display name, lowercased (`ё` folded to `е`) and
+//!   indexed unstemmed as n-grams of 3..10 characters (`grams`) for substring search, and as
+//!   words (`words`) for the prefix search of two-character queries. Its order key is the
+//!   registration's, so *newest* means the newest client.
+//! - **message**, one per inbound message, outbound message (operator or bot) and internal note
+//!   that has text: the words, stemmed for Russian and English (`заказы` finds `заказ`,
+//!   `running` finds `run`), no n-grams. Notes are searchable because search is an operator's
+//!   tool and notes are written by and for operators (F3.3); a hit says which kind it is so a
+//!   caller can leave notes out. The catalog has no message edit or deletion: a message changes
+//!   the index only through its dialog (merged or deleted).
+//!
+//! # Events
+//! `dialog.registered` adds the client document; `client.profile_updated`, `identity.linked`,
+//! `identity.unlinked` and `dialog.merged` (the survivor takes over identities) replace it
+//! (delete-by-term on its key + add, in the same commit); `client.deleted` removes every
+//! document of the dialog (F4.8: personal data leaves the read model); `dialog.merged_into`
+//! removes the absorbed dialog's client document and re-adds its messages under the survivor,
+//! so a hit always names a dialog the list still has (one timeline, F4.9). Everything else is
+//! skipped without decoding (by the `Sb-Type` header).
+//!
+//! # State across batches and restarts
+//! A client update needs the client's current document, and a merge needs the absorbed
+//! dialog's messages, but documents added since the last commit are not visible to a searcher.
+//! The index keeps **no copy of the model in memory**: what is committed is read back from the
+//! stored `body` of the committed documents (the reader is reloaded right after each commit),
+//! and what changed since the last commit is held in a small *pending* overlay (the changed
+//! clients, the messages added, the dialogs whose committed documents were deleted) that is
+//! dropped at each commit. Memory is bounded by the commit interval (at 1M clients a full copy
+//! would cost hundreds of MB), restarts need no warm-up, and the state is exact: what a commit
+//! holds is what the overlay said plus what was committed before.
+//!
+//! # Exactly once, near-real-time
+//! The checkpoint (last applied sequence) is the commit payload; at open it is read back, and
+//! records at or below what was applied are skipped. Commits happen when the oldest uncommitted
+//! change is [`SearchOptions::commit_interval`] old (the runner ticks the index) or when
+//! [`SearchOptions::commit_docs`] operations wait, never per event; the reader is reloaded right
+//! after each commit, and only then does the runner report the new checkpoint, so `wait_for(seq)`
+//! means "searchable". A failed batch rolls back everything uncommitted.
+//!
+//! # Files, rebuild, swap
+//! `root/CURRENT` names the version directory in use (`root/v000001`, …). [`rebuild`] builds a
+//! new version from the log, commits it and atomically renames a new pointer file over
+//! `CURRENT`; readers follow with [`SearchReader::reopen`], and opening the writer removes the
+//! older versions. [`SearchReader::digest`] is a deterministic checksum of the documents, so a
+//! live index can be compared with a rebuilt one (`switchboard verify`).
+
+use crate::runtime::{
+    Checkpoint, ProjectionError, ProjectionRunner, RebuildProgress, RunnerOptions, Store, Until,
+    rebuild_store,
+};
+use crate::timeline::{ItemId, ItemKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::Write;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use switchboard_core::log::{EventLog, LogRecord};
+use switchboard_schemas::{
+    Actor, AggregateId, ChannelId, ChannelIdentity, ClientProfile, DialogId, Envelope, Event,
+    MessageAuthor, MessageId, NoteId, OperatorId, ProjectId, Timestamp, decode_batch,
+};
+use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{
+    Language, LowerCaser, NgramTokenizer, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
+    Token, TokenFilter, TokenStream, Tokenizer,
+};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+};
+
+/// The store's name (logs, thread name).
+pub const NAME: &str = "search";
+
+/// Client substring search: the n-gram lengths.
+pub const MIN_GRAM: usize = 3;
+pub const MAX_GRAM: usize = 10;
+/// Longest search text accepted (characters).
+pub const MAX_QUERY_CHARS: usize = 200;
+/// Most hits in one page.
+pub const MAX_LIMIT: usize = 1000;
+/// Relevance pages go at most this deep (offset paging).
+pub const MAX_OFFSET: usize = 10_000;
+
+const GRAMS: &str = "sb_grams";
+const WORDS: &str = "sb_words";
+const TEXT: &str = "sb_text";
+const POINTER: &str = "CURRENT";
+const CLIENT: &str = "client";
+const MESSAGE: &str = "message";
+/// Event types that change the index; log messages with none of them are not decoded.
+const RELEVANT: &[&str] = &[
+    "dialog.registered",
+    "client.profile_updated",
+    "identity.linked",
+    "identity.unlinked",
+    "dialog.merged",
+    "dialog.merged_into",
+    "message.received",
+    "message.queued",
+    "note.added",
+    "client.deleted",
+];
+
+/// Tuning of a [`SearchIndex`].
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    /// Commit (and make searchable) at the latest this long after the oldest uncommitted
+    /// change. Hits are visible within about this plus the runner's tick.
+    pub commit_interval: Duration,
+    /// Commit when this many document operations wait, whatever the time.
+    pub commit_docs: usize,
+    /// The writer's memory budget (all indexing threads together).
+    pub memory_budget: usize,
+    /// tantivy indexing threads.
+    pub indexing_threads: usize,
+    /// tantivy segment merge threads.
+    pub merge_threads: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        Self {
+            commit_interval: Duration::from_millis(250),
+            commit_docs: 50_000,
+            memory_budget: 64 << 20,
+            indexing_threads: 1,
+            merge_threads: 1,
+        }
+    }
+}
+
+impl SearchOptions {
+    /// For [`rebuild`]: no timer (one commit per `commit_docs` operations and one at the end),
+    /// a larger budget.
+    pub fn rebuild() -> Self {
+        Self {
+            commit_interval: Duration::from_secs(24 * 3600),
+            commit_docs: 200_000,
+            memory_budget: 128 << 20,
+            indexing_threads: 1,
+            merge_threads: 1,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema and analyzers
+
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    doc_type: Field,
+    key: Field,
+    project: Field,
+    dialog: Field,
+    order: Field,
+    grams: Field,
+    words: Field,
+    text: Field,
+    body: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text_field = |tokenizer: &str, record: IndexRecordOption| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(tokenizer)
+                .set_index_option(record),
+        )
+    };
+    let fields = Fields {
+        doc_type: builder.add_text_field("type", STRING | STORED),
+        key: builder.add_text_field("key", STRING),
+        project: builder.add_text_field("project", STRING | STORED),
+        dialog: builder.add_text_field("dialog", STRING | STORED),
+        order: builder.add_u64_field("order", FAST),
+        grams: builder.add_text_field("grams", text_field(GRAMS, IndexRecordOption::WithFreqs)),
+        words: builder.add_text_field("words", text_field(WORDS, IndexRecordOption::Basic)),
+        text: builder.add_text_field("text", text_field(TEXT, IndexRecordOption::WithFreqs)),
+        body: builder.add_bytes_field("body", STORED),
+    };
+    (builder.build(), fields)
+}
+
+fn register_tokenizers(index: &Index) -> Result<(), ProjectionError> {
+    let manager = index.tokenizers();
+    // Client values are normalised (lowercase, ё → е) before they reach these two, so that
+    // the query can be normalised by the same function.
+    manager.register(
+        GRAMS,
+        TextAnalyzer::builder(NgramTokenizer::all_ngrams(MIN_GRAM, MAX_GRAM)?).build(),
+    );
+    manager.register(
+        WORDS,
+        TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(100))
+            .build(),
+    );
+    // Russian then English: each stemmer leaves words of the other alphabet alone (the
+    // snowball algorithms only act on their own vowels and suffixes).
+    manager.register(
+        TEXT,
+        TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(100))
+            .filter(LowerCaser)
+            .filter(YoFolder)
+            .filter(Stemmer::new(Language::Russian))
+            .filter(Stemmer::new(Language::English))
+            .build(),
+    );
+    Ok(())
+}
+
+/// Lowercase and fold `ё` into `е`: client values and client queries alike.
+fn normalize(text: &str) -> String {
+    text.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == 'ё' { 'е' } else { c })
+        .collect()
+}
+
+/// A token filter that folds `ё` into `е` (after lowercasing): Russian text is written both ways.
+#[derive(Clone, Debug)]
+struct YoFolder;
+
+impl TokenFilter for YoFolder {
+    type Tokenizer<T: Tokenizer> = YoFolderFilter<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> YoFolderFilter<T> {
+        YoFolderFilter(tokenizer)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct YoFolderFilter<T>(T);
+
+impl<T: Tokenizer> Tokenizer for YoFolderFilter<T> {
+    type TokenStream<'a> = YoFolderStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        YoFolderStream(self.0.token_stream(text))
+    }
+}
+
+struct YoFolderStream<S>(S);
+
+impl<S: TokenStream> TokenStream for YoFolderStream<S> {
+    fn advance(&mut self) -> bool {
+        if !self.0.advance() {
+            return false;
+        }
+        let token = self.0.token_mut();
+        if token.text.contains('ё') {
+            token.text = token.text.replace('ё', "е");
+        }
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.0.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.0.token_mut()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stored bodies
+
+/// Everything a client document is built from (its stored body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ClientBody {
+    order: u64,
+    registered_at: Timestamp,
+    name: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    identities: Vec<IdentityBody>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct IdentityBody {
+    channel: ChannelId,
+    external_id: String,
+    display_name: Option<String>,
+}
+
+impl ClientBody {
+    fn new(order: u64, registered_at: Timestamp) -> Self {
+        Self {
+            order,
+            registered_at,
+            name: None,
+            phone: None,
+            email: None,
+            identities: Vec::new(),
+        }
+    }
+
+    fn set_profile(&mut self, profile: &ClientProfile) {
+        self.name.clone_from(&profile.name);
+        self.phone.clone_from(&profile.phone);
+        self.email.clone_from(&profile.email);
+    }
+
+    fn link(&mut self, identity: &ChannelIdentity, display_name: Option<&str>) {
+        let found = self
+            .identities
+            .iter_mut()
+            .find(|i| i.channel == identity.channel && i.external_id == identity.external_id);
+        match found {
+            Some(known) => {
+                if let Some(name) = display_name {
+                    known.display_name = Some(name.to_owned());
+                }
+            }
+            None => self.identities.push(IdentityBody {
+                channel: identity.channel,
+                external_id: identity.external_id.clone(),
+                display_name: display_name.map(str::to_owned),
+            }),
+        }
+    }
+
+    fn unlink(&mut self, identity: &ChannelIdentity) {
+        self.identities
+            .retain(|i| !(i.channel == identity.channel && i.external_id == identity.external_id));
+    }
+
+    /// The searchable values, normalised; a phone also as its digits alone.
+    fn values(&self) -> Vec<String> {
+        let mut values = Vec::with_capacity(4 + 2 * self.identities.len());
+        let fields = [&self.name, &self.phone, &self.email];
+        values.extend(fields.into_iter().flatten().map(|v| normalize(v)));
+        if let Some(phone) = &self.phone {
+            let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+            if digits.len() != phone.len() && !digits.is_empty() {
+                values.push(digits);
+            }
+        }
+        for identity in &self.identities {
+            values.push(normalize(&identity.external_id));
+            values.extend(identity.display_name.as_deref().map(normalize));
+        }
+        values.retain(|v| !v.trim().is_empty());
+        values
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum ItemBody {
+    Message(MessageId),
+    Note(NoteId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum AuthorBody {
+    Client,
+    Operator(Option<OperatorId>),
+    Bot,
+    /// A note's author.
+    NoteBy(Option<OperatorId>),
+}
+
+/// Everything a message document is built from (its stored body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct MessageBody {
+    order: u64,
+    occurred_at: Timestamp,
+    item: ItemBody,
+    author: AuthorBody,
+    text: String,
+}
+
+impl MessageBody {
+    fn key(&self) -> String {
+        match self.item {
+            ItemBody::Message(id) => format!("m{}", id.token()),
+            ItemBody::Note(id) => format!("n{}", id.token()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Body {
+    Client(ClientBody),
+    Message(MessageBody),
+}
+
+fn client_key(dialog: DialogId) -> String {
+    format!("c{}", dialog.token())
+}
+
+/// The order key of the `index`-th event of the log message `seq`.
+fn order_of(seq: u64, index: usize) -> u64 {
+    let index = u64::try_from(index).unwrap_or(u64::MAX).min(0xfff);
+    (seq << 12) | index
+}
+
+fn corrupt(what: impl fmt::Display) -> ProjectionError {
+    ProjectionError::Corrupt(format!("search index: {what}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint payload and version pointer
+
+fn encode_checkpoint(checkpoint: Checkpoint) -> String {
+    let last = checkpoint
+        .last_undecodable_seq
+        .map_or_else(|| "-".to_owned(), |s| s.to_string());
+    format!("sb1 {} {} {last}", checkpoint.seq, checkpoint.undecodable)
+}
+
+fn decode_checkpoint(payload: Option<&str>) -> Result<Checkpoint, ProjectionError> {
+    let Some(payload) = payload else {
+        return Ok(Checkpoint::default());
+    };
+    let bad = || corrupt(format!("bad commit payload {payload:?}"));
+    let parts: Vec<&str> = payload.split(' ').collect();
+    let [tag, seq, undecodable, last] = parts.as_slice() else {
+        return Err(bad());
+    };
+    if *tag != "sb1" {
+        return Err(bad());
+    }
+    Ok(Checkpoint {
+        seq: seq.parse().map_err(|_| bad())?,
+        undecodable: undecodable.parse().map_err(|_| bad())?,
+        last_undecodable_seq: match *last {
+            "-" => None,
+            n => Some(n.parse().map_err(|_| bad())?),
+        },
+    })
+}
+
+fn io_error(what: &str, path: &Path, error: std::io::Error) -> ProjectionError {
+    corrupt(format!("cannot {what} {}: {error}", path.display()))
+}
+
+fn version_name(number: u64) -> String {
+    format!("v{number:06}")
+}
+
+fn version_number(name: &str) -> Option<u64> {
+    name.strip_prefix('v')
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse().ok())
+}
+
+/// The version `root/CURRENT` names, if any.
+fn read_pointer(root: &Path) -> Result<Option<u64>, ProjectionError> {
+    let path = root.join(POINTER);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => version_number(text.trim())
+            .map(Some)
+            .ok_or_else(|| corrupt(format!("{} names no version: {text:?}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error("read", &path, e)),
+    }
+}
+
+/// Points `root/CURRENT` at `version`: a new file renamed over the old one (atomic), synced.
+fn write_pointer(root: &Path, version: u64) -> Result<(), ProjectionError> {
+    let path = root.join(POINTER);
+    let temp = root.join(format!("{POINTER}.tmp"));
+    let mut file = std::fs::File::create(&temp).map_err(|e| io_error("create", &temp, e))?;
+    file.write_all(format!("{}\n", version_name(version)).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error("write", &temp, e))?;
+    std::fs::rename(&temp, &path).map_err(|e| io_error("rename", &temp, e))?;
+    // The rename itself is durable once the directory is synced.
+    if let Ok(dir) = std::fs::File::open(root) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Version numbers of the version directories under `root`.
+fn versions(root: &Path) -> Result<Vec<u64>, ProjectionError> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error("list", root, e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error("list", root, e))?;
+        if let Some(number) = entry.file_name().to_str().and_then(version_number) {
+            found.push(number);
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+// ---------------------------------------------------------------------------------------------
+// An opened version
+
+/// One opened version directory: the index, its reader and the schema's fields.
+struct Opened {
+    version: u64,
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("version", &self.version)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Opened {
+    fn open(root: &Path, version: u64) -> Result<Self, ProjectionError> {
+        let dir = root.join(version_name(version));
+        std::fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
+        let directory = MmapDirectory::open(&dir)
+            .map_err(|e| corrupt(format!("cannot open {}: {e}", dir.display())))?;
+        let (schema, fields) = schema();
+        let index = Index::open_or_create(directory, schema).map_err(|e| {
+            corrupt(format!(
+                "cannot open {} ({e}); rebuild the search index",
+                dir.display()
+            ))
+        })?;
+        register_tokenizers(&index)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Self {
+            version,
+            dir,
+            index,
+            reader,
+            fields,
+        })
+    }
+
+    fn checkpoint(&self) -> Result<Checkpoint, ProjectionError> {
+        decode_checkpoint(self.index.load_metas()?.payload.as_deref())
+    }
+}
+
+/// Opens the version `CURRENT` names, creating the first one when there is none.
+fn open_current(root: &Path) -> Result<Opened, ProjectionError> {
+    std::fs::create_dir_all(root).map_err(|e| io_error("create", root, e))?;
+    match read_pointer(root)? {
+        Some(version) => Opened::open(root, version),
+        None => {
+            let version = versions(root)?.last().map_or(1, |v| v + 1);
+            let opened = Opened::open(root, version)?;
+            write_pointer(root, version)?;
+            Ok(opened)
+        }
+    }
+}
+
+fn decode_body(doc: &TantivyDocument, fields: &Fields) -> Result<Body, ProjectionError> {
+    let bytes = doc
+        .get_first(fields.body)
+        .and_then(|v| v.as_bytes())
+        .ok_or_else(|| corrupt("a document has no body"))?;
+    postcard::from_bytes(bytes).map_err(|e| corrupt(format!("a body does not decode: {e}")))
+}
+
+fn stored_text(doc: &TantivyDocument, field: Field) -> Result<&str, ProjectionError> {
+    doc.get_first(field)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| corrupt("a document lacks a stored field"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+
+/// What to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Clients by a substring of their name, phone, email or channel ids.
+    Clients,
+    /// Messages (and notes) by words, stemmed.
+    Messages,
+}
+
+/// The order of hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchOrder {
+    /// Newest first (messages by log order, clients by registration); keyset pages.
+    Newest,
+    /// Best match first (BM25); offset pages up to [`MAX_OFFSET`].
+    Relevance,
+}
+
+/// Where the next page starts; its text form (`n…`, `r…`) goes into an API cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchCursor {
+    /// Newest first: hits older than this order key.
+    Before(u64),
+    /// By relevance: skip this many hits.
+    Offset(usize),
+}
+
+impl fmt::Display for SearchCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SearchCursor::Before(order) => write!(f, "n{order}"),
+            SearchCursor::Offset(offset) => write!(f, "r{offset}"),
+        }
+    }
+}
+
+impl FromStr for SearchCursor {
+    type Err = SearchError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || SearchError::BadCursor(s.to_owned());
+        if let Some(order) = s.strip_prefix('n') {
+            return order.parse().map(SearchCursor::Before).map_err(|_| bad());
+        }
+        if let Some(offset) = s.strip_prefix('r') {
+            return offset.parse().map(SearchCursor::Offset).map_err(|_| bad());
+        }
+        Err(bad())
+    }
+}
+
+/// One search. Always within one project (F12.2); `dialogs` narrows it further (e.g. to the
+/// dialogs an operator may see, or one dialog).
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub project: ProjectId,
+    pub target: Target,
+    pub text: String,
+    pub dialogs: Option<Vec<DialogId>>,
+    pub order: SearchOrder,
+    /// Hits per page, 1..=[`MAX_LIMIT`].
+    pub limit: usize,
+    pub after: Option<SearchCursor>,
+}
+
+impl SearchQuery {
+    /// Newest first, 20 a page, every dialog of the project.
+    pub fn new(project: ProjectId, target: Target, text: impl Into<String>) -> Self {
+        Self {
+            project,
+            target,
+            text: text.into(),
+            dialogs: None,
+            order: SearchOrder::Newest,
+            limit: 20,
+            after: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("the search text is empty")]
+    Empty,
+    #[error("the search text needs at least {min} characters")]
+    TooShort { min: usize },
+    #[error("the search text is longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("bad search cursor {0:?}")]
+    BadCursor(String),
+    #[error(transparent)]
+    Index(#[from] ProjectionError),
+}
+
+impl From<tantivy::TantivyError> for SearchError {
+    fn from(error: tantivy::TantivyError) -> Self {
+        SearchError::Index(error.into())
+    }
+}
+
+/// A client found: what the document holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientHit {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// (channel, external id, display name).
+    pub identities: Vec<(ChannelId, String, Option<String>)>,
+    pub registered_at: Timestamp,
+}
+
+/// A message or note found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageHit {
+    pub item: ItemId,
+    pub kind: ItemKind,
+    pub text: String,
+    pub occurred_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HitDetail {
+    Client(ClientHit),
+    Message(MessageHit),
+}
+
+/// One hit. Apply F12 visibility with `dialog` against the dialogs read model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub dialog: DialogId,
+    /// The log sequence of the event the document comes from (a message's, a client's
+    /// registration).
+    pub seq: u64,
+    /// BM25 score, for relevance order.
+    pub score: Option<f32>,
+    pub detail: HitDetail,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<SearchCursor>,
+}
+
+fn filter(query: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
+    (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
+}
+
+fn term_query(field: Field, text: &str, record: IndexRecordOption) -> Box<dyn Query> {
+    Box::new(TermQuery::new(Term::from_field_text(field, text), record))
+}
+
+/// The text part of a client search: n-grams for 3..=10 characters, all overlapping 10-grams
+/// (AND) beyond, a word prefix for two; `None` when nothing can match.
+fn client_match(fields: &Fields, text: &str) -> Result<Option<Box<dyn Query>>, SearchError> {
+    let text = normalize(text.trim());
+    let chars: Vec<char> = text.chars().collect();
+    match chars.len() {
+        0 => Err(SearchError::Empty),
+        1 => Err(SearchError::TooShort { min: 2 }),
+        2 => {
+            // Words are alphanumeric: a query with anything else cannot match one.
+            if !chars.iter().all(|c| c.is_alphanumeric()) {
+                return Ok(None);
+            }
+            let pattern = format!("{text}.*");
+            Ok(Some(Box::new(RegexQuery::from_pattern(
+                &pattern,
+                fields.words,
+            )?)))
+        }
+        n if n > MAX_QUERY_CHARS => Err(SearchError::TooLong {
+            max: MAX_QUERY_CHARS,
+        }),
+        n if n <= MAX_GRAM => Ok(Some(term_query(
+            fields.grams,
+            &text,
+            IndexRecordOption::WithFreqs,
+        ))),
+        _ => {
+            let mut grams: Vec<String> = chars
+                .windows(MAX_GRAM)
+                .map(|w| w.iter().collect())
+                .collect();
+            grams.sort_unstable();
+            grams.dedup();
+            let parts = grams
+                .iter()
+                .map(|g| {
+                    (
+                        Occur::Must,
+                        term_query(fields.grams, g, IndexRecordOption::WithFreqs),
+                    )
+                })
+                .collect();
+            Ok(Some(Box::new(BooleanQuery::new(parts))))
+        }
+    }
+}
+
+/// The text part of a message search: every word (stemmed) must be there.
+fn message_match(opened: &Opened, text: &str) -> Result<Option<Box<dyn Query>>, SearchError> {
+    if text.chars().count() > MAX_QUERY_CHARS {
+        return Err(SearchError::TooLong {
+            max: MAX_QUERY_CHARS,
+        });
+    }
+    let mut analyzer = opened
+        .index
+        .tokenizers()
+        .get(TEXT)
+        .ok_or_else(|| corrupt("the text analyzer is not registered"))?;
+    let mut words = Vec::new();
+    analyzer
+        .token_stream(text)
+        .process(&mut |token: &Token| words.push(token.text.clone()));
+    words.sort_unstable();
+    words.dedup();
+    if words.is_empty() {
+        return Err(SearchError::Empty);
+    }
+    let parts = words
+        .iter()
+        .map(|w| {
+            (
+                Occur::Must,
+                term_query(opened.fields.text, w, IndexRecordOption::WithFreqs),
+            )
+        })
+        .collect();
+    Ok(Some(Box::new(BooleanQuery::new(parts))))
+}
+
+fn hit_of(
+    doc: &TantivyDocument,
+    fields: &Fields,
+    score: Option<f32>,
+) -> Result<(SearchHit, u64), ProjectionError> {
+    let dialog: DialogId = stored_text(doc, fields.dialog)?
+        .parse()
+        .map_err(|_| corrupt("a dialog id does not parse"))?;
+    let (order, detail) = match decode_body(doc, fields)? {
+        Body::Client(c) => (
+            c.order,
+            HitDetail::Client(ClientHit {
+                name: c.name,
+                phone: c.phone,
+                email: c.email,
+                identities: c
+                    .identities
+                    .into_iter()
+                    .map(|i| (i.channel, i.external_id, i.display_name))
+                    .collect(),
+                registered_at: c.registered_at,
+            }),
+        ),
+        Body::Message(m) => {
+            let item = match m.item {
+                ItemBody::Message(id) => ItemId::Message(id),
+                ItemBody::Note(id) => ItemId::Note(id),
+            };
+            let kind = match m.author {
+                AuthorBody::Client => ItemKind::Inbound,
+                AuthorBody::Operator(op) => ItemKind::Outbound(op),
+                AuthorBody::Bot => ItemKind::Outbound(None),
+                AuthorBody::NoteBy(op) => ItemKind::Note(op),
+            };
+            (
+                m.order,
+                HitDetail::Message(MessageHit {
+                    item,
+                    kind,
+                    text: m.text,
+                    occurred_at: m.occurred_at,
+                }),
+            )
+        }
+    };
+    Ok((
+        SearchHit {
+            dialog,
+            seq: order >> 12,
+            score,
+            detail,
+        },
+        order,
+    ))
+}
+
+fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, SearchError> {
+    let fields = &opened.fields;
+    let empty = SearchPage {
+        hits: Vec::new(),
+        next: None,
+    };
+    let matching = match query.target {
+        Target::Clients => client_match(fields, &query.text)?,
+        Target::Messages => message_match(opened, &query.text)?,
+    };
+    let Some(matching) = matching else {
+        return Ok(empty);
+    };
+    let doc_type = match query.target {
+        Target::Clients => CLIENT,
+        Target::Messages => MESSAGE,
+    };
+    let mut parts = vec![
+        (Occur::Must, matching),
+        filter(term_query(
+            fields.project,
+            &query.project.token(),
+            IndexRecordOption::Basic,
+        )),
+        filter(term_query(
+            fields.doc_type,
+            doc_type,
+            IndexRecordOption::Basic,
+        )),
+    ];
+    if let Some(dialogs) = &query.dialogs {
+        if dialogs.is_empty() {
+            return Ok(empty);
+        }
+        let terms = dialogs
+            .iter()
+            .map(|d| Term::from_field_text(fields.dialog, &d.token()));
+        parts.push(filter(Box::new(TermSetQuery::new(terms))));
+    }
+    let limit = query.limit.clamp(1, MAX_LIMIT);
+    let searcher = opened.reader.searcher();
+    let mut found: Vec<(Option<f32>, DocAddress)> = match query.order {
+        SearchOrder::Newest => {
+            match query.after {
+                None => {}
+                Some(SearchCursor::Before(before)) => {
+                    parts.push(filter(Box::new(RangeQuery::new(
+                        Bound::Unbounded,
+                        Bound::Excluded(Term::from_field_u64(fields.order, before)),
+                    ))));
+                }
+                Some(other) => return Err(SearchError::BadCursor(other.to_string())),
+            }
+            let collector = TopDocs::with_limit(limit + 1).order_by_u64_field("order", Order::Desc);
+            searcher
+                .search(&BooleanQuery::new(parts), &collector)?
+                .into_iter()
+                .map(|(_, address)| (None, address))
+                .collect()
+        }
+        SearchOrder::Relevance => {
+            let offset = match query.after {
+                None => 0,
+                Some(SearchCursor::Offset(offset)) if offset <= MAX_OFFSET => offset,
+                Some(other) => return Err(SearchError::BadCursor(other.to_string())),
+            };
+            let collector = TopDocs::with_limit(limit + 1)
+                .and_offset(offset)
+                .order_by_score();
+            searcher
+                .search(&BooleanQuery::new(parts), &collector)?
+                .into_iter()
+                .map(|(score, address)| (Some(score), address))
+                .collect()
+        }
+    };
+    let more = found.len() > limit;
+    found.truncate(limit);
+    let mut hits = Vec::with_capacity(found.len());
+    let mut last_order = None;
+    for (score, address) in found {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let (hit, order) = hit_of(&doc, fields, score)?;
+        last_order = Some(order);
+        hits.push(hit);
+    }
+    let next = match (more, query.order, last_order) {
+        (true, SearchOrder::Newest, Some(order)) => Some(SearchCursor::Before(order)),
+        (true, SearchOrder::Relevance, _) => {
+            let offset = match query.after {
+                Some(SearchCursor::Offset(offset)) => offset,
+                _ => 0,
+            } + limit;
+            (offset <= MAX_OFFSET).then_some(SearchCursor::Offset(offset))
+        }
+        _ => None,
+    };
+    Ok(SearchPage { hits, next })
+}
+
+/// A deterministic checksum of an index's documents, for comparing a live index with a rebuilt
+/// one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexDigest {
+    /// The commit's checkpoint.
+    pub checkpoint: Checkpoint,
+    pub documents: u64,
+    /// SHA-256 (hex) over the multiset of documents: each document's hash (kind, project,
+    /// dialog, body) summed lane-wise, so the order of segments and documents does not matter
+    /// and a duplicate changes it.
+    pub sha256: String,
+}
+
+fn digest_of(opened: &Opened) -> Result<IndexDigest, ProjectionError> {
+    let fields = &opened.fields;
+    let searcher = opened.reader.searcher();
+    let mut lanes = [0u64; 4];
+    let mut documents = 0u64;
+    for segment in searcher.segment_readers() {
+        let store = segment
+            .get_store_reader(64)
+            .map_err(|e| corrupt(format!("cannot read stored documents: {e}")))?;
+        for doc_id in segment.doc_ids_alive() {
+            let doc: TantivyDocument = store.get(doc_id)?;
+            let mut hasher = Sha256::new();
+            for part in [
+                stored_text(&doc, fields.doc_type)?.as_bytes(),
+                stored_text(&doc, fields.project)?.as_bytes(),
+                stored_text(&doc, fields.dialog)?.as_bytes(),
+                doc.get_first(fields.body)
+                    .and_then(|v| v.as_bytes())
+                    .ok_or_else(|| corrupt("a document has no body"))?,
+            ] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+            let hash = hasher.finalize();
+            for (lane, chunk) in lanes.iter_mut().zip(hash.chunks_exact(8)) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                *lane = lane.wrapping_add(u64::from_le_bytes(word));
+            }
+            documents += 1;
+        }
+    }
+    let mut total = Sha256::new();
+    total.update(documents.to_le_bytes());
+    for lane in lanes {
+        total.update(lane.to_le_bytes());
+    }
+    Ok(IndexDigest {
+        checkpoint: opened.checkpoint()?,
+        documents,
+        sha256: hex::encode(total.finalize()),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readers
+
+/// Queries the index: cheap to clone, shared with the [`SearchIndex`] that writes it (which
+/// reloads it right after each commit). Searches are synchronous (tantivy work); from async code
+/// use [`SearchReader::query`], which runs them on the blocking pool.
+#[derive(Debug, Clone)]
+pub struct SearchReader {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    root: PathBuf,
+    current: RwLock<Arc<Opened>>,
+}
+
+impl SearchReader {
+    /// Opens the version `root/CURRENT` names (an empty index when there is none yet).
+    pub fn open(root: &Path) -> Result<Self, ProjectionError> {
+        let opened = open_current(root)?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                root: root.to_path_buf(),
+                current: RwLock::new(Arc::new(opened)),
+            }),
+        })
+    }
+
+    fn current(&self) -> Arc<Opened> {
+        Arc::clone(
+            &self
+                .shared
+                .current
+                .read()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    fn replace(&self, opened: Arc<Opened>) {
+        *self
+            .shared
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = opened;
+    }
+
+    /// The index's root directory.
+    pub fn root(&self) -> &Path {
+        &self.shared.root
+    }
+
+    /// Follows `CURRENT` after a [`rebuild`]: opens the version it names if that is not the one
+    /// open. True when it switched.
+    pub fn reopen(&self) -> Result<bool, ProjectionError> {
+        let current = self.current();
+        match read_pointer(&self.shared.root)? {
+            Some(version) if version != current.version => {
+                let opened = Opened::open(&self.shared.root, version)?;
+                self.replace(Arc::new(opened));
+                Ok(true)
+            }
+            _ => {
+                // The same version, possibly written by another process: see its last commit.
+                current.reader.reload()?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// One search, synchronously.
+    pub fn search(&self, query: &SearchQuery) -> Result<SearchPage, SearchError> {
+        run_search(&self.current(), query)
+    }
+
+    /// One search, off the async threads.
+    pub async fn query(&self, query: SearchQuery) -> Result<SearchPage, SearchError> {
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || reader.search(&query))
+            .await
+            .map_err(|e| {
+                SearchError::Index(ProjectionError::Stopped {
+                    projection: NAME.to_owned(),
+                    reason: format!("search task failed: {e}"),
+                })
+            })?
+    }
+
+    /// The checkpoint of the last commit (what searches see).
+    pub fn checkpoint(&self) -> Result<Checkpoint, ProjectionError> {
+        self.current().checkpoint()
+    }
+
+    /// How many documents searches see (clients and messages).
+    pub fn num_docs(&self) -> u64 {
+        self.current().reader.searcher().num_docs()
+    }
+
+    /// The checksum of every document (reads them all: for `verify`, not for a hot path).
+    pub fn digest(&self) -> Result<IndexDigest, ProjectionError> {
+        digest_of(&self.current())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer
+
+/// What changed since the last commit, which a searcher cannot see yet.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Clients changed: their document as it now is (None: removed).
+    clients: HashMap<DialogId, Option<(ProjectId, ClientBody)>>,
+    /// Messages added, by the dialog they now belong to.
+    messages: HashMap<DialogId, Vec<MessageBody>>,
+    /// Dialogs whose committed documents are all deleted.
+    cleared: HashSet<DialogId>,
+    /// Document operations (adds and deletes) waiting.
+    operations: usize,
+}
+
+/// The search index's writer: a [`Store`] for [`ProjectionRunner::start_store`] (or driven
+/// directly). One per index directory (tantivy's lock file refuses a second).
+pub struct SearchIndex {
+    reader: SearchReader,
+    opened: Arc<Opened>,
+    writer: IndexWriter<TantivyDocument>,
+    options: SearchOptions,
+    committed: Checkpoint,
+    applied: Checkpoint,
+    pending: Pending,
+    dirty_since: Option<Instant>,
+}
+
+impl fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("opened", &self.opened)
+            .field("committed", &self.committed)
+            .field("applied", &self.applied)
+            .field("pending_operations", &self.pending.operations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SearchIndex {
+    /// Opens (creating if needed) the index under `root` and removes versions older than the
+    /// current one.
+    pub fn open(root: &Path, options: SearchOptions) -> Result<Self, ProjectionError> {
+        Self::open_with(&SearchReader::open(root)?, options)
+    }
+
+    /// Opens the writer for the index `reader` reads, first following `CURRENT` (after a
+    /// rebuild): every clone of `reader` then sees this writer's commits.
+    pub fn open_with(
+        reader: &SearchReader,
+        options: SearchOptions,
+    ) -> Result<Self, ProjectionError> {
+        reader.reopen()?;
+        let opened = reader.current();
+        let root = reader.root();
+        for version in versions(root)? {
+            if version < opened.version {
+                let dir = root.join(version_name(version));
+                if let Err(error) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), %error, "cannot remove an old search index version");
+                }
+            }
+        }
+        Self::writer_for(reader.clone(), opened, options)
+    }
+
+    fn writer_for(
+        reader: SearchReader,
+        opened: Arc<Opened>,
+        options: SearchOptions,
+    ) -> Result<Self, ProjectionError> {
+        let threads = options.indexing_threads.max(1);
+        let writer_options = tantivy::indexer::IndexWriterOptions::builder()
+            .num_worker_threads(threads)
+            .memory_budget_per_thread((options.memory_budget / threads).max(16 << 20))
+            .num_merge_threads(options.merge_threads.max(1))
+            .build();
+        let writer = opened.index.writer_with_options(writer_options)?;
+        let committed = opened.checkpoint()?;
+        Ok(Self {
+            reader,
+            opened,
+            writer,
+            options,
+            committed,
+            applied: committed,
+            pending: Pending::default(),
+            dirty_since: None,
+        })
+    }
+
+    /// A reader of this index (searches see each commit as soon as it is made).
+    pub fn reader(&self) -> SearchReader {
+        self.reader.clone()
+    }
+
+    /// What is applied, committed or not.
+    pub fn applied(&self) -> Checkpoint {
+        self.applied
+    }
+
+    /// Commits what is applied, waits for background merges and closes the writer.
+    pub fn close(mut self) -> Result<Checkpoint, ProjectionError> {
+        self.commit()?;
+        let checkpoint = self.committed;
+        self.writer.wait_merging_threads()?;
+        Ok(checkpoint)
+    }
+
+    fn commit(&mut self) -> Result<(), ProjectionError> {
+        if self.applied == self.committed && self.pending.operations == 0 {
+            return Ok(());
+        }
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&encode_checkpoint(self.applied));
+        prepared.commit()?;
+        self.opened.reader.reload()?;
+        self.committed = self.applied;
+        self.pending = Pending::default();
+        self.dirty_since = None;
+        Ok(())
+    }
+
+    fn commit_due(&self) -> bool {
+        self.pending.operations >= self.options.commit_docs
+            || self
+                .dirty_since
+                .is_some_and(|since| since.elapsed() >= self.options.commit_interval)
+    }
+
+    /// Forgets everything uncommitted (after a failure): the next record applied is the one
+    /// after the committed checkpoint.
+    fn roll_back(&mut self) {
+        if let Err(error) = self.writer.rollback() {
+            tracing::error!(%error, "search index rollback failed");
+        }
+        self.applied = self.committed;
+        self.pending = Pending::default();
+        self.dirty_since = None;
+    }
+
+    fn apply_records(&mut self, records: Vec<LogRecord>) -> Result<(), ProjectionError> {
+        for record in records {
+            if record.seq <= self.applied.seq {
+                continue;
+            }
+            self.applied.seq = record.seq;
+            let relevant = record
+                .batch
+                .types
+                .split(',')
+                .any(|t| RELEVANT.contains(&t.trim()));
+            if !relevant {
+                continue;
+            }
+            match decode_batch(&record.batch) {
+                Ok(events) => {
+                    for (index, envelope) in events.into_iter().enumerate() {
+                        self.apply_event(order_of(record.seq, index), envelope)?;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        projection = NAME,
+                        seq = record.seq,
+                        types = record.batch.types.as_str(),
+                        %error,
+                        "skipping a record that does not decode"
+                    );
+                    self.applied.undecodable += 1;
+                    self.applied.last_undecodable_seq = Some(record.seq);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_event(&mut self, order: u64, envelope: Envelope) -> Result<(), ProjectionError> {
+        let AggregateId::Dialog(dialog) = envelope.aggregate else {
+            return Ok(());
+        };
+        let project = envelope.project;
+        let at = envelope.occurred_at;
+        match envelope.payload {
+            Event::DialogRegistered(e) => {
+                let mut body = ClientBody::new(order, at);
+                body.set_profile(&e.profile);
+                if let Some(identity) = &e.identity {
+                    body.link(identity, None);
+                }
+                self.put_client(project, dialog, body)?;
+            }
+            Event::ClientProfileUpdated(e) => {
+                self.update_client(dialog, |c| c.set_profile(&e.profile))?;
+            }
+            Event::IdentityLinked(e) => {
+                self.update_client(dialog, |c| c.link(&e.identity, e.display_name.as_deref()))?;
+            }
+            Event::IdentityUnlinked(e) => {
+                self.update_client(dialog, |c| c.unlink(&e.identity))?;
+            }
+            Event::DialogsMerged(e) => {
+                self.update_client(dialog, |c| {
+                    for identity in &e.identities {
+                        c.link(identity, None);
+                    }
+                })?;
+            }
+            Event::DialogMergedInto(e) => self.merge(project, dialog, e.survivor)?,
+            Event::ClientDeleted(_) => self.forget(dialog),
+            Event::MessageReceived(e) => self.add_message(
+                project,
+                dialog,
+                MessageBody {
+                    order,
+                    occurred_at: at,
+                    item: ItemBody::Message(e.message),
+                    author: AuthorBody::Client,
+                    text: e.text,
+                },
+            )?,
+            Event::MessageQueued(e) => {
+                let author = match e.author {
+                    MessageAuthor::Client => AuthorBody::Client,
+                    MessageAuthor::Operator(op) => AuthorBody::Operator(Some(op)),
+                    MessageAuthor::Bot => AuthorBody::Bot,
+                };
+                self.add_message(
+                    project,
+                    dialog,
+                    MessageBody {
+                        order,
+                        occurred_at: at,
+                        item: ItemBody::Message(e.message),
+                        author,
+                        text: e.text,
+                    },
+                )?;
+            }
+            Event::NoteAdded(e) => {
+                let operator = match envelope.actor {
+                    Actor::Operator(op) => Some(op),
+                    _ => None,
+                };
+                self.add_message(
+                    project,
+                    dialog,
+                    MessageBody {
+                        order,
+                        occurred_at: at,
+                        item: ItemBody::Note(e.note),
+                        author: AuthorBody::NoteBy(operator),
+                        text: e.text,
+                    },
+                )?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn touch(&mut self, operations: usize) {
+        self.pending.operations += operations;
+        if self.dirty_since.is_none() {
+            self.dirty_since = Some(Instant::now());
+        }
+    }
+
+    /// The client document of `dialog` as it now is (pending overlay, then the last commit).
+    fn client(&self, dialog: DialogId) -> Result<Option<(ProjectId, ClientBody)>, ProjectionError> {
+        if let Some(pending) = self.pending.clients.get(&dialog) {
+            return Ok(pending.clone());
+        }
+        if self.pending.cleared.contains(&dialog) {
+            return Ok(None);
+        }
+        let fields = &self.opened.fields;
+        let searcher = self.opened.reader.searcher();
+        let query = TermQuery::new(
+            Term::from_field_text(fields.key, &client_key(dialog)),
+            IndexRecordOption::Basic,
+        );
+        let found = searcher.search(&query, &DocSetCollector)?;
+        let Some(address) = found.into_iter().min() else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let project: ProjectId = stored_text(&doc, fields.project)?
+            .parse()
+            .map_err(|_| corrupt("a project id does not parse"))?;
+        match decode_body(&doc, fields)? {
+            Body::Client(body) => Ok(Some((project, body))),
+            Body::Message(_) => Err(corrupt("a client key names a message")),
+        }
+    }
+
+    /// The committed message documents of `dialog` that no pending delete removed.
+    fn committed_messages(&self, dialog: DialogId) -> Result<Vec<MessageBody>, ProjectionError> {
+        if self.pending.cleared.contains(&dialog) {
+            return Ok(Vec::new());
+        }
+        let fields = &self.opened.fields;
+        let searcher = self.opened.reader.searcher();
+        let query = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                term_query(fields.dialog, &dialog.token(), IndexRecordOption::Basic),
+            ),
+            (
+                Occur::Must,
+                term_query(fields.doc_type, MESSAGE, IndexRecordOption::Basic),
+            ),
+        ]);
+        let mut addresses: Vec<DocAddress> = searcher
+            .search(&query, &DocSetCollector)?
+            .into_iter()
+            .collect();
+        addresses.sort_unstable();
+        let mut messages = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            match decode_body(&doc, fields)? {
+                Body::Message(body) => messages.push(body),
+                Body::Client(_) => return Err(corrupt("a message query found a client")),
+            }
+        }
+        Ok(messages)
+    }
+
+    fn put_client(
+        &mut self,
+        project: ProjectId,
+        dialog: DialogId,
+        body: ClientBody,
+    ) -> Result<(), ProjectionError> {
+        let fields = self.opened.fields;
+        self.writer
+            .delete_term(Term::from_field_text(fields.key, &client_key(dialog)));
+        let mut doc = TantivyDocument::new();
+        doc.add_text(fields.doc_type, CLIENT);
+        doc.add_text(fields.key, client_key(dialog));
+        doc.add_text(fields.project, project.token());
+        doc.add_text(fields.dialog, dialog.token());
+        doc.add_u64(fields.order, body.order);
+        for value in body.values() {
+            doc.add_text(fields.grams, &value);
+            doc.add_text(fields.words, &value);
+        }
+        let bytes = postcard::to_allocvec(&Body::Client(body.clone()))
+            .map_err(|e| corrupt(format!("cannot encode a client: {e}")))?;
+        doc.add_bytes(fields.body, &bytes);
+        self.writer.add_document(doc)?;
+        self.pending.clients.insert(dialog, Some((project, body)));
+        self.touch(2);
+        Ok(())
+    }
+
+    fn update_client(
+        &mut self,
+        dialog: DialogId,
+        change: impl FnOnce(&mut ClientBody),
+    ) -> Result<(), ProjectionError> {
+        // No document: the dialog is deleted, merged away or unknown; nothing to update.
+        let Some((project, mut body)) = self.client(dialog)? else {
+            return Ok(());
+        };
+        let before = body.clone();
+        change(&mut body);
+        if body != before {
+            self.put_client(project, dialog, body)?;
+        }
+        Ok(())
+    }
+
+    fn add_message(
+        &mut self,
+        project: ProjectId,
+        dialog: DialogId,
+        body: MessageBody,
+    ) -> Result<(), ProjectionError> {
+        if body.text.trim().is_empty() {
+            return Ok(());
+        }
+        let fields = self.opened.fields;
+        let mut doc = TantivyDocument::new();
+        doc.add_text(fields.doc_type, MESSAGE);
+        doc.add_text(fields.key, body.key());
+        doc.add_text(fields.project, project.token());
+        doc.add_text(fields.dialog, dialog.token());
+        doc.add_u64(fields.order, body.order);
+        doc.add_text(fields.text, &body.text);
+        let bytes = postcard::to_allocvec(&Body::Message(body.clone()))
+            .map_err(|e| corrupt(format!("cannot encode a message: {e}")))?;
+        doc.add_bytes(fields.body, &bytes);
+        self.writer.add_document(doc)?;
+        self.pending.messages.entry(dialog).or_default().push(body);
+        self.touch(1);
+        Ok(())
+    }
+
+    /// Every document of `dialog` leaves the index.
+    fn forget(&mut self, dialog: DialogId) {
+        let fields = self.opened.fields;
+        self.writer
+            .delete_term(Term::from_field_text(fields.dialog, &dialog.token()));
+        self.pending.cleared.insert(dialog);
+        self.pending.clients.insert(dialog, None);
+        self.pending.messages.remove(&dialog);
+        self.touch(1);
+    }
+
+    /// `absorbed` lives on in `survivor`: its client document goes, its messages move.
+    fn merge(
+        &mut self,
+        project: ProjectId,
+        absorbed: DialogId,
+        survivor: DialogId,
+    ) -> Result<(), ProjectionError> {
+        let mut moving = self.committed_messages(absorbed)?;
+        moving.extend(self.pending.messages.remove(&absorbed).unwrap_or_default());
+        self.forget(absorbed);
+        // A survivor without a client document (deleted) keeps nothing (F4.8).
+        if absorbed != survivor && self.client(survivor)?.is_some() {
+            for message in moving {
+                self.add_message(project, survivor, message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for SearchIndex {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn path(&self) -> &Path {
+        self.reader.root()
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        self.committed
+    }
+
+    fn apply(&mut self, records: Vec<LogRecord>) -> Result<Checkpoint, ProjectionError> {
+        let applied = self.apply_records(records).and_then(|()| {
+            if self.applied != self.committed && self.dirty_since.is_none() {
+                self.dirty_since = Some(Instant::now());
+            }
+            if self.commit_due() {
+                self.commit()?;
+            }
+            Ok(())
+        });
+        if let Err(error) = applied {
+            self.roll_back();
+            return Err(error);
+        }
+        Ok(self.committed)
+    }
+
+    fn applied_seq(&self) -> u64 {
+        self.applied.seq
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        Some((self.options.commit_interval / 4).max(Duration::from_millis(10)))
+    }
+
+    fn tick(&mut self) -> Result<Checkpoint, ProjectionError> {
+        if !self.commit_due() {
+            return Ok(self.committed);
+        }
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<Checkpoint, ProjectionError> {
+        if let Err(error) = self.commit() {
+            self.roll_back();
+            return Err(error);
+        }
+        Ok(self.committed)
+    }
+}
+
+/// Opens the index under `root` off the async threads and starts a runner feeding it from
+/// `log`. The reader sees every commit of the runner.
+pub async fn start<L: EventLog>(
+    log: L,
+    root: &Path,
+    options: SearchOptions,
+    runner: RunnerOptions,
+) -> Result<(ProjectionRunner<L>, SearchReader), ProjectionError> {
+    let root = root.to_path_buf();
+    let index = tokio::task::spawn_blocking(move || SearchIndex::open(&root, options))
+        .await
+        .map_err(|e| ProjectionError::Stopped {
+            projection: NAME.to_owned(),
+            reason: format!("open task failed: {e}"),
+        })??;
+    let reader = index.reader();
+    let runner = ProjectionRunner::start_store(log, index, runner)?;
+    Ok((runner, reader))
+}
+
+/// Rebuilds the index under `root` from the log (to the end, a sequence or a moment) into a new
+/// version directory, then points `CURRENT` at it atomically. Stop the index's runner first;
+/// afterwards open it again ([`SearchIndex::open_with`] an existing reader, or
+/// [`SearchReader::reopen`] on readers) and it resumes from the rebuilt checkpoint. A crash
+/// before the swap leaves the old version in use.
+pub async fn rebuild<L: EventLog>(
+    log: &L,
+    root: &Path,
+    until: Until,
+    max_batch: usize,
+    options: SearchOptions,
+    progress: impl FnMut(RebuildProgress) + Send,
+) -> Result<Checkpoint, ProjectionError> {
+    let root = root.to_path_buf();
+    let build_root = root.clone();
+    let index = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&build_root).map_err(|e| io_error("create", &build_root, e))?;
+        let current = read_pointer(&build_root)?.unwrap_or(0);
+        let existing = versions(&build_root)?;
+        // Leftovers of rebuilds that never swapped (a crash) are not in use.
+        for version in existing.iter().filter(|v| **v > current) {
+            let dir = build_root.join(version_name(*version));
+            std::fs::remove_dir_all(&dir).map_err(|e| io_error("remove", &dir, e))?;
+        }
+        let next = existing.iter().copied().chain([current]).max().unwrap_or(0) + 1;
+        let opened = Arc::new(Opened::open(&build_root, next)?);
+        // A reader of the new version only: nothing else sees it before the swap.
+        let reader = SearchReader {
+            shared: Arc::new(Shared {
+                root: build_root.clone(),
+                current: RwLock::new(Arc::clone(&opened)),
+            }),
+        };
+        SearchIndex::writer_for(reader, opened, options)
+    })
+    .await
+    .map_err(|e| ProjectionError::Stopped {
+        projection: NAME.to_owned(),
+        reason: format!("rebuild task failed: {e}"),
+    })??;
+    let index = rebuild_store(log, index, until, max_batch, progress).await?;
+    tokio::task::spawn_blocking(move || {
+        let version = index.opened.version;
+        let checkpoint = index.close()?;
+        write_pointer(&root, version)?;
+        tracing::info!(root = %root.display(), version, checkpoint = checkpoint.seq, "search index rebuilt");
+        Ok(checkpoint)
+    })
+    .await
+    .map_err(|e| ProjectionError::Stopped {
+        projection: NAME.to_owned(),
+        reason: format!("rebuild task failed: {e}"),
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(index: &Index, name: &str, text: &str) -> Vec<String> {
+        let mut analyzer = index.tokenizers().get(name).expect("registered");
+        let mut out = Vec::new();
+        analyzer
+            .token_stream(text)
+            .process(&mut |t: &Token| out.push(t.text.clone()));
+        out
+    }
+
+    #[test]
+    fn the_text_analyzer_stems_russian_and_english_alike() {
+        let (schema, _) = schema();
+        let index = Index::create_in_ram(schema);
+        register_tokenizers(&index).expect("tokenizers");
+        assert_eq!(
+            tokens(&index, TEXT, "заказы"),
+            tokens(&index, TEXT, "Заказ")
+        );
+        assert_eq!(tokens(&index, TEXT, "running"), tokens(&index, TEXT, "run"));
+        assert_eq!(tokens(&index, TEXT, "Ёлка"), tokens(&index, TEXT, "елки"));
+        // Each stemmer leaves the other alphabet alone.
+        assert_eq!(
+            tokens(&index, TEXT, "iphone заказы"),
+            vec!["iphon", "заказ"]
+        );
+    }
+
+    #[test]
+    fn client_values_are_normalised_with_phone_digits() {
+        let body = ClientBody {
+            name: Some("Пётр Vasya1988".into()),
+            phone: Some("+7 (777) 198-87-77".into()),
+            ..ClientBody::new(1, Timestamp::from_micros(1))
+        };
+        assert_eq!(
+            body.values(),
+            vec!["петр vasya1988", "+7 (777) 198-87-77", "77771988777"]
+        );
+    }
+
+    #[test]
+    fn checkpoints_round_trip_through_the_payload() {
+        for checkpoint in [
+            Checkpoint::default(),
+            Checkpoint {
+                seq: 42,
+                undecodable: 2,
+                last_undecodable_seq: Some(40),
+            },
+        ] {
+            let payload = encode_checkpoint(checkpoint);
+            assert_eq!(
+                decode_checkpoint(Some(&payload)).expect("decode"),
+                checkpoint
+            );
+        }
+        assert_eq!(
+            decode_checkpoint(None).expect("none"),
+            Checkpoint::default()
+        );
+        assert!(decode_checkpoint(Some("garbage")).is_err());
+    }
+
+    #[test]
+    fn cursors_have_a_text_form() {
+        for cursor in [SearchCursor::Before(77), SearchCursor::Offset(20)] {
+            assert_eq!(
+                cursor.to_string().parse::<SearchCursor>().expect("parse"),
+                cursor
+            );
+        }
+        assert!("x1".parse::<SearchCursor>().is_err());
+        assert!("n".parse::<SearchCursor>().is_err());
+    }
+}
