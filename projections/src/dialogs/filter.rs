@@ -175,6 +175,22 @@ impl Filter {
         &self.expr
     }
 
+    /// The client number pattern when the whole filter requires it (the filter is that
+    /// condition or an AND group holding it): the list can then look numbers up instead of
+    /// scanning.
+    pub(crate) fn required_number(&self) -> Option<&str> {
+        fn condition(e: &Expr) -> Option<&str> {
+            match e {
+                Expr::Is(Condition::ClientNumber(digits)) => Some(digits.as_str()),
+                _ => None,
+            }
+        }
+        match &self.expr {
+            Expr::All(parts) => parts.iter().find_map(condition),
+            other => condition(other),
+        }
+    }
+
     /// Appends ` AND (…)` to `sql`, binding values after those already in `values`.
     pub(crate) fn push_sql(&self, sql: &mut String, values: &mut Vec<Value>) {
         if self.conditions == 0 {
@@ -439,9 +455,92 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
     sql.push_str(&fragment);
 }
 
+/// Most numbers [`number_candidates`] lists; beyond it a page scans in order instead (the
+/// pattern is then common enough for pages to fill quickly).
+pub const MAX_NUMBER_CANDIDATES: usize = 2_000;
+
+/// F2.2: every client number from 1 to `max` whose decimal form contains `digits`, ascending,
+/// or `None` when there would be more than [`MAX_NUMBER_CANDIDATES`] (or `digits` is not a
+/// pattern [`Filter::new`] accepts). Built digit position by digit position: a number of `len`
+/// digits holds the pattern at offset `at` with any prefix (no leading zero) and any suffix.
+pub fn number_candidates(digits: &str, max: u64) -> Option<Vec<u64>> {
+    if digits.is_empty() || digits.len() > MAX_NUMBER_DIGITS {
+        return None;
+    }
+    let pattern: u128 = digits.parse().ok()?;
+    let width = u32::try_from(digits.len()).ok()?;
+    let max_len = u32::try_from(max.max(1).to_string().len()).ok()?;
+    let mut shapes = Vec::new();
+    let mut count: u128 = 0;
+    for len in width..=max_len {
+        for at in 0..=(len - width) {
+            let suffix_len = len - width - at;
+            let (first_prefix, end_prefix) = if at == 0 {
+                if digits.starts_with('0') {
+                    continue; // no leading zero
+                }
+                (0u128, 1u128)
+            } else {
+                (10u128.pow(at - 1), 10u128.pow(at))
+            };
+            count += (end_prefix - first_prefix) * 10u128.pow(suffix_len);
+            if count > MAX_NUMBER_CANDIDATES as u128 * 10 {
+                return None;
+            }
+            shapes.push((first_prefix, end_prefix, suffix_len));
+        }
+    }
+    let mut numbers = Vec::new();
+    for (first_prefix, end_prefix, suffix_len) in shapes {
+        let scale = 10u128.pow(suffix_len);
+        for prefix in first_prefix..end_prefix {
+            let head = (prefix * 10u128.pow(width) + pattern) * scale;
+            for suffix in 0..scale {
+                let number = head + suffix;
+                if number >= 1 && number <= u128::from(max) {
+                    numbers.push(u64::try_from(number).ok()?);
+                }
+            }
+        }
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    (numbers.len() <= MAX_NUMBER_CANDIDATES).then_some(numbers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn number_candidates_are_every_number_holding_the_digits() {
+        for max in [0u64, 1, 9, 10, 99, 100, 210, 1_000, 1_234, 20_000] {
+            for digits in [
+                "0", "1", "10", "99", "123", "007", "9999", "20000", "123456",
+            ] {
+                let brute: Vec<u64> = (1..=max)
+                    .filter(|n| n.to_string().contains(digits))
+                    .collect();
+                match number_candidates(digits, max) {
+                    Some(listed) => assert_eq!(listed, brute, "{digits} up to {max}"),
+                    None => assert!(
+                        brute.len() > MAX_NUMBER_CANDIDATES / 10,
+                        "{digits} up to {max}: only {} numbers, yet refused",
+                        brute.len()
+                    ),
+                }
+            }
+        }
+        assert_eq!(number_candidates("", 10), None);
+        assert_eq!(number_candidates("1", u64::MAX), None, "too many");
+        let longest = number_candidates("1234567890123456789", u64::MAX).expect("few");
+        assert!(
+            longest
+                .iter()
+                .all(|n| n.to_string().contains("1234567890123456789"))
+        );
+        assert_eq!(longest.first(), Some(&1_234_567_890_123_456_789));
+    }
 
     fn compiled(expr: Expr) -> (String, Vec<Value>) {
         let filter = Filter::new(expr).expect("valid");
