@@ -652,18 +652,26 @@ impl EventLog for JetStreamLog {
         // A plain request, not `Context::publish_with_headers`: the same message on the wire
         // (with the connection's shared reply inbox), without the in-flight semaphore, the boxed
         // ack future and its untyped JSON parse of every ack (see `publish_ack`).
-        let reply = self
-            .inner
-            .client
-            .send_request(
-                subject.as_str().to_owned(),
-                async_nats::Request::new()
-                    .headers(headers)
-                    .payload(batch.body)
-                    .timeout(Some(ACK_TIMEOUT)),
-            )
-            .await;
-        // Awaited here, never dropped: the outcome of every append is known or reported unknown.
+        // One timer bounds both the hand-over to the connection (which waits while its queue is
+        // full, say during a reconnection) and the wait for the ack, as async-nats's JetStream
+        // publish bounds each of them.
+        let request = self.inner.client.send_request(
+            subject.as_str().to_owned(),
+            async_nats::Request::new()
+                .headers(headers)
+                .payload(batch.body)
+                .timeout(None),
+        );
+        let reply = match tokio::time::timeout(ACK_TIMEOUT, request).await {
+            Ok(reply) => reply,
+            Err(_) => {
+                return Err(LogError::Unavailable(
+                    "publish outcome unknown: no ack within the timeout".into(),
+                ));
+            }
+        };
+        // The outcome of every append is known or reported unknown (retried by the caller with the
+        // same message id); a request given up on has no ack future that would log its loss.
         match reply {
             Ok(message) => match publish_ack(&message.payload) {
                 Ok(ack) => Ok(ack),
