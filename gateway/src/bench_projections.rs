@@ -559,7 +559,7 @@ async fn live(
     let mut runners = Vec::new();
     for &kind in kinds {
         let path = dir.join(format!("{}.sqlite", kind.name()));
-        let runner = kind
+        let (runner, _queries) = kind
             .start(log.clone(), &path, RunnerOptions::default())
             .await
             .map_err(|e| format!("cannot start {}: {e}", kind.name()))?;

@@ -45,7 +45,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
-    /// `all`, or one of: dialogs, timeline, card, project.
+    /// `all`, or one of: dialogs, timeline, card, project, search.
     #[arg(value_name = "PROJECTION", value_parser = crate::rebuild::Target::parse)]
     pub projection: crate::rebuild::Target,
     /// Data directory: the read models live in DIR/read (and the embedded log in

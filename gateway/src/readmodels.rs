@@ -21,6 +21,7 @@ use switchboard_core::EventLog;
 use switchboard_projections::card::CardProjection;
 use switchboard_projections::dialogs::DialogsProjection;
 use switchboard_projections::project::ProjectProjection;
+use switchboard_projections::search::{self, SearchOptions, SearchReader};
 use switchboard_projections::timeline::TimelineProjection;
 use switchboard_projections::{
     Checkpoint, Projection, ProjectionError, ProjectionRunner, Readers, RebuildProgress,
@@ -48,10 +49,25 @@ pub enum Kind {
     /// What each project defines: operators, channels, folders, tags, lists, variables,
     /// pipelines, SLA thresholds, templates, saved filters.
     Project,
+    /// The tantivy index of clients and messages (a directory, not a SQLite file).
+    Search,
+}
+
+/// How queries reach a live read model.
+#[derive(Debug, Clone)]
+pub enum Access {
+    Sqlite(Readers),
+    Search(SearchReader),
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Dialogs, Kind::Timeline, Kind::Card, Kind::Project];
+    pub const ALL: [Kind; 5] = [
+        Kind::Dialogs,
+        Kind::Timeline,
+        Kind::Card,
+        Kind::Project,
+        Kind::Search,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -59,21 +75,41 @@ impl Kind {
             Kind::Timeline => "timeline",
             Kind::Card => "card",
             Kind::Project => "project",
+            Kind::Search => search::NAME,
         }
     }
 
-    /// Starts a runner on the file at `path`.
+    /// Whether its generations are directories (else SQLite files).
+    pub fn is_directory(self) -> bool {
+        self == Kind::Search
+    }
+
+    /// Starts a runner on the file (or index directory) at `path`, with how queries reach it.
     pub async fn start<L: EventLog>(
         self,
         log: L,
         path: &Path,
         options: RunnerOptions,
-    ) -> Result<ProjectionRunner<L>, ProjectionError> {
+    ) -> Result<(ProjectionRunner<L>, Access), ProjectionError> {
+        let sqlite = |runner| Ok((runner, Access::Sqlite(Readers::new(path, IDLE_READERS))));
         match self {
-            Kind::Dialogs => ProjectionRunner::start(log, path, DialogsProjection, options).await,
-            Kind::Timeline => ProjectionRunner::start(log, path, TimelineProjection, options).await,
-            Kind::Card => ProjectionRunner::start(log, path, CardProjection, options).await,
-            Kind::Project => ProjectionRunner::start(log, path, ProjectProjection, options).await,
+            Kind::Dialogs => {
+                sqlite(ProjectionRunner::start(log, path, DialogsProjection, options).await?)
+            }
+            Kind::Timeline => {
+                sqlite(ProjectionRunner::start(log, path, TimelineProjection, options).await?)
+            }
+            Kind::Card => {
+                sqlite(ProjectionRunner::start(log, path, CardProjection, options).await?)
+            }
+            Kind::Project => {
+                sqlite(ProjectionRunner::start(log, path, ProjectProjection, options).await?)
+            }
+            Kind::Search => {
+                let (runner, reader) =
+                    search::start(log, path, SearchOptions::default(), options).await?;
+                Ok((runner, Access::Search(reader)))
+            }
         }
     }
 
@@ -85,6 +121,7 @@ impl Kind {
             Kind::Timeline => 2,
             Kind::Card => 1,
             Kind::Project => 1,
+            Kind::Search => 1,
         }
     }
 
@@ -94,6 +131,9 @@ impl Kind {
             Kind::Timeline => TimelineProjection.schema(),
             Kind::Card => CardProjection.schema(),
             Kind::Project => ProjectProjection.schema(),
+            // The index's schema is code in `projections::search`: its changes bump
+            // `apply_version` above.
+            Kind::Search => "tantivy",
         }
     }
 
@@ -127,6 +167,17 @@ impl Kind {
             Kind::Card => rebuild(log, path, CardProjection, until, max_batch, progress).await,
             Kind::Project => {
                 rebuild(log, path, ProjectProjection, until, max_batch, progress).await
+            }
+            Kind::Search => {
+                search::rebuild(
+                    log,
+                    path,
+                    until,
+                    max_batch,
+                    SearchOptions::rebuild(),
+                    progress,
+                )
+                .await
             }
         }
     }
@@ -184,9 +235,13 @@ impl Slot {
         &self.dir
     }
 
-    /// The file of a generation.
+    /// The file (or index directory) of a generation.
     pub fn path(&self, generation: &str) -> PathBuf {
-        self.dir.join(format!("{generation}.sqlite"))
+        if self.kind.is_directory() {
+            self.dir.join(generation)
+        } else {
+            self.dir.join(format!("{generation}.sqlite"))
+        }
     }
 
     fn pointer(&self) -> PathBuf {
@@ -393,7 +448,7 @@ pub struct ModelStatus {
 struct Live<L: EventLog> {
     generation: String,
     runner: Arc<ProjectionRunner<L>>,
-    readers: Readers,
+    access: Access,
 }
 
 /// The live read models of a running service: one runner per projection, readers for queries,
@@ -453,7 +508,7 @@ impl<L: EventLog> ReadModels<L> {
         options: &RunnerOptions,
     ) -> Result<Live<L>, ReadModelError> {
         let path = slot.path(&generation);
-        let runner = slot
+        let (runner, access) = slot
             .kind
             .start(log.clone(), &path, options.clone())
             .await
@@ -464,13 +519,24 @@ impl<L: EventLog> ReadModels<L> {
         Ok(Live {
             generation,
             runner: Arc::new(runner),
-            readers: Readers::new(&path, IDLE_READERS),
+            access,
         })
     }
 
-    /// Readers of a read model's live generation.
+    /// Readers of a SQLite read model's live generation.
     pub fn readers(&self, kind: Kind) -> Option<Readers> {
-        self.read_live().get(&kind).map(|l| l.readers.clone())
+        match self.read_live().get(&kind).map(|l| &l.access) {
+            Some(Access::Sqlite(readers)) => Some(readers.clone()),
+            _ => None,
+        }
+    }
+
+    /// The reader of the live search index.
+    pub fn search(&self) -> Option<SearchReader> {
+        match self.read_live().get(&Kind::Search).map(|l| &l.access) {
+            Some(Access::Search(reader)) => Some(reader.clone()),
+            _ => None,
+        }
     }
 
     /// Where every read model is.

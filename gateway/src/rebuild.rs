@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_core::EventLog;
-use switchboard_projections::verify::{FileSums, compare, file_sums};
-use switchboard_projections::{Checkpoint, RebuildProgress, Until, open_reader};
+use switchboard_projections::search::{self, SearchReader};
+use switchboard_projections::verify::{FileSums, TableSum, compare, file_sums};
+use switchboard_projections::{Checkpoint, ProjectionError, RebuildProgress, Until, open_reader};
 
 /// Records per rebuild transaction.
 pub const REBUILD_BATCH: usize = 4096;
@@ -300,6 +301,31 @@ impl Verdict {
     }
 }
 
+/// The search index's digest in the shape of a file's sums: its checkpoint, and one "table",
+/// `documents`, with the document count and the digest of every document.
+fn index_sums(path: PathBuf) -> Result<FileSums, ReadModelError> {
+    let invalid = |error: ProjectionError| ReadModelError::Invalid {
+        path: path.clone(),
+        reason: error.to_string(),
+    };
+    let reader = SearchReader::open(&path).map_err(invalid)?;
+    let digest = reader.digest().map_err(invalid)?;
+    Ok(FileSums {
+        checkpoints: [(search::NAME.to_owned(), digest.checkpoint)]
+            .into_iter()
+            .collect(),
+        tables: [(
+            "documents".to_owned(),
+            TableSum {
+                rows: digest.documents,
+                sha256: digest.sha256,
+            },
+        )]
+        .into_iter()
+        .collect(),
+    })
+}
+
 fn sums_of(path: PathBuf) -> Result<FileSums, ReadModelError> {
     let conn = open_reader(&path).map_err(|error| ReadModelError::Invalid {
         path: path.clone(),
@@ -325,20 +351,25 @@ async fn verify_one<L: EventLog>(
             .to_owned(),
     })?;
     let path = slot.path(&generation);
-    if !path.is_file() {
+    if !path.exists() {
         return Err(ReadModelError::Invalid {
             path,
             reason: "the live generation's file is missing".to_owned(),
         });
     }
-    // One snapshot of the live file: its checkpoint and every table at that checkpoint.
-    let live = blocking("checksum", move || sums_of(path)).await?;
+    let sums = if kind.is_directory() {
+        index_sums
+    } else {
+        sums_of
+    };
+    // One snapshot of the live model: its checkpoint and every table at that checkpoint.
+    let live = blocking("checksum", move || sums(path)).await?;
     let seq = live
         .checkpoints
         .get(kind.name())
         .map(|c| c.seq)
         .unwrap_or(0);
-    let rebuilt_path = scratch.join(format!("{}.sqlite", kind.name()));
+    let rebuilt_path = Slot::new(scratch, kind).path("verify");
     kind.rebuild(log, &rebuilt_path, Until::Seq(seq), REBUILD_BATCH, |p| {
         bar.update(kind, p)
     })
@@ -347,7 +378,7 @@ async fn verify_one<L: EventLog>(
         kind: kind.name(),
         error,
     })?;
-    let rebuilt = blocking("checksum", move || sums_of(rebuilt_path)).await?;
+    let rebuilt = blocking("checksum", move || sums(rebuilt_path)).await?;
     Ok(Verdict {
         kind,
         generation,

@@ -212,13 +212,13 @@ async fn rebuild_swaps_in_while_serving_and_verify_finds_tampering() {
     let body = tokio::task::spawn_blocking(move || wait_applied(addr, last))
         .await
         .unwrap();
-    assert_eq!(generations(&body), ["g000001"; 4]);
+    assert_eq!(generations(&body), ["g000001"; 5]);
 
     // Rebuild everything while the service runs: new files, swapped in, still current.
     let rebuilt = json_lines(&[&["rebuild", "all"], &remote[..]].concat());
     let summary = rebuilt.last().unwrap();
     let built = summary["rebuilt"].as_array().unwrap();
-    assert_eq!(built.len(), 4, "{summary}");
+    assert_eq!(built.len(), 5, "{summary}");
     for entry in built {
         assert_eq!(entry["generation"], "g000002", "{summary}");
         assert_eq!(entry["replaced"], "g000001", "{summary}");
@@ -227,7 +227,7 @@ async fn rebuild_swaps_in_while_serving_and_verify_finds_tampering() {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let body = health(addr);
-        if generations(&body) == ["g000002"; 4] {
+        if generations(&body) == ["g000002"; 5] {
             break;
         }
         assert!(Instant::now() < deadline, "not swapped in: {body}");
@@ -250,7 +250,7 @@ async fn rebuild_swaps_in_while_serving_and_verify_finds_tampering() {
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["ok"], true, "{report}");
     let projections = report["projections"].as_array().unwrap();
-    assert_eq!(projections.len(), 4);
+    assert_eq!(projections.len(), 5);
     for p in projections {
         assert_eq!(p["equal"], true, "{report}");
         let name = p["projection"].as_str().unwrap();
@@ -323,7 +323,7 @@ async fn killed_while_applying_then_restarted_verifies_clean() {
     let body = tokio::task::spawn_blocking(move || wait_applied(addr, last))
         .await
         .unwrap();
-    assert_eq!(generations(&body), ["g000001"; 4]);
+    assert_eq!(generations(&body), ["g000001"; 5]);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 

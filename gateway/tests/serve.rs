@@ -14,7 +14,11 @@ fn assert_projections(body: &serde_json::Value, applied: u64) {
         .iter()
         .map(|p| p["projection"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["dialogs", "timeline", "card", "project"], "{body}");
+    assert_eq!(
+        names,
+        ["dialogs", "timeline", "card", "project", "search"],
+        "{body}"
+    );
     for p in projections {
         assert_eq!(p["applied_seq"], applied, "{body}");
         assert_eq!(p["lag"], 0, "{body}");
