@@ -64,6 +64,9 @@
 //! of the project hold ([`number_candidates`], from the project's last number) is looked up in
 //! `dialog_row_by_number` and the matches sorted (at 200k dialogs `12345`: 90 µs instead of a
 //! 0.5 s scan that found one); a commoner pattern (`10`) scans in order and fills pages fast.
+//! Likewise a date range (F2.3 activity) that the filter requires and that at most
+//! [`MAX_ACTIVITY_LOOKUP`] activity rows fall in (counted first, over `dialog_activity_by_bucket`)
+//! reads its dialogs by id and sorts them.
 //!
 //! Measured on 200k dialogs of one project (90 % closed, a third free, the rest spread over five
 //! operators), release build, 50 rows a page, every page of the list in turn (up to 400), p50
@@ -79,12 +82,12 @@
 //!
 //! Trade-offs: every index costs writes (a message moves `last_activity_at` in five of them), and
 //! scanning in order is right while matches are common: a page costs the rows it skips (~1–5 µs
-//! each). A selective filter (a rare variable value, a short date range in the past, a long
-//! client number pattern inside an any-of group, or one that 0.1–1 % of a big project's numbers
-//! hold) makes the scan skip many rows before a page fills, up to a full scan of the project
-//! when nothing matches (0.5 s at 200k for an activity range that matches nearly nothing). Driving such queries from the membership tables and
-//! sorting the (few) matches needs statistics to choose between the two plans (`ANALYZE`, or a
-//! hand-written `sqlite_stat1`), not done yet.
+//! each). A selective filter that is not looked up (a rare variable value or list, a date range
+//! busy in other projects but quiet in this one, a client number pattern inside an any-of group
+//! or held by 0.1–1 % of a big project's numbers) makes the scan skip many rows before a page
+//! fills, up to a full scan of the project when nothing matches (0.5 s at 200k dialogs). Driving
+//! those from the membership tables too needs a way to tell few matches from many: counting
+//! first as above, or statistics (`ANALYZE`, a hand-written `sqlite_stat1`); not done yet.
 
 use crate::runtime::{DecodedRecord, Projection, ProjectionError, execute_for_each};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -201,6 +204,8 @@ CREATE TABLE IF NOT EXISTS dialog_activity (
     bucket INTEGER NOT NULL,
     PRIMARY KEY (dialog, bucket)
 ) WITHOUT ROWID;
+-- F2.3: a date range few messages fall in is looked up, not scanned for.
+CREATE INDEX IF NOT EXISTS dialog_activity_by_bucket ON dialog_activity (bucket, dialog);
 CREATE TABLE IF NOT EXISTS dialogoperator_read (
     dialog TEXT NOT NULL,
     operator TEXT NOT NULL,
@@ -1298,8 +1303,8 @@ fn visibility(viewer: Viewer) -> &'static [&'static str] {
 /// F1.1–F1.6, F2: one page of the dialog list as the viewer sees it: the tab, the folder, the
 /// archive switch and the filter, in the chosen order, after the cursor.
 pub fn list_dialogs(conn: &Connection, query: &ListQuery) -> Result<Page, ProjectionError> {
-    let numbers = required_numbers(conn, query)?;
-    let (sql, values, limit) = list_sql(query, numbers.as_deref());
+    let narrowing = narrowing(conn, query)?;
+    let (sql, values, limit) = list_sql(query, &narrowing);
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(values))?;
     let mut page = Vec::new();
@@ -1333,8 +1338,8 @@ pub fn explain_list_dialogs(
     conn: &Connection,
     query: &ListQuery,
 ) -> Result<Vec<String>, ProjectionError> {
-    let numbers = required_numbers(conn, query)?;
-    let (sql, values, _) = list_sql(query, numbers.as_deref());
+    let narrowing = narrowing(conn, query)?;
+    let (sql, values, _) = list_sql(query, &narrowing);
     let lines = conn
         .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?
         .query_map(rusqlite::params_from_iter(values), |r| {
@@ -1344,21 +1349,42 @@ pub fn explain_list_dialogs(
     Ok(lines)
 }
 
-/// F2.2: when the filter requires a client number pattern that few numbers of the project
-/// hold, those numbers (looked up by `dialog_row_by_number` instead of scanning the list).
-fn required_numbers(
-    conn: &Connection,
-    query: &ListQuery,
-) -> Result<Option<Vec<u64>>, ProjectionError> {
-    let Some(digits) = query.filter.required_number() else {
-        return Ok(None);
-    };
-    let max: i64 = conn
-        .prepare_cached("SELECT last FROM project_clientnumber WHERE project = ?1")?
-        .query_row([query.project.token()], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
-    Ok(number_candidates(digits, u64::try_from(max).unwrap_or(0)))
+/// Most activity rows a date range may hold to be looked up rather than scanned for.
+pub const MAX_ACTIVITY_LOOKUP: i64 = 2_000;
+
+/// How a page can be narrowed down before it is sorted, when the filter requires something few
+/// dialogs have (decided from the data, since SQLite has no statistics here).
+#[derive(Debug, Default)]
+struct Narrowing {
+    /// F2.2: the client numbers that hold the required pattern.
+    numbers: Option<Vec<u64>>,
+    /// F2.3: the activity buckets of a required date range that few messages fall in.
+    active: Option<(i64, i64)>,
+}
+
+fn narrowing(conn: &Connection, query: &ListQuery) -> Result<Narrowing, ProjectionError> {
+    let mut narrowing = Narrowing::default();
+    if let Some(digits) = query.filter.required_number() {
+        let max: i64 = conn
+            .prepare_cached("SELECT last FROM project_clientnumber WHERE project = ?1")?
+            .query_row([query.project.token()], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        narrowing.numbers = number_candidates(digits, u64::try_from(max).unwrap_or(0));
+    }
+    if let Some((first, last)) = query.filter.required_activity() {
+        // Every project's rows count: a busy range elsewhere only means scanning here.
+        let rows: i64 = conn
+            .prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM dialog_activity
+                     WHERE bucket BETWEEN ?1 AND ?2 LIMIT ?3 + 1)",
+            )?
+            .query_row(params![first, last, MAX_ACTIVITY_LOOKUP], |r| r.get(0))?;
+        if rows <= MAX_ACTIVITY_LOOKUP {
+            narrowing.active = Some((first, last));
+        }
+    }
+    Ok(narrowing)
 }
 
 /// The SQL of a list page, its bound values and the page size.
@@ -1370,16 +1396,24 @@ fn required_numbers(
 /// index order up to `limit` rows and merged (`UNION ALL … ORDER BY`), instead of one scan that
 /// skips every dialog of the other operators.
 ///
-/// `numbers`: the client numbers the filter allows ([`required_numbers`]); the page then reads
-/// them through `dialog_row_by_number` and sorts them (at most [`MAX_NUMBER_CANDIDATES`]).
+/// `narrowing`: the client numbers the filter allows, read through `dialog_row_by_number`, or
+/// a date range few messages fall in, whose dialogs are read by id; either way the few rows
+/// are then sorted.
 fn list_sql(
     query: &ListQuery,
-    numbers: Option<&[u64]>,
+    narrowing: &Narrowing,
 ) -> (String, Vec<rusqlite::types::Value>, usize) {
     use rusqlite::types::Value;
+    let numbers = narrowing.numbers.as_deref();
+    let active = if numbers.is_none() {
+        narrowing.active
+    } else {
+        None
+    };
     let keys = query.order.keys();
     let me = query.viewer.operator.token();
     let by_assignee = numbers.is_none()
+        && active.is_none()
         && query.order == Order::Activity
         && !query.include_closed
         && (matches!(query.tab, Tab::Mine | Tab::Free) || !query.viewer.admin);
@@ -1397,6 +1431,9 @@ fn list_sql(
         },
         if numbers.is_some() {
             " INDEXED BY dialog_row_by_number"
+        } else if active.is_some() {
+            // The primary key's own index: `dialog TEXT PRIMARY KEY` of a rowid table.
+            " INDEXED BY sqlite_autoindex_dialog_row_1"
         } else if by_assignee {
             " INDEXED BY dialog_row_assignee_by_activity"
         } else {
@@ -1446,6 +1483,16 @@ fn list_sql(
                 placeholders.join(", ")
             ));
         }
+    }
+    if let Some((first, last)) = active {
+        values.push(Value::Integer(first));
+        values.push(Value::Integer(last));
+        sql.push_str(&format!(
+            " AND d.dialog IN (SELECT a.dialog FROM dialog_activity a
+                               WHERE a.bucket BETWEEN ?{} AND ?{})",
+            values.len() - 1,
+            values.len()
+        ));
     }
     query.filter.push_sql(&mut sql, &mut values);
     let mut columns = vec!["d.pinned"];
@@ -1744,6 +1791,61 @@ mod tests {
             vec![1],
             "numbers count per project"
         );
+    }
+
+    #[test]
+    fn a_date_range_few_messages_fall_in_is_looked_up() {
+        let project = ProjectId::new();
+        let (quiet, busy) = (DialogId::new(), DialogId::new());
+        let channel = ChannelId::new();
+        let message = |at: i64| {
+            Event::MessageReceived(MessageReceived {
+                message: MessageId::new(),
+                channel,
+                external_id: MessageId::new().token(),
+                text: "hi".into(),
+                attachments: vec![],
+                reply_to: None,
+                sent_at: Timestamp::from_micros(at),
+            })
+        };
+        let mut all = records(
+            project,
+            vec![
+                (quiet, registered()),
+                (busy, registered()),
+                (quiet, message(0)),
+            ],
+        );
+        // Moments: the records helper stamps each with its sequence (µs); move the busy
+        // dialog's message a day later.
+        let mut later = records(project, vec![(busy, message(0))]);
+        later[0].seq = 10;
+        let mut envelope = decode_batch(&later[0].batch).expect("decode").remove(0);
+        envelope.occurred_at = Timestamp::from_micros(ACTIVITY_BUCKET_MICROS * 96);
+        later[0].batch = encode_batch(&[envelope]).expect("encode");
+        all.extend(later);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("dialogs.sqlite");
+        let mut store = ProjectionStore::open(&path, DialogsProjection).expect("open");
+        store.apply(all).expect("apply");
+        let conn = open_reader(&path).expect("reader");
+        let first_day = Condition::ActiveBetween {
+            from: Timestamp::from_micros(0),
+            to: Timestamp::from_micros(ACTIVITY_BUCKET_MICROS * 96),
+        };
+        for expr in [
+            Expr::all([first_day.clone()]),
+            Expr::Any(vec![Expr::Is(first_day.clone())]),
+        ] {
+            let q = query(project, Filter::new(expr.clone()).expect("valid"));
+            let page = list_dialogs(&conn, &q).expect("list");
+            let found: Vec<DialogId> = page.rows.iter().map(|r| r.row.dialog).collect();
+            assert_eq!(found, vec![quiet], "{expr:?}");
+            let plan = explain_list_dialogs(&conn, &q).expect("plan").join("\n");
+            let looked_up = plan.contains("USING INDEX sqlite_autoindex_dialog_row_1 (dialog=?)");
+            assert_eq!(looked_up, matches!(expr, Expr::All(_)), "{plan}");
+        }
     }
 
     #[test]

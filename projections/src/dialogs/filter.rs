@@ -25,6 +25,15 @@ pub fn activity_bucket(at: Timestamp) -> i64 {
     at.as_micros().div_euclid(ACTIVITY_BUCKET_MICROS)
 }
 
+/// The first and last activity bucket holding any moment of `[from, to)`; none when empty.
+pub(crate) fn bucket_range(from: Timestamp, to: Timestamp) -> Option<(i64, i64)> {
+    if to <= from {
+        return None;
+    }
+    let end = Timestamp::from_micros(to.as_micros().saturating_sub(1));
+    Some((activity_bucket(from), activity_bucket(end)))
+}
+
 /// Who wrote a dialog's last message (F2.3). Internal notes are not messages: a note after the
 /// client's message leaves the author *client*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -182,6 +191,21 @@ impl Filter {
         fn condition(e: &Expr) -> Option<&str> {
             match e {
                 Expr::Is(Condition::ClientNumber(digits)) => Some(digits.as_str()),
+                _ => None,
+            }
+        }
+        match &self.expr {
+            Expr::All(parts) => parts.iter().find_map(condition),
+            other => condition(other),
+        }
+    }
+
+    /// The activity buckets the whole filter requires a message in (the filter is that
+    /// condition or an AND group holding it), when the range is not empty.
+    pub(crate) fn required_activity(&self) -> Option<(i64, i64)> {
+        fn condition(e: &Expr) -> Option<(i64, i64)> {
+            match e {
+                Expr::Is(Condition::ActiveBetween { from, to }) => bucket_range(*from, *to),
                 _ => None,
             }
         }
@@ -417,21 +441,18 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             let at = bind(values, Value::Integer(at.as_micros()));
             format!("d.client_created_at >= {at}")
         }
-        Condition::ActiveBetween { from, to } => {
-            if to <= from {
-                // An empty range: nothing was active in it (and nothing is bound).
-                "0".to_owned()
-            } else {
-                // [from, to) → the buckets that hold any moment of it.
-                let first = bind(values, Value::Integer(activity_bucket(*from)));
-                let end = Timestamp::from_micros(to.as_micros().saturating_sub(1));
-                let last = bind(values, Value::Integer(activity_bucket(end)));
+        Condition::ActiveBetween { from, to } => match bucket_range(*from, *to) {
+            // An empty range: nothing was active in it (and nothing is bound).
+            None => "0".to_owned(),
+            Some((first, last)) => {
+                let first = bind(values, Value::Integer(first));
+                let last = bind(values, Value::Integer(last));
                 format!(
                     "EXISTS (SELECT 1 FROM dialog_activity m WHERE m.dialog = d.dialog
                          AND m.bucket BETWEEN {first} AND {last})"
                 )
             }
-        }
+        },
         Condition::Unanswered => "d.unanswered = 1".to_owned(),
         Condition::Variable { name, value } => {
             let mut fragment =
