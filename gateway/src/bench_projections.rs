@@ -86,6 +86,10 @@ pub struct ProjectionsArgs {
     /// Events per second appended in the live phase.
     #[arg(long, default_value_t = 30_000)]
     pub live_rate: u64,
+    /// Skip the breakdown of a rebuild into reading the log, decoding and each read model's
+    /// SQLite work (one more pass over the log).
+    #[arg(long)]
+    pub no_breakdown: bool,
 }
 
 /// Log messages the generator hands over at once.
@@ -333,6 +337,102 @@ async fn rebuild_all(log: &AnyLog, kinds: &[Kind], dir: &Path) -> Result<f64, St
     });
     futures::future::try_join_all(jobs).await?;
     Ok(started.elapsed().as_secs_f64())
+}
+
+/// Where a rebuild's time goes: one pass over the log in rebuild-sized reads, each chunk
+/// decoded once on its own (to time decoding) and applied to every read model in turn (each
+/// apply decodes again, so apply minus decode is the SQLite work). Microseconds per event.
+async fn breakdown(log: &AnyLog, dir: &Path, events: u64) -> Result<Value, String> {
+    use switchboard_core::SubjectFilter;
+    use switchboard_projections::card::CardProjection;
+    use switchboard_projections::dialogs::DialogsProjection;
+    use switchboard_projections::project::ProjectProjection;
+    use switchboard_projections::timeline::TimelineProjection;
+    use switchboard_projections::{Projection, ProjectionStore};
+
+    type Apply = Box<dyn FnMut(Vec<switchboard_core::LogRecord>) -> Result<(), String> + Send>;
+    fn store<P: Projection>(path: &Path, projection: P) -> Result<Apply, String> {
+        remove_model(path);
+        let mut store = ProjectionStore::open(path, projection).map_err(|e| e.to_string())?;
+        Ok(Box::new(move |records| {
+            store.apply(records).map(|_| ()).map_err(|e| e.to_string())
+        }))
+    }
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let mut stores: Vec<(&'static str, Apply, Duration)> = vec![
+        (
+            "dialogs",
+            store(&dir.join("dialogs.sqlite"), DialogsProjection)?,
+            Duration::ZERO,
+        ),
+        (
+            "timeline",
+            store(&dir.join("timeline.sqlite"), TimelineProjection)?,
+            Duration::ZERO,
+        ),
+        (
+            "card",
+            store(&dir.join("card.sqlite"), CardProjection)?,
+            Duration::ZERO,
+        ),
+        (
+            "project",
+            store(&dir.join("project.sqlite"), ProjectProjection)?,
+            Duration::ZERO,
+        ),
+    ];
+    let last = log.last_seq().await.map_err(|e| e.to_string())?;
+    let filter = SubjectFilter::all();
+    let (mut read, mut decode) = (Duration::ZERO, Duration::ZERO);
+    let mut from = 1;
+    while from <= last {
+        let started = Instant::now();
+        let records = log
+            .read(from, &filter, REBUILD_BATCH)
+            .await
+            .map_err(|e| e.to_string())?;
+        read += started.elapsed();
+        let Some(end) = records.last().map(|r| r.seq) else {
+            break;
+        };
+        from = end + 1;
+        let (back, took) = tokio::task::spawn_blocking(move || {
+            let mut stores = stores;
+            let started = Instant::now();
+            for record in &records {
+                let _ = switchboard_schemas::decode_batch(&record.batch);
+            }
+            let decoding = started.elapsed();
+            for (_, apply, spent) in &mut stores {
+                let started = Instant::now();
+                apply(records.clone())?;
+                *spent += started.elapsed();
+            }
+            Ok::<_, String>((stores, decoding))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        stores = back;
+        decode += took;
+    }
+    let per_event = |d: Duration| (d.as_secs_f64() * 1e8 / events.max(1) as f64).round() / 100.0;
+    let mut apply = Map::new();
+    let mut sql = Map::new();
+    for (name, _, spent) in &stores {
+        apply.insert((*name).to_owned(), json!(per_event(*spent)));
+        sql.insert(
+            (*name).to_owned(),
+            json!(per_event(spent.saturating_sub(decode))),
+        );
+    }
+    drop(stores);
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(json!({
+        "read_us_per_event": per_event(read),
+        "decode_us_per_event": per_event(decode),
+        "apply_us_per_event": Value::Object(apply),
+        "sqlite_us_per_event": Value::Object(sql),
+    }))
 }
 
 /// Who asks, in one project.
@@ -873,6 +973,22 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
         ),
     );
 
+    let rebuild_breakdown = if args.no_breakdown {
+        Value::Null
+    } else {
+        let figures = Box::pin(breakdown(&log, &dir.join("breakdown"), stats.events)).await?;
+        say(
+            &args,
+            format!(
+                "rebuild breakdown, µs per event: read the log {}, decode {}, apply (decode + SQLite) {}",
+                figures["read_us_per_event"],
+                figures["decode_us_per_event"],
+                figures["apply_us_per_event"]
+            ),
+        );
+        figures
+    };
+
     // Phase 3: queries.
     let projects = generated.generator.project_ids();
     let dialogs_path = together.join("dialogs.sqlite");
@@ -1038,6 +1154,7 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
             "peak_rss_bytes": gen_peak,
         },
         "rebuild": Value::Object(rebuilds),
+        "rebuild_breakdown": rebuild_breakdown,
         "search_index": has_search,
         "queries": query_figures,
         "search": Value::Null,
