@@ -97,6 +97,15 @@ fn bench_projections_reports_every_figure_on_the_dataset_history() {
         "live.lag.dialogs.p99_ms",
         "live.lag.timeline.p99_ms",
         "live.lag.card.p99_ms",
+        "live.lag.search.p99_ms",
+        "rebuild.search.events_per_sec",
+        "rebuild_breakdown.apply_us_per_event.search",
+        "search.word.p99_us",
+        "search.substring.p99_us",
+        "search.newest_first.p99_us",
+        "search.worst_p99_us",
+        "search.hits",
+        "sizes_bytes.search",
         "live.lag_worst_p99_ms",
         "sizes_bytes.dialogs",
         "sizes_bytes.timeline",
@@ -116,12 +125,12 @@ fn bench_projections_reports_every_figure_on_the_dataset_history() {
     assert_eq!(at(&report, "counts.refusals").as_u64(), Some(0));
     assert!(at(&report, "live.events").as_u64().unwrap() >= 1000);
     let targets = report["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 9);
+    assert_eq!(targets.len(), 10);
     for target in targets {
         assert!(target["name"].is_string() && target["target"].is_string());
         assert!(target["met"].is_boolean() || target["measured"].is_null());
     }
-    let total: u64 = ["dialogs", "timeline", "card", "project"]
+    let total: u64 = ["dialogs", "timeline", "card", "project", "search"]
         .iter()
         .map(|k| report["sizes_bytes"][*k].as_u64().unwrap())
         .sum();
