@@ -22,6 +22,7 @@ use crate::dialogs::{
 };
 use crate::project::{FolderInfo, TagInfo, folders, tags};
 use crate::runtime::ProjectionError;
+use crate::search::{SearchError, SearchPage, SearchQuery, SearchReader};
 use crate::timeline::{
     AttachmentCursor, AttachmentPage, Show, TimelineCursor, TimelinePage, attachments,
     timeline_showing,
@@ -216,4 +217,38 @@ pub fn tag_picker(
         .collect();
     picker.sort_by(|(a, x), (b, y)| y.cmp(x).then_with(|| a.name.cmp(&b.name)));
     Ok(picker)
+}
+
+/// Pages of the index a search reads at most to fill one page of visible hits.
+pub const SEARCH_SCAN_PAGES: usize = 8;
+
+/// F2.1 search as the caller may see it: within the caller's project, hits in dialogs the
+/// caller may not open left out (checked against the dialog list, one row lookup per hit).
+/// Reads index pages of `query.limit` until it has `query.limit` visible hits, the index has no
+/// more, or it read [`SEARCH_SCAN_PAGES`] pages; so a page may hold fewer hits (even none) and
+/// still have a `next` cursor, and it holds whole index pages (up to one page more than
+/// `limit`). Blocking (tantivy and SQLite): run it on the blocking pool.
+pub fn search(
+    dialogs: &Connection,
+    index: &SearchReader,
+    caller: &Caller,
+    mut query: SearchQuery,
+) -> Result<SearchPage, SearchError> {
+    query.project = caller.project;
+    let mut hits = Vec::new();
+    let mut next = query.after;
+    for _ in 0..SEARCH_SCAN_PAGES {
+        query.after = next;
+        let page = index.search(&query)?;
+        next = page.next;
+        for hit in page.hits {
+            if access(dialogs, caller, hit.dialog)? == Access::Visible {
+                hits.push(hit);
+            }
+        }
+        if hits.len() >= query.limit || next.is_none() {
+            break;
+        }
+    }
+    Ok(SearchPage { hits, next })
 }

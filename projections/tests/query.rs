@@ -15,6 +15,7 @@ use switchboard_projections::project::ProjectProjection;
 use switchboard_projections::query::{
     self, Access, Caller, badges, open_card, open_timeline, tag_picker,
 };
+use switchboard_projections::search::{SearchOptions, SearchQuery, Target};
 use switchboard_projections::timeline::{Show, TimelineProjection};
 use switchboard_projections::{Projection, ProjectionRunner, RunnerOptions, open_reader};
 use switchboard_schemas::{
@@ -268,6 +269,18 @@ async fn access_follows_f12<L: EventLog>(log: L) {
     let (_c, cards) = follow(&log, dir.path(), CardProjection).await;
     let (_t, timelines) = follow(&log, dir.path(), TimelineProjection).await;
     let (_p, projects) = follow(&log, dir.path(), ProjectProjection).await;
+    let (search_runner, index) = switchboard_projections::search::start(
+        log.clone(),
+        &dir.path().join("search"),
+        SearchOptions::default(),
+        RunnerOptions::default(),
+    )
+    .await
+    .unwrap();
+    search_runner
+        .wait_for(log.last_seq().await.unwrap(), WAIT)
+        .await
+        .unwrap();
 
     let caller = |operator, role| Caller {
         project,
@@ -391,6 +404,45 @@ async fn access_follows_f12<L: EventLog>(log: L) {
     assert_eq!(b.folders[0].1, 1, "the free one in VIP");
     let b = badges(&dialogs, &projects, &as_pavel).unwrap();
     assert_eq!((b.unread, b.all_chats, b.folders[0].1), (1, 2, 1));
+
+    // Search answers within the caller's project and visibility.
+    let found = |who: &Caller, target, text: &str| {
+        let mut query = SearchQuery::new(ProjectId::new(), target, text);
+        query.limit = 1; // several index pages per answer
+        let mut dialogs_found = Vec::new();
+        loop {
+            let page = query::search(&dialogs, &index, who, query.clone()).unwrap();
+            dialogs_found.extend(page.hits.iter().map(|h| h.dialog));
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        dialogs_found.sort();
+        dialogs_found.dedup();
+        dialogs_found
+    };
+    let sorted = |mut v: Vec<DialogId>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        found(&as_admin, Target::Messages, "привет"),
+        sorted(vec![olgas, pavels, free])
+    );
+    assert_eq!(
+        found(&as_olga, Target::Messages, "привет"),
+        sorted(vec![olgas, free])
+    );
+    assert_eq!(
+        found(&as_pavel, Target::Clients, "olga"),
+        Vec::<DialogId>::new()
+    );
+    assert_eq!(found(&as_olga, Target::Clients, "olga"), vec![olgas]);
+    assert_eq!(
+        found(&as_admin, Target::Clients, "foreign"),
+        Vec::<DialogId>::new()
+    );
 
     // Tag picker: both tags, the used one first, with counts.
     let picker = tag_picker(&dialogs, &projects, &as_admin).unwrap();
