@@ -2,7 +2,7 @@
 //! records (registrations, profile updates, inbound and outbound messages in Russian and
 //! English) applied in batches as a rebuild would, then searches timed.
 //!
-//! `cargo run --release -p switchboard-projections --example search_bench -- [events] [dir]`
+//! `cargo run --release -p switchboard-projections --example search_bench -- [events] [dir] [indexing threads]`
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -79,6 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("sb-search-bench"));
+    let threads: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1);
     let _ = std::fs::remove_dir_all(&dir);
     let project = ProjectId::from_u128(1);
     let channel = ChannelId::from_u128(2);
@@ -96,7 +97,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         payload,
     };
 
-    let mut index = SearchIndex::open(&dir, SearchOptions::rebuild())?;
+    let options = SearchOptions {
+        indexing_threads: threads,
+        ..SearchOptions::rebuild()
+    };
+    let mut index = SearchIndex::open(&dir, options)?;
     let started = Instant::now();
     let mut generating = 0f64;
     let mut seq = 0u64;
