@@ -138,6 +138,12 @@ pub struct Checkpoint {
 }
 
 /// Opens a projection file for writing: WAL, the checkpoint table and the projection's schema.
+/// Page cache of a projection's writer connection, KiB.
+const WRITER_CACHE_KIB: i64 = 192 * 1024;
+
+/// WAL pages between automatic checkpoints of a projection file (4 KiB pages: 64 MiB).
+const WRITER_CHECKPOINT_PAGES: i64 = 16 * 1024;
+
 fn open_writer(path: &Path, schema: &str) -> Result<Connection, ProjectionError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -157,6 +163,13 @@ fn open_writer(path: &Path, schema: &str) -> Result<Connection, ProjectionError>
     // replayed from the checkpoint, so NORMAL is enough.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The writer touches B-tree pages all over a large file (counters, rows, indexes): with
+    // SQLite's default 2 MB cache nearly every descent is a pread and dirty pages spill into
+    // the WAL in mid-transaction (measured: 44 % of a dialogs rebuild in the kernel). The cache
+    // only grows as pages are used, so small read models stay small.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+    // Fewer, larger WAL checkpoints (each one syncs): every WRITER_CHECKPOINT_PAGES pages.
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
     conn.execute_batch(CHECKPOINT_SCHEMA)?;
     conn.execute_batch(schema)?;
     conn.set_prepared_statement_cache_capacity(64);
