@@ -253,23 +253,29 @@ impl Projection for DialogsProjection {
         tx: &mut Transaction<'_>,
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError> {
+        // Counter deltas of the whole batch, summed: a counter many events of the batch touch
+        // (a project's `all` scope, a busy operator's) is written once, in key order.
+        let mut pending = PendingCounters::new();
         for record in records {
             for envelope in &record.events {
                 match (&envelope.aggregate, &envelope.payload) {
                     (AggregateId::Dialog(dialog), _) => {
-                        apply_event(tx, &envelope.project.token(), &dialog.token(), envelope)?;
+                        let project = envelope.project.token();
+                        apply_event(tx, &project, &dialog.token(), envelope, &mut pending)?;
                     }
                     (AggregateId::Project, Event::FolderDeleted(e)) => {
+                        write_counters(tx, std::mem::take(&mut pending))?;
                         forget_folder(tx, &envelope.project.token(), e.folder)?;
                     }
                     (AggregateId::Project, Event::TagDeleted(e)) => {
+                        write_counters(tx, std::mem::take(&mut pending))?;
                         forget_tag(tx, &envelope.project.token(), e.tag)?;
                     }
                     _ => {}
                 }
             }
         }
-        Ok(())
+        write_counters(tx, pending)
     }
 }
 
@@ -334,11 +340,15 @@ fn affects_counters(event: &Event) -> bool {
     )
 }
 
+/// (project, operator or '', counter name) → the change not yet written.
+type PendingCounters = BTreeMap<(String, String, String), i64>;
+
 fn apply_event(
     tx: &Transaction<'_>,
     project: &str,
     dialog: &str,
     envelope: &Envelope,
+    pending: &mut PendingCounters,
 ) -> Result<(), ProjectionError> {
     let event = &envelope.payload;
     let counted = affects_counters(event);
@@ -356,7 +366,13 @@ fn apply_event(
         if let Some(after) = CounterInputs::load(tx, dialog)? {
             after.contribute(1, &mut deltas);
         }
-        write_counters(tx, project, &deltas)?;
+        for ((operator, name), delta) in deltas {
+            if delta != 0 {
+                *pending
+                    .entry((project.to_owned(), operator, name))
+                    .or_insert(0) += delta;
+            }
+        }
     }
     Ok(())
 }
@@ -916,11 +932,7 @@ impl CounterInputs {
     }
 }
 
-fn write_counters(
-    tx: &Transaction<'_>,
-    project: &str,
-    deltas: &BTreeMap<(String, String), i64>,
-) -> Result<(), ProjectionError> {
+fn write_counters(tx: &Transaction<'_>, deltas: PendingCounters) -> Result<(), ProjectionError> {
     let mut add = tx.prepare_cached(
         "INSERT INTO projectoperatorname_counter (project, operator, name, value)
          VALUES (?1, ?2, ?3, ?4)
@@ -931,8 +943,8 @@ fn write_counters(
         "DELETE FROM projectoperatorname_counter
          WHERE project = ?1 AND operator = ?2 AND name = ?3 AND value = 0",
     )?;
-    for ((operator, name), delta) in deltas {
-        if *delta == 0 {
+    for ((project, operator, name), delta) in deltas {
+        if delta == 0 {
             continue;
         }
         let value: i64 = add.query_row(params![project, operator, name, delta], |r| r.get(0))?;
