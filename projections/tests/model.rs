@@ -34,6 +34,8 @@ use switchboard_projections::dialogs::{
     self, ACTIVITY_BUCKET_MICROS, AuthorKind, Condition, DialogStatus, DialogsProjection, Expr,
     Filter, Folder, ListQuery, Order, Tab, Viewer,
 };
+use switchboard_projections::query::{self, Caller};
+use switchboard_projections::search::{self, SearchOptions, SearchQuery, SearchReader, Target};
 use switchboard_projections::{ProjectionRunner, RunnerOptions, Until, open_reader, rebuild};
 use switchboard_schemas::*;
 use switchboard_tests::NatsServer;
@@ -51,6 +53,11 @@ const BLOCKS: [&str; 3] = ["b1", "b2", "b3"];
 const VARIABLES: [&str; 2] = ["city", "size"];
 const VALUES: [&str; 2] = ["a", "b"];
 const WAIT: Duration = Duration::from_secs(20);
+/// What the client writes on each channel: one Russian, one English text, so that the search
+/// checks need stemming (`заказ` finds `заказы`, `refund` finds `refunds`).
+const INBOUND_TEXTS: [&str; CHANNELS] = ["где мои заказы", "two refunds please"];
+/// Searched words, and the channel whose text holds each.
+const SEARCHED_WORDS: [(&str, usize); 2] = [("заказ", 0), ("refund", 1)];
 
 // ---------------------------------------------------------------------------------------------
 // The world: ids of everything, per project.
@@ -188,7 +195,7 @@ fn command(ids: &ProjectIds, p: usize, d: usize, step: &Step) -> (Actor, DialogC
                 message: MessageId::new(),
                 channel: ids.channels[c],
                 external_id: MessageId::new().token(),
-                text: "question".into(),
+                text: INBOUND_TEXTS[c].into(),
                 attachments: vec![],
                 reply_to: None,
                 sent_at: Timestamp::now(),
@@ -335,6 +342,8 @@ struct ModelDialog {
     block: Option<usize>,
     identities: BTreeSet<usize>,
     message_channels: BTreeSet<usize>,
+    /// Channels the client wrote on (each channel's text is `INBOUND_TEXTS[c]`).
+    inbound_channels: BTreeSet<usize>,
     message_times: Vec<i64>,
     last_sender: Option<AuthorKind>,
     inbound: u64,
@@ -405,6 +414,7 @@ impl Model {
                 dialog.waiting_since.get_or_insert(at);
                 dialog.last_sender = Some(AuthorKind::Client);
                 dialog.message_channels.insert(c);
+                dialog.inbound_channels.insert(c);
                 dialog.message_times.push(at);
                 dialog.last_activity = dialog.last_activity.max(at);
             }
@@ -713,12 +723,74 @@ struct Case<'a> {
     start: i64,
 }
 
-fn observe(conn: &Connection, case: &Case<'_>, model: &Model) -> Observations {
+/// The searches every viewer makes: each word, and each dialog's identity on channel 0 and 1.
+fn searches() -> Vec<(Target, String)> {
+    let mut all: Vec<(Target, String)> = SEARCHED_WORDS
+        .iter()
+        .map(|(word, _)| (Target::Messages, (*word).to_owned()))
+        .collect();
+    for d in 0..DIALOGS {
+        for c in 0..CHANNELS {
+            // A substring of `external(p, d, c)` without the project part.
+            all.push((Target::Clients, format!("d{d}c{c}")));
+        }
+    }
+    all
+}
+
+/// Every dialog (by index) a search finds for the caller, page by page.
+fn search_all(
+    dialogs: &Connection,
+    index: &SearchReader,
+    ids: &ProjectIds,
+    op: usize,
+    target: Target,
+    text: &str,
+) -> Vec<usize> {
+    let caller = Caller {
+        project: ids.project,
+        operator: ids.operators[op],
+        role: if op == 0 { Role::Admin } else { Role::Operator },
+    };
+    let mut query = SearchQuery::new(ids.project, target, text);
+    query.limit = 2;
+    let mut found = BTreeSet::new();
+    for _ in 0..100 {
+        let page = query::search(dialogs, index, &caller, query.clone()).expect("search");
+        for hit in &page.hits {
+            found.insert(
+                ids.dialogs
+                    .iter()
+                    .position(|d| *d == hit.dialog)
+                    .unwrap_or(99),
+            );
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return found.into_iter().collect(),
+        }
+    }
+    panic!("the search pages did not end");
+}
+
+fn observe(
+    conn: &Connection,
+    index: &SearchReader,
+    case: &Case<'_>,
+    model: &Model,
+) -> Observations {
     let mut seen = Observations::new();
     for (p, ids) in case.world.iter().enumerate() {
         for op in 0..OPERATORS {
             let viewer = viewer(ids, op);
             let key = |what: &str| format!("p{p} op{op} {what}");
+            for (target, text) in searches() {
+                let found = search_all(conn, index, ids, op, target, &text);
+                seen.insert(
+                    key(&format!("search {target:?} {text}")),
+                    format!("{found:?}"),
+                );
+            }
             for tab in TABS {
                 for (name, folder) in folders(ids) {
                     for include_closed in [false, true] {
@@ -796,6 +868,27 @@ fn expect(case: &Case<'_>, model: &Model) -> Observations {
             let key = |what: &str| format!("p{p} op{op} {what}");
             // F12.1: an operator sees their own and free dialogs.
             let visible = |d: &&ModelDialog| admin || d.assignee.is_none_or(|a| a == op);
+            // F2.1: words of what the client wrote; clients by a substring of their channel ids.
+            for (target, text) in searches() {
+                let found: Vec<usize> = project
+                    .dialogs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, d)| !d.deleted && visible(d))
+                    .filter(|(i, d)| match target {
+                        Target::Messages => SEARCHED_WORDS
+                            .iter()
+                            .any(|(word, c)| *word == text && d.inbound_channels.contains(c)),
+                        Target::Clients => (0..CHANNELS)
+                            .any(|c| d.identities.contains(&c) && text == format!("d{i}c{c}")),
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                expected.insert(
+                    key(&format!("search {target:?} {text}")),
+                    format!("{found:?}"),
+                );
+            }
             for tab in TABS {
                 let in_tab = |d: &&ModelDialog| match tab {
                     Tab::All => true,
@@ -1007,9 +1100,17 @@ async fn run_case<L: EventLog>(
         max_batch: batch,
         ..RunnerOptions::default()
     };
-    let runner = ProjectionRunner::start(log.clone(), &path, DialogsProjection, options)
+    let runner = ProjectionRunner::start(log.clone(), &path, DialogsProjection, options.clone())
         .await
         .expect("start the projection");
+    let (search_runner, live_index) = search::start(
+        log.clone(),
+        &dir.join("search"),
+        SearchOptions::default(),
+        options,
+    )
+    .await
+    .expect("start the search index");
     let mut model = Model {
         projects: (0..PROJECTS).map(|_| ModelProject::default()).collect(),
     };
@@ -1076,6 +1177,7 @@ async fn run_case<L: EventLog>(
     }
     let last = log.last_seq().await.expect("last seq");
     runner.wait_for(last, WAIT).await.expect("applied");
+    search_runner.wait_for(last, WAIT).await.expect("indexed");
     let status = runner.shutdown().await;
     prop_assert!(status.failed.is_none(), "{:?}", status.failed);
 
@@ -1086,7 +1188,7 @@ async fn run_case<L: EventLog>(
     };
     let expected = expect(&case, &model);
     let conn = open_reader(&path).expect("reader");
-    let live = observe(&conn, &case, &model);
+    let live = observe(&conn, &live_index, &case, &model);
     prop_assert_eq!(
         dialogs::all_counters(&conn).expect("counters"),
         dialogs::recount(&conn).expect("recount")
@@ -1103,7 +1205,20 @@ async fn run_case<L: EventLog>(
     .await
     .expect("rebuild");
     let rebuilt_conn = open_reader(&rebuilt_path).expect("reader");
-    let rebuilt = observe(&rebuilt_conn, &case, &model);
+    let rebuilt_root = dir.join("search-rebuilt");
+    search::rebuild(
+        &log,
+        &rebuilt_root,
+        Until::End,
+        5,
+        SearchOptions::rebuild(),
+        |_| {},
+    )
+    .await
+    .expect("rebuild the index");
+    let rebuilt_index = SearchReader::open(&rebuilt_root).expect("open the rebuilt index");
+    let rebuilt = observe(&rebuilt_conn, &rebuilt_index, &case, &model);
+    search_runner.shutdown().await;
     for (key, want) in &expected {
         prop_assert_eq!(live.get(key), Some(want), "live: {}", key);
         prop_assert_eq!(rebuilt.get(key), Some(want), "rebuilt: {}", key);
