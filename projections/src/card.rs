@@ -481,32 +481,11 @@ pub fn card(conn: &Connection, dialog: DialogId) -> Result<Option<Card>, Project
 mod tests {
     use super::*;
     use crate::runtime::{ProjectionStore, open_reader};
-    use switchboard_core::log::{LogRecord, Subject};
+    use switchboard_core::log::LogRecord;
 
     fn records(project: ProjectId, dialog: DialogId, events: Vec<Event>) -> Vec<LogRecord> {
-        events
-            .into_iter()
-            .zip(1u64..)
-            .map(|(payload, seq)| {
-                let envelope = Envelope {
-                    event_id: EventId::new(),
-                    project,
-                    aggregate: AggregateId::Dialog(dialog),
-                    occurred_at: Timestamp::from_micros(i64::try_from(seq).unwrap_or(0)),
-                    actor: Actor::System,
-                    causation_id: None,
-                    correlation_id: None,
-                    payload,
-                };
-                LogRecord {
-                    seq,
-                    subject: Subject::dialog(project, dialog),
-                    msg_id: format!("m{seq}"),
-                    appended_at: Timestamp::from_micros(1),
-                    batch: encode_batch(&[envelope]).expect("encode"),
-                }
-            })
-            .collect()
+        let events = events.into_iter().map(|event| (dialog, event)).collect();
+        crate::test_support::dialog_records(project, events)
     }
 
     #[test]

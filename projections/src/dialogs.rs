@@ -1679,34 +1679,7 @@ pub fn recount(
 mod tests {
     use super::*;
     use crate::runtime::{ProjectionStore, open_reader};
-    use switchboard_core::log::{LogRecord, Subject};
-
-    /// One record per event, each on its dialog's subject, sequences from 1.
-    fn records(project: ProjectId, events: Vec<(DialogId, Event)>) -> Vec<LogRecord> {
-        events
-            .into_iter()
-            .zip(1u64..)
-            .map(|((dialog, payload), seq)| {
-                let envelope = Envelope {
-                    event_id: EventId::new(),
-                    project,
-                    aggregate: AggregateId::Dialog(dialog),
-                    occurred_at: Timestamp::from_micros(i64::try_from(seq).unwrap_or(0)),
-                    actor: Actor::System,
-                    causation_id: None,
-                    correlation_id: None,
-                    payload,
-                };
-                LogRecord {
-                    seq,
-                    subject: Subject::dialog(project, dialog),
-                    msg_id: format!("m{seq}"),
-                    appended_at: Timestamp::from_micros(1),
-                    batch: encode_batch(&[envelope]).expect("encode"),
-                }
-            })
-            .collect()
-    }
+    use crate::test_support::dialog_records;
 
     fn registered() -> Event {
         Event::DialogRegistered(DialogRegistered {
@@ -1744,8 +1717,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("dialogs.sqlite");
         let mut store = ProjectionStore::open(&path, DialogsProjection).expect("open");
-        store.apply(records(project, events)).expect("apply");
-        let mut elsewhere = records(other, vec![(DialogId::new(), registered())]);
+        store.apply(dialog_records(project, events)).expect("apply");
+        let mut elsewhere = dialog_records(other, vec![(DialogId::new(), registered())]);
         elsewhere[0].seq = 1_000;
         store.apply(elsewhere).expect("apply");
         let conn = open_reader(&path).expect("reader");
@@ -1821,7 +1794,7 @@ mod tests {
                 sent_at: Timestamp::from_micros(at),
             })
         };
-        let mut all = records(
+        let mut all = dialog_records(
             project,
             vec![
                 (quiet, registered()),
@@ -1831,7 +1804,7 @@ mod tests {
         );
         // Moments: the records helper stamps each with its sequence (µs); move the busy
         // dialog's message a day later.
-        let mut later = records(project, vec![(busy, message(0))]);
+        let mut later = dialog_records(project, vec![(busy, message(0))]);
         later[0].seq = 10;
         let mut envelope = decode_batch(&later[0].batch).expect("decode").remove(0);
         envelope.occurred_at = Timestamp::from_micros(ACTIVITY_BUCKET_MICROS * 96);

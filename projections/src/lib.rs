@@ -13,6 +13,9 @@ pub mod search;
 pub mod timeline;
 pub mod verify;
 
+#[cfg(test)]
+mod test_support;
+
 pub use runtime::{
     Checkpoint, DecodedRecord, Projection, ProjectionError, ProjectionRunner, ProjectionStore,
     Readers, RebuildProgress, RunnerOptions, RunnerStatus, Store, Until, open_reader, rebuild,

@@ -1,0 +1,32 @@
+//! Helpers of the unit tests: log records made by hand, as a log would hand them to a store.
+
+use switchboard_core::log::{LogRecord, Subject};
+use switchboard_schemas::*;
+
+/// Dialog events of one project, one log message each, at sequences 1, 2, … (occurred at the
+/// sequence's microsecond, caused by the system).
+pub(crate) fn dialog_records(project: ProjectId, events: Vec<(DialogId, Event)>) -> Vec<LogRecord> {
+    events
+        .into_iter()
+        .zip(1u64..)
+        .map(|((dialog, payload), seq)| {
+            let envelope = Envelope {
+                event_id: EventId::new(),
+                project,
+                aggregate: AggregateId::Dialog(dialog),
+                occurred_at: Timestamp::from_micros(i64::try_from(seq).unwrap_or(0)),
+                actor: Actor::System,
+                causation_id: None,
+                correlation_id: None,
+                payload,
+            };
+            LogRecord {
+                seq,
+                subject: Subject::dialog(project, dialog),
+                msg_id: format!("m{seq}"),
+                appended_at: Timestamp::from_micros(1),
+                batch: encode_batch(&[envelope]).expect("encode"),
+            }
+        })
+        .collect()
+}
