@@ -482,12 +482,18 @@ impl<L: EventLog> ReadModels<L> {
         let mut live = BTreeMap::new();
         for kind in Kind::ALL {
             let slot = Slot::new(root, kind);
-            let generation = slot.current_for_this_code()?;
-            // Files of replaced generations (or a rebuild that crashed) go, unless a rebuild is
-            // running right now.
-            if let Ok(_lock) = slot.try_lock() {
-                slot.remove_except(&[&generation])?;
-            }
+            let preparing = slot.clone();
+            // File locks and deletions (a search index is a directory tree): off the async threads.
+            let generation = blocking("open read model", move || {
+                let generation = preparing.current_for_this_code()?;
+                // Files of replaced generations (or a rebuild that crashed) go, unless a rebuild
+                // is running right now.
+                if let Ok(_lock) = preparing.try_lock() {
+                    preparing.remove_except(&[&generation])?;
+                }
+                Ok(generation)
+            })
+            .await?;
             live.insert(kind, Self::open(&log, &slot, generation, &options).await?);
         }
         let models = Arc::new(Self {
@@ -581,7 +587,8 @@ impl<L: EventLog> ReadModels<L> {
         let mut swapped = 0;
         for kind in Kind::ALL {
             let slot = Slot::new(&self.root, kind);
-            let Some(published) = slot.current()? else {
+            let reading = slot.clone();
+            let Some(published) = blocking("read CURRENT", move || reading.current()).await? else {
                 continue;
             };
             let running = self.read_live().get(&kind).map(|l| l.generation.clone());
@@ -603,9 +610,14 @@ impl<L: EventLog> ReadModels<L> {
             if let Some(old) = old {
                 stop(old.runner).await;
             }
-            if let Ok(_lock) = slot.try_lock() {
-                slot.remove_except(&[&published])?;
-            }
+            let (collecting, keep) = (slot.clone(), published.clone());
+            blocking("remove old generations", move || {
+                if let Ok(_lock) = collecting.try_lock() {
+                    collecting.remove_except(&[&keep])?;
+                }
+                Ok(())
+            })
+            .await?;
             swapped += 1;
         }
         drop(stopped);
@@ -621,6 +633,19 @@ impl<L: EventLog> ReadModels<L> {
             stop(live.runner).await;
         }
     }
+}
+
+/// Runs filesystem work (locks, pointer files, deletions) on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, ReadModelError> + Send + 'static,
+) -> Result<T, ReadModelError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ReadModelError::Invalid {
+            path: PathBuf::from(what),
+            reason: format!("task failed: {e}"),
+        })?
 }
 
 /// Stops a runner; one that a waiter still holds stops when the waiter lets go.

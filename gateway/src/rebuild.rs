@@ -8,7 +8,7 @@
 //!   up to that snapshot's checkpoint in a scratch directory, compares table by table and prints
 //!   one JSON object; any difference makes the exit code 3.
 
-use crate::readmodels::{Kind, ReadModelError, Slot};
+use crate::readmodels::{Kind, ReadModelError, Slot, blocking};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -168,18 +168,6 @@ impl Rebuilt {
             "log_messages_per_s": self.checkpoint.seq as f64 / self.seconds.max(1e-9),
         })
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    work: impl FnOnce() -> Result<T, ReadModelError> + Send + 'static,
-) -> Result<T, ReadModelError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ReadModelError::Invalid {
-            path: PathBuf::from(what),
-            reason: format!("task failed: {e}"),
-        })?
 }
 
 /// Rebuilds one read model into a new generation under `root` and publishes it.
