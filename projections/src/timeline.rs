@@ -523,11 +523,9 @@ pub fn timeline_showing(
         pos,
         i64::try_from(limit).unwrap_or(500)
     ])?;
-    let mut files = conn.prepare_cached(
-        "SELECT kind, file_name, mime_type, size_bytes, storage_ref FROM dialog_attachment
-         WHERE dialog = ?1 AND seq = ?2 AND pos = ?3 ORDER BY idx",
-    )?;
     let mut items = Vec::new();
+    // (dialog, seq, pos) of the items with attachments: their files are read in one query.
+    let mut with_files = Vec::new();
     let mut last = None;
     while let Some(r) = rows.next()? {
         let operator: Option<OperatorId> = parse(3, r.get(3)?)?;
@@ -586,20 +584,8 @@ pub fn timeline_showing(
         });
         let item_dialog: String = r.get(1)?;
         let attachments: u32 = r.get(6)?;
-        let mut attached = Vec::new();
         if attachments > 0 {
-            let mut found = files.query(params![item_dialog, at_seq, at_pos])?;
-            while let Some(f) = found.next()? {
-                let kind: String = f.get(0)?;
-                attached.push(Attachment {
-                    kind: parse_attachment_kind(&kind)
-                        .ok_or_else(|| corrupt(0, format!("attachment kind {kind:?}")))?,
-                    file_name: f.get(1)?,
-                    mime_type: f.get(2)?,
-                    size_bytes: u64::try_from(f.get::<_, i64>(3)?).unwrap_or(0),
-                    storage_ref: f.get(4)?,
-                });
-            }
+            with_files.push((items.len(), (item_dialog.clone(), at_seq, at_pos)));
         }
         items.push(TimelineItem {
             id,
@@ -608,15 +594,58 @@ pub fn timeline_showing(
             channel: parse(4, r.get(4)?)?,
             text,
             attachments,
-            files: attached,
+            files: Vec::new(),
             entry,
             delivery,
             failure: r.get(8)?,
             at: Timestamp::from_micros(r.get(9)?),
         });
     }
+    if let (Some((_, newest)), Some((_, oldest))) = (with_files.first(), with_files.last()) {
+        let mut files = files_between(conn, dialog, (oldest.1, oldest.2), (newest.1, newest.2))?;
+        for (index, place) in with_files {
+            items[index].files = files.remove(&place).unwrap_or_default();
+        }
+    }
     let next = if items.len() == limit { last } else { None };
     Ok(TimelinePage { items, next })
+}
+
+/// (dialog, seq, pos) of a message → its attachments in order.
+type FilesByPlace = std::collections::HashMap<(String, i64, i64), Vec<Attachment>>;
+
+/// The attachments of the dialog (with those it absorbed) between two places of the timeline,
+/// inclusive, by (dialog, seq, pos), each message's in order.
+fn files_between(
+    conn: &Connection,
+    dialog: DialogId,
+    (from_seq, from_pos): (i64, i64),
+    (to_seq, to_pos): (i64, i64),
+) -> Result<FilesByPlace, ProjectionError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT dialog, seq, pos, kind, file_name, mime_type, size_bytes, storage_ref
+         FROM dialog_attachment
+         WHERE dialog IN (SELECT ?1 UNION SELECT absorbed FROM dialog_absorbed WHERE survivor = ?1)
+           AND (seq, pos) >= (?2, ?3) AND (seq, pos) <= (?4, ?5)
+         ORDER BY dialog, seq, pos, idx",
+    )?;
+    let mut rows = statement.query(params![dialog.token(), from_seq, from_pos, to_seq, to_pos])?;
+    let mut files = FilesByPlace::new();
+    while let Some(f) = rows.next()? {
+        let kind: String = f.get(3)?;
+        files
+            .entry((f.get(0)?, f.get(1)?, f.get(2)?))
+            .or_default()
+            .push(Attachment {
+                kind: parse_attachment_kind(&kind)
+                    .ok_or_else(|| corrupt(3, format!("attachment kind {kind:?}")))?,
+                file_name: f.get(4)?,
+                mime_type: f.get(5)?,
+                size_bytes: u64::try_from(f.get::<_, i64>(6)?).unwrap_or(0),
+                storage_ref: f.get(7)?,
+            });
+    }
+    Ok(files)
 }
 
 /// One attachment in the attachments view (F3.7).
