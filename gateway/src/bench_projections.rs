@@ -429,7 +429,8 @@ async fn breakdown(log: &AnyLog, dir: &Path, events: u64) -> Result<Value, Strin
         remove_model(&path);
         let store: Box<dyn Store> = match model {
             Model::Sql(Kind::Dialogs) => Box::new(
-                ProjectionStore::open(&path, DialogsProjection).map_err(|e| e.to_string())?,
+                ProjectionStore::open(&path, DialogsProjection::default())
+                    .map_err(|e| e.to_string())?,
             ),
             Model::Sql(Kind::Timeline) => Box::new(
                 ProjectionStore::open(&path, TimelineProjection).map_err(|e| e.to_string())?,

@@ -93,9 +93,9 @@ impl Kind {
     ) -> Result<(ProjectionRunner<L>, Access), ProjectionError> {
         let sqlite = |runner| Ok((runner, Access::Sqlite(Readers::new(path, IDLE_READERS))));
         match self {
-            Kind::Dialogs => {
-                sqlite(ProjectionRunner::start(log, path, DialogsProjection, options).await?)
-            }
+            Kind::Dialogs => sqlite(
+                ProjectionRunner::start(log, path, DialogsProjection::default(), options).await?,
+            ),
             Kind::Timeline => {
                 sqlite(ProjectionRunner::start(log, path, TimelineProjection, options).await?)
             }
@@ -127,7 +127,7 @@ impl Kind {
 
     fn schema(self) -> &'static str {
         match self {
-            Kind::Dialogs => DialogsProjection.schema(),
+            Kind::Dialogs => DialogsProjection::default().schema(),
             Kind::Timeline => TimelineProjection.schema(),
             Kind::Card => CardProjection.schema(),
             Kind::Project => ProjectProjection.schema(),
@@ -159,7 +159,15 @@ impl Kind {
     ) -> Result<Checkpoint, ProjectionError> {
         match self {
             Kind::Dialogs => {
-                rebuild(log, path, DialogsProjection, until, max_batch, progress).await
+                rebuild(
+                    log,
+                    path,
+                    DialogsProjection::default(),
+                    until,
+                    max_batch,
+                    progress,
+                )
+                .await
             }
             Kind::Timeline => {
                 rebuild(log, path, TimelineProjection, until, max_batch, progress).await

@@ -95,7 +95,9 @@ use std::collections::BTreeMap;
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
 
+mod counters;
 mod filter;
+use counters::{CounterKey, Inputs, InputsCache};
 pub use filter::{
     ACTIVITY_BUCKET_MICROS, AuthorKind, Condition, DialogStatus, Expr, Filter, FilterError,
     MAX_DEPTH, MAX_NODES, MAX_NUMBER_CANDIDATES, MAX_NUMBER_DIGITS, MAX_TEXT, MAX_VALUES,
@@ -104,7 +106,12 @@ pub use filter::{
 
 /// The projection; see the module documentation.
 #[derive(Debug, Default)]
-pub struct DialogsProjection;
+pub struct DialogsProjection {
+    /// Counter inputs of recently applied dialogs (valid with the committed file only).
+    inputs: InputsCache,
+    /// One event's counter changes, reused.
+    changes: Vec<(CounterKey, i64)>,
+}
 
 /// Longest last-message preview kept, in characters.
 pub const PREVIEW_CHARS: usize = 160;
@@ -260,22 +267,73 @@ impl Projection for DialogsProjection {
             for envelope in &record.events {
                 match (&envelope.aggregate, &envelope.payload) {
                     (AggregateId::Dialog(dialog), _) => {
-                        let project = envelope.project.token();
-                        apply_event(tx, &project, &dialog.token(), envelope, &mut pending)?;
+                        self.apply_event(tx, *dialog, envelope, &mut pending)?;
                     }
                     (AggregateId::Project, Event::FolderDeleted(e)) => {
                         write_counters(tx, std::mem::take(&mut pending))?;
                         forget_folder(tx, &envelope.project.token(), e.folder)?;
+                        self.inputs.clear();
                     }
                     (AggregateId::Project, Event::TagDeleted(e)) => {
                         write_counters(tx, std::mem::take(&mut pending))?;
                         forget_tag(tx, &envelope.project.token(), e.tag)?;
+                        self.inputs.clear();
                     }
                     _ => {}
                 }
             }
         }
         write_counters(tx, pending)
+    }
+
+    fn rolled_back(&mut self) {
+        self.inputs.clear();
+    }
+}
+
+impl DialogsProjection {
+    fn apply_event(
+        &mut self,
+        tx: &Transaction<'_>,
+        dialog: DialogId,
+        envelope: &Envelope,
+        pending: &mut PendingCounters,
+    ) -> Result<(), ProjectionError> {
+        let event = &envelope.payload;
+        let project = envelope.project.token();
+        let token = dialog.token();
+        if !counters::affects(event) {
+            return change_row(tx, &project, &token, envelope);
+        }
+        let changes = &mut self.changes;
+        match self.inputs.get(tx, dialog, &token)? {
+            Some(inputs) => {
+                inputs.contribute(envelope.project, -1, changes);
+                change_row(tx, &project, &token, envelope)?;
+                inputs.apply(event);
+                inputs.contribute(envelope.project, 1, changes);
+                if cfg!(debug_assertions) {
+                    let stored = Inputs::load(tx, &token)?;
+                    if stored.as_ref() != Some(inputs) {
+                        return Err(ProjectionError::Corrupt(format!(
+                            "counter inputs of {dialog:?} after {}: memory {inputs:?}, \
+                             file {stored:?}",
+                            event.event_type()
+                        )));
+                    }
+                }
+            }
+            None => {
+                change_row(tx, &project, &token, envelope)?;
+                if matches!(event, Event::DialogRegistered(_))
+                    && let Some(inputs) = self.inputs.get(tx, dialog, &token)?
+                {
+                    inputs.contribute(envelope.project, 1, changes);
+                }
+            }
+        }
+        counters::add_changes(changes, pending);
+        Ok(())
     }
 }
 
@@ -318,64 +376,8 @@ fn forget_tag(tx: &Transaction<'_>, project: &str, tag: TagId) -> Result<(), Pro
     Ok(())
 }
 
-/// Whether an event can change what a dialog contributes to the counters.
-fn affects_counters(event: &Event) -> bool {
-    matches!(
-        event,
-        Event::DialogRegistered(_)
-            | Event::MessageReceived(_)
-            | Event::MessageQueued(_)
-            | Event::ReadMarked(_)
-            | Event::MarkedUnread(_)
-            | Event::DialogAssigned(_)
-            | Event::DialogUnassigned(_)
-            | Event::FoldersJoined(_)
-            | Event::FoldersLeft(_)
-            | Event::TagsAdded(_)
-            | Event::TagsRemoved(_)
-            | Event::BotPaused(_)
-            | Event::BotResumed(_)
-            | Event::ClientDeleted(_)
-            | Event::DialogMergedInto(_)
-    )
-}
-
-/// (project, operator or '', counter name) → the change not yet written.
-type PendingCounters = BTreeMap<(String, String, String), i64>;
-
-fn apply_event(
-    tx: &Transaction<'_>,
-    project: &str,
-    dialog: &str,
-    envelope: &Envelope,
-    pending: &mut PendingCounters,
-) -> Result<(), ProjectionError> {
-    let event = &envelope.payload;
-    let counted = affects_counters(event);
-    let mut deltas = BTreeMap::new();
-    let before = if counted {
-        CounterInputs::load(tx, dialog)?
-    } else {
-        None
-    };
-    if let Some(before) = before {
-        before.contribute(-1, &mut deltas);
-    }
-    change_row(tx, project, dialog, envelope)?;
-    if counted {
-        if let Some(after) = CounterInputs::load(tx, dialog)? {
-            after.contribute(1, &mut deltas);
-        }
-        for ((operator, name), delta) in deltas {
-            if delta != 0 {
-                *pending
-                    .entry((project.to_owned(), operator, name))
-                    .or_insert(0) += delta;
-            }
-        }
-    }
-    Ok(())
-}
+/// Counter changes not yet written, summed per counter.
+type PendingCounters = BTreeMap<CounterKey, i64>;
 
 fn preview(text: &str) -> String {
     match text.char_indices().nth(PREVIEW_CHARS) {
@@ -800,138 +802,6 @@ fn operator_of(actor: Actor) -> Option<String> {
     }
 }
 
-/// What a dialog's counter contributions depend on.
-#[derive(Debug)]
-struct CounterInputs {
-    live: bool,
-    inbound_count: i64,
-    unanswered: bool,
-    assignee: Option<String>,
-    bot_paused: bool,
-    folders: Vec<String>,
-    tags: Vec<String>,
-    /// (operator, inbound_read, marked_unread)
-    readers: Vec<(String, i64, bool)>,
-}
-
-impl CounterInputs {
-    fn load(tx: &Transaction<'_>, dialog: &str) -> Result<Option<Self>, ProjectionError> {
-        let row = tx
-            .prepare_cached(
-                "SELECT deleted = 0 AND merged_into IS NULL, inbound_count, unanswered, assignee,
-                        bot_paused
-                 FROM dialog_row WHERE dialog = ?1",
-            )?
-            .query_row([dialog], |r| {
-                Ok((
-                    r.get::<_, bool>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, bool>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, bool>(4)?,
-                ))
-            })
-            .optional()?;
-        let Some((live, inbound_count, unanswered, assignee, bot_paused)) = row else {
-            return Ok(None);
-        };
-        if !live {
-            return Ok(Some(Self {
-                live,
-                inbound_count,
-                unanswered,
-                assignee,
-                bot_paused,
-                folders: Vec::new(),
-                tags: Vec::new(),
-                readers: Vec::new(),
-            }));
-        }
-        let folders = tx
-            .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1")?
-            .query_map([dialog], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let tags = tx
-            .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = ?1")?
-            .query_map([dialog], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let readers = tx
-            .prepare_cached(
-                "SELECT operator, inbound_read, marked_unread FROM dialogoperator_read
-                 WHERE dialog = ?1",
-            )?
-            .query_map([dialog], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(Self {
-            live,
-            inbound_count,
-            unanswered,
-            assignee,
-            bot_paused,
-            folders,
-            tags,
-            readers,
-        }))
-    }
-
-    fn scopes(&self) -> Vec<String> {
-        let mut groups = vec![String::new()];
-        groups.extend(self.folders.iter().map(|f| format!("folder:{f}:")));
-        if self.bot_paused {
-            groups.push("with_operator:".to_owned());
-        }
-        let owner = match &self.assignee {
-            Some(op) => format!("assignee:{op}"),
-            None => "free".to_owned(),
-        };
-        let mut scopes = Vec::with_capacity(groups.len() * 2);
-        for group in groups {
-            if group.is_empty() {
-                scopes.push("all".to_owned());
-            } else {
-                // "folder:<f>:" → "folder:<f>" and "folder:<f>:free".
-                scopes.push(group.trim_end_matches(':').to_owned());
-            }
-            scopes.push(format!("{group}{owner}"));
-        }
-        scopes
-    }
-
-    /// Adds `sign` × this dialog's contributions to `deltas`, keyed by (operator, name).
-    fn contribute(&self, sign: i64, deltas: &mut BTreeMap<(String, String), i64>) {
-        if !self.live {
-            return;
-        }
-        for tag in &self.tags {
-            *deltas
-                .entry((String::new(), format!("tag:{tag}")))
-                .or_default() += sign;
-        }
-        let base_unread = self.inbound_count > 0;
-        for scope in self.scopes() {
-            if self.unanswered {
-                *deltas
-                    .entry((String::new(), format!("unanswered:{scope}")))
-                    .or_default() += sign;
-            }
-            if base_unread {
-                *deltas
-                    .entry((String::new(), format!("unread:{scope}")))
-                    .or_default() += sign;
-            }
-            for (operator, inbound_read, marked_unread) in &self.readers {
-                let unread = *marked_unread || *inbound_read < self.inbound_count;
-                let correction = i64::from(unread) - i64::from(base_unread);
-                if correction != 0 {
-                    *deltas
-                        .entry((operator.clone(), format!("unread:{scope}")))
-                        .or_default() += sign * correction;
-                }
-            }
-        }
-    }
-}
-
 fn write_counters(tx: &Transaction<'_>, deltas: PendingCounters) -> Result<(), ProjectionError> {
     let mut add = tx.prepare_cached(
         "INSERT INTO projectoperatorname_counter (project, operator, name, value)
@@ -943,16 +813,17 @@ fn write_counters(tx: &Transaction<'_>, deltas: PendingCounters) -> Result<(), P
         "DELETE FROM projectoperatorname_counter
          WHERE project = ?1 AND operator = ?2 AND name = ?3 AND value = 0",
     )?;
-    for ((project, operator, name), delta) in deltas {
+    for (key, delta) in deltas {
         if delta == 0 {
             continue;
         }
+        let (project, operator, name) = key.row();
         let value: i64 = add.query_row(params![project, operator, name, delta], |r| r.get(0))?;
         if value == 0 {
             drop_zero.execute(params![project, operator, name])?;
         }
         debug_assert!(
-            operator.is_empty() || name.starts_with("unread:"),
+            operator.is_empty() || key.is_unread(),
             "only unread counters have per-operator rows"
         );
     }
@@ -1660,15 +1531,16 @@ pub fn recount(
         .collect::<Result<Vec<_>, _>>()?;
     let mut totals = BTreeMap::new();
     let tx = conn.unchecked_transaction()?;
+    let mut changes = Vec::new();
     for (dialog, project) in dialogs {
-        let mut deltas = BTreeMap::new();
-        if let Some(inputs) = CounterInputs::load(&tx, &dialog)? {
-            inputs.contribute(1, &mut deltas);
+        if let Some(inputs) = Inputs::load(&tx, &dialog)? {
+            let project: ProjectId = project.parse().map_err(|_| {
+                ProjectionError::Corrupt(format!("dialog {dialog}: project {project:?}"))
+            })?;
+            inputs.contribute(project, 1, &mut changes);
         }
-        for ((operator, name), value) in deltas {
-            if value != 0 {
-                *totals.entry((project.clone(), operator, name)).or_insert(0) += value;
-            }
+        for (key, value) in changes.drain(..) {
+            *totals.entry(key.row()).or_insert(0) += value;
         }
     }
     totals.retain(|_, v| *v != 0);
@@ -1716,7 +1588,7 @@ mod tests {
         events.insert(50, (dialogs[3], registered()));
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("dialogs.sqlite");
-        let mut store = ProjectionStore::open(&path, DialogsProjection).expect("open");
+        let mut store = ProjectionStore::open(&path, DialogsProjection::default()).expect("open");
         store.apply(dialog_records(project, events)).expect("apply");
         let mut elsewhere = dialog_records(other, vec![(DialogId::new(), registered())]);
         elsewhere[0].seq = 1_000;
@@ -1812,7 +1684,7 @@ mod tests {
         all.extend(later);
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("dialogs.sqlite");
-        let mut store = ProjectionStore::open(&path, DialogsProjection).expect("open");
+        let mut store = ProjectionStore::open(&path, DialogsProjection::default()).expect("open");
         store.apply(all).expect("apply");
         let conn = open_reader(&path).expect("reader");
         let first_day = Condition::ActiveBetween {
@@ -1837,7 +1709,7 @@ mod tests {
     fn list_pages_read_in_index_order() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("dialogs.sqlite");
-        drop(ProjectionStore::open(&path, DialogsProjection).expect("open"));
+        drop(ProjectionStore::open(&path, DialogsProjection::default()).expect("open"));
         let conn = open_reader(&path).expect("reader");
         let project = ProjectId::new();
         let cursor = Cursor {
@@ -1895,99 +1767,11 @@ mod tests {
         }
     }
 
-    fn inputs() -> CounterInputs {
-        CounterInputs {
-            live: true,
-            inbound_count: 2,
-            unanswered: true,
-            assignee: None,
-            bot_paused: false,
-            folders: vec![],
-            tags: vec![],
-            readers: vec![],
-        }
-    }
-
-    fn contributions(inputs: &CounterInputs) -> BTreeMap<(String, String), i64> {
-        let mut deltas = BTreeMap::new();
-        inputs.contribute(1, &mut deltas);
-        deltas
-    }
-
-    fn key(operator: &str, name: &str) -> (String, String) {
-        (operator.to_owned(), name.to_owned())
-    }
-
     #[test]
     fn preview_keeps_whole_characters() {
         let long = "я".repeat(PREVIEW_CHARS + 5);
         let cut = preview(&long);
         assert_eq!(cut.chars().count(), PREVIEW_CHARS);
         assert_eq!(preview("short"), "short");
-    }
-
-    #[test]
-    fn scopes_name_owner_folders_and_with_operator() {
-        let mut dialog = inputs();
-        assert_eq!(dialog.scopes(), vec!["all", "free"]);
-        dialog.assignee = Some("op".into());
-        dialog.folders = vec!["f".into()];
-        dialog.bot_paused = true;
-        assert_eq!(
-            dialog.scopes(),
-            vec![
-                "all",
-                "assignee:op",
-                "folder:f",
-                "folder:f:assignee:op",
-                "with_operator",
-                "with_operator:assignee:op",
-            ]
-        );
-    }
-
-    #[test]
-    fn readers_correct_the_base_count() {
-        let mut dialog = inputs();
-        dialog.readers = vec![
-            ("caught_up".into(), 2, false),
-            ("behind".into(), 1, false),
-            ("marked".into(), 2, true),
-        ];
-        let deltas = contributions(&dialog);
-        assert_eq!(deltas.get(&key("", "unread:all")), Some(&1));
-        assert_eq!(deltas.get(&key("", "unanswered:free")), Some(&1));
-        assert_eq!(deltas.get(&key("caught_up", "unread:all")), Some(&-1));
-        assert_eq!(deltas.get(&key("behind", "unread:all")), None);
-        assert_eq!(deltas.get(&key("marked", "unread:all")), None);
-    }
-
-    #[test]
-    fn marked_unread_without_client_messages_counts_for_that_operator_only() {
-        let mut dialog = inputs();
-        dialog.inbound_count = 0;
-        dialog.unanswered = false;
-        dialog.readers = vec![("marked".into(), 0, true)];
-        let deltas = contributions(&dialog);
-        assert_eq!(deltas.get(&key("", "unread:all")), None);
-        assert_eq!(deltas.get(&key("marked", "unread:all")), Some(&1));
-    }
-
-    #[test]
-    fn dead_dialogs_contribute_nothing() {
-        let mut dialog = inputs();
-        dialog.live = false;
-        assert!(contributions(&dialog).is_empty());
-    }
-
-    #[test]
-    fn retract_then_reassert_of_the_same_state_nets_zero() {
-        let mut dialog = inputs();
-        dialog.folders = vec!["f".into()];
-        dialog.readers = vec![("a".into(), 2, false)];
-        let mut deltas = BTreeMap::new();
-        dialog.contribute(-1, &mut deltas);
-        dialog.contribute(1, &mut deltas);
-        assert!(deltas.values().all(|v| *v == 0));
     }
 }

@@ -114,6 +114,10 @@ pub trait Projection: Send + 'static {
         tx: &mut Transaction<'_>,
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError>;
+
+    /// A batch did not commit: forget whatever was kept in memory from it (the file is as it
+    /// was before the batch).
+    fn rolled_back(&mut self) {}
 }
 
 const CHECKPOINT_SCHEMA: &str = "
@@ -355,9 +359,26 @@ impl<P: Projection> ProjectionStore<P> {
         if next == self.checkpoint {
             return Ok(next);
         }
-        let mut tx = self.conn.transaction()?;
+        let written = Self::write(&mut self.conn, &mut self.projection, name, &decoded, next);
+        if written.is_err() {
+            self.projection.rolled_back();
+        }
+        written?;
+        self.checkpoint = next;
+        Ok(next)
+    }
+
+    /// One transaction: the batch's changes and the checkpoint `next`.
+    fn write(
+        conn: &mut Connection,
+        projection: &mut P,
+        name: &str,
+        decoded: &[DecodedRecord],
+        next: Checkpoint,
+    ) -> Result<(), ProjectionError> {
+        let mut tx = conn.transaction()?;
         if !decoded.is_empty() {
-            self.projection.apply_batch(&mut tx, &decoded)?;
+            projection.apply_batch(&mut tx, decoded)?;
         }
         tx.execute(
             "INSERT INTO checkpoint (projection, seq, undecodable, last_undecodable_seq)
@@ -373,8 +394,7 @@ impl<P: Projection> ProjectionStore<P> {
             ],
         )?;
         tx.commit()?;
-        self.checkpoint = next;
-        Ok(next)
+        Ok(())
     }
 }
 

@@ -255,7 +255,7 @@ proptest! {
 
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("dialogs.sqlite");
-        let mut store = ProjectionStore::open(&path, DialogsProjection).expect("open");
+        let mut store = ProjectionStore::open(&path, DialogsProjection::default()).expect("open");
         for chunk in records.chunks(batch) {
             store.apply(chunk.to_vec()).expect("apply");
         }

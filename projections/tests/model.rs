@@ -1100,9 +1100,14 @@ async fn run_case<L: EventLog>(
         max_batch: batch,
         ..RunnerOptions::default()
     };
-    let runner = ProjectionRunner::start(log.clone(), &path, DialogsProjection, options.clone())
-        .await
-        .expect("start the projection");
+    let runner = ProjectionRunner::start(
+        log.clone(),
+        &path,
+        DialogsProjection::default(),
+        options.clone(),
+    )
+    .await
+    .expect("start the projection");
     let (search_runner, live_index) = search::start(
         log.clone(),
         &dir.join("search"),
@@ -1197,7 +1202,7 @@ async fn run_case<L: EventLog>(
     rebuild(
         &log,
         &rebuilt_path,
-        DialogsProjection,
+        DialogsProjection::default(),
         Until::End,
         7,
         |_| {},

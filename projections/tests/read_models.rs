@@ -211,7 +211,7 @@ async fn start<L: EventLog>(log: &L, path: &Path) -> ProjectionRunner<L> {
         max_batch: 3,
         ..RunnerOptions::default()
     };
-    ProjectionRunner::start(log.clone(), path, DialogsProjection, options)
+    ProjectionRunner::start(log.clone(), path, DialogsProjection::default(), options)
         .await
         .expect("start the projection")
 }
@@ -558,7 +558,7 @@ async fn replayed_records_change_nothing<L: EventLog>(log: L) {
         .await
         .expect("read");
     assert_eq!(everything.last().map(|r| r.seq), Some(last));
-    let mut store = ProjectionStore::open(&path, DialogsProjection).expect("open");
+    let mut store = ProjectionStore::open(&path, DialogsProjection::default()).expect("open");
     let checkpoint = store.apply(everything.clone()).expect("apply");
     assert_eq!(
         checkpoint, status.checkpoint,
@@ -575,7 +575,8 @@ async fn replayed_records_change_nothing<L: EventLog>(log: L) {
 
     // Rebuilt from scratch into a new file: the same model.
     let rebuilt_path = dir.path().join("rebuilt.sqlite");
-    let mut rebuilt = ProjectionStore::open(&rebuilt_path, DialogsProjection).expect("open");
+    let mut rebuilt =
+        ProjectionStore::open(&rebuilt_path, DialogsProjection::default()).expect("open");
     for chunk in everything.chunks(7) {
         rebuilt.apply(chunk.to_vec()).expect("apply");
     }
@@ -621,9 +622,14 @@ async fn rebuild_equals_the_live_model<L: EventLog>(log: L) {
     let before = snapshot(&path);
 
     let mut reported = Vec::new();
-    let rebuilt = rebuild(&log, &path, DialogsProjection, Until::End, 5, |p| {
-        reported.push(p.applied_seq)
-    })
+    let rebuilt = rebuild(
+        &log,
+        &path,
+        DialogsProjection::default(),
+        Until::End,
+        5,
+        |p| reported.push(p.applied_seq),
+    )
     .await
     .expect("rebuild");
     assert_eq!(rebuilt, live.checkpoint);
@@ -643,7 +649,7 @@ async fn rebuild_equals_the_live_model<L: EventLog>(log: L) {
     let checkpoint = rebuild(
         &log,
         &past,
-        DialogsProjection,
+        DialogsProjection::default(),
         Until::Seq(halfway),
         5,
         |_| {},
@@ -666,9 +672,16 @@ async fn rebuild_equals_the_live_model<L: EventLog>(log: L) {
         .expect("read");
     let at = stored.first().expect("the halfway record").appended_at;
     let moment = dir.path().join("moment.sqlite");
-    let checkpoint = rebuild(&log, &moment, DialogsProjection, Until::Time(at), 5, |_| {})
-        .await
-        .expect("rebuild");
+    let checkpoint = rebuild(
+        &log,
+        &moment,
+        DialogsProjection::default(),
+        Until::Time(at),
+        5,
+        |_| {},
+    )
+    .await
+    .expect("rebuild");
     assert_eq!(checkpoint.seq, halfway);
 
     // The runner resumes from the swapped-in file.

@@ -1,0 +1,609 @@
+//! What one dialog contributes to the counters (see the parent module's "Counters"), with typed
+//! keys, and the per-dialog inputs kept in memory while applying.
+//!
+//! Keys are ids (compared as integers), not the stored names: a rebuild computes a few dozen
+//! keys per event and sums them per batch, and with `unread:folder:<hex>:assignee:<hex>` strings
+//! that summing alone was a third of a dialogs rebuild (`memcmp` in map lookups). The stored
+//! names are formatted once per key and batch, in [`CounterKey::row`].
+//!
+//! The inputs of a dialog change only by the events of [`affects`]. [`InputsCache`] keeps them
+//! for recently applied dialogs and [`Inputs::apply`] moves them with each event exactly as the
+//! SQL of the parent module moves the stored columns and rows, so an event's contribution before
+//! and after comes from memory instead of two reads of four tables. Debug builds (every test)
+//! read the stored inputs back after every event and fail the batch when memory and file differ.
+
+use crate::runtime::ProjectionError;
+use rusqlite::{OptionalExtension, Transaction};
+use std::collections::{BTreeMap, HashMap};
+use switchboard_schemas::events::*;
+use switchboard_schemas::*;
+
+/// A set of dialogs a counter counts over; `owner` narrows a group to one assignee or the free
+/// dialogs (`None`: the whole group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Scope {
+    group: Group,
+    owner: Option<Owner>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    All,
+    WithOperator,
+    Folder(u128),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Free,
+    Assignee(u128),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Name {
+    Tag(u128),
+    Unanswered(Scope),
+    Unread(Scope),
+}
+
+/// One counter row: (project, operator or none for the base row, name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct CounterKey {
+    project: u128,
+    operator: Option<u128>,
+    name: Name,
+}
+
+impl Scope {
+    fn write(&self, out: &mut String) {
+        use std::fmt::Write;
+        let group = |out: &mut String| match self.group {
+            Group::All => {}
+            Group::WithOperator => out.push_str("with_operator:"),
+            Group::Folder(f) => {
+                let _ = write!(out, "folder:{}:", FolderId::from_u128(f).token());
+            }
+        };
+        match self.owner {
+            None => match self.group {
+                Group::All => out.push_str("all"),
+                Group::WithOperator => out.push_str("with_operator"),
+                Group::Folder(f) => {
+                    let _ = write!(out, "folder:{}", FolderId::from_u128(f).token());
+                }
+            },
+            Some(Owner::Free) => {
+                group(out);
+                out.push_str("free");
+            }
+            Some(Owner::Assignee(op)) => {
+                group(out);
+                let _ = write!(out, "assignee:{}", OperatorId::from_u128(op).token());
+            }
+        }
+    }
+}
+
+impl CounterKey {
+    /// The stored row key: (project token, operator token or '', counter name).
+    pub(super) fn row(&self) -> (String, String, String) {
+        let operator = self
+            .operator
+            .map(|op| OperatorId::from_u128(op).token())
+            .unwrap_or_default();
+        let mut name = String::with_capacity(96);
+        match &self.name {
+            Name::Tag(tag) => {
+                name.push_str("tag:");
+                name.push_str(&TagId::from_u128(*tag).token());
+            }
+            Name::Unanswered(scope) => {
+                name.push_str("unanswered:");
+                scope.write(&mut name);
+            }
+            Name::Unread(scope) => {
+                name.push_str("unread:");
+                scope.write(&mut name);
+            }
+        }
+        (ProjectId::from_u128(self.project).token(), operator, name)
+    }
+
+    /// Whether this is an unread counter (the only kind with per-operator rows).
+    pub(super) fn is_unread(&self) -> bool {
+        matches!(self.name, Name::Unread(_))
+    }
+}
+
+/// An operator's read state of one dialog (a `dialogoperator_read` row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reader {
+    operator: OperatorId,
+    inbound_read: i64,
+    marked_unread: bool,
+}
+
+/// What a dialog's counter contributions depend on: its `dialog_row` columns and its rows in
+/// `dialog_folder`, `dialog_tag` and `dialogoperator_read` (sets kept sorted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Inputs {
+    deleted: bool,
+    merged: bool,
+    inbound_count: i64,
+    unanswered: bool,
+    assignee: Option<OperatorId>,
+    bot_paused: bool,
+    folders: Vec<FolderId>,
+    tags: Vec<TagId>,
+    readers: Vec<Reader>,
+}
+
+/// Whether an event can change what a dialog contributes to the counters.
+pub(super) fn affects(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::DialogRegistered(_)
+            | Event::MessageReceived(_)
+            | Event::MessageQueued(_)
+            | Event::ReadMarked(_)
+            | Event::MarkedUnread(_)
+            | Event::DialogAssigned(_)
+            | Event::DialogUnassigned(_)
+            | Event::FoldersJoined(_)
+            | Event::FoldersLeft(_)
+            | Event::TagsAdded(_)
+            | Event::TagsRemoved(_)
+            | Event::BotPaused(_)
+            | Event::BotResumed(_)
+            | Event::ClientDeleted(_)
+            | Event::DialogMergedInto(_)
+    )
+}
+
+fn parse<T: std::str::FromStr>(column: usize, text: &str) -> rusqlite::Result<T> {
+    text.parse::<T>().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("not an id: {text:?}").into(),
+        )
+    })
+}
+
+fn insert_sorted<T: Ord>(set: &mut Vec<T>, value: T) {
+    if let Err(at) = set.binary_search(&value) {
+        set.insert(at, value);
+    }
+}
+
+fn remove_sorted<T: Ord>(set: &mut Vec<T>, value: &T) {
+    if let Ok(at) = set.binary_search(value) {
+        set.remove(at);
+    }
+}
+
+impl Inputs {
+    /// The stored inputs of `dialog`; `None` when it has no row.
+    pub(super) fn load(
+        tx: &Transaction<'_>,
+        dialog: &str,
+    ) -> Result<Option<Self>, ProjectionError> {
+        let row = tx
+            .prepare_cached(
+                "SELECT deleted, merged_into IS NOT NULL, inbound_count, unanswered, assignee,
+                        bot_paused
+                 FROM dialog_row WHERE dialog = ?1",
+            )?
+            .query_row([dialog], |r| {
+                Ok((
+                    r.get::<_, bool>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, bool>(5)?,
+                ))
+            })
+            .optional()?;
+        let Some((deleted, merged, inbound_count, unanswered, assignee, bot_paused)) = row else {
+            return Ok(None);
+        };
+        let assignee = assignee.map(|a| parse(4, &a)).transpose()?;
+        let mut folders = tx
+            .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1")?
+            .query_map([dialog], |r| parse(0, r.get_ref(0)?.as_str()?))?
+            .collect::<Result<Vec<FolderId>, _>>()?;
+        folders.sort_unstable();
+        let mut tags = tx
+            .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = ?1")?
+            .query_map([dialog], |r| parse(0, r.get_ref(0)?.as_str()?))?
+            .collect::<Result<Vec<TagId>, _>>()?;
+        tags.sort_unstable();
+        let mut readers = tx
+            .prepare_cached(
+                "SELECT operator, inbound_read, marked_unread FROM dialogoperator_read
+                 WHERE dialog = ?1",
+            )?
+            .query_map([dialog], |r| {
+                Ok(Reader {
+                    operator: parse(0, r.get_ref(0)?.as_str()?)?,
+                    inbound_read: r.get(1)?,
+                    marked_unread: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        readers.sort_unstable_by_key(|r| r.operator);
+        Ok(Some(Self {
+            deleted,
+            merged,
+            inbound_count,
+            unanswered,
+            assignee,
+            bot_paused,
+            folders,
+            tags,
+            readers,
+        }))
+    }
+
+    fn read_by(&mut self, operator: OperatorId) {
+        let inbound_read = self.inbound_count;
+        match self.readers.binary_search_by_key(&operator, |r| r.operator) {
+            Ok(at) => {
+                self.readers[at].inbound_read = inbound_read;
+                self.readers[at].marked_unread = false;
+            }
+            Err(at) => self.readers.insert(
+                at,
+                Reader {
+                    operator,
+                    inbound_read,
+                    marked_unread: false,
+                },
+            ),
+        }
+    }
+
+    /// Moves the inputs of an existing dialog by one event, as the parent module's SQL moves
+    /// the stored ones. `DialogRegistered` never reaches here (the stored row is read instead).
+    pub(super) fn apply(&mut self, event: &Event) {
+        match event {
+            Event::MessageReceived(_) => {
+                self.inbound_count += 1;
+                self.unanswered = true;
+            }
+            Event::MessageQueued(e) => {
+                if let MessageAuthor::Operator(op) = e.author {
+                    self.unanswered = false;
+                    self.read_by(op);
+                }
+            }
+            Event::ReadMarked(e) => {
+                self.unanswered = false;
+                self.read_by(e.operator);
+            }
+            Event::MarkedUnread(e) => {
+                match self
+                    .readers
+                    .binary_search_by_key(&e.operator, |r| r.operator)
+                {
+                    Ok(at) => self.readers[at].marked_unread = true,
+                    Err(at) => self.readers.insert(
+                        at,
+                        Reader {
+                            operator: e.operator,
+                            inbound_read: 0,
+                            marked_unread: true,
+                        },
+                    ),
+                }
+            }
+            Event::DialogAssigned(e) => self.assignee = Some(e.operator),
+            Event::DialogUnassigned(_) => self.assignee = None,
+            Event::BotPaused(_) => self.bot_paused = true,
+            Event::BotResumed(_) => self.bot_paused = false,
+            Event::FoldersJoined(e) => {
+                for folder in &e.folders {
+                    insert_sorted(&mut self.folders, *folder);
+                }
+            }
+            Event::FoldersLeft(e) => {
+                for folder in &e.folders {
+                    remove_sorted(&mut self.folders, folder);
+                }
+            }
+            Event::TagsAdded(e) => {
+                for tag in &e.tags {
+                    insert_sorted(&mut self.tags, *tag);
+                }
+            }
+            Event::TagsRemoved(e) => {
+                for tag in &e.tags {
+                    remove_sorted(&mut self.tags, tag);
+                }
+            }
+            Event::ClientDeleted(_) => {
+                self.deleted = true;
+                self.unanswered = false;
+            }
+            Event::DialogMergedInto(_) => self.merged = true,
+            _ => {}
+        }
+    }
+
+    /// Pushes `sign` × this dialog's contributions to the counters of `project`.
+    pub(super) fn contribute(
+        &self,
+        project: ProjectId,
+        sign: i64,
+        out: &mut Vec<(CounterKey, i64)>,
+    ) {
+        if self.deleted || self.merged {
+            return;
+        }
+        let project = project.as_uuid().as_u128();
+        let base = |name| CounterKey {
+            project,
+            operator: None,
+            name,
+        };
+        for tag in &self.tags {
+            out.push((base(Name::Tag(tag.as_uuid().as_u128())), sign));
+        }
+        let owner = Some(match self.assignee {
+            Some(op) => Owner::Assignee(op.as_uuid().as_u128()),
+            None => Owner::Free,
+        });
+        let groups = std::iter::once(Group::All)
+            .chain(
+                self.folders
+                    .iter()
+                    .map(|f| Group::Folder(f.as_uuid().as_u128())),
+            )
+            .chain(self.bot_paused.then_some(Group::WithOperator));
+        let base_unread = self.inbound_count > 0;
+        for group in groups {
+            for owner in [None, owner] {
+                let scope = Scope { group, owner };
+                if self.unanswered {
+                    out.push((base(Name::Unanswered(scope)), sign));
+                }
+                if base_unread {
+                    out.push((base(Name::Unread(scope)), sign));
+                }
+                for reader in &self.readers {
+                    let unread = reader.marked_unread || reader.inbound_read < self.inbound_count;
+                    let correction = i64::from(unread) - i64::from(base_unread);
+                    if correction != 0 {
+                        out.push((
+                            CounterKey {
+                                project,
+                                operator: Some(reader.operator.as_uuid().as_u128()),
+                                name: Name::Unread(scope),
+                            },
+                            sign * correction,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sums `changes` into `pending`, dropping what cancels out.
+pub(super) fn add_changes(
+    changes: &mut Vec<(CounterKey, i64)>,
+    pending: &mut BTreeMap<CounterKey, i64>,
+) {
+    changes.sort_unstable_by_key(|(key, _)| *key);
+    let mut at = 0;
+    while at < changes.len() {
+        let key = changes[at].0;
+        let mut sum = 0;
+        while at < changes.len() && changes[at].0 == key {
+            sum += changes[at].1;
+            at += 1;
+        }
+        if sum != 0 {
+            *pending.entry(key).or_insert(0) += sum;
+        }
+    }
+    changes.clear();
+}
+
+/// Most dialogs whose inputs are kept; past that the cache starts over (the busy dialogs come
+/// back first). ≈ 150 bytes each.
+const CACHED_DIALOGS: usize = 200_000;
+
+/// The inputs of recently applied dialogs. It is only valid together with the file it was
+/// filled from: a batch that does not commit must [`InputsCache::clear`] it.
+#[derive(Debug, Default)]
+pub(super) struct InputsCache {
+    dialogs: HashMap<DialogId, Inputs>,
+}
+
+impl InputsCache {
+    /// The inputs of `dialog` (`None`: no row), from memory or the file.
+    pub(super) fn get(
+        &mut self,
+        tx: &Transaction<'_>,
+        dialog: DialogId,
+        token: &str,
+    ) -> Result<Option<&mut Inputs>, ProjectionError> {
+        if !self.dialogs.contains_key(&dialog) {
+            let Some(inputs) = Inputs::load(tx, token)? else {
+                return Ok(None);
+            };
+            if self.dialogs.len() >= CACHED_DIALOGS {
+                self.dialogs.clear();
+            }
+            self.dialogs.insert(dialog, inputs);
+        }
+        Ok(self.dialogs.get_mut(&dialog))
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.dialogs.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROJECT: ProjectId = ProjectId::from_u128(7);
+
+    fn op(n: u128) -> OperatorId {
+        OperatorId::from_u128(n)
+    }
+
+    fn inputs() -> Inputs {
+        Inputs {
+            deleted: false,
+            merged: false,
+            inbound_count: 2,
+            unanswered: true,
+            assignee: None,
+            bot_paused: false,
+            folders: vec![],
+            tags: vec![],
+            readers: vec![],
+        }
+    }
+
+    fn reader(operator: OperatorId, inbound_read: i64, marked_unread: bool) -> Reader {
+        Reader {
+            operator,
+            inbound_read,
+            marked_unread,
+        }
+    }
+
+    /// (operator token or '', counter name) → value, as stored.
+    fn contributions(inputs: &Inputs) -> BTreeMap<(String, String), i64> {
+        let mut changes = Vec::new();
+        inputs.contribute(PROJECT, 1, &mut changes);
+        let mut out = BTreeMap::new();
+        for (key, value) in changes {
+            let (project, operator, name) = key.row();
+            assert_eq!(project, PROJECT.token());
+            *out.entry((operator, name)).or_insert(0) += value;
+        }
+        out
+    }
+
+    fn key(operator: Option<OperatorId>, name: &str) -> (String, String) {
+        (
+            operator.map(|o| o.token()).unwrap_or_default(),
+            name.to_owned(),
+        )
+    }
+
+    #[test]
+    fn scopes_name_owner_folders_and_with_operator() {
+        let mut dialog = inputs();
+        dialog.inbound_count = 1;
+        dialog.unanswered = false;
+        let names = |d: &Inputs| {
+            contributions(d)
+                .into_keys()
+                .map(|k| k.1)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&dialog), vec!["unread:all", "unread:free"]);
+        let folder = FolderId::from_u128(3);
+        dialog.assignee = Some(op(1));
+        dialog.folders = vec![folder];
+        dialog.bot_paused = true;
+        let (f, o) = (folder.token(), op(1).token());
+        assert_eq!(
+            names(&dialog),
+            vec![
+                "unread:all".to_owned(),
+                format!("unread:assignee:{o}"),
+                format!("unread:folder:{f}"),
+                format!("unread:folder:{f}:assignee:{o}"),
+                "unread:with_operator".to_owned(),
+                format!("unread:with_operator:assignee:{o}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn readers_correct_the_base_count() {
+        let mut dialog = inputs();
+        let (caught_up, behind, marked) = (op(1), op(2), op(3));
+        dialog.readers = vec![
+            reader(caught_up, 2, false),
+            reader(behind, 1, false),
+            reader(marked, 2, true),
+        ];
+        let deltas = contributions(&dialog);
+        assert_eq!(deltas.get(&key(None, "unread:all")), Some(&1));
+        assert_eq!(deltas.get(&key(None, "unanswered:free")), Some(&1));
+        assert_eq!(deltas.get(&key(Some(caught_up), "unread:all")), Some(&-1));
+        assert_eq!(deltas.get(&key(Some(behind), "unread:all")), None);
+        assert_eq!(deltas.get(&key(Some(marked), "unread:all")), None);
+    }
+
+    #[test]
+    fn marked_unread_without_client_messages_counts_for_that_operator_only() {
+        let mut dialog = inputs();
+        dialog.inbound_count = 0;
+        dialog.unanswered = false;
+        dialog.readers = vec![reader(op(1), 0, true)];
+        let deltas = contributions(&dialog);
+        assert_eq!(deltas.get(&key(None, "unread:all")), None);
+        assert_eq!(deltas.get(&key(Some(op(1)), "unread:all")), Some(&1));
+    }
+
+    #[test]
+    fn tags_count_live_dialogs() {
+        let mut dialog = inputs();
+        let tag = TagId::from_u128(9);
+        dialog.tags = vec![tag];
+        assert_eq!(
+            contributions(&dialog).get(&key(None, &format!("tag:{}", tag.token()))),
+            Some(&1)
+        );
+    }
+
+    #[test]
+    fn dead_dialogs_contribute_nothing() {
+        let mut deleted = inputs();
+        deleted.deleted = true;
+        assert!(contributions(&deleted).is_empty());
+        let mut merged = inputs();
+        merged.merged = true;
+        assert!(contributions(&merged).is_empty());
+    }
+
+    #[test]
+    fn retract_then_reassert_of_the_same_state_nets_zero() {
+        let mut dialog = inputs();
+        dialog.folders = vec![FolderId::from_u128(3)];
+        dialog.readers = vec![reader(op(1), 2, false)];
+        let mut changes = Vec::new();
+        dialog.contribute(PROJECT, -1, &mut changes);
+        dialog.contribute(PROJECT, 1, &mut changes);
+        let mut pending = BTreeMap::new();
+        add_changes(&mut changes, &mut pending);
+        assert!(pending.is_empty(), "{pending:?}");
+        assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn reading_and_marking_unread_move_the_readers() {
+        let mut dialog = inputs();
+        dialog.apply(&Event::MarkedUnread(MarkedUnread { operator: op(1) }));
+        assert_eq!(dialog.readers, vec![reader(op(1), 0, true)]);
+        dialog.apply(&Event::ReadMarked(ReadMarked {
+            operator: op(1),
+            up_to: None,
+        }));
+        assert_eq!(dialog.readers, vec![reader(op(1), 2, false)]);
+        assert!(!dialog.unanswered);
+        dialog.apply(&Event::MarkedUnread(MarkedUnread { operator: op(1) }));
+        assert_eq!(dialog.readers, vec![reader(op(1), 2, true)]);
+    }
+}
