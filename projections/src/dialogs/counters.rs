@@ -246,6 +246,11 @@ impl Inputs {
         }))
     }
 
+    /// Whether the dialog is a tombstone (F4.8), whose erased tables are not added to.
+    pub(super) fn deleted(&self) -> bool {
+        self.deleted
+    }
+
     fn read_by(&mut self, operator: OperatorId) {
         let inbound_read = self.inbound_count;
         match self.readers.binary_search_by_key(&operator, |r| r.operator) {
