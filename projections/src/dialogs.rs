@@ -51,8 +51,10 @@
 //! List pages and indexes. A page is one query: `dialog_row` read in the order's index, each
 //! row checked against the tab, folder and filter (membership conditions are `EXISTS` probes of
 //! the `(dialog, …)` primary keys), stopping after `limit` matches. The cursor is a row value
-//! `(pinned, key…, dialog) < (…)` that the index seeks to, so a page deep in the list costs what
-//! the first does. Each order has two indexes, `dialog_row_open_by_*` with `closed` right after
+//! `(pinned, key…, rowid) < (…)` that the index seeks to, so a page deep in the list costs what
+//! the first does (SQLite seeks on `(pinned, key…)`, the part the index names, and checks the
+//! rowid, the tie-breaker every index entry ends with, on the rows tied with the cursor's).
+//! Each order has two indexes, `dialog_row_open_by_*` with `closed` right after
 //! `project` for the default view (closed dialogs hidden, usually most of a project) and
 //! `dialog_row_by_*` for the archive switch; the processing order sorts by two generated columns
 //! so that its index serves seeks as well. `dialog_row_assignee_by_activity` serves *Mine*,
@@ -76,7 +78,7 @@
 //! filter matching 3 % of dialogs 1.3 ms; three filters (channel, not in a list, assignee)
 //! 3.1 ms; a funnel block matching 5 % 1.5 ms; a variable value matching 2 % 9 ms. Plans (the
 //! unit test `list_pages_read_in_index_order` keeps them): `SEARCH d USING INDEX
-//! dialog_row_open_by_activity (project_key=? AND closed=? AND (pinned,last_activity_at,dialog)<(?,?,?))`
+//! dialog_row_open_by_activity (project_key=? AND closed=? AND (pinned,last_activity_at)<(?,?))`
 //! with `SEARCH m EXISTS USING PRIMARY KEY (dialog=? AND tag=?)` per membership condition, and no
 //! `USE TEMP B-TREE FOR ORDER BY`.
 //!
@@ -166,25 +168,28 @@ CREATE TABLE IF NOT EXISTS dialog_row (
     processing_key INTEGER GENERATED ALWAYS AS
         (CASE WHEN sla_wait_since IS NULL THEN last_activity_at ELSE -sla_wait_since END) VIRTUAL
 );
--- The list orders (F1.3), each as a keyset over (pinned, key…, dialog), once for the default
+-- The list orders (F1.3), each as a keyset over (pinned, key…, rowid), once for the default
 -- view without the archive (closed = 0) and once for the archive switch. See the module doc.
+-- SQLite ends every index entry with the rowid, the last tie-breaker: rows are inserted when
+-- the log registers a dialog and never deleted, so it is registration order, the same on a
+-- rebuild (an 8-byte integer instead of the 32-hex token made the entries a third the size).
 CREATE INDEX IF NOT EXISTS dialog_row_open_by_activity
-    ON dialog_row (project_key, closed, pinned, last_activity_at, dialog);
+    ON dialog_row (project_key, closed, pinned, last_activity_at);
 CREATE INDEX IF NOT EXISTS dialog_row_by_activity
-    ON dialog_row (project_key, pinned, last_activity_at, dialog);
+    ON dialog_row (project_key, pinned, last_activity_at);
 CREATE INDEX IF NOT EXISTS dialog_row_open_by_created
-    ON dialog_row (project_key, closed, pinned, client_created_at, dialog);
+    ON dialog_row (project_key, closed, pinned, client_created_at);
 CREATE INDEX IF NOT EXISTS dialog_row_by_created
-    ON dialog_row (project_key, pinned, client_created_at, dialog);
+    ON dialog_row (project_key, pinned, client_created_at);
 CREATE INDEX IF NOT EXISTS dialog_row_open_by_processing
-    ON dialog_row (project_key, closed, pinned, processing_waiting, processing_key, dialog);
+    ON dialog_row (project_key, closed, pinned, processing_waiting, processing_key);
 CREATE INDEX IF NOT EXISTS dialog_row_by_processing
-    ON dialog_row (project_key, pinned, processing_waiting, processing_key, dialog);
+    ON dialog_row (project_key, pinned, processing_waiting, processing_key);
 -- F2.2: a client number pattern that few numbers hold is looked up, not scanned for.
 CREATE INDEX IF NOT EXISTS dialog_row_by_number ON dialog_row (project_key, client_number);
 -- *Mine*, the assignee filter and *Free* (assignee IS NULL) in the default view and order.
 CREATE INDEX IF NOT EXISTS dialog_row_assignee_by_activity
-    ON dialog_row (project_key, assignee_key, closed, pinned, last_activity_at, dialog);
+    ON dialog_row (project_key, assignee_key, closed, pinned, last_activity_at);
 -- Small integer keys of the projects and operators the indexes of `dialog_row` hold: index
 -- entries of 32-hex tokens made every seek compare 32 equal bytes first (a third of a rebuild's
 -- time). Keys are given in log order, so a rebuild gives the same ones.
@@ -1180,7 +1185,8 @@ pub struct Cursor {
     pinned: bool,
     /// The order's keys (the second is 0 for one-key orders).
     keys: [i64; 2],
-    dialog: String,
+    /// The row's rowid: the last tie-breaker (registration order, see `dialog_row`).
+    row: i64,
 }
 
 /// A page of the dialog list.
@@ -1254,7 +1260,7 @@ pub fn list_dialogs(conn: &Connection, query: &ListQuery) -> Result<Page, Projec
         last = Some(Cursor {
             pinned: r.get(ROW_COLUMN_COUNT + 2)?,
             keys: [r.get(ROW_COLUMN_COUNT + 3)?, r.get(ROW_COLUMN_COUNT + 4)?],
-            dialog: row.dialog.token(),
+            row: r.get(ROW_COLUMN_COUNT + 6)?,
         });
         page.push(ListRow {
             unread: marked_unread || unread_messages > 0,
@@ -1354,7 +1360,7 @@ fn list_sql(
         && (matches!(query.tab, Tab::Mine | Tab::Free) || !query.viewer.admin);
     let select = format!(
         "SELECT {ROW_COLUMNS}, coalesce(r.inbound_read, 0), coalesce(r.marked_unread, 0),
-                d.pinned, {}, dr.preview
+                d.pinned, {}, dr.preview, d.rowid
          FROM dialog_row d{}
          LEFT JOIN dialogoperator_read r ON r.dialog = d.dialog AND r.operator = ?2
          LEFT JOIN dialogoperator_draft dr ON dr.dialog = d.dialog AND dr.operator = ?2
@@ -1435,7 +1441,7 @@ fn list_sql(
     query.filter.push_sql(&mut sql, &mut values);
     let mut columns = vec!["d.pinned"];
     columns.extend_from_slice(keys);
-    columns.push("d.dialog");
+    columns.push("d.rowid");
     if let Some(cursor) = &query.after {
         values.push(Value::Integer(i64::from(cursor.pinned)));
         values.extend(
@@ -1445,7 +1451,7 @@ fn list_sql(
                 .take(keys.len())
                 .map(|k| Value::Integer(*k)),
         );
-        values.push(Value::Text(cursor.dialog.clone()));
+        values.push(Value::Integer(cursor.row));
         let first = values.len() + 1 - columns.len();
         let placeholders: Vec<String> = (first..=values.len()).map(|n| format!("?{n}")).collect();
         sql.push_str(&format!(
@@ -1463,17 +1469,18 @@ fn list_sql(
     );
     let visible = visibility(query.viewer);
     let sql = if by_assignee && visible.len() > 1 {
-        // The outer order by position: pinned, the two keys, then the dialog (column 1).
+        // The outer order by position: pinned, the two keys, then the rowid (the last column).
         let arms: Vec<String> = visible
             .iter()
             .map(|alternative| format!("SELECT * FROM ({select}{sql} AND {alternative}{order})"))
             .collect();
         let pinned = ROW_COLUMN_COUNT + 3;
         format!(
-            "{} ORDER BY {pinned} DESC, {} DESC, {} DESC, 1 DESC LIMIT ?{}",
+            "{} ORDER BY {pinned} DESC, {} DESC, {} DESC, {} DESC LIMIT ?{}",
             arms.join(" UNION ALL "),
             pinned + 1,
             pinned + 2,
+            pinned + 4,
             values.len()
         )
     } else if visible.is_empty() {
@@ -1706,6 +1713,48 @@ mod tests {
     }
 
     #[test]
+    fn ties_list_newest_registration_first_across_pages() {
+        let project = ProjectId::new();
+        // Registered in this order, all at the same moment: every order key ties.
+        let dialogs: Vec<DialogId> = (0..7).map(|_| DialogId::new()).collect();
+        let mut records = dialog_records(
+            project,
+            dialogs.iter().map(|d| (*d, registered())).collect(),
+        );
+        for record in &mut records {
+            let mut envelope = decode_batch(&record.batch).expect("decode").remove(0);
+            envelope.occurred_at = Timestamp::from_micros(1_000);
+            record.batch = encode_batch(&[envelope]).expect("encode");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("dialogs.sqlite");
+        let mut store = ProjectionStore::open(&path, DialogsProjection::default()).expect("open");
+        store.apply(records).expect("apply");
+        let conn = open_reader(&path).expect("reader");
+        let newest_first: Vec<DialogId> = dialogs.iter().rev().copied().collect();
+        for order in [Order::Activity, Order::Created, Order::Processing] {
+            for include_closed in [false, true] {
+                let mut q = ListQuery {
+                    order,
+                    include_closed,
+                    limit: 3,
+                    ..query(project, Filter::default())
+                };
+                let mut seen = Vec::new();
+                loop {
+                    let page = list_dialogs(&conn, &q).expect("list");
+                    seen.extend(page.rows.iter().map(|r| r.row.dialog));
+                    match page.next {
+                        Some(next) => q.after = Some(next),
+                        None => break,
+                    }
+                }
+                assert_eq!(seen, newest_first, "{order:?}, archive {include_closed}");
+            }
+        }
+    }
+
+    #[test]
     fn a_date_range_few_messages_fall_in_is_looked_up() {
         let project = ProjectId::new();
         let (quiet, busy) = (DialogId::new(), DialogId::new());
@@ -1770,7 +1819,7 @@ mod tests {
         let cursor = Cursor {
             pinned: false,
             keys: [1, 2],
-            dialog: DialogId::new().token(),
+            row: 7,
         };
         for order in [Order::Activity, Order::Created, Order::Processing] {
             for include_closed in [false, true] {
@@ -1792,8 +1841,11 @@ mod tests {
                         assert!(!plan.contains("TEMP B-TREE"), "{order:?}: {plan}");
                         assert!(plan.contains("SEARCH d USING INDEX dialog_row_"), "{plan}");
                         if after.is_some() {
-                            // The cursor seeks: pages deep in the list cost what the first does.
-                            assert!(plan.contains(",dialog)<(?"), "{plan}");
+                            // The cursor seeks: pages deep in the list cost what the first does
+                            // (on the order's keys; the rowid, the tie-breaker, is checked on
+                            // the rows tied with the cursor's).
+                            assert!(plan.contains("AND (pinned,"), "{plan}");
+                            assert!(plan.contains(")<(?"), "{plan}");
                         }
                         // An operator's view in the default order: their own and the free
                         // dialogs, each read in the assignee index from the cursor on.
@@ -1810,7 +1862,7 @@ mod tests {
                             .expect("plan")
                             .join("\n");
                         let seek = if after.is_some() {
-                            "(project_key=? AND assignee_key=? AND closed=? AND (pinned,last_activity_at,dialog)<("
+                            "(project_key=? AND assignee_key=? AND closed=? AND (pinned,last_activity_at)<("
                         } else {
                             "(project_key=? AND assignee_key=? AND closed=?)"
                         };

@@ -325,7 +325,6 @@ fn command(ids: &ProjectIds, p: usize, d: usize, step: &Step) -> (Actor, DialogC
 
 #[derive(Debug, Clone, Default)]
 struct ModelDialog {
-    token: String,
     number: u64,
     created: i64,
     last_activity: i64,
@@ -1006,7 +1005,8 @@ fn sort(rows: &mut [&ModelDialog], order: Order) {
     rows.sort_by(|a, b| {
         let (pa, a1, a2) = key(a);
         let (pb, b1, b2) = key(b);
-        (pb, b1, b2, &b.token).cmp(&(pa, a1, a2, &a.token))
+        // Ties: registration order (the client number within a project), newest first.
+        (pb, b1, b2, b.number).cmp(&(pa, a1, a2, a.number))
     });
 }
 
@@ -1141,7 +1141,6 @@ async fn run_case<L: EventLog>(
                 .expect("register");
             let at = moment(&log, ack.seq).await;
             model.projects[p].dialogs.push(ModelDialog {
-                token: ids.dialogs[d].token(),
                 number: d as u64 + 1,
                 created: at,
                 last_activity: at,
