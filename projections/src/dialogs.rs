@@ -5,7 +5,9 @@
 //! Tables (ids are 32-hex tokens, times microseconds since the epoch):
 //! - `dialog_row`: dialog → its list row (client, last message, flags, assignee, *Unanswered*,
 //!   SLA wait start) and the filtered-by columns: the client's number, the last message's
-//!   author, the funnel block, the deal's pipeline and stage;
+//!   author, the funnel block, the deal's pipeline and stage; its indexes hold the small integer
+//!   keys of project and assignee (`project_key`, `assignee_key`) and end with the rowid;
+//! - `idkey`: project or operator token → its small integer key, given in log order;
 //! - `dialogoperator_read`: (dialog, operator) → how many client messages the operator had read
 //!   and whether they marked it unread (F4.3); no row means "never opened";
 //! - `dialogoperator_draft`: (dialog, operator) → the preview of their unsent draft (F1.2, F3.5);
@@ -17,6 +19,10 @@
 //! - `dialog_activity`: (dialog, 15-minute bucket) → a message (either direction) was written;
 //! - `project_clientnumber`: project → the last client number given;
 //! - `projectoperatorname_counter`: (project, operator, counter name) → value.
+//!
+//! While applying, the counter inputs of recently applied dialogs are kept in memory
+//! (`counters::InputsCache`) and moved by each event; debug builds check them against the file
+//! after every event.
 //!
 //! Client numbers (F2.2, F7.1). A client's decimal id is its position among the project's
 //! registrations in the log: 1, 2, 3… given when the projection first applies a dialog's
