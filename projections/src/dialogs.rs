@@ -1066,16 +1066,18 @@ fn parse_id<T: std::str::FromStr>(
     column: usize,
     text: Option<String>,
 ) -> rusqlite::Result<Option<T>> {
-    text.map(|t| {
-        t.parse::<T>().map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(
-                column,
-                rusqlite::types::Type::Text,
-                format!("not an id: {t:?}").into(),
-            )
-        })
+    text.map(|t| parse_token(column, &t)).transpose()
+}
+
+/// An id stored as its token in `column`.
+fn parse_token<T: std::str::FromStr>(column: usize, text: &str) -> rusqlite::Result<T> {
+    text.parse::<T>().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("not an id: {text:?}").into(),
+        )
     })
-    .transpose()
 }
 
 fn required<T>(column: usize, value: Option<T>) -> rusqlite::Result<T> {

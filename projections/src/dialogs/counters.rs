@@ -12,6 +12,7 @@
 //! and after comes from memory instead of two reads of four tables. Debug builds (every test)
 //! read the stored inputs back after every event and fail the batch when memory and file differ.
 
+use super::parse_token;
 use crate::runtime::ProjectionError;
 use rusqlite::{OptionalExtension, Transaction};
 use std::collections::{BTreeMap, HashMap};
@@ -160,16 +161,6 @@ pub(super) fn affects(event: &Event) -> bool {
     )
 }
 
-fn parse<T: std::str::FromStr>(column: usize, text: &str) -> rusqlite::Result<T> {
-    text.parse::<T>().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            format!("not an id: {text:?}").into(),
-        )
-    })
-}
-
 fn insert_sorted<T: Ord>(set: &mut Vec<T>, value: T) {
     if let Err(at) = set.binary_search(&value) {
         set.insert(at, value);
@@ -208,15 +199,15 @@ impl Inputs {
         let Some((deleted, merged, inbound_count, unanswered, assignee, bot_paused)) = row else {
             return Ok(None);
         };
-        let assignee = assignee.map(|a| parse(4, &a)).transpose()?;
+        let assignee = assignee.map(|a| parse_token(4, &a)).transpose()?;
         let mut folders = tx
             .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1")?
-            .query_map([dialog], |r| parse(0, r.get_ref(0)?.as_str()?))?
+            .query_map([dialog], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
             .collect::<Result<Vec<FolderId>, _>>()?;
         folders.sort_unstable();
         let mut tags = tx
             .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = ?1")?
-            .query_map([dialog], |r| parse(0, r.get_ref(0)?.as_str()?))?
+            .query_map([dialog], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
             .collect::<Result<Vec<TagId>, _>>()?;
         tags.sort_unstable();
         let mut readers = tx
@@ -226,7 +217,7 @@ impl Inputs {
             )?
             .query_map([dialog], |r| {
                 Ok(Reader {
-                    operator: parse(0, r.get_ref(0)?.as_str()?)?,
+                    operator: parse_token(0, r.get_ref(0)?.as_str()?)?,
                     inbound_read: r.get(1)?,
                     marked_unread: r.get(2)?,
                 })
