@@ -433,7 +433,8 @@ async fn breakdown(log: &AnyLog, dir: &Path, events: u64) -> Result<Value, Strin
                     .map_err(|e| e.to_string())?,
             ),
             Model::Sql(Kind::Timeline) => Box::new(
-                ProjectionStore::open(&path, TimelineProjection).map_err(|e| e.to_string())?,
+                ProjectionStore::open(&path, TimelineProjection::default())
+                    .map_err(|e| e.to_string())?,
             ),
             Model::Sql(Kind::Card) => {
                 Box::new(ProjectionStore::open(&path, CardProjection).map_err(|e| e.to_string())?)

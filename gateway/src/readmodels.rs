@@ -96,9 +96,9 @@ impl Kind {
             Kind::Dialogs => sqlite(
                 ProjectionRunner::start(log, path, DialogsProjection::default(), options).await?,
             ),
-            Kind::Timeline => {
-                sqlite(ProjectionRunner::start(log, path, TimelineProjection, options).await?)
-            }
+            Kind::Timeline => sqlite(
+                ProjectionRunner::start(log, path, TimelineProjection::default(), options).await?,
+            ),
             Kind::Card => {
                 sqlite(ProjectionRunner::start(log, path, CardProjection, options).await?)
             }
@@ -128,7 +128,7 @@ impl Kind {
     fn schema(self) -> &'static str {
         match self {
             Kind::Dialogs => DialogsProjection::default().schema(),
-            Kind::Timeline => TimelineProjection.schema(),
+            Kind::Timeline => TimelineProjection::default().schema(),
             Kind::Card => CardProjection.schema(),
             Kind::Project => ProjectProjection.schema(),
             // The index's schema is code in `projections::search`: its changes bump
@@ -170,7 +170,15 @@ impl Kind {
                 .await
             }
             Kind::Timeline => {
-                rebuild(log, path, TimelineProjection, until, max_batch, progress).await
+                rebuild(
+                    log,
+                    path,
+                    TimelineProjection::default(),
+                    until,
+                    max_batch,
+                    progress,
+                )
+                .await
             }
             Kind::Card => rebuild(log, path, CardProjection, until, max_batch, progress).await,
             Kind::Project => {

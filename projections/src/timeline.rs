@@ -5,52 +5,85 @@
 //! shows the history of the dialogs it absorbed (F4.9); a deleted client's history is erased
 //! (F4.8). Attachments are also listed by kind (F3.7: the images / files tabs).
 //!
-//! Tables:
-//! - `dialog_timeline`: (dialog, seq, position in the log message) → one message, note or
-//!   service entry (the event itself as its JSON form, with the actor);
-//! - `dialog_attachment`: (dialog, seq, position, index) → one attachment of a message, indexed
-//!   by (dialog, kind) for the attachments view;
-//! - `dialog_absorbed`: (survivor, absorbed) for merged dialogs.
+//! # Tables
+//! - `timeline_key`: a dialog's, operator's or channel's 16-byte id → a small integer key, given
+//!   in log order (so a rebuild gives the same keys);
+//! - `dialog_timeline`: one message, note or service entry per row, its rowid the *place*
+//!   `seq << 20 | position of the event in its log message` (log order, unique), indexed by
+//!   (dialog key, place) for the pages and by message / note id for delivery updates and
+//!   duplicates. A service entry keeps its event compactly: type, version and actor (postcard)
+//!   followed by the payload's postcard bytes, read back through [`Event::decode_payload`];
+//! - `dialog_attachment`: (dialog key, place, index) → one attachment of a message, indexed by
+//!   (dialog key, kind) for the attachments view;
+//! - `dialog_absorbed`: (survivor key, absorbed key) for merged dialogs, transitively (a
+//!   survivor that is merged away hands its absorbed dialogs on).
+//!
+//! # Size and cost
+//! Everything a row repeats is an integer key or 16 raw bytes, never a 32-hex token: at 10M
+//! messages the table is mostly the texts. Rows are appended in log order (the rowid only
+//! grows), so a write touches the end of the table and two small indexes; pages read one
+//! index range per dialog of the merge group and merge them, so a deep page costs what the
+//! first does.
 
 use crate::runtime::{DecodedRecord, Projection, ProjectionError};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::HashMap;
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
+use uuid::Uuid;
 
 /// The projection; see the module documentation.
 #[derive(Debug, Default)]
-pub struct TimelineProjection;
+pub struct TimelineProjection {
+    /// `timeline_key` as far as this process has seen it (bounded; dropped on rollback).
+    keys: HashMap<u128, i64>,
+}
+
+/// At most this many keys stay in memory (≈ 40 MB); the map starts over when it is full.
+const KEY_CACHE: usize = 1 << 20;
+
+/// Bits of the place that hold the event's position in its log message.
+const POSITION_BITS: u32 = 20;
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS timeline_key (
+    key INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS dialog_timeline (
-    dialog TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    pos INTEGER NOT NULL,
-    -- The message or note id.
-    item TEXT NOT NULL,
-    -- inbound | outbound | note
-    kind TEXT NOT NULL,
-    -- The operator who wrote an outbound message or a note; NULL for the client and the bot.
-    operator TEXT,
-    channel TEXT,
-    text TEXT NOT NULL,
-    attachments INTEGER NOT NULL,
-    reply_to TEXT,
+    -- seq << 20 | position of the event in its log message.
+    place INTEGER PRIMARY KEY,
+    -- timeline_key of the dialog.
+    dialog INTEGER NOT NULL,
+    -- 0 inbound, 1 outbound, 2 note, 3 service entry.
+    kind INTEGER NOT NULL,
+    -- µs since the epoch.
+    at INTEGER NOT NULL,
+    -- The message's, note's or (service entry) event's id, 16 bytes.
+    item BLOB NOT NULL,
+    -- timeline_key of the operator who wrote an outbound message or note, or caused a service
+    -- entry; NULL for the client, the bot and the system.
+    operator INTEGER,
+    -- timeline_key of the channel of a message.
+    channel INTEGER,
+    attachments INTEGER NOT NULL DEFAULT 0,
     -- Outbound: 0 queued, 1 sent, 2 delivered, 3 read by the client, 4 failed.
     status INTEGER,
+    reply_to BLOB,
     failure TEXT,
-    at INTEGER NOT NULL,
-    -- Service entries: who (the envelope's actor, JSON).
-    actor TEXT,
-    PRIMARY KEY (dialog, seq, pos)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS dialog_timeline_by_item ON dialog_timeline (item);
+    -- A message's or note's text; '' for a service entry.
+    text TEXT NOT NULL,
+    -- A service entry: postcard (type, version, actor) followed by the payload's postcard.
+    entry BLOB
+);
+CREATE INDEX IF NOT EXISTS dialog_timeline_by_dialog ON dialog_timeline (dialog);
+CREATE UNIQUE INDEX IF NOT EXISTS dialog_timeline_by_item ON dialog_timeline (item)
+    WHERE kind <> 3;
 CREATE TABLE IF NOT EXISTS dialog_attachment (
-    dialog TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    pos INTEGER NOT NULL,
+    dialog INTEGER NOT NULL,
+    place INTEGER NOT NULL,
     idx INTEGER NOT NULL,
-    message TEXT NOT NULL,
+    message BLOB NOT NULL,
     -- image | audio | voice | video | file
     kind TEXT NOT NULL,
     file_name TEXT NOT NULL,
@@ -58,16 +91,21 @@ CREATE TABLE IF NOT EXISTS dialog_attachment (
     size_bytes INTEGER NOT NULL,
     storage_ref TEXT NOT NULL,
     at INTEGER NOT NULL,
-    PRIMARY KEY (dialog, seq, pos, idx)
+    PRIMARY KEY (dialog, place, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dialog_attachment_by_kind
-    ON dialog_attachment (dialog, kind, seq, pos, idx);
+    ON dialog_attachment (dialog, kind, place, idx);
 CREATE TABLE IF NOT EXISTS dialog_absorbed (
-    survivor TEXT NOT NULL,
-    absorbed TEXT NOT NULL,
+    survivor INTEGER NOT NULL,
+    absorbed INTEGER NOT NULL,
     PRIMARY KEY (survivor, absorbed)
 ) WITHOUT ROWID;
 ";
+
+const INBOUND: i64 = 0;
+const OUTBOUND: i64 = 1;
+const NOTE: i64 = 2;
+const SERVICE: i64 = 3;
 
 const QUEUED: i64 = 0;
 const SENT: i64 = 1;
@@ -90,65 +128,99 @@ impl Projection for TimelineProjection {
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError> {
         for record in records {
+            let seq = i64::try_from(record.seq)
+                .ok()
+                .filter(|s| *s < 1 << (63 - POSITION_BITS))
+                .ok_or_else(|| corrupt_log(format!("log sequence {} too large", record.seq)))?;
             for (pos, envelope) in record.events.iter().enumerate() {
                 let AggregateId::Dialog(dialog) = &envelope.aggregate else {
                     continue;
                 };
+                let pos = i64::try_from(pos)
+                    .ok()
+                    .filter(|p| *p < 1 << POSITION_BITS)
+                    .ok_or_else(|| {
+                        corrupt_log(format!("log message {seq} holds over 2^20 events"))
+                    })?;
+                if !touches_timeline(&envelope.payload) {
+                    continue;
+                }
                 let at = Placement {
-                    dialog: dialog.token(),
-                    seq: i64::try_from(record.seq).unwrap_or(i64::MAX),
-                    pos: i64::try_from(pos).unwrap_or(i64::MAX),
+                    dialog: self.key(tx, dialog.as_uuid())?,
+                    place: seq << POSITION_BITS | pos,
                     at: envelope.occurred_at.as_micros(),
                 };
-                apply_event(tx, &at, envelope)?;
+                self.apply_event(tx, &at, envelope)?;
             }
         }
         Ok(())
     }
+
+    fn rolled_back(&mut self) {
+        self.keys.clear();
+    }
+}
+
+fn corrupt_log(what: String) -> ProjectionError {
+    ProjectionError::Corrupt(what)
+}
+
+/// Whether the timeline does anything with an event.
+fn touches_timeline(event: &Event) -> bool {
+    is_service_entry(event)
+        || matches!(
+            event,
+            Event::MessageReceived(_)
+                | Event::MessageQueued(_)
+                | Event::NoteAdded(_)
+                | Event::MessageSent(_)
+                | Event::MessageDelivered(_)
+                | Event::MessageRead(_)
+                | Event::MessageFailed(_)
+                | Event::ClientDeleted(_)
+        )
 }
 
 struct Placement {
-    dialog: String,
-    seq: i64,
-    pos: i64,
+    dialog: i64,
+    place: i64,
     at: i64,
 }
 
 struct Item<'a> {
-    item: String,
-    kind: &'static str,
-    operator: Option<String>,
-    channel: Option<String>,
+    item: &'a Uuid,
+    kind: i64,
+    operator: Option<i64>,
+    channel: Option<i64>,
     text: &'a str,
     attachments: usize,
-    reply_to: Option<String>,
+    reply_to: Option<&'a Uuid>,
     status: Option<i64>,
-    actor: Option<String>,
+    entry: Option<Vec<u8>>,
 }
 
 fn insert(tx: &Transaction<'_>, at: &Placement, item: Item<'_>) -> rusqlite::Result<usize> {
     // A message id seen before (a replay the checkpoint did not catch cannot happen, but a
     // channel's duplicate could reach the log as two events) keeps its first place.
     tx.prepare_cached(
-        "INSERT INTO dialog_timeline (dialog, seq, pos, item, kind, operator, channel, text,
-             attachments, reply_to, status, at, actor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+        "INSERT INTO dialog_timeline (place, dialog, kind, at, item, operator, channel,
+             attachments, status, reply_to, text, entry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT DO NOTHING",
     )?
     .execute(params![
+        at.place,
         at.dialog,
-        at.seq,
-        at.pos,
-        item.item,
         item.kind,
+        at.at,
+        item.item.as_bytes(),
         item.operator,
         item.channel,
-        item.text,
         i64::try_from(item.attachments).unwrap_or(i64::MAX),
-        item.reply_to,
         item.status,
-        at.at,
-        item.actor
+        item.reply_to.map(|r| r.as_bytes()),
+        item.text,
+        item.entry,
     ])
 }
 
@@ -183,19 +255,17 @@ fn insert_attachments(
         return Ok(());
     }
     let mut statement = tx.prepare_cached(
-        "INSERT INTO dialog_attachment (dialog, seq, pos, idx, message, kind, file_name,
+        "INSERT INTO dialog_attachment (dialog, place, idx, message, kind, file_name,
              mime_type, size_bytes, storage_ref, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT DO NOTHING",
     )?;
-    let message = message.token();
     for (idx, a) in attachments.iter().enumerate() {
         statement.execute(params![
             at.dialog,
-            at.seq,
-            at.pos,
+            at.place,
             idx as i64,
-            message,
+            message.as_uuid().as_bytes(),
             attachment_kind(a.kind),
             a.file_name,
             a.mime_type,
@@ -238,138 +308,194 @@ fn advance(
     status: i64,
     failure: Option<&str>,
 ) -> rusqlite::Result<usize> {
+    // `kind <> 3` lets the partial index on the item serve the lookup.
     tx.prepare_cached(
         "UPDATE dialog_timeline SET status = ?2, failure = ?3
-         WHERE item = ?1 AND kind = 'outbound' AND (?2 = 4 OR status < ?2)",
+         WHERE item = ?1 AND kind <> 3 AND kind = 1 AND (?2 = 4 OR status < ?2)",
     )?
-    .execute(params![message.token(), status, failure])
+    .execute(params![message.as_uuid().as_bytes(), status, failure])
 }
 
-fn apply_event(
-    tx: &Transaction<'_>,
-    at: &Placement,
-    envelope: &Envelope,
-) -> Result<(), ProjectionError> {
-    match &envelope.payload {
-        Event::MessageReceived(e) => {
-            insert(
-                tx,
-                at,
-                Item {
-                    item: e.message.token(),
-                    kind: "inbound",
-                    operator: None,
-                    channel: Some(e.channel.token()),
-                    text: &e.text,
-                    attachments: e.attachments.len(),
-                    reply_to: e.reply_to.map(|m| m.token()),
-                    status: None,
-                    actor: None,
-                },
-            )?;
-            insert_attachments(tx, at, e.message, &e.attachments)?;
+/// A service entry's stored form: postcard (type, version, actor), then the payload.
+fn encode_entry(envelope: &Envelope) -> Result<Vec<u8>, ProjectionError> {
+    let event = &envelope.payload;
+    let head = (event.event_type(), event.version(), &envelope.actor);
+    let mut bytes = postcard::to_allocvec(&head)
+        .map_err(|e| ProjectionError::Corrupt(format!("cannot encode a service entry: {e}")))?;
+    bytes.extend(
+        event
+            .encode_payload_bytes()
+            .map_err(|e| ProjectionError::Corrupt(format!("cannot encode a service entry: {e}")))?,
+    );
+    Ok(bytes)
+}
+
+fn decode_entry(bytes: &[u8]) -> Result<(Actor, Event), String> {
+    let ((event_type, version, actor), payload) =
+        postcard::take_from_bytes::<(String, u16, Actor)>(bytes).map_err(|e| e.to_string())?;
+    let event = Event::decode_payload(&event_type, version, payload).map_err(|e| e.to_string())?;
+    Ok((actor, event))
+}
+
+impl TimelineProjection {
+    /// The `timeline_key` of an id, given now if it has none.
+    fn key(&mut self, tx: &Transaction<'_>, id: &Uuid) -> rusqlite::Result<i64> {
+        if let Some(key) = self.keys.get(&id.as_u128()) {
+            return Ok(*key);
         }
-        Event::MessageQueued(e) => {
-            let operator = match e.author {
-                MessageAuthor::Operator(op) => Some(op.token()),
-                MessageAuthor::Client | MessageAuthor::Bot => None,
-            };
-            insert(
-                tx,
-                at,
-                Item {
-                    item: e.message.token(),
-                    kind: "outbound",
-                    operator,
-                    channel: Some(e.channel.token()),
-                    text: &e.text,
-                    attachments: e.attachments.len(),
-                    reply_to: e.reply_to.map(|m| m.token()),
-                    status: Some(QUEUED),
-                    actor: None,
-                },
-            )?;
-            insert_attachments(tx, at, e.message, &e.attachments)?;
+        let known: Option<i64> = tx
+            .prepare_cached("SELECT key FROM timeline_key WHERE id = ?1")?
+            .query_row([id.as_bytes()], |r| r.get(0))
+            .optional()?;
+        let key = match known {
+            Some(key) => key,
+            None => {
+                tx.prepare_cached("INSERT INTO timeline_key (id) VALUES (?1)")?
+                    .execute([id.as_bytes()])?;
+                tx.last_insert_rowid()
+            }
+        };
+        if self.keys.len() >= KEY_CACHE {
+            self.keys.clear();
         }
-        Event::NoteAdded(e) => {
-            let operator = match envelope.actor {
-                Actor::Operator(op) => Some(op.token()),
-                _ => None,
-            };
+        self.keys.insert(id.as_u128(), key);
+        Ok(key)
+    }
+
+    fn operator_key(
+        &mut self,
+        tx: &Transaction<'_>,
+        actor: &Actor,
+    ) -> rusqlite::Result<Option<i64>> {
+        match actor {
+            Actor::Operator(op) => self.key(tx, op.as_uuid()).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn apply_event(
+        &mut self,
+        tx: &Transaction<'_>,
+        at: &Placement,
+        envelope: &Envelope,
+    ) -> Result<(), ProjectionError> {
+        match &envelope.payload {
+            Event::MessageReceived(e) => {
+                let channel = self.key(tx, e.channel.as_uuid())?;
+                insert(
+                    tx,
+                    at,
+                    Item {
+                        item: e.message.as_uuid(),
+                        kind: INBOUND,
+                        operator: None,
+                        channel: Some(channel),
+                        text: &e.text,
+                        attachments: e.attachments.len(),
+                        reply_to: e.reply_to.as_ref().map(MessageId::as_uuid),
+                        status: None,
+                        entry: None,
+                    },
+                )?;
+                insert_attachments(tx, at, e.message, &e.attachments)?;
+            }
+            Event::MessageQueued(e) => {
+                let operator = match e.author {
+                    MessageAuthor::Operator(op) => Some(self.key(tx, op.as_uuid())?),
+                    MessageAuthor::Client | MessageAuthor::Bot => None,
+                };
+                let channel = self.key(tx, e.channel.as_uuid())?;
+                insert(
+                    tx,
+                    at,
+                    Item {
+                        item: e.message.as_uuid(),
+                        kind: OUTBOUND,
+                        operator,
+                        channel: Some(channel),
+                        text: &e.text,
+                        attachments: e.attachments.len(),
+                        reply_to: e.reply_to.as_ref().map(MessageId::as_uuid),
+                        status: Some(QUEUED),
+                        entry: None,
+                    },
+                )?;
+                insert_attachments(tx, at, e.message, &e.attachments)?;
+            }
+            Event::NoteAdded(e) => {
+                let operator = self.operator_key(tx, &envelope.actor)?;
+                insert(
+                    tx,
+                    at,
+                    Item {
+                        item: e.note.as_uuid(),
+                        kind: NOTE,
+                        operator,
+                        channel: None,
+                        text: &e.text,
+                        attachments: 0,
+                        reply_to: None,
+                        status: None,
+                        entry: None,
+                    },
+                )?;
+            }
+            Event::MessageSent(e) => {
+                advance(tx, e.message, SENT, None)?;
+            }
+            Event::MessageDelivered(e) => {
+                advance(tx, e.message, DELIVERED, None)?;
+            }
+            Event::MessageRead(e) => {
+                advance(tx, e.message, READ, None)?;
+            }
+            Event::MessageFailed(e) => {
+                advance(tx, e.message, FAILED, Some(&e.detail))?;
+            }
+            Event::ClientDeleted(_) => {
+                // F4.8: what the client wrote, and what was written to them, is personal data.
+                for table in ["dialog_timeline", "dialog_attachment"] {
+                    tx.prepare_cached(&format!(
+                        "DELETE FROM {table} WHERE dialog = ?1
+                             OR dialog IN (SELECT absorbed FROM dialog_absorbed
+                                           WHERE survivor = ?1)"
+                    ))?
+                    .execute([at.dialog])?;
+                }
+            }
+            Event::DialogsMerged(e) => {
+                // The survivor shows the absorbed dialog and whatever that one had absorbed.
+                let absorbed = self.key(tx, e.absorbed.as_uuid())?;
+                tx.prepare_cached(
+                    "INSERT INTO dialog_absorbed (survivor, absorbed)
+                     SELECT ?1, ?2 UNION SELECT ?1, absorbed FROM dialog_absorbed
+                                         WHERE survivor = ?2
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![at.dialog, absorbed])?;
+            }
+            _ => {}
+        }
+        if is_service_entry(&envelope.payload) {
+            let operator = self.operator_key(tx, &envelope.actor)?;
             insert(
                 tx,
                 at,
                 Item {
-                    item: e.note.token(),
-                    kind: "note",
+                    item: envelope.event_id.as_uuid(),
+                    kind: SERVICE,
                     operator,
                     channel: None,
-                    text: &e.text,
+                    text: "",
                     attachments: 0,
                     reply_to: None,
                     status: None,
-                    actor: None,
+                    entry: Some(encode_entry(envelope)?),
                 },
             )?;
         }
-        Event::MessageSent(e) => {
-            advance(tx, e.message, SENT, None)?;
-        }
-        Event::MessageDelivered(e) => {
-            advance(tx, e.message, DELIVERED, None)?;
-        }
-        Event::MessageRead(e) => {
-            advance(tx, e.message, READ, None)?;
-        }
-        Event::MessageFailed(e) => {
-            advance(tx, e.message, FAILED, Some(&e.detail))?;
-        }
-        Event::ClientDeleted(_) => {
-            // F4.8: what the client wrote, and what was written to them, is personal data.
-            for table in ["dialog_timeline", "dialog_attachment"] {
-                tx.prepare_cached(&format!(
-                    "DELETE FROM {table} WHERE dialog = ?1
-                         OR dialog IN (SELECT absorbed FROM dialog_absorbed WHERE survivor = ?1)"
-                ))?
-                .execute([&at.dialog])?;
-            }
-        }
-        _ => {}
+        Ok(())
     }
-    if let Event::DialogsMerged(e) = &envelope.payload {
-        tx.prepare_cached(
-            "INSERT INTO dialog_absorbed (survivor, absorbed) VALUES (?1, ?2)
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![at.dialog, e.absorbed.token()])?;
-    }
-    if is_service_entry(&envelope.payload) {
-        let operator = match envelope.actor {
-            Actor::Operator(op) => Some(op.token()),
-            _ => None,
-        };
-        insert(
-            tx,
-            at,
-            Item {
-                item: envelope.event_id.token(),
-                kind: "service",
-                operator,
-                channel: None,
-                text: &to_json(&envelope.payload)?,
-                attachments: 0,
-                reply_to: None,
-                status: None,
-                actor: Some(to_json(&envelope.actor)?),
-            },
-        )?;
-    }
-    Ok(())
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ProjectionError> {
-    serde_json::to_string(value)
-        .map_err(|e| ProjectionError::Corrupt(format!("cannot write JSON: {e}")))
 }
 
 /// What an item of the timeline is.
@@ -417,8 +543,7 @@ pub enum Delivery {
 /// Where a page of the timeline ended (keyset pagination).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimelineCursor {
-    seq: i64,
-    pos: i64,
+    place: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,6 +557,8 @@ pub struct TimelineItem {
     /// How many attachments the message has; they are in [`Self::files`].
     pub attachments: u32,
     pub files: Vec<Attachment>,
+    /// The message this one answers (quoted reply), if any.
+    pub reply_to: Option<MessageId>,
     /// A service entry's event.
     pub entry: Option<Event>,
     pub delivery: Option<Delivery>,
@@ -456,17 +583,38 @@ pub struct TimelinePage {
     pub next: Option<TimelineCursor>,
 }
 
-fn parse<T: std::str::FromStr>(column: usize, text: Option<String>) -> rusqlite::Result<Option<T>> {
-    text.map(|t| {
-        t.parse::<T>().map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(
-                column,
-                rusqlite::types::Type::Text,
-                format!("not an id: {t:?}").into(),
-            )
-        })
-    })
-    .transpose()
+fn corrupt(column: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Blob, what.into())
+}
+
+/// A 16-byte id column.
+fn uuid_at(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Uuid> {
+    let bytes: Vec<u8> = row.get(column)?;
+    Uuid::from_slice(&bytes).map_err(|_| corrupt(column, format!("not a 16-byte id: {bytes:?}")))
+}
+
+fn optional_uuid_at(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Option<Uuid>> {
+    match row.get_ref(column)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => uuid_at(row, column).map(Some),
+    }
+}
+
+/// The keys of a dialog and of every dialog it absorbed, with their ids (none if the timeline
+/// never saw the dialog).
+fn merge_group(conn: &Connection, dialog: DialogId) -> rusqlite::Result<Vec<(i64, DialogId)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT s.key, s.id FROM timeline_key s WHERE s.id = ?1
+         UNION ALL
+         SELECT k.key, k.id FROM timeline_key s
+             JOIN dialog_absorbed a ON a.survivor = s.key
+             JOIN timeline_key k ON k.key = a.absorbed
+         WHERE s.id = ?1",
+    )?;
+    let rows = statement.query_map([dialog.as_uuid().as_bytes()], |r| {
+        Ok((r.get::<_, i64>(0)?, DialogId::from_uuid(uuid_at(r, 1)?)))
+    })?;
+    rows.collect()
 }
 
 /// The timeline of a dialog with the dialogs it absorbed, newest first, `limit` at a time.
@@ -479,10 +627,6 @@ pub fn timeline(
     timeline_showing(conn, dialog, Show::default(), before, limit)
 }
 
-fn corrupt(column: usize, what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.into())
-}
-
 /// [`timeline`] with only the kinds of items `show` asks for; pages stay keyset pages.
 pub fn timeline_showing(
     conn: &Connection,
@@ -492,16 +636,16 @@ pub fn timeline_showing(
     limit: usize,
 ) -> Result<TimelinePage, ProjectionError> {
     let limit = limit.clamp(1, 500);
-    let (seq, pos) = before.map_or((i64::MAX, i64::MAX), |c| (c.seq, c.pos));
+    let before = before.map_or(i64::MAX, |c| c.place);
     let mut hidden = Vec::new();
     if !show.bot_messages {
-        hidden.push("(kind = 'outbound' AND operator IS NULL)");
+        hidden.push("(t.kind = 1 AND t.operator IS NULL)");
     }
     if !show.notes {
-        hidden.push("kind = 'note'");
+        hidden.push("t.kind = 2");
     }
     if !show.service_entries {
-        hidden.push("kind = 'service'");
+        hidden.push("t.kind = 3");
     }
     let hide = if hidden.is_empty() {
         String::new()
@@ -509,143 +653,144 @@ pub fn timeline_showing(
         format!(" AND NOT ({})", hidden.join(" OR "))
     };
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT item, dialog, kind, operator, channel, text, attachments, status, failure, at,
-                seq, pos, actor
-         FROM dialog_timeline
-         WHERE dialog IN (SELECT ?1 UNION SELECT absorbed FROM dialog_absorbed WHERE survivor = ?1)
-           AND (seq, pos) < (?2, ?3){hide}
-         ORDER BY seq DESC, pos DESC
-         LIMIT ?4"
+        "SELECT t.place, t.kind, t.item, o.id, c.id, t.text, t.attachments, t.status, t.failure,
+                t.at, t.entry, t.reply_to
+         FROM dialog_timeline t
+             LEFT JOIN timeline_key o ON o.key = t.operator
+             LEFT JOIN timeline_key c ON c.key = t.channel
+         WHERE t.dialog = ?1 AND t.place < ?2{hide}
+         ORDER BY t.place DESC
+         LIMIT ?3"
     ))?;
-    let mut rows = statement.query(params![
-        dialog.token(),
-        seq,
-        pos,
-        i64::try_from(limit).unwrap_or(500)
-    ])?;
-    let mut items = Vec::new();
-    // (dialog, seq, pos) of the items with attachments: their files are read in one query.
-    let mut with_files = Vec::new();
-    let mut last = None;
-    while let Some(r) = rows.next()? {
-        let operator: Option<OperatorId> = parse(3, r.get(3)?)?;
-        let missing = |column| {
-            rusqlite::Error::InvalidColumnType(column, "id".to_owned(), rusqlite::types::Type::Null)
-        };
-        let item: Option<String> = r.get(0)?;
-        let text: String = r.get(5)?;
-        let (kind, id, entry, text) = match r.get::<_, String>(2)?.as_str() {
-            "inbound" => (
-                ItemKind::Inbound,
-                ItemId::Message(parse(0, item)?.ok_or_else(|| missing(0))?),
-                None,
-                text,
-            ),
-            "outbound" => (
-                ItemKind::Outbound(operator),
-                ItemId::Message(parse(0, item)?.ok_or_else(|| missing(0))?),
-                None,
-                text,
-            ),
-            "note" => (
-                ItemKind::Note(operator),
-                ItemId::Note(parse(0, item)?.ok_or_else(|| missing(0))?),
-                None,
-                text,
-            ),
-            "service" => {
-                let actor: String = r.get::<_, Option<String>>(12)?.ok_or_else(|| missing(12))?;
-                let actor: Actor = serde_json::from_str(&actor)
-                    .map_err(|e| corrupt(12, format!("actor {actor:?}: {e}")))?;
-                let event: Event = serde_json::from_str(&text)
-                    .map_err(|e| corrupt(5, format!("service entry {text:?}: {e}")))?;
-                (
-                    ItemKind::Service(actor),
-                    ItemId::Service(parse(0, item)?.ok_or_else(|| missing(0))?),
-                    Some(event),
-                    String::new(),
-                )
+    let group = merge_group(conn, dialog)?;
+    // (place, dialog key, item): each dialog's newest `limit`, merged.
+    let mut found = Vec::new();
+    for (key, id) in &group {
+        let mut rows =
+            statement.query(params![key, before, i64::try_from(limit).unwrap_or(500)])?;
+        while let Some(r) = rows.next()? {
+            found.push((r.get::<_, i64>(0)?, *key, read_item(r, *id)?));
+        }
+    }
+    if group.len() > 1 {
+        found.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
+        found.truncate(limit);
+    }
+    let next = if found.len() == limit {
+        found
+            .last()
+            .map(|(place, _, _)| TimelineCursor { place: *place })
+    } else {
+        None
+    };
+    // The files of the page's messages, one range read per dialog.
+    let mut files = HashMap::new();
+    for (key, _) in &group {
+        let places = found
+            .iter()
+            .filter(|(_, k, item)| k == key && item.attachments > 0)
+            .map(|(place, _, _)| *place);
+        if let (Some(oldest), Some(newest)) = (places.clone().min(), places.max()) {
+            files_between(conn, *key, oldest, newest, &mut files)?;
+        }
+    }
+    let items = found
+        .into_iter()
+        .map(|(place, _, mut item)| {
+            if item.attachments > 0 {
+                item.files = files.remove(&place).unwrap_or_default();
             }
-            other => return Err(corrupt(2, format!("unknown item kind {other:?}")).into()),
-        };
-        let delivery = match r.get::<_, Option<i64>>(7)? {
-            None => None,
-            Some(QUEUED) => Some(Delivery::Queued),
-            Some(SENT) => Some(Delivery::Sent),
-            Some(DELIVERED) => Some(Delivery::Delivered),
-            Some(READ) => Some(Delivery::Read),
-            Some(_) => Some(Delivery::Failed),
-        };
-        let at_seq: i64 = r.get(10)?;
-        let at_pos: i64 = r.get(11)?;
-        last = Some(TimelineCursor {
-            seq: at_seq,
-            pos: at_pos,
-        });
-        let item_dialog: String = r.get(1)?;
-        let attachments: u32 = r.get(6)?;
-        if attachments > 0 {
-            with_files.push((items.len(), (item_dialog.clone(), at_seq, at_pos)));
-        }
-        items.push(TimelineItem {
-            id,
-            dialog: parse(1, Some(item_dialog))?.ok_or_else(|| missing(1))?,
-            kind,
-            channel: parse(4, r.get(4)?)?,
-            text,
-            attachments,
-            files: Vec::new(),
-            entry,
-            delivery,
-            failure: r.get(8)?,
-            at: Timestamp::from_micros(r.get(9)?),
-        });
-    }
-    if let (Some((_, newest)), Some((_, oldest))) = (with_files.first(), with_files.last()) {
-        let mut files = files_between(conn, dialog, (oldest.1, oldest.2), (newest.1, newest.2))?;
-        for (index, place) in with_files {
-            items[index].files = files.remove(&place).unwrap_or_default();
-        }
-    }
-    let next = if items.len() == limit { last } else { None };
+            item
+        })
+        .collect();
     Ok(TimelinePage { items, next })
 }
 
-/// (dialog, seq, pos) of a message → its attachments in order.
-type FilesByPlace = std::collections::HashMap<(String, i64, i64), Vec<Attachment>>;
+fn read_item(r: &rusqlite::Row<'_>, dialog: DialogId) -> rusqlite::Result<TimelineItem> {
+    let item = uuid_at(r, 2)?;
+    let operator = optional_uuid_at(r, 3)?.map(OperatorId::from_uuid);
+    let (kind, id, entry) = match r.get::<_, i64>(1)? {
+        INBOUND => (
+            ItemKind::Inbound,
+            ItemId::Message(MessageId::from_uuid(item)),
+            None,
+        ),
+        OUTBOUND => (
+            ItemKind::Outbound(operator),
+            ItemId::Message(MessageId::from_uuid(item)),
+            None,
+        ),
+        NOTE => (
+            ItemKind::Note(operator),
+            ItemId::Note(NoteId::from_uuid(item)),
+            None,
+        ),
+        SERVICE => {
+            let bytes: Vec<u8> = r
+                .get::<_, Option<Vec<u8>>>(10)?
+                .ok_or_else(|| corrupt(10, "a service entry without its event".into()))?;
+            let (actor, event) =
+                decode_entry(&bytes).map_err(|e| corrupt(10, format!("service entry: {e}")))?;
+            (
+                ItemKind::Service(actor),
+                ItemId::Service(EventId::from_uuid(item)),
+                Some(event),
+            )
+        }
+        other => return Err(corrupt(1, format!("unknown item kind {other}"))),
+    };
+    let delivery = match r.get::<_, Option<i64>>(7)? {
+        None => None,
+        Some(QUEUED) => Some(Delivery::Queued),
+        Some(SENT) => Some(Delivery::Sent),
+        Some(DELIVERED) => Some(Delivery::Delivered),
+        Some(READ) => Some(Delivery::Read),
+        Some(_) => Some(Delivery::Failed),
+    };
+    Ok(TimelineItem {
+        id,
+        dialog,
+        kind,
+        channel: optional_uuid_at(r, 4)?.map(ChannelId::from_uuid),
+        text: r.get(5)?,
+        attachments: r.get(6)?,
+        files: Vec::new(),
+        reply_to: optional_uuid_at(r, 11)?.map(MessageId::from_uuid),
+        entry,
+        delivery,
+        failure: r.get(8)?,
+        at: Timestamp::from_micros(r.get(9)?),
+    })
+}
 
-/// The attachments of the dialog (with those it absorbed) between two places of the timeline,
-/// inclusive, by (dialog, seq, pos), each message's in order.
+/// Adds the attachments of one dialog's messages placed in `oldest..=newest` to `files`, each
+/// message's in order.
 fn files_between(
     conn: &Connection,
-    dialog: DialogId,
-    (from_seq, from_pos): (i64, i64),
-    (to_seq, to_pos): (i64, i64),
-) -> Result<FilesByPlace, ProjectionError> {
+    dialog: i64,
+    oldest: i64,
+    newest: i64,
+    files: &mut HashMap<i64, Vec<Attachment>>,
+) -> Result<(), ProjectionError> {
     let mut statement = conn.prepare_cached(
-        "SELECT dialog, seq, pos, kind, file_name, mime_type, size_bytes, storage_ref
+        "SELECT place, kind, file_name, mime_type, size_bytes, storage_ref
          FROM dialog_attachment
-         WHERE dialog IN (SELECT ?1 UNION SELECT absorbed FROM dialog_absorbed WHERE survivor = ?1)
-           AND (seq, pos) >= (?2, ?3) AND (seq, pos) <= (?4, ?5)
-         ORDER BY dialog, seq, pos, idx",
+         WHERE dialog = ?1 AND place BETWEEN ?2 AND ?3
+         ORDER BY place, idx",
     )?;
-    let mut rows = statement.query(params![dialog.token(), from_seq, from_pos, to_seq, to_pos])?;
-    let mut files = FilesByPlace::new();
+    let mut rows = statement.query(params![dialog, oldest, newest])?;
     while let Some(f) = rows.next()? {
-        let kind: String = f.get(3)?;
-        files
-            .entry((f.get(0)?, f.get(1)?, f.get(2)?))
-            .or_default()
-            .push(Attachment {
-                kind: parse_attachment_kind(&kind)
-                    .ok_or_else(|| corrupt(3, format!("attachment kind {kind:?}")))?,
-                file_name: f.get(4)?,
-                mime_type: f.get(5)?,
-                size_bytes: u64::try_from(f.get::<_, i64>(6)?).unwrap_or(0),
-                storage_ref: f.get(7)?,
-            });
+        let kind: String = f.get(1)?;
+        files.entry(f.get(0)?).or_default().push(Attachment {
+            kind: parse_attachment_kind(&kind)
+                .ok_or_else(|| corrupt(1, format!("attachment kind {kind:?}")))?,
+            file_name: f.get(2)?,
+            mime_type: f.get(3)?,
+            size_bytes: u64::try_from(f.get::<_, i64>(4)?).unwrap_or(0),
+            storage_ref: f.get(5)?,
+        });
     }
-    Ok(files)
+    Ok(())
 }
 
 /// One attachment in the attachments view (F3.7).
@@ -661,8 +806,7 @@ pub struct AttachmentItem {
 /// Where a page of attachments ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttachmentCursor {
-    seq: i64,
-    pos: i64,
+    place: i64,
     idx: i64,
 }
 
@@ -684,8 +828,7 @@ pub fn attachments(
 ) -> Result<AttachmentPage, ProjectionError> {
     let limit = limit.clamp(1, 500);
     let c = before.unwrap_or(AttachmentCursor {
-        seq: i64::MAX,
-        pos: i64::MAX,
+        place: i64::MAX,
         idx: i64::MAX,
     });
     let mut kinds: Vec<&str> = kinds.iter().map(|k| attachment_kind(*k)).collect();
@@ -699,49 +842,56 @@ pub fn attachments(
         format!(" AND kind IN ({})", list.join(", "))
     };
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT message, dialog, kind, file_name, mime_type, size_bytes, storage_ref, at,
-                seq, pos, idx
+        "SELECT message, kind, file_name, mime_type, size_bytes, storage_ref, at, place, idx
          FROM dialog_attachment
-         WHERE dialog IN (SELECT ?1 UNION SELECT absorbed FROM dialog_absorbed WHERE survivor = ?1)
-           AND (seq, pos, idx) < (?2, ?3, ?4){filter}
-         ORDER BY seq DESC, pos DESC, idx DESC
-         LIMIT ?5"
+         WHERE dialog = ?1 AND (place, idx) < (?2, ?3){filter}
+         ORDER BY place DESC, idx DESC
+         LIMIT ?4"
     ))?;
-    let mut rows = statement.query(params![
-        dialog.token(),
-        c.seq,
-        c.pos,
-        c.idx,
-        i64::try_from(limit).unwrap_or(500)
-    ])?;
-    let mut items = Vec::new();
-    let mut last = None;
-    while let Some(r) = rows.next()? {
-        let missing = |column| {
-            rusqlite::Error::InvalidColumnType(column, "id".to_owned(), rusqlite::types::Type::Null)
-        };
-        let kind: String = r.get(2)?;
-        items.push(AttachmentItem {
-            message: parse(0, r.get(0)?)?.ok_or_else(|| missing(0))?,
-            dialog: parse(1, r.get(1)?)?.ok_or_else(|| missing(1))?,
-            attachment: Attachment {
-                kind: parse_attachment_kind(&kind)
-                    .ok_or_else(|| corrupt(2, format!("attachment kind {kind:?}")))?,
-                file_name: r.get(3)?,
-                mime_type: r.get(4)?,
-                size_bytes: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
-                storage_ref: r.get(6)?,
-            },
-            at: Timestamp::from_micros(r.get(7)?),
-        });
-        last = Some(AttachmentCursor {
-            seq: r.get(8)?,
-            pos: r.get(9)?,
-            idx: r.get(10)?,
-        });
+    let group = merge_group(conn, dialog)?;
+    // ((place, idx), item): each dialog's newest `limit`, merged.
+    let mut found = Vec::new();
+    for (key, id) in &group {
+        let mut rows = statement.query(params![
+            key,
+            c.place,
+            c.idx,
+            i64::try_from(limit).unwrap_or(500)
+        ])?;
+        while let Some(r) = rows.next()? {
+            let kind: String = r.get(1)?;
+            let item = AttachmentItem {
+                message: MessageId::from_uuid(uuid_at(r, 0)?),
+                dialog: *id,
+                attachment: Attachment {
+                    kind: parse_attachment_kind(&kind)
+                        .ok_or_else(|| corrupt(1, format!("attachment kind {kind:?}")))?,
+                    file_name: r.get(2)?,
+                    mime_type: r.get(3)?,
+                    size_bytes: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    storage_ref: r.get(5)?,
+                },
+                at: Timestamp::from_micros(r.get(6)?),
+            };
+            found.push(((r.get::<_, i64>(7)?, r.get::<_, i64>(8)?), item));
+        }
     }
-    let next = if items.len() == limit { last } else { None };
-    Ok(AttachmentPage { items, next })
+    if group.len() > 1 {
+        found.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
+        found.truncate(limit);
+    }
+    let next = if found.len() == limit {
+        found.last().map(|((place, idx), _)| AttachmentCursor {
+            place: *place,
+            idx: *idx,
+        })
+    } else {
+        None
+    };
+    Ok(AttachmentPage {
+        items: found.into_iter().map(|(_, item)| item).collect(),
+        next,
+    })
 }
 
 #[cfg(test)]
@@ -880,7 +1030,7 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("timeline.sqlite");
-        let mut store = ProjectionStore::open(&path, TimelineProjection).expect("open");
+        let mut store = ProjectionStore::open(&path, TimelineProjection::default()).expect("open");
         store.apply(log.records.clone()).expect("apply");
         let conn = open_reader(&path).expect("reader");
         let items = all(&conn, survivor);
@@ -1006,7 +1156,7 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("timeline.sqlite");
-        let mut store = ProjectionStore::open(&path, TimelineProjection).expect("open");
+        let mut store = ProjectionStore::open(&path, TimelineProjection::default()).expect("open");
         store.apply(log.records.clone()).expect("apply");
         let conn = open_reader(&path).expect("reader");
 
@@ -1063,5 +1213,94 @@ mod tests {
         assert!(files.next.is_none());
         let every = attachments(&conn, dialog, &[], None, 10).expect("page");
         assert_eq!(every.items.len(), 3);
+    }
+
+    #[test]
+    fn merges_chain_and_replies_are_kept() {
+        let channel = ChannelId::new();
+        let operator = OperatorId::new();
+        let (first, second, third) = (DialogId::new(), DialogId::new(), DialogId::new());
+        let mut log = Log {
+            project: ProjectId::new(),
+            seq: 0,
+            records: Vec::new(),
+        };
+        let connector = Actor::Connector(channel);
+        let (a, b, c) = (MessageId::new(), MessageId::new(), MessageId::new());
+        log.push(first, connector, received(a, channel, "in the first"));
+        log.push(second, connector, received(b, channel, "in the second"));
+        let mut reply = received(c, channel, "in the third");
+        if let Event::MessageReceived(r) = &mut reply {
+            r.reply_to = Some(b);
+        }
+        log.push(third, connector, reply);
+        let merge = |absorbed| {
+            Event::DialogsMerged(DialogsMerged {
+                absorbed,
+                identities: vec![],
+            })
+        };
+        // `first` into `second`, then `second` into `third`: `third` shows all three.
+        log.push(second, Actor::Operator(operator), merge(first));
+        log.push(third, Actor::Operator(operator), merge(second));
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("timeline.sqlite");
+        let mut store = ProjectionStore::open(&path, TimelineProjection::default()).expect("open");
+        store.apply(log.records.clone()).expect("apply");
+        let conn = open_reader(&path).expect("reader");
+        let messages: Vec<_> = all(&conn, third)
+            .into_iter()
+            .filter(|i| matches!(i.kind, ItemKind::Inbound))
+            .map(|i| (i.id, i.dialog, i.reply_to))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                (ItemId::Message(c), third, Some(b)),
+                (ItemId::Message(b), second, None),
+                (ItemId::Message(a), first, None),
+            ]
+        );
+        // The service entries of both merges show under `third` (one of them via `second`).
+        let merges = all(&conn, third)
+            .into_iter()
+            .filter(|i| matches!(i.entry, Some(Event::DialogsMerged(_))))
+            .count();
+        assert_eq!(merges, 2);
+    }
+
+    /// A page is one index range per dialog of the merge group: no sort of a dialog's whole
+    /// history, so a deep page costs what the first does.
+    #[test]
+    fn pages_read_an_index_range_without_sorting() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("timeline.sqlite");
+        let store = ProjectionStore::open(&path, TimelineProjection::default()).expect("open");
+        drop(store);
+        let conn = open_reader(&path).expect("reader");
+        for hide in ["", " AND NOT (t.kind = 3)"] {
+            let plan: Vec<String> = conn
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT t.place FROM dialog_timeline t
+                         LEFT JOIN timeline_key o ON o.key = t.operator
+                     WHERE t.dialog = ?1 AND t.place < ?2{hide}
+                     ORDER BY t.place DESC LIMIT ?3"
+                ))
+                .expect("plan")
+                .query_map(params![1, i64::MAX, 50], |r| r.get::<_, String>(3))
+                .expect("plan")
+                .collect::<Result<_, _>>()
+                .expect("plan");
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("dialog_timeline_by_dialog")),
+                "{plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+                "{plan:?}"
+            );
+        }
     }
 }

@@ -267,7 +267,7 @@ async fn access_follows_f12<L: EventLog>(log: L) {
     let dir = tempfile::tempdir().unwrap();
     let (_d, dialogs) = follow(&log, dir.path(), DialogsProjection::default()).await;
     let (_c, cards) = follow(&log, dir.path(), CardProjection).await;
-    let (_t, timelines) = follow(&log, dir.path(), TimelineProjection).await;
+    let (_t, timelines) = follow(&log, dir.path(), TimelineProjection::default()).await;
     let (_p, projects) = follow(&log, dir.path(), ProjectProjection).await;
     let (search_runner, index) = switchboard_projections::search::start(
         log.clone(),

@@ -711,7 +711,7 @@ async fn timeline_follows_the_conversation<L: EventLog>(log: L) {
     let runner = ProjectionRunner::start(
         log.clone(),
         &path,
-        TimelineProjection,
+        TimelineProjection::default(),
         RunnerOptions::default(),
     )
     .await

@@ -242,6 +242,16 @@ struct EnvelopeV1Ref<'a> {
     correlation_id: &'a Option<Uuid>,
 }
 
+impl Event {
+    /// The payload alone, in the postcard form of its current [`Event::version`]: what
+    /// [`Event::decode_payload`] reads back given [`Event::event_type`] and that version (older
+    /// versions are upcast there), for read models that keep an event compactly.
+    pub fn encode_payload_bytes(&self) -> Result<Vec<u8>, EncodeError> {
+        self.encode_payload(Vec::with_capacity(32))
+            .map_err(|e| EncodeError::Postcard(e.to_string()))
+    }
+}
+
 impl Envelope {
     /// The binary frame of this one event (without the length prefix).
     pub fn encode_frame(&self) -> Result<Vec<u8>, EncodeError> {
