@@ -2,7 +2,9 @@
 //! and what the list filters by, read state per (dialog, operator), memberships, and counters
 //! kept exact on every event.
 //!
-//! Tables (ids are 32-hex tokens, times microseconds since the epoch):
+//! Tables (ids are 32-hex tokens, times microseconds since the epoch; every table keyed by a
+//! dialog other than `dialog_row` holds the dialog's `dialog_row` rowid, 1–4 bytes instead of
+//! a 33-byte token in each row and index entry — the activity rows alone are one per message):
 //! - `dialog_row`: dialog → its list row (client, last message, flags, assignee, *Unanswered*,
 //!   SLA wait start) and the filtered-by columns: the client's number, the last message's
 //!   author, the funnel block, the deal's pipeline and stage; its indexes hold the small integer
@@ -74,7 +76,7 @@
 //! 0.5 s scan that found one); a commoner pattern (`10`) scans in order and fills pages fast.
 //! Likewise a date range (F2.3 activity) that the filter requires and that at most
 //! [`MAX_ACTIVITY_LOOKUP`] activity rows fall in (counted first, over `dialog_activity_by_bucket`)
-//! reads its dialogs by id and sorts them.
+//! reads its dialogs by rowid and sorts them.
 //!
 //! Measured on 200k dialogs of one project (90 % closed, a third free, the rest spread over five
 //! operators), release build, 50 rows a page, every page of the list in turn (up to 400), p50
@@ -209,25 +211,29 @@ CREATE TABLE IF NOT EXISTS project_clientnumber (
     last INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_list (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_row` rowid.
+    dialog INTEGER NOT NULL,
     list TEXT NOT NULL,
     PRIMARY KEY (dialog, list)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_channel (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_row` rowid.
+    dialog INTEGER NOT NULL,
     channel TEXT NOT NULL,
     -- '' for messages through the channel, 'id:<external id>' for an identity on it.
     via TEXT NOT NULL,
     PRIMARY KEY (dialog, channel, via)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_variable (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_row` rowid.
+    dialog INTEGER NOT NULL,
     name TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (dialog, name)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_activity (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_row` rowid.
+    dialog INTEGER NOT NULL,
     -- A 15-minute bucket (µs since the epoch / 900 000 000) in which a message was written.
     bucket INTEGER NOT NULL,
     PRIMARY KEY (dialog, bucket)
@@ -235,25 +241,29 @@ CREATE TABLE IF NOT EXISTS dialog_activity (
 -- F2.3: a date range few messages fall in is looked up, not scanned for.
 CREATE INDEX IF NOT EXISTS dialog_activity_by_bucket ON dialog_activity (bucket, dialog);
 CREATE TABLE IF NOT EXISTS dialogoperator_read (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_row` rowid.
+    dialog INTEGER NOT NULL,
     operator TEXT NOT NULL,
     inbound_read INTEGER NOT NULL,
     marked_unread INTEGER NOT NULL,
     PRIMARY KEY (dialog, operator)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialogoperator_draft (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_row` rowid.
+    dialog INTEGER NOT NULL,
     operator TEXT NOT NULL,
     preview TEXT NOT NULL,
     PRIMARY KEY (dialog, operator)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_tag (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_row` rowid.
+    dialog INTEGER NOT NULL,
     tag TEXT NOT NULL,
     PRIMARY KEY (dialog, tag)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_folder (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_row` rowid.
+    dialog INTEGER NOT NULL,
     folder TEXT NOT NULL,
     PRIMARY KEY (dialog, folder)
 ) WITHOUT ROWID;
@@ -324,13 +334,13 @@ impl DialogsProjection {
         let project = envelope.project.token();
         let token = dialog.token();
         if !counters::affects(event) {
-            return change_row(tx, &project, &token, envelope, false);
+            return change_row(tx, &project, &token, envelope, None);
         }
         let changes = &mut self.changes;
         match self.inputs.get(tx, dialog, &token)? {
             Some(inputs) => {
                 inputs.contribute(envelope.project, -1, changes);
-                let live_row = !inputs.deleted();
+                let live_row = (!inputs.deleted()).then(|| inputs.row());
                 change_row(tx, &project, &token, envelope, live_row)?;
                 inputs.apply(event);
                 inputs.contribute(envelope.project, 1, changes);
@@ -346,7 +356,7 @@ impl DialogsProjection {
                 }
             }
             None => {
-                change_row(tx, &project, &token, envelope, false)?;
+                change_row(tx, &project, &token, envelope, None)?;
                 if matches!(event, Event::DialogRegistered(_))
                     && let Some(inputs) = self.inputs.get(tx, dialog, &token)?
                 {
@@ -369,7 +379,7 @@ fn forget_folder(
     let folder = folder.token();
     tx.prepare_cached(
         "DELETE FROM dialog_folder WHERE folder = ?1
-             AND dialog IN (SELECT dialog FROM dialog_row
+             AND dialog IN (SELECT rowid FROM dialog_row
                             WHERE project_key = (SELECT key FROM idkey WHERE id = ?2))",
     )?
     .execute(params![folder, project])?;
@@ -388,7 +398,7 @@ fn forget_tag(tx: &Transaction<'_>, project: &str, tag: TagId) -> Result<(), Pro
     let tag = tag.token();
     tx.prepare_cached(
         "DELETE FROM dialog_tag WHERE tag = ?1
-             AND dialog IN (SELECT dialog FROM dialog_row
+             AND dialog IN (SELECT rowid FROM dialog_row
                             WHERE project_key = (SELECT key FROM idkey WHERE id = ?2))",
     )?
     .execute(params![tag, project])?;
@@ -421,21 +431,21 @@ fn flag(tx: &Transaction<'_>, dialog: &str, column: &str, value: bool) -> rusqli
 fn mark_read(tx: &Transaction<'_>, dialog: &str, operator: &str) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
-         SELECT dialog, ?2, inbound_count, 0 FROM dialog_row WHERE dialog = ?1
+         SELECT rowid, ?2, inbound_count, 0 FROM dialog_row WHERE dialog = ?1
          ON CONFLICT (dialog, operator) DO UPDATE
              SET inbound_read = excluded.inbound_read, marked_unread = 0",
     )?
     .execute(params![dialog, operator])
 }
 
-/// `live_row`: the dialog is known to have a row that is not a tombstone (otherwise inserts
+/// `live_row`: the rowid of the dialog's row when it is known to be there and not a tombstone
 /// into the tables a tombstone keeps empty check that first).
 fn change_row(
     tx: &Transaction<'_>,
     project: &str,
     dialog: &str,
     envelope: &Envelope,
-    live_row: bool,
+    live_row: Option<i64>,
 ) -> Result<(), ProjectionError> {
     let at = envelope.occurred_at.as_micros();
     match &envelope.payload {
@@ -502,7 +512,7 @@ fn change_row(
         }
         Event::IdentityUnlinked(e) => {
             tx.prepare_cached(
-                "DELETE FROM dialog_channel WHERE dialog = ?1 AND channel = ?2 AND via = ?3",
+                "DELETE FROM dialog_channel WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND channel = ?2 AND via = ?3",
             )?
             .execute(params![
                 dialog,
@@ -594,7 +604,7 @@ fn change_row(
         Event::MarkedUnread(e) => {
             tx.prepare_cached(
                 "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
-                 VALUES (?1, ?2, 0, 1)
+                 SELECT rowid, ?2, 0, 1 FROM dialog_row WHERE dialog = ?1
                  ON CONFLICT (dialog, operator) DO UPDATE SET marked_unread = 1",
             )?
             .execute(params![dialog, e.operator.token()])?;
@@ -652,7 +662,8 @@ fn change_row(
         Event::TagsAdded(e) => {
             execute_for_each(
                 tx,
-                "INSERT INTO dialog_tag (dialog, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                "INSERT INTO dialog_tag (dialog, tag) SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1
+                 ON CONFLICT DO NOTHING",
                 dialog,
                 e.tags.iter().map(|id| id.token()),
             )?;
@@ -660,7 +671,7 @@ fn change_row(
         Event::TagsRemoved(e) => {
             execute_for_each(
                 tx,
-                "DELETE FROM dialog_tag WHERE dialog = ?1 AND tag = ?2",
+                "DELETE FROM dialog_tag WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND tag = ?2",
                 dialog,
                 e.tags.iter().map(|id| id.token()),
             )?;
@@ -669,7 +680,7 @@ fn change_row(
             execute_for_each(
                 tx,
                 "INSERT INTO dialog_list (dialog, list)
-                 SELECT ?1, ?2 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
+                 SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
                  ON CONFLICT DO NOTHING",
                 dialog,
                 e.lists.iter().map(|id| id.token()),
@@ -678,7 +689,7 @@ fn change_row(
         Event::ListsLeft(e) => {
             execute_for_each(
                 tx,
-                "DELETE FROM dialog_list WHERE dialog = ?1 AND list = ?2",
+                "DELETE FROM dialog_list WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND list = ?2",
                 dialog,
                 e.lists.iter().map(|id| id.token()),
             )?;
@@ -686,14 +697,17 @@ fn change_row(
         Event::VariableSet(e) => {
             tx.prepare_cached(
                 "INSERT INTO dialog_variable (dialog, name, value)
-                 SELECT ?1, ?2, ?3 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
+                 SELECT rowid, ?2, ?3 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
                  ON CONFLICT (dialog, name) DO UPDATE SET value = excluded.value",
             )?
             .execute(params![dialog, e.name, e.value])?;
         }
         Event::VariableCleared(e) => {
-            tx.prepare_cached("DELETE FROM dialog_variable WHERE dialog = ?1 AND name = ?2")?
-                .execute(params![dialog, e.name])?;
+            tx.prepare_cached(
+                "DELETE FROM dialog_variable
+                 WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND name = ?2",
+            )?
+            .execute(params![dialog, e.name])?;
         }
         Event::DealStageChanged(e) => {
             tx.prepare_cached(
@@ -711,7 +725,8 @@ fn change_row(
         Event::FoldersJoined(e) => {
             execute_for_each(
                 tx,
-                "INSERT INTO dialog_folder (dialog, folder) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                "INSERT INTO dialog_folder (dialog, folder) SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1
+                 ON CONFLICT DO NOTHING",
                 dialog,
                 e.folders.iter().map(|id| id.token()),
             )?;
@@ -719,7 +734,7 @@ fn change_row(
         Event::FoldersLeft(e) => {
             execute_for_each(
                 tx,
-                "DELETE FROM dialog_folder WHERE dialog = ?1 AND folder = ?2",
+                "DELETE FROM dialog_folder WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND folder = ?2",
                 dialog,
                 e.folders.iter().map(|id| id.token()),
             )?;
@@ -737,20 +752,23 @@ fn change_row(
             .execute([dialog])?;
             for table in PERSONAL {
                 // `table` is one of this module's literals, never input.
-                tx.prepare_cached(&format!("DELETE FROM {table} WHERE dialog = ?1"))?
+                tx.prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1)"
+                ))?
                     .execute([dialog])?;
             }
         }
         Event::DraftSaved(e) => {
             tx.prepare_cached(
-                "INSERT INTO dialogoperator_draft (dialog, operator, preview) VALUES (?1, ?2, ?3)
+                "INSERT INTO dialogoperator_draft (dialog, operator, preview)
+                 SELECT rowid, ?2, ?3 FROM dialog_row WHERE dialog = ?1
                  ON CONFLICT (dialog, operator) DO UPDATE SET preview = excluded.preview",
             )?
             .execute(params![dialog, e.operator.token(), preview(&e.text)])?;
         }
         Event::DraftCleared(e) => {
             tx.prepare_cached(
-                "DELETE FROM dialogoperator_draft WHERE dialog = ?1 AND operator = ?2",
+                "DELETE FROM dialogoperator_draft WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND operator = ?2",
             )?
             .execute(params![dialog, e.operator.token()])?;
         }
@@ -804,7 +822,7 @@ fn add_channel(
 ) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "INSERT INTO dialog_channel (dialog, channel, via)
-         SELECT ?1, ?2, ?3 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
+         SELECT rowid, ?2, ?3 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
          ON CONFLICT DO NOTHING",
     )?
     .execute(params![dialog, channel, via])
@@ -830,24 +848,24 @@ fn message_written(
     dialog: &str,
     channel: ChannelId,
     at: Timestamp,
-    live_row: bool,
+    live_row: Option<i64>,
 ) -> rusqlite::Result<()> {
     let bucket = activity_bucket(at);
-    if live_row {
+    if let Some(row) = live_row {
         tx.prepare_cached(
             "INSERT INTO dialog_channel (dialog, channel, via) VALUES (?1, ?2, '')
              ON CONFLICT DO NOTHING",
         )?
-        .execute(params![dialog, channel.token()])?;
+        .execute(params![row, channel.token()])?;
         tx.prepare_cached(
             "INSERT INTO dialog_activity (dialog, bucket) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         )?
-        .execute(params![dialog, bucket])?;
+        .execute(params![row, bucket])?;
     } else {
         add_channel(tx, dialog, &channel.token(), "")?;
         tx.prepare_cached(
             "INSERT INTO dialog_activity (dialog, bucket)
-             SELECT ?1, ?2 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
+             SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
              ON CONFLICT DO NOTHING",
         )?
         .execute(params![dialog, bucket])?;
@@ -1370,8 +1388,8 @@ fn list_sql(
         "SELECT {ROW_COLUMNS}, coalesce(r.inbound_read, 0), coalesce(r.marked_unread, 0),
                 d.pinned, {}, dr.preview, d.rowid
          FROM dialog_row d{}
-         LEFT JOIN dialogoperator_read r ON r.dialog = d.dialog AND r.operator = ?2
-         LEFT JOIN dialogoperator_draft dr ON dr.dialog = d.dialog AND dr.operator = ?2
+         LEFT JOIN dialogoperator_read r ON r.dialog = d.rowid AND r.operator = ?2
+         LEFT JOIN dialogoperator_draft dr ON dr.dialog = d.rowid AND dr.operator = ?2
          WHERE d.project_key = (SELECT key FROM idkey WHERE id = ?1)",
         if keys.len() == 1 {
             format!("{}, 0", keys[0])
@@ -1381,8 +1399,9 @@ fn list_sql(
         if numbers.is_some() {
             " INDEXED BY dialog_row_by_number"
         } else if active.is_some() {
-            // The primary key's own index: `dialog TEXT PRIMARY KEY` of a rowid table.
-            " INDEXED BY sqlite_autoindex_dialog_row_1"
+            // No index: the dialogs are read by rowid (which NOT INDEXED still allows), the
+            // key the activity rows hold.
+            " NOT INDEXED"
         } else if by_assignee {
             " INDEXED BY dialog_row_assignee_by_activity"
         } else {
@@ -1414,7 +1433,7 @@ fn list_sql(
             values.push(Value::Text(folder.token()));
             sql.push_str(&format!(
                 " AND EXISTS (SELECT 1 FROM dialog_folder f
-                              WHERE f.dialog = d.dialog AND f.folder = ?{})",
+                              WHERE f.dialog = d.rowid AND f.folder = ?{})",
                 values.len()
             ));
         }
@@ -1440,7 +1459,7 @@ fn list_sql(
         values.push(Value::Integer(first));
         values.push(Value::Integer(last));
         sql.push_str(&format!(
-            " AND d.dialog IN (SELECT a.dialog FROM dialog_activity a
+            " AND d.rowid IN (SELECT a.dialog FROM dialog_activity a
                                WHERE a.bucket BETWEEN ?{} AND ?{})",
             values.len() - 1,
             values.len()
@@ -1510,7 +1529,7 @@ pub fn is_unread(
             "SELECT coalesce(r.marked_unread, 0) = 1
                     OR coalesce(r.inbound_read, 0) < d.inbound_count
              FROM dialog_row d
-             LEFT JOIN dialogoperator_read r ON r.dialog = d.dialog AND r.operator = ?2
+             LEFT JOIN dialogoperator_read r ON r.dialog = d.rowid AND r.operator = ?2
              WHERE d.dialog = ?1",
         )?
         .query_row(params![dialog.token(), operator.token()], |r| r.get(0))
@@ -1548,7 +1567,7 @@ pub fn tag_usage(
 /// The tags of a dialog.
 pub fn dialog_tags(conn: &Connection, dialog: DialogId) -> Result<Vec<TagId>, ProjectionError> {
     let tokens = conn
-        .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = ?1 ORDER BY tag")?
+        .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) ORDER BY tag")?
         .query_map([dialog.token()], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     tokens
@@ -1566,7 +1585,8 @@ pub fn dialog_folders(
     dialog: DialogId,
 ) -> Result<Vec<FolderId>, ProjectionError> {
     let tokens = conn
-        .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1 ORDER BY folder")?
+        .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1)
+                 ORDER BY folder")?
         .query_map([dialog.token()], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     tokens
@@ -1812,7 +1832,7 @@ mod tests {
             let found: Vec<DialogId> = page.rows.iter().map(|r| r.row.dialog).collect();
             assert_eq!(found, vec![quiet], "{expr:?}");
             let plan = explain_list_dialogs(&conn, &q).expect("plan").join("\n");
-            let looked_up = plan.contains("USING INDEX sqlite_autoindex_dialog_row_1 (dialog=?)");
+            let looked_up = plan.contains("SEARCH d USING INTEGER PRIMARY KEY (rowid=?)");
             assert_eq!(looked_up, matches!(expr, Expr::All(_)), "{plan}");
         }
     }

@@ -128,6 +128,8 @@ struct Reader {
 /// `dialog_folder`, `dialog_tag` and `dialogoperator_read` (sets kept sorted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Inputs {
+    /// The rowid of its `dialog_row`.
+    row: i64,
     deleted: bool,
     merged: bool,
     inbound_count: i64,
@@ -182,7 +184,7 @@ impl Inputs {
         let row = tx
             .prepare_cached(
                 "SELECT deleted, merged_into IS NOT NULL, inbound_count, unanswered, assignee,
-                        bot_paused
+                        bot_paused, rowid
                  FROM dialog_row WHERE dialog = ?1",
             )?
             .query_row([dialog], |r| {
@@ -193,21 +195,23 @@ impl Inputs {
                     r.get::<_, bool>(3)?,
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, bool>(5)?,
+                    r.get::<_, i64>(6)?,
                 ))
             })
             .optional()?;
-        let Some((deleted, merged, inbound_count, unanswered, assignee, bot_paused)) = row else {
+        let Some((deleted, merged, inbound_count, unanswered, assignee, bot_paused, row)) = row
+        else {
             return Ok(None);
         };
         let assignee = assignee.map(|a| parse_token(4, &a)).transpose()?;
         let mut folders = tx
             .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1")?
-            .query_map([dialog], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
+            .query_map([row], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
             .collect::<Result<Vec<FolderId>, _>>()?;
         folders.sort_unstable();
         let mut tags = tx
             .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = ?1")?
-            .query_map([dialog], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
+            .query_map([row], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
             .collect::<Result<Vec<TagId>, _>>()?;
         tags.sort_unstable();
         let mut readers = tx
@@ -215,7 +219,7 @@ impl Inputs {
                 "SELECT operator, inbound_read, marked_unread FROM dialogoperator_read
                  WHERE dialog = ?1",
             )?
-            .query_map([dialog], |r| {
+            .query_map([row], |r| {
                 Ok(Reader {
                     operator: parse_token(0, r.get_ref(0)?.as_str()?)?,
                     inbound_read: r.get(1)?,
@@ -225,6 +229,7 @@ impl Inputs {
             .collect::<Result<Vec<_>, _>>()?;
         readers.sort_unstable_by_key(|r| r.operator);
         Ok(Some(Self {
+            row,
             deleted,
             merged,
             inbound_count,
@@ -235,6 +240,11 @@ impl Inputs {
             tags,
             readers,
         }))
+    }
+
+    /// The rowid of the dialog's `dialog_row`, which the membership tables hold.
+    pub(super) fn row(&self) -> i64 {
+        self.row
     }
 
     /// Whether the dialog is a tombstone (F4.8), whose erased tables are not added to.
@@ -455,6 +465,7 @@ mod tests {
 
     fn inputs() -> Inputs {
         Inputs {
+            row: 1,
             deleted: false,
             merged: false,
             inbound_count: 2,

@@ -374,7 +374,7 @@ fn compile(expr: &Expr, sql: &mut String, values: &mut Vec<Value>) {
 fn member(table: &str, column: &str, negate: bool, list: &str) -> String {
     let not = if negate { "NOT " } else { "" };
     format!(
-        "{not}EXISTS (SELECT 1 FROM {table} m WHERE m.dialog = d.dialog AND m.{column} IN ({list}))"
+        "{not}EXISTS (SELECT 1 FROM {table} m WHERE m.dialog = d.rowid AND m.{column} IN ({list}))"
     )
 }
 
@@ -407,10 +407,10 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             member("dialog_tag", "tag", true, &list)
         }
         Condition::NoTags => {
-            "NOT EXISTS (SELECT 1 FROM dialog_tag m WHERE m.dialog = d.dialog)".to_owned()
+            "NOT EXISTS (SELECT 1 FROM dialog_tag m WHERE m.dialog = d.rowid)".to_owned()
         }
         Condition::AnyTag => {
-            "EXISTS (SELECT 1 FROM dialog_tag m WHERE m.dialog = d.dialog)".to_owned()
+            "EXISTS (SELECT 1 FROM dialog_tag m WHERE m.dialog = d.rowid)".to_owned()
         }
         Condition::Channels(channels) => {
             let list = bind_all(values, tokens(channels, |c| c.token()));
@@ -448,7 +448,7 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
                 let first = bind(values, Value::Integer(first));
                 let last = bind(values, Value::Integer(last));
                 format!(
-                    "EXISTS (SELECT 1 FROM dialog_activity m WHERE m.dialog = d.dialog
+                    "EXISTS (SELECT 1 FROM dialog_activity m WHERE m.dialog = d.rowid
                          AND m.bucket BETWEEN {first} AND {last})"
                 )
             }
@@ -456,7 +456,7 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
         Condition::Unanswered => "d.unanswered = 1".to_owned(),
         Condition::Variable { name, value } => {
             let mut fragment =
-                "EXISTS (SELECT 1 FROM dialog_variable m WHERE m.dialog = d.dialog".to_owned();
+                "EXISTS (SELECT 1 FROM dialog_variable m WHERE m.dialog = d.rowid".to_owned();
             if let Some(name) = name {
                 let name = bind(values, Value::Text(name.clone()));
                 fragment.push_str(&format!(" AND m.name = {name}"));
