@@ -5,6 +5,7 @@
 //! only; rebuildable from the log.
 
 pub mod card;
+mod compact;
 pub mod dialogs;
 pub mod project;
 pub mod query;
