@@ -21,7 +21,7 @@
 
 use crate::dataset::history::{Generator, Item, ProjectIds, Size};
 use crate::dataset::{SizeArgs, log_record, size_json, stats_json};
-use crate::readmodels::Kind;
+use crate::readmodels::{Kind, open_stores};
 use crate::rebuild::REBUILD_BATCH;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
@@ -103,25 +103,6 @@ impl Model {
         built
             .map(|_| ())
             .map_err(|e| format!("rebuild of {} failed: {e}", self.name()))
-    }
-
-    async fn start(self, log: &AnyLog, dir: &Path) -> Result<ProjectionRunner<AnyLog>, String> {
-        let path = self.path(dir);
-        let started = match self {
-            Model::Sql(kind) => kind
-                .start(log.clone(), &path, RunnerOptions::default())
-                .await
-                .map(|(runner, _)| runner),
-            Model::Search => search::start(
-                log.clone(),
-                &path,
-                SearchOptions::default(),
-                RunnerOptions::default(),
-            )
-            .await
-            .map(|(runner, _)| runner),
-        };
-        started.map_err(|e| format!("cannot start {}: {e}", self.name()))
     }
 }
 
@@ -791,9 +772,27 @@ async fn live(
         }
     }
     let last_seq = appends.last().map_or(generated.last_seq, |a| a.0);
+    // One group, as `serve` runs them: the log is read and decoded once for every model.
+    let wanted = models
+        .iter()
+        .map(|&model| {
+            let kind = match model {
+                Model::Sql(kind) => kind,
+                Model::Search => Kind::Search,
+            };
+            (kind, model.path(dir))
+        })
+        .collect();
+    let stores = open_stores(wanted)
+        .await
+        .map_err(|e| format!("cannot open the read models: {e}"))?
+        .into_iter()
+        .map(|(store, _)| store)
+        .collect();
+    let started = ProjectionRunner::start_group(log.clone(), stores, RunnerOptions::default())
+        .map_err(|e| format!("cannot start the read models: {e}"))?;
     let mut runners = Vec::new();
-    for &model in models {
-        let runner = model.start(log, dir).await?;
+    for (&model, runner) in models.iter().zip(started) {
         runner
             .wait_for(generated.last_seq, Duration::from_secs(600))
             .await

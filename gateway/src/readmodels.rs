@@ -21,12 +21,29 @@ use switchboard_core::EventLog;
 use switchboard_projections::card::CardProjection;
 use switchboard_projections::dialogs::DialogsProjection;
 use switchboard_projections::project::ProjectProjection;
-use switchboard_projections::search::{self, SearchOptions, SearchReader};
+use switchboard_projections::search::{self, SearchIndex, SearchOptions, SearchReader};
 use switchboard_projections::timeline::TimelineProjection;
 use switchboard_projections::{
-    Checkpoint, Projection, ProjectionError, ProjectionRunner, Readers, RebuildProgress,
-    RunnerOptions, Until, rebuild,
+    Checkpoint, Projection, ProjectionError, ProjectionRunner, ProjectionStore, Readers,
+    RebuildProgress, RunnerOptions, Store, Until, rebuild,
 };
+
+/// Opens stores off the async threads, in the order given.
+pub async fn open_stores(
+    wanted: Vec<(Kind, PathBuf)>,
+) -> Result<Vec<(Box<dyn Store>, Access)>, ProjectionError> {
+    tokio::task::spawn_blocking(move || {
+        wanted
+            .into_iter()
+            .map(|(kind, path)| kind.open_store(&path))
+            .collect()
+    })
+    .await
+    .map_err(|e| ProjectionError::Stopped {
+        projection: "read models".to_owned(),
+        reason: format!("open task failed: {e}"),
+    })?
+}
 
 /// The directory of the read models inside a data directory.
 pub const READ_DIR: &str = "read";
@@ -84,33 +101,43 @@ impl Kind {
         self == Kind::Search
     }
 
-    /// Starts a runner on the file (or index directory) at `path`, with how queries reach it.
+    /// Opens the file (or index directory) at `path` as a store a runner can drive, with how
+    /// queries reach it. Blocking: call it off the async threads.
+    pub fn open_store(self, path: &Path) -> Result<(Box<dyn Store>, Access), ProjectionError> {
+        let sqlite =
+            |store: Box<dyn Store>| Ok((store, Access::Sqlite(Readers::new(path, IDLE_READERS))));
+        match self {
+            Kind::Dialogs => sqlite(Box::new(ProjectionStore::open(
+                path,
+                DialogsProjection::default(),
+            )?)),
+            Kind::Timeline => sqlite(Box::new(ProjectionStore::open(
+                path,
+                TimelineProjection::default(),
+            )?)),
+            Kind::Card => sqlite(Box::new(ProjectionStore::open(path, CardProjection)?)),
+            Kind::Project => sqlite(Box::new(ProjectionStore::open(path, ProjectProjection)?)),
+            Kind::Search => {
+                let index = SearchIndex::open(path, SearchOptions::default())?;
+                let reader = index.reader();
+                Ok((Box::new(index), Access::Search(reader)))
+            }
+        }
+    }
+
+    /// Starts a runner on the file (or index directory) at `path`, with a log reader of its
+    /// own, and with how queries reach it.
     pub async fn start<L: EventLog>(
         self,
         log: L,
         path: &Path,
         options: RunnerOptions,
     ) -> Result<(ProjectionRunner<L>, Access), ProjectionError> {
-        let sqlite = |runner| Ok((runner, Access::Sqlite(Readers::new(path, IDLE_READERS))));
-        match self {
-            Kind::Dialogs => sqlite(
-                ProjectionRunner::start(log, path, DialogsProjection::default(), options).await?,
-            ),
-            Kind::Timeline => sqlite(
-                ProjectionRunner::start(log, path, TimelineProjection::default(), options).await?,
-            ),
-            Kind::Card => {
-                sqlite(ProjectionRunner::start(log, path, CardProjection, options).await?)
-            }
-            Kind::Project => {
-                sqlite(ProjectionRunner::start(log, path, ProjectProjection, options).await?)
-            }
-            Kind::Search => {
-                let (runner, reader) =
-                    search::start(log, path, SearchOptions::default(), options).await?;
-                Ok((runner, Access::Search(reader)))
-            }
-        }
+        let (store, access) = open_stores(vec![(self, path.to_path_buf())])
+            .await?
+            .pop()
+            .ok_or_else(|| ProjectionError::Corrupt("no store opened".to_owned()))?;
+        Ok((ProjectionRunner::start_store(log, store, options)?, access))
     }
 
     /// Bump when what a projection writes changes without its schema text changing: the
@@ -488,14 +515,15 @@ impl<L: EventLog> std::fmt::Debug for ReadModels<L> {
 }
 
 impl<L: EventLog> ReadModels<L> {
-    /// Opens every read model under `root` (`DIR/read`), starts its runner and the task that
-    /// follows swaps. The task ends when the last `Arc` is dropped or on [`Self::shutdown`].
+    /// Opens every read model under `root` (`DIR/read`), starts their runners (one group: the
+    /// log is read and decoded once for all of them) and the task that follows swaps. The task
+    /// ends when the last `Arc` is dropped or on [`Self::shutdown`].
     pub async fn start(
         log: L,
         root: &Path,
         options: RunnerOptions,
     ) -> Result<Arc<Self>, ReadModelError> {
-        let mut live = BTreeMap::new();
+        let mut generations = Vec::new();
         for kind in Kind::ALL {
             let slot = Slot::new(root, kind);
             let preparing = slot.clone();
@@ -510,7 +538,37 @@ impl<L: EventLog> ReadModels<L> {
                 Ok(generation)
             })
             .await?;
-            live.insert(kind, Self::open(&log, &slot, generation, &options).await?);
+            generations.push((slot, generation));
+        }
+        let wanted = generations
+            .iter()
+            .map(|(slot, generation)| (slot.kind, slot.path(generation)))
+            .collect();
+        let opened = open_stores(wanted)
+            .await
+            .map_err(|error| ReadModelError::Projection {
+                kind: "read models",
+                error,
+            })?;
+        let (stores, accesses): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
+        let runners = ProjectionRunner::start_group(log.clone(), stores, options.clone()).map_err(
+            |error| ReadModelError::Projection {
+                kind: "read models",
+                error,
+            },
+        )?;
+        let mut live = BTreeMap::new();
+        for (((slot, generation), runner), access) in
+            generations.into_iter().zip(runners).zip(accesses)
+        {
+            live.insert(
+                slot.kind,
+                Live {
+                    generation,
+                    runner: Arc::new(runner),
+                    access,
+                },
+            );
         }
         let models = Arc::new(Self {
             root: root.to_path_buf(),

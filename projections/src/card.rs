@@ -113,7 +113,7 @@ impl Projection for CardProjection {
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError> {
         for record in records {
-            for envelope in &record.events {
+            for envelope in record.events {
                 if let AggregateId::Dialog(dialog) = &envelope.aggregate {
                     apply_event(tx, &dialog.token(), envelope)?;
                 }

@@ -295,7 +295,7 @@ impl Projection for DialogsProjection {
         // (a project's `all` scope, a busy operator's) is written once, in key order.
         let mut pending = PendingCounters::new();
         for record in records {
-            for envelope in &record.events {
+            for envelope in record.events {
                 match (&envelope.aggregate, &envelope.payload) {
                     (AggregateId::Dialog(dialog), _) => {
                         self.apply_event(tx, *dialog, envelope, &mut pending)?;

@@ -133,7 +133,7 @@ impl Projection for ProjectProjection {
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError> {
         for record in records {
-            for envelope in &record.events {
+            for envelope in record.events {
                 if matches!(envelope.aggregate, AggregateId::Project) {
                     apply_event(tx, record.seq, envelope)?;
                 }

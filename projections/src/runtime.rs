@@ -24,19 +24,53 @@
 use futures::StreamExt;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use switchboard_core::log::{EventLog, LogError, LogRecord, Subject, SubjectFilter};
 use switchboard_schemas::{Envelope, Timestamp, decode_batch};
 use tokio::sync::{mpsc, watch};
 
-/// One log message, decoded: its sequence, its subject and its events.
-#[derive(Debug, Clone)]
-pub struct DecodedRecord {
+/// One log message, decoded: its sequence, its subject and its events (borrowed from the
+/// [`SharedRecord`] every store of a group reads).
+#[derive(Debug, Clone, Copy)]
+pub struct DecodedRecord<'a> {
     pub seq: u64,
-    pub subject: Subject,
-    pub events: Vec<Envelope>,
+    pub subject: &'a Subject,
+    pub events: &'a [Envelope],
 }
+
+/// A log record as the stores fed by one log reader share it: read from the log once, and
+/// decoded at most once, by the first store that needs its events (a store that skips it by
+/// its `Sb-Type` header, like the search index, never pays for the decode).
+#[derive(Debug)]
+pub struct SharedRecord {
+    pub record: LogRecord,
+    events: OnceLock<Result<Vec<Envelope>, String>>,
+}
+
+impl SharedRecord {
+    pub fn new(record: LogRecord) -> Self {
+        Self {
+            record,
+            events: OnceLock::new(),
+        }
+    }
+
+    /// The record's events, or why they do not decode.
+    pub fn events(&self) -> Result<&[Envelope], &str> {
+        match self
+            .events
+            .get_or_init(|| decode_batch(&self.record.batch).map_err(|e| e.to_string()))
+        {
+            Ok(events) => Ok(events),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// Records read once and handed to every store of a group.
+pub type SharedBatch = Arc<[SharedRecord]>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -75,7 +109,13 @@ pub trait Store: Send + 'static {
     /// Applies the records newer than the checkpoint (older ones change nothing) and returns
     /// the checkpoint after it. A store that commits lazily may return an older checkpoint than
     /// the last record; it must still never apply a record twice.
-    fn apply(&mut self, records: Vec<LogRecord>) -> Result<Checkpoint, ProjectionError>;
+    fn apply_shared(&mut self, records: &[SharedRecord]) -> Result<Checkpoint, ProjectionError>;
+
+    /// [`Store::apply_shared`] for records read by the caller alone.
+    fn apply(&mut self, records: Vec<LogRecord>) -> Result<Checkpoint, ProjectionError> {
+        let shared: Vec<SharedRecord> = records.into_iter().map(SharedRecord::new).collect();
+        self.apply_shared(&shared)
+    }
 
     /// The last sequence applied, committed or not (for progress reports).
     fn applied_seq(&self) -> u64 {
@@ -322,10 +362,20 @@ impl<P: Projection> ProjectionStore<P> {
     /// checkpoint. Records at or below the checkpoint (or not above the previous record) change
     /// nothing. Returns the checkpoint after the batch.
     pub fn apply(&mut self, records: Vec<LogRecord>) -> Result<Checkpoint, ProjectionError> {
+        let shared: Vec<SharedRecord> = records.into_iter().map(SharedRecord::new).collect();
+        self.apply_shared(&shared)
+    }
+
+    /// [`Self::apply`] for records shared with other stores (decoded once for all of them).
+    pub fn apply_shared(
+        &mut self,
+        records: &[SharedRecord],
+    ) -> Result<Checkpoint, ProjectionError> {
         let name = self.projection.name();
         let mut next = self.checkpoint;
         let mut decoded = Vec::with_capacity(records.len());
-        for record in records {
+        for shared in records {
+            let record = &shared.record;
             if record.seq <= next.seq {
                 tracing::debug!(
                     projection = name,
@@ -336,10 +386,10 @@ impl<P: Projection> ProjectionStore<P> {
                 continue;
             }
             next.seq = record.seq;
-            match decode_batch(&record.batch) {
+            match shared.events() {
                 Ok(events) => decoded.push(DecodedRecord {
                     seq: record.seq,
-                    subject: record.subject,
+                    subject: &record.subject,
                     events,
                 }),
                 Err(error) => {
@@ -411,8 +461,42 @@ impl<P: Projection> Store for ProjectionStore<P> {
         self.checkpoint
     }
 
-    fn apply(&mut self, records: Vec<LogRecord>) -> Result<Checkpoint, ProjectionError> {
-        ProjectionStore::apply(self, records)
+    fn apply_shared(&mut self, records: &[SharedRecord]) -> Result<Checkpoint, ProjectionError> {
+        ProjectionStore::apply_shared(self, records)
+    }
+}
+
+impl<S: Store + ?Sized> Store for Box<S> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn path(&self) -> &Path {
+        (**self).path()
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        (**self).checkpoint()
+    }
+
+    fn apply_shared(&mut self, records: &[SharedRecord]) -> Result<Checkpoint, ProjectionError> {
+        (**self).apply_shared(records)
+    }
+
+    fn applied_seq(&self) -> u64 {
+        (**self).applied_seq()
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        (**self).tick_interval()
+    }
+
+    fn tick(&mut self) -> Result<Checkpoint, ProjectionError> {
+        (**self).tick()
+    }
+
+    fn finish(&mut self) -> Result<Checkpoint, ProjectionError> {
+        (**self).finish()
     }
 }
 
@@ -628,16 +712,34 @@ pub struct RunnerStatus {
     pub failed: Option<String>,
 }
 
-/// Runs one projection: reads the log from checkpoint + 1 (tail over every subject) and applies
-/// it in batches on a dedicated writer thread. Stops when dropped or [`shutdown`](Self::shutdown).
+/// Runs one projection: applies the log from checkpoint + 1 in batches on a dedicated writer
+/// thread. The log is read by a *feed* task (a tail over every subject); a group of runners
+/// started together ([`ProjectionRunner::start_group`]) shares one feed, so the log is read
+/// and each record decoded once for all of them. Stops when dropped or
+/// [`shutdown`](Self::shutdown).
 #[derive(Debug)]
 pub struct ProjectionRunner<L: EventLog> {
     name: &'static str,
     path: PathBuf,
     log: L,
     status: watch::Receiver<RunnerStatus>,
-    reader: tokio::task::JoinHandle<()>,
+    /// The feed of the group; its task ends when the last runner of the group is gone.
+    _feed: Arc<Feed>,
+    /// This runner's queue, for [`Work::Stop`].
+    work: mpsc::Sender<Work>,
+    /// Set on drop: the writer stops after the work item under way.
+    dropped: Arc<AtomicBool>,
     writer: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The log reader of a group of runners: aborted when the last runner lets go of it.
+#[derive(Debug)]
+struct Feed(tokio::task::JoinHandle<()>);
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl<L: EventLog> ProjectionRunner<L> {
@@ -658,50 +760,85 @@ impl<L: EventLog> ProjectionRunner<L> {
     }
 
     /// Starts consuming `log` into an opened store (a [`ProjectionStore`], a
-    /// [`crate::search::SearchIndex`]) from its checkpoint + 1. Open the store off the async
-    /// threads.
+    /// [`crate::search::SearchIndex`]) from its checkpoint + 1, with a feed of its own. Open the
+    /// store off the async threads.
     pub fn start_store<S: Store>(
         log: L,
         store: S,
         options: RunnerOptions,
     ) -> Result<Self, ProjectionError> {
-        let name = store.name();
-        let path = store.path().to_path_buf();
-        let checkpoint = store.checkpoint();
-        let tick = store.tick_interval();
-        tracing::info!(
-            projection = name,
-            checkpoint = checkpoint.seq,
-            "projection starting"
-        );
-        let (status_tx, status) = watch::channel(RunnerStatus {
-            checkpoint,
-            failed: None,
-        });
-        let (batch_tx, batch_rx) = mpsc::channel(options.queued_batches.max(1));
-        let writer = std::thread::Builder::new()
-            .name(format!("projection-{name}"))
-            .spawn(move || write_loop(store, batch_rx, status_tx))
-            .map_err(|e| ProjectionError::Stopped {
-                projection: name.to_owned(),
-                reason: format!("cannot start the writer thread: {e}"),
-            })?;
-        let reader = tokio::spawn(read_loop(
-            log.clone(),
-            name,
-            checkpoint.seq + 1,
-            batch_tx,
-            options,
-            tick,
-        ));
-        Ok(Self {
-            name,
-            path,
-            log,
-            status,
-            reader,
-            writer: Some(writer),
+        let mut runners = Self::start_group(log, vec![Box::new(store) as Box<dyn Store>], options)?;
+        runners.pop().ok_or_else(|| ProjectionError::Stopped {
+            projection: "runner".to_owned(),
+            reason: "a group of one started no runner".to_owned(),
         })
+    }
+
+    /// Starts one runner per store (in the order given), all fed by one reader of `log` from
+    /// the lowest checkpoint + 1: each record is read and decoded once, and each store skips
+    /// what it has already applied. A store whose queue is full holds the feed back (so the
+    /// others wait for the slowest once their own queues are empty); the queues are
+    /// [`RunnerOptions::queued_batches`] deep.
+    pub fn start_group(
+        log: L,
+        stores: Vec<Box<dyn Store>>,
+        options: RunnerOptions,
+    ) -> Result<Vec<Self>, ProjectionError> {
+        let mut subscribers = Vec::with_capacity(stores.len());
+        let mut started = Vec::with_capacity(stores.len());
+        for store in stores {
+            let name = store.name();
+            let path = store.path().to_path_buf();
+            let checkpoint = store.checkpoint();
+            let tick = store.tick_interval();
+            tracing::info!(
+                projection = name,
+                checkpoint = checkpoint.seq,
+                "projection starting"
+            );
+            let (status_tx, status) = watch::channel(RunnerStatus {
+                checkpoint,
+                failed: None,
+            });
+            let (work_tx, work_rx) = mpsc::channel(options.queued_batches.max(1));
+            let dropped = Arc::new(AtomicBool::new(false));
+            let stop = Arc::clone(&dropped);
+            let writer = std::thread::Builder::new()
+                .name(format!("projection-{name}"))
+                .spawn(move || write_loop(store, work_rx, status_tx, &stop))
+                .map_err(|e| ProjectionError::Stopped {
+                    projection: name.to_owned(),
+                    reason: format!("cannot start the writer thread: {e}"),
+                })?;
+            subscribers.push(Subscriber {
+                name,
+                work: work_tx.clone(),
+                tick,
+            });
+            started.push((name, path, status, work_tx, dropped, writer, checkpoint.seq));
+        }
+        let from_seq = started.iter().map(|s| s.6).min().unwrap_or(0) + 1;
+        let feed = Arc::new(Feed(tokio::spawn(feed_loop(
+            log.clone(),
+            subscribers,
+            from_seq,
+            options,
+        ))));
+        Ok(started
+            .into_iter()
+            .map(
+                |(name, path, status, work, dropped, writer, _)| ProjectionRunner {
+                    name,
+                    path,
+                    log: log.clone(),
+                    status,
+                    _feed: Arc::clone(&feed),
+                    work,
+                    dropped,
+                    writer: Some(writer),
+                },
+            )
+            .collect())
     }
 
     pub fn name(&self) -> &'static str {
@@ -766,11 +903,11 @@ impl<L: EventLog> ProjectionRunner<L> {
         }
     }
 
-    /// Stops reading, lets the writer finish the batch under way and closes the file.
+    /// Lets the writer finish the batches already queued, makes them durable and closes the
+    /// file. The group's other runners go on; the feed stops with the last of them.
     pub async fn shutdown(mut self) -> RunnerStatus {
-        self.reader.abort();
-        // The reader owned the only sender: once it is gone the writer drains and ends.
-        let _ = (&mut self.reader).await;
+        // Behind the queued batches; a writer that already ended has closed its queue.
+        let _ = self.work.send(Work::Stop).await;
         if let Some(writer) = self.writer.take() {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         }
@@ -780,25 +917,40 @@ impl<L: EventLog> ProjectionRunner<L> {
 
 impl<L: EventLog> Drop for ProjectionRunner<L> {
     fn drop(&mut self) {
-        self.reader.abort();
+        if self.writer.is_some() {
+            // Not shut down: the writer stops after what it is applying (the rest is read
+            // again from the checkpoint next time).
+            self.dropped.store(true, Ordering::Release);
+            let _ = self.work.try_send(Work::Stop);
+        }
     }
 }
 
-/// What the log reader hands the writer thread.
+/// What the feed hands a writer thread.
 enum Work {
-    Batch(Vec<LogRecord>),
+    Batch(SharedBatch),
     /// Time passed (only for stores with a [`Store::tick_interval`]).
     Tick,
+    /// Finish and end (after the batches queued before it).
+    Stop,
 }
 
-async fn read_loop(
-    log: impl EventLog,
+/// One store fed by a feed.
+struct Subscriber {
     name: &'static str,
-    mut from_seq: u64,
-    batches: mpsc::Sender<Work>,
-    options: RunnerOptions,
+    work: mpsc::Sender<Work>,
     tick: Option<Duration>,
+}
+
+async fn feed_loop(
+    log: impl EventLog,
+    mut subscribers: Vec<Subscriber>,
+    mut from_seq: u64,
+    options: RunnerOptions,
 ) {
+    let names: Vec<&str> = subscribers.iter().map(|s| s.name).collect();
+    let names = names.join(",");
+    let tick = subscribers.iter().filter_map(|s| s.tick).min();
     // Without a tick interval the timer never fires (an hour, re-armed forever).
     let mut ticks = tokio::time::interval(tick.unwrap_or(Duration::from_secs(3600)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -811,9 +963,9 @@ async fn read_loop(
             let chunk = tokio::select! {
                 chunk = tail.next() => chunk,
                 _ = ticks.tick() => {
-                    if tick.is_some() {
+                    for subscriber in subscribers.iter().filter(|s| s.tick.is_some()) {
                         // A full queue means the writer is busy; it checks its timer itself.
-                        let _ = batches.try_send(Work::Tick);
+                        let _ = subscriber.work.try_send(Work::Tick);
                     }
                     continue;
                 }
@@ -824,7 +976,7 @@ async fn read_loop(
             let mut batch = Vec::with_capacity(chunk.len());
             for item in chunk {
                 match item {
-                    Ok(record) => batch.push(record),
+                    Ok(record) => batch.push(SharedRecord::new(record)),
                     Err(error) => {
                         failure = Some(error);
                         break;
@@ -832,9 +984,23 @@ async fn read_loop(
                 }
             }
             if let Some(last) = batch.last() {
-                from_seq = last.seq + 1;
-                if batches.send(Work::Batch(batch)).await.is_err() {
-                    return; // the writer stopped
+                from_seq = last.record.seq + 1;
+                let batch: SharedBatch = batch.into();
+                // A writer that stopped has dropped its queue: it leaves the group.
+                let mut index = 0;
+                while index < subscribers.len() {
+                    let sent = subscribers[index]
+                        .work
+                        .send(Work::Batch(Arc::clone(&batch)))
+                        .await;
+                    if sent.is_err() {
+                        subscribers.swap_remove(index);
+                    } else {
+                        index += 1;
+                    }
+                }
+                if subscribers.is_empty() {
+                    return;
                 }
             }
             if failure.is_some() {
@@ -843,11 +1009,16 @@ async fn read_loop(
         }
         match failure {
             Some(error) => {
-                tracing::warn!(projection = name, from_seq, %error, "log tail failed, resubscribing")
+                tracing::warn!(projections = names, from_seq, %error, "log tail failed, resubscribing")
             }
-            None => tracing::warn!(projection = name, from_seq, "log tail ended, resubscribing"),
+            None => tracing::warn!(
+                projections = names,
+                from_seq,
+                "log tail ended, resubscribing"
+            ),
         }
-        if batches.is_closed() {
+        subscribers.retain(|s| !s.work.is_closed());
+        if subscribers.is_empty() {
             return;
         }
         tokio::time::sleep(options.retry_after).await;
@@ -856,8 +1027,9 @@ async fn read_loop(
 
 fn write_loop<S: Store>(
     mut store: S,
-    mut batches: mpsc::Receiver<Work>,
+    mut work: mpsc::Receiver<Work>,
     status: watch::Sender<RunnerStatus>,
+    dropped: &AtomicBool,
 ) {
     let name = store.name();
     let publish = |checkpoint: Checkpoint| {
@@ -867,10 +1039,11 @@ fn write_loop<S: Store>(
             changed
         })
     };
-    while let Some(work) = batches.blocking_recv() {
-        let applied = match work {
-            Work::Batch(batch) => store.apply(batch),
+    while let Some(item) = work.blocking_recv() {
+        let applied = match item {
+            Work::Batch(batch) => store.apply_shared(&batch),
             Work::Tick => store.tick(),
+            Work::Stop => break,
         };
         match applied {
             Ok(checkpoint) => publish(checkpoint),
@@ -880,6 +1053,9 @@ fn write_loop<S: Store>(
                 return;
             }
         };
+        if dropped.load(Ordering::Acquire) {
+            break;
+        }
     }
     // Shut down: what was applied but not yet committed becomes durable.
     match store.finish() {
@@ -1117,5 +1293,54 @@ mod tests {
             "nothing of the failed batch is applied"
         );
         assert!(applied(&path).iter().all(|seq| *seq < 6));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_shares_one_feed_and_each_store_applies_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default())
+            .expect("open");
+        let (ahead_path, behind_path) = (dir.path().join("a.sqlite"), dir.path().join("b.sqlite"));
+        let first = append_some(&log, 5).await;
+        // `ahead` has applied the first five already, `behind` nothing.
+        let mut ahead = ProjectionStore::open(&ahead_path, Tally { fail_at: None }).expect("open");
+        let records = log.read(1, &SubjectFilter::all(), 100).await.expect("read");
+        assert_eq!(ahead.apply(records).expect("apply").seq, first);
+        let behind = ProjectionStore::open(&behind_path, Tally { fail_at: None }).expect("open");
+        let last = append_some(&log, 5).await;
+        let mut runners = ProjectionRunner::start_group(
+            log.clone(),
+            vec![Box::new(ahead) as Box<dyn Store>, Box::new(behind)],
+            RunnerOptions {
+                max_batch: 3,
+                ..RunnerOptions::default()
+            },
+        )
+        .expect("start");
+        for runner in &runners {
+            runner
+                .wait_for(last, Duration::from_secs(10))
+                .await
+                .expect("applied");
+        }
+        // A primary key per sequence: anything applied twice would have failed the runner.
+        let all: Vec<i64> = (1..=to_i64(last)).collect();
+        assert_eq!(applied(&ahead_path), all);
+        assert_eq!(applied(&behind_path), all);
+
+        // One runner leaves the group; the other goes on with the feed.
+        let behind = runners.pop().expect("behind");
+        let ahead = runners.pop().expect("ahead");
+        let status = behind.shutdown().await;
+        assert_eq!((status.checkpoint.seq, status.failed), (last, None));
+        let more = append_some(&log, 3).await;
+        ahead
+            .wait_for(more, Duration::from_secs(10))
+            .await
+            .expect("applied after the other left");
+        assert_eq!(applied(&ahead_path).len(), 13);
+        assert_eq!(applied(&behind_path).len(), 10);
+        let status = ahead.shutdown().await;
+        assert_eq!((status.checkpoint.seq, status.failed), (more, None));
     }
 }

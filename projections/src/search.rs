@@ -53,8 +53,8 @@
 //! live index can be compared with a rebuilt one (`switchboard verify`).
 
 use crate::runtime::{
-    Checkpoint, ProjectionError, ProjectionRunner, RebuildProgress, RunnerOptions, Store, Until,
-    rebuild_store,
+    Checkpoint, ProjectionError, ProjectionRunner, RebuildProgress, RunnerOptions, SharedRecord,
+    Store, Until, rebuild_store,
 };
 use crate::timeline::{ItemId, ItemKind};
 use serde::{Deserialize, Serialize};
@@ -1291,7 +1291,10 @@ impl SearchIndex {
         self.dirty_since = None;
     }
 
-    fn apply_records(&mut self, records: Vec<LogRecord>) -> Result<(), ProjectionError> {
+    fn apply_records<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a LogRecord>,
+    ) -> Result<(), ProjectionError> {
         for record in records {
             if record.seq <= self.applied.seq {
                 continue;
@@ -1594,16 +1597,18 @@ impl Store for SearchIndex {
         self.committed
     }
 
-    fn apply(&mut self, records: Vec<LogRecord>) -> Result<Checkpoint, ProjectionError> {
-        let applied = self.apply_records(records).and_then(|()| {
-            if self.applied != self.committed && self.dirty_since.is_none() {
-                self.dirty_since = Some(Instant::now());
-            }
-            if self.commit_due() {
-                self.commit()?;
-            }
-            Ok(())
-        });
+    fn apply_shared(&mut self, records: &[SharedRecord]) -> Result<Checkpoint, ProjectionError> {
+        let applied = self
+            .apply_records(records.iter().map(|r| &r.record))
+            .and_then(|()| {
+                if self.applied != self.committed && self.dirty_since.is_none() {
+                    self.dirty_since = Some(Instant::now());
+                }
+                if self.commit_due() {
+                    self.commit()?;
+                }
+                Ok(())
+            });
         if let Err(error) = applied {
             self.roll_back();
             return Err(error);
