@@ -40,7 +40,9 @@ use switchboard_projections::dialogs::{
 use switchboard_projections::search::{
     self, SearchOptions, SearchOrder, SearchQuery, SearchReader, Target,
 };
-use switchboard_projections::{ProjectionRunner, RunnerOptions, Until, open_reader};
+use switchboard_projections::{
+    ProjectionRunner, RunnerOptions, Until, open_for_rebuild, open_reader, rebuild_files,
+};
 use switchboard_schemas::{OperatorId, ProjectId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -386,10 +388,51 @@ fn rate_json(events: u64, log_messages: u64, seconds: f64) -> Value {
     })
 }
 
+/// Rebuilds the models at once, as `switchboard rebuild all` does: two or more SQLite models
+/// from one pass over the log (each record read and decoded once), the search index beside
+/// them with a reader of its own.
 async fn rebuild_all(log: &AnyLog, models: &[Model], dir: &Path) -> Result<f64, String> {
     let started = Instant::now();
-    let jobs = models.iter().map(|&model| model.rebuild(log, dir));
-    futures::future::try_join_all(jobs).await?;
+    let files: Vec<Kind> = models
+        .iter()
+        .filter_map(|m| match m {
+            Model::Sql(kind) => Some(*kind),
+            Model::Search => None,
+        })
+        .collect();
+    let together = async {
+        if files.len() < 2 {
+            return Ok(());
+        }
+        let wanted: Vec<(Kind, PathBuf)> = files
+            .iter()
+            .map(|&kind| (kind, Model::Sql(kind).path(dir)))
+            .collect();
+        let stores = tokio::task::spawn_blocking(move || {
+            wanted
+                .into_iter()
+                .map(|(kind, path)| {
+                    let store = open_for_rebuild(&path, |p| kind.open_file_store(p))?;
+                    Ok::<_, switchboard_projections::ProjectionError>((path, store))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open the read models: {e}"))?;
+        rebuild_files(log, stores, Until::End, REBUILD_BATCH, |_, _| {})
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("rebuild of the SQLite models failed: {e}"))
+    };
+    let apart = models
+        .iter()
+        .filter(|m| files.len() < 2 || matches!(m, Model::Search))
+        .map(|&model| model.rebuild(log, dir));
+    let (together, apart) =
+        futures::future::join(together, futures::future::try_join_all(apart)).await;
+    together?;
+    apart?;
     Ok(started.elapsed().as_secs_f64())
 }
 

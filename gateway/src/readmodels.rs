@@ -24,7 +24,7 @@ use switchboard_projections::project::ProjectProjection;
 use switchboard_projections::search::{self, SearchIndex, SearchOptions, SearchReader};
 use switchboard_projections::timeline::TimelineProjection;
 use switchboard_projections::{
-    Checkpoint, Projection, ProjectionError, ProjectionRunner, ProjectionStore, Readers,
+    Checkpoint, FileStore, Projection, ProjectionError, ProjectionRunner, ProjectionStore, Readers,
     RebuildProgress, RunnerOptions, Store, Until, rebuild,
 };
 
@@ -123,6 +123,21 @@ impl Kind {
                 Ok((Box::new(index), Access::Search(reader)))
             }
         }
+    }
+
+    /// Opens a SQLite read model's file at `path` (blocking).
+    pub fn open_file_store(self, path: &Path) -> Result<Box<dyn FileStore>, ProjectionError> {
+        Ok(match self {
+            Kind::Dialogs => Box::new(ProjectionStore::open(path, DialogsProjection::default())?),
+            Kind::Timeline => Box::new(ProjectionStore::open(path, TimelineProjection::default())?),
+            Kind::Card => Box::new(ProjectionStore::open(path, CardProjection)?),
+            Kind::Project => Box::new(ProjectionStore::open(path, ProjectProjection)?),
+            Kind::Search => {
+                return Err(ProjectionError::Corrupt(
+                    "the search index is a directory, not a SQLite file".to_owned(),
+                ));
+            }
+        })
     }
 
     /// Starts a runner on the file (or index directory) at `path`, with a log reader of its

@@ -8,9 +8,10 @@
 //!   up to that snapshot's checkpoint in a scratch directory, compares table by table and prints
 //!   one JSON object; any difference makes the exit code 3.
 
-use crate::readmodels::{Kind, ReadModelError, Slot, blocking};
+use crate::readmodels::{Kind, ReadModelError, Slot, SlotLock, blocking};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,10 @@ use std::time::{Duration, Instant};
 use switchboard_core::EventLog;
 use switchboard_projections::search::{self, SearchReader};
 use switchboard_projections::verify::{FileSums, TableSum, compare, file_sums};
-use switchboard_projections::{Checkpoint, ProjectionError, RebuildProgress, Until, open_reader};
+use switchboard_projections::{
+    Checkpoint, ProjectionError, RebuildProgress, Until, open_for_rebuild, open_reader,
+    rebuild_files,
+};
 
 /// Records per rebuild transaction.
 pub const REBUILD_BATCH: usize = 4096;
@@ -170,43 +174,54 @@ impl Rebuilt {
     }
 }
 
-/// Rebuilds one read model into a new generation under `root` and publishes it.
-async fn rebuild_one<L: EventLog>(
-    log: &L,
-    root: &Path,
-    kind: Kind,
-    until: Until,
-    bar: &Bar,
-) -> Result<Rebuilt, ReadModelError> {
+/// A new generation being built: the slot's lock is held until it is published.
+struct Building {
+    slot: Slot,
+    lock: SlotLock,
+    replaced: Option<String>,
+    generation: String,
+}
+
+/// Locks the read model's slot and names its next generation.
+async fn prepare(root: &Path, kind: Kind) -> Result<Building, ReadModelError> {
     let slot = Slot::new(root, kind);
     let locking = slot.clone();
-    let (lock, replaced, generation) = blocking("lock", move || {
+    blocking("lock", move || {
         let lock = locking.try_lock()?;
         let replaced = locking.current()?;
         let generation = locking.next_generation()?;
-        Ok((lock, replaced, generation))
+        Ok(Building {
+            slot: locking,
+            lock,
+            replaced,
+            generation,
+        })
     })
-    .await?;
-    let path = slot.path(&generation);
-    let started = Instant::now();
-    let checkpoint = kind
-        .rebuild(log, &path, until, REBUILD_BATCH, |p| bar.update(kind, p))
-        .await
-        .map_err(|error| ReadModelError::Projection {
-            kind: kind.name(),
-            error,
-        })?;
-    let seconds = started.elapsed().as_secs_f64();
-    let publishing = slot.clone();
+    .await
+}
+
+/// Publishes a built generation (fingerprint, `CURRENT`) and releases the lock.
+async fn publish(
+    building: Building,
+    checkpoint: Checkpoint,
+    seconds: f64,
+) -> Result<Rebuilt, ReadModelError> {
+    let Building {
+        slot,
+        lock,
+        replaced,
+        generation,
+    } = building;
+    let kind = slot.kind();
     let (new, old) = (generation.clone(), replaced.clone());
     blocking("publish", move || {
-        publishing.write_fingerprint(&new)?;
-        publishing.publish(&new)?;
+        slot.write_fingerprint(&new)?;
+        slot.publish(&new)?;
         // The replaced generation stays until a running service has let go of it (it deletes
         // it after the swap, or at its next start).
         let mut keep = vec![new.as_str()];
         keep.extend(old.as_deref());
-        publishing.remove_except(&keep)?;
+        slot.remove_except(&keep)?;
         drop(lock);
         Ok(())
     })
@@ -220,7 +235,80 @@ async fn rebuild_one<L: EventLog>(
     })
 }
 
-/// `switchboard rebuild`: every read model of `target`, concurrently, into `root` (`DIR/read`).
+/// Rebuilds one read model into a new generation under `root` and publishes it.
+async fn rebuild_one<L: EventLog>(
+    log: &L,
+    root: &Path,
+    kind: Kind,
+    until: Until,
+    bar: &Bar,
+) -> Result<Rebuilt, ReadModelError> {
+    let building = prepare(root, kind).await?;
+    let path = building.slot.path(&building.generation);
+    let started = Instant::now();
+    let checkpoint = kind
+        .rebuild(log, &path, until, REBUILD_BATCH, |p| bar.update(kind, p))
+        .await
+        .map_err(|error| ReadModelError::Projection {
+            kind: kind.name(),
+            error,
+        })?;
+    publish(building, checkpoint, started.elapsed().as_secs_f64()).await
+}
+
+/// Rebuilds SQLite read models together (one pass over the log feeds them all, each record
+/// decoded once) into new generations under `root`, and publishes them once all are built.
+async fn rebuild_files_together<L: EventLog>(
+    log: &L,
+    root: &Path,
+    kinds: Vec<Kind>,
+    until: Until,
+    bar: &Bar,
+) -> Result<Vec<Rebuilt>, ReadModelError> {
+    let mut builds = Vec::with_capacity(kinds.len());
+    for &kind in &kinds {
+        builds.push(prepare(root, kind).await?);
+    }
+    let wanted: Vec<(Kind, PathBuf)> = builds
+        .iter()
+        .map(|b| (b.slot.kind(), b.slot.path(&b.generation)))
+        .collect();
+    let opening = wanted.clone();
+    let stores = blocking("open read models", move || {
+        opening
+            .into_iter()
+            .map(|(kind, path)| {
+                let store = open_for_rebuild(&path, |building| kind.open_file_store(building))
+                    .map_err(|error| ReadModelError::Projection {
+                        kind: kind.name(),
+                        error,
+                    })?;
+                Ok((path, store))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    let started = Instant::now();
+    let checkpoints = rebuild_files(log, stores, until, REBUILD_BATCH, |index, p| {
+        if let Some((kind, _)) = wanted.get(index) {
+            bar.update(*kind, p);
+        }
+    })
+    .await
+    .map_err(|error| ReadModelError::Projection {
+        kind: "read models",
+        error,
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut rebuilt = Vec::with_capacity(builds.len());
+    for (building, checkpoint) in builds.into_iter().zip(checkpoints) {
+        rebuilt.push(publish(building, checkpoint, seconds).await?);
+    }
+    Ok(rebuilt)
+}
+
+/// `switchboard rebuild`: every read model of `target` into `root` (`DIR/read`): the SQLite
+/// ones together from one pass over the log, the search index beside them.
 pub async fn rebuild_models<L: EventLog>(
     log: &L,
     root: &Path,
@@ -231,18 +319,36 @@ pub async fn rebuild_models<L: EventLog>(
     let bar = Bar::default();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let drawer = progress.then(|| bar.draw_until_done(Arc::clone(&done)));
-    let results = futures::future::join_all(
-        target
-            .kinds()
-            .into_iter()
-            .map(|kind| rebuild_one(log, root, kind, until, &bar)),
-    )
-    .await;
+    let (files, directories): (Vec<Kind>, Vec<Kind>) =
+        target.kinds().into_iter().partition(|k| !k.is_directory());
+    let together = async {
+        match files.len() {
+            0 => Ok(Vec::new()),
+            // One alone needs no group (and keeps `rebuild <one>` exactly as it was).
+            1 => rebuild_one(log, root, files[0], until, &bar)
+                .await
+                .map(|r| vec![r]),
+            _ => rebuild_files_together(log, root, files.clone(), until, &bar).await,
+        }
+    };
+    let apart = futures::future::join_all(
+        directories
+            .iter()
+            .map(|&kind| rebuild_one(log, root, kind, until, &bar)),
+    );
+    let (together, apart) = futures::future::join(together, apart).await;
     done.store(true, std::sync::atomic::Ordering::Release);
     if let Some(drawer) = drawer {
         let _ = drawer.join();
     }
-    results.into_iter().collect()
+    let mut rebuilt = together?;
+    for result in apart {
+        rebuilt.push(result?);
+    }
+    // In the order of `target`, as before.
+    let order = target.kinds();
+    rebuilt.sort_by_key(|r| order.iter().position(|k| *k == r.kind));
+    Ok(rebuilt)
 }
 
 /// One read model's comparison.

@@ -18,7 +18,8 @@ pub mod verify;
 mod test_support;
 
 pub use runtime::{
-    Checkpoint, DecodedRecord, Projection, ProjectionError, ProjectionRunner, ProjectionStore,
-    Readers, RebuildProgress, RunnerOptions, RunnerStatus, Store, Until, open_reader, rebuild,
-    rebuild_store,
+    Checkpoint, DecodedRecord, FileStore, Projection, ProjectionError, ProjectionRunner,
+    ProjectionStore, Readers, RebuildProgress, RunnerOptions, RunnerStatus, SharedBatch,
+    SharedRecord, Store, Until, open_for_rebuild, open_reader, rebuild, rebuild_files,
+    rebuild_group, rebuild_store,
 };

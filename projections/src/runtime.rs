@@ -662,25 +662,184 @@ pub async fn rebuild<L: EventLog, P: Projection>(
     let store = rebuild_store(log, store, until, max_batch, progress).await?;
     let checkpoint = store.checkpoint();
     let target = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        store.close()?;
-        for file in [&building, &target] {
-            for suffix in ["-wal", "-shm"] {
-                remove_database(&sibling(file, suffix))?;
-            }
-        }
-        std::fs::rename(&building, &target).map_err(|e| {
-            ProjectionError::Corrupt(format!(
-                "cannot move {} to {}: {e}",
-                building.display(),
-                target.display()
-            ))
-        })
-    })
-    .await
-    .map_err(|e| task_failed(&display, "rebuild", e))??;
+    tokio::task::spawn_blocking(move || install(Box::new(store), &building, &target))
+        .await
+        .map_err(|e| task_failed(&display, "rebuild", e))??;
     tracing::info!(path = %path.display(), checkpoint = checkpoint.seq, "projection rebuilt");
     Ok(checkpoint)
+}
+
+/// A store kept in one SQLite file, which can be closed into that file alone.
+pub trait FileStore: Store {
+    /// Folds the WAL into the file and closes it (see [`ProjectionStore::close`]).
+    fn close_file(self: Box<Self>) -> Result<(), ProjectionError>;
+}
+
+impl<P: Projection> FileStore for ProjectionStore<P> {
+    fn close_file(self: Box<Self>) -> Result<(), ProjectionError> {
+        (*self).close()
+    }
+}
+
+/// Closes a store built at `building` and moves its file over `target` (an atomic rename).
+fn install(
+    store: Box<dyn FileStore>,
+    building: &Path,
+    target: &Path,
+) -> Result<(), ProjectionError> {
+    store.close_file()?;
+    for file in [building, target] {
+        for suffix in ["-wal", "-shm"] {
+            remove_database(&sibling(file, suffix))?;
+        }
+    }
+    std::fs::rename(building, target).map_err(|e| {
+        ProjectionError::Corrupt(format!(
+            "cannot move {} to {}: {e}",
+            building.display(),
+            target.display()
+        ))
+    })
+}
+
+/// Opens a fresh file beside `path` for [`rebuild_files`] (`open` is given the path to open).
+pub fn open_for_rebuild<F>(path: &Path, open: F) -> Result<Box<dyn FileStore>, ProjectionError>
+where
+    F: FnOnce(&Path) -> Result<Box<dyn FileStore>, ProjectionError>,
+{
+    let building = sibling(path, ".rebuild");
+    remove_database(&building)?;
+    open(&building)
+}
+
+/// [`rebuild`] for several read models at once, each opened with [`open_for_rebuild`] for its
+/// `path`: one pass over the log feeds them all (each record read and decoded once), each
+/// store applying on a thread of its own while the next batch is read. The files are moved
+/// over their paths once all are built; an error leaves every old file as it was. `progress`
+/// gets the index of the store and where it is.
+pub async fn rebuild_files<L: EventLog>(
+    log: &L,
+    stores: Vec<(PathBuf, Box<dyn FileStore>)>,
+    until: Until,
+    max_batch: usize,
+    progress: impl FnMut(usize, RebuildProgress) + Send,
+) -> Result<Vec<Checkpoint>, ProjectionError> {
+    let (paths, stores): (Vec<PathBuf>, Vec<Box<dyn FileStore>>) = stores.into_iter().unzip();
+    let stores = rebuild_group(log, stores, until, max_batch, progress).await?;
+    let checkpoints: Vec<Checkpoint> = stores.iter().map(|s| s.checkpoint()).collect();
+    tokio::task::spawn_blocking(move || {
+        for (store, path) in stores.into_iter().zip(&paths) {
+            install(store, &sibling(path, ".rebuild"), path)?;
+            tracing::info!(path = %path.display(), "projection rebuilt");
+        }
+        Ok::<_, ProjectionError>(())
+    })
+    .await
+    .map_err(|e| task_failed("read models", "rebuild", e))??;
+    Ok(checkpoints)
+}
+
+/// Replays the log into every store from the lowest checkpoint + 1 up to `until` (each store
+/// skips what it has), reading once for all: each store applies on its own thread from a
+/// queue two batches deep. Finishes every store and hands them back in order.
+pub async fn rebuild_group<L: EventLog, S: Store + ?Sized>(
+    log: &L,
+    stores: Vec<Box<S>>,
+    until: Until,
+    max_batch: usize,
+    mut progress: impl FnMut(usize, RebuildProgress) + Send,
+) -> Result<Vec<Box<S>>, ProjectionError> {
+    let target_seq = target_of(until, log.last_seq().await?);
+    let filter = SubjectFilter::all();
+    let mut from_seq = stores.iter().map(|s| s.checkpoint().seq).min().unwrap_or(0) + 1;
+    let mut queues = Vec::with_capacity(stores.len());
+    let mut workers = Vec::with_capacity(stores.len());
+    let mut applied = Vec::with_capacity(stores.len());
+    for mut store in stores {
+        let (tx, mut rx) = mpsc::channel::<SharedBatch>(2);
+        let seq = Arc::new(std::sync::atomic::AtomicU64::new(store.applied_seq()));
+        let reported = Arc::clone(&seq);
+        let name = store.name();
+        let worker = std::thread::Builder::new()
+            .name(format!("rebuild-{name}"))
+            .spawn(move || {
+                while let Some(batch) = rx.blocking_recv() {
+                    store.apply_shared(&batch)?;
+                    reported.store(store.applied_seq(), Ordering::Release);
+                }
+                store.finish()?;
+                Ok::<_, ProjectionError>(store)
+            })
+            .map_err(|e| ProjectionError::Stopped {
+                projection: name.to_owned(),
+                reason: format!("cannot start the rebuild thread: {e}"),
+            })?;
+        queues.push(tx);
+        workers.push(worker);
+        applied.push(seq);
+    }
+    let mut done = false;
+    while !done {
+        let mut records = if from_seq <= target_seq {
+            log.read(from_seq, &filter, max_batch.max(1)).await?
+        } else {
+            Vec::new()
+        };
+        match records.last() {
+            Some(last) => from_seq = last.seq + 1,
+            None => done = true,
+        }
+        let before = records.len();
+        records.retain(|r| {
+            r.seq <= target_seq && !matches!(until, Until::Time(at) if r.appended_at > at)
+        });
+        done |= records.len() < before;
+        if records.is_empty() {
+            continue;
+        }
+        let batch: SharedBatch = records.into_iter().map(SharedRecord::new).collect();
+        for queue in &queues {
+            // A worker that failed has dropped its queue: stop reading, its error is below.
+            if queue.send(Arc::clone(&batch)).await.is_err() {
+                done = true;
+            }
+        }
+        for (index, seq) in applied.iter().enumerate() {
+            progress(
+                index,
+                RebuildProgress {
+                    applied_seq: seq.load(Ordering::Acquire),
+                    target_seq,
+                },
+            );
+        }
+    }
+    drop(queues);
+    let finished = tokio::task::spawn_blocking(move || {
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker.join().unwrap_or_else(|_| {
+                    Err(ProjectionError::Corrupt(
+                        "a rebuild thread panicked".to_owned(),
+                    ))
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| task_failed("read models", "rebuild", e))?;
+    let stores = finished.into_iter().collect::<Result<Vec<_>, _>>()?;
+    for (index, store) in stores.iter().enumerate() {
+        progress(
+            index,
+            RebuildProgress {
+                applied_seq: store.applied_seq(),
+                target_seq,
+            },
+        );
+    }
+    Ok(stores)
 }
 
 /// Settings of a [`ProjectionRunner`].
@@ -1342,5 +1501,67 @@ mod tests {
         assert_eq!(applied(&behind_path).len(), 10);
         let status = ahead.shutdown().await;
         assert_eq!((status.checkpoint.seq, status.failed), (more, None));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_rebuild_reads_once_and_installs_every_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default())
+            .expect("open");
+        let last = append_some(&log, 9).await;
+        let paths = [dir.path().join("a.sqlite"), dir.path().join("b.sqlite")];
+        // An old file at the first path, holding something the log does not say.
+        {
+            let old = ProjectionStore::open(&paths[0], Tally { fail_at: None }).expect("open");
+            old.conn
+                .execute("INSERT INTO seq_events (seq, events) VALUES (100, 1)", [])
+                .expect("insert");
+            old.close().expect("close");
+        }
+        let mut stores = Vec::new();
+        for path in &paths {
+            let store = open_for_rebuild(path, |p| {
+                Ok(Box::new(ProjectionStore::open(p, Tally { fail_at: None })?)
+                    as Box<dyn FileStore>)
+            })
+            .expect("open");
+            stores.push((path.clone(), store));
+        }
+        let mut seen = Vec::new();
+        let checkpoints = rebuild_files(&log, stores, Until::End, 4, |index, p| {
+            seen.push((index, p.applied_seq))
+        })
+        .await
+        .expect("rebuild");
+        assert_eq!(
+            checkpoints.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            [last, last]
+        );
+        let all: Vec<i64> = (1..=to_i64(last)).collect();
+        for path in &paths {
+            assert_eq!(applied(path), all, "{}", path.display());
+            assert!(!sibling(path, ".rebuild").exists());
+        }
+        assert!(
+            seen.contains(&(0, last)) && seen.contains(&(1, last)),
+            "{seen:?}"
+        );
+
+        // Up to a sequence: both stop there.
+        let mut stores = Vec::new();
+        for path in &paths {
+            let store = open_for_rebuild(path, |p| {
+                Ok(Box::new(ProjectionStore::open(p, Tally { fail_at: None })?)
+                    as Box<dyn FileStore>)
+            })
+            .expect("open");
+            stores.push((path.clone(), store));
+        }
+        rebuild_files(&log, stores, Until::Seq(5), 4, |_, _| {})
+            .await
+            .expect("rebuild");
+        for path in &paths {
+            assert_eq!(applied(path), (1..=5).collect::<Vec<i64>>());
+        }
     }
 }
