@@ -6,6 +6,7 @@
 //! [`FORMAT_SINGLE_BYTE`], then one byte per character — ASCII as itself, the others as
 //! `0x80 + their index in UPPER`. A Russian sentence shrinks by 40–45 %. Any other text (emoji,
 //! Latin accents, CJK…) is stored as it is, as TEXT; so is one the form would not make shorter.
+//! Used for the timeline's texts and the dialog list's last-message and draft previews.
 //!
 //! The form is a pure function of the text: no dictionary trained on what clients wrote (that
 //! would keep pieces of a deleted client's messages, F4.8), the same bytes on a rebuild, and a
@@ -94,6 +95,17 @@ pub(crate) fn column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<
             rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Blob, e.into())
         }),
         _ => row.get(index),
+    }
+}
+
+/// [`column`] for a nullable column.
+pub(crate) fn optional_column(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<String>> {
+    match row.get_ref(index)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => column(row, index).map(Some),
     }
 }
 

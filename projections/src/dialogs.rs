@@ -138,7 +138,8 @@ CREATE TABLE IF NOT EXISTS dialog_row (
     client_external_id TEXT,
     client_created_at INTEGER NOT NULL,
     last_activity_at INTEGER NOT NULL,
-    last_message_preview TEXT,
+    -- TEXT, or the compact single-byte form of a Cyrillic text (`compact`), as the draft's.
+    last_message_preview,
     -- client | operator | bot | note
     last_message_author TEXT,
     last_message_operator TEXT,
@@ -252,7 +253,7 @@ CREATE TABLE IF NOT EXISTS dialogoperator_draft (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
     operator TEXT NOT NULL,
-    preview TEXT NOT NULL,
+    preview NOT NULL,
     PRIMARY KEY (dialog, operator)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_tag (
@@ -539,7 +540,7 @@ fn change_row(
             .execute(params![
                 dialog,
                 at,
-                preview(&e.text),
+                crate::compact::value(&preview(&e.text)),
                 e.channel.token(),
                 e.attachments.len() as i64
             ])?;
@@ -569,7 +570,7 @@ fn change_row(
             .execute(params![
                 dialog,
                 at,
-                preview(&e.text),
+                crate::compact::value(&preview(&e.text)),
                 author,
                 operator,
                 e.channel.token(),
@@ -592,7 +593,7 @@ fn change_row(
             .execute(params![
                 dialog,
                 at,
-                preview(&e.text),
+                crate::compact::value(&preview(&e.text)),
                 operator_of(envelope.actor)
             ])?;
         }
@@ -764,7 +765,11 @@ fn change_row(
                  SELECT rowid, ?2, ?3 FROM dialog_row WHERE dialog = ?1
                  ON CONFLICT (dialog, operator) DO UPDATE SET preview = excluded.preview",
             )?
-            .execute(params![dialog, e.operator.token(), preview(&e.text)])?;
+            .execute(params![
+                dialog,
+                e.operator.token(),
+                crate::compact::value(&preview(&e.text))
+            ])?;
         }
         Event::DraftCleared(e) => {
             tx.prepare_cached(
@@ -1135,7 +1140,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DialogRow> {
         client_external_id: r.get(6)?,
         client_created_at: Timestamp::from_micros(r.get(7)?),
         last_activity_at: Timestamp::from_micros(r.get(8)?),
-        last_message_preview: r.get(9)?,
+        last_message_preview: crate::compact::optional_column(r, 9)?,
         last_message_author,
         last_message_channel: parse_id(12, r.get(12)?)?,
         last_message_attachments: r.get(13)?,
@@ -1291,7 +1296,7 @@ pub fn list_dialogs(conn: &Connection, query: &ListQuery) -> Result<Page, Projec
         page.push(ListRow {
             unread: marked_unread || unread_messages > 0,
             unread_messages,
-            draft: r.get(ROW_COLUMN_COUNT + 5)?,
+            draft: crate::compact::optional_column(r, ROW_COLUMN_COUNT + 5)?,
             row,
         });
     }

@@ -265,8 +265,13 @@ async fn list_rows_and_counters_follow_the_rules<L: EventLog>(log: L) {
     assert_eq!(Some(first_wait), row(&conn, anna).last_message_at);
 
     inbound(&service, &w, anna, "is anybody there?").await;
-    let seq = inbound(&service, &w, boris, "price?").await;
+    let seq = inbound(&service, &w, boris, "Сколько стоит «Ёлка»?").await;
     runner.wait_for(seq, WAIT).await.expect("applied");
+    assert_eq!(
+        row(&conn, boris).last_message_preview.as_deref(),
+        Some("Сколько стоит «Ёлка»?"),
+        "kept in the compact form, read back whole"
+    );
     let r = row(&conn, anna);
     assert_eq!(r.title(), Some("Anna"));
     assert_eq!(r.last_message_preview.as_deref(), Some("is anybody there?"));
