@@ -2,7 +2,8 @@
 //! variables, deal, tasks, lists and the bot's funnel block. A deleted client (F4.8) keeps only
 //! a tombstone row: every piece of personal data is erased.
 //!
-//! Tables:
+//! Tables (every table keyed by a dialog other than `dialog_card` holds its `dialog_card`
+//! rowid, not the 32-hex token):
 //! - `dialog_card`: dialog → profile, source, deal, funnel block, the client's decimal number;
 //! - `project_clientnumber`: project → the last number given (F2.2: the same rule as the dialog
 //!   list's, so the card shows the number the list filters by);
@@ -53,14 +54,16 @@ CREATE TABLE IF NOT EXISTS project_clientnumber (
     last INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_utm (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_card` rowid.
+    dialog INTEGER NOT NULL,
     pos INTEGER NOT NULL,
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (dialog, pos)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_identity (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_card` rowid.
+    dialog INTEGER NOT NULL,
     channel TEXT NOT NULL,
     external_id TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -68,13 +71,15 @@ CREATE TABLE IF NOT EXISTS dialog_identity (
     PRIMARY KEY (dialog, channel, external_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_variable (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_card` rowid.
+    dialog INTEGER NOT NULL,
     name TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (dialog, name)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_task (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_card` rowid.
+    dialog INTEGER NOT NULL,
     task TEXT NOT NULL,
     text TEXT NOT NULL,
     due INTEGER,
@@ -83,7 +88,8 @@ CREATE TABLE IF NOT EXISTS dialog_task (
     PRIMARY KEY (dialog, task)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_list (
-    dialog TEXT NOT NULL,
+    -- The dialog's `dialog_card` rowid.
+    dialog INTEGER NOT NULL,
     list TEXT NOT NULL,
     PRIMARY KEY (dialog, list)
 ) WITHOUT ROWID;
@@ -152,7 +158,7 @@ fn add_identity(
 ) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "INSERT INTO dialog_identity (dialog, channel, external_id, kind, display_name)
-         SELECT ?1, ?2, ?3, ?4, ?5 FROM dialog_card WHERE dialog = ?1 AND deleted = 0
+         SELECT rowid, ?2, ?3, ?4, ?5 FROM dialog_card WHERE dialog = ?1 AND deleted = 0
          ON CONFLICT (dialog, channel, external_id) DO UPDATE
              SET display_name = coalesce(excluded.display_name, display_name)",
     )?
@@ -197,7 +203,8 @@ fn apply_event(
                 .execute(params![dialog, number])?;
             set_profile(tx, dialog, &e.profile)?;
             let mut utm = tx.prepare_cached(
-                "INSERT INTO dialog_utm (dialog, pos, key, value) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO dialog_utm (dialog, pos, key, value)
+                 SELECT rowid, ?2, ?3, ?4 FROM dialog_card WHERE dialog = ?1",
             )?;
             for (pos, (key, value)) in e.source.utm.iter().enumerate() {
                 utm.execute(params![dialog, i64::try_from(pos).unwrap_or(0), key, value])?;
@@ -214,7 +221,8 @@ fn apply_event(
         }
         Event::IdentityUnlinked(e) => {
             tx.prepare_cached(
-                "DELETE FROM dialog_identity WHERE dialog = ?1 AND channel = ?2 AND external_id = ?3",
+                "DELETE FROM dialog_identity WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1)
+                     AND channel = ?2 AND external_id = ?3",
             )?
             .execute(params![dialog, e.identity.channel.token(), e.identity.external_id])?;
         }
@@ -226,13 +234,13 @@ fn apply_event(
         Event::VariableSet(e) => {
             tx.prepare_cached(
                 "INSERT INTO dialog_variable (dialog, name, value)
-                 SELECT ?1, ?2, ?3 FROM dialog_card WHERE dialog = ?1 AND deleted = 0
+                 SELECT rowid, ?2, ?3 FROM dialog_card WHERE dialog = ?1 AND deleted = 0
                  ON CONFLICT (dialog, name) DO UPDATE SET value = excluded.value",
             )?
             .execute(params![dialog, e.name, e.value])?;
         }
         Event::VariableCleared(e) => {
-            tx.prepare_cached("DELETE FROM dialog_variable WHERE dialog = ?1 AND name = ?2")?
+            tx.prepare_cached("DELETE FROM dialog_variable WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) AND name = ?2")?
                 .execute(params![dialog, e.name])?;
         }
         Event::DealStageChanged(e) => {
@@ -258,7 +266,7 @@ fn apply_event(
         Event::TaskCreated(e) => {
             tx.prepare_cached(
                 "INSERT INTO dialog_task (dialog, task, text, due, created_at)
-                 SELECT ?1, ?2, ?3, ?4, ?5 FROM dialog_card WHERE dialog = ?1 AND deleted = 0
+                 SELECT rowid, ?2, ?3, ?4, ?5 FROM dialog_card WHERE dialog = ?1 AND deleted = 0
                  ON CONFLICT (dialog, task) DO NOTHING",
             )?
             .execute(params![
@@ -270,13 +278,14 @@ fn apply_event(
             ])?;
         }
         Event::TaskCompleted(e) => {
-            tx.prepare_cached("UPDATE dialog_task SET done = 1 WHERE dialog = ?1 AND task = ?2")?
+            tx.prepare_cached("UPDATE dialog_task SET done = 1 WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) AND task = ?2")?
                 .execute(params![dialog, e.task.token()])?;
         }
         Event::ListsJoined(e) => {
             execute_for_each(
                 tx,
-                "INSERT INTO dialog_list (dialog, list) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                "INSERT INTO dialog_list (dialog, list) SELECT rowid, ?2 FROM dialog_card WHERE dialog = ?1
+                 ON CONFLICT DO NOTHING",
                 dialog,
                 e.lists.iter().map(|id| id.token()),
             )?;
@@ -284,7 +293,7 @@ fn apply_event(
         Event::ListsLeft(e) => {
             execute_for_each(
                 tx,
-                "DELETE FROM dialog_list WHERE dialog = ?1 AND list = ?2",
+                "DELETE FROM dialog_list WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) AND list = ?2",
                 dialog,
                 e.lists.iter().map(|id| id.token()),
             )?;
@@ -308,8 +317,11 @@ fn apply_event(
             .execute([dialog])?;
             for table in PERSONAL {
                 // `table` is one of this module's literals, never input.
-                tx.prepare_cached(&format!("DELETE FROM {table} WHERE dialog = ?1"))?
-                    .execute([dialog])?;
+                tx.prepare_cached(&format!(
+                    "DELETE FROM {table}
+                     WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1)"
+                ))?
+                .execute([dialog])?;
             }
         }
         _ => {}
@@ -401,13 +413,13 @@ pub fn card(conn: &Connection, dialog: DialogId) -> Result<Option<Card>, Project
         return Ok(None);
     };
     let utm = conn
-        .prepare_cached("SELECT key, value FROM dialog_utm WHERE dialog = ?1 ORDER BY pos")?
+        .prepare_cached("SELECT key, value FROM dialog_utm WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) ORDER BY pos")?
         .query_map([&token], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<(String, String)>, _>>()?;
     let identities = conn
         .prepare_cached(
             "SELECT channel, external_id, display_name FROM dialog_identity
-             WHERE dialog = ?1 ORDER BY channel, external_id",
+             WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) ORDER BY channel, external_id",
         )?
         .query_map([&token], |r| {
             Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
@@ -417,12 +429,15 @@ pub fn card(conn: &Connection, dialog: DialogId) -> Result<Option<Card>, Project
         .map(|(channel, external, name)| Ok((parse(channel)?, external, name)))
         .collect::<Result<Vec<_>, ProjectionError>>()?;
     let variables = conn
-        .prepare_cached("SELECT name, value FROM dialog_variable WHERE dialog = ?1 ORDER BY name")?
+        .prepare_cached(
+            "SELECT name, value FROM dialog_variable
+             WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) ORDER BY name",
+        )?
         .query_map([&token], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<(String, String)>, _>>()?;
     let tasks = conn
         .prepare_cached(
-            "SELECT task, text, due, done FROM dialog_task WHERE dialog = ?1
+            "SELECT task, text, due, done FROM dialog_task WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1)
              ORDER BY created_at, task",
         )?
         .query_map([&token], |r| {
@@ -445,7 +460,7 @@ pub fn card(conn: &Connection, dialog: DialogId) -> Result<Option<Card>, Project
         })
         .collect::<Result<Vec<_>, ProjectionError>>()?;
     let lists = conn
-        .prepare_cached("SELECT list FROM dialog_list WHERE dialog = ?1 ORDER BY list")?
+        .prepare_cached("SELECT list FROM dialog_list WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) ORDER BY list")?
         .query_map([&token], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
