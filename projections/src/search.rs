@@ -2,9 +2,10 @@
 //! built from the log only and driven by the same [`ProjectionRunner`] as the SQLite models.
 //!
 //! # Documents
-//! One index, two kinds of documents, each with its project, its dialog, an `order` key (a
-//! fast field: `seq << 12 | index of the event in its log message`) and a stored `body`
-//! (postcard) that holds everything the document was built from:
+//! One index, two kinds of documents, each with its kind (`type`, indexed), its project and its
+//! dialog (each indexed and a fast field, as the id's 16 bytes), an `order` key (a fast field:
+//! `seq << 12 | index of the event in its log message`) and a stored `body` (postcard) that holds
+//! the rest of what the document was built from; nothing is stored twice (see *On disk*):
 //! - **client**, one per live dialog: name, phone (also as digits only), email and every
 //!   channel identity's external id and display name, lowercased (`ё` folded to `е`) and
 //!   indexed unstemmed as n-grams of 3..10 characters (`grams`) for substring search, and as
@@ -20,7 +21,7 @@
 //! # Events
 //! `dialog.registered` adds the client document; `client.profile_updated`, `identity.linked`,
 //! `identity.unlinked` and `dialog.merged` (the survivor takes over identities) replace it
-//! (delete-by-term on its key + add, in the same commit); `client.deleted` removes every
+//! (a delete of the dialog's client document, by query, + add, in the same commit); `client.deleted` removes every
 //! document of the dialog (F4.8: personal data leaves the read model); `dialog.merged_into`
 //! removes the absorbed dialog's client document and re-adds its messages under the survivor,
 //! so a hit always names a dialog the list still has (one timeline, F4.9). Everything else is
@@ -51,6 +52,14 @@
 //! `CURRENT`; readers follow with [`SearchReader::reopen`], and opening the writer removes the
 //! older versions. [`SearchReader::digest`] is a deterministic checksum of the documents, so a
 //! live index can be compared with a rebuilt one (`switchboard verify`).
+//!
+//! # On disk
+//! What a document costs is kept to what a search or an update reads back: ids are 16-byte
+//! terms, not 32 hex digits; a message has no key of its own (nothing looks one up: a message
+//! leaves the index only with its dialog); field norms exist only for the two scored fields
+//! (`grams`, `text`); the kind, project, dialog and order are not stored (the body's variant
+//! names the kind, the rest are fast fields: a dictionary ordinal of a few bits per document);
+//! the document store is zstd in 64 KiB blocks.
 
 use crate::runtime::{
     Checkpoint, ProjectionError, ProjectionRunner, RebuildProgress, RunnerOptions, Store, Until,
@@ -73,12 +82,14 @@ use switchboard_schemas::{
     MessageAuthor, MessageId, NoteId, OperatorId, ProjectId, Timestamp, decode_batch,
 };
 use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::columnar::{BytesColumn, Column};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
     BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{
-    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+    BytesOptions, FAST, Field, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
+    Value,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::tokenizer::{
@@ -86,7 +97,8 @@ use tantivy::tokenizer::{
     Token, TokenFilter, TokenStream, Tokenizer,
 };
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+    DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, SegmentReader,
+    TantivyDocument, Term,
 };
 
 /// The store's name (logs, thread name).
@@ -177,7 +189,6 @@ impl SearchOptions {
 #[derive(Debug, Clone, Copy)]
 struct Fields {
     doc_type: Field,
-    key: Field,
     project: Field,
     dialog: Field,
     order: Field,
@@ -189,22 +200,28 @@ struct Fields {
 
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    let text_field = |tokenizer: &str, record: IndexRecordOption| {
+    // Field norms (one byte per document and field) only where BM25 scores: `grams` and `text`.
+    let text_field = |tokenizer: &str, record: IndexRecordOption, norms: bool| {
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(tokenizer)
-                .set_index_option(record),
+                .set_index_option(record)
+                .set_fieldnorms(norms),
         )
     };
+    let id = BytesOptions::default().set_indexed();
     let fields = Fields {
-        doc_type: builder.add_text_field("type", STRING | STORED),
-        key: builder.add_text_field("key", STRING),
-        project: builder.add_text_field("project", STRING | STORED),
-        dialog: builder.add_text_field("dialog", STRING | STORED),
+        doc_type: builder
+            .add_text_field("type", text_field("raw", IndexRecordOption::Basic, false)),
+        project: builder.add_bytes_field("project", id.clone().set_fast()),
+        dialog: builder.add_bytes_field("dialog", id.set_fast()),
         order: builder.add_u64_field("order", FAST),
-        grams: builder.add_text_field("grams", text_field(GRAMS, IndexRecordOption::WithFreqs)),
-        words: builder.add_text_field("words", text_field(WORDS, IndexRecordOption::Basic)),
-        text: builder.add_text_field("text", text_field(TEXT, IndexRecordOption::WithFreqs)),
+        grams: builder.add_text_field(
+            "grams",
+            text_field(GRAMS, IndexRecordOption::WithFreqs, true),
+        ),
+        words: builder.add_text_field("words", text_field(WORDS, IndexRecordOption::Basic, false)),
+        text: builder.add_text_field("text", text_field(TEXT, IndexRecordOption::WithFreqs, true)),
         body: builder.add_bytes_field("body", STORED),
     };
     (builder.build(), fields)
@@ -299,6 +316,8 @@ impl<S: TokenStream> TokenStream for YoFolderStream<S> {
 /// Everything a client document is built from (its stored body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct ClientBody {
+    /// The `order` fast field's value, not part of the stored body.
+    #[serde(skip)]
     order: u64,
     registered_at: Timestamp,
     name: Option<String>,
@@ -394,20 +413,13 @@ enum AuthorBody {
 /// Everything a message document is built from (its stored body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct MessageBody {
+    /// The `order` fast field's value, not part of the stored body.
+    #[serde(skip)]
     order: u64,
     occurred_at: Timestamp,
     item: ItemBody,
     author: AuthorBody,
     text: String,
-}
-
-impl MessageBody {
-    fn key(&self) -> String {
-        match self.item {
-            ItemBody::Message(id) => format!("m{}", id.token()),
-            ItemBody::Note(id) => format!("n{}", id.token()),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -416,8 +428,101 @@ enum Body {
     Message(MessageBody),
 }
 
-fn client_key(dialog: DialogId) -> String {
-    format!("c{}", dialog.token())
+/// Ids (project, dialog) are indexed terms and fast-field values as their 16 bytes (the UUID's,
+/// big-endian), not as 32 hex digits.
+fn id_term(field: Field, id: u128) -> Term {
+    Term::from_field_bytes(field, &id.to_be_bytes())
+}
+
+fn id_from(bytes: &[u8]) -> Result<u128, ProjectionError> {
+    <[u8; 16]>::try_from(bytes)
+        .map(u128::from_be_bytes)
+        .map_err(|_| corrupt("an id is not 16 bytes"))
+}
+
+fn dialog_term(fields: &Fields, dialog: DialogId) -> Term {
+    id_term(fields.dialog, dialog.as_uuid().as_u128())
+}
+
+/// The documents of one kind in `dialog`: its client document, or its messages.
+fn kind_in_dialog(fields: &Fields, dialog: DialogId, kind: &str) -> BooleanQuery {
+    BooleanQuery::new(vec![
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(
+                dialog_term(fields, dialog),
+                IndexRecordOption::Basic,
+            )),
+        ),
+        (
+            Occur::Must,
+            term_query(fields.doc_type, kind, IndexRecordOption::Basic),
+        ),
+    ])
+}
+
+/// The fast fields of one segment: what a document's stored body does not repeat.
+struct Columns {
+    order: Column<u64>,
+    project: BytesColumn,
+    dialog: BytesColumn,
+}
+
+impl Columns {
+    fn of(segment: &SegmentReader) -> Result<Self, ProjectionError> {
+        let fast = segment.fast_fields();
+        let bytes = |name: &str| {
+            fast.bytes(name)?
+                .ok_or_else(|| corrupt(format!("the fast field {name} is missing")))
+        };
+        Ok(Self {
+            order: fast.u64("order")?,
+            project: bytes("project")?,
+            dialog: bytes("dialog")?,
+        })
+    }
+
+    fn order(&self, doc: DocId) -> Result<u64, ProjectionError> {
+        self.order
+            .first(doc)
+            .ok_or_else(|| corrupt("a document has no order"))
+    }
+
+    fn id(column: &BytesColumn, doc: DocId) -> Result<u128, ProjectionError> {
+        let ord = column
+            .term_ords(doc)
+            .next()
+            .ok_or_else(|| corrupt("a document lacks an id"))?;
+        let mut bytes = Vec::with_capacity(16);
+        let found = column
+            .ord_to_bytes(ord, &mut bytes)
+            .map_err(|e| corrupt(format!("cannot read an id: {e}")))?;
+        if !found {
+            return Err(corrupt("an id ordinal is out of range"));
+        }
+        id_from(&bytes)
+    }
+
+    fn project(&self, doc: DocId) -> Result<ProjectId, ProjectionError> {
+        Self::id(&self.project, doc).map(ProjectId::from_u128)
+    }
+
+    fn dialog(&self, doc: DocId) -> Result<DialogId, ProjectionError> {
+        Self::id(&self.dialog, doc).map(DialogId::from_u128)
+    }
+}
+
+/// Every value of a bytes column by ordinal (for reading all documents of a segment).
+fn id_table(column: &BytesColumn) -> Result<Vec<[u8; 16]>, ProjectionError> {
+    let mut table = Vec::with_capacity(column.num_terms());
+    let mut stream = column
+        .dictionary()
+        .stream()
+        .map_err(|e| corrupt(format!("cannot read ids: {e}")))?;
+    while stream.advance() {
+        table.push(id_from(stream.key())?.to_be_bytes());
+    }
+    Ok(table)
 }
 
 /// The order key of the `index`-th event of the log message `seq`.
@@ -601,18 +706,25 @@ fn open_current(root: &Path) -> Result<Opened, ProjectionError> {
     }
 }
 
-fn decode_body(doc: &TantivyDocument, fields: &Fields) -> Result<Body, ProjectionError> {
-    let bytes = doc
-        .get_first(fields.body)
+fn body_bytes<'a>(doc: &'a TantivyDocument, fields: &Fields) -> Result<&'a [u8], ProjectionError> {
+    doc.get_first(fields.body)
         .and_then(|v| v.as_bytes())
-        .ok_or_else(|| corrupt("a document has no body"))?;
-    postcard::from_bytes(bytes).map_err(|e| corrupt(format!("a body does not decode: {e}")))
+        .ok_or_else(|| corrupt("a document has no body"))
 }
 
-fn stored_text(doc: &TantivyDocument, field: Field) -> Result<&str, ProjectionError> {
-    doc.get_first(field)
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| corrupt("a document lacks a stored field"))
+/// A document's body, with its order key (a fast field) put back.
+fn decode_body(
+    doc: &TantivyDocument,
+    fields: &Fields,
+    order: u64,
+) -> Result<Body, ProjectionError> {
+    let mut body: Body = postcard::from_bytes(body_bytes(doc, fields)?)
+        .map_err(|e| corrupt(format!("a body does not decode: {e}")))?;
+    match &mut body {
+        Body::Client(c) => c.order = order,
+        Body::Message(m) => m.order = order,
+    }
+    Ok(body)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -855,26 +967,24 @@ fn message_match(opened: &Opened, text: &str) -> Result<Option<Box<dyn Query>>, 
 fn hit_of(
     doc: &TantivyDocument,
     fields: &Fields,
+    columns: &Columns,
+    doc_id: DocId,
     score: Option<f32>,
 ) -> Result<(SearchHit, u64), ProjectionError> {
-    let dialog: DialogId = stored_text(doc, fields.dialog)?
-        .parse()
-        .map_err(|_| corrupt("a dialog id does not parse"))?;
-    let (order, detail) = match decode_body(doc, fields)? {
-        Body::Client(c) => (
-            c.order,
-            HitDetail::Client(ClientHit {
-                name: c.name,
-                phone: c.phone,
-                email: c.email,
-                identities: c
-                    .identities
-                    .into_iter()
-                    .map(|i| (i.channel, i.external_id, i.display_name))
-                    .collect(),
-                registered_at: c.registered_at,
-            }),
-        ),
+    let dialog = columns.dialog(doc_id)?;
+    let order = columns.order(doc_id)?;
+    let detail = match decode_body(doc, fields, order)? {
+        Body::Client(c) => HitDetail::Client(ClientHit {
+            name: c.name,
+            phone: c.phone,
+            email: c.email,
+            identities: c
+                .identities
+                .into_iter()
+                .map(|i| (i.channel, i.external_id, i.display_name))
+                .collect(),
+            registered_at: c.registered_at,
+        }),
         Body::Message(m) => {
             let item = match m.item {
                 ItemBody::Message(id) => ItemId::Message(id),
@@ -886,15 +996,12 @@ fn hit_of(
                 AuthorBody::Bot => ItemKind::Outbound(None),
                 AuthorBody::NoteBy(op) => ItemKind::Note(op),
             };
-            (
-                m.order,
-                HitDetail::Message(MessageHit {
-                    item,
-                    kind,
-                    text: m.text,
-                    occurred_at: m.occurred_at,
-                }),
-            )
+            HitDetail::Message(MessageHit {
+                item,
+                kind,
+                text: m.text,
+                occurred_at: m.occurred_at,
+            })
         }
     };
     Ok((
@@ -927,11 +1034,10 @@ fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, Search
     };
     let mut parts = vec![
         (Occur::Must, matching),
-        filter(term_query(
-            fields.project,
-            &query.project.token(),
+        filter(Box::new(TermQuery::new(
+            id_term(fields.project, query.project.as_uuid().as_u128()),
             IndexRecordOption::Basic,
-        )),
+        ))),
         filter(term_query(
             fields.doc_type,
             doc_type,
@@ -942,9 +1048,7 @@ fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, Search
         if dialogs.is_empty() {
             return Ok(empty);
         }
-        let terms = dialogs
-            .iter()
-            .map(|d| Term::from_field_text(fields.dialog, &d.token()));
+        let terms = dialogs.iter().map(|d| dialog_term(fields, *d));
         parts.push(filter(Box::new(TermSetQuery::new(terms))));
     }
     let limit = query.limit.clamp(1, MAX_LIMIT);
@@ -988,9 +1092,16 @@ fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, Search
     found.truncate(limit);
     let mut hits = Vec::with_capacity(found.len());
     let mut last_order = None;
+    let mut columns: HashMap<u32, Columns> = HashMap::new();
     for (score, address) in found {
         let doc: TantivyDocument = searcher.doc(address)?;
-        let (hit, order) = hit_of(&doc, fields, score)?;
+        let segment_columns = match columns.entry(address.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(Columns::of(searcher.segment_reader(address.segment_ord))?)
+            }
+        };
+        let (hit, order) = hit_of(&doc, fields, segment_columns, address.doc_id, score)?;
         last_order = Some(order);
         hits.push(hit);
     }
@@ -1015,9 +1126,9 @@ pub struct IndexDigest {
     /// The commit's checkpoint.
     pub checkpoint: Checkpoint,
     pub documents: u64,
-    /// SHA-256 (hex) over the multiset of documents: each document's hash (kind, project,
-    /// dialog, body) summed lane-wise, so the order of segments and documents does not matter
-    /// and a duplicate changes it.
+    /// SHA-256 (hex) over the multiset of documents: each document's hash (project, dialog,
+    /// order key, body, which names the kind) summed lane-wise, so the order of segments and
+    /// documents does not matter and a duplicate changes it.
     pub sha256: String,
 }
 
@@ -1030,16 +1141,27 @@ fn digest_of(opened: &Opened) -> Result<IndexDigest, ProjectionError> {
         let store = segment
             .get_store_reader(64)
             .map_err(|e| corrupt(format!("cannot read stored documents: {e}")))?;
+        let columns = Columns::of(segment)?;
+        let projects = id_table(&columns.project)?;
+        let dialogs = id_table(&columns.dialog)?;
+        let id = |table: &[[u8; 16]], column: &BytesColumn, doc_id: DocId| {
+            column
+                .term_ords(doc_id)
+                .next()
+                .and_then(|ord| table.get(usize::try_from(ord).ok()?).copied())
+                .ok_or_else(|| corrupt("a document lacks an id"))
+        };
         for doc_id in segment.doc_ids_alive() {
             let doc: TantivyDocument = store.get(doc_id)?;
             let mut hasher = Sha256::new();
+            let project = id(&projects, &columns.project, doc_id)?;
+            let dialog = id(&dialogs, &columns.dialog, doc_id)?;
+            let order = columns.order(doc_id)?.to_le_bytes();
             for part in [
-                stored_text(&doc, fields.doc_type)?.as_bytes(),
-                stored_text(&doc, fields.project)?.as_bytes(),
-                stored_text(&doc, fields.dialog)?.as_bytes(),
-                doc.get_first(fields.body)
-                    .and_then(|v| v.as_bytes())
-                    .ok_or_else(|| corrupt("a document has no body"))?,
+                &project[..],
+                &dialog[..],
+                &order[..],
+                body_bytes(&doc, fields)?,
             ] {
                 hasher.update((part.len() as u64).to_le_bytes());
                 hasher.update(part);
@@ -1448,21 +1570,16 @@ impl SearchIndex {
         }
         let fields = &self.opened.fields;
         let searcher = self.opened.reader.searcher();
-        let query = TermQuery::new(
-            Term::from_field_text(fields.key, &client_key(dialog)),
-            IndexRecordOption::Basic,
-        );
-        let found = searcher.search(&query, &DocSetCollector)?;
+        let found = searcher.search(&kind_in_dialog(fields, dialog, CLIENT), &DocSetCollector)?;
         let Some(address) = found.into_iter().min() else {
             return Ok(None);
         };
         let doc: TantivyDocument = searcher.doc(address)?;
-        let project: ProjectId = stored_text(&doc, fields.project)?
-            .parse()
-            .map_err(|_| corrupt("a project id does not parse"))?;
-        match decode_body(&doc, fields)? {
+        let columns = Columns::of(searcher.segment_reader(address.segment_ord))?;
+        let project = columns.project(address.doc_id)?;
+        match decode_body(&doc, fields, columns.order(address.doc_id)?)? {
             Body::Client(body) => Ok(Some((project, body))),
-            Body::Message(_) => Err(corrupt("a client key names a message")),
+            Body::Message(_) => Err(corrupt("a client document holds a message")),
         }
     }
 
@@ -1473,25 +1590,25 @@ impl SearchIndex {
         }
         let fields = &self.opened.fields;
         let searcher = self.opened.reader.searcher();
-        let query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                term_query(fields.dialog, &dialog.token(), IndexRecordOption::Basic),
-            ),
-            (
-                Occur::Must,
-                term_query(fields.doc_type, MESSAGE, IndexRecordOption::Basic),
-            ),
-        ]);
         let mut addresses: Vec<DocAddress> = searcher
-            .search(&query, &DocSetCollector)?
+            .search(&kind_in_dialog(fields, dialog, MESSAGE), &DocSetCollector)?
             .into_iter()
             .collect();
         addresses.sort_unstable();
         let mut messages = Vec::with_capacity(addresses.len());
+        let mut columns: Option<(u32, Columns)> = None;
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
-            match decode_body(&doc, fields)? {
+            let order = match &columns {
+                Some((segment, c)) if *segment == address.segment_ord => c.order(address.doc_id)?,
+                _ => {
+                    let c = Columns::of(searcher.segment_reader(address.segment_ord))?;
+                    let order = c.order(address.doc_id)?;
+                    columns = Some((address.segment_ord, c));
+                    order
+                }
+            };
+            match decode_body(&doc, fields, order)? {
                 Body::Message(body) => messages.push(body),
                 Body::Client(_) => return Err(corrupt("a message query found a client")),
             }
@@ -1506,13 +1623,14 @@ impl SearchIndex {
         body: ClientBody,
     ) -> Result<(), ProjectionError> {
         let fields = self.opened.fields;
+        // The dialog's client document, if any, goes (a delete by query is tantivy's delete by
+        // term generalised: it applies to what was added before it, this commit included).
         self.writer
-            .delete_term(Term::from_field_text(fields.key, &client_key(dialog)));
+            .delete_query(Box::new(kind_in_dialog(&fields, dialog, CLIENT)))?;
         let mut doc = TantivyDocument::new();
         doc.add_text(fields.doc_type, CLIENT);
-        doc.add_text(fields.key, client_key(dialog));
-        doc.add_text(fields.project, project.token());
-        doc.add_text(fields.dialog, dialog.token());
+        doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
+        doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
         doc.add_u64(fields.order, body.order);
         for value in body.values() {
             doc.add_text(fields.grams, &value);
@@ -1556,9 +1674,8 @@ impl SearchIndex {
         let fields = self.opened.fields;
         let mut doc = TantivyDocument::new();
         doc.add_text(fields.doc_type, MESSAGE);
-        doc.add_text(fields.key, body.key());
-        doc.add_text(fields.project, project.token());
-        doc.add_text(fields.dialog, dialog.token());
+        doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
+        doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
         doc.add_u64(fields.order, body.order);
         doc.add_text(fields.text, &body.text);
         let bytes = postcard::to_allocvec(&Body::Message(body.clone()))
@@ -1573,8 +1690,7 @@ impl SearchIndex {
     /// Every document of `dialog` leaves the index.
     fn forget(&mut self, dialog: DialogId) {
         let fields = self.opened.fields;
-        self.writer
-            .delete_term(Term::from_field_text(fields.dialog, &dialog.token()));
+        self.writer.delete_term(dialog_term(&fields, dialog));
         self.pending.cleared.insert(dialog);
         self.pending.clients.insert(dialog, None);
         self.pending.messages.remove(&dialog);
