@@ -8,9 +8,11 @@
 //! the rest of what the document was built from; nothing is stored twice (see *On disk*):
 //! - **client**, one per live dialog: name, phone (also as digits only), email and every
 //!   channel identity's external id and display name, lowercased (`ё` folded to `е`) and
-//!   indexed unstemmed as n-grams of 3..10 characters (`grams`) for substring search, and as
-//!   words (`words`) for the prefix search of two-character queries. Its order key is the
-//!   registration's, so *newest* means the newest client.
+//!   indexed unstemmed as 3-grams at their positions (`grams`) for substring search, and as
+//!   words (`words`) for the prefix search of two-character queries. A query of three
+//!   characters is one gram; a longer one is a phrase of grams at their offsets, which matches
+//!   exactly the values that contain it. Its order key is the registration's, so *newest*
+//!   means the newest client.
 //! - **message**, one per inbound message, outbound message (operator or bot) and internal note
 //!   that has text: the words, stemmed for Russian and English (`заказы` finds `заказ`,
 //!   `running` finds `run`), no n-grams. Notes are searchable because search is an operator's
@@ -54,7 +56,9 @@
 //! live index can be compared with a rebuilt one (`switchboard verify`).
 //!
 //! # On disk
-//! What a document costs is kept to what a search or an update reads back: ids are 16-byte
+//! What a document costs is kept to what a search or an update reads back: client values are
+//! 3-grams with positions, not every n-gram of 3..10 characters (a sixth of the size, and
+//! exact for queries of any length, where overlapping 10-grams were not); ids are 16-byte
 //! terms, not 32 hex digits; a message has no key of its own (nothing looks one up: a message
 //! leaves the index only with its dialog); field norms exist only for the two scored fields
 //! (`grams`, `text`); the kind, project, dialog and order are not stored (the body's variant
@@ -85,7 +89,8 @@ use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::columnar::{BytesColumn, Column};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery,
+    BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery,
+    TermSetQuery,
 };
 use tantivy::schema::{
     BytesOptions, FAST, Field, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
@@ -93,8 +98,8 @@ use tantivy::schema::{
 };
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::tokenizer::{
-    Language, LowerCaser, NgramTokenizer, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
-    Token, TokenFilter, TokenStream, Tokenizer,
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer, Token,
+    TokenFilter, TokenStream, Tokenizer,
 };
 use tantivy::{
     DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, SegmentReader,
@@ -104,9 +109,10 @@ use tantivy::{
 /// The store's name (logs, thread name).
 pub const NAME: &str = "search";
 
-/// Client substring search: the n-gram lengths.
-pub const MIN_GRAM: usize = 3;
-pub const MAX_GRAM: usize = 10;
+/// Client substring search: the length of the n-grams (characters), indexed with positions.
+pub const GRAM: usize = 3;
+/// Joins a client document's values into its one `grams` text; no gram spans it.
+const VALUE_SEPARATOR: char = '\0';
 /// Longest search text accepted (characters).
 pub const MAX_QUERY_CHARS: usize = 200;
 /// Most hits in one page.
@@ -218,7 +224,7 @@ fn schema() -> (Schema, Fields) {
         order: builder.add_u64_field("order", FAST),
         grams: builder.add_text_field(
             "grams",
-            text_field(GRAMS, IndexRecordOption::WithFreqs, true),
+            text_field(GRAMS, IndexRecordOption::WithFreqsAndPositions, true),
         ),
         words: builder.add_text_field("words", text_field(WORDS, IndexRecordOption::Basic, false)),
         text: builder.add_text_field("text", text_field(TEXT, IndexRecordOption::WithFreqs, true)),
@@ -231,10 +237,7 @@ fn register_tokenizers(index: &Index) -> Result<(), ProjectionError> {
     let manager = index.tokenizers();
     // Client values are normalised (lowercase, ё → е) before they reach these two, so that
     // the query can be normalised by the same function.
-    manager.register(
-        GRAMS,
-        TextAnalyzer::builder(NgramTokenizer::all_ngrams(MIN_GRAM, MAX_GRAM)?).build(),
-    );
+    manager.register(GRAMS, TextAnalyzer::builder(GramTokenizer).build());
     manager.register(
         WORDS,
         TextAnalyzer::builder(SimpleTokenizer::default())
@@ -262,6 +265,75 @@ fn normalize(text: &str) -> String {
         .flat_map(char::to_lowercase)
         .map(|c| if c == 'ё' { 'е' } else { c })
         .collect()
+}
+
+/// Client values as n-grams of [`GRAM`] characters, each at the position of its first character,
+/// so that a phrase of grams at the right offsets is exactly a substring. The text is a
+/// document's values joined by [`VALUE_SEPARATOR`]: no gram spans two values, and a value's first
+/// gram comes `GRAM + 1` positions after the last one of the value before, farther apart than two
+/// grams of a query phrase ever are (at most `GRAM`), so a phrase never matches across values.
+#[derive(Clone, Debug)]
+struct GramTokenizer;
+
+impl Tokenizer for GramTokenizer {
+    type TokenStream<'a> = GramStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> GramStream {
+        let mut tokens = Vec::new();
+        let mut position = 0;
+        let mut base = 0;
+        for value in text.split(VALUE_SEPARATOR) {
+            let bounds: Vec<usize> = value
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([value.len()])
+                .collect();
+            let grams = bounds.len().saturating_sub(GRAM);
+            for (start, window) in bounds.windows(GRAM + 1).enumerate() {
+                let (from, to) = (window[0], window[GRAM]);
+                tokens.push(Token {
+                    offset_from: base + from,
+                    offset_to: base + to,
+                    position: position + start,
+                    text: value[from..to].to_owned(),
+                    position_length: 1,
+                });
+            }
+            if grams > 0 {
+                position += grams + GRAM;
+            }
+            base += value.len() + VALUE_SEPARATOR.len_utf8();
+        }
+        GramStream {
+            tokens: tokens.into_iter(),
+            current: Token::default(),
+        }
+    }
+}
+
+struct GramStream {
+    tokens: std::vec::IntoIter<Token>,
+    current: Token,
+}
+
+impl TokenStream for GramStream {
+    fn advance(&mut self) -> bool {
+        match self.tokens.next() {
+            Some(token) => {
+                self.current = token;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.current
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.current
+    }
 }
 
 /// A token filter that folds `ё` into `е` (after lowercasing): Russian text is written both ways.
@@ -883,8 +955,9 @@ fn term_query(field: Field, text: &str, record: IndexRecordOption) -> Box<dyn Qu
     Box::new(TermQuery::new(Term::from_field_text(field, text), record))
 }
 
-/// The text part of a client search: n-grams for 3..=10 characters, all overlapping 10-grams
-/// (AND) beyond, a word prefix for two; `None` when nothing can match.
+/// The text part of a client search: a word prefix for two characters, the one gram for
+/// [`GRAM`], beyond that a phrase of grams that covers every character at its offset (exactly
+/// the values that contain the text); `None` when nothing can match.
 fn client_match(fields: &Fields, text: &str) -> Result<Option<Box<dyn Query>>, SearchError> {
     let text = normalize(text.trim());
     let chars: Vec<char> = text.chars().collect();
@@ -905,28 +978,27 @@ fn client_match(fields: &Fields, text: &str) -> Result<Option<Box<dyn Query>>, S
         n if n > MAX_QUERY_CHARS => Err(SearchError::TooLong {
             max: MAX_QUERY_CHARS,
         }),
-        n if n <= MAX_GRAM => Ok(Some(term_query(
+        // No value holds the separator.
+        _ if chars.contains(&VALUE_SEPARATOR) => Ok(None),
+        GRAM => Ok(Some(term_query(
             fields.grams,
             &text,
             IndexRecordOption::WithFreqs,
         ))),
-        _ => {
-            let mut grams: Vec<String> = chars
-                .windows(MAX_GRAM)
-                .map(|w| w.iter().collect())
-                .collect();
-            grams.sort_unstable();
-            grams.dedup();
-            let parts = grams
-                .iter()
-                .map(|g| {
-                    (
-                        Occur::Must,
-                        term_query(fields.grams, g, IndexRecordOption::WithFreqs),
-                    )
+        n => {
+            // Grams at 0, GRAM, 2·GRAM, … and one ending at the last character.
+            let mut offsets: Vec<usize> = (0..=n - GRAM).step_by(GRAM).collect();
+            if offsets.last() != Some(&(n - GRAM)) {
+                offsets.push(n - GRAM);
+            }
+            let terms = offsets
+                .into_iter()
+                .map(|offset| {
+                    let gram: String = chars[offset..offset + GRAM].iter().collect();
+                    (offset, Term::from_field_text(fields.grams, &gram))
                 })
                 .collect();
-            Ok(Some(Box::new(BooleanQuery::new(parts))))
+            Ok(Some(Box::new(PhraseQuery::new_with_offset(terms))))
         }
     }
 }
@@ -1632,10 +1704,12 @@ impl SearchIndex {
         doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
         doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
         doc.add_u64(fields.order, body.order);
-        for value in body.values() {
-            doc.add_text(fields.grams, &value);
-            doc.add_text(fields.words, &value);
+        let values = body.values();
+        for value in &values {
+            doc.add_text(fields.words, value);
         }
+        let separator = VALUE_SEPARATOR.to_string();
+        doc.add_text(fields.grams, values.join(&separator));
         let bytes = postcard::to_allocvec(&Body::Client(body.clone()))
             .map_err(|e| corrupt(format!("cannot encode a client: {e}")))?;
         doc.add_bytes(fields.body, &bytes);
@@ -1875,6 +1949,73 @@ mod tests {
             tokens(&index, TEXT, "iphone заказы"),
             vec!["iphon", "заказ"]
         );
+    }
+
+    #[test]
+    fn grams_are_positioned_and_never_span_values() {
+        let mut stream = GramTokenizer.token_stream("ёлка\0ab\0xyz1");
+        let mut grams = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            grams.push((t.text.clone(), t.position, t.offset_from, t.offset_to));
+        }
+        // ё is two bytes; "ab" has no gram; the next value starts GRAM + 1 positions on.
+        assert_eq!(
+            grams,
+            vec![
+                ("ёлк".to_owned(), 0, 0, 6),
+                ("лка".to_owned(), 1, 2, 8),
+                ("xyz".to_owned(), 5, 12, 15),
+                ("yz1".to_owned(), 6, 13, 16),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_client_query_matches_a_substring_of_one_value_only() {
+        let (schema, fields) = schema();
+        let index = Index::create_in_ram(schema);
+        register_tokenizers(&index).expect("tokenizers");
+        let mut writer: IndexWriter<TantivyDocument> = index.writer(15_000_000).expect("writer");
+        // Every gram of "abcdef" is there, but in two values, or not in a row.
+        for (n, grams) in [
+            "xabc\0zdef",
+            "abc\0bcd\0cde\0def",
+            "abcdef",
+            "zabcdefz",
+            "abcxdef",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut doc = TantivyDocument::new();
+            doc.add_u64(fields.order, n as u64);
+            doc.add_text(fields.grams, grams);
+            writer.add_document(doc).expect("add");
+        }
+        writer.commit().expect("commit");
+        let searcher = index.reader().expect("reader").searcher();
+        let found = |text: &str| {
+            let query = client_match(&fields, text).expect("query").expect("some");
+            let mut orders: Vec<u64> = searcher
+                .search(&query, &DocSetCollector)
+                .expect("search")
+                .into_iter()
+                .map(|address| {
+                    let segment = searcher.segment_reader(address.segment_ord);
+                    let column = segment.fast_fields().u64("order").expect("order");
+                    column.first(address.doc_id).expect("order")
+                })
+                .collect();
+            orders.sort_unstable();
+            orders
+        };
+        assert_eq!(found("abcdef"), vec![2, 3]);
+        assert_eq!(found("bcde"), vec![2, 3]);
+        assert_eq!(found("def"), vec![0, 1, 2, 3, 4]);
+        assert_eq!(found("cdefz"), vec![3]);
+        assert_eq!(found("zdef"), vec![0]);
+        assert_eq!(found("abczdef"), Vec::<u64>::new());
     }
 
     #[test]
