@@ -9,10 +9,10 @@
 //! - **client**, one per live dialog: name, phone (also as digits only), email and every
 //!   channel identity's external id and display name, lowercased (`ё` folded to `е`) and
 //!   indexed unstemmed as 3-grams at their positions (`grams`) for substring search, and as
-//!   words (`words`) for the prefix search of two-character queries. A query of three
-//!   characters is one gram; a longer one is a phrase of grams at their offsets, which matches
-//!   exactly the values that contain it. Its order key is the registration's, so *newest*
-//!   means the newest client.
+//!   the first two characters of each word (`words`) for two-character queries (a word that
+//!   starts with them). A query of three characters is one gram; a longer one is a phrase of
+//!   grams at their offsets, which matches exactly the values that contain it. Its order key
+//!   is the registration's, so *newest* means the newest client.
 //! - **message**, one per inbound message, outbound message (operator or bot) and internal note
 //!   that has text: the words, stemmed for Russian and English (`заказы` finds `заказ`,
 //!   `running` finds `run`), no n-grams. Notes are searchable because search is an operator's
@@ -89,8 +89,7 @@ use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::columnar::{BytesColumn, Column};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery,
-    TermSetQuery,
+    BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{
     BytesOptions, FAST, Field, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
@@ -238,10 +237,13 @@ fn register_tokenizers(index: &Index) -> Result<(), ProjectionError> {
     // Client values are normalised (lowercase, ё → е) before they reach these two, so that
     // the query can be normalised by the same function.
     manager.register(GRAMS, TextAnalyzer::builder(GramTokenizer).build());
+    // Two-character queries look for a word that starts with them: its first two characters
+    // are all that is indexed of a word (a word of one character is not).
     manager.register(
         WORDS,
         TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(100))
+            .filter(WordStart)
             .build(),
     );
     // Russian then English: each stemmer leaves words of the other alphabet alone (the
@@ -333,6 +335,59 @@ impl TokenStream for GramStream {
 
     fn token_mut(&mut self) -> &mut Token {
         &mut self.current
+    }
+}
+
+/// The length of the word prefix a two-character client query looks for.
+const WORD_START: usize = 2;
+
+/// A token filter that keeps the first [`WORD_START`] characters of each word and drops shorter
+/// words.
+#[derive(Clone, Debug)]
+struct WordStart;
+
+impl TokenFilter for WordStart {
+    type Tokenizer<T: Tokenizer> = WordStartFilter<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> WordStartFilter<T> {
+        WordStartFilter(tokenizer)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct WordStartFilter<T>(T);
+
+impl<T: Tokenizer> Tokenizer for WordStartFilter<T> {
+    type TokenStream<'a> = WordStartStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        WordStartStream(self.0.token_stream(text))
+    }
+}
+
+struct WordStartStream<S>(S);
+
+impl<S: TokenStream> TokenStream for WordStartStream<S> {
+    fn advance(&mut self) -> bool {
+        while self.0.advance() {
+            let token = self.0.token_mut();
+            if let Some((end, _)) = token.text.char_indices().nth(WORD_START) {
+                token.text.truncate(end);
+                return true;
+            }
+            if token.text.chars().count() == WORD_START {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn token(&self) -> &Token {
+        self.0.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.0.token_mut()
     }
 }
 
@@ -964,16 +1019,16 @@ fn client_match(fields: &Fields, text: &str) -> Result<Option<Box<dyn Query>>, S
     match chars.len() {
         0 => Err(SearchError::Empty),
         1 => Err(SearchError::TooShort { min: 2 }),
-        2 => {
+        WORD_START => {
             // Words are alphanumeric: a query with anything else cannot match one.
             if !chars.iter().all(|c| c.is_alphanumeric()) {
                 return Ok(None);
             }
-            let pattern = format!("{text}.*");
-            Ok(Some(Box::new(RegexQuery::from_pattern(
-                &pattern,
-                fields.words,
-            )?)))
+            // A word's start is its term; every hit scores alike.
+            Ok(Some(Box::new(ConstScoreQuery::new(
+                term_query(fields.words, &text, IndexRecordOption::Basic),
+                1.0,
+            ))))
         }
         n if n > MAX_QUERY_CHARS => Err(SearchError::TooLong {
             max: MAX_QUERY_CHARS,
@@ -2016,6 +2071,17 @@ mod tests {
         assert_eq!(found("cdefz"), vec![3]);
         assert_eq!(found("zdef"), vec![0]);
         assert_eq!(found("abczdef"), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn words_are_indexed_by_their_first_two_characters() {
+        let (schema, _) = schema();
+        let index = Index::create_in_ram(schema);
+        register_tokenizers(&index).expect("tokenizers");
+        assert_eq!(
+            tokens(&index, WORDS, "vasya1988 и петр x+7 (912)"),
+            vec!["va", "пе", "91"]
+        );
     }
 
     #[test]
