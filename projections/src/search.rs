@@ -3,8 +3,9 @@
 //!
 //! # Documents
 //! One index, two kinds of documents, each with its kind (`type`, indexed), its project and its
-//! dialog (each indexed and a fast field, as the id's 16 bytes), an `order` key (a fast field:
-//! `seq << 12 | index of the event in its log message`) and a stored `body` (postcard) that holds
+//! dialog (each indexed and a fast field, as the id's 16 bytes), an order key
+//! (`seq << 12 | index of the event in its log message`, as two fast fields: `seq`, and `index`
+//! where it is not 0) and a stored `body` (postcard) that holds
 //! the rest of what the document was built from; nothing is stored twice (see *On disk*):
 //! - **client**, one per live dialog: name, phone (also as digits only), email and every
 //!   channel identity's external id and display name, lowercased (`ё` folded to `е`) and
@@ -85,7 +86,7 @@ use switchboard_schemas::{
     Actor, AggregateId, ChannelId, ChannelIdentity, ClientProfile, DialogId, Envelope, Event,
     MessageAuthor, MessageId, NoteId, OperatorId, ProjectId, Timestamp, decode_batch,
 };
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::{Collector, DocSetCollector, TopDocs};
 use tantivy::columnar::{BytesColumn, Column};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
@@ -101,7 +102,7 @@ use tantivy::tokenizer::{
     TokenFilter, TokenStream, Tokenizer,
 };
 use tantivy::{
-    DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, SegmentReader,
+    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SegmentReader,
     TantivyDocument, Term,
 };
 
@@ -196,7 +197,11 @@ struct Fields {
     doc_type: Field,
     project: Field,
     dialog: Field,
-    order: Field,
+    /// The order key in two fast fields: `seq`, and `index` only where it is not 0 (rare): the
+    /// key `seq << 12 | index` in one field costs twice as much (its low 12 bits defeat the
+    /// linear codecs).
+    seq: Field,
+    index: Field,
     grams: Field,
     words: Field,
     text: Field,
@@ -220,7 +225,8 @@ fn schema() -> (Schema, Fields) {
             .add_text_field("type", text_field("raw", IndexRecordOption::Basic, false)),
         project: builder.add_bytes_field("project", id.clone().set_fast()),
         dialog: builder.add_bytes_field("dialog", id.set_fast()),
-        order: builder.add_u64_field("order", FAST),
+        seq: builder.add_u64_field("seq", FAST),
+        index: builder.add_u64_field("index", FAST),
         grams: builder.add_text_field(
             "grams",
             text_field(GRAMS, IndexRecordOption::WithFreqsAndPositions, true),
@@ -590,7 +596,7 @@ fn kind_in_dialog(fields: &Fields, dialog: DialogId, kind: &str) -> BooleanQuery
 
 /// The fast fields of one segment: what a document's stored body does not repeat.
 struct Columns {
-    order: Column<u64>,
+    order: OrderColumns,
     project: BytesColumn,
     dialog: BytesColumn,
 }
@@ -603,7 +609,10 @@ impl Columns {
                 .ok_or_else(|| corrupt(format!("the fast field {name} is missing")))
         };
         Ok(Self {
-            order: fast.u64("order")?,
+            order: OrderColumns {
+                seq: fast.u64("seq")?,
+                index: fast.column_opt("index")?,
+            },
             project: bytes("project")?,
             dialog: bytes("dialog")?,
         })
@@ -611,7 +620,7 @@ impl Columns {
 
     fn order(&self, doc: DocId) -> Result<u64, ProjectionError> {
         self.order
-            .first(doc)
+            .key(doc)
             .ok_or_else(|| corrupt("a document has no order"))
     }
 
@@ -639,6 +648,22 @@ impl Columns {
     }
 }
 
+/// The order key's two columns in one segment.
+#[derive(Clone)]
+struct OrderColumns {
+    seq: Column<u64>,
+    /// None when no document of the segment has one.
+    index: Option<Column<u64>>,
+}
+
+impl OrderColumns {
+    fn key(&self, doc: DocId) -> Option<u64> {
+        let seq = self.seq.first(doc)?;
+        let index = self.index.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+        Some((seq << 12) | index)
+    }
+}
+
 /// Every value of a bytes column by ordinal (for reading all documents of a segment).
 fn id_table(column: &BytesColumn) -> Result<Vec<[u8; 16]>, ProjectionError> {
     let mut table = Vec::with_capacity(column.num_terms());
@@ -650,6 +675,66 @@ fn id_table(column: &BytesColumn) -> Result<Vec<[u8; 16]>, ProjectionError> {
         table.push(id_from(stream.key())?.to_be_bytes());
     }
     Ok(table)
+}
+
+/// Adds a document's order key (its two fast fields).
+fn add_order(doc: &mut TantivyDocument, fields: &Fields, order: u64) {
+    doc.add_u64(fields.seq, order >> 12);
+    if order & 0xfff != 0 {
+        doc.add_u64(fields.index, order & 0xfff);
+    }
+}
+
+/// The `limit` documents with the highest order keys, highest first.
+fn newest_first(
+    searcher: &Searcher,
+    limit: usize,
+) -> Result<impl Collector<Fruit = Vec<(u64, DocAddress)>> + use<>, ProjectionError> {
+    // Each segment's order columns, opened before the search so that a missing one is an error
+    // rather than a key of 0.
+    let mut orders = HashMap::new();
+    for segment in searcher.segment_readers() {
+        orders.insert(segment.segment_id(), Columns::of(segment)?.order);
+    }
+    let by_order = move |segment: &SegmentReader| {
+        let columns = orders.get(&segment.segment_id()).cloned();
+        move |doc: DocId| columns.as_ref().and_then(|c| c.key(doc)).unwrap_or(0)
+    };
+    Ok(TopDocs::with_limit(limit).order_by(by_order))
+}
+
+/// Documents whose order key is below `order`.
+fn older_than(fields: &Fields, order: u64) -> Box<dyn Query> {
+    let (seq, index) = (order >> 12, order & 0xfff);
+    let seq_term = |seq| Term::from_field_u64(fields.seq, seq);
+    let earlier: Box<dyn Query> = Box::new(RangeQuery::new(
+        Bound::Unbounded,
+        Bound::Excluded(seq_term(seq)),
+    ));
+    if index == 0 {
+        return earlier;
+    }
+    // Or an earlier event of the same log message (no `index`: the first one).
+    let same_message = BooleanQuery::new(vec![
+        (
+            Occur::Must,
+            Box::new(RangeQuery::new(
+                Bound::Included(seq_term(seq)),
+                Bound::Included(seq_term(seq)),
+            )),
+        ),
+        (
+            Occur::MustNot,
+            Box::new(RangeQuery::new(
+                Bound::Included(Term::from_field_u64(fields.index, index)),
+                Bound::Unbounded,
+            )),
+        ),
+    ]);
+    Box::new(BooleanQuery::new(vec![
+        (Occur::Should, earlier),
+        (Occur::Should, Box::new(same_message)),
+    ]))
 }
 
 /// The order key of the `index`-th event of the log message `seq`.
@@ -1185,14 +1270,11 @@ fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, Search
             match query.after {
                 None => {}
                 Some(SearchCursor::Before(before)) => {
-                    parts.push(filter(Box::new(RangeQuery::new(
-                        Bound::Unbounded,
-                        Bound::Excluded(Term::from_field_u64(fields.order, before)),
-                    ))));
+                    parts.push(filter(older_than(fields, before)))
                 }
                 Some(other) => return Err(SearchError::BadCursor(other.to_string())),
             }
-            let collector = TopDocs::with_limit(limit + 1).order_by_u64_field("order", Order::Desc);
+            let collector = newest_first(&searcher, limit + 1)?;
             searcher
                 .search(&BooleanQuery::new(parts), &collector)?
                 .into_iter()
@@ -1758,7 +1840,7 @@ impl SearchIndex {
         doc.add_text(fields.doc_type, CLIENT);
         doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
         doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
-        doc.add_u64(fields.order, body.order);
+        add_order(&mut doc, &fields, body.order);
         let values = body.values();
         for value in &values {
             doc.add_text(fields.words, value);
@@ -1805,7 +1887,7 @@ impl SearchIndex {
         doc.add_text(fields.doc_type, MESSAGE);
         doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
         doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
-        doc.add_u64(fields.order, body.order);
+        add_order(&mut doc, &fields, body.order);
         doc.add_text(fields.text, &body.text);
         let bytes = postcard::to_allocvec(&Body::Message(body.clone()))
             .map_err(|e| corrupt(format!("cannot encode a message: {e}")))?;
@@ -2044,7 +2126,7 @@ mod tests {
         .enumerate()
         {
             let mut doc = TantivyDocument::new();
-            doc.add_u64(fields.order, n as u64);
+            add_order(&mut doc, &fields, (n as u64) << 12);
             doc.add_text(fields.grams, grams);
             writer.add_document(doc).expect("add");
         }
@@ -2058,8 +2140,8 @@ mod tests {
                 .into_iter()
                 .map(|address| {
                     let segment = searcher.segment_reader(address.segment_ord);
-                    let column = segment.fast_fields().u64("order").expect("order");
-                    column.first(address.doc_id).expect("order")
+                    let column = segment.fast_fields().u64("seq").expect("seq");
+                    column.first(address.doc_id).expect("seq")
                 })
                 .collect();
             orders.sort_unstable();
@@ -2071,6 +2153,48 @@ mod tests {
         assert_eq!(found("cdefz"), vec![3]);
         assert_eq!(found("zdef"), vec![0]);
         assert_eq!(found("abczdef"), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn order_keys_sort_and_page_by_sequence_then_index() {
+        let (schema, fields) = schema();
+        let index = Index::create_in_ram(schema);
+        register_tokenizers(&index).expect("tokenizers");
+        let mut writer: IndexWriter<TantivyDocument> = index.writer(15_000_000).expect("writer");
+        let keys = [(5, 1), (4, 0), (6, 0), (5, 0), (5, 2), (4, 3)];
+        for (n, (seq, event)) in keys.into_iter().enumerate() {
+            let mut doc = TantivyDocument::new();
+            add_order(&mut doc, &fields, order_of(seq, event));
+            doc.add_bytes(fields.project, &[0; 16]);
+            doc.add_bytes(fields.dialog, &(n as u128).to_be_bytes());
+            writer.add_document(doc).expect("add");
+            if n == 2 {
+                writer.commit().expect("commit"); // two segments
+            }
+        }
+        writer.commit().expect("commit");
+        let searcher = index.reader().expect("reader").searcher();
+        let newest = |query: &dyn Query| -> Vec<(u64, usize)> {
+            searcher
+                .search(query, &newest_first(&searcher, 10).expect("collector"))
+                .expect("search")
+                .into_iter()
+                .map(|(key, _)| (key >> 12, (key & 0xfff) as usize))
+                .collect()
+        };
+        assert_eq!(
+            newest(&tantivy::query::AllQuery),
+            vec![(6, 0), (5, 2), (5, 1), (5, 0), (4, 3), (4, 0)]
+        );
+        assert_eq!(
+            newest(&*older_than(&fields, order_of(5, 2))),
+            vec![(5, 1), (5, 0), (4, 3), (4, 0)]
+        );
+        assert_eq!(
+            newest(&*older_than(&fields, order_of(5, 0))),
+            vec![(4, 3), (4, 0)]
+        );
+        assert_eq!(newest(&*older_than(&fields, order_of(4, 1))), vec![(4, 0)]);
     }
 
     #[test]
