@@ -5,8 +5,8 @@
 //! One index, two kinds of documents, each with its kind (`type`, indexed), its project and its
 //! dialog (each indexed and a fast field, as the id's 16 bytes), an order key
 //! (`seq << 12 | index of the event in its log message`, as two fast fields: `seq`, and `index`
-//! where it is not 0) and a stored `body` (postcard) that holds the rest of what the document
-//! was built from; nothing is stored twice (see *On disk*):
+//! where it is not 0), its time (`at`, a fast field) and a stored `body` (postcard) that holds
+//! the rest of what the document was built from; nothing is stored twice (see *On disk*):
 //! - **client**, one per live dialog: name, phone (also as digits only), email and every
 //!   channel identity's external id and display name, lowercased (`ё` folded to `е`) and
 //!   indexed unstemmed as 3-grams at their positions (`grams`) for substring search, and as
@@ -62,8 +62,9 @@
 //! exact for queries of any length, where overlapping 10-grams were not); ids are 16-byte
 //! terms, not 32 hex digits; a message has no key of its own (nothing looks one up: a message
 //! leaves the index only with its dialog); field norms exist only for the two scored fields
-//! (`grams`, `text`); the kind, project, dialog and order are not stored (the body's variant
-//! names the kind, the rest are fast fields: a dictionary ordinal of a few bits per document);
+//! (`grams`, `text`); the kind, project, dialog, order and time are not stored (the body's
+//! variant names the kind, the rest are fast fields: a dictionary ordinal of a few bits per
+//! document for the ids, the columnar codecs' residuals for order and time);
 //! the document store is zstd in 128 KiB blocks.
 
 use crate::runtime::{
@@ -206,6 +207,10 @@ struct Fields {
     /// linear codecs).
     seq: Field,
     index: Field,
+    /// When: a client's registration, a message's `occurred_at` (µs). A fast field rather than
+    /// in the body, where zstd can do little with 8-byte times: the column's codecs follow the
+    /// log's clock.
+    at: Field,
     grams: Field,
     words: Field,
     text: Field,
@@ -231,6 +236,7 @@ fn schema() -> (Schema, Fields) {
         dialog: builder.add_bytes_field("dialog", id.set_fast()),
         seq: builder.add_u64_field("seq", FAST),
         index: builder.add_u64_field("index", FAST),
+        at: builder.add_i64_field("at", FAST),
         grams: builder.add_text_field(
             "grams",
             text_field(GRAMS, IndexRecordOption::WithFreqsAndPositions, true),
@@ -456,6 +462,8 @@ struct ClientBody {
     /// The `order` fast field's value, not part of the stored body.
     #[serde(skip)]
     order: u64,
+    /// The `at` fast field's value, not part of the stored body.
+    #[serde(skip, default = "no_time")]
     registered_at: Timestamp,
     name: Option<String>,
     phone: Option<String>,
@@ -553,10 +561,16 @@ struct MessageBody {
     /// The `order` fast field's value, not part of the stored body.
     #[serde(skip)]
     order: u64,
+    /// The `at` fast field's value, not part of the stored body.
+    #[serde(skip, default = "no_time")]
     occurred_at: Timestamp,
     item: ItemBody,
     author: AuthorBody,
     text: String,
+}
+
+fn no_time() -> Timestamp {
+    Timestamp::from_micros(0)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -601,6 +615,7 @@ fn kind_in_dialog(fields: &Fields, dialog: DialogId, kind: &str) -> BooleanQuery
 /// The fast fields of one segment: what a document's stored body does not repeat.
 struct Columns {
     order: OrderColumns,
+    at: Column<i64>,
     project: BytesColumn,
     dialog: BytesColumn,
 }
@@ -617,6 +632,7 @@ impl Columns {
                 seq: fast.u64("seq")?,
                 index: fast.column_opt("index")?,
             },
+            at: fast.i64("at")?,
             project: bytes("project")?,
             dialog: bytes("dialog")?,
         })
@@ -641,6 +657,13 @@ impl Columns {
             return Err(corrupt("an id ordinal is out of range"));
         }
         id_from(&bytes)
+    }
+
+    fn at(&self, doc: DocId) -> Result<Timestamp, ProjectionError> {
+        self.at
+            .first(doc)
+            .map(Timestamp::from_micros)
+            .ok_or_else(|| corrupt("a document has no time"))
     }
 
     fn project(&self, doc: DocId) -> Result<ProjectId, ProjectionError> {
@@ -928,17 +951,20 @@ fn body_bytes<'a>(doc: &'a TantivyDocument, fields: &Fields) -> Result<&'a [u8],
         .ok_or_else(|| corrupt("a document has no body"))
 }
 
-/// A document's body, with its order key (a fast field) put back.
+/// A document's body, with its order key and time (fast fields) put back.
 fn decode_body(
     doc: &TantivyDocument,
     fields: &Fields,
-    order: u64,
+    columns: &Columns,
+    doc_id: DocId,
 ) -> Result<Body, ProjectionError> {
     let mut body: Body = postcard::from_bytes(body_bytes(doc, fields)?)
         .map_err(|e| corrupt(format!("a body does not decode: {e}")))?;
+    let order = columns.order(doc_id)?;
+    let at = columns.at(doc_id)?;
     match &mut body {
-        Body::Client(c) => c.order = order,
-        Body::Message(m) => m.order = order,
+        Body::Client(c) => (c.order, c.registered_at) = (order, at),
+        Body::Message(m) => (m.order, m.occurred_at) = (order, at),
     }
     Ok(body)
 }
@@ -1189,7 +1215,7 @@ fn hit_of(
 ) -> Result<(SearchHit, u64), ProjectionError> {
     let dialog = columns.dialog(doc_id)?;
     let order = columns.order(doc_id)?;
-    let detail = match decode_body(doc, fields, order)? {
+    let detail = match decode_body(doc, fields, columns, doc_id)? {
         Body::Client(c) => HitDetail::Client(ClientHit {
             name: c.name,
             phone: c.phone,
@@ -1340,7 +1366,7 @@ pub struct IndexDigest {
     pub checkpoint: Checkpoint,
     pub documents: u64,
     /// SHA-256 (hex) over the multiset of documents: each document's hash (project, dialog,
-    /// order key, body, which names the kind) summed lane-wise, so the order of segments and
+    /// order key, time, body, which names the kind) summed lane-wise, so the order of segments and
     /// documents does not matter and a duplicate changes it.
     pub sha256: String,
 }
@@ -1370,10 +1396,12 @@ fn digest_of(opened: &Opened) -> Result<IndexDigest, ProjectionError> {
             let project = id(&projects, &columns.project, doc_id)?;
             let dialog = id(&dialogs, &columns.dialog, doc_id)?;
             let order = columns.order(doc_id)?.to_le_bytes();
+            let at = columns.at(doc_id)?.as_micros().to_le_bytes();
             for part in [
                 &project[..],
                 &dialog[..],
                 &order[..],
+                &at[..],
                 body_bytes(&doc, fields)?,
             ] {
                 hasher.update((part.len() as u64).to_le_bytes());
@@ -1790,7 +1818,7 @@ impl SearchIndex {
         let doc: TantivyDocument = searcher.doc(address)?;
         let columns = Columns::of(searcher.segment_reader(address.segment_ord))?;
         let project = columns.project(address.doc_id)?;
-        match decode_body(&doc, fields, columns.order(address.doc_id)?)? {
+        match decode_body(&doc, fields, &columns, address.doc_id)? {
             Body::Client(body) => Ok(Some((project, body))),
             Body::Message(_) => Err(corrupt("a client document holds a message")),
         }
@@ -1812,16 +1840,13 @@ impl SearchIndex {
         let mut columns: Option<(u32, Columns)> = None;
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
-            let order = match &columns {
-                Some((segment, c)) if *segment == address.segment_ord => c.order(address.doc_id)?,
-                _ => {
-                    let c = Columns::of(searcher.segment_reader(address.segment_ord))?;
-                    let order = c.order(address.doc_id)?;
-                    columns = Some((address.segment_ord, c));
-                    order
-                }
+            let segment_columns = match columns.take() {
+                Some((segment, c)) if segment == address.segment_ord => c,
+                _ => Columns::of(searcher.segment_reader(address.segment_ord))?,
             };
-            match decode_body(&doc, fields, order)? {
+            let body = decode_body(&doc, fields, &segment_columns, address.doc_id)?;
+            columns = Some((address.segment_ord, segment_columns));
+            match body {
                 Body::Message(body) => messages.push(body),
                 Body::Client(_) => return Err(corrupt("a message query found a client")),
             }
@@ -1845,6 +1870,7 @@ impl SearchIndex {
         doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
         doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
         add_order(&mut doc, &fields, body.order);
+        doc.add_i64(fields.at, body.registered_at.as_micros());
         let values = body.values();
         for value in &values {
             doc.add_text(fields.words, value);
@@ -1892,6 +1918,7 @@ impl SearchIndex {
         doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
         doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
         add_order(&mut doc, &fields, body.order);
+        doc.add_i64(fields.at, body.occurred_at.as_micros());
         doc.add_text(fields.text, &body.text);
         let bytes = postcard::to_allocvec(&Body::Message(body.clone()))
             .map_err(|e| corrupt(format!("cannot encode a message: {e}")))?;
