@@ -65,7 +65,7 @@
 //! (`grams`, `text`); the kind, project, dialog, order and time are not stored (the body's
 //! variant names the kind, the rest are fast fields: a dictionary ordinal of a few bits per
 //! document for the ids, the columnar codecs' residuals for order and time);
-//! the document store is zstd in 128 KiB blocks.
+//! the document store is zstd in 32 KiB blocks.
 
 use crate::runtime::{
     Checkpoint, ProjectionError, ProjectionRunner, RebuildProgress, RunnerOptions, Store, Until,
@@ -122,15 +122,15 @@ pub const MAX_LIMIT: usize = 1000;
 pub const MAX_OFFSET: usize = 10_000;
 
 /// The document store: zstd at this level, in blocks of this many bytes. Bodies are small
-/// (≈ 110 bytes) and alike, so the block size is what makes zstd pay. On the 10k-dialog bench
-/// (bodies only): lz4 in 16 KiB blocks 12.2 MB; zstd level 3 in 16 KiB 10.1 MB; level 9 in
-/// 32 KiB 8.7 MB, 64 KiB 7.9, 128 KiB 7.3, 256 KiB 6.9. Fetching a hit from a block not
-/// cached costs ≈ 6 µs with lz4, ≈ 30 / 60 / 80 µs with zstd at 32 / 64 / 128 KiB, so a page of
-/// 20 hits spread over the store stays under 2 ms; level 19 saves 4 % more at a third of the
-/// rebuild rate. The bench's texts come from a small grammar and compress far better than real
-/// ones would.
+/// (≈ 100 bytes) and alike, so the block size is what makes zstd pay, and a hit fetched from a
+/// block not cached costs its whole block's decompression. On the 10k-dialog bench (the whole
+/// index; a word search by relevance, 20 hits, on a reader opened just before it, p50 / p99):
+/// lz4 in 16 KiB blocks 17.1 MB, 0.6 / 1.0 ms; zstd level 9 in 16 KiB 14.6 MB, 1.0 / 1.4 ms;
+/// 32 KiB 13.6 MB, 1.3 / 1.6 ms; 64 KiB 12.8 MB, 1.9 / 2.3 ms; 128 KiB 12.3 MB, 2.9 / 6 ms.
+/// Level 19 saves 4 % more at a third of the rebuild rate. The bench's texts come from a small
+/// grammar and compress far better than real ones would.
 const DOCSTORE_ZSTD_LEVEL: i32 = 9;
-const DOCSTORE_BLOCK_BYTES: usize = 128 << 10;
+const DOCSTORE_BLOCK_BYTES: usize = 32 << 10;
 
 const GRAMS: &str = "sb_grams";
 const WORDS: &str = "sb_words";
