@@ -2152,6 +2152,8 @@ mod tests {
             "abcdef",
             "zabcdefz",
             "abcxdef",
+            "zzzzzz",
+            "zzzz\0zzzz",
         ]
         .into_iter()
         .enumerate()
@@ -2184,6 +2186,9 @@ mod tests {
         assert_eq!(found("cdefz"), vec![3]);
         assert_eq!(found("zdef"), vec![0]);
         assert_eq!(found("abczdef"), Vec::<u64>::new());
+        // A gram repeated in the query.
+        assert_eq!(found("zzzzzz"), vec![5]);
+        assert_eq!(found("zzzz"), vec![5, 6]);
     }
 
     #[test]
