@@ -2,14 +2,18 @@
 //! built from the log only and driven by the same [`ProjectionRunner`] as the SQLite models.
 //!
 //! # Documents
-//! One index, two kinds of documents, each with its project, its dialog, an `order` key (a
-//! fast field: `seq << 12 | index of the event in its log message`) and a stored `body`
-//! (postcard) that holds everything the document was built from:
+//! One index, two kinds of documents, each with its kind (`type`, indexed), its project and its
+//! dialog (each indexed and a fast field, as the id's 16 bytes), an order key
+//! (`seq << 12 | index of the event in its log message`, as two fast fields: `seq`, and `index`
+//! where it is not 0), its time (`at`, a fast field) and a stored `body` (postcard) that holds
+//! the rest of what the document was built from; nothing is stored twice (see *On disk*):
 //! - **client**, one per live dialog: name, phone (also as digits only), email and every
 //!   channel identity's external id and display name, lowercased (`ё` folded to `е`) and
-//!   indexed unstemmed as n-grams of 3..10 characters (`grams`) for substring search, and as
-//!   words (`words`) for the prefix search of two-character queries. Its order key is the
-//!   registration's, so *newest* means the newest client.
+//!   indexed unstemmed as 3-grams at their positions (`grams`) for substring search, and as
+//!   the first two characters of each word (`words`) for two-character queries (a word that
+//!   starts with them). A query of three characters is one gram; a longer one is a phrase of
+//!   grams at their offsets, which matches exactly the values that contain it. Its order key
+//!   is the registration's, so *newest* means the newest client.
 //! - **message**, one per inbound message, outbound message (operator or bot) and internal note
 //!   that has text: the words, stemmed for Russian and English (`заказы` finds `заказ`,
 //!   `running` finds `run`), no n-grams. Notes are searchable because search is an operator's
@@ -20,7 +24,7 @@
 //! # Events
 //! `dialog.registered` adds the client document; `client.profile_updated`, `identity.linked`,
 //! `identity.unlinked` and `dialog.merged` (the survivor takes over identities) replace it
-//! (delete-by-term on its key + add, in the same commit); `client.deleted` removes every
+//! (a delete of the dialog's client document, by query, + add, in the same commit); `client.deleted` removes every
 //! document of the dialog (F4.8: personal data leaves the read model); `dialog.merged_into`
 //! removes the absorbed dialog's client document and re-adds its messages under the survivor,
 //! so a hit always names a dialog the list still has (one timeline, F4.9). Everything else is
@@ -51,6 +55,17 @@
 //! `CURRENT`; readers follow with [`SearchReader::reopen`], and opening the writer removes the
 //! older versions. [`SearchReader::digest`] is a deterministic checksum of the documents, so a
 //! live index can be compared with a rebuilt one (`switchboard verify`).
+//!
+//! # On disk
+//! What a document costs is kept to what a search or an update reads back: client values are
+//! 3-grams with positions, not every n-gram of 3..10 characters (a sixth of the size, and
+//! exact for queries of any length, where overlapping 10-grams were not); ids are 16-byte
+//! terms, not 32 hex digits; a message has no key of its own (nothing looks one up: a message
+//! leaves the index only with its dialog); field norms exist only for the two scored fields
+//! (`grams`, `text`); the kind, project, dialog, order and time are not stored (the body's
+//! variant names the kind, the rest are fast fields: a dictionary ordinal of a few bits per
+//! document for the ids, the columnar codecs' residuals for order and time);
+//! the document store is zstd in 32 KiB blocks.
 
 use crate::runtime::{
     Checkpoint, ProjectionError, ProjectionRunner, RebuildProgress, RunnerOptions, SharedRecord,
@@ -72,34 +87,50 @@ use switchboard_schemas::{
     Actor, AggregateId, ChannelId, ChannelIdentity, ClientProfile, DialogId, Envelope, Event,
     MessageAuthor, MessageId, NoteId, OperatorId, ProjectId, Timestamp, decode_batch,
 };
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::{Collector, DocSetCollector, TopDocs};
+use tantivy::columnar::{BytesColumn, Column};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery,
+    BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{
-    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+    BytesOptions, FAST, Field, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
+    Value,
 };
+use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::tokenizer::{
-    Language, LowerCaser, NgramTokenizer, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
-    Token, TokenFilter, TokenStream, Tokenizer,
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer, Token,
+    TokenFilter, TokenStream, Tokenizer,
 };
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SegmentReader,
+    TantivyDocument, Term,
 };
 
 /// The store's name (logs, thread name).
 pub const NAME: &str = "search";
 
-/// Client substring search: the n-gram lengths.
-pub const MIN_GRAM: usize = 3;
-pub const MAX_GRAM: usize = 10;
+/// Client substring search: the length of the n-grams (characters), indexed with positions.
+pub const GRAM: usize = 3;
+/// Joins a client document's values into its one `grams` text; no gram spans it.
+const VALUE_SEPARATOR: char = '\0';
 /// Longest search text accepted (characters).
 pub const MAX_QUERY_CHARS: usize = 200;
 /// Most hits in one page.
 pub const MAX_LIMIT: usize = 1000;
 /// Relevance pages go at most this deep (offset paging).
 pub const MAX_OFFSET: usize = 10_000;
+
+/// The document store: zstd at this level, in blocks of this many bytes. Bodies are small
+/// (≈ 100 bytes) and alike, so the block size is what makes zstd pay, and a hit fetched from a
+/// block not cached costs its whole block's decompression. On the 10k-dialog bench (the whole
+/// index; a word search by relevance, 20 hits, on a reader opened just before it, p50 / p99):
+/// lz4 in 16 KiB blocks 17.1 MB, 0.6 / 1.0 ms; zstd level 9 in 16 KiB 14.6 MB, 1.0 / 1.4 ms;
+/// 32 KiB 13.6 MB, 1.3 / 1.6 ms; 64 KiB 12.8 MB, 1.9 / 2.3 ms; 128 KiB 12.3 MB, 2.9 / 6 ms.
+/// Level 19 saves 4 % more at a third of the rebuild rate. The bench's texts come from a small
+/// grammar and compress far better than real ones would.
+const DOCSTORE_ZSTD_LEVEL: i32 = 9;
+const DOCSTORE_BLOCK_BYTES: usize = 32 << 10;
 
 const GRAMS: &str = "sb_grams";
 const WORDS: &str = "sb_words";
@@ -169,10 +200,17 @@ impl SearchOptions {
 #[derive(Debug, Clone, Copy)]
 struct Fields {
     doc_type: Field,
-    key: Field,
     project: Field,
     dialog: Field,
-    order: Field,
+    /// The order key in two fast fields: `seq`, and `index` only where it is not 0 (rare): the
+    /// key `seq << 12 | index` in one field costs twice as much (its low 12 bits defeat the
+    /// linear codecs).
+    seq: Field,
+    index: Field,
+    /// When: a client's registration, a message's `occurred_at` (µs). A fast field rather than
+    /// in the body, where zstd can do little with 8-byte times: the column's codecs follow the
+    /// log's clock.
+    at: Field,
     grams: Field,
     words: Field,
     text: Field,
@@ -181,22 +219,30 @@ struct Fields {
 
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    let text_field = |tokenizer: &str, record: IndexRecordOption| {
+    // Field norms (one byte per document and field) only where BM25 scores: `grams` and `text`.
+    let text_field = |tokenizer: &str, record: IndexRecordOption, norms: bool| {
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(tokenizer)
-                .set_index_option(record),
+                .set_index_option(record)
+                .set_fieldnorms(norms),
         )
     };
+    let id = BytesOptions::default().set_indexed();
     let fields = Fields {
-        doc_type: builder.add_text_field("type", STRING | STORED),
-        key: builder.add_text_field("key", STRING),
-        project: builder.add_text_field("project", STRING | STORED),
-        dialog: builder.add_text_field("dialog", STRING | STORED),
-        order: builder.add_u64_field("order", FAST),
-        grams: builder.add_text_field("grams", text_field(GRAMS, IndexRecordOption::WithFreqs)),
-        words: builder.add_text_field("words", text_field(WORDS, IndexRecordOption::Basic)),
-        text: builder.add_text_field("text", text_field(TEXT, IndexRecordOption::WithFreqs)),
+        doc_type: builder
+            .add_text_field("type", text_field("raw", IndexRecordOption::Basic, false)),
+        project: builder.add_bytes_field("project", id.clone().set_fast()),
+        dialog: builder.add_bytes_field("dialog", id.set_fast()),
+        seq: builder.add_u64_field("seq", FAST),
+        index: builder.add_u64_field("index", FAST),
+        at: builder.add_i64_field("at", FAST),
+        grams: builder.add_text_field(
+            "grams",
+            text_field(GRAMS, IndexRecordOption::WithFreqsAndPositions, true),
+        ),
+        words: builder.add_text_field("words", text_field(WORDS, IndexRecordOption::Basic, false)),
+        text: builder.add_text_field("text", text_field(TEXT, IndexRecordOption::WithFreqs, true)),
         body: builder.add_bytes_field("body", STORED),
     };
     (builder.build(), fields)
@@ -206,14 +252,14 @@ fn register_tokenizers(index: &Index) -> Result<(), ProjectionError> {
     let manager = index.tokenizers();
     // Client values are normalised (lowercase, ё → е) before they reach these two, so that
     // the query can be normalised by the same function.
-    manager.register(
-        GRAMS,
-        TextAnalyzer::builder(NgramTokenizer::all_ngrams(MIN_GRAM, MAX_GRAM)?).build(),
-    );
+    manager.register(GRAMS, TextAnalyzer::builder(GramTokenizer).build());
+    // Two-character queries look for a word that starts with them: its first two characters
+    // are all that is indexed of a word (a word of one character is not).
     manager.register(
         WORDS,
         TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(100))
+            .filter(WordStart)
             .build(),
     );
     // Russian then English: each stemmer leaves words of the other alphabet alone (the
@@ -237,6 +283,128 @@ fn normalize(text: &str) -> String {
         .flat_map(char::to_lowercase)
         .map(|c| if c == 'ё' { 'е' } else { c })
         .collect()
+}
+
+/// Client values as n-grams of [`GRAM`] characters, each at the position of its first character,
+/// so that a phrase of grams at the right offsets is exactly a substring. The text is a
+/// document's values joined by [`VALUE_SEPARATOR`]: no gram spans two values, and a value's first
+/// gram comes `GRAM + 1` positions after the last one of the value before, farther apart than two
+/// grams of a query phrase ever are (at most `GRAM`), so a phrase never matches across values.
+#[derive(Clone, Debug)]
+struct GramTokenizer;
+
+impl Tokenizer for GramTokenizer {
+    type TokenStream<'a> = GramStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> GramStream {
+        let mut tokens = Vec::new();
+        let mut position = 0;
+        let mut base = 0;
+        for value in text.split(VALUE_SEPARATOR) {
+            let bounds: Vec<usize> = value
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([value.len()])
+                .collect();
+            let grams = bounds.len().saturating_sub(GRAM);
+            for (start, window) in bounds.windows(GRAM + 1).enumerate() {
+                let (from, to) = (window[0], window[GRAM]);
+                tokens.push(Token {
+                    offset_from: base + from,
+                    offset_to: base + to,
+                    position: position + start,
+                    text: value[from..to].to_owned(),
+                    position_length: 1,
+                });
+            }
+            if grams > 0 {
+                position += grams + GRAM;
+            }
+            base += value.len() + VALUE_SEPARATOR.len_utf8();
+        }
+        GramStream {
+            tokens: tokens.into_iter(),
+            current: Token::default(),
+        }
+    }
+}
+
+struct GramStream {
+    tokens: std::vec::IntoIter<Token>,
+    current: Token,
+}
+
+impl TokenStream for GramStream {
+    fn advance(&mut self) -> bool {
+        match self.tokens.next() {
+            Some(token) => {
+                self.current = token;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.current
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.current
+    }
+}
+
+/// The length of the word prefix a two-character client query looks for.
+const WORD_START: usize = 2;
+
+/// A token filter that keeps the first [`WORD_START`] characters of each word and drops shorter
+/// words.
+#[derive(Clone, Debug)]
+struct WordStart;
+
+impl TokenFilter for WordStart {
+    type Tokenizer<T: Tokenizer> = WordStartFilter<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> WordStartFilter<T> {
+        WordStartFilter(tokenizer)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct WordStartFilter<T>(T);
+
+impl<T: Tokenizer> Tokenizer for WordStartFilter<T> {
+    type TokenStream<'a> = WordStartStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        WordStartStream(self.0.token_stream(text))
+    }
+}
+
+struct WordStartStream<S>(S);
+
+impl<S: TokenStream> TokenStream for WordStartStream<S> {
+    fn advance(&mut self) -> bool {
+        while self.0.advance() {
+            let token = self.0.token_mut();
+            if let Some((end, _)) = token.text.char_indices().nth(WORD_START) {
+                token.text.truncate(end);
+                return true;
+            }
+            if token.text.chars().count() == WORD_START {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn token(&self) -> &Token {
+        self.0.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.0.token_mut()
+    }
 }
 
 /// A token filter that folds `ё` into `е` (after lowercasing): Russian text is written both ways.
@@ -291,7 +459,11 @@ impl<S: TokenStream> TokenStream for YoFolderStream<S> {
 /// Everything a client document is built from (its stored body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct ClientBody {
+    /// The `order` fast field's value, not part of the stored body.
+    #[serde(skip)]
     order: u64,
+    /// The `at` fast field's value, not part of the stored body.
+    #[serde(skip, default = "no_time")]
     registered_at: Timestamp,
     name: Option<String>,
     phone: Option<String>,
@@ -386,20 +558,19 @@ enum AuthorBody {
 /// Everything a message document is built from (its stored body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct MessageBody {
+    /// The `order` fast field's value, not part of the stored body.
+    #[serde(skip)]
     order: u64,
+    /// The `at` fast field's value, not part of the stored body.
+    #[serde(skip, default = "no_time")]
     occurred_at: Timestamp,
     item: ItemBody,
     author: AuthorBody,
     text: String,
 }
 
-impl MessageBody {
-    fn key(&self) -> String {
-        match self.item {
-            ItemBody::Message(id) => format!("m{}", id.token()),
-            ItemBody::Note(id) => format!("n{}", id.token()),
-        }
-    }
+fn no_time() -> Timestamp {
+    Timestamp::from_micros(0)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -408,8 +579,189 @@ enum Body {
     Message(MessageBody),
 }
 
-fn client_key(dialog: DialogId) -> String {
-    format!("c{}", dialog.token())
+/// Ids (project, dialog) are indexed terms and fast-field values as their 16 bytes (the UUID's,
+/// big-endian), not as 32 hex digits.
+fn id_term(field: Field, id: u128) -> Term {
+    Term::from_field_bytes(field, &id.to_be_bytes())
+}
+
+fn id_from(bytes: &[u8]) -> Result<u128, ProjectionError> {
+    <[u8; 16]>::try_from(bytes)
+        .map(u128::from_be_bytes)
+        .map_err(|_| corrupt("an id is not 16 bytes"))
+}
+
+fn dialog_term(fields: &Fields, dialog: DialogId) -> Term {
+    id_term(fields.dialog, dialog.as_uuid().as_u128())
+}
+
+/// The documents of one kind in `dialog`: its client document, or its messages.
+fn kind_in_dialog(fields: &Fields, dialog: DialogId, kind: &str) -> BooleanQuery {
+    BooleanQuery::new(vec![
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(
+                dialog_term(fields, dialog),
+                IndexRecordOption::Basic,
+            )),
+        ),
+        (
+            Occur::Must,
+            term_query(fields.doc_type, kind, IndexRecordOption::Basic),
+        ),
+    ])
+}
+
+/// The fast fields of one segment: what a document's stored body does not repeat.
+struct Columns {
+    order: OrderColumns,
+    at: Column<i64>,
+    project: BytesColumn,
+    dialog: BytesColumn,
+}
+
+impl Columns {
+    fn of(segment: &SegmentReader) -> Result<Self, ProjectionError> {
+        let fast = segment.fast_fields();
+        let bytes = |name: &str| {
+            fast.bytes(name)?
+                .ok_or_else(|| corrupt(format!("the fast field {name} is missing")))
+        };
+        Ok(Self {
+            order: OrderColumns {
+                seq: fast.u64("seq")?,
+                index: fast.column_opt("index")?,
+            },
+            at: fast.i64("at")?,
+            project: bytes("project")?,
+            dialog: bytes("dialog")?,
+        })
+    }
+
+    fn order(&self, doc: DocId) -> Result<u64, ProjectionError> {
+        self.order
+            .key(doc)
+            .ok_or_else(|| corrupt("a document has no order"))
+    }
+
+    fn id(column: &BytesColumn, doc: DocId) -> Result<u128, ProjectionError> {
+        let ord = column
+            .term_ords(doc)
+            .next()
+            .ok_or_else(|| corrupt("a document lacks an id"))?;
+        let mut bytes = Vec::with_capacity(16);
+        let found = column
+            .ord_to_bytes(ord, &mut bytes)
+            .map_err(|e| corrupt(format!("cannot read an id: {e}")))?;
+        if !found {
+            return Err(corrupt("an id ordinal is out of range"));
+        }
+        id_from(&bytes)
+    }
+
+    fn at(&self, doc: DocId) -> Result<Timestamp, ProjectionError> {
+        self.at
+            .first(doc)
+            .map(Timestamp::from_micros)
+            .ok_or_else(|| corrupt("a document has no time"))
+    }
+
+    fn project(&self, doc: DocId) -> Result<ProjectId, ProjectionError> {
+        Self::id(&self.project, doc).map(ProjectId::from_u128)
+    }
+
+    fn dialog(&self, doc: DocId) -> Result<DialogId, ProjectionError> {
+        Self::id(&self.dialog, doc).map(DialogId::from_u128)
+    }
+}
+
+/// The order key's two columns in one segment.
+#[derive(Clone)]
+struct OrderColumns {
+    seq: Column<u64>,
+    /// None when no document of the segment has one.
+    index: Option<Column<u64>>,
+}
+
+impl OrderColumns {
+    fn key(&self, doc: DocId) -> Option<u64> {
+        let seq = self.seq.first(doc)?;
+        let index = self.index.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+        Some((seq << 12) | index)
+    }
+}
+
+/// Every value of a bytes column by ordinal (for reading all documents of a segment).
+fn id_table(column: &BytesColumn) -> Result<Vec<[u8; 16]>, ProjectionError> {
+    let mut table = Vec::with_capacity(column.num_terms());
+    let mut stream = column
+        .dictionary()
+        .stream()
+        .map_err(|e| corrupt(format!("cannot read ids: {e}")))?;
+    while stream.advance() {
+        table.push(id_from(stream.key())?.to_be_bytes());
+    }
+    Ok(table)
+}
+
+/// Adds a document's order key (its two fast fields).
+fn add_order(doc: &mut TantivyDocument, fields: &Fields, order: u64) {
+    doc.add_u64(fields.seq, order >> 12);
+    if order & 0xfff != 0 {
+        doc.add_u64(fields.index, order & 0xfff);
+    }
+}
+
+/// The `limit` documents with the highest order keys, highest first.
+fn newest_first(
+    searcher: &Searcher,
+    limit: usize,
+) -> Result<impl Collector<Fruit = Vec<(u64, DocAddress)>> + use<>, ProjectionError> {
+    // Each segment's order columns, opened before the search so that a missing one is an error
+    // rather than a key of 0.
+    let mut orders = HashMap::new();
+    for segment in searcher.segment_readers() {
+        orders.insert(segment.segment_id(), Columns::of(segment)?.order);
+    }
+    let by_order = move |segment: &SegmentReader| {
+        let columns = orders.get(&segment.segment_id()).cloned();
+        move |doc: DocId| columns.as_ref().and_then(|c| c.key(doc)).unwrap_or(0)
+    };
+    Ok(TopDocs::with_limit(limit).order_by(by_order))
+}
+
+/// Documents whose order key is below `order`.
+fn older_than(fields: &Fields, order: u64) -> Box<dyn Query> {
+    let (seq, index) = (order >> 12, order & 0xfff);
+    let seq_term = |seq| Term::from_field_u64(fields.seq, seq);
+    let earlier: Box<dyn Query> = Box::new(RangeQuery::new(
+        Bound::Unbounded,
+        Bound::Excluded(seq_term(seq)),
+    ));
+    if index == 0 {
+        return earlier;
+    }
+    // Or an earlier event of the same log message (no `index`: the first one).
+    let same_message = BooleanQuery::new(vec![
+        (
+            Occur::Must,
+            Box::new(RangeQuery::new(
+                Bound::Included(seq_term(seq)),
+                Bound::Included(seq_term(seq)),
+            )),
+        ),
+        (
+            Occur::MustNot,
+            Box::new(RangeQuery::new(
+                Bound::Included(Term::from_field_u64(fields.index, index)),
+                Bound::Unbounded,
+            )),
+        ),
+    ]);
+    Box::new(BooleanQuery::new(vec![
+        (Occur::Should, earlier),
+        (Occur::Should, Box::new(same_message)),
+    ]))
 }
 
 /// The order key of the `index`-th event of the log message `seq`.
@@ -542,12 +894,24 @@ impl Opened {
         let directory = MmapDirectory::open(&dir)
             .map_err(|e| corrupt(format!("cannot open {}: {e}", dir.display())))?;
         let (schema, fields) = schema();
-        let index = Index::open_or_create(directory, schema).map_err(|e| {
-            corrupt(format!(
-                "cannot open {} ({e}); rebuild the search index",
-                dir.display()
-            ))
-        })?;
+        let settings = tantivy::IndexSettings {
+            docstore_compression: Compressor::Zstd(ZstdCompressor {
+                compression_level: Some(DOCSTORE_ZSTD_LEVEL),
+            }),
+            docstore_blocksize: DOCSTORE_BLOCK_BYTES,
+            ..tantivy::IndexSettings::default()
+        };
+        // An existing index keeps the settings it was created with (its meta.json).
+        let index = Index::builder()
+            .schema(schema)
+            .settings(settings)
+            .open_or_create(directory)
+            .map_err(|e| {
+                corrupt(format!(
+                    "cannot open {} ({e}); rebuild the search index",
+                    dir.display()
+                ))
+            })?;
         register_tokenizers(&index)?;
         let reader = index
             .reader_builder()
@@ -581,18 +945,28 @@ fn open_current(root: &Path) -> Result<Opened, ProjectionError> {
     }
 }
 
-fn decode_body(doc: &TantivyDocument, fields: &Fields) -> Result<Body, ProjectionError> {
-    let bytes = doc
-        .get_first(fields.body)
+fn body_bytes<'a>(doc: &'a TantivyDocument, fields: &Fields) -> Result<&'a [u8], ProjectionError> {
+    doc.get_first(fields.body)
         .and_then(|v| v.as_bytes())
-        .ok_or_else(|| corrupt("a document has no body"))?;
-    postcard::from_bytes(bytes).map_err(|e| corrupt(format!("a body does not decode: {e}")))
+        .ok_or_else(|| corrupt("a document has no body"))
 }
 
-fn stored_text(doc: &TantivyDocument, field: Field) -> Result<&str, ProjectionError> {
-    doc.get_first(field)
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| corrupt("a document lacks a stored field"))
+/// A document's body, with its order key and time (fast fields) put back.
+fn decode_body(
+    doc: &TantivyDocument,
+    fields: &Fields,
+    columns: &Columns,
+    doc_id: DocId,
+) -> Result<Body, ProjectionError> {
+    let mut body: Body = postcard::from_bytes(body_bytes(doc, fields)?)
+        .map_err(|e| corrupt(format!("a body does not decode: {e}")))?;
+    let order = columns.order(doc_id)?;
+    let at = columns.at(doc_id)?;
+    match &mut body {
+        Body::Client(c) => (c.order, c.registered_at) = (order, at),
+        Body::Message(m) => (m.order, m.occurred_at) = (order, at),
+    }
+    Ok(body)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -751,50 +1125,50 @@ fn term_query(field: Field, text: &str, record: IndexRecordOption) -> Box<dyn Qu
     Box::new(TermQuery::new(Term::from_field_text(field, text), record))
 }
 
-/// The text part of a client search: n-grams for 3..=10 characters, all overlapping 10-grams
-/// (AND) beyond, a word prefix for two; `None` when nothing can match.
+/// The text part of a client search: a word prefix for two characters, the one gram for
+/// [`GRAM`], beyond that a phrase of grams that covers every character at its offset (exactly
+/// the values that contain the text); `None` when nothing can match.
 fn client_match(fields: &Fields, text: &str) -> Result<Option<Box<dyn Query>>, SearchError> {
     let text = normalize(text.trim());
     let chars: Vec<char> = text.chars().collect();
     match chars.len() {
         0 => Err(SearchError::Empty),
         1 => Err(SearchError::TooShort { min: 2 }),
-        2 => {
+        WORD_START => {
             // Words are alphanumeric: a query with anything else cannot match one.
             if !chars.iter().all(|c| c.is_alphanumeric()) {
                 return Ok(None);
             }
-            let pattern = format!("{text}.*");
-            Ok(Some(Box::new(RegexQuery::from_pattern(
-                &pattern,
-                fields.words,
-            )?)))
+            // A word's start is its term; every hit scores alike.
+            Ok(Some(Box::new(ConstScoreQuery::new(
+                term_query(fields.words, &text, IndexRecordOption::Basic),
+                1.0,
+            ))))
         }
         n if n > MAX_QUERY_CHARS => Err(SearchError::TooLong {
             max: MAX_QUERY_CHARS,
         }),
-        n if n <= MAX_GRAM => Ok(Some(term_query(
+        // No value holds the separator.
+        _ if chars.contains(&VALUE_SEPARATOR) => Ok(None),
+        GRAM => Ok(Some(term_query(
             fields.grams,
             &text,
             IndexRecordOption::WithFreqs,
         ))),
-        _ => {
-            let mut grams: Vec<String> = chars
-                .windows(MAX_GRAM)
-                .map(|w| w.iter().collect())
-                .collect();
-            grams.sort_unstable();
-            grams.dedup();
-            let parts = grams
-                .iter()
-                .map(|g| {
-                    (
-                        Occur::Must,
-                        term_query(fields.grams, g, IndexRecordOption::WithFreqs),
-                    )
+        n => {
+            // Grams at 0, GRAM, 2·GRAM, … and one ending at the last character.
+            let mut offsets: Vec<usize> = (0..=n - GRAM).step_by(GRAM).collect();
+            if offsets.last() != Some(&(n - GRAM)) {
+                offsets.push(n - GRAM);
+            }
+            let terms = offsets
+                .into_iter()
+                .map(|offset| {
+                    let gram: String = chars[offset..offset + GRAM].iter().collect();
+                    (offset, Term::from_field_text(fields.grams, &gram))
                 })
                 .collect();
-            Ok(Some(Box::new(BooleanQuery::new(parts))))
+            Ok(Some(Box::new(PhraseQuery::new_with_offset(terms))))
         }
     }
 }
@@ -835,26 +1209,24 @@ fn message_match(opened: &Opened, text: &str) -> Result<Option<Box<dyn Query>>, 
 fn hit_of(
     doc: &TantivyDocument,
     fields: &Fields,
+    columns: &Columns,
+    doc_id: DocId,
     score: Option<f32>,
 ) -> Result<(SearchHit, u64), ProjectionError> {
-    let dialog: DialogId = stored_text(doc, fields.dialog)?
-        .parse()
-        .map_err(|_| corrupt("a dialog id does not parse"))?;
-    let (order, detail) = match decode_body(doc, fields)? {
-        Body::Client(c) => (
-            c.order,
-            HitDetail::Client(ClientHit {
-                name: c.name,
-                phone: c.phone,
-                email: c.email,
-                identities: c
-                    .identities
-                    .into_iter()
-                    .map(|i| (i.channel, i.external_id, i.display_name))
-                    .collect(),
-                registered_at: c.registered_at,
-            }),
-        ),
+    let dialog = columns.dialog(doc_id)?;
+    let order = columns.order(doc_id)?;
+    let detail = match decode_body(doc, fields, columns, doc_id)? {
+        Body::Client(c) => HitDetail::Client(ClientHit {
+            name: c.name,
+            phone: c.phone,
+            email: c.email,
+            identities: c
+                .identities
+                .into_iter()
+                .map(|i| (i.channel, i.external_id, i.display_name))
+                .collect(),
+            registered_at: c.registered_at,
+        }),
         Body::Message(m) => {
             let item = match m.item {
                 ItemBody::Message(id) => ItemId::Message(id),
@@ -866,15 +1238,12 @@ fn hit_of(
                 AuthorBody::Bot => ItemKind::Outbound(None),
                 AuthorBody::NoteBy(op) => ItemKind::Note(op),
             };
-            (
-                m.order,
-                HitDetail::Message(MessageHit {
-                    item,
-                    kind,
-                    text: m.text,
-                    occurred_at: m.occurred_at,
-                }),
-            )
+            HitDetail::Message(MessageHit {
+                item,
+                kind,
+                text: m.text,
+                occurred_at: m.occurred_at,
+            })
         }
     };
     Ok((
@@ -907,11 +1276,10 @@ fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, Search
     };
     let mut parts = vec![
         (Occur::Must, matching),
-        filter(term_query(
-            fields.project,
-            &query.project.token(),
+        filter(Box::new(TermQuery::new(
+            id_term(fields.project, query.project.as_uuid().as_u128()),
             IndexRecordOption::Basic,
-        )),
+        ))),
         filter(term_query(
             fields.doc_type,
             doc_type,
@@ -922,9 +1290,7 @@ fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, Search
         if dialogs.is_empty() {
             return Ok(empty);
         }
-        let terms = dialogs
-            .iter()
-            .map(|d| Term::from_field_text(fields.dialog, &d.token()));
+        let terms = dialogs.iter().map(|d| dialog_term(fields, *d));
         parts.push(filter(Box::new(TermSetQuery::new(terms))));
     }
     let limit = query.limit.clamp(1, MAX_LIMIT);
@@ -934,14 +1300,11 @@ fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, Search
             match query.after {
                 None => {}
                 Some(SearchCursor::Before(before)) => {
-                    parts.push(filter(Box::new(RangeQuery::new(
-                        Bound::Unbounded,
-                        Bound::Excluded(Term::from_field_u64(fields.order, before)),
-                    ))));
+                    parts.push(filter(older_than(fields, before)))
                 }
                 Some(other) => return Err(SearchError::BadCursor(other.to_string())),
             }
-            let collector = TopDocs::with_limit(limit + 1).order_by_u64_field("order", Order::Desc);
+            let collector = newest_first(&searcher, limit + 1)?;
             searcher
                 .search(&BooleanQuery::new(parts), &collector)?
                 .into_iter()
@@ -968,9 +1331,16 @@ fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, Search
     found.truncate(limit);
     let mut hits = Vec::with_capacity(found.len());
     let mut last_order = None;
+    let mut columns: HashMap<u32, Columns> = HashMap::new();
     for (score, address) in found {
         let doc: TantivyDocument = searcher.doc(address)?;
-        let (hit, order) = hit_of(&doc, fields, score)?;
+        let segment_columns = match columns.entry(address.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(Columns::of(searcher.segment_reader(address.segment_ord))?)
+            }
+        };
+        let (hit, order) = hit_of(&doc, fields, segment_columns, address.doc_id, score)?;
         last_order = Some(order);
         hits.push(hit);
     }
@@ -995,9 +1365,9 @@ pub struct IndexDigest {
     /// The commit's checkpoint.
     pub checkpoint: Checkpoint,
     pub documents: u64,
-    /// SHA-256 (hex) over the multiset of documents: each document's hash (kind, project,
-    /// dialog, body) summed lane-wise, so the order of segments and documents does not matter
-    /// and a duplicate changes it.
+    /// SHA-256 (hex) over the multiset of documents: each document's hash (project, dialog,
+    /// order key, time, body, which names the kind) summed lane-wise, so the order of segments and
+    /// documents does not matter and a duplicate changes it.
     pub sha256: String,
 }
 
@@ -1010,16 +1380,29 @@ fn digest_of(opened: &Opened) -> Result<IndexDigest, ProjectionError> {
         let store = segment
             .get_store_reader(64)
             .map_err(|e| corrupt(format!("cannot read stored documents: {e}")))?;
+        let columns = Columns::of(segment)?;
+        let projects = id_table(&columns.project)?;
+        let dialogs = id_table(&columns.dialog)?;
+        let id = |table: &[[u8; 16]], column: &BytesColumn, doc_id: DocId| {
+            column
+                .term_ords(doc_id)
+                .next()
+                .and_then(|ord| table.get(usize::try_from(ord).ok()?).copied())
+                .ok_or_else(|| corrupt("a document lacks an id"))
+        };
         for doc_id in segment.doc_ids_alive() {
             let doc: TantivyDocument = store.get(doc_id)?;
             let mut hasher = Sha256::new();
+            let project = id(&projects, &columns.project, doc_id)?;
+            let dialog = id(&dialogs, &columns.dialog, doc_id)?;
+            let order = columns.order(doc_id)?.to_le_bytes();
+            let at = columns.at(doc_id)?.as_micros().to_le_bytes();
             for part in [
-                stored_text(&doc, fields.doc_type)?.as_bytes(),
-                stored_text(&doc, fields.project)?.as_bytes(),
-                stored_text(&doc, fields.dialog)?.as_bytes(),
-                doc.get_first(fields.body)
-                    .and_then(|v| v.as_bytes())
-                    .ok_or_else(|| corrupt("a document has no body"))?,
+                &project[..],
+                &dialog[..],
+                &order[..],
+                &at[..],
+                body_bytes(&doc, fields)?,
             ] {
                 hasher.update((part.len() as u64).to_le_bytes());
                 hasher.update(part);
@@ -1431,21 +1814,16 @@ impl SearchIndex {
         }
         let fields = &self.opened.fields;
         let searcher = self.opened.reader.searcher();
-        let query = TermQuery::new(
-            Term::from_field_text(fields.key, &client_key(dialog)),
-            IndexRecordOption::Basic,
-        );
-        let found = searcher.search(&query, &DocSetCollector)?;
+        let found = searcher.search(&kind_in_dialog(fields, dialog, CLIENT), &DocSetCollector)?;
         let Some(address) = found.into_iter().min() else {
             return Ok(None);
         };
         let doc: TantivyDocument = searcher.doc(address)?;
-        let project: ProjectId = stored_text(&doc, fields.project)?
-            .parse()
-            .map_err(|_| corrupt("a project id does not parse"))?;
-        match decode_body(&doc, fields)? {
+        let columns = Columns::of(searcher.segment_reader(address.segment_ord))?;
+        let project = columns.project(address.doc_id)?;
+        match decode_body(&doc, fields, &columns, address.doc_id)? {
             Body::Client(body) => Ok(Some((project, body))),
-            Body::Message(_) => Err(corrupt("a client key names a message")),
+            Body::Message(_) => Err(corrupt("a client document holds a message")),
         }
     }
 
@@ -1456,25 +1834,22 @@ impl SearchIndex {
         }
         let fields = &self.opened.fields;
         let searcher = self.opened.reader.searcher();
-        let query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                term_query(fields.dialog, &dialog.token(), IndexRecordOption::Basic),
-            ),
-            (
-                Occur::Must,
-                term_query(fields.doc_type, MESSAGE, IndexRecordOption::Basic),
-            ),
-        ]);
         let mut addresses: Vec<DocAddress> = searcher
-            .search(&query, &DocSetCollector)?
+            .search(&kind_in_dialog(fields, dialog, MESSAGE), &DocSetCollector)?
             .into_iter()
             .collect();
         addresses.sort_unstable();
         let mut messages = Vec::with_capacity(addresses.len());
+        let mut columns: Option<(u32, Columns)> = None;
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
-            match decode_body(&doc, fields)? {
+            let segment_columns = match columns.take() {
+                Some((segment, c)) if segment == address.segment_ord => c,
+                _ => Columns::of(searcher.segment_reader(address.segment_ord))?,
+            };
+            let body = decode_body(&doc, fields, &segment_columns, address.doc_id)?;
+            columns = Some((address.segment_ord, segment_columns));
+            match body {
                 Body::Message(body) => messages.push(body),
                 Body::Client(_) => return Err(corrupt("a message query found a client")),
             }
@@ -1489,18 +1864,22 @@ impl SearchIndex {
         body: ClientBody,
     ) -> Result<(), ProjectionError> {
         let fields = self.opened.fields;
+        // The dialog's client document, if any, goes (a delete by query is tantivy's delete by
+        // term generalised: it applies to what was added before it, this commit included).
         self.writer
-            .delete_term(Term::from_field_text(fields.key, &client_key(dialog)));
+            .delete_query(Box::new(kind_in_dialog(&fields, dialog, CLIENT)))?;
         let mut doc = TantivyDocument::new();
         doc.add_text(fields.doc_type, CLIENT);
-        doc.add_text(fields.key, client_key(dialog));
-        doc.add_text(fields.project, project.token());
-        doc.add_text(fields.dialog, dialog.token());
-        doc.add_u64(fields.order, body.order);
-        for value in body.values() {
-            doc.add_text(fields.grams, &value);
-            doc.add_text(fields.words, &value);
+        doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
+        doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
+        add_order(&mut doc, &fields, body.order);
+        doc.add_i64(fields.at, body.registered_at.as_micros());
+        let values = body.values();
+        for value in &values {
+            doc.add_text(fields.words, value);
         }
+        let separator = VALUE_SEPARATOR.to_string();
+        doc.add_text(fields.grams, values.join(&separator));
         let bytes = postcard::to_allocvec(&Body::Client(body.clone()))
             .map_err(|e| corrupt(format!("cannot encode a client: {e}")))?;
         doc.add_bytes(fields.body, &bytes);
@@ -1539,10 +1918,10 @@ impl SearchIndex {
         let fields = self.opened.fields;
         let mut doc = TantivyDocument::new();
         doc.add_text(fields.doc_type, MESSAGE);
-        doc.add_text(fields.key, body.key());
-        doc.add_text(fields.project, project.token());
-        doc.add_text(fields.dialog, dialog.token());
-        doc.add_u64(fields.order, body.order);
+        doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
+        doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
+        add_order(&mut doc, &fields, body.order);
+        doc.add_i64(fields.at, body.occurred_at.as_micros());
         doc.add_text(fields.text, &body.text);
         let bytes = postcard::to_allocvec(&Body::Message(body.clone()))
             .map_err(|e| corrupt(format!("cannot encode a message: {e}")))?;
@@ -1556,8 +1935,7 @@ impl SearchIndex {
     /// Every document of `dialog` leaves the index.
     fn forget(&mut self, dialog: DialogId) {
         let fields = self.opened.fields;
-        self.writer
-            .delete_term(Term::from_field_text(fields.dialog, &dialog.token()));
+        self.writer.delete_term(dialog_term(&fields, dialog));
         self.pending.cleared.insert(dialog);
         self.pending.clients.insert(dialog, None);
         self.pending.messages.remove(&dialog);
@@ -1743,6 +2121,131 @@ mod tests {
         assert_eq!(
             tokens(&index, TEXT, "iphone заказы"),
             vec!["iphon", "заказ"]
+        );
+    }
+
+    #[test]
+    fn grams_are_positioned_and_never_span_values() {
+        let mut stream = GramTokenizer.token_stream("ёлка\0ab\0xyz1");
+        let mut grams = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            grams.push((t.text.clone(), t.position, t.offset_from, t.offset_to));
+        }
+        // ё is two bytes; "ab" has no gram; the next value starts GRAM + 1 positions on.
+        assert_eq!(
+            grams,
+            vec![
+                ("ёлк".to_owned(), 0, 0, 6),
+                ("лка".to_owned(), 1, 2, 8),
+                ("xyz".to_owned(), 5, 12, 15),
+                ("yz1".to_owned(), 6, 13, 16),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_client_query_matches_a_substring_of_one_value_only() {
+        let (schema, fields) = schema();
+        let index = Index::create_in_ram(schema);
+        register_tokenizers(&index).expect("tokenizers");
+        let mut writer: IndexWriter<TantivyDocument> = index.writer(15_000_000).expect("writer");
+        // Every gram of "abcdef" is there, but in two values, or not in a row.
+        for (n, grams) in [
+            "xabc\0zdef",
+            "abc\0bcd\0cde\0def",
+            "abcdef",
+            "zabcdefz",
+            "abcxdef",
+            "zzzzzz",
+            "zzzz\0zzzz",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut doc = TantivyDocument::new();
+            add_order(&mut doc, &fields, (n as u64) << 12);
+            doc.add_text(fields.grams, grams);
+            writer.add_document(doc).expect("add");
+        }
+        writer.commit().expect("commit");
+        let searcher = index.reader().expect("reader").searcher();
+        let found = |text: &str| {
+            let query = client_match(&fields, text).expect("query").expect("some");
+            let mut orders: Vec<u64> = searcher
+                .search(&query, &DocSetCollector)
+                .expect("search")
+                .into_iter()
+                .map(|address| {
+                    let segment = searcher.segment_reader(address.segment_ord);
+                    let column = segment.fast_fields().u64("seq").expect("seq");
+                    column.first(address.doc_id).expect("seq")
+                })
+                .collect();
+            orders.sort_unstable();
+            orders
+        };
+        assert_eq!(found("abcdef"), vec![2, 3]);
+        assert_eq!(found("bcde"), vec![2, 3]);
+        assert_eq!(found("def"), vec![0, 1, 2, 3, 4]);
+        assert_eq!(found("cdefz"), vec![3]);
+        assert_eq!(found("zdef"), vec![0]);
+        assert_eq!(found("abczdef"), Vec::<u64>::new());
+        // A gram repeated in the query.
+        assert_eq!(found("zzzzzz"), vec![5]);
+        assert_eq!(found("zzzz"), vec![5, 6]);
+    }
+
+    #[test]
+    fn order_keys_sort_and_page_by_sequence_then_index() {
+        let (schema, fields) = schema();
+        let index = Index::create_in_ram(schema);
+        register_tokenizers(&index).expect("tokenizers");
+        let mut writer: IndexWriter<TantivyDocument> = index.writer(15_000_000).expect("writer");
+        let keys = [(5, 1), (4, 0), (6, 0), (5, 0), (5, 2), (4, 3)];
+        for (n, (seq, event)) in keys.into_iter().enumerate() {
+            let mut doc = TantivyDocument::new();
+            add_order(&mut doc, &fields, order_of(seq, event));
+            doc.add_bytes(fields.project, &[0; 16]);
+            doc.add_bytes(fields.dialog, &(n as u128).to_be_bytes());
+            writer.add_document(doc).expect("add");
+            if n == 2 {
+                writer.commit().expect("commit"); // two segments
+            }
+        }
+        writer.commit().expect("commit");
+        let searcher = index.reader().expect("reader").searcher();
+        let newest = |query: &dyn Query| -> Vec<(u64, usize)> {
+            searcher
+                .search(query, &newest_first(&searcher, 10).expect("collector"))
+                .expect("search")
+                .into_iter()
+                .map(|(key, _)| (key >> 12, (key & 0xfff) as usize))
+                .collect()
+        };
+        assert_eq!(
+            newest(&tantivy::query::AllQuery),
+            vec![(6, 0), (5, 2), (5, 1), (5, 0), (4, 3), (4, 0)]
+        );
+        assert_eq!(
+            newest(&*older_than(&fields, order_of(5, 2))),
+            vec![(5, 1), (5, 0), (4, 3), (4, 0)]
+        );
+        assert_eq!(
+            newest(&*older_than(&fields, order_of(5, 0))),
+            vec![(4, 3), (4, 0)]
+        );
+        assert_eq!(newest(&*older_than(&fields, order_of(4, 1))), vec![(4, 0)]);
+    }
+
+    #[test]
+    fn words_are_indexed_by_their_first_two_characters() {
+        let (schema, _) = schema();
+        let index = Index::create_in_ram(schema);
+        register_tokenizers(&index).expect("tokenizers");
+        assert_eq!(
+            tokens(&index, WORDS, "vasya1988 и петр x+7 (912)"),
+            vec!["va", "пе", "91"]
         );
     }
 
