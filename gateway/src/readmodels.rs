@@ -163,7 +163,7 @@ impl Kind {
             Kind::Timeline => 2,
             Kind::Card => 1,
             Kind::Project => 1,
-            Kind::Search => 1,
+            Kind::Search => 2,
         }
     }
 

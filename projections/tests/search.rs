@@ -294,7 +294,7 @@ async fn clients_are_found_by_substring() {
         set(&[petya]),
         "the phone's digits"
     );
-    // Longer than the longest n-gram: overlapping 10-grams, all required.
+    // Longer than a gram: a phrase of the value's 3-grams, in order.
     assert_eq!(clients(&reader, p, "sidorov@example.com"), set(&[petya]));
     assert!(clients(&reader, p, "sidorov@example.org").is_empty());
     assert!(clients(&reader, p, "7771988770").is_empty());
