@@ -562,8 +562,9 @@ fn target_of(until: Until, last: u64) -> u64 {
 }
 
 /// Replays the log into `store` from its checkpoint + 1 up to `until`, reading the next batch
-/// while the previous one is applied on a blocking thread, then [`Store::finish`]es it and
-/// hands it back. The building block of [`rebuild`] and of `search::rebuild`.
+/// while the previous one is applied on a thread of its own, then [`Store::finish`]es it and
+/// hands it back: [`rebuild_group`] of one. The building block of [`rebuild`] and of
+/// `search::rebuild`.
 pub async fn rebuild_store<L: EventLog, S: Store>(
     log: &L,
     store: S,
@@ -572,70 +573,14 @@ pub async fn rebuild_store<L: EventLog, S: Store>(
     mut progress: impl FnMut(RebuildProgress) + Send,
 ) -> Result<S, ProjectionError> {
     let name = store.name();
-    let target_seq = target_of(until, log.last_seq().await?);
-    let filter = SubjectFilter::all();
-    let mut from_seq = store.checkpoint().seq + 1;
-    let mut idle = Some(store);
-    let mut applying: Option<tokio::task::JoinHandle<(S, Result<Checkpoint, ProjectionError>)>> =
-        None;
-    let mut done = false;
-    while !done {
-        let mut records = if from_seq <= target_seq {
-            log.read(from_seq, &filter, max_batch.max(1)).await?
-        } else {
-            Vec::new()
-        };
-        match records.last() {
-            Some(last) => from_seq = last.seq + 1,
-            None => done = true,
-        }
-        let before = records.len();
-        records.retain(|r| {
-            r.seq <= target_seq && !matches!(until, Until::Time(at) if r.appended_at > at)
-        });
-        done |= records.len() < before;
-        if let Some(task) = applying.take() {
-            let (back, applied) = task.await.map_err(|e| task_failed(name, "rebuild", e))?;
-            applied?;
-            progress(RebuildProgress {
-                applied_seq: back.applied_seq(),
-                target_seq,
-            });
-            idle = Some(back);
-        }
-        if records.is_empty() {
-            continue;
-        }
-        let Some(mut store) = idle.take() else {
-            return Err(ProjectionError::Corrupt(format!(
-                "rebuild of {name} lost its store"
-            )));
-        };
-        applying = Some(tokio::task::spawn_blocking(move || {
-            let applied = store.apply(records);
-            (store, applied)
-        }));
-    }
-    if let Some(task) = applying.take() {
-        let (back, applied) = task.await.map_err(|e| task_failed(name, "rebuild", e))?;
-        applied?;
-        progress(RebuildProgress {
-            applied_seq: back.applied_seq(),
-            target_seq,
-        });
-        idle = Some(back);
-    }
-    let Some(mut store) = idle else {
-        return Err(ProjectionError::Corrupt(format!(
-            "rebuild of {name} lost its store"
-        )));
-    };
-    tokio::task::spawn_blocking(move || {
-        let finished = store.finish();
-        finished.map(|_| store)
+    let mut built = rebuild_group(log, vec![Box::new(store)], until, max_batch, |_, p| {
+        progress(p)
     })
-    .await
-    .map_err(|e| task_failed(name, "rebuild", e))?
+    .await?;
+    built
+        .pop()
+        .map(|store| *store)
+        .ok_or_else(|| ProjectionError::Corrupt(format!("rebuild of {name} lost its store")))
 }
 
 /// Rebuilds a projection from the log into a new file beside `path` and then moves it over
@@ -778,6 +723,7 @@ pub async fn rebuild_group<L: EventLog, S: Store + ?Sized>(
         workers.push(worker);
         applied.push(seq);
     }
+    let mut reported: Vec<u64> = applied.iter().map(|s| s.load(Ordering::Acquire)).collect();
     let mut done = false;
     while !done {
         let mut records = if from_seq <= target_seq {
@@ -804,15 +750,7 @@ pub async fn rebuild_group<L: EventLog, S: Store + ?Sized>(
                 done = true;
             }
         }
-        for (index, seq) in applied.iter().enumerate() {
-            progress(
-                index,
-                RebuildProgress {
-                    applied_seq: seq.load(Ordering::Acquire),
-                    target_seq,
-                },
-            );
-        }
+        report(&mut progress, &mut reported, &applied, target_seq);
     }
     drop(queues);
     let finished = tokio::task::spawn_blocking(move || {
@@ -830,16 +768,33 @@ pub async fn rebuild_group<L: EventLog, S: Store + ?Sized>(
     .await
     .map_err(|e| task_failed("read models", "rebuild", e))?;
     let stores = finished.into_iter().collect::<Result<Vec<_>, _>>()?;
-    for (index, store) in stores.iter().enumerate() {
-        progress(
-            index,
-            RebuildProgress {
-                applied_seq: store.applied_seq(),
-                target_seq,
-            },
-        );
+    for (seq, store) in applied.iter().zip(&stores) {
+        seq.store(store.applied_seq(), Ordering::Release);
     }
+    report(&mut progress, &mut reported, &applied, target_seq);
     Ok(stores)
+}
+
+/// Calls `progress` for each store whose applied sequence moved since the last report.
+fn report(
+    progress: &mut impl FnMut(usize, RebuildProgress),
+    reported: &mut [u64],
+    applied: &[Arc<std::sync::atomic::AtomicU64>],
+    target_seq: u64,
+) {
+    for (index, (last, seq)) in reported.iter_mut().zip(applied).enumerate() {
+        let applied_seq = seq.load(Ordering::Acquire);
+        if applied_seq > *last {
+            *last = applied_seq;
+            progress(
+                index,
+                RebuildProgress {
+                    applied_seq,
+                    target_seq,
+                },
+            );
+        }
+    }
 }
 
 /// Settings of a [`ProjectionRunner`].
