@@ -412,7 +412,7 @@ async fn rebuild_all(log: &AnyLog, models: &[Model], dir: &Path) -> Result<f64, 
             wanted
                 .into_iter()
                 .map(|(kind, path)| {
-                    let store = open_for_rebuild(&path, |p| kind.open_file_store(p))?;
+                    let store = open_for_rebuild(&path, |p| kind.create_file_store(p))?;
                     Ok::<_, switchboard_projections::ProjectionError>((path, store))
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -453,18 +453,20 @@ async fn breakdown(log: &AnyLog, dir: &Path, events: u64) -> Result<Value, Strin
         remove_model(&path);
         let store: Box<dyn Store> = match model {
             Model::Sql(Kind::Dialogs) => Box::new(
-                ProjectionStore::open(&path, DialogsProjection::default())
+                ProjectionStore::create_for_rebuild(&path, DialogsProjection::default())
                     .map_err(|e| e.to_string())?,
             ),
             Model::Sql(Kind::Timeline) => Box::new(
-                ProjectionStore::open(&path, TimelineProjection::default())
+                ProjectionStore::create_for_rebuild(&path, TimelineProjection::default())
                     .map_err(|e| e.to_string())?,
             ),
-            Model::Sql(Kind::Card) => {
-                Box::new(ProjectionStore::open(&path, CardProjection).map_err(|e| e.to_string())?)
-            }
+            Model::Sql(Kind::Card) => Box::new(
+                ProjectionStore::create_for_rebuild(&path, CardProjection)
+                    .map_err(|e| e.to_string())?,
+            ),
             Model::Sql(Kind::Project) => Box::new(
-                ProjectionStore::open(&path, ProjectProjection).map_err(|e| e.to_string())?,
+                ProjectionStore::create_for_rebuild(&path, ProjectProjection)
+                    .map_err(|e| e.to_string())?,
             ),
             Model::Search | Model::Sql(Kind::Search) => Box::new(
                 SearchIndex::open(&path, SearchOptions::rebuild()).map_err(|e| e.to_string())?,

@@ -125,13 +125,23 @@ impl Kind {
         }
     }
 
-    /// Opens a SQLite read model's file at `path` (blocking).
-    pub fn open_file_store(self, path: &Path) -> Result<Box<dyn FileStore>, ProjectionError> {
+    /// Creates a SQLite read model's file at `path` afresh for a rebuild (blocking; see
+    /// [`ProjectionStore::create_for_rebuild`]).
+    pub fn create_file_store(self, path: &Path) -> Result<Box<dyn FileStore>, ProjectionError> {
         Ok(match self {
-            Kind::Dialogs => Box::new(ProjectionStore::open(path, DialogsProjection::default())?),
-            Kind::Timeline => Box::new(ProjectionStore::open(path, TimelineProjection::default())?),
-            Kind::Card => Box::new(ProjectionStore::open(path, CardProjection)?),
-            Kind::Project => Box::new(ProjectionStore::open(path, ProjectProjection)?),
+            Kind::Dialogs => Box::new(ProjectionStore::create_for_rebuild(
+                path,
+                DialogsProjection::default(),
+            )?),
+            Kind::Timeline => Box::new(ProjectionStore::create_for_rebuild(
+                path,
+                TimelineProjection::default(),
+            )?),
+            Kind::Card => Box::new(ProjectionStore::create_for_rebuild(path, CardProjection)?),
+            Kind::Project => Box::new(ProjectionStore::create_for_rebuild(
+                path,
+                ProjectProjection,
+            )?),
             Kind::Search => {
                 return Err(ProjectionError::Corrupt(
                     "the search index is a directory, not a SQLite file".to_owned(),

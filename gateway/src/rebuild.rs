@@ -278,7 +278,7 @@ async fn rebuild_files_together<L: EventLog>(
         opening
             .into_iter()
             .map(|(kind, path)| {
-                let store = open_for_rebuild(&path, |building| kind.open_file_store(building))
+                let store = open_for_rebuild(&path, |building| kind.create_file_store(building))
                     .map_err(|error| ReadModelError::Projection {
                         kind: kind.name(),
                         error,

@@ -14,8 +14,8 @@
 //! - `dialog_list`: (dialog, list) membership.
 
 use crate::dialogs::next_client_number;
-use crate::runtime::{DecodedRecord, Projection, ProjectionError, execute_for_each};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use crate::runtime::{DecodedRecord, Projection, ProjectionError, Tx, execute_for_each};
+use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
 
@@ -115,7 +115,7 @@ impl Projection for CardProjection {
 
     fn apply_batch(
         &mut self,
-        tx: &mut Transaction<'_>,
+        tx: &Tx<'_>,
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError> {
         for record in records {
@@ -129,11 +129,7 @@ impl Projection for CardProjection {
     }
 }
 
-fn set_profile(
-    tx: &Transaction<'_>,
-    dialog: &str,
-    profile: &ClientProfile,
-) -> rusqlite::Result<usize> {
+fn set_profile(tx: &Tx<'_>, dialog: &str, profile: &ClientProfile) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "UPDATE dialog_card SET name = ?2, phone = ?3, email = ?4, avatar_url = ?5,
              country = ?6, language = ?7
@@ -151,7 +147,7 @@ fn set_profile(
 }
 
 fn add_identity(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     dialog: &str,
     identity: &ChannelIdentity,
     display_name: Option<&str>,
@@ -171,11 +167,7 @@ fn add_identity(
     ])
 }
 
-fn apply_event(
-    tx: &Transaction<'_>,
-    dialog: &str,
-    envelope: &Envelope,
-) -> Result<(), ProjectionError> {
+fn apply_event(tx: &Tx<'_>, dialog: &str, envelope: &Envelope) -> Result<(), ProjectionError> {
     let at = envelope.occurred_at.as_micros();
     match &envelope.payload {
         Event::DialogRegistered(e) => {

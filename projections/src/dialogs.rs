@@ -99,8 +99,8 @@
 //! those from the membership tables too needs a way to tell few matches from many: counting
 //! first as above, or statistics (`ANALYZE`, a hand-written `sqlite_stat1`); not done yet.
 
-use crate::runtime::{DecodedRecord, Projection, ProjectionError, execute_for_each};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use crate::runtime::{DecodedRecord, Projection, ProjectionError, Tx, execute_for_each};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
@@ -289,7 +289,7 @@ impl Projection for DialogsProjection {
 
     fn apply_batch(
         &mut self,
-        tx: &mut Transaction<'_>,
+        tx: &Tx<'_>,
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError> {
         // Counter deltas of the whole batch, summed: a counter many events of the batch touch
@@ -326,7 +326,7 @@ impl Projection for DialogsProjection {
 impl DialogsProjection {
     fn apply_event(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: &Tx<'_>,
         dialog: DialogId,
         envelope: &Envelope,
         pending: &mut PendingCounters,
@@ -372,11 +372,7 @@ impl DialogsProjection {
 
 /// A deleted folder: its memberships and every counter of its scopes go (each dialog's other
 /// scopes are untouched, so the counters stay exact).
-fn forget_folder(
-    tx: &Transaction<'_>,
-    project: &str,
-    folder: FolderId,
-) -> Result<(), ProjectionError> {
+fn forget_folder(tx: &Tx<'_>, project: &str, folder: FolderId) -> Result<(), ProjectionError> {
     let folder = folder.token();
     tx.prepare_cached(
         "DELETE FROM dialog_folder WHERE folder = ?1
@@ -395,7 +391,7 @@ fn forget_folder(
 }
 
 /// A deleted tag: its memberships and its usage count go.
-fn forget_tag(tx: &Transaction<'_>, project: &str, tag: TagId) -> Result<(), ProjectionError> {
+fn forget_tag(tx: &Tx<'_>, project: &str, tag: TagId) -> Result<(), ProjectionError> {
     let tag = tag.token();
     tx.prepare_cached(
         "DELETE FROM dialog_tag WHERE tag = ?1
@@ -421,7 +417,7 @@ fn preview(text: &str) -> String {
     }
 }
 
-fn flag(tx: &Transaction<'_>, dialog: &str, column: &str, value: bool) -> rusqlite::Result<usize> {
+fn flag(tx: &Tx<'_>, dialog: &str, column: &str, value: bool) -> rusqlite::Result<usize> {
     // `column` is one of this module's literals, never input.
     tx.prepare_cached(&format!(
         "UPDATE dialog_row SET {column} = ?2 WHERE dialog = ?1"
@@ -429,7 +425,7 @@ fn flag(tx: &Transaction<'_>, dialog: &str, column: &str, value: bool) -> rusqli
     .execute(params![dialog, value])
 }
 
-fn mark_read(tx: &Transaction<'_>, dialog: &str, operator: &str) -> rusqlite::Result<usize> {
+fn mark_read(tx: &Tx<'_>, dialog: &str, operator: &str) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
          SELECT rowid, ?2, inbound_count, 0 FROM dialog_row WHERE dialog = ?1
@@ -442,7 +438,7 @@ fn mark_read(tx: &Transaction<'_>, dialog: &str, operator: &str) -> rusqlite::Re
 /// `live_row`: the rowid of the dialog's row when it is known to be there and not a tombstone
 /// into the tables a tombstone keeps empty check that first).
 fn change_row(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     project: &str,
     dialog: &str,
     envelope: &Envelope,
@@ -797,7 +793,7 @@ const PERSONAL: [&str; 5] = [
 ];
 
 /// Gives `id` (a project's or operator's token) its `idkey` key if it has none.
-fn ensure_key(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<usize> {
+fn ensure_key(tx: &Tx<'_>, id: &str) -> rusqlite::Result<usize> {
     tx.prepare_cached("INSERT INTO idkey (id) VALUES (?1) ON CONFLICT (id) DO NOTHING")?
         .execute([id])
 }
@@ -806,7 +802,7 @@ fn ensure_key(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<usize> {
 /// registers the project's dialogs, so a rebuild (and the card, which keeps the same counter in
 /// its own file) gives every client the same number. Numbers are never reused: a deleted or
 /// merged-away client keeps theirs.
-pub(crate) fn next_client_number(tx: &Transaction<'_>, project: &str) -> rusqlite::Result<i64> {
+pub(crate) fn next_client_number(tx: &Tx<'_>, project: &str) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO project_clientnumber (project, last) VALUES (?1, 1)
          ON CONFLICT (project) DO UPDATE SET last = last + 1
@@ -819,12 +815,7 @@ fn identity_via(identity: &ChannelIdentity) -> String {
     format!("id:{}", identity.external_id)
 }
 
-fn add_channel(
-    tx: &Transaction<'_>,
-    dialog: &str,
-    channel: &str,
-    via: &str,
-) -> rusqlite::Result<usize> {
+fn add_channel(tx: &Tx<'_>, dialog: &str, channel: &str, via: &str) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "INSERT INTO dialog_channel (dialog, channel, via)
          SELECT rowid, ?2, ?3 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
@@ -834,7 +825,7 @@ fn add_channel(
 }
 
 fn add_identity_channel(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     dialog: &str,
     identity: &ChannelIdentity,
 ) -> rusqlite::Result<usize> {
@@ -849,7 +840,7 @@ fn add_identity_channel(
 /// A message went through `channel` at `at`: the channel filter and the activity filter.
 /// `live_row`: see [`change_row`].
 fn message_written(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     dialog: &str,
     channel: ChannelId,
     at: Timestamp,
@@ -885,7 +876,7 @@ fn operator_of(actor: Actor) -> Option<String> {
     }
 }
 
-fn write_counters(tx: &Transaction<'_>, deltas: PendingCounters) -> Result<(), ProjectionError> {
+fn write_counters(tx: &Tx<'_>, deltas: PendingCounters) -> Result<(), ProjectionError> {
     let mut add = tx.prepare_cached(
         "INSERT INTO projectoperatorname_counter (project, operator, name, value)
          VALUES (?1, ?2, ?3, ?4)

@@ -15,8 +15,8 @@
 //! Order: definitions are listed in the order they were made (`created_seq`, the log sequence
 //! of the defining event), which a rebuild reproduces exactly.
 
-use crate::runtime::{DecodedRecord, Projection, ProjectionError};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use crate::runtime::{DecodedRecord, Projection, ProjectionError, Tx};
+use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
 
@@ -129,7 +129,7 @@ impl Projection for ProjectProjection {
 
     fn apply_batch(
         &mut self,
-        tx: &mut Transaction<'_>,
+        tx: &Tx<'_>,
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError> {
         for record in records {
@@ -147,7 +147,7 @@ fn seq_of(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
-fn apply_event(tx: &Transaction<'_>, seq: u64, envelope: &Envelope) -> rusqlite::Result<usize> {
+fn apply_event(tx: &Tx<'_>, seq: u64, envelope: &Envelope) -> rusqlite::Result<usize> {
     let project = envelope.project.token();
     let seq = seq_of(seq);
     match &envelope.payload {

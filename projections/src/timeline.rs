@@ -26,8 +26,8 @@
 //! index range per dialog of the merge group and merge them, so a deep page costs what the
 //! first does.
 
-use crate::runtime::{DecodedRecord, Projection, ProjectionError};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use crate::runtime::{DecodedRecord, Projection, ProjectionError, Tx};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
@@ -126,7 +126,7 @@ impl Projection for TimelineProjection {
 
     fn apply_batch(
         &mut self,
-        tx: &mut Transaction<'_>,
+        tx: &Tx<'_>,
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError> {
         for record in records {
@@ -201,7 +201,7 @@ struct Item<'a> {
     entry: Option<Vec<u8>>,
 }
 
-fn insert(tx: &Transaction<'_>, at: &Placement, item: Item<'_>) -> rusqlite::Result<usize> {
+fn insert(tx: &Tx<'_>, at: &Placement, item: Item<'_>) -> rusqlite::Result<usize> {
     // A message id seen before (a replay the checkpoint did not catch cannot happen, but a
     // channel's duplicate could reach the log as two events) keeps its first place.
     tx.prepare_cached(
@@ -248,7 +248,7 @@ fn parse_attachment_kind(text: &str) -> Option<AttachmentKind> {
 }
 
 fn insert_attachments(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     at: &Placement,
     message: MessageId,
     attachments: &[Attachment],
@@ -305,7 +305,7 @@ fn is_service_entry(event: &Event) -> bool {
 /// Delivery only moves forward (a late "delivered" after "read" changes nothing); a failure
 /// is recorded whatever came before.
 fn advance(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     message: MessageId,
     status: i64,
     failure: Option<&str>,
@@ -341,7 +341,7 @@ fn decode_entry(bytes: &[u8]) -> Result<(Actor, Event), String> {
 
 impl TimelineProjection {
     /// The `timeline_key` of an id, given now if it has none.
-    fn key(&mut self, tx: &Transaction<'_>, id: &Uuid) -> rusqlite::Result<i64> {
+    fn key(&mut self, tx: &Tx<'_>, id: &Uuid) -> rusqlite::Result<i64> {
         if let Some(key) = self.keys.get(&id.as_u128()) {
             return Ok(*key);
         }
@@ -364,11 +364,7 @@ impl TimelineProjection {
         Ok(key)
     }
 
-    fn operator_key(
-        &mut self,
-        tx: &Transaction<'_>,
-        actor: &Actor,
-    ) -> rusqlite::Result<Option<i64>> {
+    fn operator_key(&mut self, tx: &Tx<'_>, actor: &Actor) -> rusqlite::Result<Option<i64>> {
         match actor {
             Actor::Operator(op) => self.key(tx, op.as_uuid()).map(Some),
             _ => Ok(None),
@@ -377,7 +373,7 @@ impl TimelineProjection {
 
     fn apply_event(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: &Tx<'_>,
         at: &Placement,
         envelope: &Envelope,
     ) -> Result<(), ProjectionError> {

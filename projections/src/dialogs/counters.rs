@@ -13,8 +13,8 @@
 //! read the stored inputs back after every event and fail the batch when memory and file differ.
 
 use super::parse_token;
-use crate::runtime::ProjectionError;
-use rusqlite::{OptionalExtension, Transaction};
+use crate::runtime::{ProjectionError, Tx};
+use rusqlite::OptionalExtension;
 use std::collections::{BTreeMap, HashMap};
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
@@ -178,7 +178,7 @@ fn remove_sorted<T: Ord>(set: &mut Vec<T>, value: &T) {
 impl Inputs {
     /// The stored inputs of `dialog`; `None` when it has no row.
     pub(super) fn load(
-        tx: &Transaction<'_>,
+        tx: &rusqlite::Connection,
         dialog: &str,
     ) -> Result<Option<Self>, ProjectionError> {
         let row = tx
@@ -432,7 +432,7 @@ impl InputsCache {
     /// The inputs of `dialog` (`None`: no row), from memory or the file.
     pub(super) fn get(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: &Tx<'_>,
         dialog: DialogId,
         token: &str,
     ) -> Result<Option<&mut Inputs>, ProjectionError> {
