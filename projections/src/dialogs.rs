@@ -62,9 +62,11 @@
 //! `(pinned, key…, rowid) < (…)` that the index seeks to, so a page deep in the list costs what
 //! the first does (SQLite seeks on `(pinned, key…)`, the part the index names, and checks the
 //! rowid, the tie-breaker every index entry ends with, on the rows tied with the cursor's).
-//! Each order has two indexes, `dialog_row_open_by_*` with `closed` right after
-//! `project` for the default view (closed dialogs hidden, usually most of a project) and
-//! `dialog_row_by_*` for the archive switch; the processing order sorts by two generated columns
+//! Each order has one index, `dialog_row_list_by_*`, with `closed` right after `project`: the
+//! default view (closed dialogs hidden, usually most of a project) reads the `closed = 0` range;
+//! the archive switch reads the two ranges as two arms, each up to `limit` rows from the
+//! cursor on, merged (a sort of at most 2 × `limit` rows); one index instead of one per view
+//! halves what a message costs to write. The processing order sorts by two generated columns
 //! so that its index serves seeks as well. `dialog_row_assignee_by_activity` serves *Mine*,
 //! *Free* and an operator's own-or-free view in the default order: the operator's view is two
 //! arms (their dialogs, the free ones), each read from that index up to `limit` rows and merged,
@@ -76,7 +78,9 @@
 //! 0.5 s scan that found one); a commoner pattern (`10`) scans in order and fills pages fast.
 //! Likewise a date range (F2.3 activity) that the filter requires and that at most
 //! [`MAX_ACTIVITY_LOOKUP`] activity rows fall in (counted first, over `dialog_activity_by_bucket`)
-//! reads its dialogs by rowid and sorts them.
+//! reads its dialogs by rowid and sorts them, and so does a tag the filter requires or the
+//! custom folder when at most [`MAX_MEMBER_LOOKUP`] dialogs are in it (the rarest one, counted
+//! first over `dialog_tag_by_tag` / `dialog_folder_by_folder`).
 //!
 //! Measured on 200k dialogs of one project (90 % closed, a third free, the rest spread over five
 //! operators), release build, 50 rows a page, every page of the list in turn (up to 400), p50
@@ -86,13 +90,13 @@
 //! filter matching 3 % of dialogs 1.3 ms; three filters (channel, not in a list, assignee)
 //! 3.1 ms; a funnel block matching 5 % 1.5 ms; a variable value matching 2 % 9 ms. Plans (the
 //! unit test `list_pages_read_in_index_order` keeps them): `SEARCH d USING INDEX
-//! dialog_row_open_by_activity (project_key=? AND closed=? AND (pinned,last_activity_at)<(?,?))`
+//! dialog_row_list_by_activity (project_key=? AND closed=? AND (pinned,last_activity_at)<(?,?))`
 //! with `SEARCH m EXISTS USING PRIMARY KEY (dialog=? AND tag=?)` per membership condition, and no
-//! `USE TEMP B-TREE FOR ORDER BY`.
+//! `USE TEMP B-TREE FOR ORDER BY` in any arm.
 //!
-//! Trade-offs: every index costs writes (a message moves `last_activity_at` in five of them), and
+//! Trade-offs: every index costs writes (a message moves `last_activity_at` in three of them), and
 //! scanning in order is right while matches are common: a page costs the rows it skips (~1–5 µs
-//! each). A selective filter that is not looked up (a rare variable value or list, a date range
+//! each). A selective filter that is not looked up (a rare variable value, list or channel, a date range
 //! busy in other projects but quiet in this one, a client number pattern inside an any-of group
 //! or held by 0.1–1 % of a big project's numbers) makes the scan skip many rows before a page
 //! fills, up to a full scan of the project when nothing matches (0.5 s at 200k dialogs). Driving
@@ -177,23 +181,18 @@ CREATE TABLE IF NOT EXISTS dialog_row (
     processing_key INTEGER GENERATED ALWAYS AS
         (CASE WHEN sla_wait_since IS NULL THEN last_activity_at ELSE -sla_wait_since END) VIRTUAL
 );
--- The list orders (F1.3), each as a keyset over (pinned, key…, rowid), once for the default
--- view without the archive (closed = 0) and once for the archive switch. See the module doc.
+-- The list orders (F1.3), each as a keyset over (pinned, key…, rowid) after (project, closed):
+-- the default view reads the `closed = 0` range, the archive switch reads both ranges and
+-- merges them (see `list_sql`), so one index per order serves both. See the module doc.
 -- SQLite ends every index entry with the rowid, the last tie-breaker: rows are inserted when
 -- the log registers a dialog and never deleted, so it is registration order, the same on a
 -- rebuild (an 8-byte integer instead of the 32-hex token made the entries a third the size).
-CREATE INDEX IF NOT EXISTS dialog_row_open_by_activity
+CREATE INDEX IF NOT EXISTS dialog_row_list_by_activity
     ON dialog_row (project_key, closed, pinned, last_activity_at);
-CREATE INDEX IF NOT EXISTS dialog_row_by_activity
-    ON dialog_row (project_key, pinned, last_activity_at);
-CREATE INDEX IF NOT EXISTS dialog_row_open_by_created
+CREATE INDEX IF NOT EXISTS dialog_row_list_by_created
     ON dialog_row (project_key, closed, pinned, client_created_at);
-CREATE INDEX IF NOT EXISTS dialog_row_by_created
-    ON dialog_row (project_key, pinned, client_created_at);
-CREATE INDEX IF NOT EXISTS dialog_row_open_by_processing
+CREATE INDEX IF NOT EXISTS dialog_row_list_by_processing
     ON dialog_row (project_key, closed, pinned, processing_waiting, processing_key);
-CREATE INDEX IF NOT EXISTS dialog_row_by_processing
-    ON dialog_row (project_key, pinned, processing_waiting, processing_key);
 -- F2.2: a client number pattern that few numbers hold is looked up, not scanned for.
 CREATE INDEX IF NOT EXISTS dialog_row_by_number ON dialog_row (project_key, client_number);
 -- *Mine*, the assignee filter and *Free* (assignee IS NULL) in the default view and order.
@@ -262,12 +261,16 @@ CREATE TABLE IF NOT EXISTS dialog_tag (
     tag TEXT NOT NULL,
     PRIMARY KEY (dialog, tag)
 ) WITHOUT ROWID;
+-- A list page that requires a tag or folder few dialogs have reads them from here (see
+-- `Narrowing`); deleting a tag or folder finds its rows here.
+CREATE INDEX IF NOT EXISTS dialog_tag_by_tag ON dialog_tag (tag, dialog);
 CREATE TABLE IF NOT EXISTS dialog_folder (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
     folder TEXT NOT NULL,
     PRIMARY KEY (dialog, folder)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dialog_folder_by_folder ON dialog_folder (folder, dialog);
 CREATE TABLE IF NOT EXISTS projectoperatorname_counter (
     project TEXT NOT NULL,
     -- '' for the base rows, shared by every operator.
@@ -1315,6 +1318,10 @@ pub fn explain_list_dialogs(
 /// Most activity rows a date range may hold to be looked up rather than scanned for.
 pub const MAX_ACTIVITY_LOOKUP: i64 = 2_000;
 
+/// Most dialogs a required tag or the folder may hold to be read from the membership rows
+/// rather than scanned for in the order's index.
+pub const MAX_MEMBER_LOOKUP: i64 = 2_000;
+
 /// How a page can be narrowed down before it is sorted, when the filter requires something few
 /// dialogs have (decided from the data, since SQLite has no statistics here).
 #[derive(Debug, Default)]
@@ -1323,6 +1330,9 @@ struct Narrowing {
     numbers: Option<Vec<u64>>,
     /// F2.3: the activity buckets of a required date range that few messages fall in.
     active: Option<(i64, i64)>,
+    /// F2.3 / F1.5: a required tag or the folder that few dialogs are in: (the membership
+    /// table, its member column, the member's token).
+    member: Option<(&'static str, &'static str, String)>,
 }
 
 fn narrowing(conn: &Connection, query: &ListQuery) -> Result<Narrowing, ProjectionError> {
@@ -1334,6 +1344,9 @@ fn narrowing(conn: &Connection, query: &ListQuery) -> Result<Narrowing, Projecti
             .optional()?
             .unwrap_or(0);
         narrowing.numbers = number_candidates(digits, u64::try_from(max).unwrap_or(0));
+        if narrowing.numbers.is_some() {
+            return Ok(narrowing);
+        }
     }
     if let Some((first, last)) = query.filter.required_activity() {
         // Every project's rows count: a busy range elsewhere only means scanning here.
@@ -1345,8 +1358,33 @@ fn narrowing(conn: &Connection, query: &ListQuery) -> Result<Narrowing, Projecti
             .query_row(params![first, last, MAX_ACTIVITY_LOOKUP], |r| r.get(0))?;
         if rows <= MAX_ACTIVITY_LOOKUP {
             narrowing.active = Some((first, last));
+            return Ok(narrowing);
         }
     }
+    // The rarest required membership, counted up to the limit in its `(member, dialog)` index
+    // (rows of deleted or merged-away dialogs count too: they are read and dropped).
+    let mut members: Vec<(&'static str, &'static str, String)> = query
+        .filter
+        .required_tags()
+        .iter()
+        .map(|t| ("dialog_tag", "tag", t.token()))
+        .collect();
+    if let Folder::Custom(folder) = query.folder {
+        members.push(("dialog_folder", "folder", folder.token()));
+    }
+    let mut rarest: Option<(i64, (&'static str, &'static str, String))> = None;
+    for (table, column, token) in members {
+        // `table` and `column` are this module's literals, never input.
+        let rows: i64 = conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} = ?1 LIMIT ?2 + 1)"
+            ))?
+            .query_row(params![token, MAX_MEMBER_LOOKUP], |r| r.get(0))?;
+        if rows <= MAX_MEMBER_LOOKUP && rarest.as_ref().is_none_or(|(least, _)| rows < *least) {
+            rarest = Some((rows, (table, column, token)));
+        }
+    }
+    narrowing.member = rarest.map(|(_, member)| member);
     Ok(narrowing)
 }
 
@@ -1368,15 +1406,12 @@ fn list_sql(
 ) -> (String, Vec<rusqlite::types::Value>, usize) {
     use rusqlite::types::Value;
     let numbers = narrowing.numbers.as_deref();
-    let active = if numbers.is_none() {
-        narrowing.active
-    } else {
-        None
-    };
+    let active = narrowing.active;
+    let member = narrowing.member.as_ref();
+    let narrowed = numbers.is_some() || active.is_some() || member.is_some();
     let keys = query.order.keys();
     let me = query.viewer.operator.token();
-    let by_assignee = numbers.is_none()
-        && active.is_none()
+    let by_assignee = !narrowed
         && query.order == Order::Activity
         && !query.include_closed
         && (matches!(query.tab, Tab::Mine | Tab::Free) || !query.viewer.admin);
@@ -1394,9 +1429,9 @@ fn list_sql(
         },
         if numbers.is_some() {
             " INDEXED BY dialog_row_by_number"
-        } else if active.is_some() {
+        } else if active.is_some() || member.is_some() {
             // No index: the dialogs are read by rowid (which NOT INDEXED still allows), the
-            // key the activity rows hold.
+            // key the activity and membership rows hold.
             " NOT INDEXED"
         } else if by_assignee {
             " INDEXED BY dialog_row_assignee_by_activity"
@@ -1407,10 +1442,6 @@ fn list_sql(
     // The conditions after `project`, shared by every arm.
     let mut sql = String::new();
     let mut values = vec![Value::Text(query.project.token()), Value::Text(me)];
-    if !query.include_closed {
-        // Right after `project`, so the `dialog_row_open_by_*` indexes serve the default view.
-        sql.push_str(" AND d.closed = 0");
-    }
     sql.push_str(" AND d.deleted = 0 AND d.merged_into IS NULL");
     match query.tab {
         Tab::All => {}
@@ -1461,6 +1492,13 @@ fn list_sql(
             values.len()
         ));
     }
+    if let Some((table, column, token)) = member {
+        values.push(Value::Text(token.clone()));
+        sql.push_str(&format!(
+            " AND d.rowid IN (SELECT m.dialog FROM {table} m WHERE m.{column} = ?{})",
+            values.len()
+        ));
+    }
     query.filter.push_sql(&mut sql, &mut values);
     let mut columns = vec!["d.pinned"];
     columns.extend_from_slice(keys);
@@ -1490,12 +1528,37 @@ fn list_sql(
         columns.join(" DESC, "),
         values.len()
     );
+    // The `closed` ranges read (see the module doc): the default view's, or both in turn for
+    // the archive switch; a narrowed page sorts its few rows whatever their state.
+    let closed: &[&str] = if !query.include_closed {
+        &[" AND d.closed = 0"]
+    } else if !narrowed {
+        &[" AND d.closed = 0", " AND d.closed = 1"]
+    } else {
+        &[""]
+    };
     let visible = visibility(query.viewer);
-    let sql = if by_assignee && visible.len() > 1 {
-        // The outer order by position: pinned, the two keys, then the rowid (the last column).
-        let arms: Vec<String> = visible
+    let alternatives: Vec<String> = if visible.is_empty() {
+        vec![String::new()]
+    } else if by_assignee {
+        visible.iter().map(|v| format!(" AND {v}")).collect()
+    } else {
+        vec![format!(" AND ({})", visible.join(" OR "))]
+    };
+    let mut arms = Vec::with_capacity(closed.len() * alternatives.len());
+    for state in closed {
+        for alternative in &alternatives {
+            arms.push(format!("{select}{state}{sql}{alternative}{order}"));
+        }
+    }
+    let sql = if arms.len() == 1 {
+        arms.swap_remove(0)
+    } else {
+        // Each arm read in its index order up to `limit` rows; the outer order by position:
+        // pinned, the two keys, then the rowid (the last column).
+        let arms: Vec<String> = arms
             .iter()
-            .map(|alternative| format!("SELECT * FROM ({select}{sql} AND {alternative}{order})"))
+            .map(|arm| format!("SELECT * FROM ({arm})"))
             .collect();
         let pinned = ROW_COLUMN_COUNT + 3;
         format!(
@@ -1506,10 +1569,6 @@ fn list_sql(
             pinned + 4,
             values.len()
         )
-    } else if visible.is_empty() {
-        format!("{select}{sql}{order}")
-    } else {
-        format!("{select}{sql} AND ({}){order}", visible.join(" OR "))
     };
     (sql, values, limit)
 }
@@ -1834,6 +1893,82 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_or_folder_few_dialogs_are_in_is_looked_up() {
+        let project = ProjectId::new();
+        let (common, rare) = (TagId::new(), TagId::new());
+        let (big, small) = (FolderId::new(), FolderId::new());
+        let dialogs: Vec<DialogId> = (0..=MAX_MEMBER_LOOKUP).map(|_| DialogId::new()).collect();
+        let mut events = Vec::new();
+        for (i, dialog) in dialogs.iter().enumerate() {
+            events.push((*dialog, registered()));
+            let mut tags = vec![common];
+            let mut folders = vec![big];
+            if i % 700 == 1 {
+                tags.push(rare);
+                folders.push(small);
+            }
+            events.push((*dialog, Event::TagsAdded(TagsAdded { tags })));
+            events.push((*dialog, Event::FoldersJoined(FoldersJoined { folders })));
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("dialogs.sqlite");
+        let mut store = ProjectionStore::open(&path, DialogsProjection::default()).expect("open");
+        store.apply(dialog_records(project, events)).expect("apply");
+        let conn = open_reader(&path).expect("reader");
+        let tagged =
+            |tags: Vec<TagId>| Filter::new(Expr::all([Condition::TagsAll(tags)])).expect("valid");
+        // Newest registration first: the rare ones are dialogs 1401, 701 and 1.
+        let rare_ones = vec![dialogs[1401], dialogs[701], dialogs[1]];
+        for (folder, filter, looked_up) in [
+            (Folder::All, tagged(vec![rare]), Some("dialog_tag_by_tag")),
+            (
+                Folder::All,
+                tagged(vec![common, rare]),
+                Some("dialog_tag_by_tag"),
+            ),
+            (
+                Folder::Custom(small),
+                tagged(vec![common]),
+                Some("dialog_folder_by_folder"),
+            ),
+            (
+                Folder::Custom(big),
+                tagged(vec![rare]),
+                Some("dialog_tag_by_tag"),
+            ),
+            (Folder::Custom(big), tagged(vec![common]), None),
+            (Folder::All, tagged(vec![common]), None),
+        ] {
+            for include_closed in [true, false] {
+                let q = ListQuery {
+                    folder,
+                    include_closed,
+                    ..query(project, filter.clone())
+                };
+                let plan = explain_list_dialogs(&conn, &q).expect("plan").join("\n");
+                match looked_up {
+                    Some(index) => {
+                        assert!(plan.contains(index), "{plan}");
+                        assert!(
+                            plan.contains("SEARCH d USING INTEGER PRIMARY KEY (rowid=?)"),
+                            "{plan}"
+                        );
+                        let page = list_dialogs(&conn, &q).expect("list");
+                        let found: Vec<DialogId> = page.rows.iter().map(|r| r.row.dialog).collect();
+                        assert_eq!(found, rare_ones, "{folder:?} {filter:?}");
+                    }
+                    None => {
+                        assert!(plan.contains("SEARCH d USING INDEX dialog_row_list_by_created"));
+                        let page = list_dialogs(&conn, &q).expect("list");
+                        assert_eq!(page.rows.len(), MAX_PAGE, "a full page");
+                        assert_eq!(page.rows[0].row.dialog, dialogs[dialogs.len() - 1]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn list_pages_read_in_index_order() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("dialogs.sqlite");
@@ -1862,8 +1997,25 @@ mod tests {
                             ..query(project, filter)
                         };
                         let plan = explain_list_dialogs(&conn, &q).expect("plan").join("\n");
-                        assert!(!plan.contains("TEMP B-TREE"), "{order:?}: {plan}");
-                        assert!(plan.contains("SEARCH d USING INDEX dialog_row_"), "{plan}");
+                        // The default view reads one range of the order's index, the archive
+                        // switch two (open, closed); either way in index order: the only sorts
+                        // are of the ≤ `limit` rows an arm returned, to merge the arms.
+                        let arms = if include_closed { 2 } else { 1 };
+                        let index = format!(
+                            "SEARCH d USING INDEX dialog_row_list_by_{}",
+                            match order {
+                                Order::Activity => "activity",
+                                Order::Created => "created",
+                                Order::Processing => "processing",
+                            }
+                        );
+                        assert_eq!(plan.matches(&index).count(), arms, "{order:?}: {plan}");
+                        assert_eq!(
+                            plan.matches("TEMP B-TREE").count(),
+                            plan.matches("SCAN (subquery-").count(),
+                            "{order:?}: {plan}"
+                        );
+                        assert!(plan.matches("SCAN (subquery-").count() <= arms, "{plan}");
                         if after.is_some() {
                             // The cursor seeks: pages deep in the list cost what the first does
                             // (on the order's keys; the rowid, the tie-breaker, is checked on

@@ -215,6 +215,24 @@ impl Filter {
         }
     }
 
+    /// The tags the whole filter requires (the filter is an all-of-tags condition or an AND
+    /// group holding such conditions): the list can then read the dialogs of the rarest one.
+    pub(crate) fn required_tags(&self) -> Vec<TagId> {
+        fn condition(e: &Expr) -> &[TagId] {
+            match e {
+                Expr::Is(Condition::TagsAll(tags)) => tags,
+                _ => &[],
+            }
+        }
+        match &self.expr {
+            Expr::All(parts) => parts
+                .iter()
+                .flat_map(|p| condition(p).iter().copied())
+                .collect(),
+            other => condition(other).to_vec(),
+        }
+    }
+
     /// Appends ` AND (…)` to `sql`, binding values after those already in `values`.
     pub(crate) fn push_sql(&self, sql: &mut String, values: &mut Vec<Value>) {
         if self.conditions == 0 {
