@@ -177,15 +177,19 @@ impl Kind {
         }
     }
 
-    fn schema(self) -> &'static str {
+    /// The schema text, query indexes included.
+    fn schema(self) -> [&'static str; 2] {
+        fn of(projection: impl Projection) -> [&'static str; 2] {
+            [projection.schema(), projection.query_indexes()]
+        }
         match self {
-            Kind::Dialogs => DialogsProjection::default().schema(),
-            Kind::Timeline => TimelineProjection::default().schema(),
-            Kind::Card => CardProjection.schema(),
-            Kind::Project => ProjectProjection.schema(),
+            Kind::Dialogs => of(DialogsProjection::default()),
+            Kind::Timeline => of(TimelineProjection::default()),
+            Kind::Card => of(CardProjection),
+            Kind::Project => of(ProjectProjection),
             // The index's schema is code in `projections::search`: its changes bump
             // `apply_version` above.
-            Kind::Search => "tantivy",
+            Kind::Search => ["tantivy", ""],
         }
     }
 
@@ -196,7 +200,9 @@ impl Kind {
         let mut hash = Sha256::new();
         hash.update(self.name().as_bytes());
         hash.update(self.apply_version().to_le_bytes());
-        hash.update(self.schema().as_bytes());
+        for part in self.schema() {
+            hash.update(part.as_bytes());
+        }
         hex::encode(&hash.finalize()[..16])
     }
 

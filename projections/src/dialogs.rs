@@ -125,6 +125,8 @@ pub struct DialogsProjection {
     inputs: InputsCache,
     /// One event's counter changes, reused.
     changes: Vec<(CounterKey, i64)>,
+    /// Counter deltas applied but not yet written (see `before_commit`).
+    pending: PendingCounters,
 }
 
 /// Longest last-message preview kept, in characters.
@@ -181,23 +183,6 @@ CREATE TABLE IF NOT EXISTS dialog_row (
     processing_key INTEGER GENERATED ALWAYS AS
         (CASE WHEN sla_wait_since IS NULL THEN last_activity_at ELSE -sla_wait_since END) VIRTUAL
 );
--- The list orders (F1.3), each as a keyset over (pinned, key…, rowid) after (project, closed):
--- the default view reads the `closed = 0` range, the archive switch reads both ranges and
--- merges them (see `list_sql`), so one index per order serves both. See the module doc.
--- SQLite ends every index entry with the rowid, the last tie-breaker: rows are inserted when
--- the log registers a dialog and never deleted, so it is registration order, the same on a
--- rebuild (an 8-byte integer instead of the 32-hex token made the entries a third the size).
-CREATE INDEX IF NOT EXISTS dialog_row_list_by_activity
-    ON dialog_row (project_key, closed, pinned, last_activity_at);
-CREATE INDEX IF NOT EXISTS dialog_row_list_by_created
-    ON dialog_row (project_key, closed, pinned, client_created_at);
-CREATE INDEX IF NOT EXISTS dialog_row_list_by_processing
-    ON dialog_row (project_key, closed, pinned, processing_waiting, processing_key);
--- F2.2: a client number pattern that few numbers hold is looked up, not scanned for.
-CREATE INDEX IF NOT EXISTS dialog_row_by_number ON dialog_row (project_key, client_number);
--- *Mine*, the assignee filter and *Free* (assignee IS NULL) in the default view and order.
-CREATE INDEX IF NOT EXISTS dialog_row_assignee_by_activity
-    ON dialog_row (project_key, assignee_key, closed, pinned, last_activity_at);
 -- Small integer keys of the projects and operators the indexes of `dialog_row` hold: index
 -- entries of 32-hex tokens made every seek compare 32 equal bytes first (a third of a rebuild's
 -- time). Keys are given in log order, so a rebuild gives the same ones.
@@ -238,8 +223,6 @@ CREATE TABLE IF NOT EXISTS dialog_activity (
     bucket INTEGER NOT NULL,
     PRIMARY KEY (dialog, bucket)
 ) WITHOUT ROWID;
--- F2.3: a date range few messages fall in is looked up, not scanned for.
-CREATE INDEX IF NOT EXISTS dialog_activity_by_bucket ON dialog_activity (bucket, dialog);
 CREATE TABLE IF NOT EXISTS dialogoperator_read (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
@@ -281,6 +264,30 @@ CREATE TABLE IF NOT EXISTS projectoperatorname_counter (
 ) WITHOUT ROWID;
 ";
 
+/// The indexes only list queries read (never the applier): a rebuild file gets them once at
+/// the end, built from sorted rows, instead of keeping them through every batch.
+const QUERY_INDEXES: &str = "
+-- The list orders (F1.3), each as a keyset over (pinned, key…, rowid) after (project, closed):
+-- the default view reads the `closed = 0` range, the archive switch reads both ranges and
+-- merges them (see `list_sql`), so one index per order serves both. See the module doc.
+-- SQLite ends every index entry with the rowid, the last tie-breaker: rows are inserted when
+-- the log registers a dialog and never deleted, so it is registration order, the same on a
+-- rebuild (an 8-byte integer instead of the 32-hex token made the entries a third the size).
+CREATE INDEX IF NOT EXISTS dialog_row_list_by_activity
+    ON dialog_row (project_key, closed, pinned, last_activity_at);
+CREATE INDEX IF NOT EXISTS dialog_row_list_by_created
+    ON dialog_row (project_key, closed, pinned, client_created_at);
+CREATE INDEX IF NOT EXISTS dialog_row_list_by_processing
+    ON dialog_row (project_key, closed, pinned, processing_waiting, processing_key);
+-- F2.2: a client number pattern that few numbers hold is looked up, not scanned for.
+CREATE INDEX IF NOT EXISTS dialog_row_by_number ON dialog_row (project_key, client_number);
+-- *Mine*, the assignee filter and *Free* (assignee IS NULL) in the default view and order.
+CREATE INDEX IF NOT EXISTS dialog_row_assignee_by_activity
+    ON dialog_row (project_key, assignee_key, closed, pinned, last_activity_at);
+-- F2.3: a date range few messages fall in is looked up, not scanned for.
+CREATE INDEX IF NOT EXISTS dialog_activity_by_bucket ON dialog_activity (bucket, dialog);
+";
+
 impl Projection for DialogsProjection {
     fn name(&self) -> &'static str {
         "dialogs"
@@ -290,14 +297,19 @@ impl Projection for DialogsProjection {
         SCHEMA
     }
 
+    fn query_indexes(&self) -> &'static str {
+        QUERY_INDEXES
+    }
+
     fn apply_batch(
         &mut self,
         tx: &Tx<'_>,
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError> {
-        // Counter deltas of the whole batch, summed: a counter many events of the batch touch
-        // (a project's `all` scope, a busy operator's) is written once, in key order.
-        let mut pending = PendingCounters::new();
+        // Counter deltas summed until the transaction commits (`before_commit`): a counter many
+        // events touch (a project's `all` scope, a busy operator's) is written once, in key
+        // order, per batch, or per many batches while a rebuild file is built.
+        let mut pending = std::mem::take(&mut self.pending);
         for record in records {
             for envelope in record.events {
                 match (&envelope.aggregate, &envelope.payload) {
@@ -318,11 +330,17 @@ impl Projection for DialogsProjection {
                 }
             }
         }
-        write_counters(tx, pending)
+        self.pending = pending;
+        Ok(())
+    }
+
+    fn before_commit(&mut self, tx: &Tx<'_>) -> Result<(), ProjectionError> {
+        write_counters(tx, std::mem::take(&mut self.pending))
     }
 
     fn rolled_back(&mut self) {
         self.inputs.clear();
+        self.pending.clear();
     }
 }
 
@@ -378,9 +396,11 @@ impl DialogsProjection {
 fn forget_folder(tx: &Tx<'_>, project: &str, folder: FolderId) -> Result<(), ProjectionError> {
     let folder = folder.token();
     tx.prepare_cached(
+        // Its members from `dialog_folder_by_folder`, each checked to be of the project by
+        // rowid (no index by project is kept while a rebuild applies).
         "DELETE FROM dialog_folder WHERE folder = ?1
-             AND dialog IN (SELECT rowid FROM dialog_row
-                            WHERE project_key = (SELECT key FROM idkey WHERE id = ?2))",
+             AND (SELECT d.project_key FROM dialog_row d WHERE d.rowid = dialog_folder.dialog)
+                 = (SELECT key FROM idkey WHERE id = ?2)",
     )?
     .execute(params![folder, project])?;
     tx.prepare_cached(
@@ -398,8 +418,8 @@ fn forget_tag(tx: &Tx<'_>, project: &str, tag: TagId) -> Result<(), ProjectionEr
     let tag = tag.token();
     tx.prepare_cached(
         "DELETE FROM dialog_tag WHERE tag = ?1
-             AND dialog IN (SELECT rowid FROM dialog_row
-                            WHERE project_key = (SELECT key FROM idkey WHERE id = ?2))",
+             AND (SELECT d.project_key FROM dialog_row d WHERE d.rowid = dialog_tag.dialog)
+                 = (SELECT key FROM idkey WHERE id = ?2)",
     )?
     .execute(params![tag, project])?;
     tx.prepare_cached(
@@ -420,22 +440,64 @@ fn preview(text: &str) -> String {
     }
 }
 
-fn flag(tx: &Tx<'_>, dialog: &str, column: &str, value: bool) -> rusqlite::Result<usize> {
-    // `column` is one of this module's literals, never input.
-    tx.prepare_cached(&format!(
-        "UPDATE dialog_row SET {column} = ?2 WHERE dialog = ?1"
-    ))?
-    .execute(params![dialog, value])
+/// How a statement finds a dialog's row: by its rowid when the applier knows it (a seek on
+/// an integer key) or by its token (a seek in the 33-byte unique index, comparing tokens).
+#[derive(Debug, Clone, Copy)]
+enum RowKey<'a> {
+    Row(i64),
+    Token(&'a str),
 }
 
-fn mark_read(tx: &Tx<'_>, dialog: &str, operator: &str) -> rusqlite::Result<usize> {
-    tx.prepare_cached(
+impl RowKey<'_> {
+    /// The statement of a [`keyed!`] pair that fits this key.
+    fn pick(self, pair: [&'static str; 2]) -> &'static str {
+        match self {
+            RowKey::Row(_) => pair[0],
+            RowKey::Token(_) => pair[1],
+        }
+    }
+}
+
+impl rusqlite::ToSql for RowKey<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match self {
+            RowKey::Row(row) => rusqlite::types::ToSqlOutput::from(*row),
+            RowKey::Token(token) => rusqlite::types::ToSqlOutput::from(*token),
+        })
+    }
+}
+
+/// A statement on `dialog_row` in two forms, finding the row (bound as `?1`) by rowid or by
+/// token: `keyed!("UPDATE dialog_row SET … WHERE ", "")`, used with [`RowKey::pick`].
+macro_rules! keyed {
+    ($head:literal, $tail:literal) => {
+        [
+            concat!($head, "rowid = ?1", $tail),
+            concat!($head, "dialog = ?1", $tail),
+        ]
+    };
+}
+
+fn flag(tx: &Tx<'_>, key: RowKey<'_>, column: &str, value: bool) -> rusqlite::Result<usize> {
+    // `column` is one of this module's literals, never input.
+    let by = match key {
+        RowKey::Row(_) => "rowid",
+        RowKey::Token(_) => "dialog",
+    };
+    tx.prepare_cached(&format!(
+        "UPDATE dialog_row SET {column} = ?2 WHERE {by} = ?1"
+    ))?
+    .execute(params![key, value])
+}
+
+fn mark_read(tx: &Tx<'_>, key: RowKey<'_>, operator: &str) -> rusqlite::Result<usize> {
+    tx.prepare_cached(key.pick(keyed!(
         "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
-         SELECT rowid, ?2, inbound_count, 0 FROM dialog_row WHERE dialog = ?1
-         ON CONFLICT (dialog, operator) DO UPDATE
-             SET inbound_read = excluded.inbound_read, marked_unread = 0",
-    )?
-    .execute(params![dialog, operator])
+         SELECT rowid, ?2, inbound_count, 0 FROM dialog_row WHERE ",
+        " ON CONFLICT (dialog, operator) DO UPDATE
+             SET inbound_read = excluded.inbound_read, marked_unread = 0"
+    )))?
+    .execute(params![key, operator])
 }
 
 /// `live_row`: the rowid of the dialog's row when it is known to be there and not a tombstone
@@ -448,6 +510,10 @@ fn change_row(
     live_row: Option<i64>,
 ) -> Result<(), ProjectionError> {
     let at = envelope.occurred_at.as_micros();
+    let key = match live_row {
+        Some(row) => RowKey::Row(row),
+        None => RowKey::Token(dialog),
+    };
     match &envelope.payload {
         Event::DialogRegistered(e) => {
             ensure_key(tx, project)?;
@@ -526,7 +592,7 @@ fn change_row(
             }
         }
         Event::MessageReceived(e) => {
-            tx.prepare_cached(
+            tx.prepare_cached(key.pick(keyed!(
                 "UPDATE dialog_row SET
                      last_activity_at = max(last_activity_at, ?2),
                      last_message_preview = ?3, last_message_author = 'client',
@@ -534,10 +600,11 @@ fn change_row(
                      last_message_attachments = ?5, last_message_at = ?2,
                      inbound_count = inbound_count + 1, unanswered = 1,
                      sla_wait_since = coalesce(sla_wait_since, ?2), last_sender = 'client'
-                 WHERE dialog = ?1",
-            )?
+                 WHERE ",
+                ""
+            )))?
             .execute(params![
-                dialog,
+                key,
                 at,
                 crate::compact::value(&preview(&e.text)),
                 e.channel.token(),
@@ -552,22 +619,30 @@ fn change_row(
                 MessageAuthor::Bot => ("bot", None),
             };
             // An operator's answer: the client no longer waits (and writing means reading).
-            let answer = if operator.is_some() {
-                ", unanswered = 0, sla_wait_since = NULL"
+            let sql = if operator.is_some() {
+                keyed!(
+                    "UPDATE dialog_row SET
+                         last_activity_at = max(last_activity_at, ?2),
+                         last_message_preview = ?3, last_message_author = ?4,
+                         last_message_operator = ?5, last_message_channel = ?6,
+                         last_message_attachments = ?7, last_message_at = ?2, last_sender = ?4,
+                         unanswered = 0, sla_wait_since = NULL
+                     WHERE ",
+                    ""
+                )
             } else {
-                ""
+                keyed!(
+                    "UPDATE dialog_row SET
+                         last_activity_at = max(last_activity_at, ?2),
+                         last_message_preview = ?3, last_message_author = ?4,
+                         last_message_operator = ?5, last_message_channel = ?6,
+                         last_message_attachments = ?7, last_message_at = ?2, last_sender = ?4
+                     WHERE ",
+                    ""
+                )
             };
-            tx.prepare_cached(&format!(
-                "UPDATE dialog_row SET
-                     last_activity_at = max(last_activity_at, ?2),
-                     last_message_preview = ?3, last_message_author = ?4,
-                     last_message_operator = ?5, last_message_channel = ?6,
-                     last_message_attachments = ?7, last_message_at = ?2, last_sender = ?4
-                     {answer}
-                 WHERE dialog = ?1"
-            ))?
-            .execute(params![
-                dialog,
+            tx.prepare_cached(key.pick(sql))?.execute(params![
+                key,
                 at,
                 crate::compact::value(&preview(&e.text)),
                 author,
@@ -577,53 +652,56 @@ fn change_row(
             ])?;
             message_written(tx, dialog, e.channel, envelope.occurred_at, live_row)?;
             if let Some(operator) = operator {
-                mark_read(tx, dialog, &operator)?;
+                mark_read(tx, key, &operator)?;
             }
         }
         Event::NoteAdded(e) => {
-            tx.prepare_cached(
+            tx.prepare_cached(key.pick(keyed!(
                 "UPDATE dialog_row SET
                      last_activity_at = max(last_activity_at, ?2),
                      last_message_preview = ?3, last_message_author = 'note',
                      last_message_operator = ?4, last_message_channel = NULL,
                      last_message_attachments = 0, last_message_at = ?2
-                 WHERE dialog = ?1",
-            )?
+                 WHERE ",
+                ""
+            )))?
             .execute(params![
-                dialog,
+                key,
                 at,
                 crate::compact::value(&preview(&e.text)),
                 operator_of(envelope.actor)
             ])?;
         }
         Event::ReadMarked(e) => {
-            tx.prepare_cached("UPDATE dialog_row SET unanswered = 0 WHERE dialog = ?1")?
-                .execute([dialog])?;
-            mark_read(tx, dialog, &e.operator.token())?;
+            tx.prepare_cached(key.pick(keyed!("UPDATE dialog_row SET unanswered = 0 WHERE ", "")))?
+                .execute([key])?;
+            mark_read(tx, key, &e.operator.token())?;
         }
         Event::MarkedUnread(e) => {
-            tx.prepare_cached(
+            tx.prepare_cached(key.pick(keyed!(
                 "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
-                 SELECT rowid, ?2, 0, 1 FROM dialog_row WHERE dialog = ?1
-                 ON CONFLICT (dialog, operator) DO UPDATE SET marked_unread = 1",
-            )?
-            .execute(params![dialog, e.operator.token()])?;
+                 SELECT rowid, ?2, 0, 1 FROM dialog_row WHERE ",
+                " ON CONFLICT (dialog, operator) DO UPDATE SET marked_unread = 1"
+            )))?
+            .execute(params![key, e.operator.token()])?;
         }
         Event::DialogAssigned(e) => {
             let operator = e.operator.token();
             ensure_key(tx, &operator)?;
-            tx.prepare_cached(
+            tx.prepare_cached(key.pick(keyed!(
                 "UPDATE dialog_row
                  SET assignee = ?2, assignee_key = (SELECT key FROM idkey WHERE id = ?2)
-                 WHERE dialog = ?1",
-            )?
-            .execute(params![dialog, operator])?;
+                 WHERE ",
+                ""
+            )))?
+            .execute(params![key, operator])?;
         }
         Event::DialogUnassigned(_) => {
-            tx.prepare_cached(
-                "UPDATE dialog_row SET assignee = NULL, assignee_key = NULL WHERE dialog = ?1",
-            )?
-            .execute([dialog])?;
+            tx.prepare_cached(key.pick(keyed!(
+                "UPDATE dialog_row SET assignee = NULL, assignee_key = NULL WHERE ",
+                ""
+            )))?
+            .execute([key])?;
         }
         Event::DialogClosed(_) => {
             // A closed dialog waits for nobody (F9).
@@ -633,31 +711,31 @@ fn change_row(
             .execute([dialog])?;
         }
         Event::DialogReopened(_) => {
-            flag(tx, dialog, "closed", false)?;
+            flag(tx, key, "closed", false)?;
         }
         Event::DialogPinned(_) => {
-            flag(tx, dialog, "pinned", true)?;
+            flag(tx, key, "pinned", true)?;
         }
         Event::DialogUnpinned(_) => {
-            flag(tx, dialog, "pinned", false)?;
+            flag(tx, key, "pinned", false)?;
         }
         Event::ClientBlocked(_) => {
-            flag(tx, dialog, "blocked", true)?;
+            flag(tx, key, "blocked", true)?;
         }
         Event::ClientUnblocked(_) => {
-            flag(tx, dialog, "blocked", false)?;
+            flag(tx, key, "blocked", false)?;
         }
         Event::ClientBlacklisted(_) => {
-            flag(tx, dialog, "blacklisted", true)?;
+            flag(tx, key, "blacklisted", true)?;
         }
         Event::ClientUnblacklisted(_) => {
-            flag(tx, dialog, "blacklisted", false)?;
+            flag(tx, key, "blacklisted", false)?;
         }
         Event::BotPaused(_) => {
-            flag(tx, dialog, "bot_paused", true)?;
+            flag(tx, key, "bot_paused", true)?;
         }
         Event::BotResumed(_) => {
-            flag(tx, dialog, "bot_paused", false)?;
+            flag(tx, key, "bot_paused", false)?;
         }
         Event::TagsAdded(e) => {
             execute_for_each(

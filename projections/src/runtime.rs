@@ -143,8 +143,16 @@ pub trait Projection: Send + 'static {
     /// Its name, the key of its checkpoint row.
     fn name(&self) -> &'static str;
 
-    /// `CREATE TABLE IF NOT EXISTS …` statements for every table it owns (run at every open).
+    /// `CREATE TABLE IF NOT EXISTS …` statements for every table it owns, and the indexes
+    /// [`Self::apply_batch`] reads (run at every open).
     fn schema(&self) -> &'static str;
+
+    /// `CREATE INDEX IF NOT EXISTS …` statements for the indexes only queries read, never
+    /// [`Self::apply_batch`]: a live file has them from the start; a rebuild file builds them
+    /// once from sorted rows when it is closed instead of keeping them through every batch.
+    fn query_indexes(&self) -> &'static str {
+        ""
+    }
 
     /// Apply the records (in sequence order, each newer than the checkpoint) inside `tx`. The
     /// runtime writes the checkpoint in the same transaction and commits; an error rolls back the
@@ -154,6 +162,12 @@ pub trait Projection: Send + 'static {
         tx: &Tx<'_>,
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError>;
+
+    /// The transaction is about to commit: write what was kept back from the batches in it
+    /// (one batch; many while a rebuild file is built). The default keeps nothing back.
+    fn before_commit(&mut self, _tx: &Tx<'_>) -> Result<(), ProjectionError> {
+        Ok(())
+    }
 
     /// A batch did not commit: forget whatever was kept in memory from it (the file is as it
     /// was before the batch).
@@ -219,9 +233,14 @@ enum WriteMode {
     Bulk,
 }
 
-/// Opens a projection file for writing (see [`WriteMode`]), with the checkpoint table and the
-/// projection's schema.
-fn open_writer(path: &Path, schema: &str, mode: WriteMode) -> Result<Connection, ProjectionError> {
+/// Opens a projection file for writing (see [`WriteMode`]), with the checkpoint table, the
+/// projection's schema and (live files) its query indexes.
+fn open_writer(
+    path: &Path,
+    schema: &str,
+    query_indexes: &str,
+    mode: WriteMode,
+) -> Result<Connection, ProjectionError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             ProjectionError::Corrupt(format!("cannot create {}: {e}", dir.display()))
@@ -257,6 +276,9 @@ fn open_writer(path: &Path, schema: &str, mode: WriteMode) -> Result<Connection,
     }
     conn.execute_batch(CHECKPOINT_SCHEMA)?;
     conn.execute_batch(schema)?;
+    if mode == WriteMode::Live {
+        conn.execute_batch(query_indexes)?;
+    }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -397,7 +419,12 @@ struct Bulk {
 impl<P: Projection> ProjectionStore<P> {
     /// Opens (creating if needed) the projection's file and reads its checkpoint.
     pub fn open(path: &Path, projection: P) -> Result<Self, ProjectionError> {
-        let conn = open_writer(path, projection.schema(), WriteMode::Live)?;
+        let conn = open_writer(
+            path,
+            projection.schema(),
+            projection.query_indexes(),
+            WriteMode::Live,
+        )?;
         let checkpoint = read_checkpoint(&conn, projection.name())?;
         Ok(Self {
             conn,
@@ -415,7 +442,12 @@ impl<P: Projection> ProjectionStore<P> {
     /// file meanwhile.
     pub fn create_for_rebuild(path: &Path, projection: P) -> Result<Self, ProjectionError> {
         remove_database(path)?;
-        let conn = open_writer(path, projection.schema(), WriteMode::Bulk)?;
+        let conn = open_writer(
+            path,
+            projection.schema(),
+            projection.query_indexes(),
+            WriteMode::Bulk,
+        )?;
         Ok(Self {
             conn,
             projection,
@@ -436,10 +468,11 @@ impl<P: Projection> ProjectionStore<P> {
 
     /// Makes everything applied part of the file and closes it, so that the file alone holds
     /// everything (before a rename): a live file's WAL is folded in; a rebuilt file is
-    /// committed, switched to WAL (as live files are) and synced.
+    /// committed, given its query indexes, switched to WAL (as live files are) and synced.
     pub fn close(mut self) -> Result<(), ProjectionError> {
         if self.bulk.is_some() {
             self.commit_bulk()?;
+            self.conn.execute_batch(self.projection.query_indexes())?;
             set_journal_mode(&self.conn, &self.path, "wal")?;
         }
         self.conn
@@ -463,7 +496,14 @@ impl<P: Projection> ProjectionStore<P> {
             )));
         }
         if bulk.open {
-            self.conn.execute_batch("COMMIT")?;
+            let committed = self
+                .projection
+                .before_commit(&Tx { conn: &self.conn })
+                .and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
+            if committed.is_err() {
+                bulk.failed = true;
+            }
+            committed?;
             bulk.open = false;
             bulk.since_commit = 0;
         }
@@ -553,6 +593,7 @@ impl<P: Projection> ProjectionStore<P> {
         if !decoded.is_empty() {
             projection.apply_batch(&Tx { conn: &tx }, decoded)?;
         }
+        projection.before_commit(&Tx { conn: &tx })?;
         write_checkpoint(&tx, name, next)?;
         tx.commit()?;
         Ok(())
@@ -586,6 +627,7 @@ impl<P: Projection> ProjectionStore<P> {
             write_checkpoint(conn, name, next)?;
             bulk.since_commit += decoded.len();
             if bulk.since_commit >= BULK_COMMIT_RECORDS {
+                projection.before_commit(&Tx { conn })?;
                 conn.execute_batch("COMMIT")?;
                 bulk.open = false;
                 bulk.since_commit = 0;
@@ -1407,6 +1449,9 @@ mod tests {
         fn schema(&self) -> &'static str {
             "CREATE TABLE IF NOT EXISTS seq_events (seq INTEGER PRIMARY KEY, events INTEGER);"
         }
+        fn query_indexes(&self) -> &'static str {
+            "CREATE INDEX IF NOT EXISTS seq_events_by_events ON seq_events (events, seq);"
+        }
         fn apply_batch(
             &mut self,
             tx: &Tx<'_>,
@@ -1545,6 +1590,15 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .expect("journal mode");
         assert_eq!(mode, "off");
+        let query_index = |conn: &Connection| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'seq_events_by_events'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema")
+        };
+        assert_eq!(query_index(&store.conn), 0, "built at the end");
         store.apply((1..=10).map(record).collect()).expect("apply");
         assert!(!store.conn.is_autocommit(), "the transaction stays open");
         let total = u64::try_from(BULK_COMMIT_RECORDS).expect("fits") + 100;
@@ -1568,6 +1622,20 @@ mod tests {
         assert!(store.conn.is_autocommit(), "finish commits");
         store.close().expect("close");
         assert_eq!(journal_mode(&path), "wal");
+        let reader = open_reader(&path).expect("reader");
+        assert_eq!(query_index(&reader), 1);
+        let indexed: i64 = reader
+            .query_row(
+                "SELECT count(*) FROM seq_events INDEXED BY seq_events_by_events WHERE events = 1",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(
+            u64::try_from(indexed).expect("count"),
+            total,
+            "the index holds every row"
+        );
         assert_eq!(
             applied(&path),
             (1..=to_i64(total)).collect::<Vec<i64>>(),

@@ -95,8 +95,6 @@ CREATE TABLE IF NOT EXISTS dialog_attachment (
     at INTEGER NOT NULL,
     PRIMARY KEY (dialog, place, idx)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS dialog_attachment_by_kind
-    ON dialog_attachment (dialog, kind, place, idx);
 CREATE TABLE IF NOT EXISTS dialog_absorbed (
     survivor INTEGER NOT NULL,
     absorbed INTEGER NOT NULL,
@@ -122,6 +120,13 @@ impl Projection for TimelineProjection {
 
     fn schema(&self) -> &'static str {
         SCHEMA
+    }
+
+    fn query_indexes(&self) -> &'static str {
+        // F3.7: a dialog's attachments of one kind, for queries only (see
+        // `Projection::query_indexes`).
+        "CREATE INDEX IF NOT EXISTS dialog_attachment_by_kind
+             ON dialog_attachment (dialog, kind, place, idx);"
     }
 
     fn apply_batch(
