@@ -442,6 +442,7 @@ impl<P: Projection> ProjectionStore<P> {
     /// file meanwhile.
     pub fn create_for_rebuild(path: &Path, projection: P) -> Result<Self, ProjectionError> {
         remove_database(path)?;
+        remove_database(&sibling(path, ".packed"))?;
         let conn = open_writer(
             path,
             projection.schema(),
@@ -468,20 +469,39 @@ impl<P: Projection> ProjectionStore<P> {
 
     /// Makes everything applied part of the file and closes it, so that the file alone holds
     /// everything (before a rename): a live file's WAL is folded in; a rebuilt file is
-    /// committed, given its query indexes, switched to WAL (as live files are) and synced.
+    /// committed, given its query indexes, packed, switched to WAL (as live files are) and
+    /// synced.
     pub fn close(mut self) -> Result<(), ProjectionError> {
-        if self.bulk.is_some() {
-            self.commit_bulk()?;
-            self.conn.execute_batch(self.projection.query_indexes())?;
-            set_journal_mode(&self.conn, &self.path, "wal")?;
+        if self.bulk.is_none() {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            self.conn.close().map_err(|(_, e)| e)?;
+            return Ok(());
         }
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.commit_bulk()?;
+        self.conn.execute_batch(self.projection.query_indexes())?;
+        // Rows updated in place and indexes kept through random inserts leave pages part
+        // empty (measured at 1M dialogs: 9-13 % of each file, 410 MB in all); a copy written
+        // in order packs them, for a few seconds per GB.
+        let packed = sibling(&self.path, ".packed");
+        remove_database(&packed)?;
+        let into = packed.to_str().ok_or_else(|| {
+            ProjectionError::Corrupt(format!("{} is not a UTF-8 path", packed.display()))
+        })?;
+        self.conn.execute("VACUUM INTO ?1", [into])?;
         self.conn.close().map_err(|(_, e)| e)?;
-        if self.bulk.is_some() {
-            sync_file(&self.path)?;
-        }
-        Ok(())
+        remove_database(&self.path)?;
+        std::fs::rename(&packed, &self.path).map_err(|e| {
+            ProjectionError::Corrupt(format!(
+                "cannot move {} to {}: {e}",
+                packed.display(),
+                self.path.display()
+            ))
+        })?;
+        let conn = Connection::open(&self.path)?;
+        set_journal_mode(&conn, &self.path, "wal")?;
+        conn.close().map_err(|(_, e)| e)?;
+        sync_file(&self.path)
     }
 
     /// Commits a rebuild file's open transaction.
@@ -1620,10 +1640,27 @@ mod tests {
         );
         assert_eq!(Store::finish(&mut store).expect("finish").seq, total);
         assert!(store.conn.is_autocommit(), "finish commits");
+        // Free pages inside the file (what updates and page splits leave) are packed away.
+        store
+            .conn
+            .execute_batch(
+                "CREATE TABLE junk (b BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO junk SELECT zeroblob(1000) FROM n;
+                 DROP TABLE junk;",
+            )
+            .expect("junk");
+        let free = |conn: &Connection| -> i64 {
+            conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))
+                .expect("freelist")
+        };
+        assert!(free(&store.conn) > 400, "{}", free(&store.conn));
         store.close().expect("close");
         assert_eq!(journal_mode(&path), "wal");
         let reader = open_reader(&path).expect("reader");
         assert_eq!(query_index(&reader), 1);
+        assert_eq!(free(&reader), 0, "packed");
+        assert!(!sibling(&path, ".packed").exists());
         let indexed: i64 = reader
             .query_row(
                 "SELECT count(*) FROM seq_events INDEXED BY seq_events_by_events WHERE events = 1",
