@@ -13,8 +13,8 @@
 //! read the stored inputs back after every event and fail the batch when memory and file differ.
 
 use super::parse_token;
+use crate::blobid::{self, BlobId};
 use crate::runtime::{ProjectionError, Tx};
-use rusqlite::OptionalExtension;
 use std::collections::{BTreeMap, HashMap};
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
@@ -176,34 +176,31 @@ fn remove_sorted<T: Ord>(set: &mut Vec<T>, value: &T) {
 }
 
 impl Inputs {
-    /// The stored inputs of `dialog`; `None` when it has no row.
+    /// The stored inputs of `dialog` (its stored id); `None` when it has no row.
     pub(super) fn load(
         tx: &rusqlite::Connection,
-        dialog: &str,
+        dialog: &[u8; 16],
     ) -> Result<Option<Self>, ProjectionError> {
-        let row = tx
-            .prepare_cached(
-                "SELECT deleted, merged_into IS NOT NULL, inbound_count, unanswered, assignee,
-                        bot_paused, rowid
-                 FROM dialog_row WHERE dialog = ?1",
-            )?
-            .query_row([dialog], |r| {
-                Ok((
-                    r.get::<_, bool>(0)?,
-                    r.get::<_, bool>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, bool>(5)?,
-                    r.get::<_, i64>(6)?,
-                ))
-            })
-            .optional()?;
-        let Some((deleted, merged, inbound_count, unanswered, assignee, bot_paused, row)) = row
-        else {
+        let mut statement = tx.prepare_cached(
+            "SELECT deleted, merged_into IS NOT NULL, inbound_count, unanswered, assignee,
+                    bot_paused, rowid
+             FROM dialog_row WHERE dialog = ?1",
+        )?;
+        let mut rows = statement.query([dialog])?;
+        let Some(r) = rows.next()? else {
             return Ok(None);
         };
-        let assignee = assignee.map(|a| parse_token(4, &a)).transpose()?;
+        let (deleted, merged, inbound_count, unanswered, bot_paused, row) = (
+            r.get::<_, bool>(0)?,
+            r.get::<_, bool>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, bool>(3)?,
+            r.get::<_, bool>(5)?,
+            r.get::<_, i64>(6)?,
+        );
+        let assignee: Option<OperatorId> = blobid::get(r, 4, "dialog_row.assignee")?;
+        drop(rows);
+        drop(statement);
         let mut folders = tx
             .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1")?
             .query_map([row], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
@@ -434,10 +431,9 @@ impl InputsCache {
         &mut self,
         tx: &Tx<'_>,
         dialog: DialogId,
-        token: &str,
     ) -> Result<Option<&mut Inputs>, ProjectionError> {
         if !self.dialogs.contains_key(&dialog) {
-            let Some(inputs) = Inputs::load(tx, token)? else {
+            let Some(inputs) = Inputs::load(tx, &dialog.blob())? else {
                 return Ok(None);
             };
             if self.dialogs.len() >= CACHED_DIALOGS {

@@ -3,6 +3,7 @@
 //! `dialog_row d` and the dialogs projection's own membership tables. Values are always bound
 //! parameters, never part of the SQL text.
 
+use crate::blobid::BlobId;
 use rusqlite::types::Value;
 use switchboard_schemas::{ChannelId, ListId, OperatorId, StageId, TagId, Timestamp};
 
@@ -44,11 +45,12 @@ pub enum AuthorKind {
 }
 
 impl AuthorKind {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The stored code (`dialog_row.last_sender`).
+    pub(crate) fn code(self) -> i64 {
         match self {
-            AuthorKind::Client => "client",
-            AuthorKind::Operator => "operator",
-            AuthorKind::Bot => "bot",
+            AuthorKind::Client => super::AUTHOR_CLIENT,
+            AuthorKind::Operator => super::AUTHOR_OPERATOR,
+            AuthorKind::Bot => super::AUTHOR_BOT,
         }
     }
 }
@@ -364,6 +366,11 @@ fn tokens<T: Copy>(list: &[T], token: impl Fn(T) -> String) -> Vec<Value> {
     list.iter().map(|id| Value::Text(token(*id))).collect()
 }
 
+/// An id as its stored BLOB (see `crate::blobid`).
+fn blob(id: impl BlobId) -> Value {
+    Value::Blob(id.blob().to_vec())
+}
+
 fn compile(expr: &Expr, sql: &mut String, values: &mut Vec<Value>) {
     match expr {
         Expr::All(parts) | Expr::Any(parts) if parts.is_empty() => {
@@ -435,20 +442,17 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             member("dialog_channel", "channel", false, &list)
         }
         Condition::Assignee(Some(operator)) => {
-            format!(
-                "d.assignee = {}",
-                bind(values, Value::Text(operator.token()))
-            )
+            format!("d.assignee = {}", bind(values, blob(*operator)))
         }
         Condition::Assignee(None) => "d.assignee IS NULL".to_owned(),
         Condition::Status(DialogStatus::Open) => "d.closed = 0".to_owned(),
         Condition::Status(DialogStatus::Closed) => "d.closed = 1".to_owned(),
         Condition::LastAuthor(author) => {
-            let author = bind(values, Value::Text(author.as_str().to_owned()));
+            let author = bind(values, Value::Integer(author.code()));
             format!("d.last_sender = {author}")
         }
         Condition::DealStages(stages) => {
-            let list = bind_all(values, tokens(stages, |s| s.token()));
+            let list = bind_all(values, stages.iter().map(|s| blob(*s)));
             format!("d.deal_stage IN ({list})")
         }
         Condition::RegisteredBefore(at) => {
