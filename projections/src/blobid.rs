@@ -84,6 +84,23 @@ pub(crate) fn get_required<T: BlobId>(
     required(column, row.get_ref(index)?)
 }
 
+/// The ids in the first column (named `column`) of every row `sql` (a cached statement)
+/// answers for `params`, none NULL.
+pub(crate) fn all<T: BlobId>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    column: &str,
+) -> Result<Vec<T>, ProjectionError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut ids = Vec::new();
+    while let Some(r) = rows.next()? {
+        ids.push(get_required(r, 0, column)?);
+    }
+    Ok(ids)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,12 +2,13 @@
 //! and what the list filters by, read state per (dialog, operator), memberships, and counters
 //! kept exact on every event.
 //!
-//! Tables (times are microseconds since the epoch; ids in `dialog_row` are the UUID's 16 bytes
-//! in a BLOB (`crate::blobid`: 17 bytes on disk instead of a 33-byte 32-hex token; at 1M
-//! dialogs its 7 id columns were 224 of a row's 425 bytes), elsewhere 32-hex tokens; every
-//! table keyed by a dialog other than `dialog_row` holds the dialog's `dialog_row` rowid, 1–4
-//! bytes instead of the id in each row and index entry — the activity rows alone are one per
-//! message):
+//! Tables (times are microseconds since the epoch; ids are the UUID's 16 bytes in a BLOB
+//! (`crate::blobid`: 17 bytes on disk instead of a 33-byte 32-hex token; at 1M dialogs the 7
+//! id columns of `dialog_row` were 224 of a row's 425 bytes as tokens), except where they are
+//! looked up or formatted as text: `idkey`, `project_clientnumber` and the counters keep
+//! 32-hex tokens; every table keyed by a dialog other than `dialog_row` holds the dialog's
+//! `dialog_row` rowid, 1–4 bytes instead of the id in each row and index entry — the activity
+//! rows alone are one per message):
 //! - `dialog_row`: dialog → its list row (client, last message, flags, assignee, *Unanswered*,
 //!   SLA wait start) and the filtered-by columns: the client's number, the last message's
 //!   author (a small integer code, `AUTHOR_*`), the funnel block, the deal's pipeline and
@@ -214,13 +215,14 @@ CREATE TABLE IF NOT EXISTS project_clientnumber (
 CREATE TABLE IF NOT EXISTS dialog_list (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    list TEXT NOT NULL,
+    -- The list's id (16 bytes, as every id below).
+    list BLOB NOT NULL,
     PRIMARY KEY (dialog, list)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_channel (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    channel TEXT NOT NULL,
+    channel BLOB NOT NULL,
     -- '' for messages through the channel, 'id:<external id>' for an identity on it.
     via TEXT NOT NULL,
     PRIMARY KEY (dialog, channel, via)
@@ -242,7 +244,7 @@ CREATE TABLE IF NOT EXISTS dialog_activity (
 CREATE TABLE IF NOT EXISTS dialogoperator_read (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    operator TEXT NOT NULL,
+    operator BLOB NOT NULL,
     inbound_read INTEGER NOT NULL,
     marked_unread INTEGER NOT NULL,
     PRIMARY KEY (dialog, operator)
@@ -250,14 +252,14 @@ CREATE TABLE IF NOT EXISTS dialogoperator_read (
 CREATE TABLE IF NOT EXISTS dialogoperator_draft (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    operator TEXT NOT NULL,
+    operator BLOB NOT NULL,
     preview NOT NULL,
     PRIMARY KEY (dialog, operator)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_tag (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    tag TEXT NOT NULL,
+    tag BLOB NOT NULL,
     PRIMARY KEY (dialog, tag)
 ) WITHOUT ROWID;
 -- A list page that requires a tag or folder few dialogs have reads them from here (see
@@ -266,7 +268,7 @@ CREATE INDEX IF NOT EXISTS dialog_tag_by_tag ON dialog_tag (tag, dialog);
 CREATE TABLE IF NOT EXISTS dialog_folder (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    folder TEXT NOT NULL,
+    folder BLOB NOT NULL,
     PRIMARY KEY (dialog, folder)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dialog_folder_by_folder ON dialog_folder (folder, dialog);
@@ -410,7 +412,6 @@ impl DialogsProjection {
 /// A deleted folder: its memberships and every counter of its scopes go (each dialog's other
 /// scopes are untouched, so the counters stay exact).
 fn forget_folder(tx: &Tx<'_>, project: &str, folder: FolderId) -> Result<(), ProjectionError> {
-    let folder = folder.token();
     tx.prepare_cached(
         // Its members from `dialog_folder_by_folder`, each checked to be of the project by
         // rowid (no index by project is kept while a rebuild applies).
@@ -418,7 +419,8 @@ fn forget_folder(tx: &Tx<'_>, project: &str, folder: FolderId) -> Result<(), Pro
              AND (SELECT d.project_key FROM dialog_row d WHERE d.rowid = dialog_folder.dialog)
                  = (SELECT key FROM idkey WHERE id = ?2)",
     )?
-    .execute(params![folder, project])?;
+    .execute(params![folder.blob(), project])?;
+    let folder = folder.token();
     tx.prepare_cached(
         "DELETE FROM projectoperatorname_counter WHERE project = ?1
              AND (name IN ('unread:folder:' || ?2, 'unanswered:folder:' || ?2)
@@ -431,13 +433,13 @@ fn forget_folder(tx: &Tx<'_>, project: &str, folder: FolderId) -> Result<(), Pro
 
 /// A deleted tag: its memberships and its usage count go.
 fn forget_tag(tx: &Tx<'_>, project: &str, tag: TagId) -> Result<(), ProjectionError> {
-    let tag = tag.token();
     tx.prepare_cached(
         "DELETE FROM dialog_tag WHERE tag = ?1
              AND (SELECT d.project_key FROM dialog_row d WHERE d.rowid = dialog_tag.dialog)
                  = (SELECT key FROM idkey WHERE id = ?2)",
     )?
-    .execute(params![tag, project])?;
+    .execute(params![tag.blob(), project])?;
+    let tag = tag.token();
     tx.prepare_cached(
         "DELETE FROM projectoperatorname_counter
          WHERE project = ?1 AND operator = '' AND name = 'tag:' || ?2",
@@ -508,14 +510,14 @@ fn flag(tx: &Tx<'_>, key: RowKey<'_>, column: &str, value: bool) -> rusqlite::Re
     .execute(params![key, value])
 }
 
-fn mark_read(tx: &Tx<'_>, key: RowKey<'_>, operator: &str) -> rusqlite::Result<usize> {
+fn mark_read(tx: &Tx<'_>, key: RowKey<'_>, operator: OperatorId) -> rusqlite::Result<usize> {
     tx.prepare_cached(key.pick(keyed!(
         "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
          SELECT rowid, ?2, inbound_count, 0 FROM dialog_row WHERE ",
         " ON CONFLICT (dialog, operator) DO UPDATE
              SET inbound_read = excluded.inbound_read, marked_unread = 0"
     )))?
-    .execute(params![key, operator])
+    .execute(params![key, operator.blob()])
 }
 
 /// `live_row`: the rowid of the dialog's row when it is known to be there and not a tombstone
@@ -602,7 +604,7 @@ fn change_row(
             )?
             .execute(params![
                 dialog,
-                e.identity.channel.token(),
+                e.identity.channel.blob(),
                 identity_via(&e.identity)
             ])?;
         }
@@ -673,7 +675,7 @@ fn change_row(
             ])?;
             message_written(tx, dialog, e.channel, envelope.occurred_at, live_row)?;
             if let Some(operator) = operator {
-                mark_read(tx, key, &operator.token())?;
+                mark_read(tx, key, operator)?;
             }
         }
         Event::NoteAdded(e) => {
@@ -697,7 +699,7 @@ fn change_row(
         Event::ReadMarked(e) => {
             tx.prepare_cached(key.pick(keyed!("UPDATE dialog_row SET unanswered = 0 WHERE ", "")))?
                 .execute([key])?;
-            mark_read(tx, key, &e.operator.token())?;
+            mark_read(tx, key, e.operator)?;
         }
         Event::MarkedUnread(e) => {
             tx.prepare_cached(key.pick(keyed!(
@@ -705,7 +707,7 @@ fn change_row(
                  SELECT rowid, ?2, 0, 1 FROM dialog_row WHERE ",
                 " ON CONFLICT (dialog, operator) DO UPDATE SET marked_unread = 1"
             )))?
-            .execute(params![key, e.operator.token()])?;
+            .execute(params![key, e.operator.blob()])?;
         }
         Event::DialogAssigned(e) => {
             let operator = e.operator.token();
@@ -765,7 +767,7 @@ fn change_row(
                 "INSERT INTO dialog_tag (dialog, tag) SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1
                  ON CONFLICT DO NOTHING",
                 dialog,
-                e.tags.iter().map(|id| id.token()),
+                e.tags.iter().map(|id| id.blob()),
             )?;
         }
         Event::TagsRemoved(e) => {
@@ -773,7 +775,7 @@ fn change_row(
                 tx,
                 "DELETE FROM dialog_tag WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND tag = ?2",
                 dialog,
-                e.tags.iter().map(|id| id.token()),
+                e.tags.iter().map(|id| id.blob()),
             )?;
         }
         Event::ListsJoined(e) => {
@@ -783,7 +785,7 @@ fn change_row(
                  SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
                  ON CONFLICT DO NOTHING",
                 dialog,
-                e.lists.iter().map(|id| id.token()),
+                e.lists.iter().map(|id| id.blob()),
             )?;
         }
         Event::ListsLeft(e) => {
@@ -791,7 +793,7 @@ fn change_row(
                 tx,
                 "DELETE FROM dialog_list WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND list = ?2",
                 dialog,
-                e.lists.iter().map(|id| id.token()),
+                e.lists.iter().map(|id| id.blob()),
             )?;
         }
         Event::VariableSet(e) => {
@@ -828,7 +830,7 @@ fn change_row(
                 "INSERT INTO dialog_folder (dialog, folder) SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1
                  ON CONFLICT DO NOTHING",
                 dialog,
-                e.folders.iter().map(|id| id.token()),
+                e.folders.iter().map(|id| id.blob()),
             )?;
         }
         Event::FoldersLeft(e) => {
@@ -836,7 +838,7 @@ fn change_row(
                 tx,
                 "DELETE FROM dialog_folder WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND folder = ?2",
                 dialog,
-                e.folders.iter().map(|id| id.token()),
+                e.folders.iter().map(|id| id.blob()),
             )?;
         }
         Event::ClientDeleted(_) => {
@@ -866,7 +868,7 @@ fn change_row(
             )?
             .execute(params![
                 dialog,
-                e.operator.token(),
+                e.operator.blob(),
                 crate::compact::value(&preview(&e.text))
             ])?;
         }
@@ -874,7 +876,7 @@ fn change_row(
             tx.prepare_cached(
                 "DELETE FROM dialogoperator_draft WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND operator = ?2",
             )?
-            .execute(params![dialog, e.operator.token()])?;
+            .execute(params![dialog, e.operator.blob()])?;
         }
         Event::DialogMergedInto(e) => {
             tx.prepare_cached("UPDATE dialog_row SET merged_into = ?2 WHERE dialog = ?1")?
@@ -921,7 +923,7 @@ fn identity_via(identity: &ChannelIdentity) -> String {
 fn add_channel(
     tx: &Tx<'_>,
     dialog: &[u8; 16],
-    channel: &str,
+    channel: ChannelId,
     via: &str,
 ) -> rusqlite::Result<usize> {
     tx.prepare_cached(
@@ -929,7 +931,7 @@ fn add_channel(
          SELECT rowid, ?2, ?3 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
          ON CONFLICT DO NOTHING",
     )?
-    .execute(params![dialog, channel, via])
+    .execute(params![dialog, channel.blob(), via])
 }
 
 fn add_identity_channel(
@@ -937,12 +939,7 @@ fn add_identity_channel(
     dialog: &[u8; 16],
     identity: &ChannelIdentity,
 ) -> rusqlite::Result<usize> {
-    add_channel(
-        tx,
-        dialog,
-        &identity.channel.token(),
-        &identity_via(identity),
-    )
+    add_channel(tx, dialog, identity.channel, &identity_via(identity))
 }
 
 /// A message went through `channel` at `at`: the channel filter and the activity filter.
@@ -960,13 +957,13 @@ fn message_written(
             "INSERT INTO dialog_channel (dialog, channel, via) VALUES (?1, ?2, '')
              ON CONFLICT DO NOTHING",
         )?
-        .execute(params![row, channel.token()])?;
+        .execute(params![row, channel.blob()])?;
         tx.prepare_cached(
             "INSERT INTO dialog_activity (dialog, bucket) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         )?
         .execute(params![row, bucket])?;
     } else {
-        add_channel(tx, dialog, &channel.token(), "")?;
+        add_channel(tx, dialog, channel, "")?;
         tx.prepare_cached(
             "INSERT INTO dialog_activity (dialog, bucket)
              SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
@@ -1182,17 +1179,6 @@ impl DialogRow {
             .or(self.client_phone.as_deref())
             .or(self.client_external_id.as_deref())
     }
-}
-
-/// An id stored as its token in `column`.
-fn parse_token<T: std::str::FromStr>(column: usize, text: &str) -> rusqlite::Result<T> {
-    text.parse::<T>().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            format!("not an id: {text:?}").into(),
-        )
-    })
 }
 
 /// The columns [`read_row`] expects, in its order (prefixed by `d.`).
@@ -1431,9 +1417,12 @@ struct Narrowing {
     /// F2.3: the activity buckets of a required date range that few messages fall in.
     active: Option<(i64, i64)>,
     /// F2.3 / F1.5: a required tag or the folder that few dialogs are in: (the membership
-    /// table, its member column, the member's token).
-    member: Option<(&'static str, &'static str, String)>,
+    /// table, its member column, the member's stored id).
+    member: Option<Member>,
 }
+
+/// A membership a page can be read from: (table, member column, the member's stored id).
+type Member = (&'static str, &'static str, [u8; 16]);
 
 fn narrowing(conn: &Connection, query: &ListQuery) -> Result<Narrowing, ProjectionError> {
     let mut narrowing = Narrowing::default();
@@ -1463,16 +1452,16 @@ fn narrowing(conn: &Connection, query: &ListQuery) -> Result<Narrowing, Projecti
     }
     // The rarest required membership, counted up to the limit in its `(member, dialog)` index
     // (rows of deleted or merged-away dialogs count too: they are read and dropped).
-    let mut members: Vec<(&'static str, &'static str, String)> = query
+    let mut members: Vec<Member> = query
         .filter
         .required_tags()
         .iter()
-        .map(|t| ("dialog_tag", "tag", t.token()))
+        .map(|t| ("dialog_tag", "tag", t.blob()))
         .collect();
     if let Folder::Custom(folder) = query.folder {
-        members.push(("dialog_folder", "folder", folder.token()));
+        members.push(("dialog_folder", "folder", folder.blob()));
     }
-    let mut rarest: Option<(i64, (&'static str, &'static str, String))> = None;
+    let mut rarest: Option<(i64, Member)> = None;
     for (table, column, token) in members {
         // `table` and `column` are this module's literals, never input.
         let rows: i64 = conn
@@ -1519,8 +1508,8 @@ fn list_sql(
         "SELECT {ROW_COLUMNS}, coalesce(r.inbound_read, 0), coalesce(r.marked_unread, 0),
                 d.pinned, {}, dr.preview, d.rowid
          FROM dialog_row d{}
-         LEFT JOIN dialogoperator_read r ON r.dialog = d.rowid AND r.operator = ?2
-         LEFT JOIN dialogoperator_draft dr ON dr.dialog = d.rowid AND dr.operator = ?2
+         LEFT JOIN dialogoperator_read r ON r.dialog = d.rowid AND r.operator = ?3
+         LEFT JOIN dialogoperator_draft dr ON dr.dialog = d.rowid AND dr.operator = ?3
          WHERE d.project_key = (SELECT key FROM idkey WHERE id = ?1)",
         if keys.len() == 1 {
             format!("{}, 0", keys[0])
@@ -1541,7 +1530,12 @@ fn list_sql(
     );
     // The conditions after `project`, shared by every arm.
     let mut sql = String::new();
-    let mut values = vec![Value::Text(query.project.token()), Value::Text(me)];
+    // ?1, ?2: the project's and the viewer's tokens (`idkey`); ?3: the viewer's stored id.
+    let mut values = vec![
+        Value::Text(query.project.token()),
+        Value::Text(me),
+        Value::Blob(query.viewer.operator.blob().to_vec()),
+    ];
     sql.push_str(" AND d.deleted = 0 AND d.merged_into IS NULL");
     match query.tab {
         Tab::All => {}
@@ -1550,20 +1544,14 @@ fn list_sql(
             sql.push_str(" AND ");
             sql.push_str(MINE);
         }
-        Tab::Others => {
-            values.push(Value::Blob(query.viewer.operator.blob().to_vec()));
-            sql.push_str(&format!(
-                " AND d.assignee IS NOT NULL AND d.assignee <> ?{}",
-                values.len()
-            ));
-        }
+        Tab::Others => sql.push_str(" AND d.assignee IS NOT NULL AND d.assignee <> ?3"),
         Tab::Free => sql.push_str(" AND d.assignee_key IS NULL"),
     }
     match query.folder {
         Folder::All => {}
         Folder::WithOperator => sql.push_str(" AND d.bot_paused = 1"),
         Folder::Custom(folder) => {
-            values.push(Value::Text(folder.token()));
+            values.push(Value::Blob(folder.blob().to_vec()));
             sql.push_str(&format!(
                 " AND EXISTS (SELECT 1 FROM dialog_folder f
                               WHERE f.dialog = d.rowid AND f.folder = ?{})",
@@ -1598,8 +1586,8 @@ fn list_sql(
             values.len()
         ));
     }
-    if let Some((table, column, token)) = member {
-        values.push(Value::Text(token.clone()));
+    if let Some((table, column, id)) = member {
+        values.push(Value::Blob(id.to_vec()));
         sql.push_str(&format!(
             " AND d.rowid IN (SELECT m.dialog FROM {table} m WHERE m.{column} = ?{})",
             values.len()
@@ -1693,7 +1681,7 @@ pub fn is_unread(
              LEFT JOIN dialogoperator_read r ON r.dialog = d.rowid AND r.operator = ?2
              WHERE d.dialog = ?1",
         )?
-        .query_row(params![dialog.blob(), operator.token()], |r| r.get(0))
+        .query_row(params![dialog.blob(), operator.blob()], |r| r.get(0))
         .optional()?;
     Ok(unread.unwrap_or(false))
 }
@@ -1727,17 +1715,13 @@ pub fn tag_usage(
 
 /// The tags of a dialog.
 pub fn dialog_tags(conn: &Connection, dialog: DialogId) -> Result<Vec<TagId>, ProjectionError> {
-    let tokens = conn
-        .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) ORDER BY tag")?
-        .query_map([dialog.blob()], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    tokens
-        .into_iter()
-        .map(|t| {
-            t.parse()
-                .map_err(|_| ProjectionError::Corrupt(format!("bad tag id {t:?}")))
-        })
-        .collect()
+    blobid::all(
+        conn,
+        "SELECT tag FROM dialog_tag
+             WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) ORDER BY tag",
+        [dialog.blob()],
+        "dialog_tag.tag",
+    )
 }
 
 /// The custom folders a dialog is in.
@@ -1745,18 +1729,13 @@ pub fn dialog_folders(
     conn: &Connection,
     dialog: DialogId,
 ) -> Result<Vec<FolderId>, ProjectionError> {
-    let tokens = conn
-        .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1)
-                 ORDER BY folder")?
-        .query_map([dialog.blob()], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    tokens
-        .into_iter()
-        .map(|t| {
-            t.parse()
-                .map_err(|_| ProjectionError::Corrupt(format!("bad folder id {t:?}")))
-        })
-        .collect()
+    blobid::all(
+        conn,
+        "SELECT folder FROM dialog_folder
+             WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) ORDER BY folder",
+        [dialog.blob()],
+        "dialog_folder.folder",
+    )
 }
 
 /// Every counter row, for tests and the rebuild comparison: (project, operator or '', name) →
@@ -2165,6 +2144,7 @@ mod tests {
         let (dialog, survivor) = (DialogId::new(), DialogId::new());
         let (operator, channel) = (OperatorId::new(), ChannelId::new());
         let (pipeline, stage) = (PipelineId::new(), StageId::new());
+        let (tag, folder, list) = (TagId::new(), FolderId::new(), ListId::new());
         let events = vec![
             (survivor, registered()),
             (dialog, registered()),
@@ -2193,6 +2173,24 @@ mod tests {
                     pipeline,
                     stage,
                     previous: None,
+                }),
+            ),
+            (dialog, Event::TagsAdded(TagsAdded { tags: vec![tag] })),
+            (
+                dialog,
+                Event::FoldersJoined(FoldersJoined {
+                    folders: vec![folder],
+                }),
+            ),
+            (
+                dialog,
+                Event::ListsJoined(ListsJoined { lists: vec![list] }),
+            ),
+            (
+                dialog,
+                Event::DraftSaved(DraftSaved {
+                    operator,
+                    text: "draft".into(),
                 }),
             ),
             (
@@ -2251,6 +2249,30 @@ mod tests {
             .expect("deal");
         assert_eq!(pipeline_stored, pipeline.as_uuid().as_bytes());
         assert_eq!(stage_stored, stage.as_uuid().as_bytes());
+        // The membership and per-operator tables hold ids as blobs too.
+        assert_eq!(dialog_tags(&conn, dialog).expect("tags"), vec![tag]);
+        assert_eq!(
+            dialog_folders(&conn, dialog).expect("folders"),
+            vec![folder]
+        );
+        for (table, column, id) in [
+            ("dialog_tag", "tag", tag.blob()),
+            ("dialog_folder", "folder", folder.blob()),
+            ("dialog_list", "list", list.blob()),
+            ("dialog_channel", "channel", channel.blob()),
+            ("dialogoperator_read", "operator", operator.blob()),
+            ("dialogoperator_draft", "operator", operator.blob()),
+        ] {
+            let stored: Vec<Vec<u8>> = conn
+                .prepare(&format!("SELECT {column} FROM {table}"))
+                .expect("prepare")
+                .query_map([], |r| r.get(0))
+                .expect("query")
+                .collect::<rusqlite::Result<_>>()
+                .expect("rows");
+            assert_eq!(stored, vec![id.to_vec()], "{table}.{column}");
+        }
+        assert!(!is_unread(&conn, dialog, operator).expect("unread"));
 
         // A malformed id or an unknown author code is an error naming the column, never a panic.
         let writer = rusqlite::Connection::open(&path).expect("writer");
@@ -2300,6 +2322,15 @@ mod tests {
                 )
                 .expect("restore");
             assert_eq!(dialog_row(&conn, dialog).expect("row"), Some(row.clone()));
+        }
+        writer
+            .execute("UPDATE dialog_tag SET tag = x'00'", [])
+            .expect("corrupt");
+        match dialog_tags(&conn, dialog) {
+            Err(ProjectionError::Corrupt(message)) => {
+                assert!(message.starts_with("dialog_tag.tag: "), "{message}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -12,7 +12,6 @@
 //! and after comes from memory instead of two reads of four tables. Debug builds (every test)
 //! read the stored inputs back after every event and fail the batch when memory and file differ.
 
-use super::parse_token;
 use crate::blobid::{self, BlobId};
 use crate::runtime::{ProjectionError, Tx};
 use std::collections::{BTreeMap, HashMap};
@@ -201,29 +200,35 @@ impl Inputs {
         let assignee: Option<OperatorId> = blobid::get(r, 4, "dialog_row.assignee")?;
         drop(rows);
         drop(statement);
-        let mut folders = tx
-            .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1")?
-            .query_map([row], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
-            .collect::<Result<Vec<FolderId>, _>>()?;
+        let mut folders: Vec<FolderId> = blobid::all(
+            tx,
+            "SELECT folder FROM dialog_folder WHERE dialog = ?1",
+            [row],
+            "dialog_folder.folder",
+        )?;
         folders.sort_unstable();
-        let mut tags = tx
-            .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = ?1")?
-            .query_map([row], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
-            .collect::<Result<Vec<TagId>, _>>()?;
+        let mut tags: Vec<TagId> = blobid::all(
+            tx,
+            "SELECT tag FROM dialog_tag WHERE dialog = ?1",
+            [row],
+            "dialog_tag.tag",
+        )?;
         tags.sort_unstable();
-        let mut readers = tx
-            .prepare_cached(
-                "SELECT operator, inbound_read, marked_unread FROM dialogoperator_read
-                 WHERE dialog = ?1",
-            )?
-            .query_map([row], |r| {
-                Ok(Reader {
-                    operator: parse_token(0, r.get_ref(0)?.as_str()?)?,
-                    inbound_read: r.get(1)?,
-                    marked_unread: r.get(2)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut readers = Vec::new();
+        let mut statement = tx.prepare_cached(
+            "SELECT operator, inbound_read, marked_unread FROM dialogoperator_read
+             WHERE dialog = ?1",
+        )?;
+        let mut rows = statement.query([row])?;
+        while let Some(r) = rows.next()? {
+            readers.push(Reader {
+                operator: blobid::get_required(r, 0, "dialogoperator_read.operator")?,
+                inbound_read: r.get(1)?,
+                marked_unread: r.get(2)?,
+            });
+        }
+        drop(rows);
+        drop(statement);
         readers.sort_unstable_by_key(|r| r.operator);
         Ok(Some(Self {
             row,

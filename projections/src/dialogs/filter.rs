@@ -362,13 +362,14 @@ fn bind_all(values: &mut Vec<Value>, list: impl IntoIterator<Item = Value>) -> S
         .join(", ")
 }
 
-fn tokens<T: Copy>(list: &[T], token: impl Fn(T) -> String) -> Vec<Value> {
-    list.iter().map(|id| Value::Text(token(*id))).collect()
-}
-
 /// An id as its stored BLOB (see `crate::blobid`).
 fn blob(id: impl BlobId) -> Value {
     Value::Blob(id.blob().to_vec())
+}
+
+/// Ids as their stored BLOBs.
+fn blobs<T: BlobId>(list: &[T]) -> impl Iterator<Item = Value> + '_ {
+    list.iter().map(|id| blob(*id))
 }
 
 fn compile(expr: &Expr, sql: &mut String, values: &mut Vec<Value>) {
@@ -410,25 +411,25 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             format!("d.funnel_block IN ({list})")
         }
         Condition::ListsAny(lists) => {
-            let list = bind_all(values, tokens(lists, |l| l.token()));
+            let list = bind_all(values, blobs(lists));
             member("dialog_list", "list", false, &list)
         }
         Condition::ListsNone(lists) => {
-            let list = bind_all(values, tokens(lists, |l| l.token()));
+            let list = bind_all(values, blobs(lists));
             member("dialog_list", "list", true, &list)
         }
         Condition::TagsAll(tags) => {
             let each: Vec<String> = tags
                 .iter()
                 .map(|t| {
-                    let tag = bind(values, Value::Text(t.token()));
+                    let tag = bind(values, blob(*t));
                     member("dialog_tag", "tag", false, &tag)
                 })
                 .collect();
             format!("({})", each.join(" AND "))
         }
         Condition::TagsNone(tags) => {
-            let list = bind_all(values, tokens(tags, |t| t.token()));
+            let list = bind_all(values, blobs(tags));
             member("dialog_tag", "tag", true, &list)
         }
         Condition::NoTags => {
@@ -438,7 +439,7 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             "EXISTS (SELECT 1 FROM dialog_tag m WHERE m.dialog = d.rowid)".to_owned()
         }
         Condition::Channels(channels) => {
-            let list = bind_all(values, tokens(channels, |c| c.token()));
+            let list = bind_all(values, blobs(channels));
             member("dialog_channel", "channel", false, &list)
         }
         Condition::Assignee(Some(operator)) => {
@@ -452,7 +453,7 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             format!("d.last_sender = {author}")
         }
         Condition::DealStages(stages) => {
-            let list = bind_all(values, stages.iter().map(|s| blob(*s)));
+            let list = bind_all(values, blobs(stages));
             format!("d.deal_stage IN ({list})")
         }
         Condition::RegisteredBefore(at) => {
