@@ -2,8 +2,10 @@
 //! variables, deal, tasks, lists and the bot's funnel block. A deleted client (F4.8) keeps only
 //! a tombstone row: every piece of personal data is erased.
 //!
-//! Tables (every table keyed by a dialog other than `dialog_card` holds its `dialog_card`
-//! rowid, not the 32-hex token):
+//! Tables (ids are the UUID's 16 bytes in a BLOB, `crate::blobid`: 17 bytes on disk instead of
+//! a 33-byte 32-hex token, except `project_clientnumber`'s project, which the dialogs
+//! projection's rule keys by token; every table keyed by a dialog other than `dialog_card`
+//! holds its `dialog_card` rowid, not the id):
 //! - `dialog_card`: dialog → profile, source, deal, funnel block, the client's decimal number;
 //! - `project_clientnumber`: project → the last number given (F2.2: the same rule as the dialog
 //!   list's, so the card shows the number the list filters by);
@@ -13,9 +15,10 @@
 //! - `dialog_task`: (dialog, task) → text, due, done;
 //! - `dialog_list`: (dialog, list) membership.
 
+use crate::blobid::{self, BlobId};
 use crate::dialogs::next_client_number;
 use crate::runtime::{DecodedRecord, Projection, ProjectionError, Tx, execute_for_each};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
 
@@ -25,8 +28,10 @@ pub struct CardProjection;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS dialog_card (
-    dialog TEXT PRIMARY KEY,
-    project TEXT NOT NULL,
+    -- Ids (`dialog`, `project`, `deal_pipeline`, `deal_stage`, `deal_channel`) and those of
+    -- the tables below are the UUID's 16 bytes (`blobid`).
+    dialog BLOB PRIMARY KEY,
+    project BLOB NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
     name TEXT,
@@ -41,15 +46,16 @@ CREATE TABLE IF NOT EXISTS dialog_card (
     source_ad TEXT,
     funnel_block TEXT,
     funnel_block_name TEXT,
-    deal_pipeline TEXT,
-    deal_stage TEXT,
+    deal_pipeline BLOB,
+    deal_stage BLOB,
     deal_line INTEGER,
-    deal_channel TEXT,
+    deal_channel BLOB,
     deal_sales_sum_minor INTEGER,
     deal_sales_count INTEGER,
     client_number INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS project_clientnumber (
+    -- The project's token, as in the dialogs projection (`next_client_number`).
     project TEXT PRIMARY KEY,
     last INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -64,7 +70,7 @@ CREATE TABLE IF NOT EXISTS dialog_utm (
 CREATE TABLE IF NOT EXISTS dialog_identity (
     -- The dialog's `dialog_card` rowid.
     dialog INTEGER NOT NULL,
-    channel TEXT NOT NULL,
+    channel BLOB NOT NULL,
     external_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     display_name TEXT,
@@ -80,7 +86,7 @@ CREATE TABLE IF NOT EXISTS dialog_variable (
 CREATE TABLE IF NOT EXISTS dialog_task (
     -- The dialog's `dialog_card` rowid.
     dialog INTEGER NOT NULL,
-    task TEXT NOT NULL,
+    task BLOB NOT NULL,
     text TEXT NOT NULL,
     due INTEGER,
     done INTEGER NOT NULL DEFAULT 0,
@@ -90,7 +96,7 @@ CREATE TABLE IF NOT EXISTS dialog_task (
 CREATE TABLE IF NOT EXISTS dialog_list (
     -- The dialog's `dialog_card` rowid.
     dialog INTEGER NOT NULL,
-    list TEXT NOT NULL,
+    list BLOB NOT NULL,
     PRIMARY KEY (dialog, list)
 ) WITHOUT ROWID;
 ";
@@ -121,7 +127,7 @@ impl Projection for CardProjection {
         for record in records {
             for envelope in record.events {
                 if let AggregateId::Dialog(dialog) = &envelope.aggregate {
-                    apply_event(tx, &dialog.token(), envelope)?;
+                    apply_event(tx, &dialog.blob(), envelope)?;
                 }
             }
         }
@@ -129,7 +135,7 @@ impl Projection for CardProjection {
     }
 }
 
-fn set_profile(tx: &Tx<'_>, dialog: &str, profile: &ClientProfile) -> rusqlite::Result<usize> {
+fn set_profile(tx: &Tx<'_>, dialog: &[u8; 16], profile: &ClientProfile) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "UPDATE dialog_card SET name = ?2, phone = ?3, email = ?4, avatar_url = ?5,
              country = ?6, language = ?7
@@ -148,7 +154,7 @@ fn set_profile(tx: &Tx<'_>, dialog: &str, profile: &ClientProfile) -> rusqlite::
 
 fn add_identity(
     tx: &Tx<'_>,
-    dialog: &str,
+    dialog: &[u8; 16],
     identity: &ChannelIdentity,
     display_name: Option<&str>,
 ) -> rusqlite::Result<usize> {
@@ -160,14 +166,14 @@ fn add_identity(
     )?
     .execute(params![
         dialog,
-        identity.channel.token(),
+        identity.channel.blob(),
         identity.external_id,
         identity.kind.as_str(),
         display_name
     ])
 }
 
-fn apply_event(tx: &Tx<'_>, dialog: &str, envelope: &Envelope) -> Result<(), ProjectionError> {
+fn apply_event(tx: &Tx<'_>, dialog: &[u8; 16], envelope: &Envelope) -> Result<(), ProjectionError> {
     let at = envelope.occurred_at.as_micros();
     match &envelope.payload {
         Event::DialogRegistered(e) => {
@@ -180,7 +186,7 @@ fn apply_event(tx: &Tx<'_>, dialog: &str, envelope: &Envelope) -> Result<(), Pro
                 )?
                 .execute(params![
                     dialog,
-                    envelope.project.token(),
+                    envelope.project.blob(),
                     at,
                     e.source.platform,
                     e.source.campaign,
@@ -216,7 +222,7 @@ fn apply_event(tx: &Tx<'_>, dialog: &str, envelope: &Envelope) -> Result<(), Pro
                 "DELETE FROM dialog_identity WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1)
                      AND channel = ?2 AND external_id = ?3",
             )?
-            .execute(params![dialog, e.identity.channel.token(), e.identity.external_id])?;
+            .execute(params![dialog, e.identity.channel.blob(), e.identity.external_id])?;
         }
         Event::DialogsMerged(e) => {
             for identity in &e.identities {
@@ -239,7 +245,7 @@ fn apply_event(tx: &Tx<'_>, dialog: &str, envelope: &Envelope) -> Result<(), Pro
             tx.prepare_cached(
                 "UPDATE dialog_card SET deal_pipeline = ?2, deal_stage = ?3 WHERE dialog = ?1",
             )?
-            .execute(params![dialog, e.pipeline.token(), e.stage.token()])?;
+            .execute(params![dialog, e.pipeline.blob(), e.stage.blob()])?;
         }
         Event::DealUpdated(e) => {
             tx.prepare_cached(
@@ -250,7 +256,7 @@ fn apply_event(tx: &Tx<'_>, dialog: &str, envelope: &Envelope) -> Result<(), Pro
             .execute(params![
                 dialog,
                 e.line,
-                e.channel.map(|c| c.token()),
+                e.channel.map(|c| c.blob()),
                 e.sales_sum_minor,
                 e.sales_count
             ])?;
@@ -263,7 +269,7 @@ fn apply_event(tx: &Tx<'_>, dialog: &str, envelope: &Envelope) -> Result<(), Pro
             )?
             .execute(params![
                 dialog,
-                e.task.token(),
+                e.task.blob(),
                 e.text,
                 e.due.map(Timestamp::as_micros),
                 at
@@ -271,7 +277,7 @@ fn apply_event(tx: &Tx<'_>, dialog: &str, envelope: &Envelope) -> Result<(), Pro
         }
         Event::TaskCompleted(e) => {
             tx.prepare_cached("UPDATE dialog_task SET done = 1 WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) AND task = ?2")?
-                .execute(params![dialog, e.task.token()])?;
+                .execute(params![dialog, e.task.blob()])?;
         }
         Event::ListsJoined(e) => {
             execute_for_each(
@@ -279,7 +285,7 @@ fn apply_event(tx: &Tx<'_>, dialog: &str, envelope: &Envelope) -> Result<(), Pro
                 "INSERT INTO dialog_list (dialog, list) SELECT rowid, ?2 FROM dialog_card WHERE dialog = ?1
                  ON CONFLICT DO NOTHING",
                 dialog,
-                e.lists.iter().map(|id| id.token()),
+                e.lists.iter().map(|id| id.blob()),
             )?;
         }
         Event::ListsLeft(e) => {
@@ -287,7 +293,7 @@ fn apply_event(tx: &Tx<'_>, dialog: &str, envelope: &Envelope) -> Result<(), Pro
                 tx,
                 "DELETE FROM dialog_list WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) AND list = ?2",
                 dialog,
-                e.lists.iter().map(|id| id.token()),
+                e.lists.iter().map(|id| id.blob()),
             )?;
         }
         Event::FunnelBlockEntered(e) => {
@@ -348,120 +354,90 @@ pub struct Card {
     pub deal_stage: Option<(PipelineId, StageId)>,
 }
 
-fn parse<T: std::str::FromStr>(text: String) -> Result<T, ProjectionError> {
-    text.parse()
-        .map_err(|_| ProjectionError::Corrupt(format!("not an id: {text:?}")))
-}
-
-/// The card of a dialog, if the read model knows it.
+/// The card of a dialog, if the read model knows it. An id column holding anything but 16
+/// bytes is [`ProjectionError::Corrupt`], naming the column.
 pub fn card(conn: &Connection, dialog: DialogId) -> Result<Option<Card>, ProjectionError> {
-    let token = dialog.token();
-    type Head = (
-        bool,
-        i64,
-        ClientProfile,
-        [Option<String>; 4],
-        Option<(String, String)>,
-        Option<(String, String)>,
-        i64,
-    );
-    let head: Option<Head> = conn
-        .prepare_cached(
+    let id = dialog.blob();
+    let (deleted, created_at, profile, [platform, campaign, ad_set, ad], funnel, deal, number) = {
+        let mut statement = conn.prepare_cached(
             "SELECT deleted, created_at, name, phone, email, avatar_url, country, language,
                     source_platform, source_campaign, source_ad_set, source_ad,
                     funnel_block, funnel_block_name, deal_pipeline, deal_stage, client_number
              FROM dialog_card WHERE dialog = ?1",
-        )?
-        .query_row([&token], |r| {
-            let pair = |a: Option<String>, b: Option<String>| a.zip(b);
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                ClientProfile {
-                    name: r.get(2)?,
-                    phone: r.get(3)?,
-                    email: r.get(4)?,
-                    avatar_url: r.get(5)?,
-                    country: r.get(6)?,
-                    language: r.get(7)?,
-                },
-                [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?],
-                pair(r.get(12)?, r.get(13)?),
-                pair(r.get(14)?, r.get(15)?),
-                r.get(16)?,
-            ))
-        })
-        .optional()?;
-    let Some((
-        deleted,
-        created_at,
-        profile,
-        [platform, campaign, ad_set, ad],
-        funnel,
-        deal,
-        number,
-    )) = head
-    else {
-        return Ok(None);
+        )?;
+        let mut rows = statement.query([id])?;
+        let Some(r) = rows.next()? else {
+            return Ok(None);
+        };
+        let funnel_block: Option<String> = r.get(12)?;
+        let funnel_block_name: Option<String> = r.get(13)?;
+        let pipeline: Option<PipelineId> = blobid::get(r, 14, "dialog_card.deal_pipeline")?;
+        let stage: Option<StageId> = blobid::get(r, 15, "dialog_card.deal_stage")?;
+        (
+            r.get::<_, bool>(0)?,
+            r.get::<_, i64>(1)?,
+            ClientProfile {
+                name: r.get(2)?,
+                phone: r.get(3)?,
+                email: r.get(4)?,
+                avatar_url: r.get(5)?,
+                country: r.get(6)?,
+                language: r.get(7)?,
+            },
+            [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?],
+            funnel_block.zip(funnel_block_name),
+            pipeline.zip(stage),
+            r.get::<_, i64>(16)?,
+        )
     };
     let utm = conn
         .prepare_cached("SELECT key, value FROM dialog_utm WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) ORDER BY pos")?
-        .query_map([&token], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<(String, String)>, _>>()?;
-    let identities = conn
-        .prepare_cached(
+    let mut identities = Vec::new();
+    {
+        let mut statement = conn.prepare_cached(
             "SELECT channel, external_id, display_name FROM dialog_identity
-             WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) ORDER BY channel, external_id",
-        )?
-        .query_map([&token], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<Result<Vec<(String, String, Option<String>)>, _>>()?
-        .into_iter()
-        .map(|(channel, external, name)| Ok((parse(channel)?, external, name)))
-        .collect::<Result<Vec<_>, ProjectionError>>()?;
+             WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1)
+             ORDER BY channel, external_id",
+        )?;
+        let mut rows = statement.query([id])?;
+        while let Some(r) = rows.next()? {
+            let channel: ChannelId = blobid::get_required(r, 0, "dialog_identity.channel")?;
+            identities.push((channel, r.get(1)?, r.get(2)?));
+        }
+    }
     let variables = conn
         .prepare_cached(
             "SELECT name, value FROM dialog_variable
              WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) ORDER BY name",
         )?
-        .query_map([&token], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<(String, String)>, _>>()?;
-    let tasks = conn
-        .prepare_cached(
-            "SELECT task, text, due, done FROM dialog_task WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1)
+    let mut tasks = Vec::new();
+    {
+        let mut statement = conn.prepare_cached(
+            "SELECT task, text, due, done FROM dialog_task
+             WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1)
              ORDER BY created_at, task",
-        )?
-        .query_map([&token], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, bool>(3)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(|(task, text, due, done)| {
-            Ok(CardTask {
-                task: parse(task)?,
-                text,
-                due: due.map(Timestamp::from_micros),
-                done,
-            })
-        })
-        .collect::<Result<Vec<_>, ProjectionError>>()?;
-    let lists = conn
-        .prepare_cached("SELECT list FROM dialog_list WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) ORDER BY list")?
-        .query_map([&token], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(parse)
-        .collect::<Result<Vec<ListId>, _>>()?;
-    let deal_stage = match deal {
-        Some((pipeline, stage)) => Some((parse(pipeline)?, parse(stage)?)),
-        None => None,
-    };
+        )?;
+        let mut rows = statement.query([id])?;
+        while let Some(r) = rows.next()? {
+            tasks.push(CardTask {
+                task: blobid::get_required(r, 0, "dialog_task.task")?,
+                text: r.get(1)?,
+                due: r.get::<_, Option<i64>>(2)?.map(Timestamp::from_micros),
+                done: r.get(3)?,
+            });
+        }
+    }
+    let lists: Vec<ListId> = blobid::all(
+        conn,
+        "SELECT list FROM dialog_list
+         WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1) ORDER BY list",
+        [id],
+        "dialog_list.list",
+    )?;
     Ok(Some(Card {
         dialog,
         number: u64::try_from(number).unwrap_or(0),
@@ -480,7 +456,7 @@ pub fn card(conn: &Connection, dialog: DialogId) -> Result<Option<Card>, Project
         tasks,
         lists,
         funnel_block: funnel,
-        deal_stage,
+        deal_stage: deal,
     }))
 }
 
@@ -606,5 +582,104 @@ mod tests {
         assert!(card.identities.is_empty() && card.variables.is_empty());
         assert!(card.tasks.is_empty() && card.lists.is_empty());
         assert_eq!((card.funnel_block, card.deal_stage), (None, None));
+    }
+
+    #[test]
+    fn ids_round_trip_through_blob_columns_and_a_malformed_one_is_an_error() {
+        let (project, dialog) = (ProjectId::new(), DialogId::new());
+        let channel = ChannelId::new();
+        let (task, list) = (TaskId::new(), ListId::new());
+        let (pipeline, stage) = (PipelineId::new(), StageId::new());
+        let identity = ChannelIdentity {
+            channel,
+            kind: ChannelKind::Telegram,
+            external_id: "7".into(),
+        };
+        let events = vec![
+            Event::DialogRegistered(DialogRegistered {
+                profile: ClientProfile::default(),
+                source: Source::default(),
+                identity: Some(identity),
+            }),
+            Event::TaskCreated(TaskCreated {
+                task,
+                text: "t".into(),
+                due: None,
+            }),
+            Event::ListsJoined(ListsJoined { lists: vec![list] }),
+            Event::DealStageChanged(DealStageChanged {
+                pipeline,
+                stage,
+                previous: None,
+            }),
+            Event::DealUpdated(DealUpdated {
+                line: 1,
+                channel: Some(channel),
+                sales_sum_minor: 0,
+                sales_count: 0,
+            }),
+        ];
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("card.sqlite");
+        let mut store = ProjectionStore::open(&path, CardProjection).expect("open");
+        store
+            .apply(records(project, dialog, events))
+            .expect("apply");
+        let conn = open_reader(&path).expect("reader");
+        let read = card(&conn, dialog).expect("query").expect("a card");
+        assert_eq!(read.dialog, dialog);
+        assert_eq!(read.identities, vec![(channel, "7".to_owned(), None)]);
+        assert_eq!(
+            read.tasks.iter().map(|t| t.task).collect::<Vec<_>>(),
+            vec![task]
+        );
+        assert_eq!(read.lists, vec![list]);
+        assert_eq!(read.deal_stage, Some((pipeline, stage)));
+        for (table, column, id) in [
+            ("dialog_card", "dialog", dialog.blob()),
+            ("dialog_card", "project", project.blob()),
+            ("dialog_card", "deal_pipeline", pipeline.blob()),
+            ("dialog_card", "deal_stage", stage.blob()),
+            ("dialog_card", "deal_channel", channel.blob()),
+            ("dialog_identity", "channel", channel.blob()),
+            ("dialog_task", "task", task.blob()),
+            ("dialog_list", "list", list.blob()),
+        ] {
+            let stored: Vec<Vec<u8>> = conn
+                .prepare(&format!("SELECT {column} FROM {table}"))
+                .expect("prepare")
+                .query_map([], |r| r.get(0))
+                .expect("query")
+                .collect::<rusqlite::Result<_>>()
+                .expect("rows");
+            assert_eq!(stored, vec![id.to_vec()], "{table}.{column}");
+        }
+
+        // A malformed id is an error naming the column, never a panic.
+        let writer = rusqlite::Connection::open(&path).expect("writer");
+        for (table, column) in [
+            ("dialog_card", "deal_stage"),
+            ("dialog_identity", "channel"),
+            ("dialog_task", "task"),
+            ("dialog_list", "list"),
+        ] {
+            let saved: Vec<u8> = writer
+                .query_row(&format!("SELECT {column} FROM {table}"), [], |r| r.get(0))
+                .expect("saved");
+            writer
+                .execute(&format!("UPDATE {table} SET {column} = x'0badbeef'"), [])
+                .expect("corrupt");
+            match card(&conn, dialog) {
+                Err(ProjectionError::Corrupt(message)) => {
+                    let name = format!("{table}.{column}: ");
+                    assert!(message.starts_with(&name), "{message}");
+                }
+                other => panic!("{table}.{column}: {other:?}"),
+            }
+            writer
+                .execute(&format!("UPDATE {table} SET {column} = ?1"), [saved])
+                .expect("restore");
+            assert_eq!(card(&conn, dialog).expect("query"), Some(read.clone()));
+        }
     }
 }

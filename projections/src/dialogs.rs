@@ -2,13 +2,18 @@
 //! and what the list filters by, read state per (dialog, operator), memberships, and counters
 //! kept exact on every event.
 //!
-//! Tables (ids are 32-hex tokens, times microseconds since the epoch; every table keyed by a
-//! dialog other than `dialog_row` holds the dialog's `dialog_row` rowid, 1–4 bytes instead of
-//! a 33-byte token in each row and index entry — the activity rows alone are one per message):
+//! Tables (times are microseconds since the epoch; ids are the UUID's 16 bytes in a BLOB
+//! (`crate::blobid`: 17 bytes on disk instead of a 33-byte 32-hex token; at 1M dialogs the 7
+//! id columns of `dialog_row` were 224 of a row's 425 bytes as tokens), except where they are
+//! looked up or formatted as text: `idkey`, `project_clientnumber` and the counters keep
+//! 32-hex tokens; every table keyed by a dialog other than `dialog_row` holds the dialog's
+//! `dialog_row` rowid, 1–4 bytes instead of the id in each row and index entry — the activity
+//! rows alone are one per message):
 //! - `dialog_row`: dialog → its list row (client, last message, flags, assignee, *Unanswered*,
 //!   SLA wait start) and the filtered-by columns: the client's number, the last message's
-//!   author, the funnel block, the deal's pipeline and stage; its indexes hold the small integer
-//!   keys of project and assignee (`project_key`, `assignee_key`) and end with the rowid;
+//!   author (a small integer code, `AUTHOR_*`), the funnel block, the deal's pipeline and
+//!   stage; its indexes hold the small integer keys of project and assignee (`project_key`,
+//!   `assignee_key`) and end with the rowid;
 //! - `idkey`: project or operator token → its small integer key, given in log order;
 //! - `dialogoperator_read`: (dialog, operator) → how many client messages the operator had read
 //!   and whether they marked it unread (F4.3); no row means "never opened";
@@ -103,6 +108,7 @@
 //! those from the membership tables too needs a way to tell few matches from many: counting
 //! first as above, or statistics (`ANALYZE`, a hand-written `sqlite_stat1`); not done yet.
 
+use crate::blobid::{self, BlobId};
 use crate::runtime::{DecodedRecord, Projection, ProjectionError, Tx, execute_for_each};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
@@ -129,13 +135,22 @@ pub struct DialogsProjection {
     pending: PendingCounters,
 }
 
+/// The stored codes of `last_message_author` and `last_sender`.
+const AUTHOR_CLIENT: i64 = 1;
+const AUTHOR_OPERATOR: i64 = 2;
+const AUTHOR_BOT: i64 = 3;
+/// `last_message_author` only: notes are not messages.
+const AUTHOR_NOTE: i64 = 4;
+
 /// Longest last-message preview kept, in characters.
 pub const PREVIEW_CHARS: usize = 160;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS dialog_row (
-    dialog TEXT PRIMARY KEY,
-    project TEXT NOT NULL,
+    -- Ids (`dialog`, `project`, `last_message_operator`, `last_message_channel`, `assignee`,
+    -- `merged_into`, `deal_pipeline`, `deal_stage`) are the UUID's 16 bytes (`blobid`).
+    dialog BLOB PRIMARY KEY,
+    project BLOB NOT NULL,
     client_name TEXT,
     client_phone TEXT,
     client_email TEXT,
@@ -146,13 +161,13 @@ CREATE TABLE IF NOT EXISTS dialog_row (
     last_activity_at INTEGER NOT NULL,
     -- TEXT, or the compact single-byte form of a Cyrillic text (`compact`), as the draft's.
     last_message_preview,
-    -- client | operator | bot | note
-    last_message_author TEXT,
-    last_message_operator TEXT,
-    last_message_channel TEXT,
+    -- 1 client, 2 operator, 3 bot, 4 note (`AUTHOR_*`); NULL before the first message.
+    last_message_author INTEGER,
+    last_message_operator BLOB,
+    last_message_channel BLOB,
     last_message_attachments INTEGER NOT NULL DEFAULT 0,
     last_message_at INTEGER,
-    assignee TEXT,
+    assignee BLOB,
     -- The keys (`idkey`) of `project` and `assignee`: what the indexes hold.
     project_key INTEGER NOT NULL,
     assignee_key INTEGER,
@@ -162,7 +177,7 @@ CREATE TABLE IF NOT EXISTS dialog_row (
     bot_paused INTEGER NOT NULL DEFAULT 0,
     pinned INTEGER NOT NULL DEFAULT 0,
     deleted INTEGER NOT NULL DEFAULT 0,
-    merged_into TEXT,
+    merged_into BLOB,
     -- Client messages received so far.
     inbound_count INTEGER NOT NULL DEFAULT 0,
     -- F1.4: a client message no operator has read or answered.
@@ -171,12 +186,14 @@ CREATE TABLE IF NOT EXISTS dialog_row (
     sla_wait_since INTEGER,
     -- F2.2: the client's decimal number, see `project_clientnumber`.
     client_number INTEGER NOT NULL DEFAULT 0,
-    -- client | operator | bot: the last message's author (notes are not messages).
-    last_sender TEXT,
-    -- F2.3: the bot's current funnel block id; the deal's pipeline and stage.
+    -- 1 client, 2 operator, 3 bot (`AUTHOR_*`): the last message's author (notes are not
+    -- messages); NULL before the first message.
+    last_sender INTEGER,
+    -- F2.3: the bot's current funnel block id (the bot's text, not ours); the deal's pipeline
+    -- and stage.
     funnel_block TEXT,
-    deal_pipeline TEXT,
-    deal_stage TEXT,
+    deal_pipeline BLOB,
+    deal_stage BLOB,
     -- F1.3 processing order, as columns so that its index serves keyset seeks: the waiting
     -- first, longest wait first, then the others by last activity.
     processing_waiting INTEGER GENERATED ALWAYS AS (sla_wait_since IS NOT NULL) VIRTUAL,
@@ -198,13 +215,14 @@ CREATE TABLE IF NOT EXISTS project_clientnumber (
 CREATE TABLE IF NOT EXISTS dialog_list (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    list TEXT NOT NULL,
+    -- The list's id (16 bytes, as every id below).
+    list BLOB NOT NULL,
     PRIMARY KEY (dialog, list)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_channel (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    channel TEXT NOT NULL,
+    channel BLOB NOT NULL,
     -- '' for messages through the channel, 'id:<external id>' for an identity on it.
     via TEXT NOT NULL,
     PRIMARY KEY (dialog, channel, via)
@@ -226,7 +244,7 @@ CREATE TABLE IF NOT EXISTS dialog_activity (
 CREATE TABLE IF NOT EXISTS dialogoperator_read (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    operator TEXT NOT NULL,
+    operator BLOB NOT NULL,
     inbound_read INTEGER NOT NULL,
     marked_unread INTEGER NOT NULL,
     PRIMARY KEY (dialog, operator)
@@ -234,14 +252,14 @@ CREATE TABLE IF NOT EXISTS dialogoperator_read (
 CREATE TABLE IF NOT EXISTS dialogoperator_draft (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    operator TEXT NOT NULL,
+    operator BLOB NOT NULL,
     preview NOT NULL,
     PRIMARY KEY (dialog, operator)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialog_tag (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    tag TEXT NOT NULL,
+    tag BLOB NOT NULL,
     PRIMARY KEY (dialog, tag)
 ) WITHOUT ROWID;
 -- A list page that requires a tag or folder few dialogs have reads them from here (see
@@ -250,7 +268,7 @@ CREATE INDEX IF NOT EXISTS dialog_tag_by_tag ON dialog_tag (tag, dialog);
 CREATE TABLE IF NOT EXISTS dialog_folder (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    folder TEXT NOT NULL,
+    folder BLOB NOT NULL,
     PRIMARY KEY (dialog, folder)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dialog_folder_by_folder ON dialog_folder (folder, dialog);
@@ -353,21 +371,21 @@ impl DialogsProjection {
         pending: &mut PendingCounters,
     ) -> Result<(), ProjectionError> {
         let event = &envelope.payload;
-        let project = envelope.project.token();
-        let token = dialog.token();
+        let project = envelope.project;
+        let id = dialog.blob();
         if !counters::affects(event) {
-            return change_row(tx, &project, &token, envelope, None);
+            return change_row(tx, project, &id, envelope, None);
         }
         let changes = &mut self.changes;
-        match self.inputs.get(tx, dialog, &token)? {
+        match self.inputs.get(tx, dialog)? {
             Some(inputs) => {
                 inputs.contribute(envelope.project, -1, changes);
                 let live_row = (!inputs.deleted()).then(|| inputs.row());
-                change_row(tx, &project, &token, envelope, live_row)?;
+                change_row(tx, project, &id, envelope, live_row)?;
                 inputs.apply(event);
                 inputs.contribute(envelope.project, 1, changes);
                 if cfg!(debug_assertions) {
-                    let stored = Inputs::load(tx, &token)?;
+                    let stored = Inputs::load(tx, &id)?;
                     if stored.as_ref() != Some(inputs) {
                         return Err(ProjectionError::Corrupt(format!(
                             "counter inputs of {dialog:?} after {}: memory {inputs:?}, \
@@ -378,9 +396,9 @@ impl DialogsProjection {
                 }
             }
             None => {
-                change_row(tx, &project, &token, envelope, None)?;
+                change_row(tx, project, &id, envelope, None)?;
                 if matches!(event, Event::DialogRegistered(_))
-                    && let Some(inputs) = self.inputs.get(tx, dialog, &token)?
+                    && let Some(inputs) = self.inputs.get(tx, dialog)?
                 {
                     inputs.contribute(envelope.project, 1, changes);
                 }
@@ -394,7 +412,6 @@ impl DialogsProjection {
 /// A deleted folder: its memberships and every counter of its scopes go (each dialog's other
 /// scopes are untouched, so the counters stay exact).
 fn forget_folder(tx: &Tx<'_>, project: &str, folder: FolderId) -> Result<(), ProjectionError> {
-    let folder = folder.token();
     tx.prepare_cached(
         // Its members from `dialog_folder_by_folder`, each checked to be of the project by
         // rowid (no index by project is kept while a rebuild applies).
@@ -402,7 +419,8 @@ fn forget_folder(tx: &Tx<'_>, project: &str, folder: FolderId) -> Result<(), Pro
              AND (SELECT d.project_key FROM dialog_row d WHERE d.rowid = dialog_folder.dialog)
                  = (SELECT key FROM idkey WHERE id = ?2)",
     )?
-    .execute(params![folder, project])?;
+    .execute(params![folder.blob(), project])?;
+    let folder = folder.token();
     tx.prepare_cached(
         "DELETE FROM projectoperatorname_counter WHERE project = ?1
              AND (name IN ('unread:folder:' || ?2, 'unanswered:folder:' || ?2)
@@ -415,13 +433,13 @@ fn forget_folder(tx: &Tx<'_>, project: &str, folder: FolderId) -> Result<(), Pro
 
 /// A deleted tag: its memberships and its usage count go.
 fn forget_tag(tx: &Tx<'_>, project: &str, tag: TagId) -> Result<(), ProjectionError> {
-    let tag = tag.token();
     tx.prepare_cached(
         "DELETE FROM dialog_tag WHERE tag = ?1
              AND (SELECT d.project_key FROM dialog_row d WHERE d.rowid = dialog_tag.dialog)
                  = (SELECT key FROM idkey WHERE id = ?2)",
     )?
-    .execute(params![tag, project])?;
+    .execute(params![tag.blob(), project])?;
+    let tag = tag.token();
     tx.prepare_cached(
         "DELETE FROM projectoperatorname_counter
          WHERE project = ?1 AND operator = '' AND name = 'tag:' || ?2",
@@ -441,11 +459,11 @@ fn preview(text: &str) -> String {
 }
 
 /// How a statement finds a dialog's row: by its rowid when the applier knows it (a seek on
-/// an integer key) or by its token (a seek in the 33-byte unique index, comparing tokens).
+/// an integer key) or by its id (a seek in the 17-byte unique index, comparing ids).
 #[derive(Debug, Clone, Copy)]
 enum RowKey<'a> {
     Row(i64),
-    Token(&'a str),
+    Id(&'a [u8; 16]),
 }
 
 impl RowKey<'_> {
@@ -453,7 +471,7 @@ impl RowKey<'_> {
     fn pick(self, pair: [&'static str; 2]) -> &'static str {
         match self {
             RowKey::Row(_) => pair[0],
-            RowKey::Token(_) => pair[1],
+            RowKey::Id(_) => pair[1],
         }
     }
 }
@@ -462,13 +480,15 @@ impl rusqlite::ToSql for RowKey<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(match self {
             RowKey::Row(row) => rusqlite::types::ToSqlOutput::from(*row),
-            RowKey::Token(token) => rusqlite::types::ToSqlOutput::from(*token),
+            RowKey::Id(id) => {
+                rusqlite::types::ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Blob(&id[..]))
+            }
         })
     }
 }
 
 /// A statement on `dialog_row` in two forms, finding the row (bound as `?1`) by rowid or by
-/// token: `keyed!("UPDATE dialog_row SET … WHERE ", "")`, used with [`RowKey::pick`].
+/// id: `keyed!("UPDATE dialog_row SET … WHERE ", "")`, used with [`RowKey::pick`].
 macro_rules! keyed {
     ($head:literal, $tail:literal) => {
         [
@@ -482,7 +502,7 @@ fn flag(tx: &Tx<'_>, key: RowKey<'_>, column: &str, value: bool) -> rusqlite::Re
     // `column` is one of this module's literals, never input.
     let by = match key {
         RowKey::Row(_) => "rowid",
-        RowKey::Token(_) => "dialog",
+        RowKey::Id(_) => "dialog",
     };
     tx.prepare_cached(&format!(
         "UPDATE dialog_row SET {column} = ?2 WHERE {by} = ?1"
@@ -490,54 +510,56 @@ fn flag(tx: &Tx<'_>, key: RowKey<'_>, column: &str, value: bool) -> rusqlite::Re
     .execute(params![key, value])
 }
 
-fn mark_read(tx: &Tx<'_>, key: RowKey<'_>, operator: &str) -> rusqlite::Result<usize> {
+fn mark_read(tx: &Tx<'_>, key: RowKey<'_>, operator: OperatorId) -> rusqlite::Result<usize> {
     tx.prepare_cached(key.pick(keyed!(
         "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
          SELECT rowid, ?2, inbound_count, 0 FROM dialog_row WHERE ",
         " ON CONFLICT (dialog, operator) DO UPDATE
              SET inbound_read = excluded.inbound_read, marked_unread = 0"
     )))?
-    .execute(params![key, operator])
+    .execute(params![key, operator.blob()])
 }
 
 /// `live_row`: the rowid of the dialog's row when it is known to be there and not a tombstone
 /// into the tables a tombstone keeps empty check that first).
 fn change_row(
     tx: &Tx<'_>,
-    project: &str,
-    dialog: &str,
+    project: ProjectId,
+    dialog: &[u8; 16],
     envelope: &Envelope,
     live_row: Option<i64>,
 ) -> Result<(), ProjectionError> {
     let at = envelope.occurred_at.as_micros();
     let key = match live_row {
         Some(row) => RowKey::Row(row),
-        None => RowKey::Token(dialog),
+        None => RowKey::Id(dialog),
     };
     match &envelope.payload {
         Event::DialogRegistered(e) => {
-            ensure_key(tx, project)?;
+            let project_token = project.token();
+            ensure_key(tx, &project_token)?;
             let inserted = tx
                 .prepare_cached(
                     "INSERT INTO dialog_row (dialog, project, project_key, client_name,
                          client_phone, client_email, client_avatar_url, client_external_id,
                          client_created_at, last_activity_at)
-                     VALUES (?1, ?2, (SELECT key FROM idkey WHERE id = ?2), ?3, ?4, ?5, ?6, ?7,
+                     VALUES (?1, ?2, (SELECT key FROM idkey WHERE id = ?9), ?3, ?4, ?5, ?6, ?7,
                          ?8, ?8)
                      ON CONFLICT (dialog) DO NOTHING",
                 )?
                 .execute(params![
                     dialog,
-                    project,
+                    project.blob(),
                     e.profile.name,
                     e.profile.phone,
                     e.profile.email,
                     e.profile.avatar_url,
                     e.identity.as_ref().map(|i| i.external_id.as_str()),
-                    at
+                    at,
+                    project_token
                 ])?;
             if inserted > 0 {
-                let number = next_client_number(tx, project)?;
+                let number = next_client_number(tx, &project_token)?;
                 tx.prepare_cached("UPDATE dialog_row SET client_number = ?2 WHERE dialog = ?1")?
                     .execute(params![dialog, number])?;
                 if let Some(identity) = &e.identity {
@@ -582,7 +604,7 @@ fn change_row(
             )?
             .execute(params![
                 dialog,
-                e.identity.channel.token(),
+                e.identity.channel.blob(),
                 identity_via(&e.identity)
             ])?;
         }
@@ -595,11 +617,11 @@ fn change_row(
             tx.prepare_cached(key.pick(keyed!(
                 "UPDATE dialog_row SET
                      last_activity_at = max(last_activity_at, ?2),
-                     last_message_preview = ?3, last_message_author = 'client',
+                     last_message_preview = ?3, last_message_author = ?6,
                      last_message_operator = NULL, last_message_channel = ?4,
                      last_message_attachments = ?5, last_message_at = ?2,
                      inbound_count = inbound_count + 1, unanswered = 1,
-                     sla_wait_since = coalesce(sla_wait_since, ?2), last_sender = 'client'
+                     sla_wait_since = coalesce(sla_wait_since, ?2), last_sender = ?6
                  WHERE ",
                 ""
             )))?
@@ -607,16 +629,17 @@ fn change_row(
                 key,
                 at,
                 crate::compact::value(&preview(&e.text)),
-                e.channel.token(),
-                e.attachments.len() as i64
+                e.channel.blob(),
+                e.attachments.len() as i64,
+                AUTHOR_CLIENT
             ])?;
             message_written(tx, dialog, e.channel, envelope.occurred_at, live_row)?;
         }
         Event::MessageQueued(e) => {
             let (author, operator) = match e.author {
-                MessageAuthor::Client => ("client", None),
-                MessageAuthor::Operator(op) => ("operator", Some(op.token())),
-                MessageAuthor::Bot => ("bot", None),
+                MessageAuthor::Client => (AUTHOR_CLIENT, None),
+                MessageAuthor::Operator(op) => (AUTHOR_OPERATOR, Some(op)),
+                MessageAuthor::Bot => (AUTHOR_BOT, None),
             };
             // An operator's answer: the client no longer waits (and writing means reading).
             let sql = if operator.is_some() {
@@ -646,20 +669,20 @@ fn change_row(
                 at,
                 crate::compact::value(&preview(&e.text)),
                 author,
-                operator,
-                e.channel.token(),
+                operator.map(|op| op.blob()),
+                e.channel.blob(),
                 e.attachments.len() as i64
             ])?;
             message_written(tx, dialog, e.channel, envelope.occurred_at, live_row)?;
             if let Some(operator) = operator {
-                mark_read(tx, key, &operator)?;
+                mark_read(tx, key, operator)?;
             }
         }
         Event::NoteAdded(e) => {
             tx.prepare_cached(key.pick(keyed!(
                 "UPDATE dialog_row SET
                      last_activity_at = max(last_activity_at, ?2),
-                     last_message_preview = ?3, last_message_author = 'note',
+                     last_message_preview = ?3, last_message_author = ?5,
                      last_message_operator = ?4, last_message_channel = NULL,
                      last_message_attachments = 0, last_message_at = ?2
                  WHERE ",
@@ -669,13 +692,14 @@ fn change_row(
                 key,
                 at,
                 crate::compact::value(&preview(&e.text)),
-                operator_of(envelope.actor)
+                operator_of(envelope.actor),
+                AUTHOR_NOTE
             ])?;
         }
         Event::ReadMarked(e) => {
             tx.prepare_cached(key.pick(keyed!("UPDATE dialog_row SET unanswered = 0 WHERE ", "")))?
                 .execute([key])?;
-            mark_read(tx, key, &e.operator.token())?;
+            mark_read(tx, key, e.operator)?;
         }
         Event::MarkedUnread(e) => {
             tx.prepare_cached(key.pick(keyed!(
@@ -683,18 +707,18 @@ fn change_row(
                  SELECT rowid, ?2, 0, 1 FROM dialog_row WHERE ",
                 " ON CONFLICT (dialog, operator) DO UPDATE SET marked_unread = 1"
             )))?
-            .execute(params![key, e.operator.token()])?;
+            .execute(params![key, e.operator.blob()])?;
         }
         Event::DialogAssigned(e) => {
             let operator = e.operator.token();
             ensure_key(tx, &operator)?;
             tx.prepare_cached(key.pick(keyed!(
                 "UPDATE dialog_row
-                 SET assignee = ?2, assignee_key = (SELECT key FROM idkey WHERE id = ?2)
+                 SET assignee = ?2, assignee_key = (SELECT key FROM idkey WHERE id = ?3)
                  WHERE ",
                 ""
             )))?
-            .execute(params![key, operator])?;
+            .execute(params![key, e.operator.blob(), operator])?;
         }
         Event::DialogUnassigned(_) => {
             tx.prepare_cached(key.pick(keyed!(
@@ -743,7 +767,7 @@ fn change_row(
                 "INSERT INTO dialog_tag (dialog, tag) SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1
                  ON CONFLICT DO NOTHING",
                 dialog,
-                e.tags.iter().map(|id| id.token()),
+                e.tags.iter().map(|id| id.blob()),
             )?;
         }
         Event::TagsRemoved(e) => {
@@ -751,7 +775,7 @@ fn change_row(
                 tx,
                 "DELETE FROM dialog_tag WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND tag = ?2",
                 dialog,
-                e.tags.iter().map(|id| id.token()),
+                e.tags.iter().map(|id| id.blob()),
             )?;
         }
         Event::ListsJoined(e) => {
@@ -761,7 +785,7 @@ fn change_row(
                  SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
                  ON CONFLICT DO NOTHING",
                 dialog,
-                e.lists.iter().map(|id| id.token()),
+                e.lists.iter().map(|id| id.blob()),
             )?;
         }
         Event::ListsLeft(e) => {
@@ -769,7 +793,7 @@ fn change_row(
                 tx,
                 "DELETE FROM dialog_list WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND list = ?2",
                 dialog,
-                e.lists.iter().map(|id| id.token()),
+                e.lists.iter().map(|id| id.blob()),
             )?;
         }
         Event::VariableSet(e) => {
@@ -792,7 +816,7 @@ fn change_row(
                 "UPDATE dialog_row SET deal_pipeline = ?2, deal_stage = ?3
                  WHERE dialog = ?1 AND deleted = 0",
             )?
-            .execute(params![dialog, e.pipeline.token(), e.stage.token()])?;
+            .execute(params![dialog, e.pipeline.blob(), e.stage.blob()])?;
         }
         Event::FunnelBlockEntered(e) => {
             tx.prepare_cached(
@@ -806,7 +830,7 @@ fn change_row(
                 "INSERT INTO dialog_folder (dialog, folder) SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1
                  ON CONFLICT DO NOTHING",
                 dialog,
-                e.folders.iter().map(|id| id.token()),
+                e.folders.iter().map(|id| id.blob()),
             )?;
         }
         Event::FoldersLeft(e) => {
@@ -814,7 +838,7 @@ fn change_row(
                 tx,
                 "DELETE FROM dialog_folder WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND folder = ?2",
                 dialog,
-                e.folders.iter().map(|id| id.token()),
+                e.folders.iter().map(|id| id.blob()),
             )?;
         }
         Event::ClientDeleted(_) => {
@@ -844,7 +868,7 @@ fn change_row(
             )?
             .execute(params![
                 dialog,
-                e.operator.token(),
+                e.operator.blob(),
                 crate::compact::value(&preview(&e.text))
             ])?;
         }
@@ -852,11 +876,11 @@ fn change_row(
             tx.prepare_cached(
                 "DELETE FROM dialogoperator_draft WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND operator = ?2",
             )?
-            .execute(params![dialog, e.operator.token()])?;
+            .execute(params![dialog, e.operator.blob()])?;
         }
         Event::DialogMergedInto(e) => {
             tx.prepare_cached("UPDATE dialog_row SET merged_into = ?2 WHERE dialog = ?1")?
-                .execute(params![dialog, e.survivor.token()])?;
+                .execute(params![dialog, e.survivor.blob()])?;
         }
         _ => {}
     }
@@ -896,33 +920,33 @@ fn identity_via(identity: &ChannelIdentity) -> String {
     format!("id:{}", identity.external_id)
 }
 
-fn add_channel(tx: &Tx<'_>, dialog: &str, channel: &str, via: &str) -> rusqlite::Result<usize> {
+fn add_channel(
+    tx: &Tx<'_>,
+    dialog: &[u8; 16],
+    channel: ChannelId,
+    via: &str,
+) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "INSERT INTO dialog_channel (dialog, channel, via)
          SELECT rowid, ?2, ?3 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
          ON CONFLICT DO NOTHING",
     )?
-    .execute(params![dialog, channel, via])
+    .execute(params![dialog, channel.blob(), via])
 }
 
 fn add_identity_channel(
     tx: &Tx<'_>,
-    dialog: &str,
+    dialog: &[u8; 16],
     identity: &ChannelIdentity,
 ) -> rusqlite::Result<usize> {
-    add_channel(
-        tx,
-        dialog,
-        &identity.channel.token(),
-        &identity_via(identity),
-    )
+    add_channel(tx, dialog, identity.channel, &identity_via(identity))
 }
 
 /// A message went through `channel` at `at`: the channel filter and the activity filter.
 /// `live_row`: see [`change_row`].
 fn message_written(
     tx: &Tx<'_>,
-    dialog: &str,
+    dialog: &[u8; 16],
     channel: ChannelId,
     at: Timestamp,
     live_row: Option<i64>,
@@ -933,13 +957,13 @@ fn message_written(
             "INSERT INTO dialog_channel (dialog, channel, via) VALUES (?1, ?2, '')
              ON CONFLICT DO NOTHING",
         )?
-        .execute(params![row, channel.token()])?;
+        .execute(params![row, channel.blob()])?;
         tx.prepare_cached(
             "INSERT INTO dialog_activity (dialog, bucket) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         )?
         .execute(params![row, bucket])?;
     } else {
-        add_channel(tx, dialog, &channel.token(), "")?;
+        add_channel(tx, dialog, channel, "")?;
         tx.prepare_cached(
             "INSERT INTO dialog_activity (dialog, bucket)
              SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
@@ -950,9 +974,9 @@ fn message_written(
     Ok(())
 }
 
-fn operator_of(actor: Actor) -> Option<String> {
+fn operator_of(actor: Actor) -> Option<[u8; 16]> {
     match actor {
-        Actor::Operator(op) => Some(op.token()),
+        Actor::Operator(op) => Some(op.blob()),
         _ => None,
     }
 }
@@ -1157,32 +1181,6 @@ impl DialogRow {
     }
 }
 
-fn parse_id<T: std::str::FromStr>(
-    column: usize,
-    text: Option<String>,
-) -> rusqlite::Result<Option<T>> {
-    text.map(|t| parse_token(column, &t)).transpose()
-}
-
-/// An id stored as its token in `column`.
-fn parse_token<T: std::str::FromStr>(column: usize, text: &str) -> rusqlite::Result<T> {
-    text.parse::<T>().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            format!("not an id: {text:?}").into(),
-        )
-    })
-}
-
-fn required<T>(column: usize, value: Option<T>) -> rusqlite::Result<T> {
-    value.ok_or(rusqlite::Error::InvalidColumnType(
-        column,
-        "id".to_owned(),
-        rusqlite::types::Type::Null,
-    ))
-}
-
 /// The columns [`read_row`] expects, in its order (prefixed by `d.`).
 const ROW_COLUMNS: &str = "d.dialog, d.project, d.client_name, d.client_phone, d.client_email,
     d.client_avatar_url, d.client_external_id, d.client_created_at, d.last_activity_at,
@@ -1192,19 +1190,31 @@ const ROW_COLUMNS: &str = "d.dialog, d.project, d.client_name, d.client_phone, d
     d.unanswered, d.sla_wait_since, d.client_number";
 const ROW_COLUMN_COUNT: usize = 27;
 
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DialogRow> {
-    let author: Option<String> = r.get(10)?;
-    let author_operator: Option<OperatorId> = parse_id(11, r.get(11)?)?;
-    let last_message_author = match author.as_deref() {
-        Some("client") => Some(LastAuthor::Client),
-        Some("operator") => Some(LastAuthor::Operator(required(11, author_operator)?)),
-        Some("bot") => Some(LastAuthor::Bot),
-        Some("note") => Some(LastAuthor::Note(author_operator)),
-        _ => None,
+/// A row of [`ROW_COLUMNS`]; an id that is not 16 bytes or an unknown author code is
+/// [`ProjectionError::Corrupt`], naming the column.
+fn read_row(r: &rusqlite::Row<'_>) -> Result<DialogRow, ProjectionError> {
+    let author: Option<i64> = r.get(10)?;
+    let author_operator: Option<OperatorId> =
+        blobid::get(r, 11, "dialog_row.last_message_operator")?;
+    let last_message_author = match author {
+        None => None,
+        Some(AUTHOR_CLIENT) => Some(LastAuthor::Client),
+        Some(AUTHOR_OPERATOR) => Some(LastAuthor::Operator(author_operator.ok_or_else(|| {
+            ProjectionError::Corrupt(
+                "dialog_row.last_message_operator: NULL for an operator's message".to_owned(),
+            )
+        })?)),
+        Some(AUTHOR_BOT) => Some(LastAuthor::Bot),
+        Some(AUTHOR_NOTE) => Some(LastAuthor::Note(author_operator)),
+        Some(other) => {
+            return Err(ProjectionError::Corrupt(format!(
+                "dialog_row.last_message_author: unknown author code {other}"
+            )));
+        }
     };
     Ok(DialogRow {
-        dialog: required(0, parse_id(0, r.get(0)?)?)?,
-        project: required(1, parse_id(1, r.get(1)?)?)?,
+        dialog: blobid::get_required(r, 0, "dialog_row.dialog")?,
+        project: blobid::get_required(r, 1, "dialog_row.project")?,
         client_name: r.get(2)?,
         client_phone: r.get(3)?,
         client_email: r.get(4)?,
@@ -1214,17 +1224,17 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DialogRow> {
         last_activity_at: Timestamp::from_micros(r.get(8)?),
         last_message_preview: crate::compact::optional_column(r, 9)?,
         last_message_author,
-        last_message_channel: parse_id(12, r.get(12)?)?,
+        last_message_channel: blobid::get(r, 12, "dialog_row.last_message_channel")?,
         last_message_attachments: r.get(13)?,
         last_message_at: r.get::<_, Option<i64>>(14)?.map(Timestamp::from_micros),
-        assignee: parse_id(15, r.get(15)?)?,
+        assignee: blobid::get(r, 15, "dialog_row.assignee")?,
         closed: r.get(16)?,
         blocked: r.get(17)?,
         blacklisted: r.get(18)?,
         bot_paused: r.get(19)?,
         pinned: r.get(20)?,
         deleted: r.get(21)?,
-        merged_into: parse_id(22, r.get(22)?)?,
+        merged_into: blobid::get(r, 22, "dialog_row.merged_into")?,
         inbound_count: u64::try_from(r.get::<_, i64>(23)?).unwrap_or(0),
         unanswered: r.get(24)?,
         sla_wait_since: r.get::<_, Option<i64>>(25)?.map(Timestamp::from_micros),
@@ -1237,13 +1247,11 @@ pub fn dialog_row(
     conn: &Connection,
     dialog: DialogId,
 ) -> Result<Option<DialogRow>, ProjectionError> {
-    let row = conn
-        .prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM dialog_row d WHERE d.dialog = ?1"
-        ))?
-        .query_row([dialog.token()], read_row)
-        .optional()?;
-    Ok(row)
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM dialog_row d WHERE d.dialog = ?1"
+    ))?;
+    let mut rows = statement.query([dialog.blob()])?;
+    rows.next()?.map(read_row).transpose()
 }
 
 /// F1.4 tabs.
@@ -1409,9 +1417,12 @@ struct Narrowing {
     /// F2.3: the activity buckets of a required date range that few messages fall in.
     active: Option<(i64, i64)>,
     /// F2.3 / F1.5: a required tag or the folder that few dialogs are in: (the membership
-    /// table, its member column, the member's token).
-    member: Option<(&'static str, &'static str, String)>,
+    /// table, its member column, the member's stored id).
+    member: Option<Member>,
 }
+
+/// A membership a page can be read from: (table, member column, the member's stored id).
+type Member = (&'static str, &'static str, [u8; 16]);
 
 fn narrowing(conn: &Connection, query: &ListQuery) -> Result<Narrowing, ProjectionError> {
     let mut narrowing = Narrowing::default();
@@ -1441,16 +1452,16 @@ fn narrowing(conn: &Connection, query: &ListQuery) -> Result<Narrowing, Projecti
     }
     // The rarest required membership, counted up to the limit in its `(member, dialog)` index
     // (rows of deleted or merged-away dialogs count too: they are read and dropped).
-    let mut members: Vec<(&'static str, &'static str, String)> = query
+    let mut members: Vec<Member> = query
         .filter
         .required_tags()
         .iter()
-        .map(|t| ("dialog_tag", "tag", t.token()))
+        .map(|t| ("dialog_tag", "tag", t.blob()))
         .collect();
     if let Folder::Custom(folder) = query.folder {
-        members.push(("dialog_folder", "folder", folder.token()));
+        members.push(("dialog_folder", "folder", folder.blob()));
     }
-    let mut rarest: Option<(i64, (&'static str, &'static str, String))> = None;
+    let mut rarest: Option<(i64, Member)> = None;
     for (table, column, token) in members {
         // `table` and `column` are this module's literals, never input.
         let rows: i64 = conn
@@ -1497,8 +1508,8 @@ fn list_sql(
         "SELECT {ROW_COLUMNS}, coalesce(r.inbound_read, 0), coalesce(r.marked_unread, 0),
                 d.pinned, {}, dr.preview, d.rowid
          FROM dialog_row d{}
-         LEFT JOIN dialogoperator_read r ON r.dialog = d.rowid AND r.operator = ?2
-         LEFT JOIN dialogoperator_draft dr ON dr.dialog = d.rowid AND dr.operator = ?2
+         LEFT JOIN dialogoperator_read r ON r.dialog = d.rowid AND r.operator = ?3
+         LEFT JOIN dialogoperator_draft dr ON dr.dialog = d.rowid AND dr.operator = ?3
          WHERE d.project_key = (SELECT key FROM idkey WHERE id = ?1)",
         if keys.len() == 1 {
             format!("{}, 0", keys[0])
@@ -1519,7 +1530,12 @@ fn list_sql(
     );
     // The conditions after `project`, shared by every arm.
     let mut sql = String::new();
-    let mut values = vec![Value::Text(query.project.token()), Value::Text(me)];
+    // ?1, ?2: the project's and the viewer's tokens (`idkey`); ?3: the viewer's stored id.
+    let mut values = vec![
+        Value::Text(query.project.token()),
+        Value::Text(me),
+        Value::Blob(query.viewer.operator.blob().to_vec()),
+    ];
     sql.push_str(" AND d.deleted = 0 AND d.merged_into IS NULL");
     match query.tab {
         Tab::All => {}
@@ -1528,14 +1544,14 @@ fn list_sql(
             sql.push_str(" AND ");
             sql.push_str(MINE);
         }
-        Tab::Others => sql.push_str(" AND d.assignee IS NOT NULL AND d.assignee <> ?2"),
+        Tab::Others => sql.push_str(" AND d.assignee IS NOT NULL AND d.assignee <> ?3"),
         Tab::Free => sql.push_str(" AND d.assignee_key IS NULL"),
     }
     match query.folder {
         Folder::All => {}
         Folder::WithOperator => sql.push_str(" AND d.bot_paused = 1"),
         Folder::Custom(folder) => {
-            values.push(Value::Text(folder.token()));
+            values.push(Value::Blob(folder.blob().to_vec()));
             sql.push_str(&format!(
                 " AND EXISTS (SELECT 1 FROM dialog_folder f
                               WHERE f.dialog = d.rowid AND f.folder = ?{})",
@@ -1570,8 +1586,8 @@ fn list_sql(
             values.len()
         ));
     }
-    if let Some((table, column, token)) = member {
-        values.push(Value::Text(token.clone()));
+    if let Some((table, column, id)) = member {
+        values.push(Value::Blob(id.to_vec()));
         sql.push_str(&format!(
             " AND d.rowid IN (SELECT m.dialog FROM {table} m WHERE m.{column} = ?{})",
             values.len()
@@ -1665,7 +1681,7 @@ pub fn is_unread(
              LEFT JOIN dialogoperator_read r ON r.dialog = d.rowid AND r.operator = ?2
              WHERE d.dialog = ?1",
         )?
-        .query_row(params![dialog.token(), operator.token()], |r| r.get(0))
+        .query_row(params![dialog.blob(), operator.blob()], |r| r.get(0))
         .optional()?;
     Ok(unread.unwrap_or(false))
 }
@@ -1699,17 +1715,13 @@ pub fn tag_usage(
 
 /// The tags of a dialog.
 pub fn dialog_tags(conn: &Connection, dialog: DialogId) -> Result<Vec<TagId>, ProjectionError> {
-    let tokens = conn
-        .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) ORDER BY tag")?
-        .query_map([dialog.token()], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    tokens
-        .into_iter()
-        .map(|t| {
-            t.parse()
-                .map_err(|_| ProjectionError::Corrupt(format!("bad tag id {t:?}")))
-        })
-        .collect()
+    blobid::all(
+        conn,
+        "SELECT tag FROM dialog_tag
+             WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) ORDER BY tag",
+        [dialog.blob()],
+        "dialog_tag.tag",
+    )
 }
 
 /// The custom folders a dialog is in.
@@ -1717,18 +1729,13 @@ pub fn dialog_folders(
     conn: &Connection,
     dialog: DialogId,
 ) -> Result<Vec<FolderId>, ProjectionError> {
-    let tokens = conn
-        .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1)
-                 ORDER BY folder")?
-        .query_map([dialog.token()], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    tokens
-        .into_iter()
-        .map(|t| {
-            t.parse()
-                .map_err(|_| ProjectionError::Corrupt(format!("bad folder id {t:?}")))
-        })
-        .collect()
+    blobid::all(
+        conn,
+        "SELECT folder FROM dialog_folder
+             WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) ORDER BY folder",
+        [dialog.blob()],
+        "dialog_folder.folder",
+    )
 }
 
 /// Every counter row, for tests and the rebuild comparison: (project, operator or '', name) →
@@ -1748,18 +1755,21 @@ pub fn all_counters(
 pub fn recount(
     conn: &Connection,
 ) -> Result<BTreeMap<(String, String, String), i64>, ProjectionError> {
-    let dialogs = conn
-        .prepare("SELECT dialog, project FROM dialog_row")?
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut dialogs = Vec::new();
+    {
+        let mut statement = conn.prepare("SELECT dialog, project FROM dialog_row")?;
+        let mut rows = statement.query([])?;
+        while let Some(r) = rows.next()? {
+            let dialog: DialogId = blobid::get_required(r, 0, "dialog_row.dialog")?;
+            let project: ProjectId = blobid::get_required(r, 1, "dialog_row.project")?;
+            dialogs.push((dialog, project));
+        }
+    }
     let mut totals = BTreeMap::new();
     let tx = conn.unchecked_transaction()?;
     let mut changes = Vec::new();
     for (dialog, project) in dialogs {
-        if let Some(inputs) = Inputs::load(&tx, &dialog)? {
-            let project: ProjectId = project.parse().map_err(|_| {
-                ProjectionError::Corrupt(format!("dialog {dialog}: project {project:?}"))
-            })?;
+        if let Some(inputs) = Inputs::load(&tx, &dialog.blob())? {
             inputs.contribute(project, 1, &mut changes);
         }
         for (key, value) in changes.drain(..) {
@@ -2125,6 +2135,202 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn ids_round_trip_through_blob_columns_and_a_malformed_one_is_an_error() {
+        let project = ProjectId::new();
+        let (dialog, survivor) = (DialogId::new(), DialogId::new());
+        let (operator, channel) = (OperatorId::new(), ChannelId::new());
+        let (pipeline, stage) = (PipelineId::new(), StageId::new());
+        let (tag, folder, list) = (TagId::new(), FolderId::new(), ListId::new());
+        let events = vec![
+            (survivor, registered()),
+            (dialog, registered()),
+            (
+                dialog,
+                Event::DialogAssigned(DialogAssigned {
+                    operator,
+                    previous: None,
+                }),
+            ),
+            (
+                dialog,
+                Event::MessageQueued(MessageQueued {
+                    message: MessageId::new(),
+                    channel,
+                    author: MessageAuthor::Operator(operator),
+                    text: "hello".into(),
+                    attachments: vec![],
+                    reply_to: None,
+                    template: None,
+                }),
+            ),
+            (
+                dialog,
+                Event::DealStageChanged(DealStageChanged {
+                    pipeline,
+                    stage,
+                    previous: None,
+                }),
+            ),
+            (dialog, Event::TagsAdded(TagsAdded { tags: vec![tag] })),
+            (
+                dialog,
+                Event::FoldersJoined(FoldersJoined {
+                    folders: vec![folder],
+                }),
+            ),
+            (
+                dialog,
+                Event::ListsJoined(ListsJoined { lists: vec![list] }),
+            ),
+            (
+                dialog,
+                Event::DraftSaved(DraftSaved {
+                    operator,
+                    text: "draft".into(),
+                }),
+            ),
+            (
+                dialog,
+                Event::DialogMergedInto(DialogMergedInto { survivor }),
+            ),
+        ];
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("dialogs.sqlite");
+        let mut store = ProjectionStore::open(&path, DialogsProjection::default()).expect("open");
+        store.apply(dialog_records(project, events)).expect("apply");
+        let conn = open_reader(&path).expect("reader");
+        let row = dialog_row(&conn, dialog).expect("row").expect("a row");
+        assert_eq!(row.dialog, dialog);
+        assert_eq!(row.project, project);
+        assert_eq!(row.assignee, Some(operator));
+        assert_eq!(
+            row.last_message_author,
+            Some(LastAuthor::Operator(operator))
+        );
+        assert_eq!(row.last_message_channel, Some(channel));
+        assert_eq!(row.merged_into, Some(survivor));
+        // Every id column holds the 16 bytes, the authors their codes.
+        let stored: Vec<(String, i64)> = conn
+            .query_row(
+                "SELECT typeof(dialog), length(dialog), typeof(project), length(project),
+                        typeof(last_message_operator), length(last_message_operator),
+                        typeof(last_message_channel), length(last_message_channel),
+                        typeof(assignee), length(assignee), typeof(merged_into),
+                        length(merged_into), typeof(deal_pipeline), length(deal_pipeline),
+                        typeof(deal_stage), length(deal_stage)
+                 FROM dialog_row WHERE dialog = ?1",
+                [dialog.blob()],
+                |r| {
+                    (0..8)
+                        .map(|i| Ok((r.get(2 * i)?, r.get(2 * i + 1)?)))
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                },
+            )
+            .expect("columns");
+        assert_eq!(stored, vec![("blob".to_owned(), 16); 8]);
+        let authors: (i64, i64) = conn
+            .query_row(
+                "SELECT last_message_author, last_sender FROM dialog_row WHERE dialog = ?1",
+                [dialog.blob()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("authors");
+        assert_eq!(authors, (AUTHOR_OPERATOR, AUTHOR_OPERATOR));
+        let (pipeline_stored, stage_stored): (Vec<u8>, Vec<u8>) = conn
+            .query_row(
+                "SELECT deal_pipeline, deal_stage FROM dialog_row WHERE dialog = ?1",
+                [dialog.blob()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("deal");
+        assert_eq!(pipeline_stored, pipeline.as_uuid().as_bytes());
+        assert_eq!(stage_stored, stage.as_uuid().as_bytes());
+        // The membership and per-operator tables hold ids as blobs too.
+        assert_eq!(dialog_tags(&conn, dialog).expect("tags"), vec![tag]);
+        assert_eq!(
+            dialog_folders(&conn, dialog).expect("folders"),
+            vec![folder]
+        );
+        for (table, column, id) in [
+            ("dialog_tag", "tag", tag.blob()),
+            ("dialog_folder", "folder", folder.blob()),
+            ("dialog_list", "list", list.blob()),
+            ("dialog_channel", "channel", channel.blob()),
+            ("dialogoperator_read", "operator", operator.blob()),
+            ("dialogoperator_draft", "operator", operator.blob()),
+        ] {
+            let stored: Vec<Vec<u8>> = conn
+                .prepare(&format!("SELECT {column} FROM {table}"))
+                .expect("prepare")
+                .query_map([], |r| r.get(0))
+                .expect("query")
+                .collect::<rusqlite::Result<_>>()
+                .expect("rows");
+            assert_eq!(stored, vec![id.to_vec()], "{table}.{column}");
+        }
+        assert!(!is_unread(&conn, dialog, operator).expect("unread"));
+
+        // A malformed id or an unknown author code is an error naming the column, never a panic.
+        let writer = rusqlite::Connection::open(&path).expect("writer");
+        for (change, column) in [
+            (
+                "UPDATE dialog_row SET assignee = x'0102' WHERE dialog = ?1",
+                "dialog_row.assignee",
+            ),
+            (
+                "UPDATE dialog_row SET assignee = 'not an id' WHERE dialog = ?1",
+                "dialog_row.assignee",
+            ),
+            (
+                "UPDATE dialog_row SET last_message_author = 9 WHERE dialog = ?1",
+                "dialog_row.last_message_author",
+            ),
+            (
+                "UPDATE dialog_row SET last_message_operator = NULL WHERE dialog = ?1",
+                "dialog_row.last_message_operator",
+            ),
+            (
+                "UPDATE dialog_row SET project = zeroblob(17) WHERE dialog = ?1",
+                "dialog_row.project",
+            ),
+        ] {
+            let saved: Vec<rusqlite::types::Value> = writer
+                .query_row(
+                    "SELECT assignee, last_message_author, last_message_operator, project
+                     FROM dialog_row WHERE dialog = ?1",
+                    [dialog.blob()],
+                    |r| (0..4).map(|i| r.get(i)).collect(),
+                )
+                .expect("saved");
+            writer.execute(change, [dialog.blob()]).expect("corrupt");
+            match dialog_row(&conn, dialog) {
+                Err(ProjectionError::Corrupt(message)) => {
+                    assert!(message.starts_with(column), "{change}: {message}");
+                }
+                other => panic!("{change}: {other:?}"),
+            }
+            writer
+                .execute(
+                    "UPDATE dialog_row SET assignee = ?2, last_message_author = ?3,
+                         last_message_operator = ?4, project = ?5
+                     WHERE dialog = ?1",
+                    rusqlite::params![dialog.blob(), saved[0], saved[1], saved[2], saved[3]],
+                )
+                .expect("restore");
+            assert_eq!(dialog_row(&conn, dialog).expect("row"), Some(row.clone()));
+        }
+        writer
+            .execute("UPDATE dialog_tag SET tag = x'00'", [])
+            .expect("corrupt");
+        match dialog_tags(&conn, dialog) {
+            Err(ProjectionError::Corrupt(message)) => {
+                assert!(message.starts_with("dialog_tag.tag: "), "{message}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -4,6 +4,7 @@
 //! the client card, [`card`]) and the tantivy search index ([`search`]). Built from events
 //! only; rebuildable from the log.
 
+mod blobid;
 pub mod card;
 mod compact;
 pub mod dialogs;

@@ -1432,11 +1432,11 @@ fn write_loop<S: Store>(
 
 /// Run `sql` (parameters: dialog, member) once per member: the membership tables (tags, folders,
 /// lists) of every read model are kept by the same insert-or-ignore and delete statements.
-pub(crate) fn execute_for_each(
+pub(crate) fn execute_for_each<D: rusqlite::ToSql + ?Sized, M: rusqlite::ToSql>(
     tx: &Tx<'_>,
     sql: &'static str,
-    dialog: &str,
-    members: impl IntoIterator<Item = String>,
+    dialog: &D,
+    members: impl IntoIterator<Item = M>,
 ) -> rusqlite::Result<()> {
     let mut statement = tx.prepare_cached(sql)?;
     for member in members {

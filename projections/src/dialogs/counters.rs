@@ -12,9 +12,8 @@
 //! and after comes from memory instead of two reads of four tables. Debug builds (every test)
 //! read the stored inputs back after every event and fail the batch when memory and file differ.
 
-use super::parse_token;
+use crate::blobid::{self, BlobId};
 use crate::runtime::{ProjectionError, Tx};
-use rusqlite::OptionalExtension;
 use std::collections::{BTreeMap, HashMap};
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
@@ -176,57 +175,60 @@ fn remove_sorted<T: Ord>(set: &mut Vec<T>, value: &T) {
 }
 
 impl Inputs {
-    /// The stored inputs of `dialog`; `None` when it has no row.
+    /// The stored inputs of `dialog` (its stored id); `None` when it has no row.
     pub(super) fn load(
         tx: &rusqlite::Connection,
-        dialog: &str,
+        dialog: &[u8; 16],
     ) -> Result<Option<Self>, ProjectionError> {
-        let row = tx
-            .prepare_cached(
-                "SELECT deleted, merged_into IS NOT NULL, inbound_count, unanswered, assignee,
-                        bot_paused, rowid
-                 FROM dialog_row WHERE dialog = ?1",
-            )?
-            .query_row([dialog], |r| {
-                Ok((
-                    r.get::<_, bool>(0)?,
-                    r.get::<_, bool>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, bool>(5)?,
-                    r.get::<_, i64>(6)?,
-                ))
-            })
-            .optional()?;
-        let Some((deleted, merged, inbound_count, unanswered, assignee, bot_paused, row)) = row
-        else {
+        let mut statement = tx.prepare_cached(
+            "SELECT deleted, merged_into IS NOT NULL, inbound_count, unanswered, assignee,
+                    bot_paused, rowid
+             FROM dialog_row WHERE dialog = ?1",
+        )?;
+        let mut rows = statement.query([dialog])?;
+        let Some(r) = rows.next()? else {
             return Ok(None);
         };
-        let assignee = assignee.map(|a| parse_token(4, &a)).transpose()?;
-        let mut folders = tx
-            .prepare_cached("SELECT folder FROM dialog_folder WHERE dialog = ?1")?
-            .query_map([row], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
-            .collect::<Result<Vec<FolderId>, _>>()?;
+        let (deleted, merged, inbound_count, unanswered, bot_paused, row) = (
+            r.get::<_, bool>(0)?,
+            r.get::<_, bool>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, bool>(3)?,
+            r.get::<_, bool>(5)?,
+            r.get::<_, i64>(6)?,
+        );
+        let assignee: Option<OperatorId> = blobid::get(r, 4, "dialog_row.assignee")?;
+        drop(rows);
+        drop(statement);
+        let mut folders: Vec<FolderId> = blobid::all(
+            tx,
+            "SELECT folder FROM dialog_folder WHERE dialog = ?1",
+            [row],
+            "dialog_folder.folder",
+        )?;
         folders.sort_unstable();
-        let mut tags = tx
-            .prepare_cached("SELECT tag FROM dialog_tag WHERE dialog = ?1")?
-            .query_map([row], |r| parse_token(0, r.get_ref(0)?.as_str()?))?
-            .collect::<Result<Vec<TagId>, _>>()?;
+        let mut tags: Vec<TagId> = blobid::all(
+            tx,
+            "SELECT tag FROM dialog_tag WHERE dialog = ?1",
+            [row],
+            "dialog_tag.tag",
+        )?;
         tags.sort_unstable();
-        let mut readers = tx
-            .prepare_cached(
-                "SELECT operator, inbound_read, marked_unread FROM dialogoperator_read
-                 WHERE dialog = ?1",
-            )?
-            .query_map([row], |r| {
-                Ok(Reader {
-                    operator: parse_token(0, r.get_ref(0)?.as_str()?)?,
-                    inbound_read: r.get(1)?,
-                    marked_unread: r.get(2)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut readers = Vec::new();
+        let mut statement = tx.prepare_cached(
+            "SELECT operator, inbound_read, marked_unread FROM dialogoperator_read
+             WHERE dialog = ?1",
+        )?;
+        let mut rows = statement.query([row])?;
+        while let Some(r) = rows.next()? {
+            readers.push(Reader {
+                operator: blobid::get_required(r, 0, "dialogoperator_read.operator")?,
+                inbound_read: r.get(1)?,
+                marked_unread: r.get(2)?,
+            });
+        }
+        drop(rows);
+        drop(statement);
         readers.sort_unstable_by_key(|r| r.operator);
         Ok(Some(Self {
             row,
@@ -434,10 +436,9 @@ impl InputsCache {
         &mut self,
         tx: &Tx<'_>,
         dialog: DialogId,
-        token: &str,
     ) -> Result<Option<&mut Inputs>, ProjectionError> {
         if !self.dialogs.contains_key(&dialog) {
-            let Some(inputs) = Inputs::load(tx, token)? else {
+            let Some(inputs) = Inputs::load(tx, &dialog.blob())? else {
                 return Ok(None);
             };
             if self.dialogs.len() >= CACHED_DIALOGS {

@@ -3,6 +3,7 @@
 //! `dialog_row d` and the dialogs projection's own membership tables. Values are always bound
 //! parameters, never part of the SQL text.
 
+use crate::blobid::BlobId;
 use rusqlite::types::Value;
 use switchboard_schemas::{ChannelId, ListId, OperatorId, StageId, TagId, Timestamp};
 
@@ -44,11 +45,12 @@ pub enum AuthorKind {
 }
 
 impl AuthorKind {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The stored code (`dialog_row.last_sender`).
+    pub(crate) fn code(self) -> i64 {
         match self {
-            AuthorKind::Client => "client",
-            AuthorKind::Operator => "operator",
-            AuthorKind::Bot => "bot",
+            AuthorKind::Client => super::AUTHOR_CLIENT,
+            AuthorKind::Operator => super::AUTHOR_OPERATOR,
+            AuthorKind::Bot => super::AUTHOR_BOT,
         }
     }
 }
@@ -360,8 +362,14 @@ fn bind_all(values: &mut Vec<Value>, list: impl IntoIterator<Item = Value>) -> S
         .join(", ")
 }
 
-fn tokens<T: Copy>(list: &[T], token: impl Fn(T) -> String) -> Vec<Value> {
-    list.iter().map(|id| Value::Text(token(*id))).collect()
+/// An id as its stored BLOB (see `crate::blobid`).
+fn blob(id: impl BlobId) -> Value {
+    Value::Blob(id.blob().to_vec())
+}
+
+/// Ids as their stored BLOBs.
+fn blobs<T: BlobId>(list: &[T]) -> impl Iterator<Item = Value> + '_ {
+    list.iter().map(|id| blob(*id))
 }
 
 fn compile(expr: &Expr, sql: &mut String, values: &mut Vec<Value>) {
@@ -403,25 +411,25 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             format!("d.funnel_block IN ({list})")
         }
         Condition::ListsAny(lists) => {
-            let list = bind_all(values, tokens(lists, |l| l.token()));
+            let list = bind_all(values, blobs(lists));
             member("dialog_list", "list", false, &list)
         }
         Condition::ListsNone(lists) => {
-            let list = bind_all(values, tokens(lists, |l| l.token()));
+            let list = bind_all(values, blobs(lists));
             member("dialog_list", "list", true, &list)
         }
         Condition::TagsAll(tags) => {
             let each: Vec<String> = tags
                 .iter()
                 .map(|t| {
-                    let tag = bind(values, Value::Text(t.token()));
+                    let tag = bind(values, blob(*t));
                     member("dialog_tag", "tag", false, &tag)
                 })
                 .collect();
             format!("({})", each.join(" AND "))
         }
         Condition::TagsNone(tags) => {
-            let list = bind_all(values, tokens(tags, |t| t.token()));
+            let list = bind_all(values, blobs(tags));
             member("dialog_tag", "tag", true, &list)
         }
         Condition::NoTags => {
@@ -431,24 +439,21 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             "EXISTS (SELECT 1 FROM dialog_tag m WHERE m.dialog = d.rowid)".to_owned()
         }
         Condition::Channels(channels) => {
-            let list = bind_all(values, tokens(channels, |c| c.token()));
+            let list = bind_all(values, blobs(channels));
             member("dialog_channel", "channel", false, &list)
         }
         Condition::Assignee(Some(operator)) => {
-            format!(
-                "d.assignee = {}",
-                bind(values, Value::Text(operator.token()))
-            )
+            format!("d.assignee = {}", bind(values, blob(*operator)))
         }
         Condition::Assignee(None) => "d.assignee IS NULL".to_owned(),
         Condition::Status(DialogStatus::Open) => "d.closed = 0".to_owned(),
         Condition::Status(DialogStatus::Closed) => "d.closed = 1".to_owned(),
         Condition::LastAuthor(author) => {
-            let author = bind(values, Value::Text(author.as_str().to_owned()));
+            let author = bind(values, Value::Integer(author.code()));
             format!("d.last_sender = {author}")
         }
         Condition::DealStages(stages) => {
-            let list = bind_all(values, tokens(stages, |s| s.token()));
+            let list = bind_all(values, blobs(stages));
             format!("d.deal_stage IN ({list})")
         }
         Condition::RegisteredBefore(at) => {
