@@ -645,14 +645,11 @@ mod tests {
             ("dialog_task", "task", task.blob()),
             ("dialog_list", "list", list.blob()),
         ] {
-            let stored: Vec<Vec<u8>> = conn
-                .prepare(&format!("SELECT {column} FROM {table}"))
-                .expect("prepare")
-                .query_map([], |r| r.get(0))
-                .expect("query")
-                .collect::<rusqlite::Result<_>>()
-                .expect("rows");
-            assert_eq!(stored, vec![id.to_vec()], "{table}.{column}");
+            assert_eq!(
+                crate::test_support::stored_bytes(&conn, table, column),
+                vec![id.to_vec()],
+                "{table}.{column}"
+            );
         }
 
         // A malformed id is an error naming the column, never a panic.

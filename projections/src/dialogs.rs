@@ -2263,14 +2263,11 @@ mod tests {
             ("dialogoperator_read", "operator", operator.blob()),
             ("dialogoperator_draft", "operator", operator.blob()),
         ] {
-            let stored: Vec<Vec<u8>> = conn
-                .prepare(&format!("SELECT {column} FROM {table}"))
-                .expect("prepare")
-                .query_map([], |r| r.get(0))
-                .expect("query")
-                .collect::<rusqlite::Result<_>>()
-                .expect("rows");
-            assert_eq!(stored, vec![id.to_vec()], "{table}.{column}");
+            assert_eq!(
+                crate::test_support::stored_bytes(&conn, table, column),
+                vec![id.to_vec()],
+                "{table}.{column}"
+            );
         }
         assert!(!is_unread(&conn, dialog, operator).expect("unread"));
 

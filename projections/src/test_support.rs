@@ -30,3 +30,14 @@ pub(crate) fn dialog_records(project: ProjectId, events: Vec<(DialogId, Event)>)
         })
         .collect()
 }
+
+/// Every value of `table.column` as stored bytes (`table` and `column` are the test's literals):
+/// how a test checks that ids are kept as 16-byte blobs.
+pub(crate) fn stored_bytes(conn: &rusqlite::Connection, table: &str, column: &str) -> Vec<Vec<u8>> {
+    conn.prepare(&format!("SELECT {column} FROM {table}"))
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows")
+}
