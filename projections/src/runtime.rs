@@ -416,6 +416,34 @@ struct Bulk {
     failed: bool,
 }
 
+impl Bulk {
+    /// An error once a batch has failed.
+    fn usable(&self, path: &Path) -> Result<(), ProjectionError> {
+        if self.failed {
+            return Err(ProjectionError::Corrupt(format!(
+                "{} is unusable: a batch failed while it was rebuilt",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes what the projection kept back and commits the open transaction, if any.
+    fn commit<P: Projection>(
+        &mut self,
+        conn: &Connection,
+        projection: &mut P,
+    ) -> Result<(), ProjectionError> {
+        if self.open {
+            projection.before_commit(&Tx { conn })?;
+            conn.execute_batch("COMMIT")?;
+            self.open = false;
+            self.since_commit = 0;
+        }
+        Ok(())
+    }
+}
+
 impl<P: Projection> ProjectionStore<P> {
     /// Opens (creating if needed) the projection's file and reads its checkpoint.
     pub fn open(path: &Path, projection: P) -> Result<Self, ProjectionError> {
@@ -509,25 +537,10 @@ impl<P: Projection> ProjectionStore<P> {
         let Some(bulk) = self.bulk.as_mut() else {
             return Ok(());
         };
-        if bulk.failed {
-            return Err(ProjectionError::Corrupt(format!(
-                "{} is unusable: a batch failed while it was rebuilt",
-                self.path.display()
-            )));
-        }
-        if bulk.open {
-            let committed = self
-                .projection
-                .before_commit(&Tx { conn: &self.conn })
-                .and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
-            if committed.is_err() {
-                bulk.failed = true;
-            }
-            committed?;
-            bulk.open = false;
-            bulk.since_commit = 0;
-        }
-        Ok(())
+        bulk.usable(&self.path)?;
+        let committed = bulk.commit(&self.conn, &mut self.projection);
+        bulk.failed = committed.is_err();
+        committed
     }
 
     /// Applies the records newer than the checkpoint, in one transaction with the new
@@ -630,12 +643,7 @@ impl<P: Projection> ProjectionStore<P> {
         decoded: &[DecodedRecord],
         next: Checkpoint,
     ) -> Result<(), ProjectionError> {
-        if bulk.failed {
-            return Err(ProjectionError::Corrupt(format!(
-                "{} is unusable: a batch failed while it was rebuilt",
-                path.display()
-            )));
-        }
+        bulk.usable(path)?;
         let mut step = || {
             if !bulk.open {
                 conn.execute_batch("BEGIN")?;
@@ -647,17 +655,12 @@ impl<P: Projection> ProjectionStore<P> {
             write_checkpoint(conn, name, next)?;
             bulk.since_commit += decoded.len();
             if bulk.since_commit >= BULK_COMMIT_RECORDS {
-                projection.before_commit(&Tx { conn })?;
-                conn.execute_batch("COMMIT")?;
-                bulk.open = false;
-                bulk.since_commit = 0;
+                bulk.commit(conn, projection)?;
             }
             Ok::<_, ProjectionError>(())
         };
         let done = step();
-        if done.is_err() {
-            bulk.failed = true;
-        }
+        bulk.failed = done.is_err();
         done
     }
 }
