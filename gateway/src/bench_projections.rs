@@ -441,36 +441,17 @@ async fn rebuild_all(log: &AnyLog, models: &[Model], dir: &Path) -> Result<f64, 
 /// apply decodes again, so apply minus decode is the SQLite work). Microseconds per event.
 async fn breakdown(log: &AnyLog, dir: &Path, events: u64) -> Result<Value, String> {
     use switchboard_core::SubjectFilter;
-    use switchboard_projections::card::CardProjection;
-    use switchboard_projections::dialogs::DialogsProjection;
-    use switchboard_projections::project::ProjectProjection;
+    use switchboard_projections::Store;
     use switchboard_projections::search::SearchIndex;
-    use switchboard_projections::timeline::TimelineProjection;
-    use switchboard_projections::{ProjectionStore, Store};
 
     fn open(dir: &Path, model: Model) -> Result<Box<dyn Store>, String> {
         let path = model.path(dir);
         remove_model(&path);
         let store: Box<dyn Store> = match model {
-            Model::Sql(Kind::Dialogs) => Box::new(
-                ProjectionStore::create_for_rebuild(&path, DialogsProjection::default())
-                    .map_err(|e| e.to_string())?,
-            ),
-            Model::Sql(Kind::Timeline) => Box::new(
-                ProjectionStore::create_for_rebuild(&path, TimelineProjection::default())
-                    .map_err(|e| e.to_string())?,
-            ),
-            Model::Sql(Kind::Card) => Box::new(
-                ProjectionStore::create_for_rebuild(&path, CardProjection)
-                    .map_err(|e| e.to_string())?,
-            ),
-            Model::Sql(Kind::Project) => Box::new(
-                ProjectionStore::create_for_rebuild(&path, ProjectProjection)
-                    .map_err(|e| e.to_string())?,
-            ),
             Model::Search | Model::Sql(Kind::Search) => Box::new(
                 SearchIndex::open(&path, SearchOptions::rebuild()).map_err(|e| e.to_string())?,
             ),
+            Model::Sql(kind) => kind.create_file_store(&path).map_err(|e| e.to_string())?,
         };
         Ok(store)
     }
