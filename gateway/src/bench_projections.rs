@@ -153,6 +153,24 @@ pub struct ProjectionsArgs {
     /// SQLite work (one more pass over the log).
     #[arg(long)]
     pub no_breakdown: bool,
+    /// The log in `--data` already holds this history (an earlier run with the same size flags
+    /// and `--data`, nothing appended since): the generator runs without appending, to know
+    /// the history and its continuation. For repeating later phases at full size without the
+    /// generation's minutes.
+    #[arg(long, requires = "data")]
+    pub reuse_log: bool,
+    /// Phases not to run (repeatable). Without `rebuild`, the read models must already be in
+    /// `<data>/read` at the log's end (left there by an earlier run with `--data`).
+    #[arg(long, value_enum, value_name = "PHASE")]
+    pub skip: Vec<Phase>,
+}
+
+/// A phase of the bench that `--skip` can leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    Rebuild,
+    Queries,
+    Live,
 }
 
 /// Log messages the generator hands over at once.
@@ -192,10 +210,6 @@ fn quantiles(h: &Histogram<u64>) -> Value {
 
 fn ms(us: u64) -> f64 {
     (us as f64 / 10.0).round() / 100.0
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }
 
 /// `VmHWM` (peak) and `VmRSS` of this process in bytes, from /proc/self/status.
@@ -320,8 +334,17 @@ struct Generated {
 }
 
 /// Phase 1: the history into the log.
-async fn generate(log: &AnyLog, size: Size, window: usize) -> Result<Generated, String> {
-    let first_seq = log.last_seq().await.map_err(|e| e.to_string())? + 1;
+async fn generate(
+    log: &AnyLog,
+    size: Size,
+    window: usize,
+    append: bool,
+) -> Result<Generated, String> {
+    let first_seq = if append {
+        log.last_seq().await.map_err(|e| e.to_string())? + 1
+    } else {
+        1
+    };
     let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<Ready>>(8);
     let started = Instant::now();
     let producer = std::thread::Builder::new()
@@ -354,6 +377,10 @@ async fn generate(log: &AnyLog, size: Size, window: usize) -> Result<Generated, 
     let mut in_flight = FuturesOrdered::new();
     let mut last_seq = first_seq.saturating_sub(1);
     while let Some(chunk) = received.recv().await {
+        if !append {
+            last_seq = chunk.last().map_or(last_seq, |r| r.0);
+            continue;
+        }
         for (seq, _, request) in chunk {
             in_flight.push_back(start_append(log, seq, request).await);
             while in_flight.len() >= window.max(1) {
@@ -994,11 +1021,15 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
     let log = match backend {
         LogChoice::Embedded => {
             let path = dir.join(crate::backend::EMBEDDED_FILE);
-            if path.exists() {
-                return Err(format!(
-                    "{} exists: the bench needs a fresh log (another --data)",
-                    path.display()
-                ));
+            if path.exists() != args.reuse_log {
+                return Err(if args.reuse_log {
+                    format!("--reuse-log: {} does not exist", path.display())
+                } else {
+                    format!(
+                        "{} exists: the bench needs a fresh log (another --data, or --reuse-log)",
+                        path.display()
+                    )
+                });
             }
             // Message ids are remembered for 10 s instead of 120: the generator never retries,
             // and 20 million ids of the last two minutes would be gigabytes of the writer's
@@ -1036,7 +1067,19 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
             log.backend()
         ),
     );
-    let generated = Box::pin(generate(&log, size, args.window)).await?;
+    let generated = Box::pin(generate(&log, size, args.window, !args.reuse_log)).await?;
+    if args.reuse_log {
+        let last = log.last_seq().await.map_err(|e| e.to_string())?;
+        if last != generated.last_seq {
+            return Err(format!(
+                "--reuse-log: the log ends at {last}, this history at {}: not the log of these \
+                 size flags, or something was appended since",
+                generated.last_seq
+            ));
+        }
+    }
+    let skip = |phase: Phase| args.skip.contains(&phase);
+    let mut phase_peaks = Map::new();
     let stats = generated.generator.stats().clone();
     let (gen_peak, _) = memory();
     let log_bytes = match &log {
@@ -1044,6 +1087,12 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
         AnyLog::JetStream(_) => None,
     };
     let gen_rate = stats.events as f64 / generated.seconds.max(1e-9);
+    if args.reuse_log {
+        say(
+            &args,
+            "the log holds this history already (--reuse-log): generated without appending",
+        );
+    }
     say(
         &args,
         format!(
@@ -1066,43 +1115,58 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
         .filter(|m| *m != Model::Search)
         .collect();
     let mut rebuilds = Map::new();
-    let alone = dir.join("alone");
-    for &model in &models {
-        let seconds = Box::pin(rebuild_all(&log, &[model], &alone)).await?;
-        let figures = rate_json(stats.events, stats.appends, seconds);
+    let together = dir.join("read");
+    if skip(Phase::Rebuild) {
+        for &model in &models {
+            if !model.path(&together).exists() {
+                return Err(format!(
+                    "--skip rebuild: {} does not exist (an earlier run with --data leaves the \
+                     read models there)",
+                    model.path(&together).display()
+                ));
+            }
+        }
+    } else {
+        let alone = dir.join("alone");
+        for &model in &models {
+            let seconds = Box::pin(rebuild_all(&log, &[model], &alone)).await?;
+            let figures = rate_json(stats.events, stats.appends, seconds);
+            say(
+                &args,
+                format!(
+                    "rebuild {:<9} {:>8.0} events/s  ({seconds:.1} s)",
+                    model.name(),
+                    figures["events_per_sec"].as_f64().unwrap_or(0.0)
+                ),
+            );
+            rebuilds.insert(model.name().to_owned(), figures);
+            remove_model(&model.path(&alone));
+        }
+        let _ = std::fs::remove_dir_all(&alone);
+        let scratch = dir.join("sqlite-only");
+        let all_sqlite_seconds = Box::pin(rebuild_all(&log, &sqlite, &scratch)).await?;
+        let _ = std::fs::remove_dir_all(&scratch);
+        let all_seconds = Box::pin(rebuild_all(&log, &models, &together)).await?;
+        rebuilds.insert(
+            "all_sqlite".into(),
+            rate_json(stats.events, stats.appends, all_sqlite_seconds),
+        );
+        rebuilds.insert(
+            "all".into(),
+            rate_json(stats.events, stats.appends, all_seconds),
+        );
         say(
             &args,
             format!(
-                "rebuild {:<9} {:>8.0} events/s  ({seconds:.1} s)",
-                model.name(),
-                figures["events_per_sec"].as_f64().unwrap_or(0.0)
+                "rebuild every SQLite model at once {:>8.0} events/s  ({all_sqlite_seconds:.1} s); with search {:>8.0} events/s ({all_seconds:.1} s)",
+                stats.events as f64 / all_sqlite_seconds.max(1e-9),
+                stats.events as f64 / all_seconds.max(1e-9),
             ),
         );
-        rebuilds.insert(model.name().to_owned(), figures);
-        remove_model(&model.path(&alone));
     }
-    let _ = std::fs::remove_dir_all(&alone);
-    let together = dir.join("read");
-    let scratch = dir.join("sqlite-only");
-    let all_sqlite_seconds = Box::pin(rebuild_all(&log, &sqlite, &scratch)).await?;
-    let _ = std::fs::remove_dir_all(&scratch);
-    let all_seconds = Box::pin(rebuild_all(&log, &models, &together)).await?;
-    rebuilds.insert(
-        "all_sqlite".into(),
-        rate_json(stats.events, stats.appends, all_sqlite_seconds),
-    );
-    rebuilds.insert(
-        "all".into(),
-        rate_json(stats.events, stats.appends, all_seconds),
-    );
-    say(
-        &args,
-        format!(
-            "rebuild every SQLite model at once {:>8.0} events/s  ({all_sqlite_seconds:.1} s); with search {:>8.0} events/s ({all_seconds:.1} s)",
-            stats.events as f64 / all_sqlite_seconds.max(1e-9),
-            stats.events as f64 / all_seconds.max(1e-9),
-        ),
-    );
+    phase_peaks.insert("rebuild".into(), json!(memory().0));
+    reset_peak_rss();
+    let rebuilds = Value::Object(rebuilds);
 
     // Sizes.
     let mut sizes = Map::new();
@@ -1131,7 +1195,7 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
         ),
     );
 
-    let rebuild_breakdown = if args.no_breakdown {
+    let rebuild_breakdown = if args.no_breakdown || skip(Phase::Rebuild) {
         Value::Null
     } else {
         let figures = Box::pin(breakdown(&log, &dir.join("breakdown"), stats.events)).await?;
@@ -1148,88 +1212,103 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
     };
 
     // Phase 3: queries.
-    let projects = generated.generator.project_ids();
-    let dialogs_path = together.join("dialogs.sqlite");
-    let query_args = args.clone();
-    let query_figures =
-        tokio::task::spawn_blocking(move || queries(&dialogs_path, &projects, &query_args))
-            .await
-            .map_err(|e| e.to_string())??;
-    if !args.json {
-        for view in ["open", "all"] {
-            for role in ["admin", "operator"] {
-                for f in [0, 1, 3] {
-                    let v = &query_figures["list"][view][role][format!("filters_{f}")];
-                    let show = |q: &Value| match q.is_null() {
-                        true => "—".to_owned(),
-                        false => format!("p50 {:>5} µs p99 {:>6} µs", q["p50_us"], q["p99_us"]),
-                    };
-                    say(
-                        &args,
-                        format!(
-                            "list {view:<4} {role:<8} {f} filters: first page {}   deep pages {}   (deepest row {})",
-                            show(&v["first_page"]),
-                            show(&v["deep_pages"]),
-                            v["deepest_row"]
-                        ),
-                    );
+    let (query_figures, search_figures) = if skip(Phase::Queries) {
+        (Value::Null, Value::Null)
+    } else {
+        let projects = generated.generator.project_ids();
+        let dialogs_path = together.join("dialogs.sqlite");
+        let query_args = args.clone();
+        let query_figures =
+            tokio::task::spawn_blocking(move || queries(&dialogs_path, &projects, &query_args))
+                .await
+                .map_err(|e| e.to_string())??;
+        if !args.json {
+            for view in ["open", "all"] {
+                for role in ["admin", "operator"] {
+                    for f in [0, 1, 3] {
+                        let v = &query_figures["list"][view][role][format!("filters_{f}")];
+                        let show = |q: &Value| match q.is_null() {
+                            true => "—".to_owned(),
+                            false => format!("p50 {:>5} µs p99 {:>6} µs", q["p50_us"], q["p99_us"]),
+                        };
+                        say(
+                            &args,
+                            format!(
+                                "list {view:<4} {role:<8} {f} filters: first page {}   deep pages {}   (deepest row {})",
+                                show(&v["first_page"]),
+                                show(&v["deep_pages"]),
+                                v["deepest_row"]
+                            ),
+                        );
+                    }
                 }
             }
+            for role in ["admin", "operator"] {
+                let c = &query_figures["counters"][role];
+                say(
+                    &args,
+                    format!(
+                        "counters + every badge, {role:<8}: p50 {} µs p99 {} µs",
+                        c["p50_us"], c["p99_us"]
+                    ),
+                );
+            }
         }
-        for role in ["admin", "operator"] {
-            let c = &query_figures["counters"][role];
+
+        let search_root = Model::Search.path(&together);
+        let search_projects = generated.generator.project_ids();
+        let samples = args.samples;
+        let search_figures = tokio::task::spawn_blocking(move || {
+            search_queries(&search_root, &search_projects, samples)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        for name in ["word", "substring", "newest_first"] {
+            let q = &search_figures[name];
             say(
                 &args,
                 format!(
-                    "counters + every badge, {role:<8}: p50 {} µs p99 {} µs",
-                    c["p50_us"], c["p99_us"]
+                    "search {name:<12}: p50 {} µs p99 {} µs",
+                    q["p50_us"], q["p99_us"]
                 ),
             );
         }
-    }
+        (query_figures, search_figures)
+    };
+    phase_peaks.insert("queries".into(), json!(memory().0));
+    reset_peak_rss();
 
-    let search_root = Model::Search.path(&together);
-    let search_projects = generated.generator.project_ids();
-    let samples = args.samples;
-    let search_figures = tokio::task::spawn_blocking(move || {
-        search_queries(&search_root, &search_projects, samples)
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    for name in ["word", "substring", "newest_first"] {
-        let q = &search_figures[name];
+    // Phase 4: live.
+    let live_figures = if skip(Phase::Live) {
+        Value::Null
+    } else {
+        let live_figures = Box::pin(live(&log, &generated, &together, &models, &args)).await?;
         say(
             &args,
             format!(
-                "search {name:<12}: p50 {} µs p99 {} µs",
-                q["p50_us"], q["p99_us"]
+                "live: appended {:.0} events/s (target {}), applied {:.0} events/s; append→visible p99 {}",
+                live_figures["append_events_per_sec"]
+                    .as_f64()
+                    .unwrap_or(0.0),
+                args.live_rate,
+                live_figures["apply_events_per_sec"].as_f64().unwrap_or(0.0),
+                live_figures["lag"]
+                    .as_object()
+                    .map(|m| m
+                        .iter()
+                        .map(|(k, v)| format!("{k} {} ms", v["p99_ms"]))
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default()
             ),
         );
-    }
+        live_figures
+    };
+    phase_peaks.insert("live".into(), json!(memory().0));
 
-    // Phase 4: live.
-    let live_figures = Box::pin(live(&log, &generated, &together, &models, &args)).await?;
-    say(
-        &args,
-        format!(
-            "live: appended {:.0} events/s (target {}), applied {:.0} events/s; append→visible p99 {}",
-            live_figures["append_events_per_sec"]
-                .as_f64()
-                .unwrap_or(0.0),
-            args.live_rate,
-            live_figures["apply_events_per_sec"].as_f64().unwrap_or(0.0),
-            live_figures["lag"]
-                .as_object()
-                .map(|m| m
-                    .iter()
-                    .map(|(k, v)| format!("{k} {} ms", v["p99_ms"]))
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default()
-        ),
-    );
-
-    let (peak, rss) = memory();
+    // The peak since the generation: the largest of the phases' (each reset the count).
+    let (_, rss) = memory();
+    let peak = phase_peaks.values().filter_map(Value::as_u64).max();
     let load_after = load_average();
 
     // Targets.
@@ -1309,7 +1388,7 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
             None => "–",
         };
         let measured = t.measured.map_or("not measured".to_owned(), |m| {
-            format!("{} {}", round1(m * 100.0) / 100.0, t.unit)
+            format!("{m:.2} {}", t.unit)
         });
         say(
             &args,
@@ -1341,7 +1420,7 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
                 (stats.events as f64 / generated.generator_seconds.max(1e-9)).round(),
             "peak_rss_bytes": gen_peak,
         },
-        "rebuild": Value::Object(rebuilds),
+        "rebuild": rebuilds,
         "rebuild_breakdown": rebuild_breakdown,
         "queries": query_figures,
         "search": search_figures,
@@ -1349,6 +1428,7 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
         "sizes_bytes": Value::Object(sizes),
         "peak_rss_bytes": peak,
         "peak_rss_reset_after_generate": peak_reset,
+        "peak_rss_bytes_by_phase": Value::Object(phase_peaks),
         "rss_bytes": rss,
         "targets": target_json,
     });
