@@ -1387,9 +1387,9 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
             Some(false) => "✗",
             None => "–",
         };
-        let measured = t.measured.map_or("not measured".to_owned(), |m| {
-            format!("{m:.2} {}", t.unit)
-        });
+        let measured = t
+            .measured
+            .map_or("not measured".to_owned(), |m| format!("{m:.2} {}", t.unit));
         say(
             &args,
             format!(
