@@ -111,6 +111,18 @@ pub trait Store: Send + 'static {
     /// the last record; it must still never apply a record twice.
     fn apply_shared(&mut self, records: &[SharedRecord]) -> Result<Checkpoint, ProjectionError>;
 
+    /// Several batches applied as one (a SQLite store: one transaction), what a writer does with
+    /// the batches that queued up while it was busy: the pages that every batch changes (counters,
+    /// the newest end of the list indexes, the B-trees' upper levels) are written to the WAL
+    /// once instead of once per batch.
+    fn apply_batches(&mut self, batches: &[SharedBatch]) -> Result<Checkpoint, ProjectionError> {
+        let mut checkpoint = self.checkpoint();
+        for batch in batches {
+            checkpoint = self.apply_shared(batch)?;
+        }
+        Ok(checkpoint)
+    }
+
     /// [`Store::apply_shared`] for records read by the caller alone.
     fn apply(&mut self, records: Vec<LogRecord>) -> Result<Checkpoint, ProjectionError> {
         let shared: Vec<SharedRecord> = records.into_iter().map(SharedRecord::new).collect();
@@ -566,9 +578,26 @@ impl<P: Projection> ProjectionStore<P> {
         &mut self,
         records: &[SharedRecord],
     ) -> Result<Checkpoint, ProjectionError> {
+        self.apply_records(records.len(), records.iter())
+    }
+
+    /// The records of several batches in one transaction (see [`Store::apply_batches`]).
+    pub fn apply_batches(
+        &mut self,
+        batches: &[SharedBatch],
+    ) -> Result<Checkpoint, ProjectionError> {
+        let count = batches.iter().map(|b| b.len()).sum();
+        self.apply_records(count, batches.iter().flat_map(|b| b.iter()))
+    }
+
+    fn apply_records<'r>(
+        &mut self,
+        count: usize,
+        records: impl Iterator<Item = &'r SharedRecord>,
+    ) -> Result<Checkpoint, ProjectionError> {
         let name = self.projection.name();
         let mut next = self.checkpoint;
-        let mut decoded = Vec::with_capacity(records.len());
+        let mut decoded = Vec::with_capacity(count);
         for shared in records {
             let record = &shared.record;
             if record.seq <= next.seq {
@@ -716,6 +745,10 @@ impl<P: Projection> Store for ProjectionStore<P> {
         ProjectionStore::apply_shared(self, records)
     }
 
+    fn apply_batches(&mut self, batches: &[SharedBatch]) -> Result<Checkpoint, ProjectionError> {
+        ProjectionStore::apply_batches(self, batches)
+    }
+
     fn finish(&mut self) -> Result<Checkpoint, ProjectionError> {
         self.commit_bulk()?;
         Ok(self.checkpoint)
@@ -737,6 +770,10 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn apply_shared(&mut self, records: &[SharedRecord]) -> Result<Checkpoint, ProjectionError> {
         (**self).apply_shared(records)
+    }
+
+    fn apply_batches(&mut self, batches: &[SharedBatch]) -> Result<Checkpoint, ProjectionError> {
+        (**self).apply_batches(batches)
     }
 
     fn applied_seq(&self) -> u64 {
@@ -1068,11 +1105,16 @@ pub struct RunnerOptions {
     pub retry_after: Duration,
 }
 
+/// Most records a live writer applies in one transaction when batches queued up (see
+/// `write_loop`).
+const MAX_COALESCED_RECORDS: usize = 8 * 1024;
+
 impl Default for RunnerOptions {
     fn default() -> Self {
         Self {
             max_batch: 512,
-            queued_batches: 4,
+            // Room for a writer that fell behind to take several batches into one transaction.
+            queued_batches: 16,
             retry_after: Duration::from_millis(200),
         }
     }
@@ -1413,9 +1455,37 @@ fn write_loop<S: Store>(
             changed
         })
     };
-    while let Some(item) = work.blocking_recv() {
+    // An item taken while gathering batches that is not one: handled next.
+    let mut carried = None;
+    loop {
+        let Some(item) = carried.take().or_else(|| work.blocking_recv()) else {
+            break;
+        };
         let applied = match item {
-            Work::Batch(batch) => store.apply_shared(&batch),
+            Work::Batch(batch) => {
+                // The batches that queued while the last transaction was written join this one
+                // (a writer that fell behind catches up in larger transactions; one that keeps
+                // up finds nothing queued and commits each batch at once).
+                let mut batches = vec![batch];
+                let mut records = batches[0].len();
+                while records < MAX_COALESCED_RECORDS {
+                    match work.try_recv() {
+                        Ok(Work::Batch(more)) => {
+                            records += more.len();
+                            batches.push(more);
+                        }
+                        Ok(other) => {
+                            carried = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                match batches.as_slice() {
+                    [one] => store.apply_shared(one),
+                    several => store.apply_batches(several),
+                }
+            }
             Work::Tick => store.tick(),
             Work::Stop => break,
         };
@@ -1545,6 +1615,89 @@ mod tests {
             .expect("query")
             .collect::<Result<_, _>>()
             .expect("rows")
+    }
+
+    /// Forwards to a store and notes how many records each write call carried.
+    struct Noted<S> {
+        store: S,
+        calls: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl<S: Store> Noted<S> {
+        fn note(&self, call: String) {
+            self.calls.lock().expect("not poisoned").push(call);
+        }
+    }
+
+    impl<S: Store> Store for Noted<S> {
+        fn name(&self) -> &'static str {
+            self.store.name()
+        }
+        fn path(&self) -> &Path {
+            self.store.path()
+        }
+        fn checkpoint(&self) -> Checkpoint {
+            self.store.checkpoint()
+        }
+        fn apply_shared(
+            &mut self,
+            records: &[SharedRecord],
+        ) -> Result<Checkpoint, ProjectionError> {
+            self.note(format!("apply {}", records.len()));
+            self.store.apply_shared(records)
+        }
+        fn apply_batches(
+            &mut self,
+            batches: &[SharedBatch],
+        ) -> Result<Checkpoint, ProjectionError> {
+            let records: usize = batches.iter().map(|b| b.len()).sum();
+            self.note(format!("together {records} in {}", batches.len()));
+            self.store.apply_batches(batches)
+        }
+        fn tick(&mut self) -> Result<Checkpoint, ProjectionError> {
+            self.note("tick".to_owned());
+            self.store.tick()
+        }
+    }
+
+    #[test]
+    fn batches_queued_behind_a_busy_writer_share_one_transaction() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tally.sqlite");
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let store = Noted {
+            store: ProjectionStore::open(&path, Tally { fail_at: None }).expect("open"),
+            calls: Arc::clone(&calls),
+        };
+        let batch = |seqs: std::ops::RangeInclusive<u64>| -> SharedBatch {
+            seqs.map(|seq| SharedRecord::new(record(seq))).collect()
+        };
+        // What a feed queued while the writer was busy: two batches, a tick, one more, the end.
+        let (tx, rx) = mpsc::channel(16);
+        for work in [
+            Work::Batch(batch(1..=3)),
+            Work::Batch(batch(4..=6)),
+            Work::Tick,
+            Work::Batch(batch(7..=9)),
+            Work::Stop,
+        ] {
+            tx.try_send(work).expect("room");
+        }
+        let (status_tx, status) = watch::channel(RunnerStatus::default());
+        write_loop(store, rx, status_tx, &AtomicBool::new(false));
+        assert_eq!(
+            *calls.lock().expect("not poisoned"),
+            ["together 6 in 2", "tick", "apply 3"]
+        );
+        assert_eq!(status.borrow().checkpoint.seq, 9);
+        assert_eq!(status.borrow().failed, None);
+        let reopened = ProjectionStore::open(&path, Tally { fail_at: None }).expect("reopen");
+        assert_eq!(reopened.checkpoint().seq, 9);
+        let rows: i64 = reopened
+            .conn
+            .query_row("SELECT count(*) FROM seq_events", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, 9);
     }
 
     #[test]
