@@ -7,6 +7,7 @@ pub mod domain;
 pub mod log;
 pub mod service;
 pub mod subject;
+pub mod wal;
 
 pub use log::{AnyLog, AppendAck, AppendRequest, EventLog, Expected, LogError, LogRecord, MsgId};
 pub use subject::{Subject, SubjectFilter};

@@ -23,6 +23,7 @@
 
 use super::{SCHEMA, SCHEMA_VERSION, SyncMode, storage};
 use crate::log::{AppendAck, AppendRequest, LogError, LogLimits, Subject};
+use crate::wal::Checkpointer;
 use lru::LruCache;
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::{HashMap, VecDeque};
@@ -46,11 +47,9 @@ const GATHER_MAX: Duration = Duration::from_micros(200);
 const RACING_BACKOFF: Duration = Duration::from_millis(100);
 /// How long the checkpointer lets commits accumulate before copying the WAL into the database.
 const CHECKPOINT_DELAY: Duration = Duration::from_millis(50);
-/// A WAL longer than this is checkpointed with TRUNCATE, which waits for the writer (up to
-/// [`TRUNCATE_WAIT`]) instead of running beside it.
+/// A WAL longer than this is checkpointed with TRUNCATE, which waits for the writer instead of
+/// running beside it (see [`Checkpointer`]).
 const WAL_LIMIT_BYTES: i64 = 512 << 20;
-/// Longest a TRUNCATE checkpoint waits for the writer and readers before trying again later.
-const TRUNCATE_WAIT: Duration = Duration::from_millis(500);
 /// Extra history scanned when rebuilding the message id index, in case the clock went back.
 const REBUILD_MARGIN_MICROS: i64 = 60_000_000;
 
@@ -225,7 +224,8 @@ impl Writer {
 
     /// Serves the queue until every sender is gone.
     pub(super) fn run(mut self, queue: Receiver<WriteRequest>, path: &Path) {
-        let checkpointer = Checkpointer::start(path);
+        let checkpointer =
+            Checkpointer::start(path, "sb-log-checkpoint", CHECKPOINT_DELAY, WAL_LIMIT_BYTES);
         let mut batch: Vec<WriteRequest> = Vec::with_capacity(256);
         loop {
             match queue.recv_timeout(IDLE_TICK) {
@@ -261,9 +261,7 @@ impl Writer {
                 checkpointer.nudge();
             }
         }
-        if let Some(checkpointer) = checkpointer {
-            checkpointer.stop();
-        }
+        drop(checkpointer);
         if let Err(e) = self.conn.execute_batch("PRAGMA optimize") {
             tracing::debug!(error = %e, "pragma optimize failed on close");
         }
@@ -439,87 +437,6 @@ fn drain(queue: &Receiver<WriteRequest>, batch: &mut Vec<WriteRequest>) {
     }
 }
 
-/// Copies committed WAL frames into the database file on its own thread and connection, so
-/// that commits never wait for a checkpoint (and its fsync). Passive: it never blocks the writer
-/// or readers — until the WAL is longer than [`WAL_LIMIT_BYTES`] (see [`checkpoint_step`]).
-struct Checkpointer {
-    nudge: std::sync::mpsc::SyncSender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Checkpointer {
-    fn start(path: &Path) -> Option<Self> {
-        let conn = match Connection::open(path) {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot open the checkpointer; the wal will grow");
-                return None;
-            }
-        };
-        if let Err(e) = conn.busy_timeout(TRUNCATE_WAIT) {
-            tracing::warn!(error = %e, "cannot set the checkpointer's busy timeout");
-        }
-        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("sb-log-checkpoint".into())
-            .spawn(move || {
-                while nudged.recv().is_ok() {
-                    std::thread::sleep(CHECKPOINT_DELAY);
-                    while nudged.try_recv().is_ok() {}
-                    if let Err(e) = checkpoint_step(&conn, WAL_LIMIT_BYTES) {
-                        tracing::warn!(error = %e, "wal checkpoint failed");
-                    }
-                }
-            });
-        match thread {
-            Ok(thread) => Some(Self { nudge, thread }),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start the checkpointer; the wal will grow");
-                None
-            }
-        }
-    }
-
-    /// There are new commits (never blocks: one pending nudge is enough).
-    fn nudge(&self) {
-        let _ = self.nudge.try_send(());
-    }
-
-    fn stop(self) {
-        drop(self.nudge);
-        if self.thread.join().is_err() {
-            tracing::error!("the checkpointer panicked");
-        }
-    }
-}
-
-/// One checkpoint: PASSIVE (beside the writer); then, when the WAL still holds more than
-/// `limit_bytes`, TRUNCATE: it waits (the connection's busy timeout) for the writer's current
-/// commit and for readers on old snapshots, copies everything and empties the WAL file.
-///
-/// Passive checkpoints alone let the WAL grow without bound under sustained appends: the WAL is
-/// only rewound when a checkpoint has copied every frame before the next commit starts, which a
-/// writer that always has work never allows (measured: 58 GB of WAL after four minutes of the
-/// full-size `bench projections` generation, filling the disk). Returns whether it truncated.
-fn checkpoint_step(conn: &Connection, limit_bytes: i64) -> rusqlite::Result<bool> {
-    let (_, frames): (i64, i64) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
-    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    // A frame is a page plus its 24-byte header.
-    if frames.saturating_mul(page_size + 24) <= limit_bytes {
-        return Ok(false);
-    }
-    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-    if busy != 0 {
-        tracing::debug!(
-            frames,
-            "the wal could not be truncated yet (busy); trying again later"
-        );
-    }
-    Ok(busy == 0)
-}
-
 fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.prepare_cached("PRAGMA data_version")?
         .query_row([], |r| r.get(0))
@@ -550,56 +467,5 @@ mod tests {
         ids.expire(31);
         assert_eq!(ids.get("b"), None);
         assert!(ids.in_order.is_empty());
-    }
-
-    /// A WAL over the limit is emptied even when passive checkpoints alone would leave it:
-    /// frames a reader's old snapshot still needs stop a passive checkpoint short, and the
-    /// file keeps its size; once the reader is done, the step truncates it.
-    #[test]
-    fn a_wal_over_the_limit_is_truncated() {
-        use super::{Connection, Duration, checkpoint_step};
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("wal.sqlite");
-        let writer = Connection::open(&path).expect("open");
-        writer
-            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .expect("wal");
-        writer
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .expect("no auto checkpoint");
-        writer
-            .execute_batch("CREATE TABLE t (x BLOB)")
-            .expect("table");
-        let reader = Connection::open(&path).expect("open");
-        reader.execute_batch("BEGIN").expect("begin");
-        let _: i64 = reader
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .expect("snapshot");
-        for _ in 0..64 {
-            writer
-                .execute("INSERT INTO t VALUES (zeroblob(16000))", [])
-                .expect("insert");
-        }
-        let wal = dir.path().join("wal.sqlite-wal");
-        let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        let grown = size();
-        assert!(grown > 1 << 20, "{grown}");
-        let checkpointer = Connection::open(&path).expect("open");
-        checkpointer
-            .busy_timeout(Duration::from_millis(50))
-            .expect("timeout");
-        // Under the limit: passive only, the file stays.
-        assert!(!checkpoint_step(&checkpointer, i64::MAX).expect("step"));
-        assert_eq!(size(), grown);
-        // Over it, but the reader's snapshot is still open: not yet.
-        assert!(!checkpoint_step(&checkpointer, 1 << 20).expect("step"));
-        assert!(size() > 0);
-        reader.execute_batch("COMMIT").expect("end");
-        assert!(checkpoint_step(&checkpointer, 1 << 20).expect("step"));
-        assert_eq!(size(), 0, "the wal file is emptied");
-        let rows: i64 = writer
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(rows, 64);
     }
 }
