@@ -10,8 +10,8 @@
 //!   in log order (so a rebuild gives the same keys);
 //! - `dialog_timeline`: one message, note or service entry per row, its rowid the *place*
 //!   `seq << 20 | position of the event in its log message` (log order, unique), indexed by
-//!   (dialog key, place) for the pages and by message / note id for delivery updates and
-//!   duplicates. A service entry keeps its event compactly: type, version and actor (postcard)
+//!   (dialog key, place) for the pages and, for outbound messages only, by message id for
+//!   delivery updates. A service entry keeps its event compactly: type, version and actor (postcard)
 //!   followed by the payload's postcard bytes, read back through [`Event::decode_payload`];
 //! - `dialog_attachment`: (dialog key, place, index) → one attachment of a message, indexed by
 //!   (dialog key, kind) for the attachments view;
@@ -79,8 +79,9 @@ CREATE TABLE IF NOT EXISTS dialog_timeline (
     entry BLOB
 );
 CREATE INDEX IF NOT EXISTS dialog_timeline_by_dialog ON dialog_timeline (dialog);
-CREATE UNIQUE INDEX IF NOT EXISTS dialog_timeline_by_item ON dialog_timeline (item)
-    WHERE kind <> 3;
+-- Outbound messages by id, for their delivery updates (F3.6); nothing looks up the others.
+CREATE UNIQUE INDEX IF NOT EXISTS dialog_timeline_outbound ON dialog_timeline (item)
+    WHERE kind = 1;
 CREATE TABLE IF NOT EXISTS dialog_attachment (
     dialog INTEGER NOT NULL,
     place INTEGER NOT NULL,
@@ -207,8 +208,10 @@ struct Item<'a> {
 }
 
 fn insert(tx: &Tx<'_>, at: &Placement, item: Item<'_>) -> rusqlite::Result<usize> {
-    // A message id seen before (a replay the checkpoint did not catch cannot happen, but a
-    // channel's duplicate could reach the log as two events) keeps its first place.
+    // An outbound message id seen before keeps its first place (its delivery updates find it
+    // by id). Inbound ids are not checked here: a channel's redelivery is dropped by the dialog
+    // (by the channel's external id) before it reaches the log, and an index of every inbound
+    // id cost 130 MB at 10M messages for no lookup.
     tx.prepare_cached(
         "INSERT INTO dialog_timeline (place, dialog, kind, at, item, operator, channel,
              attachments, status, reply_to, text, entry)
@@ -315,10 +318,10 @@ fn advance(
     status: i64,
     failure: Option<&str>,
 ) -> rusqlite::Result<usize> {
-    // `kind <> 3` lets the partial index on the item serve the lookup.
+    // `kind = 1` lets the partial index on outbound items serve the lookup.
     tx.prepare_cached(
         "UPDATE dialog_timeline SET status = ?2, failure = ?3
-         WHERE item = ?1 AND kind <> 3 AND kind = 1 AND (?2 = 4 OR status < ?2)",
+         WHERE item = ?1 AND kind = 1 AND (?2 = 4 OR status < ?2)",
     )?
     .execute(params![message.as_uuid().as_bytes(), status, failure])
 }
@@ -1323,5 +1326,32 @@ mod tests {
                 "{plan:?}"
             );
         }
+    }
+
+    /// A delivery update finds its outbound message through the partial index on outbound ids
+    /// (the only index by item), not by scanning the table.
+    #[test]
+    fn delivery_updates_look_the_message_up_by_id() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("timeline.sqlite");
+        drop(ProjectionStore::open(&path, TimelineProjection::default()).expect("open"));
+        let conn = open_reader(&path).expect("reader");
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN UPDATE dialog_timeline SET status = ?2, failure = ?3
+                 WHERE item = ?1 AND kind = 1 AND (?2 = 4 OR status < ?2)",
+            )
+            .expect("plan")
+            .query_map(params![[0u8; 16], 2, None::<String>], |r| {
+                r.get::<_, String>(3)
+            })
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("plan");
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX dialog_timeline_outbound (item=?)")),
+            "{plan:?}"
+        );
     }
 }
