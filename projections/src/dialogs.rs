@@ -63,7 +63,9 @@
 //!
 //! List pages and indexes. A page is one query: `dialog_row` read in the order's index, each
 //! row checked against the tab, folder and filter (membership conditions are `EXISTS` probes of
-//! the `(dialog, …)` primary keys), stopping after `limit` matches. The cursor is a row value
+//! the `(dialog, …)` primary keys), stopping after `limit` matches; the arms pick rowids and
+//! sort keys only, and the page's rows are then read by rowid and joined with the viewer's read
+//! state and draft (see `list_sql`). The cursor is a row value
 //! `(pinned, key…, rowid) < (…)` that the index seeks to, so a page deep in the list costs what
 //! the first does (SQLite seeks on `(pinned, key…)`, the part the index names, and checks the
 //! rowid, the tie-breaker every index entry ends with, on the rows tied with the cursor's).
@@ -73,9 +75,10 @@
 //! cursor on, merged (a sort of at most 2 × `limit` rows); one index instead of one per view
 //! halves what a message costs to write. The processing order sorts by two generated columns
 //! so that its index serves seeks as well. `dialog_row_assignee_by_activity` serves *Mine*,
-//! *Free* and an operator's own-or-free view in the default order: the operator's view is two
+//! *Free* and an operator's own-or-free view in the activity order: the operator's view is two
 //! arms (their dialogs, the free ones), each read from that index up to `limit` rows and merged,
-//! so other operators' dialogs are never scanned. `list_sql` names that index (`INDEXED BY`):
+//! so other operators' dialogs are never scanned (with the archive switch, four arms: each also
+//! open and closed). `list_sql` names that index (`INDEXED BY`):
 //! without statistics SQLite prefers the wider one once a cursor adds a range. A client number
 //! pattern (F2.2) that the whole filter requires and at most [`MAX_NUMBER_CANDIDATES`] numbers
 //! of the project hold ([`number_candidates`], from the project's last number) is looked up in
