@@ -25,7 +25,8 @@
 //! - `dialog_variable`: (dialog, name) → value;
 //! - `dialog_activity`: (dialog, 15-minute bucket) → a message (either direction) was written;
 //! - `project_clientnumber`: project → the last client number given;
-//! - `projectoperatorname_counter`: (project, operator, counter name) → value.
+//! - `counter`: (project, operator or empty, kind, scope or tag) → value, ids as 16 bytes and
+//!   the scope in 2–34 bytes (`counters::encode_scope`).
 //!
 //! While applying, the counter inputs of recently applied dialogs are kept in memory
 //! (`counters::InputsCache`) and moved by each event; debug builds check them against the file
@@ -54,7 +55,10 @@
 //! per custom folder `folder:<f>` and `folder:<f>:assignee:<op>` or `folder:<f>:free`; when the
 //! bot is paused the same for `with_operator`. Counter names are `unread:<scope>` and
 //! `unanswered:<scope>` (*Unanswered* is per dialog, so it has base rows only), and `tag:<t>`,
-//! the number of live dialogs carrying a tag (F2.5). Closed dialogs count like open ones.
+//! the number of live dialogs carrying a tag (F2.5). Closed dialogs count like open ones. The
+//! names are what tests and [`all_counters`] show; the table keeps them in binary (kind, scope
+//! codes, ids as 16 bytes): a commit of the live phase at full size rewrote 353 pages of the
+//! counters when the names and ids were text (172k rows, 22 MB).
 //!
 //! Queries: [`unread_dialogs`] (F1.7), [`folder_badge`] (F1.5), [`unanswered_dialogs`],
 //! [`tag_usage`], [`dialog_row`], [`is_unread`] and [`list_dialogs`] (tabs, folders, archive
@@ -120,7 +124,7 @@ use switchboard_schemas::*;
 
 mod counters;
 mod filter;
-use counters::{CounterKey, Inputs, InputsCache};
+use counters::{CounterKey, FolderGroup, Inputs, InputsCache};
 pub use filter::{
     ACTIVITY_BUCKET_MICROS, AuthorKind, Condition, DialogStatus, Expr, Filter, FilterError,
     MAX_DEPTH, MAX_NODES, MAX_NUMBER_CANDIDATES, MAX_NUMBER_DIGITS, MAX_TEXT, MAX_VALUES,
@@ -275,13 +279,18 @@ CREATE TABLE IF NOT EXISTS dialog_folder (
     PRIMARY KEY (dialog, folder)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dialog_folder_by_folder ON dialog_folder (folder, dialog);
-CREATE TABLE IF NOT EXISTS projectoperatorname_counter (
-    project TEXT NOT NULL,
-    -- '' for the base rows, shared by every operator.
-    operator TEXT NOT NULL,
-    name TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS counter (
+    -- The project's 16 bytes.
+    project BLOB NOT NULL,
+    -- The operator's 16 bytes; empty for the base rows, shared by every operator.
+    operator BLOB NOT NULL,
+    -- 1 unread, 2 unanswered, 3 tag usage (`counters::KIND_*`).
+    kind INTEGER NOT NULL,
+    -- A tag's 16 bytes, or a scope: a group code (then a folder's 16 bytes) and an owner code
+    -- (then an operator's 16 bytes), see `counters::encode_scope`.
+    scope BLOB NOT NULL,
     value INTEGER NOT NULL,
-    PRIMARY KEY (project, operator, name)
+    PRIMARY KEY (project, operator, kind, scope)
 ) WITHOUT ROWID;
 ";
 
@@ -339,12 +348,12 @@ impl Projection for DialogsProjection {
                     }
                     (AggregateId::Project, Event::FolderDeleted(e)) => {
                         write_counters(tx, std::mem::take(&mut pending))?;
-                        forget_folder(tx, &envelope.project.token(), e.folder)?;
+                        forget_folder(tx, envelope.project, e.folder)?;
                         self.inputs.clear();
                     }
                     (AggregateId::Project, Event::TagDeleted(e)) => {
                         write_counters(tx, std::mem::take(&mut pending))?;
-                        forget_tag(tx, &envelope.project.token(), e.tag)?;
+                        forget_tag(tx, envelope.project, e.tag)?;
                         self.inputs.clear();
                     }
                     _ => {}
@@ -414,7 +423,7 @@ impl DialogsProjection {
 
 /// A deleted folder: its memberships and every counter of its scopes go (each dialog's other
 /// scopes are untouched, so the counters stay exact).
-fn forget_folder(tx: &Tx<'_>, project: &str, folder: FolderId) -> Result<(), ProjectionError> {
+fn forget_folder(tx: &Tx<'_>, project: ProjectId, folder: FolderId) -> Result<(), ProjectionError> {
     tx.prepare_cached(
         // Its members from `dialog_folder_by_folder`, each checked to be of the project by
         // rowid (no index by project is kept while a rebuild applies).
@@ -422,32 +431,27 @@ fn forget_folder(tx: &Tx<'_>, project: &str, folder: FolderId) -> Result<(), Pro
              AND (SELECT d.project_key FROM dialog_row d WHERE d.rowid = dialog_folder.dialog)
                  = (SELECT key FROM idkey WHERE id = ?2)",
     )?
-    .execute(params![folder.blob(), project])?;
-    let folder = folder.token();
+    .execute(params![folder.blob(), project.token()])?;
     tx.prepare_cached(
-        "DELETE FROM projectoperatorname_counter WHERE project = ?1
-             AND (name IN ('unread:folder:' || ?2, 'unanswered:folder:' || ?2)
-                  OR name LIKE 'unread:folder:' || ?2 || ':%'
-                  OR name LIKE 'unanswered:folder:' || ?2 || ':%')",
+        "DELETE FROM counter WHERE project = ?1 AND kind IN (1, 2)
+             AND substr(scope, 1, 17) = ?2",
     )?
-    .execute(params![project, folder])?;
+    .execute(params![project.blob(), CounterKey::folder_prefix(folder)])?;
     Ok(())
 }
 
 /// A deleted tag: its memberships and its usage count go.
-fn forget_tag(tx: &Tx<'_>, project: &str, tag: TagId) -> Result<(), ProjectionError> {
+fn forget_tag(tx: &Tx<'_>, project: ProjectId, tag: TagId) -> Result<(), ProjectionError> {
     tx.prepare_cached(
         "DELETE FROM dialog_tag WHERE tag = ?1
              AND (SELECT d.project_key FROM dialog_row d WHERE d.rowid = dialog_tag.dialog)
                  = (SELECT key FROM idkey WHERE id = ?2)",
     )?
-    .execute(params![tag.blob(), project])?;
-    let tag = tag.token();
+    .execute(params![tag.blob(), project.token()])?;
     tx.prepare_cached(
-        "DELETE FROM projectoperatorname_counter
-         WHERE project = ?1 AND operator = '' AND name = 'tag:' || ?2",
+        "DELETE FROM counter WHERE project = ?1 AND operator = x'' AND kind = 3 AND scope = ?2",
     )?
-    .execute(params![project, tag])?;
+    .execute(params![project.blob(), tag.blob()])?;
     Ok(())
 }
 
@@ -986,26 +990,27 @@ fn operator_of(actor: Actor) -> Option<[u8; 16]> {
 
 fn write_counters(tx: &Tx<'_>, deltas: PendingCounters) -> Result<(), ProjectionError> {
     let mut add = tx.prepare_cached(
-        "INSERT INTO projectoperatorname_counter (project, operator, name, value)
-         VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (project, operator, name) DO UPDATE SET value = value + excluded.value
+        "INSERT INTO counter (project, operator, kind, scope, value)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (project, operator, kind, scope) DO UPDATE SET value = value + excluded.value
          RETURNING value",
     )?;
     let mut drop_zero = tx.prepare_cached(
-        "DELETE FROM projectoperatorname_counter
-         WHERE project = ?1 AND operator = ?2 AND name = ?3 AND value = 0",
+        "DELETE FROM counter
+         WHERE project = ?1 AND operator = ?2 AND kind = ?3 AND scope = ?4 AND value = 0",
     )?;
     for (key, delta) in deltas {
         if delta == 0 {
             continue;
         }
-        let (project, operator, name) = key.row();
-        let value: i64 = add.query_row(params![project, operator, name, delta], |r| r.get(0))?;
+        let (project, operator, kind, scope) = key.stored();
+        let value: i64 =
+            add.query_row(params![project, operator, kind, scope, delta], |r| r.get(0))?;
         if value == 0 {
-            drop_zero.execute(params![project, operator, name])?;
+            drop_zero.execute(params![project, operator, kind, scope])?;
         }
         debug_assert!(
-            operator.is_empty() || key.is_unread(),
+            key.stored().1.is_empty() || key.is_unread(),
             "only unread counters have per-operator rows"
         );
     }
@@ -1034,50 +1039,47 @@ pub enum Folder {
 }
 
 impl Folder {
-    fn prefix(self) -> String {
+    /// The counters' group of this folder (`None`: the whole project).
+    fn group(self) -> Option<FolderGroup> {
         match self {
-            Folder::All => String::new(),
-            Folder::WithOperator => "with_operator:".to_owned(),
-            Folder::Custom(f) => format!("folder:{}:", f.token()),
-        }
-    }
-
-    fn whole(self) -> String {
-        match self {
-            Folder::All => "all".to_owned(),
-            Folder::WithOperator => "with_operator".to_owned(),
-            Folder::Custom(f) => format!("folder:{}", f.token()),
+            Folder::All => None,
+            Folder::WithOperator => Some(FolderGroup::WithOperator),
+            Folder::Custom(f) => Some(FolderGroup::Custom(f)),
         }
     }
 }
 
-fn counter(
-    conn: &Connection,
-    project: ProjectId,
-    operator: &str,
-    name: &str,
-) -> Result<i64, ProjectionError> {
+/// One stored counter (0 when it has no row).
+fn counter(conn: &Connection, key: &CounterKey) -> Result<i64, ProjectionError> {
+    let (project, operator, kind, scope) = key.stored();
     Ok(conn
         .prepare_cached(
-            "SELECT value FROM projectoperatorname_counter
-             WHERE project = ?1 AND operator = ?2 AND name = ?3",
+            "SELECT value FROM counter
+             WHERE project = ?1 AND operator = ?2 AND kind = ?3 AND scope = ?4",
         )?
-        .query_row(params![project.token(), operator, name], |r| r.get(0))
+        .query_row(params![project, operator, kind, scope], |r| r.get(0))
         .optional()?
         .unwrap_or(0))
 }
 
+/// Unread dialogs of a scope for `operator`: the base row plus their own correction.
 fn unread_in(
     conn: &Connection,
     project: ProjectId,
     operator: OperatorId,
-    scope: &str,
+    folder: Option<FolderGroup>,
+    owner: Option<Option<OperatorId>>,
 ) -> Result<u64, ProjectionError> {
-    let name = format!("unread:{scope}");
-    let value =
-        counter(conn, project, "", &name)? + counter(conn, project, &operator.token(), &name)?;
-    u64::try_from(value)
-        .map_err(|_| ProjectionError::Corrupt(format!("negative counter {name}: {value}")))
+    let value = counter(conn, &CounterKey::unread(project, None, folder, owner))?
+        + counter(
+            conn,
+            &CounterKey::unread(project, Some(operator), folder, owner),
+        )?;
+    u64::try_from(value).map_err(|_| {
+        ProjectionError::Corrupt(format!(
+            "negative unread counter {folder:?} {owner:?}: {value}"
+        ))
+    })
 }
 
 /// F1.7: the header counter, the number of unread dialogs for this viewer.
@@ -1086,12 +1088,8 @@ pub fn unread_dialogs(
     project: ProjectId,
     viewer: Viewer,
 ) -> Result<u64, ProjectionError> {
-    let scope = if viewer.admin {
-        "all".to_owned()
-    } else {
-        format!("assignee:{}", viewer.operator.token())
-    };
-    unread_in(conn, project, viewer.operator, &scope)
+    let owner = (!viewer.admin).then_some(Some(viewer.operator));
+    unread_in(conn, project, viewer.operator, None, owner)
 }
 
 /// F1.5: the badge of a folder, unread dialogs in it among those the viewer sees.
@@ -1101,14 +1099,17 @@ pub fn folder_badge(
     viewer: Viewer,
     folder: Folder,
 ) -> Result<u64, ProjectionError> {
+    let group = folder.group();
     if viewer.admin {
-        return unread_in(conn, project, viewer.operator, &folder.whole());
+        return unread_in(conn, project, viewer.operator, group, None);
     }
-    let prefix = folder.prefix();
-    let mine = format!("{prefix}assignee:{}", viewer.operator.token());
-    let free = format!("{prefix}free");
-    Ok(unread_in(conn, project, viewer.operator, &mine)?
-        + unread_in(conn, project, viewer.operator, &free)?)
+    Ok(unread_in(
+        conn,
+        project,
+        viewer.operator,
+        group,
+        Some(Some(viewer.operator)),
+    )? + unread_in(conn, project, viewer.operator, group, Some(None))?)
 }
 
 /// F1.4: how many dialogs the viewer sees in *Unanswered*.
@@ -1118,14 +1119,12 @@ pub fn unanswered_dialogs(
     viewer: Viewer,
 ) -> Result<u64, ProjectionError> {
     let value = if viewer.admin {
-        counter(conn, project, "", "unanswered:all")?
+        counter(conn, &CounterKey::unanswered(project, None, None))?
     } else {
         counter(
             conn,
-            project,
-            "",
-            &format!("unanswered:assignee:{}", viewer.operator.token()),
-        )? + counter(conn, project, "", "unanswered:free")?
+            &CounterKey::unanswered(project, None, Some(Some(viewer.operator))),
+        )? + counter(conn, &CounterKey::unanswered(project, None, Some(None)))?
     };
     u64::try_from(value)
         .map_err(|_| ProjectionError::Corrupt(format!("negative unanswered counter: {value}")))
@@ -1759,21 +1758,19 @@ pub fn tag_usage(
     conn: &Connection,
     project: ProjectId,
 ) -> Result<Vec<(TagId, u64)>, ProjectionError> {
-    let rows = conn
-        .prepare_cached(
-            "SELECT substr(name, 5), value FROM projectoperatorname_counter
-             WHERE project = ?1 AND operator = '' AND name LIKE 'tag:%'
-             ORDER BY value DESC, name",
-        )?
-        .query_map([project.token()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut statement = conn.prepare_cached(
+        "SELECT scope, value FROM counter
+         WHERE project = ?1 AND operator = x'' AND kind = 3
+         ORDER BY value DESC, scope",
+    )?;
+    let mut found = statement.query([project.blob()])?;
+    let mut rows = Vec::new();
+    while let Some(r) = found.next()? {
+        let tag: TagId = blobid::get_required(r, 0, "counter.scope")?;
+        rows.push((tag, r.get::<_, i64>(1)?));
+    }
     rows.into_iter()
         .map(|(tag, count)| {
-            let tag = tag
-                .parse()
-                .map_err(|_| ProjectionError::Corrupt(format!("bad tag id {tag:?}")))?;
             let count = u64::try_from(count)
                 .map_err(|_| ProjectionError::Corrupt(format!("negative tag count {count}")))?;
             Ok((tag, count))
@@ -1811,10 +1808,19 @@ pub fn dialog_folders(
 pub fn all_counters(
     conn: &Connection,
 ) -> Result<BTreeMap<(String, String, String), i64>, ProjectionError> {
-    let rows = conn
-        .prepare("SELECT project, operator, name, value FROM projectoperatorname_counter")?
-        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)))?
-        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    let mut statement =
+        conn.prepare("SELECT project, operator, kind, scope, value FROM counter")?;
+    let mut found = statement.query([])?;
+    let mut rows = BTreeMap::new();
+    while let Some(r) = found.next()? {
+        let key = CounterKey::from_stored(
+            &r.get::<_, Vec<u8>>(0)?,
+            &r.get::<_, Vec<u8>>(1)?,
+            r.get(2)?,
+            &r.get::<_, Vec<u8>>(3)?,
+        )?;
+        rows.insert(key.row(), r.get(4)?);
+    }
     Ok(rows)
 }
 

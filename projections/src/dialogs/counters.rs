@@ -3,8 +3,9 @@
 //!
 //! Keys are ids (compared as integers), not the stored names: a rebuild computes a few dozen
 //! keys per event and sums them per batch, and with `unread:folder:<hex>:assignee:<hex>` strings
-//! that summing alone was a third of a dialogs rebuild (`memcmp` in map lookups). The stored
-//! names are formatted once per key and batch, in [`CounterKey::row`].
+//! that summing alone was a third of a dialogs rebuild (`memcmp` in map lookups). They are
+//! stored in binary ([`CounterKey::stored`], read back by [`CounterKey::from_stored`]); the
+//! names of [`CounterKey::row`] are for tests and comparisons.
 //!
 //! The inputs of a dialog change only by the events of [`affects`]. [`InputsCache`] keeps them
 //! for recently applied dialogs and [`Inputs::apply`] moves them with each event exactly as the
@@ -113,6 +114,168 @@ impl CounterKey {
     pub(super) fn is_unread(&self) -> bool {
         matches!(self.name, Name::Unread(_))
     }
+
+    /// F1.7, F1.5: an unread counter of `folder` (`None`: the whole project) narrowed to
+    /// `owner` (`None`: every dialog of it; `Some(None)`: the free ones; `Some(Some(op))`:
+    /// those assigned to `op`), the base row (`operator: None`) or an operator's correction.
+    pub(super) fn unread(
+        project: ProjectId,
+        operator: Option<OperatorId>,
+        folder: Option<FolderGroup>,
+        owner: Option<Option<OperatorId>>,
+    ) -> Self {
+        Self::scoped(project, operator, Name::Unread(Scope::of(folder, owner)))
+    }
+
+    /// F1.4: an *Unanswered* counter (base rows only), scoped as [`Self::unread`].
+    pub(super) fn unanswered(
+        project: ProjectId,
+        folder: Option<FolderGroup>,
+        owner: Option<Option<OperatorId>>,
+    ) -> Self {
+        Self::scoped(project, None, Name::Unanswered(Scope::of(folder, owner)))
+    }
+
+    fn scoped(project: ProjectId, operator: Option<OperatorId>, name: Name) -> Self {
+        Self {
+            project: project.as_uuid().as_u128(),
+            operator: operator.map(|o| o.as_uuid().as_u128()),
+            name,
+        }
+    }
+
+    /// The stored row key: project (16 bytes), operator (16 bytes, empty for a base row), kind
+    /// (`KIND_*`) and the scope or tag in the compact form of [`encode_scope`].
+    pub(super) fn stored(&self) -> ([u8; 16], Vec<u8>, i64, Vec<u8>) {
+        let operator = self
+            .operator
+            .map(|o| o.to_be_bytes().to_vec())
+            .unwrap_or_default();
+        let (kind, scope) = match &self.name {
+            Name::Unread(scope) => (KIND_UNREAD, encode_scope(scope)),
+            Name::Unanswered(scope) => (KIND_UNANSWERED, encode_scope(scope)),
+            Name::Tag(tag) => (KIND_TAG, tag.to_be_bytes().to_vec()),
+        };
+        (self.project.to_be_bytes(), operator, kind, scope)
+    }
+
+    /// A stored row key back ([`Self::stored`]); anything malformed is `Corrupt`.
+    pub(super) fn from_stored(
+        project: &[u8],
+        operator: &[u8],
+        kind: i64,
+        scope: &[u8],
+    ) -> Result<Self, ProjectionError> {
+        let corrupt = |what: &str| {
+            ProjectionError::Corrupt(format!("counter key: {what} ({kind}, {scope:02x?})"))
+        };
+        let id = |bytes: &[u8]| {
+            <[u8; 16]>::try_from(bytes)
+                .map(u128::from_be_bytes)
+                .map_err(|_| corrupt("an id is not 16 bytes"))
+        };
+        let name = match kind {
+            KIND_UNREAD => Name::Unread(decode_scope(scope).ok_or_else(|| corrupt("bad scope"))?),
+            KIND_UNANSWERED => {
+                Name::Unanswered(decode_scope(scope).ok_or_else(|| corrupt("bad scope"))?)
+            }
+            KIND_TAG => Name::Tag(id(scope)?),
+            _ => return Err(corrupt("unknown kind")),
+        };
+        Ok(Self {
+            project: id(project)?,
+            operator: if operator.is_empty() {
+                None
+            } else {
+                Some(id(operator)?)
+            },
+            name,
+        })
+    }
+
+    /// The scope prefix every counter of `folder` starts with (to forget them all).
+    pub(super) fn folder_prefix(folder: FolderId) -> Vec<u8> {
+        let mut out = vec![GROUP_FOLDER];
+        out.extend(folder.as_uuid().as_u128().to_be_bytes());
+        out
+    }
+}
+
+/// A custom folder or the built-in *With operator* as a counter's group (`None` where it is
+/// used: the whole project).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FolderGroup {
+    WithOperator,
+    Custom(FolderId),
+}
+
+impl Scope {
+    fn of(folder: Option<FolderGroup>, owner: Option<Option<OperatorId>>) -> Self {
+        Self {
+            group: match folder {
+                None => Group::All,
+                Some(FolderGroup::WithOperator) => Group::WithOperator,
+                Some(FolderGroup::Custom(f)) => Group::Folder(f.as_uuid().as_u128()),
+            },
+            owner: owner.map(|o| match o {
+                None => Owner::Free,
+                Some(op) => Owner::Assignee(op.as_uuid().as_u128()),
+            }),
+        }
+    }
+}
+
+/// Stored counter kinds.
+const KIND_UNREAD: i64 = 1;
+const KIND_UNANSWERED: i64 = 2;
+const KIND_TAG: i64 = 3;
+
+/// Stored scope codes: the group, then the owner, each a byte followed by an id's 16 bytes
+/// where it names one.
+const GROUP_ALL: u8 = 0;
+const GROUP_WITH_OPERATOR: u8 = 1;
+const GROUP_FOLDER: u8 = 2;
+const OWNER_NONE: u8 = 0;
+const OWNER_FREE: u8 = 1;
+const OWNER_ASSIGNEE: u8 = 2;
+
+/// A scope in 2 to 34 bytes (the 36 to 100-character names it had as text).
+fn encode_scope(scope: &Scope) -> Vec<u8> {
+    let mut out = Vec::with_capacity(34);
+    match scope.group {
+        Group::All => out.push(GROUP_ALL),
+        Group::WithOperator => out.push(GROUP_WITH_OPERATOR),
+        Group::Folder(f) => {
+            out.push(GROUP_FOLDER);
+            out.extend(f.to_be_bytes());
+        }
+    }
+    match scope.owner {
+        None => out.push(OWNER_NONE),
+        Some(Owner::Free) => out.push(OWNER_FREE),
+        Some(Owner::Assignee(op)) => {
+            out.push(OWNER_ASSIGNEE);
+            out.extend(op.to_be_bytes());
+        }
+    }
+    out
+}
+
+fn decode_scope(bytes: &[u8]) -> Option<Scope> {
+    let id = |b: &[u8]| <[u8; 16]>::try_from(b).ok().map(u128::from_be_bytes);
+    let (group, rest) = match bytes.split_first()? {
+        (&GROUP_ALL, rest) => (Group::All, rest),
+        (&GROUP_WITH_OPERATOR, rest) => (Group::WithOperator, rest),
+        (&GROUP_FOLDER, rest) if rest.len() >= 16 => (Group::Folder(id(&rest[..16])?), &rest[16..]),
+        _ => return None,
+    };
+    let owner = match rest.split_first()? {
+        (&OWNER_NONE, []) => None,
+        (&OWNER_FREE, []) => Some(Owner::Free),
+        (&OWNER_ASSIGNEE, op) => Some(Owner::Assignee(id(op)?)),
+        _ => return None,
+    };
+    Some(Scope { group, owner })
 }
 
 /// An operator's read state of one dialog (a `dialogoperator_read` row).
@@ -574,6 +737,61 @@ mod tests {
             contributions(&dialog).get(&key(None, &format!("tag:{}", tag.token()))),
             Some(&1)
         );
+    }
+
+    #[test]
+    fn stored_keys_round_trip_and_malformed_ones_are_errors() {
+        let project = PROJECT;
+        let folder = FolderId::from_u128(3);
+        let mut keys = Vec::new();
+        for group in [
+            None,
+            Some(FolderGroup::WithOperator),
+            Some(FolderGroup::Custom(folder)),
+        ] {
+            for owner in [None, Some(None), Some(Some(op(2)))] {
+                keys.push(CounterKey::unread(project, None, group, owner));
+                keys.push(CounterKey::unread(project, Some(op(1)), group, owner));
+                keys.push(CounterKey::unanswered(project, group, owner));
+            }
+        }
+        let mut dialog = inputs();
+        dialog.tags = vec![TagId::from_u128(9)];
+        dialog.folders = vec![folder];
+        let mut changes = Vec::new();
+        dialog.contribute(PROJECT, 1, &mut changes);
+        keys.extend(changes.iter().map(|(key, _)| *key));
+        for key in keys {
+            let (project, operator, kind, scope) = key.stored();
+            let back = CounterKey::from_stored(&project, &operator, kind, &scope).expect("decodes");
+            assert_eq!(back, key);
+            assert_eq!(back.row(), key.row());
+            if let Some(folder_scope) = scope.strip_prefix(&[GROUP_FOLDER][..]) {
+                assert!(CounterKey::folder_prefix(folder).ends_with(&folder_scope[..16]));
+            }
+        }
+        let project = project_bytes();
+        for (kind, scope) in [
+            (KIND_UNREAD, &[][..]),
+            (KIND_UNREAD, &[GROUP_ALL][..]),
+            (KIND_UNREAD, &[GROUP_FOLDER, 1, 2][..]),
+            (KIND_UNANSWERED, &[GROUP_ALL, OWNER_ASSIGNEE, 1][..]),
+            (KIND_UNREAD, &[GROUP_ALL, OWNER_NONE, 0][..]),
+            (KIND_TAG, &[1, 2, 3][..]),
+            (9, &[GROUP_ALL, OWNER_NONE][..]),
+        ] {
+            assert!(
+                matches!(
+                    CounterKey::from_stored(&project, &[], kind, scope),
+                    Err(ProjectionError::Corrupt(_))
+                ),
+                "{kind} {scope:?}"
+            );
+        }
+    }
+
+    fn project_bytes() -> [u8; 16] {
+        PROJECT.as_uuid().as_u128().to_be_bytes()
     }
 
     #[test]
