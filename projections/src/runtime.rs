@@ -1149,8 +1149,10 @@ impl Default for RunnerOptions {
     fn default() -> Self {
         Self {
             max_batch: 512,
-            // Room for a writer that fell behind to take several batches into one transaction.
-            queued_batches: 16,
+            // Room for a writer that fell behind to take several batches into one transaction,
+            // and for the fast read models to go on while the slowest works through a commit
+            // (the feed waits only when a queue is full).
+            queued_batches: 64,
             retry_after: Duration::from_millis(200),
         }
     }
