@@ -1,5 +1,6 @@
-//! A WAL checkpointer on a thread of its own, for a SQLite file with one writer: the embedded
-//! log and the live read-model files.
+//! A WAL checkpointer on a thread of its own, for a SQLite file with one writer (the embedded
+//! log's). The read-model files do not use it: see `WRITER_CHECKPOINT_PAGES` in the
+//! projections runtime.
 //!
 //! With SQLite's automatic checkpoint the writer copies the WAL into the database file itself,
 //! right after the commit that crossed the threshold, and waits for the two fsyncs of that

@@ -28,7 +28,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use switchboard_core::log::{EventLog, LogError, LogRecord, Subject, SubjectFilter};
-use switchboard_core::wal::Checkpointer;
 use switchboard_schemas::{Envelope, Timestamp, decode_batch};
 use tokio::sync::{mpsc, watch};
 
@@ -233,18 +232,16 @@ const BULK_CACHE_KIB: i64 = 256 * 1024;
 /// Log records a rebuild file's writer applies between commits.
 const BULK_COMMIT_RECORDS: usize = 64 * 1024;
 
-/// WAL pages between automatic checkpoints of a live projection file whose checkpointer thread
-/// could not start (4 KiB pages: 64 MiB).
+/// WAL pages between automatic checkpoints of a projection file (4 KiB pages: 64 MiB).
+///
+/// The writer checkpoints itself, right after a commit, which rewinds the WAL each time. A
+/// checkpointer on a thread of its own (as the log has, `switchboard_core::wal`) was measured
+/// and taken out again: a busy writer commits between any two passive checkpoints, so the WAL
+/// was never rewound (the dialogs WAL grew ≈ 300 MB/s in the full-size live phase) and the
+/// truncating checkpoint over its limit held the writer longer than these do (dialogs
+/// append→visible p99 at 100k dialogs 372–447 ms against 192–208 ms; at full size 445–562 ms
+/// against 268–294 ms).
 const WRITER_CHECKPOINT_PAGES: i64 = 16 * 1024;
-
-/// How long a live file's checkpointer lets commits accumulate before a checkpoint: pages that
-/// several commits changed (counters, the newest end of each project's list indexes) are copied
-/// once.
-const LIVE_CHECKPOINT_DELAY: Duration = Duration::from_millis(1000);
-
-/// A live file's WAL over this is emptied by a checkpoint that waits for the writer (passive
-/// ones alone cannot rewind a WAL that a busy writer keeps appending to).
-const LIVE_WAL_LIMIT_BYTES: i64 = 256 << 20;
 
 /// How a projection file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,8 +433,6 @@ pub struct ProjectionStore<P> {
     path: PathBuf,
     /// Set for a file being rebuilt ([`ProjectionStore::create_for_rebuild`]).
     bulk: Option<Bulk>,
-    /// A live file's WAL checkpoints, beside the writer (see `open`).
-    checkpointer: Option<Checkpointer>,
 }
 
 /// Where a rebuild file's writer is between commits.
@@ -489,26 +484,12 @@ impl<P: Projection> ProjectionStore<P> {
             WriteMode::Live,
         )?;
         let checkpoint = read_checkpoint(&conn, projection.name())?;
-        // Checkpoints run on a thread of their own: with SQLite's automatic ones the writer
-        // copied the WAL and waited for its fsyncs every few commits (at full size a profile of
-        // the dialogs writer in the live phase: most of its time off the CPU was these fsyncs,
-        // and each one stalled every read model behind it by a few hundred ms).
-        let checkpointer = Checkpointer::start(
-            path,
-            &format!("ckpt-{}", projection.name()),
-            LIVE_CHECKPOINT_DELAY,
-            LIVE_WAL_LIMIT_BYTES,
-        );
-        if checkpointer.is_some() {
-            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        }
         Ok(Self {
             conn,
             projection,
             checkpoint,
             path: path.to_path_buf(),
             bulk: None,
-            checkpointer,
         })
     }
 
@@ -532,7 +513,6 @@ impl<P: Projection> ProjectionStore<P> {
             checkpoint: Checkpoint::default(),
             path: path.to_path_buf(),
             bulk: Some(Bulk::default()),
-            checkpointer: None,
         })
     }
 
@@ -550,7 +530,6 @@ impl<P: Projection> ProjectionStore<P> {
     /// committed, given its query indexes, packed, switched to WAL (as live files are) and
     /// synced.
     pub fn close(mut self) -> Result<(), ProjectionError> {
-        drop(self.checkpointer.take());
         if self.bulk.is_none() {
             self.conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
@@ -663,14 +642,7 @@ impl<P: Projection> ProjectionStore<P> {
             return Ok(next);
         }
         let written = match self.bulk.as_mut() {
-            None => {
-                let written =
-                    Self::write(&mut self.conn, &mut self.projection, name, &decoded, next);
-                if let Some(checkpointer) = &self.checkpointer {
-                    checkpointer.nudge();
-                }
-                written
-            }
+            None => Self::write(&mut self.conn, &mut self.projection, name, &decoded, next),
             Some(bulk) => Self::write_bulk(
                 &self.conn,
                 &mut self.projection,
