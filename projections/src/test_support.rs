@@ -41,3 +41,18 @@ pub(crate) fn stored_bytes(conn: &rusqlite::Connection, table: &str, column: &st
         .collect::<rusqlite::Result<_>>()
         .expect("rows")
 }
+
+/// SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`), one line per step: how a test checks which
+/// index a statement uses.
+pub(crate) fn query_plan(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Vec<String> {
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("plan")
+        .query_map(params, |r| r.get::<_, String>(3))
+        .expect("plan")
+        .collect::<rusqlite::Result<_>>()
+        .expect("plan")
+}

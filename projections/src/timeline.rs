@@ -904,6 +904,7 @@ pub fn attachments(
 mod tests {
     use super::*;
     use crate::runtime::{ProjectionStore, open_reader};
+    use crate::test_support::query_plan;
     use switchboard_core::log::{LogRecord, Subject};
 
     struct Log {
@@ -1304,18 +1305,16 @@ mod tests {
         drop(store);
         let conn = open_reader(&path).expect("reader");
         for hide in ["", " AND NOT (t.kind = 3)"] {
-            let plan: Vec<String> = conn
-                .prepare(&format!(
-                    "EXPLAIN QUERY PLAN SELECT t.place FROM dialog_timeline t
+            let plan = query_plan(
+                &conn,
+                &format!(
+                    "SELECT t.place FROM dialog_timeline t
                          LEFT JOIN timeline_key o ON o.key = t.operator
                      WHERE t.dialog = ?1 AND t.place < ?2{hide}
                      ORDER BY t.place DESC LIMIT ?3"
-                ))
-                .expect("plan")
-                .query_map(params![1, i64::MAX, 50], |r| r.get::<_, String>(3))
-                .expect("plan")
-                .collect::<Result<_, _>>()
-                .expect("plan");
+                ),
+                params![1, i64::MAX, 50],
+            );
             assert!(
                 plan.iter()
                     .any(|step| step.contains("dialog_timeline_by_dialog")),
@@ -1336,18 +1335,12 @@ mod tests {
         let path = dir.path().join("timeline.sqlite");
         drop(ProjectionStore::open(&path, TimelineProjection::default()).expect("open"));
         let conn = open_reader(&path).expect("reader");
-        let plan: Vec<String> = conn
-            .prepare(
-                "EXPLAIN QUERY PLAN UPDATE dialog_timeline SET status = ?2, failure = ?3
-                 WHERE item = ?1 AND kind = 1 AND (?2 = 4 OR status < ?2)",
-            )
-            .expect("plan")
-            .query_map(params![[0u8; 16], 2, None::<String>], |r| {
-                r.get::<_, String>(3)
-            })
-            .expect("plan")
-            .collect::<Result<_, _>>()
-            .expect("plan");
+        let plan = query_plan(
+            &conn,
+            "UPDATE dialog_timeline SET status = ?2, failure = ?3
+             WHERE item = ?1 AND kind = 1 AND (?2 = 4 OR status < ?2)",
+            params![[0u8; 16], 2, None::<String>],
+        );
         assert!(
             plan.iter()
                 .any(|step| step.contains("USING INDEX dialog_timeline_outbound (item=?)")),
