@@ -38,7 +38,7 @@ use switchboard_projections::dialogs::{
     self, AuthorKind, Condition, Expr, Filter, Folder, ListQuery, Order, Tab, Viewer,
 };
 use switchboard_projections::search::{
-    self, SearchOptions, SearchOrder, SearchQuery, SearchReader, Target,
+    self, HitDetail, SearchOptions, SearchOrder, SearchQuery, SearchReader, Target,
 };
 use switchboard_projections::{
     ProjectionRunner, RunnerOptions, Until, open_for_rebuild, open_reader, rebuild_files,
@@ -751,8 +751,15 @@ fn queries(path: &Path, projects: &[ProjectIds], args: &ProjectionsArgs) -> Resu
 
 /// Search queries on the index under `root`, across the projects: word search over message
 /// texts by relevance (stemmed: `заказы` finds `заказ`), substring search over clients (names,
-/// phones, emails, channel ids), and word search newest first.
-fn search_queries(root: &Path, projects: &[ProjectIds], samples: usize) -> Result<Value, String> {
+/// phones, emails, channel ids), and word search newest first. Each message hit is read from
+/// the timeline file `timeline` (its text, author and id are there, not in the index), as a
+/// caller's search does (`query::search_items`).
+fn search_queries(
+    root: &Path,
+    timeline: &Path,
+    projects: &[ProjectIds],
+    samples: usize,
+) -> Result<Value, String> {
     const WORDS: &[&str] = &[
         "заказы",
         "доставку",
@@ -764,6 +771,7 @@ fn search_queries(root: &Path, projects: &[ProjectIds], samples: usize) -> Resul
     const SUBSTRINGS: &[&str] = &["ова", "1988", "ivan", "gmail", "791", "petrov"];
     const NEWEST: &[&str] = &["заказ", "доставка", "order", "возврат"];
     let reader = SearchReader::open(root).map_err(|e| e.to_string())?;
+    let timeline = open_reader(timeline).map_err(|e| e.to_string())?;
     let mut out = Map::new();
     let mut worst = 0u64;
     let mut hits = 0usize;
@@ -789,6 +797,15 @@ fn search_queries(root: &Path, projects: &[ProjectIds], samples: usize) -> Resul
             query.order = order;
             let started = Instant::now();
             let page = reader.search(&query).map_err(|e| e.to_string())?;
+            for hit in &page.hits {
+                if let HitDetail::Message(m) = &hit.detail {
+                    let item = switchboard_projections::timeline::item_at(&timeline, m.place)
+                        .map_err(|e| e.to_string())?;
+                    if item.is_none() {
+                        return Err(format!("no timeline item at {} for a hit", m.place));
+                    }
+                }
+            }
             record(&mut h, started.elapsed());
             hits += page.hits.len();
         }
@@ -1256,10 +1273,11 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
         }
 
         let search_root = Model::Search.path(&together);
+        let timeline_file = Model::Sql(Kind::Timeline).path(&together);
         let search_projects = generated.generator.project_ids();
         let samples = args.samples;
         let search_figures = tokio::task::spawn_blocking(move || {
-            search_queries(&search_root, &search_projects, samples)
+            search_queries(&search_root, &timeline_file, &search_projects, samples)
         })
         .await
         .map_err(|e| e.to_string())??;

@@ -22,10 +22,12 @@ use crate::dialogs::{
 };
 use crate::project::{FolderInfo, TagInfo, folders, tags};
 use crate::runtime::ProjectionError;
-use crate::search::{SearchError, SearchPage, SearchQuery, SearchReader};
+use crate::search::{
+    ClientHit, HitDetail, SearchCursor, SearchError, SearchPage, SearchQuery, SearchReader,
+};
 use crate::timeline::{
-    AttachmentCursor, AttachmentPage, Show, TimelineCursor, TimelinePage, attachments,
-    timeline_showing,
+    AttachmentCursor, AttachmentPage, Show, TimelineCursor, TimelineItem, TimelinePage,
+    attachments, item_at, timeline_showing,
 };
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -251,4 +253,65 @@ pub fn search(
         }
     }
     Ok(SearchPage { hits, next })
+}
+
+/// What a search found, shown: a client as the index holds it, a message as the timeline shows
+/// it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The dialog to open (a merged message's survivor).
+    pub dialog: DialogId,
+    /// The log sequence of the event the hit comes from.
+    pub seq: u64,
+    /// BM25 score, for relevance order.
+    pub score: Option<f32>,
+    pub detail: FoundDetail,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FoundDetail {
+    Client(ClientHit),
+    /// The message or note with its text, author, files and delivery.
+    Message(Box<TimelineItem>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundPage {
+    pub hits: Vec<Found>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<SearchCursor>,
+}
+
+/// [`search`] with each message hit read from the timeline (the index keeps a message's words
+/// only; its text, author and id are the timeline's, at the same place: one row read per hit).
+/// A hit the timeline does not hold (yet: the timeline applies the same log on its own runner,
+/// usually ahead of the index's commits) is left out of the page.
+pub fn search_items(
+    dialogs: &Connection,
+    timeline: &Connection,
+    index: &SearchReader,
+    caller: &Caller,
+    query: SearchQuery,
+) -> Result<FoundPage, SearchError> {
+    let page = search(dialogs, index, caller, query)?;
+    let mut hits = Vec::with_capacity(page.hits.len());
+    for hit in page.hits {
+        let detail = match hit.detail {
+            HitDetail::Client(client) => FoundDetail::Client(client),
+            HitDetail::Message(message) => match item_at(timeline, message.place)? {
+                Some(item) => FoundDetail::Message(Box::new(item)),
+                None => continue,
+            },
+        };
+        hits.push(Found {
+            dialog: hit.dialog,
+            seq: hit.seq,
+            score: hit.score,
+            detail,
+        });
+    }
+    Ok(FoundPage {
+        hits,
+        next: page.next,
+    })
 }

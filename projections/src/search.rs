@@ -2,44 +2,56 @@
 //! built from the log only and driven by the same [`ProjectionRunner`] as the SQLite models.
 //!
 //! # Documents
-//! One index, two kinds of documents, each with its kind (`type`, indexed), its project and its
-//! dialog (each indexed and a fast field, as the id's 16 bytes), an order key
+//! One index, three kinds of documents, each with its kind (`type`, indexed), its project and
+//! its dialog (each indexed and a fast field, as the id's 16 bytes), an order key
 //! (`seq << 12 | index of the event in its log message`, as two fast fields: `seq`, and `index`
-//! where it is not 0), its time (`at`, a fast field) and a stored `body` (postcard) that holds
-//! the rest of what the document was built from; nothing is stored twice (see *On disk*):
+//! where it is not 0) and its time (`at`, a fast field); nothing is stored twice (see *On
+//! disk*):
 //! - **client**, one per live dialog: name, phone (also as digits only), email and every
 //!   channel identity's external id and display name, lowercased (`ё` folded to `е`) and
 //!   indexed unstemmed as 3-grams at their positions (`grams`) for substring search, and as
 //!   the first two characters of each word (`words`) for two-character queries (a word that
 //!   starts with them). A query of three characters is one gram; a longer one is a phrase of
 //!   grams at their offsets, which matches exactly the values that contain it. Its order key
-//!   is the registration's, so *newest* means the newest client.
+//!   is the registration's, so *newest* means the newest client. A stored `body` (postcard)
+//!   holds what the document was built from: a hit shows it, an update starts from it.
 //! - **message**, one per inbound message, outbound message (operator or bot) and internal note
 //!   that has text: the words, stemmed for Russian and English (`заказы` finds `заказ`,
-//!   `running` finds `run`), no n-grams. Notes are searchable because search is an operator's
-//!   tool and notes are written by and for operators (F3.3); a hit says which kind it is so a
-//!   caller can leave notes out. The catalog has no message edit or deletion: a message changes
-//!   the index only through its dialog (merged or deleted).
+//!   `running` finds `run`), no n-grams, and **nothing stored**: the text, author and id are the
+//!   timeline read model's, and a hit names the timeline's place of the same event
+//!   ([`MessageHit::place`]: same log message, same position), where
+//!   [`crate::query::search_items`] reads them (one row per hit). Notes are searchable because
+//!   search is an operator's tool and notes are written by and for operators (F3.3); a hit says
+//!   which kind it is so a caller can leave notes out. The catalog has no message edit or
+//!   deletion: a message changes the index only through its dialog (merged or deleted).
+//! - **merged**, one per dialog merged into another (F4.9): the absorbed dialog's id and, in
+//!   `into` (indexed and a fast field), the survivor's. The absorbed dialog's messages keep
+//!   their documents (the index has no text to add them again with); a hit in one is reported
+//!   in the survivor, and a search narrowed to a survivor's dialogs includes the dialogs merged
+//!   into it. A survivor merged away in turn hands its merge documents on, so each one names the
+//!   last survivor and a hit needs one lookup.
 //!
 //! # Events
 //! `dialog.registered` adds the client document; `client.profile_updated`, `identity.linked`,
 //! `identity.unlinked` and `dialog.merged` (the survivor takes over identities) replace it
-//! (a delete of the dialog's client document, by query, + add, in the same commit); `client.deleted` removes every
-//! document of the dialog (F4.8: personal data leaves the read model); `dialog.merged_into`
-//! removes the absorbed dialog's client document and re-adds its messages under the survivor,
-//! so a hit always names a dialog the list still has (one timeline, F4.9). Everything else is
-//! skipped without decoding (by the `Sb-Type` header).
+//! (a delete of the dialog's client document, by query, + add, in the same commit);
+//! `client.deleted` removes every document of the dialog and of the dialogs merged into it
+//! (F4.8: personal data leaves the read model); `dialog.merged_into` removes the absorbed
+//! dialog's client document and adds its merge document (and moves those of the dialogs it
+//! had absorbed to the survivor), or forgets it when the survivor is deleted. Everything else
+//! is skipped without decoding (by the `Sb-Type` header).
 //!
 //! # State across batches and restarts
-//! A client update needs the client's current document, and a merge needs the absorbed
-//! dialog's messages, but documents added since the last commit are not visible to a searcher.
-//! The index keeps **no copy of the model in memory**: what is committed is read back from the
-//! stored `body` of the committed documents (the reader is reloaded right after each commit),
-//! and what changed since the last commit is held in a small *pending* overlay (the changed
-//! clients, the messages added, the dialogs whose committed documents were deleted) that is
-//! dropped at each commit. Memory is bounded by the commit interval (at 1M clients a full copy
-//! would cost hundreds of MB), restarts need no warm-up, and the state is exact: what a commit
-//! holds is what the overlay said plus what was committed before.
+//! A client update needs the client's current document, and a merge needs the merge documents
+//! naming the absorbed dialog, but documents added since the last commit are not visible to a
+//! searcher. The index keeps **no copy of the model in memory**: what is committed is read back
+//! (the client's stored `body`, the merge documents' fast fields; the reader is reloaded right
+//! after each commit), and what changed since the last commit is held in a small *pending*
+//! overlay (the changed clients, the changed merge documents, the dialogs whose committed
+//! documents were deleted) that is dropped at each commit. Memory is bounded by the commit
+//! interval (at 1M clients a full copy would cost hundreds of MB), restarts need no warm-up,
+//! and the state is exact: what a commit holds is what the overlay said plus what was
+//! committed before.
 //!
 //! # Exactly once, near-real-time
 //! The checkpoint (last applied sequence) is the commit payload; at open it is read back, and
@@ -57,21 +69,21 @@
 //! live index can be compared with a rebuilt one (`switchboard verify`).
 //!
 //! # On disk
-//! What a document costs is kept to what a search or an update reads back: client values are
+//! What a document costs is kept to what a search or an update reads back: message texts are
+//! the timeline's and not stored here (at 10M messages the stored bodies were 476 MB of the
+//! index's 886, mostly message and operator ids zstd could not shrink); client values are
 //! 3-grams with positions, not every n-gram of 3..10 characters (a sixth of the size, and
 //! exact for queries of any length, where overlapping 10-grams were not); ids are 16-byte
 //! terms, not 32 hex digits; a message has no key of its own (nothing looks one up: a message
 //! leaves the index only with its dialog); field norms exist only for the two scored fields
-//! (`grams`, `text`); the kind, project, dialog, order and time are not stored (the body's
-//! variant names the kind, the rest are fast fields: a dictionary ordinal of a few bits per
-//! document for the ids, the columnar codecs' residuals for order and time);
-//! the document store is zstd in 32 KiB blocks.
+//! (`grams`, `text`); the kind, project, dialog, order and time are not stored (a dictionary
+//! ordinal of a few bits per document for the ids, the columnar codecs' residuals for order
+//! and time); the client bodies are zstd in 32 KiB blocks.
 
 use crate::runtime::{
     Checkpoint, ProjectionError, ProjectionRunner, RebuildProgress, RunnerOptions, SharedRecord,
     Store, Until, rebuild_store,
 };
-use crate::timeline::{ItemId, ItemKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -84,8 +96,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use switchboard_core::log::{EventLog, LogRecord};
 use switchboard_schemas::{
-    Actor, AggregateId, ChannelId, ChannelIdentity, ClientProfile, DialogId, Envelope, Event,
-    MessageAuthor, MessageId, NoteId, OperatorId, ProjectId, Timestamp, decode_batch,
+    AggregateId, ChannelId, ChannelIdentity, ClientProfile, DialogId, Envelope, Event, ProjectId,
+    Timestamp, decode_batch,
 };
 use tantivy::collector::{Collector, DocSetCollector, TopDocs};
 use tantivy::columnar::{BytesColumn, Column};
@@ -138,6 +150,7 @@ const TEXT: &str = "sb_text";
 const POINTER: &str = "CURRENT";
 const CLIENT: &str = "client";
 const MESSAGE: &str = "message";
+const MERGED: &str = "merged";
 /// Event types that change the index; log messages with none of them are not decoded.
 const RELEVANT: &[&str] = &[
     "dialog.registered",
@@ -214,7 +227,10 @@ struct Fields {
     grams: Field,
     words: Field,
     text: Field,
+    /// A client document's stored body (postcard); other documents store nothing.
     body: Field,
+    /// A merge document's survivor: the dialog its `dialog`'s messages now belong to.
+    into: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -229,6 +245,7 @@ fn schema() -> (Schema, Fields) {
         )
     };
     let id = BytesOptions::default().set_indexed();
+    let into = id.clone().set_fast();
     let fields = Fields {
         doc_type: builder
             .add_text_field("type", text_field("raw", IndexRecordOption::Basic, false)),
@@ -244,6 +261,7 @@ fn schema() -> (Schema, Fields) {
         words: builder.add_text_field("words", text_field(WORDS, IndexRecordOption::Basic, false)),
         text: builder.add_text_field("text", text_field(TEXT, IndexRecordOption::WithFreqs, true)),
         body: builder.add_bytes_field("body", STORED),
+        into: builder.add_bytes_field("into", into),
     };
     (builder.build(), fields)
 }
@@ -540,43 +558,8 @@ impl ClientBody {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum ItemBody {
-    Message(MessageId),
-    Note(NoteId),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum AuthorBody {
-    Client,
-    Operator(Option<OperatorId>),
-    Bot,
-    /// A note's author.
-    NoteBy(Option<OperatorId>),
-}
-
-/// Everything a message document is built from (its stored body).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct MessageBody {
-    /// The `order` fast field's value, not part of the stored body.
-    #[serde(skip)]
-    order: u64,
-    /// The `at` fast field's value, not part of the stored body.
-    #[serde(skip, default = "no_time")]
-    occurred_at: Timestamp,
-    item: ItemBody,
-    author: AuthorBody,
-    text: String,
-}
-
 fn no_time() -> Timestamp {
     Timestamp::from_micros(0)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-enum Body {
-    Client(ClientBody),
-    Message(MessageBody),
 }
 
 /// Ids (project, dialog) are indexed terms and fast-field values as their 16 bytes (the UUID's,
@@ -618,6 +601,9 @@ struct Columns {
     at: Column<i64>,
     project: BytesColumn,
     dialog: BytesColumn,
+    /// A merge document's survivor (no value on other documents; none in a segment without
+    /// merge documents).
+    into: Option<BytesColumn>,
 }
 
 impl Columns {
@@ -635,6 +621,7 @@ impl Columns {
             at: fast.i64("at")?,
             project: bytes("project")?,
             dialog: bytes("dialog")?,
+            into: fast.bytes("into")?,
         })
     }
 
@@ -672,6 +659,16 @@ impl Columns {
 
     fn dialog(&self, doc: DocId) -> Result<DialogId, ProjectionError> {
         Self::id(&self.dialog, doc).map(DialogId::from_u128)
+    }
+
+    /// A merge document's survivor; none for other documents.
+    fn survivor(&self, doc: DocId) -> Result<Option<DialogId>, ProjectionError> {
+        match &self.into {
+            Some(column) if column.term_ords(doc).next().is_some() => {
+                Self::id(column, doc).map(|id| Some(DialogId::from_u128(id)))
+            }
+            _ => Ok(None),
+        }
     }
 }
 
@@ -951,21 +948,17 @@ fn body_bytes<'a>(doc: &'a TantivyDocument, fields: &Fields) -> Result<&'a [u8],
         .ok_or_else(|| corrupt("a document has no body"))
 }
 
-/// A document's body, with its order key and time (fast fields) put back.
-fn decode_body(
+/// A client document's body, with its order key and time (fast fields) put back.
+fn decode_client(
     doc: &TantivyDocument,
     fields: &Fields,
     columns: &Columns,
     doc_id: DocId,
-) -> Result<Body, ProjectionError> {
-    let mut body: Body = postcard::from_bytes(body_bytes(doc, fields)?)
-        .map_err(|e| corrupt(format!("a body does not decode: {e}")))?;
-    let order = columns.order(doc_id)?;
-    let at = columns.at(doc_id)?;
-    match &mut body {
-        Body::Client(c) => (c.order, c.registered_at) = (order, at),
-        Body::Message(m) => (m.order, m.occurred_at) = (order, at),
-    }
+) -> Result<ClientBody, ProjectionError> {
+    let mut body: ClientBody = postcard::from_bytes(body_bytes(doc, fields)?)
+        .map_err(|e| corrupt(format!("a client body does not decode: {e}")))?;
+    body.order = columns.order(doc_id)?;
+    body.registered_at = columns.at(doc_id)?;
     Ok(body)
 }
 
@@ -1083,12 +1076,16 @@ pub struct ClientHit {
     pub registered_at: Timestamp,
 }
 
-/// A message or note found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message or note found. The index holds its words, not its text: the timeline read model
+/// has its text, author and id at [`MessageHit::place`] ([`crate::query::search_items`] reads
+/// them from there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageHit {
-    pub item: ItemId,
-    pub kind: ItemKind,
-    pub text: String,
+    /// Its place in the timeline (`crate::timeline::item_at`).
+    pub place: i64,
+    /// The dialog it was written in: [`SearchHit::dialog`] unless that one was merged into
+    /// another since (F4.9).
+    pub written_in: DialogId,
     pub occurred_at: Timestamp,
 }
 
@@ -1207,44 +1204,38 @@ fn message_match(opened: &Opened, text: &str) -> Result<Option<Box<dyn Query>>, 
 }
 
 fn hit_of(
-    doc: &TantivyDocument,
+    searcher: &Searcher,
+    target: Target,
     fields: &Fields,
     columns: &Columns,
-    doc_id: DocId,
+    address: DocAddress,
     score: Option<f32>,
 ) -> Result<(SearchHit, u64), ProjectionError> {
+    let doc_id = address.doc_id;
     let dialog = columns.dialog(doc_id)?;
     let order = columns.order(doc_id)?;
-    let detail = match decode_body(doc, fields, columns, doc_id)? {
-        Body::Client(c) => HitDetail::Client(ClientHit {
-            name: c.name,
-            phone: c.phone,
-            email: c.email,
-            identities: c
-                .identities
-                .into_iter()
-                .map(|i| (i.channel, i.external_id, i.display_name))
-                .collect(),
-            registered_at: c.registered_at,
-        }),
-        Body::Message(m) => {
-            let item = match m.item {
-                ItemBody::Message(id) => ItemId::Message(id),
-                ItemBody::Note(id) => ItemId::Note(id),
-            };
-            let kind = match m.author {
-                AuthorBody::Client => ItemKind::Inbound,
-                AuthorBody::Operator(op) => ItemKind::Outbound(op),
-                AuthorBody::Bot => ItemKind::Outbound(None),
-                AuthorBody::NoteBy(op) => ItemKind::Note(op),
-            };
-            HitDetail::Message(MessageHit {
-                item,
-                kind,
-                text: m.text,
-                occurred_at: m.occurred_at,
+    let detail = match target {
+        Target::Clients => {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let c = decode_client(&doc, fields, columns, doc_id)?;
+            HitDetail::Client(ClientHit {
+                name: c.name,
+                phone: c.phone,
+                email: c.email,
+                identities: c
+                    .identities
+                    .into_iter()
+                    .map(|i| (i.channel, i.external_id, i.display_name))
+                    .collect(),
+                registered_at: c.registered_at,
             })
         }
+        // Nothing stored: everything else is in the timeline at this place.
+        Target::Messages => HitDetail::Message(MessageHit {
+            place: timeline_place(order),
+            written_in: dialog,
+            occurred_at: columns.at(doc_id)?,
+        }),
     };
     Ok((
         SearchHit {
@@ -1255,6 +1246,57 @@ fn hit_of(
         },
         order,
     ))
+}
+
+/// The timeline's place of the event with this order key: the same log message and position
+/// (`seq << 20 | position` there).
+fn timeline_place(order: u64) -> i64 {
+    let place = (order >> 12) << crate::timeline::POSITION_BITS | (order & 0xfff);
+    i64::try_from(place).unwrap_or(i64::MAX)
+}
+
+/// The merge documents whose `field` (`dialog`: the absorbed one, `into`: the survivor) is one
+/// of `ids`, as (absorbed, survivor) pairs.
+fn merges(
+    searcher: &Searcher,
+    fields: &Fields,
+    field: Field,
+    ids: impl IntoIterator<Item = DialogId>,
+) -> Result<Vec<(DialogId, DialogId)>, ProjectionError> {
+    let terms: Vec<Term> = ids
+        .into_iter()
+        .map(|id| id_term(field, id.as_uuid().as_u128()))
+        .collect();
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = BooleanQuery::new(vec![
+        (
+            Occur::Must,
+            term_query(fields.doc_type, MERGED, IndexRecordOption::Basic),
+        ),
+        (Occur::Must, Box::new(TermSetQuery::new(terms))),
+    ]);
+    let mut addresses: Vec<DocAddress> = searcher
+        .search(&query, &DocSetCollector)?
+        .into_iter()
+        .collect();
+    addresses.sort_unstable();
+    let mut found = Vec::with_capacity(addresses.len());
+    let mut columns: Option<(u32, Columns)> = None;
+    for address in addresses {
+        let segment_columns = match columns.take() {
+            Some((segment, c)) if segment == address.segment_ord => c,
+            _ => Columns::of(searcher.segment_reader(address.segment_ord))?,
+        };
+        let absorbed = segment_columns.dialog(address.doc_id)?;
+        let survivor = segment_columns
+            .survivor(address.doc_id)?
+            .ok_or_else(|| corrupt("a merge document names no survivor"))?;
+        found.push((absorbed, survivor));
+        columns = Some((address.segment_ord, segment_columns));
+    }
+    Ok(found)
 }
 
 fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, SearchError> {
@@ -1286,15 +1328,21 @@ fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, Search
             IndexRecordOption::Basic,
         )),
     ];
+    let searcher = opened.reader.searcher();
     if let Some(dialogs) = &query.dialogs {
         if dialogs.is_empty() {
             return Ok(empty);
         }
-        let terms = dialogs.iter().map(|d| dialog_term(fields, *d));
+        let mut narrowed = dialogs.clone();
+        if query.target == Target::Messages {
+            // A dialog's messages include those written in the dialogs it absorbed (F4.9).
+            let absorbed = merges(&searcher, fields, fields.into, dialogs.iter().copied())?;
+            narrowed.extend(absorbed.into_iter().map(|(absorbed, _)| absorbed));
+        }
+        let terms = narrowed.iter().map(|d| dialog_term(fields, *d));
         parts.push(filter(Box::new(TermSetQuery::new(terms))));
     }
     let limit = query.limit.clamp(1, MAX_LIMIT);
-    let searcher = opened.reader.searcher();
     let mut found: Vec<(Option<f32>, DocAddress)> = match query.order {
         SearchOrder::Newest => {
             match query.after {
@@ -1333,16 +1381,34 @@ fn run_search(opened: &Opened, query: &SearchQuery) -> Result<SearchPage, Search
     let mut last_order = None;
     let mut columns: HashMap<u32, Columns> = HashMap::new();
     for (score, address) in found {
-        let doc: TantivyDocument = searcher.doc(address)?;
         let segment_columns = match columns.entry(address.segment_ord) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
                 entry.insert(Columns::of(searcher.segment_reader(address.segment_ord))?)
             }
         };
-        let (hit, order) = hit_of(&doc, fields, segment_columns, address.doc_id, score)?;
+        let (hit, order) = hit_of(
+            &searcher,
+            query.target,
+            fields,
+            segment_columns,
+            address,
+            score,
+        )?;
         last_order = Some(order);
         hits.push(hit);
+    }
+    if query.target == Target::Messages {
+        // Messages written in a dialog merged away since live on in its survivor.
+        let written: HashSet<DialogId> = hits.iter().map(|h| h.dialog).collect();
+        let moved: HashMap<DialogId, DialogId> = merges(&searcher, fields, fields.dialog, written)?
+            .into_iter()
+            .collect();
+        for hit in &mut hits {
+            if let Some(survivor) = moved.get(&hit.dialog) {
+                hit.dialog = *survivor;
+            }
+        }
     }
     let next = match (more, query.order, last_order) {
         (true, SearchOrder::Newest, Some(order)) => Some(SearchCursor::Before(order)),
@@ -1366,8 +1432,9 @@ pub struct IndexDigest {
     pub checkpoint: Checkpoint,
     pub documents: u64,
     /// SHA-256 (hex) over the multiset of documents: each document's hash (project, dialog,
-    /// order key, time, body, which names the kind) summed lane-wise, so the order of segments and
-    /// documents does not matter and a duplicate changes it.
+    /// order key, time, and a client's body, a merge's survivor or a message's number of
+    /// words) summed lane-wise, so the order of segments and documents does not matter and a
+    /// duplicate changes it.
     pub sha256: String,
 }
 
@@ -1390,6 +1457,7 @@ fn digest_of(opened: &Opened) -> Result<IndexDigest, ProjectionError> {
                 .and_then(|ord| table.get(usize::try_from(ord).ok()?).copied())
                 .ok_or_else(|| corrupt("a document lacks an id"))
         };
+        let norms = segment.get_fieldnorms_reader(fields.text)?;
         for doc_id in segment.doc_ids_alive() {
             let doc: TantivyDocument = store.get(doc_id)?;
             let mut hasher = Sha256::new();
@@ -1397,13 +1465,21 @@ fn digest_of(opened: &Opened) -> Result<IndexDigest, ProjectionError> {
             let dialog = id(&dialogs, &columns.dialog, doc_id)?;
             let order = columns.order(doc_id)?.to_le_bytes();
             let at = columns.at(doc_id)?.as_micros().to_le_bytes();
-            for part in [
-                &project[..],
-                &dialog[..],
-                &order[..],
-                &at[..],
-                body_bytes(&doc, fields)?,
-            ] {
+            // What the document is besides: a client's body; a merge's survivor; a message's
+            // number of words (its field norm: the text itself is not stored).
+            let into = columns
+                .survivor(doc_id)?
+                .map(|d| d.as_uuid().as_u128().to_be_bytes());
+            let words;
+            let rest: &[u8] = match (doc.get_first(fields.body), &into) {
+                (Some(_), _) => body_bytes(&doc, fields)?,
+                (None, Some(survivor)) => &survivor[..],
+                (None, None) => {
+                    words = [norms.fieldnorm_id(doc_id)];
+                    &words[..]
+                }
+            };
+            for part in [&project[..], &dialog[..], &order[..], &at[..], rest] {
                 hasher.update((part.len() as u64).to_le_bytes());
                 hasher.update(part);
             }
@@ -1540,8 +1616,8 @@ impl SearchReader {
 struct Pending {
     /// Clients changed: their document as it now is (None: removed).
     clients: HashMap<DialogId, Option<(ProjectId, ClientBody)>>,
-    /// Messages added, by the dialog they now belong to.
-    messages: HashMap<DialogId, Vec<MessageBody>>,
+    /// Merge documents changed, by the absorbed dialog: its survivor (None: removed).
+    merges: HashMap<DialogId, Option<DialogId>>,
     /// Dialogs whose committed documents are all deleted.
     cleared: HashSet<DialogId>,
     /// Document operations (adds and deletes) waiting.
@@ -1744,54 +1820,11 @@ impl SearchIndex {
                     }
                 })?;
             }
-            Event::DialogMergedInto(e) => self.merge(project, dialog, e.survivor)?,
-            Event::ClientDeleted(_) => self.forget(dialog),
-            Event::MessageReceived(e) => self.add_message(
-                project,
-                dialog,
-                MessageBody {
-                    order,
-                    occurred_at: at,
-                    item: ItemBody::Message(e.message),
-                    author: AuthorBody::Client,
-                    text: e.text,
-                },
-            )?,
-            Event::MessageQueued(e) => {
-                let author = match e.author {
-                    MessageAuthor::Client => AuthorBody::Client,
-                    MessageAuthor::Operator(op) => AuthorBody::Operator(Some(op)),
-                    MessageAuthor::Bot => AuthorBody::Bot,
-                };
-                self.add_message(
-                    project,
-                    dialog,
-                    MessageBody {
-                        order,
-                        occurred_at: at,
-                        item: ItemBody::Message(e.message),
-                        author,
-                        text: e.text,
-                    },
-                )?;
-            }
-            Event::NoteAdded(e) => {
-                let operator = match envelope.actor {
-                    Actor::Operator(op) => Some(op),
-                    _ => None,
-                };
-                self.add_message(
-                    project,
-                    dialog,
-                    MessageBody {
-                        order,
-                        occurred_at: at,
-                        item: ItemBody::Note(e.note),
-                        author: AuthorBody::NoteBy(operator),
-                        text: e.text,
-                    },
-                )?;
-            }
+            Event::DialogMergedInto(e) => self.merge(project, dialog, e.survivor, order, at)?,
+            Event::ClientDeleted(_) => self.forget(dialog)?,
+            Event::MessageReceived(e) => self.add_message(project, dialog, order, at, &e.text)?,
+            Event::MessageQueued(e) => self.add_message(project, dialog, order, at, &e.text)?,
+            Event::NoteAdded(e) => self.add_message(project, dialog, order, at, &e.text)?,
             _ => {}
         }
         Ok(())
@@ -1821,40 +1854,30 @@ impl SearchIndex {
         let doc: TantivyDocument = searcher.doc(address)?;
         let columns = Columns::of(searcher.segment_reader(address.segment_ord))?;
         let project = columns.project(address.doc_id)?;
-        match decode_body(&doc, fields, &columns, address.doc_id)? {
-            Body::Client(body) => Ok(Some((project, body))),
-            Body::Message(_) => Err(corrupt("a client document holds a message")),
-        }
+        let body = decode_client(&doc, fields, &columns, address.doc_id)?;
+        Ok(Some((project, body)))
     }
 
-    /// The committed message documents of `dialog` that no pending delete removed.
-    fn committed_messages(&self, dialog: DialogId) -> Result<Vec<MessageBody>, ProjectionError> {
-        if self.pending.cleared.contains(&dialog) {
-            return Ok(Vec::new());
-        }
+    /// The dialogs merged into `survivor` (their merge documents name it), committed or
+    /// pending.
+    fn absorbed_by(&self, survivor: DialogId) -> Result<Vec<DialogId>, ProjectionError> {
         let fields = &self.opened.fields;
         let searcher = self.opened.reader.searcher();
-        let mut addresses: Vec<DocAddress> = searcher
-            .search(&kind_in_dialog(fields, dialog, MESSAGE), &DocSetCollector)?
+        let mut absorbed: Vec<DialogId> = merges(&searcher, fields, fields.into, [survivor])?
             .into_iter()
+            .map(|(absorbed, _)| absorbed)
+            .filter(|a| !self.pending.merges.contains_key(a) && !self.pending.cleared.contains(a))
             .collect();
-        addresses.sort_unstable();
-        let mut messages = Vec::with_capacity(addresses.len());
-        let mut columns: Option<(u32, Columns)> = None;
-        for address in addresses {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let segment_columns = match columns.take() {
-                Some((segment, c)) if segment == address.segment_ord => c,
-                _ => Columns::of(searcher.segment_reader(address.segment_ord))?,
-            };
-            let body = decode_body(&doc, fields, &segment_columns, address.doc_id)?;
-            columns = Some((address.segment_ord, segment_columns));
-            match body {
-                Body::Message(body) => messages.push(body),
-                Body::Client(_) => return Err(corrupt("a message query found a client")),
-            }
-        }
-        Ok(messages)
+        absorbed.extend(
+            self.pending
+                .merges
+                .iter()
+                .filter(|(_, into)| **into == Some(survivor))
+                .map(|(absorbed, _)| *absorbed),
+        );
+        absorbed.sort_unstable();
+        absorbed.dedup();
+        Ok(absorbed)
     }
 
     fn put_client(
@@ -1880,7 +1903,7 @@ impl SearchIndex {
         }
         let separator = VALUE_SEPARATOR.to_string();
         doc.add_text(fields.grams, values.join(&separator));
-        let bytes = postcard::to_allocvec(&Body::Client(body.clone()))
+        let bytes = postcard::to_allocvec(&body)
             .map_err(|e| corrupt(format!("cannot encode a client: {e}")))?;
         doc.add_bytes(fields.body, &bytes);
         self.writer.add_document(doc)?;
@@ -1906,13 +1929,16 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// A message or note: its words only (the timeline has the rest, at the same place).
     fn add_message(
         &mut self,
         project: ProjectId,
         dialog: DialogId,
-        body: MessageBody,
+        order: u64,
+        at: Timestamp,
+        text: &str,
     ) -> Result<(), ProjectionError> {
-        if body.text.trim().is_empty() {
+        if text.trim().is_empty() {
             return Ok(());
         }
         let fields = self.opened.fields;
@@ -1920,45 +1946,82 @@ impl SearchIndex {
         doc.add_text(fields.doc_type, MESSAGE);
         doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
         doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
-        add_order(&mut doc, &fields, body.order);
-        doc.add_i64(fields.at, body.occurred_at.as_micros());
-        doc.add_text(fields.text, &body.text);
-        let bytes = postcard::to_allocvec(&Body::Message(body.clone()))
-            .map_err(|e| corrupt(format!("cannot encode a message: {e}")))?;
-        doc.add_bytes(fields.body, &bytes);
+        add_order(&mut doc, &fields, order);
+        doc.add_i64(fields.at, at.as_micros());
+        doc.add_text(fields.text, text);
         self.writer.add_document(doc)?;
-        self.pending.messages.entry(dialog).or_default().push(body);
         self.touch(1);
         Ok(())
     }
 
-    /// Every document of `dialog` leaves the index.
-    fn forget(&mut self, dialog: DialogId) {
+    /// Every document of `dialog` and of the dialogs it absorbed leaves the index.
+    fn forget(&mut self, dialog: DialogId) -> Result<(), ProjectionError> {
         let fields = self.opened.fields;
-        self.writer.delete_term(dialog_term(&fields, dialog));
-        self.pending.cleared.insert(dialog);
-        self.pending.clients.insert(dialog, None);
-        self.pending.messages.remove(&dialog);
-        self.touch(1);
+        let mut gone = self.absorbed_by(dialog)?;
+        gone.push(dialog);
+        for dialog in gone {
+            // The dialog's client, messages and merge document (all carry its id).
+            self.writer.delete_term(dialog_term(&fields, dialog));
+            self.pending.cleared.insert(dialog);
+            self.pending.clients.insert(dialog, None);
+            self.pending.merges.insert(dialog, None);
+            self.touch(1);
+        }
+        Ok(())
     }
 
-    /// `absorbed` lives on in `survivor`: its client document goes, its messages move.
+    /// The merge document of `absorbed`, naming `survivor` (replacing one it had).
+    fn put_merge(
+        &mut self,
+        project: ProjectId,
+        absorbed: DialogId,
+        survivor: DialogId,
+        order: u64,
+        at: Timestamp,
+    ) -> Result<(), ProjectionError> {
+        let fields = self.opened.fields;
+        self.writer
+            .delete_query(Box::new(kind_in_dialog(&fields, absorbed, MERGED)))?;
+        let mut doc = TantivyDocument::new();
+        doc.add_text(fields.doc_type, MERGED);
+        doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
+        doc.add_bytes(fields.dialog, &absorbed.as_uuid().as_u128().to_be_bytes());
+        doc.add_bytes(fields.into, &survivor.as_uuid().as_u128().to_be_bytes());
+        add_order(&mut doc, &fields, order);
+        doc.add_i64(fields.at, at.as_micros());
+        self.writer.add_document(doc)?;
+        self.pending.merges.insert(absorbed, Some(survivor));
+        self.touch(2);
+        Ok(())
+    }
+
+    /// `absorbed` lives on in `survivor` (F4.9): its client document goes; its messages stay
+    /// as they are, and a merge document sends them (and those of the dialogs it had absorbed)
+    /// on to the survivor. Nothing is re-indexed: the index does not keep texts.
     fn merge(
         &mut self,
         project: ProjectId,
         absorbed: DialogId,
         survivor: DialogId,
+        order: u64,
+        at: Timestamp,
     ) -> Result<(), ProjectionError> {
-        let mut moving = self.committed_messages(absorbed)?;
-        moving.extend(self.pending.messages.remove(&absorbed).unwrap_or_default());
-        self.forget(absorbed);
-        // A survivor without a client document (deleted) keeps nothing (F4.8).
-        if absorbed != survivor && self.client(survivor)?.is_some() {
-            for message in moving {
-                self.add_message(project, survivor, message)?;
-            }
+        if absorbed == survivor {
+            return Ok(());
         }
-        Ok(())
+        // A survivor without a client document (deleted) keeps nothing (F4.8).
+        if self.client(survivor)?.is_none() {
+            return self.forget(absorbed);
+        }
+        let fields = self.opened.fields;
+        self.writer
+            .delete_query(Box::new(kind_in_dialog(&fields, absorbed, CLIENT)))?;
+        self.pending.clients.insert(absorbed, None);
+        self.touch(1);
+        for earlier in self.absorbed_by(absorbed)? {
+            self.put_merge(project, earlier, survivor, order, at)?;
+        }
+        self.put_merge(project, absorbed, survivor, order, at)
     }
 }
 

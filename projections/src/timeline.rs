@@ -44,7 +44,7 @@ pub struct TimelineProjection {
 const KEY_CACHE: usize = 1 << 20;
 
 /// Bits of the place that hold the event's position in its log message.
-const POSITION_BITS: u32 = 20;
+pub(crate) const POSITION_BITS: u32 = 20;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS timeline_key (
@@ -710,6 +710,35 @@ pub fn timeline_showing(
         })
         .collect();
     Ok(TimelinePage { items, next })
+}
+
+/// The item at `place` (a search hit's, see [`crate::search::MessageHit`]) with its files; none
+/// when the timeline has no such item (erased with its client, or not applied yet).
+pub fn item_at(conn: &Connection, place: i64) -> Result<Option<TimelineItem>, ProjectionError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT t.place, t.kind, t.item, o.id, c.id, t.text, t.attachments, t.status, t.failure,
+                t.at, t.entry, t.reply_to, d.id, t.dialog
+         FROM dialog_timeline t
+             JOIN timeline_key d ON d.key = t.dialog
+             LEFT JOIN timeline_key o ON o.key = t.operator
+             LEFT JOIN timeline_key c ON c.key = t.channel
+         WHERE t.place = ?1",
+    )?;
+    let found = statement
+        .query_row([place], |r| {
+            let dialog = DialogId::from_uuid(uuid_at(r, 12)?);
+            Ok((r.get::<_, i64>(13)?, read_item(r, dialog)?))
+        })
+        .optional()?;
+    let Some((key, mut item)) = found else {
+        return Ok(None);
+    };
+    if item.attachments > 0 {
+        let mut files = HashMap::new();
+        files_between(conn, key, place, place, &mut files)?;
+        item.files = files.remove(&place).unwrap_or_default();
+    }
+    Ok(Some(item))
 }
 
 fn read_item(r: &rusqlite::Row<'_>, dialog: DialogId) -> rusqlite::Result<TimelineItem> {
