@@ -1086,7 +1086,6 @@ pub struct MessageHit {
     /// The dialog it was written in: [`SearchHit::dialog`] unless that one was merged into
     /// another since (F4.9).
     pub written_in: DialogId,
-    pub occurred_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1234,7 +1233,6 @@ fn hit_of(
         Target::Messages => HitDetail::Message(MessageHit {
             place: timeline_place(order),
             written_in: dialog,
-            occurred_at: columns.at(doc_id)?,
         }),
     };
     Ok((
@@ -1464,7 +1462,7 @@ fn digest_of(opened: &Opened) -> Result<IndexDigest, ProjectionError> {
             let project = id(&projects, &columns.project, doc_id)?;
             let dialog = id(&dialogs, &columns.dialog, doc_id)?;
             let order = columns.order(doc_id)?.to_le_bytes();
-            let at = columns.at(doc_id)?.as_micros().to_le_bytes();
+            let at = columns.at.first(doc_id).unwrap_or(0).to_le_bytes();
             // What the document is besides: a client's body; a merge's survivor; a message's
             // number of words (its field norm: the text itself is not stored).
             let into = columns
@@ -1820,11 +1818,11 @@ impl SearchIndex {
                     }
                 })?;
             }
-            Event::DialogMergedInto(e) => self.merge(project, dialog, e.survivor, order, at)?,
+            Event::DialogMergedInto(e) => self.merge(project, dialog, e.survivor, order)?,
             Event::ClientDeleted(_) => self.forget(dialog)?,
-            Event::MessageReceived(e) => self.add_message(project, dialog, order, at, &e.text)?,
-            Event::MessageQueued(e) => self.add_message(project, dialog, order, at, &e.text)?,
-            Event::NoteAdded(e) => self.add_message(project, dialog, order, at, &e.text)?,
+            Event::MessageReceived(e) => self.add_message(project, dialog, order, &e.text)?,
+            Event::MessageQueued(e) => self.add_message(project, dialog, order, &e.text)?,
+            Event::NoteAdded(e) => self.add_message(project, dialog, order, &e.text)?,
             _ => {}
         }
         Ok(())
@@ -1935,7 +1933,6 @@ impl SearchIndex {
         project: ProjectId,
         dialog: DialogId,
         order: u64,
-        at: Timestamp,
         text: &str,
     ) -> Result<(), ProjectionError> {
         if text.trim().is_empty() {
@@ -1947,7 +1944,6 @@ impl SearchIndex {
         doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
         doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
         add_order(&mut doc, &fields, order);
-        doc.add_i64(fields.at, at.as_micros());
         doc.add_text(fields.text, text);
         self.writer.add_document(doc)?;
         self.touch(1);
@@ -1977,7 +1973,6 @@ impl SearchIndex {
         absorbed: DialogId,
         survivor: DialogId,
         order: u64,
-        at: Timestamp,
     ) -> Result<(), ProjectionError> {
         let fields = self.opened.fields;
         self.writer
@@ -1988,7 +1983,6 @@ impl SearchIndex {
         doc.add_bytes(fields.dialog, &absorbed.as_uuid().as_u128().to_be_bytes());
         doc.add_bytes(fields.into, &survivor.as_uuid().as_u128().to_be_bytes());
         add_order(&mut doc, &fields, order);
-        doc.add_i64(fields.at, at.as_micros());
         self.writer.add_document(doc)?;
         self.pending.merges.insert(absorbed, Some(survivor));
         self.touch(2);
@@ -2004,7 +1998,6 @@ impl SearchIndex {
         absorbed: DialogId,
         survivor: DialogId,
         order: u64,
-        at: Timestamp,
     ) -> Result<(), ProjectionError> {
         if absorbed == survivor {
             return Ok(());
@@ -2019,9 +2012,9 @@ impl SearchIndex {
         self.pending.clients.insert(absorbed, None);
         self.touch(1);
         for earlier in self.absorbed_by(absorbed)? {
-            self.put_merge(project, earlier, survivor, order, at)?;
+            self.put_merge(project, earlier, survivor, order)?;
         }
-        self.put_merge(project, absorbed, survivor, order, at)
+        self.put_merge(project, absorbed, survivor, order)
     }
 }
 
