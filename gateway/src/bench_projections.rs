@@ -570,23 +570,21 @@ fn askers(conn: &rusqlite::Connection, projects: &[ProjectIds]) -> Result<Vec<As
         let Some(&admin) = project.admins.first() else {
             continue;
         };
-        // Ids are stored as the UUID's 16 bytes.
-        let busiest: Vec<Vec<u8>> = conn
+        // The assignee is stored as its `idkey` key, the key's token in `idkey`.
+        let busiest: Vec<String> = conn
             .prepare(
-                "SELECT assignee FROM dialog_row WHERE project = ?1 AND assignee IS NOT NULL
-                 GROUP BY assignee ORDER BY count(*) DESC LIMIT 8",
+                "SELECT k.id FROM dialog_row d JOIN idkey k ON k.key = d.assignee_key
+                 WHERE d.project_key = (SELECT key FROM idkey WHERE id = ?1)
+                 GROUP BY d.assignee_key ORDER BY count(*) DESC LIMIT 8",
             )
             .and_then(|mut s| {
-                s.query_map([project.id.as_uuid().as_bytes()], |r| {
-                    r.get::<_, Vec<u8>>(0)
-                })?
-                .collect()
+                s.query_map([project.id.token()], |r| r.get::<_, String>(0))?
+                    .collect()
             })
             .map_err(|e| e.to_string())?;
         let operator = busiest
             .iter()
-            .filter_map(|b| uuid::Uuid::from_slice(b).ok())
-            .map(OperatorId::from_uuid)
+            .filter_map(|token| token.parse::<OperatorId>().ok())
             .find(|id| project.operators.contains(id))
             .or_else(|| project.operators.first().copied())
             .unwrap_or(admin);

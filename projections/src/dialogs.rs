@@ -12,9 +12,11 @@
 //! - `dialog_row`: dialog → its list row (client, last message, flags, assignee, *Unanswered*,
 //!   SLA wait start) and the filtered-by columns: the client's number, the last message's
 //!   author (a small integer code, `AUTHOR_*`), the funnel block, the deal's pipeline and
-//!   stage; its indexes hold the small integer keys of project and assignee (`project_key`,
-//!   `assignee_key`) and end with the rowid;
-//! - `idkey`: project or operator token → its small integer key, given in log order;
+//!   stage. The ids every row repeats from a small set — project, assignee, the last message's
+//!   operator and channel — are their `idkey` keys (1–3 bytes instead of 17: 57 MB of the
+//!   1M-dialog file), read back with the row by key; the indexes hold the project's and
+//!   assignee's keys and end with the rowid;
+//! - `idkey`: project, operator or channel token → its small integer key, given in log order;
 //! - `dialogoperator_read`: (dialog, operator) → how many client messages the operator had read
 //!   and whether they marked it unread (F4.3); no row means "never opened";
 //! - `dialogoperator_draft`: (dialog, operator) → the preview of their unsent draft (F1.2, F3.5);
@@ -154,10 +156,10 @@ pub const PREVIEW_CHARS: usize = 160;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS dialog_row (
-    -- Ids (`dialog`, `project`, `last_message_operator`, `last_message_channel`, `assignee`,
-    -- `merged_into`, `deal_pipeline`, `deal_stage`) are the UUID's 16 bytes (`blobid`).
+    -- Ids (`dialog`, `merged_into`, `deal_pipeline`, `deal_stage`) are the UUID's 16 bytes
+    -- (`blobid`); the project, the assignee and the last message's operator and channel are
+    -- their `idkey` keys (the `*_key` columns).
     dialog BLOB PRIMARY KEY,
-    project BLOB NOT NULL,
     client_name TEXT,
     client_phone TEXT,
     client_email TEXT,
@@ -170,12 +172,12 @@ CREATE TABLE IF NOT EXISTS dialog_row (
     last_message_preview,
     -- 1 client, 2 operator, 3 bot, 4 note (`AUTHOR_*`); NULL before the first message.
     last_message_author INTEGER,
-    last_message_operator BLOB,
-    last_message_channel BLOB,
+    last_message_operator_key INTEGER,
+    last_message_channel_key INTEGER,
     last_message_attachments INTEGER NOT NULL DEFAULT 0,
     last_message_at INTEGER,
-    assignee BLOB,
-    -- The keys (`idkey`) of `project` and `assignee`: what the indexes hold.
+    -- The keys (`idkey`) of the project and the assignee: what the indexes hold, and in 1–3
+    -- bytes where a 16-byte id took 17.
     project_key INTEGER NOT NULL,
     assignee_key INTEGER,
     closed INTEGER NOT NULL DEFAULT 0,
@@ -207,9 +209,10 @@ CREATE TABLE IF NOT EXISTS dialog_row (
     processing_key INTEGER GENERATED ALWAYS AS
         (CASE WHEN sla_wait_since IS NULL THEN last_activity_at ELSE -sla_wait_since END) VIRTUAL
 );
--- Small integer keys of the projects and operators the indexes of `dialog_row` hold: index
+-- Small integer keys of the projects, operators and channels `dialog_row` holds: index
 -- entries of 32-hex tokens made every seek compare 32 equal bytes first (a third of a rebuild's
--- time). Keys are given in log order, so a rebuild gives the same ones.
+-- time), and 16-byte ids were 4 of a row's 17 bytes each. Keys are given in log order, so a
+-- rebuild gives the same ones.
 CREATE TABLE IF NOT EXISTS idkey (
     key INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE
@@ -547,16 +550,15 @@ fn change_row(
             ensure_key(tx, &project_token)?;
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO dialog_row (dialog, project, project_key, client_name,
+                    "INSERT INTO dialog_row (dialog, project_key, client_name,
                          client_phone, client_email, client_avatar_url, client_external_id,
                          client_created_at, last_activity_at)
-                     VALUES (?1, ?2, (SELECT key FROM idkey WHERE id = ?9), ?3, ?4, ?5, ?6, ?7,
-                         ?8, ?8)
+                     VALUES (?1, (SELECT key FROM idkey WHERE id = ?8), ?2, ?3, ?4, ?5, ?6,
+                         ?7, ?7)
                      ON CONFLICT (dialog) DO NOTHING",
                 )?
                 .execute(params![
                     dialog,
-                    project.blob(),
                     e.profile.name,
                     e.profile.phone,
                     e.profile.email,
@@ -625,7 +627,7 @@ fn change_row(
                 "UPDATE dialog_row SET
                      last_activity_at = max(last_activity_at, ?2),
                      last_message_preview = ?3, last_message_author = ?6,
-                     last_message_operator = NULL, last_message_channel = ?4,
+                     last_message_operator_key = NULL, last_message_channel_key = ?4,
                      last_message_attachments = ?5, last_message_at = ?2,
                      inbound_count = inbound_count + 1, unanswered = 1,
                      sla_wait_since = coalesce(sla_wait_since, ?2), last_sender = ?6
@@ -636,7 +638,7 @@ fn change_row(
                 key,
                 at,
                 crate::compact::value(&preview(&e.text)),
-                e.channel.blob(),
+                key_of(tx, &e.channel.token())?,
                 e.attachments.len() as i64,
                 AUTHOR_CLIENT
             ])?;
@@ -654,7 +656,7 @@ fn change_row(
                     "UPDATE dialog_row SET
                          last_activity_at = max(last_activity_at, ?2),
                          last_message_preview = ?3, last_message_author = ?4,
-                         last_message_operator = ?5, last_message_channel = ?6,
+                         last_message_operator_key = ?5, last_message_channel_key = ?6,
                          last_message_attachments = ?7, last_message_at = ?2, last_sender = ?4,
                          unanswered = 0, sla_wait_since = NULL
                      WHERE ",
@@ -665,7 +667,7 @@ fn change_row(
                     "UPDATE dialog_row SET
                          last_activity_at = max(last_activity_at, ?2),
                          last_message_preview = ?3, last_message_author = ?4,
-                         last_message_operator = ?5, last_message_channel = ?6,
+                         last_message_operator_key = ?5, last_message_channel_key = ?6,
                          last_message_attachments = ?7, last_message_at = ?2, last_sender = ?4
                      WHERE ",
                     ""
@@ -676,8 +678,8 @@ fn change_row(
                 at,
                 crate::compact::value(&preview(&e.text)),
                 author,
-                operator.map(|op| op.blob()),
-                e.channel.blob(),
+                operator.map(|op| key_of(tx, &op.token())).transpose()?,
+                key_of(tx, &e.channel.token())?,
                 e.attachments.len() as i64
             ])?;
             message_written(tx, dialog, e.channel, envelope.occurred_at, live_row)?;
@@ -690,7 +692,7 @@ fn change_row(
                 "UPDATE dialog_row SET
                      last_activity_at = max(last_activity_at, ?2),
                      last_message_preview = ?3, last_message_author = ?5,
-                     last_message_operator = ?4, last_message_channel = NULL,
+                     last_message_operator_key = ?4, last_message_channel_key = NULL,
                      last_message_attachments = 0, last_message_at = ?2
                  WHERE ",
                 ""
@@ -699,7 +701,9 @@ fn change_row(
                 key,
                 at,
                 crate::compact::value(&preview(&e.text)),
-                operator_of(envelope.actor),
+                operator_of(envelope.actor)
+                    .map(|op| key_of(tx, &op.token()))
+                    .transpose()?,
                 AUTHOR_NOTE
             ])?;
         }
@@ -717,19 +721,15 @@ fn change_row(
             .execute(params![key, e.operator.blob()])?;
         }
         Event::DialogAssigned(e) => {
-            let operator = e.operator.token();
-            ensure_key(tx, &operator)?;
-            tx.prepare_cached(key.pick(keyed!(
-                "UPDATE dialog_row
-                 SET assignee = ?2, assignee_key = (SELECT key FROM idkey WHERE id = ?3)
-                 WHERE ",
-                ""
-            )))?
-            .execute(params![key, e.operator.blob(), operator])?;
+            let operator = key_of(tx, &e.operator.token())?;
+            tx.prepare_cached(
+                key.pick(keyed!("UPDATE dialog_row SET assignee_key = ?2 WHERE ", "")),
+            )?
+            .execute(params![key, operator])?;
         }
         Event::DialogUnassigned(_) => {
             tx.prepare_cached(key.pick(keyed!(
-                "UPDATE dialog_row SET assignee = NULL, assignee_key = NULL WHERE ",
+                "UPDATE dialog_row SET assignee_key = NULL WHERE ",
                 ""
             )))?
             .execute([key])?;
@@ -910,6 +910,23 @@ fn ensure_key(tx: &Tx<'_>, id: &str) -> rusqlite::Result<usize> {
         .execute([id])
 }
 
+/// The `idkey` key of `id` (a project's, operator's or channel's token), given now if it has
+/// none.
+fn key_of(tx: &Tx<'_>, id: &str) -> rusqlite::Result<i64> {
+    let known = tx
+        .prepare_cached("SELECT key FROM idkey WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    match known {
+        Some(key) => Ok(key),
+        None => {
+            tx.prepare_cached("INSERT INTO idkey (id) VALUES (?1)")?
+                .execute([id])?;
+            Ok(tx.last_insert_rowid())
+        }
+    }
+}
+
 /// F2.2: the next decimal number of a client of `project`: 1, 2, 3… in the order the log
 /// registers the project's dialogs, so a rebuild (and the card, which keeps the same counter in
 /// its own file) gives every client the same number. Numbers are never reused: a deleted or
@@ -981,9 +998,9 @@ fn message_written(
     Ok(())
 }
 
-fn operator_of(actor: Actor) -> Option<[u8; 16]> {
+fn operator_of(actor: Actor) -> Option<OperatorId> {
     match actor {
-        Actor::Operator(op) => Some(op.blob()),
+        Actor::Operator(op) => Some(op),
         _ => None,
     }
 }
@@ -1187,7 +1204,7 @@ impl DialogRow {
 /// The columns [`read_row`] reads, in its order (each prefixed with the table's alias where used).
 const ROW_COLUMN_NAMES: [&str; ROW_COLUMN_COUNT] = [
     "dialog",
-    "project",
+    "(SELECT id FROM idkey WHERE key = {a}.project_key)",
     "client_name",
     "client_phone",
     "client_email",
@@ -1197,11 +1214,11 @@ const ROW_COLUMN_NAMES: [&str; ROW_COLUMN_COUNT] = [
     "last_activity_at",
     "last_message_preview",
     "last_message_author",
-    "last_message_operator",
-    "last_message_channel",
+    "(SELECT id FROM idkey WHERE key = {a}.last_message_operator_key)",
+    "(SELECT id FROM idkey WHERE key = {a}.last_message_channel_key)",
     "last_message_attachments",
     "last_message_at",
-    "assignee",
+    "(SELECT id FROM idkey WHERE key = {a}.assignee_key)",
     "closed",
     "blocked",
     "blacklisted",
@@ -1215,13 +1232,36 @@ const ROW_COLUMN_NAMES: [&str; ROW_COLUMN_COUNT] = [
     "client_number",
 ];
 
-/// [`ROW_COLUMN_NAMES`] of the table aliased `alias`, for a select list.
+/// [`ROW_COLUMN_NAMES`] of the table aliased `alias`, for a select list (a keyed id is read
+/// back from `idkey` as its token).
 fn row_columns(alias: &str) -> String {
     ROW_COLUMN_NAMES
         .iter()
-        .map(|c| format!("{alias}.{c}"))
+        .map(|c| {
+            if c.contains("{a}") {
+                c.replace("{a}", alias)
+            } else {
+                format!("{alias}.{c}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A keyed id column of [`row_columns`]: the token `idkey` holds, parsed; NULL is none.
+fn keyed_id<T: std::str::FromStr>(
+    r: &rusqlite::Row<'_>,
+    index: usize,
+    column: &str,
+) -> Result<Option<T>, ProjectionError> {
+    match r.get::<_, Option<String>>(index) {
+        Ok(None) => Ok(None),
+        Ok(Some(token)) => token
+            .parse()
+            .map(Some)
+            .map_err(|_| ProjectionError::Corrupt(format!("{column}: not an id token: {token:?}"))),
+        Err(error) => Err(ProjectionError::Corrupt(format!("{column}: {error}"))),
+    }
 }
 
 const ROW_COLUMN_COUNT: usize = 27;
@@ -1231,13 +1271,13 @@ const ROW_COLUMN_COUNT: usize = 27;
 fn read_row(r: &rusqlite::Row<'_>) -> Result<DialogRow, ProjectionError> {
     let author: Option<i64> = r.get(10)?;
     let author_operator: Option<OperatorId> =
-        blobid::get(r, 11, "dialog_row.last_message_operator")?;
+        keyed_id(r, 11, "dialog_row.last_message_operator_key")?;
     let last_message_author = match author {
         None => None,
         Some(AUTHOR_CLIENT) => Some(LastAuthor::Client),
         Some(AUTHOR_OPERATOR) => Some(LastAuthor::Operator(author_operator.ok_or_else(|| {
             ProjectionError::Corrupt(
-                "dialog_row.last_message_operator: NULL for an operator's message".to_owned(),
+                "dialog_row.last_message_operator_key: NULL for an operator's message".to_owned(),
             )
         })?)),
         Some(AUTHOR_BOT) => Some(LastAuthor::Bot),
@@ -1250,7 +1290,9 @@ fn read_row(r: &rusqlite::Row<'_>) -> Result<DialogRow, ProjectionError> {
     };
     Ok(DialogRow {
         dialog: blobid::get_required(r, 0, "dialog_row.dialog")?,
-        project: blobid::get_required(r, 1, "dialog_row.project")?,
+        project: keyed_id(r, 1, "dialog_row.project_key")?.ok_or_else(|| {
+            ProjectionError::Corrupt("dialog_row.project_key: no such key".to_owned())
+        })?,
         client_name: r.get(2)?,
         client_phone: r.get(3)?,
         client_email: r.get(4)?,
@@ -1260,10 +1302,10 @@ fn read_row(r: &rusqlite::Row<'_>) -> Result<DialogRow, ProjectionError> {
         last_activity_at: Timestamp::from_micros(r.get(8)?),
         last_message_preview: crate::compact::optional_column(r, 9)?,
         last_message_author,
-        last_message_channel: blobid::get(r, 12, "dialog_row.last_message_channel")?,
+        last_message_channel: keyed_id(r, 12, "dialog_row.last_message_channel_key")?,
         last_message_attachments: r.get(13)?,
         last_message_at: r.get::<_, Option<i64>>(14)?.map(Timestamp::from_micros),
-        assignee: blobid::get(r, 15, "dialog_row.assignee")?,
+        assignee: keyed_id(r, 15, "dialog_row.assignee_key")?,
         closed: r.get(16)?,
         blocked: r.get(17)?,
         blacklisted: r.get(18)?,
@@ -1596,7 +1638,10 @@ fn list_sql(
             sql.push_str(" AND ");
             sql.push_str(MINE);
         }
-        Tab::Others => sql.push_str(" AND d.assignee IS NOT NULL AND d.assignee <> ?3"),
+        Tab::Others => sql.push_str(
+            " AND d.assignee_key IS NOT NULL
+              AND d.assignee_key IS NOT (SELECT key FROM idkey WHERE id = ?2)",
+        ),
         Tab::Free => sql.push_str(" AND d.assignee_key IS NULL"),
     }
     match query.folder {
@@ -1831,11 +1876,16 @@ pub fn recount(
 ) -> Result<BTreeMap<(String, String, String), i64>, ProjectionError> {
     let mut dialogs = Vec::new();
     {
-        let mut statement = conn.prepare("SELECT dialog, project FROM dialog_row")?;
+        let mut statement = conn.prepare(
+            "SELECT dialog, (SELECT id FROM idkey WHERE key = project_key) FROM dialog_row",
+        )?;
         let mut rows = statement.query([])?;
         while let Some(r) = rows.next()? {
             let dialog: DialogId = blobid::get_required(r, 0, "dialog_row.dialog")?;
-            let project: ProjectId = blobid::get_required(r, 1, "dialog_row.project")?;
+            let project: ProjectId =
+                keyed_id(r, 1, "dialog_row.project_key")?.ok_or_else(|| {
+                    ProjectionError::Corrupt("dialog_row.project_key: no such key".to_owned())
+                })?;
             dialogs.push((dialog, project));
         }
     }
@@ -2299,25 +2349,42 @@ mod tests {
         );
         assert_eq!(row.last_message_channel, Some(channel));
         assert_eq!(row.merged_into, Some(survivor));
-        // Every id column holds the 16 bytes, the authors their codes.
+        // Every id column holds the 16 bytes, or a small key of `idkey`; the authors their codes.
         let stored: Vec<(String, i64)> = conn
             .query_row(
-                "SELECT typeof(dialog), length(dialog), typeof(project), length(project),
-                        typeof(last_message_operator), length(last_message_operator),
-                        typeof(last_message_channel), length(last_message_channel),
-                        typeof(assignee), length(assignee), typeof(merged_into),
-                        length(merged_into), typeof(deal_pipeline), length(deal_pipeline),
+                "SELECT typeof(dialog), length(dialog), typeof(merged_into), length(merged_into),
+                        typeof(deal_pipeline), length(deal_pipeline),
                         typeof(deal_stage), length(deal_stage)
                  FROM dialog_row WHERE dialog = ?1",
                 [dialog.blob()],
                 |r| {
-                    (0..8)
+                    (0..4)
                         .map(|i| Ok((r.get(2 * i)?, r.get(2 * i + 1)?)))
                         .collect::<rusqlite::Result<Vec<_>>>()
                 },
             )
             .expect("columns");
-        assert_eq!(stored, vec![("blob".to_owned(), 16); 8]);
+        assert_eq!(stored, vec![("blob".to_owned(), 16); 4]);
+        let keyed: Vec<String> = conn
+            .query_row(
+                "SELECT (SELECT id FROM idkey WHERE key = project_key),
+                        (SELECT id FROM idkey WHERE key = assignee_key),
+                        (SELECT id FROM idkey WHERE key = last_message_operator_key),
+                        (SELECT id FROM idkey WHERE key = last_message_channel_key)
+                 FROM dialog_row WHERE dialog = ?1",
+                [dialog.blob()],
+                |r| (0..4).map(|i| r.get(i)).collect(),
+            )
+            .expect("keyed");
+        assert_eq!(
+            keyed,
+            vec![
+                project.token(),
+                operator.token(),
+                operator.token(),
+                channel.token()
+            ]
+        );
         let authors: (i64, i64) = conn
             .query_row(
                 "SELECT last_message_author, last_sender FROM dialog_row WHERE dialog = ?1",
@@ -2359,50 +2426,46 @@ mod tests {
 
         // A malformed id or an unknown author code is an error naming the column, never a panic.
         let writer = rusqlite::Connection::open(&path).expect("writer");
-        for (change, column) in [
+        let channel_key = "(SELECT last_message_channel_key FROM dialog_row WHERE dialog = ?1)";
+        for (change, undo, column) in [
             (
-                "UPDATE dialog_row SET assignee = x'0102' WHERE dialog = ?1",
-                "dialog_row.assignee",
+                format!("UPDATE idkey SET id = 'not an id' WHERE key = {channel_key}"),
+                format!("UPDATE idkey SET id = ?2 WHERE key = {channel_key}"),
+                "dialog_row.last_message_channel_key",
             ),
             (
-                "UPDATE dialog_row SET assignee = 'not an id' WHERE dialog = ?1",
-                "dialog_row.assignee",
-            ),
-            (
-                "UPDATE dialog_row SET last_message_author = 9 WHERE dialog = ?1",
+                "UPDATE dialog_row SET last_message_author = 9 WHERE dialog = ?1".to_owned(),
+                "UPDATE dialog_row SET last_message_author = 2 WHERE dialog = ?1".to_owned(),
                 "dialog_row.last_message_author",
             ),
             (
-                "UPDATE dialog_row SET last_message_operator = NULL WHERE dialog = ?1",
-                "dialog_row.last_message_operator",
+                "UPDATE dialog_row SET last_message_operator_key = NULL WHERE dialog = ?1"
+                    .to_owned(),
+                "UPDATE dialog_row SET last_message_operator_key = assignee_key
+                 WHERE dialog = ?1"
+                    .to_owned(),
+                "dialog_row.last_message_operator_key",
             ),
             (
-                "UPDATE dialog_row SET project = zeroblob(17) WHERE dialog = ?1",
-                "dialog_row.project",
+                "UPDATE dialog_row SET project_key = -project_key WHERE dialog = ?1".to_owned(),
+                "UPDATE dialog_row SET project_key = -project_key WHERE dialog = ?1".to_owned(),
+                "dialog_row.project_key",
             ),
         ] {
-            let saved: Vec<rusqlite::types::Value> = writer
-                .query_row(
-                    "SELECT assignee, last_message_author, last_message_operator, project
-                     FROM dialog_row WHERE dialog = ?1",
-                    [dialog.blob()],
-                    |r| (0..4).map(|i| r.get(i)).collect(),
-                )
-                .expect("saved");
-            writer.execute(change, [dialog.blob()]).expect("corrupt");
+            writer.execute(&change, [dialog.blob()]).expect("corrupt");
             match dialog_row(&conn, dialog) {
                 Err(ProjectionError::Corrupt(message)) => {
                     assert!(message.starts_with(column), "{change}: {message}");
                 }
                 other => panic!("{change}: {other:?}"),
             }
+            let params: Vec<rusqlite::types::Value> = if undo.contains("?2") {
+                vec![dialog.blob().to_vec().into(), channel.token().into()]
+            } else {
+                vec![dialog.blob().to_vec().into()]
+            };
             writer
-                .execute(
-                    "UPDATE dialog_row SET assignee = ?2, last_message_author = ?3,
-                         last_message_operator = ?4, project = ?5
-                     WHERE dialog = ?1",
-                    rusqlite::params![dialog.blob(), saved[0], saved[1], saved[2], saved[3]],
-                )
+                .execute(&undo, rusqlite::params_from_iter(params))
                 .expect("restore");
             assert_eq!(dialog_row(&conn, dialog).expect("row"), Some(row.clone()));
         }

@@ -344,8 +344,8 @@ impl Inputs {
         dialog: &[u8; 16],
     ) -> Result<Option<Self>, ProjectionError> {
         let mut statement = tx.prepare_cached(
-            "SELECT deleted, merged_into IS NOT NULL, inbound_count, unanswered, assignee,
-                    bot_paused, rowid
+            "SELECT deleted, merged_into IS NOT NULL, inbound_count, unanswered,
+                    (SELECT id FROM idkey WHERE key = assignee_key), bot_paused, rowid
              FROM dialog_row WHERE dialog = ?1",
         )?;
         let mut rows = statement.query([dialog])?;
@@ -360,7 +360,12 @@ impl Inputs {
             r.get::<_, bool>(5)?,
             r.get::<_, i64>(6)?,
         );
-        let assignee: Option<OperatorId> = blobid::get(r, 4, "dialog_row.assignee")?;
+        let assignee: Option<OperatorId> = match r.get::<_, Option<String>>(4)? {
+            None => None,
+            Some(token) => Some(token.parse().map_err(|_| {
+                ProjectionError::Corrupt(format!("dialog_row.assignee_key: {token:?}"))
+            })?),
+        };
         drop(rows);
         drop(statement);
         let mut folders: Vec<FolderId> = blobid::all(

@@ -443,9 +443,10 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             member("dialog_channel", "channel", false, &list)
         }
         Condition::Assignee(Some(operator)) => {
-            format!("d.assignee = {}", bind(values, blob(*operator)))
+            let token = bind(values, Value::Text(operator.token()));
+            format!("d.assignee_key = (SELECT key FROM idkey WHERE id = {token})")
         }
-        Condition::Assignee(None) => "d.assignee IS NULL".to_owned(),
+        Condition::Assignee(None) => "d.assignee_key IS NULL".to_owned(),
         Condition::Status(DialogStatus::Open) => "d.closed = 0".to_owned(),
         Condition::Status(DialogStatus::Closed) => "d.closed = 1".to_owned(),
         Condition::LastAuthor(author) => {
