@@ -17,11 +17,11 @@
 //!   1M-dialog file), read back with the row by key; the indexes hold the project's and
 //!   assignee's keys and end with the rowid;
 //! - `idkey`: project, operator or channel token → its small integer key, given in log order;
-//! - `dialogoperator_read`: (dialog, operator) → how many client messages the operator had read
+//! - `dialogoperator_read`: (dialog, operator key) → how many client messages the operator had read
 //!   and whether they marked it unread (F4.3); no row means "never opened";
-//! - `dialogoperator_draft`: (dialog, operator) → the preview of their unsent draft (F1.2, F3.5);
+//! - `dialogoperator_draft`: (dialog, operator key) → the preview of their unsent draft (F1.2, F3.5);
 //! - `dialog_tag`, `dialog_folder`, `dialog_list`: membership;
-//! - `dialog_channel`: (dialog, channel, via) → the client has an identity on the channel
+//! - `dialog_channel`: (dialog, channel key, via) → the client has an identity on the channel
 //!   (`id:<external id>`) or a message went through it (`''`); unlinking an identity removes
 //!   only its own row;
 //! - `dialog_variable`: (dialog, name) → value;
@@ -232,7 +232,8 @@ CREATE TABLE IF NOT EXISTS dialog_list (
 CREATE TABLE IF NOT EXISTS dialog_channel (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    channel BLOB NOT NULL,
+    -- The channel's `idkey` key.
+    channel INTEGER NOT NULL,
     -- '' for messages through the channel, 'id:<external id>' for an identity on it.
     via TEXT NOT NULL,
     PRIMARY KEY (dialog, channel, via)
@@ -254,7 +255,8 @@ CREATE TABLE IF NOT EXISTS dialog_activity (
 CREATE TABLE IF NOT EXISTS dialogoperator_read (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    operator BLOB NOT NULL,
+    -- The operator's `idkey` key (as in the draft table).
+    operator INTEGER NOT NULL,
     inbound_read INTEGER NOT NULL,
     marked_unread INTEGER NOT NULL,
     PRIMARY KEY (dialog, operator)
@@ -262,7 +264,7 @@ CREATE TABLE IF NOT EXISTS dialogoperator_read (
 CREATE TABLE IF NOT EXISTS dialogoperator_draft (
     -- The dialog's `dialog_row` rowid.
     dialog INTEGER NOT NULL,
-    operator BLOB NOT NULL,
+    operator INTEGER NOT NULL,
     preview NOT NULL,
     PRIMARY KEY (dialog, operator)
 ) WITHOUT ROWID;
@@ -521,13 +523,14 @@ fn flag(tx: &Tx<'_>, key: RowKey<'_>, column: &str, value: bool) -> rusqlite::Re
 }
 
 fn mark_read(tx: &Tx<'_>, key: RowKey<'_>, operator: OperatorId) -> rusqlite::Result<usize> {
+    let operator = key_of(tx, &operator.token())?;
     tx.prepare_cached(key.pick(keyed!(
         "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
          SELECT rowid, ?2, inbound_count, 0 FROM dialog_row WHERE ",
         " ON CONFLICT (dialog, operator) DO UPDATE
              SET inbound_read = excluded.inbound_read, marked_unread = 0"
     )))?
-    .execute(params![key, operator.blob()])
+    .execute(params![key, operator])
 }
 
 /// `live_row`: the rowid of the dialog's row when it is known to be there and not a tombstone
@@ -609,11 +612,13 @@ fn change_row(
         }
         Event::IdentityUnlinked(e) => {
             tx.prepare_cached(
-                "DELETE FROM dialog_channel WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND channel = ?2 AND via = ?3",
+                "DELETE FROM dialog_channel
+                 WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1)
+                     AND channel = (SELECT key FROM idkey WHERE id = ?2) AND via = ?3",
             )?
             .execute(params![
                 dialog,
-                e.identity.channel.blob(),
+                e.identity.channel.token(),
                 identity_via(&e.identity)
             ])?;
         }
@@ -718,7 +723,7 @@ fn change_row(
                  SELECT rowid, ?2, 0, 1 FROM dialog_row WHERE ",
                 " ON CONFLICT (dialog, operator) DO UPDATE SET marked_unread = 1"
             )))?
-            .execute(params![key, e.operator.blob()])?;
+            .execute(params![key, key_of(tx, &e.operator.token())?])?;
         }
         Event::DialogAssigned(e) => {
             let operator = key_of(tx, &e.operator.token())?;
@@ -875,15 +880,17 @@ fn change_row(
             )?
             .execute(params![
                 dialog,
-                e.operator.blob(),
+                key_of(tx, &e.operator.token())?,
                 crate::compact::value(&preview(&e.text))
             ])?;
         }
         Event::DraftCleared(e) => {
             tx.prepare_cached(
-                "DELETE FROM dialogoperator_draft WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1) AND operator = ?2",
+                "DELETE FROM dialogoperator_draft
+                 WHERE dialog = (SELECT rowid FROM dialog_row WHERE dialog = ?1)
+                     AND operator = (SELECT key FROM idkey WHERE id = ?2)",
             )?
-            .execute(params![dialog, e.operator.blob()])?;
+            .execute(params![dialog, e.operator.token()])?;
         }
         Event::DialogMergedInto(e) => {
             tx.prepare_cached("UPDATE dialog_row SET merged_into = ?2 WHERE dialog = ?1")?
@@ -955,7 +962,7 @@ fn add_channel(
          SELECT rowid, ?2, ?3 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
          ON CONFLICT DO NOTHING",
     )?
-    .execute(params![dialog, channel.blob(), via])
+    .execute(params![dialog, key_of(tx, &channel.token())?, via])
 }
 
 fn add_identity_channel(
@@ -981,7 +988,7 @@ fn message_written(
             "INSERT INTO dialog_channel (dialog, channel, via) VALUES (?1, ?2, '')
              ON CONFLICT DO NOTHING",
         )?
-        .execute(params![row, channel.blob()])?;
+        .execute(params![row, key_of(tx, &channel.token())?])?;
         tx.prepare_cached(
             "INSERT INTO dialog_activity (dialog, bucket) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         )?
@@ -1624,12 +1631,8 @@ fn list_sql(
     );
     // The conditions after `project`, shared by every arm.
     let mut sql = String::new();
-    // ?1, ?2: the project's and the viewer's tokens (`idkey`); ?3: the viewer's stored id.
-    let mut values = vec![
-        Value::Text(query.project.token()),
-        Value::Text(me),
-        Value::Blob(query.viewer.operator.blob().to_vec()),
-    ];
+    // ?1, ?2: the project's and the viewer's tokens (`idkey`).
+    let mut values = vec![Value::Text(query.project.token()), Value::Text(me)];
     sql.push_str(" AND d.deleted = 0 AND d.merged_into IS NULL");
     match query.tab {
         Tab::All => {}
@@ -1772,8 +1775,10 @@ fn list_sql(
                 p.pinned, p.k1, p.k2, dr.preview, p.rid
          FROM ({picks}) p
          CROSS JOIN dialog_row shown ON shown.rowid = p.rid
-         LEFT JOIN dialogoperator_read r ON r.dialog = p.rid AND r.operator = ?3
-         LEFT JOIN dialogoperator_draft dr ON dr.dialog = p.rid AND dr.operator = ?3",
+         LEFT JOIN dialogoperator_read r
+             ON r.dialog = p.rid AND r.operator = (SELECT key FROM idkey WHERE id = ?2)
+         LEFT JOIN dialogoperator_draft dr
+             ON dr.dialog = p.rid AND dr.operator = (SELECT key FROM idkey WHERE id = ?2)",
         row_columns("shown")
     );
     (sql, values, limit)
@@ -1790,10 +1795,11 @@ pub fn is_unread(
             "SELECT coalesce(r.marked_unread, 0) = 1
                     OR coalesce(r.inbound_read, 0) < d.inbound_count
              FROM dialog_row d
-             LEFT JOIN dialogoperator_read r ON r.dialog = d.rowid AND r.operator = ?2
+             LEFT JOIN dialogoperator_read r
+                 ON r.dialog = d.rowid AND r.operator = (SELECT key FROM idkey WHERE id = ?2)
              WHERE d.dialog = ?1",
         )?
-        .query_row(params![dialog.blob(), operator.blob()], |r| r.get(0))
+        .query_row(params![dialog.blob(), operator.token()], |r| r.get(0))
         .optional()?;
     Ok(unread.unwrap_or(false))
 }
@@ -2412,15 +2418,26 @@ mod tests {
             ("dialog_tag", "tag", tag.blob()),
             ("dialog_folder", "folder", folder.blob()),
             ("dialog_list", "list", list.blob()),
-            ("dialog_channel", "channel", channel.blob()),
-            ("dialogoperator_read", "operator", operator.blob()),
-            ("dialogoperator_draft", "operator", operator.blob()),
         ] {
             assert_eq!(
                 crate::test_support::stored_bytes(&conn, table, column),
                 vec![id.to_vec()],
                 "{table}.{column}"
             );
+        }
+        // Channels and operators, a few per project, as their `idkey` keys.
+        for (table, column, token) in [
+            ("dialog_channel", "channel", channel.token()),
+            ("dialogoperator_read", "operator", operator.token()),
+            ("dialogoperator_draft", "operator", operator.token()),
+        ] {
+            let stored: Vec<String> = conn
+                .prepare(&format!(
+                    "SELECT DISTINCT k.id FROM {table} t JOIN idkey k ON k.key = t.{column}"
+                ))
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                .expect("keys");
+            assert_eq!(stored, vec![token], "{table}.{column}");
         }
         assert!(!is_unread(&conn, dialog, operator).expect("unread"));
 

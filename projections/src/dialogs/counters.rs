@@ -384,13 +384,22 @@ impl Inputs {
         tags.sort_unstable();
         let mut readers = Vec::new();
         let mut statement = tx.prepare_cached(
-            "SELECT operator, inbound_read, marked_unread FROM dialogoperator_read
-             WHERE dialog = ?1",
+            "SELECT (SELECT id FROM idkey WHERE key = operator), inbound_read, marked_unread
+             FROM dialogoperator_read WHERE dialog = ?1",
         )?;
         let mut rows = statement.query([row])?;
         while let Some(r) = rows.next()? {
+            let token: Option<String> = r.get(0)?;
+            let operator = token
+                .as_deref()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| {
+                    ProjectionError::Corrupt(format!(
+                        "dialogoperator_read.operator: not an operator's key ({token:?})"
+                    ))
+                })?;
             readers.push(Reader {
-                operator: blobid::get_required(r, 0, "dialogoperator_read.operator")?,
+                operator,
                 inbound_read: r.get(1)?,
                 marked_unread: r.get(2)?,
             });

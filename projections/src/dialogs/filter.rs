@@ -439,7 +439,9 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             "EXISTS (SELECT 1 FROM dialog_tag m WHERE m.dialog = d.rowid)".to_owned()
         }
         Condition::Channels(channels) => {
-            let list = bind_all(values, blobs(channels));
+            // Stored as `idkey` keys.
+            let tokens = bind_all(values, channels.iter().map(|c| Value::Text(c.token())));
+            let list = format!("SELECT key FROM idkey WHERE id IN ({tokens})");
             member("dialog_channel", "channel", false, &list)
         }
         Condition::Assignee(Some(operator)) => {
