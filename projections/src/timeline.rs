@@ -28,11 +28,12 @@
 //! messages the table is mostly the texts, which Cyrillic ones take in a single-byte form
 //! (`crate::compact`: 40–45 % less). A service entry's `entry` names neither its type (a
 //! one-byte code instead of a ≈ 15-byte name) nor an operator actor (the row's column has it):
-//! an operator's `dialog.assigned` takes 20 bytes instead of 53, the 2.39M entries at full
-//! size ≈ 14 bytes instead of 45 on average. Rows are appended in log order (the rowid only
-//! grows), so a write touches the end of the table and two small indexes; pages read one
-//! index range per dialog of the merge group and merge them, so a deep page costs what the
-//! first does.
+//! an operator's `dialog.assigned` takes 20 bytes instead of 53. At 100k dialogs the 240k
+//! entries (94 % by operators) average 15 bytes instead of 46, the file 7.6 MB smaller (168
+//! MB); the 2.39M entries at full size ≈ 74 MB less. Rows are appended in log order (the
+//! rowid only grows), so a write touches the end of the table and two small indexes; pages
+//! read one index range per dialog of the merge group and merge them, so a deep page costs
+//! what the first does.
 
 use crate::runtime::{DecodedRecord, Projection, ProjectionError, Tx};
 use rusqlite::{Connection, OptionalExtension, params};
