@@ -142,6 +142,35 @@ pub struct DialogsProjection {
     changes: Vec<(CounterKey, i64)>,
     /// Counter deltas applied but not yet written (see `before_commit`).
     pending: PendingCounters,
+    /// `idkey` keys this writer has read or given (valid with the committed file and this
+    /// transaction; dropped on rollback).
+    keys: Keys,
+}
+
+/// `idkey` keys by id (a project's, operator's or channel's 16 bytes as a number): a message
+/// names its channel, an answer its operator, and asking the file each time cost a lookup by
+/// a 32-hex token per id. Bounded: starts over when full.
+#[derive(Debug, Default)]
+struct Keys {
+    known: std::collections::HashMap<u128, i64>,
+}
+
+/// At most this many ids stay in `Keys` (projects, operators and channels: a few per project).
+const KEY_CACHE: usize = 1 << 16;
+
+impl Keys {
+    /// The `idkey` key of `id`, given now if it has none.
+    fn of(&mut self, tx: &Tx<'_>, id: uuid::Uuid) -> rusqlite::Result<i64> {
+        if let Some(key) = self.known.get(&id.as_u128()) {
+            return Ok(*key);
+        }
+        let key = key_of(tx, &id.simple().to_string())?;
+        if self.known.len() >= KEY_CACHE {
+            self.known.clear();
+        }
+        self.known.insert(id.as_u128(), key);
+        Ok(key)
+    }
 }
 
 /// The stored codes of `last_message_author` and `last_sender`.
@@ -376,6 +405,7 @@ impl Projection for DialogsProjection {
     fn rolled_back(&mut self) {
         self.inputs.clear();
         self.pending.clear();
+        self.keys.known.clear();
     }
 }
 
@@ -391,14 +421,14 @@ impl DialogsProjection {
         let project = envelope.project;
         let id = dialog.blob();
         if !counters::affects(event) {
-            return change_row(tx, project, &id, envelope, None);
+            return change_row(tx, &mut self.keys, project, &id, envelope, None);
         }
         let changes = &mut self.changes;
         match self.inputs.get(tx, dialog)? {
             Some(inputs) => {
                 inputs.contribute(envelope.project, -1, changes);
                 let live_row = (!inputs.deleted()).then(|| inputs.row());
-                change_row(tx, project, &id, envelope, live_row)?;
+                change_row(tx, &mut self.keys, project, &id, envelope, live_row)?;
                 inputs.apply(event);
                 inputs.contribute(envelope.project, 1, changes);
                 if cfg!(debug_assertions) {
@@ -413,7 +443,7 @@ impl DialogsProjection {
                 }
             }
             None => {
-                change_row(tx, project, &id, envelope, None)?;
+                change_row(tx, &mut self.keys, project, &id, envelope, None)?;
                 if matches!(event, Event::DialogRegistered(_))
                     && let Some(inputs) = self.inputs.get(tx, dialog)?
                 {
@@ -522,8 +552,13 @@ fn flag(tx: &Tx<'_>, key: RowKey<'_>, column: &str, value: bool) -> rusqlite::Re
     .execute(params![key, value])
 }
 
-fn mark_read(tx: &Tx<'_>, key: RowKey<'_>, operator: OperatorId) -> rusqlite::Result<usize> {
-    let operator = key_of(tx, &operator.token())?;
+fn mark_read(
+    tx: &Tx<'_>,
+    keys: &mut Keys,
+    key: RowKey<'_>,
+    operator: OperatorId,
+) -> rusqlite::Result<usize> {
+    let operator = keys.of(tx, *operator.as_uuid())?;
     tx.prepare_cached(key.pick(keyed!(
         "INSERT INTO dialogoperator_read (dialog, operator, inbound_read, marked_unread)
          SELECT rowid, ?2, inbound_count, 0 FROM dialog_row WHERE ",
@@ -537,6 +572,7 @@ fn mark_read(tx: &Tx<'_>, key: RowKey<'_>, operator: OperatorId) -> rusqlite::Re
 /// into the tables a tombstone keeps empty check that first).
 fn change_row(
     tx: &Tx<'_>,
+    keys: &mut Keys,
     project: ProjectId,
     dialog: &[u8; 16],
     envelope: &Envelope,
@@ -575,7 +611,7 @@ fn change_row(
                 tx.prepare_cached("UPDATE dialog_row SET client_number = ?2 WHERE dialog = ?1")?
                     .execute(params![dialog, number])?;
                 if let Some(identity) = &e.identity {
-                    add_identity_channel(tx, dialog, identity)?;
+                    add_identity_channel(tx, keys, dialog, identity)?;
                 }
             }
         }
@@ -608,7 +644,7 @@ fn change_row(
                 e.avatar_url,
                 e.display_name
             ])?;
-            add_identity_channel(tx, dialog, &e.identity)?;
+            add_identity_channel(tx, keys, dialog, &e.identity)?;
         }
         Event::IdentityUnlinked(e) => {
             tx.prepare_cached(
@@ -624,7 +660,7 @@ fn change_row(
         }
         Event::DialogsMerged(e) => {
             for identity in &e.identities {
-                add_identity_channel(tx, dialog, identity)?;
+                add_identity_channel(tx, keys, dialog, identity)?;
             }
         }
         Event::MessageReceived(e) => {
@@ -643,11 +679,11 @@ fn change_row(
                 key,
                 at,
                 crate::compact::value(&preview(&e.text)),
-                key_of(tx, &e.channel.token())?,
+                keys.of(tx, *e.channel.as_uuid())?,
                 e.attachments.len() as i64,
                 AUTHOR_CLIENT
             ])?;
-            message_written(tx, dialog, e.channel, envelope.occurred_at, live_row)?;
+            message_written(tx, keys, dialog, e.channel, envelope.occurred_at, live_row)?;
         }
         Event::MessageQueued(e) => {
             let (author, operator) = match e.author {
@@ -683,13 +719,13 @@ fn change_row(
                 at,
                 crate::compact::value(&preview(&e.text)),
                 author,
-                operator.map(|op| key_of(tx, &op.token())).transpose()?,
-                key_of(tx, &e.channel.token())?,
+                operator.map(|op| keys.of(tx, *op.as_uuid())).transpose()?,
+                keys.of(tx, *e.channel.as_uuid())?,
                 e.attachments.len() as i64
             ])?;
-            message_written(tx, dialog, e.channel, envelope.occurred_at, live_row)?;
+            message_written(tx, keys, dialog, e.channel, envelope.occurred_at, live_row)?;
             if let Some(operator) = operator {
-                mark_read(tx, key, operator)?;
+                mark_read(tx, keys, key, operator)?;
             }
         }
         Event::NoteAdded(e) => {
@@ -707,7 +743,7 @@ fn change_row(
                 at,
                 crate::compact::value(&preview(&e.text)),
                 operator_of(envelope.actor)
-                    .map(|op| key_of(tx, &op.token()))
+                    .map(|op| keys.of(tx, *op.as_uuid()))
                     .transpose()?,
                 AUTHOR_NOTE
             ])?;
@@ -715,7 +751,7 @@ fn change_row(
         Event::ReadMarked(e) => {
             tx.prepare_cached(key.pick(keyed!("UPDATE dialog_row SET unanswered = 0 WHERE ", "")))?
                 .execute([key])?;
-            mark_read(tx, key, e.operator)?;
+            mark_read(tx, keys, key, e.operator)?;
         }
         Event::MarkedUnread(e) => {
             tx.prepare_cached(key.pick(keyed!(
@@ -723,10 +759,10 @@ fn change_row(
                  SELECT rowid, ?2, 0, 1 FROM dialog_row WHERE ",
                 " ON CONFLICT (dialog, operator) DO UPDATE SET marked_unread = 1"
             )))?
-            .execute(params![key, key_of(tx, &e.operator.token())?])?;
+            .execute(params![key, keys.of(tx, *e.operator.as_uuid())?])?;
         }
         Event::DialogAssigned(e) => {
-            let operator = key_of(tx, &e.operator.token())?;
+            let operator = keys.of(tx, *e.operator.as_uuid())?;
             tx.prepare_cached(
                 key.pick(keyed!("UPDATE dialog_row SET assignee_key = ?2 WHERE ", "")),
             )?
@@ -880,7 +916,7 @@ fn change_row(
             )?
             .execute(params![
                 dialog,
-                key_of(tx, &e.operator.token())?,
+                keys.of(tx, *e.operator.as_uuid())?,
                 crate::compact::value(&preview(&e.text))
             ])?;
         }
@@ -953,6 +989,7 @@ fn identity_via(identity: &ChannelIdentity) -> String {
 
 fn add_channel(
     tx: &Tx<'_>,
+    keys: &mut Keys,
     dialog: &[u8; 16],
     channel: ChannelId,
     via: &str,
@@ -962,21 +999,23 @@ fn add_channel(
          SELECT rowid, ?2, ?3 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
          ON CONFLICT DO NOTHING",
     )?
-    .execute(params![dialog, key_of(tx, &channel.token())?, via])
+    .execute(params![dialog, keys.of(tx, *channel.as_uuid())?, via])
 }
 
 fn add_identity_channel(
     tx: &Tx<'_>,
+    keys: &mut Keys,
     dialog: &[u8; 16],
     identity: &ChannelIdentity,
 ) -> rusqlite::Result<usize> {
-    add_channel(tx, dialog, identity.channel, &identity_via(identity))
+    add_channel(tx, keys, dialog, identity.channel, &identity_via(identity))
 }
 
 /// A message went through `channel` at `at`: the channel filter and the activity filter.
 /// `live_row`: see [`change_row`].
 fn message_written(
     tx: &Tx<'_>,
+    keys: &mut Keys,
     dialog: &[u8; 16],
     channel: ChannelId,
     at: Timestamp,
@@ -988,13 +1027,13 @@ fn message_written(
             "INSERT INTO dialog_channel (dialog, channel, via) VALUES (?1, ?2, '')
              ON CONFLICT DO NOTHING",
         )?
-        .execute(params![row, key_of(tx, &channel.token())?])?;
+        .execute(params![row, keys.of(tx, *channel.as_uuid())?])?;
         tx.prepare_cached(
             "INSERT INTO dialog_activity (dialog, bucket) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         )?
         .execute(params![row, bucket])?;
     } else {
-        add_channel(tx, dialog, channel, "")?;
+        add_channel(tx, keys, dialog, channel, "")?;
         tx.prepare_cached(
             "INSERT INTO dialog_activity (dialog, bucket)
              SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
