@@ -25,7 +25,8 @@
 //!   (`id:<external id>`) or a message went through it (`''`); unlinking an identity removes
 //!   only its own row;
 //! - `dialog_variable`: (dialog, name) → value;
-//! - `dialog_activity`: (dialog, 15-minute bucket) → a message (either direction) was written;
+//! - `dialog_activity`: dialog → the 15-minute buckets in which a message (either direction)
+//!   was written, one BLOB (`activity`), and `dialog_activity_by_bucket` (bucket, dialog);
 //! - `project_clientnumber`: project → the last client number given;
 //! - `counter`: (project, operator or empty, kind, scope or tag) → value, ids as 16 bytes and
 //!   the scope in 2–34 bytes (`counters::encode_scope`).
@@ -124,6 +125,7 @@ use std::collections::BTreeMap;
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
 
+mod activity;
 mod counters;
 mod filter;
 use counters::{CounterKey, FolderGroup, Inputs, InputsCache};
@@ -274,12 +276,21 @@ CREATE TABLE IF NOT EXISTS dialog_variable (
     value TEXT NOT NULL,
     PRIMARY KEY (dialog, name)
 ) WITHOUT ROWID;
+-- F2.3 activity: the 15-minute buckets (µs since the epoch / 900 000 000) in which the dialog
+-- had a message (see `activity`).
 CREATE TABLE IF NOT EXISTS dialog_activity (
     -- The dialog's `dialog_row` rowid.
-    dialog INTEGER NOT NULL,
-    -- A 15-minute bucket (µs since the epoch / 900 000 000) in which a message was written.
+    dialog INTEGER PRIMARY KEY,
+    -- The newest bucket.
+    last INTEGER NOT NULL,
+    -- Every bucket, ascending: a zigzag varint, then the gaps as varints.
+    buckets BLOB NOT NULL
+);
+-- A date range few messages fall in is looked up here (see `Narrowing`).
+CREATE TABLE IF NOT EXISTS dialog_activity_by_bucket (
     bucket INTEGER NOT NULL,
-    PRIMARY KEY (dialog, bucket)
+    dialog INTEGER NOT NULL,
+    PRIMARY KEY (bucket, dialog)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dialogoperator_read (
     -- The dialog's `dialog_row` rowid.
@@ -348,8 +359,6 @@ CREATE INDEX IF NOT EXISTS dialog_row_by_number ON dialog_row (project_key, clie
 -- *Mine*, the assignee filter and *Free* (assignee IS NULL) in the default view and order.
 CREATE INDEX IF NOT EXISTS dialog_row_assignee_by_activity
     ON dialog_row (project_key, assignee_key, closed, pinned, last_activity_at);
--- F2.3: a date range few messages fall in is looked up, not scanned for.
-CREATE INDEX IF NOT EXISTS dialog_activity_by_bucket ON dialog_activity (bucket, dialog);
 ";
 
 impl Projection for DialogsProjection {
@@ -907,6 +916,13 @@ fn change_row(
                 ))?
                     .execute([dialog])?;
             }
+            let row: Option<i64> = tx
+                .prepare_cached("SELECT rowid FROM dialog_row WHERE dialog = ?1")?
+                .query_row([dialog], |r| r.get(0))
+                .optional()?;
+            if let Some(row) = row {
+                activity::forget(tx, row)?;
+            }
         }
         Event::DraftSaved(e) => {
             tx.prepare_cached(
@@ -939,13 +955,18 @@ fn change_row(
 
 /// The tables holding a client's personal data (or what their conversation was about),
 /// erased on deletion (F4.8).
-const PERSONAL: [&str; 5] = [
+/// (`dialog_activity` too, through `activity::forget`.)
+const PERSONAL: [&str; 4] = [
     "dialogoperator_draft",
     "dialog_list",
     "dialog_channel",
     "dialog_variable",
-    "dialog_activity",
 ];
+
+/// Registers the SQL functions list queries use (`activity`) on a reader connection.
+pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    activity::register(conn)
+}
 
 /// Gives `id` (a project's or operator's token) its `idkey` key if it has none.
 fn ensure_key(tx: &Tx<'_>, id: &str) -> rusqlite::Result<usize> {
@@ -1028,18 +1049,16 @@ fn message_written(
              ON CONFLICT DO NOTHING",
         )?
         .execute(params![row, keys.of(tx, *channel.as_uuid())?])?;
-        tx.prepare_cached(
-            "INSERT INTO dialog_activity (dialog, bucket) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![row, bucket])?;
+        activity::note(tx, row, bucket)?;
     } else {
         add_channel(tx, keys, dialog, channel, "")?;
-        tx.prepare_cached(
-            "INSERT INTO dialog_activity (dialog, bucket)
-             SELECT rowid, ?2 FROM dialog_row WHERE dialog = ?1 AND deleted = 0
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![dialog, bucket])?;
+        let row: Option<i64> = tx
+            .prepare_cached("SELECT rowid FROM dialog_row WHERE dialog = ?1 AND deleted = 0")?
+            .query_row([dialog], |r| r.get(0))
+            .optional()?;
+        if let Some(row) = row {
+            activity::note(tx, row, bucket)?;
+        }
     }
     Ok(())
 }
@@ -1577,7 +1596,7 @@ fn narrowing(conn: &Connection, query: &ListQuery) -> Result<Narrowing, Projecti
         // Every project's rows count: a busy range elsewhere only means scanning here.
         let rows: i64 = conn
             .prepare_cached(
-                "SELECT count(*) FROM (SELECT 1 FROM dialog_activity
+                "SELECT count(*) FROM (SELECT 1 FROM dialog_activity_by_bucket
                      WHERE bucket BETWEEN ?1 AND ?2 LIMIT ?3 + 1)",
             )?
             .query_row(params![first, last, MAX_ACTIVITY_LOOKUP], |r| r.get(0))?;
@@ -1719,7 +1738,7 @@ fn list_sql(
         values.push(Value::Integer(first));
         values.push(Value::Integer(last));
         sql.push_str(&format!(
-            " AND d.rowid IN (SELECT a.dialog FROM dialog_activity a
+            " AND d.rowid IN (SELECT a.dialog FROM dialog_activity_by_bucket a
                                WHERE a.bucket BETWEEN ?{} AND ?{})",
             values.len() - 1,
             values.len()

@@ -330,6 +330,7 @@ pub fn open_reader(path: &Path) -> Result<Connection, ProjectionError> {
     // live service, before almost every query): a page another query or the writer brought
     // into the OS cache costs a memory access, not a system call and a copy.
     conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
+    crate::dialogs::register_functions(&conn)?;
     Ok(conn)
 }
 

@@ -475,7 +475,8 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
                 let last = bind(values, Value::Integer(last));
                 format!(
                     "EXISTS (SELECT 1 FROM dialog_activity m WHERE m.dialog = d.rowid
-                         AND m.bucket BETWEEN {first} AND {last})"
+                         AND {}(m.buckets, {first}, {last}))",
+                    super::activity::ACTIVE_BETWEEN
                 )
             }
         },
