@@ -1187,7 +1187,15 @@ pub async fn projections(args: ProjectionsArgs) -> Result<(), String> {
     let mut sizes = Map::new();
     let mut total_size = 0u64;
     for &model in &models {
-        let bytes = disk_size(&model.path(&together));
+        let path = model.path(&together);
+        let bytes = match model {
+            // The version in use: an older one (a run on a data directory that had read
+            // models) waits there until a writer opens the index and removes it.
+            Model::Search => search::version_in_use(&path)
+                .map_err(|e| e.to_string())?
+                .map_or(0, |version| disk_size(&version)),
+            Model::Sql(_) => disk_size(&path),
+        };
         total_size += bytes;
         sizes.insert(model.name().to_owned(), json!(bytes));
     }

@@ -818,6 +818,12 @@ fn version_number(name: &str) -> Option<u64> {
 }
 
 /// The version `root/CURRENT` names, if any.
+/// The version directory `root/CURRENT` names: the index in use (older versions wait there
+/// until a writer opens and removes them); none before the first commit.
+pub fn version_in_use(root: &Path) -> Result<Option<PathBuf>, ProjectionError> {
+    Ok(read_pointer(root)?.map(|version| root.join(version_name(version))))
+}
+
 fn read_pointer(root: &Path) -> Result<Option<u64>, ProjectionError> {
     let path = root.join(POINTER);
     match std::fs::read_to_string(&path) {
