@@ -701,6 +701,22 @@ fn id_table(column: &BytesColumn) -> Result<Vec<[u8; 16]>, ProjectionError> {
     Ok(table)
 }
 
+/// A document of `kind` in `dialog` with its order key: what every kind has.
+fn new_document(
+    fields: &Fields,
+    kind: &str,
+    project: ProjectId,
+    dialog: DialogId,
+    order: u64,
+) -> TantivyDocument {
+    let mut doc = TantivyDocument::new();
+    doc.add_text(fields.doc_type, kind);
+    doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
+    doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
+    add_order(&mut doc, fields, order);
+    doc
+}
+
 /// Adds a document's order key (its two fast fields).
 fn add_order(doc: &mut TantivyDocument, fields: &Fields, order: u64) {
     doc.add_u64(fields.seq, order >> 12);
@@ -1895,11 +1911,7 @@ impl SearchIndex {
         // term generalised: it applies to what was added before it, this commit included).
         self.writer
             .delete_query(Box::new(kind_in_dialog(&fields, dialog, CLIENT)))?;
-        let mut doc = TantivyDocument::new();
-        doc.add_text(fields.doc_type, CLIENT);
-        doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
-        doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
-        add_order(&mut doc, &fields, body.order);
+        let mut doc = new_document(&fields, CLIENT, project, dialog, body.order);
         doc.add_i64(fields.at, body.registered_at.as_micros());
         let values = body.values();
         for value in &values {
@@ -1945,11 +1957,7 @@ impl SearchIndex {
             return Ok(());
         }
         let fields = self.opened.fields;
-        let mut doc = TantivyDocument::new();
-        doc.add_text(fields.doc_type, MESSAGE);
-        doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
-        doc.add_bytes(fields.dialog, &dialog.as_uuid().as_u128().to_be_bytes());
-        add_order(&mut doc, &fields, order);
+        let mut doc = new_document(&fields, MESSAGE, project, dialog, order);
         doc.add_text(fields.text, text);
         self.writer.add_document(doc)?;
         self.touch(1);
@@ -1983,12 +1991,8 @@ impl SearchIndex {
         let fields = self.opened.fields;
         self.writer
             .delete_query(Box::new(kind_in_dialog(&fields, absorbed, MERGED)))?;
-        let mut doc = TantivyDocument::new();
-        doc.add_text(fields.doc_type, MERGED);
-        doc.add_bytes(fields.project, &project.as_uuid().as_u128().to_be_bytes());
-        doc.add_bytes(fields.dialog, &absorbed.as_uuid().as_u128().to_be_bytes());
+        let mut doc = new_document(&fields, MERGED, project, absorbed, order);
         doc.add_bytes(fields.into, &survivor.as_uuid().as_u128().to_be_bytes());
-        add_order(&mut doc, &fields, order);
         self.writer.add_document(doc)?;
         self.pending.merges.insert(absorbed, Some(survivor));
         self.touch(2);
