@@ -595,14 +595,13 @@ fn change_row(
     match &envelope.payload {
         Event::DialogRegistered(e) => {
             let project_token = project.token();
-            ensure_key(tx, &project_token)?;
+            let project_key = keys.of(tx, *project.as_uuid())?;
             let inserted = tx
                 .prepare_cached(
                     "INSERT INTO dialog_row (dialog, project_key, client_name,
                          client_phone, client_email, client_avatar_url, client_external_id,
                          client_created_at, last_activity_at)
-                     VALUES (?1, (SELECT key FROM idkey WHERE id = ?8), ?2, ?3, ?4, ?5, ?6,
-                         ?7, ?7)
+                     VALUES (?1, ?8, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
                      ON CONFLICT (dialog) DO NOTHING",
                 )?
                 .execute(params![
@@ -613,7 +612,7 @@ fn change_row(
                     e.profile.avatar_url,
                     e.identity.as_ref().map(|i| i.external_id.as_str()),
                     at,
-                    project_token
+                    project_key
                 ])?;
             if inserted > 0 {
                 let number = next_client_number(tx, &project_token)?;
@@ -966,12 +965,6 @@ const PERSONAL: [&str; 4] = [
 /// Registers the SQL functions list queries use (`activity`) on a reader connection.
 pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     activity::register(conn)
-}
-
-/// Gives `id` (a project's or operator's token) its `idkey` key if it has none.
-fn ensure_key(tx: &Tx<'_>, id: &str) -> rusqlite::Result<usize> {
-    tx.prepare_cached("INSERT INTO idkey (id) VALUES (?1) ON CONFLICT (id) DO NOTHING")?
-        .execute([id])
 }
 
 /// The `idkey` key of `id` (a project's, operator's or channel's token), given now if it has
