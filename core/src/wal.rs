@@ -1,166 +1,383 @@
-//! A WAL checkpointer on a thread of its own, for a SQLite file with one writer (the embedded
-//! log's). The read-model files do not use it: see `WRITER_CHECKPOINT_PAGES` in the
-//! projections runtime.
+//! The WAL of a SQLite file with one busy writer (the embedded log, every live read model),
+//! checkpointed in two stages so that the writer never copies a whole WAL between two of its
+//! transactions and the WAL is still rewound.
 //!
-//! With SQLite's automatic checkpoint the writer copies the WAL into the database file itself,
-//! right after the commit that crossed the threshold, and waits for the two fsyncs of that
-//! copy: every so often one commit takes as long as a whole checkpoint. A [`Checkpointer`]
-//! does that work beside the writer (which sets `wal_autocheckpoint = 0`).
+//! A busy writer commits many times a second, each commit adding the pages it changed to the
+//! WAL. SQLite's automatic checkpoint copies the WAL into the database file right after the
+//! commit that crosses its threshold, on the writer's thread (the dialogs model at full size:
+//! 80–235 ms every few hundred milliseconds, while batches queue behind it). A checkpointer
+//! beside the writer alone does not do either: the WAL is only rewound when every frame in it
+//! has been copied before the writer's next transaction begins, which a writer that always has
+//! work never allows, so the WAL grows until something truncates it, waiting for the writer
+//! (the embedded log, measured: 512 MB of WAL every 4–6 s in the live phase of `bench
+//! projections`, each truncation holding appends for ≈ 350 ms).
+//!
+//! So the copy is split. Once the WAL holds [`WalLimits::start`] frames, a thread of the
+//! file's own copies it with passive checkpoints beside the writer (which goes on committing),
+//! round after round while more than [`WalLimits::rest`] frames are left; then the writer
+//! copies what is left itself, between two transactions (the last few commits' pages), and its
+//! next transaction rewinds the WAL, as after an automatic checkpoint. A WAL that reaches
+//! [`WalLimits::most`] makes the writer wait for the thread: the bound on the file when the
+//! thread cannot keep up. Readers on old snapshots hold the copy back (as with any
+//! checkpoint), never the writer.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, wal::CheckpointMode};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 
-/// Longest a TRUNCATE checkpoint waits for the writer and readers before trying again later.
-const TRUNCATE_WAIT: Duration = Duration::from_millis(500);
-
-/// Copies committed WAL frames into the database file on its own thread and connection, so
-/// that commits never wait for a checkpoint (and its fsync). Passive: it never blocks the writer
-/// or readers — until the WAL is longer than its limit (see [`checkpoint_step`]). Stops (after
-/// a last checkpoint step if one was asked for) when dropped.
-#[derive(Debug)]
-pub struct Checkpointer {
-    nudge: Option<std::sync::mpsc::SyncSender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// When the stages run, in WAL frames (a frame is a page and a 24-byte header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalLimits {
+    /// Frames in the WAL that start the thread's copy.
+    pub start: i64,
+    /// Frames not yet copied below which the thread hands the rest to the writer.
+    pub rest: i64,
+    /// Passive rounds the thread runs at most before it hands over (a reader on an old
+    /// snapshot stops every round at the same frame).
+    pub rounds: u32,
+    /// Frames in the WAL at which the writer waits for the thread before going on.
+    pub most: i64,
 }
 
-impl Checkpointer {
-    /// Starts the thread `name` for the file at `path`: after each [`Checkpointer::nudge`] it
-    /// waits `delay` (commits meanwhile join the same checkpoint), then checkpoints; a WAL over
-    /// `limit_bytes` is emptied. `None` (logged) when the thread or its connection cannot be
-    /// started: the writer then works on with a growing WAL.
-    pub fn start(path: &Path, name: &str, delay: Duration, limit_bytes: i64) -> Option<Self> {
-        let conn = match Connection::open(path) {
-            Ok(conn) => conn,
+impl WalLimits {
+    /// The defaults (4 KiB pages: the copy starts at 64 MiB of WAL).
+    pub const DEFAULT: WalLimits = WalLimits {
+        start: 16 * 1024,
+        rest: 256,
+        rounds: 8,
+        most: 128 * 1024,
+    };
+}
+
+/// What [`WalKeeper::after_commit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalStep {
+    /// Nothing on the writer's thread.
+    Nothing,
+    /// The thread was asked to copy the WAL.
+    Started,
+    /// The writer copied the rest (the next transaction rewinds the WAL if nothing held it).
+    Finished,
+}
+
+/// Where the thread is, as the writer and the thread share it.
+#[derive(Debug, Default)]
+struct Handover {
+    /// The thread has finished its rounds: the rest is the writer's.
+    done: Mutex<bool>,
+    finished: Condvar,
+}
+
+/// The checkpoint thread of one live projection file and the writer's side of the handover.
+/// Drop it before the writer connection checkpoints for good (at close).
+#[derive(Debug)]
+pub struct WalKeeper {
+    /// Frames in the WAL after the writer's last commit (SQLite's WAL hook).
+    frames: Arc<AtomicI64>,
+    /// Passive rounds of the thread that copied something (for tests and traces).
+    rounds: Arc<AtomicI64>,
+    handover: Arc<Handover>,
+    nudge: Option<SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
+    /// The thread is copying (asked, and not yet handed back to the writer).
+    copying: bool,
+    limits: WalLimits,
+}
+
+impl WalKeeper {
+    /// Takes over the checkpoints of the writer connection `conn` (WAL mode) of the file at
+    /// `path`: SQLite's automatic checkpoint is turned off, and a thread named `name` with a
+    /// connection of its own does the copying from now on.
+    pub fn start(
+        conn: &mut Connection,
+        path: &Path,
+        name: &str,
+        limits: WalLimits,
+    ) -> rusqlite::Result<Self> {
+        let copier = Connection::open(path)?;
+        // A connection learns that the file is in WAL mode when it first reads it: before that,
+        // a checkpoint does nothing.
+        copier.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+        // Turning the automatic checkpoint off removes SQLite's own WAL hook; ours replaces it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let frames = Arc::new(AtomicI64::new(0));
+        let seen = Arc::clone(&frames);
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+            seen.store(i64::from(pages), Ordering::Release);
+            Ok(())
+        }))?;
+        let handover = Arc::new(Handover::default());
+        let rounds = Arc::new(AtomicI64::new(0));
+        let (nudge, nudged) = sync_channel::<()>(1);
+        let thread = {
+            let frames = Arc::clone(&frames);
+            let rounds = Arc::clone(&rounds);
+            let handover = Arc::clone(&handover);
+            let label = name.to_owned();
+            std::thread::Builder::new()
+                .name(format!("{name}-wal"))
+                .spawn(move || {
+                    while nudged.recv().is_ok() {
+                        copy_rounds(&copier, &frames, &rounds, limits, &label);
+                        *lock(&handover.done) = true;
+                        handover.finished.notify_all();
+                    }
+                })
+        };
+        let (nudge, thread) = match thread {
+            Ok(thread) => (Some(nudge), Some(thread)),
             Err(e) => {
-                tracing::error!(error = %e, checkpointer = name, "cannot open the checkpointer; the wal will grow");
-                return None;
+                // SQLite's own checkpoints then, on the writer's thread.
+                tracing::error!(error = %e, file = name, "cannot start the WAL thread");
+                conn.wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>)?;
+                conn.pragma_update(None, "wal_autocheckpoint", limits.start)?;
+                (None, None)
             }
         };
-        if let Err(e) = conn.busy_timeout(TRUNCATE_WAIT) {
-            tracing::warn!(error = %e, checkpointer = name, "cannot set the checkpointer's busy timeout");
-        }
-        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
-        let label = name.to_owned();
-        let thread = std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || {
-                while nudged.recv().is_ok() {
-                    std::thread::sleep(delay);
-                    while nudged.try_recv().is_ok() {}
-                    if let Err(e) = checkpoint_step(&conn, limit_bytes) {
-                        tracing::warn!(error = %e, checkpointer = label, "wal checkpoint failed");
-                    }
-                }
-            });
-        match thread {
-            Ok(thread) => Some(Self {
-                nudge: Some(nudge),
-                thread: Some(thread),
-            }),
-            Err(e) => {
-                tracing::error!(error = %e, checkpointer = name, "cannot start the checkpointer; the wal will grow");
-                None
-            }
-        }
+        Ok(Self {
+            frames,
+            rounds,
+            handover,
+            nudge,
+            thread,
+            copying: false,
+            limits,
+        })
     }
 
-    /// There are new commits (never blocks: one pending nudge is enough).
-    pub fn nudge(&self) {
-        if let Some(nudge) = &self.nudge {
-            let _ = nudge.try_send(());
+    /// Frames in the WAL after the writer's last commit.
+    pub fn frames(&self) -> i64 {
+        self.frames.load(Ordering::Acquire)
+    }
+
+    /// Passive rounds of the thread so far.
+    pub fn rounds(&self) -> i64 {
+        self.rounds.load(Ordering::Acquire)
+    }
+
+    /// The writer's turn, right after each commit: starts the thread's copy when the WAL is
+    /// long enough, copies the rest once the thread is done (waiting for it only when the WAL
+    /// has reached [`WalLimits::most`]).
+    pub fn after_commit(&mut self, conn: &Connection) -> rusqlite::Result<WalStep> {
+        let frames = self.frames();
+        if !self.copying {
+            if frames < self.limits.start || self.thread.is_none() {
+                return Ok(WalStep::Nothing);
+            }
+            self.copying = true;
+            if let Some(nudge) = &self.nudge {
+                let _ = nudge.try_send(());
+            }
+            return Ok(WalStep::Started);
+        }
+        {
+            let mut done = lock(&self.handover.done);
+            if !*done && frames >= self.limits.most {
+                tracing::debug!(frames, "the WAL is at its limit: waiting for its thread");
+                while !*done {
+                    done = self
+                        .handover
+                        .finished
+                        .wait(done)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+            }
+            if !*done {
+                return Ok(WalStep::Nothing);
+            }
+            *done = false;
+        }
+        self.copying = false;
+        match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+            Ok(_) => Ok(WalStep::Finished),
+            // Another connection checkpointing (`rebuild`'s close, say): the next cycle copies.
+            Err(e) if is_busy(&e) => Ok(WalStep::Nothing),
+            Err(e) => Err(e),
         }
     }
 }
 
-impl Drop for Checkpointer {
+impl Drop for WalKeeper {
     fn drop(&mut self) {
         drop(self.nudge.take());
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
-            tracing::error!("a wal checkpointer panicked");
+            tracing::error!("a WAL thread panicked");
         }
     }
 }
 
-/// One checkpoint: PASSIVE (beside the writer); then, when the WAL still holds more than
-/// `limit_bytes`, TRUNCATE: it waits (the connection's busy timeout) for the writer's current
-/// commit and for readers on old snapshots, copies everything and empties the WAL file.
-///
-/// Passive checkpoints alone let the WAL grow without bound under sustained appends: the WAL is
-/// only rewound when a checkpoint has copied every frame before the next commit starts, which a
-/// writer that always has work never allows (measured: 58 GB of WAL after four minutes of the
-/// full-size `bench projections` generation, filling the disk). Returns whether it truncated.
-pub fn checkpoint_step(conn: &Connection, limit_bytes: i64) -> rusqlite::Result<bool> {
-    let (_, frames): (i64, i64) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
-    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    // A frame is a page plus its 24-byte header.
-    if frames.saturating_mul(page_size + 24) <= limit_bytes {
-        return Ok(false);
+/// The thread's part: passive checkpoints while more than `limits.rest` frames are left
+/// uncopied, at most `limits.rounds`.
+fn copy_rounds(
+    conn: &Connection,
+    frames: &AtomicI64,
+    rounds: &AtomicI64,
+    limits: WalLimits,
+    name: &str,
+) {
+    for round in 1..=limits.rounds {
+        match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+            Ok((log, copied)) if log < 0 || copied < 0 => {
+                tracing::warn!(file = name, "the wal thread cannot checkpoint (no WAL?)");
+                return;
+            }
+            Ok((_, copied)) => {
+                rounds.fetch_add(1, Ordering::AcqRel);
+                // The checkpoint counts the frames there were when it began; the writer has
+                // committed more since.
+                let left = frames.load(Ordering::Acquire) - i64::from(copied);
+                tracing::trace!(file = name, round, copied, left, "wal copied");
+                if left <= limits.rest {
+                    return;
+                }
+            }
+            Err(e) if is_busy(&e) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, file = name, "wal checkpoint failed");
+                return;
+            }
+        }
     }
-    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-    if busy != 0 {
-        tracing::debug!(
-            frames,
-            "the wal could not be truncated yet (busy); trying again later"
-        );
-    }
-    Ok(busy == 0)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
-    /// A WAL over the limit is emptied even when passive checkpoints alone would leave it:
-    /// frames a reader's old snapshot still needs stop a passive checkpoint short, and the
-    /// file keeps its size; once the reader is done, the step truncates it.
-    #[test]
-    fn a_wal_over_the_limit_is_truncated() {
-        use super::{Connection, Duration, checkpoint_step};
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("wal.sqlite");
-        let writer = Connection::open(&path).expect("open");
-        writer
-            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .expect("wal");
-        writer
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .expect("no auto checkpoint");
-        writer
-            .execute_batch("CREATE TABLE t (x BLOB)")
-            .expect("table");
-        let reader = Connection::open(&path).expect("open");
-        reader.execute_batch("BEGIN").expect("begin");
-        let _: i64 = reader
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .expect("snapshot");
-        for _ in 0..64 {
-            writer
-                .execute("INSERT INTO t VALUES (zeroblob(16000))", [])
-                .expect("insert");
+    use super::*;
+
+    /// Pages a commit of [`churn`] changes: 16 rows of 1 KiB, at rows spread over the table.
+    fn churn(conn: &Connection, round: i64) {
+        let tx = conn.unchecked_transaction().expect("begin");
+        for i in 0..16 {
+            tx.execute(
+                "INSERT INTO t (id, v) VALUES (?1, randomblob(1024))
+                 ON CONFLICT (id) DO UPDATE SET v = excluded.v",
+                [(round * 7 + i * 131) % 2000],
+            )
+            .expect("write");
         }
-        let wal = dir.path().join("wal.sqlite-wal");
-        let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        let grown = size();
-        assert!(grown > 1 << 20, "{grown}");
-        let checkpointer = Connection::open(&path).expect("open");
-        checkpointer
-            .busy_timeout(Duration::from_millis(50))
-            .expect("timeout");
-        // Under the limit: passive only, the file stays.
-        assert!(!checkpoint_step(&checkpointer, i64::MAX).expect("step"));
-        assert_eq!(size(), grown);
-        // Over it, but the reader's snapshot is still open: not yet.
-        assert!(!checkpoint_step(&checkpointer, 1 << 20).expect("step"));
-        assert!(size() > 0);
-        reader.execute_batch("COMMIT").expect("end");
-        assert!(checkpoint_step(&checkpointer, 1 << 20).expect("step"));
-        assert_eq!(size(), 0, "the wal file is emptied");
-        let rows: i64 = writer
+        tx.commit().expect("commit");
+    }
+
+    fn open(path: &Path) -> Connection {
+        let conn = Connection::open(path).expect("open");
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = wal", [], |r| r.get(0))
+            .expect("wal");
+        assert_eq!(mode, "wal");
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v BLOB)")
+            .expect("schema");
+        conn
+    }
+
+    /// The WAL is rewound over and over while the writer commits all the time, and stays near
+    /// the size where the copy starts; nothing committed is lost.
+    #[test]
+    fn a_busy_writer_keeps_a_bounded_wal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.sqlite");
+        let mut conn = open(&path);
+        let limits = WalLimits {
+            start: 200,
+            rest: 40,
+            rounds: 4,
+            most: 2_000,
+        };
+        let mut keeper = WalKeeper::start(&mut conn, &path, "test", limits).expect("keeper");
+        let (mut finished, mut rewound, mut longest) = (0, 0, 0);
+        let mut before = 0;
+        for round in 0..3_000 {
+            churn(&conn, round);
+            let frames = keeper.frames();
+            longest = longest.max(frames);
+            if frames < before {
+                rewound += 1;
+            }
+            before = frames;
+            if keeper.after_commit(&conn).expect("after commit") == WalStep::Finished {
+                finished += 1;
+            }
+        }
+        assert!(finished >= 5, "the writer finished {finished} copies");
+        assert!(
+            keeper.rounds() >= finished,
+            "the thread copied in {} rounds",
+            keeper.rounds()
+        );
+        assert!(rewound >= 5, "the WAL was rewound {rewound} times");
+        assert!(
+            longest <= limits.most + 64,
+            "the WAL reached {longest} frames"
+        );
+        drop(keeper);
+        let wal = std::fs::metadata(dir.path().join("m.sqlite-wal"))
+            .expect("wal")
+            .len();
+        assert!(
+            wal <= (limits.most as u64 + 64) * (4096 + 24) + 32,
+            "WAL file {wal} bytes"
+        );
+        let rows: i64 = conn
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .expect("count");
-        assert_eq!(rows, 64);
+        assert_eq!(rows, 2000);
+    }
+
+    /// A reader on an old snapshot holds the copy back without blocking the writer; once it is
+    /// gone, the next cycle rewinds the WAL.
+    #[test]
+    fn a_reader_holds_the_copy_back_but_not_the_writer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.sqlite");
+        let mut conn = open(&path);
+        let limits = WalLimits {
+            start: 100,
+            rest: 20,
+            rounds: 3,
+            most: 100_000,
+        };
+        let mut keeper = WalKeeper::start(&mut conn, &path, "test", limits).expect("keeper");
+        churn(&conn, 0);
+        let reader = Connection::open(&path).expect("reader");
+        let tx = reader.unchecked_transaction().expect("read tx");
+        let seen: i64 = tx
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("read");
+        let mut grew = 0;
+        for round in 1..400 {
+            churn(&conn, round);
+            grew = grew.max(keeper.frames());
+            keeper.after_commit(&conn).expect("after commit");
+        }
+        assert!(grew > 1_000, "the WAL could not be rewound: {grew} frames");
+        let still: i64 = tx
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("read");
+        assert_eq!(still, seen, "the reader's snapshot stays");
+        drop(tx);
+        let mut rewound = false;
+        for round in 400..2_000 {
+            churn(&conn, round);
+            let before = keeper.frames();
+            keeper.after_commit(&conn).expect("after commit");
+            churn(&conn, round);
+            if keeper.frames() < before {
+                rewound = true;
+                break;
+            }
+        }
+        assert!(rewound, "the WAL was never rewound after the reader left");
     }
 }

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use switchboard_core::log::{EventLog, LogError, LogRecord, Subject, SubjectFilter};
+use switchboard_core::wal::{WalKeeper, WalLimits, WalStep};
 use switchboard_schemas::{Envelope, Timestamp, decode_batch};
 use tokio::sync::{mpsc, watch};
 
@@ -232,17 +233,6 @@ const BULK_CACHE_KIB: i64 = 256 * 1024;
 /// Log records a rebuild file's writer applies between commits.
 const BULK_COMMIT_RECORDS: usize = 64 * 1024;
 
-/// WAL pages between automatic checkpoints of a projection file (4 KiB pages: 64 MiB).
-///
-/// The writer checkpoints itself, right after a commit, which rewinds the WAL each time. A
-/// checkpointer on a thread of its own (as the log has, `switchboard_core::wal`) was measured
-/// and taken out again: a busy writer commits between any two passive checkpoints, so the WAL
-/// was never rewound (the dialogs WAL grew ≈ 300 MB/s in the full-size live phase) and the
-/// truncating checkpoint over its limit held the writer longer than these do (dialogs
-/// append→visible p99 at 100k dialogs 372–447 ms against 192–208 ms; at full size 445–562 ms
-/// against 268–294 ms).
-const WRITER_CHECKPOINT_PAGES: i64 = 16 * 1024;
-
 /// How a projection file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WriteMode {
@@ -280,8 +270,7 @@ fn open_writer(
             // spill into the WAL in mid-transaction (measured: 44 % of a dialogs rebuild in the
             // kernel). The cache only grows as pages are used, so small read models stay small.
             conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-            // Fewer, larger WAL checkpoints (each one syncs): every WRITER_CHECKPOINT_PAGES pages.
-            conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+            // The WAL's checkpoints are the store's `WalKeeper`'s (`switchboard_core::wal`).
         }
         WriteMode::Bulk => {
             // Nothing reads the file and a failed rebuild removes it, so it needs neither a
@@ -434,6 +423,8 @@ pub struct ProjectionStore<P> {
     path: PathBuf,
     /// Set for a file being rebuilt ([`ProjectionStore::create_for_rebuild`]).
     bulk: Option<Bulk>,
+    /// A live file's WAL checkpoints (`None` for a file being rebuilt, which has no WAL).
+    wal: Option<WalKeeper>,
 }
 
 /// Where a rebuild file's writer is between commits.
@@ -478,19 +469,21 @@ impl Bulk {
 impl<P: Projection> ProjectionStore<P> {
     /// Opens (creating if needed) the projection's file and reads its checkpoint.
     pub fn open(path: &Path, projection: P) -> Result<Self, ProjectionError> {
-        let conn = open_writer(
+        let mut conn = open_writer(
             path,
             projection.schema(),
             projection.query_indexes(),
             WriteMode::Live,
         )?;
         let checkpoint = read_checkpoint(&conn, projection.name())?;
+        let wal = WalKeeper::start(&mut conn, path, projection.name(), WalLimits::DEFAULT)?;
         Ok(Self {
             conn,
             projection,
             checkpoint,
             path: path.to_path_buf(),
             bulk: None,
+            wal: Some(wal),
         })
     }
 
@@ -514,6 +507,7 @@ impl<P: Projection> ProjectionStore<P> {
             checkpoint: Checkpoint::default(),
             path: path.to_path_buf(),
             bulk: Some(Bulk::default()),
+            wal: None,
         })
     }
 
@@ -532,6 +526,8 @@ impl<P: Projection> ProjectionStore<P> {
     /// synced.
     pub fn close(mut self) -> Result<(), ProjectionError> {
         if self.bulk.is_none() {
+            // Its thread stops first: the last checkpoint is the writer's.
+            drop(self.wal.take());
             self.conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             self.conn.close().map_err(|(_, e)| e)?;
@@ -643,7 +639,14 @@ impl<P: Projection> ProjectionStore<P> {
             return Ok(next);
         }
         let written = match self.bulk.as_mut() {
-            None => Self::write(&mut self.conn, &mut self.projection, name, &decoded, next),
+            None => Self::write(
+                &mut self.conn,
+                &mut self.projection,
+                self.wal.as_mut(),
+                name,
+                &decoded,
+                next,
+            ),
             Some(bulk) => Self::write_bulk(
                 &self.conn,
                 &mut self.projection,
@@ -666,6 +669,7 @@ impl<P: Projection> ProjectionStore<P> {
     fn write(
         conn: &mut Connection,
         projection: &mut P,
+        wal: Option<&mut WalKeeper>,
         name: &str,
         decoded: &[DecodedRecord],
         next: Checkpoint,
@@ -679,8 +683,13 @@ impl<P: Projection> ProjectionStore<P> {
         projection.before_commit(&Tx { conn: &tx })?;
         write_checkpoint(&tx, name, next)?;
         let written = Instant::now();
-        // A commit may run the WAL checkpoint (every `WRITER_CHECKPOINT_PAGES`).
         tx.commit()?;
+        let committed = Instant::now();
+        // The writer's part of the WAL's checkpoints (see `WalKeeper`).
+        let step = match wal {
+            Some(wal) => wal.after_commit(conn)?,
+            None => WalStep::Nothing,
+        };
         // Where a live writer's time goes, per transaction (`RUST_LOG=switchboard_projections=
         // trace`): the study of the dialogs writer's lag in BENCHMARKS.md was made with this.
         tracing::trace!(
@@ -689,7 +698,9 @@ impl<P: Projection> ProjectionStore<P> {
             seq = next.seq,
             apply_ms = (applied - started).as_secs_f64() * 1e3,
             before_commit_ms = (written - applied).as_secs_f64() * 1e3,
-            commit_ms = written.elapsed().as_secs_f64() * 1e3,
+            commit_ms = (committed - written).as_secs_f64() * 1e3,
+            wal_ms = committed.elapsed().as_secs_f64() * 1e3,
+            wal = ?step,
             "transaction"
         );
         Ok(())

@@ -23,7 +23,7 @@
 
 use super::{SCHEMA, SCHEMA_VERSION, SyncMode, storage};
 use crate::log::{AppendAck, AppendRequest, LogError, LogLimits, Subject};
-use crate::wal::Checkpointer;
+use crate::wal::{WalKeeper, WalLimits, WalStep};
 use lru::LruCache;
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::{HashMap, VecDeque};
@@ -45,11 +45,6 @@ const SUBJECT_CACHE: NonZeroUsize = NonZeroUsize::new(65_536).unwrap();
 const GATHER_MAX: Duration = Duration::from_micros(200);
 /// How long the writer stops gathering after a batch where appenders raced on one subject.
 const RACING_BACKOFF: Duration = Duration::from_millis(100);
-/// How long the checkpointer lets commits accumulate before copying the WAL into the database.
-const CHECKPOINT_DELAY: Duration = Duration::from_millis(50);
-/// A WAL longer than this is checkpointed with TRUNCATE, which waits for the writer instead of
-/// running beside it (see [`Checkpointer`]).
-const WAL_LIMIT_BYTES: i64 = 512 << 20;
 /// Extra history scanned when rebuilding the message id index, in case the clock went back.
 const REBUILD_MARGIN_MICROS: i64 = 60_000_000;
 
@@ -81,7 +76,7 @@ pub(super) fn open_write_connection(path: &Path, sync: SyncMode) -> Result<Conne
         .map_err(open)?;
     conn.pragma_update(None, "cache_size", -16_000)
         .map_err(open)?;
-    // Checkpoints (which fsync the database) run on the checkpointer thread, not on commits.
+    // Checkpoints (which fsync the database) are a `WalKeeper`'s, mostly on a thread of its own.
     conn.pragma_update(None, "wal_autocheckpoint", 0)
         .map_err(open)?;
     conn.pragma_update(None, "temp_store", "MEMORY")
@@ -224,8 +219,20 @@ impl Writer {
 
     /// Serves the queue until every sender is gone.
     pub(super) fn run(mut self, queue: Receiver<WriteRequest>, path: &Path) {
-        let checkpointer =
-            Checkpointer::start(path, "sb-log-checkpoint", CHECKPOINT_DELAY, WAL_LIMIT_BYTES);
+        let mut keeper = match WalKeeper::start(&mut self.conn, path, "sb-log", WalLimits::DEFAULT)
+        {
+            Ok(keeper) => Some(keeper),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the log's WAL keeper; SQLite checkpoints on commits");
+                if let Err(e) =
+                    self.conn
+                        .pragma_update(None, "wal_autocheckpoint", WalLimits::DEFAULT.start)
+                {
+                    tracing::error!(error = %e, "no checkpoints at all: the log's WAL will grow");
+                }
+                None
+            }
+        };
         let mut batch: Vec<WriteRequest> = Vec::with_capacity(256);
         loop {
             match queue.recv_timeout(IDLE_TICK) {
@@ -257,11 +264,20 @@ impl Writer {
                 self.racing_until = Instant::now() + RACING_BACKOFF;
             }
             self.gather = size > 1 && Instant::now() >= self.racing_until;
-            if let Some(checkpointer) = &checkpointer {
-                checkpointer.nudge();
+            if let Some(keeper) = keeper.as_mut() {
+                let started = Instant::now();
+                match keeper.after_commit(&self.conn) {
+                    Ok(WalStep::Nothing) => {}
+                    Ok(step) => tracing::trace!(
+                        ?step,
+                        wal_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "log wal step"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "the log's WAL checkpoint failed"),
+                }
             }
         }
-        drop(checkpointer);
+        drop(keeper);
         if let Err(e) = self.conn.execute_batch("PRAGMA optimize") {
             tracing::debug!(error = %e, "pragma optimize failed on close");
         }
