@@ -142,9 +142,14 @@ pub struct ProjectionsArgs {
     /// Pages from this index on (0-based) count as deep.
     #[arg(long, default_value_t = 10)]
     pub deep_from_page: usize,
-    /// How long the live phase appends.
+    /// How long the live phase appends and measures.
     #[arg(long, default_value_t = 10.0)]
     pub live_seconds: f64,
+    /// How long the live phase appends before it measures, at the same rate: the read models'
+    /// writers start with empty page caches (a service that has been running has them warm).
+    /// The lag of these appends is reported apart (`lag_in_warmup`).
+    #[arg(long, default_value_t = 3.0)]
+    pub live_warmup_seconds: f64,
     /// Events per second appended in the live phase (10 % above the 30k target, so that
     /// keeping up shows as meeting it).
     #[arg(long, default_value_t = 33_000)]
@@ -823,7 +828,9 @@ async fn live(
     models: &[Model],
     args: &ProjectionsArgs,
 ) -> Result<Value, String> {
-    let target_events = ((args.live_rate as f64) * args.live_seconds).max(1.0) as u64;
+    let warmup_events = ((args.live_rate as f64) * args.live_warmup_seconds.max(0.0)) as u64;
+    let target_events =
+        warmup_events + ((args.live_rate as f64) * args.live_seconds).max(1.0) as u64;
     // The same inbox going on: new dialogs in the same projects, from the next sequence.
     let dialogs = (target_events / 25).max(20);
     let mut more =
@@ -870,31 +877,38 @@ async fn live(
             .map_err(|e| e.to_string())?;
         runners.push((model, Arc::new(runner)));
     }
-    // One tracker per read model: the time from an append's ack to its checkpoint covering it.
+    // One tracker per read model: the time from an append's ack to its checkpoint covering it,
+    // apart for the appends of the warm-up (`warm` is true for those after it).
     let mut senders = Vec::new();
     let mut trackers = Vec::new();
     for (kind, runner) in &runners {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant, bool)>();
         senders.push(tx);
         let runner = Arc::clone(runner);
         let kind = *kind;
         trackers.push(tokio::spawn(async move {
-            let mut lag = histogram();
-            while let Some((seq, acked)) = rx.recv().await {
+            let (mut lag, mut cold) = (histogram(), histogram());
+            while let Some((seq, acked, warm)) = rx.recv().await {
                 if runner.applied_seq() < seq {
                     runner
                         .wait_for(seq, Duration::from_secs(600))
                         .await
                         .map_err(|e| format!("{}: {e}", kind.name()))?;
                 }
-                record(&mut lag, Instant::now().saturating_duration_since(acked));
+                let into = if warm { &mut lag } else { &mut cold };
+                record(into, Instant::now().saturating_duration_since(acked));
             }
-            Ok::<_, String>((kind, lag))
+            Ok::<_, String>((kind, lag, cold))
         }));
     }
     let started = Instant::now();
     let mut in_flight = FuturesOrdered::new();
     let mut sent_events = 0u64;
+    // Events acknowledged so far (an ack is the log message's: `n` events).
+    let mut acked_events = 0u64;
+    // The events of the appends in flight, in the order they complete (`FuturesOrdered`).
+    let mut in_flight_events = std::collections::VecDeque::new();
+    let mut measured_from = None;
     let mut next = 0usize;
     let mut appends = appends.into_iter().peekable();
     let mut acked = 0usize;
@@ -908,6 +922,7 @@ async fn live(
             sent_events += u64::from(n);
             next += 1;
             in_flight.push_back(start_append(log, seq, request).await);
+            in_flight_events.push_back(u64::from(n));
         }
         if in_flight.is_empty() {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -919,8 +934,13 @@ async fn live(
                 let seq = check_ack(done)?;
                 let now = Instant::now();
                 acked += 1;
+                acked_events += in_flight_events.pop_front().unwrap_or(0);
+                let warm = acked_events > warmup_events;
+                if warm && measured_from.is_none() {
+                    measured_from = Some((now, acked_events));
+                }
                 for tx in &senders {
-                    let _ = tx.send((seq, now));
+                    let _ = tx.send((seq, now, warm));
                 }
             }
             () = tokio::time::sleep(Duration::from_millis(1)) => {}
@@ -943,23 +963,31 @@ async fn live(
         .map(|(_, s)| *s)
         .fold(0.0, f64::max);
     let mut lags = Map::new();
+    let mut lags_in_warmup = Map::new();
     let mut worst_p99 = 0u64;
+    let figures = |lag: &Histogram<u64>| {
+        json!({
+            "p50_ms": ms(lag.value_at_quantile(0.5)),
+            "p99_ms": ms(lag.value_at_quantile(0.99)),
+            "max_ms": ms(lag.max()),
+        })
+    };
     for tracker in trackers {
-        let (kind, lag) = tracker.await.map_err(|e| e.to_string())??;
+        let (kind, lag, cold) = tracker.await.map_err(|e| e.to_string())??;
         // The search index commits on a timer (visible within a second by design); the
         // 100 ms figure is the SQLite models'.
         if kind != Model::Search {
             worst_p99 = worst_p99.max(lag.value_at_quantile(0.99));
         }
-        lags.insert(
-            kind.name().to_owned(),
-            json!({
-                "p50_ms": ms(lag.value_at_quantile(0.5)),
-                "p99_ms": ms(lag.value_at_quantile(0.99)),
-                "max_ms": ms(lag.max()),
-            }),
-        );
+        lags.insert(kind.name().to_owned(), figures(&lag));
+        lags_in_warmup.insert(kind.name().to_owned(), figures(&cold));
     }
+    // The rates of the measured part (after the warm-up).
+    let (from_seconds, from_events) = measured_from.map_or((0.0, 0), |(at, events)| {
+        (at.saturating_duration_since(started).as_secs_f64(), events)
+    });
+    let measured_events = sent_events.saturating_sub(from_events) as f64;
+    let rate = |until: f64| (measured_events / (until - from_seconds).max(1e-9)).round();
     for (_, runner) in runners {
         if let Ok(runner) = Arc::try_unwrap(runner) {
             let status = runner.shutdown().await;
@@ -977,12 +1005,15 @@ async fn live(
         "rate_target_events_per_sec": args.live_rate,
         "events": sent_events,
         "log_messages": total,
-        "append_events_per_sec": (sent_events as f64 / appended.max(1e-9)).round(),
-        "apply_events_per_sec": (sent_events as f64 / all_applied.max(1e-9)).round(),
-        "apply_events_per_sec_sqlite": (sent_events as f64 / sqlite_applied.max(1e-9)).round(),
+        "warmup_events": from_events,
+        "warmup_seconds": (from_seconds * 1000.0).round() / 1000.0,
+        "append_events_per_sec": rate(appended),
+        "apply_events_per_sec": rate(all_applied),
+        "apply_events_per_sec_sqlite": rate(sqlite_applied),
         "append_seconds": (appended * 1000.0).round() / 1000.0,
         "applied_seconds": Value::Object(applied_seconds),
         "lag": Value::Object(lags),
+        "lag_in_warmup": Value::Object(lags_in_warmup),
         "lag_worst_p99_ms": ms(worst_p99),
     }))
 }
