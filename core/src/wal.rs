@@ -120,6 +120,7 @@ impl WalKeeper {
             std::thread::Builder::new()
                 .name(format!("{name}-wal"))
                 .spawn(move || {
+                    lower_priority(&label);
                     while nudged.recv().is_ok() {
                         copy_rounds(&copier, &frames, &rounds, limits, &label);
                         *lock(&handover.done) = true;
@@ -243,6 +244,27 @@ fn copy_rounds(
             }
         }
     }
+}
+
+/// Niceness of a copying thread (Linux): it yields the CPU to the writers when both want it.
+/// Nobody waits for a copy (until the WAL reaches [`WalLimits::most`]); everybody waits for
+/// the writers. Measured at full size (`bench projections`, live phase, 6 runs each): dialogs
+/// append→visible p99 median 126 ms with it against 147 ms without, p50 9–21 against 15–27 ms.
+const COPY_NICENESS: i32 = 10;
+
+/// The copying thread yields the CPU to the writers (see [`COPY_NICENESS`]).
+fn lower_priority(name: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux a thread id names the thread alone for `setpriority`.
+        if let Err(e) =
+            rustix::process::setpriority_process(Some(rustix::thread::gettid()), COPY_NICENESS)
+        {
+            tracing::debug!(error = %e, file = name, "cannot lower the WAL thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = name;
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -379,5 +401,40 @@ mod tests {
             }
         }
         assert!(rewound, "the WAL was never rewound after the reader left");
+    }
+
+    /// The copying thread runs at a lower priority than the writers.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_copying_thread_is_niced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.sqlite");
+        let mut conn = open(&path);
+        let _keeper =
+            WalKeeper::start(&mut conn, &path, "nicetest", WalLimits::DEFAULT).expect("keeper");
+        let nice_of = || {
+            for task in std::fs::read_dir("/proc/self/task")
+                .expect("tasks")
+                .flatten()
+            {
+                let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+                if comm.trim() == "nicetest-wal" {
+                    let stat = std::fs::read_to_string(task.path().join("stat")).expect("stat");
+                    // Fields after the command's closing parenthesis: state is field 3, nice 19.
+                    let rest = &stat[stat.rfind(')').expect("comm end") + 2..];
+                    return rest.split(' ').nth(16).and_then(|n| n.parse::<i32>().ok());
+                }
+            }
+            None
+        };
+        let mut nice = None;
+        for _ in 0..100 {
+            nice = nice_of();
+            if nice == Some(COPY_NICENESS) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(nice, Some(COPY_NICENESS));
     }
 }
