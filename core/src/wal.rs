@@ -71,13 +71,13 @@ struct Handover {
     finished: Condvar,
 }
 
-/// The checkpoint thread of one live projection file and the writer's side of the handover.
+/// The copying thread of one file and its writer's side of the handover.
 /// Drop it before the writer connection checkpoints for good (at close).
 #[derive(Debug)]
 pub struct WalKeeper {
     /// Frames in the WAL after the writer's last commit (SQLite's WAL hook).
     frames: Arc<AtomicI64>,
-    /// Passive rounds of the thread that copied something (for tests and traces).
+    /// Passive rounds the thread has run without an error (for tests).
     rounds: Arc<AtomicI64>,
     handover: Arc<Handover>,
     nudge: Option<SyncSender<()>>,
