@@ -77,7 +77,7 @@ struct Handover {
 pub struct WalKeeper {
     /// Frames in the WAL after the writer's last commit (SQLite's WAL hook).
     frames: Arc<AtomicI64>,
-    /// Passive rounds the thread has run without an error (for tests).
+    /// Passive rounds the thread has run without an error.
     rounds: Arc<AtomicI64>,
     handover: Arc<Handover>,
     nudge: Option<SyncSender<()>>,
@@ -90,60 +90,76 @@ pub struct WalKeeper {
 impl WalKeeper {
     /// Takes over the checkpoints of the writer connection `conn` (WAL mode) of the file at
     /// `path`: SQLite's automatic checkpoint is turned off, and a thread named `name` with a
-    /// connection of its own does the copying from now on.
+    /// connection of its own does the copying from now on. When that thread or its connection
+    /// cannot be had, SQLite's own checkpoints stay (on the writer's thread, every
+    /// `limits.start` frames) and the keeper does nothing: an error only when `conn` refuses
+    /// either setting.
     pub fn start(
         conn: &mut Connection,
         path: &Path,
         name: &str,
         limits: WalLimits,
     ) -> rusqlite::Result<Self> {
-        let copier = Connection::open(path)?;
-        // A connection learns that the file is in WAL mode when it first reads it: before that,
-        // a checkpoint does nothing.
-        copier.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+        let frames = Arc::new(AtomicI64::new(0));
+        let handover = Arc::new(Handover::default());
+        let rounds = Arc::new(AtomicI64::new(0));
+        let (nudge, nudged) = sync_channel::<()>(1);
+        let copier = {
+            let frames = Arc::clone(&frames);
+            let rounds = Arc::clone(&rounds);
+            let handover = Arc::clone(&handover);
+            let label = name.to_owned();
+            Connection::open(path)
+                // A connection learns that the file is in WAL mode when it first reads it:
+                // before that, a checkpoint does nothing.
+                .and_then(|copier| {
+                    copier.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+                    Ok(copier)
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|copier| {
+                    std::thread::Builder::new()
+                        .name(format!("{name}-wal"))
+                        .spawn(move || {
+                            lower_priority(&label);
+                            while nudged.recv().is_ok() {
+                                copy_rounds(&copier, &frames, &rounds, limits, &label);
+                                *lock(&handover.done) = true;
+                                handover.finished.notify_all();
+                            }
+                        })
+                        .map_err(|e| e.to_string())
+                })
+        };
+        let thread = match copier {
+            Ok(thread) => thread,
+            Err(error) => {
+                tracing::error!(%error, file = name, "cannot start the WAL thread; SQLite checkpoints on commits");
+                conn.pragma_update(None, "wal_autocheckpoint", limits.start)?;
+                return Ok(Self {
+                    frames,
+                    rounds,
+                    handover,
+                    nudge: None,
+                    thread: None,
+                    copying: false,
+                    limits,
+                });
+            }
+        };
         // Turning the automatic checkpoint off removes SQLite's own WAL hook; ours replaces it.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let frames = Arc::new(AtomicI64::new(0));
         let seen = Arc::clone(&frames);
         conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
             seen.store(i64::from(pages), Ordering::Release);
             Ok(())
         }))?;
-        let handover = Arc::new(Handover::default());
-        let rounds = Arc::new(AtomicI64::new(0));
-        let (nudge, nudged) = sync_channel::<()>(1);
-        let thread = {
-            let frames = Arc::clone(&frames);
-            let rounds = Arc::clone(&rounds);
-            let handover = Arc::clone(&handover);
-            let label = name.to_owned();
-            std::thread::Builder::new()
-                .name(format!("{name}-wal"))
-                .spawn(move || {
-                    lower_priority(&label);
-                    while nudged.recv().is_ok() {
-                        copy_rounds(&copier, &frames, &rounds, limits, &label);
-                        *lock(&handover.done) = true;
-                        handover.finished.notify_all();
-                    }
-                })
-        };
-        let (nudge, thread) = match thread {
-            Ok(thread) => (Some(nudge), Some(thread)),
-            Err(e) => {
-                // SQLite's own checkpoints then, on the writer's thread.
-                tracing::error!(error = %e, file = name, "cannot start the WAL thread");
-                conn.wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>)?;
-                conn.pragma_update(None, "wal_autocheckpoint", limits.start)?;
-                (None, None)
-            }
-        };
         Ok(Self {
             frames,
             rounds,
             handover,
-            nudge,
-            thread,
+            nudge: Some(nudge),
+            thread: Some(thread),
             copying: false,
             limits,
         })
@@ -154,7 +170,7 @@ impl WalKeeper {
         self.frames.load(Ordering::Acquire)
     }
 
-    /// Passive rounds of the thread so far.
+    /// Passive rounds the thread has run so far (for traces and tests).
     pub fn rounds(&self) -> i64 {
         self.rounds.load(Ordering::Acquire)
     }
@@ -293,31 +309,33 @@ mod tests {
         tx.commit().expect("commit");
     }
 
-    fn open(path: &Path) -> Connection {
-        let conn = Connection::open(path).expect("open");
+    /// A WAL-mode file with a table `t` in a new directory, its writer connection and a keeper
+    /// named `name` for it.
+    fn kept(name: &str, limits: WalLimits) -> (tempfile::TempDir, Connection, WalKeeper) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.sqlite");
+        let mut conn = Connection::open(&path).expect("open");
         let mode: String = conn
             .query_row("PRAGMA journal_mode = wal", [], |r| r.get(0))
             .expect("wal");
         assert_eq!(mode, "wal");
         conn.execute_batch("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v BLOB)")
             .expect("schema");
-        conn
+        let keeper = WalKeeper::start(&mut conn, &path, name, limits).expect("keeper");
+        (dir, conn, keeper)
     }
 
     /// The WAL is rewound over and over while the writer commits all the time, and stays near
     /// the size where the copy starts; nothing committed is lost.
     #[test]
     fn a_busy_writer_keeps_a_bounded_wal() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("m.sqlite");
-        let mut conn = open(&path);
         let limits = WalLimits {
             start: 200,
             rest: 40,
             rounds: 4,
             most: 2_000,
         };
-        let mut keeper = WalKeeper::start(&mut conn, &path, "test", limits).expect("keeper");
+        let (dir, conn, mut keeper) = kept("test", limits);
         let (mut finished, mut rewound, mut longest) = (0, 0, 0);
         let mut before = 0;
         for round in 0..3_000 {
@@ -361,18 +379,15 @@ mod tests {
     /// gone, the next cycle rewinds the WAL.
     #[test]
     fn a_reader_holds_the_copy_back_but_not_the_writer() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("m.sqlite");
-        let mut conn = open(&path);
         let limits = WalLimits {
             start: 100,
             rest: 20,
             rounds: 3,
             most: 100_000,
         };
-        let mut keeper = WalKeeper::start(&mut conn, &path, "test", limits).expect("keeper");
+        let (dir, conn, mut keeper) = kept("test", limits);
         churn(&conn, 0);
-        let reader = Connection::open(&path).expect("reader");
+        let reader = Connection::open(dir.path().join("m.sqlite")).expect("reader");
         let tx = reader.unchecked_transaction().expect("read tx");
         let seen: i64 = tx
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
@@ -407,11 +422,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_copying_thread_is_niced() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("m.sqlite");
-        let mut conn = open(&path);
-        let _keeper =
-            WalKeeper::start(&mut conn, &path, "nicetest", WalLimits::DEFAULT).expect("keeper");
+        let (_dir, _conn, _keeper) = kept("nicetest", WalLimits::DEFAULT);
         let nice_of = || {
             for task in std::fs::read_dir("/proc/self/task")
                 .expect("tasks")

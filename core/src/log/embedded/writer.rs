@@ -223,13 +223,7 @@ impl Writer {
         {
             Ok(keeper) => Some(keeper),
             Err(e) => {
-                tracing::error!(error = %e, "cannot start the log's WAL keeper; SQLite checkpoints on commits");
-                if let Err(e) =
-                    self.conn
-                        .pragma_update(None, "wal_autocheckpoint", WalLimits::DEFAULT.start)
-                {
-                    tracing::error!(error = %e, "no checkpoints at all: the log's WAL will grow");
-                }
+                tracing::error!(error = %e, "cannot set up the log's WAL checkpoints: the WAL will grow");
                 None
             }
         };
@@ -270,6 +264,7 @@ impl Writer {
                     Ok(WalStep::Nothing) => {}
                     Ok(step) => tracing::trace!(
                         ?step,
+                        rounds = keeper.rounds(),
                         wal_ms = started.elapsed().as_secs_f64() * 1e3,
                         "log wal step"
                     ),
