@@ -685,9 +685,15 @@ impl<P: Projection> ProjectionStore<P> {
         let written = Instant::now();
         tx.commit()?;
         let committed = Instant::now();
-        // The writer's part of the WAL's checkpoints (see `WalKeeper`).
-        let step = match wal {
-            Some(wal) => wal.after_commit(conn)?,
+        // The writer's part of the WAL's checkpoints (see `WalKeeper`). The batch is committed
+        // by now: a checkpoint that fails only leaves the WAL longer (the next one copies it),
+        // so it must not fail the batch (and empty the projection's caches as a rollback would).
+        let step = match wal.map(|wal| wal.after_commit(conn)) {
+            Some(Ok(step)) => step,
+            Some(Err(error)) => {
+                tracing::warn!(projection = name, %error, "the WAL checkpoint failed");
+                WalStep::Nothing
+            }
             None => WalStep::Nothing,
         };
         // Where a live writer's time goes, per transaction (`RUST_LOG=switchboard_projections=
