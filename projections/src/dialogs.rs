@@ -915,11 +915,7 @@ fn change_row(
                 ))?
                     .execute([dialog])?;
             }
-            let row: Option<i64> = tx
-                .prepare_cached("SELECT rowid FROM dialog_row WHERE dialog = ?1")?
-                .query_row([dialog], |r| r.get(0))
-                .optional()?;
-            if let Some(row) = row {
+            if let Some(row) = row_of(tx, dialog, false)? {
                 activity::forget(tx, row)?;
             }
         }
@@ -1045,15 +1041,23 @@ fn message_written(
         activity::note(tx, row, bucket)?;
     } else {
         add_channel(tx, keys, dialog, channel, "")?;
-        let row: Option<i64> = tx
-            .prepare_cached("SELECT rowid FROM dialog_row WHERE dialog = ?1 AND deleted = 0")?
-            .query_row([dialog], |r| r.get(0))
-            .optional()?;
-        if let Some(row) = row {
+        if let Some(row) = row_of(tx, dialog, true)? {
             activity::note(tx, row, bucket)?;
         }
     }
     Ok(())
+}
+
+/// The `dialog_row` rowid of `dialog` (`live`: only while it is not deleted).
+fn row_of(tx: &Tx<'_>, dialog: &[u8; 16], live: bool) -> rusqlite::Result<Option<i64>> {
+    let sql = if live {
+        "SELECT rowid FROM dialog_row WHERE dialog = ?1 AND deleted = 0"
+    } else {
+        "SELECT rowid FROM dialog_row WHERE dialog = ?1"
+    };
+    tx.prepare_cached(sql)?
+        .query_row([dialog], |r| r.get(0))
+        .optional()
 }
 
 fn operator_of(actor: Actor) -> Option<OperatorId> {
