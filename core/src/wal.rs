@@ -109,7 +109,16 @@ impl WalKeeper {
             let rounds = Arc::clone(&rounds);
             let handover = Arc::clone(&handover);
             let label = name.to_owned();
-            Connection::open(path)
+            // The copies sync as the writer's commits do (a file written without syncs is
+            // copied without them too).
+            let synchronous: rusqlite::Result<i64> =
+                conn.query_row("PRAGMA synchronous", [], |r| r.get(0));
+            synchronous
+                .and_then(|level| {
+                    let copier = Connection::open(path)?;
+                    copier.pragma_update(None, "synchronous", level)?;
+                    Ok(copier)
+                })
                 // A connection learns that the file is in WAL mode when it first reads it:
                 // before that, a checkpoint does nothing.
                 .and_then(|copier| {
