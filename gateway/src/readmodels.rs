@@ -23,6 +23,7 @@ use switchboard_projections::dialogs::DialogsProjection;
 use switchboard_projections::project::ProjectProjection;
 use switchboard_projections::search::{self, SearchIndex, SearchOptions, SearchReader};
 use switchboard_projections::timeline::TimelineProjection;
+use switchboard_projections::unsynced;
 use switchboard_projections::{
     Checkpoint, FileStore, Projection, ProjectionError, ProjectionRunner, ProjectionStore, Readers,
     RebuildProgress, RunnerOptions, Store, Until, rebuild,
@@ -343,26 +344,52 @@ impl Slot {
         }
     }
 
+    /// Whether the generation's file was left unsynced by another boot of the machine (it
+    /// was being written when the machine stopped, so it may be torn): the boot named by its
+    /// mark (see `switchboard_projections::unsynced`).
+    pub fn torn_by(&self, generation: &str) -> Result<Option<String>, ReadModelError> {
+        let path = self.path(generation);
+        unsynced::from_another_boot(&path).map_err(|error| ReadModelError::Projection {
+            kind: self.kind.name(),
+            error,
+        })
+    }
+
+    /// Whether the generation can serve: built by this code and not torn by another boot.
+    fn usable(&self, generation: &str) -> Result<bool, ReadModelError> {
+        Ok(self.built_by_this_code(generation)? && self.torn_by(generation)?.is_none())
+    }
+
     /// The live generation, or a new empty one (which a runner builds from the log) when there
-    /// is none or the live one was built by other code (another schema or apply version).
+    /// is none, the live one was built by other code (another schema or apply version) or
+    /// the machine stopped while it was being written.
     pub fn current_for_this_code(&self) -> Result<String, ReadModelError> {
         if let Some(generation) = self.current()?
-            && self.built_by_this_code(&generation)?
+            && self.usable(&generation)?
         {
             return Ok(generation);
         }
         let _lock = self.lock_waiting()?;
         let current = self.current()?;
         if let Some(generation) = &current {
-            if self.built_by_this_code(generation)? {
+            if self.usable(generation)? {
                 return Ok(generation.clone());
             }
-            tracing::warn!(
-                projection = self.kind.name(),
-                generation = generation.as_str(),
-                "read model built by other code (schema or apply version); building a new \
-                 generation from the log"
-            );
+            match self.torn_by(generation)? {
+                Some(boot) => tracing::warn!(
+                    projection = self.kind.name(),
+                    generation = generation.as_str(),
+                    boot = boot.as_str(),
+                    "read model was being written when the machine stopped; building a new \
+                     generation from the log"
+                ),
+                None => tracing::warn!(
+                    projection = self.kind.name(),
+                    generation = generation.as_str(),
+                    "read model built by other code (schema or apply version); building a new \
+                     generation from the log"
+                ),
+            }
         }
         let generation = self.next_generation()?;
         self.write_fingerprint(&generation)?;
@@ -814,6 +841,20 @@ mod tests {
         assert_eq!(slot.current_for_this_code().expect("current"), "g000003");
         assert!(slot.built_by_this_code("g000003").expect("fingerprint"));
         assert_ne!(Kind::Dialogs.fingerprint(), Kind::Timeline.fingerprint());
+        // Being written (unsynced) when the machine stopped: a new empty generation too.
+        let third = "g000003";
+        std::fs::write(slot.path(third), b"three").expect("write");
+        let mark = unsynced::mark_path(&slot.path(third));
+        std::fs::write(&mark, b"another boot").expect("write");
+        assert_eq!(
+            slot.torn_by(third).expect("mark"),
+            Some("another boot".to_owned())
+        );
+        assert_eq!(slot.current_for_this_code().expect("current"), "g000004");
+        let lock = slot.try_lock().expect("lock");
+        slot.remove_except(&["g000004"]).expect("remove");
+        assert!(!mark.exists(), "a generation's mark goes with it");
+        drop(lock);
         std::fs::write(dir.path().join("dialogs/CURRENT"), b"../etc\n").expect("write");
         assert!(matches!(
             slot.current(),

@@ -13,6 +13,7 @@ pub mod query;
 pub mod runtime;
 pub mod search;
 pub mod timeline;
+pub mod unsynced;
 pub mod verify;
 
 #[cfg(test)]

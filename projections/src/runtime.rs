@@ -21,6 +21,7 @@
 //!   renames it over the old one ([`rebuild_store`] is the replay for any store, reading the
 //!   next batch while the previous one is applied); [`Readers`] serve queries from async code.
 
+use crate::unsynced::Mark;
 use futures::StreamExt;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -263,7 +264,8 @@ fn open_writer(
         WriteMode::Live => {
             set_journal_mode(&conn, path, "wal")?;
             // A read model is rebuildable from the log: a lost last transaction after a power
-            // cut is replayed from the checkpoint, so NORMAL is enough.
+            // cut is replayed from the checkpoint, so NORMAL is enough. A file with an unsynced
+            // mark is switched to OFF by its store (see `crate::unsynced`).
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             // The writer touches B-tree pages all over a large file (counters, rows, indexes):
             // with SQLite's default 2 MB cache nearly every descent is a pread and dirty pages
@@ -425,6 +427,9 @@ pub struct ProjectionStore<P> {
     bulk: Option<Bulk>,
     /// A live file's WAL checkpoints (`None` for a file being rebuilt, which has no WAL).
     wal: Option<WalKeeper>,
+    /// A live file written without syncs (see `crate::unsynced`). Last: dropped after the
+    /// connection, it syncs the file and removes the mark.
+    mark: Option<Mark>,
 }
 
 /// Where a rebuild file's writer is between commits.
@@ -468,13 +473,20 @@ impl Bulk {
 
 impl<P: Projection> ProjectionStore<P> {
     /// Opens (creating if needed) the projection's file and reads its checkpoint.
+    ///
+    /// The file is written without syncs when this boot can be told (see `crate::unsynced`);
+    /// a file another boot left unsynced is refused.
     pub fn open(path: &Path, projection: P) -> Result<Self, ProjectionError> {
+        let mark = Mark::take(path)?;
         let mut conn = open_writer(
             path,
             projection.schema(),
             projection.query_indexes(),
             WriteMode::Live,
         )?;
+        if mark.is_some() {
+            conn.pragma_update(None, "synchronous", "OFF")?;
+        }
         let checkpoint = read_checkpoint(&conn, projection.name())?;
         let wal = WalKeeper::start(&mut conn, path, projection.name(), WalLimits::DEFAULT)?;
         Ok(Self {
@@ -484,6 +496,7 @@ impl<P: Projection> ProjectionStore<P> {
             path: path.to_path_buf(),
             bulk: None,
             wal: Some(wal),
+            mark,
         })
     }
 
@@ -508,6 +521,7 @@ impl<P: Projection> ProjectionStore<P> {
             path: path.to_path_buf(),
             bulk: Some(Bulk::default()),
             wal: None,
+            mark: None,
         })
     }
 
@@ -531,6 +545,9 @@ impl<P: Projection> ProjectionStore<P> {
             self.conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             self.conn.close().map_err(|(_, e)| e)?;
+            if let Some(mark) = self.mark.take() {
+                mark.release()?;
+            }
             return Ok(());
         }
         self.commit_bulk()?;
@@ -865,6 +882,7 @@ fn remove_database(path: &Path) -> Result<(), ProjectionError> {
         path.to_path_buf(),
         sibling(path, "-wal"),
         sibling(path, "-shm"),
+        crate::unsynced::mark_path(path),
     ] {
         match std::fs::remove_file(&file) {
             Ok(()) => {}
@@ -980,9 +998,11 @@ fn install(
     })?;
     // The rename itself survives a power cut once the directory is synced.
     match target.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => sync_file(dir),
-        None => sync_file(Path::new(".")),
+        Some(dir) => sync_file(dir)?,
+        None => sync_file(Path::new("."))?,
     }
+    // The file there now is synced: an unsynced mark of the one it replaced no longer applies.
+    remove_database(&crate::unsynced::mark_path(target))
 }
 
 /// Opens a fresh file beside `path` for [`rebuild_files`] (`open` is given the path to open).
@@ -1741,6 +1761,79 @@ mod tests {
             .query_row("SELECT count(*) FROM seq_events", [], |r| r.get(0))
             .expect("count");
         assert_eq!(rows, 9);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_live_file_is_written_unsynced_behind_a_mark_of_this_boot() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tally.sqlite");
+        let mark = crate::unsynced::mark_path(&path);
+        let mut store = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+        let level: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("level");
+        assert_eq!(level, 0, "OFF");
+        let boot = crate::unsynced::boot_id().expect("Linux tells its boot");
+        assert_eq!(std::fs::read_to_string(&mark).expect("marked"), boot);
+        store.apply((1..=3).map(record).collect()).expect("apply");
+        store.close().expect("close");
+        assert!(
+            !mark.exists(),
+            "a clean close syncs the file and removes its mark"
+        );
+        let reopened = ProjectionStore::open(&path, Tally { fail_at: None }).expect("reopen");
+        assert_eq!(reopened.checkpoint().seq, 3);
+        assert!(mark.exists());
+        // Dropped instead of closed (a runner's writer thread ends so): the mark goes too.
+        drop(reopened);
+        assert!(!mark.exists());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_writer_that_died_leaves_a_mark_this_boot_trusts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tally.sqlite");
+        let mut store = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+        store.apply((1..=4).map(record).collect()).expect("apply");
+        // What a killed process leaves: its writes in the OS cache, its mark, no close.
+        std::mem::forget(store);
+        assert!(crate::unsynced::mark_path(&path).exists());
+        assert_eq!(
+            crate::unsynced::from_another_boot(&path).expect("read"),
+            None
+        );
+        let reopened = ProjectionStore::open(&path, Tally { fail_at: None }).expect("reopen");
+        assert_eq!(reopened.checkpoint().seq, 4);
+        assert_eq!(applied(&path), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_file_another_boot_left_unsynced_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tally.sqlite");
+        let mut store = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+        store.apply((1..=2).map(record).collect()).expect("apply");
+        store.close().expect("close");
+        // The machine went down while the file was written: its mark names an older boot.
+        let mark = crate::unsynced::mark_path(&path);
+        std::fs::write(&mark, "00000000-0000-0000-0000-000000000000").expect("write");
+        assert_eq!(
+            crate::unsynced::from_another_boot(&path).expect("read"),
+            Some("00000000-0000-0000-0000-000000000000".to_owned())
+        );
+        let refused = ProjectionStore::open(&path, Tally { fail_at: None })
+            .expect_err("a torn file is not opened");
+        assert!(
+            refused.to_string().contains("when the machine stopped"),
+            "{refused}"
+        );
+        assert!(mark.exists(), "refusing changes nothing");
+        // A rebuild over it replaces the file and, with it, the mark.
+        remove_database(&path).expect("remove");
+        assert!(!mark.exists());
     }
 
     #[test]
