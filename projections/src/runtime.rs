@@ -780,7 +780,7 @@ fn write_checkpoint(conn: &Connection, name: &str, next: Checkpoint) -> rusqlite
 }
 
 /// Flushes a file's data to the disk.
-fn sync_file(path: &Path) -> Result<(), ProjectionError> {
+pub(crate) fn sync_file(path: &Path) -> Result<(), ProjectionError> {
     std::fs::File::open(path)
         .and_then(|file| file.sync_all())
         .map_err(|e| ProjectionError::Corrupt(format!("cannot sync {}: {e}", path.display())))
@@ -871,7 +871,16 @@ pub struct RebuildProgress {
     pub target_seq: u64,
 }
 
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+/// Syncs the directory holding `path`, so that a file created, renamed or removed there stays
+/// so after a power cut.
+pub(crate) fn sync_parent(path: &Path) -> Result<(), ProjectionError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => sync_file(dir),
+        None => sync_file(Path::new(".")),
+    }
+}
+
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
@@ -997,10 +1006,7 @@ fn install(
         ))
     })?;
     // The rename itself survives a power cut once the directory is synced.
-    match target.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => sync_file(dir)?,
-        None => sync_file(Path::new("."))?,
-    }
+    sync_parent(target)?;
     // The file there now is synced: an unsynced mark of the one it replaced no longer applies.
     remove_database(&crate::unsynced::mark_path(target))
 }

@@ -6,7 +6,7 @@
 //! takes to the screen: SQLite syncs the WAL and the database file at the end of every
 //! checkpoint, and the writer's own last copy of each WAL cycle (`switchboard_core::wal`)
 //! waited 20–100 ms for them on a busy disk (measured at full size, `bench projections`, live
-//! phase, dialogs append→visible p99: 89–185 ms with the syncs, 54–69 ms without).
+//! phase, dialogs append→visible p99: 89–186 ms with the syncs, 54–88 ms without).
 //!
 //! So a live file is written with `synchronous=OFF`, and a *mark* beside it (`<file>-unsynced`)
 //! names the boot of the machine (Linux's `boot_id`) that writes it. The mark is made durable
@@ -18,7 +18,7 @@
 //! instead of being read ([`from_another_boot`]). Where the boot cannot be told (not Linux),
 //! files are synced as before and no mark is made.
 
-use crate::runtime::ProjectionError;
+use crate::runtime::{ProjectionError, sibling, sync_file, sync_parent};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -27,9 +27,7 @@ pub const MARK_SUFFIX: &str = "-unsynced";
 
 /// The mark of the file at `path`.
 pub fn mark_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(MARK_SUFFIX);
-    PathBuf::from(name)
+    sibling(path, MARK_SUFFIX)
 }
 
 /// This boot's id, if the system tells it.
@@ -88,9 +86,7 @@ impl Mark {
         };
         let mark = mark_path(path);
         if !mark.exists() {
-            let mut draft = mark.as_os_str().to_owned();
-            draft.push(".new");
-            let draft = PathBuf::from(draft);
+            let draft = sibling(&mark, ".new");
             std::fs::File::create(&draft)
                 .and_then(|mut file| {
                     file.write_all(boot.as_bytes())?;
@@ -98,7 +94,7 @@ impl Mark {
                 })
                 .map_err(|e| io_error("write", &draft, e))?;
             std::fs::rename(&draft, &mark).map_err(|e| io_error("rename", &draft, e))?;
-            sync_dir(&mark)?;
+            sync_parent(&mark)?;
         }
         Ok(Some(Self {
             file: path.to_path_buf(),
@@ -115,21 +111,17 @@ impl Mark {
     }
 
     fn sync_and_remove(&self) -> Result<(), ProjectionError> {
-        let mut wal = self.file.as_os_str().to_owned();
-        wal.push("-wal");
-        for file in [self.file.clone(), PathBuf::from(wal)] {
-            match std::fs::File::open(&file) {
-                Ok(handle) => handle.sync_all().map_err(|e| io_error("sync", &file, e))?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_error("open", &file, e)),
-            }
+        sync_file(&self.file)?;
+        let wal = sibling(&self.file, "-wal");
+        if wal.exists() {
+            sync_file(&wal)?;
         }
         match std::fs::remove_file(&self.mark) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_error("remove", &self.mark, e)),
         }
-        sync_dir(&self.mark)
+        sync_parent(&self.mark)
     }
 }
 
@@ -141,16 +133,6 @@ impl Drop for Mark {
             tracing::warn!(%error, file = %self.file.display(), "the unsynced mark stays");
         }
     }
-}
-
-fn sync_dir(file: &Path) -> Result<(), ProjectionError> {
-    let dir = match file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => dir,
-        None => Path::new("."),
-    };
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("sync", dir, e))
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> ProjectionError {
