@@ -1,4 +1,4 @@
-//! Who answers the dialog: assigning and unassigning an operator (F4.1, F12.1).
+//! Who answers the dialog: assigning and unassigning an operator (F4.1).
 
 use super::{DialogCommand as C, DialogCommand, DialogState};
 use crate::domain::{Caller, Context, Refusal};

@@ -1,5 +1,5 @@
-//! The dialog's switches and its end: close and reopen (F4.1), pin, block and blacklist the
-//! client, pause the bot and start a scenario (F4.7), delete the client (F4.8).
+//! The dialog's switches and its end: close and reopen, pin, block (F4.5) and blacklist (F4.6)
+//! the client, pause the bot and start a scenario (F4.7), delete the client (F4.8).
 
 use super::{DialogCommand as C, DialogCommand, DialogState, SHORT_MAX};
 use crate::domain::{Caller, Context, Refusal, bounded_text};

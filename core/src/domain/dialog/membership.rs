@@ -1,5 +1,5 @@
-//! What the dialog belongs to and carries: tags, lists and folders (F2.5, F7.3), variables
-//! (F7.2), the deal (F7.4), tasks (F7.5) and the funnel block (F4.6).
+//! What the dialog belongs to and carries: tags and lists (F7.3), folders (F1.5), variables
+//! (F7.2), the deal (F7.4), tasks (F7.5) and the funnel block.
 
 use super::{DialogCommand as C, DialogCommand, DialogState, SHORT_MAX};
 use crate::domain::{Context, Refusal, bounded_text};

@@ -1,5 +1,5 @@
-//! The conversation: client messages in (F3.1), operator and bot messages out (F3.3, F3.4),
-//! notes (F3.6) and drafts (F3.5).
+//! The conversation: client messages in, operator and bot messages out (F3.4: what they may
+//! carry), notes (F3.3) and drafts (F3.5).
 
 use super::{
     DialogCommand as C, DialogCommand, DialogState, INBOUND_TEXT_MAX, SHORT_MAX, TEXT_MAX,

@@ -1,4 +1,4 @@
-//! How far a message has got: the delivery statuses a channel reports (F3.8), which never go
+//! How far a message has got: the delivery statuses a channel reports (F3.6), which never go
 //! back, and each operator's read marks (F4.3, F3.9).
 
 use super::{Delivery, DialogCommand as C, DialogCommand, DialogState, SHORT_MAX};

@@ -1,3 +1,5 @@
+//! The state's own tests: applying owned events agrees with applying borrowed ones.
+
 use super::*;
 
 #[test]
