@@ -10,21 +10,30 @@
 //!   acknowledgement future is never dropped half-way. See [`Completing`].
 //! - The command id is the append's message id, so a retried command (same id) is answered with
 //!   the original sequence instead of being applied twice.
+//!
+//! Submodules: `cache` (the cached states of dialogs and projects), `completing`
+//! ([`Completing`], the future of a command under way); `tests`.
+
+mod cache;
+mod completing;
+#[cfg(test)]
+mod tests;
+
+pub use completing::Completing;
 
 use crate::domain::dialog::{DialogCommand, DialogState};
 use crate::domain::identity::{IdentityCommand, IdentityState};
 use crate::domain::project::{ProjectCommand, ProjectState};
 use crate::domain::{self, Caller, Context, Refusal};
 use crate::log::{AppendRequest, EventLog, Expected, LogError, MsgId, Subject, SubjectFilter};
+use cache::{Cached, CachedProject, DialogCache};
 use lru::LruCache;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use switchboard_schemas::{
     Actor, AggregateId, ChannelIdentity, ClientProfile, DialogId, Envelope, Event, EventId,
@@ -102,24 +111,7 @@ impl Default for ServiceOptions {
     }
 }
 
-#[derive(Clone)]
-/// An aggregate's state with the sequence it reflects. Boxed so that moving it in and out of
-/// the cache and through futures copies a pointer.
-struct Cached<S> {
-    state: Box<S>,
-    last_seq: u64,
-}
-
-struct CachedProject {
-    state: Arc<ProjectState>,
-    last_seq: u64,
-    checked: Instant,
-}
-
 const STRIPES: usize = 4096;
-
-/// A dialog's cache key: its ids, not its subject (hashing and comparing 32 bytes, not ~75).
-type DialogKey = (ProjectId, DialogId);
 
 struct Inner<L> {
     log: L,
@@ -128,55 +120,6 @@ struct Inner<L> {
     projects: Mutex<LruCache<ProjectId, CachedProject>>,
     stripes: Box<[tokio::sync::Mutex<()>]>,
     hasher: lru::DefaultHasher,
-}
-
-/// The dialog states: an LRU whose entries are moved to the front only when they have drifted
-/// out of its first quarter. Moving an entry relinks its neighbours in the LRU's list, which are
-/// nowhere else in the cache; most commands find their dialog near the front and skip that.
-struct DialogCache {
-    lru: LruCache<DialogKey, CachedDialog>,
-    /// Counts the moves to the front (insertions included): an entry moved at `promoted` has at
-    /// most `clock - promoted` entries before it.
-    clock: u64,
-}
-
-struct CachedDialog {
-    /// `None`: taken by the command under way on the dialog (which holds its stripe), or left
-    /// unknown by a command that failed; either way, not cached.
-    slot: Option<Cached<DialogState>>,
-    promoted: u64,
-}
-
-impl DialogCache {
-    fn take(&mut self, key: &DialogKey) -> Option<Cached<DialogState>> {
-        self.lru.peek_mut(key).and_then(|entry| entry.slot.take())
-    }
-
-    fn put_back(&mut self, key: DialogKey, state: Cached<DialogState>) {
-        let near_front = self.lru.cap().get() as u64 / 4;
-        let clock = self.clock;
-        match self.lru.peek_mut(&key) {
-            Some(entry) if clock - entry.promoted < near_front => {
-                entry.slot = Some(state);
-                return;
-            }
-            Some(entry) => {
-                entry.slot = Some(state);
-                entry.promoted = clock;
-                self.lru.promote(&key);
-            }
-            None => {
-                self.lru.put(
-                    key,
-                    CachedDialog {
-                        slot: Some(state),
-                        promoted: clock,
-                    },
-                );
-            }
-        }
-        self.clock += 1;
-    }
 }
 
 /// See the module documentation.
@@ -697,95 +640,6 @@ impl<L: EventLog> CommandService<L> {
     }
 }
 
-type CommandWork<T> = Pin<Box<dyn Future<Output = Result<T, CommandError>> + Send + 'static>>;
-
-/// A command under way: polled in the caller's task, and run to completion even when the caller
-/// drops it. Dropped after its first poll and before its end, the rest of the command moves into
-/// a task of its own (a new task polls it at once, so every waker it registered is renewed); an
-/// append's acknowledgement future is never dropped, and neither is the stripe lock released
-/// before the command is done. Dropped before its first poll, nothing was started and nothing
-/// runs, as with an `async fn`. A panic in the command becomes [`CommandError::Internal`].
-#[must_use = "a command does nothing unless awaited"]
-pub struct Completing<T: Send + 'static> {
-    work: Option<CommandWork<T>>,
-    started: bool,
-}
-
-impl<T: Send + 'static> Completing<T> {
-    fn new(work: impl Future<Output = Result<T, CommandError>> + Send + 'static) -> Self {
-        Self {
-            work: Some(Box::pin(work)),
-            started: false,
-        }
-    }
-}
-
-impl<T: Send + 'static> Future for Completing<T> {
-    type Output = Result<T, CommandError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let Some(work) = this.work.as_mut() else {
-            return Poll::Ready(Err(CommandError::Internal(
-                "command polled after its end".into(),
-            )));
-        };
-        this.started = true;
-        let polled =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.as_mut().poll(cx)));
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(result)) => {
-                this.work = None;
-                Poll::Ready(result)
-            }
-            Err(panic) => {
-                this.work = None;
-                let reason = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panicked".to_owned());
-                Poll::Ready(Err(CommandError::Internal(format!(
-                    "command panicked: {reason}"
-                ))))
-            }
-        }
-    }
-}
-
-impl<T: Send + 'static> Drop for Completing<T> {
-    fn drop(&mut self) {
-        let Some(work) = self.work.take() else {
-            return;
-        };
-        if !self.started {
-            return;
-        }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if let Err(error) = work.await {
-                        tracing::debug!(%error, "a command whose caller went away failed");
-                    }
-                });
-            }
-            // A command is only ever started inside a runtime, so it is dropped inside one
-            // unless the runtime itself is going away, which ends every task anyway.
-            Err(_) => tracing::error!("a command under way was dropped outside a runtime"),
-        }
-    }
-}
-
-impl<T: Send + 'static> std::fmt::Debug for Completing<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Completing")
-            .field("started", &self.started)
-            .field("done", &self.work.is_none())
-            .finish()
-    }
-}
-
 /// The message id of a command: its id in hex (built for each request, which takes it by value).
 fn command_msg_id(command_id: Uuid) -> Result<MsgId, CommandError> {
     Ok(MsgId::new(
@@ -819,211 +673,4 @@ pub fn identity_key_hash(identity: &ChannelIdentity) -> String {
     hasher.update(identity.external_id.trim().to_lowercase().as_bytes());
     let digest = hasher.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::log::embedded::{EmbeddedLog, EmbeddedOptions};
-    use crate::log::{AppendAck, LogRecord};
-    use futures::stream::BoxStream;
-    use switchboard_schemas::{ChannelId, ChannelKind, MessageId};
-
-    /// The embedded log with appends that take a while before they reach it, so that a command
-    /// can be dropped while its append is still only a future.
-    #[derive(Clone, Debug)]
-    struct SlowLog(EmbeddedLog);
-
-    impl EventLog for SlowLog {
-        async fn append(&self, request: AppendRequest) -> Result<AppendAck, LogError> {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            self.0.append(request).await
-        }
-        async fn read(
-            &self,
-            from_seq: u64,
-            filter: &SubjectFilter,
-            max: usize,
-        ) -> Result<Vec<LogRecord>, LogError> {
-            self.0.read(from_seq, filter, max).await
-        }
-        fn tail(
-            &self,
-            from_seq: u64,
-            filter: SubjectFilter,
-        ) -> BoxStream<'static, Result<LogRecord, LogError>> {
-            self.0.tail(from_seq, filter)
-        }
-        async fn last_subject_seq(&self, subject: &Subject) -> Result<u64, LogError> {
-            self.0.last_subject_seq(subject).await
-        }
-        async fn last_seq(&self) -> Result<u64, LogError> {
-            self.0.last_seq().await
-        }
-        fn backend(&self) -> &'static str {
-            "slow"
-        }
-    }
-
-    struct World {
-        _dir: tempfile::TempDir,
-        service: CommandService<SlowLog>,
-        project: ProjectId,
-        channel: ChannelId,
-        dialog: DialogId,
-    }
-
-    async fn world() -> World {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default())
-            .expect("log");
-        let service = CommandService::new(SlowLog(log), ServiceOptions::default());
-        let (project, channel, dialog) = (ProjectId::new(), ChannelId::new(), DialogId::new());
-        let system = || CommandMeta::new(Actor::System);
-        for command in [
-            ProjectCommand::Create {
-                name: "shop".into(),
-            },
-            ProjectCommand::ConnectChannel {
-                channel,
-                kind: ChannelKind::Telegram,
-                name: "bot".into(),
-            },
-        ] {
-            service.project(project, command, system()).await.unwrap();
-        }
-        let register = DialogCommand::Register {
-            profile: ClientProfile::default(),
-            source: Source::default(),
-            identity: Some(ChannelIdentity {
-                channel,
-                kind: ChannelKind::Telegram,
-                external_id: "42".into(),
-            }),
-        };
-        service
-            .dialog(
-                project,
-                dialog,
-                register,
-                CommandMeta::new(Actor::Connector(channel)),
-            )
-            .await
-            .unwrap();
-        World {
-            _dir: dir,
-            service,
-            project,
-            channel,
-            dialog,
-        }
-    }
-
-    fn inbound(world: &World, external_id: &str) -> DialogCommand {
-        DialogCommand::ReceiveMessage {
-            message: MessageId::new(),
-            channel: world.channel,
-            external_id: external_id.into(),
-            text: "hello".into(),
-            attachments: vec![],
-            reply_to: None,
-            sent_at: Timestamp::now(),
-        }
-    }
-
-    async fn dialog_messages(world: &World) -> usize {
-        let filter = SubjectFilter::exact(&Subject::dialog(world.project, world.dialog));
-        world
-            .service
-            .log()
-            .read(1, &filter, 100)
-            .await
-            .unwrap()
-            .len()
-    }
-
-    #[test]
-    fn the_dialog_cache_evicts_the_least_recently_used_entry() {
-        let mut cache = DialogCache {
-            lru: LruCache::new(NonZeroUsize::new(8).unwrap()),
-            clock: 0,
-        };
-        let project = ProjectId::new();
-        let keys: Vec<DialogKey> = (0..12).map(|_| (project, DialogId::new())).collect();
-        let state = |seq| Cached {
-            state: Box::<DialogState>::default(),
-            last_seq: seq,
-        };
-        for (seq, key) in keys[..8].iter().enumerate() {
-            cache.put_back(*key, state(seq as u64));
-        }
-        // The oldest entry is used again (taken and put back): it moves to the front.
-        let taken = cache.take(&keys[0]).expect("cached");
-        assert_eq!(taken.last_seq, 0);
-        assert!(cache.take(&keys[0]).is_none(), "taken out while in use");
-        cache.put_back(keys[0], taken);
-        // A new dialog evicts the least recently used one, keys[1], not keys[0].
-        cache.put_back(keys[8], state(8));
-        assert!(cache.take(&keys[1]).is_none());
-        assert_eq!(cache.take(&keys[0]).map(|c| c.last_seq), Some(0));
-        // Entries near the front are put back without moving; the cache stays bounded and
-        // every entry still in it is one of the most recently used.
-        cache.put_back(keys[8], state(9));
-        for (seq, key) in keys[9..].iter().enumerate() {
-            cache.put_back(*key, state(10 + seq as u64));
-        }
-        assert_eq!(cache.lru.len(), 8);
-        for key in &keys[8..] {
-            assert!(cache.lru.contains(key), "recent entries stay");
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_command_dropped_under_way_still_completes() {
-        let world = world().await;
-        let meta = CommandMeta::new(Actor::Connector(world.channel));
-        let mut command =
-            world
-                .service
-                .dialog(world.project, world.dialog, inbound(&world, "m1"), meta);
-        // One poll starts it: decided, encoded, its append under way but not yet in the log.
-        let waker = futures::task::noop_waker();
-        let poll = Pin::new(&mut command).poll(&mut TaskContext::from_waker(&waker));
-        assert!(
-            poll.is_pending(),
-            "the append cannot have been answered yet"
-        );
-        assert_eq!(dialog_messages(&world).await, 1);
-        drop(command);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while dialog_messages(&world).await < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "the dropped command was not completed"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        // The command finished and put the dialog's state back: the next one sees it.
-        let meta = CommandMeta::new(Actor::Connector(world.channel));
-        let again = world
-            .service
-            .dialog(world.project, world.dialog, inbound(&world, "m1"), meta)
-            .await
-            .unwrap();
-        assert_eq!(again.events, 0, "the same inbound message is recognised");
-        assert_eq!(dialog_messages(&world).await, 2);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_command_dropped_before_its_first_poll_does_nothing() {
-        let world = world().await;
-        let meta = CommandMeta::new(Actor::Connector(world.channel));
-        drop(
-            world
-                .service
-                .dialog(world.project, world.dialog, inbound(&world, "m1"), meta),
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(dialog_messages(&world).await, 1);
-    }
 }
