@@ -1,4 +1,9 @@
 //! The Project aggregate: the settings every dialog decision may consult.
+//!
+//! [`decide`] creates the project or checks that it exists, then hands the command to the
+//! function of its family: `operators`, `channels`, `folders`, `definitions` (tags, lists,
+//! variables, pipelines), `policies` (SLA, automatic merging), `templates_and_filters`. A family's
+//! function is only ever given its own commands.
 
 use super::{Caller, Context, Refusal, bounded_text};
 use std::collections::{HashMap, HashSet};
@@ -258,6 +263,35 @@ pub fn decide(
     }
     match command {
         C::Create { .. } => Err(Refusal::ProjectExists),
+        C::AddOperator { .. } | C::ChangeOperatorRole { .. } | C::RemoveOperator { .. } => {
+            operators(state, command, caller)
+        }
+        C::ConnectChannel { .. } | C::DisconnectChannel { .. } => channels(state, command, caller),
+        C::CreateFolder { .. }
+        | C::RenameFolder { .. }
+        | C::DeleteFolder { .. }
+        | C::SetFolderNotifications { .. } => folders(state, command, caller),
+        C::DefineTag { .. }
+        | C::DeleteTag { .. }
+        | C::DefineList { .. }
+        | C::DefineVariable { .. }
+        | C::DefinePipeline { .. } => definitions(state, command, caller),
+        C::SetSlaThresholds { .. } | C::SetAutoMerge { .. } => policies(state, command, caller),
+        C::SaveTemplate { .. }
+        | C::DeleteTemplate { .. }
+        | C::SaveFilter { .. }
+        | C::DeleteFilter { .. } => templates_and_filters(state, command, caller),
+    }
+}
+
+/// The people of the project and their roles (F12.1).
+fn operators(
+    state: &ProjectState,
+    command: ProjectCommand,
+    caller: &Caller,
+) -> Result<Vec<Event>, Refusal> {
+    use ProjectCommand as C;
+    match command {
         C::AddOperator {
             operator,
             name,
@@ -322,6 +356,18 @@ pub fn decide(
             }
             Ok(vec![Event::OperatorRemoved(OperatorRemoved { operator })])
         }
+        other => unreachable!("not a command of `operators`: {other:?}"),
+    }
+}
+
+/// The channels the project is connected to.
+fn channels(
+    state: &ProjectState,
+    command: ProjectCommand,
+    caller: &Caller,
+) -> Result<Vec<Event>, Refusal> {
+    use ProjectCommand as C;
+    match command {
         C::ConnectChannel {
             channel,
             kind,
@@ -352,6 +398,18 @@ pub fn decide(
                 channel,
             })])
         }
+        other => unreachable!("not a command of `channels`: {other:?}"),
+    }
+}
+
+/// Folders of the dialog list (F1.5) and their notifications.
+fn folders(
+    state: &ProjectState,
+    command: ProjectCommand,
+    caller: &Caller,
+) -> Result<Vec<Event>, Refusal> {
+    use ProjectCommand as C;
+    match command {
         C::CreateFolder { folder, name } => {
             caller.require_admin()?;
             bounded_text("name", &name, NAME_MAX, false)?;
@@ -396,6 +454,18 @@ pub fn decide(
                 },
             )])
         }
+        other => unreachable!("not a command of `folders`: {other:?}"),
+    }
+}
+
+/// What a dialog may carry: tags, lists, variables and deal pipelines (F7).
+fn definitions(
+    state: &ProjectState,
+    command: ProjectCommand,
+    caller: &Caller,
+) -> Result<Vec<Event>, Refusal> {
+    use ProjectCommand as C;
+    match command {
         C::DefineTag { tag, name, color } => {
             caller.require_admin()?;
             bounded_text("name", &name, NAME_MAX, false)?;
@@ -453,6 +523,18 @@ pub fn decide(
                 stages,
             })])
         }
+        other => unreachable!("not a command of `definitions`: {other:?}"),
+    }
+}
+
+/// Project-wide switches: the SLA thresholds (F9.1) and automatic merging (F11.2).
+fn policies(
+    state: &ProjectState,
+    command: ProjectCommand,
+    caller: &Caller,
+) -> Result<Vec<Event>, Refusal> {
+    use ProjectCommand as C;
+    match command {
         C::SetSlaThresholds {
             yellow_after_secs,
             red_after_secs,
@@ -475,6 +557,26 @@ pub fn decide(
                 red_after_secs,
             })])
         }
+        C::SetAutoMerge { enabled } => {
+            caller.require_admin()?;
+            if state.auto_merge == enabled {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::AutoMergeSet(AutoMergeSet { enabled })])
+        }
+        other => unreachable!("not a command of `policies`: {other:?}"),
+    }
+}
+
+/// Message templates (F3.4) and saved filters (F2.6): any operator may save them (and delete a
+/// filter); deleting a template is for admins.
+fn templates_and_filters(
+    state: &ProjectState,
+    command: ProjectCommand,
+    caller: &Caller,
+) -> Result<Vec<Event>, Refusal> {
+    use ProjectCommand as C;
+    match command {
         C::SaveTemplate {
             template,
             name,
@@ -522,13 +624,7 @@ pub fn decide(
                 filter,
             })])
         }
-        C::SetAutoMerge { enabled } => {
-            caller.require_admin()?;
-            if state.auto_merge == enabled {
-                return Ok(vec![]);
-            }
-            Ok(vec![Event::AutoMergeSet(AutoMergeSet { enabled })])
-        }
+        other => unreachable!("not a command of `templates_and_filters`: {other:?}"),
     }
 }
 
