@@ -14,8 +14,12 @@
 //!
 //! Messages on the stream that were not written through this log (a subject that is not a valid
 //! [`Subject`]) are skipped with a warning.
+//!
+//! Submodules: `errors` (async-nats errors to [`LogError`]), `tail` (the state of one tail:
+//! its consumer, recreated after gaps and reconnects).
 
 mod errors;
+mod tail;
 
 use super::{
     AppendAck, AppendRequest, EventLog, Expected, LogError, LogLimits, LogRecord, MsgId, Subject,
@@ -37,6 +41,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchboard_schemas::wire::{TYPE_HEADER, VERSION_HEADER};
 use switchboard_schemas::{EncodedBatch, Timestamp};
+use tail::Tail;
 use tokio::sync::watch;
 
 /// Room kept for the headers of a message on top of its body (the stream's `max_msg_size` and
@@ -531,94 +536,6 @@ fn delivered(message: &jetstream::Message) -> Result<(u64, u64, Option<LogRecord
             at,
         ),
     ))
-}
-
-/// State of one [`JetStreamLog::tail`] stream.
-struct Tail {
-    log: JetStreamLog,
-    filter: SubjectFilter,
-    /// The next stream sequence to deliver: anything below has been delivered (or skipped).
-    next: u64,
-    consumer: Option<(Ordered, String)>,
-    failures: u32,
-    reconnected: watch::Receiver<u64>,
-}
-
-impl Tail {
-    async fn next_item(mut self) -> Option<(Result<LogRecord, LogError>, Self)> {
-        loop {
-            let Some((messages, _)) = self.consumer.as_mut() else {
-                if self.failures > 0 {
-                    let pause = Duration::from_millis(100 << self.failures.min(5));
-                    tokio::time::sleep(pause).await;
-                }
-                // A reconnection before this point is covered by the consumer created now.
-                self.reconnected.borrow_and_update();
-                match self.log.ordered(self.next, &self.filter, PULL_BATCH).await {
-                    Ok((messages, _, name)) => {
-                        self.consumer = Some((messages, name));
-                        continue;
-                    }
-                    Err(e) => {
-                        self.failures = self.failures.saturating_add(1);
-                        return Some((Err(e), self));
-                    }
-                }
-            };
-            let item = tokio::select! {
-                item = messages.next() => item,
-                // Never an error: the sender lives in `self.log`.
-                changed = self.reconnected.changed() => {
-                    if changed.is_ok() {
-                        tracing::debug!(next = self.next, "tail: reconnected, recreating its consumer");
-                        self.restart();
-                    }
-                    continue;
-                }
-            };
-            match item {
-                Some(Ok(message)) => {
-                    self.failures = 0;
-                    match delivered(&message) {
-                        // A recreated consumer may start before what was already delivered.
-                        Ok((seq, _, _)) if seq < self.next => continue,
-                        Ok((seq, _, record)) => {
-                            self.next = seq + 1;
-                            if let Some(record) = record {
-                                return Some((Ok(record), self));
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "tail: dropping its consumer");
-                            self.restart();
-                        }
-                    }
-                }
-                Some(Err(e)) => {
-                    // The ordered consumer could not heal itself: start a new one from what
-                    // was delivered last.
-                    tracing::warn!(error = %e, next = self.next, "tail: recreating its consumer");
-                    self.failures = self.failures.saturating_add(1);
-                    self.restart();
-                }
-                None => self.restart(),
-            }
-        }
-    }
-
-    fn restart(&mut self) {
-        if let Some((_, name)) = self.consumer.take() {
-            self.log.forget_consumer(name);
-        }
-    }
-}
-
-impl Drop for Tail {
-    fn drop(&mut self) {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            self.restart();
-        }
-    }
 }
 
 impl EventLog for JetStreamLog {
