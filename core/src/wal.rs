@@ -4,13 +4,11 @@
 //!
 //! A busy writer commits many times a second, each commit adding the pages it changed to the
 //! WAL. SQLite's automatic checkpoint copies the WAL into the database file right after the
-//! commit that crosses its threshold, on the writer's thread (the dialogs model at full size:
-//! 80–235 ms every few hundred milliseconds, while batches queue behind it). A checkpointer
-//! beside the writer alone does not do either: the WAL is only rewound when every frame in it
-//! has been copied before the writer's next transaction begins, which a writer that always has
-//! work never allows, so the WAL grows until something truncates it, waiting for the writer
-//! (the embedded log, measured: 512 MB of WAL every 4–6 s in the live phase of `bench
-//! projections`, each truncation holding appends for ≈ 350 ms).
+//! commit that crosses its threshold, on the writer's thread, while batches queue behind it. A
+//! checkpointer beside the writer alone does not do either: the WAL is only rewound when every
+//! frame in it has been copied before the writer's next transaction begins, which a writer that
+//! always has work never allows, so the WAL grows until something truncates it, waiting for the
+//! writer and holding its appends meanwhile (BENCHMARKS.md has the figures of both stalls).
 //!
 //! So the copy is split. Once the WAL holds [`WalLimits::start`] frames, a thread of the
 //! file's own copies it with passive checkpoints beside the writer (which goes on committing),
@@ -273,8 +271,7 @@ fn copy_rounds(
 
 /// Niceness of a copying thread (Linux): it yields the CPU to the writers when both want it.
 /// Nobody waits for a copy (until the WAL reaches [`WalLimits::most`]); everybody waits for
-/// the writers. Measured at full size (`bench projections`, live phase, 6 runs each): dialogs
-/// append→visible p99 median 126 ms with it against 147 ms without, p50 9–21 against 15–27 ms.
+/// the writers (BENCHMARKS.md, the nice-10 runs at `17f10ad`).
 const COPY_NICENESS: i32 = 10;
 
 /// The copying thread yields the CPU to the writers (see [`COPY_NICENESS`]).
