@@ -1,14 +1,16 @@
 //! The query API the gateway serves: everything a caller may ask of the read models, with the
 //! access rules of F12 applied here and nowhere else.
 //!
-//! - A [`Caller`] is an operator of one project with a role. Projects never see each other
-//!   (F12.2): every answer is scoped to the caller's project, and a dialog of another project
-//!   is [`Access::NotFound`], as if it did not exist.
+//! - A [`QueryCaller`] is an operator of one project with a role (the caller of a command is
+//!   `switchboard_core::domain::Caller`). Projects never see each other (F12.2): every answer is
+//!   scoped to the caller's project, and a dialog of another project is [`Access::NotFound`], as
+//!   if it did not exist.
 //! - An admin sees every dialog of the project; an operator sees the dialogs assigned to them
-//!   and the free ones, and loses a dialog the moment it is reassigned away (F12.1). The list
-//!   query applies the same rule in SQL ([`crate::dialogs::list_dialogs`] with the caller's
-//!   [`Viewer`]); [`Caller::may_see`] is the rule for one row, and both are tested against
-//!   each other.
+//!   and the free ones, and loses a dialog the moment it is reassigned away (F12.1): the rule is
+//!   `switchboard_core::domain::rights::may_access_dialog`, the one the commands obey too.
+//!   [`QueryCaller::may_see`] applies it to one row; the list query applies it in SQL
+//!   ([`crate::dialogs::list_dialogs`] with the caller's [`Viewer`]), and both are tested
+//!   against each other.
 //! - Deleted dialogs are gone for everyone; a dialog merged into another answers
 //!   [`Access::Merged`] with the survivor, whose timeline carries both histories.
 //!
@@ -31,12 +33,13 @@ use crate::timeline::{
 };
 use rusqlite::Connection;
 use std::collections::HashMap;
+use switchboard_core::domain::rights::may_access_dialog;
 use switchboard_schemas::AttachmentKind;
 use switchboard_schemas::{DialogId, OperatorId, ProjectId, Role};
 
-/// Who asks.
+/// Who asks a query: an operator of one project, with their role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caller {
+pub struct QueryCaller {
     pub project: ProjectId,
     pub operator: OperatorId,
     pub role: Role,
@@ -54,7 +57,7 @@ pub enum Access {
     Merged(DialogId),
 }
 
-impl Caller {
+impl QueryCaller {
     pub fn viewer(&self) -> Viewer {
         Viewer {
             operator: self.operator,
@@ -70,10 +73,10 @@ impl Caller {
         if let Some(survivor) = row.merged_into {
             return Access::Merged(survivor);
         }
-        match (self.role, row.assignee) {
-            (Role::Admin, _) | (Role::Operator, None) => Access::Visible,
-            (Role::Operator, Some(assignee)) if assignee == self.operator => Access::Visible,
-            (Role::Operator, Some(_)) => Access::Forbidden,
+        if may_access_dialog(self.role, self.operator, row.assignee) {
+            Access::Visible
+        } else {
+            Access::Forbidden
         }
     }
 }
@@ -81,7 +84,7 @@ impl Caller {
 /// F12 for a dialog, from the dialog list read model.
 pub fn access(
     dialogs: &Connection,
-    caller: &Caller,
+    caller: &QueryCaller,
     dialog: DialogId,
 ) -> Result<Access, ProjectionError> {
     Ok(match dialog_row(dialogs, dialog)? {
@@ -94,7 +97,7 @@ pub fn access(
 /// the caller whatever `query` says.
 pub fn list(
     dialogs: &Connection,
-    caller: &Caller,
+    caller: &QueryCaller,
     mut query: ListQuery,
 ) -> Result<Page, ProjectionError> {
     query.project = caller.project;
@@ -105,7 +108,7 @@ pub fn list(
 /// One dialog's list row, if the caller may see it.
 pub fn row(
     dialogs: &Connection,
-    caller: &Caller,
+    caller: &QueryCaller,
     dialog: DialogId,
 ) -> Result<Result<DialogRow, Access>, ProjectionError> {
     Ok(match dialog_row(dialogs, dialog)? {
@@ -121,7 +124,7 @@ pub fn row(
 pub fn open_card(
     dialogs: &Connection,
     cards: &Connection,
-    caller: &Caller,
+    caller: &QueryCaller,
     dialog: DialogId,
 ) -> Result<Result<Card, Access>, ProjectionError> {
     match access(dialogs, caller, dialog)? {
@@ -135,7 +138,7 @@ pub fn open_card(
 pub fn open_timeline(
     dialogs: &Connection,
     timelines: &Connection,
-    caller: &Caller,
+    caller: &QueryCaller,
     dialog: DialogId,
     show: Show,
     before: Option<TimelineCursor>,
@@ -153,7 +156,7 @@ pub fn open_timeline(
 pub fn open_attachments(
     dialogs: &Connection,
     timelines: &Connection,
-    caller: &Caller,
+    caller: &QueryCaller,
     dialog: DialogId,
     kinds: &[AttachmentKind],
     before: Option<AttachmentCursor>,
@@ -184,7 +187,7 @@ pub struct Badges {
 pub fn badges(
     dialogs: &Connection,
     project: &Connection,
-    caller: &Caller,
+    caller: &QueryCaller,
 ) -> Result<Badges, ProjectionError> {
     let viewer = caller.viewer();
     let p = caller.project;
@@ -207,7 +210,7 @@ pub fn badges(
 pub fn tag_picker(
     dialogs: &Connection,
     project: &Connection,
-    caller: &Caller,
+    caller: &QueryCaller,
 ) -> Result<Vec<(TagInfo, u64)>, ProjectionError> {
     let counts: HashMap<_, _> = tag_usage(dialogs, caller.project)?.into_iter().collect();
     let mut picker: Vec<_> = tags(project, caller.project)?
@@ -233,7 +236,7 @@ pub const SEARCH_SCAN_PAGES: usize = 8;
 pub fn search(
     dialogs: &Connection,
     index: &SearchReader,
-    caller: &Caller,
+    caller: &QueryCaller,
     mut query: SearchQuery,
 ) -> Result<SearchPage, SearchError> {
     query.project = caller.project;
@@ -290,7 +293,7 @@ pub fn search_items(
     dialogs: &Connection,
     timeline: &Connection,
     index: &SearchReader,
-    caller: &Caller,
+    caller: &QueryCaller,
     query: SearchQuery,
 ) -> Result<FoundPage, SearchError> {
     let page = search(dialogs, index, caller, query)?;

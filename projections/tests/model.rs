@@ -34,7 +34,7 @@ use switchboard_projections::dialogs::{
     self, ACTIVITY_BUCKET_MICROS, AuthorKind, Condition, DialogStatus, DialogsProjection, Expr,
     Filter, Folder, ListQuery, Order, Tab, Viewer,
 };
-use switchboard_projections::query::{self, Caller};
+use switchboard_projections::query::{self, QueryCaller};
 use switchboard_projections::search::{self, SearchOptions, SearchQuery, SearchReader, Target};
 use switchboard_projections::{ProjectionRunner, RunnerOptions, Until, open_reader, rebuild};
 use switchboard_schemas::*;
@@ -746,7 +746,7 @@ fn search_all(
     target: Target,
     text: &str,
 ) -> Vec<usize> {
-    let caller = Caller {
+    let caller = QueryCaller {
         project: ids.project,
         operator: ids.operators[op],
         role: if op == 0 { Role::Admin } else { Role::Operator },

@@ -13,7 +13,7 @@ use switchboard_projections::dialogs::{
 };
 use switchboard_projections::project::ProjectProjection;
 use switchboard_projections::query::{
-    self, Access, Caller, badges, open_card, open_timeline, tag_picker,
+    self, Access, QueryCaller, badges, open_card, open_timeline, tag_picker,
 };
 use switchboard_projections::search::{SearchOptions, SearchQuery, Target};
 use switchboard_projections::timeline::{Show, TimelineProjection};
@@ -42,7 +42,7 @@ async fn follow<L: EventLog, P: Projection>(
     (runner, conn)
 }
 
-fn every_dialog(conn: &rusqlite::Connection, caller: &Caller) -> Vec<DialogId> {
+fn every_dialog(conn: &rusqlite::Connection, caller: &QueryCaller) -> Vec<DialogId> {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -282,7 +282,7 @@ async fn access_follows_f12<L: EventLog>(log: L) {
         .await
         .unwrap();
 
-    let caller = |operator, role| Caller {
+    let caller = |operator, role| QueryCaller {
         project,
         operator,
         role,
@@ -292,7 +292,7 @@ async fn access_follows_f12<L: EventLog>(log: L) {
         caller(olga, Role::Operator),
         caller(pavel, Role::Operator),
     );
-    let access = |c: &Caller, d| query::access(&dialogs, c, d).unwrap();
+    let access = |c: &QueryCaller, d| query::access(&dialogs, c, d).unwrap();
     use Access::*;
     for (who, expected) in [
         (
@@ -406,7 +406,7 @@ async fn access_follows_f12<L: EventLog>(log: L) {
     assert_eq!((b.unread, b.all_chats, b.folders[0].1), (1, 2, 1));
 
     // Search answers within the caller's project and visibility.
-    let found = |who: &Caller, target, text: &str| {
+    let found = |who: &QueryCaller, target, text: &str| {
         let mut query = SearchQuery::new(ProjectId::new(), target, text);
         query.limit = 1; // several index pages per answer
         let mut dialogs_found = Vec::new();

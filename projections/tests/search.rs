@@ -12,7 +12,7 @@ use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use switchboard_core::log::{EventLog, LogRecord, SubjectFilter};
 use switchboard_core::service::{CommandMeta, CommandService, ServiceOptions};
 use switchboard_projections::dialogs::DialogsProjection;
-use switchboard_projections::query::{self, Caller, FoundDetail};
+use switchboard_projections::query::{self, FoundDetail, QueryCaller};
 use switchboard_projections::search::{
     self, HitDetail, SearchCursor, SearchError, SearchHit, SearchIndex, SearchOptions, SearchOrder,
     SearchQuery, SearchReader, Target,
@@ -675,7 +675,7 @@ async fn found_messages_are_read_from_the_timeline() {
     let reader = index.reader();
     feed(&w, &mut index).await;
     w.items(&[]).await; // the timeline up to the log's end
-    let caller = Caller {
+    let caller = QueryCaller {
         project: p,
         operator: w.admin,
         role: Role::Admin,

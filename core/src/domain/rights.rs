@@ -1,8 +1,21 @@
-//! F12: who may do what. Every access decision of the domain goes through here.
+//! F12: who may do what. Every access decision of the domain goes through here, and the one
+//! rule of who may see a dialog, [`may_access_dialog`], is written here for every side: commands
+//! ([`Caller::may_access`]), queries (`projections::query`) and, as its SQL twin tested against
+//! it, the dialog list (`projections::dialogs`).
 
 use super::Refusal;
 use super::project::ProjectState;
 use switchboard_schemas::{Actor, OperatorId, Role};
+
+/// F12.1: an admin sees every dialog of the project; an operator sees the ones assigned to them
+/// and free ones, and loses a dialog once it is reassigned away. A dialog's project, its
+/// deletion and its merging are checked before, by whoever holds them.
+pub fn may_access_dialog(role: Role, operator: OperatorId, assignee: Option<OperatorId>) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Operator => assignee.is_none() || assignee == Some(operator),
+    }
+}
 
 /// The caller of a command, resolved against the project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,14 +72,10 @@ impl Caller {
         )
     }
 
-    /// F12.1: an admin sees every dialog; an operator sees the ones assigned to them and free
-    /// ones, and loses a dialog once it is reassigned away. Services act on every dialog.
+    /// F12.1 ([`may_access_dialog`]) for an operator; services act on every dialog.
     pub fn may_access(&self, assignee: Option<OperatorId>) -> bool {
         match *self {
-            Caller::Operator {
-                role: Role::Admin, ..
-            } => true,
-            Caller::Operator { id, .. } => assignee.is_none() || assignee == Some(id),
+            Caller::Operator { id, role, .. } => may_access_dialog(role, id, assignee),
             Caller::Service(_) => true,
         }
     }
