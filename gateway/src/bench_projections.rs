@@ -1,6 +1,6 @@
 //! `switchboard bench projections`: what the read models cost on a realistic history.
 //!
-//! 1. **Generate**: the seeded history of [`crate::dataset::history`] (projects, operators,
+//! 1. **Generate**: the seeded history of [`switchboard_dataset::history`] (projects, operators,
 //!    Zipf-distributed conversations, the whole event mix, every event decided by the domain)
 //!    is appended to a fresh log, pipelined (`--window` appends in flight), each append with
 //!    its message id and expected last subject sequence.
@@ -19,8 +19,7 @@
 //! Human-readable lines go to stderr; the last line on stdout is one JSON object with every
 //! figure, and each figure with a target is printed beside it with ✓ or ✗.
 
-use crate::dataset::history::{Generator, Item, ProjectIds, Size};
-use crate::dataset::{SizeArgs, log_record, size_json, stats_json};
+use crate::dataset::{SizeArgs, size_json, stats_json};
 use crate::readmodels::{Kind, open_stores};
 use crate::rebuild::REBUILD_BATCH;
 use futures::StreamExt;
@@ -34,6 +33,8 @@ use switchboard_core::log::LogLimits;
 use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_core::{AnyLog, AppendRequest, EventLog, MsgId};
+use switchboard_dataset::history::{Append, Generator, Item, ProjectIds, Size};
+use switchboard_dataset::log_record;
 use switchboard_projections::dialogs::{
     self, AuthorKind, Condition, Expr, Filter, Folder, ListQuery, Order, Tab, Viewer,
 };
@@ -282,7 +283,7 @@ fn remove_model(path: &Path) {
 /// One log message ready to append: its sequence, its number of events, the request.
 type Ready = (u64, u32, AppendRequest);
 
-fn ready(append: crate::dataset::history::Append) -> Result<Ready, String> {
+fn ready(append: Append) -> Result<Ready, String> {
     let record = log_record(&append)?;
     let events = u32::try_from(append.events.len()).unwrap_or(u32::MAX);
     Ok((

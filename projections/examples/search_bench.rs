@@ -1,12 +1,15 @@
 //! Throughput and latency of the search index on a generated history, without a log: encoded
-//! records (registrations, profile updates, inbound and outbound messages in Russian and
-//! English) applied in batches as a rebuild would, then searches timed.
+//! records (registrations of made-up clients, profile updates, inbound and outbound messages in
+//! Russian and English, from the generators of `switchboard_dataset::text`) applied in batches
+//! as a rebuild would, then searches timed.
 //!
 //! `cargo run --release -p switchboard-projections --example search_bench -- [events] [dir] [indexing threads]`
 
 use std::path::PathBuf;
 use std::time::Instant;
 use switchboard_core::log::{LogRecord, Subject};
+use switchboard_dataset::rng::Rng;
+use switchboard_dataset::text::{self, Lang};
 use switchboard_projections::Store;
 use switchboard_projections::search::{
     SearchIndex, SearchOptions, SearchOrder, SearchQuery, Target,
@@ -20,52 +23,20 @@ use switchboard_schemas::{
     encode_batch,
 };
 
-const WORDS: &[&str] = &[
-    "заказ",
-    "заказы",
-    "доставка",
-    "доставку",
-    "оплата",
-    "скидка",
-    "привет",
-    "спасибо",
-    "когда",
-    "будет",
-    "можно",
-    "вернуть",
-    "товар",
-    "размер",
-    "цвет",
-    "order",
-    "delivery",
-    "running",
-    "late",
-    "refund",
-    "price",
-    "hello",
-    "thanks",
-    "please",
-    "size",
-    "color",
-    "tomorrow",
-    "today",
-    "адрес",
-    "курьер",
-];
+/// A word of a generated message text, for a message search.
+fn message_word(rng: &mut Rng, lang: Lang) -> String {
+    let text = text::message(rng, lang, true);
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() > 3)
+        .collect();
+    words
+        .get(rng.below(words.len() as u64) as usize)
+        .map_or_else(|| "заказ".to_owned(), |w| w.to_lowercase())
+}
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
+fn lang(rng: &mut Rng) -> Lang {
+    if rng.chance(0.7) { Lang::Ru } else { Lang::En }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -84,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let project = ProjectId::from_u128(1);
     let channel = ChannelId::from_u128(2);
     let operator = OperatorId::from_u128(3);
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut dialogs: Vec<DialogId> = Vec::new();
     let envelope = |dialog: DialogId, seq: u64, payload: Event| Envelope {
         event_id: EventId::from_u128(u128::from(seq)),
@@ -117,11 +88,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (dialog, payload) = if dialogs.is_empty() || roll < 10 {
                 let dialog = DialogId::from_u128(1_000_000 + u128::from(seq));
                 dialogs.push(dialog);
-                let n = dialogs.len();
+                let speaks = lang(&mut rng);
+                let person = text::person(&mut rng, speaks);
                 let profile = ClientProfile {
-                    name: Some(format!("Client{n} Иванов")),
-                    phone: Some(format!("+7 9{:09}", rng.below(1_000_000_000))),
-                    email: matches!(n % 3, 0).then(|| format!("client{n}@example.com")),
+                    name: person.name,
+                    phone: Some(person.phone),
+                    email: rng.chance(0.33).then_some(person.email),
                     ..ClientProfile::default()
                 };
                 let registered = DialogRegistered {
@@ -130,17 +102,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     identity: Some(ChannelIdentity {
                         channel,
                         kind: ChannelKind::Telegram,
-                        external_id: format!("{}", 100_000_000 + rng.below(9_000_000_000)),
+                        external_id: person.handle,
                     }),
                 };
                 (dialog, Event::DialogRegistered(registered))
             } else {
                 let dialog = dialogs[rng.below(dialogs.len() as u64) as usize];
-                let words = 3 + rng.below(12);
-                let text = (0..words)
-                    .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let inbound = roll < 60;
+                let speaks = lang(&mut rng);
+                let text = text::message(&mut rng, speaks, inbound);
                 let message = MessageId::from_u128(u128::from(seq));
                 let payload = if roll < 11 {
                     Event::ClientProfileUpdated(ClientProfileUpdated {
@@ -149,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             ..ClientProfile::default()
                         },
                     })
-                } else if roll < 60 {
+                } else if inbound {
                     Event::MessageReceived(MessageReceived {
                         message,
                         channel,
@@ -197,22 +167,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let queries: Vec<(Target, String)> = (0..400)
         .map(|i| match i % 4 {
             0 => (Target::Clients, format!("{}", 1000 + rng.below(9000))),
-            1 => (
-                Target::Clients,
-                format!("client{}", rng.below(dialogs.len() as u64)),
-            ),
-            2 => (
-                Target::Messages,
-                WORDS[rng.below(WORDS.len() as u64) as usize].to_owned(),
-            ),
-            _ => (
-                Target::Messages,
-                format!(
-                    "{} {}",
-                    WORDS[rng.below(WORDS.len() as u64) as usize],
-                    WORDS[rng.below(WORDS.len() as u64) as usize]
-                ),
-            ),
+            1 => {
+                let speaks = lang(&mut rng);
+                let person = text::person(&mut rng, speaks);
+                let handle: String = person.handle.chars().take(5).collect();
+                (Target::Clients, handle)
+            }
+            2 => {
+                let speaks = lang(&mut rng);
+                (Target::Messages, message_word(&mut rng, speaks))
+            }
+            _ => {
+                let lang = lang(&mut rng);
+                let first = message_word(&mut rng, lang);
+                let second = message_word(&mut rng, lang);
+                (Target::Messages, format!("{first} {second}"))
+            }
         })
         .collect();
     for order in [SearchOrder::Newest, SearchOrder::Relevance] {

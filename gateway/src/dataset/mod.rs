@@ -1,5 +1,5 @@
-//! A deterministic, realistic inbox history ([`history::Generator`]) and `switchboard bench
-//! dataset`, which writes it as JSON lines for other systems to load:
+//! `switchboard bench dataset`: the generated inbox history of [`switchboard_dataset`] written
+//! as JSON lines for other systems to load:
 //!
 //! - `events.jsonl`: every event, one per line, exactly as `switchboard events tail` prints the
 //!   log the same history fills (`seq`, `subject`, `index`, then the event's JSON form);
@@ -12,11 +12,6 @@
 //! The files are streamed (memory stays bounded by the window of dialogs under way), and the
 //! same size and seed give the same bytes.
 
-pub mod history;
-pub mod rng;
-pub mod text;
-
-use history::{Append, DialogSummary, Generator, Item, Size, Stats};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -24,7 +19,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use switchboard_core::LogRecord;
+use switchboard_dataset::history::{Append, DialogSummary, Generator, Item, Size, Stats};
+use switchboard_dataset::log_record;
 use switchboard_schemas::*;
 
 /// The size of a generated history (shared by `bench dataset` and `bench projections`).
@@ -75,22 +71,6 @@ pub struct DatasetArgs {
     /// Print only the JSON summary line.
     #[arg(long)]
     pub json: bool,
-}
-
-/// The encoded log message of an [`Append`], as the log would store it.
-pub fn log_record(append: &Append) -> Result<LogRecord, String> {
-    let batch = encode_batch(&append.events).map_err(|e| e.to_string())?;
-    let appended_at = append
-        .events
-        .first()
-        .map_or(Timestamp::from_micros(0), |e| e.occurred_at);
-    Ok(LogRecord {
-        seq: append.seq,
-        subject: append.subject.clone(),
-        msg_id: append.msg_id.clone(),
-        appended_at,
-        batch,
-    })
 }
 
 #[derive(Serialize)]

@@ -21,8 +21,8 @@
 //! expected last sequence of its subject; the generator knows every sequence in advance (it is
 //! the log's only writer), which the appender checks against each acknowledgement.
 
-use super::rng::Rng;
-use super::text::{self, Lang, Person};
+use crate::rng::Rng;
+use crate::text::{self, Lang, Person};
 use std::collections::{HashSet, VecDeque};
 use switchboard_core::domain::dialog::{self, DialogCommand, DialogState};
 use switchboard_core::domain::identity::{self, IdentityCommand, IdentityState};
