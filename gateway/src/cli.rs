@@ -83,12 +83,12 @@ pub struct VerifyArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Appends through the command service on both backends, and raw JetStream publishes.
-    Append(crate::bench::AppendArgs),
+    Append(crate::bench::append::AppendArgs),
     /// Writes a generated inbox history (the one `bench projections` measures) as JSON lines.
-    Dataset(crate::dataset::DatasetArgs),
+    Dataset(crate::bench::dataset::DatasetArgs),
     /// Generates a history into a fresh log and measures the read models on it: rebuild rates,
     /// list and counter queries, live apply rate and lag, sizes, memory.
-    Projections(Box<crate::bench_projections::ProjectionsArgs>),
+    Projections(Box<crate::bench::projections::ProjectionsArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -183,18 +183,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Events(EventsCommand::Tail(args)) => events_tail(args).await,
-            Command::Bench(BenchCommand::Append(args)) => {
-                crate::bench::append(args).await.map_err(CliError::Bench)
-            }
+            Command::Bench(BenchCommand::Append(args)) => crate::bench::append::append(args)
+                .await
+                .map_err(CliError::Bench),
             Command::Rebuild(args) => rebuild(args).await,
             Command::Verify(args) => verify(args).await,
             Command::Bench(BenchCommand::Projections(args)) => {
-                Box::pin(crate::bench_projections::projections(*args))
+                Box::pin(crate::bench::projections::projections(*args))
                     .await
                     .map_err(CliError::Bench)
             }
             Command::Bench(BenchCommand::Dataset(args)) => {
-                tokio::task::spawn_blocking(move || crate::dataset::dataset(args))
+                tokio::task::spawn_blocking(move || crate::bench::dataset::dataset(args))
                     .await
                     .map_err(|e| CliError::Bench(e.to_string()))?
                     .map_err(CliError::Bench)

@@ -4,9 +4,7 @@
 pub mod api;
 pub mod backend;
 pub mod bench;
-pub mod bench_projections;
 pub mod cli;
-pub mod dataset;
 pub mod events;
 pub mod readmodels;
 pub mod rebuild;

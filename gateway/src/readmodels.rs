@@ -102,6 +102,16 @@ impl Kind {
         self == Kind::Search
     }
 
+    /// Its file named `stem` in `dir`: `<stem>.sqlite`, or the directory `<stem>` for the
+    /// search index.
+    pub fn file_in(self, dir: &Path, stem: &str) -> PathBuf {
+        if self.is_directory() {
+            dir.join(stem)
+        } else {
+            dir.join(format!("{stem}.sqlite"))
+        }
+    }
+
     /// Opens the file (or index directory) at `path` as a store a runner can drive, with how
     /// queries reach it. Blocking: call it off the async threads.
     pub fn open_store(self, path: &Path) -> Result<(Box<dyn Store>, Access), ProjectionError> {
@@ -312,11 +322,7 @@ impl Slot {
 
     /// The file (or index directory) of a generation.
     pub fn path(&self, generation: &str) -> PathBuf {
-        if self.kind.is_directory() {
-            self.dir.join(generation)
-        } else {
-            self.dir.join(format!("{generation}.sqlite"))
-        }
+        self.kind.file_in(&self.dir, generation)
     }
 
     fn pointer(&self) -> PathBuf {

@@ -12,6 +12,7 @@
 //! The files are streamed (memory stays bounded by the window of dialogs under way), and the
 //! same size and seed give the same bytes.
 
+use super::{SizeArgs, size_json, stats_json};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -22,44 +23,6 @@ use std::time::Instant;
 use switchboard_dataset::history::{Append, DialogSummary, Generator, Item, Size, Stats};
 use switchboard_dataset::log_record;
 use switchboard_schemas::*;
-
-/// The size of a generated history (shared by `bench dataset` and `bench projections`).
-#[derive(clap::Args, Debug, Clone)]
-pub struct SizeArgs {
-    /// Projects (tenants).
-    #[arg(long, default_value_t = 100)]
-    pub projects: usize,
-    /// Dialogs (clients), over all projects.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub dialogs: u64,
-    /// Messages (inbound and outbound), over all dialogs; per dialog they follow a Zipf law.
-    #[arg(long, default_value_t = 10_000_000)]
-    pub messages: u64,
-    /// Operators per project (one admin per 15).
-    #[arg(long, default_value_t = 50)]
-    pub operators: usize,
-    /// Seed of the generator: the same seed and size give the same events.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-}
-
-impl SizeArgs {
-    pub fn size(&self) -> Result<Size, String> {
-        if self.projects == 0 || self.operators == 0 {
-            return Err("--projects and --operators must be at least 1".into());
-        }
-        if self.messages / self.dialogs.max(1) > 1_000_000 {
-            return Err("more than a million messages per dialog on average".into());
-        }
-        Ok(Size {
-            projects: self.projects,
-            dialogs: self.dialogs,
-            messages: self.messages,
-            operators: self.operators,
-            seed: self.seed,
-        })
-    }
-}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DatasetArgs {
@@ -336,27 +299,6 @@ pub fn write_dataset(dir: &Path, size: Size) -> Result<Stats, String> {
     file.write_all(b"\n").map_err(io)?;
     file.flush().map_err(io)?;
     Ok(stats)
-}
-
-pub fn size_json(size: Size) -> serde_json::Value {
-    json!({
-        "projects": size.projects,
-        "dialogs": size.dialogs,
-        "messages": size.messages,
-        "operators_per_project": size.operators,
-        "seed": size.seed,
-    })
-}
-
-pub fn stats_json(stats: &Stats) -> serde_json::Value {
-    json!({
-        "log_messages": stats.appends,
-        "events": stats.events,
-        "messages": stats.messages,
-        "dialogs": stats.dialogs,
-        "refusals": stats.refusals,
-        "no_ops": stats.no_ops,
-    })
 }
 
 /// `switchboard bench dataset`.
