@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use switchboard_core::{EventLog, LogError, SubjectFilter};
+use switchboard_core::{EventLog, SubjectFilter};
 use switchboard_projections::{RunnerOptions, Until};
 use tracing_subscriber::EnvFilter;
 
@@ -135,12 +135,8 @@ pub struct TailArgs {
 pub enum CliError {
     #[error("cannot create the data directory {}: {error}", path.display())]
     DataDir { path: PathBuf, error: io::Error },
-    #[error("no event log at {} (wrong --data?)", path.display())]
-    NoLog { path: PathBuf },
-    #[error("cannot open the event log at {}: {error}", path.display())]
-    OpenLog { path: PathBuf, error: LogError },
-    #[error("cannot open the jetstream log at {url}: {error}")]
-    Connect { url: String, error: LogError },
+    #[error(transparent)]
+    OpenLog(#[from] crate::backend::OpenError),
     #[error("cannot listen on {addr}: {error}")]
     Listen { addr: SocketAddr, error: io::Error },
     #[error("server failed: {0}")]
