@@ -46,8 +46,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
     /// `all`, or one of: dialogs, timeline, card, project, search.
-    #[arg(value_name = "PROJECTION", value_parser = crate::rebuild::Target::parse)]
-    pub projection: crate::rebuild::Target,
+    #[arg(value_name = "PROJECTION", value_parser = crate::rebuild::ModelSelection::parse)]
+    pub projection: crate::rebuild::ModelSelection,
     /// Data directory: the read models live in DIR/read (and the embedded log in
     /// DIR/log.sqlite unless --nats is given).
     #[arg(long, value_name = "DIR", default_value = "./data")]

@@ -32,7 +32,7 @@ use switchboard_projections::{
 /// Opens stores off the async threads, in the order given.
 pub async fn open_stores(
     wanted: Vec<(Kind, PathBuf)>,
-) -> Result<Vec<(Box<dyn Store>, Access)>, ProjectionError> {
+) -> Result<Vec<(Box<dyn Store>, ModelReaders)>, ProjectionError> {
     tokio::task::spawn_blocking(move || {
         wanted
             .into_iter()
@@ -71,9 +71,10 @@ pub enum Kind {
     Search,
 }
 
-/// How queries reach a live read model.
+/// The readers of a live read model, by which queries reach it: a pool of SQLite connections,
+/// or the search index's reader.
 #[derive(Debug, Clone)]
-pub enum Access {
+pub enum ModelReaders {
     Sqlite(Readers),
     Search(SearchReader),
 }
@@ -114,9 +115,16 @@ impl Kind {
 
     /// Opens the file (or index directory) at `path` as a store a runner can drive, with how
     /// queries reach it. Blocking: call it off the async threads.
-    pub fn open_store(self, path: &Path) -> Result<(Box<dyn Store>, Access), ProjectionError> {
-        let sqlite =
-            |store: Box<dyn Store>| Ok((store, Access::Sqlite(Readers::new(path, IDLE_READERS))));
+    pub fn open_store(
+        self,
+        path: &Path,
+    ) -> Result<(Box<dyn Store>, ModelReaders), ProjectionError> {
+        let sqlite = |store: Box<dyn Store>| {
+            Ok((
+                store,
+                ModelReaders::Sqlite(Readers::new(path, IDLE_READERS)),
+            ))
+        };
         match self {
             Kind::Dialogs => sqlite(Box::new(ProjectionStore::open(
                 path,
@@ -131,7 +139,7 @@ impl Kind {
             Kind::Search => {
                 let index = SearchIndex::open(path, SearchOptions::default())?;
                 let reader = index.reader();
-                Ok((Box::new(index), Access::Search(reader)))
+                Ok((Box::new(index), ModelReaders::Search(reader)))
             }
         }
     }
@@ -168,7 +176,7 @@ impl Kind {
         log: L,
         path: &Path,
         options: RunnerOptions,
-    ) -> Result<(ProjectionRunner<L>, Access), ProjectionError> {
+    ) -> Result<(ProjectionRunner<L>, ModelReaders), ProjectionError> {
         let (store, access) = open_stores(vec![(self, path.to_path_buf())])
             .await?
             .pop()
@@ -555,7 +563,7 @@ pub struct ModelStatus {
 struct Live<L: EventLog> {
     generation: String,
     runner: Arc<ProjectionRunner<L>>,
-    access: Access,
+    access: ModelReaders,
 }
 
 /// The live read models of a running service: one runner per projection, readers for queries,
@@ -670,7 +678,7 @@ impl<L: EventLog> ReadModels<L> {
     /// Readers of a SQLite read model's live generation.
     pub fn readers(&self, kind: Kind) -> Option<Readers> {
         match self.read_live().get(&kind).map(|l| &l.access) {
-            Some(Access::Sqlite(readers)) => Some(readers.clone()),
+            Some(ModelReaders::Sqlite(readers)) => Some(readers.clone()),
             _ => None,
         }
     }
@@ -678,7 +686,7 @@ impl<L: EventLog> ReadModels<L> {
     /// The reader of the live search index.
     pub fn search(&self) -> Option<SearchReader> {
         match self.read_live().get(&Kind::Search).map(|l| &l.access) {
-            Some(Access::Search(reader)) => Some(reader.clone()),
+            Some(ModelReaders::Search(reader)) => Some(reader.clone()),
             _ => None,
         }
     }
