@@ -39,6 +39,101 @@ fn lang(rng: &mut Rng) -> Lang {
     if rng.chance(0.7) { Lang::Ru } else { Lang::En }
 }
 
+/// The event of sequence `seq`: a new dialog's registration (10 %, and the first), else on a
+/// known dialog a profile update (1 %), an inbound (49 %) or an outbound message.
+fn event(
+    rng: &mut Rng,
+    dialogs: &mut Vec<DialogId>,
+    seq: u64,
+    channel: ChannelId,
+    operator: OperatorId,
+) -> (DialogId, Event) {
+    let roll = rng.below(100);
+    if dialogs.is_empty() || roll < 10 {
+        let dialog = DialogId::from_u128(1_000_000 + u128::from(seq));
+        dialogs.push(dialog);
+        let speaks = lang(rng);
+        let person = text::person(rng, speaks);
+        let profile = ClientProfile {
+            name: person.name,
+            phone: Some(person.phone),
+            email: rng.chance(0.33).then_some(person.email),
+            ..ClientProfile::default()
+        };
+        let registered = DialogRegistered {
+            profile,
+            source: Source::default(),
+            identity: Some(ChannelIdentity {
+                channel,
+                kind: ChannelKind::Telegram,
+                external_id: person.handle,
+            }),
+        };
+        (dialog, Event::DialogRegistered(registered))
+    } else {
+        let dialog = dialogs[rng.below(dialogs.len() as u64) as usize];
+        let inbound = roll < 60;
+        let speaks = lang(rng);
+        let text = text::message(rng, speaks, inbound);
+        let message = MessageId::from_u128(u128::from(seq));
+        let payload = if roll < 11 {
+            Event::ClientProfileUpdated(ClientProfileUpdated {
+                profile: ClientProfile {
+                    name: Some(format!("Renamed {seq}")),
+                    ..ClientProfile::default()
+                },
+            })
+        } else if inbound {
+            Event::MessageReceived(MessageReceived {
+                message,
+                channel,
+                external_id: seq.to_string(),
+                text,
+                attachments: vec![],
+                reply_to: None,
+                sent_at: Timestamp::from_micros(0),
+            })
+        } else {
+            Event::MessageQueued(MessageQueued {
+                message,
+                channel,
+                author: MessageAuthor::Operator(operator),
+                text,
+                attachments: vec![],
+                reply_to: None,
+                template: None,
+            })
+        };
+        (dialog, payload)
+    }
+}
+
+/// 400 searches: phone digits and handle prefixes over clients, one and two words of generated
+/// texts over messages.
+fn queries(rng: &mut Rng) -> Vec<(Target, String)> {
+    (0..400)
+        .map(|i| match i % 4 {
+            0 => (Target::Clients, format!("{}", 1000 + rng.below(9000))),
+            1 => {
+                let speaks = lang(rng);
+                let person = text::person(rng, speaks);
+                let handle: String = person.handle.chars().take(5).collect();
+                (Target::Clients, handle)
+            }
+            2 => {
+                let speaks = lang(rng);
+                (Target::Messages, message_word(rng, speaks))
+            }
+            _ => {
+                let lang = lang(rng);
+                let first = message_word(rng, lang);
+                let second = message_word(rng, lang);
+                (Target::Messages, format!("{first} {second}"))
+            }
+        })
+        .collect()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let events: u64 = args
@@ -84,64 +179,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 break;
             }
             seq += 1;
-            let roll = rng.below(100);
-            let (dialog, payload) = if dialogs.is_empty() || roll < 10 {
-                let dialog = DialogId::from_u128(1_000_000 + u128::from(seq));
-                dialogs.push(dialog);
-                let speaks = lang(&mut rng);
-                let person = text::person(&mut rng, speaks);
-                let profile = ClientProfile {
-                    name: person.name,
-                    phone: Some(person.phone),
-                    email: rng.chance(0.33).then_some(person.email),
-                    ..ClientProfile::default()
-                };
-                let registered = DialogRegistered {
-                    profile,
-                    source: Source::default(),
-                    identity: Some(ChannelIdentity {
-                        channel,
-                        kind: ChannelKind::Telegram,
-                        external_id: person.handle,
-                    }),
-                };
-                (dialog, Event::DialogRegistered(registered))
-            } else {
-                let dialog = dialogs[rng.below(dialogs.len() as u64) as usize];
-                let inbound = roll < 60;
-                let speaks = lang(&mut rng);
-                let text = text::message(&mut rng, speaks, inbound);
-                let message = MessageId::from_u128(u128::from(seq));
-                let payload = if roll < 11 {
-                    Event::ClientProfileUpdated(ClientProfileUpdated {
-                        profile: ClientProfile {
-                            name: Some(format!("Renamed {seq}")),
-                            ..ClientProfile::default()
-                        },
-                    })
-                } else if inbound {
-                    Event::MessageReceived(MessageReceived {
-                        message,
-                        channel,
-                        external_id: seq.to_string(),
-                        text,
-                        attachments: vec![],
-                        reply_to: None,
-                        sent_at: Timestamp::from_micros(0),
-                    })
-                } else {
-                    Event::MessageQueued(MessageQueued {
-                        message,
-                        channel,
-                        author: MessageAuthor::Operator(operator),
-                        text,
-                        attachments: vec![],
-                        reply_to: None,
-                        template: None,
-                    })
-                };
-                (dialog, payload)
-            };
+            let (dialog, payload) = event(&mut rng, &mut dialogs, seq, channel, operator);
             batch.push(LogRecord {
                 seq,
                 subject: Subject::dialog(project, dialog),
@@ -164,27 +202,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     index.close()?;
 
-    let queries: Vec<(Target, String)> = (0..400)
-        .map(|i| match i % 4 {
-            0 => (Target::Clients, format!("{}", 1000 + rng.below(9000))),
-            1 => {
-                let speaks = lang(&mut rng);
-                let person = text::person(&mut rng, speaks);
-                let handle: String = person.handle.chars().take(5).collect();
-                (Target::Clients, handle)
-            }
-            2 => {
-                let speaks = lang(&mut rng);
-                (Target::Messages, message_word(&mut rng, speaks))
-            }
-            _ => {
-                let lang = lang(&mut rng);
-                let first = message_word(&mut rng, lang);
-                let second = message_word(&mut rng, lang);
-                (Target::Messages, format!("{first} {second}"))
-            }
-        })
-        .collect();
+    let queries = queries(&mut rng);
     for order in [SearchOrder::Newest, SearchOrder::Relevance] {
         let mut times = Vec::with_capacity(queries.len());
         let mut hits = 0;
