@@ -6,7 +6,7 @@
 //!   [`rebuild`]: `rebuild` and `verify`;
 //! - [`events`]: `events tail`; [`backend`]: opening the log a command points at;
 //! - [`cli`]: the command line, which ties them together;
-//! - [`bench`]: the `bench` commands, apart from the service: nothing above imports it.
+//! - [`mod@bench`]: the `bench` commands, apart from the service: nothing above imports it.
 //!
 //! Only this crate knows HTTP and JSON-over-HTTP.
 

@@ -73,7 +73,7 @@ const FEM_ENDINGS: [&str; 12] = [
     "а", "ы", "е", "у", "ой", "е", "ы", "", "ам", "ы", "ами", "ах",
 ];
 
-/// Grammatical cases of [`ru_noun`].
+/// Grammatical cases of `ru_noun`.
 #[derive(Debug, Clone, Copy)]
 pub enum Case {
     Nom = 0,

@@ -1,17 +1,17 @@
 //! `switchboard bench projections`: what the read models cost on a realistic history.
 //!
-//! 1. **Generate** ([`generate`]): the seeded history of [`switchboard_dataset::history`]
+//! 1. **Generate** (`generate`): the seeded history of [`switchboard_dataset::history`]
 //!    (projects, operators, Zipf-distributed conversations, the whole event mix, every event
 //!    decided by the domain) is appended to a fresh log.
-//! 2. **Rebuild** ([`rebuild`]) each read model alone from the log into a new file, then all of
+//! 2. **Rebuild** (`rebuild`) each read model alone from the log into a new file, then all of
 //!    them at once: events per second; the sizes of the files and where a rebuild's time goes.
-//! 3. **Queries** ([`queries`]) on the rebuilt files: list pages, counters and badges, searches.
-//! 4. **Live** ([`live`]): runners follow the log while a writer appends the continuation of the
+//! 3. **Queries** (`queries`) on the rebuilt files: list pages, counters and badges, searches.
+//! 4. **Live** (`live`): runners follow the log while a writer appends the continuation of the
 //!    history at `--live-rate` events per second; apply rate and append-to-visible lag.
-//! 5. **Report** ([`report`]): the figures against their targets, the peak resident memory.
+//! 5. **Report** (`report`): the figures against their targets, the peak resident memory.
 //!
 //! Each phase is a function taking a struct of what it needs and returning its figures;
-//! [`measure`] holds what they measure with. The read models are [`Kind::ALL`], each in one
+//! `measure` holds what they measure with. The read models are [`Kind::ALL`], each in one
 //! file (or index directory) named after it in a flat directory, without generations.
 //!
 //! Human-readable lines go to stderr; the last line on stdout is one JSON object with every

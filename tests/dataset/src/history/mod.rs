@@ -21,8 +21,8 @@
 //! expected last sequence of its subject; the generator knows every sequence in advance (it is
 //! the log's only writer), which the appender checks against each acknowledgement.
 //!
-//! Here: the types, the window of dialogs and the iterator; [`projects`] sets the projects up,
-//! [`dialogs`] plays each dialog out.
+//! Here: the types, the window of dialogs and the iterator; `projects` sets the projects up,
+//! `dialogs` plays each dialog out.
 
 use crate::rng::Rng;
 use crate::text::{self, Lang, Person};
