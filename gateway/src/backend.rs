@@ -1,11 +1,11 @@
 //! Opening the event log the command line points at: the embedded SQLite file under a data
-//! directory, or a JetStream stream on a NATS server.
+//! directory, or a JetStream stream on a NATS server. A leaf module: the command line
+//! (`cli`) wraps its [`OpenError`], this module knows nothing of the commands.
 
-use crate::cli::CliError;
 use std::path::{Path, PathBuf};
-use switchboard_core::AnyLog;
 use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
+use switchboard_core::{AnyLog, LogError};
 
 /// The file of the embedded log inside a data directory.
 pub const EMBEDDED_FILE: &str = "log.sqlite";
@@ -39,30 +39,46 @@ pub enum IfMissing {
     Fail,
 }
 
-pub async fn open_log(location: &LogLocation, if_missing: IfMissing) -> Result<AnyLog, CliError> {
+/// Why the log could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data directory {}: {error}", path.display())]
+    DataDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("no event log at {} (wrong --data?)", path.display())]
+    NoLog { path: PathBuf },
+    #[error("cannot open the event log at {}: {error}", path.display())]
+    OpenLog { path: PathBuf, error: LogError },
+    #[error("cannot open the jetstream log at {url}: {error}")]
+    Connect { url: String, error: LogError },
+}
+
+pub async fn open_log(location: &LogLocation, if_missing: IfMissing) -> Result<AnyLog, OpenError> {
     match location {
         LogLocation::Embedded { data_dir } => {
             let path = data_dir.join(EMBEDDED_FILE);
             match if_missing {
                 IfMissing::Create => {
-                    std::fs::create_dir_all(data_dir).map_err(|error| CliError::DataDir {
+                    std::fs::create_dir_all(data_dir).map_err(|error| OpenError::DataDir {
                         path: data_dir.clone(),
                         error,
                     })?;
                 }
                 IfMissing::Fail if !path.is_file() => {
-                    return Err(CliError::NoLog { path });
+                    return Err(OpenError::NoLog { path });
                 }
                 IfMissing::Fail => {}
             }
             let log = EmbeddedLog::open(&path, EmbeddedOptions::default())
-                .map_err(|error| CliError::OpenLog { path, error })?;
+                .map_err(|error| OpenError::OpenLog { path, error })?;
             Ok(AnyLog::Embedded(log))
         }
         LogLocation::JetStream { url } => {
             let log = JetStreamLog::connect(url, JetStreamOptions::default())
                 .await
-                .map_err(|error| CliError::Connect {
+                .map_err(|error| OpenError::Connect {
                     url: url.clone(),
                     error,
                 })?;

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use switchboard_core::{EventLog, LogError, SubjectFilter};
+use switchboard_core::{EventLog, SubjectFilter};
 use switchboard_projections::{RunnerOptions, Until};
 use tracing_subscriber::EnvFilter;
 
@@ -46,8 +46,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
     /// `all`, or one of: dialogs, timeline, card, project, search.
-    #[arg(value_name = "PROJECTION", value_parser = crate::rebuild::Target::parse)]
-    pub projection: crate::rebuild::Target,
+    #[arg(value_name = "PROJECTION", value_parser = crate::rebuild::ModelSelection::parse)]
+    pub projection: crate::rebuild::ModelSelection,
     /// Data directory: the read models live in DIR/read (and the embedded log in
     /// DIR/log.sqlite unless --nats is given).
     #[arg(long, value_name = "DIR", default_value = "./data")]
@@ -83,12 +83,12 @@ pub struct VerifyArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Appends through the command service on both backends, and raw JetStream publishes.
-    Append(crate::bench::AppendArgs),
+    Append(crate::bench::append::AppendArgs),
     /// Writes a generated inbox history (the one `bench projections` measures) as JSON lines.
-    Dataset(crate::dataset::DatasetArgs),
+    Dataset(crate::bench::dataset::DatasetArgs),
     /// Generates a history into a fresh log and measures the read models on it: rebuild rates,
     /// list and counter queries, live apply rate and lag, sizes, memory.
-    Projections(Box<crate::bench_projections::ProjectionsArgs>),
+    Projections(Box<crate::bench::projections::ProjectionsArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -135,12 +135,8 @@ pub struct TailArgs {
 pub enum CliError {
     #[error("cannot create the data directory {}: {error}", path.display())]
     DataDir { path: PathBuf, error: io::Error },
-    #[error("no event log at {} (wrong --data?)", path.display())]
-    NoLog { path: PathBuf },
-    #[error("cannot open the event log at {}: {error}", path.display())]
-    OpenLog { path: PathBuf, error: LogError },
-    #[error("cannot open the jetstream log at {url}: {error}")]
-    Connect { url: String, error: LogError },
+    #[error(transparent)]
+    OpenLog(#[from] crate::backend::OpenError),
     #[error("cannot listen on {addr}: {error}")]
     Listen { addr: SocketAddr, error: io::Error },
     #[error("server failed: {0}")]
@@ -183,18 +179,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Events(EventsCommand::Tail(args)) => events_tail(args).await,
-            Command::Bench(BenchCommand::Append(args)) => {
-                crate::bench::append(args).await.map_err(CliError::Bench)
-            }
+            Command::Bench(BenchCommand::Append(args)) => crate::bench::append::append(args)
+                .await
+                .map_err(CliError::Bench),
             Command::Rebuild(args) => rebuild(args).await,
             Command::Verify(args) => verify(args).await,
             Command::Bench(BenchCommand::Projections(args)) => {
-                Box::pin(crate::bench_projections::projections(*args))
+                Box::pin(crate::bench::projections::projections(*args))
                     .await
                     .map_err(CliError::Bench)
             }
             Command::Bench(BenchCommand::Dataset(args)) => {
-                tokio::task::spawn_blocking(move || crate::dataset::dataset(args))
+                tokio::task::spawn_blocking(move || crate::bench::dataset::dataset(args))
                     .await
                     .map_err(|e| CliError::Bench(e.to_string()))?
                     .map_err(CliError::Bench)

@@ -1,12 +1,19 @@
 //! The Switchboard gateway: the HTTP API ([`api`]) and the `switchboard` binary's commands
 //! ([`cli`]). `main.rs` only parses arguments and maps the outcome to an exit code.
+//!
+//! - [`api`]: the axum router, its errors and handlers; [`serve`]: serving it until a signal;
+//! - [`readmodels`]: the read models of a data directory and the runners `serve` keeps;
+//!   [`rebuild`]: `rebuild` and `verify`;
+//! - [`events`]: `events tail`; [`backend`]: opening the log a command points at;
+//! - [`cli`]: the command line, which ties them together;
+//! - [`mod@bench`]: the `bench` commands, apart from the service: nothing above imports it.
+//!
+//! Only this crate knows HTTP and JSON-over-HTTP.
 
 pub mod api;
 pub mod backend;
 pub mod bench;
-pub mod bench_projections;
 pub mod cli;
-pub mod dataset;
 pub mod events;
 pub mod readmodels;
 pub mod rebuild;

@@ -10,13 +10,19 @@
 //! generation (which resumes from that file's checkpoint), points queries at it, stops the old
 //! runner and deletes the old files. `LOCK` (an exclusive file lock) keeps two rebuilds of the
 //! same projection apart and keeps deletion away from a rebuild in progress.
+//!
+//! Here: [`Kind`], the one list of read models (how each opens, rebuilds and fingerprints), and
+//! [`Slot`], one read model's generations and pointer; `live`: [`ReadModels`], the runners of a
+//! running service and the swapping.
+
+mod live;
+
+pub use live::{ModelStatus, ReadModels};
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
 use switchboard_core::EventLog;
 use switchboard_projections::card::CardProjection;
 use switchboard_projections::dialogs::DialogsProjection;
@@ -32,7 +38,7 @@ use switchboard_projections::{
 /// Opens stores off the async threads, in the order given.
 pub async fn open_stores(
     wanted: Vec<(Kind, PathBuf)>,
-) -> Result<Vec<(Box<dyn Store>, Access)>, ProjectionError> {
+) -> Result<Vec<(Box<dyn Store>, ModelReaders)>, ProjectionError> {
     tokio::task::spawn_blocking(move || {
         wanted
             .into_iter()
@@ -48,9 +54,6 @@ pub async fn open_stores(
 
 /// The directory of the read models inside a data directory.
 pub const READ_DIR: &str = "read";
-
-/// How often a running service looks for a swapped-in generation.
-const SWAP_POLL: Duration = Duration::from_millis(200);
 
 /// Idle reader connections kept per read model.
 const IDLE_READERS: usize = 8;
@@ -71,9 +74,10 @@ pub enum Kind {
     Search,
 }
 
-/// How queries reach a live read model.
+/// The readers of a live read model, by which queries reach it: a pool of SQLite connections,
+/// or the search index's reader.
 #[derive(Debug, Clone)]
-pub enum Access {
+pub enum ModelReaders {
     Sqlite(Readers),
     Search(SearchReader),
 }
@@ -102,11 +106,28 @@ impl Kind {
         self == Kind::Search
     }
 
+    /// Its file named `stem` in `dir`: `<stem>.sqlite`, or the directory `<stem>` for the
+    /// search index.
+    pub fn file_in(self, dir: &Path, stem: &str) -> PathBuf {
+        if self.is_directory() {
+            dir.join(stem)
+        } else {
+            dir.join(format!("{stem}.sqlite"))
+        }
+    }
+
     /// Opens the file (or index directory) at `path` as a store a runner can drive, with how
     /// queries reach it. Blocking: call it off the async threads.
-    pub fn open_store(self, path: &Path) -> Result<(Box<dyn Store>, Access), ProjectionError> {
-        let sqlite =
-            |store: Box<dyn Store>| Ok((store, Access::Sqlite(Readers::new(path, IDLE_READERS))));
+    pub fn open_store(
+        self,
+        path: &Path,
+    ) -> Result<(Box<dyn Store>, ModelReaders), ProjectionError> {
+        let sqlite = |store: Box<dyn Store>| {
+            Ok((
+                store,
+                ModelReaders::Sqlite(Readers::new(path, IDLE_READERS)),
+            ))
+        };
         match self {
             Kind::Dialogs => sqlite(Box::new(ProjectionStore::open(
                 path,
@@ -121,7 +142,7 @@ impl Kind {
             Kind::Search => {
                 let index = SearchIndex::open(path, SearchOptions::default())?;
                 let reader = index.reader();
-                Ok((Box::new(index), Access::Search(reader)))
+                Ok((Box::new(index), ModelReaders::Search(reader)))
             }
         }
     }
@@ -158,7 +179,7 @@ impl Kind {
         log: L,
         path: &Path,
         options: RunnerOptions,
-    ) -> Result<(ProjectionRunner<L>, Access), ProjectionError> {
+    ) -> Result<(ProjectionRunner<L>, ModelReaders), ProjectionError> {
         let (store, access) = open_stores(vec![(self, path.to_path_buf())])
             .await?
             .pop()
@@ -312,11 +333,7 @@ impl Slot {
 
     /// The file (or index directory) of a generation.
     pub fn path(&self, generation: &str) -> PathBuf {
-        if self.kind.is_directory() {
-            self.dir.join(generation)
-        } else {
-            self.dir.join(format!("{generation}.sqlite"))
-        }
+        self.kind.file_in(&self.dir, generation)
     }
 
     fn pointer(&self) -> PathBuf {
@@ -536,237 +553,6 @@ fn parse_generation(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// What `/v1/health` shows of one read model.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ModelStatus {
-    pub projection: &'static str,
-    pub generation: String,
-    pub applied_seq: u64,
-    /// Why the runner stopped applying, if it did.
-    pub failed: Option<String>,
-}
-
-struct Live<L: EventLog> {
-    generation: String,
-    runner: Arc<ProjectionRunner<L>>,
-    access: Access,
-}
-
-/// The live read models of a running service: one runner per projection, readers for queries,
-/// and a task that swaps in rebuilt generations.
-pub struct ReadModels<L: EventLog> {
-    root: PathBuf,
-    log: L,
-    options: RunnerOptions,
-    live: RwLock<BTreeMap<Kind, Live<L>>>,
-    /// Serialises swaps (the poller and `shutdown`).
-    swapping: tokio::sync::Mutex<bool>,
-}
-
-impl<L: EventLog> std::fmt::Debug for ReadModels<L> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadModels")
-            .field("root", &self.root)
-            .field("status", &self.status())
-            .finish()
-    }
-}
-
-impl<L: EventLog> ReadModels<L> {
-    /// Opens every read model under `root` (`DIR/read`), starts their runners (one group: the
-    /// log is read and decoded once for all of them) and the task that follows swaps. The task
-    /// ends when the last `Arc` is dropped or on [`Self::shutdown`].
-    pub async fn start(
-        log: L,
-        root: &Path,
-        options: RunnerOptions,
-    ) -> Result<Arc<Self>, ReadModelError> {
-        let mut generations = Vec::new();
-        for kind in Kind::ALL {
-            let slot = Slot::new(root, kind);
-            let preparing = slot.clone();
-            // File locks and deletions (a search index is a directory tree): off the async threads.
-            let generation = blocking("open read model", move || {
-                let generation = preparing.current_for_this_code()?;
-                // Files of replaced generations (or a rebuild that crashed) go, unless a rebuild
-                // is running right now.
-                if let Ok(_lock) = preparing.try_lock() {
-                    preparing.remove_except(&[&generation])?;
-                }
-                Ok(generation)
-            })
-            .await?;
-            generations.push((slot, generation));
-        }
-        let wanted = generations
-            .iter()
-            .map(|(slot, generation)| (slot.kind, slot.path(generation)))
-            .collect();
-        let opened = open_stores(wanted)
-            .await
-            .map_err(|error| ReadModelError::Projection {
-                kind: "read models",
-                error,
-            })?;
-        let (stores, accesses): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
-        let runners = ProjectionRunner::start_group(log.clone(), stores, options.clone()).map_err(
-            |error| ReadModelError::Projection {
-                kind: "read models",
-                error,
-            },
-        )?;
-        let mut live = BTreeMap::new();
-        for (((slot, generation), runner), access) in
-            generations.into_iter().zip(runners).zip(accesses)
-        {
-            live.insert(
-                slot.kind,
-                Live {
-                    generation,
-                    runner: Arc::new(runner),
-                    access,
-                },
-            );
-        }
-        let models = Arc::new(Self {
-            root: root.to_path_buf(),
-            log,
-            options,
-            live: RwLock::new(live),
-            swapping: tokio::sync::Mutex::new(false),
-        });
-        tokio::spawn(follow_swaps(Arc::downgrade(&models)));
-        Ok(models)
-    }
-
-    async fn open(
-        log: &L,
-        slot: &Slot,
-        generation: String,
-        options: &RunnerOptions,
-    ) -> Result<Live<L>, ReadModelError> {
-        let path = slot.path(&generation);
-        let (runner, access) = slot
-            .kind
-            .start(log.clone(), &path, options.clone())
-            .await
-            .map_err(|error| ReadModelError::Projection {
-                kind: slot.kind.name(),
-                error,
-            })?;
-        Ok(Live {
-            generation,
-            runner: Arc::new(runner),
-            access,
-        })
-    }
-
-    /// Readers of a SQLite read model's live generation.
-    pub fn readers(&self, kind: Kind) -> Option<Readers> {
-        match self.read_live().get(&kind).map(|l| &l.access) {
-            Some(Access::Sqlite(readers)) => Some(readers.clone()),
-            _ => None,
-        }
-    }
-
-    /// The reader of the live search index.
-    pub fn search(&self) -> Option<SearchReader> {
-        match self.read_live().get(&Kind::Search).map(|l| &l.access) {
-            Some(Access::Search(reader)) => Some(reader.clone()),
-            _ => None,
-        }
-    }
-
-    /// Where every read model is.
-    pub fn status(&self) -> Vec<ModelStatus> {
-        self.read_live()
-            .iter()
-            .map(|(kind, live)| {
-                let status = live.runner.status();
-                ModelStatus {
-                    projection: kind.name(),
-                    generation: live.generation.clone(),
-                    applied_seq: status.checkpoint.seq,
-                    failed: status.failed,
-                }
-            })
-            .collect()
-    }
-
-    /// Waits until every read model has applied `seq` (read-your-writes).
-    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Result<(), ProjectionError> {
-        let runners: Vec<_> = self
-            .read_live()
-            .values()
-            .map(|l| Arc::clone(&l.runner))
-            .collect();
-        for runner in runners {
-            runner.wait_for(seq, timeout).await?;
-        }
-        Ok(())
-    }
-
-    fn read_live(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Kind, Live<L>>> {
-        self.live.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Swaps in every generation published since the last look. Returns how many it swapped.
-    pub async fn follow_published(&self) -> Result<usize, ReadModelError> {
-        let stopped = self.swapping.lock().await;
-        if *stopped {
-            return Ok(0);
-        }
-        let mut swapped = 0;
-        for kind in Kind::ALL {
-            let slot = Slot::new(&self.root, kind);
-            let reading = slot.clone();
-            let Some(published) = blocking("read CURRENT", move || reading.current()).await? else {
-                continue;
-            };
-            let running = self.read_live().get(&kind).map(|l| l.generation.clone());
-            if running.as_deref() == Some(published.as_str()) {
-                continue;
-            }
-            let fresh = Self::open(&self.log, &slot, published.clone(), &self.options).await?;
-            let old = self
-                .live
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(kind, fresh);
-            tracing::info!(
-                projection = kind.name(),
-                from = old.as_ref().map(|l| l.generation.as_str()),
-                to = published.as_str(),
-                "swapped in a rebuilt read model"
-            );
-            if let Some(old) = old {
-                stop(old.runner).await;
-            }
-            let (collecting, keep) = (slot.clone(), published.clone());
-            blocking("remove old generations", move || {
-                if let Ok(_lock) = collecting.try_lock() {
-                    collecting.remove_except(&[&keep])?;
-                }
-                Ok(())
-            })
-            .await?;
-            swapped += 1;
-        }
-        drop(stopped);
-        Ok(swapped)
-    }
-
-    /// Stops every runner (each finishes the batch under way) and the swap task.
-    pub async fn shutdown(&self) {
-        let mut stopped = self.swapping.lock().await;
-        *stopped = true;
-        let live = std::mem::take(&mut *self.live.write().unwrap_or_else(|e| e.into_inner()));
-        for (_, live) in live {
-            stop(live.runner).await;
-        }
-    }
-}
-
 /// Runs filesystem work (locks, pointer files, deletions) on the blocking pool.
 pub(crate) async fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -778,31 +564,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
             path: PathBuf::from(what),
             reason: format!("task failed: {e}"),
         })?
-}
-
-/// Stops a runner; one that a waiter still holds stops when the waiter lets go.
-async fn stop<L: EventLog>(runner: Arc<ProjectionRunner<L>>) {
-    match Arc::try_unwrap(runner) {
-        Ok(runner) => {
-            runner.shutdown().await;
-        }
-        Err(shared) => drop(shared),
-    }
-}
-
-async fn follow_swaps<L: EventLog>(models: Weak<ReadModels<L>>) {
-    loop {
-        tokio::time::sleep(SWAP_POLL).await;
-        let Some(models) = models.upgrade() else {
-            return;
-        };
-        if *models.swapping.lock().await {
-            return;
-        }
-        if let Err(error) = models.follow_published().await {
-            tracing::warn!(%error, "cannot swap in a rebuilt read model; will retry");
-        }
-    }
 }
 
 #[cfg(test)]

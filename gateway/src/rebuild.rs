@@ -29,28 +29,28 @@ pub const REBUILD_BATCH: usize = 4096;
 
 /// Which read models a command acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub enum ModelSelection {
     All,
     One(Kind),
 }
 
-impl Target {
+impl ModelSelection {
     pub fn kinds(self) -> Vec<Kind> {
         match self {
-            Target::All => Kind::ALL.to_vec(),
-            Target::One(kind) => vec![kind],
+            ModelSelection::All => Kind::ALL.to_vec(),
+            ModelSelection::One(kind) => vec![kind],
         }
     }
 
     /// `all` or a projection's name.
     pub fn parse(text: &str) -> Result<Self, String> {
         if text == "all" {
-            return Ok(Target::All);
+            return Ok(ModelSelection::All);
         }
         Kind::ALL
             .into_iter()
             .find(|k| k.name() == text)
-            .map(Target::One)
+            .map(ModelSelection::One)
             .ok_or_else(|| {
                 let names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
                 format!(
@@ -312,15 +312,17 @@ async fn rebuild_files_together<L: EventLog>(
 pub async fn rebuild_models<L: EventLog>(
     log: &L,
     root: &Path,
-    target: Target,
+    selection: ModelSelection,
     until: Until,
     progress: bool,
 ) -> Result<Vec<Rebuilt>, ReadModelError> {
     let bar = Bar::default();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let drawer = progress.then(|| bar.draw_until_done(Arc::clone(&done)));
-    let (files, directories): (Vec<Kind>, Vec<Kind>) =
-        target.kinds().into_iter().partition(|k| !k.is_directory());
+    let (files, directories): (Vec<Kind>, Vec<Kind>) = selection
+        .kinds()
+        .into_iter()
+        .partition(|k| !k.is_directory());
     let together = async {
         match files.len() {
             0 => Ok(Vec::new()),
@@ -345,8 +347,8 @@ pub async fn rebuild_models<L: EventLog>(
     for result in apart {
         rebuilt.push(result?);
     }
-    // In the order of `target`, as before.
-    let order = target.kinds();
+    // In the order of `selection`, as before.
+    let order = selection.kinds();
     rebuilt.sort_by_key(|r| order.iter().position(|k| *k == r.kind));
     Ok(rebuilt)
 }
@@ -510,11 +512,14 @@ mod tests {
 
     #[test]
     fn targets_and_times_parse() {
-        assert_eq!(Target::parse("all"), Ok(Target::All));
-        assert_eq!(Target::parse("dialogs"), Ok(Target::One(Kind::Dialogs)));
-        let unknown = Target::parse("dialog").unwrap_err();
+        assert_eq!(ModelSelection::parse("all"), Ok(ModelSelection::All));
+        assert_eq!(
+            ModelSelection::parse("dialogs"),
+            Ok(ModelSelection::One(Kind::Dialogs))
+        );
+        let unknown = ModelSelection::parse("dialog").unwrap_err();
         assert!(unknown.contains("one of: all, dialogs"), "{unknown}");
-        assert_eq!(Target::All.kinds().len(), Kind::ALL.len());
+        assert_eq!(ModelSelection::All.kinds().len(), Kind::ALL.len());
         let at = parse_time("2026-11-22T10:00:00+03:00").expect("time");
         assert_eq!(at.to_rfc3339(), "2026-11-22T07:00:00.000000Z");
         assert!(parse_time("yesterday").is_err());

@@ -1,12 +1,15 @@
 //! Throughput and latency of the search index on a generated history, without a log: encoded
-//! records (registrations, profile updates, inbound and outbound messages in Russian and
-//! English) applied in batches as a rebuild would, then searches timed.
+//! records (registrations of made-up clients, profile updates, inbound and outbound messages in
+//! Russian and English, from the generators of `switchboard_dataset::text`) applied in batches
+//! as a rebuild would, then searches timed.
 //!
 //! `cargo run --release -p switchboard-projections --example search_bench -- [events] [dir] [indexing threads]`
 
 use std::path::PathBuf;
 use std::time::Instant;
 use switchboard_core::log::{LogRecord, Subject};
+use switchboard_dataset::rng::Rng;
+use switchboard_dataset::text::{self, Lang};
 use switchboard_projections::Store;
 use switchboard_projections::search::{
     SearchIndex, SearchOptions, SearchOrder, SearchQuery, Target,
@@ -20,52 +23,115 @@ use switchboard_schemas::{
     encode_batch,
 };
 
-const WORDS: &[&str] = &[
-    "заказ",
-    "заказы",
-    "доставка",
-    "доставку",
-    "оплата",
-    "скидка",
-    "привет",
-    "спасибо",
-    "когда",
-    "будет",
-    "можно",
-    "вернуть",
-    "товар",
-    "размер",
-    "цвет",
-    "order",
-    "delivery",
-    "running",
-    "late",
-    "refund",
-    "price",
-    "hello",
-    "thanks",
-    "please",
-    "size",
-    "color",
-    "tomorrow",
-    "today",
-    "адрес",
-    "курьер",
-];
+/// A word of a generated message text, for a message search.
+fn message_word(rng: &mut Rng, lang: Lang) -> String {
+    let text = text::message(rng, lang, true);
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() > 3)
+        .collect();
+    words
+        .get(rng.below(words.len() as u64) as usize)
+        .map_or_else(|| "заказ".to_owned(), |w| w.to_lowercase())
+}
 
-struct Rng(u64);
+fn lang(rng: &mut Rng) -> Lang {
+    if rng.chance(0.7) { Lang::Ru } else { Lang::En }
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+/// The event of sequence `seq`: a new dialog's registration (10 %, and the first), else on a
+/// known dialog a profile update (1 %), an inbound (49 %) or an outbound message.
+fn event(
+    rng: &mut Rng,
+    dialogs: &mut Vec<DialogId>,
+    seq: u64,
+    channel: ChannelId,
+    operator: OperatorId,
+) -> (DialogId, Event) {
+    let roll = rng.below(100);
+    if dialogs.is_empty() || roll < 10 {
+        let dialog = DialogId::from_u128(1_000_000 + u128::from(seq));
+        dialogs.push(dialog);
+        let speaks = lang(rng);
+        let person = text::person(rng, speaks);
+        let profile = ClientProfile {
+            name: person.name,
+            phone: Some(person.phone),
+            email: rng.chance(0.33).then_some(person.email),
+            ..ClientProfile::default()
+        };
+        let registered = DialogRegistered {
+            profile,
+            source: Source::default(),
+            identity: Some(ChannelIdentity {
+                channel,
+                kind: ChannelKind::Telegram,
+                external_id: person.handle,
+            }),
+        };
+        (dialog, Event::DialogRegistered(registered))
+    } else {
+        let dialog = dialogs[rng.below(dialogs.len() as u64) as usize];
+        let inbound = roll < 60;
+        let speaks = lang(rng);
+        let text = text::message(rng, speaks, inbound);
+        let message = MessageId::from_u128(u128::from(seq));
+        let payload = if roll < 11 {
+            Event::ClientProfileUpdated(ClientProfileUpdated {
+                profile: ClientProfile {
+                    name: Some(format!("Renamed {seq}")),
+                    ..ClientProfile::default()
+                },
+            })
+        } else if inbound {
+            Event::MessageReceived(MessageReceived {
+                message,
+                channel,
+                external_id: seq.to_string(),
+                text,
+                attachments: vec![],
+                reply_to: None,
+                sent_at: Timestamp::from_micros(0),
+            })
+        } else {
+            Event::MessageQueued(MessageQueued {
+                message,
+                channel,
+                author: MessageAuthor::Operator(operator),
+                text,
+                attachments: vec![],
+                reply_to: None,
+                template: None,
+            })
+        };
+        (dialog, payload)
     }
+}
 
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
+/// 400 searches: phone digits and handle prefixes over clients, one and two words of generated
+/// texts over messages.
+fn queries(rng: &mut Rng) -> Vec<(Target, String)> {
+    (0..400)
+        .map(|i| match i % 4 {
+            0 => (Target::Clients, format!("{}", 1000 + rng.below(9000))),
+            1 => {
+                let speaks = lang(rng);
+                let person = text::person(rng, speaks);
+                let handle: String = person.handle.chars().take(5).collect();
+                (Target::Clients, handle)
+            }
+            2 => {
+                let speaks = lang(rng);
+                (Target::Messages, message_word(rng, speaks))
+            }
+            _ => {
+                let lang = lang(rng);
+                let first = message_word(rng, lang);
+                let second = message_word(rng, lang);
+                (Target::Messages, format!("{first} {second}"))
+            }
+        })
+        .collect()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -84,7 +150,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let project = ProjectId::from_u128(1);
     let channel = ChannelId::from_u128(2);
     let operator = OperatorId::from_u128(3);
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut dialogs: Vec<DialogId> = Vec::new();
     let envelope = |dialog: DialogId, seq: u64, payload: Event| Envelope {
         event_id: EventId::from_u128(u128::from(seq)),
@@ -113,65 +179,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 break;
             }
             seq += 1;
-            let roll = rng.below(100);
-            let (dialog, payload) = if dialogs.is_empty() || roll < 10 {
-                let dialog = DialogId::from_u128(1_000_000 + u128::from(seq));
-                dialogs.push(dialog);
-                let n = dialogs.len();
-                let profile = ClientProfile {
-                    name: Some(format!("Client{n} Иванов")),
-                    phone: Some(format!("+7 9{:09}", rng.below(1_000_000_000))),
-                    email: matches!(n % 3, 0).then(|| format!("client{n}@example.com")),
-                    ..ClientProfile::default()
-                };
-                let registered = DialogRegistered {
-                    profile,
-                    source: Source::default(),
-                    identity: Some(ChannelIdentity {
-                        channel,
-                        kind: ChannelKind::Telegram,
-                        external_id: format!("{}", 100_000_000 + rng.below(9_000_000_000)),
-                    }),
-                };
-                (dialog, Event::DialogRegistered(registered))
-            } else {
-                let dialog = dialogs[rng.below(dialogs.len() as u64) as usize];
-                let words = 3 + rng.below(12);
-                let text = (0..words)
-                    .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let message = MessageId::from_u128(u128::from(seq));
-                let payload = if roll < 11 {
-                    Event::ClientProfileUpdated(ClientProfileUpdated {
-                        profile: ClientProfile {
-                            name: Some(format!("Renamed {seq}")),
-                            ..ClientProfile::default()
-                        },
-                    })
-                } else if roll < 60 {
-                    Event::MessageReceived(MessageReceived {
-                        message,
-                        channel,
-                        external_id: seq.to_string(),
-                        text,
-                        attachments: vec![],
-                        reply_to: None,
-                        sent_at: Timestamp::from_micros(0),
-                    })
-                } else {
-                    Event::MessageQueued(MessageQueued {
-                        message,
-                        channel,
-                        author: MessageAuthor::Operator(operator),
-                        text,
-                        attachments: vec![],
-                        reply_to: None,
-                        template: None,
-                    })
-                };
-                (dialog, payload)
-            };
+            let (dialog, payload) = event(&mut rng, &mut dialogs, seq, channel, operator);
             batch.push(LogRecord {
                 seq,
                 subject: Subject::dialog(project, dialog),
@@ -194,27 +202,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     index.close()?;
 
-    let queries: Vec<(Target, String)> = (0..400)
-        .map(|i| match i % 4 {
-            0 => (Target::Clients, format!("{}", 1000 + rng.below(9000))),
-            1 => (
-                Target::Clients,
-                format!("client{}", rng.below(dialogs.len() as u64)),
-            ),
-            2 => (
-                Target::Messages,
-                WORDS[rng.below(WORDS.len() as u64) as usize].to_owned(),
-            ),
-            _ => (
-                Target::Messages,
-                format!(
-                    "{} {}",
-                    WORDS[rng.below(WORDS.len() as u64) as usize],
-                    WORDS[rng.below(WORDS.len() as u64) as usize]
-                ),
-            ),
-        })
-        .collect();
+    let queries = queries(&mut rng);
     for order in [SearchOrder::Newest, SearchOrder::Relevance] {
         let mut times = Vec::with_capacity(queries.len());
         let mut hits = 0;

@@ -2,9 +2,7 @@
 //! generation in while it runs, `verify` compares them with a rebuild from the log, and a
 //! `serve` killed with SIGKILL while it applies batches resumes to a state `verify` accepts.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures::StreamExt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

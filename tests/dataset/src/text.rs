@@ -2,7 +2,7 @@
 //! grammar (nouns declined by case and number, verbs in several forms, so that a stemming search
 //! has inflected words to find), client names, phones, emails and channel ids.
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// The language of a dialog's texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +73,7 @@ const FEM_ENDINGS: [&str; 12] = [
     "а", "ы", "е", "у", "ой", "е", "ы", "", "ам", "ы", "ами", "ах",
 ];
 
-/// Grammatical cases of [`ru_noun`].
+/// Grammatical cases of `ru_noun`.
 #[derive(Debug, Clone, Copy)]
 pub enum Case {
     Nom = 0,

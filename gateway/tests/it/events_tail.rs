@@ -1,9 +1,7 @@
 //! `switchboard events tail`: the real binary over real logs, and the follow mode in-process.
 
-mod common;
-
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use serde_json::{Value, json};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::Path;

@@ -1,5 +1,5 @@
-//! A deterministic, realistic inbox history ([`history::Generator`]) and `switchboard bench
-//! dataset`, which writes it as JSON lines for other systems to load:
+//! `switchboard bench dataset`: the generated inbox history of [`switchboard_dataset`] written
+//! as JSON lines for other systems to load:
 //!
 //! - `events.jsonl`: every event, one per line, exactly as `switchboard events tail` prints the
 //!   log the same history fills (`seq`, `subject`, `index`, then the event's JSON form);
@@ -12,11 +12,7 @@
 //! The files are streamed (memory stays bounded by the window of dialogs under way), and the
 //! same size and seed give the same bytes.
 
-pub mod history;
-pub mod rng;
-pub mod text;
-
-use history::{Append, DialogSummary, Generator, Item, Size, Stats};
+use super::{SizeArgs, size_json, stats_json};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -24,46 +20,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use switchboard_core::LogRecord;
+use switchboard_dataset::history::{Append, DialogSummary, Generator, Item, Size, Stats};
+use switchboard_dataset::log_record;
 use switchboard_schemas::*;
-
-/// The size of a generated history (shared by `bench dataset` and `bench projections`).
-#[derive(clap::Args, Debug, Clone)]
-pub struct SizeArgs {
-    /// Projects (tenants).
-    #[arg(long, default_value_t = 100)]
-    pub projects: usize,
-    /// Dialogs (clients), over all projects.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub dialogs: u64,
-    /// Messages (inbound and outbound), over all dialogs; per dialog they follow a Zipf law.
-    #[arg(long, default_value_t = 10_000_000)]
-    pub messages: u64,
-    /// Operators per project (one admin per 15).
-    #[arg(long, default_value_t = 50)]
-    pub operators: usize,
-    /// Seed of the generator: the same seed and size give the same events.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-}
-
-impl SizeArgs {
-    pub fn size(&self) -> Result<Size, String> {
-        if self.projects == 0 || self.operators == 0 {
-            return Err("--projects and --operators must be at least 1".into());
-        }
-        if self.messages / self.dialogs.max(1) > 1_000_000 {
-            return Err("more than a million messages per dialog on average".into());
-        }
-        Ok(Size {
-            projects: self.projects,
-            dialogs: self.dialogs,
-            messages: self.messages,
-            operators: self.operators,
-            seed: self.seed,
-        })
-    }
-}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DatasetArgs {
@@ -75,22 +34,6 @@ pub struct DatasetArgs {
     /// Print only the JSON summary line.
     #[arg(long)]
     pub json: bool,
-}
-
-/// The encoded log message of an [`Append`], as the log would store it.
-pub fn log_record(append: &Append) -> Result<LogRecord, String> {
-    let batch = encode_batch(&append.events).map_err(|e| e.to_string())?;
-    let appended_at = append
-        .events
-        .first()
-        .map_or(Timestamp::from_micros(0), |e| e.occurred_at);
-    Ok(LogRecord {
-        seq: append.seq,
-        subject: append.subject.clone(),
-        msg_id: append.msg_id.clone(),
-        appended_at,
-        batch,
-    })
 }
 
 #[derive(Serialize)]
@@ -356,27 +299,6 @@ pub fn write_dataset(dir: &Path, size: Size) -> Result<Stats, String> {
     file.write_all(b"\n").map_err(io)?;
     file.flush().map_err(io)?;
     Ok(stats)
-}
-
-pub fn size_json(size: Size) -> serde_json::Value {
-    json!({
-        "projects": size.projects,
-        "dialogs": size.dialogs,
-        "messages": size.messages,
-        "operators_per_project": size.operators,
-        "seed": size.seed,
-    })
-}
-
-pub fn stats_json(stats: &Stats) -> serde_json::Value {
-    json!({
-        "log_messages": stats.appends,
-        "events": stats.events,
-        "messages": stats.messages,
-        "dialogs": stats.dialogs,
-        "refusals": stats.refusals,
-        "no_ops": stats.no_ops,
-    })
 }
 
 /// `switchboard bench dataset`.

@@ -1,8 +1,6 @@
 //! The real `switchboard` binary: `serve` on both logs, shutdown, exit codes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Command;
 use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_tests::NatsServer;

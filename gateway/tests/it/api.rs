@@ -1,10 +1,8 @@
 //! The HTTP API driven in-process through `app(..).oneshot(..)`, on real logs.
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::*;
 use switchboard_core::AnyLog;
 use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_gateway::{AppState, app};

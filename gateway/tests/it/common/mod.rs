@@ -1,6 +1,5 @@
 //! Helpers shared by the gateway's integration tests: real events, the real binary, a tiny HTTP
-//! client. Each test file uses a part of them.
-#![allow(dead_code)]
+//! client. Each suite uses a part of them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

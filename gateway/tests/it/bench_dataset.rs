@@ -4,8 +4,8 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use switchboard_gateway::dataset::history::{Generator, Item, Size};
-use switchboard_gateway::dataset::{FILES, write_dataset};
+use switchboard_dataset::history::{Generator, Item, Size};
+use switchboard_gateway::bench::dataset::{FILES, write_dataset};
 
 fn tiny(seed: u64) -> Size {
     Size {

@@ -1,0 +1,273 @@
+//! The live read models of a running service: one runner per read model (one group, so the
+//! log is read and decoded once for all), the readers queries use, and the task that swaps in a
+//! generation a rebuild published (start a runner on it, point queries at it, stop the old
+//! runner, delete the old files). Swaps and `shutdown` are serialised; after `shutdown` no swap
+//! happens.
+
+use super::{Kind, ModelReaders, ReadModelError, Slot, blocking, open_stores};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+use switchboard_core::EventLog;
+use switchboard_projections::search::SearchReader;
+use switchboard_projections::{ProjectionError, ProjectionRunner, Readers, RunnerOptions};
+
+/// How often a running service looks for a swapped-in generation.
+const SWAP_POLL: Duration = Duration::from_millis(200);
+
+/// What `/v1/health` shows of one read model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelStatus {
+    pub projection: &'static str,
+    pub generation: String,
+    pub applied_seq: u64,
+    /// Why the runner stopped applying, if it did.
+    pub failed: Option<String>,
+}
+
+struct Live<L: EventLog> {
+    generation: String,
+    runner: Arc<ProjectionRunner<L>>,
+    access: ModelReaders,
+}
+
+/// The live read models of a running service: one runner per projection, readers for queries,
+/// and a task that swaps in rebuilt generations.
+pub struct ReadModels<L: EventLog> {
+    root: PathBuf,
+    log: L,
+    options: RunnerOptions,
+    live: RwLock<BTreeMap<Kind, Live<L>>>,
+    /// Serialises swaps (the poller and `shutdown`).
+    swapping: tokio::sync::Mutex<bool>,
+}
+
+impl<L: EventLog> std::fmt::Debug for ReadModels<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadModels")
+            .field("root", &self.root)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl<L: EventLog> ReadModels<L> {
+    /// Opens every read model under `root` (`DIR/read`), starts their runners (one group: the
+    /// log is read and decoded once for all of them) and the task that follows swaps. The task
+    /// ends when the last `Arc` is dropped or on [`Self::shutdown`].
+    pub async fn start(
+        log: L,
+        root: &Path,
+        options: RunnerOptions,
+    ) -> Result<Arc<Self>, ReadModelError> {
+        let mut generations = Vec::new();
+        for kind in Kind::ALL {
+            let slot = Slot::new(root, kind);
+            let preparing = slot.clone();
+            // File locks and deletions (a search index is a directory tree): off the async threads.
+            let generation = blocking("open read model", move || {
+                let generation = preparing.current_for_this_code()?;
+                // Files of replaced generations (or a rebuild that crashed) go, unless a rebuild
+                // is running right now.
+                if let Ok(_lock) = preparing.try_lock() {
+                    preparing.remove_except(&[&generation])?;
+                }
+                Ok(generation)
+            })
+            .await?;
+            generations.push((slot, generation));
+        }
+        let wanted = generations
+            .iter()
+            .map(|(slot, generation)| (slot.kind, slot.path(generation)))
+            .collect();
+        let opened = open_stores(wanted)
+            .await
+            .map_err(|error| ReadModelError::Projection {
+                kind: "read models",
+                error,
+            })?;
+        let (stores, accesses): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
+        let runners = ProjectionRunner::start_group(log.clone(), stores, options.clone()).map_err(
+            |error| ReadModelError::Projection {
+                kind: "read models",
+                error,
+            },
+        )?;
+        let mut live = BTreeMap::new();
+        for (((slot, generation), runner), access) in
+            generations.into_iter().zip(runners).zip(accesses)
+        {
+            live.insert(
+                slot.kind,
+                Live {
+                    generation,
+                    runner: Arc::new(runner),
+                    access,
+                },
+            );
+        }
+        let models = Arc::new(Self {
+            root: root.to_path_buf(),
+            log,
+            options,
+            live: RwLock::new(live),
+            swapping: tokio::sync::Mutex::new(false),
+        });
+        tokio::spawn(follow_swaps(Arc::downgrade(&models)));
+        Ok(models)
+    }
+
+    async fn open(
+        log: &L,
+        slot: &Slot,
+        generation: String,
+        options: &RunnerOptions,
+    ) -> Result<Live<L>, ReadModelError> {
+        let path = slot.path(&generation);
+        let (runner, access) = slot
+            .kind
+            .start(log.clone(), &path, options.clone())
+            .await
+            .map_err(|error| ReadModelError::Projection {
+                kind: slot.kind.name(),
+                error,
+            })?;
+        Ok(Live {
+            generation,
+            runner: Arc::new(runner),
+            access,
+        })
+    }
+
+    /// Readers of a SQLite read model's live generation.
+    pub fn readers(&self, kind: Kind) -> Option<Readers> {
+        match self.read_live().get(&kind).map(|l| &l.access) {
+            Some(ModelReaders::Sqlite(readers)) => Some(readers.clone()),
+            _ => None,
+        }
+    }
+
+    /// The reader of the live search index.
+    pub fn search(&self) -> Option<SearchReader> {
+        match self.read_live().get(&Kind::Search).map(|l| &l.access) {
+            Some(ModelReaders::Search(reader)) => Some(reader.clone()),
+            _ => None,
+        }
+    }
+
+    /// Where every read model is.
+    pub fn status(&self) -> Vec<ModelStatus> {
+        self.read_live()
+            .iter()
+            .map(|(kind, live)| {
+                let status = live.runner.status();
+                ModelStatus {
+                    projection: kind.name(),
+                    generation: live.generation.clone(),
+                    applied_seq: status.checkpoint.seq,
+                    failed: status.failed,
+                }
+            })
+            .collect()
+    }
+
+    /// Waits until every read model has applied `seq` (read-your-writes).
+    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Result<(), ProjectionError> {
+        let runners: Vec<_> = self
+            .read_live()
+            .values()
+            .map(|l| Arc::clone(&l.runner))
+            .collect();
+        for runner in runners {
+            runner.wait_for(seq, timeout).await?;
+        }
+        Ok(())
+    }
+
+    fn read_live(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Kind, Live<L>>> {
+        self.live.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Swaps in every generation published since the last look. Returns how many it swapped.
+    pub async fn follow_published(&self) -> Result<usize, ReadModelError> {
+        let stopped = self.swapping.lock().await;
+        if *stopped {
+            return Ok(0);
+        }
+        let mut swapped = 0;
+        for kind in Kind::ALL {
+            let slot = Slot::new(&self.root, kind);
+            let reading = slot.clone();
+            let Some(published) = blocking("read CURRENT", move || reading.current()).await? else {
+                continue;
+            };
+            let running = self.read_live().get(&kind).map(|l| l.generation.clone());
+            if running.as_deref() == Some(published.as_str()) {
+                continue;
+            }
+            let fresh = Self::open(&self.log, &slot, published.clone(), &self.options).await?;
+            let old = self
+                .live
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(kind, fresh);
+            tracing::info!(
+                projection = kind.name(),
+                from = old.as_ref().map(|l| l.generation.as_str()),
+                to = published.as_str(),
+                "swapped in a rebuilt read model"
+            );
+            if let Some(old) = old {
+                stop(old.runner).await;
+            }
+            let (collecting, keep) = (slot.clone(), published.clone());
+            blocking("remove old generations", move || {
+                if let Ok(_lock) = collecting.try_lock() {
+                    collecting.remove_except(&[&keep])?;
+                }
+                Ok(())
+            })
+            .await?;
+            swapped += 1;
+        }
+        drop(stopped);
+        Ok(swapped)
+    }
+
+    /// Stops every runner (each finishes the batch under way) and the swap task.
+    pub async fn shutdown(&self) {
+        let mut stopped = self.swapping.lock().await;
+        *stopped = true;
+        let live = std::mem::take(&mut *self.live.write().unwrap_or_else(|e| e.into_inner()));
+        for (_, live) in live {
+            stop(live.runner).await;
+        }
+    }
+}
+
+/// Stops a runner; one that a waiter still holds stops when the waiter lets go.
+async fn stop<L: EventLog>(runner: Arc<ProjectionRunner<L>>) {
+    match Arc::try_unwrap(runner) {
+        Ok(runner) => {
+            runner.shutdown().await;
+        }
+        Err(shared) => drop(shared),
+    }
+}
+
+async fn follow_swaps<L: EventLog>(models: Weak<ReadModels<L>>) {
+    loop {
+        tokio::time::sleep(SWAP_POLL).await;
+        let Some(models) = models.upgrade() else {
+            return;
+        };
+        if *models.swapping.lock().await {
+            return;
+        }
+        if let Err(error) = models.follow_published().await {
+            tracing::warn!(%error, "cannot swap in a rebuilt read model; will retry");
+        }
+    }
+}

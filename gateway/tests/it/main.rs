@@ -1,0 +1,22 @@
+//! The gateway's integration tests, one binary with a module per suite (one link instead of
+//! six):
+//!
+//! - [`api`]: the HTTP API in-process through `app(..).oneshot(..)`, on real logs;
+//! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
+//! - [`bench_projections`]: `bench projections` at a tiny size through the real binary;
+//! - [`events_tail`]: `events tail` over real logs, and its follow mode;
+//! - [`readmodels`]: `serve` keeping read models current, `rebuild` swapping, `verify`, a
+//!   SIGKILL while applying;
+//! - [`serve`]: `serve` on both logs, shutdown, exit codes;
+//! - [`common`]: helpers shared by the suites (real events, the real binary, an HTTP client).
+//!
+//! The suites that run the binary find it as `CARGO_BIN_EXE_switchboard`; those on JetStream
+//! start a nats-server each (`switchboard_tests::NatsServer`).
+
+mod api;
+mod bench_dataset;
+mod bench_projections;
+mod common;
+mod events_tail;
+mod readmodels;
+mod serve;
