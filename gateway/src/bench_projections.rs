@@ -38,7 +38,7 @@ use switchboard_projections::dialogs::{
     self, AuthorKind, Condition, Expr, Filter, Folder, ListQuery, Order, Tab, Viewer,
 };
 use switchboard_projections::search::{
-    self, HitDetail, SearchOptions, SearchOrder, SearchQuery, SearchReader, Target,
+    self, HitDetail, SearchOptions, SearchOrder, SearchQuery, SearchReader, SearchTarget,
 };
 use switchboard_projections::{
     ProjectionRunner, RunnerOptions, Until, open_for_rebuild, open_reader, rebuild_files,
@@ -779,16 +779,21 @@ fn search_queries(
     let mut worst = 0u64;
     let mut hits = 0usize;
     for (name, target, order, texts) in [
-        ("word", Target::Messages, SearchOrder::Relevance, WORDS),
+        (
+            "word",
+            SearchTarget::Messages,
+            SearchOrder::Relevance,
+            WORDS,
+        ),
         (
             "substring",
-            Target::Clients,
+            SearchTarget::Clients,
             SearchOrder::Newest,
             SUBSTRINGS,
         ),
         (
             "newest_first",
-            Target::Messages,
+            SearchTarget::Messages,
             SearchOrder::Newest,
             NEWEST,
         ),

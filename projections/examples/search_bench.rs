@@ -9,7 +9,7 @@ use std::time::Instant;
 use switchboard_core::log::{LogRecord, Subject};
 use switchboard_projections::Store;
 use switchboard_projections::search::{
-    SearchIndex, SearchOptions, SearchOrder, SearchQuery, Target,
+    SearchIndex, SearchOptions, SearchOrder, SearchQuery, SearchTarget,
 };
 use switchboard_schemas::events::{
     ClientProfileUpdated, DialogRegistered, MessageQueued, MessageReceived,
@@ -194,19 +194,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     index.close()?;
 
-    let queries: Vec<(Target, String)> = (0..400)
+    let queries: Vec<(SearchTarget, String)> = (0..400)
         .map(|i| match i % 4 {
-            0 => (Target::Clients, format!("{}", 1000 + rng.below(9000))),
+            0 => (SearchTarget::Clients, format!("{}", 1000 + rng.below(9000))),
             1 => (
-                Target::Clients,
+                SearchTarget::Clients,
                 format!("client{}", rng.below(dialogs.len() as u64)),
             ),
             2 => (
-                Target::Messages,
+                SearchTarget::Messages,
                 WORDS[rng.below(WORDS.len() as u64) as usize].to_owned(),
             ),
             _ => (
-                Target::Messages,
+                SearchTarget::Messages,
                 format!(
                     "{} {}",
                     WORDS[rng.below(WORDS.len() as u64) as usize],
