@@ -1,8 +1,9 @@
 //! The attachments view (F3.7): a dialog's attachments of some kinds, newest first, in
 //! keyset pages over `dialog_attachment`'s (dialog key, kind) index.
 
-use super::read::{corrupt, merge_group, uuid_at};
+use super::read::{corrupt, merge_group};
 use super::schema::{attachment_kind, parse_attachment_kind};
+use crate::blobid;
 use crate::runtime::ProjectionError;
 use rusqlite::{Connection, params};
 use switchboard_schemas::*;
@@ -75,7 +76,7 @@ pub fn attachments(
         while let Some(r) = rows.next()? {
             let kind: String = r.get(1)?;
             let item = AttachmentItem {
-                message: MessageId::from_uuid(uuid_at(r, 0)?),
+                message: blobid::get_required(r, 0, "dialog_timeline.item")?,
                 dialog: *id,
                 attachment: Attachment {
                     kind: parse_attachment_kind(&kind)
