@@ -8,6 +8,7 @@
 
 use super::query::term_query;
 use super::schema::Fields;
+use crate::place::LogPlace;
 use crate::runtime::ProjectionError;
 use std::collections::HashMap;
 use std::fmt;
@@ -141,7 +142,7 @@ impl OrderColumns {
     fn key(&self, doc: DocId) -> Option<u64> {
         let seq = self.seq.first(doc)?;
         let index = self.index.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
-        Some((seq << 12) | index)
+        Some(LogPlace { seq, index }.search_order())
     }
 }
 
@@ -176,9 +177,10 @@ pub(super) fn new_document(
 
 /// Adds a document's order key (its two fast fields).
 pub(super) fn add_order(doc: &mut TantivyDocument, fields: &Fields, order: u64) {
-    doc.add_u64(fields.seq, order >> 12);
-    if order & 0xfff != 0 {
-        doc.add_u64(fields.index, order & 0xfff);
+    let place = LogPlace::from_search_order(order);
+    doc.add_u64(fields.seq, place.seq);
+    if place.index != 0 {
+        doc.add_u64(fields.index, place.index);
     }
 }
 
@@ -202,7 +204,7 @@ pub(super) fn newest_first(
 
 /// Documents whose order key is below `order`.
 pub(super) fn older_than(fields: &Fields, order: u64) -> Box<dyn Query> {
-    let (seq, index) = (order >> 12, order & 0xfff);
+    let LogPlace { seq, index } = LogPlace::from_search_order(order);
     let seq_term = |seq| Term::from_field_u64(fields.seq, seq);
     let earlier: Box<dyn Query> = Box::new(RangeQuery::new(
         Bound::Unbounded,
@@ -236,8 +238,7 @@ pub(super) fn older_than(fields: &Fields, order: u64) -> Box<dyn Query> {
 
 /// The order key of the `index`-th event of the log message `seq`.
 pub(super) fn order_of(seq: u64, index: usize) -> u64 {
-    let index = u64::try_from(index).unwrap_or(u64::MAX).min(0xfff);
-    (seq << 12) | index
+    LogPlace::new(seq, index).search_order()
 }
 
 pub(super) fn corrupt(what: impl fmt::Display) -> ProjectionError {

@@ -12,6 +12,7 @@ use super::schema::{CLIENT, Fields, MERGED, MESSAGE, TEXT, normalize};
 use super::tokenizers::{VALUE_SEPARATOR, WORD_START};
 use super::versions::Opened;
 use super::{GRAM, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS};
+use crate::place::LogPlace;
 use crate::runtime::ProjectionError;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -294,26 +295,19 @@ fn hit_of(
         }
         // Nothing stored: everything else is in the timeline at this place.
         SearchTarget::Messages => HitDetail::Message(MessageHit {
-            place: timeline_place(order),
+            place: LogPlace::timeline_key_of_search_order(order),
             written_in: dialog,
         }),
     };
     Ok((
         SearchHit {
             dialog,
-            seq: order >> 12,
+            seq: LogPlace::from_search_order(order).seq,
             score,
             detail,
         },
         order,
     ))
-}
-
-/// The timeline's place of the event with this order key: the same log message and position
-/// (`seq << 20 | position` there).
-fn timeline_place(order: u64) -> i64 {
-    let place = (order >> 12) << crate::timeline::POSITION_BITS | (order & 0xfff);
-    i64::try_from(place).unwrap_or(i64::MAX)
 }
 
 /// The merge documents whose `field` (`dialog`: the absorbed one, `into`: the survivor) is one

@@ -19,10 +19,9 @@
 //! - `read`: timeline pages and one item by its place; `attachments`: the attachments view;
 //! - `tests`: the unit tests.
 
+use crate::place::LogPlace;
 use crate::runtime::{DecodedRecord, Projection, ProjectionError, Tx};
-use apply::Placement;
-use apply::corrupt_log;
-use apply::touches_timeline;
+use apply::{Placement, corrupt_log, touches_timeline};
 use schema::SCHEMA;
 use std::collections::HashMap;
 use switchboard_schemas::events::*;
@@ -40,7 +39,6 @@ pub use read::{
     Delivery, ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage, item_at,
     timeline, timeline_showing,
 };
-pub(crate) use schema::POSITION_BITS;
 
 /// The projection; see the module documentation.
 #[derive(Debug, Default)]
@@ -77,26 +75,23 @@ impl Projection for TimelineProjection {
         records: &[DecodedRecord],
     ) -> Result<(), ProjectionError> {
         for record in records {
-            let seq = i64::try_from(record.seq)
-                .ok()
-                .filter(|s| *s < 1 << (63 - POSITION_BITS))
-                .ok_or_else(|| corrupt_log(format!("log sequence {} too large", record.seq)))?;
+            let seq = record.seq;
+            if !LogPlace::timeline_holds_seq(seq) {
+                return Err(corrupt_log(format!("log sequence {seq} too large")));
+            }
             for (pos, envelope) in record.events.iter().enumerate() {
                 let AggregateId::Dialog(dialog) = &envelope.aggregate else {
                     continue;
                 };
-                let pos = i64::try_from(pos)
-                    .ok()
-                    .filter(|p| *p < 1 << POSITION_BITS)
-                    .ok_or_else(|| {
-                        corrupt_log(format!("log message {seq} holds over 2^20 events"))
-                    })?;
+                let place = LogPlace::new(seq, pos).timeline_key().ok_or_else(|| {
+                    corrupt_log(format!("log message {seq} holds over 2^20 events"))
+                })?;
                 if !touches_timeline(&envelope.payload) {
                     continue;
                 }
                 let at = Placement {
                     dialog: self.key(tx, dialog.as_uuid())?,
-                    place: seq << POSITION_BITS | pos,
+                    place,
                     at: envelope.occurred_at.as_micros(),
                 };
                 self.apply_event(tx, &at, envelope)?;

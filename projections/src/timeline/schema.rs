@@ -17,9 +17,6 @@
 
 use switchboard_schemas::*;
 
-/// Bits of the place that hold the event's position in its log message.
-pub(crate) const POSITION_BITS: u32 = 20;
-
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS timeline_key (
     key INTEGER PRIMARY KEY,
