@@ -55,7 +55,7 @@ fn insert(tx: &Tx<'_>, at: &Placement, item: Item<'_>) -> rusqlite::Result<usize
     // An outbound message id seen before keeps its first place (its delivery updates find it
     // by id). Inbound ids are not checked here: a channel's redelivery is dropped by the dialog
     // (by the channel's external id) before it reaches the log, and an index of every inbound
-    // id cost 130 MB at 10M messages for no lookup.
+    // id would be large for no lookup.
     tx.prepare_cached(
         "INSERT INTO dialog_timeline (place, dialog, kind, at, item, operator, channel,
              attachments, status, reply_to, text, entry)
@@ -140,12 +140,10 @@ fn is_service_entry(event: &Event) -> bool {
 /// each outbound id; the whole id is then compared on the few rows (almost always one) sharing
 /// them. The first bytes, because the ids are UUIDv7: a millisecond timestamp and 12 random
 /// bits, so new entries go to the index's newest end and a status, which follows its message,
-/// finds it among recently written pages. The last 6 bytes (random) were measured: the
-/// full-size rebuild fell from 244k to 173k events/s, every insert and lookup a random page.
-/// Walking the dialog back from its newest item instead (no index at all) was measured and
-/// taken out too: statuses may come long after their message (the bench reports a dialog's
-/// statuses when it ends), and the rebuild fell to 106k events/s walking dialogs of up to 47k
-/// items.
+/// finds it among recently written pages. The last 6 bytes (random) made every insert and
+/// lookup a random page; walking the dialog back from its newest item (no index at all) was
+/// slower still, since statuses may come long after their message (both measured, see
+/// BENCHMARKS.md).
 fn advance(
     tx: &Tx<'_>,
     message: MessageId,
