@@ -16,7 +16,7 @@
 //! prefers the wider one once a cursor adds a range.
 //!
 //! Narrowing: a client number pattern (F2.2) the whole filter requires and at most
-//! [`MAX_NUMBER_CANDIDATES`] numbers hold is looked up in `dialog_row_by_number`; a required
+//! [`MAX_NUMBER_CANDIDATES`](super::MAX_NUMBER_CANDIDATES) numbers hold is looked up in `dialog_row_by_number`; a required
 //! date range with at most [`MAX_ACTIVITY_LOOKUP`] activity rows, or a required tag or the
 //! custom folder with at most [`MAX_MEMBER_LOOKUP`] members, reads its dialogs by rowid; the
 //! few rows are then sorted. Any other selective filter scans in order and skips rows until a

@@ -131,7 +131,7 @@ pub(super) fn keyed_id<T: std::str::FromStr>(
 
 pub(super) const ROW_COLUMN_COUNT: usize = 27;
 
-/// A row of [`ROW_COLUMNS`]; an id that is not 16 bytes or an unknown author code is
+/// A row of [`ROW_COLUMN_NAMES`]; an id that is not 16 bytes or an unknown author code is
 /// [`ProjectionError::Corrupt`], naming the column.
 pub(super) fn read_row(r: &rusqlite::Row<'_>) -> Result<DialogRow, ProjectionError> {
     let author: Option<i64> = r.get(10)?;

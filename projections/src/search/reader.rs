@@ -10,7 +10,7 @@ use crate::runtime::{Checkpoint, ProjectionError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-/// Queries the index: cheap to clone, shared with the [`SearchIndex`] that writes it (which
+/// Queries the index: cheap to clone, shared with the [`SearchIndex`](super::SearchIndex) that writes it (which
 /// reloads it right after each commit). Searches are synchronous (tantivy work); from async code
 /// use [`SearchReader::query`], which runs them on the blocking pool.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ impl SearchReader {
         &self.shared.root
     }
 
-    /// Follows `CURRENT` after a [`rebuild`]: opens the version it names if that is not the one
+    /// Follows `CURRENT` after a [`rebuild`](super::rebuild): opens the version it names if that is not the one
     /// open. True when it switched.
     pub fn reopen(&self) -> Result<bool, ProjectionError> {
         let current = self.current();

@@ -25,7 +25,7 @@ pub(super) const ROW_OPERATOR: u8 = 0;
 /// (a varint), its actor, then the payload's postcard bytes.
 ///
 /// An [`Actor::Operator`] is only the [`ROW_OPERATOR`] tag: the caller stores that operator's
-/// key in the row's `operator` column (as [`TimelineProjection::operator_key`] gives it), and
+/// key in the row's `operator` column (as [`TimelineProjection::operator_key`](super::TimelineProjection::operator_key) gives it), and
 /// the page query joins its id back, so the 17 bytes of the id are not kept twice. Any other
 /// actor (its row has no operator) is kept whole.
 pub(super) fn encode_entry(code: i64, envelope: &Envelope) -> Result<Vec<u8>, ProjectionError> {

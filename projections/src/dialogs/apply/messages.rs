@@ -164,7 +164,7 @@ fn mark_read(
 }
 
 /// A message went through `channel` at `at`: the channel filter and the activity filter.
-/// `live_row`: see [`change_row`].
+/// `live_row`: see [`change_row`](super::change_row).
 fn message_written(
     tx: &Tx<'_>,
     keys: &mut Keys,
