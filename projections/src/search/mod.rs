@@ -52,6 +52,7 @@ pub use query::{
 pub use reader::SearchReader;
 pub use versions::version_in_use;
 pub use writer::{SearchIndex, SearchOptions, rebuild, start};
+
 /// The store's name (logs, thread name).
 pub const NAME: &str = "search";
 
