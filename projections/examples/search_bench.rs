@@ -12,7 +12,7 @@ use switchboard_dataset::rng::Rng;
 use switchboard_dataset::text::{self, Lang};
 use switchboard_projections::Store;
 use switchboard_projections::search::{
-    SearchIndex, SearchOptions, SearchOrder, SearchQuery, Target,
+    SearchIndex, SearchOptions, SearchOrder, SearchQuery, SearchTarget,
 };
 use switchboard_schemas::events::{
     ClientProfileUpdated, DialogRegistered, MessageQueued, MessageReceived,
@@ -110,25 +110,25 @@ fn event(
 
 /// 400 searches: phone digits and handle prefixes over clients, one and two words of generated
 /// texts over messages.
-fn queries(rng: &mut Rng) -> Vec<(Target, String)> {
+fn queries(rng: &mut Rng) -> Vec<(SearchTarget, String)> {
     (0..400)
         .map(|i| match i % 4 {
-            0 => (Target::Clients, format!("{}", 1000 + rng.below(9000))),
+            0 => (SearchTarget::Clients, format!("{}", 1000 + rng.below(9000))),
             1 => {
                 let speaks = lang(rng);
                 let person = text::person(rng, speaks);
                 let handle: String = person.handle.chars().take(5).collect();
-                (Target::Clients, handle)
+                (SearchTarget::Clients, handle)
             }
             2 => {
                 let speaks = lang(rng);
-                (Target::Messages, message_word(rng, speaks))
+                (SearchTarget::Messages, message_word(rng, speaks))
             }
             _ => {
                 let lang = lang(rng);
                 let first = message_word(rng, lang);
                 let second = message_word(rng, lang);
-                (Target::Messages, format!("{first} {second}"))
+                (SearchTarget::Messages, format!("{first} {second}"))
             }
         })
         .collect()

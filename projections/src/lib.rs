@@ -8,6 +8,7 @@ mod blobid;
 pub mod card;
 mod compact;
 pub mod dialogs;
+mod place;
 pub mod project;
 pub mod query;
 pub mod runtime;

@@ -48,9 +48,9 @@ impl AuthorKind {
     /// The stored code (`dialog_row.last_sender`).
     pub(crate) fn code(self) -> i64 {
         match self {
-            AuthorKind::Client => super::AUTHOR_CLIENT,
-            AuthorKind::Operator => super::AUTHOR_OPERATOR,
-            AuthorKind::Bot => super::AUTHOR_BOT,
+            AuthorKind::Client => super::schema::AUTHOR_CLIENT,
+            AuthorKind::Operator => super::schema::AUTHOR_OPERATOR,
+            AuthorKind::Bot => super::schema::AUTHOR_BOT,
         }
     }
 }

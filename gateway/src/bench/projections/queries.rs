@@ -15,7 +15,7 @@ use switchboard_projections::dialogs::{
     self, AuthorKind, Condition, Expr, Filter, Folder, ListQuery, Order, Tab, Viewer,
 };
 use switchboard_projections::open_reader;
-use switchboard_projections::search::{HitDetail, SearchOrder, SearchQuery, SearchReader, Target};
+use switchboard_projections::search::{HitDetail, SearchOrder, SearchQuery, SearchReader, SearchTarget};
 use switchboard_schemas::{OperatorId, ProjectId};
 
 /// What phase 3 needs.
@@ -336,16 +336,16 @@ fn search_queries(
     let mut worst = 0u64;
     let mut hits = 0usize;
     for (name, target, order, texts) in [
-        ("word", Target::Messages, SearchOrder::Relevance, WORDS),
+        ("word", SearchTarget::Messages, SearchOrder::Relevance, WORDS),
         (
             "substring",
-            Target::Clients,
+            SearchTarget::Clients,
             SearchOrder::Newest,
             SUBSTRINGS,
         ),
         (
             "newest_first",
-            Target::Messages,
+            SearchTarget::Messages,
             SearchOrder::Newest,
             NEWEST,
         ),

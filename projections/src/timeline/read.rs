@@ -1,0 +1,369 @@
+//! Reading the timeline: pages of a dialog with the dialogs it absorbed, newest first (one
+//! index range per dialog of the merge group, merged), and one item by its place.
+//!
+//! Invariant: an id column that is not 16 bytes, an unknown item kind or a service entry that
+//! does not decode is an error naming the column, never a default.
+
+use super::entry::{ENTRY_COLUMN, EntryTypes, decode_entry};
+use super::schema::{
+    DELIVERED, INBOUND, NOTE, OUTBOUND, QUEUED, READ, SENT, SERVICE, parse_attachment_kind,
+};
+use crate::blobid::{self, BlobId};
+use crate::runtime::ProjectionError;
+use rusqlite::{Connection, params};
+use std::collections::HashMap;
+use switchboard_schemas::events::*;
+use switchboard_schemas::*;
+use uuid::Uuid;
+
+/// What an item of the timeline is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// From the client.
+    Inbound,
+    /// To the client, by an operator (`Some`) or the bot (`None`).
+    Outbound(Option<OperatorId>),
+    /// An internal comment (F3.3).
+    Note(Option<OperatorId>),
+    /// A service entry (F3.2), caused by this actor; the event is [`TimelineItem::entry`].
+    Service(Actor),
+}
+
+/// Which items a timeline page shows (F7.6: chat display settings). Messages from the client
+/// and operators always show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Show {
+    pub bot_messages: bool,
+    pub notes: bool,
+    pub service_entries: bool,
+}
+
+impl Default for Show {
+    fn default() -> Self {
+        Self {
+            bot_messages: true,
+            notes: true,
+            service_entries: true,
+        }
+    }
+}
+
+/// Delivery of an outbound message (F3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Delivery {
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+/// Where a page of the timeline ended (keyset pagination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineCursor {
+    place: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineItem {
+    pub id: ItemId,
+    pub dialog: DialogId,
+    pub kind: ItemKind,
+    pub channel: Option<ChannelId>,
+    /// A message's or note's text (empty for service entries).
+    pub text: String,
+    /// How many attachments the message has; they are in [`Self::files`].
+    pub attachments: u32,
+    pub files: Vec<Attachment>,
+    /// The message this one answers (quoted reply), if any.
+    pub reply_to: Option<MessageId>,
+    /// A service entry's event.
+    pub entry: Option<Event>,
+    pub delivery: Option<Delivery>,
+    pub failure: Option<String>,
+    pub at: Timestamp,
+}
+
+/// A timeline item's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemId {
+    Message(MessageId),
+    Note(NoteId),
+    /// The event of a service entry.
+    Service(EventId),
+}
+
+#[derive(Debug, Clone)]
+pub struct TimelinePage {
+    /// Newest first.
+    pub items: Vec<TimelineItem>,
+    /// Pass as `before` for older items; none when this was the oldest.
+    pub next: Option<TimelineCursor>,
+}
+
+pub(super) fn corrupt(column: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Blob, what.into())
+}
+
+/// The ids a timeline row holds that `crate::blobid` has no impl for yet: a message's (item,
+/// reply), a note's and an event's (item). Their impls belong in `blobid`'s `blob_id!` list
+/// (that file is reshaped on another branch); move them there when both are merged.
+macro_rules! timeline_blob_id {
+    ($($name:ident),* $(,)?) => {$(
+        impl BlobId for $name {
+            fn from_blob(bytes: [u8; 16]) -> Self {
+                $name::from_uuid(Uuid::from_bytes(bytes))
+            }
+            fn uuid(&self) -> &Uuid {
+                self.as_uuid()
+            }
+        }
+    )*};
+}
+
+timeline_blob_id!(MessageId, NoteId, EventId);
+
+/// The keys of a dialog and of every dialog it absorbed, with their ids (none if the timeline
+/// never saw the dialog).
+pub(super) fn merge_group(
+    conn: &Connection,
+    dialog: DialogId,
+) -> Result<Vec<(i64, DialogId)>, ProjectionError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT s.key, s.id FROM timeline_key s WHERE s.id = ?1
+         UNION ALL
+         SELECT k.key, k.id FROM timeline_key s
+             JOIN dialog_absorbed a ON a.survivor = s.key
+             JOIN timeline_key k ON k.key = a.absorbed
+         WHERE s.id = ?1",
+    )?;
+    let mut rows = statement.query([dialog.as_uuid().as_bytes()])?;
+    let mut group = Vec::new();
+    while let Some(r) = rows.next()? {
+        group.push((
+            r.get::<_, i64>(0)?,
+            blobid::get_required(r, 1, "timeline_key.id")?,
+        ));
+    }
+    Ok(group)
+}
+
+/// The timeline of a dialog with the dialogs it absorbed, newest first, `limit` at a time.
+pub fn timeline(
+    conn: &Connection,
+    dialog: DialogId,
+    before: Option<TimelineCursor>,
+    limit: usize,
+) -> Result<TimelinePage, ProjectionError> {
+    timeline_showing(conn, dialog, Show::default(), before, limit)
+}
+
+/// [`timeline`] with only the kinds of items `show` asks for; pages stay keyset pages.
+pub fn timeline_showing(
+    conn: &Connection,
+    dialog: DialogId,
+    show: Show,
+    before: Option<TimelineCursor>,
+    limit: usize,
+) -> Result<TimelinePage, ProjectionError> {
+    let limit = limit.clamp(1, 500);
+    let before = before.map_or(i64::MAX, |c| c.place);
+    let mut hidden = Vec::new();
+    if !show.bot_messages {
+        hidden.push("(t.kind = 1 AND t.operator IS NULL)");
+    }
+    if !show.notes {
+        hidden.push("t.kind = 2");
+    }
+    if !show.service_entries {
+        hidden.push("t.kind = 3");
+    }
+    let hide = if hidden.is_empty() {
+        String::new()
+    } else {
+        format!(" AND NOT ({})", hidden.join(" OR "))
+    };
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT t.place, t.kind, t.item, o.id, c.id, t.text, t.attachments, t.status, t.failure,
+                t.at, t.entry, t.reply_to
+         FROM dialog_timeline t
+             LEFT JOIN timeline_key o ON o.key = t.operator
+             LEFT JOIN timeline_key c ON c.key = t.channel
+         WHERE t.dialog = ?1 AND t.place < ?2{hide}
+         ORDER BY t.place DESC
+         LIMIT ?3"
+    ))?;
+    let group = merge_group(conn, dialog)?;
+    let mut types = EntryTypes::default();
+    // (place, dialog key, item): each dialog's newest `limit`, merged.
+    let mut found = Vec::new();
+    for (key, id) in &group {
+        let mut rows =
+            statement.query(params![key, before, i64::try_from(limit).unwrap_or(500)])?;
+        while let Some(r) = rows.next()? {
+            found.push((
+                r.get::<_, i64>(0)?,
+                *key,
+                read_item(r, *id, conn, &mut types)?,
+            ));
+        }
+    }
+    if group.len() > 1 {
+        found.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
+        found.truncate(limit);
+    }
+    let next = if found.len() == limit {
+        found
+            .last()
+            .map(|(place, _, _)| TimelineCursor { place: *place })
+    } else {
+        None
+    };
+    // The files of the page's messages, one range read per dialog.
+    let mut files = HashMap::new();
+    for (key, _) in &group {
+        let places = found
+            .iter()
+            .filter(|(_, k, item)| k == key && item.attachments > 0)
+            .map(|(place, _, _)| *place);
+        if let (Some(oldest), Some(newest)) = (places.clone().min(), places.max()) {
+            files_between(conn, *key, oldest, newest, &mut files)?;
+        }
+    }
+    let items = found
+        .into_iter()
+        .map(|(place, _, mut item)| {
+            if item.attachments > 0 {
+                item.files = files.remove(&place).unwrap_or_default();
+            }
+            item
+        })
+        .collect();
+    Ok(TimelinePage { items, next })
+}
+
+/// The item at `place` (a search hit's, see [`crate::search::MessageHit`]) with its files; none
+/// when the timeline has no such item (erased with its client, or not applied yet).
+pub fn item_at(conn: &Connection, place: i64) -> Result<Option<TimelineItem>, ProjectionError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT t.place, t.kind, t.item, o.id, c.id, t.text, t.attachments, t.status, t.failure,
+                t.at, t.entry, t.reply_to, d.id, t.dialog
+         FROM dialog_timeline t
+             JOIN timeline_key d ON d.key = t.dialog
+             LEFT JOIN timeline_key o ON o.key = t.operator
+             LEFT JOIN timeline_key c ON c.key = t.channel
+         WHERE t.place = ?1",
+    )?;
+    let mut rows = statement.query([place])?;
+    let found = match rows.next()? {
+        Some(r) => {
+            let dialog = blobid::get_required(r, 12, "dialog_timeline.dialog")?;
+            Some((
+                r.get::<_, i64>(13)?,
+                read_item(r, dialog, conn, &mut EntryTypes::default())?,
+            ))
+        }
+        None => None,
+    };
+    let Some((key, mut item)) = found else {
+        return Ok(None);
+    };
+    if item.attachments > 0 {
+        let mut files = HashMap::new();
+        files_between(conn, key, place, place, &mut files)?;
+        item.files = files.remove(&place).unwrap_or_default();
+    }
+    Ok(Some(item))
+}
+
+fn read_item(
+    r: &rusqlite::Row<'_>,
+    dialog: DialogId,
+    conn: &Connection,
+    types: &mut EntryTypes,
+) -> Result<TimelineItem, ProjectionError> {
+    // The item column (2) holds a message's, note's or event's id, by the row's kind.
+    let operator = blobid::get(r, 3, "dialog_timeline.operator")?;
+    let (kind, id, entry) = match r.get::<_, i64>(1)? {
+        INBOUND => (
+            ItemKind::Inbound,
+            ItemId::Message(blobid::get_required(r, 2, "dialog_timeline.item")?),
+            None,
+        ),
+        OUTBOUND => (
+            ItemKind::Outbound(operator),
+            ItemId::Message(blobid::get_required(r, 2, "dialog_timeline.item")?),
+            None,
+        ),
+        NOTE => (
+            ItemKind::Note(operator),
+            ItemId::Note(blobid::get_required(r, 2, "dialog_timeline.item")?),
+            None,
+        ),
+        SERVICE => {
+            let bytes: Vec<u8> = r
+                .get::<_, Option<Vec<u8>>>(ENTRY_COLUMN)?
+                .ok_or_else(|| corrupt(ENTRY_COLUMN, "a service entry without its event".into()))?;
+            // The row's operator (`o.id`) stands for an operator actor the entry leaves out.
+            let (actor, event) = decode_entry(&bytes, operator, |code| types.get(conn, code))?;
+            (
+                ItemKind::Service(actor),
+                ItemId::Service(blobid::get_required(r, 2, "dialog_timeline.item")?),
+                Some(event),
+            )
+        }
+        other => return Err(corrupt(1, format!("unknown item kind {other}")).into()),
+    };
+    let delivery = match r.get::<_, Option<i64>>(7)? {
+        None => None,
+        Some(QUEUED) => Some(Delivery::Queued),
+        Some(SENT) => Some(Delivery::Sent),
+        Some(DELIVERED) => Some(Delivery::Delivered),
+        Some(READ) => Some(Delivery::Read),
+        Some(_) => Some(Delivery::Failed),
+    };
+    Ok(TimelineItem {
+        id,
+        dialog,
+        kind,
+        channel: blobid::get(r, 4, "dialog_timeline.channel")?,
+        text: crate::compact::column(r, 5)?,
+        attachments: r.get(6)?,
+        files: Vec::new(),
+        reply_to: blobid::get(r, 11, "dialog_timeline.reply_to")?,
+        entry,
+        delivery,
+        failure: r.get(8)?,
+        at: Timestamp::from_micros(r.get(9)?),
+    })
+}
+
+/// Adds the attachments of one dialog's messages placed in `oldest..=newest` to `files`, each
+/// message's in order.
+fn files_between(
+    conn: &Connection,
+    dialog: i64,
+    oldest: i64,
+    newest: i64,
+    files: &mut HashMap<i64, Vec<Attachment>>,
+) -> Result<(), ProjectionError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT place, kind, file_name, mime_type, size_bytes, storage_ref
+         FROM dialog_attachment
+         WHERE dialog = ?1 AND place BETWEEN ?2 AND ?3
+         ORDER BY place, idx",
+    )?;
+    let mut rows = statement.query(params![dialog, oldest, newest])?;
+    while let Some(f) = rows.next()? {
+        let kind: String = f.get(1)?;
+        files.entry(f.get(0)?).or_default().push(Attachment {
+            kind: parse_attachment_kind(&kind)
+                .ok_or_else(|| corrupt(1, format!("attachment kind {kind:?}")))?,
+            file_name: f.get(2)?,
+            mime_type: f.get(3)?,
+            size_bytes: u64::try_from(f.get::<_, i64>(4)?).unwrap_or(0),
+            storage_ref: f.get(5)?,
+        });
+    }
+    Ok(())
+}
