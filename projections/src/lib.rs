@@ -8,6 +8,7 @@ mod blobid;
 pub mod card;
 mod compact;
 pub mod dialogs;
+pub mod error;
 pub mod project;
 pub mod query;
 pub mod runtime;

@@ -21,6 +21,7 @@
 //!   renames it over the old one ([`rebuild_store`] is the replay for any store, reading the
 //!   next batch while the previous one is applied); [`Readers`] serve queries from async code.
 
+pub use crate::error::ProjectionError;
 use crate::unsynced::Mark;
 use futures::StreamExt;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use switchboard_core::log::{EventLog, LogError, LogRecord, Subject, SubjectFilter};
+use switchboard_core::log::{EventLog, LogRecord, Subject, SubjectFilter};
 use switchboard_core::wal::{WalKeeper, WalLimits, WalStep};
 use switchboard_schemas::{Envelope, Timestamp, decode_batch};
 use tokio::sync::{mpsc, watch};
@@ -73,26 +74,6 @@ impl SharedRecord {
 
 /// Records read once and handed to every store of a group.
 pub type SharedBatch = Arc<[SharedRecord]>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectionError {
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Log(#[from] LogError),
-    #[error("projection {projection} stopped: {reason}")]
-    Stopped { projection: String, reason: String },
-    #[error("projection {projection} did not reach seq {seq} in time (applied {applied})")]
-    Timeout {
-        projection: String,
-        seq: u64,
-        applied: u64,
-    },
-    #[error("corrupt read model: {0}")]
-    Corrupt(String),
-    #[error("search index: {0}")]
-    Index(#[from] tantivy::TantivyError),
-}
 
 /// What a [`ProjectionRunner`] drives: something that applies log records in order, exactly
 /// once, and keeps its checkpoint with its data. Implemented by [`ProjectionStore`] (SQLite)
@@ -253,9 +234,7 @@ fn open_writer(
     mode: WriteMode,
 ) -> Result<Connection, ProjectionError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            ProjectionError::Corrupt(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir).map_err(|e| ProjectionError::io("create", dir, e))?;
     }
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
@@ -563,13 +542,8 @@ impl<P: Projection> ProjectionStore<P> {
         self.conn.execute("VACUUM INTO ?1", [into])?;
         self.conn.close().map_err(|(_, e)| e)?;
         remove_database(&self.path)?;
-        std::fs::rename(&packed, &self.path).map_err(|e| {
-            ProjectionError::Corrupt(format!(
-                "cannot move {} to {}: {e}",
-                packed.display(),
-                self.path.display()
-            ))
-        })?;
+        std::fs::rename(&packed, &self.path)
+            .map_err(|e| ProjectionError::io("rename", &packed, e))?;
         let conn = Connection::open(&self.path)?;
         set_journal_mode(&conn, &self.path, "wal")?;
         conn.close().map_err(|(_, e)| e)?;
@@ -783,7 +757,7 @@ fn write_checkpoint(conn: &Connection, name: &str, next: Checkpoint) -> rusqlite
 pub(crate) fn sync_file(path: &Path) -> Result<(), ProjectionError> {
     std::fs::File::open(path)
         .and_then(|file| file.sync_all())
-        .map_err(|e| ProjectionError::Corrupt(format!("cannot sync {}: {e}", path.display())))
+        .map_err(|e| ProjectionError::io("sync", path, e))
 }
 
 impl<P: Projection> Store for ProjectionStore<P> {
@@ -896,12 +870,7 @@ fn remove_database(path: &Path) -> Result<(), ProjectionError> {
         match std::fs::remove_file(&file) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(ProjectionError::Corrupt(format!(
-                    "cannot remove {}: {e}",
-                    file.display()
-                )));
-            }
+            Err(e) => return Err(ProjectionError::io("remove", file, e)),
         }
     }
     Ok(())
@@ -998,13 +967,7 @@ fn install(
             remove_database(&sibling(file, suffix))?;
         }
     }
-    std::fs::rename(building, target).map_err(|e| {
-        ProjectionError::Corrupt(format!(
-            "cannot move {} to {}: {e}",
-            building.display(),
-            target.display()
-        ))
-    })?;
+    std::fs::rename(building, target).map_err(|e| ProjectionError::io("rename", building, e))?;
     // The rename itself survives a power cut once the directory is synced.
     sync_parent(target)?;
     // The file there now is synced: an unsynced mark of the one it replaced no longer applies.

@@ -51,7 +51,7 @@ pub fn from_another_boot(path: &Path) -> Result<Option<String>, ProjectionError>
     let marked = match std::fs::read_to_string(&mark) {
         Ok(text) => text.trim().to_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error("read", &mark, e)),
+        Err(e) => return Err(ProjectionError::io("read", &mark, e)),
     };
     match boot_id() {
         Some(now) if now == marked => Ok(None),
@@ -92,8 +92,8 @@ impl Mark {
                     file.write_all(boot.as_bytes())?;
                     file.sync_all()
                 })
-                .map_err(|e| io_error("write", &draft, e))?;
-            std::fs::rename(&draft, &mark).map_err(|e| io_error("rename", &draft, e))?;
+                .map_err(|e| ProjectionError::io("write", &draft, e))?;
+            std::fs::rename(&draft, &mark).map_err(|e| ProjectionError::io("rename", &draft, e))?;
             sync_parent(&mark)?;
         }
         Ok(Some(Self {
@@ -119,7 +119,7 @@ impl Mark {
         match std::fs::remove_file(&self.mark) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error("remove", &self.mark, e)),
+            Err(e) => return Err(ProjectionError::io("remove", &self.mark, e)),
         }
         sync_parent(&self.mark)
     }
@@ -133,8 +133,4 @@ impl Drop for Mark {
             tracing::warn!(%error, file = %self.file.display(), "the unsynced mark stays");
         }
     }
-}
-
-fn io_error(what: &str, path: &Path, e: std::io::Error) -> ProjectionError {
-    ProjectionError::Corrupt(format!("cannot {what} {}: {e}", path.display()))
 }
