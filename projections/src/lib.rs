@@ -9,6 +9,7 @@ pub mod card;
 mod compact;
 pub mod dialogs;
 pub mod error;
+pub mod files;
 pub mod project;
 pub mod query;
 pub mod runtime;

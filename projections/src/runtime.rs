@@ -22,6 +22,7 @@
 //!   next batch while the previous one is applied); [`Readers`] serve queries from async code.
 
 pub use crate::error::ProjectionError;
+use crate::files::{remove_database, sibling, sync_file, sync_parent};
 use crate::unsynced::Mark;
 use futures::StreamExt;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -753,13 +754,6 @@ fn write_checkpoint(conn: &Connection, name: &str, next: Checkpoint) -> rusqlite
     ])
 }
 
-/// Flushes a file's data to the disk.
-pub(crate) fn sync_file(path: &Path) -> Result<(), ProjectionError> {
-    std::fs::File::open(path)
-        .and_then(|file| file.sync_all())
-        .map_err(|e| ProjectionError::io("sync", path, e))
-}
-
 impl<P: Projection> Store for ProjectionStore<P> {
     fn name(&self) -> &'static str {
         self.projection.name()
@@ -843,37 +837,6 @@ pub struct RebuildProgress {
     pub applied_seq: u64,
     /// The last sequence the rebuild will consider.
     pub target_seq: u64,
-}
-
-/// Syncs the directory holding `path`, so that a file created, renamed or removed there stays
-/// so after a power cut.
-pub(crate) fn sync_parent(path: &Path) -> Result<(), ProjectionError> {
-    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => sync_file(dir),
-        None => sync_file(Path::new(".")),
-    }
-}
-
-pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-fn remove_database(path: &Path) -> Result<(), ProjectionError> {
-    for file in [
-        path.to_path_buf(),
-        sibling(path, "-wal"),
-        sibling(path, "-shm"),
-        crate::unsynced::mark_path(path),
-    ] {
-        match std::fs::remove_file(&file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ProjectionError::io("remove", file, e)),
-        }
-    }
-    Ok(())
 }
 
 fn task_failed(name: &str, what: &str, error: tokio::task::JoinError) -> ProjectionError {

@@ -18,12 +18,13 @@
 //! instead of being read ([`from_another_boot`]). Where the boot cannot be told (not Linux),
 //! files are synced as before and no mark is made.
 
-use crate::runtime::{ProjectionError, sibling, sync_file, sync_parent};
+use crate::error::ProjectionError;
+use crate::files::{UNSYNCED_MARK_SUFFIX, sibling, sync_file, sync_parent};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The suffix of a file's mark.
-pub const MARK_SUFFIX: &str = "-unsynced";
+pub const MARK_SUFFIX: &str = UNSYNCED_MARK_SUFFIX;
 
 /// The mark of the file at `path`.
 pub fn mark_path(path: &Path) -> PathBuf {
