@@ -648,7 +648,8 @@ fn list_query(
 
 /// Phase 3 on one reader connection (blocking).
 fn queries(path: &Path, projects: &[ProjectIds], args: &ProjectionsArgs) -> Result<Value, String> {
-    let conn = open_reader(path).map_err(|e| e.to_string())?;
+    let conn = switchboard_projections::open_reader_for::<dialogs::DialogsProjection>(path)
+        .map_err(|e| e.to_string())?;
     let askers = askers(&conn, projects)?;
     if askers.is_empty() {
         return Err("no project to query".into());

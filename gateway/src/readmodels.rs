@@ -105,19 +105,20 @@ impl Kind {
     /// Opens the file (or index directory) at `path` as a store a runner can drive, with how
     /// queries reach it. Blocking: call it off the async threads.
     pub fn open_store(self, path: &Path) -> Result<(Box<dyn Store>, Access), ProjectionError> {
-        let sqlite =
-            |store: Box<dyn Store>| Ok((store, Access::Sqlite(Readers::new(path, IDLE_READERS))));
+        // Its readers get the SQL functions its queries use.
+        fn sqlite<P: Projection>(
+            path: &Path,
+            projection: P,
+        ) -> Result<(Box<dyn Store>, Access), ProjectionError> {
+            let store = Box::new(ProjectionStore::open(path, projection)?);
+            let readers = Readers::for_projection::<P>(path, IDLE_READERS);
+            Ok((store, Access::Sqlite(readers)))
+        }
         match self {
-            Kind::Dialogs => sqlite(Box::new(ProjectionStore::open(
-                path,
-                DialogsProjection::default(),
-            )?)),
-            Kind::Timeline => sqlite(Box::new(ProjectionStore::open(
-                path,
-                TimelineProjection::default(),
-            )?)),
-            Kind::Card => sqlite(Box::new(ProjectionStore::open(path, CardProjection)?)),
-            Kind::Project => sqlite(Box::new(ProjectionStore::open(path, ProjectProjection)?)),
+            Kind::Dialogs => sqlite(path, DialogsProjection::default()),
+            Kind::Timeline => sqlite(path, TimelineProjection::default()),
+            Kind::Card => sqlite(path, CardProjection),
+            Kind::Project => sqlite(path, ProjectProjection),
             Kind::Search => {
                 let index = SearchIndex::open(path, SearchOptions::default())?;
                 let reader = index.reader();

@@ -416,6 +416,10 @@ impl Projection for DialogsProjection {
         self.pending.clear();
         self.keys.known.clear();
     }
+
+    fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+        register_functions(conn)
+    }
 }
 
 impl DialogsProjection {
@@ -2146,7 +2150,7 @@ mod tests {
         let path = dir.path().join("dialogs.sqlite");
         let mut store = ProjectionStore::open(&path, DialogsProjection::default()).expect("open");
         store.apply(all).expect("apply");
-        let conn = open_reader(&path).expect("reader");
+        let conn = crate::runtime::open_reader_for::<DialogsProjection>(&path).expect("reader");
         let first_day = Condition::ActiveBetween {
             from: Timestamp::from_micros(0),
             to: Timestamp::from_micros(ACTIVITY_BUCKET_MICROS * 96),

@@ -168,6 +168,16 @@ pub trait Projection: Send + 'static {
     /// A batch did not commit: forget whatever was kept in memory from it (the file is as it
     /// was before the batch).
     fn rolled_back(&mut self) {}
+
+    /// Registers the SQL functions this projection's queries use on a reader connection of its
+    /// file ([`open_reader_for`], [`Readers::for_projection`]). The default registers none.
+    fn register_functions(conn: &Connection) -> rusqlite::Result<()>
+    where
+        Self: Sized,
+    {
+        let _ = conn;
+        Ok(())
+    }
 }
 
 const CHECKPOINT_SCHEMA: &str = "
@@ -301,7 +311,13 @@ pub fn open_reader(path: &Path) -> Result<Connection, ProjectionError> {
     // live service, before almost every query): a page another query or the writer brought
     // into the OS cache costs a memory access, not a system call and a copy.
     conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
-    crate::dialogs::register_functions(&conn)?;
+    Ok(conn)
+}
+
+/// [`open_reader`] for the file of the projection `P`, with the SQL functions its queries use.
+pub fn open_reader_for<P: Projection>(path: &Path) -> Result<Connection, ProjectionError> {
+    let conn = open_reader(path)?;
+    P::register_functions(&conn)?;
     Ok(conn)
 }
 
@@ -322,16 +338,34 @@ struct ReadersInner {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
+    /// Run on each new connection (a projection's [`Projection::register_functions`]).
+    set_up: fn(&Connection) -> rusqlite::Result<()>,
 }
 
 impl Readers {
-    /// Connections are opened on demand; at most `max_idle` are kept between queries.
+    /// Connections are opened on demand; at most `max_idle` are kept between queries. They
+    /// have no SQL functions of a projection (see [`Self::for_projection`]).
     pub fn new(path: &Path, max_idle: usize) -> Self {
+        Self::with_set_up(path, max_idle, |_| Ok(()))
+    }
+
+    /// [`Self::new`] for the file of the projection `P`: each connection has the SQL functions
+    /// its queries use.
+    pub fn for_projection<P: Projection>(path: &Path, max_idle: usize) -> Self {
+        Self::with_set_up(path, max_idle, P::register_functions)
+    }
+
+    fn with_set_up(
+        path: &Path,
+        max_idle: usize,
+        set_up: fn(&Connection) -> rusqlite::Result<()>,
+    ) -> Self {
         Self {
             inner: Arc::new(ReadersInner {
                 path: path.to_path_buf(),
                 idle: Mutex::new(Vec::new()),
                 max_idle,
+                set_up,
             }),
         }
     }
@@ -347,7 +381,11 @@ impl Readers {
             let idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let conn = match idle {
                 Some(conn) => conn,
-                None => open_reader(&inner.path)?,
+                None => {
+                    let conn = open_reader(&inner.path)?;
+                    (inner.set_up)(&conn)?;
+                    conn
+                }
             };
             let answer = query(&conn);
             let mut idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner());

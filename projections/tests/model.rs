@@ -36,7 +36,7 @@ use switchboard_projections::dialogs::{
 };
 use switchboard_projections::query::{self, Caller};
 use switchboard_projections::search::{self, SearchOptions, SearchQuery, SearchReader, Target};
-use switchboard_projections::{ProjectionRunner, RunnerOptions, Until, open_reader, rebuild};
+use switchboard_projections::{ProjectionRunner, RunnerOptions, Until, open_reader_for, rebuild};
 use switchboard_schemas::*;
 use switchboard_tests::NatsServer;
 
@@ -1191,7 +1191,7 @@ async fn run_case<L: EventLog>(
         start,
     };
     let expected = expect(&case, &model);
-    let conn = open_reader(&path).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
     let live = observe(&conn, &live_index, &case, &model);
     prop_assert_eq!(
         dialogs::all_counters(&conn).expect("counters"),
@@ -1208,7 +1208,7 @@ async fn run_case<L: EventLog>(
     )
     .await
     .expect("rebuild");
-    let rebuilt_conn = open_reader(&rebuilt_path).expect("reader");
+    let rebuilt_conn = open_reader_for::<DialogsProjection>(&rebuilt_path).expect("reader");
     let rebuilt_root = dir.join("search-rebuilt");
     search::rebuild(
         &log,

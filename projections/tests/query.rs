@@ -17,7 +17,7 @@ use switchboard_projections::query::{
 };
 use switchboard_projections::search::{SearchOptions, SearchQuery, Target};
 use switchboard_projections::timeline::{Show, TimelineProjection};
-use switchboard_projections::{Projection, ProjectionRunner, RunnerOptions, open_reader};
+use switchboard_projections::{Projection, ProjectionRunner, RunnerOptions, open_reader_for};
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, FolderId, MessageId,
     OperatorId, ProjectId, Role, Source, TagId, Timestamp,
@@ -38,7 +38,7 @@ async fn follow<L: EventLog, P: Projection>(
         .wait_for(log.last_seq().await.unwrap(), WAIT)
         .await
         .unwrap();
-    let conn = open_reader(&path).unwrap();
+    let conn = open_reader_for::<P>(&path).unwrap();
     (runner, conn)
 }
 

@@ -18,7 +18,9 @@ use switchboard_projections::search::{
     SearchQuery, SearchReader, Target,
 };
 use switchboard_projections::timeline::{self, ItemId, ItemKind, TimelineItem, TimelineProjection};
-use switchboard_projections::{ProjectionStore, RunnerOptions, Store, Until, open_reader};
+use switchboard_projections::{
+    ProjectionStore, RunnerOptions, Store, Until, open_reader, open_reader_for,
+};
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, MessageId, NoteId,
     OperatorId, ProjectId, Role, Source, Timestamp,
@@ -680,7 +682,7 @@ async fn found_messages_are_read_from_the_timeline() {
         operator: w.admin,
         role: Role::Admin,
     };
-    let dialogs_conn = open_reader(&dialogs_path).expect("reader");
+    let dialogs_conn = open_reader_for::<DialogsProjection>(&dialogs_path).expect("reader");
     let timeline_conn = open_reader(&w.timeline_path).expect("reader");
     let found = |text: &str| {
         query::search_items(
