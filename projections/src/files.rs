@@ -1,6 +1,6 @@
-//! The file helpers every store shares: names beside a file ([`sibling`]), syncs
-//! ([`sync_file`], [`sync_parent`]), removing a SQLite database with everything beside it
-//! ([`remove_database`]), and the `CURRENT` pointer that names which version of a store is in
+//! The file helpers every store shares: names beside a file (`sibling`), syncs
+//! (`sync_file`, `sync_parent`), removing a SQLite database with everything beside it
+//! (`remove_database`), and the `CURRENT` pointer that names which version of a store is in
 //! use ([`read_pointer`], [`write_pointer`]).
 //!
 //! A leaf: it uses only [`crate::error`]. Every failure is a [`ProjectionError::Io`] naming the
