@@ -2,11 +2,10 @@
 //!
 //! A read model is derived data: everything in it is rebuilt from the log, and its checkpoint
 //! is in the same transaction as its changes. What a sync buys it is only that a power cut or
-//! a kernel crash cannot leave the file half-written. Its price was on the path every event
+//! a kernel crash cannot leave the file half-written. Its price is on the path every event
 //! takes to the screen: SQLite syncs the WAL and the database file at the end of every
 //! checkpoint, and the writer's own last copy of each WAL cycle (`switchboard_core::wal`)
-//! waited 20–100 ms for them on a busy disk (measured at full size, `bench projections`, live
-//! phase, dialogs append→visible p99: 89–186 ms with the syncs, 54–88 ms without).
+//! waits for them (BENCHMARKS.md has the figures).
 //!
 //! So a live file is written with `synchronous=OFF`, and a *mark* beside it (`<file>-unsynced`)
 //! names the boot of the machine (Linux's `boot_id`) that writes it. The mark is made durable

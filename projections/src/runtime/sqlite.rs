@@ -58,16 +58,15 @@ pub(super) fn open_writer(
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             // The writer touches B-tree pages all over a large file (counters, rows, indexes):
             // with SQLite's default 2 MB cache nearly every descent is a pread and dirty pages
-            // spill into the WAL in mid-transaction (measured: 44 % of a dialogs rebuild in the
-            // kernel). The cache only grows as pages are used, so small read models stay small.
+            // spill into the WAL in mid-transaction. The cache only grows as pages are used,
+            // so small read models stay small.
             conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
             // The WAL's checkpoints are the store's `WalKeeper`'s (`switchboard_core::wal`).
         }
         WriteMode::Bulk => {
             // Nothing reads the file and a failed rebuild removes it, so it needs neither a
             // journal (each changed page written once, not to the WAL and again by a
-            // checkpoint) nor syncs until it is complete. Measured at full size with the WAL:
-            // 250-350 MB/s of writes for a 1.2 GB dialogs file.
+            // checkpoint) nor syncs until it is complete.
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
             set_journal_mode(&conn, path, "off")?;
             conn.pragma_update(None, "synchronous", "OFF")?;
@@ -124,9 +123,9 @@ pub fn open_reader_for<P: Projection>(path: &Path) -> Result<Connection, Project
     Ok(conn)
 }
 
-/// How much of a projection file a reader maps (`PRAGMA mmap_size`): all of it at the full
-/// size of the bench (the dialogs file is 0.8 GB there); the pages count in the resident set only
-/// while the OS keeps them cached and this process touched them.
+/// How much of a projection file a reader maps (`PRAGMA mmap_size`): all of the largest file
+/// of the full-size bench; the pages count in the resident set only while the OS keeps them
+/// cached and this process touched them.
 const READER_MMAP_BYTES: i64 = 4 << 30;
 
 pub(super) fn to_i64(value: u64) -> i64 {
