@@ -28,6 +28,14 @@ impl Projection for Tally {
     fn name(&self) -> &'static str {
         "tally"
     }
+    fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+        conn.create_scalar_function(
+            "tally_double",
+            1,
+            rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| Ok(ctx.get::<i64>(0)? * 2),
+        )
+    }
     fn schema(&self) -> &'static str {
         "CREATE TABLE IF NOT EXISTS seq_events (seq INTEGER PRIMARY KEY, events INTEGER);"
     }
@@ -431,6 +439,32 @@ async fn append_some(log: &EmbeddedLog, n: u64) -> u64 {
             .seq;
     }
     last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_has_the_sql_functions_of_its_projection_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tally.sqlite");
+    let mut store = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+    store.apply(vec![record(1)]).expect("apply");
+    drop(store);
+    let doubled = |conn: &Connection| {
+        conn.query_row("SELECT tally_double(seq) FROM seq_events", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    };
+    let reader = open_reader_for::<Tally>(&path).expect("reader");
+    assert_eq!(doubled(&reader).expect("registered"), 2);
+    let plain = open_reader(&path).expect("reader");
+    assert!(doubled(&plain).is_err(), "a plain reader has none");
+    let readers = Readers::for_projection::<Tally>(&path, 1);
+    for _ in 0..2 {
+        let answer = readers
+            .query(move |conn| Ok(doubled(conn)?))
+            .await
+            .expect("query");
+        assert_eq!(answer, 2);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
