@@ -21,7 +21,7 @@ pub use live::{ModelStatus, ReadModels};
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use switchboard_core::EventLog;
 use switchboard_projections::card::CardProjection;
@@ -29,11 +29,11 @@ use switchboard_projections::dialogs::DialogsProjection;
 use switchboard_projections::project::ProjectProjection;
 use switchboard_projections::search::{self, SearchIndex, SearchOptions, SearchReader};
 use switchboard_projections::timeline::TimelineProjection;
-use switchboard_projections::unsynced;
 use switchboard_projections::{
     Checkpoint, FileStore, Projection, ProjectionError, ProjectionRunner, ProjectionStore, Readers,
     RebuildProgress, RunnerOptions, Store, Until, rebuild,
 };
+use switchboard_projections::{files, unsynced};
 
 /// Opens stores off the async threads, in the order given.
 pub async fn open_stores(
@@ -122,23 +122,20 @@ impl Kind {
         self,
         path: &Path,
     ) -> Result<(Box<dyn Store>, ModelReaders), ProjectionError> {
-        let sqlite = |store: Box<dyn Store>| {
-            Ok((
-                store,
-                ModelReaders::Sqlite(Readers::new(path, IDLE_READERS)),
-            ))
-        };
+        // Its readers get the SQL functions its queries use.
+        fn sqlite<P: Projection>(
+            path: &Path,
+            projection: P,
+        ) -> Result<(Box<dyn Store>, ModelReaders), ProjectionError> {
+            let store = Box::new(ProjectionStore::open(path, projection)?);
+            let readers = Readers::for_projection::<P>(path, IDLE_READERS);
+            Ok((store, ModelReaders::Sqlite(readers)))
+        }
         match self {
-            Kind::Dialogs => sqlite(Box::new(ProjectionStore::open(
-                path,
-                DialogsProjection::default(),
-            )?)),
-            Kind::Timeline => sqlite(Box::new(ProjectionStore::open(
-                path,
-                TimelineProjection::default(),
-            )?)),
-            Kind::Card => sqlite(Box::new(ProjectionStore::open(path, CardProjection)?)),
-            Kind::Project => sqlite(Box::new(ProjectionStore::open(path, ProjectProjection)?)),
+            Kind::Dialogs => sqlite(path, DialogsProjection::default()),
+            Kind::Timeline => sqlite(path, TimelineProjection::default()),
+            Kind::Card => sqlite(path, CardProjection),
+            Kind::Project => sqlite(path, ProjectProjection),
             Kind::Search => {
                 let index = SearchIndex::open(path, SearchOptions::default())?;
                 let reader = index.reader();
@@ -337,7 +334,7 @@ impl Slot {
     }
 
     fn pointer(&self) -> PathBuf {
-        self.dir.join("CURRENT")
+        self.dir.join(files::POINTER)
     }
 
     fn fingerprint_path(&self, generation: &str) -> PathBuf {
@@ -416,24 +413,17 @@ impl Slot {
 
     /// The live generation, if any was ever published.
     pub fn current(&self) -> Result<Option<String>, ReadModelError> {
-        let pointer = self.pointer();
-        match std::fs::read_to_string(&pointer) {
-            Ok(text) => {
-                let generation = text.trim();
-                if parse_generation(generation).is_none() {
-                    return Err(ReadModelError::Invalid {
-                        path: pointer,
-                        reason: format!("not a generation name: {generation:?}"),
-                    });
-                }
-                Ok(Some(generation.to_owned()))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(ReadModelError::Io {
-                path: pointer,
-                error,
-            }),
+        let Some(generation) = files::read_pointer(&self.dir).map_err(self.projection_error())?
+        else {
+            return Ok(None);
+        };
+        if parse_generation(&generation).is_none() {
+            return Err(ReadModelError::Invalid {
+                path: self.pointer(),
+                reason: format!("not a generation name: {generation:?}"),
+            });
         }
+        Ok(Some(generation))
     }
 
     /// Takes the slot's lock, failing at once when another process holds it.
@@ -496,21 +486,17 @@ impl Slot {
         Ok(format!("g{:06}", newest + 1))
     }
 
-    /// Makes `generation` the live one: writes the pointer beside, syncs it and renames it over
-    /// `CURRENT` (then syncs the directory so the rename survives a power cut).
+    /// Makes `generation` the live one: the pointer is replaced atomically and durably (see
+    /// `switchboard_projections::files::write_pointer`).
     pub fn publish(&self, generation: &str) -> Result<(), ReadModelError> {
         std::fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
-        let temporary = self.dir.join("CURRENT.tmp");
-        let mut file = File::create(&temporary).map_err(io_error(&temporary))?;
-        writeln!(file, "{generation}").map_err(io_error(&temporary))?;
-        file.sync_all().map_err(io_error(&temporary))?;
-        drop(file);
-        let pointer = self.pointer();
-        std::fs::rename(&temporary, &pointer).map_err(io_error(&pointer))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error(&self.dir))?;
-        Ok(())
+        files::write_pointer(&self.dir, generation).map_err(self.projection_error())
+    }
+
+    /// A projection error of this slot's read model.
+    fn projection_error(&self) -> impl FnOnce(ProjectionError) -> ReadModelError {
+        let kind = self.kind.name();
+        move |error| ReadModelError::Projection { kind, error }
     }
 
     /// Deletes the files of every generation not in `keep` (hold the lock).

@@ -6,7 +6,7 @@
 //! Reading one back checks it: NULL is "none", anything but a 16-byte BLOB is
 //! [`ProjectionError::Corrupt`], naming the column.
 
-use crate::runtime::ProjectionError;
+use crate::error::ProjectionError;
 use rusqlite::types::ValueRef;
 use switchboard_schemas::*;
 use uuid::Uuid;

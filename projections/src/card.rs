@@ -173,7 +173,19 @@ fn add_identity(
     ])
 }
 
+/// One event of a dialog. Each of the two families of events has a function of its own, which
+/// ignores the other family's events.
 fn apply_event(tx: &Tx<'_>, dialog: &[u8; 16], envelope: &Envelope) -> Result<(), ProjectionError> {
+    apply_client(tx, dialog, envelope)?;
+    apply_crm(tx, dialog, envelope)
+}
+
+/// Who the client is: registration, profile, identities, merges, deletion (F4.8).
+fn apply_client(
+    tx: &Tx<'_>,
+    dialog: &[u8; 16],
+    envelope: &Envelope,
+) -> Result<(), ProjectionError> {
     let at = envelope.occurred_at.as_micros();
     match &envelope.payload {
         Event::DialogRegistered(e) => {
@@ -229,6 +241,35 @@ fn apply_event(tx: &Tx<'_>, dialog: &[u8; 16], envelope: &Envelope) -> Result<()
                 add_identity(tx, dialog, identity, None)?;
             }
         }
+        Event::ClientDeleted(_) => {
+            tx.prepare_cached(
+                "UPDATE dialog_card SET deleted = 1, name = NULL, phone = NULL, email = NULL,
+                     avatar_url = NULL, country = NULL, language = NULL, source_platform = NULL,
+                     source_campaign = NULL, source_ad_set = NULL, source_ad = NULL,
+                     funnel_block = NULL, funnel_block_name = NULL, deal_pipeline = NULL,
+                     deal_stage = NULL, deal_line = NULL, deal_channel = NULL,
+                     deal_sales_sum_minor = NULL, deal_sales_count = NULL
+                 WHERE dialog = ?1",
+            )?
+            .execute([dialog])?;
+            for table in PERSONAL {
+                // `table` is one of this module's literals, never input.
+                tx.prepare_cached(&format!(
+                    "DELETE FROM {table}
+                     WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1)"
+                ))?
+                .execute([dialog])?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// What the team keeps about the client: variables, the deal, tasks, lists, the funnel block.
+fn apply_crm(tx: &Tx<'_>, dialog: &[u8; 16], envelope: &Envelope) -> Result<(), ProjectionError> {
+    let at = envelope.occurred_at.as_micros();
+    match &envelope.payload {
         Event::VariableSet(e) => {
             tx.prepare_cached(
                 "INSERT INTO dialog_variable (dialog, name, value)
@@ -301,26 +342,6 @@ fn apply_event(tx: &Tx<'_>, dialog: &[u8; 16], envelope: &Envelope) -> Result<()
                 "UPDATE dialog_card SET funnel_block = ?2, funnel_block_name = ?3 WHERE dialog = ?1",
             )?
             .execute(params![dialog, e.block, e.block_name])?;
-        }
-        Event::ClientDeleted(_) => {
-            tx.prepare_cached(
-                "UPDATE dialog_card SET deleted = 1, name = NULL, phone = NULL, email = NULL,
-                     avatar_url = NULL, country = NULL, language = NULL, source_platform = NULL,
-                     source_campaign = NULL, source_ad_set = NULL, source_ad = NULL,
-                     funnel_block = NULL, funnel_block_name = NULL, deal_pipeline = NULL,
-                     deal_stage = NULL, deal_line = NULL, deal_channel = NULL,
-                     deal_sales_sum_minor = NULL, deal_sales_count = NULL
-                 WHERE dialog = ?1",
-            )?
-            .execute([dialog])?;
-            for table in PERSONAL {
-                // `table` is one of this module's literals, never input.
-                tx.prepare_cached(&format!(
-                    "DELETE FROM {table}
-                     WHERE dialog = (SELECT rowid FROM dialog_card WHERE dialog = ?1)"
-                ))?
-                .execute([dialog])?;
-            }
         }
         _ => {}
     }

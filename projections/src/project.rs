@@ -147,9 +147,23 @@ fn seq_of(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
+/// One project event. Each family of events has a function of its own, which ignores the
+/// others' events; the answer is the number of rows changed.
 fn apply_event(tx: &Tx<'_>, seq: u64, envelope: &Envelope) -> rusqlite::Result<usize> {
     let project = envelope.project.token();
     let seq = seq_of(seq);
+    Ok(apply_team(tx, &project, seq, envelope)?
+        + apply_organisation(tx, &project, seq, envelope)?
+        + apply_texts(tx, &project, seq, envelope)?)
+}
+
+/// The project itself, its operators and channels, its SLA thresholds and auto-merge switch.
+fn apply_team(
+    tx: &Tx<'_>,
+    project: &str,
+    seq: i64,
+    envelope: &Envelope,
+) -> rusqlite::Result<usize> {
     match &envelope.payload {
         Event::ProjectCreated(e) => tx
             .prepare_cached(
@@ -210,6 +224,26 @@ fn apply_event(tx: &Tx<'_>, seq: u64, envelope: &Envelope) -> rusqlite::Result<u
                 "UPDATE project_channel SET connected = 0 WHERE project = ?1 AND channel = ?2",
             )?
             .execute(params![project, e.channel.token()]),
+        Event::SlaThresholdsSet(e) => tx
+            .prepare_cached(
+                "UPDATE project SET sla_yellow_secs = ?2, sla_red_secs = ?3 WHERE project = ?1",
+            )?
+            .execute(params![project, e.yellow_after_secs, e.red_after_secs]),
+        Event::AutoMergeSet(e) => tx
+            .prepare_cached("UPDATE project SET auto_merge = ?2 WHERE project = ?1")?
+            .execute(params![project, e.enabled]),
+        _ => Ok(0),
+    }
+}
+
+/// How the project organises dialogs: folders, tags, lists, variables, pipelines.
+fn apply_organisation(
+    tx: &Tx<'_>,
+    project: &str,
+    seq: i64,
+    envelope: &Envelope,
+) -> rusqlite::Result<usize> {
+    match &envelope.payload {
         Event::FolderCreated(e) => tx
             .prepare_cached(
                 "INSERT INTO project_folder (project, folder, name, created_seq)
@@ -282,14 +316,18 @@ fn apply_event(tx: &Tx<'_>, seq: u64, envelope: &Envelope) -> rusqlite::Result<u
             }
             Ok(e.stages.len())
         }
-        Event::SlaThresholdsSet(e) => tx
-            .prepare_cached(
-                "UPDATE project SET sla_yellow_secs = ?2, sla_red_secs = ?3 WHERE project = ?1",
-            )?
-            .execute(params![project, e.yellow_after_secs, e.red_after_secs]),
-        Event::AutoMergeSet(e) => tx
-            .prepare_cached("UPDATE project SET auto_merge = ?2 WHERE project = ?1")?
-            .execute(params![project, e.enabled]),
+        _ => Ok(0),
+    }
+}
+
+/// The texts operators reuse: templates and saved filters.
+fn apply_texts(
+    tx: &Tx<'_>,
+    project: &str,
+    seq: i64,
+    envelope: &Envelope,
+) -> rusqlite::Result<usize> {
+    match &envelope.payload {
         Event::TemplateSaved(e) => tx
             .prepare_cached(
                 "INSERT INTO project_template (project, template, name, text, created_seq)

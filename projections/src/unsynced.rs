@@ -2,11 +2,10 @@
 //!
 //! A read model is derived data: everything in it is rebuilt from the log, and its checkpoint
 //! is in the same transaction as its changes. What a sync buys it is only that a power cut or
-//! a kernel crash cannot leave the file half-written. Its price was on the path every event
+//! a kernel crash cannot leave the file half-written. Its price is on the path every event
 //! takes to the screen: SQLite syncs the WAL and the database file at the end of every
 //! checkpoint, and the writer's own last copy of each WAL cycle (`switchboard_core::wal`)
-//! waited 20–100 ms for them on a busy disk (measured at full size, `bench projections`, live
-//! phase, dialogs append→visible p99: 89–186 ms with the syncs, 54–88 ms without).
+//! waits for them (BENCHMARKS.md has the figures).
 //!
 //! So a live file is written with `synchronous=OFF`, and a *mark* beside it (`<file>-unsynced`)
 //! names the boot of the machine (Linux's `boot_id`) that writes it. The mark is made durable
@@ -18,12 +17,13 @@
 //! instead of being read ([`from_another_boot`]). Where the boot cannot be told (not Linux),
 //! files are synced as before and no mark is made.
 
-use crate::runtime::{ProjectionError, sibling, sync_file, sync_parent};
+use crate::error::ProjectionError;
+use crate::files::{UNSYNCED_MARK_SUFFIX, sibling, sync_file, sync_parent};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The suffix of a file's mark.
-pub const MARK_SUFFIX: &str = "-unsynced";
+pub const MARK_SUFFIX: &str = UNSYNCED_MARK_SUFFIX;
 
 /// The mark of the file at `path`.
 pub fn mark_path(path: &Path) -> PathBuf {
@@ -51,7 +51,7 @@ pub fn from_another_boot(path: &Path) -> Result<Option<String>, ProjectionError>
     let marked = match std::fs::read_to_string(&mark) {
         Ok(text) => text.trim().to_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error("read", &mark, e)),
+        Err(e) => return Err(ProjectionError::io("read", &mark, e)),
     };
     match boot_id() {
         Some(now) if now == marked => Ok(None),
@@ -92,8 +92,8 @@ impl Mark {
                     file.write_all(boot.as_bytes())?;
                     file.sync_all()
                 })
-                .map_err(|e| io_error("write", &draft, e))?;
-            std::fs::rename(&draft, &mark).map_err(|e| io_error("rename", &draft, e))?;
+                .map_err(|e| ProjectionError::io("write", &draft, e))?;
+            std::fs::rename(&draft, &mark).map_err(|e| ProjectionError::io("rename", &draft, e))?;
             sync_parent(&mark)?;
         }
         Ok(Some(Self {
@@ -119,7 +119,7 @@ impl Mark {
         match std::fs::remove_file(&self.mark) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error("remove", &self.mark, e)),
+            Err(e) => return Err(ProjectionError::io("remove", &self.mark, e)),
         }
         sync_parent(&self.mark)
     }
@@ -133,8 +133,4 @@ impl Drop for Mark {
             tracing::warn!(%error, file = %self.file.display(), "the unsynced mark stays");
         }
     }
-}
-
-fn io_error(what: &str, path: &Path, e: std::io::Error) -> ProjectionError {
-    ProjectionError::Corrupt(format!("cannot {what} {}: {e}", path.display()))
 }

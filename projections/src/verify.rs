@@ -7,7 +7,8 @@
 //! transaction: on a live WAL file the checksums describe one committed state, whatever the
 //! writer does meanwhile.
 
-use crate::runtime::{Checkpoint, ProjectionError};
+use crate::error::ProjectionError;
+use crate::runtime::Checkpoint;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 use serde::Serialize;

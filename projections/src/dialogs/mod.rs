@@ -85,6 +85,10 @@ impl Projection for DialogsProjection {
         QUERY_INDEXES
     }
 
+    fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+        register_functions(conn)
+    }
+
     fn apply_batch(
         &mut self,
         tx: &Tx<'_>,

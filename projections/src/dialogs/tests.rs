@@ -179,7 +179,7 @@ fn a_date_range_few_messages_fall_in_is_looked_up() {
     let path = dir.path().join("dialogs.sqlite");
     let mut store = ProjectionStore::open(&path, DialogsProjection::default()).expect("open");
     store.apply(all).expect("apply");
-    let conn = open_reader(&path).expect("reader");
+    let conn = crate::runtime::open_reader_for::<DialogsProjection>(&path).expect("reader");
     let first_day = Condition::ActiveBetween {
         from: Timestamp::from_micros(0),
         to: Timestamp::from_micros(ACTIVITY_BUCKET_MICROS * 96),

@@ -41,10 +41,6 @@ mod versions;
 mod writer;
 
 pub use digest::IndexDigest;
-/// The old name of [`SearchTarget`], kept only until `projections/tests` name the new one
-/// (they move into one test binary on another branch); remove it then.
-#[doc(hidden)]
-pub use query::SearchTarget as Target;
 pub use query::{
     ClientHit, HitDetail, MessageHit, SearchCursor, SearchError, SearchHit, SearchOrder,
     SearchPage, SearchQuery, SearchTarget,

@@ -15,7 +15,9 @@ use switchboard_projections::dialogs::{
     self, AuthorKind, Condition, Expr, Filter, Folder, ListQuery, Order, Tab, Viewer,
 };
 use switchboard_projections::open_reader;
-use switchboard_projections::search::{HitDetail, SearchOrder, SearchQuery, SearchReader, SearchTarget};
+use switchboard_projections::search::{
+    HitDetail, SearchOrder, SearchQuery, SearchReader, SearchTarget,
+};
 use switchboard_schemas::{OperatorId, ProjectId};
 
 /// What phase 3 needs.
@@ -205,7 +207,10 @@ fn list_query(
 
 /// Phase 3 on one reader connection (blocking).
 fn queries(path: &Path, projects: &[ProjectIds], args: &ProjectionsArgs) -> Result<Value, String> {
-    let conn = open_reader(path).map_err(|e| e.to_string())?;
+    let conn = switchboard_projections::open_reader_for::<
+        switchboard_projections::dialogs::DialogsProjection,
+    >(path)
+    .map_err(|e| e.to_string())?;
     let askers = askers(&conn, projects)?;
     if askers.is_empty() {
         return Err("no project to query".into());
@@ -336,7 +341,12 @@ fn search_queries(
     let mut worst = 0u64;
     let mut hits = 0usize;
     for (name, target, order, texts) in [
-        ("word", SearchTarget::Messages, SearchOrder::Relevance, WORDS),
+        (
+            "word",
+            SearchTarget::Messages,
+            SearchOrder::Relevance,
+            WORDS,
+        ),
         (
             "substring",
             SearchTarget::Clients,

@@ -15,10 +15,12 @@ use switchboard_projections::dialogs::DialogsProjection;
 use switchboard_projections::query::{self, FoundDetail, QueryCaller};
 use switchboard_projections::search::{
     self, HitDetail, SearchCursor, SearchError, SearchHit, SearchIndex, SearchOptions, SearchOrder,
-    SearchQuery, SearchReader, Target,
+    SearchQuery, SearchReader, SearchTarget,
 };
 use switchboard_projections::timeline::{self, ItemId, ItemKind, TimelineItem, TimelineProjection};
-use switchboard_projections::{ProjectionStore, RunnerOptions, Store, Until, open_reader};
+use switchboard_projections::{
+    ProjectionStore, RunnerOptions, Store, Until, open_reader, open_reader_for,
+};
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, MessageId, NoteId,
     OperatorId, ProjectId, Role, Source, Timestamp,
@@ -255,9 +257,12 @@ fn search(reader: &SearchReader, query: &SearchQuery) -> Vec<DialogId> {
 }
 
 fn clients(reader: &SearchReader, project: ProjectId, text: &str) -> HashSet<DialogId> {
-    search(reader, &SearchQuery::new(project, Target::Clients, text))
-        .into_iter()
-        .collect()
+    search(
+        reader,
+        &SearchQuery::new(project, SearchTarget::Clients, text),
+    )
+    .into_iter()
+    .collect()
 }
 
 /// The messages a search finds: where each now lives and its timeline id.
@@ -268,7 +273,7 @@ async fn messages<L: EventLog>(
     text: &str,
 ) -> Vec<(DialogId, ItemId)> {
     let page = reader
-        .search(&SearchQuery::new(project, Target::Messages, text))
+        .search(&SearchQuery::new(project, SearchTarget::Messages, text))
         .unwrap_or_else(|e| panic!("search {text:?}: {e}"));
     ids(w, &page.hits).await
 }
@@ -350,16 +355,16 @@ async fn clients_are_found_by_substring() {
     assert_eq!(clients(&reader, p, "Си"), set(&[petya]));
     assert!(clients(&reader, p, "+7").is_empty(), "not a word: no match");
     // One character, or none: refused with a reason.
-    let short = reader.search(&SearchQuery::new(p, Target::Clients, "v"));
+    let short = reader.search(&SearchQuery::new(p, SearchTarget::Clients, "v"));
     assert!(
         matches!(short, Err(SearchError::TooShort { min: 2 })),
         "{short:?}"
     );
-    let empty = reader.search(&SearchQuery::new(p, Target::Clients, "  "));
+    let empty = reader.search(&SearchQuery::new(p, SearchTarget::Clients, "  "));
     assert!(matches!(empty, Err(SearchError::Empty)), "{empty:?}");
     // The hit says what the client is.
     let page = reader
-        .search(&SearchQuery::new(p, Target::Clients, "7771988777"))
+        .search(&SearchQuery::new(p, SearchTarget::Clients, "7771988777"))
         .expect("search");
     let [hit] = page.hits.as_slice() else {
         panic!("one hit expected: {page:?}");
@@ -427,18 +432,18 @@ async fn messages_are_found_by_stemmed_words() {
     assert!(found("зак").await.is_empty(), "words, not substrings");
     // The hit is completed from the timeline: its author and text are there.
     let page = reader
-        .search(&SearchQuery::new(p, Target::Messages, "скидка"))
+        .search(&SearchQuery::new(p, SearchTarget::Messages, "скидка"))
         .expect("search");
     let [(dialog, note)] = w.items(&page.hits).await.try_into().expect("one hit");
     assert_eq!(dialog, anna);
     assert_eq!(note.kind, ItemKind::Note(Some(w.admin)));
     assert_eq!(note.text, "Клиент просит скидку");
     let page = reader
-        .search(&SearchQuery::new(p, Target::Messages, "running"))
+        .search(&SearchQuery::new(p, SearchTarget::Messages, "running"))
         .expect("search");
     let [(_, reply)] = w.items(&page.hits).await.try_into().expect("one hit");
     assert_eq!(reply.kind, ItemKind::Outbound(Some(w.admin)));
-    let punctuation = reader.search(&SearchQuery::new(p, Target::Messages, "?!"));
+    let punctuation = reader.search(&SearchQuery::new(p, SearchTarget::Messages, "?!"));
     assert!(
         matches!(punctuation, Err(SearchError::Empty)),
         "{punctuation:?}"
@@ -575,11 +580,11 @@ async fn deleted_and_merged_dialogs_vanish() {
     // Client docs: survivor only; messages: the survivor's one and the absorbed dialog's two,
     // which a merge document sends on to the survivor.
     assert_eq!(reader.num_docs(), 5);
-    let mut within = SearchQuery::new(p, Target::Messages, "pending committed first");
+    let mut within = SearchQuery::new(p, SearchTarget::Messages, "pending committed first");
     within.dialogs = Some(vec![survivor]);
     assert!(reader.search(&within).expect("search").hits.is_empty());
     for text in ["pending", "committed", "hello"] {
-        let mut within = SearchQuery::new(p, Target::Messages, text);
+        let mut within = SearchQuery::new(p, SearchTarget::Messages, text);
         within.dialogs = Some(vec![survivor]);
         let page = reader.search(&within).expect("search");
         assert_eq!(page.hits.len(), 1, "{text} within the survivor");
@@ -635,7 +640,7 @@ async fn merges_chain_to_the_last_survivor() {
             (last, ItemId::Message(written_last)),
         ])
     );
-    let mut within = SearchQuery::new(p, Target::Messages, "первое");
+    let mut within = SearchQuery::new(p, SearchTarget::Messages, "первое");
     within.dialogs = Some(vec![last]);
     assert_eq!(search(&reader, &within), vec![last]);
     assert_eq!(clients(&reader, p, "first"), HashSet::new());
@@ -680,7 +685,7 @@ async fn found_messages_are_read_from_the_timeline() {
         operator: w.admin,
         role: Role::Admin,
     };
-    let dialogs_conn = open_reader(&dialogs_path).expect("reader");
+    let dialogs_conn = open_reader_for::<DialogsProjection>(&dialogs_path).expect("reader");
     let timeline_conn = open_reader(&w.timeline_path).expect("reader");
     let found = |text: &str| {
         query::search_items(
@@ -688,7 +693,7 @@ async fn found_messages_are_read_from_the_timeline() {
             &timeline_conn,
             &reader,
             &caller,
-            SearchQuery::new(p, Target::Messages, text),
+            SearchQuery::new(p, SearchTarget::Messages, text),
         )
         .expect("search")
     };
@@ -730,7 +735,7 @@ async fn found_messages_are_read_from_the_timeline() {
         &late_conn,
         &reader,
         &caller,
-        SearchQuery::new(p, Target::Messages, "заказы"),
+        SearchQuery::new(p, SearchTarget::Messages, "заказы"),
     )
     .expect("search");
     assert_eq!(page.hits.len(), 1);
@@ -770,7 +775,7 @@ async fn projects_are_isolated() {
         messages(&w, &reader, other_project, "секретные").await[0].0,
         theirs
     );
-    let mut narrowed = SearchQuery::new(w.project, Target::Clients, "maria");
+    let mut narrowed = SearchQuery::new(w.project, SearchTarget::Clients, "maria");
     narrowed.dialogs = Some(vec![ours_too, theirs]);
     assert_eq!(search(&reader, &narrowed), vec![ours_too]);
     narrowed.dialogs = Some(vec![]);
@@ -801,7 +806,7 @@ async fn newest_first_and_relevance_orders_page() {
     feed(&w, &mut index).await;
 
     // Newest first, two a page.
-    let mut query = SearchQuery::new(p, Target::Messages, "доставки");
+    let mut query = SearchQuery::new(p, SearchTarget::Messages, "доставки");
     query.limit = 2;
     let mut newest = Vec::new();
     let mut pages = 0;
@@ -825,7 +830,7 @@ async fn newest_first_and_relevance_orders_page() {
     assert_eq!(pages, 3);
 
     // By relevance: the repeated word in a short message first, the long message last.
-    let mut query = SearchQuery::new(p, Target::Messages, "доставка");
+    let mut query = SearchQuery::new(p, SearchTarget::Messages, "доставка");
     query.order = SearchOrder::Relevance;
     let all = reader.search(&query).expect("search");
     let ranked: Vec<ItemId> = ids(&w, &all.hits)

@@ -20,7 +20,7 @@ use switchboard_projections::dialogs::{
 };
 use switchboard_projections::timeline::{Delivery, ItemId, ItemKind, TimelineProjection, timeline};
 use switchboard_projections::{
-    ProjectionRunner, ProjectionStore, RunnerOptions, Until, open_reader, rebuild,
+    ProjectionRunner, ProjectionStore, RunnerOptions, Until, open_reader, open_reader_for, rebuild,
 };
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, EncodedBatch,
@@ -260,7 +260,7 @@ async fn list_rows_and_counters_follow_the_rules<L: EventLog>(log: L) {
         .wait_for(log.last_seq().await.expect("last seq"), WAIT)
         .await
         .expect("applied");
-    let conn = open_reader(&path).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
     let first_wait = row(&conn, anna).sla_wait_since.expect("the client waits");
     assert_eq!(Some(first_wait), row(&conn, anna).last_message_at);
 
@@ -389,7 +389,7 @@ async fn list_rows_and_counters_follow_the_rules<L: EventLog>(log: L) {
     runner.wait_for(last, WAIT).await.expect("caught up");
     assert_eq!(runner.status().checkpoint.seq, last);
     assert_eq!(runner.lag().await.expect("lag"), 0);
-    let conn = open_reader(&path).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
     // Marked unread by op1 only (F4.3); the folder badge counts it for op1 and the admin.
     assert!(is_unread(&conn, anna, w.op1).expect("unread"));
     // op1 sees anna (theirs, marked unread) and boris (free, never opened by op1).
@@ -552,7 +552,7 @@ async fn replayed_records_change_nothing<L: EventLog>(log: L) {
         let rows: Vec<_> = dialogs.iter().map(|d| row(conn, *d)).collect();
         (rows, all_counters(conn).expect("counters"))
     };
-    let conn = open_reader(&path).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
     let before = snapshot(&conn);
     // op1 answered dialogs 0, 2, 4; the other two (1 and 2 messages) are unread for op1.
     assert_eq!(
@@ -593,7 +593,7 @@ async fn replayed_records_change_nothing<L: EventLog>(log: L) {
     }
     assert_eq!(rebuilt.checkpoint().seq, last);
     drop(rebuilt);
-    let rebuilt_conn = open_reader(&rebuilt_path).expect("reader");
+    let rebuilt_conn = open_reader_for::<DialogsProjection>(&rebuilt_path).expect("reader");
     assert_eq!(snapshot(&rebuilt_conn), before);
 }
 
@@ -623,7 +623,7 @@ async fn rebuild_equals_the_live_model<L: EventLog>(log: L) {
     runner.wait_for(last, WAIT).await.expect("applied");
     let live = runner.shutdown().await;
     let snapshot = |path: &Path| {
-        let conn = open_reader(path).expect("reader");
+        let conn = open_reader_for::<DialogsProjection>(path).expect("reader");
         let rows: Vec<_> = dialogs
             .iter()
             .map(|d| dialog_row(&conn, *d).expect("query"))
@@ -668,7 +668,7 @@ async fn rebuild_equals_the_live_model<L: EventLog>(log: L) {
     .await
     .expect("rebuild");
     assert_eq!(checkpoint.seq, halfway);
-    let conn = open_reader(&past).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&past).expect("reader");
     assert!(dialog_row(&conn, dialogs[1]).expect("query").is_some());
     assert!(dialog_row(&conn, dialogs[2]).expect("query").is_none());
     assert_eq!(
@@ -700,7 +700,7 @@ async fn rebuild_equals_the_live_model<L: EventLog>(log: L) {
     assert_eq!(runner.applied_seq(), last);
     let seq = inbound(&service, &w, dialogs[0], "again").await;
     runner.wait_for(seq, WAIT).await.expect("applied");
-    let conn = open_reader(&path).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
     assert_eq!(
         dialog_row(&conn, dialogs[0])
             .expect("query")
@@ -779,7 +779,7 @@ async fn timeline_follows_the_conversation<L: EventLog>(log: L) {
     assert_eq!(page.items[1].id, ItemId::Message(answer));
     assert!(page.next.is_none());
     // The list row shows the note as the last thing that happened (F1.2 *Comment*).
-    let list_conn = open_reader(list.path()).expect("reader");
+    let list_conn = open_reader_for::<DialogsProjection>(list.path()).expect("reader");
     let r = row(&list_conn, dialog);
     assert_eq!(r.last_message_author, Some(LastAuthor::Note(Some(w.op1))));
     assert_eq!(r.last_message_preview.as_deref(), Some("asked twice"));
@@ -884,7 +884,7 @@ async fn undecodable_records_are_skipped<L: EventLog>(log: L) {
     assert_eq!(status.checkpoint.undecodable, 1);
     assert_eq!(status.checkpoint.last_undecodable_seq, Some(garbage));
     assert!(status.failed.is_none());
-    let conn = open_reader(&path).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
     assert_eq!(row(&conn, dialog).title(), Some("Vera"));
     assert_eq!(row(&conn, other).inbound_count, 1);
     runner.shutdown().await;
@@ -949,7 +949,7 @@ async fn list_pages_follow_the_order<L: EventLog>(log: L) {
     };
     let seq = command(&service, &w, d[4], Actor::Operator(w.op1), draft).await;
     runner.wait_for(seq, WAIT).await.expect("applied");
-    let conn = open_reader(&path).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
 
     let all = |viewer, order| list(&conn, &w, viewer, Tab::All, order, false);
     assert_eq!(
@@ -1300,7 +1300,7 @@ async fn filters_answer_every_kind<L: EventLog>(log: L) {
     let seq = command(&service, &w, c, admin, DialogCommand::Close).await;
     runner.wait_for(seq, WAIT).await.expect("applied");
     cards.wait_for(seq, WAIT).await.expect("applied");
-    let conn = open_reader(&path).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
     let card_conn = open_reader(&card_path).expect("reader");
 
     // F2.2: numbers in the order of registration, the same on the card.
@@ -1520,7 +1520,7 @@ async fn projection_survives_a_server_restart() {
         .wait_for(last, WAIT)
         .await
         .expect("applied after the restart");
-    let conn = open_reader(&path).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
     let r = row(&conn, dialog);
     assert_eq!(r.inbound_count, 6, "every message once");
     assert_eq!(r.last_message_preview.as_deref(), Some("after 2"));

@@ -15,9 +15,9 @@ use switchboard_projections::project::ProjectProjection;
 use switchboard_projections::query::{
     self, Access, QueryCaller, badges, open_card, open_timeline, tag_picker,
 };
-use switchboard_projections::search::{SearchOptions, SearchQuery, Target};
+use switchboard_projections::search::{SearchOptions, SearchQuery, SearchTarget};
 use switchboard_projections::timeline::{Show, TimelineProjection};
-use switchboard_projections::{Projection, ProjectionRunner, RunnerOptions, open_reader};
+use switchboard_projections::{Projection, ProjectionRunner, RunnerOptions, open_reader_for};
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, FolderId, MessageId,
     OperatorId, ProjectId, Role, Source, TagId, Timestamp,
@@ -38,7 +38,7 @@ async fn follow<L: EventLog, P: Projection>(
         .wait_for(log.last_seq().await.unwrap(), WAIT)
         .await
         .unwrap();
-    let conn = open_reader(&path).unwrap();
+    let conn = open_reader_for::<P>(&path).unwrap();
     (runner, conn)
 }
 
@@ -427,20 +427,20 @@ async fn access_follows_f12<L: EventLog>(log: L) {
         v
     };
     assert_eq!(
-        found(&as_admin, Target::Messages, "привет"),
+        found(&as_admin, SearchTarget::Messages, "привет"),
         sorted(vec![olgas, pavels, free])
     );
     assert_eq!(
-        found(&as_olga, Target::Messages, "привет"),
+        found(&as_olga, SearchTarget::Messages, "привет"),
         sorted(vec![olgas, free])
     );
     assert_eq!(
-        found(&as_pavel, Target::Clients, "olga"),
+        found(&as_pavel, SearchTarget::Clients, "olga"),
         Vec::<DialogId>::new()
     );
-    assert_eq!(found(&as_olga, Target::Clients, "olga"), vec![olgas]);
+    assert_eq!(found(&as_olga, SearchTarget::Clients, "olga"), vec![olgas]);
     assert_eq!(
-        found(&as_admin, Target::Clients, "foreign"),
+        found(&as_admin, SearchTarget::Clients, "foreign"),
         Vec::<DialogId>::new()
     );
 

@@ -12,7 +12,7 @@ use switchboard_projections::dialogs::{
     DialogsProjection, Folder, Viewer, all_counters, folder_badge, recount, unanswered_dialogs,
     unread_dialogs,
 };
-use switchboard_projections::open_reader;
+use switchboard_projections::open_reader_for;
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
 
@@ -260,7 +260,7 @@ proptest! {
             store.apply(chunk.to_vec()).expect("apply");
         }
         prop_assert_eq!(store.checkpoint().seq, seq);
-        let conn = open_reader(&path).expect("reader");
+        let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
         prop_assert_eq!(actual(&conn, &ids), expected(&ids, &states));
         prop_assert_eq!(all_counters(&conn).expect("counters"), recount(&conn).expect("recount"));
     }

@@ -35,8 +35,10 @@ use switchboard_projections::dialogs::{
     Filter, Folder, ListQuery, Order, Tab, Viewer,
 };
 use switchboard_projections::query::{self, QueryCaller};
-use switchboard_projections::search::{self, SearchOptions, SearchQuery, SearchReader, Target};
-use switchboard_projections::{ProjectionRunner, RunnerOptions, Until, open_reader, rebuild};
+use switchboard_projections::search::{
+    self, SearchOptions, SearchQuery, SearchReader, SearchTarget,
+};
+use switchboard_projections::{ProjectionRunner, RunnerOptions, Until, open_reader_for, rebuild};
 use switchboard_schemas::*;
 use switchboard_tests::NatsServer;
 
@@ -723,15 +725,15 @@ struct Case<'a> {
 }
 
 /// The searches every viewer makes: each word, and each dialog's identity on channel 0 and 1.
-fn searches() -> Vec<(Target, String)> {
-    let mut all: Vec<(Target, String)> = SEARCHED_WORDS
+fn searches() -> Vec<(SearchTarget, String)> {
+    let mut all: Vec<(SearchTarget, String)> = SEARCHED_WORDS
         .iter()
-        .map(|(word, _)| (Target::Messages, (*word).to_owned()))
+        .map(|(word, _)| (SearchTarget::Messages, (*word).to_owned()))
         .collect();
     for d in 0..DIALOGS {
         for c in 0..CHANNELS {
             // A substring of `external(p, d, c)` without the project part.
-            all.push((Target::Clients, format!("d{d}c{c}")));
+            all.push((SearchTarget::Clients, format!("d{d}c{c}")));
         }
     }
     all
@@ -743,7 +745,7 @@ fn search_all(
     index: &SearchReader,
     ids: &ProjectIds,
     op: usize,
-    target: Target,
+    target: SearchTarget,
     text: &str,
 ) -> Vec<usize> {
     let caller = QueryCaller {
@@ -875,10 +877,10 @@ fn expect(case: &Case<'_>, model: &Model) -> Observations {
                     .enumerate()
                     .filter(|(_, d)| !d.deleted && visible(d))
                     .filter(|(i, d)| match target {
-                        Target::Messages => SEARCHED_WORDS
+                        SearchTarget::Messages => SEARCHED_WORDS
                             .iter()
                             .any(|(word, c)| *word == text && d.inbound_channels.contains(c)),
-                        Target::Clients => (0..CHANNELS)
+                        SearchTarget::Clients => (0..CHANNELS)
                             .any(|c| d.identities.contains(&c) && text == format!("d{i}c{c}")),
                     })
                     .map(|(i, _)| i)
@@ -1191,7 +1193,7 @@ async fn run_case<L: EventLog>(
         start,
     };
     let expected = expect(&case, &model);
-    let conn = open_reader(&path).expect("reader");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
     let live = observe(&conn, &live_index, &case, &model);
     prop_assert_eq!(
         dialogs::all_counters(&conn).expect("counters"),
@@ -1208,7 +1210,7 @@ async fn run_case<L: EventLog>(
     )
     .await
     .expect("rebuild");
-    let rebuilt_conn = open_reader(&rebuilt_path).expect("reader");
+    let rebuilt_conn = open_reader_for::<DialogsProjection>(&rebuilt_path).expect("reader");
     let rebuilt_root = dir.join("search-rebuilt");
     search::rebuild(
         &log,

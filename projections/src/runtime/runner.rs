@@ -1,0 +1,436 @@
+//! [`ProjectionRunner`]: a store fed from the log by a feed task (one per group of runners,
+//! [`ProjectionRunner::start_group`]) and applied on a writer thread of its own, which takes the
+//! batches that queued while it wrote into one transaction.
+
+use super::{
+    Checkpoint, Projection, ProjectionError, ProjectionStore, SharedBatch, SharedRecord, Store,
+    task_failed,
+};
+use futures::StreamExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use switchboard_core::log::{EventLog, SubjectFilter};
+use tokio::sync::{mpsc, watch};
+
+/// Settings of a [`ProjectionRunner`].
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// Most records applied in one transaction; fewer when fewer are available.
+    pub max_batch: usize,
+    /// Batches waiting for the writer thread before the log reader waits (back-pressure).
+    pub queued_batches: usize,
+    /// Pause before resubscribing after the log tail failed.
+    pub retry_after: Duration,
+}
+
+/// Most records a live writer applies in one transaction when batches queued up (see
+/// `write_loop`).
+const MAX_COALESCED_RECORDS: usize = 8 * 1024;
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 512,
+            // Room for a writer that fell behind to take several batches into one transaction,
+            // and for the fast read models to go on while the slowest works through a commit
+            // (the feed waits only when a queue is full).
+            queued_batches: 64,
+            retry_after: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Where a runner is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunnerStatus {
+    pub checkpoint: Checkpoint,
+    /// Why the runner stopped applying (a storage error); nothing is applied after it.
+    pub failed: Option<String>,
+}
+
+/// Runs one projection: applies the log from checkpoint + 1 in batches on a dedicated writer
+/// thread. The log is read by a *feed* task (a tail over every subject); a group of runners
+/// started together ([`ProjectionRunner::start_group`]) shares one feed, so the log is read
+/// and each record decoded once for all of them. Stops when dropped or
+/// [`shutdown`](Self::shutdown).
+#[derive(Debug)]
+pub struct ProjectionRunner<L: EventLog> {
+    name: &'static str,
+    path: PathBuf,
+    log: L,
+    status: watch::Receiver<RunnerStatus>,
+    /// The feed of the group; its task ends when the last runner of the group is gone.
+    _feed: Arc<Feed>,
+    /// This runner's queue, for [`Work::Stop`].
+    work: mpsc::Sender<Work>,
+    /// Set on drop: the writer stops after the work item under way.
+    dropped: Arc<AtomicBool>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The log reader of a group of runners: aborted when the last runner lets go of it.
+#[derive(Debug)]
+struct Feed(tokio::task::JoinHandle<()>);
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<L: EventLog> ProjectionRunner<L> {
+    /// Opens the projection's file at `path` and starts consuming `log` from its checkpoint.
+    pub async fn start<P: Projection>(
+        log: L,
+        path: &Path,
+        projection: P,
+        options: RunnerOptions,
+    ) -> Result<Self, ProjectionError> {
+        let name = projection.name();
+        let open_path = path.to_path_buf();
+        let store =
+            tokio::task::spawn_blocking(move || ProjectionStore::open(&open_path, projection))
+                .await
+                .map_err(|e| task_failed(name, "open", e))??;
+        Self::start_store(log, store, options)
+    }
+
+    /// Starts consuming `log` into an opened store (a [`ProjectionStore`], a
+    /// [`crate::search::SearchIndex`]) from its checkpoint + 1, with a feed of its own. Open the
+    /// store off the async threads.
+    pub fn start_store<S: Store>(
+        log: L,
+        store: S,
+        options: RunnerOptions,
+    ) -> Result<Self, ProjectionError> {
+        let mut runners = Self::start_group(log, vec![Box::new(store) as Box<dyn Store>], options)?;
+        runners.pop().ok_or_else(|| ProjectionError::Stopped {
+            projection: "runner".to_owned(),
+            reason: "a group of one started no runner".to_owned(),
+        })
+    }
+
+    /// Starts one runner per store (in the order given), all fed by one reader of `log` from
+    /// the lowest checkpoint + 1: each record is read and decoded once, and each store skips
+    /// what it has already applied. A store whose queue is full holds the feed back (so the
+    /// others wait for the slowest once their own queues are empty); the queues are
+    /// [`RunnerOptions::queued_batches`] deep.
+    pub fn start_group(
+        log: L,
+        stores: Vec<Box<dyn Store>>,
+        options: RunnerOptions,
+    ) -> Result<Vec<Self>, ProjectionError> {
+        let mut subscribers = Vec::with_capacity(stores.len());
+        let mut started = Vec::with_capacity(stores.len());
+        for store in stores {
+            let name = store.name();
+            let path = store.path().to_path_buf();
+            let checkpoint = store.checkpoint();
+            let tick = store.tick_interval();
+            tracing::info!(
+                projection = name,
+                checkpoint = checkpoint.seq,
+                "projection starting"
+            );
+            let (status_tx, status) = watch::channel(RunnerStatus {
+                checkpoint,
+                failed: None,
+            });
+            let (work_tx, work_rx) = mpsc::channel(options.queued_batches.max(1));
+            let dropped = Arc::new(AtomicBool::new(false));
+            let stop = Arc::clone(&dropped);
+            let writer = std::thread::Builder::new()
+                .name(format!("projection-{name}"))
+                .spawn(move || write_loop(store, work_rx, status_tx, &stop))
+                .map_err(|e| ProjectionError::Stopped {
+                    projection: name.to_owned(),
+                    reason: format!("cannot start the writer thread: {e}"),
+                })?;
+            subscribers.push(Subscriber {
+                name,
+                work: work_tx.clone(),
+                tick,
+            });
+            started.push((name, path, status, work_tx, dropped, writer, checkpoint.seq));
+        }
+        let from_seq = started.iter().map(|s| s.6).min().unwrap_or(0) + 1;
+        let feed = Arc::new(Feed(tokio::spawn(feed_loop(
+            log.clone(),
+            subscribers,
+            from_seq,
+            options,
+        ))));
+        Ok(started
+            .into_iter()
+            .map(
+                |(name, path, status, work, dropped, writer, _)| ProjectionRunner {
+                    name,
+                    path,
+                    log: log.clone(),
+                    status,
+                    _feed: Arc::clone(&feed),
+                    work,
+                    dropped,
+                    writer: Some(writer),
+                },
+            )
+            .collect())
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The projection's file (open readers on it with [`open_reader`](super::open_reader)), or the search index's
+    /// directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn status(&self) -> RunnerStatus {
+        self.status.borrow().clone()
+    }
+
+    /// The last applied sequence.
+    pub fn applied_seq(&self) -> u64 {
+        self.status.borrow().checkpoint.seq
+    }
+
+    /// How many messages the log holds beyond the checkpoint.
+    pub async fn lag(&self) -> Result<u64, ProjectionError> {
+        let last = self.log.last_seq().await?;
+        Ok(last.saturating_sub(self.applied_seq()))
+    }
+
+    /// Waits until everything up to `seq` is applied (read-your-writes: pass a command's ack
+    /// sequence). Fails when the runner stopped or the timeout passed first.
+    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Result<(), ProjectionError> {
+        let mut status = self.status.clone();
+        // `wait_for` answers with a read guard of the status: drop it at once. Holding it while
+        // borrowing again deadlocks with the writer thread waiting to publish (the lock lets no
+        // new reader in while a writer waits).
+        let reached = tokio::time::timeout(
+            timeout,
+            status.wait_for(|s| s.checkpoint.seq >= seq || s.failed.is_some()),
+        )
+        .await
+        .map(|answer| answer.is_ok());
+        let current = self.status.borrow().clone();
+        if current.checkpoint.seq >= seq {
+            return Ok(());
+        }
+        if let Some(reason) = current.failed {
+            return Err(ProjectionError::Stopped {
+                projection: self.name.to_owned(),
+                reason,
+            });
+        }
+        match reached {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ProjectionError::Stopped {
+                projection: self.name.to_owned(),
+                reason: "the writer thread ended".to_owned(),
+            }),
+            Err(_) => Err(ProjectionError::Timeout {
+                projection: self.name.to_owned(),
+                seq,
+                applied: current.checkpoint.seq,
+            }),
+        }
+    }
+
+    /// Lets the writer finish the batches already queued, makes them durable and closes the
+    /// file. The group's other runners go on; the feed stops with the last of them.
+    pub async fn shutdown(mut self) -> RunnerStatus {
+        // Behind the queued batches; a writer that already ended has closed its queue.
+        let _ = self.work.send(Work::Stop).await;
+        if let Some(writer) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+        self.status.borrow().clone()
+    }
+}
+
+impl<L: EventLog> Drop for ProjectionRunner<L> {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            // Not shut down: the writer stops after what it is applying (the rest is read
+            // again from the checkpoint next time).
+            self.dropped.store(true, Ordering::Release);
+            let _ = self.work.try_send(Work::Stop);
+        }
+    }
+}
+
+/// What the feed hands a writer thread.
+pub(super) enum Work {
+    Batch(SharedBatch),
+    /// Time passed (only for stores with a [`Store::tick_interval`]).
+    Tick,
+    /// Finish and end (after the batches queued before it).
+    Stop,
+}
+
+/// One store fed by a feed.
+struct Subscriber {
+    name: &'static str,
+    work: mpsc::Sender<Work>,
+    tick: Option<Duration>,
+}
+
+async fn feed_loop(
+    log: impl EventLog,
+    mut subscribers: Vec<Subscriber>,
+    mut from_seq: u64,
+    options: RunnerOptions,
+) {
+    let names: Vec<&str> = subscribers.iter().map(|s| s.name).collect();
+    let names = names.join(",");
+    let tick = subscribers.iter().filter_map(|s| s.tick).min();
+    // Without a tick interval the timer never fires (an hour, re-armed forever).
+    let mut ticks = tokio::time::interval(tick.unwrap_or(Duration::from_secs(3600)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut tail = log
+            .tail(from_seq, SubjectFilter::all())
+            .ready_chunks(options.max_batch.max(1));
+        let mut failure = None;
+        loop {
+            let chunk = tokio::select! {
+                chunk = tail.next() => chunk,
+                _ = ticks.tick() => {
+                    for subscriber in subscribers.iter().filter(|s| s.tick.is_some()) {
+                        // A full queue means the writer is busy; it checks its timer itself.
+                        let _ = subscriber.work.try_send(Work::Tick);
+                    }
+                    continue;
+                }
+            };
+            let Some(chunk) = chunk else {
+                break;
+            };
+            let mut batch = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                match item {
+                    Ok(record) => batch.push(SharedRecord::new(record)),
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
+                }
+            }
+            if let Some(last) = batch.last() {
+                from_seq = last.record.seq + 1;
+                let batch: SharedBatch = batch.into();
+                // A writer that stopped has dropped its queue: it leaves the group.
+                let mut index = 0;
+                while index < subscribers.len() {
+                    let sent = subscribers[index]
+                        .work
+                        .send(Work::Batch(Arc::clone(&batch)))
+                        .await;
+                    if sent.is_err() {
+                        subscribers.swap_remove(index);
+                    } else {
+                        index += 1;
+                    }
+                }
+                if subscribers.is_empty() {
+                    return;
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        match failure {
+            Some(error) => {
+                tracing::warn!(projections = names, from_seq, %error, "log tail failed, resubscribing")
+            }
+            None => tracing::warn!(
+                projections = names,
+                from_seq,
+                "log tail ended, resubscribing"
+            ),
+        }
+        subscribers.retain(|s| !s.work.is_closed());
+        if subscribers.is_empty() {
+            return;
+        }
+        tokio::time::sleep(options.retry_after).await;
+    }
+}
+
+pub(super) fn write_loop<S: Store>(
+    mut store: S,
+    mut work: mpsc::Receiver<Work>,
+    status: watch::Sender<RunnerStatus>,
+    dropped: &AtomicBool,
+) {
+    let name = store.name();
+    let publish = |checkpoint: Checkpoint| {
+        status.send_if_modified(|s| {
+            let changed = s.checkpoint != checkpoint;
+            s.checkpoint = checkpoint;
+            changed
+        })
+    };
+    // An item taken while gathering batches that is not one: handled next.
+    let mut carried = None;
+    loop {
+        let Some(item) = carried.take().or_else(|| work.blocking_recv()) else {
+            break;
+        };
+        let applied = match item {
+            Work::Batch(batch) => {
+                // The batches that queued while the last transaction was written join this one
+                // (a writer that fell behind catches up in larger transactions; one that keeps
+                // up finds nothing queued and commits each batch at once).
+                let mut batches = vec![batch];
+                let mut records = batches[0].len();
+                while records < MAX_COALESCED_RECORDS {
+                    match work.try_recv() {
+                        Ok(Work::Batch(more)) => {
+                            records += more.len();
+                            batches.push(more);
+                        }
+                        Ok(other) => {
+                            carried = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                match batches.as_slice() {
+                    [one] => store.apply_shared(one),
+                    several => store.apply_batches(several),
+                }
+            }
+            Work::Tick => store.tick(),
+            Work::Stop => break,
+        };
+        match applied {
+            Ok(checkpoint) => publish(checkpoint),
+            Err(error) => {
+                tracing::error!(projection = name, checkpoint = store.checkpoint().seq, %error, "projection stopped");
+                status.send_modify(|s| s.failed = Some(error.to_string()));
+                return;
+            }
+        };
+        if dropped.load(Ordering::Acquire) {
+            break;
+        }
+    }
+    // Shut down: what was applied but not yet committed becomes durable.
+    match store.finish() {
+        Ok(checkpoint) => {
+            publish(checkpoint);
+        }
+        Err(error) => {
+            tracing::error!(projection = name, %error, "projection could not finish");
+            status.send_modify(|s| s.failed = Some(error.to_string()));
+        }
+    }
+}
