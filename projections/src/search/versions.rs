@@ -10,9 +10,9 @@
 
 use super::documents::corrupt;
 use super::schema::{Fields, register_tokenizers, schema};
+use crate::files;
 use crate::runtime::{Checkpoint, ProjectionError};
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use tantivy::directory::MmapDirectory;
 use tantivy::store::{Compressor, ZstdCompressor};
@@ -23,7 +23,6 @@ use tantivy::{Index, IndexReader, ReloadPolicy};
 /// costs its whole block's decompression (the measured trade-off is in BENCHMARKS.md).
 const DOCSTORE_ZSTD_LEVEL: i32 = 9;
 const DOCSTORE_BLOCK_BYTES: usize = 32 << 10;
-const POINTER: &str = "CURRENT";
 
 pub(super) fn encode_checkpoint(checkpoint: Checkpoint) -> String {
     let last = checkpoint
@@ -54,10 +53,6 @@ pub(super) fn decode_checkpoint(payload: Option<&str>) -> Result<Checkpoint, Pro
     })
 }
 
-pub(super) fn io_error(what: &str, path: &Path, error: std::io::Error) -> ProjectionError {
-    corrupt(format!("cannot {what} {}: {error}", path.display()))
-}
-
 pub(super) fn version_name(number: u64) -> String {
     format!("v{number:06}")
 }
@@ -76,30 +71,21 @@ pub fn version_in_use(root: &Path) -> Result<Option<PathBuf>, ProjectionError> {
 }
 
 pub(super) fn read_pointer(root: &Path) -> Result<Option<u64>, ProjectionError> {
-    let path = root.join(POINTER);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => version_number(text.trim())
-            .map(Some)
-            .ok_or_else(|| corrupt(format!("{} names no version: {text:?}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error("read", &path, e)),
+    match files::read_pointer(root)? {
+        None => Ok(None),
+        Some(name) => version_number(&name).map(Some).ok_or_else(|| {
+            corrupt(format!(
+                "{} names no version: {name:?}",
+                root.join(files::POINTER).display()
+            ))
+        }),
     }
 }
 
-/// Points `root/CURRENT` at `version`: a new file renamed over the old one (atomic), synced.
+/// Points `root/CURRENT` at `version` (through the one pointer writer, [`files::write_pointer`]:
+/// atomic, and durable once it returns).
 pub(super) fn write_pointer(root: &Path, version: u64) -> Result<(), ProjectionError> {
-    let path = root.join(POINTER);
-    let temp = root.join(format!("{POINTER}.tmp"));
-    let mut file = std::fs::File::create(&temp).map_err(|e| io_error("create", &temp, e))?;
-    file.write_all(format!("{}\n", version_name(version)).as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_error("write", &temp, e))?;
-    std::fs::rename(&temp, &path).map_err(|e| io_error("rename", &temp, e))?;
-    // The rename itself is durable once the directory is synced.
-    if let Ok(dir) = std::fs::File::open(root) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    files::write_pointer(root, &version_name(version))
 }
 
 /// Version numbers of the version directories under `root`.
@@ -107,11 +93,11 @@ pub(super) fn versions(root: &Path) -> Result<Vec<u64>, ProjectionError> {
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error("list", root, e)),
+        Err(e) => return Err(ProjectionError::io("list", root, e)),
     };
     let mut found = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| io_error("list", root, e))?;
+        let entry = entry.map_err(|e| ProjectionError::io("list", root, e))?;
         if let Some(number) = entry.file_name().to_str().and_then(version_number) {
             found.push(number);
         }
@@ -141,9 +127,9 @@ impl fmt::Debug for Opened {
 impl Opened {
     pub(super) fn open(root: &Path, version: u64) -> Result<Self, ProjectionError> {
         let dir = root.join(version_name(version));
-        std::fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| ProjectionError::io("create", &dir, e))?;
         let directory = MmapDirectory::open(&dir)
-            .map_err(|e| corrupt(format!("cannot open {}: {e}", dir.display())))?;
+            .map_err(|e| ProjectionError::io("open", &dir, std::io::Error::other(e)))?;
         let (schema, fields) = schema();
         let settings = tantivy::IndexSettings {
             docstore_compression: Compressor::Zstd(ZstdCompressor {
@@ -184,7 +170,7 @@ impl Opened {
 
 /// Opens the version `CURRENT` names, creating the first one when there is none.
 pub(super) fn open_current(root: &Path) -> Result<Opened, ProjectionError> {
-    std::fs::create_dir_all(root).map_err(|e| io_error("create", root, e))?;
+    std::fs::create_dir_all(root).map_err(|e| ProjectionError::io("create", root, e))?;
     match read_pointer(root)? {
         Some(version) => Opened::open(root, version),
         None => {

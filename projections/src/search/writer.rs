@@ -29,7 +29,7 @@ use super::reader::{SearchReader, Shared};
 use super::schema::{CLIENT, MERGED, MESSAGE};
 use super::tokenizers::VALUE_SEPARATOR;
 use super::versions::{
-    Opened, encode_checkpoint, io_error, read_pointer, version_name, versions, write_pointer,
+    Opened, encode_checkpoint, read_pointer, version_name, versions, write_pointer,
 };
 use crate::runtime::{
     Checkpoint, ProjectionError, ProjectionRunner, RebuildProgress, RunnerOptions, SharedRecord,
@@ -590,13 +590,14 @@ pub async fn rebuild<L: EventLog>(
     let root = root.to_path_buf();
     let build_root = root.clone();
     let index = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&build_root).map_err(|e| io_error("create", &build_root, e))?;
+        std::fs::create_dir_all(&build_root)
+            .map_err(|e| ProjectionError::io("create", &build_root, e))?;
         let current = read_pointer(&build_root)?.unwrap_or(0);
         let existing = versions(&build_root)?;
         // Leftovers of rebuilds that never swapped (a crash) are not in use.
         for version in existing.iter().filter(|v| **v > current) {
             let dir = build_root.join(version_name(*version));
-            std::fs::remove_dir_all(&dir).map_err(|e| io_error("remove", &dir, e))?;
+            std::fs::remove_dir_all(&dir).map_err(|e| ProjectionError::io("remove", &dir, e))?;
         }
         let next = existing.iter().copied().chain([current]).max().unwrap_or(0) + 1;
         let opened = Arc::new(Opened::open(&build_root, next)?);
