@@ -37,7 +37,7 @@ macro_rules! blob_id {
 
 blob_id!(
     ProjectId, DialogId, OperatorId, ChannelId, FolderId, TagId, ListId, PipelineId, StageId,
-    TaskId,
+    TaskId, MessageId, NoteId, EventId,
 );
 
 /// The id stored in `column`; `None` for NULL.

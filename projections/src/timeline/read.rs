@@ -8,13 +8,12 @@ use super::entry::{ENTRY_COLUMN, EntryTypes, decode_entry};
 use super::schema::{
     DELIVERED, INBOUND, NOTE, OUTBOUND, QUEUED, READ, SENT, SERVICE, parse_attachment_kind,
 };
-use crate::blobid::{self, BlobId};
+use crate::blobid;
 use crate::runtime::ProjectionError;
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
-use uuid::Uuid;
 
 /// What an item of the timeline is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,15 +47,8 @@ impl Default for Show {
     }
 }
 
-/// Delivery of an outbound message (F3.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Delivery {
-    Queued,
-    Sent,
-    Delivered,
-    Read,
-    Failed,
-}
+/// Delivery of an outbound message (F3.6): the domain's own states.
+pub use switchboard_core::domain::dialog::Delivery;
 
 /// Where a page of the timeline ended (keyset pagination).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,24 +96,6 @@ pub struct TimelinePage {
 pub(super) fn corrupt(column: usize, what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Blob, what.into())
 }
-
-/// The ids a timeline row holds that `crate::blobid` has no impl for yet: a message's (item,
-/// reply), a note's and an event's (item). Their impls belong in `blobid`'s `blob_id!` list
-/// (that file is reshaped on another branch); move them there when both are merged.
-macro_rules! timeline_blob_id {
-    ($($name:ident),* $(,)?) => {$(
-        impl BlobId for $name {
-            fn from_blob(bytes: [u8; 16]) -> Self {
-                $name::from_uuid(Uuid::from_bytes(bytes))
-            }
-            fn uuid(&self) -> &Uuid {
-                self.as_uuid()
-            }
-        }
-    )*};
-}
-
-timeline_blob_id!(MessageId, NoteId, EventId);
 
 /// The keys of a dialog and of every dialog it absorbed, with their ids (none if the timeline
 /// never saw the dialog).
