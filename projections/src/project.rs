@@ -443,8 +443,10 @@ pub fn project_info(
         .optional()?)
 }
 
+/// One operator as the project read model lists it, removed ones too (the domain keeps its own
+/// current members as `core::domain::project::OperatorInfo`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OperatorInfo {
+pub struct ProjectOperator {
     pub operator: OperatorId,
     pub name: String,
     pub email: String,
@@ -457,14 +459,14 @@ pub struct OperatorInfo {
 pub fn operators(
     conn: &Connection,
     project: ProjectId,
-) -> Result<Vec<OperatorInfo>, ProjectionError> {
+) -> Result<Vec<ProjectOperator>, ProjectionError> {
     let mut statement = conn.prepare_cached(
         "SELECT operator, name, email, role, can_delete, removed FROM project_operator
          WHERE project = ?1 ORDER BY created_seq",
     )?;
     let rows = statement.query_map([project.token()], |r| {
         let role: String = r.get(3)?;
-        Ok(OperatorInfo {
+        Ok(ProjectOperator {
             operator: id(0, r.get(0)?)?,
             name: r.get(1)?,
             email: r.get(2)?,
