@@ -66,7 +66,7 @@ async fn tail_until_closed<L: EventLog>(
 ) -> Result<(), TailError> {
     let from_seq = options.from_seq.max(1);
     if options.follow {
-        let mut records = log.tail(from_seq, options.filter.clone());
+        let mut records = log.tail_all(from_seq, options.filter.clone());
         loop {
             // Flush whenever nothing more is ready at once: each live event shows without delay,
             // while a backlog is written in large chunks.

@@ -20,7 +20,7 @@
 //! the process that writes by polling the file every [`FOLLOW_POLL`].
 //!
 //! A row that does not hold a message (written by hand, say) is [`Unreadable`]: `read` leaves it
-//! out, `read_all` and `tail` show it, and the records after it are read as usual.
+//! out, `read_all` and `tail_all` show it, and the records after it are read as usual.
 
 mod writer;
 
@@ -600,6 +600,14 @@ impl EventLog for EmbeddedLog {
         from_seq: u64,
         filter: SubjectFilter,
     ) -> BoxStream<'static, Result<LogRecord, LogError>> {
+        super::readable_tail(self.tail_all(from_seq, filter))
+    }
+
+    fn tail_all(
+        &self,
+        from_seq: u64,
+        filter: SubjectFilter,
+    ) -> BoxStream<'static, Result<LogRecord, LogError>> {
         let state = Tail {
             shared: self.handle.shared.clone(),
             filter,
@@ -678,6 +686,57 @@ mod tests {
             .unwrap();
         assert_eq!((next.seq, next.msg_id.as_str()), (2, "m3"));
         assert_eq!(reader.last_seq().await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_row_that_is_no_message_is_skipped_by_tail_and_shown_by_tail_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.sqlite");
+        let log = EmbeddedLog::open(&path, EmbeddedOptions::default()).unwrap();
+        log.append(request("sb.p1.dialog.d1", "m1")).await.unwrap();
+        drop(log);
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO log VALUES (2, 'sb.Bad', 'x', 0, 'test.event', '1', x'00')",
+                [],
+            )
+            .unwrap();
+        let log = EmbeddedLog::open(&path, EmbeddedOptions::default()).unwrap();
+        log.append(request("sb.p1.dialog.d1", "m3")).await.unwrap();
+
+        let skipped: Vec<u64> = log
+            .tail(1, SubjectFilter::all())
+            .take(2)
+            .map(|item| item.unwrap().seq)
+            .collect()
+            .await;
+        assert_eq!(skipped, [1, 3]);
+        let shown: Vec<Result<u64, LogError>> = log
+            .tail_all(1, SubjectFilter::all())
+            .take(3)
+            .map(|item| item.map(|record| record.seq))
+            .collect()
+            .await;
+        assert!(matches!(
+            shown.as_slice(),
+            [
+                Ok(1),
+                Err(LogError::Unreadable(Unreadable { seq: 2, .. })),
+                Ok(3)
+            ]
+        ));
+        assert_eq!(
+            log.read(1, &SubjectFilter::all(), 10).await.unwrap().len(),
+            2
+        );
+        assert_eq!(
+            log.read_all(1, &SubjectFilter::all(), 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]

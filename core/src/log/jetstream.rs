@@ -19,7 +19,8 @@
 //! it is either way. With [`StreamSetup::MustExist`] (the tools) a missing stream is an error.
 //!
 //! Messages on the stream that were not written through this log (a subject that is not a valid
-//! [`Subject`]) are [`Unreadable`]: `read` leaves them out, `read_all` and `tail` show them.
+//! [`Subject`]) are [`Unreadable`]: `read` and `tail` leave them out, `read_all` and `tail_all`
+//! show them.
 //!
 //! Submodules: `errors` (async-nats errors to [`LogError`]), `tail` (the state of one tail:
 //! its consumer, recreated after gaps and reconnects).
@@ -914,6 +915,14 @@ impl EventLog for JetStreamLog {
     /// the tail skips whatever a recreated consumer delivers again. Errors (the consumer cannot
     /// be created) are reported as items; the tail keeps retrying with a growing pause.
     fn tail(
+        &self,
+        from_seq: u64,
+        filter: SubjectFilter,
+    ) -> BoxStream<'static, Result<LogRecord, LogError>> {
+        super::readable_tail(self.tail_all(from_seq, filter))
+    }
+
+    fn tail_all(
         &self,
         from_seq: u64,
         filter: SubjectFilter,

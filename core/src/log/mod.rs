@@ -168,6 +168,24 @@ pub(crate) fn readable(records: Vec<Result<LogRecord, Unreadable>>) -> Vec<LogRe
         .collect()
 }
 
+/// A tail without its unreadable records (each logged).
+pub(crate) fn readable_tail(
+    tail: BoxStream<'static, Result<LogRecord, LogError>>,
+) -> BoxStream<'static, Result<LogRecord, LogError>> {
+    use futures::StreamExt;
+    tail.filter(|item| {
+        let keep = match item {
+            Err(LogError::Unreadable(unreadable)) => {
+                tracing::warn!(%unreadable, "skipping a record");
+                false
+            }
+            _ => true,
+        };
+        std::future::ready(keep)
+    })
+    .boxed()
+}
+
 /// Settings common to both backends.
 #[derive(Clone, Debug)]
 pub struct LogLimits {
@@ -228,13 +246,23 @@ pub trait EventLog: Clone + Send + Sync + 'static {
     }
 
     /// Every message with `seq >= from_seq` that matches `filter`: first what is stored, then
-    /// live as it is appended, never ending on its own. No gap and no duplicate. A record that
-    /// cannot be read is one [`LogError::Unreadable`] item, and the tail goes on after it.
+    /// live as it is appended, never ending on its own. No gap and no duplicate. Records that
+    /// cannot be read are left out (with a warning); [`EventLog::tail_all`] shows them.
     fn tail(
         &self,
         from_seq: u64,
         filter: SubjectFilter,
     ) -> BoxStream<'static, Result<LogRecord, LogError>>;
+
+    /// Like [`EventLog::tail`], with each record that cannot be read in its place as one
+    /// [`LogError::Unreadable`] item; the tail goes on after it. The default has none to show.
+    fn tail_all(
+        &self,
+        from_seq: u64,
+        filter: SubjectFilter,
+    ) -> BoxStream<'static, Result<LogRecord, LogError>> {
+        self.tail(from_seq, filter)
+    }
 
     /// The sequence of the last message on `subject`, 0 when there is none.
     fn last_subject_seq(
@@ -286,6 +314,17 @@ impl EventLog for AnyLog {
         match self {
             AnyLog::Embedded(log) => log.tail(from_seq, filter),
             AnyLog::JetStream(log) => log.tail(from_seq, filter),
+        }
+    }
+
+    fn tail_all(
+        &self,
+        from_seq: u64,
+        filter: SubjectFilter,
+    ) -> BoxStream<'static, Result<LogRecord, LogError>> {
+        match self {
+            AnyLog::Embedded(log) => log.tail_all(from_seq, filter),
+            AnyLog::JetStream(log) => log.tail_all(from_seq, filter),
         }
     }
 
