@@ -365,6 +365,28 @@ async fn reading_tools_leave_the_log_file_untouched() {
     assert!(file_state(&data) == before, "verify changed the log");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn events_tail_adds_no_wal_frame_to_a_live_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The writer stays open, as a running `serve` keeps it: its WAL holds the appends.
+    let log = open_embedded(&data);
+    three_messages(&log).await;
+    let before = file_state(&data);
+    assert!(before.2 > 0, "the live log has a WAL");
+
+    let lines = json_lines(&["events", "tail", "--data", data.to_str().unwrap()]);
+    assert_eq!(lines.len(), 4);
+    let after = file_state(&data);
+    assert_eq!(
+        (after.1, after.2),
+        (before.1, before.2),
+        "mtime and WAL size"
+    );
+    assert!(after.0 == before.0, "the log file's bytes changed");
+    drop(log);
+}
+
 #[test]
 fn an_empty_log_file_is_an_error_and_stays_empty() {
     let dir = tempfile::tempdir().unwrap();
@@ -494,17 +516,28 @@ async fn unreadable_messages_on_jetstream_are_error_lines() {
     let after = note(dialog(1), "after the bad messages");
     assert_eq!(append(&log, std::slice::from_ref(&after)).await, 4);
 
-    let lines = json_lines(&["events", "tail", "--nats", &nats.url()]);
-    assert_eq!(lines.len(), 4, "{lines:?}");
-    assert_eq!(lines[0], expected_line(1, 0, &good));
-    assert_eq!(
-        (&lines[1]["seq"], &lines[1]["subject"]),
-        (&json!(2), &json!("sb.Not.a-subject")),
-        "{lines:?}"
-    );
-    assert_eq!(lines[2]["seq"], 3, "{lines:?}");
-    for line in &lines[1..3] {
-        assert!(!line["error"].as_str().unwrap().is_empty(), "{line}");
-    }
-    assert_eq!(lines[3], expected_line(4, 0, &after));
+    let check = |lines: &[Value]| {
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(lines[0], expected_line(1, 0, &good));
+        assert_eq!(
+            (&lines[1]["seq"], &lines[1]["subject"]),
+            (&json!(2), &json!("sb.Not.a-subject")),
+            "{lines:?}"
+        );
+        assert_eq!(lines[2]["seq"], 3, "{lines:?}");
+        for line in &lines[1..3] {
+            assert!(!line["error"].as_str().unwrap().is_empty(), "{line}");
+        }
+        assert_eq!(lines[3], expected_line(4, 0, &after));
+    };
+    check(&json_lines(&["events", "tail", "--nats", &nats.url()]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = bin();
+    command.args(["events", "tail", "--follow", "--nats", &nats.url()]);
+    let mut tail_process = Running::spawn(&mut command, dir.path().join("tail.stderr"));
+    let followed: Vec<Value> = (0..4)
+        .map(|_| serde_json::from_str(&tail_process.next_line()).unwrap())
+        .collect();
+    check(&followed);
 }
