@@ -144,3 +144,42 @@ async fn serve_refuses_a_stream_that_drops_old_events() {
     );
     assert_eq!(stored_config(&js).await, before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_creates_a_missing_stream_with_the_replicas_asked() {
+    let nats = NatsServer::start();
+    // One server cannot hold three replicas: asked for three, serve fails to create the stream
+    // and says why (on a cluster it gets them; one server cannot show it).
+    let cwd = tempfile::tempdir().unwrap();
+    let mut command = bin();
+    command.current_dir(cwd.path()).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--nats",
+        &nats.url(),
+        "--replicas",
+        "3",
+    ]);
+    let mut server = Running::spawn(&mut command, cwd.path().join("serve.stderr"));
+    assert_eq!(server.wait_exit().code(), Some(1), "{}", server.stderr());
+    assert!(
+        server.stderr().contains("cannot create stream SB") && server.stderr().contains("eplicas"),
+        "{}",
+        server.stderr()
+    );
+    let js = context(&nats).await;
+    assert!(js.get_stream("SB").await.is_err());
+
+    let (_server, addr) = start_server(cwd.path(), &["--nats", &nats.url(), "--replicas", "1"]);
+    assert_eq!(http(addr, "GET", "/v1/health").0, 200);
+    let config = stored_config(&js).await;
+    assert_eq!(
+        (&config["num_replicas"], &config["duplicate_window"]),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(120_000_000_000u64)
+        ),
+        "{config}"
+    );
+}
