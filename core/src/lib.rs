@@ -9,5 +9,7 @@ pub mod service;
 pub mod subject;
 pub mod wal;
 
-pub use log::{AnyLog, AppendAck, AppendRequest, EventLog, Expected, LogError, LogRecord, MsgId};
+pub use log::{
+    AnyLog, AppendAck, AppendRequest, EventLog, Expected, LogError, LogRecord, MsgId, Unreadable,
+};
 pub use subject::{Subject, SubjectFilter};

@@ -3,8 +3,9 @@
 //! (`cli`) wraps its [`OpenError`], this module knows nothing of the commands.
 
 use std::path::{Path, PathBuf};
+use switchboard_core::log::LogLimits;
 use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
-use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
+use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions, StreamSetup};
 use switchboard_core::{AnyLog, LogError};
 
 /// The file of the embedded log inside a data directory.
@@ -31,12 +32,16 @@ impl LogLocation {
     }
 }
 
-/// Whether a missing embedded log may be created (`serve`) or is an error (`events tail`, where
-/// a mistyped `--data` should not silently show an empty log).
+/// What a command does with the log, which decides how it is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IfMissing {
-    Create,
-    Fail,
+pub enum Access {
+    /// `serve`: a missing embedded log is created; a missing JetStream stream is created with
+    /// this many replicas, an existing one is checked and never changed.
+    Serve { replicas: usize },
+    /// The tools that only read (`events tail`, `verify`, `rebuild`): the log must exist (a
+    /// mistyped `--data` should not silently show an empty log); the embedded file is opened
+    /// read-only, the JetStream stream is only looked up.
+    Read,
 }
 
 /// Why the log could not be opened.
@@ -55,33 +60,51 @@ pub enum OpenError {
     Connect { url: String, error: LogError },
 }
 
-pub async fn open_log(location: &LogLocation, if_missing: IfMissing) -> Result<AnyLog, OpenError> {
+pub async fn open_log(location: &LogLocation, access: Access) -> Result<AnyLog, OpenError> {
     match location {
         LogLocation::Embedded { data_dir } => {
             let path = data_dir.join(EMBEDDED_FILE);
-            match if_missing {
-                IfMissing::Create => {
+            let log = match access {
+                Access::Serve { .. } => {
                     std::fs::create_dir_all(data_dir).map_err(|error| OpenError::DataDir {
                         path: data_dir.clone(),
                         error,
                     })?;
+                    EmbeddedLog::open(&path, EmbeddedOptions::default())
                 }
-                IfMissing::Fail if !path.is_file() => {
-                    return Err(OpenError::NoLog { path });
+                Access::Read if !path.is_file() => return Err(OpenError::NoLog { path }),
+                Access::Read => {
+                    let opened = path.clone();
+                    tokio::task::spawn_blocking(move || {
+                        EmbeddedLog::open_read_only(&opened, LogLimits::default())
+                    })
+                    .await
+                    .map_err(|e| LogError::Storage(format!("open task failed: {e}")))
+                    .and_then(|opened| opened)
                 }
-                IfMissing::Fail => {}
-            }
-            let log = EmbeddedLog::open(&path, EmbeddedOptions::default())
-                .map_err(|error| OpenError::OpenLog { path, error })?;
+            };
+            let log = log.map_err(|error| OpenError::OpenLog { path, error })?;
             Ok(AnyLog::Embedded(log))
         }
         LogLocation::JetStream { url } => {
-            let log = JetStreamLog::connect(url, JetStreamOptions::default())
-                .await
-                .map_err(|error| OpenError::Connect {
-                    url: url.clone(),
-                    error,
-                })?;
+            let options = match access {
+                Access::Serve { replicas } => JetStreamOptions {
+                    replicas,
+                    setup: StreamSetup::CreateIfMissing,
+                    ..JetStreamOptions::default()
+                },
+                Access::Read => JetStreamOptions {
+                    setup: StreamSetup::MustExist,
+                    ..JetStreamOptions::default()
+                },
+            };
+            let log =
+                JetStreamLog::connect(url, options)
+                    .await
+                    .map_err(|error| OpenError::Connect {
+                        url: url.clone(),
+                        error,
+                    })?;
             Ok(AnyLog::JetStream(log))
         }
     }

@@ -1,7 +1,7 @@
 //! The `switchboard` command line: argument definitions and what each command does. `main` only
 //! parses and maps the outcome to an exit code (0 ok, 1 runtime error, 2 bad usage).
 
-use crate::backend::{IfMissing, LogLocation, open_log};
+use crate::backend::{Access, LogLocation, open_log};
 use crate::events::{TailError, TailOptions};
 use crate::readmodels::{READ_DIR, ReadModels};
 use clap::{Args, Parser, Subcommand};
@@ -100,9 +100,15 @@ pub struct ServeArgs {
     /// Address to listen on. The bound address is printed on stdout as `listening on ADDR`.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Use the JetStream log on this NATS server instead of the embedded one.
+    /// Use the JetStream log on this NATS server instead of the embedded one. A missing stream
+    /// is created; an existing one is never changed (differing settings are logged, and those
+    /// that would lose events stop the start).
     #[arg(long, value_name = "URL")]
     pub nats: Option<String>,
+    /// Replicas of the stream when `serve` creates it (1 on one server, 3 or 5 in a cluster).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "nats",
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub replicas: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,7 +218,10 @@ fn init_tracing(default_level: &str) {
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let location = LogLocation::new(&args.data, args.nats.as_deref());
-    let log = open_log(&location, IfMissing::Create).await?;
+    let access = Access::Serve {
+        replicas: usize::from(args.replicas),
+    };
+    let log = open_log(&location, access).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| CliError::Listen {
@@ -262,7 +271,7 @@ fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
 
 async fn rebuild(args: RebuildArgs) -> Result<(), CliError> {
     let location = LogLocation::new(&args.data, args.nats.as_deref());
-    let log = open_log(&location, IfMissing::Fail).await?;
+    let log = open_log(&location, Access::Read).await?;
     let until = match (args.until_seq, args.until_time) {
         (Some(seq), _) => Until::Seq(seq),
         (None, Some(at)) => Until::Time(at),
@@ -279,7 +288,7 @@ async fn rebuild(args: RebuildArgs) -> Result<(), CliError> {
 
 async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let location = LogLocation::new(&args.data, args.nats.as_deref());
-    let log = open_log(&location, IfMissing::Fail).await?;
+    let log = open_log(&location, Access::Read).await?;
     let root = args.data.join(READ_DIR);
     let (_temporary, scratch) = match &args.scratch {
         Some(dir) => {
@@ -320,7 +329,7 @@ async fn verify(args: VerifyArgs) -> Result<(), CliError> {
 
 async fn events_tail(args: TailArgs) -> Result<(), CliError> {
     let location = LogLocation::new(&args.data, args.nats.as_deref());
-    let log = open_log(&location, IfMissing::Fail).await?;
+    let log = open_log(&location, Access::Read).await?;
     let options = TailOptions {
         from_seq: args.from_seq,
         follow: args.follow,

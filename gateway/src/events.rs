@@ -4,12 +4,15 @@
 //! a message carries several events when one command emitted them together), then every field of
 //! [`Envelope::to_json`]: `type`, `version`, `occurred_at`, the other envelope fields and the
 //! event's own fields. A message whose body does not decode gives one line with `seq`, `subject`,
-//! the `type` and `version` headers as stored and `error`, and the tail goes on.
+//! the `type` and `version` headers as stored and `error`, and the tail goes on; so does a
+//! record the log cannot read at all (a subject that is not one, a row that is not a message):
+//! one line with `seq`, the `subject` as stored and `error`. Without `--follow`, their count is
+//! a warning on stderr at the end.
 
 use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use std::io::{self, Write};
-use switchboard_core::{EventLog, LogError, LogRecord, SubjectFilter};
+use switchboard_core::{EventLog, LogError, LogRecord, SubjectFilter, Unreadable};
 use switchboard_schemas::{Envelope, decode_batch};
 
 /// What to print.
@@ -63,7 +66,7 @@ async fn tail_until_closed<L: EventLog>(
 ) -> Result<(), TailError> {
     let from_seq = options.from_seq.max(1);
     if options.follow {
-        let mut records = log.tail(from_seq, options.filter.clone());
+        let mut records = log.tail_all(from_seq, options.filter.clone());
         loop {
             // Flush whenever nothing more is ready at once: each live event shows without delay,
             // while a backlog is written in large chunks.
@@ -74,26 +77,57 @@ async fn tail_until_closed<L: EventLog>(
                     records.next().await
                 }
             };
-            let Some(record) = next else { break };
-            write_record(out, &record?)?;
+            match next {
+                None => break,
+                Some(Ok(record)) => write_record(out, &record)?,
+                Some(Err(LogError::Unreadable(unreadable))) => write_unreadable(out, &unreadable)?,
+                Some(Err(error)) => return Err(error.into()),
+            }
         }
     } else {
         let end = log.last_seq().await?;
         let mut from = from_seq;
+        let mut unreadable = 0u64;
         while from <= end {
             let page = log
-                .read(from, &options.filter, options.page_size.max(1))
+                .read_all(from, &options.filter, options.page_size.max(1))
                 .await?;
             let Some(last) = page.last() else { break };
-            from = last.seq + 1;
-            for record in page.iter().take_while(|record| record.seq <= end) {
-                write_record(out, record)?;
+            from = seq_of(last) + 1;
+            for record in page.iter().take_while(|record| seq_of(record) <= end) {
+                match record {
+                    Ok(record) => write_record(out, record)?,
+                    Err(record) => {
+                        unreadable += 1;
+                        write_unreadable(out, record)?;
+                    }
+                }
             }
             out.flush()?;
+        }
+        if unreadable > 0 {
+            tracing::warn!(
+                unreadable,
+                "records that cannot be read were shown as error lines"
+            );
         }
     }
     out.flush()?;
     Ok(())
+}
+
+fn seq_of(record: &Result<LogRecord, Unreadable>) -> u64 {
+    match record {
+        Ok(record) => record.seq,
+        Err(unreadable) => unreadable.seq,
+    }
+}
+
+/// The line of a record the log cannot read.
+pub fn write_unreadable(out: &mut impl Write, unreadable: &Unreadable) -> io::Result<()> {
+    let mut line = Line::start(out, unreadable.seq, &unreadable.subject)?;
+    line.field("error", &unreadable.to_string())?;
+    line.end()
 }
 
 /// Envelope fields first, in this order; the event's own fields follow.
@@ -119,7 +153,7 @@ pub fn write_record(out: &mut impl Write, record: &LogRecord) -> io::Result<()> 
             Ok(())
         }
         Err(error) => {
-            let mut line = Line::start(out, record)?;
+            let mut line = Line::start(out, record.seq, record.subject.as_str())?;
             line.field("type", &record.batch.types)?;
             line.field("version", &record.batch.versions)?;
             line.field("error", &error.to_string())?;
@@ -135,7 +169,7 @@ fn write_event(
     event: &Envelope,
 ) -> io::Result<()> {
     let mut fields = event.to_json();
-    let mut line = Line::start(out, record)?;
+    let mut line = Line::start(out, record.seq, record.subject.as_str())?;
     line.field("index", &index)?;
     for key in LEADING {
         if let Some(value) = fields.remove(key) {
@@ -155,10 +189,10 @@ struct Line<'a, W: Write> {
 }
 
 impl<'a, W: Write> Line<'a, W> {
-    fn start(out: &'a mut W, record: &LogRecord) -> io::Result<Self> {
-        write!(out, "{{\"seq\":{}", record.seq)?;
+    fn start(out: &'a mut W, seq: u64, subject: &str) -> io::Result<Self> {
+        write!(out, "{{\"seq\":{seq}")?;
         let mut line = Self { out };
-        line.field("subject", record.subject.as_str())?;
+        line.field("subject", subject)?;
         Ok(line)
     }
 

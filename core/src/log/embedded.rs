@@ -13,11 +13,20 @@
 //!
 //! One process should own the file: a second writer (another process opening the same file) is
 //! detected and stays correct, but its appends do not wake this process's tails.
+//!
+//! [`EmbeddedLog::open_read_only`] is for the tools that only read (`events tail`, `verify`,
+//! `rebuild`): `SQLITE_OPEN_READ_ONLY` connections and no writer thread, so they never add a
+//! WAL frame, never create a file and hold no message id index. Their tails see the appends of
+//! the process that writes by polling the file every [`FOLLOW_POLL`].
+//!
+//! A row that does not hold a message (written by hand, say) is [`Unreadable`]: `read` leaves it
+//! out, `read_all` and `tail_all` show it, and the records after it are read as usual.
 
 mod writer;
 
 use super::{
     AppendAck, AppendRequest, EventLog, LogError, LogLimits, LogRecord, Subject, SubjectFilter,
+    Unreadable,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 use parking_lot::Mutex;
@@ -56,6 +65,10 @@ const READER_POOL_SIZE: usize = 8;
 /// Messages a tail reads per query.
 const TAIL_BATCH: usize = 512;
 
+/// How often a tail of a read-only log looks for appends of the writing process (one indexed
+/// query on the file when nothing is new).
+pub const FOLLOW_POLL: Duration = Duration::from_millis(50);
+
 /// How durable an acknowledged append is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SyncMode {
@@ -70,12 +83,33 @@ pub enum SyncMode {
 }
 
 /// Settings of [`EmbeddedLog::open`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct EmbeddedOptions {
     /// Message size and duplicate window.
     pub limits: LogLimits,
     /// Durability of an acknowledged append.
     pub sync: SyncMode,
+    /// Most message ids the writer remembers for deduplication: 16 bytes of id, its sequence and
+    /// time, 56 bytes in all plus the hash table's spare room, so at most about 95 bytes each. At
+    /// the cap the oldest id is forgotten first, before its duplicate window has passed: a retry
+    /// carrying a forgotten id is appended again as a new message, as after the window. The
+    /// default, [`EmbeddedOptions::DEFAULT_DEDUP_CAPACITY`] (one million, at most about 95 MB),
+    /// holds the whole default window (120 s) up to about 8,300 appends per second sustained.
+    pub dedup_capacity: usize,
+}
+
+impl EmbeddedOptions {
+    pub const DEFAULT_DEDUP_CAPACITY: usize = 1_000_000;
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self {
+            limits: LogLimits::default(),
+            sync: SyncMode::default(),
+            dedup_capacity: Self::DEFAULT_DEDUP_CAPACITY,
+        }
+    }
 }
 
 /// The event log in one SQLite file. Cheap to clone; the writer thread stops when the last clone
@@ -109,14 +143,20 @@ struct Shared {
     path: PathBuf,
     limits: LogLimits,
     readers: Mutex<Vec<Connection>>,
-    last_seq: watch::Receiver<u64>,
+    /// The last sequence committed by this process's writer; `None` when the log is open
+    /// read-only (the last sequence is then read from the file).
+    last_seq: Option<watch::Receiver<u64>>,
 }
 
 impl fmt::Debug for EmbeddedLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.handle.shared;
         f.debug_struct("EmbeddedLog")
-            .field("path", &self.handle.shared.path)
-            .field("last_seq", &*self.handle.shared.last_seq.borrow())
+            .field("path", &shared.path)
+            .field(
+                "last_seq",
+                &shared.last_seq.as_ref().map(|seq| *seq.borrow()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -167,12 +207,18 @@ impl EmbeddedLog {
             path: path.to_owned(),
             limits: options.limits.clone(),
             readers: Mutex::new(Vec::new()),
-            last_seq: seq_rx,
+            last_seq: Some(seq_rx),
         });
         // Open one reader now so that a broken file fails here, not at the first read.
         let reader = shared.open_reader()?;
         shared.readers.lock().push(reader);
-        let writer = writer::Writer::new(conn, options.limits, last_seq, seq_tx)?;
+        let writer = writer::Writer::new(
+            conn,
+            options.limits,
+            options.dedup_capacity,
+            last_seq,
+            seq_tx,
+        )?;
         let thread = std::thread::Builder::new()
             .name("sb-log-writer".into())
             .spawn({
@@ -187,6 +233,54 @@ impl EmbeddedLog {
                 shared,
             }),
         })
+    }
+
+    /// Opens the existing log file at `path` for reading only: no writer, nothing created,
+    /// nothing written (not even a WAL frame). A missing file, or one that is not an event log
+    /// (an empty file, say), is an error. Appends answer [`LogError::Invalid`]. Blocking.
+    pub fn open_read_only(path: &Path, limits: LogLimits) -> Result<Self, LogError> {
+        let shared = Arc::new(Shared {
+            path: path.to_owned(),
+            limits,
+            readers: Mutex::new(Vec::new()),
+            last_seq: None,
+        });
+        let reader = shared.open_reader()?;
+        let version: i64 = reader
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| storage("cannot read the file", e))?;
+        if version > SCHEMA_VERSION {
+            return Err(LogError::Storage(format!(
+                "{} was written by a newer version (schema {version}, this build knows {SCHEMA_VERSION})",
+                path.display()
+            )));
+        }
+        let has_log: bool = reader
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'log'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| storage("cannot read the file", e))?;
+        if !has_log {
+            return Err(LogError::Storage(
+                "not an event log: no log table (an empty file, or not written by switchboard)"
+                    .into(),
+            ));
+        }
+        shared.readers.lock().push(reader);
+        Ok(Self {
+            handle: Arc::new(Handle {
+                queue: None,
+                thread: None,
+                shared,
+            }),
+        })
+    }
+
+    /// Whether the log was opened with [`EmbeddedLog::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.handle.shared.last_seq.is_none()
     }
 
     /// The path of the log file.
@@ -251,7 +345,7 @@ impl Shared {
         from_seq: u64,
         filter: &SubjectFilter,
         max: usize,
-    ) -> Result<Vec<LogRecord>, LogError> {
+    ) -> Result<Vec<Result<LogRecord, Unreadable>>, LogError> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -292,9 +386,21 @@ impl Shared {
             // Belt and braces: the SQL test above is exact, this one is the reference.
             records
                 .into_iter()
-                .filter(|r| filter.matches(r.subject.as_str()))
+                .filter(|r| match r {
+                    Ok(record) => filter.matches(record.subject.as_str()),
+                    Err(unreadable) => filter.matches(&unreadable.subject),
+                })
                 .collect()
         })
+    }
+
+    /// The last sequence in the file (for a read-only log, which has no writer to announce it).
+    fn last_seq_in_file(&self) -> Result<u64, LogError> {
+        let seq: i64 = self.with_reader(|conn| {
+            conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM log")?
+                .query_row([], |r| r.get(0))
+        })?;
+        Ok(u64::try_from(seq).unwrap_or(0))
     }
 
     fn last_subject_seq(&self, subject: &Subject) -> Result<u64, LogError> {
@@ -325,23 +431,47 @@ fn filter_dots(filter: &SubjectFilter) -> (i64, bool) {
     (i64::try_from(dots).unwrap_or(i64::MAX), text.ends_with('>'))
 }
 
-fn record_from_row(row: &Row<'_>) -> rusqlite::Result<LogRecord> {
+/// The record of a row, or why the row holds no message (the `Err` of the outer result is
+/// SQLite failing, the inner one a row that is not a message).
+fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Result<LogRecord, Unreadable>> {
+    use rusqlite::types::ValueRef;
     let seq: i64 = row.get(0)?;
-    let subject: String = row.get(1)?;
-    let subject = Subject::parse(&subject).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
-    })?;
-    let body: Vec<u8> = row.get(6)?;
-    Ok(LogRecord {
-        seq: u64::try_from(seq).unwrap_or(0),
-        subject,
-        msg_id: row.get(2)?,
-        appended_at: Timestamp::from_micros(row.get(3)?),
-        batch: EncodedBatch {
-            types: row.get(4)?,
-            versions: row.get(5)?,
-            body: body.into(),
-        },
+    let seq = u64::try_from(seq).unwrap_or(0);
+    let raw_subject = match row.get_ref(1)? {
+        ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
+        other => format!("({})", other.data_type()),
+    };
+    let unreadable = |reason: String| Unreadable {
+        seq,
+        subject: raw_subject.clone(),
+        reason,
+    };
+    let subject = match Subject::parse(&raw_subject) {
+        Ok(subject) => subject,
+        Err(e) => return Ok(Err(unreadable(e.to_string()))),
+    };
+    let fields = (|| {
+        Ok::<_, rusqlite::Error>((
+            row.get::<_, String>(2)?,
+            row.get::<_, i64>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, String>(5)?,
+            row.get::<_, Vec<u8>>(6)?,
+        ))
+    })();
+    Ok(match fields {
+        Ok((msg_id, appended_at, types, versions, body)) => Ok(LogRecord {
+            seq,
+            subject,
+            msg_id,
+            appended_at: Timestamp::from_micros(appended_at),
+            batch: EncodedBatch {
+                types,
+                versions,
+                body: body.into(),
+            },
+        }),
+        Err(e) => Err(unreadable(format!("not a message row: {e}"))),
     })
 }
 
@@ -349,10 +479,11 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<LogRecord> {
 struct Tail {
     shared: Arc<Shared>,
     filter: SubjectFilter,
-    last_seq: watch::Receiver<u64>,
+    /// The writer's announcements; `None` on a read-only log, whose tail polls the file.
+    last_seq: Option<watch::Receiver<u64>>,
     /// The next sequence to look at: everything below has been delivered or does not match.
     next: u64,
-    buffer: VecDeque<LogRecord>,
+    buffer: VecDeque<Result<LogRecord, Unreadable>>,
     done: bool,
 }
 
@@ -360,13 +491,17 @@ impl Tail {
     async fn next_item(mut self) -> Option<(Result<LogRecord, LogError>, Self)> {
         loop {
             if let Some(record) = self.buffer.pop_front() {
-                return Some((Ok(record), self));
+                return Some((record.map_err(LogError::from), self));
             }
             if self.done {
                 return None;
             }
             // Everything up to `seen` is committed, so the read below sees at least that much.
-            let seen = *self.last_seq.borrow_and_update();
+            // A read-only tail knows nothing beyond what it reads.
+            let seen = self
+                .last_seq
+                .as_mut()
+                .map_or(0, |last| *last.borrow_and_update());
             let (from, filter) = (self.next, self.filter.clone());
             let result = run_blocking(self.shared.clone(), move |s| {
                 s.read(from, &filter, TAIL_BATCH)
@@ -376,7 +511,10 @@ impl Tail {
                 Ok(records) => {
                     let complete = records.len() < TAIL_BATCH;
                     if let Some(last) = records.last() {
-                        self.next = last.seq + 1;
+                        self.next = match last {
+                            Ok(record) => record.seq,
+                            Err(unreadable) => unreadable.seq,
+                        } + 1;
                     }
                     if complete {
                         // Nothing else matches up to `seen`: do not scan that range again.
@@ -384,12 +522,20 @@ impl Tail {
                     }
                     let empty = records.is_empty();
                     self.buffer.extend(records);
-                    if empty && self.last_seq.changed().await.is_err() {
-                        self.done = true;
-                        return Some((
-                            Err(LogError::Unavailable("the log was closed".into())),
-                            self,
-                        ));
+                    if empty {
+                        match self.last_seq.as_mut() {
+                            // Another process writes: look again in a moment.
+                            None => tokio::time::sleep(FOLLOW_POLL).await,
+                            Some(last) => {
+                                if last.changed().await.is_err() {
+                                    self.done = true;
+                                    return Some((
+                                        Err(LogError::Unavailable("the log was closed".into())),
+                                        self,
+                                    ));
+                                }
+                            }
+                        }
                     }
                 }
                 Err(err) => {
@@ -404,6 +550,12 @@ impl Tail {
 impl EventLog for EmbeddedLog {
     async fn append(&self, request: AppendRequest) -> Result<AppendAck, LogError> {
         check_request(&request)?;
+        if self.is_read_only() {
+            return Err(LogError::Invalid(format!(
+                "the log at {} is open read-only",
+                self.path().display()
+            )));
+        }
         let queue = self
             .handle
             .queue
@@ -425,13 +577,34 @@ impl EventLog for EmbeddedLog {
         max: usize,
     ) -> Result<Vec<LogRecord>, LogError> {
         let filter = filter.clone();
+        self.blocking(move |s| s.read(from_seq, &filter, max))
+            .await
+            .map(super::readable)
+    }
+
+    async fn read_all(
+        &self,
+        from_seq: u64,
+        filter: &SubjectFilter,
+        max: usize,
+    ) -> Result<Vec<Result<LogRecord, Unreadable>>, LogError> {
+        let filter = filter.clone();
         self.blocking(move |s| s.read(from_seq, &filter, max)).await
     }
 
-    /// Reads history in batches, then waits for the writer to announce a new last sequence and
-    /// reads on from the last delivered one. A read error is reported as an item and the tail
-    /// carries on after a short pause; when the log is closed it ends with an error.
+    /// Reads history in batches, then waits for the writer to announce a new last sequence (on a
+    /// read-only log: polls every [`FOLLOW_POLL`]) and reads on from the last delivered one. A
+    /// read error is reported as an item and the tail carries on after a short pause; when the
+    /// log is closed it ends with an error.
     fn tail(
+        &self,
+        from_seq: u64,
+        filter: SubjectFilter,
+    ) -> BoxStream<'static, Result<LogRecord, LogError>> {
+        super::readable_tail(self.tail_all(from_seq, filter))
+    }
+
+    fn tail_all(
         &self,
         from_seq: u64,
         filter: SubjectFilter,
@@ -452,9 +625,13 @@ impl EventLog for EmbeddedLog {
         self.blocking(move |s| s.last_subject_seq(&subject)).await
     }
 
-    /// The last committed sequence, as announced by the writer (no I/O).
+    /// The last committed sequence, as announced by the writer (no I/O); read from the file
+    /// when the log is open read-only.
     async fn last_seq(&self) -> Result<u64, LogError> {
-        Ok(*self.handle.shared.last_seq.borrow())
+        match &self.handle.shared.last_seq {
+            Some(last) => Ok(*last.borrow()),
+            None => self.blocking(Shared::last_seq_in_file).await,
+        }
     }
 
     fn backend(&self) -> &'static str {
@@ -465,6 +642,135 @@ impl EventLog for EmbeddedLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::{Expected, MsgId};
+
+    fn request(subject: &str, msg_id: &str) -> AppendRequest {
+        AppendRequest {
+            subject: Subject::parse(subject).unwrap(),
+            expected: Expected::Any,
+            msg_id: MsgId::new(msg_id).unwrap(),
+            batch: EncodedBatch {
+                types: "test.event".into(),
+                versions: "1".into(),
+                body: bytes::Bytes::from_static(b"body"),
+            },
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_read_only_log_refuses_appends_and_follows_the_writer_by_polling() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.sqlite");
+        let writer = EmbeddedLog::open(&path, EmbeddedOptions::default()).unwrap();
+        writer
+            .append(request("sb.p1.dialog.d1", "m1"))
+            .await
+            .unwrap();
+        let reader = EmbeddedLog::open_read_only(&path, LogLimits::default()).unwrap();
+        assert!(reader.is_read_only());
+        let refused = reader.append(request("sb.p1.dialog.d1", "m2")).await;
+        assert!(matches!(refused, Err(LogError::Invalid(_))), "{refused:?}");
+        assert_eq!(reader.last_seq().await.unwrap(), 1);
+
+        let mut tail = reader.tail(1, SubjectFilter::all());
+        let first = tail.next().await.unwrap().unwrap();
+        assert_eq!(first.msg_id, "m1");
+        // No announcement reaches the reader: it must look at the file.
+        writer
+            .append(request("sb.p1.dialog.d2", "m3"))
+            .await
+            .unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(30), tail.next())
+            .await
+            .expect("the read-only tail never saw the append")
+            .unwrap()
+            .unwrap();
+        assert_eq!((next.seq, next.msg_id.as_str()), (2, "m3"));
+        assert_eq!(reader.last_seq().await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_row_that_is_no_message_is_skipped_by_tail_and_shown_by_tail_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.sqlite");
+        let log = EmbeddedLog::open(&path, EmbeddedOptions::default()).unwrap();
+        log.append(request("sb.p1.dialog.d1", "m1")).await.unwrap();
+        drop(log);
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO log VALUES (2, 'sb.Bad', 'x', 0, 'test.event', '1', x'00')",
+                [],
+            )
+            .unwrap();
+        let log = EmbeddedLog::open(&path, EmbeddedOptions::default()).unwrap();
+        log.append(request("sb.p1.dialog.d1", "m3")).await.unwrap();
+
+        let skipped: Vec<u64> = log
+            .tail(1, SubjectFilter::all())
+            .take(2)
+            .map(|item| item.unwrap().seq)
+            .collect()
+            .await;
+        assert_eq!(skipped, [1, 3]);
+        let shown: Vec<Result<u64, LogError>> = log
+            .tail_all(1, SubjectFilter::all())
+            .take(3)
+            .map(|item| item.map(|record| record.seq))
+            .collect()
+            .await;
+        assert!(matches!(
+            shown.as_slice(),
+            [
+                Ok(1),
+                Err(LogError::Unreadable(Unreadable { seq: 2, .. })),
+                Ok(3)
+            ]
+        ));
+        assert_eq!(
+            log.read(1, &SubjectFilter::all(), 10).await.unwrap().len(),
+            2
+        );
+        assert_eq!(
+            log.read_all(1, &SubjectFilter::all(), 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn opening_read_only_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.sqlite");
+        assert!(EmbeddedLog::open_read_only(&path, LogLimits::default()).is_err());
+        assert!(!path.exists());
+        std::fs::File::create(&path).unwrap();
+        let error = EmbeddedLog::open_read_only(&path, LogLimits::default()).unwrap_err();
+        assert!(error.to_string().contains("not an event log"), "{error}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_id_forgotten_at_the_dedup_cap_is_appended_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions {
+            dedup_capacity: 2,
+            ..EmbeddedOptions::default()
+        };
+        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), options).unwrap();
+        for (n, id) in ["a", "b", "c"].into_iter().enumerate() {
+            let ack = log.append(request("sb.p1.dialog.d1", id)).await.unwrap();
+            assert_eq!(ack.seq, n as u64 + 1);
+        }
+        // The two newest ids are remembered...
+        let retry = log.append(request("sb.p1.dialog.d1", "c")).await.unwrap();
+        assert_eq!((retry.seq, retry.duplicate), (3, true));
+        // ...the oldest was forgotten at the cap, within its window: appended again.
+        let retry = log.append(request("sb.p1.dialog.d1", "a")).await.unwrap();
+        assert_eq!((retry.seq, retry.duplicate), (4, false));
+    }
 
     #[test]
     fn glob_and_dots_follow_the_filter() {

@@ -12,8 +12,15 @@
 //!   tail tracks the last delivered stream sequence so that a consumer recreated after a gap or a
 //!   reconnect never exposes a duplicate.
 //!
+//! The stream is the operator's: opening the log never changes it. With
+//! [`StreamSetup::CreateIfMissing`] (`serve`) a missing stream is created with what Switchboard
+//! needs; an existing one is checked against it (see [`check_stream`]): differences that lose or
+//! refuse events make opening fail, the others are logged as warnings, and the stream is left as
+//! it is either way. With [`StreamSetup::MustExist`] (the tools) a missing stream is an error.
+//!
 //! Messages on the stream that were not written through this log (a subject that is not a valid
-//! [`Subject`]) are skipped with a warning.
+//! [`Subject`]) are [`Unreadable`]: `read` and `tail` leave them out, `read_all` and `tail_all`
+//! show them.
 //!
 //! Submodules: `errors` (async-nats errors to [`LogError`]), `tail` (the state of one tail:
 //! its consumer, recreated after gaps and reconnects).
@@ -23,7 +30,7 @@ mod tail;
 
 use super::{
     AppendAck, AppendRequest, EventLog, Expected, LogError, LogLimits, LogRecord, MsgId, Subject,
-    SubjectFilter,
+    SubjectFilter, Unreadable,
 };
 use async_nats::HeaderMap;
 use async_nats::header::{
@@ -31,7 +38,9 @@ use async_nats::header::{
 };
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
-use async_nats::jetstream::stream::{self as js_stream, DiscardPolicy, StorageType};
+use async_nats::jetstream::stream::{
+    self as js_stream, DiscardPolicy, PersistenceMode, RetentionPolicy, StorageType,
+};
 use async_nats::jetstream::{self, ErrorCode};
 use errors::{direct_get_error, raw_get_error};
 use futures::StreamExt;
@@ -69,6 +78,16 @@ const LOST_ACK_SCAN: usize = 256;
 /// consumer vanished unnoticed (the client reconnecting is noticed at once, see `reconnected`).
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
 
+/// What opening the log may do to the stream. Nothing ever changes an existing stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StreamSetup {
+    /// Create the stream when it is missing; check an existing one (`serve`).
+    #[default]
+    CreateIfMissing,
+    /// The stream must exist: look it up, create nothing, check nothing (the tools).
+    MustExist,
+}
+
 /// Settings of [`JetStreamLog::connect`].
 #[derive(Clone, Debug)]
 pub struct JetStreamOptions {
@@ -76,10 +95,13 @@ pub struct JetStreamOptions {
     pub stream: String,
     /// Subjects the stream captures (default `sb.>`).
     pub subjects: Vec<String>,
-    /// Replicas of the stream: 1 on one server, 3 (or 5) in a cluster.
+    /// Replicas of a stream created here: 1 on one server, 3 (or 5) in a cluster. An existing
+    /// stream may have more.
     pub replicas: usize,
     /// Message size and duplicate window.
     pub limits: LogLimits,
+    /// Whether a missing stream is created.
+    pub setup: StreamSetup,
 }
 
 impl Default for JetStreamOptions {
@@ -89,8 +111,189 @@ impl Default for JetStreamOptions {
             subjects: vec![format!("{}.>", crate::subject::ROOT)],
             replicas: 1,
             limits: LogLimits::default(),
+            setup: StreamSetup::default(),
         }
     }
+}
+
+impl JetStreamOptions {
+    /// The stream Switchboard needs: file storage, `DiscardPolicy::New` (the default, Old,
+    /// silently drops the oldest events), limits retention with no limit (no per-subject
+    /// limit, no age), `deny_delete`, `deny_purge`, `allow_direct`, the duplicate window and
+    /// the message size of `limits`.
+    pub fn stream_config(&self) -> js_stream::Config {
+        let max_msg_size = self
+            .limits
+            .max_message_bytes
+            .saturating_add(HEADER_ALLOWANCE)
+            .min(i32::MAX as usize);
+        js_stream::Config {
+            name: self.stream.clone(),
+            subjects: self.subjects.clone(),
+            storage: StorageType::File,
+            retention: RetentionPolicy::Limits,
+            discard: DiscardPolicy::New,
+            max_messages_per_subject: -1,
+            max_messages: -1,
+            max_bytes: -1,
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            duplicate_window: self.limits.duplicate_window,
+            max_message_size: i32::try_from(max_msg_size).unwrap_or(i32::MAX),
+            num_replicas: self.replicas.max(1),
+            description: Some("switchboard event log".into()),
+            ..Default::default()
+        }
+    }
+}
+
+/// One setting of an existing stream that is not what Switchboard would choose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamDifference {
+    /// The setting, named as in the stream's JSON configuration (`discard`, `duplicate_window`).
+    pub setting: &'static str,
+    pub found: String,
+    pub wanted: String,
+    /// Whether the log cannot run on it: the stream would lose acknowledged events (memory
+    /// storage, discard old, an age or per-subject limit, interest or work-queue retention), or
+    /// appends and reads could not work (subjects not captured, sealed, a mirror, no acks, no
+    /// direct gets). The others only weaken a guarantee or a limit and are warned about.
+    pub refuses: bool,
+}
+
+/// How `found` differs from `wanted` (made by [`JetStreamOptions::stream_config`]). Replicas
+/// may be more than wanted; a stream capturing more subjects than wanted is fine.
+pub fn check_stream(
+    found: &js_stream::Config,
+    wanted: &js_stream::Config,
+) -> Vec<StreamDifference> {
+    let mut differences = Vec::new();
+    let mut differ = |setting, found: String, wanted: String, refuses| {
+        differences.push(StreamDifference {
+            setting,
+            found,
+            wanted,
+            refuses,
+        });
+    };
+    let captured: Vec<SubjectFilter> = found
+        .subjects
+        .iter()
+        .filter_map(|s| SubjectFilter::parse(s).ok())
+        .collect();
+    let covers = |wanted: &String| {
+        found.subjects.iter().any(|s| s == wanted || s == ">")
+            || captured.iter().any(|f| f.as_str() == wanted)
+    };
+    if !wanted.subjects.iter().all(covers) {
+        differ(
+            "subjects",
+            format!("{:?}", found.subjects),
+            format!("{:?}", wanted.subjects),
+            true,
+        );
+    }
+    if found.storage != wanted.storage {
+        differ(
+            "storage",
+            format!("{:?}", found.storage),
+            "file".into(),
+            true,
+        );
+    }
+    if found.retention != RetentionPolicy::Limits {
+        differ(
+            "retention",
+            format!("{:?}", found.retention),
+            "limits".into(),
+            true,
+        );
+    }
+    if found.discard != DiscardPolicy::New {
+        differ(
+            "discard",
+            format!("{:?}", found.discard),
+            "new".into(),
+            true,
+        );
+    }
+    if found.max_age != Duration::ZERO {
+        differ(
+            "max_age",
+            format!("{:?}", found.max_age),
+            "none".into(),
+            true,
+        );
+    }
+    if found.max_messages_per_subject > 0 {
+        differ(
+            "max_msgs_per_subject",
+            found.max_messages_per_subject.to_string(),
+            "none".into(),
+            true,
+        );
+    }
+    for (setting, on) in [
+        ("sealed", found.sealed),
+        ("no_ack", found.no_ack),
+        ("mirror", found.mirror.is_some()),
+    ] {
+        if on {
+            differ(setting, "set".into(), "not set".into(), true);
+        }
+    }
+    if !found.allow_direct {
+        differ("allow_direct", "false".into(), "true".into(), true);
+    }
+    // Weaker guarantees or other limits: warned about.
+    for (setting, value) in [
+        ("deny_delete", found.deny_delete),
+        ("deny_purge", found.deny_purge),
+    ] {
+        if !value {
+            differ(setting, "false".into(), "true".into(), false);
+        }
+    }
+    if found.allow_rollup {
+        differ("allow_rollup_hdrs", "true".into(), "false".into(), false);
+    }
+    if found.persist_mode == Some(PersistenceMode::Async) {
+        differ("persist_mode", "async".into(), "default".into(), false);
+    }
+    if found.duplicate_window != wanted.duplicate_window {
+        differ(
+            "duplicate_window",
+            format!("{:?}", found.duplicate_window),
+            format!("{:?}", wanted.duplicate_window),
+            false,
+        );
+    }
+    if found.max_message_size != wanted.max_message_size {
+        differ(
+            "max_msg_size",
+            found.max_message_size.to_string(),
+            wanted.max_message_size.to_string(),
+            false,
+        );
+    }
+    for (setting, value) in [
+        ("max_msgs", found.max_messages),
+        ("max_bytes", found.max_bytes),
+    ] {
+        if value > 0 {
+            differ(setting, value.to_string(), "none".into(), false);
+        }
+    }
+    if found.num_replicas < wanted.num_replicas {
+        differ(
+            "num_replicas",
+            found.num_replicas.to_string(),
+            format!("{} or more", wanted.num_replicas),
+            false,
+        );
+    }
+    differences
 }
 
 /// The event log on a JetStream stream. Cheap to clone (one connection shared by the clones).
@@ -128,10 +331,8 @@ impl fmt::Debug for JetStreamLog {
 }
 
 impl JetStreamLog {
-    /// Connects to `url` and creates the stream, or updates its settings when it exists:
-    /// file storage, `DiscardPolicy::New` (the default, Old, silently drops the oldest events),
-    /// no per-subject limit, `deny_delete`, `deny_purge`, `allow_direct`, the duplicate window
-    /// and the message size of `options.limits`.
+    /// Connects to `url` and opens the stream as `options.setup` says (see the module doc):
+    /// never changes an existing stream.
     pub async fn connect(url: &str, options: JetStreamOptions) -> Result<Self, LogError> {
         let reconnected = Arc::new(watch::Sender::new(0u64));
         let client = async_nats::ConnectOptions::new()
@@ -170,37 +371,66 @@ impl JetStreamLog {
     ) -> Result<Self, LogError> {
         let server_max_payload = client.server_info().max_payload;
         let context = jetstream::new(client.clone());
-        let max_msg_size = options
-            .limits
-            .max_message_bytes
-            .saturating_add(HEADER_ALLOWANCE)
-            .min(i32::MAX as usize);
-        let config = js_stream::Config {
-            name: options.stream.clone(),
-            subjects: options.subjects.clone(),
-            storage: StorageType::File,
-            discard: DiscardPolicy::New,
-            max_messages_per_subject: -1,
-            max_messages: -1,
-            max_bytes: -1,
-            deny_delete: true,
-            deny_purge: true,
-            allow_direct: true,
-            duplicate_window: options.limits.duplicate_window,
-            max_message_size: i32::try_from(max_msg_size).unwrap_or(i32::MAX),
-            num_replicas: options.replicas.max(1),
-            description: Some("switchboard event log".into()),
-            ..Default::default()
+        let wanted = options.stream_config();
+        let name = &options.stream;
+        let found = match context.get_stream(name).await {
+            Ok(stream) => Some(stream.cached_info().config.clone()),
+            Err(e) if errors::stream_not_found(&e) => None,
+            Err(e) => {
+                return Err(errors::lowercase_unavailable(
+                    &format!("cannot look up stream {name}"),
+                    e,
+                ));
+            }
         };
-        let info = context
-            .create_or_update_stream(config)
-            .await
-            .map_err(|e| errors::lowercase_unavailable("cannot create or update the stream", e))?;
+        let config = match (found, options.setup) {
+            (None, StreamSetup::MustExist) => {
+                return Err(LogError::Setup(format!(
+                    "no stream {name} on this server (`switchboard serve --nats` creates it)"
+                )));
+            }
+            (None, StreamSetup::CreateIfMissing) => {
+                let created = context.create_stream(wanted).await.map_err(|e| {
+                    errors::lowercase_unavailable(&format!("cannot create stream {name}"), e)
+                })?;
+                let config = created.cached_info().config.clone();
+                tracing::info!(stream = %name, replicas = config.num_replicas, "created the stream");
+                config
+            }
+            (Some(found), StreamSetup::MustExist) => found,
+            (Some(found), StreamSetup::CreateIfMissing) => {
+                let differences = check_stream(&found, &wanted);
+                for d in &differences {
+                    tracing::warn!(
+                        stream = %name,
+                        setting = d.setting,
+                        found = %d.found,
+                        wanted = %d.wanted,
+                        refuses = d.refuses,
+                        "the stream's {} differs from what switchboard needs; left as it is",
+                        d.setting
+                    );
+                }
+                let refused: Vec<String> = differences
+                    .iter()
+                    .filter(|d| d.refuses)
+                    .map(|d| format!("{} is {} (needs {})", d.setting, d.found, d.wanted))
+                    .collect();
+                if !refused.is_empty() {
+                    return Err(LogError::Setup(format!(
+                        "stream {name} would lose or refuse events: {}; \
+                         fix it with the nats tool (switchboard never changes a stream)",
+                        refused.join(", ")
+                    )));
+                }
+                found
+            }
+        };
         let stream = context
-            .get_stream_no_info(&options.stream)
+            .get_stream_no_info(name)
             .await
             .map_err(|e| LogError::Invalid(format!("bad stream name: {e}")))?;
-        let stream_limit = usize::try_from(info.config.max_message_size)
+        let stream_limit = usize::try_from(config.max_message_size)
             .ok()
             .filter(|&l| l > 0)
             .unwrap_or(usize::MAX);
@@ -316,7 +546,7 @@ impl JetStreamLog {
         from: u64,
         subject: &Subject,
         max: usize,
-    ) -> Result<Vec<LogRecord>, LogError> {
+    ) -> Result<Vec<Result<LogRecord, Unreadable>>, LogError> {
         let mut records = Vec::with_capacity(max);
         let mut next = from;
         while records.len() < max {
@@ -329,15 +559,13 @@ impl JetStreamLog {
                 Ok(message) => {
                     next = message.sequence + 1;
                     let at = timestamp(message.time.into());
-                    if let Some(record) = record(
+                    records.push(record(
                         message.sequence,
                         &message.subject,
                         &message.headers,
                         message.payload,
                         at,
-                    ) {
-                        records.push(record);
-                    }
+                    ));
                 }
                 Err(e) if errors::direct_not_found(&e) => break,
                 Err(e) => return Err(direct_get_error(e)),
@@ -479,20 +707,23 @@ fn timestamp(at: SystemTime) -> Timestamp {
     Timestamp::from_micros(micros)
 }
 
-/// A record from a stored message; `None` (with a warning) when its subject is not a valid
-/// [`Subject`] (it was not written through this log).
+/// A record from a stored message; [`Unreadable`] when its subject is not a valid [`Subject`]
+/// (it was not written through this log).
 fn record(
     seq: u64,
     subject: &str,
     headers: &HeaderMap,
     payload: bytes::Bytes,
     appended_at: Timestamp,
-) -> Option<LogRecord> {
+) -> Result<LogRecord, Unreadable> {
     let subject = match Subject::parse(subject) {
         Ok(subject) => subject,
         Err(e) => {
-            tracing::warn!(seq, subject, error = %e, "skipping a message with an invalid subject");
-            return None;
+            return Err(Unreadable {
+                seq,
+                subject: subject.to_owned(),
+                reason: e.to_string(),
+            });
         }
     };
     let header = |name: &str| {
@@ -501,7 +732,7 @@ fn record(
             .map(|v| v.as_str().to_owned())
             .unwrap_or_default()
     };
-    Some(LogRecord {
+    Ok(LogRecord {
         seq,
         subject,
         msg_id: header("Nats-Msg-Id"),
@@ -516,7 +747,10 @@ fn record(
 
 /// A record from a message delivered by a consumer, with its stream sequence and the number of
 /// messages still pending after it.
-fn delivered(message: &jetstream::Message) -> Result<(u64, u64, Option<LogRecord>), LogError> {
+#[allow(clippy::type_complexity)]
+fn delivered(
+    message: &jetstream::Message,
+) -> Result<(u64, u64, Result<LogRecord, Unreadable>), LogError> {
     let info = message
         .info()
         .map_err(|e| LogError::Unavailable(format!("bad delivery metadata: {e}")))?;
@@ -612,6 +846,17 @@ impl EventLog for JetStreamLog {
         filter: &SubjectFilter,
         max: usize,
     ) -> Result<Vec<LogRecord>, LogError> {
+        self.read_all(from_seq, filter, max)
+            .await
+            .map(super::readable)
+    }
+
+    async fn read_all(
+        &self,
+        from_seq: u64,
+        filter: &SubjectFilter,
+        max: usize,
+    ) -> Result<Vec<Result<LogRecord, Unreadable>>, LogError> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -654,7 +899,7 @@ impl EventLog for JetStreamLog {
                     continue;
                 }
                 seen += 1;
-                records.extend(record);
+                records.push(record);
                 if left == 0 || records.len() >= max || seen as u64 >= pending {
                     return Ok(());
                 }
@@ -670,6 +915,14 @@ impl EventLog for JetStreamLog {
     /// the tail skips whatever a recreated consumer delivers again. Errors (the consumer cannot
     /// be created) are reported as items; the tail keeps retrying with a growing pause.
     fn tail(
+        &self,
+        from_seq: u64,
+        filter: SubjectFilter,
+    ) -> BoxStream<'static, Result<LogRecord, LogError>> {
+        super::readable_tail(self.tail_all(from_seq, filter))
+    }
+
+    fn tail_all(
         &self,
         from_seq: u64,
         filter: SubjectFilter,
@@ -710,5 +963,84 @@ impl EventLog for JetStreamLog {
 
     fn backend(&self) -> &'static str {
         "jetstream"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(differences: &[StreamDifference]) -> Vec<(&'static str, bool)> {
+        differences.iter().map(|d| (d.setting, d.refuses)).collect()
+    }
+
+    #[test]
+    fn the_stream_switchboard_makes_passes_its_own_check() {
+        let wanted = JetStreamOptions::default().stream_config();
+        assert_eq!(check_stream(&wanted, &wanted), []);
+        // More replicas than asked, or more subjects captured, are fine.
+        let found = js_stream::Config {
+            num_replicas: 3,
+            subjects: vec![">".into()],
+            ..wanted.clone()
+        };
+        assert_eq!(check_stream(&found, &wanted), []);
+    }
+
+    #[test]
+    fn what_loses_events_refuses_and_what_weakens_warns() {
+        let wanted = JetStreamOptions {
+            replicas: 3,
+            ..JetStreamOptions::default()
+        }
+        .stream_config();
+        let found = js_stream::Config {
+            duplicate_window: Duration::from_secs(300),
+            deny_purge: false,
+            num_replicas: 1,
+            ..wanted.clone()
+        };
+        assert_eq!(
+            settings(&check_stream(&found, &wanted)),
+            [
+                ("deny_purge", false),
+                ("duplicate_window", false),
+                ("num_replicas", false)
+            ]
+        );
+        let found = js_stream::Config {
+            discard: DiscardPolicy::Old,
+            storage: StorageType::Memory,
+            max_age: Duration::from_secs(3600),
+            max_messages_per_subject: 10,
+            retention: RetentionPolicy::WorkQueue,
+            subjects: vec!["sb.p1.>".into()],
+            allow_direct: false,
+            sealed: true,
+            ..wanted.clone()
+        };
+        assert_eq!(
+            settings(&check_stream(&found, &wanted)),
+            [
+                ("subjects", true),
+                ("storage", true),
+                ("retention", true),
+                ("discard", true),
+                ("max_age", true),
+                ("max_msgs_per_subject", true),
+                ("sealed", true),
+                ("allow_direct", true),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_default_message_fits_the_default_max_payload() {
+        let config = JetStreamOptions::default().stream_config();
+        assert_eq!(config.max_message_size, 1024 * 1024);
+        assert_eq!(
+            LogLimits::default().max_message_bytes + HEADER_ALLOWANCE,
+            1024 * 1024
+        );
     }
 }

@@ -127,6 +127,26 @@ pub enum LogError {
     Unavailable(String),
     #[error("log storage error: {0}")]
     Storage(String),
+    /// The log cannot be opened as it is: a JetStream stream missing where it must exist, or
+    /// with settings that would lose events (the message says which).
+    #[error("{0}")]
+    Setup(String),
+    /// One stored record cannot be read; the records after it can (see [`Unreadable`]).
+    #[error(transparent)]
+    Unreadable(#[from] Unreadable),
+}
+
+/// A stored record that is not a message of this log: its subject is not a [`Subject`] (it was
+/// published onto the stream's subjects by something else), or its row does not hold a message
+/// (an embedded file written by hand). Readers show or count it and go on with the next record:
+/// one such record never halts a reader.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {seq} on {subject:?} cannot be read: {reason}")]
+pub struct Unreadable {
+    pub seq: u64,
+    /// The subject as stored.
+    pub subject: String,
+    pub reason: String,
 }
 
 impl LogError {
@@ -136,19 +156,57 @@ impl LogError {
     }
 }
 
+/// The records of a read, without the unreadable ones (each logged).
+pub(crate) fn readable(records: Vec<Result<LogRecord, Unreadable>>) -> Vec<LogRecord> {
+    records
+        .into_iter()
+        .filter_map(|record| {
+            record
+                .map_err(|unreadable| tracing::warn!(%unreadable, "skipping a record"))
+                .ok()
+        })
+        .collect()
+}
+
+/// A tail without its unreadable records (each logged).
+pub(crate) fn readable_tail(
+    tail: BoxStream<'static, Result<LogRecord, LogError>>,
+) -> BoxStream<'static, Result<LogRecord, LogError>> {
+    use futures::StreamExt;
+    tail.filter(|item| {
+        let keep = match item {
+            Err(LogError::Unreadable(unreadable)) => {
+                tracing::warn!(%unreadable, "skipping a record");
+                false
+            }
+            _ => true,
+        };
+        std::future::ready(keep)
+    })
+    .boxed()
+}
+
 /// Settings common to both backends.
 #[derive(Clone, Debug)]
 pub struct LogLimits {
-    /// Largest body accepted (attachments are stored apart, by reference).
+    /// Largest body accepted (attachments are stored apart, by reference). The default,
+    /// [`LogLimits::DEFAULT_MAX_MESSAGE_BYTES`], fits nats-server's default `max_payload` (1 MiB)
+    /// with room for the headers.
     pub max_message_bytes: usize,
     /// How long a message id is remembered for deduplication.
     pub duplicate_window: Duration,
 }
 
+impl LogLimits {
+    /// 1 MiB less 4 KiB: a body of this size plus its headers is one NATS message within
+    /// nats-server's default `max_payload` of 1 MiB.
+    pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024 - 4096;
+}
+
 impl Default for LogLimits {
     fn default() -> Self {
         Self {
-            max_message_bytes: 1024 * 1024,
+            max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             duplicate_window: Duration::from_secs(120),
         }
     }
@@ -164,7 +222,8 @@ pub trait EventLog: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<AppendAck, LogError>> + Send;
 
     /// Up to `max` messages with `seq >= from_seq` that match `filter`, in sequence order. An
-    /// empty answer means there is nothing more at the moment.
+    /// empty answer means there is nothing more at the moment. Records that cannot be read are
+    /// left out (with a warning); [`EventLog::read_all`] shows them.
     fn read(
         &self,
         from_seq: u64,
@@ -172,13 +231,38 @@ pub trait EventLog: Clone + Send + Sync + 'static {
         max: usize,
     ) -> impl Future<Output = Result<Vec<LogRecord>, LogError>> + Send;
 
+    /// Like [`EventLog::read`], with each record that cannot be read in its place as an
+    /// [`Unreadable`] (it counts towards `max`). The default has none to show.
+    fn read_all(
+        &self,
+        from_seq: u64,
+        filter: &SubjectFilter,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<Result<LogRecord, Unreadable>>, LogError>> + Send {
+        async move {
+            let records = self.read(from_seq, filter, max).await?;
+            Ok(records.into_iter().map(Ok).collect())
+        }
+    }
+
     /// Every message with `seq >= from_seq` that matches `filter`: first what is stored, then
-    /// live as it is appended, never ending on its own. No gap and no duplicate.
+    /// live as it is appended, never ending on its own. No gap and no duplicate. Records that
+    /// cannot be read are left out (with a warning); [`EventLog::tail_all`] shows them.
     fn tail(
         &self,
         from_seq: u64,
         filter: SubjectFilter,
     ) -> BoxStream<'static, Result<LogRecord, LogError>>;
+
+    /// Like [`EventLog::tail`], with each record that cannot be read in its place as one
+    /// [`LogError::Unreadable`] item; the tail goes on after it. The default has none to show.
+    fn tail_all(
+        &self,
+        from_seq: u64,
+        filter: SubjectFilter,
+    ) -> BoxStream<'static, Result<LogRecord, LogError>> {
+        self.tail(from_seq, filter)
+    }
 
     /// The sequence of the last message on `subject`, 0 when there is none.
     fn last_subject_seq(
@@ -230,6 +314,29 @@ impl EventLog for AnyLog {
         match self {
             AnyLog::Embedded(log) => log.tail(from_seq, filter),
             AnyLog::JetStream(log) => log.tail(from_seq, filter),
+        }
+    }
+
+    fn tail_all(
+        &self,
+        from_seq: u64,
+        filter: SubjectFilter,
+    ) -> BoxStream<'static, Result<LogRecord, LogError>> {
+        match self {
+            AnyLog::Embedded(log) => log.tail_all(from_seq, filter),
+            AnyLog::JetStream(log) => log.tail_all(from_seq, filter),
+        }
+    }
+
+    async fn read_all(
+        &self,
+        from_seq: u64,
+        filter: &SubjectFilter,
+        max: usize,
+    ) -> Result<Vec<Result<LogRecord, Unreadable>>, LogError> {
+        match self {
+            AnyLog::Embedded(log) => log.read_all(from_seq, filter, max).await,
+            AnyLog::JetStream(log) => log.read_all(from_seq, filter, max).await,
         }
     }
 

@@ -130,7 +130,9 @@ impl From<LogError> for AppError {
                 field: None,
             },
             LogError::Full | LogError::Unavailable(_) => AppError::Unavailable(error.to_string()),
-            LogError::Storage(_) => AppError::Internal(error.to_string()),
+            LogError::Storage(_) | LogError::Setup(_) | LogError::Unreadable(_) => {
+                AppError::Internal(error.to_string())
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use switchboard_core::domain::dialog::DialogCommand;
 use switchboard_core::domain::project::ProjectCommand;
 use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
-use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
+use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions, StreamSetup};
 use switchboard_core::service::{CommandMeta, CommandService, ServiceOptions};
 use switchboard_core::{AnyLog, EventLog};
 use switchboard_schemas::{
@@ -712,7 +712,18 @@ pub async fn append(args: AppendArgs) -> Result<(), String> {
                         (local.url.clone(), Some(local.child.id()))
                     }
                 };
-                let log = JetStreamLog::connect(&url, JetStreamOptions::default())
+                // A server named by --nats is the operator's: its stream must exist. The bench's
+                // own server gets one.
+                let setup = if server_pid.is_some() {
+                    StreamSetup::CreateIfMissing
+                } else {
+                    StreamSetup::MustExist
+                };
+                let options = JetStreamOptions {
+                    setup,
+                    ..JetStreamOptions::default()
+                };
+                let log = JetStreamLog::connect(&url, options)
                     .await
                     .map_err(|e| e.to_string())?;
                 let figures =

@@ -333,3 +333,211 @@ async fn follow_on_the_embedded_log_prints_live_events_until_the_output_closes()
         [expected_line(2, 0, &live[0]), expected_line(2, 1, &live[1])]
     );
 }
+
+/// The log file's bytes and modification time, and the size of its WAL (0 when absent).
+fn file_state(data: &Path) -> (Vec<u8>, std::time::SystemTime, u64) {
+    let path = data.join("log.sqlite");
+    let bytes = std::fs::read(&path).unwrap();
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let wal = std::fs::metadata(data.join("log.sqlite-wal")).map_or(0, |m| m.len());
+    (bytes, modified, wal)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_tools_leave_the_log_file_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    embedded_with_three_messages(&data).await;
+    let before = file_state(&data);
+    let data_arg = data.to_str().unwrap();
+
+    let lines = json_lines(&["events", "tail", "--data", data_arg]);
+    assert_eq!(lines.len(), 4);
+    assert!(file_state(&data) == before, "events tail changed the log");
+
+    let output = run(&["rebuild", "all", "--data", data_arg]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(file_state(&data) == before, "rebuild changed the log");
+    assert!(data.join("read").is_dir(), "rebuild writes the read models");
+
+    let output = run(&["verify", "--data", data_arg]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(file_state(&data) == before, "verify changed the log");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_tail_adds_no_wal_frame_to_a_live_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The writer stays open, as a running `serve` keeps it: its WAL holds the appends.
+    let log = open_embedded(&data);
+    three_messages(&log).await;
+    let before = file_state(&data);
+    assert!(before.2 > 0, "the live log has a WAL");
+
+    let lines = json_lines(&["events", "tail", "--data", data.to_str().unwrap()]);
+    assert_eq!(lines.len(), 4);
+    let after = file_state(&data);
+    assert_eq!(
+        (after.1, after.2),
+        (before.1, before.2),
+        "mtime and WAL size"
+    );
+    assert!(after.0 == before.0, "the log file's bytes changed");
+    drop(log);
+}
+
+#[test]
+fn an_empty_log_file_is_an_error_and_stays_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let path = data.join("log.sqlite");
+    std::fs::File::create(&path).unwrap();
+    let data_arg = data.to_str().unwrap();
+    for args in [
+        vec!["events", "tail", "--data", data_arg],
+        vec!["rebuild", "all", "--data", data_arg],
+        vec!["verify", "--data", data_arg],
+    ] {
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {output:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("log.sqlite"), "{args:?}: {stderr}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "{args:?}");
+        assert!(!data.join("log.sqlite-wal").exists(), "{args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_on_the_embedded_log_shows_appends_of_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // This test process is the writer; the tail is another process.
+    let log = open_embedded(&data);
+    let first = note(dialog(1), "before the tail");
+    append(&log, std::slice::from_ref(&first)).await;
+
+    let mut command = bin();
+    command.args([
+        "events",
+        "tail",
+        "--follow",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let mut tail_process = Running::spawn(&mut command, dir.path().join("tail.stderr"));
+    let line: Value = serde_json::from_str(&tail_process.next_line()).unwrap();
+    assert_eq!(line, expected_line(1, 0, &first));
+
+    let mut waits = Vec::new();
+    for n in 0..5 {
+        let late = note(dialog(2), &format!("appended by another process {n}"));
+        let started = std::time::Instant::now();
+        let seq = append(&log, std::slice::from_ref(&late)).await;
+        let line: Value = serde_json::from_str(&tail_process.next_line()).unwrap();
+        waits.push(started.elapsed());
+        assert_eq!(line, expected_line(seq, 0, &late));
+    }
+    eprintln!("follow: appends of another process seen after {waits:?}");
+}
+
+#[tokio::test]
+async fn unreadable_rows_are_error_lines_and_the_tail_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = open_embedded(&data);
+    let good = note(dialog(1), "readable");
+    append(&log, std::slice::from_ref(&good)).await;
+    drop(log);
+    // Rows no append can make: a subject that is not one, a body that is not a blob.
+    let conn = rusqlite::Connection::open(data.join("log.sqlite")).unwrap();
+    conn.execute(
+        "INSERT INTO log (seq, subject, msg_id, appended_at, types, versions, body) \
+         VALUES (2, 'sb.Not A Subject', 'bad-1', 0, 'note.added', '1', x'00')",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO log (seq, subject, msg_id, appended_at, types, versions, body) \
+         VALUES (3, ?1, 'bad-2', 0, 'note.added', '1', 42)",
+        [subject_of(dialog(1)).as_str()],
+    )
+    .unwrap();
+    drop(conn);
+    let log = open_embedded(&data);
+    let after = note(dialog(1), "after the bad rows");
+    assert_eq!(append(&log, std::slice::from_ref(&after)).await, 4);
+    drop(log);
+
+    let check = |lines: &[Value]| {
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(lines[0], expected_line(1, 0, &good));
+        assert_eq!(lines[1]["seq"], 2, "{lines:?}");
+        assert_eq!(lines[1]["subject"], "sb.Not A Subject", "{lines:?}");
+        assert_eq!(lines[2]["seq"], 3, "{lines:?}");
+        for line in &lines[1..3] {
+            assert!(!line["error"].as_str().unwrap().is_empty(), "{line}");
+        }
+        assert_eq!(lines[3], expected_line(4, 0, &after));
+    };
+    let data_arg = data.to_str().unwrap();
+    check(&json_lines(&["events", "tail", "--data", data_arg]));
+
+    let mut command = bin();
+    command.args(["events", "tail", "--follow", "--data", data_arg]);
+    let mut tail_process = Running::spawn(&mut command, dir.path().join("tail.stderr"));
+    let followed: Vec<Value> = (0..4)
+        .map(|_| serde_json::from_str(&tail_process.next_line()).unwrap())
+        .collect();
+    check(&followed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_messages_on_jetstream_are_error_lines() {
+    let nats = NatsServer::start();
+    let log = JetStreamLog::connect(&nats.url(), JetStreamOptions::default())
+        .await
+        .unwrap();
+    let good = note(dialog(1), "readable");
+    append(&log, std::slice::from_ref(&good)).await;
+    // Published straight onto the stream's subjects, not through the log.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    for (subject, body) in [
+        ("sb.Not.a-subject".to_owned(), Bytes::from_static(b"x")),
+        (
+            subject_of(dialog(1)).to_string(),
+            Bytes::from_static(b"\x05garbage"),
+        ),
+    ] {
+        js.publish(subject, body).await.unwrap().await.unwrap();
+    }
+    let after = note(dialog(1), "after the bad messages");
+    assert_eq!(append(&log, std::slice::from_ref(&after)).await, 4);
+
+    let check = |lines: &[Value]| {
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(lines[0], expected_line(1, 0, &good));
+        assert_eq!(
+            (&lines[1]["seq"], &lines[1]["subject"]),
+            (&json!(2), &json!("sb.Not.a-subject")),
+            "{lines:?}"
+        );
+        assert_eq!(lines[2]["seq"], 3, "{lines:?}");
+        for line in &lines[1..3] {
+            assert!(!line["error"].as_str().unwrap().is_empty(), "{line}");
+        }
+        assert_eq!(lines[3], expected_line(4, 0, &after));
+    };
+    check(&json_lines(&["events", "tail", "--nats", &nats.url()]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = bin();
+    command.args(["events", "tail", "--follow", "--nats", &nats.url()]);
+    let mut tail_process = Running::spawn(&mut command, dir.path().join("tail.stderr"));
+    let followed: Vec<Value> = (0..4)
+        .map(|_| serde_json::from_str(&tail_process.next_line()).unwrap())
+        .collect();
+    check(&followed);
+}

@@ -8,6 +8,7 @@
 //! - [`readmodels`]: `serve` keeping read models current, `rebuild` swapping, `verify`, a
 //!   SIGKILL while applying;
 //! - [`serve`]: `serve` on both logs, shutdown, exit codes;
+//! - [`stream_setup`]: tools only look the JetStream stream up, `serve` never changes it;
 //! - [`common`]: helpers shared by the suites (real events, the real binary, an HTTP client).
 //!
 //! The suites that run the binary find it as `CARGO_BIN_EXE_switchboard`; those on JetStream
@@ -20,3 +21,4 @@ mod common;
 mod events_tail;
 mod readmodels;
 mod serve;
+mod stream_setup;

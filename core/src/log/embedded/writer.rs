@@ -20,16 +20,20 @@
 //! ([`MsgIds`]), rebuilt from the `log` table (which stores each message's id and time) when the
 //! file is opened, exactly like JetStream rebuilds its own from the stream. A dedup table updated
 //! by every append cost a random B-tree page per message and about a third of the throughput.
+//! The index keeps 16 bytes per id ([`id_key`]) on a monotonic clock and at most
+//! `EmbeddedOptions::dedup_capacity` ids: at the cap the oldest is forgotten before its window
+//! ends, and a retry carrying it is appended again (see [`MsgIds`]). Only the writer has one:
+//! a log opened read-only builds none.
 
 use super::{SCHEMA, SCHEMA_VERSION, SyncMode, storage};
 use crate::log::{AppendAck, AppendRequest, LogError, LogLimits, Subject};
 use crate::wal::{WalKeeper, WalLimits, WalStep};
 use lru::LruCache;
 use rusqlite::{Connection, TransactionBehavior};
+use sha2::Digest;
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use switchboard_schemas::Timestamp;
@@ -98,41 +102,129 @@ pub(super) fn open_write_connection(path: &Path, sync: SyncMode) -> Result<Conne
     Ok(conn)
 }
 
-/// Message id → (sequence, appended at) for the ids appended within the duplicate window, with
-/// the ids in the order they were appended so that expired ones are dropped from the front.
-#[derive(Default)]
-struct MsgIds {
-    by_id: HashMap<Arc<str>, (u64, i64)>,
-    in_order: VecDeque<(i64, Arc<str>)>,
+/// A message id as 16 bytes: a UUID written the canonical way (lowercase, hyphenated) is its
+/// own 16 bytes; any other id is the first 16 bytes of its SHA-256. Two different ids share a
+/// key only by a 2^-128 chance (and a canonical UUID's text maps to nothing else), which is
+/// treated as impossible.
+pub(super) type IdKey = [u8; 16];
+
+pub(super) fn id_key(msg_id: &str) -> IdKey {
+    if msg_id.len() == uuid::fmt::Hyphenated::LENGTH
+        && let Ok(id) = uuid::Uuid::try_parse(msg_id)
+        && id
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            == msg_id
+    {
+        return id.into_bytes();
+    }
+    let digest = sha2::Sha256::digest(msg_id.as_bytes());
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
 }
 
+/// Message id → (sequence, appended at) for the ids appended within the duplicate window, with
+/// the ids in the order they were appended so that expired ones are dropped from the front.
+///
+/// Times are microseconds on a monotonic clock ([`MsgIds::now`]): a step of the wall clock
+/// neither empties the index nor keeps ids longer. Ids read back from the log at open get the
+/// monotonic time their stored wall-clock time is ago.
+///
+/// Bounded by count as well as by time: past `capacity` ids the oldest is forgotten first,
+/// before its window ends; a retry that carries it is then appended again as a new message,
+/// exactly as a retry after the window (a warning says so, at most once a minute).
+struct MsgIds {
+    by_id: HashMap<IdKey, (u64, i64)>,
+    in_order: VecDeque<(i64, IdKey)>,
+    capacity: usize,
+    origin: Instant,
+    /// Ids forgotten at the cap before their window ended.
+    evicted_early: u64,
+    warned_at: Option<Instant>,
+}
+
+/// How often, at most, the writer warns that the id index is full.
+const FULL_WARNING_EVERY: Duration = Duration::from_secs(60);
+
 impl MsgIds {
-    fn get(&self, msg_id: &str) -> Option<(u64, i64)> {
-        self.by_id.get(msg_id).copied()
+    fn new(capacity: usize) -> Self {
+        Self {
+            by_id: HashMap::new(),
+            in_order: VecDeque::new(),
+            capacity: capacity.max(1),
+            origin: Instant::now(),
+            evicted_early: 0,
+            warned_at: None,
+        }
     }
 
-    fn insert(&mut self, msg_id: &str, seq: u64, at: i64) {
-        let id: Arc<str> = Arc::from(msg_id);
-        self.by_id.insert(id.clone(), (seq, at));
-        self.in_order.push_back((at, id));
+    /// Now, in microseconds since the index was made (monotonic).
+    fn now(&self) -> i64 {
+        i64::try_from(self.origin.elapsed().as_micros()).unwrap_or(i64::MAX)
     }
 
-    /// Forgets ids appended before `floor` (microseconds).
+    /// The time before which an id is out of a window of `window`.
+    fn floor(&self, window: Duration) -> i64 {
+        let window = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+        self.now().saturating_sub(window)
+    }
+
+    fn get(&self, key: &IdKey) -> Option<(u64, i64)> {
+        self.by_id.get(key).copied()
+    }
+
+    /// Ids held (an id appended again is counted for each time).
+    fn len(&self) -> usize {
+        self.in_order.len()
+    }
+
+    fn insert(&mut self, key: IdKey, seq: u64, at: i64) {
+        self.by_id.insert(key, (seq, at));
+        self.in_order.push_back((at, key));
+        while self.len() > self.capacity {
+            if let Some((at, key)) = self.in_order.pop_front() {
+                self.forget(&key, at);
+                self.evicted_early += 1;
+            }
+        }
+        if self.evicted_early > 0
+            && self
+                .warned_at
+                .is_none_or(|at| at.elapsed() >= FULL_WARNING_EVERY)
+        {
+            self.warned_at = Some(Instant::now());
+            tracing::warn!(
+                capacity = self.capacity,
+                forgotten = self.evicted_early,
+                "the message id index is full: the oldest ids are forgotten before their \
+                 duplicate window ends, and a retry carrying one is appended again"
+            );
+        }
+    }
+
+    /// Removes `key`'s entry made at `at` (not a newer one: the id may have been appended again
+    /// after it expired).
+    fn forget(&mut self, key: &IdKey, at: i64) {
+        if self.by_id.get(key).is_some_and(|&(_, latest)| latest <= at) {
+            self.by_id.remove(key);
+        }
+    }
+
+    /// Forgets ids appended before `floor`.
     fn expire(&mut self, floor: i64) {
         while let Some((at, _)) = self.in_order.front() {
             if *at >= floor {
                 break;
             }
-            if let Some((at, id)) = self.in_order.pop_front() {
-                // The id may have been appended again after it expired: keep the newer entry.
-                if self.by_id.get(&id).is_some_and(|&(_, latest)| latest <= at) {
-                    self.by_id.remove(&id);
-                }
+            if let Some((at, key)) = self.in_order.pop_front() {
+                self.forget(&key, at);
             }
         }
     }
 
-    /// Adds the ids of the messages with `seq >= from` appended after `floor`.
+    /// Adds the ids of the messages with `seq >= from` appended after `floor` (wall-clock
+    /// microseconds, as stored), the newest `capacity` of them at most.
     fn load(&mut self, conn: &Connection, from: u64, floor: i64) -> rusqlite::Result<()> {
         let from = i64::try_from(from).unwrap_or(i64::MAX);
         let mut stmt = conn.prepare(
@@ -147,15 +239,18 @@ impl MsgIds {
             }
             if at >= floor {
                 let seq: i64 = row.get(1)?;
-                found.push((
-                    row.get::<_, String>(0)?,
-                    u64::try_from(seq).unwrap_or(0),
-                    at,
-                ));
+                let id = row.get_ref(0)?.as_str().unwrap_or_default();
+                found.push((id_key(id), u64::try_from(seq).unwrap_or(0), at));
+                if found.len() >= self.capacity {
+                    break;
+                }
             }
         }
-        for (id, seq, at) in found.into_iter().rev() {
-            self.insert(&id, seq, at);
+        // Wall-clock times to monotonic ones: as long ago as the stored time is.
+        let (wall_now, now) = (Timestamp::now().as_micros(), self.now());
+        for (key, seq, at) in found.into_iter().rev() {
+            let age = wall_now.saturating_sub(at).max(0);
+            self.insert(key, seq, now.saturating_sub(age));
         }
         Ok(())
     }
@@ -188,6 +283,7 @@ impl Writer {
     pub(super) fn new(
         conn: Connection,
         limits: LogLimits,
+        dedup_capacity: usize,
         last_seq: u64,
         announce: watch::Sender<u64>,
     ) -> Result<Self, LogError> {
@@ -197,7 +293,7 @@ impl Writer {
             limits,
             next_seq: last_seq + 1,
             subjects: LruCache::new(SUBJECT_CACHE),
-            msg_ids: MsgIds::default(),
+            msg_ids: MsgIds::new(dedup_capacity),
             data_version,
             last_seq: announce,
             gather: false,
@@ -211,7 +307,8 @@ impl Writer {
         Ok(writer)
     }
 
-    /// Appends older than this (microseconds) are out of the duplicate window.
+    /// Appends stored before this wall-clock time (microseconds) are out of the duplicate
+    /// window: what [`MsgIds::load`] reads back.
     fn dedup_floor(&self) -> i64 {
         let window = i64::try_from(self.limits.duplicate_window.as_micros()).unwrap_or(i64::MAX);
         Timestamp::now().as_micros().saturating_sub(window)
@@ -232,7 +329,7 @@ impl Writer {
             match queue.recv_timeout(IDLE_TICK) {
                 Ok(first) => batch.push(first),
                 Err(RecvTimeoutError::Timeout) => {
-                    let floor = self.dedup_floor();
+                    let floor = self.msg_ids.floor(self.limits.duplicate_window);
                     self.msg_ids.expire(floor);
                     continue;
                 }
@@ -319,7 +416,8 @@ impl Writer {
     ) -> rusqlite::Result<Vec<Result<AppendAck, LogError>>> {
         let now = Timestamp::now().as_micros();
         let dedup_floor = self.dedup_floor();
-        self.msg_ids.expire(dedup_floor);
+        let id_floor = self.msg_ids.floor(self.limits.duplicate_window);
+        self.msg_ids.expire(id_floor);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -334,7 +432,7 @@ impl Writer {
         }
         // What this batch adds, applied to the writer's state only once committed.
         let mut overlay: HashMap<&Subject, u64> = HashMap::new();
-        let mut new_ids: HashMap<&str, u64> = HashMap::new();
+        let mut new_ids: HashMap<IdKey, u64> = HashMap::new();
         let mut answers = Vec::with_capacity(requests.len());
         let mut next_seq = self.next_seq;
         {
@@ -346,11 +444,12 @@ impl Writer {
             )?;
             for request in requests {
                 let msg_id = request.msg_id.as_str();
+                let key = id_key(msg_id);
                 // 1. Deduplication.
-                let seen = new_ids.get(msg_id).copied().or_else(|| {
+                let seen = new_ids.get(&key).copied().or_else(|| {
                     self.msg_ids
-                        .get(msg_id)
-                        .filter(|&(_, at)| at >= dedup_floor)
+                        .get(&key)
+                        .filter(|&(_, at)| at >= id_floor)
                         .map(|(seq, _)| seq)
                 });
                 if let Some(seq) = seen {
@@ -407,7 +506,7 @@ impl Writer {
                     request.batch.body.as_ref(),
                 ])?;
                 overlay.insert(&request.subject, seq);
-                new_ids.insert(msg_id, seq);
+                new_ids.insert(key, seq);
                 next_seq += 1;
                 answers.push(Ok(AppendAck {
                     seq,
@@ -421,10 +520,11 @@ impl Writer {
             for (subject, seq) in overlay {
                 self.subjects.put(subject.clone(), seq);
             }
-            let mut new_ids: Vec<(&str, u64)> = new_ids.into_iter().collect();
+            let mut new_ids: Vec<(IdKey, u64)> = new_ids.into_iter().collect();
             new_ids.sort_unstable_by_key(|&(_, seq)| seq);
-            for (msg_id, seq) in new_ids {
-                self.msg_ids.insert(msg_id, seq, now);
+            let at = self.msg_ids.now();
+            for (key, seq) in new_ids {
+                self.msg_ids.insert(key, seq, at);
             }
             self.last_seq.send_replace(next_seq - 1);
         }
@@ -460,23 +560,70 @@ fn last_seq(conn: &Connection) -> rusqlite::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::MsgIds;
+    use super::{MsgIds, id_key};
+
+    fn key(n: u8) -> [u8; 16] {
+        [n; 16]
+    }
 
     #[test]
     fn msg_ids_expire_in_order_and_keep_reappended_ids() {
-        let mut ids = MsgIds::default();
-        ids.insert("a", 1, 10);
-        ids.insert("b", 2, 20);
+        let mut ids = MsgIds::new(100);
+        ids.insert(key(1), 1, 10);
+        ids.insert(key(2), 2, 20);
         ids.expire(15);
-        assert_eq!(ids.get("a"), None);
-        assert_eq!(ids.get("b"), Some((2, 20)));
-        // "b" appended again later (after its first expiry window): the old entry leaving the
+        assert_eq!(ids.get(&key(1)), None);
+        assert_eq!(ids.get(&key(2)), Some((2, 20)));
+        // Id 2 appended again later (after its first expiry window): the old entry leaving the
         // queue must not remove the new one.
-        ids.insert("b", 3, 30);
+        ids.insert(key(2), 3, 30);
         ids.expire(25);
-        assert_eq!(ids.get("b"), Some((3, 30)));
+        assert_eq!(ids.get(&key(2)), Some((3, 30)));
         ids.expire(31);
-        assert_eq!(ids.get("b"), None);
+        assert_eq!(ids.get(&key(2)), None);
         assert!(ids.in_order.is_empty());
+    }
+
+    #[test]
+    fn at_the_cap_the_oldest_id_is_forgotten_first() {
+        let mut ids = MsgIds::new(3);
+        for n in 1..=5 {
+            ids.insert(key(n), u64::from(n), i64::from(n));
+        }
+        assert_eq!(ids.len(), 3);
+        assert_eq!(ids.by_id.len(), 3);
+        assert_eq!((ids.get(&key(1)), ids.get(&key(2))), (None, None));
+        for n in 3..=5 {
+            assert_eq!(ids.get(&key(n)), Some((u64::from(n), i64::from(n))));
+        }
+        assert_eq!(ids.evicted_early, 2);
+        // Re-appending a kept id holds two queue entries for it: still within the cap.
+        ids.insert(key(5), 6, 6);
+        assert_eq!(ids.len(), 3);
+        assert_eq!(ids.get(&key(5)), Some((6, 6)));
+        assert_eq!(ids.get(&key(3)), None);
+    }
+
+    #[test]
+    fn the_index_clock_is_monotonic() {
+        let ids = MsgIds::new(10);
+        let first = ids.now();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(ids.now() > first);
+        let floor = ids.floor(std::time::Duration::from_secs(1));
+        assert!(floor <= ids.now() - 1_000_000);
+    }
+
+    #[test]
+    fn ids_are_16_bytes_uuids_their_own() {
+        let uuid = uuid::Uuid::now_v7();
+        assert_eq!(id_key(&uuid.hyphenated().to_string()), uuid.into_bytes());
+        // Another spelling of the same UUID is another id: hashed, not parsed.
+        let upper = uuid.hyphenated().to_string().to_uppercase();
+        assert_ne!(id_key(&upper), uuid.into_bytes());
+        assert_ne!(id_key(&uuid.simple().to_string()), uuid.into_bytes());
+        // Other ids hash to distinct keys, the same each time.
+        assert_ne!(id_key("wa:ABC123"), id_key("wa:ABC124"));
+        assert_eq!(id_key("wa:ABC123"), id_key("wa:ABC123"));
     }
 }

@@ -2,6 +2,7 @@
 //! "unavailable" (timeouts, lost connections: the outcome is unknown, retry with the same id).
 
 use crate::log::LogError;
+use async_nats::jetstream::context::{GetStreamError, GetStreamErrorKind};
 use async_nats::jetstream::stream::{
     DirectGetError, DirectGetErrorKind, RawMessageError, RawMessageErrorKind,
 };
@@ -88,6 +89,12 @@ pub(super) fn raw_get_error(err: RawMessageError) -> LogError {
         }
         _ => lowercase_unavailable("message get failed", err),
     }
+}
+
+/// The server answered that there is no such stream.
+pub(super) fn stream_not_found(err: &GetStreamError) -> bool {
+    matches!(err.kind(), GetStreamErrorKind::JetStream(api)
+        if api.error_code() == ErrorCode::STREAM_NOT_FOUND)
 }
 
 #[cfg(test)]

@@ -60,9 +60,7 @@ impl Tail {
                         Ok((seq, _, _)) if seq < self.next => continue,
                         Ok((seq, _, record)) => {
                             self.next = seq + 1;
-                            if let Some(record) = record {
-                                return Some((Ok(record), self));
-                            }
+                            return Some((record.map_err(LogError::from), self));
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "tail: dropping its consumer");

@@ -33,7 +33,7 @@ use std::time::Duration;
 use switchboard_core::AnyLog;
 use switchboard_core::log::LogLimits;
 use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
-use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
+use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions, StreamSetup};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogChoice {
@@ -252,9 +252,16 @@ async fn open_log(args: &ProjectionsArgs, dir: &Path) -> Result<AnyLog, String> 
                 .clone()
                 .ok_or("--log jetstream needs --nats URL")?;
             AnyLog::JetStream(
-                JetStreamLog::connect(&url, JetStreamOptions::default())
-                    .await
-                    .map_err(|e| e.to_string())?,
+                // The operator's server: its stream must exist, and is not changed.
+                JetStreamLog::connect(
+                    &url,
+                    JetStreamOptions {
+                        setup: StreamSetup::MustExist,
+                        ..JetStreamOptions::default()
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?,
             )
         }
     })
