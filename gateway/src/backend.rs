@@ -34,7 +34,7 @@ impl LogLocation {
 
 /// What a command does with the log, which decides how it is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
+pub enum LogUse {
     /// `serve`: a missing embedded log is created; a missing JetStream stream is created with
     /// this many replicas, an existing one is checked and never changed.
     Serve { replicas: usize },
@@ -60,20 +60,20 @@ pub enum OpenError {
     Connect { url: String, error: LogError },
 }
 
-pub async fn open_log(location: &LogLocation, access: Access) -> Result<AnyLog, OpenError> {
+pub async fn open_log(location: &LogLocation, access: LogUse) -> Result<AnyLog, OpenError> {
     match location {
         LogLocation::Embedded { data_dir } => {
             let path = data_dir.join(EMBEDDED_FILE);
             let log = match access {
-                Access::Serve { .. } => {
+                LogUse::Serve { .. } => {
                     std::fs::create_dir_all(data_dir).map_err(|error| OpenError::DataDir {
                         path: data_dir.clone(),
                         error,
                     })?;
                     EmbeddedLog::open(&path, EmbeddedOptions::default())
                 }
-                Access::Read if !path.is_file() => return Err(OpenError::NoLog { path }),
-                Access::Read => {
+                LogUse::Read if !path.is_file() => return Err(OpenError::NoLog { path }),
+                LogUse::Read => {
                     let opened = path.clone();
                     tokio::task::spawn_blocking(move || {
                         EmbeddedLog::open_read_only(&opened, LogLimits::default())
@@ -88,12 +88,12 @@ pub async fn open_log(location: &LogLocation, access: Access) -> Result<AnyLog, 
         }
         LogLocation::JetStream { url } => {
             let options = match access {
-                Access::Serve { replicas } => JetStreamOptions {
+                LogUse::Serve { replicas } => JetStreamOptions {
                     replicas,
                     setup: StreamSetup::CreateIfMissing,
                     ..JetStreamOptions::default()
                 },
-                Access::Read => JetStreamOptions {
+                LogUse::Read => JetStreamOptions {
                     setup: StreamSetup::MustExist,
                     ..JetStreamOptions::default()
                 },

@@ -1,7 +1,7 @@
 //! The `switchboard` command line: argument definitions and what each command does. `main` only
 //! parses and maps the outcome to an exit code (0 ok, 1 runtime error, 2 bad usage).
 
-use crate::backend::{Access, LogLocation, open_log};
+use crate::backend::{LogLocation, LogUse, open_log};
 use crate::events::{TailError, TailOptions};
 use crate::readmodels::{READ_DIR, ReadModels};
 use clap::{Args, Parser, Subcommand};
@@ -218,7 +218,7 @@ fn init_tracing(default_level: &str) {
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let location = LogLocation::new(&args.data, args.nats.as_deref());
-    let access = Access::Serve {
+    let access = LogUse::Serve {
         replicas: usize::from(args.replicas),
     };
     let log = open_log(&location, access).await?;
@@ -271,7 +271,7 @@ fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
 
 async fn rebuild(args: RebuildArgs) -> Result<(), CliError> {
     let location = LogLocation::new(&args.data, args.nats.as_deref());
-    let log = open_log(&location, Access::Read).await?;
+    let log = open_log(&location, LogUse::Read).await?;
     let until = match (args.until_seq, args.until_time) {
         (Some(seq), _) => Until::Seq(seq),
         (None, Some(at)) => Until::Time(at),
@@ -288,7 +288,7 @@ async fn rebuild(args: RebuildArgs) -> Result<(), CliError> {
 
 async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let location = LogLocation::new(&args.data, args.nats.as_deref());
-    let log = open_log(&location, Access::Read).await?;
+    let log = open_log(&location, LogUse::Read).await?;
     let root = args.data.join(READ_DIR);
     let (_temporary, scratch) = match &args.scratch {
         Some(dir) => {
@@ -329,7 +329,7 @@ async fn verify(args: VerifyArgs) -> Result<(), CliError> {
 
 async fn events_tail(args: TailArgs) -> Result<(), CliError> {
     let location = LogLocation::new(&args.data, args.nats.as_deref());
-    let log = open_log(&location, Access::Read).await?;
+    let log = open_log(&location, LogUse::Read).await?;
     let options = TailOptions {
         from_seq: args.from_seq,
         follow: args.follow,
