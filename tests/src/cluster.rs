@@ -125,8 +125,8 @@ impl NatsCluster {
         self.start_node(i);
     }
 
-    /// Cuts node `i` off from the others: it is restarted with no routes, listening for routes
-    /// on a port nobody dials, while it still accepts clients. Undone by [`NatsCluster::heal`].
+    /// Cuts node `i` off from the others: it is restarted with a route to nowhere, listening
+    /// for routes on a port nobody dials, while it still accepts clients. Undone by [`NatsCluster::heal`].
     pub fn isolate(&mut self, i: usize) {
         self.kill(i);
         self.nodes[i].isolated = true;
@@ -252,8 +252,12 @@ impl NatsCluster {
     fn env(&self, i: usize) -> Vec<(&'static str, String)> {
         let node = &self.nodes[i];
         let (cluster_port, routes) = if node.isolated {
-            // A route port that no other node has in its routes, and no routes of its own.
-            (free_port(), "[]".to_owned())
+            // A route port that no other node has in its routes, and one route to a port where
+            // nobody listens (a clustered JetStream server refuses to start with no route).
+            (
+                free_port(),
+                format!("[nats-route://127.0.0.1:{}]", free_port()),
+            )
         } else {
             let routes = self
                 .nodes

@@ -114,15 +114,18 @@ async fn writer(log: JetStreamLog, w: usize, load: Arc<Load>) -> Vec<(String, u6
     acked
 }
 
+fn options() -> JetStreamOptions {
+    JetStreamOptions {
+        replicas: 3,
+        ..Default::default()
+    }
+}
+
 /// Connects the log to every node at 3 replicas, retrying while the cluster settles.
 async fn connect(cluster: &NatsCluster) -> JetStreamLog {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let options = JetStreamOptions {
-            replicas: 3,
-            ..Default::default()
-        };
-        match JetStreamLog::connect(&cluster.urls(), options).await {
+        match JetStreamLog::connect(&cluster.urls(), options()).await {
             Ok(log) => return log,
             Err(e) if tokio::time::Instant::now() < deadline => {
                 eprintln!("connect (retrying): {e}");
@@ -130,6 +133,40 @@ async fn connect(cluster: &NatsCluster) -> JetStreamLog {
             }
             Err(e) => panic!("connect: {e}\n{}", cluster.log_tail()),
         }
+    }
+}
+
+/// The log on `client` (whose server the test can ask), retrying while the cluster settles.
+async fn log_on(cluster: &NatsCluster, client: &async_nats::Client) -> JetStreamLog {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match JetStreamLog::with_client(client.clone(), options()).await {
+            Ok(log) => return log,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("create the stream (retrying): {e}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("create the stream: {e}\n{}", cluster.log_tail()),
+        }
+    }
+}
+
+/// Asks the stream leader to step down; returns once another node leads.
+async fn step_down(cluster: &NatsCluster, client: &async_nats::Client) {
+    let leader = stream_leader(cluster, client).await;
+    let reply = client
+        .request("$JS.API.STREAM.LEADER.STEPDOWN.SB", "".into())
+        .await
+        .expect("step down");
+    let reply = String::from_utf8_lossy(&reply.payload).into_owned();
+    assert!(reply.contains("\"success\":true"), "step down: {reply}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stream_leader(cluster, client).await == leader {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node {leader} still leads 30 s after stepping down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -221,9 +258,10 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 async fn cluster_loses_a_node_and_nothing_else() {
     let started = Instant::now();
     let mut cluster = blocking(NatsCluster::start);
-    let log = connect(&cluster).await;
+    // One client for the writers and the test's questions: the test knows which node it is on.
     let nodes: Vec<String> = (0..NODES).map(|i| cluster.url(i)).collect();
-    let admin = async_nats::connect(nodes).await.expect("admin client");
+    let admin = async_nats::connect(nodes).await.expect("client");
+    let log = log_on(&cluster, &admin).await;
     let load = Arc::new(Load::default());
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| tokio::spawn(writer(log.clone(), w, Arc::clone(&load))))
@@ -283,21 +321,13 @@ async fn cluster_loses_a_node_and_nothing_else() {
     });
 
     // 3. The leader steps down (as an operator does before maintenance).
-    let leader = stream_leader(&cluster, &admin).await;
     load.take_stall();
-    let reply = admin
-        .request("$JS.API.STREAM.LEADER.STEPDOWN.SB", "".into())
-        .await
-        .expect("step down");
-    let reply = String::from_utf8_lossy(&reply.payload).into_owned();
-    assert!(reply.contains("\"success\":true"), "step down: {reply}");
+    step_down(&cluster, &admin).await;
     let at = load.acked.load(Ordering::SeqCst);
     stalls.push((
         "leader stepped down",
         progress(&load, at, 200, "step down").await,
     ));
-    let stepped = stream_leader(&cluster, &admin).await;
-    assert_ne!(stepped, leader, "the leader stepped down");
 
     // 4. A follower's store is wiped: it rejoins empty and receives the stream again.
     let leader = stream_leader(&cluster, &admin).await;
@@ -311,8 +341,15 @@ async fn cluster_loses_a_node_and_nothing_else() {
     ));
 
     // 5. A partition: the stream leader is cut off from its routes (it still accepts clients).
-    // The majority elects a new leader; the cut-off node acknowledges nothing.
+    // The majority elects a new leader; the cut-off node acknowledges nothing. The writers'
+    // client is on the majority side (a client on the cut-off node waits for the partition to
+    // heal: its appends fail, nothing is lost), so the leader moves off its node first.
+    let ours = cluster.node_of(&admin.server_info().server_name);
+    if ours == Some(stream_leader(&cluster, &admin).await) {
+        step_down(&cluster, &admin).await;
+    }
     let leader = stream_leader(&cluster, &admin).await;
+    assert_ne!(Some(leader), ours);
     load.take_stall();
     blocking(|| cluster.isolate(leader));
     let at = load.acked.load(Ordering::SeqCst);
@@ -358,6 +395,7 @@ async fn cluster_loses_a_node_and_nothing_else() {
     }
 
     // Every acknowledged append is there, at its sequence, once; no gap.
+    let checking = Instant::now();
     let records = read_all(&log).await;
     let last = log.last_seq().await.expect("last seq");
     let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
@@ -431,12 +469,14 @@ async fn cluster_loses_a_node_and_nothing_else() {
     }
     eprintln!(
         "cluster faults: {} appends acknowledged by {WRITERS} writers, {} retried attempts ({} \
-         ack timeouts), {} duplicate acks, replicas {states:?}, {:?} in all",
+         ack timeouts), {} duplicate acks, replicas {states:?}, {:?} in all, {:?} of which \
+         reading back",
         acked.len(),
         load.retries.load(Ordering::SeqCst),
         load.timeouts.load(Ordering::SeqCst),
         load.duplicates.load(Ordering::SeqCst),
-        started.elapsed()
+        started.elapsed(),
+        checking.elapsed()
     );
 }
 
