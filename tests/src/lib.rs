@@ -3,6 +3,12 @@
 //! [`NatsServer::start`] finds a `nats-server` ≥ 2.12 (`NATS_SERVER_BIN`, else
 //! `<workspace>/.tools/nats/bin/nats-server`, else `PATH`) and fails loudly when there is none:
 //! run `bash deploy/test.sh` (or `bash deploy/install-nats-server.sh`) to install the pinned one.
+//! [`NatsCluster::start`] starts three of them as a JetStream cluster from the shipped
+//! `deploy/nats/` configs (module `cluster`).
+
+mod cluster;
+
+pub use cluster::{NODES, NatsCluster};
 
 use std::fs::File;
 use std::net::{TcpListener, TcpStream};
@@ -176,7 +182,7 @@ impl Drop for NatsServer {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

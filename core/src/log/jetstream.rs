@@ -319,6 +319,8 @@ struct Inner {
     /// (say, thousands of dialogs loaded at the same moment) must not become thousands of
     /// consumers on the server, which refuses them past its limit.
     readers: tokio::sync::Semaphore,
+    /// The stream is replicated: single-message gets go to its leader (see `get_for_subject`).
+    replicated: bool,
 }
 
 impl fmt::Debug for JetStreamLog {
@@ -331,8 +333,9 @@ impl fmt::Debug for JetStreamLog {
 }
 
 impl JetStreamLog {
-    /// Connects to `url` and opens the stream as `options.setup` says (see the module doc):
-    /// never changes an existing stream.
+    /// Connects to `url` (a cluster: several URLs, comma-separated, tried in turn; the client
+    /// also learns the other nodes from the one it reaches) and opens the stream as
+    /// `options.setup` says (see the module doc): never changes an existing stream.
     pub async fn connect(url: &str, options: JetStreamOptions) -> Result<Self, LogError> {
         let reconnected = Arc::new(watch::Sender::new(0u64));
         let client = async_nats::ConnectOptions::new()
@@ -348,7 +351,7 @@ impl JetStreamLog {
                     }
                 }
             })
-            .connect(url)
+            .connect(server_addrs(url)?)
             .await
             .map_err(|e| LogError::Unavailable(format!("cannot connect to {url}: {e}")))?;
         Self::setup(client, options, reconnected).await
@@ -462,6 +465,7 @@ impl JetStreamLog {
                 max_body,
                 reconnected,
                 readers: tokio::sync::Semaphore::new(MAX_CONCURRENT_READS),
+                replicated: config.num_replicas > 1,
             }),
         })
     }
@@ -550,13 +554,8 @@ impl JetStreamLog {
         let mut records = Vec::with_capacity(max);
         let mut next = from;
         while records.len() < max {
-            match self
-                .inner
-                .stream
-                .direct_get_next_for_subject(subject.as_str(), Some(next))
-                .await
-            {
-                Ok(message) => {
+            match self.get_for_subject(subject, Some(next)).await? {
+                Some(message) => {
                     next = message.sequence + 1;
                     let at = timestamp(message.time.into());
                     records.push(record(
@@ -567,11 +566,48 @@ impl JetStreamLog {
                         at,
                     ));
                 }
-                Err(e) if errors::direct_not_found(&e) => break,
-                Err(e) => return Err(direct_get_error(e)),
+                None => break,
             }
         }
         Ok(records)
+    }
+
+    /// The first message on `subject` from sequence `from`, or its last one (`from` = None).
+    /// A direct get (any replica answers) on a single replica; the stream leader's get on a
+    /// replicated stream, where a follower may answer before it has stored an acknowledged
+    /// append (seen on a 3-node cluster: the last sequence from one replica, then nothing at
+    /// that sequence from another).
+    async fn get_for_subject(
+        &self,
+        subject: &Subject,
+        from: Option<u64>,
+    ) -> Result<Option<jetstream::message::StreamMessage>, LogError> {
+        let stream = &self.inner.stream;
+        if self.inner.replicated {
+            let builder = stream.raw_message_builder();
+            let get = match from {
+                Some(seq) => builder.next_by_subject(subject.as_str()).sequence(seq),
+                None => builder.last_by_subject(subject.as_str()),
+            };
+            return match get.send().await {
+                Ok(message) => Ok(Some(message)),
+                Err(e) if errors::raw_not_found(&e) => Ok(None),
+                Err(e) => Err(raw_get_error(e)),
+            };
+        }
+        let got = match from {
+            Some(seq) => {
+                stream
+                    .direct_get_next_for_subject(subject.as_str(), Some(seq))
+                    .await
+            }
+            None => stream.direct_get_last_for_subject(subject.as_str()).await,
+        };
+        match got {
+            Ok(message) => Ok(Some(message)),
+            Err(e) if errors::direct_not_found(&e) => Ok(None),
+            Err(e) => Err(direct_get_error(e)),
+        }
     }
 
     /// An ordered consumer from `from` (≥ 1) on `filter`, with the number of messages pending
@@ -695,6 +731,25 @@ fn publish_ack(payload: &[u8]) -> Result<AppendAck, AckFailure> {
         }),
         None => Err(AckFailure::Malformed("no sequence in the ack".into())),
     }
+}
+
+/// The servers of a `--nats` value: one URL or several, comma-separated.
+fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, LogError> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse()
+                .map_err(|e| LogError::Invalid(format!("bad NATS server URL {u:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|addrs| {
+            if addrs.is_empty() {
+                Err(LogError::Invalid("no NATS server URL given".into()))
+            } else {
+                Ok(addrs)
+            }
+        })
 }
 
 /// Microseconds since the epoch of a server time (whichever date type async-nats was built with
@@ -939,16 +994,10 @@ impl EventLog for JetStreamLog {
     }
 
     async fn last_subject_seq(&self, subject: &Subject) -> Result<u64, LogError> {
-        match self
-            .inner
-            .stream
-            .direct_get_last_for_subject(subject.as_str())
-            .await
-        {
-            Ok(message) => Ok(message.sequence),
-            Err(e) if errors::direct_not_found(&e) => Ok(0),
-            Err(e) => Err(direct_get_error(e)),
-        }
+        Ok(self
+            .get_for_subject(subject, None)
+            .await?
+            .map_or(0, |message| message.sequence))
     }
 
     async fn last_seq(&self) -> Result<u64, LogError> {

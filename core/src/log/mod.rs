@@ -3,7 +3,7 @@
 //! A log is an append-only sequence of messages, each on one subject, numbered by a global
 //! sequence starting at 1. Each message carries one [`EncodedBatch`] (one or more events of one
 //! aggregate). The contract, proven for both backends by one conformance suite
-//! (`tests/tests/log_conformance.rs`):
+//! (`tests/tests/it/log_conformance.rs`):
 //!
 //! - `append` with [`Expected`] checks the last sequence of the subject (optimistic concurrency);
 //!   a conflict is [`LogError::Conflict`] and nothing is written;
@@ -113,7 +113,8 @@ pub enum LogError {
         subject: Subject,
         expected: Expected,
         /// The subject's last sequence found by the log (0 = none); for JetStream it may be
-        /// unknown (0) when the server did not say.
+        /// unknown (0) when the server did not say, and on a cluster it may equal the
+        /// expectation (the leader refuses while another append on the subject is replicated).
         actual: u64,
     },
     #[error("message of {size} bytes exceeds the limit of {limit} bytes")]

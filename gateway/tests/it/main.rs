@@ -2,6 +2,8 @@
 //! six):
 //!
 //! - [`api`]: the HTTP API in-process through `app(..).oneshot(..)`, on real logs;
+//! - [`cluster_serve`]: two `serve` processes on a 3-node JetStream cluster under node kills,
+//!   ending equal to a rebuild (`verify`);
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
 //! - [`bench_projections`]: `bench projections` at a tiny size through the real binary;
 //! - [`events_tail`]: `events tail` over real logs, and its follow mode;
@@ -17,6 +19,7 @@
 mod api;
 mod bench_dataset;
 mod bench_projections;
+mod cluster_serve;
 mod common;
 mod events_tail;
 mod readmodels;
