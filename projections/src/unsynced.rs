@@ -21,6 +21,7 @@ use crate::error::ProjectionError;
 use crate::files::{UNSYNCED_MARK_SUFFIX, sibling, sync_file, sync_parent};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The suffix of a file's mark.
 pub const MARK_SUFFIX: &str = UNSYNCED_MARK_SUFFIX;
@@ -43,19 +44,57 @@ pub fn boot_id() -> Option<String> {
     None
 }
 
+/// What a mark says: the boot that wrote the file and, since marks name their writer, that
+/// writer's process id (a mark of older code names only the boot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MarkText {
+    boot: String,
+    pid: Option<u32>,
+}
+
+impl MarkText {
+    fn parse(text: &str) -> Self {
+        let mut lines = text.lines().map(str::trim);
+        Self {
+            boot: lines.next().unwrap_or_default().to_owned(),
+            pid: lines.next().and_then(|pid| pid.parse().ok()),
+        }
+    }
+
+    fn read(mark: &Path) -> Result<Option<Self>, ProjectionError> {
+        match std::fs::read_to_string(mark) {
+            Ok(text) => Ok(Some(Self::parse(&text))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ProjectionError::io("read", mark, e)),
+        }
+    }
+}
+
 /// The boot named by the mark of the file at `path`, when that file was left unsynced by
 /// another boot than this one (or when this boot cannot be told): the file cannot be trusted
 /// and must be rebuilt from the log. `None`: no mark, or a mark of this boot.
 pub fn from_another_boot(path: &Path) -> Result<Option<String>, ProjectionError> {
-    let mark = mark_path(path);
-    let marked = match std::fs::read_to_string(&mark) {
-        Ok(text) => text.trim().to_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ProjectionError::io("read", &mark, e)),
+    let Some(marked) = MarkText::read(&mark_path(path))? else {
+        return Ok(None);
     };
     match boot_id() {
-        Some(now) if now == marked => Ok(None),
-        _ => Ok(Some(marked)),
+        Some(now) if now == marked.boot => Ok(None),
+        _ => Ok(Some(marked.boot)),
+    }
+}
+
+/// Whether the process `pid` is running (signal 0 reaches it).
+fn running(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        // It exists but belongs to someone else: still running.
+        Err(e) => e == rustix::io::Errno::PERM,
     }
 }
 
@@ -85,16 +124,20 @@ impl Mark {
             return Ok(None);
         };
         let mark = mark_path(path);
-        if !mark.exists() {
-            let draft = sibling(&mark, ".new");
-            std::fs::File::create(&draft)
-                .and_then(|mut file| {
-                    file.write_all(boot.as_bytes())?;
-                    file.sync_all()
-                })
-                .map_err(|e| ProjectionError::io("write", &draft, e))?;
-            std::fs::rename(&draft, &mark).map_err(|e| ProjectionError::io("rename", &draft, e))?;
-            sync_parent(&mark)?;
+        let me = std::process::id();
+        match MarkText::read(&mark)? {
+            Some(marked) if marked.pid == Some(me) => {}
+            Some(MarkText {
+                pid: Some(writer), ..
+            }) if running(writer) => {
+                return Err(ProjectionError::Corrupt(format!(
+                    "{} is being written by process {writer}; one process writes a read model",
+                    path.display()
+                )));
+            }
+            // No mark, or one left by a process of this boot that has ended (its writes are in
+            // the kernel's cache, so the file is whole): the mark becomes this process's.
+            _ => write_mark(&mark, &boot, me)?,
         }
         Ok(Some(Self {
             file: path.to_path_buf(),
@@ -116,6 +159,15 @@ impl Mark {
         if wal.exists() {
             sync_file(&wal)?;
         }
+        // Only this process's mark: another one's names files this process does not write.
+        match MarkText::read(&self.mark)? {
+            Some(marked) if marked.pid == Some(std::process::id()) => {}
+            Some(_) => {
+                tracing::warn!(mark = %self.mark.display(), "the unsynced mark names another process; left in place");
+                return Ok(());
+            }
+            None => return Ok(()),
+        }
         match std::fs::remove_file(&self.mark) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -123,6 +175,29 @@ impl Mark {
         }
         sync_parent(&self.mark)
     }
+}
+
+/// Writes the mark durably under a name no other writer uses, then renames it into place.
+fn write_mark(mark: &Path, boot: &str, pid: u32) -> Result<(), ProjectionError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let draft = sibling(
+        mark,
+        &format!(".{pid}.{}.new", NEXT.fetch_add(1, Ordering::Relaxed)),
+    );
+    let written = std::fs::File::create(&draft)
+        .and_then(|mut file| {
+            file.write_all(format!("{boot}\n{pid}\n").as_bytes())?;
+            file.sync_all()
+        })
+        .map_err(|e| ProjectionError::io("write", &draft, e))
+        .and_then(|()| {
+            std::fs::rename(&draft, mark).map_err(|e| ProjectionError::io("rename", &draft, e))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&draft);
+    }
+    written?;
+    sync_parent(mark)
 }
 
 impl Drop for Mark {

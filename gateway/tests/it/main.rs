@@ -19,6 +19,7 @@ mod bench_dataset;
 mod bench_projections;
 mod common;
 mod events_tail;
+mod ownership;
 mod readmodels;
 mod serve;
 mod stream_setup;
