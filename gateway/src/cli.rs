@@ -260,8 +260,15 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         crate::serve::shutdown_signal(),
     )
     .await;
-    models.shutdown().await;
+    // Nothing appends any more: the log is made durable, then the read models stop.
+    let stopped = models.shutdown().await;
     served.map_err(CliError::Serve)?;
+    stopped.map_err(|error| {
+        CliError::ReadModels(crate::readmodels::ReadModelError::Projection {
+            kind: "read models",
+            error,
+        })
+    })?;
     tracing::info!("stopped");
     Ok(())
 }

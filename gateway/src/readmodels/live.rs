@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
-use switchboard_core::EventLog;
+use switchboard_core::{Durable, EventLog};
 use switchboard_projections::search::SearchReader;
 use switchboard_projections::{ProjectionError, ProjectionRunner, Readers, RunnerOptions};
 
@@ -236,15 +236,45 @@ impl<L: EventLog> ReadModels<L> {
         Ok(swapped)
     }
 
-    /// Stops every runner (each finishes the batch under way) and the swap task.
-    pub async fn shutdown(&self) {
+    /// A clean stop, once nothing appends any more: first the log is made durable, then every
+    /// runner stops (each finishes the batch under way, syncs its file and removes its unsynced
+    /// mark), and the swap task ends. In that order: a read model whose mark is gone claims to
+    /// be durable, so what it applied must be durable in the log first, or a power cut after
+    /// the stop would leave it ahead of the log. When the log cannot be made durable the
+    /// runners still stop (the error is logged and returned).
+    pub async fn shutdown(&self) -> Result<(), ProjectionError> {
+        let durable = self.log.make_durable().await;
+        if let Err(error) = &durable {
+            tracing::error!(%error, "cannot make the log durable before the read models stop");
+        }
         let mut stopped = self.swapping.lock().await;
         *stopped = true;
         let live = std::mem::take(&mut *self.live.write().unwrap_or_else(|e| e.into_inner()));
-        for (_, live) in live {
-            stop(live.runner).await;
+        match durable {
+            Ok(durable) => stop_all(live, &durable).await,
+            Err(error) => {
+                for (_, live) in live {
+                    stop(live.runner).await;
+                }
+                Err(ProjectionError::Stopped {
+                    projection: "read models".to_owned(),
+                    reason: format!("the log was not made durable: {error}"),
+                })
+            }
         }
     }
+}
+
+/// Stops the runners once the log is durable (the order [`ReadModels::shutdown`] keeps: the
+/// [`Durable`] is only had from [`EventLog::make_durable`]).
+async fn stop_all<L: EventLog>(
+    live: BTreeMap<Kind, Live<L>>,
+    _durable: &Durable,
+) -> Result<(), ProjectionError> {
+    for (_, live) in live {
+        stop(live.runner).await;
+    }
+    Ok(())
 }
 
 /// Stops a runner; one that a waiter still holds stops when the waiter lets go.

@@ -76,3 +76,62 @@ fn a_second_serve_is_refused_naming_the_owner_and_leaves_its_marks() {
     let (status, _) = http(addr, "GET", "/v1/health");
     assert_eq!(status, 200);
 }
+
+/// The bytes of `path`, 0 when it is missing.
+fn size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_makes_the_log_durable_before_the_marks_go() {
+    use switchboard_gateway::readmodels::ReadModels;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_embedded(dir.path());
+    let wal = dir.path().join("log.sqlite-wal");
+    let models = ReadModels::start(
+        log.clone(),
+        &dir.path().join("read"),
+        switchboard_projections::RunnerOptions::default(),
+    )
+    .await
+    .unwrap();
+    let mut last = 0;
+    for n in 0..20 {
+        last = append(&log, &[note(dialog(n), "acknowledged")]).await;
+    }
+    models.wait_for(last, PATIENCE).await.unwrap();
+    assert!(
+        size(&wal) > 0,
+        "the appends are in the WAL, not yet in the file"
+    );
+    let marked = !marks(dir.path()).is_empty();
+
+    // The log stays open (a process stops its read models before it drops the log).
+    models.shutdown().await.expect("a clean stop");
+    if marked {
+        assert_eq!(
+            marks(dir.path()),
+            Vec::<PathBuf>::new(),
+            "the marks are gone"
+        );
+    }
+    // So every acknowledged append must be in the synced file by now: the WAL is checkpointed
+    // (emptied) before the read models claimed to be durable.
+    assert_eq!(
+        size(&wal),
+        0,
+        "the log's WAL is checkpointed by the clean stop"
+    );
+    let copy = dir.path().join("copy.sqlite");
+    std::fs::copy(dir.path().join("log.sqlite"), &copy).unwrap();
+    let file_only = rusqlite::Connection::open(&copy).unwrap();
+    let in_file: i64 = file_only
+        .query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        u64::try_from(in_file).unwrap(),
+        last,
+        "the log file alone holds every acknowledged append"
+    );
+    drop(log);
+}
