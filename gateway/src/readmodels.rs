@@ -7,8 +7,9 @@
 //! then replaces `CURRENT` by a rename (atomic; a crash leaves either the old or the new name),
 //! so no SQLite file is ever renamed over one that a process has open (its WAL and shared-memory
 //! files belong to its name). A running `serve` polls `CURRENT`, starts a runner on the new
-//! generation (which resumes from that file's checkpoint), points queries at it, stops the old
-//! runner and deletes the old files. `LOCK` (an exclusive file lock) keeps two rebuilds of the
+//! generation (which resumes from that file's checkpoint), waits until it has applied what the
+//! live one has (no answer goes backwards, even from a rebuild `--until-seq` in the past),
+//! points queries at it, stops the old runner and deletes the old files. `LOCK` (an exclusive file lock) keeps two rebuilds of the
 //! same projection apart and keeps deletion away from a rebuild in progress.
 //!
 //! Here: [`Kind`], the one list of read models (how each opens, rebuilds and fingerprints), and

@@ -135,3 +135,102 @@ async fn a_clean_stop_makes_the_log_durable_before_the_marks_go() {
     );
     drop(log);
 }
+
+/// Each read model's `applied_seq` in a health body, by name.
+fn applied_by_model(body: &serde_json::Value) -> Vec<(String, u64, String)> {
+    body["projections"]
+        .as_array()
+        .map(|models| {
+            models
+                .iter()
+                .map(|p| {
+                    (
+                        p["projection"].as_str().unwrap_or_default().to_owned(),
+                        p["applied_seq"].as_u64().unwrap_or(0),
+                        p["generation"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_rebuilt_to_an_older_seq_goes_live_only_once_caught_up() {
+    use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
+    let nats = switchboard_tests::NatsServer::start();
+    let url = nats.url();
+    let log = JetStreamLog::connect(&url, JetStreamOptions::default())
+        .await
+        .unwrap();
+    let mut last = 0;
+    for n in 0..1500 {
+        last = append(&log, &[note(dialog(n % 50), "before the rebuild")]).await;
+    }
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    let (_server, addr) = start_server(cwd.path(), &["--nats", &url]);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, body) = http(addr, "GET", "/v1/health");
+        let applied = applied_by_model(&body);
+        if applied.len() == 5 && applied.iter().all(|(_, seq, _)| *seq >= last) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Health is watched as fast as it answers while a rebuild to seq 1 is published beside the
+    // running service and swapped in.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watching = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen: Vec<Vec<(String, u64, String)>> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                seen.push(applied_by_model(&http(addr, "GET", "/v1/health").1));
+            }
+            seen
+        })
+    };
+    let data_arg = data.to_str().unwrap().to_owned();
+    let rebuilt = json_lines(&[
+        "rebuild",
+        "all",
+        "--until-seq",
+        "1",
+        "--data",
+        &data_arg,
+        "--nats",
+        &url,
+    ]);
+    assert_eq!(rebuilt.last().unwrap()["rebuilt"][0]["checkpoint"], 1);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, body) = http(addr, "GET", "/v1/health");
+        if applied_by_model(&body)
+            .iter()
+            .all(|(_, _, g)| g == "g000002")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not swapped in: {body}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let seen = watching.join().unwrap();
+    assert!(
+        seen.len() > 10,
+        "health was watched: {} answers",
+        seen.len()
+    );
+    for answer in &seen {
+        for (name, seq, generation) in answer {
+            assert!(
+                *seq >= last,
+                "{name} went back to {seq} (of {last}) on {generation}"
+            );
+        }
+    }
+}
