@@ -227,6 +227,13 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         replicas: usize::from(args.replicas),
     };
     let log = open_log(&location, access).await?;
+    // Before `listening`: a data directory whose read models cannot serve stops the start here.
+    let models = ReadModels::start(
+        log.clone(),
+        &args.data.join(READ_DIR),
+        RunnerOptions::default(),
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| CliError::Listen {
@@ -248,12 +255,6 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
             tracing::info!(%addr, log = log.backend(), nats = %url, "listening");
         }
     }
-    let models = ReadModels::start(
-        log.clone(),
-        &args.data.join(READ_DIR),
-        RunnerOptions::default(),
-    )
-    .await?;
     let served = crate::serve::serve(
         listener,
         crate::api::AppState::new(log).with_read_models(Arc::clone(&models)),

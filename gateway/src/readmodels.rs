@@ -421,7 +421,11 @@ impl Slot {
         if parse_generation(&generation).is_none() {
             return Err(ReadModelError::Invalid {
                 path: self.pointer(),
-                reason: format!("not a generation name: {generation:?}"),
+                reason: format!(
+                    "not a generation name: {generation:?} (these read models were not written by \
+                     `serve` or `rebuild`, e.g. by `bench projections`: use another --data, or \
+                     move its `read` directory aside to build them from the log)"
+                ),
             });
         }
         Ok(Some(generation))

@@ -68,6 +68,18 @@ impl<L: EventLog> ReadModels<L> {
         root: &Path,
         options: RunnerOptions,
     ) -> Result<Arc<Self>, ReadModelError> {
+        // Every slot is checked before any is made: a directory another layout filled is
+        // refused as it is, with no half-made slot beside it.
+        blocking("check read models", {
+            let root = root.to_path_buf();
+            move || {
+                for kind in Kind::ALL {
+                    Slot::new(&root, kind).current()?;
+                }
+                Ok(())
+            }
+        })
+        .await?;
         let mut generations = Vec::new();
         for kind in Kind::ALL {
             let slot = Slot::new(root, kind);

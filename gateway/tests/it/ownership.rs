@@ -1,7 +1,8 @@
 //! One data directory, one owner, and what a stop leaves behind: a second `serve` is refused
 //! before it touches anything (the first one's unsynced marks stay), a clean stop leaves the
 //! embedded log durable before the marks go, a swapped-in generation never takes an answer
-//! back, and a directory `bench projections` filled is refused before `listening`.
+//! back, a directory `bench projections` filled is refused before `listening`, and `verify`
+//! reports a corrupt file beside the other models' comparisons.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -231,6 +232,113 @@ async fn a_generation_rebuilt_to_an_older_seq_goes_live_only_once_caught_up() {
                 *seq >= last,
                 "{name} went back to {seq} (of {last}) on {generation}"
             );
+        }
+    }
+}
+
+#[test]
+fn serve_on_a_directory_bench_projections_filled_says_why_before_listening() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("bench");
+    let data_arg = data.to_str().unwrap();
+    let bench = run(&[
+        "bench",
+        "projections",
+        "--json",
+        "--projects",
+        "1",
+        "--dialogs",
+        "20",
+        "--messages",
+        "100",
+        "--operators",
+        "2",
+        "--seed",
+        "1",
+        "--data",
+        data_arg,
+        "--samples",
+        "2",
+        "--walk-projects",
+        "1",
+        "--deep-pages",
+        "2",
+        "--page-rows",
+        "5",
+        "--deep-from-page",
+        "1",
+        "--live-seconds",
+        "0.2",
+        "--live-rate",
+        "200",
+    ]);
+    assert!(
+        bench.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    let served = bin()
+        .args(["serve", "--data", data_arg, "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&served.stderr);
+    assert_eq!(served.status.code(), Some(1), "{stderr}");
+    assert!(
+        served.stdout.is_empty(),
+        "says why before listening: {}",
+        String::from_utf8_lossy(&served.stdout)
+    );
+    assert!(
+        stderr.contains("read/search/CURRENT") && stderr.contains("not written by"),
+        "{stderr}"
+    );
+    for kind in ["dialogs", "timeline", "card", "project"] {
+        assert!(
+            !data.join("read").join(kind).exists(),
+            "no half-made slot for {kind}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reports_a_corrupt_file_with_exit_3_and_still_compares_the_others() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    let log = open_embedded(&data);
+    for n in 0..10 {
+        append(&log, &[note(dialog(n), "verified")]).await;
+    }
+    drop(log);
+    let data_arg = data.to_str().unwrap().to_owned();
+    json_lines(&["rebuild", "all", "--data", &data_arg]);
+    let timeline = data.join("read/timeline/g000001.sqlite");
+    std::fs::write(&timeline, vec![0x5a; 8192]).unwrap();
+
+    let output = run(&["verify", "--data", &data_arg]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("one JSON line")).unwrap();
+    assert_eq!(report["ok"], false, "{report}");
+    let models = report["projections"].as_array().unwrap();
+    assert_eq!(models.len(), 5, "{report}");
+    for model in models {
+        if model["projection"] == "timeline" {
+            assert_eq!(model["equal"], false, "{report}");
+            assert!(
+                model["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("g000001.sqlite")),
+                "{report}"
+            );
+        } else {
+            assert_eq!(model["equal"], true, "{report}");
         }
     }
 }
