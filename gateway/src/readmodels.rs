@@ -342,11 +342,13 @@ impl Slot {
         self.dir.join(format!("{generation}.fingerprint"))
     }
 
-    /// Records which code builds a generation (see [`Kind::fingerprint`]).
+    /// Records which code builds a generation (see [`Kind::fingerprint`]), durably: the
+    /// pointer published after it must not survive a power cut without it.
     pub fn write_fingerprint(&self, generation: &str) -> Result<(), ReadModelError> {
         std::fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
         let path = self.fingerprint_path(generation);
-        std::fs::write(&path, format!("{}\n", self.kind.fingerprint())).map_err(io_error(&path))
+        files::replace_synced(&path, format!("{}\n", self.kind.fingerprint()).as_bytes())
+            .map_err(self.projection_error())
     }
 
     /// Whether the generation was built by this code (no fingerprint: no).

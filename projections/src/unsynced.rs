@@ -100,7 +100,8 @@ fn running(pid: u32) -> bool {
 
 /// A live file's mark while its writer holds it. Dropped (the writer's connection closed
 /// first), it syncs the file and removes the mark as [`Mark::release`] does, logging what fails
-/// (the mark then stays, and the next boot rebuilds the file).
+/// (the mark then stays, and the next boot rebuilds the file). A sync that fails keeps the
+/// mark, and so does [`Mark::keep`] (a clean close that failed before the syncs).
 #[derive(Debug)]
 pub(crate) struct Mark {
     file: PathBuf,
@@ -144,6 +145,14 @@ impl Mark {
             mark,
             released: false,
         }))
+    }
+
+    /// Leaves the mark in place for good: the writer could not finish its clean close (its
+    /// last checkpoint or close failed), so the file may not be whole on the disk and the next
+    /// boot must rebuild it.
+    pub(crate) fn keep(mut self) {
+        self.released = true;
+        tracing::warn!(file = %self.file.display(), "the file's clean close failed: its unsynced mark stays");
     }
 
     /// Removes the mark once the file and its WAL are synced: call it only when the writer
@@ -207,5 +216,47 @@ impl Drop for Mark {
         {
             tracing::warn!(%error, file = %self.file.display(), "the unsynced mark stays");
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_stays_when_the_clean_close_fails_and_goes_only_with_its_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("model.sqlite");
+        std::fs::write(&path, b"pages").expect("write");
+        let mark = Mark::take(&path)
+            .expect("take")
+            .expect("Linux tells its boot");
+        let text = std::fs::read_to_string(mark_path(&path)).expect("marked");
+        assert_eq!(
+            text.lines().nth(1),
+            Some(std::process::id().to_string().as_str()),
+            "names its writer: {text}"
+        );
+        // The close failed before the syncs: the next boot must rebuild the file.
+        mark.keep();
+        assert!(mark_path(&path).exists());
+
+        // A sync that fails (the file is gone) keeps the mark too.
+        let other = dir.path().join("gone.sqlite");
+        let mark = Mark::take(&other).expect("take").expect("marked");
+        assert!(mark.release().is_err());
+        assert!(mark_path(&other).exists());
+
+        // A mark naming another writer is not this process's to remove.
+        let third = dir.path().join("third.sqlite");
+        std::fs::write(&third, b"pages").expect("write");
+        let mark = Mark::take(&third).expect("take").expect("marked");
+        let boot = boot_id().expect("boot");
+        std::fs::write(mark_path(&third), format!("{boot}\n1\n")).expect("write");
+        mark.release().expect("release leaves it");
+        assert!(mark_path(&third).exists(), "pid 1's mark stays");
+        // ... and while that writer runs (pid 1 always does), the file is not taken over.
+        let refused = Mark::take(&third).expect_err("in use");
+        assert!(refused.to_string().contains("process 1"), "{refused}");
     }
 }
