@@ -342,3 +342,23 @@ async fn verify_reports_a_corrupt_file_with_exit_3_and_still_compares_the_others
         }
     }
 }
+
+#[test]
+fn sigterm_leaves_the_log_checkpointed_and_no_mark() {
+    let cwd = tempfile::tempdir().unwrap();
+    let (mut server, addr) = start_server(cwd.path(), &[]);
+    wait_running(addr);
+    let data = cwd.path().join("data");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.wait_exit();
+    assert!(status.success(), "{status}: {}", server.stderr());
+    assert_eq!(marks(&data), Vec::<PathBuf>::new(), "{}", server.stderr());
+    assert_eq!(size(&data.join("log.sqlite-wal")), 0);
+    // The owner's lock went with it: the next serve starts.
+    let (_again, addr) = start_server(cwd.path(), &[]);
+    wait_running(addr);
+}
