@@ -10,6 +10,7 @@ pub mod subject;
 pub mod wal;
 
 pub use log::{
-    AnyLog, AppendAck, AppendRequest, EventLog, Expected, LogError, LogRecord, MsgId, Unreadable,
+    AnyLog, AppendAck, AppendRequest, Durable, EventLog, Expected, LogError, LogRecord, MsgId,
+    Unreadable,
 };
 pub use subject::{Subject, SubjectFilter};

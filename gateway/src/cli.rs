@@ -3,6 +3,7 @@
 
 use crate::backend::{LogLocation, LogUse, open_log};
 use crate::events::{TailError, TailOptions};
+use crate::owner::{self, Claim, Owner, Role};
 use crate::readmodels::{READ_DIR, ReadModels};
 use clap::{Args, Parser, Subcommand};
 use std::io::{self, Write};
@@ -143,6 +144,8 @@ pub enum CliError {
     DataDir { path: PathBuf, error: io::Error },
     #[error(transparent)]
     OpenLog(#[from] crate::backend::OpenError),
+    #[error(transparent)]
+    Owner(#[from] crate::owner::OwnerError),
     #[error("cannot listen on {addr}: {error}")]
     Listen { addr: SocketAddr, error: io::Error },
     #[error("server failed: {0}")]
@@ -217,11 +220,20 @@ fn init_tracing(default_level: &str) {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    // Before anything is opened: a second process must not touch the owner's files.
+    let _owner = claim(&args.data, Role::Serve).await?;
     let location = LogLocation::new(&args.data, args.nats.as_deref());
     let access = LogUse::Serve {
         replicas: usize::from(args.replicas),
     };
     let log = open_log(&location, access).await?;
+    // Before `listening`: a data directory whose read models cannot serve stops the start here.
+    let models = ReadModels::start(
+        log.clone(),
+        &args.data.join(READ_DIR),
+        RunnerOptions::default(),
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| CliError::Listen {
@@ -243,22 +255,39 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
             tracing::info!(%addr, log = log.backend(), nats = %url, "listening");
         }
     }
-    let models = ReadModels::start(
-        log.clone(),
-        &args.data.join(READ_DIR),
-        RunnerOptions::default(),
-    )
-    .await?;
     let served = crate::serve::serve(
         listener,
         crate::api::AppState::new(log).with_read_models(Arc::clone(&models)),
         crate::serve::shutdown_signal(),
     )
     .await;
-    models.shutdown().await;
+    // Nothing appends any more: the log is made durable, then the read models stop.
+    let stopped = models.shutdown().await;
     served.map_err(CliError::Serve)?;
+    stopped.map_err(|error| {
+        CliError::ReadModels(crate::readmodels::ReadModelError::Projection {
+            kind: "read models",
+            error,
+        })
+    })?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Claims the data directory for `role` (see [`crate::owner`]); `None` beside a running `serve`
+/// (a `rebuild` then publishes a generation that the `serve` swaps in).
+async fn claim(data: &std::path::Path, role: Role) -> Result<Option<Owner>, CliError> {
+    let data = data.to_path_buf();
+    let claimed = tokio::task::spawn_blocking(move || owner::claim(&data, role))
+        .await
+        .map_err(|e| CliError::Serve(io::Error::other(e)))??;
+    Ok(match claimed {
+        Claim::Owned(owner) => Some(owner),
+        Claim::BesideServe { holder } => {
+            tracing::info!(serve = holder.as_str(), "rebuilding beside a running serve");
+            None
+        }
+    })
 }
 
 /// One JSON object as the last stdout line.
@@ -270,6 +299,8 @@ fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
 }
 
 async fn rebuild(args: RebuildArgs) -> Result<(), CliError> {
+    let target = args.into.as_ref().unwrap_or(&args.data).clone();
+    let _owner = claim(&target, Role::Rebuild).await?;
     let location = LogLocation::new(&args.data, args.nats.as_deref());
     let log = open_log(&location, LogUse::Read).await?;
     let until = match (args.until_seq, args.until_time) {
@@ -277,7 +308,7 @@ async fn rebuild(args: RebuildArgs) -> Result<(), CliError> {
         (None, Some(at)) => Until::Time(at),
         (None, None) => Until::End,
     };
-    let root = args.into.as_ref().unwrap_or(&args.data).join(READ_DIR);
+    let root = target.join(READ_DIR);
     let rebuilt = crate::rebuild::rebuild_models(&log, &root, args.projection, until, true).await?;
     print_json(&serde_json::json!({
         "log": log.backend(),

@@ -5,6 +5,7 @@
 //! - [`readmodels`]: the read models of a data directory and the runners `serve` keeps;
 //!   [`rebuild`]: `rebuild` and `verify`;
 //! - [`events`]: `events tail`; [`backend`]: opening the log a command points at;
+//! - [`owner`]: one process owns a data directory (`DIR/LOCK`);
 //! - [`cli`]: the command line, which ties them together;
 //! - [`mod@bench`]: the `bench` commands, apart from the service: nothing above imports it.
 //!
@@ -15,6 +16,7 @@ pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod events;
+pub mod owner;
 pub mod readmodels;
 pub mod rebuild;
 pub mod serve;

@@ -7,8 +7,9 @@
 //! then replaces `CURRENT` by a rename (atomic; a crash leaves either the old or the new name),
 //! so no SQLite file is ever renamed over one that a process has open (its WAL and shared-memory
 //! files belong to its name). A running `serve` polls `CURRENT`, starts a runner on the new
-//! generation (which resumes from that file's checkpoint), points queries at it, stops the old
-//! runner and deletes the old files. `LOCK` (an exclusive file lock) keeps two rebuilds of the
+//! generation (which resumes from that file's checkpoint), waits until it has applied what the
+//! live one has (no answer goes backwards, even from a rebuild `--until-seq` in the past),
+//! points queries at it, stops the old runner and deletes the old files. `LOCK` (an exclusive file lock) keeps two rebuilds of the
 //! same projection apart and keeps deletion away from a rebuild in progress.
 //!
 //! Here: [`Kind`], the one list of read models (how each opens, rebuilds and fingerprints), and
@@ -341,11 +342,13 @@ impl Slot {
         self.dir.join(format!("{generation}.fingerprint"))
     }
 
-    /// Records which code builds a generation (see [`Kind::fingerprint`]).
+    /// Records which code builds a generation (see [`Kind::fingerprint`]), durably: the
+    /// pointer published after it must not survive a power cut without it.
     pub fn write_fingerprint(&self, generation: &str) -> Result<(), ReadModelError> {
         std::fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
         let path = self.fingerprint_path(generation);
-        std::fs::write(&path, format!("{}\n", self.kind.fingerprint())).map_err(io_error(&path))
+        files::replace_synced(&path, format!("{}\n", self.kind.fingerprint()).as_bytes())
+            .map_err(self.projection_error())
     }
 
     /// Whether the generation was built by this code (no fingerprint: no).
@@ -420,7 +423,11 @@ impl Slot {
         if parse_generation(&generation).is_none() {
             return Err(ReadModelError::Invalid {
                 path: self.pointer(),
-                reason: format!("not a generation name: {generation:?}"),
+                reason: format!(
+                    "not a generation name: {generation:?} (these read models were not written by \
+                     `serve` or `rebuild`, e.g. by `bench projections`: use another --data, or \
+                     move its `read` directory aside to build them from the log)"
+                ),
             });
         }
         Ok(Some(generation))

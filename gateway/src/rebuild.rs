@@ -6,7 +6,8 @@
 //!   stdout line is one JSON object describing what was built.
 //! - `verify` takes every live read model's checksums in one snapshot, rebuilds it from the log
 //!   up to that snapshot's checkpoint in a scratch directory, compares table by table and prints
-//!   one JSON object; any difference makes the exit code 3.
+//!   one JSON object; any difference, or a live file that cannot be read (reported with its error
+//!   beside the other models' comparisons), makes the exit code 3.
 
 use crate::readmodels::{Kind, ReadModelError, Slot, SlotLock, blocking};
 use serde_json::{Value, json};
@@ -353,19 +354,24 @@ pub async fn rebuild_models<L: EventLog>(
     Ok(rebuilt)
 }
 
-/// One read model's comparison.
+/// One read model's comparison, or why its live files could not be read (a corrupt file, a
+/// missing generation): then it differs, and the other read models are still compared.
 #[derive(Debug, Clone)]
 pub struct Verdict {
     pub kind: Kind,
-    pub generation: String,
-    pub live: FileSums,
-    pub rebuilt: FileSums,
+    pub generation: Option<String>,
+    pub sums: Result<(FileSums, FileSums), String>,
 }
 
 impl Verdict {
     pub fn equal(&self) -> bool {
-        self.live.checkpoints == self.rebuilt.checkpoints
-            && compare(&self.live, &self.rebuilt).iter().all(|t| t.equal)
+        match &self.sums {
+            Ok((live, rebuilt)) => {
+                live.checkpoints == rebuilt.checkpoints
+                    && compare(live, rebuilt).iter().all(|t| t.equal)
+            }
+            Err(_) => false,
+        }
     }
 
     fn checkpoint_json(sums: &FileSums) -> Value {
@@ -386,14 +392,22 @@ impl Verdict {
     }
 
     pub fn to_json(&self) -> Value {
-        json!({
-            "projection": self.kind.name(),
-            "generation": self.generation,
-            "equal": self.equal(),
-            "live_checkpoint": Self::checkpoint_json(&self.live),
-            "rebuilt_checkpoint": Self::checkpoint_json(&self.rebuilt),
-            "tables": compare(&self.live, &self.rebuilt),
-        })
+        match &self.sums {
+            Ok((live, rebuilt)) => json!({
+                "projection": self.kind.name(),
+                "generation": self.generation,
+                "equal": self.equal(),
+                "live_checkpoint": Self::checkpoint_json(live),
+                "rebuilt_checkpoint": Self::checkpoint_json(rebuilt),
+                "tables": compare(live, rebuilt),
+            }),
+            Err(error) => json!({
+                "projection": self.kind.name(),
+                "generation": self.generation,
+                "equal": false,
+                "error": error,
+            }),
+        }
     }
 }
 
@@ -441,25 +455,46 @@ async fn verify_one<L: EventLog>(
     bar: &Bar,
 ) -> Result<Verdict, ReadModelError> {
     let slot = Slot::new(root, kind);
-    let generation = slot.current()?.ok_or_else(|| ReadModelError::Invalid {
-        path: slot.dir().to_path_buf(),
-        reason: "no read model here (run `switchboard serve` or `switchboard rebuild` first)"
-            .to_owned(),
-    })?;
+    let unreadable = |generation: Option<String>, error: ReadModelError| Verdict {
+        kind,
+        generation,
+        sums: Err(error.to_string()),
+    };
+    let generation = match slot.current() {
+        Ok(Some(generation)) => generation,
+        Ok(None) => {
+            return Ok(unreadable(
+                None,
+                ReadModelError::Invalid {
+                    path: slot.dir().to_path_buf(),
+                    reason: "no read model here (run `switchboard serve` or `switchboard \
+                             rebuild` first)"
+                        .to_owned(),
+                },
+            ));
+        }
+        Err(error) => return Ok(unreadable(None, error)),
+    };
     let path = slot.path(&generation);
     if !path.exists() {
-        return Err(ReadModelError::Invalid {
+        let error = ReadModelError::Invalid {
             path,
             reason: "the live generation's file is missing".to_owned(),
-        });
+        };
+        return Ok(unreadable(Some(generation), error));
     }
     let sums = if kind.is_directory() {
         index_sums
     } else {
         sums_of
     };
-    // One snapshot of the live model: its checkpoint and every table at that checkpoint.
-    let live = blocking("checksum", move || sums(path)).await?;
+    // One snapshot of the live model: its checkpoint and every table at that checkpoint. A
+    // file that cannot be read is this model's verdict; a log that cannot be read (below) is
+    // the command's failure.
+    let live = match blocking("checksum", move || sums(path)).await {
+        Ok(live) => live,
+        Err(error) => return Ok(unreadable(Some(generation), error)),
+    };
     let seq = live
         .checkpoints
         .get(kind.name())
@@ -477,9 +512,8 @@ async fn verify_one<L: EventLog>(
     let rebuilt = blocking("checksum", move || sums(rebuilt_path)).await?;
     Ok(Verdict {
         kind,
-        generation,
-        live,
-        rebuilt,
+        generation: Some(generation),
+        sums: Ok((live, rebuilt)),
     })
 }
 

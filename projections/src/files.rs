@@ -1,6 +1,6 @@
 //! The file helpers every store shares: names beside a file (`sibling`), syncs
-//! (`sync_file`, `sync_parent`), removing a SQLite database with everything beside it
-//! (`remove_database`), and the `CURRENT` pointer that names which version of a store is in
+//! (`sync_file`, `sync_parent`), replacing a small file durably ([`replace_synced`]), removing
+//! a SQLite database with everything beside it (`remove_database`), and the `CURRENT` pointer that names which version of a store is in
 //! use ([`read_pointer`], [`write_pointer`]).
 //!
 //! A leaf: it uses only [`crate::error`]. Every failure is a [`ProjectionError::Io`] naming the
@@ -71,26 +71,33 @@ pub fn read_pointer(dir: &Path) -> Result<Option<String>, ProjectionError> {
     }
 }
 
-/// Points `dir/CURRENT` at `name`: writes a file of a name no other writer uses, syncs it,
-/// renames it over `CURRENT` (atomic) and syncs `dir` (so the rename survives a power cut).
-/// Any step that fails is an error (the temporary file is then removed).
+/// Points `dir/CURRENT` at `name` with [`replace_synced`].
 pub fn write_pointer(dir: &Path, name: &str) -> Result<(), ProjectionError> {
+    replace_synced(&dir.join(POINTER), format!("{name}\n").as_bytes())
+}
+
+/// Replaces the file at `path` by one holding `bytes`, durably: writes a file of a name no
+/// other writer uses, syncs it, renames it over `path` (atomic: a reader sees the old bytes or
+/// the new ones) and syncs the directory (so the rename survives a power cut). Any step that
+/// fails is an error (the temporary file is then removed).
+pub fn replace_synced(path: &Path, bytes: &[u8]) -> Result<(), ProjectionError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let pointer = dir.join(POINTER);
-    let temporary = dir.join(format!(
-        "{POINTER}.{}.{}.tmp",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = write_synced(&temporary, format!("{name}\n").as_bytes()).and_then(|()| {
-        std::fs::rename(&temporary, &pointer)
-            .map_err(|e| ProjectionError::io("rename", &temporary, e))
+    let temporary = sibling(
+        path,
+        &format!(
+            ".{}.{}.tmp",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ),
+    );
+    let written = write_synced(&temporary, bytes).and_then(|()| {
+        std::fs::rename(&temporary, path).map_err(|e| ProjectionError::io("rename", &temporary, e))
     });
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
     written?;
-    sync_file(dir)
+    sync_parent(path)
 }
 
 /// Creates `path` holding `bytes`, synced.

@@ -21,6 +21,7 @@ use crate::error::ProjectionError;
 use crate::files::{UNSYNCED_MARK_SUFFIX, sibling, sync_file, sync_parent};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The suffix of a file's mark.
 pub const MARK_SUFFIX: &str = UNSYNCED_MARK_SUFFIX;
@@ -43,25 +44,64 @@ pub fn boot_id() -> Option<String> {
     None
 }
 
+/// What a mark says: the boot that wrote the file and, since marks name their writer, that
+/// writer's process id (a mark of older code names only the boot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MarkText {
+    boot: String,
+    pid: Option<u32>,
+}
+
+impl MarkText {
+    fn parse(text: &str) -> Self {
+        let mut lines = text.lines().map(str::trim);
+        Self {
+            boot: lines.next().unwrap_or_default().to_owned(),
+            pid: lines.next().and_then(|pid| pid.parse().ok()),
+        }
+    }
+
+    fn read(mark: &Path) -> Result<Option<Self>, ProjectionError> {
+        match std::fs::read_to_string(mark) {
+            Ok(text) => Ok(Some(Self::parse(&text))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ProjectionError::io("read", mark, e)),
+        }
+    }
+}
+
 /// The boot named by the mark of the file at `path`, when that file was left unsynced by
 /// another boot than this one (or when this boot cannot be told): the file cannot be trusted
 /// and must be rebuilt from the log. `None`: no mark, or a mark of this boot.
 pub fn from_another_boot(path: &Path) -> Result<Option<String>, ProjectionError> {
-    let mark = mark_path(path);
-    let marked = match std::fs::read_to_string(&mark) {
-        Ok(text) => text.trim().to_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ProjectionError::io("read", &mark, e)),
+    let Some(marked) = MarkText::read(&mark_path(path))? else {
+        return Ok(None);
     };
     match boot_id() {
-        Some(now) if now == marked => Ok(None),
-        _ => Ok(Some(marked)),
+        Some(now) if now == marked.boot => Ok(None),
+        _ => Ok(Some(marked.boot)),
+    }
+}
+
+/// Whether the process `pid` is running (signal 0 reaches it).
+fn running(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        // It exists but belongs to someone else: still running.
+        Err(e) => e == rustix::io::Errno::PERM,
     }
 }
 
 /// A live file's mark while its writer holds it. Dropped (the writer's connection closed
 /// first), it syncs the file and removes the mark as [`Mark::release`] does, logging what fails
-/// (the mark then stays, and the next boot rebuilds the file).
+/// (the mark then stays, and the next boot rebuilds the file). A sync that fails keeps the
+/// mark, and so does [`Mark::keep`] (a clean close that failed before the syncs).
 #[derive(Debug)]
 pub(crate) struct Mark {
     file: PathBuf,
@@ -85,22 +125,34 @@ impl Mark {
             return Ok(None);
         };
         let mark = mark_path(path);
-        if !mark.exists() {
-            let draft = sibling(&mark, ".new");
-            std::fs::File::create(&draft)
-                .and_then(|mut file| {
-                    file.write_all(boot.as_bytes())?;
-                    file.sync_all()
-                })
-                .map_err(|e| ProjectionError::io("write", &draft, e))?;
-            std::fs::rename(&draft, &mark).map_err(|e| ProjectionError::io("rename", &draft, e))?;
-            sync_parent(&mark)?;
+        let me = std::process::id();
+        match MarkText::read(&mark)? {
+            Some(marked) if marked.pid == Some(me) => {}
+            Some(MarkText {
+                pid: Some(writer), ..
+            }) if running(writer) => {
+                return Err(ProjectionError::Corrupt(format!(
+                    "{} is being written by process {writer}; one process writes a read model",
+                    path.display()
+                )));
+            }
+            // No mark, or one left by a process of this boot that has ended (its writes are in
+            // the kernel's cache, so the file is whole): the mark becomes this process's.
+            _ => write_mark(&mark, &boot, me)?,
         }
         Ok(Some(Self {
             file: path.to_path_buf(),
             mark,
             released: false,
         }))
+    }
+
+    /// Leaves the mark in place for good: the writer could not finish its clean close (its
+    /// last checkpoint or close failed), so the file may not be whole on the disk and the next
+    /// boot must rebuild it.
+    pub(crate) fn keep(mut self) {
+        self.released = true;
+        tracing::warn!(file = %self.file.display(), "the file's clean close failed: its unsynced mark stays");
     }
 
     /// Removes the mark once the file and its WAL are synced: call it only when the writer
@@ -116,6 +168,15 @@ impl Mark {
         if wal.exists() {
             sync_file(&wal)?;
         }
+        // Only this process's mark: another one's names files this process does not write.
+        match MarkText::read(&self.mark)? {
+            Some(marked) if marked.pid == Some(std::process::id()) => {}
+            Some(_) => {
+                tracing::warn!(mark = %self.mark.display(), "the unsynced mark names another process; left in place");
+                return Ok(());
+            }
+            None => return Ok(()),
+        }
         match std::fs::remove_file(&self.mark) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -125,6 +186,29 @@ impl Mark {
     }
 }
 
+/// Writes the mark durably under a name no other writer uses, then renames it into place.
+fn write_mark(mark: &Path, boot: &str, pid: u32) -> Result<(), ProjectionError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let draft = sibling(
+        mark,
+        &format!(".{pid}.{}.new", NEXT.fetch_add(1, Ordering::Relaxed)),
+    );
+    let written = std::fs::File::create(&draft)
+        .and_then(|mut file| {
+            file.write_all(format!("{boot}\n{pid}\n").as_bytes())?;
+            file.sync_all()
+        })
+        .map_err(|e| ProjectionError::io("write", &draft, e))
+        .and_then(|()| {
+            std::fs::rename(&draft, mark).map_err(|e| ProjectionError::io("rename", &draft, e))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&draft);
+    }
+    written?;
+    sync_parent(mark)
+}
+
 impl Drop for Mark {
     fn drop(&mut self) {
         if !self.released
@@ -132,5 +216,47 @@ impl Drop for Mark {
         {
             tracing::warn!(%error, file = %self.file.display(), "the unsynced mark stays");
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_stays_when_the_clean_close_fails_and_goes_only_with_its_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("model.sqlite");
+        std::fs::write(&path, b"pages").expect("write");
+        let mark = Mark::take(&path)
+            .expect("take")
+            .expect("Linux tells its boot");
+        let text = std::fs::read_to_string(mark_path(&path)).expect("marked");
+        assert_eq!(
+            text.lines().nth(1),
+            Some(std::process::id().to_string().as_str()),
+            "names its writer: {text}"
+        );
+        // The close failed before the syncs: the next boot must rebuild the file.
+        mark.keep();
+        assert!(mark_path(&path).exists());
+
+        // A sync that fails (the file is gone) keeps the mark too.
+        let other = dir.path().join("gone.sqlite");
+        let mark = Mark::take(&other).expect("take").expect("marked");
+        assert!(mark.release().is_err());
+        assert!(mark_path(&other).exists());
+
+        // A mark naming another writer is not this process's to remove.
+        let third = dir.path().join("third.sqlite");
+        std::fs::write(&third, b"pages").expect("write");
+        let mark = Mark::take(&third).expect("take").expect("marked");
+        let boot = boot_id().expect("boot");
+        std::fs::write(mark_path(&third), format!("{boot}\n1\n")).expect("write");
+        mark.release().expect("release leaves it");
+        assert!(mark_path(&third).exists(), "pid 1's mark stays");
+        // ... and while that writer runs (pid 1 always does), the file is not taken over.
+        let refused = Mark::take(&third).expect_err("in use");
+        assert!(refused.to_string().contains("process 1"), "{refused}");
     }
 }

@@ -276,7 +276,19 @@ pub trait EventLog: Clone + Send + Sync + 'static {
 
     /// `"embedded"` or `"jetstream"`.
     fn backend(&self) -> &'static str;
+
+    /// Makes every acknowledged append durable: once it returns, a power cut keeps them all.
+    /// What a clean stop does before anything derived from the log (a read model's unsynced
+    /// mark) may claim to be durable. The default has nothing to do (JetStream: the servers
+    /// keep their own stores); the embedded log checkpoints its WAL into the file and syncs it.
+    fn make_durable(&self) -> impl Future<Output = Result<Durable, LogError>> + Send {
+        async { Ok(Durable(())) }
+    }
 }
+
+/// Proof that [`EventLog::make_durable`] returned: what must come after it takes one.
+#[derive(Debug)]
+pub struct Durable(());
 
 /// One of the two backends, chosen at run time (`serve --nats URL` or not).
 #[derive(Clone, Debug)]
@@ -359,6 +371,13 @@ impl EventLog for AnyLog {
         match self {
             AnyLog::Embedded(log) => log.backend(),
             AnyLog::JetStream(log) => log.backend(),
+        }
+    }
+
+    async fn make_durable(&self) -> Result<Durable, LogError> {
+        match self {
+            AnyLog::Embedded(log) => log.make_durable().await,
+            AnyLog::JetStream(log) => log.make_durable().await,
         }
     }
 }

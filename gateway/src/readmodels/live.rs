@@ -1,20 +1,24 @@
 //! The live read models of a running service: one runner per read model (one group, so the
 //! log is read and decoded once for all), the readers queries use, and the task that swaps in a
-//! generation a rebuild published (start a runner on it, point queries at it, stop the old
-//! runner, delete the old files). Swaps and `shutdown` are serialised; after `shutdown` no swap
+//! generation a rebuild published (start a runner on it, wait until it has applied what the
+//! live one has, point queries at it, stop the old runner, delete the old files). Swaps and `shutdown` are serialised; after `shutdown` no swap
 //! happens.
 
 use super::{Kind, ModelReaders, ReadModelError, Slot, blocking, open_stores};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
-use switchboard_core::EventLog;
+use switchboard_core::{Durable, EventLog};
 use switchboard_projections::search::SearchReader;
 use switchboard_projections::{ProjectionError, ProjectionRunner, Readers, RunnerOptions};
 
 /// How often a running service looks for a swapped-in generation.
 const SWAP_POLL: Duration = Duration::from_millis(200);
+
+/// How long a new generation's catch-up is waited for between two looks at the live one.
+const CATCH_UP_SLICE: Duration = Duration::from_millis(100);
 
 /// What `/v1/health` shows of one read model.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -41,6 +45,9 @@ pub struct ReadModels<L: EventLog> {
     live: RwLock<BTreeMap<Kind, Live<L>>>,
     /// Serialises swaps (the poller and `shutdown`).
     swapping: tokio::sync::Mutex<bool>,
+    /// Set by `shutdown` before it waits for a swap under way (one waiting for a new generation
+    /// to catch up gives up).
+    stopping: AtomicBool,
 }
 
 impl<L: EventLog> std::fmt::Debug for ReadModels<L> {
@@ -61,6 +68,18 @@ impl<L: EventLog> ReadModels<L> {
         root: &Path,
         options: RunnerOptions,
     ) -> Result<Arc<Self>, ReadModelError> {
+        // Every slot is checked before any is made: a directory another layout filled is
+        // refused as it is, with no half-made slot beside it.
+        blocking("check read models", {
+            let root = root.to_path_buf();
+            move || {
+                for kind in Kind::ALL {
+                    Slot::new(&root, kind).current()?;
+                }
+                Ok(())
+            }
+        })
+        .await?;
         let mut generations = Vec::new();
         for kind in Kind::ALL {
             let slot = Slot::new(root, kind);
@@ -114,6 +133,7 @@ impl<L: EventLog> ReadModels<L> {
             options,
             live: RwLock::new(live),
             swapping: tokio::sync::Mutex::new(false),
+            stopping: AtomicBool::new(false),
         });
         tokio::spawn(follow_swaps(Arc::downgrade(&models)));
         Ok(models)
@@ -208,6 +228,11 @@ impl<L: EventLog> ReadModels<L> {
                 continue;
             }
             let fresh = Self::open(&self.log, &slot, published.clone(), &self.options).await?;
+            if !self.caught_up(kind, &fresh).await? {
+                // Stopping: the new generation is swapped in by the next start.
+                stop(fresh.runner).await;
+                break;
+            }
             let old = self
                 .live
                 .write()
@@ -236,15 +261,83 @@ impl<L: EventLog> ReadModels<L> {
         Ok(swapped)
     }
 
-    /// Stops every runner (each finishes the batch under way) and the swap task.
-    pub async fn shutdown(&self) {
+    /// Waits until the runner of a new generation has applied at least what the live one of
+    /// `kind` has (read again each round, as it moves on), so that no answer goes backwards
+    /// when queries move to it (a rebuild `--until-seq` older than the live checkpoint, say).
+    /// `false` when the service stops first; an error when the new runner fails.
+    async fn caught_up(&self, kind: Kind, fresh: &Live<L>) -> Result<bool, ReadModelError> {
+        loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return Ok(false);
+            }
+            let live_seq = self
+                .read_live()
+                .get(&kind)
+                .map(|l| l.runner.applied_seq())
+                .unwrap_or(0);
+            match fresh.runner.wait_for(live_seq, CATCH_UP_SLICE).await {
+                Ok(()) if fresh.runner.applied_seq() >= live_seq => {
+                    // Both may have moved on: done when the new one is not behind now.
+                    let now = self
+                        .read_live()
+                        .get(&kind)
+                        .map(|l| l.runner.applied_seq())
+                        .unwrap_or(0);
+                    if fresh.runner.applied_seq() >= now {
+                        return Ok(true);
+                    }
+                }
+                Ok(()) | Err(ProjectionError::Timeout { .. }) => {}
+                Err(error) => {
+                    return Err(ReadModelError::Projection {
+                        kind: kind.name(),
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A clean stop, once nothing appends any more: first the log is made durable, then every
+    /// runner stops (each finishes the batch under way, syncs its file and removes its unsynced
+    /// mark), and the swap task ends. In that order: a read model whose mark is gone claims to
+    /// be durable, so what it applied must be durable in the log first, or a power cut after
+    /// the stop would leave it ahead of the log. When the log cannot be made durable the
+    /// runners still stop (the error is logged and returned).
+    pub async fn shutdown(&self) -> Result<(), ProjectionError> {
+        self.stopping.store(true, Ordering::Release);
+        let durable = self.log.make_durable().await;
+        if let Err(error) = &durable {
+            tracing::error!(%error, "cannot make the log durable before the read models stop");
+        }
         let mut stopped = self.swapping.lock().await;
         *stopped = true;
         let live = std::mem::take(&mut *self.live.write().unwrap_or_else(|e| e.into_inner()));
-        for (_, live) in live {
-            stop(live.runner).await;
+        match durable {
+            Ok(durable) => stop_all(live, &durable).await,
+            Err(error) => {
+                for (_, live) in live {
+                    stop(live.runner).await;
+                }
+                Err(ProjectionError::Stopped {
+                    projection: "read models".to_owned(),
+                    reason: format!("the log was not made durable: {error}"),
+                })
+            }
         }
     }
+}
+
+/// Stops the runners once the log is durable (the order [`ReadModels::shutdown`] keeps: the
+/// [`Durable`] is only had from [`EventLog::make_durable`]).
+async fn stop_all<L: EventLog>(
+    live: BTreeMap<Kind, Live<L>>,
+    _durable: &Durable,
+) -> Result<(), ProjectionError> {
+    for (_, live) in live {
+        stop(live.runner).await;
+    }
+    Ok(())
 }
 
 /// Stops a runner; one that a waiter still holds stops when the waiter lets go.

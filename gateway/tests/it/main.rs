@@ -22,6 +22,7 @@ mod bench_projections;
 mod cluster_serve;
 mod common;
 mod events_tail;
+mod ownership;
 mod readmodels;
 mod serve;
 mod stream_setup;

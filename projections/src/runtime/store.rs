@@ -145,13 +145,22 @@ impl<P: Projection> ProjectionStore<P> {
         if self.bulk.is_none() {
             // Its thread stops first: the last checkpoint is the writer's.
             drop(self.wal.take());
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            self.conn.close().map_err(|(_, e)| e)?;
-            if let Some(mark) = self.mark.take() {
-                mark.release()?;
-            }
-            return Ok(());
+            // A close that fails keeps the unsynced mark: dropped instead, it would be removed.
+            let mark = self.mark.take();
+            let closed = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .and_then(|()| self.conn.close().map_err(|(_, e)| e));
+            return match (closed, mark) {
+                (Ok(()), Some(mark)) => mark.release(),
+                (Ok(()), None) => Ok(()),
+                (Err(error), mark) => {
+                    if let Some(mark) = mark {
+                        mark.keep();
+                    }
+                    Err(error.into())
+                }
+            };
         }
         self.commit_bulk()?;
         self.conn.execute_batch(self.projection.query_indexes())?;
