@@ -22,7 +22,10 @@ pub struct ModelStatus {
     pub projection: &'static str,
     pub generation: String,
     pub applied_seq: u64,
-    /// Why the runner stopped applying, if it did.
+    /// Records of the log this read model skipped because they could not be read or decoded.
+    pub undecodable: u64,
+    /// Why the runner does not apply the log, if it does not: it stopped (a storage error) or
+    /// the log keeps failing (see `RunnerStatus::failure`).
     pub failed: Option<String>,
 }
 
@@ -167,7 +170,8 @@ impl<L: EventLog> ReadModels<L> {
                     projection: kind.name(),
                     generation: live.generation.clone(),
                     applied_seq: status.checkpoint.seq,
-                    failed: status.failed,
+                    undecodable: status.checkpoint.undecodable,
+                    failed: status.failure().map(str::to_owned),
                 }
             })
             .collect()

@@ -52,7 +52,9 @@ pub type SharedBatch = Arc<[SharedRecord]>;
 pub struct Checkpoint {
     /// The last applied log sequence (0: nothing yet).
     pub seq: u64,
-    /// How many records were skipped because they did not decode.
+    /// How many records were skipped because they did not decode or could not be read at all
+    /// (a row or message that is no record of the log, see `Store::skip_unreadable`): both
+    /// are records of the log this read model does not reflect, logged with their reason.
     pub undecodable: u64,
     pub last_undecodable_seq: Option<u64>,
 }

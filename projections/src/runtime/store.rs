@@ -249,6 +249,16 @@ impl<P: Projection> ProjectionStore<P> {
                 }
             }
         }
+        self.commit_next(name, &decoded, next)
+    }
+
+    /// Writes the decoded records and the checkpoint `next` (nothing when it did not move).
+    fn commit_next(
+        &mut self,
+        name: &'static str,
+        decoded: &[DecodedRecord],
+        next: Checkpoint,
+    ) -> Result<Checkpoint, ProjectionError> {
         if next == self.checkpoint {
             return Ok(next);
         }
@@ -258,7 +268,7 @@ impl<P: Projection> ProjectionStore<P> {
                 &mut self.projection,
                 self.wal.as_mut(),
                 name,
-                &decoded,
+                decoded,
                 next,
             ),
             Some(bulk) => Self::write_bulk(
@@ -267,7 +277,7 @@ impl<P: Projection> ProjectionStore<P> {
                 bulk,
                 &self.path,
                 name,
-                &decoded,
+                decoded,
                 next,
             ),
         };
@@ -378,6 +388,18 @@ impl<P: Projection> Store for ProjectionStore<P> {
 
     fn apply_batches(&mut self, batches: &[SharedBatch]) -> Result<Checkpoint, ProjectionError> {
         ProjectionStore::apply_batches(self, batches)
+    }
+
+    fn skip_unreadable(&mut self, seq: u64) -> Result<Checkpoint, ProjectionError> {
+        if seq <= self.checkpoint.seq {
+            return Ok(self.checkpoint);
+        }
+        let next = Checkpoint {
+            seq,
+            undecodable: self.checkpoint.undecodable + 1,
+            last_undecodable_seq: Some(seq),
+        };
+        self.commit_next(self.projection.name(), &[], next)
     }
 
     fn finish(&mut self) -> Result<Checkpoint, ProjectionError> {

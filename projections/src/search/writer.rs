@@ -530,6 +530,21 @@ impl Store for SearchIndex {
         Ok(self.committed)
     }
 
+    fn skip_unreadable(&mut self, seq: u64) -> Result<Checkpoint, ProjectionError> {
+        if seq > self.applied.seq {
+            self.applied.seq = seq;
+            self.applied.undecodable += 1;
+            self.applied.last_undecodable_seq = Some(seq);
+            if self.dirty_since.is_none() {
+                self.dirty_since = Some(Instant::now());
+            }
+            if self.commit_due() {
+                return self.finish();
+            }
+        }
+        Ok(self.committed)
+    }
+
     fn applied_seq(&self) -> u64 {
         self.applied.seq
     }
