@@ -1,0 +1,102 @@
+//! `/v1/health` against a real `serve`: 200 `"ok"` only when the log answers and every read
+//! model runs and is not ahead of the log; a read model on another log is rebuilt.
+
+use crate::common::*;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Stops a server with SIGTERM and waits for its clean exit.
+fn stop(mut server: Running) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.wait_exit();
+    assert!(status.success(), "{status}; stderr:\n{}", server.stderr());
+}
+
+/// Polls `/v1/health` until `done` holds for its status and body; fails after [`PATIENCE`].
+fn health_until(
+    addr: SocketAddr,
+    mut done: impl FnMut(u16, &serde_json::Value) -> bool,
+) -> (u16, serde_json::Value) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = http(addr, "GET", "/v1/health");
+        if done(status, &body) {
+            return (status, body);
+        }
+        assert!(Instant::now() < deadline, "{status} {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn all_applied(body: &serde_json::Value, seq: u64) -> bool {
+    body["projections"]
+        .as_array()
+        .is_some_and(|p| p.iter().all(|p| p["applied_seq"] == seq))
+}
+
+fn model<'b>(body: &'b serde_json::Value, name: &str) -> &'b serde_json::Value {
+    body["projections"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["projection"] == name))
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+}
+
+/// Appends `n` notes on one dialog to the embedded log of `data` (no server running on it).
+fn append_notes(data: &Path, from: u128, n: u128) -> u64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let log = open_embedded(data);
+        let mut last = 0;
+        for i in from..from + n {
+            last = append(&log, &[note(dialog(i), &format!("note {i}"))]).await;
+        }
+        last
+    })
+}
+
+#[test]
+fn health_is_503_and_names_a_failed_read_model() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    let last = append_notes(&data, 1, 3);
+    let data_arg = data.to_str().unwrap();
+    let (server, addr) = start_server(cwd.path(), &["--data", data_arg]);
+    health_until(addr, |status, body| {
+        status == 200 && all_applied(body, last)
+    });
+    stop(server);
+
+    // The dialogs file refuses every further checkpoint: its runner stops on the next batch.
+    let file = data.join("read/dialogs/g000001.sqlite");
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON checkpoint \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+    let last = append_notes(&data, 10, 2);
+    let (server, addr) = start_server(cwd.path(), &["--data", data_arg]);
+    let (status, body) = health_until(addr, |_, body| {
+        model(body, "timeline")["applied_seq"] == last
+            && !model(body, "dialogs")["failed"].is_null()
+    });
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "failing", "{body}");
+    let dialogs = model(&body, "dialogs");
+    assert_eq!(dialogs["state"], "failed", "{body}");
+    assert!(
+        dialogs["failed"]
+            .as_str()
+            .is_some_and(|f| f.contains("refused by the test")),
+        "{body}"
+    );
+    assert_eq!(model(&body, "timeline")["state"], "running", "{body}");
+    stop(server);
+}
