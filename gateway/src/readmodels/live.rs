@@ -11,7 +11,9 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 use switchboard_core::EventLog;
 use switchboard_projections::search::SearchReader;
-use switchboard_projections::{ProjectionError, ProjectionRunner, Readers, RunnerOptions};
+use switchboard_projections::{
+    ProjectionError, ProjectionRunner, Readers, RunnerOptions, check_against_log,
+};
 
 /// How often a running service looks for a swapped-in generation.
 const SWAP_POLL: Duration = Duration::from_millis(200);
@@ -64,7 +66,7 @@ impl<L: EventLog> ReadModels<L> {
         root: &Path,
         options: RunnerOptions,
     ) -> Result<Arc<Self>, ReadModelError> {
-        let mut generations = Vec::new();
+        let mut generations: Vec<(Slot, String)> = Vec::new();
         for kind in Kind::ALL {
             let slot = Slot::new(root, kind);
             let preparing = slot.clone();
@@ -91,6 +93,43 @@ impl<L: EventLog> ReadModels<L> {
                 kind: "read models",
                 error,
             })?;
+        let mut opened = opened;
+        for (index, (slot, generation)) in generations.iter_mut().enumerate() {
+            let checkpoint = opened[index].0.checkpoint();
+            let reason = match check_against_log(&log, slot.kind.name(), &checkpoint).await {
+                Ok(()) => continue,
+                Err(error @ ProjectionError::OtherLog { .. }) => error.to_string(),
+                // The log does not answer now: the runner checks again when it subscribes.
+                Err(_) => continue,
+            };
+            tracing::warn!(
+                projection = slot.kind.name(),
+                generation = generation.as_str(),
+                %reason,
+                "read model is of another log; building a new generation from this one"
+            );
+            let fresh = Self::replace_generation(slot).await?;
+            let path = slot.path(&fresh);
+            let mut reopened = open_stores(vec![(slot.kind, path)])
+                .await
+                .map_err(|error| ReadModelError::Projection {
+                    kind: slot.kind.name(),
+                    error,
+                })?;
+            let store = reopened.pop().ok_or_else(|| ReadModelError::Projection {
+                kind: slot.kind.name(),
+                error: ProjectionError::Corrupt("no store opened".to_owned()),
+            })?;
+            // The old generation's store closes off the async threads; its files go at the
+            // next start (or swap) with the other replaced generations.
+            let old = std::mem::replace(&mut opened[index], store);
+            blocking("close read model", move || {
+                drop(old);
+                Ok(())
+            })
+            .await?;
+            *generation = fresh;
+        }
         let (stores, accesses): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
         let runners = ProjectionRunner::start_group(log.clone(), stores, options.clone()).map_err(
             |error| ReadModelError::Projection {
@@ -120,6 +159,20 @@ impl<L: EventLog> ReadModels<L> {
         });
         tokio::spawn(follow_swaps(Arc::downgrade(&models)));
         Ok(models)
+    }
+
+    /// Publishes a new, empty generation of `slot` (built from the log by its runner) in place
+    /// of the live one, which is of another log.
+    async fn replace_generation(slot: &Slot) -> Result<String, ReadModelError> {
+        let slot = slot.clone();
+        blocking("replace read model", move || {
+            let _lock = slot.lock_waiting()?;
+            let generation = slot.next_generation()?;
+            slot.write_fingerprint(&generation)?;
+            slot.publish(&generation)?;
+            Ok(generation)
+        })
+        .await
     }
 
     async fn open(

@@ -100,3 +100,58 @@ fn health_is_503_and_names_a_failed_read_model() {
     assert_eq!(model(&body, "timeline")["state"], "running", "{body}");
     stop(server);
 }
+
+/// Moves the embedded log of `data` aside (with its WAL, if any): the next open finds none.
+fn move_log_aside(data: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let from = data.join(format!("log.sqlite{suffix}"));
+        if from.exists() {
+            std::fs::rename(&from, data.join(format!("log.aside{suffix}"))).unwrap();
+        }
+    }
+}
+
+#[test]
+fn read_models_of_another_log_are_rebuilt_from_this_one() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let last = append_notes(&data, 1, 3);
+    let (server, addr) = start_server(cwd.path(), &["--data", data_arg]);
+    health_until(addr, |status, body| {
+        status == 200 && all_applied(body, last)
+    });
+    stop(server);
+
+    // Another log in its place, longer than what the read models applied: today each model
+    // applies only its record 4 and says "ok" with lag 0, while holding the other log's 1..3.
+    move_log_aside(&data);
+    let last = append_notes(&data, 20, 4);
+    let (server, addr) = start_server(cwd.path(), &["--data", data_arg]);
+    let (status, body) = health_until(addr, |status, body| {
+        status == 200 && all_applied(body, last)
+    });
+    assert_eq!(body["status"], "ok", "{status} {body}");
+    for p in body["projections"].as_array().unwrap() {
+        assert_ne!(p["generation"], "g000001", "rebuilt from this log: {body}");
+    }
+    assert!(
+        server.stderr().contains("another log"),
+        "{}",
+        server.stderr()
+    );
+    stop(server);
+
+    // A log shorter than what the read models applied (an older copy): rebuilt as well.
+    move_log_aside(&data);
+    let last = append_notes(&data, 40, 2);
+    let (server, addr) = start_server(cwd.path(), &["--data", data_arg]);
+    let (_, body) = health_until(addr, |status, body| {
+        status == 200 && all_applied(body, last)
+    });
+    for p in body["projections"].as_array().unwrap() {
+        let generation = p["generation"].as_str().unwrap();
+        assert!(generation >= "g000003", "rebuilt again: {body}");
+    }
+    stop(server);
+}

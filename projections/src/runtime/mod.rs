@@ -48,7 +48,7 @@ pub use rebuild::{
     RebuildProgress, Until, open_for_rebuild, rebuild, rebuild_files, rebuild_group, rebuild_store,
 };
 pub use records::{Checkpoint, DecodedRecord, SharedBatch, SharedRecord};
-pub use runner::{ProjectionRunner, RunnerOptions, RunnerStatus};
+pub use runner::{ProjectionRunner, RunnerOptions, RunnerStatus, check_against_log};
 pub use sqlite::{open_reader, open_reader_for};
 pub use store::ProjectionStore;
 pub(crate) use traits::execute_for_each;

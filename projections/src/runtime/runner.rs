@@ -51,6 +51,56 @@ impl Default for RunnerOptions {
     }
 }
 
+/// Checks that the record `checkpoint` names is the one `log` holds at its sequence: a
+/// checkpoint past the log's end, or on a record stored at another time, is
+/// [`ProjectionError::OtherLog`] (the read model is of another log: rebuild it). A checkpoint
+/// whose append time is unknown (an older checkpoint, an unreadable record) is checked by its
+/// sequence only. Other errors are the log's (it may not answer now).
+pub async fn check_against_log<L: EventLog>(
+    log: &L,
+    name: &str,
+    checkpoint: &Checkpoint,
+) -> Result<(), ProjectionError> {
+    if checkpoint.seq == 0 {
+        return Ok(());
+    }
+    let other = |reason: String| ProjectionError::OtherLog {
+        projection: name.to_owned(),
+        reason,
+    };
+    let found = log
+        .read_all(checkpoint.seq, &SubjectFilter::all(), 1)
+        .await?;
+    let stored_at = match found.first() {
+        Some(Ok(record)) if record.seq == checkpoint.seq => Some(record.appended_at),
+        Some(Err(unreadable)) if unreadable.seq == checkpoint.seq => None,
+        _ => {
+            let last = log.last_seq().await?;
+            return Err(other(if last < checkpoint.seq {
+                format!(
+                    "it applied up to {}, the log ends at {last}: the log is behind it (another                      or an older log)",
+                    checkpoint.seq
+                )
+            } else {
+                format!("the log holds no record {}", checkpoint.seq)
+            }));
+        }
+    };
+    match (checkpoint.applied_at, stored_at) {
+        (Some(applied), Some(stored)) if applied != stored => Err(other(format!(
+            "its record {} was stored at {}, the log's at {}: another log",
+            checkpoint.seq,
+            applied.to_rfc3339(),
+            stored.to_rfc3339()
+        ))),
+        (Some(_), None) => Err(other(format!(
+            "its record {} was readable, the log's cannot be read: another log",
+            checkpoint.seq
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Where a runner is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunnerStatus {
@@ -346,62 +396,50 @@ async fn feed_loop(
     // The same failure of the tail, how many times in a row with nothing read in between.
     let mut failing: Option<(String, u32)> = None;
     loop {
-        let mut tail = log
-            .tail_all(from_seq, SubjectFilter::all())
-            .ready_chunks(options.max_batch.max(1));
+        // Each store's checkpoint must name a record of this log, at start and at every
+        // resubscription (the log may have been replaced meanwhile).
         let mut failure = None;
-        loop {
-            let chunk = tokio::select! {
-                chunk = tail.next() => chunk,
-                _ = ticks.tick() => {
-                    for subscriber in subscribers.iter().filter(|s| s.tick.is_some()) {
-                        // A full queue means the writer is busy; it checks its timer itself.
-                        let _ = subscriber.work.try_send(Work::Tick);
-                    }
-                    continue;
+        let mut index = 0;
+        while index < subscribers.len() {
+            let subscriber = &subscribers[index];
+            let checkpoint = subscriber.status.borrow().checkpoint;
+            match check_against_log(&log, subscriber.name, &checkpoint).await {
+                Ok(()) => index += 1,
+                Err(error @ ProjectionError::OtherLog { .. }) => {
+                    tracing::error!(projection = subscriber.name, %error, "read model stopped");
+                    subscriber
+                        .status
+                        .send_modify(|s| s.failed = Some(error.to_string()));
+                    // Its writer stops; nothing more is fed to it.
+                    let _ = subscriber.work.try_send(Work::Stop);
+                    subscribers.swap_remove(index);
                 }
-            };
-            let Some(chunk) = chunk else {
-                break;
-            };
-            let mut batch = Vec::with_capacity(chunk.len());
-            let mut unreadable = false;
-            for item in chunk {
-                match item {
-                    Ok(record) => batch.push(SharedRecord::new(record)),
-                    Err(LogError::Unreadable(record)) => {
-                        tracing::warn!(projections = names, %record, "skipping a record that cannot be read");
-                        // The records before it, then it, then the rest of the chunk.
-                        let before = std::mem::take(&mut batch);
-                        if !before.is_empty() {
-                            let before: SharedBatch = before.into();
-                            send_all(&mut subscribers, || Work::Batch(Arc::clone(&before))).await;
-                        }
-                        send_all(&mut subscribers, || Work::Unreadable(record.seq)).await;
-                        from_seq = record.seq + 1;
-                        unreadable = true;
-                    }
-                    Err(error) => {
-                        failure = Some(error);
-                        break;
-                    }
+                Err(ProjectionError::Log(error)) => {
+                    failure = Some(error);
+                    break;
+                }
+                Err(error) => {
+                    failure = Some(LogError::Storage(error.to_string()));
+                    break;
                 }
             }
-            if (unreadable || !batch.is_empty()) && failing.take().is_some() {
-                for subscriber in &subscribers {
-                    subscriber.set_log_failing(None);
-                }
-            }
-            if let Some(last) = batch.last() {
-                from_seq = last.record.seq + 1;
-                let batch: SharedBatch = batch.into();
-                send_all(&mut subscribers, || Work::Batch(Arc::clone(&batch))).await;
-            }
+        }
+        if subscribers.is_empty() {
+            return;
+        }
+        if failure.is_none() {
+            failure = follow(
+                &log,
+                &mut subscribers,
+                &mut from_seq,
+                &mut failing,
+                &mut ticks,
+                &options,
+                &names,
+            )
+            .await;
             if subscribers.is_empty() {
                 return;
-            }
-            if failure.is_some() {
-                break;
             }
         }
         let error = match &failure {
@@ -438,6 +476,77 @@ async fn feed_loop(
             return;
         }
         tokio::time::sleep(pause).await;
+    }
+}
+
+/// Feeds the subscribers from a tail of the log from `from_seq` until it fails or ends;
+/// returns the failure (None: it ended, or no subscriber is left). A subscriber whose writer
+/// stopped leaves.
+async fn follow(
+    log: &impl EventLog,
+    subscribers: &mut Vec<Subscriber>,
+    from_seq: &mut u64,
+    failing: &mut Option<(String, u32)>,
+    ticks: &mut tokio::time::Interval,
+    options: &RunnerOptions,
+    names: &str,
+) -> Option<LogError> {
+    let mut tail = log
+        .tail_all(*from_seq, SubjectFilter::all())
+        .ready_chunks(options.max_batch.max(1));
+    let mut failure = None;
+    loop {
+        let chunk = tokio::select! {
+            chunk = tail.next() => chunk,
+            _ = ticks.tick() => {
+                for subscriber in subscribers.iter().filter(|s| s.tick.is_some()) {
+                    // A full queue means the writer is busy; it checks its timer itself.
+                    let _ = subscriber.work.try_send(Work::Tick);
+                }
+                continue;
+            }
+        };
+        // The tail ended: None.
+        let chunk = chunk?;
+        let mut batch = Vec::with_capacity(chunk.len());
+        let mut unreadable = false;
+        for item in chunk {
+            match item {
+                Ok(record) => batch.push(SharedRecord::new(record)),
+                Err(LogError::Unreadable(record)) => {
+                    tracing::warn!(projections = names, %record, "skipping a record that cannot be read");
+                    // The records before it, then it, then the rest of the chunk.
+                    let before = std::mem::take(&mut batch);
+                    if !before.is_empty() {
+                        let before: SharedBatch = before.into();
+                        send_all(subscribers, || Work::Batch(Arc::clone(&before))).await;
+                    }
+                    send_all(subscribers, || Work::Unreadable(record.seq)).await;
+                    *from_seq = record.seq + 1;
+                    unreadable = true;
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        if (unreadable || !batch.is_empty()) && failing.take().is_some() {
+            for subscriber in subscribers.iter() {
+                subscriber.set_log_failing(None);
+            }
+        }
+        if let Some(last) = batch.last() {
+            *from_seq = last.record.seq + 1;
+            let batch: SharedBatch = batch.into();
+            send_all(subscribers, || Work::Batch(Arc::clone(&batch))).await;
+        }
+        if subscribers.is_empty() {
+            return None;
+        }
+        if failure.is_some() {
+            return failure;
+        }
     }
 }
 

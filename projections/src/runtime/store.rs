@@ -229,6 +229,7 @@ impl<P: Projection> ProjectionStore<P> {
                 continue;
             }
             next.seq = record.seq;
+            next.applied_at = Some(record.appended_at);
             match shared.events() {
                 Ok(events) => decoded.push(DecodedRecord {
                     seq: record.seq,
@@ -398,6 +399,7 @@ impl<P: Projection> Store for ProjectionStore<P> {
             seq,
             undecodable: self.checkpoint.undecodable + 1,
             last_undecodable_seq: Some(seq),
+            applied_at: None,
         };
         self.commit_next(self.projection.name(), &[], next)
     }

@@ -290,6 +290,7 @@ fn undecodable_records_are_counted_and_checkpointed() {
             seq: 4,
             undecodable: 2,
             last_undecodable_seq: Some(4),
+            applied_at: Some(record(4).appended_at),
         }
     );
     // Only garbage: still checkpointed, so it is not read again.
