@@ -155,3 +155,47 @@ fn read_models_of_another_log_are_rebuilt_from_this_one() {
     }
     stop(server);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_messages_on_jetstream_are_counted_and_passed_by_every_read_model() {
+    use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
+    let nats = switchboard_tests::NatsServer::start();
+    let log = JetStreamLog::connect(&nats.url(), JetStreamOptions::default())
+        .await
+        .unwrap();
+    append(&log, &[note(dialog(1), "readable")]).await;
+    // Published straight onto the stream's subjects, not through the log, as the log's last
+    // messages: a reader that skips them without checkpointing stays behind for ever.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    for (subject, body) in [
+        ("sb.Not.a-subject".to_owned(), &b"x"[..]),
+        (subject_of(dialog(1)).to_string(), &b"\x05garbage"[..]),
+    ] {
+        js.publish(subject, bytes::Bytes::copy_from_slice(body))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let cwd = tempfile::tempdir().unwrap();
+    let url = nats.url();
+    let (server, addr) = start_server(cwd.path(), &["--nats", &url]);
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        health_until(addr, |status, body| status == 200 && all_applied(body, 3))
+    })
+    .await
+    .unwrap();
+    assert_eq!(body["status"], "ok", "{status} {body}");
+    for p in body["projections"].as_array().unwrap() {
+        assert_eq!(p["lag"], 0, "{body}");
+        assert!(p["undecodable"].as_u64().unwrap() >= 1, "{body}");
+    }
+    // And on after them.
+    append(&log, &[note(dialog(1), "after")]).await;
+    tokio::task::spawn_blocking(move || {
+        health_until(addr, |status, body| status == 200 && all_applied(body, 4));
+        stop(server);
+    })
+    .await
+    .unwrap();
+}

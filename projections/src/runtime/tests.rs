@@ -771,3 +771,96 @@ async fn a_runner_whose_log_keeps_failing_is_reported_failed_and_recovers() {
         .expect("applied after the log recovered");
     assert_eq!(runner.status().failure(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_on_another_log_fails_instead_of_skipping_its_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tally.sqlite");
+    let first = EmbeddedLog::open(&dir.path().join("first.sqlite"), EmbeddedOptions::default())
+        .expect("open");
+    let last = append_some(&first, 3).await;
+    let runner = ProjectionRunner::start(
+        first.clone(),
+        &path,
+        Tally { fail_at: None },
+        RunnerOptions::default(),
+    )
+    .await
+    .expect("start");
+    runner
+        .wait_for(last, Duration::from_secs(10))
+        .await
+        .expect("applied");
+    runner.shutdown().await;
+
+    // A longer log with other records: today the runner applies its record 4 only.
+    let other = EmbeddedLog::open(&dir.path().join("other.sqlite"), EmbeddedOptions::default())
+        .expect("open");
+    let other_last = append_some(&other, 5).await;
+    assert!(
+        check_against_log(&other, "tally", &checkpoint_of(&path))
+            .await
+            .is_err()
+    );
+    let runner = ProjectionRunner::start(
+        other.clone(),
+        &path,
+        Tally { fail_at: None },
+        RunnerOptions::default(),
+    )
+    .await
+    .expect("start");
+    let waited = runner.wait_for(other_last, Duration::from_secs(10)).await;
+    assert!(
+        matches!(&waited, Err(ProjectionError::Stopped { reason, .. }) if reason.contains("another log")),
+        "{waited:?}"
+    );
+    runner.shutdown().await;
+    assert_eq!(
+        applied(&path),
+        [1, 2, 3],
+        "nothing of the other log applied"
+    );
+
+    // A shorter log (an older copy): the log is behind the read model.
+    let short = EmbeddedLog::open(&dir.path().join("short.sqlite"), EmbeddedOptions::default())
+        .expect("open");
+    append_some(&short, 1).await;
+    let checked = check_against_log(&short, "tally", &checkpoint_of(&path)).await;
+    assert!(
+        matches!(&checked, Err(ProjectionError::OtherLog { reason, .. }) if reason.contains("ends at 1")),
+        "{checked:?}"
+    );
+    // Its own log matches.
+    check_against_log(&first, "tally", &checkpoint_of(&path))
+        .await
+        .expect("its own log");
+}
+
+fn checkpoint_of(path: &Path) -> Checkpoint {
+    ProjectionStore::open(path, Tally { fail_at: None })
+        .expect("open")
+        .checkpoint()
+}
+
+#[test]
+fn a_checkpoint_table_from_before_the_log_check_is_read_as_unknown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tally.sqlite");
+    {
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE checkpoint (projection TEXT PRIMARY KEY, seq INTEGER NOT NULL,
+                 undecodable INTEGER NOT NULL DEFAULT 0, last_undecodable_seq INTEGER);
+             INSERT INTO checkpoint VALUES ('tally', 7, 0, NULL);",
+        )
+        .expect("old schema");
+    }
+    let mut store = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+    assert_eq!(
+        (store.checkpoint().seq, store.checkpoint().applied_at),
+        (7, None)
+    );
+    let after = store.apply(vec![record(8)]).expect("apply");
+    assert_eq!(after.applied_at, Some(record(8).appended_at));
+}
