@@ -168,8 +168,8 @@ async fn unreadable_messages_on_jetstream_are_counted_and_passed_by_every_read_m
     // messages: a reader that skips them without checkpointing stays behind for ever.
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     for (subject, body) in [
-        ("sb.Not.a-subject".to_owned(), &b"x"[..]),
         (subject_of(dialog(1)).to_string(), &b"\x05garbage"[..]),
+        ("sb.Not.a-subject".to_owned(), &b"x"[..]),
     ] {
         js.publish(subject, bytes::Bytes::copy_from_slice(body))
             .await
