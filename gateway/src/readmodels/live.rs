@@ -293,6 +293,40 @@ impl<L: EventLog> ReadModels<L> {
         Ok(swapped)
     }
 
+    /// Publishes a new generation (built from the log by its runner once swapped in) for every
+    /// read model whose runner found it is of another log (the log was replaced under it).
+    /// Returns how many.
+    pub async fn replace_those_of_another_log(&self) -> Result<usize, ReadModelError> {
+        let beside: Vec<(Kind, String)> = self
+            .read_live()
+            .iter()
+            .filter(|(_, live)| live.runner.status().other_log)
+            .map(|(kind, live)| (*kind, live.generation.clone()))
+            .collect();
+        let mut replaced = 0;
+        for (kind, generation) in beside {
+            let slot = Slot::new(&self.root, kind);
+            let reading = slot.clone();
+            // Published already (by an earlier pass or a rebuild): the swap follows it.
+            if blocking("read CURRENT", move || reading.current())
+                .await?
+                .as_deref()
+                != Some(generation.as_str())
+            {
+                continue;
+            }
+            let fresh = Self::replace_generation(&slot).await?;
+            tracing::warn!(
+                projection = kind.name(),
+                from = generation.as_str(),
+                to = fresh.as_str(),
+                "read model is of another log; building a new generation from this one"
+            );
+            replaced += 1;
+        }
+        Ok(replaced)
+    }
+
     /// Stops every runner (each finishes the batch under way) and the swap task.
     pub async fn shutdown(&self) {
         let mut stopped = self.swapping.lock().await;
@@ -322,6 +356,9 @@ async fn follow_swaps<L: EventLog>(models: Weak<ReadModels<L>>) {
         };
         if *models.swapping.lock().await {
             return;
+        }
+        if let Err(error) = models.replace_those_of_another_log().await {
+            tracing::warn!(%error, "cannot replace a read model of another log; will retry");
         }
         if let Err(error) = models.follow_published().await {
             tracing::warn!(%error, "cannot swap in a rebuilt read model; will retry");

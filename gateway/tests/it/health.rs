@@ -199,3 +199,56 @@ async fn unreadable_messages_on_jetstream_are_counted_and_passed_by_every_read_m
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jetstream_stream_recreated_under_serve_gets_read_models_rebuilt() {
+    use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
+    let nats = switchboard_tests::NatsServer::start();
+    let log = JetStreamLog::connect(&nats.url(), JetStreamOptions::default())
+        .await
+        .unwrap();
+    for i in 1..=3 {
+        append(&log, &[note(dialog(i), "first stream")]).await;
+    }
+    let cwd = tempfile::tempdir().unwrap();
+    let url = nats.url();
+    let (server, addr) = start_server(cwd.path(), &["--nats", &url]);
+    tokio::task::spawn_blocking(move || {
+        health_until(addr, |status, body| status == 200 && all_applied(body, 3))
+    })
+    .await
+    .unwrap();
+
+    // The stream is deleted and made again, longer, with other messages: today every model
+    // keeps the first stream's 1..3, applies only 4 and 5, and says "ok".
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    js.delete_stream(&JetStreamOptions::default().stream)
+        .await
+        .unwrap();
+    let log = JetStreamLog::connect(&nats.url(), JetStreamOptions::default())
+        .await
+        .unwrap();
+    for i in 10..15 {
+        append(&log, &[note(dialog(i), "second stream")]).await;
+    }
+    let (_, body) = tokio::task::spawn_blocking(move || {
+        health_until(addr, |status, body| {
+            status == 200
+                && all_applied(body, 5)
+                && body["projections"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().all(|p| p["generation"] != "g000001"))
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(body["status"], "ok", "{body}");
+    assert!(
+        server.stderr().contains("another log"),
+        "{}",
+        server.stderr()
+    );
+    tokio::task::spawn_blocking(move || stop(server))
+        .await
+        .unwrap();
+}

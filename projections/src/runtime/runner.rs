@@ -30,6 +30,11 @@ pub struct RunnerOptions {
     pub failures_before_failed: u32,
 }
 
+/// How often a live feed checks a record it delivered a tick before against the log: a log
+/// replaced under a tail that does not fail (a JetStream stream deleted and made again, which
+/// an ordered consumer follows from the same sequence) is found within two ticks.
+pub const ANCHOR_CHECK: Duration = Duration::from_secs(1);
+
 /// The longest pause between two attempts of a log tail that keeps failing.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -111,6 +116,9 @@ pub struct RunnerStatus {
     /// a row: the runner applies nothing until the log answers again (it keeps trying; the
     /// first record read clears this).
     pub log_failing: Option<String>,
+    /// The checkpoint names a record the log does not hold ([`check_against_log`]): `failed`
+    /// says which; the read model must be rebuilt from this log.
+    pub other_log: bool,
 }
 
 impl RunnerStatus {
@@ -360,6 +368,16 @@ struct Subscriber {
 }
 
 impl Subscriber {
+    /// The store is of another log: failed, and fed nothing more (its writer stops).
+    fn fail_other_log(&self, error: &ProjectionError) {
+        tracing::error!(projection = self.name, %error, "read model stopped");
+        self.status.send_modify(|s| {
+            s.failed = Some(error.to_string());
+            s.other_log = true;
+        });
+        let _ = self.work.try_send(Work::Stop);
+    }
+
     fn set_log_failing(&self, failing: Option<&str>) {
         self.status.send_if_modified(|s| {
             let changed = s.log_failing.as_deref() != failing;
@@ -406,12 +424,7 @@ async fn feed_loop(
             match check_against_log(&log, subscriber.name, &checkpoint).await {
                 Ok(()) => index += 1,
                 Err(error @ ProjectionError::OtherLog { .. }) => {
-                    tracing::error!(projection = subscriber.name, %error, "read model stopped");
-                    subscriber
-                        .status
-                        .send_modify(|s| s.failed = Some(error.to_string()));
-                    // Its writer stops; nothing more is fed to it.
-                    let _ = subscriber.work.try_send(Work::Stop);
+                    subscriber.fail_other_log(&error);
                     subscribers.swap_remove(index);
                 }
                 Err(ProjectionError::Log(error)) => {
@@ -495,9 +508,32 @@ async fn follow(
         .tail_all(*from_seq, SubjectFilter::all())
         .ready_chunks(options.max_batch.max(1));
     let mut failure = None;
+    let mut anchors = tokio::time::interval(ANCHOR_CHECK);
+    anchors.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is now: the checkpoints were just checked.
+    anchors.tick().await;
+    // A record this feed delivered, checked against the log at the next tick, and the last
+    // one delivered (the next anchor).
+    let mut anchor: Option<Checkpoint> = None;
+    let mut last_fed: Option<Checkpoint> = None;
     loop {
         let chunk = tokio::select! {
             chunk = tail.next() => chunk,
+            _ = anchors.tick() => {
+                // The record checked is one fed a tick ago (or the first ever fed): a log
+                // replaced since is found even when its records follow on the same sequences.
+                if let Some(anchor) = anchor
+                    && let Err(error @ ProjectionError::OtherLog { .. }) =
+                        check_against_log(log, names, &anchor).await
+                {
+                    for subscriber in subscribers.drain(..) {
+                        subscriber.fail_other_log(&error);
+                    }
+                    return None;
+                }
+                anchor = last_fed.or(anchor);
+                continue;
+            }
             _ = ticks.tick() => {
                 for subscriber in subscribers.iter().filter(|s| s.tick.is_some()) {
                     // A full queue means the writer is busy; it checks its timer itself.
@@ -536,7 +572,14 @@ async fn follow(
                 subscriber.set_log_failing(None);
             }
         }
-        if let Some(last) = batch.last() {
+        if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+            let fed = |record: &SharedRecord| Checkpoint {
+                seq: record.record.seq,
+                applied_at: Some(record.record.appended_at),
+                ..Checkpoint::default()
+            };
+            anchor = anchor.or(Some(fed(first)));
+            last_fed = Some(fed(last));
             *from_seq = last.record.seq + 1;
             let batch: SharedBatch = batch.into();
             send_all(subscribers, || Work::Batch(Arc::clone(&batch))).await;
