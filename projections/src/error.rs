@@ -25,6 +25,11 @@ pub enum ProjectionError {
     },
     #[error("corrupt read model: {0}")]
     Corrupt(String),
+    /// The read model's checkpoint names a record the log does not hold (the log ends before
+    /// it) or another record at its sequence: it was built from another log, or from a longer
+    /// copy of this one, and must be rebuilt from this one.
+    #[error("read model {projection} does not match the log: {reason}")]
+    OtherLog { projection: String, reason: String },
     /// A file operation failed: `op` says what was being done ("sync", "rename", …).
     #[error("cannot {op} {}: {source}", path.display())]
     Io {

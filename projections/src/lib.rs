@@ -38,6 +38,6 @@ mod test_support;
 pub use runtime::{
     Checkpoint, DecodedRecord, FileStore, Projection, ProjectionError, ProjectionRunner,
     ProjectionStore, Readers, RebuildProgress, RunnerOptions, RunnerStatus, SharedBatch,
-    SharedRecord, Store, Until, open_for_rebuild, open_reader, open_reader_for, rebuild,
-    rebuild_files, rebuild_group, rebuild_store,
+    SharedRecord, Store, Until, check_against_log, open_for_rebuild, open_reader, open_reader_for,
+    rebuild, rebuild_files, rebuild_group, rebuild_store,
 };

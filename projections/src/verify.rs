@@ -80,6 +80,7 @@ fn read_sums(conn: &Connection) -> Result<FileSums, ProjectionError> {
                         seq: unsigned(seq)?,
                         undecodable: unsigned(undecodable)?,
                         last_undecodable_seq: last.map(unsigned).transpose()?,
+                        applied_at: None,
                     },
                 );
             }
@@ -214,7 +215,8 @@ mod tests {
             Checkpoint {
                 seq: 7,
                 undecodable: 1,
-                last_undecodable_seq: Some(3)
+                last_undecodable_seq: Some(3),
+                applied_at: None,
             }
         );
         assert!(compare(&one, &two).iter().all(|c| c.equal));

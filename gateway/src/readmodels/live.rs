@@ -12,7 +12,9 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 use switchboard_core::{Durable, EventLog};
 use switchboard_projections::search::SearchReader;
-use switchboard_projections::{ProjectionError, ProjectionRunner, Readers, RunnerOptions};
+use switchboard_projections::{
+    ProjectionError, ProjectionRunner, Readers, RunnerOptions, check_against_log,
+};
 
 /// How often a running service looks for a swapped-in generation.
 const SWAP_POLL: Duration = Duration::from_millis(200);
@@ -26,7 +28,10 @@ pub struct ModelStatus {
     pub projection: &'static str,
     pub generation: String,
     pub applied_seq: u64,
-    /// Why the runner stopped applying, if it did.
+    /// Records of the log this read model skipped because they could not be read or decoded.
+    pub undecodable: u64,
+    /// Why the runner does not apply the log, if it does not: it stopped (a storage error) or
+    /// the log keeps failing (see `RunnerStatus::failure`).
     pub failed: Option<String>,
 }
 
@@ -80,7 +85,7 @@ impl<L: EventLog> ReadModels<L> {
             }
         })
         .await?;
-        let mut generations = Vec::new();
+        let mut generations: Vec<(Slot, String)> = Vec::new();
         for kind in Kind::ALL {
             let slot = Slot::new(root, kind);
             let preparing = slot.clone();
@@ -107,6 +112,43 @@ impl<L: EventLog> ReadModels<L> {
                 kind: "read models",
                 error,
             })?;
+        let mut opened = opened;
+        for (index, (slot, generation)) in generations.iter_mut().enumerate() {
+            let checkpoint = opened[index].0.checkpoint();
+            let reason = match check_against_log(&log, slot.kind.name(), &checkpoint).await {
+                Ok(()) => continue,
+                Err(error @ ProjectionError::OtherLog { .. }) => error.to_string(),
+                // The log does not answer now: the runner checks again when it subscribes.
+                Err(_) => continue,
+            };
+            tracing::warn!(
+                projection = slot.kind.name(),
+                generation = generation.as_str(),
+                %reason,
+                "read model is of another log; building a new generation from this one"
+            );
+            let fresh = Self::replace_generation(slot).await?;
+            let path = slot.path(&fresh);
+            let mut reopened = open_stores(vec![(slot.kind, path)])
+                .await
+                .map_err(|error| ReadModelError::Projection {
+                    kind: slot.kind.name(),
+                    error,
+                })?;
+            let store = reopened.pop().ok_or_else(|| ReadModelError::Projection {
+                kind: slot.kind.name(),
+                error: ProjectionError::Corrupt("no store opened".to_owned()),
+            })?;
+            // The old generation's store closes off the async threads; its files go at the
+            // next start (or swap) with the other replaced generations.
+            let old = std::mem::replace(&mut opened[index], store);
+            blocking("close read model", move || {
+                drop(old);
+                Ok(())
+            })
+            .await?;
+            *generation = fresh;
+        }
         let (stores, accesses): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
         let runners = ProjectionRunner::start_group(log.clone(), stores, options.clone()).map_err(
             |error| ReadModelError::Projection {
@@ -137,6 +179,20 @@ impl<L: EventLog> ReadModels<L> {
         });
         tokio::spawn(follow_swaps(Arc::downgrade(&models)));
         Ok(models)
+    }
+
+    /// Publishes a new, empty generation of `slot` (built from the log by its runner) in place
+    /// of the live one, which is of another log.
+    async fn replace_generation(slot: &Slot) -> Result<String, ReadModelError> {
+        let slot = slot.clone();
+        blocking("replace read model", move || {
+            let _lock = slot.lock_waiting()?;
+            let generation = slot.next_generation()?;
+            slot.write_fingerprint(&generation)?;
+            slot.publish(&generation)?;
+            Ok(generation)
+        })
+        .await
     }
 
     async fn open(
@@ -187,7 +243,8 @@ impl<L: EventLog> ReadModels<L> {
                     projection: kind.name(),
                     generation: live.generation.clone(),
                     applied_seq: status.checkpoint.seq,
-                    failed: status.failed,
+                    undecodable: status.checkpoint.undecodable,
+                    failed: status.failure().map(str::to_owned),
                 }
             })
             .collect()
@@ -259,6 +316,40 @@ impl<L: EventLog> ReadModels<L> {
         }
         drop(stopped);
         Ok(swapped)
+    }
+
+    /// Publishes a new generation (built from the log by its runner once swapped in) for every
+    /// read model whose runner found it is of another log (the log was replaced under it).
+    /// Returns how many.
+    pub async fn replace_those_of_another_log(&self) -> Result<usize, ReadModelError> {
+        let beside: Vec<(Kind, String)> = self
+            .read_live()
+            .iter()
+            .filter(|(_, live)| live.runner.status().other_log)
+            .map(|(kind, live)| (*kind, live.generation.clone()))
+            .collect();
+        let mut replaced = 0;
+        for (kind, generation) in beside {
+            let slot = Slot::new(&self.root, kind);
+            let reading = slot.clone();
+            // Published already (by an earlier pass or a rebuild): the swap follows it.
+            if blocking("read CURRENT", move || reading.current())
+                .await?
+                .as_deref()
+                != Some(generation.as_str())
+            {
+                continue;
+            }
+            let fresh = Self::replace_generation(&slot).await?;
+            tracing::warn!(
+                projection = kind.name(),
+                from = generation.as_str(),
+                to = fresh.as_str(),
+                "read model is of another log; building a new generation from this one"
+            );
+            replaced += 1;
+        }
+        Ok(replaced)
     }
 
     /// Waits until the runner of a new generation has applied at least what the live one of
@@ -358,6 +449,9 @@ async fn follow_swaps<L: EventLog>(models: Weak<ReadModels<L>>) {
         };
         if *models.swapping.lock().await {
             return;
+        }
+        if let Err(error) = models.replace_those_of_another_log().await {
+            tracing::warn!(%error, "cannot replace a read model of another log; will retry");
         }
         if let Err(error) = models.follow_published().await {
             tracing::warn!(%error, "cannot swap in a rebuilt read model; will retry");

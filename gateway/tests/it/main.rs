@@ -7,6 +7,7 @@
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
 //! - [`bench_projections`]: `bench projections` at a tiny size through the real binary;
 //! - [`events_tail`]: `events tail` over real logs, and its follow mode;
+//! - [`health`]: `/v1/health` of a real `serve` with a failed read model, or one on another log;
 //! - [`readmodels`]: `serve` keeping read models current, `rebuild` swapping, `verify`, a
 //!   SIGKILL while applying;
 //! - [`serve`]: `serve` on both logs, shutdown, exit codes;
@@ -22,6 +23,7 @@ mod bench_projections;
 mod cluster_serve;
 mod common;
 mod events_tail;
+mod health;
 mod ownership;
 mod readmodels;
 mod serve;

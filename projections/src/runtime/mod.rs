@@ -9,8 +9,13 @@
 //!   a tail resubscribed after an error) never applies anything twice.
 //! - SQLite work runs on one dedicated thread that owns the only writer connection; the async
 //!   side only reads the log and hands batches over a bounded channel (back-pressure).
-//! - A record that does not decode is counted, logged and skipped (its sequence is still
-//!   checkpointed, so it is not retried forever); the count is kept in the checkpoint row.
+//! - A record that does not decode, or that cannot be read at all (a row or message that is
+//!   no record of the log: the runner and rebuilds read with `tail_all` / `read_all`), is
+//!   counted, logged and skipped: its sequence is still checkpointed, so it is neither retried
+//!   nor left as lag for ever; the count is kept in the checkpoint row (`undecodable`).
+//! - A log tail that fails the same way [`RunnerOptions::failures_before_failed`] times in a
+//!   row reports the runner failed ([`RunnerStatus::log_failing`]) and backs off (up to
+//!   `runner::MAX_RETRY_AFTER`); the next record read clears it.
 //! - A batch the projection or SQLite refuses rolls back whole and stops the runner
 //!   ([`RunnerStatus::failed`], `wait_for` answers [`ProjectionError::Stopped`]); a restart
 //!   retries it from the checkpoint.
@@ -43,7 +48,7 @@ pub use rebuild::{
     RebuildProgress, Until, open_for_rebuild, rebuild, rebuild_files, rebuild_group, rebuild_store,
 };
 pub use records::{Checkpoint, DecodedRecord, SharedBatch, SharedRecord};
-pub use runner::{ProjectionRunner, RunnerOptions, RunnerStatus};
+pub use runner::{ProjectionRunner, RunnerOptions, RunnerStatus, check_against_log};
 pub use sqlite::{open_reader, open_reader_for};
 pub use store::ProjectionStore;
 pub(crate) use traits::execute_for_each;

@@ -167,15 +167,18 @@ pub async fn rebuild_group<L: EventLog, S: Store + ?Sized>(
     let mut workers = Vec::with_capacity(stores.len());
     let mut applied = Vec::with_capacity(stores.len());
     for mut store in stores {
-        let (tx, mut rx) = mpsc::channel::<SharedBatch>(2);
+        let (tx, mut rx) = mpsc::channel::<Step>(2);
         let seq = Arc::new(std::sync::atomic::AtomicU64::new(store.applied_seq()));
         let reported = Arc::clone(&seq);
         let name = store.name();
         let worker = std::thread::Builder::new()
             .name(format!("rebuild-{name}"))
             .spawn(move || {
-                while let Some(batch) = rx.blocking_recv() {
-                    store.apply_shared(&batch)?;
+                while let Some(step) = rx.blocking_recv() {
+                    match step {
+                        Step::Batch(batch) => store.apply_shared(&batch)?,
+                        Step::Unreadable(seq) => store.skip_unreadable(seq)?,
+                    };
                     reported.store(store.applied_seq(), Ordering::Release);
                 }
                 store.finish()?;
@@ -192,28 +195,50 @@ pub async fn rebuild_group<L: EventLog, S: Store + ?Sized>(
     let mut reported: Vec<u64> = applied.iter().map(|s| s.load(Ordering::Acquire)).collect();
     let mut done = false;
     while !done {
-        let mut records = if from_seq <= target_seq {
-            log.read(from_seq, &filter, max_batch.max(1)).await?
+        let read = if from_seq <= target_seq {
+            log.read_all(from_seq, &filter, max_batch.max(1)).await?
         } else {
             Vec::new()
         };
-        match records.last() {
-            Some(last) => from_seq = last.seq + 1,
+        match read.last() {
+            Some(Ok(last)) => from_seq = last.seq + 1,
+            Some(Err(last)) => from_seq = last.seq + 1,
             None => done = true,
         }
-        let before = records.len();
-        records.retain(|r| {
-            r.seq <= target_seq && !matches!(until, Until::Time(at) if r.appended_at > at)
-        });
-        done |= records.len() < before;
-        if records.is_empty() {
-            continue;
-        }
-        let batch: SharedBatch = records.into_iter().map(SharedRecord::new).collect();
-        for queue in &queues {
-            // A worker that failed has dropped its queue: stop reading, its error is below.
-            if queue.send(Arc::clone(&batch)).await.is_err() {
+        // Runs of readable records as one batch each, an unreadable record as a step of its own.
+        let mut steps = Vec::new();
+        let mut records = Vec::new();
+        for item in read {
+            let seq = match &item {
+                Ok(record) => record.seq,
+                Err(unreadable) => unreadable.seq,
+            };
+            let past = seq > target_seq
+                || matches!((&item, until), (Ok(r), Until::Time(at)) if r.appended_at > at);
+            if past {
                 done = true;
+                break;
+            }
+            match item {
+                Ok(record) => records.push(SharedRecord::new(record)),
+                Err(unreadable) => {
+                    tracing::warn!(%unreadable, "skipping a record that cannot be read");
+                    if !records.is_empty() {
+                        steps.push(Step::Batch(std::mem::take(&mut records).into()));
+                    }
+                    steps.push(Step::Unreadable(unreadable.seq));
+                }
+            }
+        }
+        if !records.is_empty() {
+            steps.push(Step::Batch(records.into()));
+        }
+        for step in steps {
+            for queue in &queues {
+                // A worker that failed has dropped its queue: stop reading, its error is below.
+                if queue.send(step.clone()).await.is_err() {
+                    done = true;
+                }
             }
         }
         report(&mut progress, &mut reported, &applied, target_seq);
@@ -239,6 +264,13 @@ pub async fn rebuild_group<L: EventLog, S: Store + ?Sized>(
     }
     report(&mut progress, &mut reported, &applied, target_seq);
     Ok(stores)
+}
+
+/// What a rebuild thread is handed: a batch, or the sequence of a record that cannot be read.
+#[derive(Clone)]
+enum Step {
+    Batch(SharedBatch),
+    Unreadable(u64),
 }
 
 /// Calls `progress` for each store whose applied sequence moved since the last report.

@@ -52,7 +52,17 @@ pub type SharedBatch = Arc<[SharedRecord]>;
 pub struct Checkpoint {
     /// The last applied log sequence (0: nothing yet).
     pub seq: u64,
-    /// How many records were skipped because they did not decode.
+    /// How many records were skipped because they did not decode or could not be read at all
+    /// (a row or message that is no record of the log, see `Store::skip_unreadable`): both
+    /// are records of the log this read model does not reflect, logged with their reason.
     pub undecodable: u64,
     pub last_undecodable_seq: Option<u64>,
+    /// When the log stored the record at `seq` (its [`LogRecord::appended_at`]): with `seq`,
+    /// which record of which log the read model has applied, checked against the log at every
+    /// (re)subscription (`check_against_log`). None when unknown: nothing applied, the record
+    /// could not be read, or a checkpoint written before this was kept (then only `seq` is
+    /// checked).
+    ///
+    /// [`LogRecord::appended_at`]: switchboard_core::log::LogRecord::appended_at
+    pub applied_at: Option<switchboard_schemas::Timestamp>,
 }

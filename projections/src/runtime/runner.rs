@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use switchboard_core::log::{EventLog, SubjectFilter};
+use switchboard_core::log::{EventLog, LogError, SubjectFilter};
 use tokio::sync::{mpsc, watch};
 
 /// Settings of a [`ProjectionRunner`].
@@ -23,7 +23,20 @@ pub struct RunnerOptions {
     pub queued_batches: usize,
     /// Pause before resubscribing after the log tail failed.
     pub retry_after: Duration,
+    /// After this many failures of the log tail in a row with the same error and nothing read
+    /// in between, the runner is reported failed ([`RunnerStatus::log_failing`]) and waits
+    /// longer between attempts (doubling, up to [`MAX_RETRY_AFTER`]); the first record read
+    /// clears it.
+    pub failures_before_failed: u32,
 }
+
+/// How often a live feed checks a record it delivered a tick before against the log: a log
+/// replaced under a tail that does not fail (a JetStream stream deleted and made again, which
+/// an ordered consumer follows from the same sequence) is found within two ticks.
+pub const ANCHOR_CHECK: Duration = Duration::from_secs(1);
+
+/// The longest pause between two attempts of a log tail that keeps failing.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Most records a live writer applies in one transaction when batches queued up (see
 /// `write_loop`).
@@ -38,7 +51,58 @@ impl Default for RunnerOptions {
             // (the feed waits only when a queue is full).
             queued_batches: 64,
             retry_after: Duration::from_millis(200),
+            failures_before_failed: 5,
         }
+    }
+}
+
+/// Checks that the record `checkpoint` names is the one `log` holds at its sequence: a
+/// checkpoint past the log's end, or on a record stored at another time, is
+/// [`ProjectionError::OtherLog`] (the read model is of another log: rebuild it). A checkpoint
+/// whose append time is unknown (an older checkpoint, an unreadable record) is checked by its
+/// sequence only. Other errors are the log's (it may not answer now).
+pub async fn check_against_log<L: EventLog>(
+    log: &L,
+    name: &str,
+    checkpoint: &Checkpoint,
+) -> Result<(), ProjectionError> {
+    if checkpoint.seq == 0 {
+        return Ok(());
+    }
+    let other = |reason: String| ProjectionError::OtherLog {
+        projection: name.to_owned(),
+        reason,
+    };
+    let found = log
+        .read_all(checkpoint.seq, &SubjectFilter::all(), 1)
+        .await?;
+    let stored_at = match found.first() {
+        Some(Ok(record)) if record.seq == checkpoint.seq => Some(record.appended_at),
+        Some(Err(unreadable)) if unreadable.seq == checkpoint.seq => None,
+        _ => {
+            let last = log.last_seq().await?;
+            return Err(other(if last < checkpoint.seq {
+                format!(
+                    "it applied up to {}, the log ends at {last}: the log is behind it (another                      or an older log)",
+                    checkpoint.seq
+                )
+            } else {
+                format!("the log holds no record {}", checkpoint.seq)
+            }));
+        }
+    };
+    match (checkpoint.applied_at, stored_at) {
+        (Some(applied), Some(stored)) if applied != stored => Err(other(format!(
+            "its record {} was stored at {}, the log's at {}: another log",
+            checkpoint.seq,
+            applied.to_rfc3339(),
+            stored.to_rfc3339()
+        ))),
+        (Some(_), None) => Err(other(format!(
+            "its record {} was readable, the log's cannot be read: another log",
+            checkpoint.seq
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -48,6 +112,21 @@ pub struct RunnerStatus {
     pub checkpoint: Checkpoint,
     /// Why the runner stopped applying (a storage error); nothing is applied after it.
     pub failed: Option<String>,
+    /// The log tail has failed the same way [`RunnerOptions::failures_before_failed`] times in
+    /// a row: the runner applies nothing until the log answers again (it keeps trying; the
+    /// first record read clears this).
+    pub log_failing: Option<String>,
+    /// The checkpoint names a record the log does not hold ([`check_against_log`]): `failed`
+    /// says which; the read model must be rebuilt from this log.
+    pub other_log: bool,
+}
+
+impl RunnerStatus {
+    /// Why the runner does not apply the log, if it does not: its store failed, or the log
+    /// keeps failing.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref().or(self.log_failing.as_deref())
+    }
 }
 
 /// Runs one projection: applies the log from checkpoint + 1 in batches on a dedicated writer
@@ -136,8 +215,10 @@ impl<L: EventLog> ProjectionRunner<L> {
             );
             let (status_tx, status) = watch::channel(RunnerStatus {
                 checkpoint,
-                failed: None,
+                ..RunnerStatus::default()
             });
+            let status_tx = Arc::new(status_tx);
+            let feed_status = Arc::clone(&status_tx);
             let (work_tx, work_rx) = mpsc::channel(options.queued_batches.max(1));
             let dropped = Arc::new(AtomicBool::new(false));
             let stop = Arc::clone(&dropped);
@@ -152,6 +233,7 @@ impl<L: EventLog> ProjectionRunner<L> {
                 name,
                 work: work_tx.clone(),
                 tick,
+                status: feed_status,
             });
             started.push((name, path, status, work_tx, dropped, writer, checkpoint.seq));
         }
@@ -205,7 +287,8 @@ impl<L: EventLog> ProjectionRunner<L> {
     }
 
     /// Waits until everything up to `seq` is applied (read-your-writes: pass a command's ack
-    /// sequence). Fails when the runner stopped or the timeout passed first.
+    /// sequence). Fails when the runner stopped or the timeout passed first (a log that keeps
+    /// failing, [`RunnerStatus::log_failing`], may recover: it is waited for).
     pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Result<(), ProjectionError> {
         let mut status = self.status.clone();
         // `wait_for` answers with a read guard of the status: drop it at once. Holding it while
@@ -267,6 +350,8 @@ impl<L: EventLog> Drop for ProjectionRunner<L> {
 /// What the feed hands a writer thread.
 pub(super) enum Work {
     Batch(SharedBatch),
+    /// The log holds a record at this sequence that cannot be read ([`Store::skip_unreadable`]).
+    Unreadable(u64),
     /// Time passed (only for stores with a [`Store::tick_interval`]).
     Tick,
     /// Finish and end (after the batches queued before it).
@@ -278,6 +363,40 @@ struct Subscriber {
     name: &'static str,
     work: mpsc::Sender<Work>,
     tick: Option<Duration>,
+    /// The runner's status, shared with its writer: the feed sets `log_failing`.
+    status: Arc<watch::Sender<RunnerStatus>>,
+}
+
+impl Subscriber {
+    /// The store is of another log: failed, and fed nothing more (its writer stops).
+    fn fail_other_log(&self, error: &ProjectionError) {
+        tracing::error!(projection = self.name, %error, "read model stopped");
+        self.status.send_modify(|s| {
+            s.failed = Some(error.to_string());
+            s.other_log = true;
+        });
+        let _ = self.work.try_send(Work::Stop);
+    }
+
+    fn set_log_failing(&self, failing: Option<&str>) {
+        self.status.send_if_modified(|s| {
+            let changed = s.log_failing.as_deref() != failing;
+            s.log_failing = failing.map(str::to_owned);
+            changed
+        });
+    }
+}
+
+/// Sends `work` to every subscriber; one whose writer stopped (its queue dropped) leaves.
+async fn send_all(subscribers: &mut Vec<Subscriber>, work: impl Fn() -> Work) {
+    let mut index = 0;
+    while index < subscribers.len() {
+        if subscribers[index].work.send(work()).await.is_err() {
+            subscribers.swap_remove(index);
+        } else {
+            index += 1;
+        }
+    }
 }
 
 async fn feed_loop(
@@ -292,81 +411,192 @@ async fn feed_loop(
     // Without a tick interval the timer never fires (an hour, re-armed forever).
     let mut ticks = tokio::time::interval(tick.unwrap_or(Duration::from_secs(3600)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The same failure of the tail, how many times in a row with nothing read in between.
+    let mut failing: Option<(String, u32)> = None;
     loop {
-        let mut tail = log
-            .tail(from_seq, SubjectFilter::all())
-            .ready_chunks(options.max_batch.max(1));
+        // Each store's checkpoint must name a record of this log, at start and at every
+        // resubscription (the log may have been replaced meanwhile).
         let mut failure = None;
-        loop {
-            let chunk = tokio::select! {
-                chunk = tail.next() => chunk,
-                _ = ticks.tick() => {
-                    for subscriber in subscribers.iter().filter(|s| s.tick.is_some()) {
-                        // A full queue means the writer is busy; it checks its timer itself.
-                        let _ = subscriber.work.try_send(Work::Tick);
-                    }
-                    continue;
+        let mut index = 0;
+        while index < subscribers.len() {
+            let subscriber = &subscribers[index];
+            let checkpoint = subscriber.status.borrow().checkpoint;
+            match check_against_log(&log, subscriber.name, &checkpoint).await {
+                Ok(()) => index += 1,
+                Err(error @ ProjectionError::OtherLog { .. }) => {
+                    subscriber.fail_other_log(&error);
+                    subscribers.swap_remove(index);
                 }
-            };
-            let Some(chunk) = chunk else {
-                break;
-            };
-            let mut batch = Vec::with_capacity(chunk.len());
-            for item in chunk {
-                match item {
-                    Ok(record) => batch.push(SharedRecord::new(record)),
-                    Err(error) => {
-                        failure = Some(error);
-                        break;
-                    }
+                Err(ProjectionError::Log(error)) => {
+                    failure = Some(error);
+                    break;
                 }
-            }
-            if let Some(last) = batch.last() {
-                from_seq = last.record.seq + 1;
-                let batch: SharedBatch = batch.into();
-                // A writer that stopped has dropped its queue: it leaves the group.
-                let mut index = 0;
-                while index < subscribers.len() {
-                    let sent = subscribers[index]
-                        .work
-                        .send(Work::Batch(Arc::clone(&batch)))
-                        .await;
-                    if sent.is_err() {
-                        subscribers.swap_remove(index);
-                    } else {
-                        index += 1;
-                    }
+                Err(error) => {
+                    failure = Some(LogError::Storage(error.to_string()));
+                    break;
                 }
-                if subscribers.is_empty() {
-                    return;
-                }
-            }
-            if failure.is_some() {
-                break;
             }
         }
-        match failure {
-            Some(error) => {
-                tracing::warn!(projections = names, from_seq, %error, "log tail failed, resubscribing")
+        if subscribers.is_empty() {
+            return;
+        }
+        if failure.is_none() {
+            failure = follow(
+                &log,
+                &mut subscribers,
+                &mut from_seq,
+                &mut failing,
+                &mut ticks,
+                &options,
+                &names,
+            )
+            .await;
+            if subscribers.is_empty() {
+                return;
             }
-            None => tracing::warn!(
-                projections = names,
-                from_seq,
-                "log tail ended, resubscribing"
-            ),
+        }
+        let error = match &failure {
+            Some(error) => error.to_string(),
+            None => "the log tail ended".to_owned(),
+        };
+        tracing::warn!(projections = names, from_seq, %error, "log tail failed, resubscribing");
+        let times = match &mut failing {
+            Some((last, times)) if *last == error => {
+                *times += 1;
+                *times
+            }
+            _ => {
+                failing = Some((error.clone(), 1));
+                1
+            }
+        };
+        let mut pause = options.retry_after;
+        if times >= options.failures_before_failed.max(1) {
+            let reason = format!("the log tail failed {times} times in a row: {error}");
+            if times == options.failures_before_failed.max(1) {
+                tracing::error!(projections = names, from_seq, %error, times, "the log keeps failing; reporting the read models failed");
+            }
+            for subscriber in &subscribers {
+                subscriber.set_log_failing(Some(&reason));
+            }
+            let doublings = (times - options.failures_before_failed.max(1)).min(16);
+            pause = pause
+                .saturating_mul(1 << doublings)
+                .min(MAX_RETRY_AFTER.max(pause));
         }
         subscribers.retain(|s| !s.work.is_closed());
         if subscribers.is_empty() {
             return;
         }
-        tokio::time::sleep(options.retry_after).await;
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Feeds the subscribers from a tail of the log from `from_seq` until it fails or ends;
+/// returns the failure (None: it ended, or no subscriber is left). A subscriber whose writer
+/// stopped leaves.
+async fn follow(
+    log: &impl EventLog,
+    subscribers: &mut Vec<Subscriber>,
+    from_seq: &mut u64,
+    failing: &mut Option<(String, u32)>,
+    ticks: &mut tokio::time::Interval,
+    options: &RunnerOptions,
+    names: &str,
+) -> Option<LogError> {
+    let mut tail = log
+        .tail_all(*from_seq, SubjectFilter::all())
+        .ready_chunks(options.max_batch.max(1));
+    let mut failure = None;
+    let mut anchors = tokio::time::interval(ANCHOR_CHECK);
+    anchors.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is now: the checkpoints were just checked.
+    anchors.tick().await;
+    // A record this feed delivered, checked against the log at the next tick, and the last
+    // one delivered (the next anchor).
+    let mut anchor: Option<Checkpoint> = None;
+    let mut last_fed: Option<Checkpoint> = None;
+    loop {
+        let chunk = tokio::select! {
+            chunk = tail.next() => chunk,
+            _ = anchors.tick() => {
+                // The record checked is one fed a tick ago (or the first ever fed): a log
+                // replaced since is found even when its records follow on the same sequences.
+                if let Some(anchor) = anchor
+                    && let Err(error @ ProjectionError::OtherLog { .. }) =
+                        check_against_log(log, names, &anchor).await
+                {
+                    for subscriber in subscribers.drain(..) {
+                        subscriber.fail_other_log(&error);
+                    }
+                    return None;
+                }
+                anchor = last_fed.or(anchor);
+                continue;
+            }
+            _ = ticks.tick() => {
+                for subscriber in subscribers.iter().filter(|s| s.tick.is_some()) {
+                    // A full queue means the writer is busy; it checks its timer itself.
+                    let _ = subscriber.work.try_send(Work::Tick);
+                }
+                continue;
+            }
+        };
+        // The tail ended: None.
+        let chunk = chunk?;
+        let mut batch = Vec::with_capacity(chunk.len());
+        let mut unreadable = false;
+        for item in chunk {
+            match item {
+                Ok(record) => batch.push(SharedRecord::new(record)),
+                Err(LogError::Unreadable(record)) => {
+                    tracing::warn!(projections = names, %record, "skipping a record that cannot be read");
+                    // The records before it, then it, then the rest of the chunk.
+                    let before = std::mem::take(&mut batch);
+                    if !before.is_empty() {
+                        let before: SharedBatch = before.into();
+                        send_all(subscribers, || Work::Batch(Arc::clone(&before))).await;
+                    }
+                    send_all(subscribers, || Work::Unreadable(record.seq)).await;
+                    *from_seq = record.seq + 1;
+                    unreadable = true;
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        if (unreadable || !batch.is_empty()) && failing.take().is_some() {
+            for subscriber in subscribers.iter() {
+                subscriber.set_log_failing(None);
+            }
+        }
+        if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+            let fed = |record: &SharedRecord| Checkpoint {
+                seq: record.record.seq,
+                applied_at: Some(record.record.appended_at),
+                ..Checkpoint::default()
+            };
+            anchor = anchor.or(Some(fed(first)));
+            last_fed = Some(fed(last));
+            *from_seq = last.record.seq + 1;
+            let batch: SharedBatch = batch.into();
+            send_all(subscribers, || Work::Batch(Arc::clone(&batch))).await;
+        }
+        if subscribers.is_empty() {
+            return None;
+        }
+        if failure.is_some() {
+            return failure;
+        }
     }
 }
 
 pub(super) fn write_loop<S: Store>(
     mut store: S,
     mut work: mpsc::Receiver<Work>,
-    status: watch::Sender<RunnerStatus>,
+    status: Arc<watch::Sender<RunnerStatus>>,
     dropped: &AtomicBool,
 ) {
     let name = store.name();
@@ -408,6 +638,7 @@ pub(super) fn write_loop<S: Store>(
                     several => store.apply_batches(several),
                 }
             }
+            Work::Unreadable(seq) => store.skip_unreadable(seq),
             Work::Tick => store.tick(),
             Work::Stop => break,
         };

@@ -14,9 +14,24 @@ CREATE TABLE IF NOT EXISTS checkpoint (
     seq INTEGER NOT NULL,
     -- Records skipped because they did not decode, and the last such sequence.
     undecodable INTEGER NOT NULL DEFAULT 0,
-    last_undecodable_seq INTEGER
+    last_undecodable_seq INTEGER,
+    -- When the log stored the record at seq (µs), to tell this log from another one.
+    applied_at INTEGER
 );
 ";
+
+/// Adds `applied_at` to a checkpoint table made before it (its rows: unknown, NULL).
+fn add_applied_at(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('checkpoint') WHERE name = 'applied_at'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE checkpoint ADD COLUMN applied_at INTEGER")?;
+    }
+    Ok(())
+}
 
 /// Page cache of a projection's writer connection, KiB.
 const WRITER_CACHE_KIB: i64 = 192 * 1024;
@@ -74,6 +89,7 @@ pub(super) fn open_writer(
         }
     }
     conn.execute_batch(CHECKPOINT_SCHEMA)?;
+    add_applied_at(&conn)?;
     conn.execute_batch(schema)?;
     if mode == WriteMode::Live {
         conn.execute_batch(query_indexes)?;
@@ -138,18 +154,20 @@ pub(super) fn read_checkpoint(
 ) -> Result<Checkpoint, ProjectionError> {
     let row = conn
         .query_row(
-            "SELECT seq, undecodable, last_undecodable_seq FROM checkpoint WHERE projection = ?1",
+            "SELECT seq, undecodable, last_undecodable_seq, applied_at FROM checkpoint
+             WHERE projection = ?1",
             [projection],
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
                 ))
             },
         )
         .optional()?;
-    let Some((seq, undecodable, last_undecodable)) = row else {
+    let Some((seq, undecodable, last_undecodable, applied_at)) = row else {
         return Ok(Checkpoint::default());
     };
     let unsigned = |v: i64| {
@@ -159,6 +177,7 @@ pub(super) fn read_checkpoint(
         seq: unsigned(seq)?,
         undecodable: unsigned(undecodable)?,
         last_undecodable_seq: last_undecodable.map(unsigned).transpose()?,
+        applied_at: applied_at.map(switchboard_schemas::Timestamp::from_micros),
     })
 }
 
@@ -169,16 +188,18 @@ pub(super) fn write_checkpoint(
     next: Checkpoint,
 ) -> rusqlite::Result<usize> {
     conn.prepare_cached(
-        "INSERT INTO checkpoint (projection, seq, undecodable, last_undecodable_seq)
-         VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO checkpoint (projection, seq, undecodable, last_undecodable_seq, applied_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (projection) DO UPDATE SET seq = excluded.seq,
              undecodable = excluded.undecodable,
-             last_undecodable_seq = excluded.last_undecodable_seq",
+             last_undecodable_seq = excluded.last_undecodable_seq,
+             applied_at = excluded.applied_at",
     )?
     .execute(params![
         name,
         to_i64(next.seq),
         to_i64(next.undecodable),
-        next.last_undecodable_seq.map(to_i64)
+        next.last_undecodable_seq.map(to_i64),
+        next.applied_at.map(|at| at.as_micros())
     ])
 }

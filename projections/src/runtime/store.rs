@@ -238,6 +238,7 @@ impl<P: Projection> ProjectionStore<P> {
                 continue;
             }
             next.seq = record.seq;
+            next.applied_at = Some(record.appended_at);
             match shared.events() {
                 Ok(events) => decoded.push(DecodedRecord {
                     seq: record.seq,
@@ -258,6 +259,16 @@ impl<P: Projection> ProjectionStore<P> {
                 }
             }
         }
+        self.commit_next(name, &decoded, next)
+    }
+
+    /// Writes the decoded records and the checkpoint `next` (nothing when it did not move).
+    fn commit_next(
+        &mut self,
+        name: &'static str,
+        decoded: &[DecodedRecord],
+        next: Checkpoint,
+    ) -> Result<Checkpoint, ProjectionError> {
         if next == self.checkpoint {
             return Ok(next);
         }
@@ -267,7 +278,7 @@ impl<P: Projection> ProjectionStore<P> {
                 &mut self.projection,
                 self.wal.as_mut(),
                 name,
-                &decoded,
+                decoded,
                 next,
             ),
             Some(bulk) => Self::write_bulk(
@@ -276,7 +287,7 @@ impl<P: Projection> ProjectionStore<P> {
                 bulk,
                 &self.path,
                 name,
-                &decoded,
+                decoded,
                 next,
             ),
         };
@@ -387,6 +398,19 @@ impl<P: Projection> Store for ProjectionStore<P> {
 
     fn apply_batches(&mut self, batches: &[SharedBatch]) -> Result<Checkpoint, ProjectionError> {
         ProjectionStore::apply_batches(self, batches)
+    }
+
+    fn skip_unreadable(&mut self, seq: u64) -> Result<Checkpoint, ProjectionError> {
+        if seq <= self.checkpoint.seq {
+            return Ok(self.checkpoint);
+        }
+        let next = Checkpoint {
+            seq,
+            undecodable: self.checkpoint.undecodable + 1,
+            last_undecodable_seq: Some(seq),
+            applied_at: None,
+        };
+        self.commit_next(self.projection.name(), &[], next)
     }
 
     fn finish(&mut self) -> Result<Checkpoint, ProjectionError> {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use switchboard_core::log::{AppendRequest, Expected, MsgId};
-use switchboard_core::log::{EventLog, LogRecord, Subject, SubjectFilter};
+use switchboard_core::log::{EventLog, LogLimits, LogRecord, Subject, SubjectFilter};
 use switchboard_schemas::Envelope;
 use switchboard_schemas::events::BotPaused;
 use switchboard_schemas::{
@@ -135,6 +135,10 @@ impl<S: Store> Store for Noted<S> {
         self.note(format!("together {records} in {}", batches.len()));
         self.store.apply_batches(batches)
     }
+    fn skip_unreadable(&mut self, seq: u64) -> Result<Checkpoint, ProjectionError> {
+        self.note(format!("skip {seq}"));
+        self.store.skip_unreadable(seq)
+    }
     fn tick(&mut self) -> Result<Checkpoint, ProjectionError> {
         self.note("tick".to_owned());
         self.store.tick()
@@ -165,7 +169,7 @@ fn batches_queued_behind_a_busy_writer_share_one_transaction() {
         tx.try_send(work).expect("room");
     }
     let (status_tx, status) = watch::channel(RunnerStatus::default());
-    write_loop(store, rx, status_tx, &AtomicBool::new(false));
+    write_loop(store, rx, Arc::new(status_tx), &AtomicBool::new(false));
     assert_eq!(
         *calls.lock().expect("not poisoned"),
         ["together 6 in 2", "tick", "apply 3"]
@@ -287,6 +291,7 @@ fn undecodable_records_are_counted_and_checkpointed() {
             seq: 4,
             undecodable: 2,
             last_undecodable_seq: Some(4),
+            applied_at: Some(record(4).appended_at),
         }
     );
     // Only garbage: still checkpointed, so it is not read again.
@@ -630,4 +635,233 @@ async fn a_group_rebuild_reads_once_and_installs_every_file() {
     for path in &paths {
         assert_eq!(applied(path), (1..=5).collect::<Vec<i64>>());
     }
+}
+
+/// Writes a row that is no message of the log (its subject is not a subject) at `seq`, into
+/// the log file itself, as a hand-edited or foreign file would have it.
+fn write_unreadable_row(log_path: &Path, seq: u64) {
+    Connection::open(log_path)
+        .expect("open the log file")
+        .execute(
+            "INSERT INTO log VALUES (?1, 'sb.Bad', 'bad', 0, 'test.event', '1', x'00')",
+            [to_i64(seq)],
+        )
+        .expect("insert a bad row");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_record_is_counted_checkpointed_and_skipped_by_the_runner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_path = dir.path().join("log.sqlite");
+    let log = EmbeddedLog::open(&log_path, EmbeddedOptions::default()).expect("open");
+    append_some(&log, 1).await;
+    drop(log);
+    // The last record of the log is the unreadable one: a runner that skips it without moving
+    // its checkpoint stays one behind for ever.
+    write_unreadable_row(&log_path, 2);
+    let log = EmbeddedLog::open(&log_path, EmbeddedOptions::default()).expect("reopen");
+    let path = dir.path().join("tally.sqlite");
+    let runner = ProjectionRunner::start(
+        log.clone(),
+        &path,
+        Tally { fail_at: None },
+        RunnerOptions::default(),
+    )
+    .await
+    .expect("start");
+    runner
+        .wait_for(2, Duration::from_secs(10))
+        .await
+        .expect("the checkpoint moves past the unreadable record");
+    assert_eq!(runner.lag().await.expect("lag"), 0);
+    let last = append_some(&log, 2).await;
+    runner
+        .wait_for(last, Duration::from_secs(10))
+        .await
+        .expect("applied after it");
+    let status = runner.shutdown().await;
+    assert_eq!(status.failed, None);
+    assert_eq!(
+        (
+            status.checkpoint.undecodable,
+            status.checkpoint.last_undecodable_seq
+        ),
+        (1, Some(2))
+    );
+    assert_eq!(applied(&path), [1, 3, 4]);
+    // Durable: the file's checkpoint says so too.
+    let store = ProjectionStore::open(&path, Tally { fail_at: None }).expect("reopen");
+    assert_eq!(store.checkpoint(), status.checkpoint);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_counts_an_unreadable_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_path = dir.path().join("log.sqlite");
+    let log = EmbeddedLog::open(&log_path, EmbeddedOptions::default()).expect("open");
+    append_some(&log, 1).await;
+    drop(log);
+    write_unreadable_row(&log_path, 2);
+    let log = EmbeddedLog::open(&log_path, EmbeddedOptions::default()).expect("reopen");
+    let last = append_some(&log, 1).await;
+    let path = dir.path().join("tally.sqlite");
+    let checkpoint = rebuild(&log, &path, Tally { fail_at: None }, Until::End, 4, |_| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(
+        (
+            checkpoint.seq,
+            checkpoint.undecodable,
+            checkpoint.last_undecodable_seq
+        ),
+        (last, 1, Some(2))
+    );
+    assert_eq!(applied(&path), [1, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_whose_log_keeps_failing_is_reported_failed_and_recovers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_path = dir.path().join("log.sqlite");
+    let log = EmbeddedLog::open(&log_path, EmbeddedOptions::default()).expect("open");
+    let last = append_some(&log, 2).await;
+    let path = dir.path().join("tally.sqlite");
+    let options = RunnerOptions {
+        retry_after: Duration::from_millis(20),
+        ..RunnerOptions::default()
+    };
+    // A reader of the file, as a second process is: it polls the file, so it sees the failure.
+    let reader = EmbeddedLog::open_read_only(&log_path, LogLimits::default()).expect("reader");
+    let runner = ProjectionRunner::start(reader, &path, Tally { fail_at: None }, options)
+        .await
+        .expect("start");
+    runner
+        .wait_for(last, Duration::from_secs(10))
+        .await
+        .expect("applied");
+    // The log's table goes away under the tail: every read fails the same way.
+    let conn = Connection::open(&log_path).expect("open the log file");
+    conn.execute_batch("ALTER TABLE log RENAME TO log_aside")
+        .expect("rename");
+    let failed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let status = runner.status();
+            if status.failure().is_some() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("reported failed within 30 s");
+    assert!(
+        failed
+            .log_failing
+            .as_deref()
+            .is_some_and(|f| f.contains("log")),
+        "{failed:?}"
+    );
+    assert_eq!(failed.failed, None, "the store itself is fine");
+    // The table is back: the runner goes on and is no longer failed.
+    conn.execute_batch("ALTER TABLE log_aside RENAME TO log")
+        .expect("rename back");
+    let last = append_some(&log, 1).await;
+    runner
+        .wait_for(last, Duration::from_secs(30))
+        .await
+        .expect("applied after the log recovered");
+    assert_eq!(runner.status().failure(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_on_another_log_fails_instead_of_skipping_its_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tally.sqlite");
+    let first = EmbeddedLog::open(&dir.path().join("first.sqlite"), EmbeddedOptions::default())
+        .expect("open");
+    let last = append_some(&first, 3).await;
+    let runner = ProjectionRunner::start(
+        first.clone(),
+        &path,
+        Tally { fail_at: None },
+        RunnerOptions::default(),
+    )
+    .await
+    .expect("start");
+    runner
+        .wait_for(last, Duration::from_secs(10))
+        .await
+        .expect("applied");
+    runner.shutdown().await;
+
+    // A longer log with other records: today the runner applies its record 4 only.
+    let other = EmbeddedLog::open(&dir.path().join("other.sqlite"), EmbeddedOptions::default())
+        .expect("open");
+    let other_last = append_some(&other, 5).await;
+    assert!(
+        check_against_log(&other, "tally", &checkpoint_of(&path))
+            .await
+            .is_err()
+    );
+    let runner = ProjectionRunner::start(
+        other.clone(),
+        &path,
+        Tally { fail_at: None },
+        RunnerOptions::default(),
+    )
+    .await
+    .expect("start");
+    let waited = runner.wait_for(other_last, Duration::from_secs(10)).await;
+    assert!(
+        matches!(&waited, Err(ProjectionError::Stopped { reason, .. }) if reason.contains("another log")),
+        "{waited:?}"
+    );
+    runner.shutdown().await;
+    assert_eq!(
+        applied(&path),
+        [1, 2, 3],
+        "nothing of the other log applied"
+    );
+
+    // A shorter log (an older copy): the log is behind the read model.
+    let short = EmbeddedLog::open(&dir.path().join("short.sqlite"), EmbeddedOptions::default())
+        .expect("open");
+    append_some(&short, 1).await;
+    let checked = check_against_log(&short, "tally", &checkpoint_of(&path)).await;
+    assert!(
+        matches!(&checked, Err(ProjectionError::OtherLog { reason, .. }) if reason.contains("ends at 1")),
+        "{checked:?}"
+    );
+    // Its own log matches.
+    check_against_log(&first, "tally", &checkpoint_of(&path))
+        .await
+        .expect("its own log");
+}
+
+fn checkpoint_of(path: &Path) -> Checkpoint {
+    ProjectionStore::open(path, Tally { fail_at: None })
+        .expect("open")
+        .checkpoint()
+}
+
+#[test]
+fn a_checkpoint_table_from_before_the_log_check_is_read_as_unknown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tally.sqlite");
+    {
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE checkpoint (projection TEXT PRIMARY KEY, seq INTEGER NOT NULL,
+                 undecodable INTEGER NOT NULL DEFAULT 0, last_undecodable_seq INTEGER);
+             INSERT INTO checkpoint VALUES ('tally', 7, 0, NULL);",
+        )
+        .expect("old schema");
+    }
+    let mut store = ProjectionStore::open(&path, Tally { fail_at: None }).expect("open");
+    assert_eq!(
+        (store.checkpoint().seq, store.checkpoint().applied_at),
+        (7, None)
+    );
+    let after = store.apply(vec![record(8)]).expect("apply");
+    assert_eq!(after.applied_at, Some(record(8).appended_at));
 }

@@ -45,6 +45,12 @@ pub trait Store: Send + 'static {
         self.apply_shared(&shared)
     }
 
+    /// The log holds a record at `seq` that cannot be read (see
+    /// [`Unreadable`](switchboard_core::log::Unreadable)): count it as skipped and move the
+    /// checkpoint past it (a record at or below the checkpoint changes nothing), so that it is
+    /// neither retried nor left as lag for ever. Returns the checkpoint after it.
+    fn skip_unreadable(&mut self, seq: u64) -> Result<Checkpoint, ProjectionError>;
+
     /// The last sequence applied, committed or not (for progress reports).
     fn applied_seq(&self) -> u64 {
         self.checkpoint().seq
@@ -147,6 +153,10 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn apply_batches(&mut self, batches: &[SharedBatch]) -> Result<Checkpoint, ProjectionError> {
         (**self).apply_batches(batches)
+    }
+
+    fn skip_unreadable(&mut self, seq: u64) -> Result<Checkpoint, ProjectionError> {
+        (**self).skip_unreadable(seq)
     }
 
     fn applied_seq(&self) -> u64 {

@@ -185,6 +185,15 @@ fn checkpoints_round_trip_through_the_payload() {
             seq: 42,
             undecodable: 2,
             last_undecodable_seq: Some(40),
+            applied_at: None,
+        },
+        Checkpoint {
+            seq: 43,
+            undecodable: 0,
+            last_undecodable_seq: None,
+            applied_at: Some(switchboard_schemas::Timestamp::from_micros(
+                1_700_000_000_123_456,
+            )),
         },
     ] {
         let payload = encode_checkpoint(checkpoint);

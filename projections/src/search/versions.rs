@@ -5,7 +5,7 @@
 //! builds a new version from the log, commits it and atomically renames a new pointer file
 //! over `CURRENT`; readers follow with [`super::SearchReader::reopen`], and opening the writer
 //! removes the older versions. The checkpoint (last applied sequence) is the commit payload
-//! (`sb1 <seq> <undecodable> <last undecodable or ->`). The document store is zstd in 32 KiB
+//! (`sb1 <seq> <undecodable> <last undecodable or -> [<applied record's append time, µs>]`). The document store is zstd in 32 KiB
 //! blocks (an existing index keeps the settings it was created with).
 
 use super::documents::corrupt;
@@ -28,7 +28,15 @@ pub(super) fn encode_checkpoint(checkpoint: Checkpoint) -> String {
     let last = checkpoint
         .last_undecodable_seq
         .map_or_else(|| "-".to_owned(), |s| s.to_string());
-    format!("sb1 {} {} {last}", checkpoint.seq, checkpoint.undecodable)
+    match checkpoint.applied_at {
+        None => format!("sb1 {} {} {last}", checkpoint.seq, checkpoint.undecodable),
+        Some(at) => format!(
+            "sb1 {} {} {last} {}",
+            checkpoint.seq,
+            checkpoint.undecodable,
+            at.as_micros()
+        ),
+    }
 }
 
 pub(super) fn decode_checkpoint(payload: Option<&str>) -> Result<Checkpoint, ProjectionError> {
@@ -37,8 +45,12 @@ pub(super) fn decode_checkpoint(payload: Option<&str>) -> Result<Checkpoint, Pro
     };
     let bad = || corrupt(format!("bad commit payload {payload:?}"));
     let parts: Vec<&str> = payload.split(' ').collect();
-    let [tag, seq, undecodable, last] = parts.as_slice() else {
-        return Err(bad());
+    // A fifth part, the applied record's append time (micros), since the log check; a
+    // payload without it (an index committed before) checks the sequence only.
+    let (tag, seq, undecodable, last, applied_at) = match parts.as_slice() {
+        [tag, seq, undecodable, last] => (tag, seq, undecodable, last, None),
+        [tag, seq, undecodable, last, at] => (tag, seq, undecodable, last, Some(at)),
+        _ => return Err(bad()),
     };
     if *tag != "sb1" {
         return Err(bad());
@@ -50,6 +62,10 @@ pub(super) fn decode_checkpoint(payload: Option<&str>) -> Result<Checkpoint, Pro
             "-" => None,
             n => Some(n.parse().map_err(|_| bad())?),
         },
+        applied_at: applied_at
+            .map(|at| at.parse().map(switchboard_schemas::Timestamp::from_micros))
+            .transpose()
+            .map_err(|_| bad())?,
     })
 }
 

@@ -249,6 +249,7 @@ impl SearchIndex {
                 continue;
             }
             self.applied.seq = record.seq;
+            self.applied.applied_at = Some(record.appended_at);
             let relevant = record
                 .batch
                 .types
@@ -526,6 +527,22 @@ impl Store for SearchIndex {
         if let Err(error) = applied {
             self.roll_back();
             return Err(error);
+        }
+        Ok(self.committed)
+    }
+
+    fn skip_unreadable(&mut self, seq: u64) -> Result<Checkpoint, ProjectionError> {
+        if seq > self.applied.seq {
+            self.applied.seq = seq;
+            self.applied.applied_at = None;
+            self.applied.undecodable += 1;
+            self.applied.last_undecodable_seq = Some(seq);
+            if self.dirty_since.is_none() {
+                self.dirty_since = Some(Instant::now());
+            }
+            if self.commit_due() {
+                return self.finish();
+            }
         }
         Ok(self.committed)
     }
