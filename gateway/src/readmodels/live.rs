@@ -355,11 +355,20 @@ impl<L: EventLog> ReadModels<L> {
     /// Waits until the runner of a new generation has applied at least what the live one of
     /// `kind` has (read again each round, as it moves on), so that no answer goes backwards
     /// when queries move to it (a rebuild `--until-seq` older than the live checkpoint, say).
-    /// `false` when the service stops first; an error when the new runner fails.
+    /// `false` when the service stops first; an error when the new runner fails. A live one
+    /// that is of another log (the log was replaced under it) is not waited for: its position
+    /// means nothing in this log, and it may be past this log's end.
     async fn caught_up(&self, kind: Kind, fresh: &Live<L>) -> Result<bool, ReadModelError> {
         loop {
             if self.stopping.load(Ordering::Acquire) {
                 return Ok(false);
+            }
+            let of_another_log = self
+                .read_live()
+                .get(&kind)
+                .is_some_and(|l| l.runner.status().other_log);
+            if of_another_log {
+                return Ok(true);
             }
             let live_seq = self
                 .read_live()
