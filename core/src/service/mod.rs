@@ -458,6 +458,9 @@ impl<L: EventLog> CommandService<L> {
         mut decide: impl FnMut(&S) -> Result<Vec<Event>, Refusal> + Send,
     ) -> impl Future<Output = Result<CommandAck, CommandError>> + Send {
         async move {
+            // Whether `current` was read from the log by this command (not taken from the cache,
+            // which another writer of the same log may have made stale).
+            let mut from_log = slot.is_none();
             let mut current = match slot.take() {
                 Some(cached) => cached,
                 None => {
@@ -469,7 +472,20 @@ impl<L: EventLog> CommandService<L> {
             };
             let max_attempts = self.inner.options.max_attempts;
             for attempt in 1..=max_attempts {
-                let events = match decide(&current.state) {
+                let mut decision = decide(&current.state);
+                if decision.is_err() && !from_log {
+                    // A refusal from the cache is checked against the log before it is
+                    // answered: an append would have met a conflict, a refusal meets nothing.
+                    let name = subject();
+                    if let Some(last_seq) = self
+                        .refresh(&name, project, &mut *current.state, current.last_seq, apply)
+                        .await?
+                    {
+                        current.last_seq = last_seq;
+                        decision = decide(&current.state);
+                    }
+                }
+                let events = match decision {
                     Ok(events) => events,
                     Err(refusal) => {
                         *slot = Some(current);
@@ -565,6 +581,7 @@ impl<L: EventLog> CommandService<L> {
                         current.last_seq = self
                             .catch_up(&name, project, &mut *current.state, current.last_seq, apply)
                             .await?;
+                        from_log = true;
                         tracing::debug!(subject = %name, attempt, "conflict, deciding again");
                     }
                     Err(LogError::Conflict { .. }) => break,
@@ -589,6 +606,28 @@ impl<L: EventLog> CommandService<L> {
         } else {
             Box::pin(tokio::time::sleep(Duration::from_micros(pause_us))).await;
         }
+    }
+
+    /// When the log holds events of `subject` after `last_seq` (another writer appended them),
+    /// applies them to `state` and returns the new last sequence; `None` when `state` is current.
+    /// Boxed like [`Self::catch_up`]: the slow path of a refusal.
+    fn refresh<'a, S: Send>(
+        &'a self,
+        subject: &'a Subject,
+        project: ProjectId,
+        state: &'a mut S,
+        last_seq: u64,
+        apply: fn(&mut S, Event),
+    ) -> futures::future::BoxFuture<'a, Result<Option<u64>, CommandError>> {
+        Box::pin(async move {
+            if self.inner.log.last_subject_seq(subject).await? == last_seq {
+                return Ok(None);
+            }
+            let caught_up = self
+                .catch_up_inline(subject, project, state, last_seq, apply)
+                .await?;
+            Ok(Some(caught_up))
+        })
     }
 
     /// Apply every event of `subject` after `from_seq` to `state`; returns the new last sequence.

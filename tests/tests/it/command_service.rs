@@ -355,10 +355,55 @@ async fn decisions_survive_cache_eviction<L: EventLog>(log: L) {
     }
 }
 
+/// Two services on one log (as two processes): a refusal decided from one's cached state is
+/// checked against the log before it is answered. Here A has the client blocked in its cache,
+/// B unblocks it, and A's next inbound message must be accepted, not refused as blocked.
+async fn a_refusal_from_a_stale_cache_is_checked_against_the_log<L: EventLog>(log: L) {
+    let world = world(&log).await;
+    let (a, b) = (service(&log), service(&log));
+    let dialog = new_dialog(&a, &world, "stale").await;
+    let admin = || CommandMeta::new(Actor::Operator(world.admin));
+    a.dialog(world.project, dialog, DialogCommand::Block, admin())
+        .await
+        .expect("block through A");
+    let refused = a
+        .dialog(
+            world.project,
+            dialog,
+            inbound(&world, "while-blocked".into()),
+            CommandMeta::new(Actor::Connector(world.channel)),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(CommandError::Refused(Refusal::Blocked))),
+        "{refused:?}"
+    );
+    let unblocked = b
+        .dialog(world.project, dialog, DialogCommand::Unblock, admin())
+        .await
+        .expect("unblock through B");
+    assert_eq!(unblocked.events, 1);
+    let accepted = a
+        .dialog(
+            world.project,
+            dialog,
+            inbound(&world, "after-unblock".into()),
+            CommandMeta::new(Actor::Connector(world.channel)),
+        )
+        .await
+        .expect("A sees B's unblock before refusing");
+    assert_eq!(accepted.events, 1);
+    assert!(
+        accepted.seq > unblocked.seq,
+        "{accepted:?} after {unblocked:?}"
+    );
+}
+
 switchboard_tests::both_backends!(
     racing_services_converge,
     duplicate_command_id_is_applied_once,
     identity_race_ends_in_one_dialog,
     refusals_write_nothing,
     decisions_survive_cache_eviction,
+    a_refusal_from_a_stale_cache_is_checked_against_the_log,
 );
