@@ -266,3 +266,53 @@ async fn stream_recreated_under_serve(second: u64) {
         .await
         .unwrap();
 }
+
+/// Issue 15 item 13: nats-server restarted (same store) under a running `serve`: its read models
+/// go on from where they were, on the same generations (the log is the same), and apply what is
+/// appended after the restart; health says "ok" again.
+#[tokio::test(flavor = "multi_thread")]
+async fn read_models_follow_the_log_across_a_nats_server_restart() {
+    use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
+    let mut nats = switchboard_tests::NatsServer::start();
+    let log = JetStreamLog::connect(&nats.url(), JetStreamOptions::default())
+        .await
+        .unwrap();
+    for i in 1..=3 {
+        append(&log, &[note(dialog(i), "before the restart")]).await;
+    }
+    drop(log);
+    let cwd = tempfile::tempdir().unwrap();
+    let url = nats.url();
+    let (server, addr) = start_server(cwd.path(), &["--nats", &url]);
+    tokio::task::spawn_blocking(move || {
+        health_until(addr, |status, body| status == 200 && all_applied(body, 3))
+    })
+    .await
+    .unwrap();
+
+    let nats = tokio::task::spawn_blocking(move || {
+        nats.restart();
+        nats
+    })
+    .await
+    .unwrap();
+    let log = JetStreamLog::connect(&nats.url(), JetStreamOptions::default())
+        .await
+        .unwrap();
+    for i in 4..=5 {
+        append(&log, &[note(dialog(i), "after the restart")]).await;
+    }
+    let (_, body) = tokio::task::spawn_blocking(move || {
+        health_until(addr, |status, body| status == 200 && all_applied(body, 5))
+    })
+    .await
+    .unwrap();
+    assert_eq!(body["status"], "ok", "{body}");
+    for projection in body["projections"].as_array().unwrap() {
+        assert_eq!(projection["generation"], "g000001", "{body}");
+    }
+    tokio::task::spawn_blocking(move || stop(server))
+        .await
+        .unwrap();
+    drop(nats);
+}
