@@ -352,3 +352,45 @@ fn a_read_model_file_another_boot_left_unsynced_is_rebuilt() {
     assert_eq!(model(&body, "timeline")["generation"], "g000001", "{body}");
     stop(server);
 }
+
+/// Issue 15 item 13: a `rebuild` killed (`kill -9`) while it writes leaves nothing that stops the
+/// next one: its lock dies with it, its half-written files are not live, and the next `rebuild`
+/// and `verify` find read models equal to the log.
+#[test]
+fn a_rebuild_killed_mid_way_leaves_nothing_in_the_way() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    append_notes(&data, 1, 3000);
+    let mut rebuild = bin()
+        .args(["rebuild", "all", "--data", data_arg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once it has started writing (or, on a fast machine, after it finished: the checks
+    // below hold either way).
+    let deadline = Instant::now() + PATIENCE;
+    while !data.join("read").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let finished = rebuild.try_wait().unwrap().is_some();
+    eprintln!("the rebuild had finished before the kill: {finished}");
+    rebuild.kill().unwrap();
+    rebuild.wait().unwrap();
+
+    let again = run(&["rebuild", "all", "--data", data_arg]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let verified = run(&["verify", "--data", data_arg]);
+    assert!(
+        verified.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
