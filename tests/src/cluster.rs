@@ -3,7 +3,7 @@
 //! fills the `SB_NATS_*` variables an operator sets in the nodes' service units (ports, store
 //! directories, routes). Faults are real: `kill -9`, a wiped store, a node cut off from its routes.
 
-use crate::{find_server, free_port, workspace_root};
+use crate::{find_server, free_port, stop_gracefully, workspace_root};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -153,27 +153,10 @@ impl NatsCluster {
 
     /// Stops node `i` gracefully, killing it when it does not exit within 10 s.
     pub fn stop(&mut self, i: usize) {
-        let Some(mut child) = self.nodes[i].child.take() else {
+        let Some(child) = self.nodes[i].child.take() else {
             return;
         };
-        let signalled = Command::new(&self.bin)
-            .arg("--signal")
-            .arg(format!("term={}", child.id()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if signalled {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        stop_gracefully(&self.bin, child);
     }
 
     /// Waits until every running, connected node answers `/healthz` with 200 (JetStream

@@ -95,27 +95,10 @@ impl NatsServer {
     /// Stops the server gracefully (SIGTERM via `nats-server --signal`), killing it when it does
     /// not exit within 10 s.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return;
         };
-        let signalled = Command::new(&self.bin)
-            .arg("--signal")
-            .arg(format!("term={}", child.id()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if signalled {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        stop_gracefully(&self.bin, child);
     }
 
     /// The last lines the server logged, for failure messages.
@@ -301,6 +284,29 @@ macro_rules! both_backends {
             )*
         }
     };
+}
+
+/// Stops a nats-server process gracefully (SIGTERM via `nats-server --signal`, so that it
+/// flushes its store), killing it when it does not exit within 10 s.
+fn stop_gracefully(bin: &Path, mut child: Child) {
+    let signalled = Command::new(bin)
+        .arg("--signal")
+        .arg(format!("term={}", child.id()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if signalled {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[cfg(test)]
