@@ -18,10 +18,8 @@
 //! files are synced as before and no mark is made.
 
 use crate::error::ProjectionError;
-use crate::files::{UNSYNCED_MARK_SUFFIX, sibling, sync_file, sync_parent};
-use std::io::Write;
+use crate::files::{self, UNSYNCED_MARK_SUFFIX, sibling, sync_file, sync_parent};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The suffix of a file's mark.
 pub const MARK_SUFFIX: &str = UNSYNCED_MARK_SUFFIX;
@@ -186,27 +184,10 @@ impl Mark {
     }
 }
 
-/// Writes the mark durably under a name no other writer uses, then renames it into place.
+/// Writes the mark durably ([`files::replace_synced`]: a unique temporary name, synced, renamed
+/// into place, the directory synced).
 fn write_mark(mark: &Path, boot: &str, pid: u32) -> Result<(), ProjectionError> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let draft = sibling(
-        mark,
-        &format!(".{pid}.{}.new", NEXT.fetch_add(1, Ordering::Relaxed)),
-    );
-    let written = std::fs::File::create(&draft)
-        .and_then(|mut file| {
-            file.write_all(format!("{boot}\n{pid}\n").as_bytes())?;
-            file.sync_all()
-        })
-        .map_err(|e| ProjectionError::io("write", &draft, e))
-        .and_then(|()| {
-            std::fs::rename(&draft, mark).map_err(|e| ProjectionError::io("rename", &draft, e))
-        });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&draft);
-    }
-    written?;
-    sync_parent(mark)
+    files::replace_synced(mark, format!("{boot}\n{pid}\n").as_bytes())
 }
 
 impl Drop for Mark {
