@@ -1,5 +1,23 @@
-//! Switchboard connectors: Telegram, WhatsApp Cloud, VK and email — inbound normalisation and
-//! verification, outbound delivery with rate limits, retries and status events.
+//! Switchboard connectors: Telegram, WhatsApp Cloud, VK and email — inbound verification and
+//! normalisation, and the mapping of what arrives onto `core`'s commands.
 //!
-//! Empty until the connectors issue lands; the crate exists so that the dependency direction
-//! (`schemas ← core ← connectors ← gateway`) is fixed from the start.
+//! - [`inbound`]: the provider-neutral [`Inbound`] every parser produces.
+//! - [`telegram`]: each provider's webhook verification and parser.
+//! - [`ingest`]: deterministic message and command ids, and [`Inbound`] → dialog commands.
+//! - [`secret`]: [`Secret`], a channel secret that never shows in `Debug`.
+//! - `error`, `de`: leaves (the webhook refusal; small deserialisation helpers).
+//!
+//! Invariants: nothing here panics on input (every parser has a proptest fuzz target); no HTTP
+//! type appears here (the gateway maps [`WebhookError`] to 400/401/403); a secret's value is never
+//! formatted.
+
+mod de;
+mod error;
+pub mod inbound;
+pub mod ingest;
+pub mod secret;
+pub mod telegram;
+
+pub use error::WebhookError;
+pub use inbound::Inbound;
+pub use secret::Secret;

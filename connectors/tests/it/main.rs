@@ -1,0 +1,5 @@
+//! The connectors' one test binary: a module per provider, the fixtures of `../shared/fixtures`
+//! read from beside the repository.
+
+mod fixtures;
+mod telegram;
