@@ -106,7 +106,11 @@ pub struct InboundReaction {
     /// The reaction now set (an emoji, or the provider's reaction id as text); empty when the
     /// reaction was removed.
     pub reaction: String,
-    pub reacted_at: Timestamp,
+    /// When, if the provider says (VK does not).
+    pub reacted_at: Option<Timestamp>,
+    /// The provider's id of this delivery, when it has one (VK `event_id`): it tells a retry
+    /// from the same reaction set again later.
+    pub delivery_id: Option<String>,
 }
 
 /// Where an outbound message is.
@@ -140,7 +144,8 @@ pub struct InboundStatus {
     pub failure: Option<Failure>,
     /// The client's id on the channel (the recipient), when given.
     pub recipient: Option<String>,
-    pub at: Timestamp,
+    /// When, if the provider says (VK's read receipts do not).
+    pub at: Option<Timestamp>,
 }
 
 /// Something the connector does not turn into a message, edit, reaction or status.
@@ -182,11 +187,12 @@ impl Inbound {
                 e.text.len()
             ),
             Inbound::Reaction(r) => format!(
-                "reaction:{}:{}:{}:{}",
+                "reaction:{}:{}:{}:{}:{}",
                 r.target_external_id,
                 r.sender.ids.first().map(String::as_str).unwrap_or(""),
                 r.reaction,
-                r.reacted_at.as_micros()
+                r.reacted_at.map_or(0, Timestamp::as_micros),
+                r.delivery_id.as_deref().unwrap_or("")
             ),
             Inbound::Status(s) => format!("status:{}:{:?}", s.external_id, s.state),
             Inbound::Unsupported(u) => format!("unsupported:{}:{}", u.kind, u.external_id),

@@ -2,7 +2,7 @@
 //! normalisation, and the mapping of what arrives onto `core`'s commands.
 //!
 //! - [`inbound`]: the provider-neutral [`Inbound`] every parser produces.
-//! - [`telegram`]: each provider's webhook verification and parser.
+//! - [`telegram`], [`vk`]: each provider's webhook verification and parser.
 //! - [`ingest`]: deterministic message and command ids, and [`Inbound`] → dialog commands.
 //! - [`secret`]: [`Secret`], a channel secret that never shows in `Debug`.
 //! - `error`, `de`: leaves (the webhook refusal; small deserialisation helpers).
@@ -17,6 +17,7 @@ pub mod inbound;
 pub mod ingest;
 pub mod secret;
 pub mod telegram;
+pub mod vk;
 
 pub use error::WebhookError;
 pub use inbound::Inbound;

@@ -359,6 +359,7 @@ fn reaction_update(update: ReactionUpdated) -> Result<Inbound, WebhookError> {
         target_external_id: external_id(&update.chat, update.message_id),
         sender,
         reaction,
-        reacted_at,
+        reacted_at: Some(reacted_at),
+        delivery_id: None,
     }))
 }
