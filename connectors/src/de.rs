@@ -37,6 +37,15 @@ pub(crate) fn unix_seconds(seconds: i64, field: &str) -> Result<Timestamp, Webho
     Ok(Timestamp::from_micros(seconds * 1_000_000))
 }
 
+/// Unix seconds written as a decimal string (WhatsApp's `timestamp`).
+pub(crate) fn unix_seconds_text(text: &str, field: &str) -> Result<Timestamp, WebhookError> {
+    let seconds: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| WebhookError::Malformed(format!("{field}: {text:?} is not a number")))?;
+    unix_seconds(seconds, field)
+}
+
 /// First and last name joined, or `None` when both are missing or blank.
 pub(crate) fn full_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
     let name = [first, last]

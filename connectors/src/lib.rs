@@ -2,8 +2,9 @@
 //! normalisation, and the mapping of what arrives onto `core`'s commands.
 //!
 //! - [`inbound`]: the provider-neutral [`Inbound`] every parser produces.
-//! - [`telegram`], [`vk`]: each provider's webhook verification and parser.
+//! - [`telegram`], [`vk`], [`whatsapp`]: each provider's webhook verification and parser.
 //! - [`ingest`]: deterministic message and command ids, and [`Inbound`] → dialog commands.
+//! - [`outcome`]: providers' errors classified (rate limited, blocked, permanent, transient).
 //! - [`secret`]: [`Secret`], a channel secret that never shows in `Debug`.
 //! - `error`, `de`: leaves (the webhook refusal; small deserialisation helpers).
 //!
@@ -15,9 +16,11 @@ mod de;
 mod error;
 pub mod inbound;
 pub mod ingest;
+pub mod outcome;
 pub mod secret;
 pub mod telegram;
 pub mod vk;
+pub mod whatsapp;
 
 pub use error::WebhookError;
 pub use inbound::Inbound;

@@ -4,3 +4,4 @@
 mod fixtures;
 mod telegram;
 mod vk;
+mod whatsapp;
