@@ -2,6 +2,7 @@
 //! read from beside the repository.
 
 mod fixtures;
+mod fuzz;
 mod telegram;
 mod vk;
 mod whatsapp;
