@@ -282,6 +282,21 @@ fn samples() -> Vec<Event> {
         Event::AutoMergeSet(AutoMergeSet { enabled: true }),
         Event::IdentityClaimed(IdentityClaimed { dialog: D }),
         Event::IdentityReleased(IdentityReleased { dialog: D }),
+        Event::MessageEdited(MessageEdited {
+            message: M,
+            channel: CH,
+            external_id: "tg-42".into(),
+            text: "Где мой заказ №42?".into(),
+            attachments: vec![attachment()],
+            edited_at: AT,
+        }),
+        Event::ReactionSet(ReactionSet {
+            message: Some(M0),
+            channel: CH,
+            target_external_id: "tg-41".into(),
+            reaction: "👍".into(),
+            reacted_at: AT,
+        }),
     ]
 }
 

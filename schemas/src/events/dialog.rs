@@ -293,3 +293,32 @@ pub struct DraftCleared {
 /// F4.8 tombstone: the client is deleted; read models erase their personal data. Irreversible.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientDeleted {}
+
+/// The client changed one of their messages (its text or caption): the message keeps its place
+/// in the timeline and now reads `text`. No new message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageEdited {
+    pub message: MessageId,
+    pub channel: ChannelId,
+    /// The channel's own id of the message.
+    pub external_id: String,
+    /// The whole new text.
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    /// When the channel says the client edited it.
+    pub edited_at: Timestamp,
+}
+
+/// The client set, changed or removed their reaction to a message of the dialog (either
+/// direction).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionSet {
+    /// The message reacted to, when the dialog knew the channel's id of it.
+    pub message: Option<MessageId>,
+    pub channel: ChannelId,
+    /// The channel's own id of the message reacted to.
+    pub target_external_id: String,
+    /// An emoji, or the channel's id of a reaction; empty when the reaction was removed.
+    pub reaction: String,
+    pub reacted_at: Timestamp,
+}

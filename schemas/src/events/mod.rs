@@ -185,6 +185,9 @@ catalog! {
     // Identity claims.
     IdentityClaimed(IdentityClaimed) = "identity.claimed" v 1;
     IdentityReleased(IdentityReleased) = "identity.released" v 1;
+    // Added later, appended (decoding goes by type name, but the list only ever grows at the end).
+    MessageEdited(MessageEdited) = "message.edited" v 1;
+    ReactionSet(ReactionSet) = "message.reaction_set" v 1;
 }
 
 /// Which aggregate an event belongs to; matches the subject it is stored on.

@@ -1,5 +1,5 @@
-//! The conversation: client messages in, operator and bot messages out (F3.4: what they may
-//! carry), notes (F3.3) and drafts (F3.5).
+//! The conversation: client messages in (and their edits and reactions), operator and bot
+//! messages out (F3.4: what they may carry), notes (F3.3) and drafts (F3.5).
 
 use super::{
     DialogCommand as C, DialogCommand, DialogState, INBOUND_TEXT_MAX, SHORT_MAX, TEXT_MAX,
@@ -35,7 +35,7 @@ pub(super) fn decide(
             if state
                 .recent_inbound
                 .iter()
-                .any(|(seen_channel, seen_hash, seen)| {
+                .any(|(seen_channel, seen_hash, seen, _)| {
                     *seen_channel == channel && *seen_hash == hash && *seen == external_id
                 })
             {
@@ -68,6 +68,48 @@ pub(super) fn decide(
                 attachments,
                 reply_to,
                 sent_at,
+            }));
+        }
+        C::EditMessage {
+            message,
+            channel,
+            external_id,
+            text,
+            attachments,
+            edited_at,
+        } => {
+            check_client_channel(state, channel)?;
+            bounded_text("external_id", &external_id, SHORT_MAX, false)?;
+            bounded_text("text", &text, INBOUND_TEXT_MAX, true)?;
+            // The message as the dialog recorded it, if it still remembers; else the caller's id
+            // (connectors derive it from the channel's id, so it is the same).
+            let message = state
+                .message_by_external_id(channel, &external_id)
+                .unwrap_or(message);
+            events.push(Event::MessageEdited(MessageEdited {
+                message,
+                channel,
+                external_id,
+                text,
+                attachments,
+                edited_at,
+            }));
+        }
+        C::ReactToMessage {
+            channel,
+            target_external_id,
+            reaction,
+            reacted_at,
+        } => {
+            check_client_channel(state, channel)?;
+            bounded_text("target_external_id", &target_external_id, SHORT_MAX, false)?;
+            bounded_text("reaction", &reaction, SHORT_MAX, true)?;
+            events.push(Event::ReactionSet(ReactionSet {
+                message: state.message_by_external_id(channel, &target_external_id),
+                channel,
+                target_external_id,
+                reaction,
+                reacted_at,
             }));
         }
         C::SendMessage {
@@ -152,4 +194,15 @@ pub(super) fn decide(
         other => unreachable!("not a message command: {other:?}"),
     }
     Ok(events)
+}
+
+/// What a client's traffic on `channel` needs: the client is not blocked and uses the channel.
+fn check_client_channel(state: &DialogState, channel: ChannelId) -> Result<(), Refusal> {
+    if state.blocked {
+        return Err(Refusal::Blocked);
+    }
+    if !state.has_channel(channel) {
+        return Err(Refusal::ChannelUnavailable(channel));
+    }
+    Ok(())
 }

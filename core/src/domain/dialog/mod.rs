@@ -8,7 +8,8 @@
 //!
 //! - `register`: `Register`, `UpdateProfile`, `LinkIdentity`, `UnlinkIdentity`, `MergeInto`,
 //!   `AcceptMerge` (with the profile and identity checks).
-//! - `messages`: `ReceiveMessage`, `SendMessage`, `AddNote`, `SaveDraft`, `ClearDraft`.
+//! - `messages`: `ReceiveMessage`, `EditMessage`, `ReactToMessage`, `SendMessage`, `AddNote`,
+//!   `SaveDraft`, `ClearDraft`.
 //! - `statuses`: `MarkSent`, `MarkDelivered`, `MarkReadByClient`, `MarkFailed` (the channel's
 //!   delivery statuses, which never go back), `MarkRead`, `MarkUnread` (an operator's marks).
 //! - `assignment`: `Assign`, `Unassign`.
@@ -84,9 +85,13 @@ pub struct DialogState {
     pub inbound_count: u64,
     pub read: BTreeMap<OperatorId, ReadState>,
     /// Recent inbound messages: channel, a hash of the external id (compared first, so that a
-    /// lookup does not read every id's separately allocated text) and the external id.
-    recent_inbound: VecDeque<(ChannelId, u64, String)>,
+    /// lookup does not read every id's separately allocated text), the external id and the
+    /// message.
+    recent_inbound: VecDeque<(ChannelId, u64, String, MessageId)>,
     recent_outbound: VecDeque<(MessageId, Delivery)>,
+    /// Recent outbound messages the channel took: a hash of the channel's id of it, that id and
+    /// the message (a reaction names the channel's id).
+    recent_sent: VecDeque<(u64, String, MessageId)>,
     outbound_forgotten: bool,
 }
 
@@ -137,6 +142,7 @@ impl DialogState {
     pub fn apply_owned(&mut self, event: Event) {
         match event {
             Event::MessageReceived(e) => self.received(e.message, e.channel, e.external_id),
+            Event::MessageSent(e) => self.sent(e.message, e.external_id),
             Event::DialogRegistered(e) => self.registered(e.identity),
             other => self.apply(&other),
         }
@@ -152,7 +158,39 @@ impl DialogState {
         self.unanswered = true;
         self.inbound_count += 1;
         let hash = external_id_hash(&external_id);
-        push_bounded(&mut self.recent_inbound, (channel, hash, external_id));
+        push_bounded(
+            &mut self.recent_inbound,
+            (channel, hash, external_id, message),
+        );
+    }
+
+    fn sent(&mut self, message: MessageId, external_id: String) {
+        self.set_delivery(message, Delivery::Sent);
+        let hash = external_id_hash(&external_id);
+        push_bounded(&mut self.recent_sent, (hash, external_id, message));
+    }
+
+    /// The message a channel's id names, among the recent ones of either direction.
+    pub fn message_by_external_id(
+        &self,
+        channel: ChannelId,
+        external_id: &str,
+    ) -> Option<MessageId> {
+        let hash = external_id_hash(external_id);
+        self.recent_inbound
+            .iter()
+            .rev()
+            .find(|(seen_channel, seen_hash, seen, _)| {
+                *seen_channel == channel && *seen_hash == hash && seen == external_id
+            })
+            .map(|(.., message)| *message)
+            .or_else(|| {
+                self.recent_sent
+                    .iter()
+                    .rev()
+                    .find(|(seen_hash, seen, _)| *seen_hash == hash && seen == external_id)
+                    .map(|(.., message)| *message)
+            })
     }
 
     pub fn apply(&mut self, event: &Event) {
@@ -185,7 +223,7 @@ impl DialogState {
                 }
                 push_bounded(&mut self.recent_outbound, (e.message, Delivery::Queued));
             }
-            Event::MessageSent(e) => self.set_delivery(e.message, Delivery::Sent),
+            Event::MessageSent(e) => self.sent(e.message, e.external_id.clone()),
             Event::MessageDelivered(e) => self.set_delivery(e.message, Delivery::Delivered),
             Event::MessageRead(e) => self.set_delivery(e.message, Delivery::Read),
             Event::MessageFailed(e) => self.set_delivery(e.message, Delivery::Failed),
@@ -302,6 +340,23 @@ pub enum DialogCommand {
         attachments: Vec<Attachment>,
         reply_to: Option<MessageId>,
         sent_at: Timestamp,
+    },
+    /// The client changed one of their messages (no new message).
+    EditMessage {
+        message: MessageId,
+        channel: ChannelId,
+        external_id: String,
+        text: String,
+        attachments: Vec<Attachment>,
+        edited_at: Timestamp,
+    },
+    /// The client set, changed or removed (`reaction` empty) a reaction to a message, named by
+    /// the channel's id of it.
+    ReactToMessage {
+        channel: ChannelId,
+        target_external_id: String,
+        reaction: String,
+        reacted_at: Timestamp,
     },
     /// An operator's (or the bot's) message.
     SendMessage {
@@ -444,6 +499,8 @@ pub fn decide(
     let channel_side = matches!(
         command,
         C::ReceiveMessage { .. }
+            | C::EditMessage { .. }
+            | C::ReactToMessage { .. }
             | C::MarkSent { .. }
             | C::MarkDelivered { .. }
             | C::MarkReadByClient { .. }
@@ -463,6 +520,8 @@ pub fn decide(
         | C::MergeInto { .. }
         | C::AcceptMerge { .. } => register::decide(state, command, ctx),
         C::ReceiveMessage { .. }
+        | C::EditMessage { .. }
+        | C::ReactToMessage { .. }
         | C::SendMessage { .. }
         | C::AddNote { .. }
         | C::SaveDraft { .. }

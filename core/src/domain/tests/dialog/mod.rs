@@ -3,11 +3,12 @@
 //!
 //! This file holds what every command shares (each command of [`every_dialog_command`] is valid,
 //! needs a dialog, is refused to a removed operator); the others follow the command families of
-//! `domain::dialog`: `register`, `messages`, `statuses`, `assignment`, `membership`,
-//! `lifecycle`, each with one module per topic, and `invariants` is the proptest of random
-//! command sequences.
+//! `domain::dialog`: `register`, `messages` (and `edits`: a client's edits and reactions),
+//! `statuses`, `assignment`, `membership`, `lifecycle`, each with one module per topic, and
+//! `invariants` is the proptest of random command sequences.
 
 mod assignment;
+mod edits;
 mod invariants;
 mod lifecycle;
 mod membership;

@@ -192,6 +192,20 @@ pub fn every_dialog_command() -> Vec<DialogCommand> {
             identities: vec![whatsapp_identity()],
         },
         receive(10),
+        C::EditMessage {
+            message: message(1),
+            channel: TELEGRAM,
+            external_id: external_id(1),
+            text: s("where is my order #42?"),
+            attachments: vec![],
+            edited_at: NOW,
+        },
+        C::ReactToMessage {
+            channel: TELEGRAM,
+            target_external_id: external_id(1),
+            reaction: s("👍"),
+            reacted_at: NOW,
+        },
         send(11),
         C::MarkSent {
             message: message(2),
@@ -282,6 +296,8 @@ pub fn dialog_command_kind(command: &DialogCommand) -> &'static str {
         C::MergeInto { .. } => "MergeInto",
         C::AcceptMerge { .. } => "AcceptMerge",
         C::ReceiveMessage { .. } => "ReceiveMessage",
+        C::EditMessage { .. } => "EditMessage",
+        C::ReactToMessage { .. } => "ReactToMessage",
         C::SendMessage { .. } => "SendMessage",
         C::MarkSent { .. } => "MarkSent",
         C::MarkDelivered { .. } => "MarkDelivered",
@@ -323,7 +339,7 @@ pub fn dialog_command_kind(command: &DialogCommand) -> &'static str {
 }
 
 /// Every variant name, in declaration order.
-pub const DIALOG_COMMAND_KINDS: [&str; 44] = [
+pub const DIALOG_COMMAND_KINDS: [&str; 46] = [
     "Register",
     "UpdateProfile",
     "LinkIdentity",
@@ -331,6 +347,8 @@ pub const DIALOG_COMMAND_KINDS: [&str; 44] = [
     "MergeInto",
     "AcceptMerge",
     "ReceiveMessage",
+    "EditMessage",
+    "ReactToMessage",
     "SendMessage",
     "MarkSent",
     "MarkDelivered",
@@ -375,6 +393,8 @@ pub fn is_channel_side(command: &DialogCommand) -> bool {
     matches!(
         command,
         DialogCommand::ReceiveMessage { .. }
+            | DialogCommand::EditMessage { .. }
+            | DialogCommand::ReactToMessage { .. }
             | DialogCommand::MarkSent { .. }
             | DialogCommand::MarkDelivered { .. }
             | DialogCommand::MarkReadByClient { .. }
