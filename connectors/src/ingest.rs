@@ -152,6 +152,36 @@ pub fn receive_command(channel: ChannelRef, message: &InboundMessage) -> DialogC
     }
 }
 
+/// `EditMessage` for a client's edit (the message's id derived as [`receive_command`] did).
+pub fn edit_command(channel: ChannelRef, edit: &InboundEdit) -> DialogCommand {
+    DialogCommand::EditMessage {
+        message: message_id(channel.channel, &edit.external_id),
+        channel: channel.channel,
+        external_id: edit.external_id.clone(),
+        text: edit.text.clone(),
+        attachments: edit
+            .attachments
+            .iter()
+            .map(|file| attachment(channel.kind, file))
+            .collect(),
+        edited_at: edit.edited_at,
+    }
+}
+
+/// `ReactToMessage` for a client's reaction; `now` when the provider gives no time.
+pub fn reaction_command(
+    channel: ChannelRef,
+    reaction: &InboundReaction,
+    now: Timestamp,
+) -> DialogCommand {
+    DialogCommand::ReactToMessage {
+        channel: channel.channel,
+        target_external_id: reaction.target_external_id.clone(),
+        reaction: reaction.reaction.clone(),
+        reacted_at: reaction.reacted_at.unwrap_or(now),
+    }
+}
+
 /// `ReceiveMessage` keeping an unsupported item visible in the dialog of its sender: its text
 /// says what it was. `None` when it names no sender (there is no dialog to put it in).
 pub fn unsupported_command(

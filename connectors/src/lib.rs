@@ -4,6 +4,8 @@
 //! - [`inbound`]: the provider-neutral [`Inbound`] every parser produces.
 //! - [`telegram`], [`vk`], [`whatsapp`]: each provider's webhook verification and parser.
 //! - [`ingest`]: deterministic message and command ids, and [`Inbound`] → dialog commands.
+//! - [`record`]: an item recorded through `core`'s command service: the sender's dialog found
+//!   or created by its identities, then the item's command.
 //! - [`outcome`]: providers' errors classified (rate limited, blocked, permanent, transient).
 //! - [`secret`]: [`Secret`], a channel secret that never shows in `Debug`.
 //! - `error`, `de`: leaves (the webhook refusal; small deserialisation helpers).
@@ -17,6 +19,7 @@ mod error;
 pub mod inbound;
 pub mod ingest;
 pub mod outcome;
+pub mod record;
 pub mod secret;
 pub mod telegram;
 pub mod vk;

@@ -3,6 +3,7 @@
 
 mod fixtures;
 mod fuzz;
+mod record;
 mod telegram;
 mod vk;
 mod whatsapp;
