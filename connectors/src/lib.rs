@@ -6,6 +6,7 @@
 //! - [`ingest`]: deterministic message and command ids, and [`Inbound`] → dialog commands.
 //! - [`record`]: an item recorded through `core`'s command service: the sender's dialog found
 //!   or created by its identities, then the item's command.
+//! - [`outbound`]: our messages as provider API calls (each provider's `outbound` builds them).
 //! - [`outcome`]: providers' errors classified (rate limited, blocked, permanent, transient).
 //! - [`secret`]: [`Secret`], a channel secret that never shows in `Debug`.
 //! - `error`, `de`: leaves (the webhook refusal; small deserialisation helpers).
@@ -18,6 +19,7 @@ mod de;
 mod error;
 pub mod inbound;
 pub mod ingest;
+pub mod outbound;
 pub mod outcome;
 pub mod record;
 pub mod secret;

@@ -6,8 +6,10 @@
 //! not messages, edits or reactions (`inline_query`, `callback_query`, `my_chat_member`, …)
 //! become [`Inbound::Unsupported`] keyed by the update id.
 //!
-//! Submodules: `update` (the tolerant wire structs).
+//! Submodules: `update` (the tolerant wire structs), `outbound` (Bot API calls for our
+//! messages, their answers and errors).
 
+pub mod outbound;
 mod update;
 
 use crate::de::{full_name, non_blank, unix_seconds};

@@ -9,8 +9,10 @@
 //! `message_reply` (our message went out) and `message_read` statuses; every other event is
 //! [`Inbound::Unsupported`] keyed by its `event_id` (VK may deliver an event more than once).
 //!
-//! Submodules: `wire` (the tolerant wire structs).
+//! Submodules: `wire` (the tolerant wire structs), `outbound` (`messages.send` for our
+//! messages, its answers and errors).
 
+pub mod outbound;
 mod wire;
 
 use crate::de::{non_blank, unix_seconds};

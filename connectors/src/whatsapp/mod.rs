@@ -7,8 +7,10 @@
 //! phone (`wa_id`), by Meta's business-scoped user id (`user_id`, since 2026), or by both: the
 //! sender's ids list the phone first, then the user id.
 //!
-//! Submodules: `wire` (the tolerant wire structs), `read` (messages and statuses).
+//! Submodules: `wire` (the tolerant wire structs), `read` (messages and statuses), `outbound`
+//! (`/{phone-number-id}/messages` calls for our messages, their answers and errors).
 
+pub mod outbound;
 mod read;
 mod wire;
 

@@ -3,7 +3,9 @@
 
 mod fixtures;
 mod fuzz;
+mod outbound;
 mod record;
+mod spec;
 mod telegram;
 mod vk;
 mod whatsapp;
