@@ -31,6 +31,16 @@ pub fn verify(header: Option<&str>, secret: &Secret) -> Result<(), WebhookError>
     }
 }
 
+/// A webhook request: verified first (nothing is read from a request that fails), then parsed.
+pub fn webhook(
+    secret_header: Option<&str>,
+    body: &[u8],
+    secret: &Secret,
+) -> Result<Vec<Inbound>, WebhookError> {
+    verify(secret_header, secret)?;
+    parse(body)
+}
+
 /// One webhook body (one `Update`) into what it reports.
 pub fn parse(body: &[u8]) -> Result<Vec<Inbound>, WebhookError> {
     let update: Update = serde_json::from_slice(body).map_err(WebhookError::json)?;

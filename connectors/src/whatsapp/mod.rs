@@ -85,6 +85,17 @@ pub fn verify_subscription(
         .ok_or_else(|| WebhookError::Malformed("missing hub.challenge".into()))
 }
 
+/// A webhook POST: the signature of the raw body checked first (nothing is read from a request
+/// that fails), then the body parsed.
+pub fn webhook(
+    signature_header: Option<&str>,
+    body: &[u8],
+    app_secret: &Secret,
+) -> Result<Vec<WhatsappItem>, WebhookError> {
+    verify_signature(signature_header, body, app_secret)?;
+    parse(body)
+}
+
 /// One notification body into its items, in the order they came.
 pub fn parse(body: &[u8]) -> Result<Vec<WhatsappItem>, WebhookError> {
     let notification: wire::Notification =

@@ -4,13 +4,14 @@
 //! commands without panicking either. A bounded number of cases each, so the test command
 //! stays quick.
 
-use crate::fixtures;
+use crate::{fixtures, spec};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use switchboard_connectors::ingest::{self, ChannelRef};
+use switchboard_connectors::outbound::{FileSource, Outgoing, OutgoingFile};
 use switchboard_connectors::vk::{self, Callback, VkConfig};
 use switchboard_connectors::{Inbound, Secret, telegram, whatsapp};
-use switchboard_schemas::{ChannelId, ChannelKind, MessageId, Timestamp};
+use switchboard_schemas::{AttachmentKind, ChannelId, ChannelKind, MessageId, Timestamp};
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -335,6 +336,125 @@ proptest! {
     ) {
         run_whatsapp(apply(seed.clone(), &changes).to_string().as_bytes());
         run_whatsapp(&damaged(&seed, cut, &flips));
+    }
+}
+
+/// Providers' answers to our calls: successes and errors of each.
+fn answer_seeds() -> Vec<Value> {
+    vec![
+        json!({"ok": true, "result": {"message_id": 5, "chat": {"id": 42}}}),
+        json!({"ok": true, "result": [{"message_id": 5, "chat": {"id": 42}}]}),
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 7",
+            "parameters": {"retry_after": 7}}),
+        json!({"messaging_product": "whatsapp", "messages": [{"id": "wamid.x"}]}),
+        json!({"error": {"message": "m", "code": 131047, "error_data": {"details": "d"}}}),
+        json!({"response": [{"peer_id": 1, "message_id": 0, "conversation_message_id": 2}]}),
+        json!({"error": {"error_code": 6, "error_msg": "Too many requests per second"}}),
+    ]
+}
+
+fn run_answers(status: u16, body: &[u8]) {
+    let _ = telegram::outbound::sent(body);
+    let _ = telegram::outbound::classify(status, body).failure();
+    let _ = whatsapp::outbound::sent(body);
+    let _ = whatsapp::outbound::classify(status, body).failure();
+    let _ = vk::outbound::sent(body);
+    let _ = vk::outbound::classify(status, body).failure();
+}
+
+fn outgoing_file() -> impl Strategy<Value = OutgoingFile> {
+    (0..5u8, any::<bool>(), ".{0,12}").prop_map(|(kind, by_url, reference)| OutgoingFile {
+        kind: [
+            AttachmentKind::Image,
+            AttachmentKind::Audio,
+            AttachmentKind::Voice,
+            AttachmentKind::Video,
+            AttachmentKind::File,
+        ][usize::from(kind)],
+        source: if by_url {
+            FileSource::Url(reference)
+        } else {
+            FileSource::ProviderId(reference)
+        },
+        file_name: Some("f".into()),
+    })
+}
+
+fn outgoing() -> impl Strategy<Value = Outgoing> {
+    (
+        prop_oneof![".{0,16}", "[0-9]{1,12}", "-?[0-9]{1,20}"],
+        ".{0,24}",
+        0..700usize,
+        prop::collection::vec(outgoing_file(), 0..13),
+        prop::option::of(prop_oneof![".{0,12}", "[0-9]{1,5}[:_][0-9]{1,5}"]),
+    )
+        .prop_map(|(to, text, repeat, files, reply_to)| Outgoing {
+            message: MessageId::new(),
+            to,
+            text: text.repeat(repeat / 24 + 1),
+            files,
+            reply_to,
+        })
+}
+
+/// The text of every request, whatever the parameter is called.
+fn texts(params: &serde_json::Map<String, Value>, keys: &[&str]) -> Vec<usize> {
+    keys.iter()
+        .filter_map(|k| params.get(*k))
+        .filter_map(|v| {
+            v.as_str()
+                .or_else(|| v["body"].as_str())
+                .or_else(|| v["caption"].as_str())
+        })
+        .map(|t| t.chars().count())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn answer_parsers_take_arbitrary_and_changed_answers(
+        status in 100u16..600,
+        bytes in prop::collection::vec(any::<u8>(), 0..256),
+        seed in prop::sample::select(answer_seeds()),
+        changes in prop::collection::vec(change(), 1..4),
+    ) {
+        run_answers(status, &bytes);
+        run_answers(status, apply(seed, &changes).to_string().as_bytes());
+    }
+
+    #[test]
+    fn builders_keep_every_request_within_the_limits(message in outgoing()) {
+        if let Ok(requests) = telegram::outbound::build(&message) {
+            for r in &requests {
+                for n in texts(&r.params, &["text"]) { prop_assert!(n <= telegram::outbound::TEXT_MAX); }
+                for n in texts(&r.params, &["caption"]) { prop_assert!(n <= telegram::outbound::CAPTION_MAX); }
+                let problems = spec::telegram(r);
+                prop_assert!(problems.is_empty(), "{:?}", problems);
+            }
+        }
+        if let Ok(requests) = whatsapp::outbound::build("1", &message) {
+            for r in &requests {
+                for n in texts(&r.params, &["text"]) { prop_assert!(n <= whatsapp::outbound::TEXT_MAX); }
+                for n in texts(&r.params, &["image", "video", "document"]) {
+                    prop_assert!(n <= whatsapp::outbound::CAPTION_MAX);
+                }
+                // A user id goes as `recipient`, which the v23.0 description predates.
+                if r.params.contains_key("to") {
+                    let problems = spec::whatsapp(r);
+                    prop_assert!(problems.is_empty(), "{:?}", problems);
+                }
+            }
+        }
+        if let Ok(requests) = vk::outbound::build(&message) {
+            for r in &requests {
+                for n in texts(&r.params, &["message"]) { prop_assert!(n <= vk::outbound::TEXT_MAX); }
+                prop_assert!(r.params["random_id"].as_i64().is_some_and(|id| id > 0));
+                let problems = spec::vk(r);
+                prop_assert!(problems.is_empty(), "{:?}", problems);
+            }
+        }
     }
 }
 

@@ -8,4 +8,5 @@ mod record;
 mod spec;
 mod telegram;
 mod vk;
+mod vk_schema;
 mod whatsapp;

@@ -292,3 +292,27 @@ fn the_same_update_gives_the_same_ids() {
         "another bot's chat numbers are its own"
     );
 }
+
+#[test]
+fn a_request_failing_verification_is_not_read() {
+    let secret = Secret::new("s3cr3t");
+    // Unparseable, but the secret is checked first: 403, not 400.
+    assert_eq!(
+        telegram::webhook(Some("wrong"), b"not json", &secret),
+        Err(WebhookError::Forbidden(telegram::SECRET_HEADER))
+    );
+    assert_eq!(
+        telegram::webhook(None, b"not json", &secret),
+        Err(WebhookError::Unauthenticated(telegram::SECRET_HEADER))
+    );
+    assert!(matches!(
+        telegram::webhook(Some("s3cr3t"), b"not json", &secret),
+        Err(WebhookError::Malformed(_))
+    ));
+    let examples = fixtures::json("telegram/webhook-examples.json");
+    let body = examples["text"].to_string();
+    assert_eq!(
+        telegram::webhook(Some("s3cr3t"), body.as_bytes(), &secret).map(|items| items.len()),
+        Ok(1)
+    );
+}

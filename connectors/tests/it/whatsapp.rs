@@ -414,3 +414,24 @@ fn bodies_that_are_not_notifications_are_refused() {
         {"field": "account_update", "value": {"event": "VERIFIED_ACCOUNT"}}]}]});
     assert_eq!(items(&other), []);
 }
+
+#[test]
+fn a_request_failing_the_signature_is_not_read() {
+    let secret = Secret::new("app-secret-123");
+    let body = message(json!({"type": "text", "text": {"body": "hi"}})).to_string();
+    let header = whatsapp::signature_header(body.as_bytes(), &secret);
+    assert_eq!(
+        whatsapp::webhook(Some(&header), body.as_bytes(), &secret).map(|items| items.len()),
+        Ok(1)
+    );
+    // A garbage body with a wrong signature is refused for the signature, before any parse.
+    assert_eq!(
+        whatsapp::webhook(Some(&header), b"garbage", &secret),
+        Err(WebhookError::Forbidden(whatsapp::SIGNATURE_HEADER))
+    );
+    let garbage_header = whatsapp::signature_header(b"garbage", &secret);
+    assert!(matches!(
+        whatsapp::webhook(Some(&garbage_header), b"garbage", &secret),
+        Err(WebhookError::Malformed(_))
+    ));
+}
