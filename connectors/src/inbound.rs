@@ -136,9 +136,9 @@ pub struct Failure {
 pub struct InboundStatus {
     /// The provider's id of our message.
     pub external_id: String,
-    /// Our id of the message when the provider echoes it back (WhatsApp
-    /// `biz_opaque_callback_data`, which the outbound builder sets to it); else the caller looks
-    /// the external id up.
+    /// Our id of the message when the provider echoes one back (WhatsApp
+    /// `biz_opaque_callback_data` holding a message id; the outbound builder does not set it,
+    /// the v23.0 description has no such parameter); else the caller looks the external id up.
     pub message: Option<MessageId>,
     pub state: DeliveryState,
     pub failure: Option<Failure>,

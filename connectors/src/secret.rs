@@ -3,8 +3,9 @@
 
 use subtle::ConstantTimeEq;
 
-/// A secret string. `Debug` prints `Secret(***)`; there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret string. `Debug` prints `Secret(***)`; there is no `Display`, and no `PartialEq`
+/// (whose comparison would stop at the first difference): compare with [`Secret::matches`].
+#[derive(Clone)]
 pub struct Secret(String);
 
 impl Secret {
