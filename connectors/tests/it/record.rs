@@ -301,3 +301,50 @@ async fn statuses_reach_the_message_the_lookup_names() {
     })));
     assert!(all.contains(&Event::MessageRead(MessageRead { message: ours })));
 }
+
+#[tokio::test]
+async fn a_redelivered_vk_event_is_recorded_once_and_unsupported_ones_are_kept() {
+    use switchboard_connectors::vk::{self, Callback, VkConfig};
+    let channel = ChannelRef {
+        channel: ChannelId::new(),
+        kind: ChannelKind::Vk,
+    };
+    let world = world(&[channel]).await;
+    let config = VkConfig {
+        group_id: 214_167_102,
+        secret: switchboard_connectors::Secret::new("k"),
+        confirmation: "c".into(),
+    };
+    let mut capture = fixtures::json("vk/callback-message_new-v5.131.json");
+    capture["secret"] = json!("k");
+    let join = json!({"type": "group_join", "group_id": 214_167_102, "event_id": "join-1",
+        "v": "5.199", "secret": "k", "object": {"user_id": 612444319, "join_type": "join"}});
+    let wall = json!({"type": "wall_post_new", "group_id": 214_167_102, "event_id": "wall-1",
+        "v": "5.199", "secret": "k", "object": {"id": 1, "owner_id": -214167102}});
+    let mut outcomes = Vec::new();
+    for body in [&capture, &capture, &join, &join, &wall] {
+        let Ok(Callback::Events { items, .. }) = vk::handle(body.to_string().as_bytes(), &config)
+        else {
+            panic!("accepted: {body}")
+        };
+        outcomes.extend(record_all(&world, channel, &items).await);
+    }
+    let dialog = dialog_of(&outcomes[0]);
+    assert!(
+        outcomes[..4].iter().all(|o| dialog_of(o) == dialog),
+        "one person"
+    );
+    assert_eq!(outcomes[4], Recorded::NoDialog, "a wall post names nobody");
+    let texts: Vec<String> = events(&world)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MessageReceived(m) => Some(m.text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        ["Ок", "[unsupported group_join] vk event group_join"]
+    );
+}
