@@ -89,9 +89,10 @@ pub struct DialogState {
     /// message.
     recent_inbound: VecDeque<(ChannelId, u64, String, MessageId)>,
     recent_outbound: VecDeque<(MessageId, Delivery)>,
-    /// Recent outbound messages the channel took: a hash of the channel's id of it, that id and
-    /// the message (a reaction names the channel's id).
-    recent_sent: VecDeque<(u64, String, MessageId)>,
+    /// Recent outbound messages the channel took: a hash of the channel's id of it and the
+    /// message (a reaction names the channel's id). The hash alone, to keep the state small: a
+    /// collision among one dialog's last few sent messages is negligible (64 bits).
+    recent_sent: VecDeque<(u64, MessageId)>,
     outbound_forgotten: bool,
 }
 
@@ -142,7 +143,7 @@ impl DialogState {
     pub fn apply_owned(&mut self, event: Event) {
         match event {
             Event::MessageReceived(e) => self.received(e.message, e.channel, e.external_id),
-            Event::MessageSent(e) => self.sent(e.message, e.external_id),
+            Event::MessageSent(e) => self.sent(e.message, &e.external_id),
             Event::DialogRegistered(e) => self.registered(e.identity),
             other => self.apply(&other),
         }
@@ -164,10 +165,10 @@ impl DialogState {
         );
     }
 
-    fn sent(&mut self, message: MessageId, external_id: String) {
+    fn sent(&mut self, message: MessageId, external_id: &str) {
         self.set_delivery(message, Delivery::Sent);
-        let hash = external_id_hash(&external_id);
-        push_bounded(&mut self.recent_sent, (hash, external_id, message));
+        let hash = external_id_hash(external_id);
+        push_bounded(&mut self.recent_sent, (hash, message));
     }
 
     /// The message a channel's id names, among the recent ones of either direction.
@@ -188,8 +189,8 @@ impl DialogState {
                 self.recent_sent
                     .iter()
                     .rev()
-                    .find(|(seen_hash, seen, _)| *seen_hash == hash && seen == external_id)
-                    .map(|(.., message)| *message)
+                    .find(|(seen_hash, _)| *seen_hash == hash)
+                    .map(|(_, message)| *message)
             })
     }
 
@@ -223,7 +224,7 @@ impl DialogState {
                 }
                 push_bounded(&mut self.recent_outbound, (e.message, Delivery::Queued));
             }
-            Event::MessageSent(e) => self.sent(e.message, e.external_id.clone()),
+            Event::MessageSent(e) => self.sent(e.message, &e.external_id),
             Event::MessageDelivered(e) => self.set_delivery(e.message, Delivery::Delivered),
             Event::MessageRead(e) => self.set_delivery(e.message, Delivery::Read),
             Event::MessageFailed(e) => self.set_delivery(e.message, Delivery::Failed),
