@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchboard_core::LogError;
+use utoipa::ToSchema;
 
 /// Everything a handler can fail with. Handlers return `Result<_, AppError>` and use `?`.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,18 @@ pub enum AppError {
         code: &'static str,
         message: String,
         field: Option<String>,
+    },
+    /// No credentials, or credentials that are wrong, expired or revoked (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The caller is known but may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts (429); retry after this many seconds.
+    #[error("{message}")]
+    Throttled {
+        message: String,
+        retry_after_secs: u64,
     },
     /// No such route or resource (404).
     #[error("{0}")]
@@ -52,6 +65,9 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -64,6 +80,9 @@ impl AppError {
     fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest { code, .. } => code,
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::Throttled { .. } => "throttled",
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Conflict(_) => "conflict",
@@ -74,24 +93,33 @@ impl AppError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: ErrorBody<'a>,
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorAnswer {
+    error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'a str,
+#[derive(Debug, Serialize, ToSchema)]
+struct ErrorDetail {
+    /// A stable machine-readable code: `bad_request`, `invalid_json`, `unauthorized`,
+    /// `forbidden`, `not_found`, `conflict`, `too_large`, `throttled`, `unavailable`,
+    /// `internal`, …
+    code: &'static str,
+    /// What was wrong, for a human.
     message: String,
-    field: Option<&'a str>,
+    /// The request field (a JSON path or a parameter name) that was wrong, where one was.
+    field: Option<String>,
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let (message, field) = match &self {
-            AppError::BadRequest { message, field, .. } => (message.clone(), field.as_deref()),
-            AppError::NotFound(message)
+            AppError::BadRequest { message, field, .. } => (message.clone(), field.clone()),
+            AppError::Throttled { message, .. } => (message.clone(), None),
+            AppError::Unauthorized(message)
+            | AppError::Forbidden(message)
+            | AppError::NotFound(message)
             | AppError::MethodNotAllowed(message)
             | AppError::Conflict(message)
             | AppError::TooLarge(message) => (message.clone(), None),
@@ -104,14 +132,23 @@ impl IntoResponse for AppError {
                 ("internal server error".to_owned(), None)
             }
         };
-        let body = Body {
-            error: ErrorBody {
+        let body = ErrorAnswer {
+            error: ErrorDetail {
                 code: self.code(),
                 message,
                 field,
             },
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let AppError::Throttled {
+            retry_after_secs, ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        response
     }
 }
 

@@ -1,16 +1,20 @@
 //! The HTTP API: JSON under `/v1`. [`app`] builds the whole router from an [`AppState`], apart
 //! from any socket, so tests drive it with `tower::ServiceExt::oneshot`.
+//!
+//! One route table ([`routes::table`]) gives the router and the OpenAPI document
+//! ([`openapi`]); a route cannot be served without being described.
 
 mod error;
 mod health;
+pub mod openapi;
+mod routes;
 
-pub use error::{AppError, Json};
+pub use error::{AppError, ErrorAnswer, Json};
 
 use crate::readmodels::ReadModels;
-use axum::Router;
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request, Uri};
-use axum::routing::get;
+use axum::{Extension, Router};
 use std::sync::Arc;
 use switchboard_core::AnyLog;
 use tower_http::trace::TraceLayer;
@@ -37,10 +41,16 @@ impl AppState {
     }
 }
 
+/// The OpenAPI document of [`app`], without building a router's state.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    routes::table().into_openapi()
+}
+
 /// The complete HTTP API.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/health", get(health::health))
+    let (router, openapi) = routes::table().split_for_parts();
+    router
+        .layer(Extension(openapi::Document::new(&openapi)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

@@ -1,0 +1,14 @@
+//! The route table: every route of `/v1`, grouped by resource. The router, the OpenAPI document
+//! and (through the document's `x-sb-access`) the authorization matrix test all come from it.
+
+use super::openapi::ApiDoc;
+use super::{AppState, health, openapi};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn table() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(openapi::document))
+}
