@@ -4,6 +4,7 @@
 //! One route table ([`routes::table`]) gives the router and the OpenAPI document
 //! ([`openapi`]); a route cannot be served without being described.
 
+pub mod dialogs;
 mod error;
 mod health;
 pub mod openapi;

@@ -1,0 +1,3 @@
+//! The dialog list and one dialog: `/v1/dialogs…`.
+
+pub mod filter;
