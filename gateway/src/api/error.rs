@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchboard_core::LogError;
+use switchboard_projections::ProjectionError;
 use utoipa::ToSchema;
 
 /// Everything a handler can fail with. Handlers return `Result<_, AppError>` and use `?`.
@@ -45,6 +46,10 @@ pub enum AppError {
     /// The request body is larger than allowed (413).
     #[error("{0}")]
     TooLarge(String),
+    /// The read models have not yet applied the sequence the caller asked to see (503 with
+    /// `Retry-After`).
+    #[error("{0}")]
+    Lagging(String),
     /// A dependency (the event log) cannot answer now (503); the cause is logged, not shown.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -72,7 +77,7 @@ impl AppError {
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Lagging(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,6 +92,7 @@ impl AppError {
             AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Conflict(_) => "conflict",
             AppError::TooLarge(_) => "too_large",
+            AppError::Lagging(_) => "lagging",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
         }
@@ -119,6 +125,7 @@ impl IntoResponse for AppError {
             AppError::Throttled { message, .. } => (message.clone(), None),
             AppError::Unauthorized(message)
             | AppError::Forbidden(message)
+            | AppError::Lagging(message)
             | AppError::NotFound(message)
             | AppError::MethodNotAllowed(message)
             | AppError::Conflict(message)
@@ -140,13 +147,17 @@ impl IntoResponse for AppError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let AppError::Throttled {
-            retry_after_secs, ..
-        } = self
-        {
+        let retry_after = match self {
+            AppError::Throttled {
+                retry_after_secs, ..
+            } => Some(retry_after_secs),
+            AppError::Lagging(_) | AppError::Unavailable(_) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         response
     }
@@ -170,6 +181,22 @@ impl From<LogError> for AppError {
             LogError::Storage(_) | LogError::Setup(_) | LogError::Unreadable(_) => {
                 AppError::Internal(error.to_string())
             }
+        }
+    }
+}
+
+/// A read model's failure: a query that waited too long is `Lagging`, a model that stopped is
+/// `Unavailable` (a new generation replaces it), everything else is a 500.
+impl From<ProjectionError> for AppError {
+    fn from(error: ProjectionError) -> Self {
+        match error {
+            ProjectionError::Timeout { .. } => AppError::Lagging(
+                "the read models have not caught up within the wait; retry".to_owned(),
+            ),
+            ProjectionError::Stopped { .. }
+            | ProjectionError::OtherLog { .. }
+            | ProjectionError::Log(_) => AppError::Unavailable(error.to_string()),
+            other => AppError::Internal(other.to_string()),
         }
     }
 }

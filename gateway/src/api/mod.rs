@@ -4,20 +4,25 @@
 //! One route table ([`routes::table`]) gives the router and the OpenAPI document
 //! ([`openapi`]); a route cannot be served without being described.
 
+pub mod caller;
+pub mod consistency;
+pub mod counters;
 pub mod dialogs;
 mod error;
+pub mod extract;
 mod health;
 pub mod openapi;
 mod routes;
 
 pub use error::{AppError, ErrorAnswer, Json};
 
-use crate::readmodels::ReadModels;
+use crate::readmodels::{Kind, ReadModels};
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request, Uri};
 use axum::{Extension, Router};
 use std::sync::Arc;
 use switchboard_core::AnyLog;
+use switchboard_projections::runtime::Readers;
 use tower_http::trace::TraceLayer;
 
 /// What every handler may use. Cheap to clone (everything inside is shared).
@@ -39,6 +44,17 @@ impl AppState {
     pub fn with_read_models(mut self, models: Arc<ReadModels<AnyLog>>) -> Self {
         self.read_models = Some(models);
         self
+    }
+
+    /// The readers of a live SQLite read model; 503 while it has none (not started, or being
+    /// replaced).
+    pub fn readers(&self, kind: Kind) -> Result<Readers, AppError> {
+        self.read_models
+            .as_ref()
+            .and_then(|models| models.readers(kind))
+            .ok_or_else(|| {
+                AppError::Unavailable(format!("the {} read model is not open", kind.name()))
+            })
     }
 }
 

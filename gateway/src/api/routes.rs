@@ -2,7 +2,7 @@
 //! and (through the document's `x-sb-access`) the authorization matrix test all come from it.
 
 use super::openapi::ApiDoc;
-use super::{AppState, health, openapi};
+use super::{AppState, counters, dialogs, health, openapi};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -11,4 +11,8 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(openapi::document))
+        .routes(routes!(dialogs::list::list))
+        .routes(routes!(dialogs::list::query))
+        .routes(routes!(counters::counters))
+        .routes(routes!(counters::tag_picker))
 }

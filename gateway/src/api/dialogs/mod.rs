@@ -1,3 +1,5 @@
 //! The dialog list and one dialog: `/v1/dialogs…`.
 
 pub mod filter;
+pub mod list;
+pub mod row;
