@@ -9,6 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchboard_core::LogError;
+use switchboard_core::domain::Refusal;
+use switchboard_core::service::CommandError;
 use switchboard_projections::ProjectionError;
 use utoipa::ToSchema;
 
@@ -40,6 +42,9 @@ pub enum AppError {
     /// The route exists but not with this method (405).
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// The dialog's or project's state refuses the command (409): blocked, merged, exists.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// The aggregate changed since the caller looked (409); re-read and retry.
     #[error("{0}")]
     Conflict(String),
@@ -75,7 +80,7 @@ impl AppError {
             AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::Refused { .. } => StatusCode::CONFLICT,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable(_) | AppError::Lagging(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -91,6 +96,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Conflict(_) => "conflict",
+            AppError::Refused { code, .. } => code,
             AppError::TooLarge(_) => "too_large",
             AppError::Lagging(_) => "lagging",
             AppError::Unavailable(_) => "unavailable",
@@ -122,7 +128,9 @@ impl IntoResponse for AppError {
         let status = self.status();
         let (message, field) = match &self {
             AppError::BadRequest { message, field, .. } => (message.clone(), field.clone()),
-            AppError::Throttled { message, .. } => (message.clone(), None),
+            AppError::Throttled { message, .. } | AppError::Refused { message, .. } => {
+                (message.clone(), None)
+            }
             AppError::Unauthorized(message)
             | AppError::Forbidden(message)
             | AppError::Lagging(message)
@@ -198,6 +206,61 @@ impl From<ProjectionError> for AppError {
             | ProjectionError::Log(_) => AppError::Unavailable(error.to_string()),
             other => AppError::Internal(other.to_string()),
         }
+    }
+}
+
+/// A command's failure, classified once: refusals by their kind (missing 404, forbidden 403,
+/// invalid 400 naming the field, a state that forbids it 409), contention and an unavailable
+/// log 503, the rest 500.
+impl From<CommandError> for AppError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Refused(refusal) => refused(refusal),
+            CommandError::Contention { .. } => AppError::Unavailable(error.to_string()),
+            CommandError::Log(log) => log.into(),
+            CommandError::Corrupt { .. } | CommandError::Internal(_) => {
+                AppError::Internal(error.to_string())
+            }
+        }
+    }
+}
+
+fn refused(refusal: Refusal) -> AppError {
+    let message = refusal.to_string();
+    let field = refusal.field().map(str::to_owned);
+    match refusal {
+        Refusal::NoSuchDialog | Refusal::NoSuchProject | Refusal::Deleted => {
+            AppError::NotFound(message)
+        }
+        Refusal::Forbidden(_) => AppError::Forbidden(message),
+        Refusal::Invalid { .. } | Refusal::Unknown { .. } | Refusal::ChannelUnavailable(_) => {
+            AppError::BadRequest {
+                code: "invalid",
+                message,
+                field,
+            }
+        }
+        Refusal::DialogExists
+        | Refusal::ProjectExists
+        | Refusal::MergedInto(_)
+        | Refusal::Blocked
+        | Refusal::AlreadyExists { .. }
+        | Refusal::IdentityClaimed(_) => AppError::Refused {
+            code: refusal_code(&refusal),
+            message,
+        },
+    }
+}
+
+fn refusal_code(refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::DialogExists | Refusal::ProjectExists | Refusal::AlreadyExists { .. } => {
+            "already_exists"
+        }
+        Refusal::MergedInto(_) => "merged",
+        Refusal::Blocked => "blocked",
+        Refusal::IdentityClaimed(_) => "identity_claimed",
+        _ => "refused",
     }
 }
 

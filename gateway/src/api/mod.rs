@@ -5,12 +5,14 @@
 //! ([`openapi`]); a route cannot be served without being described.
 
 pub mod caller;
+pub mod commands;
 pub mod consistency;
 pub mod counters;
 pub mod dialogs;
 mod error;
 pub mod extract;
 mod health;
+pub mod idempotency;
 pub mod openapi;
 mod routes;
 
@@ -22,6 +24,7 @@ use axum::http::{Method, Request, Uri};
 use axum::{Extension, Router};
 use std::sync::Arc;
 use switchboard_core::AnyLog;
+use switchboard_core::service::{CommandService, ServiceOptions};
 use switchboard_projections::runtime::Readers;
 use tower_http::trace::TraceLayer;
 
@@ -29,6 +32,8 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub log: AnyLog,
+    /// Runs commands against the log (decide, append, with its cache of aggregates).
+    pub commands: CommandService<AnyLog>,
     /// The live read models (none in tests of the bare API).
     pub read_models: Option<Arc<ReadModels<AnyLog>>>,
 }
@@ -36,6 +41,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(log: AnyLog) -> Self {
         Self {
+            commands: CommandService::new(log.clone(), ServiceOptions::default()),
             log,
             read_models: None,
         }

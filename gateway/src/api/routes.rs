@@ -2,7 +2,7 @@
 //! and (through the document's `x-sb-access`) the authorization matrix test all come from it.
 
 use super::openapi::ApiDoc;
-use super::{AppState, counters, dialogs, health, openapi};
+use super::{AppState, commands, counters, dialogs, health, openapi};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,4 +15,5 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(dialogs::list::query))
         .routes(routes!(counters::counters))
         .routes(routes!(counters::tag_picker))
+        .routes(routes!(commands::dialog::act))
 }
