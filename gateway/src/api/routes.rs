@@ -13,6 +13,8 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::document))
         .routes(routes!(dialogs::list::list))
         .routes(routes!(dialogs::list::query))
+        .routes(routes!(dialogs::view::dialog))
+        .routes(routes!(dialogs::view::timeline))
         .routes(routes!(counters::counters))
         .routes(routes!(counters::tag_picker))
         .routes(routes!(commands::dialog::act))
