@@ -14,6 +14,7 @@ pub mod extract;
 mod health;
 pub mod idempotency;
 pub mod openapi;
+pub mod project;
 mod routes;
 
 pub use error::{AppError, ErrorAnswer, Json};

@@ -2,7 +2,7 @@
 //! and (through the document's `x-sb-access`) the authorization matrix test all come from it.
 
 use super::openapi::ApiDoc;
-use super::{AppState, commands, counters, dialogs, health, openapi};
+use super::{AppState, commands, counters, dialogs, health, openapi, project};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,4 +18,6 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(counters::counters))
         .routes(routes!(counters::tag_picker))
         .routes(routes!(commands::dialog::act))
+        .routes(routes!(project::definitions))
+        .routes(routes!(project::act))
 }
