@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod openapi;
 pub mod project;
 mod routes;
+pub mod search;
 
 pub use error::{AppError, ErrorAnswer, Json};
 

@@ -2,7 +2,7 @@
 //! and (through the document's `x-sb-access`) the authorization matrix test all come from it.
 
 use super::openapi::ApiDoc;
-use super::{AppState, commands, counters, dialogs, health, openapi, project};
+use super::{AppState, commands, counters, dialogs, health, openapi, project, search};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,6 +15,7 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(dialogs::list::query))
         .routes(routes!(dialogs::view::dialog))
         .routes(routes!(dialogs::view::timeline))
+        .routes(routes!(search::search))
         .routes(routes!(counters::counters))
         .routes(routes!(counters::tag_picker))
         .routes(routes!(commands::dialog::act))
