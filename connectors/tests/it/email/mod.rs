@@ -1,0 +1,5 @@
+//! The email channel: the mail-parser fixtures, a fuzz target, charsets, and IMAP and SMTP
+//! against real servers (dovecot, aiosmtpd) started by `switchboard-tests`' harness.
+
+mod fixtures;
+mod fuzz;
