@@ -1,6 +1,9 @@
 //! The email channel: inbound by IMAP, outbound by SMTP.
 //!
 //! - [`parse`]: raw bytes → [`InboundMail`] (mail-parser; never panics on input).
+//! - [`imap`]: [`imap::ImapFetcher`] yields each new message of a mailbox once, driven by an
+//!   [`imap::ImapCursor`] (UIDVALIDITY + last UID + the recent external ids) that the caller
+//!   persists; IDLE when the server offers it, polling otherwise. `tls` is its connection.
 //! - [`settings`]: what an admin enters to connect an `email` channel; passwords are
 //!   [`settings::Secret`]s, which no `Debug` or log shows.
 //!
@@ -9,8 +12,10 @@
 //! needs is already here: [`InboundMail::channel_identity`] (the lower-cased address), the external
 //! id (the Message-ID, or the hash of the raw bytes) and the thread keys.
 
+pub mod imap;
 pub mod parse;
 pub mod settings;
+mod tls;
 
 pub use parse::{ParseError, parse};
 pub use settings::{EmailSettings, ImapSettings, Secret, Security, SmtpSettings};
