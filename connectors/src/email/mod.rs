@@ -4,6 +4,8 @@
 //! - [`imap`]: [`imap::ImapFetcher`] yields each new message of a mailbox once, driven by an
 //!   [`imap::ImapCursor`] (UIDVALIDITY + last UID + the recent external ids) that the caller
 //!   persists; IDLE when the server offers it, polling otherwise. `tls` is its connection.
+//! - [`smtp`]: [`smtp::SmtpSender`] sends a mail or a reply with our own Message-ID and the
+//!   In-Reply-To / References that thread it into the client's conversation.
 //! - [`settings`]: what an admin enters to connect an `email` channel; passwords are
 //!   [`settings::Secret`]s, which no `Debug` or log shows.
 //!
@@ -15,6 +17,7 @@
 pub mod imap;
 pub mod parse;
 pub mod settings;
+pub mod smtp;
 mod tls;
 
 pub use parse::{ParseError, parse};
