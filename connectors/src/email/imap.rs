@@ -321,8 +321,24 @@ impl ImapFetcher {
         })
     }
 
+    /// Empties the channel of responses the server sent unasked (during another command) and
+    /// answers whether one of them announced new mail (`EXISTS`, `RECENT`).
+    fn drain_announcements(&mut self) -> bool {
+        use async_imap::types::UnsolicitedResponse as U;
+        let Some(session) = self.session.as_mut() else {
+            return false;
+        };
+        let mut announced = false;
+        while let Ok(response) = session.unsolicited_responses.try_recv() {
+            announced |= matches!(response, U::Exists(_) | U::Recent(_));
+        }
+        announced
+    }
+
     /// The mails after `cursor` (at most [`BATCH_MAX`]) and the cursor after them.
     pub async fn fetch_new(&mut self, cursor: &ImapCursor) -> Result<FetchBatch, ImapError> {
+        // What the server announced so far is covered by the search below.
+        self.drain_announcements();
         let (uidvalidity, uid_next) = self.select().await?;
         let mut next = if cursor.uidvalidity == Some(uidvalidity) {
             cursor.clone()
@@ -398,6 +414,10 @@ impl ImapFetcher {
         if !self.idle {
             tokio::time::sleep(self.settings.poll_interval).await;
             return Ok(Wakeup::Polled);
+        }
+        // A mail announced during the last fetch's commands is not announced again in IDLE.
+        if self.drain_announcements() {
+            return Ok(Wakeup::Changed);
         }
         let session = self.session.take().ok_or(ImapError::Disconnected)?;
         let idle_timeout = self.settings.idle_timeout;

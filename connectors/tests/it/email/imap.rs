@@ -202,6 +202,18 @@ async fn idle_wakes_up_when_mail_arrives() {
     );
     let batch = fetcher.fetch_new(&cursor).await.expect("fetch after idle");
     assert_eq!(subjects(&batch), ["while idle"]);
+
+    // A mail that arrives between a fetch and the next IDLE does not wait for the IDLE timeout.
+    server.deliver(USER, &mail("between@example.org", "between"));
+    let started = Instant::now();
+    assert_eq!(
+        fetcher.wait_for_mail().await.expect("idle"),
+        Wakeup::Changed
+    );
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(10), "IDLE took {waited:?}");
+    let batch = fetcher.fetch_new(&batch.cursor).await.expect("fetch");
+    assert_eq!(subjects(&batch), ["between"]);
 }
 
 #[tokio::test]
