@@ -77,6 +77,11 @@ async fn a_delivered_message_is_ingested_once_across_a_restart() {
     let mut fetcher = ImapFetcher::connect(&settings(&server))
         .await
         .expect("connect");
+    let shown = format!("{fetcher:?}");
+    assert!(
+        !shown.contains(IMAP_PASSWORD),
+        "the password in Debug: {shown}"
+    );
     let batch = fetcher
         .fetch_new(&ImapCursor::default())
         .await
