@@ -27,7 +27,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-/// At most this many mails are fetched by one [`ImapFetcher::fetch_new`].
+/// At most this many mails are fetched by one [`ImapFetcher::fetch_new`] (and at most the
+/// settings' `batch_max_bytes`).
 pub const BATCH_MAX: usize = 50;
 /// How many recent external ids an [`ImapCursor`] remembers.
 pub const RECENT_MAX: usize = 512;
@@ -122,6 +123,11 @@ pub struct FetchedMail {
     pub uid: u32,
     /// INTERNALDATE, Unix seconds.
     pub internal_date: Option<i64>,
+    /// RFC822.SIZE as the server gave it.
+    pub size: Option<u64>,
+    /// The mail is over the settings' `message_max_bytes`: `raw` is its header only, and the
+    /// parsed mail has no text and no attachments.
+    pub body_skipped: bool,
     pub raw: Vec<u8>,
     /// The parsed mail; an `Err` is a message with no header at all, kept for the caller to
     /// record (its external id is the hash of the bytes).
@@ -143,6 +149,8 @@ impl std::fmt::Debug for FetchedMail {
         f.debug_struct("FetchedMail")
             .field("uid", &self.uid)
             .field("internal_date", &self.internal_date)
+            .field("size", &self.size)
+            .field("body_skipped", &self.body_skipped)
             .field("raw_bytes", &self.raw.len())
             .field("mail", &self.mail)
             .finish()
@@ -353,49 +361,68 @@ impl ImapFetcher {
             }
             cursor.rebased(uidvalidity, uid_next)
         };
+        let (message_max, batch_max_bytes) = (
+            self.settings.message_max_bytes,
+            self.settings.batch_max_bytes,
+        );
         let session = self.session()?;
         let query = format!("UID {}:*", next.last_uid.saturating_add(1));
         let found = timed("UID SEARCH", session.uid_search(&query)).await?;
         let mut uids: Vec<u32> = found.into_iter().filter(|&u| u > next.last_uid).collect();
         uids.sort_unstable();
-        let more = uids.len() > BATCH_MAX;
+        let mut more = uids.len() > BATCH_MAX;
         uids.truncate(BATCH_MAX);
-        let Some(&highest) = uids.last() else {
+        if uids.is_empty() {
             return Ok(FetchBatch {
                 mails: Vec::new(),
                 cursor: next,
                 more: false,
             });
-        };
+        }
 
-        // Under a reset floor, dates first: old mail's bodies are not downloaded again.
-        let wanted: Vec<u32> = if next.reset.is_some() {
-            let dates = fetch_dates(session, &uids).await?;
-            uids.iter()
-                .copied()
-                .filter(|uid| !next.below_reset_floor(*uid, dates.get(uid).copied().flatten()))
-                .collect()
-        } else {
-            uids
-        };
-        let mut mails = Vec::with_capacity(wanted.len());
-        if !wanted.is_empty() {
-            for (uid, internal_date, raw) in fetch_bodies(session, &wanted).await? {
-                let mail = parse(&raw);
-                let fetched = FetchedMail {
-                    uid,
-                    internal_date,
-                    raw,
-                    mail,
-                };
-                let external_id = fetched.external_id();
-                if next.has_seen(&external_id) {
-                    tracing::debug!(uid, "imap mail already ingested, skipped");
-                    continue;
-                }
-                next.remember(external_id, internal_date);
-                mails.push(fetched);
+        // Sizes and dates first: the batch is cut at `batch_max_bytes` (one mail at least), a
+        // mail over `message_max_bytes` comes as its header only, and under a reset floor old
+        // mail is not downloaded again.
+        let meta = fetch_meta(session, &uids).await?;
+        let mut taken = Vec::new();
+        let mut batch_bytes = 0u64;
+        for &uid in &uids {
+            let size = meta.get(&uid).and_then(|m| m.size).unwrap_or(0);
+            let cost = size.min(message_max);
+            if !taken.is_empty() && batch_bytes.saturating_add(cost) > batch_max_bytes {
+                more = true;
+                break;
             }
+            batch_bytes = batch_bytes.saturating_add(cost);
+            taken.push(uid);
+        }
+        let highest = *taken.last().expect("at least one mail is taken");
+        let (whole, header_only): (Vec<u32>, Vec<u32>) = taken
+            .into_iter()
+            .filter(|uid| meta.contains_key(uid)) // expunged since the search
+            .filter(|uid| !next.below_reset_floor(*uid, meta[uid].internal_date))
+            .partition(|uid| meta[uid].size.is_none_or(|size| size <= message_max));
+        let mut fetched = fetch_sections(session, &whole, Section::Whole).await?;
+        fetched.extend(fetch_sections(session, &header_only, Section::Header).await?);
+        fetched.sort_by_key(|(uid, _, _)| *uid);
+
+        let mut mails = Vec::with_capacity(fetched.len());
+        for (uid, internal_date, raw) in fetched {
+            let mail = FetchedMail {
+                uid,
+                internal_date,
+                size: meta.get(&uid).and_then(|m| m.size),
+                body_skipped: header_only.contains(&uid),
+                mail: parse(&raw),
+                raw,
+            };
+            let external_id = mail.external_id();
+            if next.has_seen(&external_id) {
+                tracing::debug!(uid, "imap mail already ingested, skipped");
+                continue;
+            }
+            next.remember(external_id, internal_date);
+            mails.push(mail);
         }
         next.last_uid = highest;
         if next.reset.as_ref().is_some_and(|r| highest >= r.until_uid) {
@@ -456,36 +483,21 @@ fn uid_set(uids: &[u32]) -> String {
         .join(",")
 }
 
-async fn fetch_dates(
+/// What is known of a mail before its bytes are fetched.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    internal_date: Option<i64>,
+    size: Option<u64>,
+}
+
+async fn fetch_meta(
     session: &mut ImapSession,
     uids: &[u32],
-) -> Result<HashMap<u32, Option<i64>>, ImapError> {
+) -> Result<HashMap<u32, Meta>, ImapError> {
     let set = uid_set(uids);
     timed("UID FETCH", async {
         let fetches: Vec<_> = session
-            .uid_fetch(&set, "(UID INTERNALDATE)")
-            .await?
-            .try_collect()
-            .await?;
-        Ok::<_, async_imap::error::Error>(
-            fetches
-                .iter()
-                .filter_map(|f| Some((f.uid?, f.internal_date().map(|d| d.timestamp()))))
-                .collect(),
-        )
-    })
-    .await
-}
-
-/// `(uid, internal date, raw bytes)` of each of `uids`, in UID order.
-async fn fetch_bodies(
-    session: &mut ImapSession,
-    uids: &[u32],
-) -> Result<Vec<(u32, Option<i64>, Vec<u8>)>, ImapError> {
-    let set = uid_set(uids);
-    let mut bodies = timed("UID FETCH", async {
-        let fetches: Vec<_> = session
-            .uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])")
+            .uid_fetch(&set, "(UID INTERNALDATE RFC822.SIZE)")
             .await?
             .try_collect()
             .await?;
@@ -493,18 +505,58 @@ async fn fetch_bodies(
             fetches
                 .iter()
                 .filter_map(|f| {
+                    let meta = Meta {
+                        internal_date: f.internal_date().map(|d| d.timestamp()),
+                        size: f.size.map(u64::from),
+                    };
+                    Some((f.uid?, meta))
+                })
+                .collect(),
+        )
+    })
+    .await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Whole,
+    Header,
+}
+
+/// `(uid, internal date, bytes)` of each of `uids`: the whole mail or its header.
+async fn fetch_sections(
+    session: &mut ImapSession,
+    uids: &[u32],
+    section: Section,
+) -> Result<Vec<(u32, Option<i64>, Vec<u8>)>, ImapError> {
+    if uids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let set = uid_set(uids);
+    let query = match section {
+        Section::Whole => "(UID INTERNALDATE BODY.PEEK[])",
+        Section::Header => "(UID INTERNALDATE BODY.PEEK[HEADER])",
+    };
+    timed("UID FETCH", async {
+        let fetches: Vec<_> = session.uid_fetch(&set, query).await?.try_collect().await?;
+        Ok::<_, async_imap::error::Error>(
+            fetches
+                .iter()
+                .filter_map(|f| {
+                    let bytes = match section {
+                        Section::Whole => f.body()?,
+                        Section::Header => f.header()?,
+                    };
                     Some((
                         f.uid?,
                         f.internal_date().map(|d| d.timestamp()),
-                        f.body()?.to_vec(),
+                        bytes.to_vec(),
                     ))
                 })
                 .collect::<Vec<_>>(),
         )
     })
-    .await?;
-    bodies.sort_by_key(|(uid, _, _)| *uid);
-    Ok(bodies)
+    .await
 }
 
 #[cfg(test)]

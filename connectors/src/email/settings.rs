@@ -52,10 +52,15 @@ pub struct ImapSettings {
     pub idle_timeout: Duration,
     /// How often a server without IDLE is polled.
     pub poll_interval: Duration,
+    /// A mail larger than this is fetched as its header only (and marked so).
+    pub message_max_bytes: u64,
+    /// One fetch downloads at most about this much (one mail at least).
+    pub batch_max_bytes: u64,
 }
 
 impl ImapSettings {
-    /// The defaults: `INBOX`, IDLE renewed every 25 minutes, polling every 30 seconds.
+    /// The defaults: `INBOX`, IDLE renewed every 25 minutes, polling every 30 seconds, mails up
+    /// to 50 MiB (what large providers accept), batches up to 100 MiB.
     pub fn new(
         host: impl Into<String>,
         port: u16,
@@ -72,6 +77,8 @@ impl ImapSettings {
             mailbox: "INBOX".to_owned(),
             idle_timeout: Duration::from_secs(25 * 60),
             poll_interval: Duration::from_secs(30),
+            message_max_bytes: 50 * 1024 * 1024,
+            batch_max_bytes: 100 * 1024 * 1024,
         }
     }
 }

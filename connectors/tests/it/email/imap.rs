@@ -250,3 +250,60 @@ async fn a_wrong_password_is_refused_without_showing_it() {
     let shown = format!("{error} {error:?} {settings:?}");
     assert!(!shown.contains("not-the-password-x9"), "{shown}");
 }
+
+#[tokio::test]
+async fn an_oversized_mail_comes_as_its_header_only() {
+    let server = DovecotServer::start();
+    let mut big = mail("big@example.org", "big");
+    big.extend(std::iter::repeat_n(b'x', 20_000));
+    big.extend(b"\r\n");
+    server.deliver(USER, &big);
+    server.deliver(USER, &mail("small@example.org", "small"));
+    let mut settings = settings(&server);
+    settings.message_max_bytes = 10_000;
+    let mut fetcher = ImapFetcher::connect(&settings).await.expect("connect");
+    let batch = fetcher
+        .fetch_new(&ImapCursor::default())
+        .await
+        .expect("fetch");
+    assert_eq!(subjects(&batch), ["big", "small"]);
+    let (big_mail, small_mail) = (&batch.mails[0], &batch.mails[1]);
+    assert!(big_mail.body_skipped);
+    assert_eq!(big_mail.size, Some(big.len() as u64));
+    assert!(
+        big_mail.raw.len() < 1_000,
+        "{} bytes fetched",
+        big_mail.raw.len()
+    );
+    assert_eq!(big_mail.external_id(), "big@example.org");
+    assert_eq!(big_mail.mail.as_ref().expect("parses").text, "");
+    assert!(!small_mail.body_skipped);
+    assert_eq!(
+        small_mail.raw.len() as u64,
+        small_mail.size.expect("a size")
+    );
+}
+
+#[tokio::test]
+async fn batches_are_cut_by_bytes_one_mail_at_least() {
+    let server = DovecotServer::start();
+    for i in 0..3 {
+        let mut raw = mail(&format!("b{i}@example.org"), &format!("b{i}"));
+        raw.extend(std::iter::repeat_n(b'y', 3_000));
+        raw.extend(b"\r\n");
+        server.deliver(USER, &raw);
+    }
+    let mut settings = settings(&server);
+    settings.batch_max_bytes = 5_000;
+    let mut fetcher = ImapFetcher::connect(&settings).await.expect("connect");
+    let mut cursor = ImapCursor::default();
+    let mut seen = Vec::new();
+    for round in 0..3 {
+        let batch = fetcher.fetch_new(&cursor).await.expect("fetch");
+        assert_eq!(batch.mails.len(), 1, "round {round}: {batch:?}");
+        assert_eq!(batch.more, round < 2, "round {round}");
+        seen.extend(subjects(&batch));
+        cursor = batch.cursor;
+    }
+    assert_eq!(seen, ["b0", "b1", "b2"]);
+}
