@@ -1,0 +1,3 @@
+//! The connectors' one test binary: a module per channel.
+
+mod email;
