@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # THE test command of the project: formatting, lints, then every test of the workspace against a
-# real nats-server (installed into .tools/ when none >= 2.12 is found).
+# real nats-server (installed into .tools/ when none >= 2.12 is found), the email tests against a
+# real dovecot (apt-get) and aiosmtpd (PyPI, into .tools/).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -8,6 +9,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 NATS_SERVER_BIN="$(bash deploy/install-nats-server.sh)"
 export NATS_SERVER_BIN
 echo "using $("$NATS_SERVER_BIN" --version) at $NATS_SERVER_BIN"
+
+# The email tests' IMAP server and SMTP receiver (switchboard-tests' `mail` module starts them).
+DOVECOT_BIN="$(bash deploy/install-dovecot.sh)"
+export DOVECOT_BIN
+echo "using dovecot $("$DOVECOT_BIN" --version) at $DOVECOT_BIN"
+AIOSMTPD_PYTHONPATH="$(bash deploy/install-aiosmtpd.sh)"
+export AIOSMTPD_PYTHONPATH
+echo "using aiosmtpd from $AIOSMTPD_PYTHONPATH"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

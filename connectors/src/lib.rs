@@ -3,6 +3,7 @@
 //!
 //! - [`inbound`]: the provider-neutral [`Inbound`] every parser produces.
 //! - [`telegram`], [`vk`], [`whatsapp`]: each provider's webhook verification and parser.
+//! - [`email`]: IMAP in, SMTP out, MIME parsing (email's own `InboundMail`).
 //! - [`ingest`]: deterministic message and command ids, and [`Inbound`] → dialog commands.
 //! - [`record`]: an item recorded through `core`'s command service: the sender's dialog found
 //!   or created by its identities, then the item's command.
@@ -16,6 +17,7 @@
 //! formatted.
 
 mod de;
+pub mod email;
 mod error;
 pub mod inbound;
 pub mod ingest;

@@ -3,10 +3,18 @@
 
 use subtle::ConstantTimeEq;
 
-/// A secret string. `Debug` prints `Secret(***)`; there is no `Display`, and no `PartialEq`
-/// (whose comparison would stop at the first difference): compare with [`Secret::matches`].
+/// A secret string. `Debug` prints `Secret(***)`; there is no `Display`. Equality (of two
+/// secrets, or with a candidate by [`Secret::matches`]) is compared in constant time.
 #[derive(Clone)]
 pub struct Secret(String);
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(&other.0)
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {

@@ -482,6 +482,35 @@ pub fn operators(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// One operator of the project (removed ones too), if the project ever had them.
+pub fn operator(
+    conn: &Connection,
+    project: ProjectId,
+    operator: OperatorId,
+) -> Result<Option<ProjectOperator>, ProjectionError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT name, email, role, can_delete, removed FROM project_operator
+             WHERE project = ?1 AND operator = ?2",
+        )?
+        .query_row([project.token(), operator.token()], |r| {
+            let role: String = r.get(2)?;
+            Ok(ProjectOperator {
+                operator,
+                name: r.get(0)?,
+                email: r.get(1)?,
+                role: if role == "admin" {
+                    Role::Admin
+                } else {
+                    Role::Operator
+                },
+                can_delete: r.get(3)?,
+                removed: r.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelInfo {
     pub channel: ChannelId,

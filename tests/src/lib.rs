@@ -4,9 +4,11 @@
 //! `<workspace>/.tools/nats/bin/nats-server`, else `PATH`) and fails loudly when there is none:
 //! run `bash deploy/test.sh` (or `bash deploy/install-nats-server.sh`) to install the pinned one.
 //! [`NatsCluster::start`] starts three of them as a JetStream cluster from the shipped
-//! `deploy/nats/` configs (module `cluster`).
+//! `deploy/nats/` configs (module `cluster`). [`mail`] starts a real Dovecot IMAP server and an
+//! aiosmtpd SMTP receiver for the email tests.
 
 mod cluster;
+pub mod mail;
 
 pub use cluster::{NODES, NatsCluster};
 

@@ -9,6 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchboard_core::LogError;
+use switchboard_core::domain::Refusal;
+use switchboard_core::service::CommandError;
+use switchboard_projections::ProjectionError;
+use utoipa::ToSchema;
 
 /// Everything a handler can fail with. Handlers return `Result<_, AppError>` and use `?`.
 #[derive(Debug, thiserror::Error)]
@@ -20,18 +24,37 @@ pub enum AppError {
         message: String,
         field: Option<String>,
     },
+    /// No credentials, or credentials that are wrong, expired or revoked (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The caller is known but may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts (429); retry after this many seconds.
+    #[error("{message}")]
+    Throttled {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// No such route or resource (404).
     #[error("{0}")]
     NotFound(String),
     /// The route exists but not with this method (405).
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// The dialog's or project's state refuses the command (409): blocked, merged, exists.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// The aggregate changed since the caller looked (409); re-read and retry.
     #[error("{0}")]
     Conflict(String),
     /// The request body is larger than allowed (413).
     #[error("{0}")]
     TooLarge(String),
+    /// The read models have not yet applied the sequence the caller asked to see (503 with
+    /// `Retry-After`).
+    #[error("{0}")]
+    Lagging(String),
     /// A dependency (the event log) cannot answer now (503); the cause is logged, not shown.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -52,11 +75,14 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::Refused { .. } => StatusCode::CONFLICT,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Lagging(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,34 +90,51 @@ impl AppError {
     fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest { code, .. } => code,
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::Throttled { .. } => "throttled",
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Conflict(_) => "conflict",
+            AppError::Refused { code, .. } => code,
             AppError::TooLarge(_) => "too_large",
+            AppError::Lagging(_) => "lagging",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
         }
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: ErrorBody<'a>,
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorAnswer {
+    error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'a str,
+#[derive(Debug, Serialize, ToSchema)]
+struct ErrorDetail {
+    /// A stable machine-readable code: `bad_request`, `invalid_json`, `unauthorized`,
+    /// `forbidden`, `not_found`, `conflict`, `too_large`, `throttled`, `unavailable`,
+    /// `internal`, …
+    code: &'static str,
+    /// What was wrong, for a human.
     message: String,
-    field: Option<&'a str>,
+    /// The request field (a JSON path or a parameter name) that was wrong, where one was.
+    field: Option<String>,
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let (message, field) = match &self {
-            AppError::BadRequest { message, field, .. } => (message.clone(), field.as_deref()),
-            AppError::NotFound(message)
+            AppError::BadRequest { message, field, .. } => (message.clone(), field.clone()),
+            AppError::Throttled { message, .. } | AppError::Refused { message, .. } => {
+                (message.clone(), None)
+            }
+            AppError::Unauthorized(message)
+            | AppError::Forbidden(message)
+            | AppError::Lagging(message)
+            | AppError::NotFound(message)
             | AppError::MethodNotAllowed(message)
             | AppError::Conflict(message)
             | AppError::TooLarge(message) => (message.clone(), None),
@@ -104,14 +147,27 @@ impl IntoResponse for AppError {
                 ("internal server error".to_owned(), None)
             }
         };
-        let body = Body {
-            error: ErrorBody {
+        let body = ErrorAnswer {
+            error: ErrorDetail {
                 code: self.code(),
                 message,
                 field,
             },
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        let retry_after = match self {
+            AppError::Throttled {
+                retry_after_secs, ..
+            } => Some(retry_after_secs),
+            AppError::Lagging(_) | AppError::Unavailable(_) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -134,6 +190,77 @@ impl From<LogError> for AppError {
                 AppError::Internal(error.to_string())
             }
         }
+    }
+}
+
+/// A read model's failure: a query that waited too long is `Lagging`, a model that stopped is
+/// `Unavailable` (a new generation replaces it), everything else is a 500.
+impl From<ProjectionError> for AppError {
+    fn from(error: ProjectionError) -> Self {
+        match error {
+            ProjectionError::Timeout { .. } => AppError::Lagging(
+                "the read models have not caught up within the wait; retry".to_owned(),
+            ),
+            ProjectionError::Stopped { .. }
+            | ProjectionError::OtherLog { .. }
+            | ProjectionError::Log(_) => AppError::Unavailable(error.to_string()),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A command's failure, classified once: refusals by their kind (missing 404, forbidden 403,
+/// invalid 400 naming the field, a state that forbids it 409), contention and an unavailable
+/// log 503, the rest 500.
+impl From<CommandError> for AppError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Refused(refusal) => refused(refusal),
+            CommandError::Contention { .. } => AppError::Unavailable(error.to_string()),
+            CommandError::Log(log) => log.into(),
+            CommandError::Corrupt { .. } | CommandError::Internal(_) => {
+                AppError::Internal(error.to_string())
+            }
+        }
+    }
+}
+
+fn refused(refusal: Refusal) -> AppError {
+    let message = refusal.to_string();
+    let field = refusal.field().map(str::to_owned);
+    match refusal {
+        Refusal::NoSuchDialog | Refusal::NoSuchProject | Refusal::Deleted => {
+            AppError::NotFound(message)
+        }
+        Refusal::Forbidden(_) => AppError::Forbidden(message),
+        Refusal::Invalid { .. } | Refusal::Unknown { .. } | Refusal::ChannelUnavailable(_) => {
+            AppError::BadRequest {
+                code: "invalid",
+                message,
+                field,
+            }
+        }
+        Refusal::DialogExists
+        | Refusal::ProjectExists
+        | Refusal::MergedInto(_)
+        | Refusal::Blocked
+        | Refusal::AlreadyExists { .. }
+        | Refusal::IdentityClaimed(_) => AppError::Refused {
+            code: refusal_code(&refusal),
+            message,
+        },
+    }
+}
+
+fn refusal_code(refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::DialogExists | Refusal::ProjectExists | Refusal::AlreadyExists { .. } => {
+            "already_exists"
+        }
+        Refusal::MergedInto(_) => "merged",
+        Refusal::Blocked => "blocked",
+        Refusal::IdentityClaimed(_) => "identity_claimed",
+        _ => "refused",
     }
 }
 

@@ -24,6 +24,20 @@ use switchboard_core::EventLog;
 /// the log hangs (e.g. a NATS client waiting for a reconnect).
 const LOG_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Whether the log answers and how far each read model has applied it.
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    tag = "meta",
+    responses(
+        (status = OK, description = "The log answers and every read model runs, none ahead of the log",
+         content_type = "application/json"),
+        (status = SERVICE_UNAVAILABLE, description = "`unavailable` (the log does not answer) or `failing` \
+         (`problems` names each read model that failed or is ahead of the log)",
+         content_type = "application/json"),
+    ),
+    extensions(("x-sb-access" = json!("public"))),
+)]
 pub(super) async fn health(State(state): State<AppState>) -> Response {
     let log = state.log.backend();
     // The models' positions are read before the log's end: the log only grows, so a model

@@ -1,24 +1,41 @@
 //! The HTTP API: JSON under `/v1`. [`app`] builds the whole router from an [`AppState`], apart
 //! from any socket, so tests drive it with `tower::ServiceExt::oneshot`.
+//!
+//! One route table ([`routes::table`]) gives the router and the OpenAPI document
+//! ([`openapi`]); a route cannot be served without being described.
 
+pub mod caller;
+pub mod commands;
+pub mod consistency;
+pub mod counters;
+pub mod dialogs;
 mod error;
+pub mod extract;
 mod health;
+pub mod idempotency;
+pub mod openapi;
+pub mod project;
+mod routes;
+pub mod search;
 
-pub use error::{AppError, Json};
+pub use error::{AppError, ErrorAnswer, Json};
 
-use crate::readmodels::ReadModels;
-use axum::Router;
+use crate::readmodels::{Kind, ReadModels};
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request, Uri};
-use axum::routing::get;
+use axum::{Extension, Router};
 use std::sync::Arc;
 use switchboard_core::AnyLog;
+use switchboard_core::service::{CommandService, ServiceOptions};
+use switchboard_projections::runtime::Readers;
 use tower_http::trace::TraceLayer;
 
 /// What every handler may use. Cheap to clone (everything inside is shared).
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub log: AnyLog,
+    /// Runs commands against the log (decide, append, with its cache of aggregates).
+    pub commands: CommandService<AnyLog>,
     /// The live read models (none in tests of the bare API).
     pub read_models: Option<Arc<ReadModels<AnyLog>>>,
 }
@@ -26,6 +43,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(log: AnyLog) -> Self {
         Self {
+            commands: CommandService::new(log.clone(), ServiceOptions::default()),
             log,
             read_models: None,
         }
@@ -35,12 +53,29 @@ impl AppState {
         self.read_models = Some(models);
         self
     }
+
+    /// The readers of a live SQLite read model; 503 while it has none (not started, or being
+    /// replaced).
+    pub fn readers(&self, kind: Kind) -> Result<Readers, AppError> {
+        self.read_models
+            .as_ref()
+            .and_then(|models| models.readers(kind))
+            .ok_or_else(|| {
+                AppError::Unavailable(format!("the {} read model is not open", kind.name()))
+            })
+    }
+}
+
+/// The OpenAPI document of [`app`], without building a router's state.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    routes::table().into_openapi()
 }
 
 /// The complete HTTP API.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/health", get(health::health))
+    let (router, openapi) = routes::table().split_for_parts();
+    router
+        .layer(Extension(openapi::Document::new(&openapi)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

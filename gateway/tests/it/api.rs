@@ -96,3 +96,14 @@ async fn health_is_503_while_the_jetstream_server_is_down() {
     assert_eq!(body["log"], "jetstream");
     assert!(!body["error"].as_str().unwrap().is_empty(), "{body}");
 }
+
+#[tokio::test]
+async fn operator_routes_answer_401_without_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AnyLog::Embedded(open_embedded(dir.path()));
+    for uri in ["/v1/dialogs", "/v1/counters", "/v1/tags/picker"] {
+        let (status, body) = call(&log, "GET", uri).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized", "{uri}");
+    }
+}

@@ -7,6 +7,8 @@
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
 //! - [`bench_projections`]: `bench projections` at a tiny size through the real binary;
 //! - [`events_tail`]: `events tail` over real logs, and its follow mode;
+//! - [`openapi`]: `/v1/openapi.json` is 3.1, generated from the route table, every operation
+//!   stating its access (`x-sb-access`) and its answers;
 //! - [`health`]: `/v1/health` of a real `serve` with a failed read model, or one on another log;
 //! - [`readmodels`]: `serve` keeping read models current, `rebuild` swapping, `verify`, a
 //!   SIGKILL while applying;
@@ -24,6 +26,7 @@ mod cluster_serve;
 mod common;
 mod events_tail;
 mod health;
+mod openapi;
 mod ownership;
 mod readmodels;
 mod serve;

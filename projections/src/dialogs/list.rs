@@ -88,6 +88,15 @@ pub enum Order {
 }
 
 impl Order {
+    /// The order's name in cursor tokens.
+    fn code(self) -> &'static str {
+        match self {
+            Order::Activity => "a",
+            Order::Processing => "p",
+            Order::Created => "c",
+        }
+    }
+
     /// The sort keys between `pinned` and `dialog`, all descending. Written exactly as in the
     /// `dialog_row_*_by_*` indexes, so that SQLite reads pages in index order.
     fn keys(self) -> &'static [&'static str] {
@@ -107,6 +116,53 @@ pub struct Cursor {
     pub(super) keys: [i64; 2],
     /// The row's rowid: the last tie-breaker (registration order, see `dialog_row`).
     pub(super) row: i64,
+}
+
+impl Cursor {
+    /// An opaque token for clients (`v1.<order>.<pinned>.<key>.<key>.<row>`): it names the order
+    /// it was made for, so that a page of another order never continues from it.
+    pub fn to_token(&self, order: Order) -> String {
+        let [first, second] = self.keys;
+        format!(
+            "v1.{}.{}.{first}.{second}.{}",
+            order.code(),
+            u8::from(self.pinned),
+            self.row
+        )
+    }
+
+    /// Reads a token of [`Self::to_token`] made for `order`.
+    pub fn from_token(token: &str, order: Order) -> Result<Self, CursorError> {
+        let mut parts = token.split('.');
+        let mut next = || parts.next().ok_or(CursorError::Malformed);
+        if next()? != "v1" {
+            return Err(CursorError::Malformed);
+        }
+        if next()? != order.code() {
+            return Err(CursorError::OtherOrder);
+        }
+        let pinned = match next()? {
+            "0" => false,
+            "1" => true,
+            _ => return Err(CursorError::Malformed),
+        };
+        let number = |text: &str| text.parse::<i64>().map_err(|_| CursorError::Malformed);
+        let keys = [number(next()?)?, number(next()?)?];
+        let row = number(next()?)?;
+        if parts.next().is_some() || row < 1 {
+            return Err(CursorError::Malformed);
+        }
+        Ok(Self { pinned, keys, row })
+    }
+}
+
+/// Why a cursor token is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CursorError {
+    #[error("not a cursor of this list")]
+    Malformed,
+    #[error("the cursor was made for another order")]
+    OtherOrder,
 }
 
 /// A page of the dialog list.

@@ -51,8 +51,8 @@ pub use filter::{
     activity_bucket, number_candidates,
 };
 pub use list::{
-    Cursor, Folder, ListQuery, ListRow, MAX_ACTIVITY_LOOKUP, MAX_MEMBER_LOOKUP, MAX_PAGE, Order,
-    Page, Tab, Viewer, explain_list_dialogs, list_dialogs,
+    Cursor, CursorError, Folder, ListQuery, ListRow, MAX_ACTIVITY_LOOKUP, MAX_MEMBER_LOOKUP,
+    MAX_PAGE, Order, Page, Tab, Viewer, explain_list_dialogs, list_dialogs,
 };
 pub use row::{DialogRow, LastAuthor, dialog_folders, dialog_row, dialog_tags, is_unread};
 pub(crate) use schema::register_functions;

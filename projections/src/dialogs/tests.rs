@@ -591,3 +591,34 @@ fn preview_keeps_whole_characters() {
     assert_eq!(cut.chars().count(), PREVIEW_CHARS);
     assert_eq!(preview("short"), "short");
 }
+
+#[test]
+fn a_cursor_token_round_trips_and_is_bound_to_its_order() {
+    let cursor = Cursor {
+        pinned: true,
+        keys: [-5, 1_763_784_000_123_456],
+        row: 42,
+    };
+    let token = cursor.to_token(Order::Processing);
+    assert_eq!(Cursor::from_token(&token, Order::Processing), Ok(cursor));
+    assert_eq!(
+        Cursor::from_token(&token, Order::Activity),
+        Err(CursorError::OtherOrder)
+    );
+    for bad in [
+        "",
+        "v1",
+        "v2.p.1.0.0.1",
+        "v1.p.2.0.0.1",
+        "v1.p.1.x.0.1",
+        "v1.p.1.0.0.0",
+        "v1.p.1.0.0.1.9",
+        "v1.p.1.0.0.99999999999999999999",
+    ] {
+        assert_eq!(
+            Cursor::from_token(bad, Order::Processing),
+            Err(CursorError::Malformed),
+            "{bad}"
+        );
+    }
+}

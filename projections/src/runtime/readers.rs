@@ -49,34 +49,42 @@ impl Readers {
         }
     }
 
+    /// Runs `query` on the calling thread (one that may block: inside another reader's
+    /// [`Self::query`], for a query that reads two read models).
+    pub fn run<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T, ProjectionError>,
+    ) -> Result<T, ProjectionError> {
+        let inner = &self.inner;
+        let idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = open_reader(&inner.path)?;
+                (inner.set_up)(&conn)?;
+                conn
+            }
+        };
+        let answer = query(&conn);
+        let mut idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < inner.max_idle {
+            idle.push(conn);
+        }
+        answer
+    }
+
     /// Runs `query` off the async threads.
     pub async fn query<T, F>(&self, query: F) -> Result<T, ProjectionError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, ProjectionError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let conn = match idle {
-                Some(conn) => conn,
-                None => {
-                    let conn = open_reader(&inner.path)?;
-                    (inner.set_up)(&conn)?;
-                    conn
-                }
-            };
-            let answer = query(&conn);
-            let mut idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < inner.max_idle {
-                idle.push(conn);
-            }
-            answer
-        })
-        .await
-        .map_err(|e| ProjectionError::Stopped {
-            projection: self.inner.path.display().to_string(),
-            reason: format!("query task failed: {e}"),
-        })?
+        let readers = self.clone();
+        tokio::task::spawn_blocking(move || readers.run(query))
+            .await
+            .map_err(|e| ProjectionError::Stopped {
+                projection: self.inner.path.display().to_string(),
+                reason: format!("query task failed: {e}"),
+            })?
     }
 }

@@ -56,6 +56,19 @@ pub struct TimelineCursor {
     place: i64,
 }
 
+impl TimelineCursor {
+    /// An opaque token for clients.
+    pub fn to_token(self) -> String {
+        format!("t1.{}", self.place)
+    }
+
+    /// Reads a token of [`Self::to_token`]; `None` when it is not one.
+    pub fn from_token(token: &str) -> Option<Self> {
+        let place: i64 = token.strip_prefix("t1.")?.parse().ok()?;
+        (place > 0).then_some(Self { place })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimelineItem {
     pub id: ItemId,

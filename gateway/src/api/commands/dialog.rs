@@ -1,0 +1,246 @@
+//! `POST /v1/dialogs/{dialog}/actions`: one action on one dialog (F3.4–F3.9, F4, F7), answered
+//! with the log sequence of its events (`{"seq": N}`, the token `min_seq` takes). Whether the
+//! caller may do it is the domain's decision (`core::domain::rights`), not this handler's.
+
+use super::CommandAnswer;
+use crate::api::caller::Operator;
+use crate::api::idempotency::CommandId;
+use crate::api::{AppError, AppState, Json};
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use switchboard_core::domain::dialog::DialogCommand;
+use switchboard_core::service::CommandMeta;
+use switchboard_schemas::{
+    Actor, Attachment, ChannelId, DialogId, FolderId, ListId, MessageId, NoteId, OperatorId,
+    PipelineId, StageId, TagId, TaskId, TemplateId, Timestamp,
+};
+use utoipa::ToSchema;
+
+/// One action on a dialog; `action` names it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DialogAction {
+    /// F3.4: queue an operator's message for delivery through `channel`.
+    SendMessage {
+        #[schema(value_type = uuid::Uuid)]
+        channel: ChannelId,
+        text: String,
+        #[serde(default)]
+        #[schema(value_type = Vec<Object>)]
+        attachments: Vec<Attachment>,
+        #[schema(value_type = Option<uuid::Uuid>)]
+        reply_to: Option<MessageId>,
+        #[schema(value_type = Option<uuid::Uuid>)]
+        template: Option<TemplateId>,
+    },
+    /// An internal comment (F3.3).
+    AddNote {
+        text: String,
+    },
+    /// F4.1.
+    Assign {
+        #[schema(value_type = uuid::Uuid)]
+        operator: OperatorId,
+    },
+    Unassign,
+    /// F4.2.
+    Close,
+    Reopen,
+    /// F4.4.
+    Pin,
+    Unpin,
+    /// F4.5.
+    Block,
+    Unblock,
+    /// F4.6.
+    Blacklist,
+    Unblacklist,
+    /// F4.7.
+    PauseBot,
+    ResumeBot,
+    StartScenario {
+        scenario: String,
+    },
+    /// F3.9 / F4.3: read up to the last message, for the caller.
+    MarkRead,
+    /// F4.3: unread again, for the caller.
+    MarkUnread,
+    AddTags {
+        #[schema(value_type = Vec<uuid::Uuid>)]
+        tags: Vec<TagId>,
+    },
+    RemoveTags {
+        #[schema(value_type = Vec<uuid::Uuid>)]
+        tags: Vec<TagId>,
+    },
+    JoinLists {
+        #[schema(value_type = Vec<uuid::Uuid>)]
+        lists: Vec<ListId>,
+    },
+    LeaveLists {
+        #[schema(value_type = Vec<uuid::Uuid>)]
+        lists: Vec<ListId>,
+    },
+    JoinFolders {
+        #[schema(value_type = Vec<uuid::Uuid>)]
+        folders: Vec<FolderId>,
+    },
+    LeaveFolders {
+        #[schema(value_type = Vec<uuid::Uuid>)]
+        folders: Vec<FolderId>,
+    },
+    SetVariable {
+        name: String,
+        value: String,
+    },
+    ClearVariable {
+        name: String,
+    },
+    ChangeDealStage {
+        #[schema(value_type = uuid::Uuid)]
+        pipeline: PipelineId,
+        #[schema(value_type = uuid::Uuid)]
+        stage: StageId,
+    },
+    UpdateDeal {
+        line: u8,
+        #[schema(value_type = Option<uuid::Uuid>)]
+        channel: Option<ChannelId>,
+        sales_sum_minor: i64,
+        sales_count: u32,
+    },
+    CreateTask {
+        text: String,
+        #[schema(value_type = Option<String>, format = DateTime)]
+        due: Option<Timestamp>,
+    },
+    CompleteTask {
+        #[schema(value_type = uuid::Uuid)]
+        task: TaskId,
+    },
+    /// F3.5: the caller's draft, kept on the server.
+    SaveDraft {
+        text: String,
+    },
+    ClearDraft,
+    /// F4.8: irreversible; needs the delete permission.
+    Delete,
+}
+
+impl DialogAction {
+    /// The domain command; ids it creates derive from the command id (see
+    /// [`crate::api::idempotency`]).
+    fn into_command(self, id: CommandId) -> DialogCommand {
+        use DialogAction as A;
+        use DialogCommand as C;
+        match self {
+            A::SendMessage {
+                channel,
+                text,
+                attachments,
+                reply_to,
+                template,
+            } => C::SendMessage {
+                message: MessageId::from_uuid(id.derived(1)),
+                channel,
+                text,
+                attachments,
+                reply_to,
+                template,
+            },
+            A::AddNote { text } => C::AddNote {
+                note: NoteId::from_uuid(id.derived(1)),
+                text,
+            },
+            A::Assign { operator } => C::Assign { operator },
+            A::Unassign => C::Unassign,
+            A::Close => C::Close,
+            A::Reopen => C::Reopen,
+            A::Pin => C::Pin,
+            A::Unpin => C::Unpin,
+            A::Block => C::Block,
+            A::Unblock => C::Unblock,
+            A::Blacklist => C::Blacklist,
+            A::Unblacklist => C::Unblacklist,
+            A::PauseBot => C::PauseBot,
+            A::ResumeBot => C::ResumeBot,
+            A::StartScenario { scenario } => C::StartScenario { scenario },
+            A::MarkRead => C::MarkRead,
+            A::MarkUnread => C::MarkUnread,
+            A::AddTags { tags } => C::AddTags { tags },
+            A::RemoveTags { tags } => C::RemoveTags { tags },
+            A::JoinLists { lists } => C::JoinLists { lists },
+            A::LeaveLists { lists } => C::LeaveLists { lists },
+            A::JoinFolders { folders } => C::JoinFolders { folders },
+            A::LeaveFolders { folders } => C::LeaveFolders { folders },
+            A::SetVariable { name, value } => C::SetVariable { name, value },
+            A::ClearVariable { name } => C::ClearVariable { name },
+            A::ChangeDealStage { pipeline, stage } => C::ChangeDealStage { pipeline, stage },
+            A::UpdateDeal {
+                line,
+                channel,
+                sales_sum_minor,
+                sales_count,
+            } => C::UpdateDeal {
+                line,
+                channel,
+                sales_sum_minor,
+                sales_count,
+            },
+            A::CreateTask { text, due } => C::CreateTask {
+                task: TaskId::from_uuid(id.derived(1)),
+                text,
+                due,
+            },
+            A::CompleteTask { task } => C::CompleteTask { task },
+            A::SaveDraft { text } => C::SaveDraft { text },
+            A::ClearDraft => C::ClearDraft,
+            A::Delete => C::Delete,
+        }
+    }
+}
+
+/// One action on a dialog.
+#[utoipa::path(
+    post,
+    path = "/v1/dialogs/{dialog}/actions",
+    tag = "commands",
+    params(
+        ("dialog" = uuid::Uuid, Path, description = "The dialog"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers as the first request did and appends nothing"),
+    ),
+    request_body = DialogAction,
+    responses(
+        (status = OK, body = CommandAnswer, description = "Done; `seq` is the log sequence of its events (0 when it changed nothing)"),
+        (status = BAD_REQUEST, body = crate::api::ErrorAnswer, description = "a field is invalid; `field` names it"),
+        (status = UNAUTHORIZED, body = crate::api::ErrorAnswer),
+        (status = FORBIDDEN, body = crate::api::ErrorAnswer, description = "the caller may not do this to this dialog"),
+        (status = NOT_FOUND, body = crate::api::ErrorAnswer, description = "no such dialog in the caller's project"),
+        (status = CONFLICT, body = crate::api::ErrorAnswer, description = "the dialog's state refuses it (blocked, merged, …)"),
+        (status = PAYLOAD_TOO_LARGE, body = crate::api::ErrorAnswer),
+        (status = SERVICE_UNAVAILABLE, body = crate::api::ErrorAnswer),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    extensions(("x-sb-access" = json!("operator"))),
+)]
+pub async fn act(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    id: CommandId,
+    Path(dialog): Path<String>,
+    Json(action): Json<DialogAction>,
+) -> Result<Json<CommandAnswer>, AppError> {
+    let dialog: DialogId = dialog
+        .parse()
+        .map_err(|_| AppError::bad_request("dialog", "a dialog id (a UUID) expected"))?;
+    let meta = CommandMeta {
+        command_id: id.0,
+        actor: Actor::Operator(caller.operator),
+        correlation_id: None,
+    };
+    let ack = state
+        .commands
+        .dialog(caller.project, dialog, action.into_command(id), meta)
+        .await?;
+    Ok(Json(CommandAnswer::from(ack)))
+}

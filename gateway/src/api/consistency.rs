@@ -1,0 +1,53 @@
+//! Read-your-writes: every query accepts `min_seq` (the `seq` a command answered) and answers
+//! once the read models have applied it, or after [`MAX_WAIT`] with 503 and `Retry-After`.
+
+use super::{AppError, AppState};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use std::time::Duration;
+use switchboard_projections::ProjectionError;
+
+/// The longest a query waits for its `min_seq`.
+pub const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits for `min_seq` of the query string (a route takes it before reading a read model and
+/// lists `min_seq` among its parameters).
+#[derive(Debug, Clone, Copy)]
+pub struct MinSeq;
+
+#[derive(Deserialize)]
+struct Param {
+    min_seq: Option<String>,
+}
+
+impl FromRequestParts<AppState> for MinSeq {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let Ok(Param { min_seq }) = serde_urlencoded::from_str::<Param>(query) else {
+            // The route's own parameters report a malformed query string.
+            return Ok(MinSeq);
+        };
+        let Some(text) = min_seq else {
+            return Ok(MinSeq);
+        };
+        let seq: u64 = text.parse().map_err(|_| {
+            AppError::bad_request(
+                "min_seq",
+                "a log sequence (a non-negative integer) expected",
+            )
+        })?;
+        let Some(models) = &state.read_models else {
+            return Err(AppError::Unavailable("no read models".to_owned()));
+        };
+        match models.wait_for(seq, MAX_WAIT).await {
+            Ok(()) => Ok(MinSeq),
+            Err(ProjectionError::Timeout { .. }) => Err(AppError::Lagging(format!(
+                "the read models have not reached sequence {seq} within {MAX_WAIT:?}; retry"
+            ))),
+            Err(error) => Err(error.into()),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! One dialog: `GET /v1/dialogs/{dialog}` (its list row with the caller's read state) and
+//! `GET /v1/dialogs/{dialog}/timeline` (F3: messages, notes, service entries and statuses,
+//! newest first, paged towards the past). Access is `projections::query`'s decision: a dialog
+//! of another project or unknown is 404, one assigned to another operator 403, a merged one
+//! 404 naming its survivor.
+
+use super::row::DialogItem;
+use crate::api::caller::Operator;
+use crate::api::consistency::MinSeq;
+use crate::api::extract::Query;
+use crate::api::{AppError, AppState, Json};
+use crate::readmodels::Kind;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use switchboard_core::domain::dialog::Delivery;
+use switchboard_projections::dialogs::is_unread;
+use switchboard_projections::query::{self, Access};
+use switchboard_projections::timeline::{
+    ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage,
+};
+use switchboard_schemas::{Actor, DialogId, Timestamp};
+use utoipa::{IntoParams, ToSchema};
+
+/// Most items of one timeline page.
+pub const MAX_TIMELINE_PAGE: usize = 200;
+
+fn dialog_id(text: &str) -> Result<DialogId, AppError> {
+    text.parse()
+        .map_err(|_| AppError::bad_request("dialog", "a dialog id (a UUID) expected"))
+}
+
+pub(crate) fn denied(access: Access) -> AppError {
+    match access {
+        Access::Forbidden => {
+            AppError::Forbidden("the dialog is assigned to another operator".to_owned())
+        }
+        Access::Merged(survivor) => {
+            AppError::NotFound(format!("the dialog was merged into {survivor}"))
+        }
+        Access::NotFound | Access::Visible => AppError::NotFound("no such dialog".to_owned()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ViewParams {
+    /// Answer once the read models have applied this log sequence (a command's `seq`).
+    pub min_seq: Option<u64>,
+}
+
+/// One dialog's row, with the caller's own read state.
+#[utoipa::path(
+    get,
+    path = "/v1/dialogs/{dialog}",
+    tag = "dialogs",
+    params(("dialog" = uuid::Uuid, Path, description = "The dialog"), ViewParams),
+    responses(
+        (status = OK, body = DialogItem),
+        (status = BAD_REQUEST, body = crate::api::ErrorAnswer),
+        (status = UNAUTHORIZED, body = crate::api::ErrorAnswer),
+        (status = FORBIDDEN, body = crate::api::ErrorAnswer),
+        (status = NOT_FOUND, body = crate::api::ErrorAnswer),
+        (status = SERVICE_UNAVAILABLE, body = crate::api::ErrorAnswer),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    extensions(("x-sb-access" = json!("operator"))),
+)]
+pub async fn dialog(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    Path(dialog): Path<String>,
+    Query(_): Query<ViewParams>,
+    _: MinSeq,
+) -> Result<Json<DialogItem>, AppError> {
+    let dialog = dialog_id(&dialog)?;
+    let found = state
+        .readers(Kind::Dialogs)?
+        .query(move |conn| {
+            Ok(match query::row(conn, &caller, dialog)? {
+                Ok(row) => Ok((row, is_unread(conn, dialog, caller.operator)?)),
+                Err(denied) => Err(denied),
+            })
+        })
+        .await?;
+    let (row, unread) = found.map_err(denied)?;
+    let mut item = DialogItem::from_row(row);
+    item.unread = unread;
+    Ok(Json(item))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineParams {
+    /// `next_cursor` of the previous page: the page before it in time.
+    pub cursor: Option<String>,
+    /// Items per page, 1..=200 (default 50).
+    pub limit: Option<usize>,
+    /// F7.6: show the bot's messages (default true).
+    pub bot_messages: Option<bool>,
+    /// F7.6: show internal comments (default true).
+    pub notes: Option<bool>,
+    /// F7.6: show service entries (default true).
+    pub service_entries: Option<bool>,
+    /// Answer once the read models have applied this log sequence (a command's `seq`).
+    pub min_seq: Option<u64>,
+}
+
+/// A page of a dialog's timeline, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineAnswer {
+    pub items: Vec<Item>,
+    /// Pass as `cursor` for older items; `null` at the beginning of the dialog.
+    pub next_cursor: Option<String>,
+}
+
+/// One entry of the timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Item {
+    /// `message`, `note` or `service`.
+    pub kind: &'static str,
+    /// The message's, note's or (service entry) event's id.
+    #[schema(value_type = uuid::Uuid)]
+    pub id: String,
+    /// The dialog it was written in (an absorbed dialog's for merged history).
+    #[schema(value_type = uuid::Uuid)]
+    pub dialog: String,
+    /// `inbound` (from the client), `outbound` (to the client); none for notes and entries.
+    pub direction: Option<&'static str>,
+    /// Who: `client`, `bot`, `system`, `connector`, or an operator's id.
+    pub author: String,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub channel: Option<String>,
+    pub text: String,
+    #[schema(value_type = Vec<Object>)]
+    pub files: Vec<switchboard_schemas::Attachment>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub reply_to: Option<String>,
+    /// A service entry's event in its JSON form.
+    #[schema(value_type = Option<Object>)]
+    pub entry: Option<serde_json::Value>,
+    /// F3.6: `queued`, `sent`, `delivered`, `read` or `failed`.
+    pub delivery: Option<&'static str>,
+    /// Why delivery failed.
+    pub failure: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+}
+
+fn author(actor: Actor) -> String {
+    match actor {
+        Actor::Operator(operator) => operator.to_string(),
+        Actor::Client => "client".to_owned(),
+        Actor::Bot => "bot".to_owned(),
+        Actor::Connector(_) => "connector".to_owned(),
+        Actor::System => "system".to_owned(),
+    }
+}
+
+impl From<TimelineItem> for Item {
+    fn from(item: TimelineItem) -> Self {
+        let (kind, id) = match item.id {
+            ItemId::Message(id) => ("message", id.to_string()),
+            ItemId::Note(id) => ("note", id.to_string()),
+            ItemId::Service(id) => ("service", id.to_string()),
+        };
+        let (direction, author) = match item.kind {
+            ItemKind::Inbound => (Some("inbound"), "client".to_owned()),
+            ItemKind::Outbound(operator) => (
+                Some("outbound"),
+                operator.map_or_else(|| "bot".to_owned(), |o| o.to_string()),
+            ),
+            ItemKind::Note(operator) => (
+                None,
+                operator.map_or_else(|| "system".to_owned(), |o| o.to_string()),
+            ),
+            ItemKind::Service(actor) => (None, author(actor)),
+        };
+        Self {
+            kind,
+            id,
+            dialog: item.dialog.to_string(),
+            direction,
+            author,
+            channel: item.channel.map(|c| c.to_string()),
+            text: item.text,
+            files: item.files,
+            reply_to: item.reply_to.map(|m| m.to_string()),
+            entry: item
+                .entry
+                .and_then(|event| serde_json::to_value(event).ok()),
+            delivery: item.delivery.map(|d| match d {
+                Delivery::Queued => "queued",
+                Delivery::Sent => "sent",
+                Delivery::Delivered => "delivered",
+                Delivery::Read => "read",
+                Delivery::Failed => "failed",
+            }),
+            failure: item.failure,
+            at: item.at,
+        }
+    }
+}
+
+/// A page of the dialog's timeline (with the dialogs it absorbed), newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/dialogs/{dialog}/timeline",
+    tag = "dialogs",
+    params(("dialog" = uuid::Uuid, Path, description = "The dialog"), TimelineParams),
+    responses(
+        (status = OK, body = TimelineAnswer),
+        (status = BAD_REQUEST, body = crate::api::ErrorAnswer),
+        (status = UNAUTHORIZED, body = crate::api::ErrorAnswer),
+        (status = FORBIDDEN, body = crate::api::ErrorAnswer),
+        (status = NOT_FOUND, body = crate::api::ErrorAnswer),
+        (status = SERVICE_UNAVAILABLE, body = crate::api::ErrorAnswer),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    extensions(("x-sb-access" = json!("operator"))),
+)]
+pub async fn timeline(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    Path(dialog): Path<String>,
+    Query(params): Query<TimelineParams>,
+    _: MinSeq,
+) -> Result<Json<TimelineAnswer>, AppError> {
+    let dialog = dialog_id(&dialog)?;
+    let before = match params.cursor.as_deref() {
+        None => None,
+        Some(token) => {
+            Some(
+                TimelineCursor::from_token(token).ok_or_else(|| AppError::BadRequest {
+                    code: "invalid_cursor",
+                    message: "not a cursor of this timeline".to_owned(),
+                    field: Some("cursor".to_owned()),
+                })?,
+            )
+        }
+    };
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=MAX_TIMELINE_PAGE).contains(&limit) {
+        return Err(AppError::bad_request(
+            "limit",
+            format!("1 to {MAX_TIMELINE_PAGE} items per page"),
+        ));
+    }
+    let show = Show {
+        bot_messages: params.bot_messages.unwrap_or(true),
+        notes: params.notes.unwrap_or(true),
+        service_entries: params.service_entries.unwrap_or(true),
+    };
+    let timelines = state.readers(Kind::Timeline)?;
+    let page: Result<TimelinePage, Access> = state
+        .readers(Kind::Dialogs)?
+        .query(move |dialogs| {
+            timelines.run(|timelines| {
+                query::open_timeline(dialogs, timelines, &caller, dialog, show, before, limit)
+            })
+        })
+        .await?;
+    let page = page.map_err(denied)?;
+    Ok(Json(TimelineAnswer {
+        next_cursor: page.next.map(TimelineCursor::to_token),
+        items: page.items.into_iter().map(Item::from).collect(),
+    }))
+}

@@ -1,0 +1,47 @@
+//! Extractors that reject in the API's one error shape.
+
+use super::AppError;
+use axum::extract::FromRequestParts;
+use axum::extract::rejection::QueryRejection;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// `axum::extract::Query` whose rejection names the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(rejection) => Err(from_query_rejection(rejection)),
+        }
+    }
+}
+
+fn from_query_rejection(rejection: QueryRejection) -> AppError {
+    let message = rejection.body_text();
+    // "Failed to deserialize query string: limit: invalid digit found in string", or
+    // "…: unknown field `x`, expected one of …".
+    let detail = message
+        .split_once("query string: ")
+        .map_or(message.as_str(), |(_, rest)| rest);
+    let field = if let Some(rest) = detail.strip_prefix("unknown field `") {
+        rest.split_once('`').map(|(name, _)| name.to_owned())
+    } else if let Some(rest) = detail.strip_prefix("missing field `") {
+        rest.split_once('`').map(|(name, _)| name.to_owned())
+    } else {
+        detail
+            .split_once(": ")
+            .map(|(path, _)| path)
+            .filter(|path| !path.is_empty() && !path.contains(' '))
+            .map(str::to_owned)
+    };
+    AppError::BadRequest {
+        code: "invalid_query",
+        message: detail.to_owned(),
+        field,
+    }
+}

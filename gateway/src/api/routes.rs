@@ -1,0 +1,24 @@
+//! The route table: every route of `/v1`, grouped by resource. The router, the OpenAPI document
+//! and (through the document's `x-sb-access`) the authorization matrix test all come from it.
+
+use super::openapi::ApiDoc;
+use super::{AppState, commands, counters, dialogs, health, openapi, project, search};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn table() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(openapi::document))
+        .routes(routes!(dialogs::list::list))
+        .routes(routes!(dialogs::list::query))
+        .routes(routes!(dialogs::view::dialog))
+        .routes(routes!(dialogs::view::timeline))
+        .routes(routes!(search::search))
+        .routes(routes!(counters::counters))
+        .routes(routes!(counters::tag_picker))
+        .routes(routes!(commands::dialog::act))
+        .routes(routes!(project::definitions))
+        .routes(routes!(project::act))
+}

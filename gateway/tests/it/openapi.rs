@@ -1,0 +1,92 @@
+//! The contract: `/v1/openapi.json` is an OpenAPI 3.1 document generated from the route table,
+//! in which every operation states its access and its answers.
+
+use crate::common::*;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use switchboard_core::AnyLog;
+use switchboard_gateway::{AppState, app};
+use tower::ServiceExt;
+
+const ACCESS: [&str; 4] = ["public", "root", "operator", "admin"];
+
+async fn served_document() -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AnyLog::Embedded(open_embedded(dir.path()));
+    let request = Request::get("/v1/openapi.json")
+        .body(Body::empty())
+        .unwrap();
+    let response = app(AppState::new(log)).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Every (method, path) of the document with its operation.
+pub fn operations(document: &serde_json::Value) -> Vec<(String, String, serde_json::Value)> {
+    let mut found = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                found.push((method.to_uppercase(), path.clone(), operation.clone()));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn the_served_document_is_openapi_3_1_and_equals_the_generated_one() {
+    let served = served_document().await;
+    assert!(
+        served["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        served["openapi"]
+    );
+    let generated = serde_json::to_value(switchboard_gateway::api::openapi_document()).unwrap();
+    assert_eq!(served, generated);
+    let paths: Vec<_> = operations(&served)
+        .into_iter()
+        .map(|(method, path, _)| format!("{method} {path}"))
+        .collect();
+    assert!(paths.contains(&"GET /v1/health".to_owned()), "{paths:?}");
+    assert!(
+        paths.contains(&"GET /v1/openapi.json".to_owned()),
+        "{paths:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_operation_states_its_access_and_its_answers() {
+    let document = served_document().await;
+    let operations = operations(&document);
+    assert!(!operations.is_empty());
+    for (method, path, operation) in operations {
+        let access = operation["x-sb-access"].as_str();
+        assert!(
+            access.is_some_and(|access| ACCESS.contains(&access)),
+            "{method} {path}: x-sb-access is {:?}",
+            operation["x-sb-access"]
+        );
+        let responses = operation["responses"].as_object();
+        assert!(
+            responses.is_some_and(|responses| !responses.is_empty()),
+            "{method} {path} describes no answer"
+        );
+        assert!(
+            path.starts_with("/v1/"),
+            "{method} {path} is outside the versioned API"
+        );
+    }
+    // The one error shape is a named schema.
+    let error = &document["components"]["schemas"]["ErrorAnswer"];
+    assert_eq!(error["type"], "object", "{error}");
+    assert!(
+        document["components"]["securitySchemes"]["bearer"].is_object(),
+        "{}",
+        document["components"]
+    );
+}
