@@ -261,3 +261,55 @@ async fn a_runner_whose_log_keeps_failing_is_reported_failed_and_recovers() {
         .expect("applied after the log recovered");
     assert_eq!(runner.status().failure(), None);
 }
+
+/// The log fails until the runner reports it, then answers again with nothing new to read:
+/// the report clears all the same (it used to wait for the next record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_log_that_answers_again_with_nothing_new_is_no_longer_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_path = dir.path().join("log.sqlite");
+    let log = EmbeddedLog::open(&log_path, EmbeddedOptions::default()).expect("open");
+    let last = append_some(&log, 2).await;
+    let path = dir.path().join("tally.sqlite");
+    let options = RunnerOptions {
+        retry_after: Duration::from_millis(20),
+        ..RunnerOptions::default()
+    };
+    let reader = EmbeddedLog::open_read_only(&log_path, LogLimits::default()).expect("reader");
+    let runner = ProjectionRunner::start(reader, &path, Tally { fail_at: None }, options)
+        .await
+        .expect("start");
+    runner
+        .wait_for(last, Duration::from_secs(10))
+        .await
+        .expect("applied");
+    let conn = Connection::open(&log_path).expect("open the log file");
+    conn.execute_batch("ALTER TABLE log RENAME TO log_aside")
+        .expect("rename");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while runner.status().log_failing.is_none() {
+        assert!(Instant::now() < deadline, "not reported failing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    conn.execute_batch("ALTER TABLE log_aside RENAME TO log")
+        .expect("rename back");
+    // Nothing appended: the report clears once the log answers and the tail holds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while runner.status().failure().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "still reported failing: {:?}",
+            runner.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(runner.status().checkpoint.seq, last);
+    assert_eq!(applied(&path), [1, 2]);
+    // And it goes on with what comes next.
+    let more = append_some(&log, 1).await;
+    runner
+        .wait_for(more, Duration::from_secs(30))
+        .await
+        .expect("applied after the log recovered");
+    drop(log);
+}

@@ -15,7 +15,8 @@
 //!   nor left as lag for ever; the count is kept in the checkpoint row (`undecodable`).
 //! - A log tail that fails the same way [`RunnerOptions::failures_before_failed`] times in a
 //!   row reports the runner failed ([`RunnerStatus::log_failing`]) and backs off (up to
-//!   `runner::MAX_RETRY_AFTER`); the next record read clears it.
+//!   `runner::MAX_RETRY_AFTER`); the next record read clears it, or a second of a tail that does
+//!   not fail on a log that answers.
 //! - A batch the projection or SQLite refuses (a full disk, say) rolls back whole; the runner
 //!   reports its store failing ([`RunnerStatus::store_failing`]) and applies the same records
 //!   again, with doubling pauses (up to `writer::MAX_STORE_RETRY`), until the store takes them:

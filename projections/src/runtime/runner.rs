@@ -27,7 +27,8 @@ pub struct RunnerOptions {
     /// After this many failures of the log tail in a row with the same error and nothing read
     /// in between, the runner is reported failed ([`RunnerStatus::log_failing`]) and waits
     /// longer between attempts (doubling, up to [`MAX_RETRY_AFTER`]); the first record read
-    /// clears it.
+    /// clears it, and so does a tail that has not failed for an [`ANCHOR_CHECK`] on a log that
+    /// answers (nothing new to read).
     pub failures_before_failed: u32,
 }
 
@@ -115,7 +116,8 @@ pub struct RunnerStatus {
     pub store_failing: Option<String>,
     /// The log tail has failed the same way [`RunnerOptions::failures_before_failed`] times in
     /// a row: the runner applies nothing until the log answers again (it keeps trying; the
-    /// first record read clears this).
+    /// first record read clears this, or a tail that has not failed for a second on a log that
+    /// answers).
     pub log_failing: Option<String>,
     /// The checkpoint names a record the log does not hold ([`check_against_log`]): `failed`
     /// says which; the read model must be rebuilt from this log.
@@ -517,6 +519,21 @@ async fn follow(
         let chunk = tokio::select! {
             chunk = tail.next() => chunk,
             _ = anchors.tick() => {
+                // Reported failing, and the tail has not failed for a tick since it subscribed:
+                // when the log answers, it has recovered, also when nothing new is there to
+                // read (which would clear the report too, but may not come for long).
+                if failing.is_some()
+                    && matches!(
+                        tokio::time::timeout(ANCHOR_CHECK, log.last_seq()).await,
+                        Ok(Ok(_))
+                    )
+                {
+                    tracing::info!(projections = names, "the log answers again");
+                    *failing = None;
+                    for subscriber in subscribers.iter() {
+                        subscriber.set_log_failing(None);
+                    }
+                }
                 // The record checked is one fed a tick ago (or the first ever fed): a log
                 // replaced since is found even when its records follow on the same sequences.
                 if let Some(anchor) = anchor
