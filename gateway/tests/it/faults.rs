@@ -1,5 +1,6 @@
 //! Issue 15 item 13, the faults the other suites leave out: `serve` killed (`kill -9`) while it
-//! swaps a rebuilt generation in, and a data directory on a full disk (a small tmpfs, mounted by
+//! swaps a rebuilt generation in or builds new generations of models of another log, and a
+//! data directory on a full disk (a small tmpfs, mounted by
 //! the test: these tests need root or `CAP_SYS_ADMIN`, and fail saying so without them).
 
 use crate::common::*;
@@ -347,4 +348,59 @@ fn serve_killed_while_it_swaps_in_a_rebuilt_generation_comes_back_consistent() {
         report["projections"][0]["live_checkpoint"]["dialogs"]["seq"], last,
         "{report}"
     );
+}
+
+/// `serve` killed (`kill -9`) while it builds new generations of read models found to be of
+/// another log (the log was replaced while it was down): the next `serve` goes on with those
+/// generations from their own checkpoints (they are of this log), not with the old ones and
+/// not from scratch, and ends with read models equal to a rebuild.
+#[test]
+fn serve_killed_while_it_rebuilds_models_of_another_log_comes_back_consistent() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let first = append_notes(&data, 1, 3);
+    let (server, addr) = start_server(cwd.path(), &["--data", data_arg]);
+    health_until(addr, |status, body| {
+        status == 200 && all_applied(body, first)
+    });
+    stop(server);
+
+    crate::health::move_log_aside(&data);
+    let last = append_notes(&data, 100, 8_000);
+    let (mut server, addr) = start_server(cwd.path(), &["--data", data_arg]);
+    let (_, at_kill) = health_until(addr, |_, body| {
+        body["projections"].as_array().is_some_and(|p| {
+            p.iter().all(|p| p["generation"] == "g000002")
+                && p.iter().any(|p| p["applied_seq"].as_u64() > Some(0))
+        })
+    });
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    assert!(
+        !all_applied(&at_kill, last),
+        "killed only after the new generations caught up: make the log longer; {at_kill}"
+    );
+
+    let (server, addr) = start_server(cwd.path(), &["--data", data_arg]);
+    let (_, body) = health_until(addr, |status, body| {
+        status == 200 && all_applied(body, last)
+    });
+    for p in body["projections"].as_array().unwrap() {
+        assert_eq!(p["generation"], "g000002", "went on with it: {body}");
+    }
+    stop(server);
+    for kind in ["dialogs", "timeline", "card", "project", "search"] {
+        let old: Vec<String> = std::fs::read_dir(data.join("read").join(kind))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("g000001"))
+            .collect();
+        assert!(
+            old.is_empty(),
+            "{kind}: the old generation is gone: {old:?}"
+        );
+    }
+    let (code, report) = verify(&["--data", data_arg]);
+    assert_eq!(code, Some(0), "{report}");
 }

@@ -102,7 +102,7 @@ fn health_is_503_and_names_a_failed_read_model() {
 }
 
 /// Moves the embedded log of `data` aside (with its WAL, if any): the next open finds none.
-fn move_log_aside(data: &Path) {
+pub(crate) fn move_log_aside(data: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let from = data.join(format!("log.sqlite{suffix}"));
         if from.exists() {

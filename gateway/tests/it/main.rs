@@ -7,8 +7,8 @@
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
 //! - [`bench_projections`]: `bench projections` at a tiny size through the real binary;
 //! - [`events_tail`]: `events tail` over real logs, and its follow mode;
-//! - [`faults`]: `serve` killed while it swaps a generation in; the log and the read models
-//!   on a full disk (a tmpfs the test mounts: root needed);
+//! - [`faults`]: `serve` killed while it swaps a generation in or builds new ones; the log and
+//!   the read models on a full disk (a tmpfs the test mounts: root needed);
 //! - [`health`]: `/v1/health` of a real `serve` with a failed read model, or one on another log;
 //! - [`readmodels`]: `serve` keeping read models current, `rebuild` swapping, `verify`, a
 //!   SIGKILL while applying;
