@@ -313,3 +313,61 @@ async fn a_failing_log_that_answers_again_with_nothing_new_is_no_longer_reported
         .expect("applied after the log recovered");
     drop(log);
 }
+
+/// One read model of a group whose store keeps refusing does not hold the others back: its
+/// writer keeps taking what the feed queues for it while it waits to try again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_does_not_hold_back_the_others_of_its_group() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default())
+        .expect("open");
+    let refusing_path = dir.path().join("refusing.sqlite");
+    let tally_path = dir.path().join("tally.sqlite");
+    let refuse = Arc::new(AtomicBool::new(true));
+    let stores: Vec<Box<dyn Store>> = vec![
+        Box::new(
+            ProjectionStore::open(
+                &refusing_path,
+                Refusing {
+                    refuse: Arc::clone(&refuse),
+                },
+            )
+            .expect("open"),
+        ),
+        Box::new(ProjectionStore::open(&tally_path, Tally { fail_at: None }).expect("open")),
+    ];
+    // One record a batch and two batches a queue: without the taking, the tally would stop
+    // a few records in, behind the refusing store's full queue.
+    let options = RunnerOptions {
+        max_batch: 1,
+        queued_batches: 2,
+        ..RunnerOptions::default()
+    };
+    let mut runners = ProjectionRunner::start_group(log.clone(), stores, options).expect("start");
+    let tally = runners.pop().expect("tally");
+    let refusing = runners.pop().expect("refusing");
+    let last = append_some(&log, 60).await;
+    tally
+        .wait_for(last, Duration::from_secs(30))
+        .await
+        .expect("the tally goes on");
+    assert!(
+        refusing.status().store_failing.is_some(),
+        "{:?}",
+        refusing.status()
+    );
+    assert_eq!(refusing.applied_seq(), 0);
+    // Room again: the refusing store takes all it kept, each once.
+    refuse.store(false, Ordering::Release);
+    refusing
+        .wait_for(last, Duration::from_secs(30))
+        .await
+        .expect("caught up");
+    assert_eq!(refusing.status().failure(), None);
+    let seen: i64 = Connection::open(&refusing_path)
+        .expect("reader")
+        .query_row("SELECT count(*) FROM seen", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(seen, 60);
+    drop((tally, refusing));
+}

@@ -6,9 +6,12 @@
 //! writer took, so the writer keeps every record it took until the store's checkpoint (what is
 //! durable) covers it, and applies those again. A store that commits lazily (the search index)
 //! forgets everything after its last commit when a commit fails, so that can be more than the
-//! batch that failed.
+//! batch that failed. While it waits it keeps taking what the feed queues for it, so that the
+//! other read models of its group go on; past [`MAX_TAKEN_RECORDS`] waiting it gives up (the
+//! runner stops, failed, as any runner did on the first failure before; a restart resumes it
+//! from its checkpoint).
 
-use super::{Checkpoint, RunnerStatus, SharedBatch, Store};
+use super::{Checkpoint, ProjectionError, RunnerStatus, SharedBatch, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,8 +27,13 @@ pub const FIRST_STORE_RETRY: Duration = Duration::from_millis(100);
 /// The longest pause between two attempts of a store that keeps failing.
 pub const MAX_STORE_RETRY: Duration = Duration::from_secs(5);
 
-/// How often a writer waiting to try again looks whether the runner stops.
+/// How often a writer waiting to try again looks whether the runner stops, and takes the work
+/// queued meanwhile.
 const STOP_POLL: Duration = Duration::from_millis(20);
+
+/// Most records a writer whose store fails keeps waiting before it gives up (at most some
+/// tens of megabytes: records are shared with the group's other writers).
+pub const MAX_TAKEN_RECORDS: usize = 100_000;
 
 /// What the feed hands a writer thread.
 pub(super) enum Work {
@@ -60,6 +68,13 @@ enum Taken {
 }
 
 impl Taken {
+    fn records(&self) -> usize {
+        match self {
+            Taken::Batch(batch) => batch.len(),
+            Taken::Unreadable(_) => 1,
+        }
+    }
+
     fn last_seq(&self) -> u64 {
         match self {
             Taken::Batch(batch) => batch.last().map_or(0, |r| r.record.seq),
@@ -123,7 +138,16 @@ pub(super) fn write_loop<S: Store>(
             Work::Tick => store.tick(),
             Work::Stop => break,
         };
-        let applied = applied.or_else(|error| retry(&mut store, &taken, error, &status, stops));
+        let applied = applied.or_else(|error| {
+            let mut failing = Failing {
+                carried: &mut carried,
+                work: &mut work,
+                taken: &mut taken,
+                status: &status,
+                stops,
+            };
+            failing.retry(&mut store, error)
+        });
         match applied {
             Ok(checkpoint) => {
                 publish(checkpoint);
@@ -132,7 +156,8 @@ pub(super) fn write_loop<S: Store>(
             Err(error) => {
                 tracing::error!(projection = name, checkpoint = store.checkpoint().seq, %error, "projection stopped while its store failed");
                 status.send_modify(|s| {
-                    s.failed = Some(error.to_string());
+                    // The feed may have said why first (the log is another one).
+                    s.failed.get_or_insert_with(|| error.to_string());
                     s.store_failing = None;
                 });
                 return;
@@ -154,58 +179,99 @@ pub(super) fn write_loop<S: Store>(
     }
 }
 
-/// The store refused a write (`error`): reports it failing, waits, applies everything `taken`
-/// again, and so on with doubling pauses until it succeeds (its checkpoint then) or the runner
-/// stops (the last error then).
-fn retry<S: Store>(
-    store: &mut S,
-    taken: &[Taken],
-    mut error: super::ProjectionError,
-    status: &watch::Sender<RunnerStatus>,
-    stops: &Stops,
-) -> Result<Checkpoint, super::ProjectionError> {
-    let name = store.name();
-    let mut pause = FIRST_STORE_RETRY;
-    let mut attempts: u32 = 1;
-    loop {
-        let reason = error.to_string();
-        if attempts == 1 {
-            tracing::error!(projection = name, checkpoint = store.checkpoint().seq, %error, "the read model cannot write; trying again until it can");
-        } else {
-            tracing::warn!(projection = name, attempts, %error, "the read model still cannot write");
-        }
-        status.send_if_modified(|s| {
-            let changed = s.store_failing.as_deref() != Some(reason.as_str());
-            s.store_failing = Some(reason.clone());
-            changed
-        });
-        if !wait_unless_stopped(pause, stops) {
-            return Err(error);
-        }
-        pause = (pause * 2).min(MAX_STORE_RETRY);
-        attempts = attempts.saturating_add(1);
-        match apply_again(store, taken) {
-            Ok(checkpoint) => {
-                tracing::info!(
-                    projection = name,
-                    attempts,
-                    checkpoint = checkpoint.seq,
-                    "the read model writes again"
-                );
-                status.send_modify(|s| s.store_failing = None);
-                return Ok(checkpoint);
+/// A writer whose store refused a write, and what it needs to try again.
+struct Failing<'a> {
+    /// Taken from the queue after the batches that failed: first in line.
+    carried: &'a mut Option<Work>,
+    work: &'a mut mpsc::Receiver<Work>,
+    taken: &'a mut Vec<Taken>,
+    status: &'a watch::Sender<RunnerStatus>,
+    stops: &'a Stops,
+}
+
+impl Failing<'_> {
+    /// The store refused a write (`error`): reports it failing, waits, applies everything
+    /// taken again, and so on with doubling pauses until it succeeds (its checkpoint then) or
+    /// the runner stops (the last error then). Meanwhile it keeps taking the work queued for
+    /// it, so that the group's feed, and with it the other read models, do not wait for this
+    /// one; past [`MAX_TAKEN_RECORDS`] waiting it gives up instead (the runner stops, the feed
+    /// lets it go, and a restart resumes it from its checkpoint).
+    fn retry<S: Store>(
+        &mut self,
+        store: &mut S,
+        mut error: ProjectionError,
+    ) -> Result<Checkpoint, ProjectionError> {
+        let name = store.name();
+        let mut pause = FIRST_STORE_RETRY;
+        let mut attempts: u32 = 1;
+        loop {
+            let reason = error.to_string();
+            if attempts == 1 {
+                tracing::error!(projection = name, checkpoint = store.checkpoint().seq, %error, "the read model cannot write; trying again until it can");
+            } else {
+                tracing::warn!(projection = name, attempts, %error, "the read model still cannot write");
             }
-            Err(again) => error = again,
+            self.status.send_if_modified(|s| {
+                let changed = s.store_failing.as_deref() != Some(reason.as_str());
+                s.store_failing = Some(reason.clone());
+                changed
+            });
+            if !self.wait(pause) {
+                return Err(error);
+            }
+            let waiting: usize = self.taken.iter().map(Taken::records).sum();
+            if waiting > MAX_TAKEN_RECORDS {
+                tracing::error!(projection = name, waiting, %error, "the read model cannot write and too much waits for it; stopping it");
+                return Err(error);
+            }
+            pause = (pause * 2).min(MAX_STORE_RETRY);
+            attempts = attempts.saturating_add(1);
+            match apply_again(store, self.taken) {
+                Ok(checkpoint) => {
+                    tracing::info!(
+                        projection = name,
+                        attempts,
+                        checkpoint = checkpoint.seq,
+                        "the read model writes again"
+                    );
+                    self.status.send_modify(|s| s.store_failing = None);
+                    return Ok(checkpoint);
+                }
+                Err(again) => error = again,
+            }
+        }
+    }
+
+    /// Sleeps `pause` while taking the work queued meanwhile; `false` as soon as the runner
+    /// stops (or is told to).
+    fn wait(&mut self, pause: Duration) -> bool {
+        let until = Instant::now() + pause;
+        loop {
+            if self.stops.any() {
+                return false;
+            }
+            while let Some(item) = self.carried.take().or_else(|| self.work.try_recv().ok()) {
+                match item {
+                    Work::Batch(batch) => self.taken.push(Taken::Batch(batch)),
+                    Work::Unreadable(seq) => self.taken.push(Taken::Unreadable(seq)),
+                    // Commits on a timer: the next successful write does.
+                    Work::Tick => {}
+                    Work::Stop => return false,
+                }
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            std::thread::sleep(STOP_POLL.min(until - now));
         }
     }
 }
 
-/// Applies what was taken, in order: consecutive batches together, as they were first.
-/// Records the store holds already change nothing.
-fn apply_again<S: Store>(
-    store: &mut S,
-    taken: &[Taken],
-) -> Result<Checkpoint, super::ProjectionError> {
+/// Applies what was taken, in order: consecutive batches together (up to
+/// [`MAX_COALESCED_RECORDS`] records in one call). Records the store holds already change
+/// nothing.
+fn apply_again<S: Store>(store: &mut S, taken: &[Taken]) -> Result<Checkpoint, ProjectionError> {
     let mut checkpoint = store.checkpoint();
     let mut rest = taken;
     while let Some(first) = rest.first() {
@@ -215,11 +281,16 @@ fn apply_again<S: Store>(
                 rest = &rest[1..];
             }
             Taken::Batch(_) => {
+                // Up to a live writer's largest transaction at a time.
+                let mut records = 0;
                 let batches: Vec<SharedBatch> = rest
                     .iter()
                     .map_while(|t| match t {
-                        Taken::Batch(batch) => Some(Arc::clone(batch)),
-                        Taken::Unreadable(_) => None,
+                        Taken::Batch(batch) if records < MAX_COALESCED_RECORDS => {
+                            records += batch.len();
+                            Some(Arc::clone(batch))
+                        }
+                        _ => None,
                     })
                     .collect();
                 rest = &rest[batches.len()..];
@@ -228,19 +299,4 @@ fn apply_again<S: Store>(
         }
     }
     Ok(checkpoint)
-}
-
-/// Sleeps `pause`; `false` as soon as the runner stops.
-fn wait_unless_stopped(pause: Duration, stops: &Stops) -> bool {
-    let until = Instant::now() + pause;
-    loop {
-        if stops.any() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= until {
-            return true;
-        }
-        std::thread::sleep(STOP_POLL.min(until - now));
-    }
 }
