@@ -141,7 +141,10 @@ async fn the_search_index_on_a_full_disk_fails_then_catches_up_when_space_return
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    eprintln!("on the full disk: {failing}");
+    assert!(
+        failing.contains("disk is full"),
+        "the cause is named: {failing}"
+    );
     assert!(runner.status().checkpoint.seq < last);
     assert_eq!(runner.status().failed, None);
 
