@@ -30,8 +30,9 @@ pub struct ModelStatus {
     pub applied_seq: u64,
     /// Records of the log this read model skipped because they could not be read or decoded.
     pub undecodable: u64,
-    /// Why the runner does not apply the log, if it does not: it stopped (a storage error) or
-    /// the log keeps failing (see `RunnerStatus::failure`).
+    /// Why the runner does not apply the log, if it does not: it stopped (another log), its
+    /// store refuses writes (it tries again), or the log keeps failing (see
+    /// `RunnerStatus::failure`).
     pub failed: Option<String>,
 }
 
