@@ -30,6 +30,9 @@ pub struct RunnerOptions {
     /// clears it, and so does a tail that has not failed for an [`ANCHOR_CHECK`] on a log that
     /// answers (nothing new to read).
     pub failures_before_failed: u32,
+    /// Most records a writer whose store refuses writes keeps, waiting to apply them, before
+    /// it gives up and the runner stops (see `writer`).
+    pub max_waiting_records: usize,
 }
 
 /// How often a live feed checks a record it delivered a tick before against the log: a log
@@ -50,6 +53,7 @@ impl Default for RunnerOptions {
             queued_batches: 64,
             retry_after: Duration::from_millis(200),
             failures_before_failed: 5,
+            max_waiting_records: super::writer::MAX_TAKEN_RECORDS,
         }
     }
 }
@@ -227,7 +231,10 @@ impl<L: EventLog> ProjectionRunner<L> {
             let status_tx = Arc::new(status_tx);
             let feed_status = Arc::clone(&status_tx);
             let (work_tx, work_rx) = mpsc::channel(options.queued_batches.max(1));
-            let stops = Arc::new(Stops::default());
+            let stops = Arc::new(Stops {
+                max_waiting: options.max_waiting_records,
+                ..Stops::default()
+            });
             let stop = Arc::clone(&stops);
             let writer = std::thread::Builder::new()
                 .name(format!("projection-{name}"))
@@ -280,6 +287,14 @@ impl<L: EventLog> ProjectionRunner<L> {
 
     pub fn status(&self) -> RunnerStatus {
         self.status.borrow().clone()
+    }
+
+    /// Whether its writer thread has ended (and closed the store): a runner that stopped can
+    /// then be replaced by a new one on the same file.
+    pub fn writer_ended(&self) -> bool {
+        self.writer
+            .as_ref()
+            .is_none_or(|writer| writer.is_finished())
     }
 
     /// The last applied sequence.

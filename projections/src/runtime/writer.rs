@@ -7,7 +7,7 @@
 //! durable) covers it, and applies those again. A store that commits lazily (the search index)
 //! forgets everything after its last commit when a commit fails, so that can be more than the
 //! batch that failed. While it waits it keeps taking what the feed queues for it, so that the
-//! other read models of its group go on; past [`MAX_TAKEN_RECORDS`] waiting it gives up (the
+//! other read models of its group go on; past `max_waiting_records` waiting it gives up (the
 //! runner stops, failed, as any runner did on the first failure before; a restart resumes it
 //! from its checkpoint).
 
@@ -31,8 +31,9 @@ pub const MAX_STORE_RETRY: Duration = Duration::from_secs(5);
 /// queued meanwhile.
 const STOP_POLL: Duration = Duration::from_millis(20);
 
-/// Most records a writer whose store fails keeps waiting before it gives up (at most some
-/// tens of megabytes: records are shared with the group's other writers).
+/// Most records a writer whose store fails keeps waiting before it gives up, by default
+/// ([`RunnerOptions::max_waiting_records`](super::RunnerOptions::max_waiting_records)): at
+/// most some tens of megabytes, records being shared with the group's other writers.
 pub const MAX_TAKEN_RECORDS: usize = 100_000;
 
 /// What the feed hands a writer thread.
@@ -46,13 +47,24 @@ pub(super) enum Work {
     Stop,
 }
 
-/// When a writer stops: `dropped` (the runner was dropped: after the work under way) or
+/// When a writer stops: `dropped` (the runner was dropped: after the work under way),
 /// `shutting_down` (the runner shuts down: after the work queued, but a store that fails is
-/// not tried again).
-#[derive(Debug, Default)]
+/// not tried again), or when more than `max_waiting` records wait for a store that fails.
+#[derive(Debug)]
 pub(super) struct Stops {
     pub(super) dropped: AtomicBool,
     pub(super) shutting_down: AtomicBool,
+    pub(super) max_waiting: usize,
+}
+
+impl Default for Stops {
+    fn default() -> Self {
+        Self {
+            dropped: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            max_waiting: MAX_TAKEN_RECORDS,
+        }
+    }
 }
 
 impl Stops {
@@ -194,7 +206,7 @@ impl Failing<'_> {
     /// taken again, and so on with doubling pauses until it succeeds (its checkpoint then) or
     /// the runner stops (the last error then). Meanwhile it keeps taking the work queued for
     /// it, so that the group's feed, and with it the other read models, do not wait for this
-    /// one; past [`MAX_TAKEN_RECORDS`] waiting it gives up instead (the runner stops, the feed
+    /// one; past `max_waiting_records` waiting it gives up instead (the runner stops, the feed
     /// lets it go, and a restart resumes it from its checkpoint).
     fn retry<S: Store>(
         &mut self,
@@ -220,7 +232,7 @@ impl Failing<'_> {
                 return Err(error);
             }
             let waiting: usize = self.taken.iter().map(Taken::records).sum();
-            if waiting > MAX_TAKEN_RECORDS {
+            if waiting > self.stops.max_waiting {
                 tracing::error!(projection = name, waiting, %error, "the read model cannot write and too much waits for it; stopping it");
                 return Err(error);
             }
