@@ -402,3 +402,78 @@ fn serve_killed_while_it_rebuilds_models_of_another_log_comes_back_consistent() 
     let (code, report) = verify(&["--data", data_arg]);
     assert_eq!(code, Some(0), "{report}");
 }
+
+/// A read model whose store refused writes for so long that too much waited for it stops (the
+/// others go on); the running service starts it again on the same file, with pauses, until it
+/// writes again, with nothing skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_model_stopped_by_a_store_that_kept_failing_is_started_again() {
+    use switchboard_gateway::readmodels::ReadModels;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = open_embedded(&data);
+    let first = append(&log, &[note(dialog(1), "first")]).await;
+    let root = data.join("read");
+    let options = switchboard_projections::RunnerOptions {
+        max_batch: 1,
+        queued_batches: 2,
+        max_waiting_records: 5,
+        ..switchboard_projections::RunnerOptions::default()
+    };
+    let models = ReadModels::start(log.clone(), &root, options)
+        .await
+        .unwrap();
+    models.wait_for(first, PATIENCE).await.unwrap();
+    let dialogs = |models: &ReadModels<EmbeddedLog>| {
+        models
+            .status()
+            .into_iter()
+            .find(|s| s.projection == "dialogs")
+            .unwrap()
+    };
+
+    // The dialogs file refuses every checkpoint from now on.
+    let conn = rusqlite::Connection::open(root.join("dialogs/g000001.sqlite")).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse BEFORE UPDATE ON checkpoint \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+    )
+    .unwrap();
+    let mut last = 0;
+    for i in 0..30 {
+        last = append(&log, &[note(dialog(i), "more")]).await;
+    }
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let status = models.status();
+        let others_done = status
+            .iter()
+            .filter(|s| s.projection != "dialogs")
+            .all(|s| s.applied_seq == last);
+        let refused = dialogs(&models)
+            .failed
+            .is_some_and(|f| f.contains("refused by the test"));
+        if others_done && refused {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dialogs(&models).applied_seq, first);
+
+    // The cause goes: only a new runner can take the dialogs on from its checkpoint.
+    conn.execute_batch("DROP TRIGGER refuse").unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while !(dialogs(&models).applied_seq == last && dialogs(&models).failed.is_none()) {
+        assert!(Instant::now() < deadline, "{:?}", dialogs(&models));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    models.shutdown().await.unwrap();
+    drop(models);
+    let (code, report) =
+        tokio::task::spawn_blocking(move || verify(&["--data", data.to_str().unwrap()]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0), "{report}");
+}
