@@ -39,6 +39,17 @@ pub enum ProjectionError {
     },
     #[error("search index: {0}")]
     Index(#[from] tantivy::TantivyError),
+    /// The search index could not write on a disk with little room left (tantivy does not say
+    /// why its writer died; this is the likely cause).
+    #[error(
+        "search index {}: cannot write, its disk is full or nearly ({free} bytes free): {source}",
+        root.display()
+    )]
+    IndexDiskFull {
+        root: PathBuf,
+        free: u64,
+        source: tantivy::TantivyError,
+    },
 }
 
 impl ProjectionError {

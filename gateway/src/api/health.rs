@@ -4,7 +4,8 @@
 //!
 //! 200 `"ok"` only when the log answers and every read model runs and is not ahead of the log;
 //! otherwise 503: `"unavailable"` (the log does not answer) or `"failing"` with `problems`
-//! naming each model that `failed` (its store stopped, or the log tail keeps failing) or is
+//! naming each model that `failed` (it stopped, its store refuses writes, a full disk say, and
+//! is being retried, or the log tail keeps failing) or is
 //! `ahead` of the log (its checkpoint past the log's end: another log, see the runner's log
 //! check). A model `behind` (lag > 0) is not a failure: lag is normal under load and after a
 //! start, and a model that stopped moving is `failed` by its own runner (a store error, or

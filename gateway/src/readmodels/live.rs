@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use switchboard_core::{Durable, EventLog};
 use switchboard_projections::search::SearchReader;
 use switchboard_projections::{
@@ -22,6 +22,12 @@ const SWAP_POLL: Duration = Duration::from_millis(200);
 /// How long a new generation's catch-up is waited for between two looks at the live one.
 const CATCH_UP_SLICE: Duration = Duration::from_millis(100);
 
+/// The first pause before a read model whose runner stopped is started again.
+const FIRST_RESTART: Duration = Duration::from_secs(1);
+
+/// The longest pause between two restarts of a read model whose runner keeps stopping.
+const MAX_RESTART: Duration = Duration::from_secs(60);
+
 /// What `/v1/health` shows of one read model.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ModelStatus {
@@ -30,8 +36,9 @@ pub struct ModelStatus {
     pub applied_seq: u64,
     /// Records of the log this read model skipped because they could not be read or decoded.
     pub undecodable: u64,
-    /// Why the runner does not apply the log, if it does not: it stopped (a storage error) or
-    /// the log keeps failing (see `RunnerStatus::failure`).
+    /// Why the runner does not apply the log, if it does not: it stopped (another log), its
+    /// store refuses writes (it tries again), or the log keeps failing (see
+    /// `RunnerStatus::failure`).
     pub failed: Option<String>,
 }
 
@@ -53,6 +60,9 @@ pub struct ReadModels<L: EventLog> {
     /// Set by `shutdown` before it waits for a swap under way (one waiting for a new generation
     /// to catch up gives up).
     stopping: AtomicBool,
+    /// When each read model whose runner stopped may be started again, and the pause after
+    /// that (see [`Self::restart_stopped`]).
+    restarts: std::sync::Mutex<BTreeMap<Kind, (Instant, Duration)>>,
 }
 
 impl<L: EventLog> std::fmt::Debug for ReadModels<L> {
@@ -176,6 +186,7 @@ impl<L: EventLog> ReadModels<L> {
             live: RwLock::new(live),
             swapping: tokio::sync::Mutex::new(false),
             stopping: AtomicBool::new(false),
+            restarts: std::sync::Mutex::new(BTreeMap::new()),
         });
         tokio::spawn(follow_swaps(Arc::downgrade(&models)));
         Ok(models)
@@ -318,6 +329,70 @@ impl<L: EventLog> ReadModels<L> {
         Ok(swapped)
     }
 
+    /// Starts a runner again on the live generation of every read model whose runner stopped
+    /// while its store kept failing (a full disk for long: see the runner's writer), once its
+    /// writer has let go of the file, with a pause doubling from [`FIRST_RESTART`] to
+    /// [`MAX_RESTART`] between two restarts of one model. The new runner reads the log from the
+    /// file's checkpoint by itself. One of another log is not restarted: it gets a new
+    /// generation. Returns how many it started.
+    pub async fn restart_stopped(&self) -> Result<usize, ReadModelError> {
+        let stopped = self.swapping.lock().await;
+        if *stopped {
+            return Ok(0);
+        }
+        let now = Instant::now();
+        let mut due = Vec::new();
+        {
+            let mut restarts = self.restarts.lock().unwrap_or_else(|e| e.into_inner());
+            for (kind, live) in self.read_live().iter() {
+                let status = live.runner.status();
+                if status.failed.is_none() || status.other_log || !live.runner.writer_ended() {
+                    if status.failure().is_none() {
+                        // Running well again: the next stop starts from the first pause.
+                        restarts.remove(kind);
+                    }
+                    continue;
+                }
+                let (at, pause) = *restarts
+                    .entry(*kind)
+                    .or_insert((now + FIRST_RESTART, FIRST_RESTART));
+                if now >= at {
+                    let next = (pause * 2).min(MAX_RESTART);
+                    restarts.insert(*kind, (now + next, next));
+                    due.push((*kind, live.generation.clone()));
+                }
+            }
+        }
+        let mut restarted = 0;
+        for (kind, generation) in due {
+            let slot = Slot::new(&self.root, kind);
+            let fresh = match Self::open(&self.log, &slot, generation.clone(), &self.options).await
+            {
+                Ok(fresh) => fresh,
+                Err(error) => {
+                    tracing::warn!(projection = kind.name(), %error, "cannot start the stopped read model again; will retry");
+                    continue;
+                }
+            };
+            let old = self
+                .live
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(kind, fresh);
+            tracing::warn!(
+                projection = kind.name(),
+                generation = generation.as_str(),
+                "started a stopped read model again"
+            );
+            if let Some(old) = old {
+                stop(old.runner).await;
+            }
+            restarted += 1;
+        }
+        drop(stopped);
+        Ok(restarted)
+    }
+
     /// Publishes a new generation (built from the log by its runner once swapped in) for every
     /// read model whose runner found it is of another log (the log was replaced under it).
     /// Returns how many.
@@ -458,6 +533,9 @@ async fn follow_swaps<L: EventLog>(models: Weak<ReadModels<L>>) {
         };
         if *models.swapping.lock().await {
             return;
+        }
+        if let Err(error) = models.restart_stopped().await {
+            tracing::warn!(%error, "cannot start a stopped read model again; will retry");
         }
         if let Err(error) = models.replace_those_of_another_log().await {
             tracing::warn!(%error, "cannot replace a read model of another log; will retry");

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Stops a server with SIGTERM and waits for its clean exit.
-fn stop(mut server: Running) {
+pub(crate) fn stop(mut server: Running) {
     let killed = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
@@ -19,7 +19,7 @@ fn stop(mut server: Running) {
 }
 
 /// Polls `/v1/health` until `done` holds for its status and body; fails after [`PATIENCE`].
-fn health_until(
+pub(crate) fn health_until(
     addr: SocketAddr,
     mut done: impl FnMut(u16, &serde_json::Value) -> bool,
 ) -> (u16, serde_json::Value) {
@@ -34,13 +34,13 @@ fn health_until(
     }
 }
 
-fn all_applied(body: &serde_json::Value, seq: u64) -> bool {
+pub(crate) fn all_applied(body: &serde_json::Value, seq: u64) -> bool {
     body["projections"]
         .as_array()
         .is_some_and(|p| p.iter().all(|p| p["applied_seq"] == seq))
 }
 
-fn model<'b>(body: &'b serde_json::Value, name: &str) -> &'b serde_json::Value {
+pub(crate) fn model<'b>(body: &'b serde_json::Value, name: &str) -> &'b serde_json::Value {
     body["projections"]
         .as_array()
         .and_then(|p| p.iter().find(|p| p["projection"] == name))
@@ -48,7 +48,7 @@ fn model<'b>(body: &'b serde_json::Value, name: &str) -> &'b serde_json::Value {
 }
 
 /// Appends `n` notes on one dialog to the embedded log of `data` (no server running on it).
-fn append_notes(data: &Path, from: u128, n: u128) -> u64 {
+pub(crate) fn append_notes(data: &Path, from: u128, n: u128) -> u64 {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let log = open_embedded(data);
@@ -102,7 +102,7 @@ fn health_is_503_and_names_a_failed_read_model() {
 }
 
 /// Moves the embedded log of `data` aside (with its WAL, if any): the next open finds none.
-fn move_log_aside(data: &Path) {
+pub(crate) fn move_log_aside(data: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let from = data.join(format!("log.sqlite{suffix}"));
         if from.exists() {

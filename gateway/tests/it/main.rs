@@ -9,6 +9,8 @@
 //! - [`events_tail`]: `events tail` over real logs, and its follow mode;
 //! - [`openapi`]: `/v1/openapi.json` is 3.1, generated from the route table, every operation
 //!   stating its access (`x-sb-access`) and its answers;
+//! - [`faults`]: `serve` killed while it swaps a generation in or builds new ones; the log and
+//!   the read models on a full disk (a tmpfs the test mounts: root needed);
 //! - [`health`]: `/v1/health` of a real `serve` with a failed read model, or one on another log;
 //! - [`readmodels`]: `serve` keeping read models current, `rebuild` swapping, `verify`, a
 //!   SIGKILL while applying;
@@ -25,6 +27,7 @@ mod bench_projections;
 mod cluster_serve;
 mod common;
 mod events_tail;
+mod faults;
 mod health;
 mod openapi;
 mod ownership;

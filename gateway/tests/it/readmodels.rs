@@ -168,7 +168,7 @@ fn wait_applied(addr: SocketAddr, seq: u64) -> serde_json::Value {
     }
 }
 
-fn verify(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+pub(crate) fn verify(args: &[&str]) -> (Option<i32>, serde_json::Value) {
     let output = run(&[&["verify"], args].concat());
     let stdout = String::from_utf8(output.stdout).unwrap();
     let last = stdout.lines().last().unwrap_or_else(|| {
@@ -297,24 +297,30 @@ async fn killed_while_applying_then_restarted_verifies_clean() {
         "a log long enough to be killed mid-way: {last}"
     );
 
-    // Kill -9 once some but not all of the log is applied.
-    let (mut server, addr) = start_server(cwd.path(), &[]);
-    let deadline = Instant::now() + PATIENCE;
-    let at_kill = loop {
-        let body = health(addr);
-        let applied = applied(&body);
-        if applied.iter().any(|a| *a > 0) {
-            break applied;
-        }
-        assert!(Instant::now() < deadline, "nothing applied: {body}");
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    server.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
-    server.child.wait().unwrap();
-    assert!(
-        at_kill.iter().any(|a| *a < last),
-        "killed only after everything was applied ({at_kill:?} of {last}); make the log longer"
-    );
+    // Kill -9 once some but not all of the log is applied; twice, the second time once the
+    // restarted service has applied more than the first had (a kill in the middle of resuming).
+    let mut before_kill = 0;
+    for round in 1..=2 {
+        let (mut server, addr) = start_server(cwd.path(), &[]);
+        let deadline = Instant::now() + PATIENCE;
+        let at_kill = loop {
+            let body = health(addr);
+            let applied = applied(&body);
+            if applied.iter().any(|a| *a > before_kill) {
+                break applied;
+            }
+            assert!(Instant::now() < deadline, "nothing applied: {body}");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        server.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+        server.child.wait().unwrap();
+        assert!(
+            at_kill.iter().any(|a| *a < last),
+            "round {round}: killed only after everything was applied ({at_kill:?} of {last}); \
+             make the log longer"
+        );
+        before_kill = at_kill.iter().copied().max().unwrap_or(0);
+    }
 
     // Restart: each read model resumes from its checkpoint and catches up.
     let (mut server, addr) = start_server(cwd.path(), &[]);

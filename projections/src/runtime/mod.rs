@@ -15,10 +15,14 @@
 //!   nor left as lag for ever; the count is kept in the checkpoint row (`undecodable`).
 //! - A log tail that fails the same way [`RunnerOptions::failures_before_failed`] times in a
 //!   row reports the runner failed ([`RunnerStatus::log_failing`]) and backs off (up to
-//!   `runner::MAX_RETRY_AFTER`); the next record read clears it.
-//! - A batch the projection or SQLite refuses rolls back whole and stops the runner
-//!   ([`RunnerStatus::failed`], `wait_for` answers [`ProjectionError::Stopped`]); a restart
-//!   retries it from the checkpoint.
+//!   `runner::MAX_RETRY_AFTER`); the next record read clears it, or a second of a tail that does
+//!   not fail on a log that answers.
+//! - A batch the projection or SQLite refuses (a full disk, say) rolls back whole; the runner
+//!   reports its store failing ([`RunnerStatus::store_failing`]) and applies the same records
+//!   again, with doubling pauses (up to `writer::MAX_STORE_RETRY`), until the store takes them:
+//!   nothing is skipped, and the runner goes on by itself once the cause is gone. Only a
+//!   shutdown ends the attempts ([`RunnerStatus::failed`]; a restart retries from the
+//!   checkpoint).
 //! - A store that commits on a timer (the search index: near-real-time, never per event) asks
 //!   for ticks ([`Store::tick_interval`]); the runner sends them from the log reader while it
 //!   waits, and the checkpoint the runner reports is the one the store has made visible.
@@ -28,8 +32,8 @@
 //!
 //! Submodules: `records` (what flows through), `traits` ([`Store`], [`Projection`],
 //! [`FileStore`], [`Tx`]), `sqlite` (opening files, the checkpoint table), `readers`
-//! ([`Readers`]), `store` ([`ProjectionStore`]), `rebuild` and `runner`
-//! ([`ProjectionRunner`]).
+//! ([`Readers`]), `store` ([`ProjectionStore`]), `rebuild`, `runner` ([`ProjectionRunner`])
+//! and `writer` (its writer thread).
 
 mod readers;
 mod rebuild;
@@ -38,7 +42,10 @@ mod runner;
 mod sqlite;
 mod store;
 mod traits;
+mod writer;
 
+#[cfg(test)]
+mod failure_tests;
 #[cfg(test)]
 mod tests;
 

@@ -2,6 +2,7 @@
 //! [`ProjectionRunner::start_group`]) and applied on a writer thread of its own, which takes the
 //! batches that queued while it wrote into one transaction.
 
+use super::writer::{Stops, Work, write_loop};
 use super::{
     Checkpoint, Projection, ProjectionError, ProjectionStore, SharedBatch, SharedRecord, Store,
     task_failed,
@@ -9,7 +10,7 @@ use super::{
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use switchboard_core::log::{EventLog, LogError, SubjectFilter};
 use tokio::sync::{mpsc, watch};
@@ -26,8 +27,12 @@ pub struct RunnerOptions {
     /// After this many failures of the log tail in a row with the same error and nothing read
     /// in between, the runner is reported failed ([`RunnerStatus::log_failing`]) and waits
     /// longer between attempts (doubling, up to [`MAX_RETRY_AFTER`]); the first record read
-    /// clears it.
+    /// clears it, and so does a tail that has not failed for an [`ANCHOR_CHECK`] on a log that
+    /// answers (nothing new to read).
     pub failures_before_failed: u32,
+    /// Most records a writer whose store refuses writes keeps, waiting to apply them, before
+    /// it gives up and the runner stops (see `writer`).
+    pub max_waiting_records: usize,
 }
 
 /// How often a live feed checks a record it delivered a tick before against the log: a log
@@ -37,10 +42,6 @@ pub const ANCHOR_CHECK: Duration = Duration::from_secs(1);
 
 /// The longest pause between two attempts of a log tail that keeps failing.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
-
-/// Most records a live writer applies in one transaction when batches queued up (see
-/// `write_loop`).
-const MAX_COALESCED_RECORDS: usize = 8 * 1024;
 
 impl Default for RunnerOptions {
     fn default() -> Self {
@@ -52,6 +53,7 @@ impl Default for RunnerOptions {
             queued_batches: 64,
             retry_after: Duration::from_millis(200),
             failures_before_failed: 5,
+            max_waiting_records: super::writer::MAX_TAKEN_RECORDS,
         }
     }
 }
@@ -110,11 +112,16 @@ pub async fn check_against_log<L: EventLog>(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunnerStatus {
     pub checkpoint: Checkpoint,
-    /// Why the runner stopped applying (a storage error); nothing is applied after it.
+    /// Why the runner stopped applying (its log is another one, or its store failed while it
+    /// shut down); nothing is applied after it.
     pub failed: Option<String>,
+    /// The store refused a write (a full disk, say): the runner applies the same records again,
+    /// with doubling pauses, until it can (see `writer`); this clears then. Nothing is skipped.
+    pub store_failing: Option<String>,
     /// The log tail has failed the same way [`RunnerOptions::failures_before_failed`] times in
     /// a row: the runner applies nothing until the log answers again (it keeps trying; the
-    /// first record read clears this).
+    /// first record read clears this, or a tail that has not failed for a second on a log that
+    /// answers).
     pub log_failing: Option<String>,
     /// The checkpoint names a record the log does not hold ([`check_against_log`]): `failed`
     /// says which; the read model must be rebuilt from this log.
@@ -122,10 +129,13 @@ pub struct RunnerStatus {
 }
 
 impl RunnerStatus {
-    /// Why the runner does not apply the log, if it does not: its store failed, or the log
-    /// keeps failing.
+    /// Why the runner does not apply the log, if it does not: it stopped, its store fails, or
+    /// the log keeps failing.
     pub fn failure(&self) -> Option<&str> {
-        self.failed.as_deref().or(self.log_failing.as_deref())
+        self.failed
+            .as_deref()
+            .or(self.store_failing.as_deref())
+            .or(self.log_failing.as_deref())
     }
 }
 
@@ -144,8 +154,9 @@ pub struct ProjectionRunner<L: EventLog> {
     _feed: Arc<Feed>,
     /// This runner's queue, for [`Work::Stop`].
     work: mpsc::Sender<Work>,
-    /// Set on drop: the writer stops after the work item under way.
-    dropped: Arc<AtomicBool>,
+    /// Set on drop (the writer stops after the work item under way) and on shutdown (a failing
+    /// store is not tried again).
+    stops: Arc<Stops>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -220,8 +231,11 @@ impl<L: EventLog> ProjectionRunner<L> {
             let status_tx = Arc::new(status_tx);
             let feed_status = Arc::clone(&status_tx);
             let (work_tx, work_rx) = mpsc::channel(options.queued_batches.max(1));
-            let dropped = Arc::new(AtomicBool::new(false));
-            let stop = Arc::clone(&dropped);
+            let stops = Arc::new(Stops {
+                max_waiting: options.max_waiting_records,
+                ..Stops::default()
+            });
+            let stop = Arc::clone(&stops);
             let writer = std::thread::Builder::new()
                 .name(format!("projection-{name}"))
                 .spawn(move || write_loop(store, work_rx, status_tx, &stop))
@@ -235,7 +249,7 @@ impl<L: EventLog> ProjectionRunner<L> {
                 tick,
                 status: feed_status,
             });
-            started.push((name, path, status, work_tx, dropped, writer, checkpoint.seq));
+            started.push((name, path, status, work_tx, stops, writer, checkpoint.seq));
         }
         let from_seq = started.iter().map(|s| s.6).min().unwrap_or(0) + 1;
         let feed = Arc::new(Feed(tokio::spawn(feed_loop(
@@ -247,14 +261,14 @@ impl<L: EventLog> ProjectionRunner<L> {
         Ok(started
             .into_iter()
             .map(
-                |(name, path, status, work, dropped, writer, _)| ProjectionRunner {
+                |(name, path, status, work, stops, writer, _)| ProjectionRunner {
                     name,
                     path,
                     log: log.clone(),
                     status,
                     _feed: Arc::clone(&feed),
                     work,
-                    dropped,
+                    stops,
                     writer: Some(writer),
                 },
             )
@@ -275,6 +289,14 @@ impl<L: EventLog> ProjectionRunner<L> {
         self.status.borrow().clone()
     }
 
+    /// Whether its writer thread has ended (and closed the store): a runner that stopped can
+    /// then be replaced by a new one on the same file.
+    pub fn writer_ended(&self) -> bool {
+        self.writer
+            .as_ref()
+            .is_none_or(|writer| writer.is_finished())
+    }
+
     /// The last applied sequence.
     pub fn applied_seq(&self) -> u64 {
         self.status.borrow().checkpoint.seq
@@ -287,8 +309,9 @@ impl<L: EventLog> ProjectionRunner<L> {
     }
 
     /// Waits until everything up to `seq` is applied (read-your-writes: pass a command's ack
-    /// sequence). Fails when the runner stopped or the timeout passed first (a log that keeps
-    /// failing, [`RunnerStatus::log_failing`], may recover: it is waited for).
+    /// sequence). Fails when the runner stopped or the timeout passed first (a log or a store
+    /// that keeps failing, [`RunnerStatus::log_failing`] and [`RunnerStatus::store_failing`],
+    /// may recover: it is waited for).
     pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Result<(), ProjectionError> {
         let mut status = self.status.clone();
         // `wait_for` answers with a read guard of the status: drop it at once. Holding it while
@@ -327,7 +350,9 @@ impl<L: EventLog> ProjectionRunner<L> {
     /// Lets the writer finish the batches already queued, makes them durable and closes the
     /// file. The group's other runners go on; the feed stops with the last of them.
     pub async fn shutdown(mut self) -> RunnerStatus {
-        // Behind the queued batches; a writer that already ended has closed its queue.
+        // Behind the queued batches; a writer that already ended has closed its queue. A writer
+        // whose store keeps failing gives up (and so takes the queue again).
+        self.stops.shutting_down.store(true, Ordering::Release);
         let _ = self.work.send(Work::Stop).await;
         if let Some(writer) = self.writer.take() {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
@@ -341,21 +366,10 @@ impl<L: EventLog> Drop for ProjectionRunner<L> {
         if self.writer.is_some() {
             // Not shut down: the writer stops after what it is applying (the rest is read
             // again from the checkpoint next time).
-            self.dropped.store(true, Ordering::Release);
+            self.stops.dropped.store(true, Ordering::Release);
             let _ = self.work.try_send(Work::Stop);
         }
     }
-}
-
-/// What the feed hands a writer thread.
-pub(super) enum Work {
-    Batch(SharedBatch),
-    /// The log holds a record at this sequence that cannot be read ([`Store::skip_unreadable`]).
-    Unreadable(u64),
-    /// Time passed (only for stores with a [`Store::tick_interval`]).
-    Tick,
-    /// Finish and end (after the batches queued before it).
-    Stop,
 }
 
 /// One store fed by a feed.
@@ -520,6 +534,21 @@ async fn follow(
         let chunk = tokio::select! {
             chunk = tail.next() => chunk,
             _ = anchors.tick() => {
+                // Reported failing, and the tail has not failed for a tick since it subscribed:
+                // when the log answers, it has recovered, also when nothing new is there to
+                // read (which would clear the report too, but may not come for long).
+                if failing.is_some()
+                    && matches!(
+                        tokio::time::timeout(ANCHOR_CHECK, log.last_seq()).await,
+                        Ok(Ok(_))
+                    )
+                {
+                    tracing::info!(projections = names, "the log answers again");
+                    *failing = None;
+                    for subscriber in subscribers.iter() {
+                        subscriber.set_log_failing(None);
+                    }
+                }
                 // The record checked is one fed a tick ago (or the first ever fed): a log
                 // replaced since is found even when its records follow on the same sequences.
                 if let Some(anchor) = anchor
@@ -589,79 +618,6 @@ async fn follow(
         }
         if failure.is_some() {
             return failure;
-        }
-    }
-}
-
-pub(super) fn write_loop<S: Store>(
-    mut store: S,
-    mut work: mpsc::Receiver<Work>,
-    status: Arc<watch::Sender<RunnerStatus>>,
-    dropped: &AtomicBool,
-) {
-    let name = store.name();
-    let publish = |checkpoint: Checkpoint| {
-        status.send_if_modified(|s| {
-            let changed = s.checkpoint != checkpoint;
-            s.checkpoint = checkpoint;
-            changed
-        })
-    };
-    // An item taken while gathering batches that is not one: handled next.
-    let mut carried = None;
-    loop {
-        let Some(item) = carried.take().or_else(|| work.blocking_recv()) else {
-            break;
-        };
-        let applied = match item {
-            Work::Batch(batch) => {
-                // The batches that queued while the last transaction was written join this one
-                // (a writer that fell behind catches up in larger transactions; one that keeps
-                // up finds nothing queued and commits each batch at once).
-                let mut batches = vec![batch];
-                let mut records = batches[0].len();
-                while records < MAX_COALESCED_RECORDS {
-                    match work.try_recv() {
-                        Ok(Work::Batch(more)) => {
-                            records += more.len();
-                            batches.push(more);
-                        }
-                        Ok(other) => {
-                            carried = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                match batches.as_slice() {
-                    [one] => store.apply_shared(one),
-                    several => store.apply_batches(several),
-                }
-            }
-            Work::Unreadable(seq) => store.skip_unreadable(seq),
-            Work::Tick => store.tick(),
-            Work::Stop => break,
-        };
-        match applied {
-            Ok(checkpoint) => publish(checkpoint),
-            Err(error) => {
-                tracing::error!(projection = name, checkpoint = store.checkpoint().seq, %error, "projection stopped");
-                status.send_modify(|s| s.failed = Some(error.to_string()));
-                return;
-            }
-        };
-        if dropped.load(Ordering::Acquire) {
-            break;
-        }
-    }
-    // Shut down: what was applied but not yet committed becomes durable.
-    match store.finish() {
-        Ok(checkpoint) => {
-            publish(checkpoint);
-        }
-        Err(error) => {
-            tracing::error!(projection = name, %error, "projection could not finish");
-            status.send_modify(|s| s.failed = Some(error.to_string()));
         }
     }
 }

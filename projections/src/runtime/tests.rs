@@ -1,16 +1,15 @@
-use super::runner::{Work, write_loop};
 use super::sqlite::to_i64;
 use super::store::BULK_COMMIT_RECORDS;
+use super::writer::{Stops, Work, write_loop};
 use super::*;
 use crate::files::{remove_database, sibling};
 use rusqlite::{Connection, params};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use switchboard_core::log::{AppendRequest, Expected, MsgId};
-use switchboard_core::log::{EventLog, LogLimits, LogRecord, Subject, SubjectFilter};
+use switchboard_core::log::{EventLog, LogRecord, Subject, SubjectFilter};
 use switchboard_schemas::Envelope;
 use switchboard_schemas::events::BotPaused;
 use switchboard_schemas::{
@@ -20,8 +19,8 @@ use tokio::sync::{mpsc, watch};
 
 /// Counts the events it sees per sequence; refuses the sequence `fail_at`.
 #[derive(Debug)]
-struct Tally {
-    fail_at: Option<u64>,
+pub(super) struct Tally {
+    pub(super) fail_at: Option<u64>,
 }
 
 impl Projection for Tally {
@@ -61,7 +60,7 @@ impl Projection for Tally {
     }
 }
 
-fn record(seq: u64) -> LogRecord {
+pub(super) fn record(seq: u64) -> LogRecord {
     let project = ProjectId::from_u128(1);
     let dialog = DialogId::from_u128(2);
     let envelope = Envelope {
@@ -94,7 +93,7 @@ fn garbage(seq: u64) -> LogRecord {
     }
 }
 
-fn applied(path: &Path) -> Vec<i64> {
+pub(super) fn applied(path: &Path) -> Vec<i64> {
     let conn = open_reader(path).expect("reader");
     conn.prepare("SELECT seq FROM seq_events ORDER BY seq")
         .expect("prepare")
@@ -169,7 +168,7 @@ fn batches_queued_behind_a_busy_writer_share_one_transaction() {
         tx.try_send(work).expect("room");
     }
     let (status_tx, status) = watch::channel(RunnerStatus::default());
-    write_loop(store, rx, Arc::new(status_tx), &AtomicBool::new(false));
+    write_loop(store, rx, Arc::new(status_tx), &Stops::default());
     assert_eq!(
         *calls.lock().expect("not poisoned"),
         ["together 6 in 2", "tick", "apply 3"]
@@ -429,7 +428,7 @@ fn a_rebuild_file_is_unusable_after_a_failed_batch() {
     assert!(store.close().is_err());
 }
 
-async fn append_some(log: &EmbeddedLog, n: u64) -> u64 {
+pub(super) async fn append_some(log: &EmbeddedLog, n: u64) -> u64 {
     let mut last = 0;
     for _ in 0..n {
         let r = record(1);
@@ -471,54 +470,6 @@ async fn a_reader_has_the_sql_functions_of_its_projection_only() {
             .expect("query");
         assert_eq!(answer, 2);
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runner_reports_timeouts_and_stops_on_a_failed_batch() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default())
-        .expect("open");
-    let path = dir.path().join("tally.sqlite");
-    let last = append_some(&log, 4).await;
-    let runner = ProjectionRunner::start(
-        log.clone(),
-        &path,
-        Tally { fail_at: Some(6) },
-        RunnerOptions::default(),
-    )
-    .await
-    .expect("start");
-    runner
-        .wait_for(last, Duration::from_secs(10))
-        .await
-        .expect("applied");
-    assert_eq!(runner.lag().await.expect("lag"), 0);
-    let readers = Readers::new(runner.path(), 2);
-    for _ in 0..3 {
-        let rows: i64 = readers
-            .query(|conn| Ok(conn.query_row("SELECT count(*) FROM seq_events", [], |r| r.get(0))?))
-            .await
-            .expect("query");
-        assert_eq!(rows, 4);
-    }
-    let waited = runner.wait_for(last + 1, Duration::from_millis(50)).await;
-    assert!(
-        matches!(waited, Err(ProjectionError::Timeout { applied, .. }) if applied == last),
-        "{waited:?}"
-    );
-    let last = append_some(&log, 3).await;
-    let waited = runner.wait_for(last, Duration::from_secs(10)).await;
-    assert!(
-        matches!(waited, Err(ProjectionError::Stopped { .. })),
-        "{waited:?}"
-    );
-    let status = runner.shutdown().await;
-    assert!(status.failed.is_some());
-    assert!(
-        status.checkpoint.seq < 6,
-        "nothing of the failed batch is applied"
-    );
-    assert!(applied(&path).iter().all(|seq| *seq < 6));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -717,60 +668,6 @@ async fn a_rebuild_counts_an_unreadable_record() {
         (last, 1, Some(2))
     );
     assert_eq!(applied(&path), [1, 3]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_runner_whose_log_keeps_failing_is_reported_failed_and_recovers() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let log_path = dir.path().join("log.sqlite");
-    let log = EmbeddedLog::open(&log_path, EmbeddedOptions::default()).expect("open");
-    let last = append_some(&log, 2).await;
-    let path = dir.path().join("tally.sqlite");
-    let options = RunnerOptions {
-        retry_after: Duration::from_millis(20),
-        ..RunnerOptions::default()
-    };
-    // A reader of the file, as a second process is: it polls the file, so it sees the failure.
-    let reader = EmbeddedLog::open_read_only(&log_path, LogLimits::default()).expect("reader");
-    let runner = ProjectionRunner::start(reader, &path, Tally { fail_at: None }, options)
-        .await
-        .expect("start");
-    runner
-        .wait_for(last, Duration::from_secs(10))
-        .await
-        .expect("applied");
-    // The log's table goes away under the tail: every read fails the same way.
-    let conn = Connection::open(&log_path).expect("open the log file");
-    conn.execute_batch("ALTER TABLE log RENAME TO log_aside")
-        .expect("rename");
-    let failed = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let status = runner.status();
-            if status.failure().is_some() {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("reported failed within 30 s");
-    assert!(
-        failed
-            .log_failing
-            .as_deref()
-            .is_some_and(|f| f.contains("log")),
-        "{failed:?}"
-    );
-    assert_eq!(failed.failed, None, "the store itself is fine");
-    // The table is back: the runner goes on and is no longer failed.
-    conn.execute_batch("ALTER TABLE log_aside RENAME TO log")
-        .expect("rename back");
-    let last = append_some(&log, 1).await;
-    runner
-        .wait_for(last, Duration::from_secs(30))
-        .await
-        .expect("applied after the log recovered");
-    assert_eq!(runner.status().failure(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -525,6 +525,7 @@ impl Store for SearchIndex {
                 Ok(())
             });
         if let Err(error) = applied {
+            let error = self.explained(error);
             self.roll_back();
             return Err(error);
         }
@@ -564,11 +565,47 @@ impl Store for SearchIndex {
 
     fn finish(&mut self) -> Result<Checkpoint, ProjectionError> {
         if let Err(error) = self.commit() {
+            let error = self.explained(error);
             self.roll_back();
             return Err(error);
         }
         Ok(self.committed)
     }
+}
+
+/// Free space under which a failed index write is put down to the disk (a segment takes up to
+/// the writer's memory budget).
+const LOW_SPACE: u64 = 64 << 20;
+
+impl SearchIndex {
+    /// tantivy reports a write its worker thread could not make only as "an index writer was
+    /// killed", without the cause: on a disk with little room left, that is named.
+    fn explained(&self, error: ProjectionError) -> ProjectionError {
+        let ProjectionError::Index(source) = error else {
+            return error;
+        };
+        let root = self.reader.root();
+        match free_bytes(root) {
+            Some(free) if free < LOW_SPACE => ProjectionError::IndexDiskFull {
+                root: root.to_path_buf(),
+                free,
+                source,
+            },
+            _ => ProjectionError::Index(source),
+        }
+    }
+}
+
+/// Bytes an unprivileged writer may still take on the file system of `path`.
+#[cfg(unix)]
+fn free_bytes(path: &Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(path).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_path: &Path) -> Option<u64> {
+    None
 }
 
 /// Opens the index under `root` off the async threads and starts a runner feeding it from
