@@ -5,6 +5,8 @@
 //! - [`readmodels`]: the read models of a data directory and the runners `serve` keeps;
 //!   [`rebuild`]: `rebuild` and `verify`;
 //! - [`events`]: `events tail`; [`backend`]: opening the log a command points at;
+//! - [`credentials`]: accounts, sessions, API tokens, the root token and channel secrets
+//!   (SQLite or a JetStream bucket), never events;
 //! - [`owner`]: one process owns a data directory (`DIR/LOCK`);
 //! - [`cli`]: the command line, which ties them together;
 //! - [`mod@bench`]: the `bench` commands, apart from the service: nothing above imports it.
@@ -15,6 +17,7 @@ pub mod api;
 pub mod backend;
 pub mod bench;
 pub mod cli;
+pub mod credentials;
 pub mod events;
 pub mod owner;
 pub mod readmodels;

@@ -1,0 +1,484 @@
+//! The credential store in a JetStream key-value bucket (installations with `--nats`): every
+//! node reads and writes the same bucket, and watches it so that a revocation through any node
+//! drops the cached authentications it ends on every other node (the watch delivers within
+//! milliseconds; the cache is not used while the watch or the connection is down).
+//!
+//! Keys (values are JSON, except sealed secrets which are their bytes):
+//! - `account.<operator>` → [`Account`]; changed with compare-and-set on its revision;
+//! - `email.<sha256 of the normalised email>` → the operator id: created exclusively, it makes
+//!   emails unique across the installation;
+//! - `session.<token hash>` → [`Session`];
+//! - `token.<token hash>` → [`ApiToken`];
+//! - `tokens.<project>` → the hashes of the project's API tokens (compare-and-set);
+//! - `secret.<channel>` → a sealed channel secret.
+//!
+//! Ids are 32 lowercase hex digits and hashes 64. The watch covers `account.>`, `session.>`
+//! and `token.>`.
+
+use super::AccountChange;
+use super::cache::{AuthCache, Invalidation};
+use super::records::{Account, ApiToken, ApiTokenId, CredentialError, Email, Session};
+use super::tokens::TokenHash;
+use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use switchboard_schemas::{ChannelId, OperatorId, ProjectId};
+
+/// The bucket's default name.
+pub const DEFAULT_BUCKET: &str = "switchboard-credentials";
+/// Tries of a compare-and-set before giving up.
+const CAS_TRIES: usize = 16;
+/// How often the watcher checks the connection, and waits before watching again.
+const WATCH_CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Where the bucket is.
+#[derive(Clone, Debug)]
+pub struct KvOptions {
+    pub bucket: String,
+    /// Replicas when the bucket is created (3 on a cluster).
+    pub replicas: usize,
+}
+
+impl Default for KvOptions {
+    fn default() -> Self {
+        Self {
+            bucket: DEFAULT_BUCKET.to_owned(),
+            replicas: 1,
+        }
+    }
+}
+
+/// A handle on the bucket. Cheap to clone.
+#[derive(Clone)]
+pub struct KvCredentials {
+    client: async_nats::Client,
+    store: Arc<kv::Store>,
+}
+
+impl std::fmt::Debug for KvCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvCredentials")
+            .field("bucket", &self.store.name)
+            .finish()
+    }
+}
+
+fn storage(what: &str, e: impl std::fmt::Display) -> CredentialError {
+    CredentialError::Storage(format!("{what}: {e}"))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Bytes, CredentialError> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| storage("cannot encode a credential record", e))
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, CredentialError> {
+    serde_json::from_slice(bytes).map_err(|e| CredentialError::Corrupt(format!("{key}: {e}")))
+}
+
+fn account_key(operator: OperatorId) -> String {
+    format!("account.{}", operator.token())
+}
+
+fn email_key(email: &Email) -> String {
+    format!(
+        "email.{}",
+        hex::encode(Sha256::digest(email.as_str().as_bytes()))
+    )
+}
+
+fn session_key(hash: &TokenHash) -> String {
+    format!("session.{}", hash.to_hex())
+}
+
+fn token_key(hash: &TokenHash) -> String {
+    format!("token.{}", hash.to_hex())
+}
+
+fn project_tokens_key(project: ProjectId) -> String {
+    format!("tokens.{}", project.token())
+}
+
+fn secret_key(channel: ChannelId) -> String {
+    format!("secret.{}", channel.token())
+}
+
+/// What a watched key's change invalidates.
+fn invalidation_of(key: &str) -> Option<Invalidation> {
+    let (family, rest) = key.split_once('.')?;
+    match family {
+        "account" => rest.parse::<OperatorId>().ok().map(Invalidation::Operator),
+        "session" | "token" => TokenHash::from_hex(rest).map(Invalidation::Token),
+        _ => None,
+    }
+}
+
+impl KvCredentials {
+    /// Opens the bucket, creating it when missing.
+    pub async fn open(
+        client: async_nats::Client,
+        options: KvOptions,
+    ) -> Result<Self, CredentialError> {
+        let jetstream = async_nats::jetstream::new(client.clone());
+        let store = match jetstream.get_key_value(&options.bucket).await {
+            Ok(store) => store,
+            Err(_) => jetstream
+                .create_key_value(kv::Config {
+                    bucket: options.bucket.clone(),
+                    description: "Switchboard credentials and channel secrets".into(),
+                    history: 1,
+                    num_replicas: options.replicas.max(1),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| storage("cannot create the credential bucket", e))?,
+        };
+        Ok(Self {
+            client,
+            store: Arc::new(store),
+        })
+    }
+
+    /// The bucket's raw value of `key` (for tests that look at what is stored).
+    pub async fn raw(&self, key: &str) -> Result<Option<Bytes>, CredentialError> {
+        self.store
+            .get(key)
+            .await
+            .map_err(|e| storage("cannot read the credential bucket", e))
+    }
+
+    async fn read<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CredentialError> {
+        match self.raw(key).await? {
+            Some(bytes) => decode(key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) async fn insert_account(&self, account: Account) -> Result<(), CredentialError> {
+        let email = email_key(&account.email);
+        match self
+            .store
+            .create(&email, Bytes::from(account.operator.token()))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
+                return Err(CredentialError::EmailTaken);
+            }
+            Err(e) => return Err(storage("cannot claim the email", e)),
+        }
+        let created = self
+            .store
+            .create(account_key(account.operator), encode(&account)?)
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // The email stays free for a retry; a failure to free it is reported below.
+                let _ = self.store.delete(&email).await;
+                if e.kind() == CreateErrorKind::AlreadyExists {
+                    Err(CredentialError::OperatorExists)
+                } else {
+                    Err(storage("cannot store the account", e))
+                }
+            }
+        }
+    }
+
+    pub(super) async fn account(
+        &self,
+        operator: OperatorId,
+    ) -> Result<Option<Account>, CredentialError> {
+        self.read(&account_key(operator)).await
+    }
+
+    pub(super) async fn account_by_email(
+        &self,
+        email: Email,
+    ) -> Result<Option<Account>, CredentialError> {
+        let key = email_key(&email);
+        let Some(operator) = self.raw(&key).await? else {
+            return Ok(None);
+        };
+        let operator = std::str::from_utf8(&operator)
+            .ok()
+            .and_then(|text| text.parse::<OperatorId>().ok())
+            .ok_or_else(|| CredentialError::Corrupt(format!("{key}: not an operator id")))?;
+        // An email claimed by an account whose creation failed half-way has no account.
+        Ok(self
+            .account(operator)
+            .await?
+            .filter(|account| account.email == email))
+    }
+
+    /// Applies `change` with compare-and-set; the account after it, or none when unknown.
+    pub(super) async fn change_account(
+        &self,
+        operator: OperatorId,
+        change: AccountChange,
+    ) -> Result<Option<Account>, CredentialError> {
+        let key = account_key(operator);
+        for _ in 0..CAS_TRIES {
+            let Some(entry) = self
+                .store
+                .entry(&key)
+                .await
+                .map_err(|e| storage("cannot read the account", e))?
+                .filter(|entry| entry.operation == Operation::Put)
+            else {
+                return Ok(None);
+            };
+            let mut account: Account = decode(&key, &entry.value)?;
+            change.apply(&mut account);
+            match self
+                .store
+                .update(&key, encode(&account)?, entry.revision)
+                .await
+            {
+                Ok(_) => return Ok(Some(account)),
+                Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => continue,
+                Err(e) => return Err(storage("cannot change the account", e)),
+            }
+        }
+        Err(CredentialError::Storage(format!(
+            "{key} kept changing under {CAS_TRIES} tries"
+        )))
+    }
+
+    pub(super) async fn insert_session(&self, session: Session) -> Result<(), CredentialError> {
+        self.store
+            .put(session_key(&session.hash), encode(&session)?)
+            .await
+            .map(drop)
+            .map_err(|e| storage("cannot store the session", e))
+    }
+
+    pub(super) async fn session(
+        &self,
+        hash: TokenHash,
+    ) -> Result<Option<Session>, CredentialError> {
+        self.read(&session_key(&hash)).await
+    }
+
+    /// Rewrites a session's `last_seen`, unless it changed or was deleted meanwhile (a touch
+    /// must not bring back a session signed out under it).
+    pub(super) async fn touch_session(&self, session: Session) -> Result<(), CredentialError> {
+        let key = session_key(&session.hash);
+        let entry = self
+            .store
+            .entry(&key)
+            .await
+            .map_err(|e| storage("cannot read the session", e))?
+            .filter(|entry| entry.operation == Operation::Put);
+        let Some(entry) = entry else {
+            return Ok(());
+        };
+        match self
+            .store
+            .update(&key, encode(&session)?, entry.revision)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(()),
+            Err(e) => Err(storage("cannot touch the session", e)),
+        }
+    }
+
+    /// Deletes a session; whether there was one.
+    pub(super) async fn delete_session(&self, hash: TokenHash) -> Result<bool, CredentialError> {
+        let key = session_key(&hash);
+        if self.raw(&key).await?.is_none() {
+            return Ok(false);
+        }
+        self.store
+            .delete(&key)
+            .await
+            .map_err(|e| storage("cannot delete the session", e))?;
+        Ok(true)
+    }
+
+    pub(super) async fn insert_token(&self, token: ApiToken) -> Result<(), CredentialError> {
+        self.store
+            .create(token_key(&token.hash), encode(&token)?)
+            .await
+            .map_err(|e| storage("cannot store the API token", e))?;
+        let key = project_tokens_key(token.project);
+        for _ in 0..CAS_TRIES {
+            let entry = self
+                .store
+                .entry(&key)
+                .await
+                .map_err(|e| storage("cannot read the token list", e))?
+                .filter(|entry| entry.operation == Operation::Put);
+            let (mut hashes, revision): (Vec<TokenHash>, u64) = match &entry {
+                Some(entry) => (decode(&key, &entry.value)?, entry.revision),
+                None => (Vec::new(), 0),
+            };
+            hashes.push(token.hash);
+            let written = match entry {
+                Some(_) => match self.store.update(&key, encode(&hashes)?, revision).await {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(false),
+                    Err(e) => Err(storage("cannot list the API token", e)),
+                },
+                None => match self.store.create(&key, encode(&hashes)?).await {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(storage("cannot list the API token", e)),
+                },
+            };
+            if written? {
+                return Ok(());
+            }
+        }
+        Err(CredentialError::Storage(format!(
+            "{key} kept changing under {CAS_TRIES} tries"
+        )))
+    }
+
+    pub(super) async fn token(&self, hash: TokenHash) -> Result<Option<ApiToken>, CredentialError> {
+        self.read(&token_key(&hash)).await
+    }
+
+    pub(super) async fn tokens_of(
+        &self,
+        project: ProjectId,
+    ) -> Result<Vec<ApiToken>, CredentialError> {
+        let hashes: Vec<TokenHash> = self
+            .read(&project_tokens_key(project))
+            .await?
+            .unwrap_or_default();
+        let mut tokens = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if let Some(token) = self.token(hash).await? {
+                tokens.push(token);
+            }
+        }
+        tokens.sort_by_key(|token| token.id.as_uuid().as_u128());
+        Ok(tokens)
+    }
+
+    /// Marks a token of `project` revoked; its hash when it was live.
+    pub(super) async fn revoke_token(
+        &self,
+        project: ProjectId,
+        id: ApiTokenId,
+    ) -> Result<Option<TokenHash>, CredentialError> {
+        let Some(token) = self
+            .tokens_of(project)
+            .await?
+            .into_iter()
+            .find(|token| token.id == id && !token.revoked)
+        else {
+            return Ok(None);
+        };
+        let revoked = ApiToken {
+            revoked: true,
+            ..token
+        };
+        self.store
+            .put(token_key(&revoked.hash), encode(&revoked)?)
+            .await
+            .map_err(|e| storage("cannot revoke the API token", e))?;
+        Ok(Some(revoked.hash))
+    }
+
+    pub(super) async fn put_secret(
+        &self,
+        channel: ChannelId,
+        sealed: Vec<u8>,
+    ) -> Result<(), CredentialError> {
+        self.store
+            .put(secret_key(channel), Bytes::from(sealed))
+            .await
+            .map(drop)
+            .map_err(|e| storage("cannot store the secret", e))
+    }
+
+    pub(super) async fn secret(
+        &self,
+        channel: ChannelId,
+    ) -> Result<Option<Vec<u8>>, CredentialError> {
+        Ok(self
+            .raw(&secret_key(channel))
+            .await?
+            .map(|bytes| bytes.to_vec()))
+    }
+
+    pub(super) async fn delete_secret(&self, channel: ChannelId) -> Result<bool, CredentialError> {
+        let key = secret_key(channel);
+        if self.raw(&key).await?.is_none() {
+            return Ok(false);
+        }
+        self.store
+            .delete(&key)
+            .await
+            .map_err(|e| storage("cannot delete the secret", e))?;
+        Ok(true)
+    }
+
+    /// Starts the task that watches the bucket for `cache`; it ends when the cache is dropped.
+    pub(super) fn watch(&self, cache: Weak<AuthCache>) {
+        let this = self.clone();
+        tokio::spawn(async move { this.watch_loop(cache).await });
+    }
+
+    async fn watch_loop(self, cache: Weak<AuthCache>) {
+        loop {
+            match self
+                .store
+                .watch_many(["account.>", "session.>", "token.>"])
+                .await
+            {
+                Ok(mut watch) => {
+                    let Some(live) = cache.upgrade() else {
+                        return;
+                    };
+                    live.set_live(true);
+                    drop(live);
+                    let mut check = tokio::time::interval(WATCH_CHECK_EVERY);
+                    loop {
+                        tokio::select! {
+                            entry = watch.next() => match entry {
+                                Some(Ok(entry)) => {
+                                    let Some(cache) = cache.upgrade() else { return };
+                                    cache.invalidate(
+                                        invalidation_of(&entry.key).unwrap_or(Invalidation::All),
+                                    );
+                                }
+                                Some(Err(e)) => {
+                                    tracing::warn!(error = %e, "credential watch failed");
+                                    break;
+                                }
+                                None => break,
+                            },
+                            _ = check.tick() => {
+                                if cache.strong_count() == 0 {
+                                    return;
+                                }
+                                if self.client.connection_state()
+                                    != async_nats::connection::State::Connected
+                                {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot watch the credential bucket"),
+            }
+            let Some(live) = cache.upgrade() else {
+                return;
+            };
+            live.set_live(false);
+            drop(live);
+            tokio::time::sleep(WATCH_CHECK_EVERY).await;
+        }
+    }
+}
