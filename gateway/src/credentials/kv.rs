@@ -153,6 +153,23 @@ impl KvCredentials {
             .map_err(|e| storage("cannot read the credential bucket", e))
     }
 
+    /// Every key of the bucket with its raw value (for tests that look at what is stored).
+    pub async fn raw_entries(&self) -> Result<Vec<(String, Bytes)>, CredentialError> {
+        let mut keys = self
+            .store
+            .keys()
+            .await
+            .map_err(|e| storage("cannot list the credential bucket", e))?;
+        let mut entries = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| storage("cannot list the credential bucket", e))?;
+            if let Some(value) = self.raw(&key).await? {
+                entries.push((key, value));
+            }
+        }
+        Ok(entries)
+    }
+
     async fn read<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CredentialError> {
         match self.raw(key).await? {
             Some(bytes) => decode(key, &bytes).map(Some),

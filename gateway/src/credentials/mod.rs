@@ -158,8 +158,9 @@ impl CredentialStore {
     }
 
     /// A store on `backend`; starts its invalidation feed (SQLite: a thread; KV: a task of the
-    /// current tokio runtime).
+    /// current tokio runtime) and prepares the dummy password hash on the blocking pool.
     pub fn new(backend: Backend, options: CredentialOptions) -> Result<Self, CredentialError> {
+        tokio::task::spawn_blocking(password::prepare_dummy);
         let cache = Arc::new(AuthCache::default());
         backend.watch(Arc::downgrade(&cache))?;
         Ok(Self {

@@ -78,11 +78,22 @@ pub fn verify(password: &str, phc: &PasswordPhc) -> bool {
     }
 }
 
+/// The dummy hash unknown emails are verified against, made on first use.
+fn dummy() -> Option<&'static str> {
+    static DUMMY: OnceLock<Option<String>> = OnceLock::new();
+    DUMMY
+        .get_or_init(|| hash("switchboard-dummy-password").ok().map(|p| p.0))
+        .as_deref()
+}
+
+/// Makes the dummy hash now (blocking), so that the first unknown email does not pay for it.
+pub fn prepare_dummy() {
+    dummy();
+}
+
 /// Spends the time of one verification and matches nothing: the answer to an unknown email.
 pub fn verify_dummy(password: &str) {
-    static DUMMY: OnceLock<Option<String>> = OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash("switchboard-dummy-password").ok().map(|p| p.0));
-    let Some(dummy) = dummy else {
+    let Some(dummy) = dummy() else {
         return;
     };
     let truncated = &password.as_bytes()[..password.len().min(MAX_PASSWORD_BYTES)];

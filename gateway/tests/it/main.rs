@@ -2,6 +2,8 @@
 //! six):
 //!
 //! - [`api`]: the HTTP API in-process through `app(..).oneshot(..)`, on real logs;
+//! - [`credentials`]: the credential store on SQLite and on a JetStream bucket, one suite for
+//!   both, two handles as two nodes;
 //! - [`cluster_serve`]: two `serve` processes on a 3-node JetStream cluster under node kills,
 //!   ending equal to a rebuild (`verify`);
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
@@ -26,6 +28,7 @@ mod bench_dataset;
 mod bench_projections;
 mod cluster_serve;
 mod common;
+mod credentials;
 mod events_tail;
 mod faults;
 mod health;

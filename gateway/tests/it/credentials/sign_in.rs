@@ -1,0 +1,237 @@
+//! Signing in: accounts, passwords, throttling, the root token, session expiry, reopening.
+
+use super::*;
+
+pub(super) async fn sign_in_and_authenticate<H: Harness>(harness: &H) {
+    let store = harness.open(options()).await;
+    let (project, operator) = account(&store, "Anna@Example.com").await;
+    let session = store
+        .login(" anna@EXAMPLE.com", PASSWORD, client())
+        .await
+        .expect("login");
+    assert_eq!((session.operator, session.project), (operator, project));
+    assert_eq!(
+        TokenKind::of(session.token.expose()),
+        Some(TokenKind::Session)
+    );
+    let expected = Principal::Operator {
+        operator,
+        project,
+        via: Via::Session,
+    };
+    let (principal, csrf) = store
+        .authenticate_session(session.token.expose())
+        .await
+        .expect("authenticate")
+        .expect("a live session");
+    assert_eq!(principal, expected);
+    assert!(csrf.matches(session.csrf.expose()));
+    // Twice (the second from the cache), and as a bearer token.
+    for _ in 0..2 {
+        assert_eq!(
+            store
+                .authenticate_bearer(session.token.expose())
+                .await
+                .expect("auth"),
+            Some(expected)
+        );
+    }
+    assert_eq!(
+        store.authenticate_bearer(ROOT).await.expect("auth"),
+        Some(Principal::Root)
+    );
+    assert!(store.is_root(ROOT));
+    let forged = format!("sb_s_{}", "A".repeat(43));
+    for wrong in [
+        "",
+        "nonsense",
+        "root-token-of-the-tests-0002",
+        "sb_s_",
+        session.csrf.expose(),
+        &forged,
+    ] {
+        assert!(!lives(&store, wrong).await, "{wrong}");
+        assert!(
+            store
+                .authenticate_session(wrong)
+                .await
+                .expect("auth")
+                .is_none()
+        );
+        assert!(!store.is_root(wrong));
+    }
+
+    // The email is unique across the installation, whatever its case; the operator too.
+    let taken = store
+        .create_account(
+            ProjectId::new(),
+            OperatorId::new(),
+            "ANNA@example.com",
+            PASSWORD,
+        )
+        .await;
+    assert!(
+        matches!(taken, Err(CredentialError::EmailTaken)),
+        "{taken:?}"
+    );
+    let twice = store
+        .create_account(project, operator, "other@example.com", PASSWORD)
+        .await;
+    assert!(
+        matches!(twice, Err(CredentialError::OperatorExists)),
+        "{twice:?}"
+    );
+    // The failed creation left the other email free.
+    account(&store, "other@example.com").await;
+    let weak = store
+        .create_account(project, OperatorId::new(), "weak@example.com", "short")
+        .await;
+    assert!(
+        matches!(weak, Err(CredentialError::WeakPassword(_))),
+        "{weak:?}"
+    );
+    let stored = store
+        .account(operator)
+        .await
+        .expect("read")
+        .expect("account");
+    assert_eq!(stored.email.as_str(), "anna@example.com");
+    assert!(stored.active);
+}
+
+pub(super) async fn wrong_password_and_unknown_email_fail_alike<H: Harness>(harness: &H) {
+    let store = harness.open(options()).await;
+    account(&store, "boris@example.com").await;
+    // One round of each first: the dummy hash of unknown emails is made once per process.
+    let _ = store.login("boris@example.com", "not it", client()).await;
+    let _ = store.login("nobody@example.com", "not it", client()).await;
+    let started = Instant::now();
+    let wrong = store
+        .login("boris@example.com", "not the password", client())
+        .await
+        .expect_err("wrong password");
+    let wrong_took = started.elapsed();
+    let started = Instant::now();
+    let unknown = store
+        .login("nobody@example.com", PASSWORD, client())
+        .await
+        .expect_err("unknown email");
+    let unknown_took = started.elapsed();
+    let malformed = store
+        .login("not an email", PASSWORD, client())
+        .await
+        .expect_err("malformed email");
+    println!("wrong password {wrong_took:?}, unknown email {unknown_took:?}");
+    for error in [&wrong, &unknown, &malformed] {
+        assert!(matches!(error, LoginError::BadCredentials), "{error:?}");
+        assert_eq!(error.to_string(), "wrong email or password");
+    }
+}
+
+pub(super) async fn throttling_kicks_in_and_recovers<H: Harness>(harness: &H) {
+    let store = harness
+        .open(CredentialOptions {
+            throttle: ThrottleConfig {
+                per_account_burst: NonZeroU32::new(3).expect("3"),
+                per_account_period: Duration::from_millis(500),
+                ..ThrottleConfig::default()
+            },
+            ..options()
+        })
+        .await;
+    account(&store, "carl@example.com").await;
+    for attempt in 0..3 {
+        let error = store
+            .login("carl@example.com", "guess guess", client())
+            .await
+            .expect_err("wrong password");
+        assert!(
+            matches!(error, LoginError::BadCredentials),
+            "attempt {attempt}: {error:?}"
+        );
+    }
+    // Even the right password is throttled now, from another address too.
+    let other_address = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+    let error = store
+        .login("CARL@example.com", PASSWORD, other_address)
+        .await
+        .expect_err("throttled");
+    let LoginError::Throttled { retry_after } = error else {
+        panic!("not throttled: {error:?}");
+    };
+    assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_millis(500));
+    tokio::time::sleep(retry_after + Duration::from_millis(50)).await;
+    store
+        .login("carl@example.com", PASSWORD, client())
+        .await
+        .expect("allowed again after the wait");
+}
+
+pub(super) async fn set_password_replaces_it<H: Harness>(harness: &H) {
+    let store = harness.open(options()).await;
+    let (_, operator) = account(&store, "hana@example.com").await;
+    store
+        .set_password(operator, "a brand new one")
+        .await
+        .expect("set");
+    let old = store
+        .login("hana@example.com", PASSWORD, client())
+        .await
+        .expect_err("old");
+    assert!(matches!(old, LoginError::BadCredentials), "{old:?}");
+    store
+        .login("hana@example.com", "a brand new one", client())
+        .await
+        .expect("new");
+    assert!(matches!(
+        store.set_password(operator, "short").await,
+        Err(CredentialError::WeakPassword(_))
+    ));
+    assert!(matches!(
+        store.set_password(OperatorId::new(), "long enough").await,
+        Err(CredentialError::UnknownOperator)
+    ));
+}
+
+pub(super) async fn expired_sessions_end<H: Harness>(harness: &H) {
+    let store = harness
+        .open(CredentialOptions {
+            session_ttl: Duration::from_millis(400),
+            ..options()
+        })
+        .await;
+    account(&store, "kim@example.com").await;
+    let session = store
+        .login("kim@example.com", PASSWORD, client())
+        .await
+        .expect("login");
+    assert!(lives(&store, session.token.expose()).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!lives(&store, session.token.expose()).await);
+    // Also for a handle that never cached it.
+    let other = harness.open(options()).await;
+    assert!(!lives(&other, session.token.expose()).await);
+}
+
+pub(super) async fn credentials_outlive_the_handle<H: Harness>(harness: &H) {
+    let store = harness.open(options()).await;
+    let (_, operator) = account(&store, "lena@example.com").await;
+    let session = store
+        .login("lena@example.com", PASSWORD, client())
+        .await
+        .expect("login");
+    let token = store
+        .create_api_token(operator, "etl")
+        .await
+        .expect("token");
+    drop(store);
+    let reopened = harness.open(options()).await;
+    assert!(lives(&reopened, session.token.expose()).await);
+    assert!(lives(&reopened, token.token.expose()).await);
+    let (_, csrf) = reopened
+        .authenticate_session(session.token.expose())
+        .await
+        .expect("auth")
+        .expect("session");
+    assert!(csrf.matches(session.csrf.expose()));
+}
