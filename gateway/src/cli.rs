@@ -85,6 +85,9 @@ pub struct VerifyArgs {
 pub enum BenchCommand {
     /// Appends through the command service on both backends, and raw JetStream publishes.
     Append(crate::bench::append::AppendArgs),
+    /// Authentication on both credential backends: cached and uncached lookups, sign-in, and
+    /// the delay until another handle refuses a revoked token.
+    Credentials(crate::bench::credentials::CredentialsArgs),
     /// Writes a generated inbox history (the one `bench projections` measures) as JSON lines.
     Dataset(crate::bench::dataset::DatasetArgs),
     /// Generates a history into a fresh log and measures the read models on it: rebuild rates,
@@ -193,6 +196,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(CliError::Bench),
             Command::Rebuild(args) => rebuild(args).await,
             Command::Verify(args) => verify(args).await,
+            Command::Bench(BenchCommand::Credentials(args)) => {
+                crate::bench::credentials::credentials(args)
+                    .await
+                    .map_err(CliError::Bench)
+            }
             Command::Bench(BenchCommand::Projections(args)) => {
                 Box::pin(crate::bench::projections::projections(*args))
                     .await

@@ -609,9 +609,9 @@ async fn measure(
 }
 
 /// A nats-server started for the bench: loopback, free port, temp store; killed on drop.
-struct LocalNats {
+pub(super) struct LocalNats {
     child: Child,
-    url: String,
+    pub(super) url: String,
     _store: tempfile::TempDir,
 }
 
@@ -636,7 +636,7 @@ fn find_nats_server() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-async fn start_nats() -> Result<LocalNats, String> {
+pub(super) async fn start_nats() -> Result<LocalNats, String> {
     let binary = find_nats_server().ok_or(
         "no nats-server found: pass --nats URL, set NATS_SERVER_BIN, or run `bash deploy/install-nats-server.sh`",
     )?;

@@ -2,6 +2,8 @@
 //! `api`, `serve`, `readmodels` or `rebuild` imports this tree.
 //!
 //! - [`append`]: `bench append`, what the log and the command service sustain;
+//! - [`credentials`]: `bench credentials`, what authenticating a request costs (cached and not),
+//!   what a sign-in costs, and how soon another node refuses a revoked token;
 //! - [`dataset`]: `bench dataset`, the generated history of [`switchboard_dataset`] written as
 //!   JSON lines;
 //! - [`projections`]: `bench projections`, what the read models cost on that history, phase by
@@ -11,6 +13,7 @@
 //! go to stderr; the last stdout line of every bench is one JSON object.
 
 pub mod append;
+pub mod credentials;
 pub mod dataset;
 pub mod projections;
 

@@ -1,5 +1,7 @@
 //! The two storages behind one set of primitives: [`Backend`] dispatches each to the SQLite
-//! file or the JetStream bucket. The account logic above it (`mod.rs`) is written once.
+//! file or the JetStream bucket. The account logic above it (`mod.rs`) is written once, and is
+//! the only caller: the primitives are private to the module, so nothing can write around the
+//! cache's invalidation.
 
 use super::AccountChange;
 use super::cache::AuthCache;
@@ -27,19 +29,25 @@ macro_rules! dispatch {
 }
 
 impl Backend {
-    pub async fn insert_account(&self, account: Account) -> Result<(), CredentialError> {
+    pub(super) async fn insert_account(&self, account: Account) -> Result<(), CredentialError> {
         dispatch!(self.insert_account(account))
     }
 
-    pub async fn account(&self, operator: OperatorId) -> Result<Option<Account>, CredentialError> {
+    pub(super) async fn account(
+        &self,
+        operator: OperatorId,
+    ) -> Result<Option<Account>, CredentialError> {
         dispatch!(self.account(operator))
     }
 
-    pub async fn account_by_email(&self, email: Email) -> Result<Option<Account>, CredentialError> {
+    pub(super) async fn account_by_email(
+        &self,
+        email: Email,
+    ) -> Result<Option<Account>, CredentialError> {
         dispatch!(self.account_by_email(email))
     }
 
-    pub async fn change_account(
+    pub(super) async fn change_account(
         &self,
         operator: OperatorId,
         change: AccountChange,
@@ -47,44 +55,53 @@ impl Backend {
         dispatch!(self.change_account(operator, change))
     }
 
-    pub async fn insert_session(&self, session: Session) -> Result<(), CredentialError> {
+    pub(super) async fn insert_session(&self, session: Session) -> Result<(), CredentialError> {
         dispatch!(self.insert_session(session))
     }
 
-    pub async fn session(&self, hash: TokenHash) -> Result<Option<Session>, CredentialError> {
+    pub(super) async fn session(
+        &self,
+        hash: TokenHash,
+    ) -> Result<Option<Session>, CredentialError> {
         dispatch!(self.session(hash))
     }
 
-    pub async fn touch_session(&self, session: Session) -> Result<(), CredentialError> {
+    pub(super) async fn touch_session(&self, session: Session) -> Result<(), CredentialError> {
         dispatch!(self.touch_session(session))
     }
 
-    pub async fn delete_session(&self, hash: TokenHash) -> Result<bool, CredentialError> {
+    pub(super) async fn delete_session(&self, hash: TokenHash) -> Result<bool, CredentialError> {
         dispatch!(self.delete_session(hash))
     }
 
     /// Deletes expired sessions where that is one statement (SQLite); the bucket's are deleted
     /// when a lookup finds them dead.
-    pub async fn delete_expired_sessions(&self, now: Timestamp) -> Result<usize, CredentialError> {
+    pub(super) async fn delete_expired_sessions(
+        &self,
+        now: Timestamp,
+    ) -> Result<usize, CredentialError> {
         match self {
             Backend::Sqlite(store) => store.delete_expired_sessions(now).await,
             Backend::Kv(_) => Ok(0),
         }
     }
 
-    pub async fn insert_token(&self, token: ApiToken) -> Result<(), CredentialError> {
+    pub(super) async fn insert_token(&self, token: ApiToken) -> Result<(), CredentialError> {
         dispatch!(self.insert_token(token))
     }
 
-    pub async fn token(&self, hash: TokenHash) -> Result<Option<ApiToken>, CredentialError> {
+    pub(super) async fn token(&self, hash: TokenHash) -> Result<Option<ApiToken>, CredentialError> {
         dispatch!(self.token(hash))
     }
 
-    pub async fn tokens_of(&self, project: ProjectId) -> Result<Vec<ApiToken>, CredentialError> {
+    pub(super) async fn tokens_of(
+        &self,
+        project: ProjectId,
+    ) -> Result<Vec<ApiToken>, CredentialError> {
         dispatch!(self.tokens_of(project))
     }
 
-    pub async fn revoke_token(
+    pub(super) async fn revoke_token(
         &self,
         project: ProjectId,
         id: ApiTokenId,
@@ -92,7 +109,7 @@ impl Backend {
         dispatch!(self.revoke_token(project, id))
     }
 
-    pub async fn put_secret(
+    pub(super) async fn put_secret(
         &self,
         channel: ChannelId,
         sealed: Vec<u8>,
@@ -100,16 +117,19 @@ impl Backend {
         dispatch!(self.put_secret(channel, sealed))
     }
 
-    pub async fn secret(&self, channel: ChannelId) -> Result<Option<Vec<u8>>, CredentialError> {
+    pub(super) async fn secret(
+        &self,
+        channel: ChannelId,
+    ) -> Result<Option<Vec<u8>>, CredentialError> {
         dispatch!(self.secret(channel))
     }
 
-    pub async fn delete_secret(&self, channel: ChannelId) -> Result<bool, CredentialError> {
+    pub(super) async fn delete_secret(&self, channel: ChannelId) -> Result<bool, CredentialError> {
         dispatch!(self.delete_secret(channel))
     }
 
     /// Starts the invalidation feed of `cache` (a poller thread or a watch task).
-    pub fn watch(&self, cache: Weak<AuthCache>) -> Result<(), CredentialError> {
+    pub(super) fn watch(&self, cache: Weak<AuthCache>) -> Result<(), CredentialError> {
         match self {
             Backend::Sqlite(store) => store.watch(cache),
             Backend::Kv(store) => {

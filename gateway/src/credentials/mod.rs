@@ -81,9 +81,31 @@ impl Default for CredentialOptions {
     }
 }
 
+impl CredentialOptions {
+    /// The options `serve` starts with: the root token and the secret key from the environment
+    /// or `data_dir` (each generated there, 0600, at the first start), the other settings at
+    /// their defaults. The caller prints a generated root token once
+    /// ([`RootTokenOrigin::Generated`]).
+    pub fn from_environment(
+        data_dir: &Path,
+    ) -> Result<(Self, RootTokenOrigin, SecretKeyOrigin), CredentialError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            CredentialError::Storage(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let (root, root_origin) = RootToken::from_environment(data_dir)?;
+        let (key, key_origin) = SecretKey::from_environment(data_dir)?;
+        let options = Self {
+            root: Some(root),
+            secret_key: Some(key),
+            ..Self::default()
+        };
+        Ok((options, root_origin, key_origin))
+    }
+}
+
 /// A change of one account, applied atomically by a backend.
 #[derive(Clone, Debug)]
-pub enum AccountChange {
+pub(crate) enum AccountChange {
     Password(PasswordPhc),
     /// Inactive, and every session and token ended (epoch bumped).
     Deactivate,
@@ -432,7 +454,10 @@ impl CredentialStore {
                 .live_account(session.operator, session.project, session.epoch)
                 .await?;
         if !alive {
-            self.inner.backend.delete_session(hash).await?;
+            // Cleaning up is not the caller's business: a failure is only logged.
+            if let Err(e) = self.inner.backend.delete_session(hash).await {
+                tracing::warn!(error = %e, "cannot delete an ended session");
+            }
             return Ok(None);
         }
         let seen_every = i64::try_from(LAST_SEEN_EVERY.as_micros()).unwrap_or(i64::MAX);
@@ -486,7 +511,8 @@ impl CredentialStore {
     }
 
     /// Creates an API token acting as `operator` (an admin, checked by the caller) in their
-    /// project. The token is in the answer only; the store keeps its hash.
+    /// project. The token is in the answer only; the store keeps its hash. An unknown or
+    /// deactivated operator is [`CredentialError::UnknownOperator`].
     pub async fn create_api_token(
         &self,
         operator: OperatorId,

@@ -17,7 +17,7 @@ use super::password::PasswordPhc;
 use super::records::{Account, ApiToken, ApiTokenId, CredentialError, Email, Session};
 use super::tokens::{Csrf, TokenHash};
 use parking_lot::Mutex;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_seen INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_operator ON sessions (operator);
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
 CREATE TABLE IF NOT EXISTS api_tokens (
     id BLOB PRIMARY KEY,
     hash BLOB NOT NULL UNIQUE,
@@ -180,6 +181,18 @@ fn read_error(e: rusqlite::Error) -> CredentialError {
     }
 }
 
+/// The `table.column` a UNIQUE or PRIMARY KEY constraint refused, from SQLite's message.
+fn unique_violation(e: &rusqlite::Error) -> Option<&str> {
+    match e {
+        rusqlite::Error::SqliteFailure(failure, Some(message))
+            if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            message.strip_prefix("UNIQUE constraint failed: ")
+        }
+        _ => None,
+    }
+}
+
 fn bump_revision(conn: &Connection) -> rusqlite::Result<usize> {
     conn.execute("UPDATE revision SET value = value + 1 WHERE id = 1", [])
 }
@@ -216,38 +229,26 @@ impl SqliteCredentials {
 
     pub(super) async fn insert_account(&self, account: Account) -> Result<(), CredentialError> {
         self.call(move |conn| {
-            let tx = conn.transaction().map_err(|e| storage("begin", e))?;
-            let email_taken: bool = tx
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM accounts WHERE email = ?1)",
-                    [account.email.as_str()],
-                    |r| r.get(0),
-                )
-                .map_err(read_error)?;
-            if email_taken {
-                return Err(CredentialError::EmailTaken);
-            }
-            let inserted = tx
-                .execute(
-                    &format!(
-                        "INSERT OR IGNORE INTO accounts ({ACCOUNT_COLUMNS}) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                    ),
-                    params![
-                        id_blob(account.operator.as_uuid()),
-                        id_blob(account.project.as_uuid()),
-                        account.email.as_str(),
-                        account.password.as_str(),
-                        account.active,
-                        stored_epoch(account.epoch),
-                        account.created_at.as_micros(),
-                    ],
-                )
-                .map_err(|e| storage("cannot insert the account", e))?;
-            if inserted == 0 {
-                return Err(CredentialError::OperatorExists);
-            }
-            tx.commit().map_err(|e| storage("commit", e))
+            conn.execute(
+                &format!(
+                    "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    id_blob(account.operator.as_uuid()),
+                    id_blob(account.project.as_uuid()),
+                    account.email.as_str(),
+                    account.password.as_str(),
+                    account.active,
+                    stored_epoch(account.epoch),
+                    account.created_at.as_micros(),
+                ],
+            )
+            .map(drop)
+            .map_err(|e| match unique_violation(&e) {
+                Some("accounts.email") => CredentialError::EmailTaken,
+                Some("accounts.operator") => CredentialError::OperatorExists,
+                _ => storage("cannot insert the account", e),
+            })
         })
         .await
     }
@@ -291,7 +292,9 @@ impl SqliteCredentials {
         change: AccountChange,
     ) -> Result<Option<Account>, CredentialError> {
         self.call(move |conn| {
-            let tx = conn.transaction().map_err(|e| storage("begin", e))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage("begin", e))?;
             let id = id_blob(operator.as_uuid());
             let changed = match &change {
                 AccountChange::Password(phc) => tx.execute(
@@ -386,7 +389,9 @@ impl SqliteCredentials {
     /// Deletes a session; whether there was one.
     pub(super) async fn delete_session(&self, hash: TokenHash) -> Result<bool, CredentialError> {
         self.call(move |conn| {
-            let tx = conn.transaction().map_err(|e| storage("begin", e))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage("begin", e))?;
             let deleted = tx
                 .execute("DELETE FROM sessions WHERE hash = ?1", [hash.as_bytes()])
                 .map_err(|e| storage("cannot delete the session", e))?;
@@ -475,7 +480,9 @@ impl SqliteCredentials {
         id: ApiTokenId,
     ) -> Result<Option<TokenHash>, CredentialError> {
         self.call(move |conn| {
-            let tx = conn.transaction().map_err(|e| storage("begin", e))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage("begin", e))?;
             let hash = tx
                 .query_row(
                     "UPDATE api_tokens SET revoked = 1 \

@@ -294,3 +294,25 @@ fn debug_output_holds_no_secret() {
         "non-secrets still show: {printed}"
     );
 }
+
+#[test]
+fn options_from_the_data_directory_are_stable() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let (options, root, key) = super::CredentialOptions::from_environment(&data).expect("options");
+    // The test process may have the variables set; then nothing is generated, which is right too.
+    if std::env::var_os(super::root::ROOT_TOKEN_ENV).is_none() {
+        let RootTokenOrigin::Generated { token, .. } = root else {
+            panic!("not generated: {root:?}");
+        };
+        assert!(options.root.as_ref().expect("root").matches(token.expose()));
+        let (again, origin, _) =
+            super::CredentialOptions::from_environment(&data).expect("options");
+        assert!(matches!(origin, RootTokenOrigin::File(_)));
+        assert!(again.root.expect("root").matches(token.expose()));
+    }
+    if std::env::var_os(super::secrets::SECRET_KEY_ENV).is_none() {
+        assert!(matches!(key, SecretKeyOrigin::Generated(_)));
+    }
+    assert!(options.secret_key.is_some());
+}

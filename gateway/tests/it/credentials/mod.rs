@@ -217,6 +217,7 @@ macro_rules! conformance {
 
 conformance!(
     sign_in_and_authenticate,
+    one_email_one_account_across_nodes,
     wrong_password_and_unknown_email_fail_alike,
     throttling_kicks_in_and_recovers,
     set_password_replaces_it,
