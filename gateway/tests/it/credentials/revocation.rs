@@ -190,3 +190,42 @@ pub(super) async fn revocations_reach_the_other_node<H: Harness>(harness: &H) {
     })
     .await;
 }
+
+/// While a node cannot watch the bucket it trusts no cached answer (a revocation could be
+/// passing it by): authentication fails as a storage error rather than answering from the
+/// cache, and works again, from a fresh cache, once the server is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_cache_is_not_trusted_while_the_watch_is_down() {
+    let mut harness = KvHarness::new().await;
+    let store = harness.open(options()).await;
+    let (_, operator) = account(&store, "pia@example.com").await;
+    let token = store
+        .create_api_token(operator, "etl")
+        .await
+        .expect("token");
+    seen_within("the feed up", || async { store.cache_is_live() }).await;
+    assert!(lives(&store, token.token.expose()).await);
+
+    tokio::task::block_in_place(|| harness.server.stop());
+    seen_within("the feed down", || async { !store.cache_is_live() }).await;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        store.authenticate_bearer(token.token.expose()),
+    )
+    .await;
+    assert!(
+        !matches!(answer, Ok(Ok(Some(_)))),
+        "answered from the cache while the watch was down: {answer:?}"
+    );
+
+    tokio::task::block_in_place(|| harness.server.restart());
+    let start = Instant::now();
+    while !store.cache_is_live() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the feed never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(lives(&store, token.token.expose()).await);
+}
