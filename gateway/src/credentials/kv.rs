@@ -128,16 +128,25 @@ impl KvCredentials {
         let jetstream = async_nats::jetstream::new(client.clone());
         let store = match jetstream.get_key_value(&options.bucket).await {
             Ok(store) => store,
-            Err(_) => jetstream
-                .create_key_value(kv::Config {
-                    bucket: options.bucket.clone(),
-                    description: "Switchboard credentials and channel secrets".into(),
-                    history: 1,
-                    num_replicas: options.replicas.max(1),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| storage("cannot create the credential bucket", e))?,
+            Err(_) => {
+                let created = jetstream
+                    .create_key_value(kv::Config {
+                        bucket: options.bucket.clone(),
+                        description: "Switchboard credentials and channel secrets".into(),
+                        history: 1,
+                        num_replicas: options.replicas.max(1),
+                        ..Default::default()
+                    })
+                    .await;
+                match created {
+                    Ok(store) => store,
+                    // Another node may have created it meanwhile.
+                    Err(e) => jetstream
+                        .get_key_value(&options.bucket)
+                        .await
+                        .map_err(|_| storage("cannot create the credential bucket", e))?,
+                }
+            }
         };
         Ok(Self {
             client,

@@ -94,6 +94,22 @@ fn open_connection(path: &Path) -> Result<Connection, CredentialError> {
     Ok(conn)
 }
 
+/// Creates an empty file at `path` readable by its owner only, unless there is one.
+fn create_private(path: &Path) -> Result<(), CredentialError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(storage("cannot create the credential file", e)),
+    }
+}
+
 fn id_blob(uuid: &Uuid) -> &[u8] {
     uuid.as_bytes()
 }
@@ -198,11 +214,13 @@ fn bump_revision(conn: &Connection) -> rusqlite::Result<usize> {
 }
 
 impl SqliteCredentials {
-    /// Opens (creating) the credential file at `path` (blocking).
+    /// Opens (creating) the credential file at `path` (blocking). A new file is made with mode
+    /// 0600, which SQLite gives its `-wal` and `-shm` files too.
     pub fn open(path: &Path) -> Result<Self, CredentialError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| storage("cannot create the directory", e))?;
         }
+        create_private(path)?;
         let conn = open_connection(path)?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| storage("cannot create the credential tables", e))?;

@@ -316,3 +316,16 @@ fn options_from_the_data_directory_are_stable() {
     }
     assert!(options.secret_key.is_some());
 }
+
+#[cfg(unix)]
+#[test]
+fn the_credential_file_is_private() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("credentials.sqlite");
+    let store = super::SqliteCredentials::open(&path).expect("open");
+    assert_eq!(mode(&path), 0o600);
+    // SQLite gives the WAL of an open connection the main file's mode.
+    let wal = dir.path().join("credentials.sqlite-wal");
+    assert_eq!(mode(&wal), 0o600);
+    drop(store);
+}
