@@ -10,7 +10,8 @@
 //!
 //! Revocation: an account's `epoch` is bumped by deactivation and by signing out everywhere, and
 //! a session or token issued at another epoch is dead, so ending all of an operator's
-//! credentials is one write. Each handle learns of revocations by others through its backend's
+//! credentials is one write; a new password bumps the `session_epoch`, which only sessions
+//! carry. Each handle learns of revocations by others through its backend's
 //! feed (SQLite: a revision counter polled every 100 ms; KV: a watch of the bucket) and drops
 //! the cached answers they end.
 //!
@@ -106,6 +107,7 @@ impl CredentialOptions {
 /// A change of one account, applied atomically by a backend.
 #[derive(Clone, Debug)]
 pub(crate) enum AccountChange {
+    /// A new password; every session ended (session epoch bumped), API tokens kept.
     Password(PasswordPhc),
     /// Inactive, and every session and token ended (epoch bumped).
     Deactivate,
@@ -117,7 +119,10 @@ pub(crate) enum AccountChange {
 impl AccountChange {
     pub fn apply(&self, account: &mut Account) {
         match self {
-            Self::Password(phc) => account.password = phc.clone(),
+            Self::Password(phc) => {
+                account.password = phc.clone();
+                account.session_epoch += 1;
+            }
             Self::Deactivate => {
                 account.active = false;
                 account.epoch += 1;
@@ -127,9 +132,9 @@ impl AccountChange {
         }
     }
 
-    /// Whether it ends the account's sessions and tokens.
+    /// Whether it ends some of the account's credentials (sessions at least).
     pub fn revokes(&self) -> bool {
-        matches!(self, Self::Deactivate | Self::EndAll)
+        !matches!(self, Self::Activate)
     }
 }
 
@@ -235,6 +240,7 @@ impl CredentialStore {
             password: phc,
             active: true,
             epoch: 0,
+            session_epoch: 0,
             created_at: Timestamp::now(),
         };
         self.inner.backend.insert_account(account.clone()).await?;
@@ -245,8 +251,9 @@ impl CredentialStore {
         self.inner.backend.account(operator).await
     }
 
-    /// Sets a new password; sessions and tokens stay (call [`CredentialStore::logout_all`] to
-    /// end them too).
+    /// Sets a new password and ends every session of the operator (a stolen cookie dies with
+    /// the old password); API tokens stay ([`CredentialStore::logout_all`] ends them too). A
+    /// caller changing its own password signs in again with the new one.
     pub async fn set_password(
         &self,
         operator: OperatorId,
@@ -340,6 +347,7 @@ impl CredentialStore {
             operator: account.operator,
             project: account.project,
             epoch: account.epoch,
+            session_epoch: account.session_epoch,
             created_at: now,
             expires_at: later(now, self.inner.options.session_ttl),
             csrf: csrf.clone(),
@@ -424,12 +432,14 @@ impl CredentialStore {
         }))
     }
 
-    /// The account of a session or token, when it is active at `epoch` in `project`.
+    /// Whether the account of a session or token is active in `project` at `epoch` (and, for a
+    /// session, at `session_epoch`).
     async fn live_account(
         &self,
         operator: OperatorId,
         project: ProjectId,
         epoch: u64,
+        session_epoch: Option<u64>,
     ) -> Result<bool, CredentialError> {
         Ok(self
             .inner
@@ -437,7 +447,10 @@ impl CredentialStore {
             .account(operator)
             .await?
             .is_some_and(|account| {
-                account.active && account.epoch == epoch && account.project == project
+                account.active
+                    && account.epoch == epoch
+                    && account.project == project
+                    && session_epoch.is_none_or(|seen| seen == account.session_epoch)
             }))
     }
 
@@ -451,7 +464,12 @@ impl CredentialStore {
         };
         let alive = session.expires_at > now
             && self
-                .live_account(session.operator, session.project, session.epoch)
+                .live_account(
+                    session.operator,
+                    session.project,
+                    session.epoch,
+                    Some(session.session_epoch),
+                )
                 .await?;
         if !alive {
             // Cleaning up is not the caller's business: a failure is only logged.
@@ -492,7 +510,7 @@ impl CredentialStore {
         };
         if token.revoked
             || !self
-                .live_account(token.operator, token.project, token.epoch)
+                .live_account(token.operator, token.project, token.epoch, None)
                 .await?
         {
             return Ok(None);

@@ -55,7 +55,9 @@ impl fmt::Debug for Email {
 }
 
 /// An operator's sign-in account. `epoch` counts the operator's sign-outs of everything and
-/// deactivations: a session or token issued at another epoch is dead.
+/// deactivations: a session or token issued at another epoch is dead. `session_epoch` counts
+/// password changes, which end sessions only (an integration's token outlives its admin's new
+/// password).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Account {
     pub operator: OperatorId,
@@ -64,6 +66,7 @@ pub struct Account {
     pub password: PasswordPhc,
     pub active: bool,
     pub epoch: u64,
+    pub session_epoch: u64,
     pub created_at: Timestamp,
 }
 
@@ -76,6 +79,7 @@ impl fmt::Debug for Account {
             .field("password", &self.password)
             .field("active", &self.active)
             .field("epoch", &self.epoch)
+            .field("session_epoch", &self.session_epoch)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -87,8 +91,9 @@ pub struct Session {
     pub hash: TokenHash,
     pub operator: OperatorId,
     pub project: ProjectId,
-    /// The account's epoch when the session began.
+    /// The account's epochs when the session began.
     pub epoch: u64,
+    pub session_epoch: u64,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub csrf: Csrf,

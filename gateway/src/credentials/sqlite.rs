@@ -4,8 +4,9 @@
 //! forgets its cached authentications when another handle revoked something.
 //!
 //! Tables:
-//! - `accounts`: operator id → project, email (unique), password PHC, active, epoch, created;
-//! - `sessions`: session token hash → operator, project, epoch, created, expires, CSRF, last seen;
+//! - `accounts`: operator id → project, email (unique), password PHC, active, epochs, created;
+//! - `sessions`: session token hash → operator, project, epochs, created, expires, CSRF, last
+//!   seen;
 //! - `api_tokens`: token id → token hash (unique), name, operator, project, epoch, created,
 //!   revoked;
 //! - `channel_secrets`: channel id → sealed secret;
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     password TEXT NOT NULL,
     active INTEGER NOT NULL,
     epoch INTEGER NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    session_epoch INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sessions (
     hash BLOB PRIMARY KEY,
@@ -48,7 +50,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     csrf TEXT NOT NULL,
-    last_seen INTEGER NOT NULL
+    last_seen INTEGER NOT NULL,
+    session_epoch INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_operator ON sessions (operator);
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
@@ -143,7 +146,8 @@ fn stored_epoch(epoch: u64) -> i64 {
     i64::try_from(epoch).unwrap_or(i64::MAX)
 }
 
-const ACCOUNT_COLUMNS: &str = "operator, project, email, password, active, epoch, created_at";
+const ACCOUNT_COLUMNS: &str =
+    "operator, project, email, password, active, epoch, created_at, session_epoch";
 
 fn account_of(row: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -156,11 +160,12 @@ fn account_of(row: &Row<'_>) -> rusqlite::Result<Account> {
         active: row.get(4)?,
         epoch: epoch_of(row, 5)?,
         created_at: Timestamp::from_micros(row.get(6)?),
+        session_epoch: epoch_of(row, 7)?,
     })
 }
 
 const SESSION_COLUMNS: &str =
-    "hash, operator, project, epoch, created_at, expires_at, csrf, last_seen";
+    "hash, operator, project, epoch, created_at, expires_at, csrf, last_seen, session_epoch";
 
 fn session_of(row: &Row<'_>) -> rusqlite::Result<Session> {
     Ok(Session {
@@ -172,6 +177,7 @@ fn session_of(row: &Row<'_>) -> rusqlite::Result<Session> {
         expires_at: Timestamp::from_micros(row.get(5)?),
         csrf: Csrf::from_stored(row.get(6)?),
         last_seen: Timestamp::from_micros(row.get(7)?),
+        session_epoch: epoch_of(row, 8)?,
     })
 }
 
@@ -249,7 +255,8 @@ impl SqliteCredentials {
         self.call(move |conn| {
             conn.execute(
                 &format!(
-                    "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO accounts ({ACCOUNT_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ),
                 params![
                     id_blob(account.operator.as_uuid()),
@@ -259,6 +266,7 @@ impl SqliteCredentials {
                     account.active,
                     stored_epoch(account.epoch),
                     account.created_at.as_micros(),
+                    stored_epoch(account.session_epoch),
                 ],
             )
             .map(drop)
@@ -316,7 +324,8 @@ impl SqliteCredentials {
             let id = id_blob(operator.as_uuid());
             let changed = match &change {
                 AccountChange::Password(phc) => tx.execute(
-                    "UPDATE accounts SET password = ?2 WHERE operator = ?1",
+                    "UPDATE accounts SET password = ?2, session_epoch = session_epoch + 1 \
+                     WHERE operator = ?1",
                     params![id, phc.as_str()],
                 ),
                 AccountChange::Deactivate => tx.execute(
@@ -357,7 +366,8 @@ impl SqliteCredentials {
         self.call(move |conn| {
             conn.execute(
                 &format!(
-                    "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    "INSERT INTO sessions ({SESSION_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 params![
                     session.hash.as_bytes(),
@@ -368,6 +378,7 @@ impl SqliteCredentials {
                     session.expires_at.as_micros(),
                     session.csrf.expose(),
                     session.last_seen.as_micros(),
+                    stored_epoch(session.session_epoch),
                 ],
             )
             .map(drop)

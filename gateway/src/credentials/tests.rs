@@ -243,6 +243,7 @@ fn debug_output_holds_no_secret() {
         operator: OperatorId::new(),
         project: ProjectId::new(),
         epoch: 0,
+        session_epoch: 0,
         created_at: Timestamp::now(),
         expires_at: Timestamp::now(),
         csrf: csrf.clone(),
@@ -255,6 +256,7 @@ fn debug_output_holds_no_secret() {
         password: phc.clone(),
         active: true,
         epoch: 0,
+        session_epoch: 0,
         created_at: Timestamp::now(),
     };
     let api = ApiToken {

@@ -173,14 +173,26 @@ pub(super) async fn revocations_reach_the_other_node<H: Harness>(harness: &H) {
     })
     .await;
 
+    // A new password ends the sessions, not the tokens.
+    let t3 = a.create_api_token(operator, "three").await.expect("token");
+    assert!(lives(&b, t3.token.expose()).await);
+    a.set_password(operator, "another password")
+        .await
+        .expect("set password");
+    seen_within("password change on the other node", || async {
+        !lives(&b, s2.token.expose()).await
+    })
+    .await;
+    assert!(lives(&b, t3.token.expose()).await);
+
     a.logout_all(operator).await.expect("logout all");
     seen_within("sign-out of everything on the other node", || async {
-        !lives(&b, s2.token.expose()).await
+        !lives(&b, t3.token.expose()).await
     })
     .await;
     // And the other way round: b's revocation reaches a.
     let s4 = a
-        .login("nina@example.com", PASSWORD, client())
+        .login("nina@example.com", "another password", client())
         .await
         .expect("login");
     assert!(lives(&a, s4.token.expose()).await);

@@ -171,22 +171,44 @@ pub(super) async fn throttling_kicks_in_and_recovers<H: Harness>(harness: &H) {
         .expect("allowed again after the wait");
 }
 
+/// A new password ends the operator's sessions (a stolen cookie dies with the old password)
+/// and keeps their API tokens.
 pub(super) async fn set_password_replaces_it<H: Harness>(harness: &H) {
     let store = harness.open(options()).await;
     let (_, operator) = account(&store, "hana@example.com").await;
+    account(&store, "hugo@example.com").await;
+    let session = store
+        .login("hana@example.com", PASSWORD, client())
+        .await
+        .expect("login");
+    let other_session = store
+        .login("hugo@example.com", PASSWORD, client())
+        .await
+        .expect("login");
+    let token = store
+        .create_api_token(operator, "etl")
+        .await
+        .expect("token");
+    assert!(lives(&store, session.token.expose()).await);
+
     store
         .set_password(operator, "a brand new one")
         .await
         .expect("set");
+    assert!(!lives(&store, session.token.expose()).await);
+    assert!(lives(&store, token.token.expose()).await);
+    assert!(lives(&store, other_session.token.expose()).await);
     let old = store
         .login("hana@example.com", PASSWORD, client())
         .await
         .expect_err("old");
     assert!(matches!(old, LoginError::BadCredentials), "{old:?}");
-    store
+    let new = store
         .login("hana@example.com", "a brand new one", client())
         .await
         .expect("new");
+    assert!(lives(&store, new.token.expose()).await);
+    assert!(lives(&store, other_session.token.expose()).await);
     assert!(matches!(
         store.set_password(operator, "short").await,
         Err(CredentialError::WeakPassword(_))
