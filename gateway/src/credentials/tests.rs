@@ -331,3 +331,45 @@ fn the_credential_file_is_private() {
     assert_eq!(mode(&wal), 0o600);
     drop(store);
 }
+
+fn cached(operator: OperatorId) -> std::sync::Arc<super::cache::Cached> {
+    std::sync::Arc::new(super::cache::Cached {
+        principal: super::Principal::Operator {
+            operator,
+            project: ProjectId::new(),
+            via: super::Via::Session,
+        },
+        operator: Some(operator),
+        csrf: None,
+        expires_at: None,
+        loaded_at: std::time::Instant::now(),
+    })
+}
+
+#[test]
+fn the_cache_answers_only_while_live_and_drops_stale_inserts() {
+    use super::cache::{AuthCache, Invalidation};
+    let cache = AuthCache::default();
+    let (one, two) = (TokenHash::of("one"), TokenHash::of("two"));
+    let (alice, bob) = (OperatorId::new(), OperatorId::new());
+    cache.set_live(true);
+    let seen = cache.generation();
+    cache.insert(seen, one, cached(alice));
+    assert!(cache.get(&one).is_some());
+    // An answer read before an invalidation is not kept after it.
+    let before = cache.generation();
+    cache.invalidate(Invalidation::Token(two));
+    cache.insert(before, two, cached(bob));
+    assert!(cache.get(&two).is_none());
+    cache.insert(cache.generation(), two, cached(bob));
+    assert!(cache.get(&two).is_some());
+    // An operator's invalidation drops their entries only.
+    cache.invalidate(Invalidation::Operator(alice));
+    assert!(cache.get(&one).is_none());
+    assert!(cache.get(&two).is_some());
+    // Not live: nothing answered; live again: everything forgotten.
+    cache.set_live(false);
+    assert!(cache.get(&two).is_none());
+    cache.set_live(true);
+    assert!(cache.get(&two).is_none());
+}
