@@ -78,8 +78,13 @@ fn encode<T: Serialize>(value: &T) -> Result<Bytes, CredentialError> {
         .map_err(|e| storage("cannot encode a credential record", e))
 }
 
+/// Decodes the value of `key`; an error names the key's family only (a key may hold a token
+/// hash, which no message carries).
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, CredentialError> {
-    serde_json::from_slice(bytes).map_err(|e| CredentialError::Corrupt(format!("{key}: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        let family = key.split('.').next().unwrap_or_default();
+        CredentialError::Corrupt(format!("a `{family}` record: {e}"))
+    })
 }
 
 fn account_key(operator: OperatorId) -> String {
@@ -235,7 +240,9 @@ impl KvCredentials {
         let operator = std::str::from_utf8(&operator)
             .ok()
             .and_then(|text| text.parse::<OperatorId>().ok())
-            .ok_or_else(|| CredentialError::Corrupt(format!("{key}: not an operator id")))?;
+            .ok_or_else(|| {
+                CredentialError::Corrupt("an `email` record: not an operator id".into())
+            })?;
         // An email claimed by an account whose creation failed half-way has no account.
         Ok(self
             .account(operator)
@@ -273,7 +280,7 @@ impl KvCredentials {
             }
         }
         Err(CredentialError::Storage(format!(
-            "{key} kept changing under {CAS_TRIES} tries"
+            "a record kept changing under {CAS_TRIES} tries"
         )))
     }
 
@@ -364,7 +371,7 @@ impl KvCredentials {
             }
         }
         Err(CredentialError::Storage(format!(
-            "{key} kept changing under {CAS_TRIES} tries"
+            "a record kept changing under {CAS_TRIES} tries"
         )))
     }
 
