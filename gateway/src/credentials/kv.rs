@@ -7,7 +7,8 @@
 //! - `account.<operator>` → [`Account`]; changed with compare-and-set on its revision;
 //! - `email.<sha256 of the normalised email>` → the operator id: created exclusively, it makes
 //!   emails unique across the installation;
-//! - `session.<token hash>` → [`Session`];
+//! - `session.<token hash>` → [`Session`], with a message TTL to its expiry: the server deletes
+//!   it then (the bucket allows per-message TTLs; their delete markers live a minute);
 //! - `token.<token hash>` → [`ApiToken`];
 //! - `tokens.<project>` → the hashes of the project's API tokens (compare-and-set);
 //! - `secret.<channel>` → a sealed channel secret.
@@ -19,6 +20,7 @@ use super::AccountChange;
 use super::cache::{AuthCache, Invalidation};
 use super::records::{Account, ApiToken, ApiTokenId, CredentialError, Email, Session};
 use super::tokens::TokenHash;
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -27,12 +29,14 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use switchboard_schemas::{ChannelId, OperatorId, ProjectId};
+use switchboard_schemas::{ChannelId, OperatorId, ProjectId, Timestamp};
 
 /// The bucket's default name.
 pub const DEFAULT_BUCKET: &str = "switchboard-credentials";
 /// Tries of a compare-and-set before giving up.
 const CAS_TRIES: usize = 16;
+/// How long the marker of a session the server expired stays in the bucket.
+const SESSION_MARKER_TTL: Duration = Duration::from_secs(60);
 /// How often the watcher checks the connection, and waits before watching again.
 const WATCH_CHECK_EVERY: Duration = Duration::from_millis(250);
 
@@ -140,6 +144,8 @@ impl KvCredentials {
                         description: "Switchboard credentials and channel secrets".into(),
                         history: 1,
                         num_replicas: options.replicas.max(1),
+                        // Per-message TTLs (sessions), their delete markers kept a minute.
+                        limit_markers: Some(SESSION_MARKER_TTL),
                         ..Default::default()
                     })
                     .await;
@@ -284,12 +290,47 @@ impl KvCredentials {
         )))
     }
 
-    pub(super) async fn insert_session(&self, session: Session) -> Result<(), CredentialError> {
-        self.store
-            .put(session_key(&session.hash), encode(&session)?)
+    /// Stores a session with a message TTL running to its expiry, so the server deletes it then
+    /// (a session never presented again would otherwise stay forever). With `revision`, only
+    /// over that revision of the key (a touch must not bring back a deleted session).
+    async fn put_session(
+        &self,
+        session: &Session,
+        revision: Option<u64>,
+    ) -> Result<bool, CredentialError> {
+        let remaining = session.expires_at.as_micros() - Timestamp::now().as_micros();
+        // Whole seconds, rounded up, at least one.
+        let ttl_secs = u64::try_from(remaining)
+            .unwrap_or(0)
+            .div_ceil(1_000_000)
+            .max(1);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_TTL,
+            ttl_secs.to_string().as_str(),
+        );
+        if let Some(revision) = revision {
+            headers.insert(
+                async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+                revision.to_string().as_str(),
+            );
+        }
+        let subject = format!("{}{}", self.store.prefix, session_key(&session.hash));
+        // A context is a few fields over the client: made per sign-in rather than kept.
+        let acked = async_nats::jetstream::new(self.client.clone())
+            .publish_with_headers(subject, headers, encode(session)?)
             .await
-            .map(drop)
-            .map_err(|e| storage("cannot store the session", e))
+            .map_err(|e| storage("cannot store the session", e))?
+            .await;
+        match acked {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Ok(false),
+            Err(e) => Err(storage("cannot store the session", e)),
+        }
+    }
+
+    pub(super) async fn insert_session(&self, session: Session) -> Result<(), CredentialError> {
+        self.put_session(&session, None).await.map(drop)
     }
 
     pub(super) async fn session(
@@ -312,15 +353,9 @@ impl KvCredentials {
         let Some(entry) = entry else {
             return Ok(());
         };
-        match self
-            .store
-            .update(&key, encode(&session)?, entry.revision)
+        self.put_session(&session, Some(entry.revision))
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(()),
-            Err(e) => Err(storage("cannot touch the session", e)),
-        }
+            .map(drop)
     }
 
     /// Deletes a session; whether there was one.

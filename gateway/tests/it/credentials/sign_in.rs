@@ -288,3 +288,35 @@ pub(super) async fn one_email_one_account_across_nodes<H: Harness>(harness: &H) 
         assert_eq!(session.operator, winner.operator);
     }
 }
+
+/// The bucket forgets a session when it expires (its message TTL), presented again or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_sessions_leave_the_bucket_when_they_expire() {
+    let harness = KvHarness::new().await;
+    let store = harness
+        .open(CredentialOptions {
+            session_ttl: Duration::from_secs(1),
+            ..options()
+        })
+        .await;
+    account(&store, "quinn@example.com").await;
+    let session = store
+        .login("quinn@example.com", PASSWORD, client())
+        .await
+        .expect("login");
+    let Backend::Kv(kv) = store.backend() else {
+        panic!("not a bucket");
+    };
+    let key = format!("session.{}", session.token.hash().to_hex());
+    assert!(kv.raw(&key).await.expect("read").is_some());
+    let start = Instant::now();
+    while kv.raw(&key).await.expect("read").is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the expired session is still in the bucket"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("session gone from the bucket after {:?}", start.elapsed());
+    assert!(!lives(&store, session.token.expose()).await);
+}
