@@ -1,7 +1,8 @@
 //! The credential store (issue 16): operator accounts with argon2id passwords, sessions, API
 //! tokens, the root token and channel secrets. Credentials are not events: nothing here writes
-//! to the event log, and no password, token or token hash leaves this module except a token
-//! handed once to its holder ([`IssuedToken`]).
+//! to the event log. No password or token is stored (only argon2id and SHA-256 hashes), a token
+//! exists in clear only in the answer that hands it out ([`IssuedToken`]), and no type prints a
+//! secret or a hash in its `Debug`.
 //!
 //! [`CredentialStore`] is the one API the HTTP layer calls; underneath, a [`Backend`] keeps the
 //! records in a SQLite file (embedded) or a JetStream key-value bucket (`--nats`), which every

@@ -18,7 +18,9 @@ pub const ROOT_TOKEN_FILE: &str = "root-token";
 /// Shortest root token accepted from the environment or the file.
 pub const MIN_ROOT_TOKEN_CHARS: usize = 16;
 
-/// The installation's root credential (its hash only).
+/// The installation's root credential (its hash only). A root token set in the environment must
+/// not look like a session or API token (`sb_s_`/`sb_t_` and 43 characters): bearer tokens of
+/// that shape are looked up as those and never compared with the root token.
 #[derive(Clone)]
 pub struct RootToken {
     hash: TokenHash,
