@@ -18,9 +18,9 @@ pub const ROOT_TOKEN_FILE: &str = "root-token";
 /// Shortest root token accepted from the environment or the file.
 pub const MIN_ROOT_TOKEN_CHARS: usize = 16;
 
-/// The installation's root credential (its hash only). A root token set in the environment must
-/// not look like a session or API token (`sb_s_`/`sb_t_` and 43 characters): bearer tokens of
-/// that shape are looked up as those and never compared with the root token.
+/// The installation's root credential (its hash only). A root token shaped like a session, API
+/// or CSRF token is refused: bearer tokens of those shapes are looked up as such and never
+/// compared with the root token.
 #[derive(Clone)]
 pub struct RootToken {
     hash: TokenHash,
@@ -78,6 +78,14 @@ impl RootToken {
         if text.chars().count() < MIN_ROOT_TOKEN_CHARS {
             return Err(CredentialError::Misconfigured(
                 "the root token is shorter than 16 characters",
+            ));
+        }
+        if matches!(
+            TokenKind::of(text),
+            Some(TokenKind::Session | TokenKind::Api | TokenKind::Csrf)
+        ) {
+            return Err(CredentialError::Misconfigured(
+                "the root token looks like a session, API or CSRF token",
             ));
         }
         Ok(Self {

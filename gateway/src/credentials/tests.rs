@@ -172,6 +172,11 @@ fn root_token_from_the_environment_wins() {
     assert!(root.matches("a-root-token-of-the-env"));
     assert!(!dir.path().join("root-token").exists());
     assert!(RootToken::load(Some("short".into()), dir.path()).is_err());
+    let session_shaped = IssuedToken::generate(TokenKind::Session).expect("token");
+    assert!(matches!(
+        RootToken::load(Some(session_shaped.expose().into()), dir.path()),
+        Err(CredentialError::Misconfigured(_))
+    ));
 }
 
 #[test]
