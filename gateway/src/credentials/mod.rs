@@ -356,8 +356,11 @@ impl CredentialStore {
         };
         let expires_at = session.expires_at;
         self.inner.backend.insert_session(session).await?;
-        // Sessions that ran out are swept at sign-ins (an indexed delete, usually of nothing).
-        self.inner.backend.delete_expired_sessions(now).await?;
+        // Sessions that ran out are swept at sign-ins (an indexed delete, usually of nothing);
+        // the session is stored by now, so a failed sweep is only logged.
+        if let Err(e) = self.inner.backend.delete_expired_sessions(now).await {
+            tracing::warn!(error = %e, "cannot delete expired sessions");
+        }
         Ok(NewSession {
             token,
             csrf,
