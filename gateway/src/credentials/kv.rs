@@ -118,13 +118,35 @@ fn secret_key(channel: ChannelId) -> String {
     format!("secret.{}", channel.token())
 }
 
-/// What a watched key's change invalidates.
-fn invalidation_of(key: &str) -> Option<Invalidation> {
-    let (family, rest) = key.split_once('.')?;
+/// What a watched change revokes, if anything. New sessions and tokens, touches of sessions
+/// and changes of accounts that never revoked anything (both epochs 0, active) end nothing; a
+/// record that does not decode is taken as a revocation.
+fn revocation_of(entry: &kv::Entry) -> Option<Invalidation> {
+    let Some((family, rest)) = entry.key.split_once('.') else {
+        return Some(Invalidation::All);
+    };
+    let put = entry.operation == Operation::Put;
     match family {
-        "account" => rest.parse::<OperatorId>().ok().map(Invalidation::Operator),
-        "session" | "token" => TokenHash::from_hex(rest).map(Invalidation::Token),
-        _ => None,
+        "session" => {
+            let hash = TokenHash::from_hex(rest)?;
+            (!put).then_some(Invalidation::Token(hash))
+        }
+        "token" => {
+            let hash = TokenHash::from_hex(rest)?;
+            let live = put
+                && serde_json::from_slice::<ApiToken>(&entry.value)
+                    .is_ok_and(|token| !token.revoked);
+            (!live).then_some(Invalidation::Token(hash))
+        }
+        "account" => {
+            let operator = rest.parse::<OperatorId>().ok()?;
+            let untouched = put
+                && serde_json::from_slice::<Account>(&entry.value).is_ok_and(|account| {
+                    account.active && account.epoch == 0 && account.session_epoch == 0
+                });
+            (!untouched).then_some(Invalidation::Operator(operator))
+        }
+        _ => Some(Invalidation::All),
     }
 }
 
@@ -516,9 +538,9 @@ impl KvCredentials {
                             entry = watch.next() => match entry {
                                 Some(Ok(entry)) => {
                                     let Some(cache) = cache.upgrade() else { return };
-                                    cache.invalidate(
-                                        invalidation_of(&entry.key).unwrap_or(Invalidation::All),
-                                    );
+                                    if let Some(revoked) = revocation_of(&entry) {
+                                        cache.revoke(revoked);
+                                    }
                                 }
                                 Some(Err(e)) => {
                                     tracing::warn!(error = %e, "credential watch failed");

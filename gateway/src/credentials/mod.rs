@@ -291,9 +291,7 @@ impl CredentialStore {
         let revokes = change.revokes();
         let changed = self.inner.backend.change_account(operator, change).await?;
         if revokes {
-            self.inner
-                .cache
-                .invalidate(Invalidation::Operator(operator));
+            self.inner.cache.revoke(Invalidation::Operator(operator));
         }
         changed.map(drop).ok_or(CredentialError::UnknownOperator)
     }
@@ -377,7 +375,7 @@ impl CredentialStore {
         }
         let hash = TokenHash::of(session_token);
         let deleted = self.inner.backend.delete_session(hash).await?;
-        self.inner.cache.invalidate(Invalidation::Token(hash));
+        self.inner.cache.revoke(Invalidation::Token(hash));
         Ok(deleted)
     }
 
@@ -588,7 +586,7 @@ impl CredentialStore {
     ) -> Result<bool, CredentialError> {
         let revoked = self.inner.backend.revoke_token(project, id).await?;
         if let Some(hash) = revoked {
-            self.inner.cache.invalidate(Invalidation::Token(hash));
+            self.inner.cache.revoke(Invalidation::Token(hash));
         }
         Ok(revoked.is_some())
     }

@@ -363,15 +363,29 @@ fn the_cache_answers_only_while_live_and_drops_stale_inserts() {
     assert!(cache.get(&one).is_some());
     // An answer read before an invalidation is not kept after it.
     let before = cache.generation();
-    cache.invalidate(Invalidation::Token(two));
+    cache.revoke(Invalidation::Token(one));
     cache.insert(before, two, cached(bob));
     assert!(cache.get(&two).is_none());
     cache.insert(cache.generation(), two, cached(bob));
     assert!(cache.get(&two).is_some());
-    // An operator's invalidation drops their entries only.
-    cache.invalidate(Invalidation::Operator(alice));
+    // Nor is one about a token or operator revoked a moment ago (a lagging replica's).
+    cache.insert(cache.generation(), one, cached(alice));
     assert!(cache.get(&one).is_none());
+    let three = TokenHash::of("three");
+    cache.revoke(Invalidation::Operator(alice));
+    cache.insert(cache.generation(), three, cached(alice));
+    assert!(cache.get(&three).is_none());
+    cache.insert(cache.generation(), one, cached(bob));
+    assert!(cache.get(&one).is_none(), "token one is still settling");
+    // An operator's invalidation drops their entries only, and without a revocation's pause.
+    let four = TokenHash::of("four");
+    let carol = OperatorId::new();
+    cache.insert(cache.generation(), four, cached(carol));
+    cache.invalidate(Invalidation::Operator(carol));
+    assert!(cache.get(&four).is_none());
     assert!(cache.get(&two).is_some());
+    cache.insert(cache.generation(), four, cached(carol));
+    assert!(cache.get(&four).is_some());
     // Not live: nothing answered; live again: everything forgotten.
     cache.set_live(false);
     assert!(cache.get(&two).is_none());
