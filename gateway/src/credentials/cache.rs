@@ -13,7 +13,7 @@
 //!   the change for a moment after the watch reported it, and such an answer must not be kept
 //!   for [`MAX_AGE`].
 
-use super::records::Principal;
+use super::records::Authenticated;
 use super::tokens::{Csrf, TokenHash};
 use parking_lot::RwLock;
 use std::collections::{HashMap, VecDeque};
@@ -33,7 +33,7 @@ pub const MAX_ENTRIES: usize = 100_000;
 /// What one token hash resolved to.
 #[derive(Debug)]
 pub struct Cached {
-    pub principal: Principal,
+    pub principal: Authenticated,
     /// The operator whose sign-out or deactivation ends the entry (none for root).
     pub operator: Option<OperatorId>,
     /// A session's CSRF token (none for API tokens).

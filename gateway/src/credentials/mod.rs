@@ -37,8 +37,8 @@ pub use backend::Backend;
 pub use kv::{KvCredentials, KvOptions};
 pub use password::PasswordPhc;
 pub use records::{
-    Account, ApiToken, ApiTokenId, CredentialError, Email, LoginError, NewApiToken, NewSession,
-    Principal, Session, Via,
+    Account, ApiToken, ApiTokenId, AuthMethod, Authenticated, CredentialError, Email, LoginError,
+    NewApiToken, NewSession, Session,
 };
 pub use root::{RootToken, RootTokenOrigin};
 pub use secrets::{SecretBytes, SecretKey, SecretKeyOrigin};
@@ -384,12 +384,12 @@ impl CredentialStore {
     pub async fn authenticate_bearer(
         &self,
         token: &str,
-    ) -> Result<Option<Principal>, CredentialError> {
+    ) -> Result<Option<Authenticated>, CredentialError> {
         match TokenKind::of(token) {
             Some(TokenKind::Session | TokenKind::Api) => {
                 Ok(self.resolve(token).await?.map(|cached| cached.principal))
             }
-            _ => Ok(self.is_root(token).then_some(Principal::Root)),
+            _ => Ok(self.is_root(token).then_some(Authenticated::Root)),
         }
     }
 
@@ -398,7 +398,7 @@ impl CredentialStore {
     pub async fn authenticate_session(
         &self,
         token: &str,
-    ) -> Result<Option<(Principal, Csrf)>, CredentialError> {
+    ) -> Result<Option<(Authenticated, Csrf)>, CredentialError> {
         if TokenKind::of(token) != Some(TokenKind::Session) {
             return Ok(None);
         }
@@ -494,10 +494,10 @@ impl CredentialStore {
             });
         }
         Ok(Some(Cached {
-            principal: Principal::Operator {
+            principal: Authenticated::Operator {
                 operator: session.operator,
                 project: session.project,
-                via: Via::Session,
+                method: AuthMethod::Session,
             },
             operator: Some(session.operator),
             csrf: Some(session.csrf),
@@ -518,10 +518,10 @@ impl CredentialStore {
             return Ok(None);
         }
         Ok(Some(Cached {
-            principal: Principal::Operator {
+            principal: Authenticated::Operator {
                 operator: token.operator,
                 project: token.project,
-                via: Via::ApiToken(token.id),
+                method: AuthMethod::ApiToken(token.id),
             },
             operator: Some(token.operator),
             csrf: None,

@@ -151,21 +151,22 @@ pub struct ApiToken {
     pub revoked: bool,
 }
 
-/// Who a request comes from.
+/// Who a credential belongs to, as the store resolved it. The HTTP layer turns it into its
+/// `api::caller::Principal` (which says cookie or bearer, from the call it made).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Principal {
+pub enum Authenticated {
     /// The installation's root: creates projects and their first admins.
     Root,
     Operator {
         operator: OperatorId,
         project: ProjectId,
-        via: Via,
+        method: AuthMethod,
     },
 }
 
-/// How an operator authenticated.
+/// Which credential an operator presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Via {
+pub enum AuthMethod {
     Session,
     ApiToken(ApiTokenId),
 }

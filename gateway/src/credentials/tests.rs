@@ -339,10 +339,10 @@ fn the_credential_file_is_private() {
 
 fn cached(operator: OperatorId) -> std::sync::Arc<super::cache::Cached> {
     std::sync::Arc::new(super::cache::Cached {
-        principal: super::Principal::Operator {
+        principal: super::Authenticated::Operator {
             operator,
             project: ProjectId::new(),
-            via: super::Via::Session,
+            method: super::AuthMethod::Session,
         },
         operator: Some(operator),
         csrf: None,

@@ -16,8 +16,8 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use switchboard_gateway::credentials::{
-    Backend, CredentialError, CredentialOptions, CredentialStore, KvOptions, LoginError, Principal,
-    RootToken, SecretKey, ThrottleConfig, TokenKind, Via,
+    AuthMethod, Authenticated, Backend, CredentialError, CredentialOptions, CredentialStore,
+    KvOptions, LoginError, RootToken, SecretKey, ThrottleConfig, TokenKind,
 };
 use switchboard_schemas::{ChannelId, OperatorId, ProjectId};
 use switchboard_tests::NatsServer;

@@ -14,10 +14,10 @@ pub(super) async fn sign_in_and_authenticate<H: Harness>(harness: &H) {
         TokenKind::of(session.token.expose()),
         Some(TokenKind::Session)
     );
-    let expected = Principal::Operator {
+    let expected = Authenticated::Operator {
         operator,
         project,
-        via: Via::Session,
+        method: AuthMethod::Session,
     };
     let (principal, csrf) = store
         .authenticate_session(session.token.expose())
@@ -38,7 +38,7 @@ pub(super) async fn sign_in_and_authenticate<H: Harness>(harness: &H) {
     }
     assert_eq!(
         store.authenticate_bearer(ROOT).await.expect("auth"),
-        Some(Principal::Root)
+        Some(Authenticated::Root)
     );
     assert!(store.is_root(ROOT));
     let forged = format!("sb_s_{}", "A".repeat(43));

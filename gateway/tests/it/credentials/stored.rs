@@ -47,10 +47,10 @@ pub(super) async fn api_tokens_are_listed_and_revoked<H: Harness>(harness: &H) {
             .authenticate_bearer(crm.token.expose())
             .await
             .expect("auth"),
-        Some(Principal::Operator {
+        Some(Authenticated::Operator {
             operator: admin,
             project,
-            via: Via::ApiToken(crm.record.id),
+            method: AuthMethod::ApiToken(crm.record.id),
         })
     );
     // An API token is no session: no cookie sign-in with it.
