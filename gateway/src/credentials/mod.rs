@@ -56,7 +56,9 @@ use throttle::Throttle;
 
 /// How long a session lasts from sign-in.
 pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-/// A session's `last_seen` is written when it is older than this.
+/// A session's `last_seen` is written when it is older than this (the default of
+/// [`CredentialOptions::last_seen_every`]). Cached lookups write nothing: it moves at most once
+/// per cache lifetime of an entry ([`cache::MAX_AGE`]).
 pub const LAST_SEEN_EVERY: Duration = Duration::from_secs(300);
 /// Longest API token name (characters).
 pub const MAX_TOKEN_NAME_CHARS: usize = 100;
@@ -70,6 +72,8 @@ pub struct CredentialOptions {
     pub root: Option<RootToken>,
     /// The key of channel secrets; without it the `secrets` calls answer `NoSecretKey`.
     pub secret_key: Option<SecretKey>,
+    /// A session's `last_seen` is rewritten when a lookup from the backend finds it older.
+    pub last_seen_every: Duration,
 }
 
 impl Default for CredentialOptions {
@@ -79,6 +83,7 @@ impl Default for CredentialOptions {
             throttle: ThrottleConfig::default(),
             root: None,
             secret_key: None,
+            last_seen_every: LAST_SEEN_EVERY,
         }
     }
 }
@@ -368,6 +373,32 @@ impl CredentialStore {
         })
     }
 
+    /// The stored record of a session token (its expiry, last use and CSRF token), read from the
+    /// backend; `None` when there is none, also for an ended one still stored.
+    pub async fn session(&self, session_token: &str) -> Result<Option<Session>, CredentialError> {
+        if TokenKind::of(session_token) != Some(TokenKind::Session) {
+            return Ok(None);
+        }
+        let Some(session) = self
+            .inner
+            .backend
+            .session(TokenHash::of(session_token))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let live = session.expires_at > Timestamp::now()
+            && self
+                .live_account(
+                    session.operator,
+                    session.project,
+                    session.epoch,
+                    Some(session.session_epoch),
+                )
+                .await?;
+        Ok(live.then_some(session))
+    }
+
     /// Ends one session; whether it was there.
     pub async fn logout(&self, session_token: &str) -> Result<bool, CredentialError> {
         if TokenKind::of(session_token) != Some(TokenKind::Session) {
@@ -480,7 +511,8 @@ impl CredentialStore {
             }
             return Ok(None);
         }
-        let seen_every = i64::try_from(LAST_SEEN_EVERY.as_micros()).unwrap_or(i64::MAX);
+        let seen_every =
+            i64::try_from(self.inner.options.last_seen_every.as_micros()).unwrap_or(i64::MAX);
         if now.as_micros() - session.last_seen.as_micros() > seen_every {
             let backend = self.inner.backend.clone();
             let touched = Session {

@@ -223,6 +223,7 @@ conformance!(
     set_password_replaces_it,
     expired_sessions_end,
     credentials_outlive_the_handle,
+    last_use_is_recorded,
     logout_ends_one_session,
     logout_all_ends_sessions_and_tokens,
     deactivation_ends_everything,

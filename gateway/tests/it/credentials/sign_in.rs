@@ -320,3 +320,43 @@ async fn kv_sessions_leave_the_bucket_when_they_expire() {
     println!("session gone from the bucket after {:?}", start.elapsed());
     assert!(!lives(&store, session.token.expose()).await);
 }
+
+/// A lookup from the backend records the session's last use (here on every lookup from it).
+pub(super) async fn last_use_is_recorded<H: Harness>(harness: &H) {
+    let a = harness.open(options()).await;
+    account(&a, "rita@example.com").await;
+    let session = a
+        .login("rita@example.com", PASSWORD, client())
+        .await
+        .expect("login");
+    let first = a
+        .session(session.token.expose())
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(first.last_seen, first.created_at);
+    assert!(first.csrf.matches(session.csrf.expose()));
+    assert_eq!(first.expires_at, session.expires_at);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let b = harness
+        .open(CredentialOptions {
+            last_seen_every: Duration::ZERO,
+            ..options()
+        })
+        .await;
+    assert!(lives(&b, session.token.expose()).await);
+    seen_within("last use recorded", || async {
+        a.session(session.token.expose())
+            .await
+            .expect("read")
+            .is_some_and(|stored| stored.last_seen > first.last_seen)
+    })
+    .await;
+    assert!(a.logout(session.token.expose()).await.expect("logout"));
+    assert!(
+        a.session(session.token.expose())
+            .await
+            .expect("read")
+            .is_none()
+    );
+}
