@@ -13,6 +13,8 @@
 //!   stating its access (`x-sb-access`) and its answers;
 //! - [`faults`]: `serve` killed while it swaps a generation in or builds new ones; the log and
 //!   the read models on a full disk (a tmpfs the test mounts: root needed);
+//! - [`operator_api`]: the operator API over a real socket on a real `serve`: bootstrap,
+//!   sign-in by token and cookie, commands and queries equal to the read models, revocation;
 //! - [`health`]: `/v1/health` of a real `serve` with a failed read model, or one on another log;
 //! - [`readmodels`]: `serve` keeping read models current, `rebuild` swapping, `verify`, a
 //!   SIGKILL while applying;
@@ -33,6 +35,7 @@ mod events_tail;
 mod faults;
 mod health;
 mod openapi;
+mod operator_api;
 mod ownership;
 mod readmodels;
 mod serve;
