@@ -4,6 +4,8 @@
 //! - [`api`]: the HTTP API in-process through `app(..).oneshot(..)`, on real logs;
 //! - [`credentials`]: the credential store on SQLite and on a JetStream bucket, one suite for
 //!   both, two handles as two nodes;
+//! - [`authorization`]: the authorization matrix, every route of the OpenAPI document × every
+//!   kind of caller, expected from the access each route declares;
 //! - [`cluster_serve`]: two `serve` processes on a 3-node JetStream cluster under node kills,
 //!   ending equal to a rebuild (`verify`);
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
@@ -26,6 +28,7 @@
 //! start a nats-server each (`switchboard_tests::NatsServer`).
 
 mod api;
+mod authorization;
 mod bench_dataset;
 mod bench_projections;
 mod cluster_serve;
