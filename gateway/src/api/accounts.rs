@@ -118,7 +118,7 @@ async fn add_person(
     path = "/v1/projects",
     tag = "accounts",
     request_body = NewProject,
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key creates nothing more")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "A retry with the same key creates nothing more")),
     responses(
         (status = OK, body = ProjectCreated),
         (status = BAD_REQUEST, body = super::ErrorAnswer),
@@ -190,7 +190,7 @@ pub struct OperatorCreated {
     path = "/v1/operators",
     tag = "accounts",
     request_body = NewOperator,
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key creates nothing more")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "A retry with the same key creates nothing more")),
     responses(
         (status = OK, body = OperatorCreated),
         (status = BAD_REQUEST, body = super::ErrorAnswer),
@@ -344,6 +344,7 @@ pub async fn deactivate(
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the integration is, for the list.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 

@@ -10,6 +10,8 @@
 //!   ending equal to a rebuild (`verify`);
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
 //! - [`bench_projections`]: `bench projections` at a tiny size through the real binary;
+//! - [`contract`]: schemathesis against a real `serve` with an operator's credentials: no 5xx,
+//!   no answer outside the OpenAPI document;
 //! - [`events_tail`]: `events tail` over real logs, and its follow mode;
 //! - [`openapi`]: `/v1/openapi.json` is 3.1, generated from the route table, every operation
 //!   stating its access (`x-sb-access`) and its answers;
@@ -33,6 +35,7 @@ mod bench_dataset;
 mod bench_projections;
 mod cluster_serve;
 mod common;
+mod contract;
 mod credentials;
 mod events_tail;
 mod faults;

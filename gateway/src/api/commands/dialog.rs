@@ -207,7 +207,7 @@ impl DialogAction {
     tag = "commands",
     params(
         ("dialog" = uuid::Uuid, Path, description = "The dialog"),
-        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers as the first request did and appends nothing"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "A retry with the same key answers as the first request did and appends nothing"),
     ),
     request_body = DialogAction,
     responses(
@@ -273,7 +273,7 @@ pub struct DialogCreated {
     path = "/v1/dialogs",
     tag = "commands",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key registers nothing more"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "A retry with the same key registers nothing more"),
     ),
     request_body = NewClient,
     responses(
