@@ -1,0 +1,397 @@
+//! The ingest loop end to end: a real Dovecot, the real command service on a real embedded log,
+//! the channel's SQLite state and a real attachment directory. Mails become dialogs and messages
+//! once, across a restart of the loop and across a redo of a batch whose events were stored but
+//! whose cursor was not (counted in log records); replies thread into their dialog.
+
+use base64::Engine;
+use std::time::{Duration, Instant};
+use switchboard_connectors::attachments::{AttachmentStore, BlobHash, ByteRange, DirStore};
+use switchboard_connectors::email::imap::ImapCursor;
+use switchboard_connectors::email::inbound::MailSink;
+use switchboard_connectors::email::mailbox::{self, CURSOR_KEY, MailboxOptions, MailboxReport};
+use switchboard_connectors::email::{ImapSettings, Secret, Security};
+use switchboard_connectors::ingest::ChannelRef;
+use switchboard_connectors::state::{ConnectorState, ThreadEntry};
+use switchboard_core::domain::project::ProjectCommand;
+use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
+use switchboard_core::log::{EventLog, SubjectFilter};
+use switchboard_core::service::{CommandMeta, CommandService, ServiceOptions};
+use switchboard_schemas::events::*;
+use switchboard_schemas::*;
+use switchboard_tests::mail::{DovecotServer, IMAP_PASSWORD};
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+const USER: &str = "support@example.test";
+
+struct World {
+    _dir: tempfile::TempDir,
+    server: DovecotServer,
+    service: CommandService<EmbeddedLog>,
+    project: ProjectId,
+    channel: ChannelRef,
+    state: ConnectorState,
+    store: AttachmentStore,
+}
+
+async fn world() -> World {
+    let server = DovecotServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log =
+        EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default()).expect("log");
+    let service = CommandService::new(log, ServiceOptions::default());
+    let project = ProjectId::new();
+    let channel = ChannelRef {
+        channel: ChannelId::new(),
+        kind: ChannelKind::Email,
+    };
+    let system = || CommandMeta::new(Actor::System);
+    let create = ProjectCommand::Create {
+        name: "shop".into(),
+    };
+    service
+        .project(project, create, system())
+        .await
+        .expect("project");
+    let connect = ProjectCommand::ConnectChannel {
+        channel: channel.channel,
+        kind: channel.kind,
+        name: "support mail".into(),
+    };
+    service
+        .project(project, connect, system())
+        .await
+        .expect("channel");
+    let state = ConnectorState::open(dir.path().join("email-state.sqlite"))
+        .await
+        .expect("state");
+    let store = AttachmentStore::Directory(
+        DirStore::open(dir.path().join("attachments"))
+            .await
+            .expect("store"),
+    );
+    World {
+        _dir: dir,
+        server,
+        service,
+        project,
+        channel,
+        state,
+        store,
+    }
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<MailboxReport>,
+}
+
+fn start(world: &World) -> Running {
+    let mut settings = ImapSettings::new(
+        "127.0.0.1",
+        world.server.port(),
+        Security::Plain,
+        USER,
+        Secret::new(IMAP_PASSWORD),
+    );
+    settings.poll_interval = Duration::from_millis(300);
+    settings.idle_timeout = Duration::from_secs(20);
+    let sink = MailSink {
+        service: world.service.clone(),
+        project: world.project,
+        channel: world.channel,
+        state: world.state.clone(),
+        store: world.store.clone(),
+    };
+    let options = MailboxOptions {
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(1),
+        start_at_end: false,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(mailbox::run(settings, sink, options, stopped));
+    Running { stop, task }
+}
+
+async fn finish(running: Running) -> MailboxReport {
+    running.stop.send(true).expect("the loop listens");
+    tokio::time::timeout(Duration::from_secs(10), running.task)
+        .await
+        .expect("the loop stops promptly")
+        .expect("the loop's task")
+}
+
+async fn records(world: &World) -> Vec<switchboard_core::log::LogRecord> {
+    world
+        .service
+        .log()
+        .read(1, &SubjectFilter::all(), 100_000)
+        .await
+        .expect("read")
+}
+
+/// Every received message with its dialog's subject.
+async fn received(world: &World) -> Vec<(String, MessageReceived)> {
+    let mut out = Vec::new();
+    for record in records(world).await {
+        for event in decode_batch(&record.batch).expect("decodes") {
+            if let Event::MessageReceived(message) = event.payload {
+                out.push((record.subject.as_str().to_owned(), message));
+            }
+        }
+    }
+    out
+}
+
+async fn registrations(world: &World) -> usize {
+    let mut count = 0;
+    for record in records(world).await {
+        for event in decode_batch(&record.batch).expect("decodes") {
+            count += usize::from(matches!(event.payload, Event::DialogRegistered(_)));
+        }
+    }
+    count
+}
+
+async fn wait_for_messages(world: &World, count: usize) -> Vec<(String, MessageReceived)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = received(world).await;
+        if got.len() >= count {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited for {count} messages, have {}: {}",
+            got.len(),
+            world.server.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_for_cursor(world: &World, last_uid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let cursor: Option<ImapCursor> = world.state.load(CURSOR_KEY).await.expect("load");
+        if cursor.is_some_and(|c| c.last_uid >= last_uid) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cursor never reached {last_uid}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn mail(from: &str, id: &str, subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {USER}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\
+         Date: Mon, 7 Dec 2026 10:00:00 +0000\r\n{extra_headers}\r\n{body}"
+    )
+    .into_bytes()
+}
+
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 1, 2, 3,
+];
+
+fn mail_with_png(from: &str, id: &str) -> Vec<u8> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(PNG);
+    let body = format!(
+        "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhere is the photo\r\n\
+         --b1\r\nContent-Type: application/octet-stream\r\n\
+         Content-Disposition: attachment; filename=\"receipt.png\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--b1--\r\n"
+    );
+    mail(
+        from,
+        id,
+        "photo",
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n",
+        &body,
+    )
+}
+
+#[tokio::test]
+async fn mails_are_recorded_once_across_a_restart_and_a_redo_of_the_batch() {
+    let world = world().await;
+    world.server.deliver(
+        USER,
+        &mail_with_png("Alice <Alice@Client.example>", "a1@client"),
+    );
+    world.server.deliver(
+        USER,
+        &mail("bob@client.example", "b1@client", "hello", "", "hi\r\n"),
+    );
+    world.server.deliver(
+        USER,
+        &mail("alice@client.example", "a2@client", "again", "", "more\r\n"),
+    );
+
+    let running = start(&world);
+    let got = wait_for_messages(&world, 3).await;
+    wait_for_cursor(&world, 3).await;
+    let report = finish(running).await;
+    assert_eq!(
+        (report.recorded, report.already_there),
+        (3, 0),
+        "{report:?}"
+    );
+    assert_eq!(registrations(&world).await, 2, "alice and bob");
+    let alice = &got[0].0;
+    assert_eq!(&got[2].0, alice, "one address, one dialog");
+    assert_ne!(&got[1].0, alice);
+    let photo = &got[0].1;
+    assert_eq!(photo.text, "here is the photo");
+    assert_eq!(photo.external_id, "a1@client");
+    let [attachment] = photo.attachments.as_slice() else {
+        panic!("one attachment: {:?}", photo.attachments);
+    };
+    let hash = BlobHash::of(PNG);
+    assert_eq!(attachment.storage_ref, hash.storage_ref());
+    assert_eq!(
+        attachment.mime_type, "image/png",
+        "sniffed, not the declared octet-stream"
+    );
+    assert_eq!(attachment.kind, AttachmentKind::Image);
+    assert_eq!(attachment.file_name, "receipt.png");
+    assert_eq!(attachment.size_bytes, PNG.len() as u64);
+    let mut blob = world
+        .store
+        .get(&hash, ByteRange::ALL)
+        .await
+        .expect("get")
+        .expect("the attachment is in the store");
+    let mut bytes = Vec::new();
+    blob.reader.read_to_end(&mut bytes).await.expect("read");
+    assert_eq!(bytes, PNG);
+
+    // A restart goes on from the saved cursor: only the new mail, one record for it.
+    let before = records(&world).await.len();
+    world.server.deliver(
+        USER,
+        &mail("bob@client.example", "b2@client", "later", "", "x\r\n"),
+    );
+    let running = start(&world);
+    wait_for_messages(&world, 4).await;
+    wait_for_cursor(&world, 4).await;
+    let report = finish(running).await;
+    assert_eq!(
+        (report.recorded, report.already_there),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(records(&world).await.len(), before + 1);
+
+    // A kill after the events were stored and before the cursor was saved: the saved cursor is
+    // the one before the batch. The redo fetches all four again and appends nothing.
+    let before = records(&world).await.len();
+    world
+        .state
+        .save(CURSOR_KEY, &ImapCursor::default())
+        .await
+        .expect("rewind");
+    let running = start(&world);
+    wait_for_cursor(&world, 4).await;
+    let report = finish(running).await;
+    assert_eq!(
+        (report.recorded, report.already_there),
+        (0, 4),
+        "{report:?}"
+    );
+    assert_eq!(
+        records(&world).await.len(),
+        before,
+        "the redo appended nothing"
+    );
+    assert_eq!(received(&world).await.len(), 4);
+    assert_eq!(registrations(&world).await, 2);
+}
+
+#[tokio::test]
+async fn replies_thread_into_the_dialog_of_the_mail_they_answer() {
+    let world = world().await;
+    world.server.deliver(
+        USER,
+        &mail(
+            "alice@client.example",
+            "orig@client",
+            "order 7",
+            "",
+            "where is it?\r\n",
+        ),
+    );
+    let running = start(&world);
+    let got = wait_for_messages(&world, 1).await;
+    let alice = got[0].0.clone();
+
+    // Someone else answers in alice's thread: alice's dialog, and no dialog of their own.
+    let reply = mail(
+        "carol@client.example",
+        "c1@client",
+        "Re: order 7",
+        "In-Reply-To: <orig@client>\r\nReferences: <orig@client>\r\n",
+        "I am her colleague\r\n",
+    );
+    world.server.deliver(USER, &reply);
+    let got = wait_for_messages(&world, 2).await;
+    assert_eq!(got[1].0, alice);
+    assert_eq!(
+        got[1].1.reply_to,
+        Some(switchboard_connectors::ingest::message_id(
+            world.channel.channel,
+            "orig@client"
+        ))
+    );
+    assert_eq!(registrations(&world).await, 1);
+
+    // A mail we sent: the outbound side remembers our Message-ID with the dialog; an answer to
+    // it that names it only in References lands there too.
+    let dialog_hex = alice
+        .rsplit('.')
+        .next()
+        .expect("a dialog subject")
+        .to_owned();
+    let dialog = DialogId::from_uuid(uuid::Uuid::parse_str(&dialog_hex).expect("a dialog id"));
+    let ours = MessageId::new();
+    world
+        .state
+        .remember_thread(
+            "0b1c@switchboard.example",
+            ThreadEntry {
+                dialog,
+                message: ours,
+            },
+        )
+        .await
+        .expect("remember");
+    let answer = mail(
+        "alice.private@home.example",
+        "a3@home",
+        "Re: your order",
+        "References: <unknown@elsewhere> <0b1c@switchboard.example>\r\n",
+        "",
+    );
+    world.server.deliver(USER, &answer);
+    let got = wait_for_messages(&world, 3).await;
+    assert_eq!(got[2].0, alice);
+    assert_eq!(got[2].1.reply_to, Some(ours));
+    assert_eq!(
+        got[2].1.text, "Re: your order",
+        "an empty mail shows its subject"
+    );
+
+    // Alice's new address writes without threading headers: a dialog of its own (identity =
+    // address; merging is the operator's, F4.9).
+    world.server.deliver(
+        USER,
+        &mail("alice.private@home.example", "a4@home", "new", "", "hi\r\n"),
+    );
+    let got = wait_for_messages(&world, 4).await;
+    assert_ne!(got[3].0, alice);
+    assert_eq!(registrations(&world).await, 2);
+    finish(running).await;
+}
