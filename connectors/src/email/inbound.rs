@@ -127,21 +127,21 @@ pub fn attachment_kind(mime: &str) -> AttachmentKind {
 pub async fn store_attachments(
     store: &AttachmentStore,
     mail: &mut InboundMail,
+    max: u64,
 ) -> Result<(Vec<InboundAttachment>, Vec<String>), AttachmentError> {
     let mut stored = Vec::new();
     let mut notes = Vec::new();
     for part in std::mem::take(&mut mail.attachments) {
         let name = part.file_name.clone();
-        if part.size_bytes > ATTACHMENT_MAX_BYTES {
+        if part.size_bytes > max {
             notes.push(format!(
-                "[attachment {} of {} bytes not kept: over the {} byte limit]",
+                "[attachment {} of {} bytes not kept: over the {max} byte limit]",
                 name.as_deref().unwrap_or("(unnamed)"),
                 part.size_bytes,
-                ATTACHMENT_MAX_BYTES
             ));
             continue;
         }
-        let put = store.put_bytes(&part.bytes, ATTACHMENT_MAX_BYTES).await?;
+        let put = store.put_bytes(&part.bytes, max).await?;
         let mime = put.sniffed_mime.map_or(part.mime_type, str::to_owned);
         stored.push(InboundAttachment {
             kind: attachment_kind(&mime),
@@ -163,6 +163,8 @@ pub struct MailSink<L: EventLog> {
     pub channel: ChannelRef,
     pub state: ConnectorState,
     pub store: AttachmentStore,
+    /// The largest attachment kept ([`ATTACHMENT_MAX_BYTES`] unless the channel says less).
+    pub attachment_max: u64,
 }
 
 /// Records one fetched mail: attachments into the store, the dialog of its thread or sender,
@@ -178,7 +180,8 @@ pub async fn record_mail<L: EventLog>(
         tracing::warn!(uid, "imap mail with no header: not recorded");
         return Ok(None);
     };
-    let (attachments, notes) = store_attachments(&sink.store, &mut mail).await?;
+    let (attachments, notes) =
+        store_attachments(&sink.store, &mut mail, sink.attachment_max).await?;
     let extras = MailExtras {
         attachments,
         notes,
@@ -253,4 +256,81 @@ async fn receive<L: EventLog>(
         .dialog(sink.project, dialog, command, meta)
         .await?;
     Ok(Recorded::Done { dialog, ack })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::email::parse;
+
+    fn text_of(raw: &str, extras: &MailExtras) -> String {
+        mail_text(&parse(raw.as_bytes()).expect("parses"), extras)
+    }
+
+    #[test]
+    fn a_mail_without_text_shows_its_subject_or_says_so() {
+        let none = MailExtras::default();
+        assert_eq!(
+            text_of("From: a@b.c\r\nSubject: Invoice\r\n\r\n", &none),
+            "Invoice"
+        );
+        assert_eq!(
+            text_of("From: a@b.c\r\nSubject:  \r\n\r\n  \r\n", &none),
+            "(no text)"
+        );
+        assert_eq!(
+            text_of("From: a@b.c\r\nSubject: s\r\n\r\nbody\r\n", &none),
+            "body\r\n"
+        );
+    }
+
+    #[test]
+    fn a_mail_with_only_a_file_has_no_stand_in_text_and_notes_are_added() {
+        let file = InboundAttachment {
+            kind: AttachmentKind::File,
+            provider_ref: "sha256:00".into(),
+            mime_type: None,
+            size_bytes: Some(1),
+            file_name: None,
+            provider_kind: "mail_part".into(),
+        };
+        let extras = MailExtras {
+            attachments: vec![file],
+            notes: vec!["[attachment x not kept]".into()],
+            ..MailExtras::default()
+        };
+        let raw = "From: a@b.c\r\nSubject: s\r\n\r\n";
+        assert_eq!(text_of(raw, &extras), "[attachment x not kept]");
+        let skipped = MailExtras {
+            body_skipped: Some(60_000_000),
+            ..MailExtras::default()
+        };
+        assert_eq!(
+            text_of("From: a@b.c\r\nSubject: big\r\n\r\n", &skipped),
+            "[mail of 60000000 bytes not downloaded: over the limit]\nbig"
+        );
+    }
+
+    #[test]
+    fn the_sender_is_the_lower_cased_address_and_no_address_is_no_item() {
+        let mail =
+            parse(b"From: Ann <Ann@X.Example>\r\nMessage-ID: <m@x>\r\n\r\nhi\r\n").expect("parses");
+        let Some(Inbound::Message(message)) = to_inbound(&mail, MailExtras::default()) else {
+            panic!("a message");
+        };
+        assert_eq!(message.sender.ids, vec!["ann@x.example".to_owned()]);
+        assert_eq!(message.sender.name.as_deref(), Some("Ann"));
+        assert_eq!(message.external_id, "m@x");
+        let nameless = parse(b"From: Nobody\r\nSubject: s\r\n\r\nhi\r\n").expect("parses");
+        assert_eq!(to_inbound(&nameless, MailExtras::default()), None);
+    }
+
+    #[test]
+    fn kinds_follow_the_type() {
+        assert_eq!(attachment_kind("image/jpeg"), AttachmentKind::Image);
+        assert_eq!(attachment_kind("audio/ogg"), AttachmentKind::Audio);
+        assert_eq!(attachment_kind("video/mp4"), AttachmentKind::Video);
+        assert_eq!(attachment_kind("application/pdf"), AttachmentKind::File);
+        assert_eq!(attachment_kind(""), AttachmentKind::File);
+    }
 }

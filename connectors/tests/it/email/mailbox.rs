@@ -7,7 +7,7 @@ use base64::Engine;
 use std::time::{Duration, Instant};
 use switchboard_connectors::attachments::{AttachmentStore, BlobHash, ByteRange, DirStore};
 use switchboard_connectors::email::imap::ImapCursor;
-use switchboard_connectors::email::inbound::MailSink;
+use switchboard_connectors::email::inbound::{ATTACHMENT_MAX_BYTES, MailSink};
 use switchboard_connectors::email::mailbox::{self, CURSOR_KEY, MailboxOptions, MailboxReport};
 use switchboard_connectors::email::{ImapSettings, Secret, Security};
 use switchboard_connectors::ingest::ChannelRef;
@@ -88,6 +88,10 @@ struct Running {
 }
 
 fn start(world: &World) -> Running {
+    start_with(world, ATTACHMENT_MAX_BYTES)
+}
+
+fn start_with(world: &World, attachment_max: u64) -> Running {
     let mut settings = ImapSettings::new(
         "127.0.0.1",
         world.server.port(),
@@ -103,6 +107,7 @@ fn start(world: &World) -> Running {
         channel: world.channel,
         state: world.state.clone(),
         store: world.store.clone(),
+        attachment_max,
     };
     let options = MailboxOptions {
         backoff_min: Duration::from_millis(100),
@@ -394,4 +399,50 @@ async fn replies_thread_into_the_dialog_of_the_mail_they_answer() {
     assert_ne!(got[3].0, alice);
     assert_eq!(registrations(&world).await, 2);
     finish(running).await;
+}
+
+#[tokio::test]
+async fn the_loop_reconnects_after_the_server_went_away_and_appends_nothing_twice() {
+    let mut world = world().await;
+    world.server.deliver(
+        USER,
+        &mail("ann@client.example", "n1@client", "one", "", "1\r\n"),
+    );
+    world.server.deliver(
+        USER,
+        &mail("ann@client.example", "n2@client", "two", "", "2\r\n"),
+    );
+    // Attachments over 10 bytes are not kept here.
+    let running = start_with(&world, 10);
+    wait_for_messages(&world, 2).await;
+    wait_for_cursor(&world, 2).await;
+
+    // The server stops under the loop's IDLE and comes back with a new UIDVALIDITY.
+    world.server.reset_uidvalidity(USER);
+    world
+        .server
+        .deliver(USER, &mail_with_png("ann@client.example", "n3@client"));
+    let got = wait_for_messages(&world, 3).await;
+    let report = finish(running).await;
+    assert!(report.reconnects >= 1, "{report:?}");
+    assert_eq!(report.recorded, 3, "{report:?}");
+    assert_eq!(got.len(), 3);
+    let big = &got[2].1;
+    assert!(big.attachments.is_empty(), "{:?}", big.attachments);
+    assert_eq!(
+        big.text,
+        format!(
+            "here is the photo\n[attachment receipt.png of {} bytes not kept: over the 10 byte limit]",
+            PNG.len()
+        )
+    );
+    assert_eq!(
+        world
+            .store
+            .exists(&BlobHash::of(PNG))
+            .await
+            .expect("exists"),
+        None
+    );
+    assert_eq!(registrations(&world).await, 1);
 }
