@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 const USER: &str = "support@example.test";
 
 struct World {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     server: DovecotServer,
     service: CommandService<EmbeddedLog>,
     project: ProjectId,
@@ -72,7 +72,39 @@ async fn world() -> World {
             .expect("store"),
     );
     World {
-        _dir: dir,
+        dir,
+        server,
+        service,
+        project,
+        channel,
+        state,
+        store,
+    }
+}
+
+/// What a killed and restarted process has: the log and the state file opened again (the
+/// service's caches and the log's in-memory dedup index rebuilt from the files).
+async fn reopen(world: World) -> World {
+    let World {
+        dir,
+        server,
+        service,
+        project,
+        channel,
+        state,
+        store,
+    } = world;
+    // The last handle of the log closes its file as it drops.
+    drop(service);
+    drop(state);
+    let log =
+        EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default()).expect("log");
+    let service = CommandService::new(log, ServiceOptions::default());
+    let state = ConnectorState::open(dir.path().join("email-state.sqlite"))
+        .await
+        .expect("state");
+    World {
+        dir,
         server,
         service,
         project,
@@ -292,13 +324,15 @@ async fn mails_are_recorded_once_across_a_restart_and_a_redo_of_the_batch() {
     assert_eq!(records(&world).await.len(), before + 1);
 
     // A kill after the events were stored and before the cursor was saved: the saved cursor is
-    // the one before the batch. The redo fetches all four again and appends nothing.
+    // the one before the batch, and the process starts afresh. The redo fetches all four again
+    // and appends nothing.
     let before = records(&world).await.len();
     world
         .state
         .save(CURSOR_KEY, &ImapCursor::default())
         .await
         .expect("rewind");
+    let world = reopen(world).await;
     let running = start(&world);
     wait_for_cursor(&world, 4).await;
     let report = finish(running).await;
@@ -445,4 +479,63 @@ async fn the_loop_reconnects_after_the_server_went_away_and_appends_nothing_twic
         None
     );
     assert_eq!(registrations(&world).await, 1);
+}
+
+/// A small deterministic generator of pauses.
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    *seed >> 33
+}
+
+#[tokio::test]
+async fn a_loop_aborted_anywhere_records_every_mail_exactly_once() {
+    const ROUNDS: u32 = 16;
+    let world = world().await;
+    let senders = 5;
+    let (mut delivered, mut redo_states) = (0u32, 0);
+    let mut seed = 0x5eed_u64;
+    for _round in 0..ROUNDS {
+        // The task is dropped at whichever await it is in: between a mail's events and the
+        // cursor's save, inside a command, in IDLE, while connecting.
+        let running = start(&world);
+        for _ in 0..4 {
+            let from = format!("client{}@client.example", delivered % senders);
+            let id = format!("k{delivered}@client");
+            let raw = if delivered % 3 == 0 {
+                mail_with_png(&from, &id)
+            } else {
+                mail(&from, &id, "note", "", &format!("text {delivered}\r\n"))
+            };
+            world.server.deliver(USER, &raw);
+            delivered += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(next(&mut seed) % 120)).await;
+        running.task.abort();
+        let _ = running.task.await;
+        let cursor: Option<ImapCursor> = world.state.load(CURSOR_KEY).await.expect("load");
+        let saved = cursor.map_or(0, |c| c.last_uid) as usize;
+        if received(&world).await.len() > saved {
+            redo_states += 1; // events stored past the saved cursor: the next run redoes them
+        }
+    }
+    let running = start(&world);
+    wait_for_cursor(&world, delivered).await;
+    let report = finish(running).await;
+
+    let got = received(&world).await;
+    let mut ids: Vec<&str> = got.iter().map(|(_, m)| m.external_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), delivered as usize, "every mail once");
+    assert_eq!(got.len(), delivered as usize, "no mail twice");
+    assert_eq!(registrations(&world).await, senders as usize);
+    // The project and its channel, a claim and a registration per sender, one per mail.
+    let expected = 2 + 2 * senders as usize + delivered as usize;
+    assert_eq!(records(&world).await.len(), expected);
+    println!(
+        "{delivered} mails, {ROUNDS} aborts, {redo_states} left events past the saved cursor; \
+         the last run: {report:?}"
+    );
 }
