@@ -4,7 +4,7 @@
 use switchboard_connectors::attachments::{
     AttachmentError, AttachmentStore, BlobHash, ByteRange, DirStore, NatsStore, NatsStoreOptions,
 };
-use switchboard_tests::NatsServer;
+use switchboard_tests::{NatsCluster, NatsServer};
 use tokio::io::AsyncReadExt;
 
 /// A backend and what keeps it alive.
@@ -242,4 +242,70 @@ async fn two_object_store_handles_share_the_bucket() {
             .count(),
         0
     );
+}
+
+#[tokio::test]
+async fn a_replicated_bucket_keeps_a_blob_when_the_node_it_was_put_on_dies() {
+    let mut cluster = NatsCluster::start();
+    cluster.wait_healthy();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let open = |url: String, spool: std::path::PathBuf| async move {
+        let client = async_nats::connect(url).await.expect("connect");
+        let mut options = NatsStoreOptions::new(spool);
+        options.replicas = 3;
+        NatsStore::open(client, options).await.expect("open")
+    };
+    let writer = AttachmentStore::ObjectStore(open(cluster.url(0), dir.path().join("a")).await);
+    let bytes = pattern(400_000, 11);
+    let stored = writer.put(&mut &bytes[..], LIMIT).await.expect("put");
+    // The bucket's stream has three replicas.
+    let client = async_nats::connect(cluster.url(1)).await.expect("connect");
+    let mut stream = async_nats::jetstream::new(client)
+        .get_stream("OBJ_switchboard-attachments")
+        .await
+        .expect("the bucket's stream");
+    assert_eq!(stream.info().await.expect("info").config.num_replicas, 3);
+    cluster.kill(0);
+    let reader = AttachmentStore::ObjectStore(open(cluster.url(2), dir.path().join("b")).await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match reader.get(&stored.hash, ByteRange::ALL).await {
+            Ok(Some(mut blob)) => {
+                let mut out = Vec::new();
+                if blob.reader.read_to_end(&mut out).await.is_ok() {
+                    assert_eq!(out, bytes);
+                    break;
+                }
+            }
+            Ok(None) => panic!("the blob is gone with its node"),
+            Err(_) => {} // the stream elects a new leader
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            cluster.log_tail()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_puts_of_one_content_give_one_blob() {
+    for backend in [directory().await, object_store().await] {
+        let bytes = pattern(150_000, 12);
+        let puts = (0..4).map(|_| {
+            let store = backend.store.clone();
+            let bytes = bytes.clone();
+            tokio::spawn(async move { store.put(&mut &bytes[..], LIMIT).await })
+        });
+        let results = futures::future::join_all(puts).await;
+        for result in results {
+            let stored = result.expect("task").expect("put");
+            assert_eq!(stored.hash, BlobHash::of(&bytes));
+        }
+        assert_eq!(
+            read_all(&backend.store, &BlobHash::of(&bytes), ByteRange::ALL).await,
+            bytes
+        );
+    }
 }
