@@ -159,6 +159,8 @@ pub enum CliError {
     Tail(#[from] TailError),
     #[error("bench failed: {0}")]
     Bench(String),
+    #[error("credential store: {0}")]
+    Credentials(crate::credentials::CredentialError),
     #[error("read models: {0}")]
     ReadModels(#[from] crate::readmodels::ReadModelError),
     #[error("{count} read model(s) differ from a rebuild from the log")]
@@ -242,6 +244,10 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         RunnerOptions::default(),
     )
     .await?;
+    let (credentials, root_notice) =
+        crate::serve::open_credentials(&args.data, &location, usize::from(args.replicas))
+            .await
+            .map_err(CliError::Credentials)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| CliError::Listen {
@@ -255,6 +261,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         // A closed stdout must not stop the server; the address is logged too.
         let _ = writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush());
     }
+    root_notice.print();
     match &location {
         LogLocation::Embedded { data_dir } => {
             tracing::info!(%addr, log = log.backend(), data = %data_dir.display(), "listening");
@@ -265,7 +272,9 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     }
     let served = crate::serve::serve(
         listener,
-        crate::api::AppState::new(log).with_read_models(Arc::clone(&models)),
+        crate::api::AppState::new(log)
+            .with_read_models(Arc::clone(&models))
+            .with_credentials(credentials),
         crate::serve::shutdown_signal(),
     )
     .await;

@@ -4,6 +4,8 @@
 //! - [`api`]: the HTTP API in-process through `app(..).oneshot(..)`, on real logs;
 //! - [`credentials`]: the credential store on SQLite and on a JetStream bucket, one suite for
 //!   both, two handles as two nodes;
+//! - [`authorization`]: the authorization matrix, every route of the OpenAPI document × every
+//!   kind of caller, expected from the access each route declares;
 //! - [`cluster_serve`]: two `serve` processes on a 3-node JetStream cluster under node kills,
 //!   ending equal to a rebuild (`verify`);
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
@@ -13,6 +15,8 @@
 //!   stating its access (`x-sb-access`) and its answers;
 //! - [`faults`]: `serve` killed while it swaps a generation in or builds new ones; the log and
 //!   the read models on a full disk (a tmpfs the test mounts: root needed);
+//! - [`operator_api`]: the operator API over a real socket on a real `serve`: bootstrap,
+//!   sign-in by token and cookie, commands and queries equal to the read models, revocation;
 //! - [`health`]: `/v1/health` of a real `serve` with a failed read model, or one on another log;
 //! - [`readmodels`]: `serve` keeping read models current, `rebuild` swapping, `verify`, a
 //!   SIGKILL while applying;
@@ -24,6 +28,7 @@
 //! start a nats-server each (`switchboard_tests::NatsServer`).
 
 mod api;
+mod authorization;
 mod bench_dataset;
 mod bench_projections;
 mod cluster_serve;
@@ -33,6 +38,7 @@ mod events_tail;
 mod faults;
 mod health;
 mod openapi;
+mod operator_api;
 mod ownership;
 mod readmodels;
 mod serve;
