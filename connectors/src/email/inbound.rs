@@ -10,6 +10,8 @@
 //!   Message-ID) names the dialog, whoever the sender is. The sender's address is *not* claimed for
 //!   that dialog: a colleague answering in the thread is another person, and claiming would send
 //!   their own later mail into this client's dialog. Without a known key, the sender's dialog.
+//!   A thread's dialog merged into another (F4.9) is followed to the survivor; one deleted or not
+//!   on this channel gives way to the sender's dialog.
 //! - **A mail with no text**: the subject becomes the text, else `(no text)`. The domain refuses a
 //!   message with neither text nor attachments, and nothing a provider sends is dropped; the
 //!   subject is what the client wrote, so it is the most faithful stand-in.
@@ -30,12 +32,15 @@ use switchboard_core::domain::Refusal;
 use switchboard_core::domain::dialog::DialogCommand;
 use switchboard_core::log::EventLog;
 use switchboard_core::service::{CommandError, CommandMeta, CommandService};
-use switchboard_schemas::{Actor, AttachmentKind, ProjectId, Timestamp};
+use switchboard_schemas::{Actor, AttachmentKind, DialogId, MessageId, ProjectId, Timestamp};
 
 /// The largest mail attachment kept, 25 MiB (what the large mail providers accept per mail).
 /// Mails are fetched whole up to the settings' `message_max_bytes` (50 MiB by default), so an
 /// attachment in memory is at most that, decoded once.
 pub const ATTACHMENT_MAX_BYTES: u64 = 25 * 1024 * 1024;
+
+/// How many merges (F4.9) a mail follows to the dialog that has its thread now.
+const MERGE_HOPS: usize = 8;
 
 /// Why a mail could not be recorded now (retry the batch later: nothing of it is lost).
 #[derive(Debug, thiserror::Error)]
@@ -196,12 +201,23 @@ pub async fn record_mail<L: EventLog>(
         return Ok(None);
     };
     let thread = sink.state.find_thread(&mail.thread_keys()).await?;
-    let recorded = match receive(sink, &inbound, message, thread).await {
-        Err(CommandError::Refused(Refusal::ChannelUnavailable(_))) if thread.is_some() => {
-            // The thread's dialog is not on this channel (any more): the sender's dialog.
-            receive(sink, &inbound, message, None).await
+    let mut target = thread.map(|entry| entry.dialog);
+    let mut hops = 0;
+    let recorded = loop {
+        let reply_to = target.and(thread.map(|entry| entry.message));
+        match receive(sink, &inbound, message, target, reply_to).await {
+            // Merged (F4.9): the survivor has the conversation now.
+            Err(CommandError::Refused(Refusal::MergedInto(survivor))) if hops < MERGE_HOPS => {
+                hops += 1;
+                target = Some(survivor);
+            }
+            // The thread's dialog cannot take it (deleted, or not on this channel): the
+            // sender's dialog.
+            Err(CommandError::Refused(
+                Refusal::ChannelUnavailable(_) | Refusal::Deleted | Refusal::NoSuchDialog,
+            )) if target.is_some() => target = None,
+            other => break other,
         }
-        other => other,
     };
     let recorded = match recorded {
         Ok(recorded) => recorded,
@@ -221,14 +237,16 @@ pub async fn record_mail<L: EventLog>(
     Ok(Some(recorded))
 }
 
+/// `ReceiveMessage` on `dialog`, or on the sender's dialog when `None`.
 async fn receive<L: EventLog>(
     sink: &MailSink<L>,
     inbound: &Inbound,
     message: &InboundMessage,
-    thread: Option<ThreadEntry>,
+    dialog: Option<DialogId>,
+    thread_message: Option<MessageId>,
 ) -> Result<Recorded, CommandError> {
-    let dialog = match thread {
-        Some(entry) => entry.dialog,
+    let dialog = match dialog {
+        Some(dialog) => dialog,
         None => {
             record::dialog_of(&sink.service, sink.project, sink.channel, &message.sender).await?
         }
@@ -244,7 +262,7 @@ async fn receive<L: EventLog>(
         for (attachment, file) in attachments.iter_mut().zip(&message.attachments) {
             attachment.storage_ref = file.provider_ref.clone();
         }
-        *reply_to = thread.map(|entry| entry.message);
+        *reply_to = thread_message;
     }
     let meta = CommandMeta {
         command_id: ingest::command_id(sink.channel.channel, inbound),

@@ -12,6 +12,7 @@ use switchboard_connectors::email::mailbox::{self, CURSOR_KEY, MailboxOptions, M
 use switchboard_connectors::email::{ImapSettings, Secret, Security};
 use switchboard_connectors::ingest::ChannelRef;
 use switchboard_connectors::state::{ConnectorState, ThreadEntry};
+use switchboard_core::domain::dialog::DialogCommand;
 use switchboard_core::domain::project::ProjectCommand;
 use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use switchboard_core::log::{EventLog, SubjectFilter};
@@ -432,7 +433,43 @@ async fn replies_thread_into_the_dialog_of_the_mail_they_answer() {
     let got = wait_for_messages(&world, 4).await;
     assert_ne!(got[3].0, alice);
     assert_eq!(registrations(&world).await, 2);
+
+    // That second dialog is merged into alice's (F4.9): an answer to its mail follows the merge.
+    let second = dialog_of_subject(&got[3].0);
+    let merge = DialogCommand::MergeInto { survivor: dialog };
+    let meta = || CommandMeta::new(Actor::System);
+    world
+        .service
+        .dialog(world.project, second, merge, meta())
+        .await
+        .expect("merge");
+    let accept = DialogCommand::AcceptMerge {
+        absorbed: second,
+        identities: vec![],
+    };
+    world
+        .service
+        .dialog(world.project, dialog, accept, meta())
+        .await
+        .expect("accept");
+    let answer = mail(
+        "someone@client.example",
+        "s1@client",
+        "Re: new",
+        "In-Reply-To: <a4@home>\r\n",
+        "following the merge\r\n",
+    );
+    world.server.deliver(USER, &answer);
+    let got = wait_for_messages(&world, 5).await;
+    assert_eq!(got[4].0, alice);
+    assert_eq!(got[4].1.text, "following the merge\r\n");
+    assert_eq!(registrations(&world).await, 2);
     finish(running).await;
+}
+
+fn dialog_of_subject(subject: &str) -> DialogId {
+    let hex = subject.rsplit('.').next().expect("a dialog subject");
+    DialogId::from_uuid(uuid::Uuid::parse_str(hex).expect("a dialog id"))
 }
 
 #[tokio::test]
