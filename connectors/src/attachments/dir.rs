@@ -4,9 +4,12 @@
 //! the first four digits, so no directory grows past a few thousand entries). A put streams into
 //! `<root>/tmp/<random>.part`, fsyncs it, renames it into place and fsyncs the directory: a blob
 //! is either whole under its name or absent, also after a crash. What a crash leaves in `tmp/`
-//! is removed when the store is opened (one `serve` owns a data directory).
+//! is removed when the store is opened (files older than [`super::STALE_AFTER`]: a put under way
+//! in another handle is younger).
 
-use super::{AttachmentError, Blob, BlobHash, ByteRange, Stored, io_error, sniff, spool};
+use super::{
+    AttachmentError, Blob, BlobHash, ByteRange, Stored, clear_stale, io_error, sniff, spool,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
@@ -17,24 +20,15 @@ pub struct DirStore {
 }
 
 impl DirStore {
-    /// Opens (creating) the store at `root` and clears its temporary directory.
+    /// Opens (creating) the store at `root` and clears what crashes left in its temporary
+    /// directory.
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, AttachmentError> {
         let root: PathBuf = root.into();
         let tmp = root.join("tmp");
         tokio::fs::create_dir_all(&tmp)
             .await
             .map_err(io_error("create", &tmp))?;
-        let mut entries = tokio::fs::read_dir(&tmp)
-            .await
-            .map_err(io_error("list", &tmp))?;
-        while let Some(entry) = entries.next_entry().await.map_err(io_error("list", &tmp))? {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "part") {
-                tokio::fs::remove_file(&path)
-                    .await
-                    .map_err(io_error("remove", &path))?;
-            }
-        }
+        clear_stale(&tmp).await?;
         Ok(Self {
             root: Arc::new(root),
         })

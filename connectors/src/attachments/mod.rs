@@ -230,6 +230,36 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
     infer::get(head).map(|kind| kind.mime_type())
 }
 
+/// A temporary file this old was left by a crash: no put takes this long.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the `.part` files of `dir` older than [`STALE_AFTER`].
+pub(crate) async fn clear_stale(dir: &Path) -> Result<(), AttachmentError> {
+    let mut entries = tokio::fs::read_dir(dir)
+        .await
+        .map_err(io_error("list", dir))?;
+    while let Some(entry) = entries.next_entry().await.map_err(io_error("list", dir))? {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "part") {
+            continue;
+        }
+        let age = entry
+            .metadata()
+            .await
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok());
+        if age.is_some_and(|age| age > STALE_AFTER) {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("remove", &path)(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A file in a temporary directory, removed when dropped unless [`TempBlob::keep`] took it.
 #[derive(Debug)]
 pub(crate) struct TempBlob {

@@ -10,7 +10,9 @@
 //! range (the object store reads chunks in order): a `Range` near the end of a large file costs
 //! reading the file once on the server side.
 
-use super::{AttachmentError, Blob, BlobHash, ByteRange, Stored, io_error, sniff, spool};
+use super::{
+    AttachmentError, Blob, BlobHash, ByteRange, Stored, clear_stale, io_error, sniff, spool,
+};
 use async_nats::jetstream::object_store::{
     self, GetErrorKind, InfoErrorKind, ObjectMetadata, ObjectStore,
 };
@@ -89,6 +91,7 @@ impl NatsStore {
         tokio::fs::create_dir_all(&options.spool_dir)
             .await
             .map_err(io_error("create", &options.spool_dir))?;
+        clear_stale(&options.spool_dir).await?;
         Ok(Self {
             store: Arc::new(store),
             spool_dir: Arc::new(options.spool_dir),
