@@ -221,8 +221,12 @@ pub async fn record_mail<L: EventLog>(
     };
     let recorded = match recorded {
         Ok(recorded) => recorded,
+        Err(CommandError::Refused(Refusal::Blocked)) => {
+            tracing::info!(uid, "imap mail of a blocked client: not recorded");
+            return Ok(None);
+        }
         Err(CommandError::Refused(refusal)) => {
-            tracing::info!(uid, %refusal, "imap mail refused by the dialog: not recorded");
+            tracing::warn!(uid, %refusal, "imap mail refused by the dialog: not recorded");
             return Ok(None);
         }
         Err(other) => return Err(other.into()),

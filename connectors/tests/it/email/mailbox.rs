@@ -576,3 +576,41 @@ async fn a_loop_aborted_anywhere_records_every_mail_exactly_once() {
          the last run: {report:?}"
     );
 }
+
+#[tokio::test]
+async fn a_blocked_clients_mail_is_passed_over_and_the_loop_goes_on() {
+    let world = world().await;
+    world.server.deliver(
+        USER,
+        &mail("spam@client.example", "p1@client", "buy", "", "1\r\n"),
+    );
+    let running = start(&world);
+    let got = wait_for_messages(&world, 1).await;
+    let spammer = dialog_of_subject(&got[0].0);
+    let block = DialogCommand::Block;
+    let meta = CommandMeta::new(Actor::System);
+    world
+        .service
+        .dialog(world.project, spammer, block, meta)
+        .await
+        .expect("block");
+
+    world.server.deliver(
+        USER,
+        &mail("spam@client.example", "p2@client", "buy", "", "2\r\n"),
+    );
+    world.server.deliver(
+        USER,
+        &mail("fine@client.example", "f1@client", "hello", "", "3\r\n"),
+    );
+    let got = wait_for_messages(&world, 2).await;
+    wait_for_cursor(&world, 3).await;
+    let report = finish(running).await;
+    assert_eq!(
+        got.len(),
+        2,
+        "the blocked client's second mail is not recorded"
+    );
+    assert_eq!(got[1].1.external_id, "f1@client");
+    assert_eq!((report.recorded, report.passed_over), (2, 1), "{report:?}");
+}
