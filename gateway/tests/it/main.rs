@@ -24,6 +24,8 @@
 //!   SIGKILL while applying;
 //! - [`serve`]: `serve` on both logs, shutdown, exit codes;
 //! - [`stream_setup`]: tools only look the JetStream stream up, `serve` never changes it;
+//! - [`two_nodes`]: two `serve --nats` on one JetStream act as one (sign-in, commands,
+//!   revocation);
 //! - [`common`]: helpers shared by the suites (real events, the real binary, an HTTP client).
 //!
 //! The suites that run the binary find it as `CARGO_BIN_EXE_switchboard`; those on JetStream
@@ -46,3 +48,4 @@ mod ownership;
 mod readmodels;
 mod serve;
 mod stream_setup;
+mod two_nodes;

@@ -16,7 +16,7 @@ use switchboard_schemas::{OperatorId, ProjectId, Role};
 const ROOT: &str = "root-token-of-the-operator-api-test";
 
 /// One HTTP/1.1 exchange: status, head (lower-cased), body as JSON (null when empty).
-fn exchange(
+pub fn exchange(
     addr: SocketAddr,
     method: &str,
     path: &str,
