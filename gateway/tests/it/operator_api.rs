@@ -407,3 +407,69 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     }
     drop(server);
 }
+
+#[test]
+fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut command = bin();
+        command.current_dir(dir.path()).args([
+            "serve",
+            "--demo",
+            "--data",
+            "data",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        let mut server = Running::spawn(&mut command, dir.path().join("serve.stderr"));
+        let first = server.next_line();
+        let addr: SocketAddr = first
+            .strip_prefix("listening on ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        (server, addr)
+    };
+    let (mut server, addr) = start();
+    let mut admin = None;
+    let mut operators = 0;
+    loop {
+        let line = server.next_line();
+        if let Some(account) = line.strip_prefix("demo:   ") {
+            let email = account.split(' ').next().unwrap().to_owned();
+            if account.ends_with("(admin)") {
+                admin.get_or_insert(email);
+            } else {
+                operators += 1;
+            }
+            if admin.is_some() && operators == 3 {
+                break;
+            }
+        }
+    }
+    let api = Api { addr };
+    let token = api.login(&admin.unwrap(), switchboard_gateway::demo::DEMO_PASSWORD)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = api.ok(&token, "GET", "/v1/dialogs?limit=500&archived=true", None);
+    let shown = page["items"].as_array().unwrap().len();
+    assert!(shown >= 200, "{shown} dialogs in the demo");
+    let project = api.ok(&token, "GET", "/v1/project", None);
+    assert!(
+        !project["folders"].as_array().unwrap().is_empty(),
+        "{project}"
+    );
+    assert!(!project["tags"].as_array().unwrap().is_empty(), "{project}");
+    drop(server);
+
+    // A second start serves what is there and adds nothing.
+    let (mut again, addr) = start();
+    let mut said = String::new();
+    while !said.starts_with("demo:") {
+        said = again.next_line();
+    }
+    assert_eq!(said, "demo: the log is not empty; serving it as it is");
+    let again_page = Api { addr }.ok(&token, "GET", "/v1/dialogs?limit=500&archived=true", None);
+    assert_eq!(again_page["items"].as_array().unwrap().len(), shown);
+}
