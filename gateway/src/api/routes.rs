@@ -26,6 +26,7 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(dialogs::list::query))
         .routes(routes!(dialogs::view::dialog))
         .routes(routes!(dialogs::view::timeline))
+        .routes(routes!(dialogs::card::card))
         .routes(routes!(search::search))
         .routes(routes!(counters::counters))
         .routes(routes!(counters::tag_picker))

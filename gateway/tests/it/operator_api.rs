@@ -308,6 +308,28 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     assert_eq!(status, 400);
     assert_eq!(bad["error"]["field"], "filter.all[0]", "{bad}");
 
+    // The card: variables, tags.
+    let set = act(
+        &dialogs[0],
+        json!({"action": "set_variable", "name": "city", "value": "Казань"}),
+    );
+    let card = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/dialogs/{}/card?min_seq={}", dialogs[0], set["seq"]),
+        None,
+    );
+    assert_eq!(card["profile"]["name"], "Mine", "{card}");
+    assert_eq!(card["variables"][0]["value"], "Казань", "{card}");
+    assert_eq!(card["tags"][0], hot, "{card}");
+    let (status, _) = api.call(
+        &operator,
+        "GET",
+        &format!("/v1/dialogs/{}/card", dialogs[1]),
+        None,
+    );
+    assert_eq!(status, 403);
+
     // Counters and the tag picker.
     let picker = api.ok(&admin, "GET", "/v1/tags/picker", None);
     assert_eq!(picker[0]["name"], "hot");
