@@ -309,6 +309,9 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     assert_eq!(bad["error"]["field"], "filter.all[0]", "{bad}");
 
     // The card: variables, tags.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let before_city = switchboard_schemas::Timestamp::now().to_rfc3339();
+    std::thread::sleep(std::time::Duration::from_millis(20));
     let set = act(
         &dialogs[0],
         json!({"action": "set_variable", "name": "city", "value": "Казань"}),
@@ -329,6 +332,38 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
         None,
     );
     assert_eq!(status, 403);
+
+    // As of a past moment: the card then had no variable; the row was already tagged.
+    let then = api.ok(
+        &admin,
+        "GET",
+        &format!(
+            "/v1/dialogs/{}/as-of?as_of={}",
+            dialogs[0],
+            before_city.replace('+', "%2B")
+        ),
+        None,
+    );
+    assert_eq!(then["card"]["variables"], json!([]), "{then}");
+    assert_eq!(then["card"]["tags"][0], hot, "{then}");
+    assert_eq!(then["row"]["assignee"], operator_id.to_string(), "{then}");
+    assert!(
+        then["seq"].as_u64().unwrap() < set["seq"].as_u64().unwrap(),
+        "{then}"
+    );
+    let long_ago = api.ok(
+        &admin,
+        "GET",
+        &format!(
+            "/v1/dialogs/{}/as-of?as_of=2020-01-01T00:00:00Z",
+            dialogs[0]
+        ),
+        None,
+    );
+    assert!(
+        long_ago["row"].is_null() && long_ago["seq"] == 0,
+        "{long_ago}"
+    );
 
     // Audit: the dialog's own events in order, and the project's stream for admins.
     let audit = api.ok(

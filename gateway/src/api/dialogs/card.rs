@@ -83,7 +83,7 @@ pub struct Deal {
     pub stage: String,
 }
 
-fn answer(card: Card, tags: Vec<TagId>, folders: Vec<FolderId>) -> CardAnswer {
+pub(crate) fn answer(card: Card, tags: Vec<TagId>, folders: Vec<FolderId>) -> CardAnswer {
     CardAnswer {
         dialog: card.dialog.to_string(),
         number: card.number,
