@@ -8,6 +8,7 @@
 //! - [`record`]: an item recorded through `core`'s command service: the sender's dialog found
 //!   or created by its identities, then the item's command.
 //! - [`outbound`]: our messages as provider API calls (each provider's `outbound` builds them).
+//! - [`delivery`]: the outbound worker: queued messages sent, outcomes appended.
 //! - [`outcome`]: providers' errors classified (rate limited, blocked, permanent, transient).
 //! - [`secret`]: [`Secret`], a channel secret that never shows in `Debug`.
 //! - `error`, `de`: leaves (the webhook refusal; small deserialisation helpers).
@@ -17,6 +18,7 @@
 //! formatted.
 
 mod de;
+pub mod delivery;
 pub mod email;
 mod error;
 pub mod inbound;

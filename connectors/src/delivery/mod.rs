@@ -1,0 +1,39 @@
+//! Outbound delivery (issue 17): queued messages (`message.queued` in the log) sent through the
+//! dialog's channel, their outcome appended through `core`'s command service as `MarkSent` or
+//! `MarkFailed` (F3.6), rate limits kept per chat and per channel (F11.3), a rate-limited send
+//! retried after the time the provider names (F6.5).
+//!
+//! - [`directory`]: [`ChannelDirectory`], what the worker knows of each channel (provider,
+//!   API base, credentials); the gateway fills it from the credential store.
+//! - `send`: one message as HTTP calls to its provider, the answer read and classified.
+//! - `state`: the worker's own SQLite file: its checkpoint in the log and the messages whose
+//!   send has begun and whose outcome is not appended yet.
+//! - `limits`: per-chat and per-channel rate limiters.
+//! - [`worker`]: [`DeliveryWorker`], the loop.
+//!
+//! Crash semantics (embedded log, one worker): nothing is appended before a send (the queued
+//! event is the intent). A message's row in `state` is written before its first call and removed
+//! after its outcome is appended; the checkpoint only passes a message once its outcome is
+//! appended. After a crash the worker reads from its checkpoint: a message with an outcome in
+//! the log is not sent again; one with a row and no outcome was perhaps sent: it is sent again —
+//! VK drops the repeat by its `random_id`; on the other channels the message is first marked
+//! failed with the detail [`POSSIBLY_TWICE`] (the timeline shows it), then sent, then marked
+//! sent (a failed message may still become sent, F3.6).
+
+pub mod directory;
+mod job;
+mod limits;
+mod send;
+mod state;
+pub mod worker;
+
+pub use directory::{ChannelConfig, ChannelDirectory};
+pub use limits::{Rate, RateLimits};
+pub use worker::{
+    Counters, DeliveryError, DeliveryOptions, DeliveryWorker, SentIndex, WorkerHandle,
+};
+
+/// The detail of the failure recorded before a message whose first send's outcome is unknown
+/// (a crash, a timeout) is sent again on a channel that cannot drop repeats.
+pub const POSSIBLY_TWICE: &str =
+    "possibly sent twice: the outcome of an earlier send is unknown, sending again";
