@@ -4,6 +4,7 @@
 //! clients, attachment limits, flaps, slow answers (an unknown outcome), delivery statuses by
 //! webhook, and a worker process killed mid-batch (`crash`).
 
+mod crash;
 mod sends;
 
 use std::time::{Duration, Instant};
