@@ -3,16 +3,19 @@
 //!
 //! `delivery-worker <log.sqlite> <state.sqlite> <channels.json>`; the JSON names each channel
 //! (`channel`, `kind`, `api_base`, `token`, `phone_number_id`) and may set `rates` per kind
-//! (`kind`, `per_chat`, `per_channel`) and `call_timeout_ms`. Runs until killed or an error.
+//! (`kind`, `per_chat`, `per_channel`) and `call_timeout_ms`. With `nats` (a server URL) the log
+//! is that server's JetStream stream `SB` instead of the file, and the worker shares the durable
+//! consumer `sb-delivery` with every other worker (`ack_wait_ms`). Runs until killed or an error.
 
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 use switchboard_connectors::Secret;
 use switchboard_connectors::delivery::{
-    ChannelConfig, ChannelDirectory, DeliveryOptions, DeliveryWorker, Rate,
+    ChannelConfig, ChannelDirectory, DeliveryOptions, DeliveryWorker, Rate, SharedConsumer,
 };
 use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
+use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_core::service::{CommandService, ServiceOptions};
 use switchboard_schemas::{ChannelId, ChannelKind};
 
@@ -22,6 +25,8 @@ struct Config {
     #[serde(default)]
     rates: Vec<RateConfig>,
     call_timeout_ms: Option<u64>,
+    nats: Option<String>,
+    ack_wait_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -53,9 +58,9 @@ fn run() -> Result<(), String> {
         return Err("usage: delivery-worker <log.sqlite> <state.sqlite> <channels.json>".into());
     };
     let text = std::fs::read_to_string(config_path).map_err(|e| e.to_string())?;
-    let config: Config = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let mut config: Config = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     let mut directory = ChannelDirectory::new();
-    for channel in config.channels {
+    for channel in std::mem::take(&mut config.channels) {
         directory.insert(
             channel.channel,
             ChannelConfig {
@@ -67,7 +72,7 @@ fn run() -> Result<(), String> {
         );
     }
     let mut options = DeliveryOptions::new(state_path.clone());
-    for rate in config.rates {
+    for rate in std::mem::take(&mut config.rates) {
         let parsed = Rate::new(rate.per_chat, rate.per_channel).ok_or("a rate of 0")?;
         options.rates.push((rate.kind, parsed));
     }
@@ -76,12 +81,32 @@ fn run() -> Result<(), String> {
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let log =
-            EmbeddedLog::open(log_path, EmbeddedOptions::default()).map_err(|e| e.to_string())?;
-        let service = CommandService::new(log, ServiceOptions::default());
-        let worker = DeliveryWorker::start(service, directory, options)
+        let worker = match &config.nats {
+            None => {
+                let log = EmbeddedLog::open(log_path, EmbeddedOptions::default())
+                    .map_err(|e| e.to_string())?;
+                let service = CommandService::new(log, ServiceOptions::default());
+                DeliveryWorker::start(service, directory, options).await
+            }
+            Some(url) => {
+                let log = JetStreamLog::connect(url, JetStreamOptions::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let client = async_nats::connect(url.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut consumer = SharedConsumer::new(client);
+                if let Some(ms) = config.ack_wait_ms {
+                    consumer.ack_wait = Duration::from_millis(ms);
+                }
+                let service = CommandService::new(log, ServiceOptions::default());
+                DeliveryWorker::start_shared(service, directory, options, consumer).await
+            }
+        };
+        worker
+            .map_err(|e| e.to_string())?
+            .join()
             .await
-            .map_err(|e| e.to_string())?;
-        worker.join().await.map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())
     })
 }

@@ -20,11 +20,18 @@ use switchboard_schemas::*;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+/// What finishing a job does: moves the embedded checkpoint, or acknowledges a JetStream
+/// message once every queued message it holds is finished.
+#[derive(Debug, Clone)]
+pub(crate) enum Done {
+    Seq(u64),
+    Ack(Arc<super::consumer::AckOnce>),
+}
+
 /// A queued message to deliver.
 #[derive(Debug)]
 pub(crate) struct Job {
-    /// Its place in the log.
-    pub(crate) seq: u64,
+    pub(crate) done: Done,
     pub(crate) project: ProjectId,
     pub(crate) dialog: DialogId,
     pub(crate) queued: MessageQueued,
@@ -62,14 +69,14 @@ pub(crate) async fn chat_task<L: EventLog>(
 }
 
 async fn deliver_logged<L: EventLog>(shared: &Shared<L>, job: Job, next: &mut Instant) {
-    let seq = job.seq;
+    let done = job.done.clone();
     let message = job.queued.message;
     match deliver(shared, job, next).await {
         Ok(()) => {
             if let Err(e) = shared.state.finish(message).await {
                 tracing::error!(error = %e, "delivery state");
             }
-            shared.finished(seq);
+            shared.finished(&done);
         }
         // Not finished: the checkpoint stays before it, and the next run delivers it.
         Err(e) => tracing::error!(%message, error = %e, "delivery stopped for a message"),

@@ -9,7 +9,11 @@
 //! - `state`: the worker's own SQLite file: its checkpoint in the log and the messages whose
 //!   send has begun and whose outcome is not appended yet.
 //! - `limits`: per-chat and per-channel rate limiters.
-//! - [`worker`]: [`DeliveryWorker`], the loop.
+//! - `identities`: each dialog's channel ids, read from the log; outcomes already appended.
+//! - `job`: one chat's queue and one message's delivery.
+//! - [`worker`]: [`DeliveryWorker`], the loop over the embedded log (one worker, a checkpoint).
+//! - `consumer`: the loop over a JetStream log, one durable consumer shared by every node's
+//!   worker ([`SharedConsumer`]).
 //!
 //! Crash semantics (embedded log, one worker): nothing is appended before a send (the queued
 //! event is the intent). A message's row in `state` is written before its first call and removed
@@ -20,13 +24,16 @@
 //! failed with the detail [`POSSIBLY_TWICE`] (the timeline shows it), then sent, then marked
 //! sent (a failed message may still become sent, F3.6).
 
+mod consumer;
 pub mod directory;
+mod identities;
 mod job;
 mod limits;
 mod send;
 mod state;
 pub mod worker;
 
+pub use consumer::SharedConsumer;
 pub use directory::{ChannelConfig, ChannelDirectory};
 pub use limits::{Rate, RateLimits};
 pub use worker::{

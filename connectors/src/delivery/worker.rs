@@ -4,18 +4,20 @@
 //! parked by a provider's retry-after holds no other chat), and keeps the checkpoint: the
 //! sequence before the oldest message whose outcome is not appended yet.
 
+use super::consumer::SharedConsumer;
 use super::directory::ChannelDirectory;
-use super::job::{self, Job};
+use super::identities::{Identities, resolved_since};
+use super::job::{self, Done, Job};
 use super::limits::{Rate, RateLimits};
 use super::state::{State, StateError};
 use crate::inbound::InboundStatus;
 use futures::StreamExt;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchboard_core::log::{EventLog, LogError, LogRecord, Subject, SubjectFilter};
+use switchboard_core::log::{EventLog, LogError, SubjectFilter};
 use switchboard_core::service::{CommandError, CommandService};
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
@@ -134,8 +136,15 @@ pub(crate) struct Shared<L: EventLog> {
 }
 
 impl<L: EventLog> Shared<L> {
-    /// One message read at `seq` has its outcome appended (or needs none).
-    pub(crate) fn finished(&self, seq: u64) {
+    /// One message has its outcome appended (or needs none).
+    pub(crate) fn finished(&self, done: &Done) {
+        match done {
+            Done::Seq(seq) => self.finished_seq(*seq),
+            Done::Ack(ack) => ack.one_done(),
+        }
+    }
+
+    fn finished_seq(&self, seq: u64) {
         let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(count) = tracker.pending.get_mut(&seq) {
             *count -= 1;
@@ -178,11 +187,21 @@ impl WorkerHandle {
 pub struct DeliveryWorker;
 
 impl DeliveryWorker {
-    /// Opens the state file and starts reading the log after its checkpoint.
+    /// Opens the state file and starts reading the log after its checkpoint (one worker per
+    /// log: the embedded one).
     pub async fn start<L: EventLog>(
         service: CommandService<L>,
         directory: ChannelDirectory,
         options: DeliveryOptions,
+    ) -> Result<WorkerHandle, DeliveryError> {
+        Self::start_with(service, directory, options, None).await
+    }
+
+    async fn start_with<L: EventLog>(
+        service: CommandService<L>,
+        directory: ChannelDirectory,
+        options: DeliveryOptions,
+        consumer: Option<SharedConsumer>,
     ) -> Result<WorkerHandle, DeliveryError> {
         let state = State::open(&options.state_path)?;
         let http = reqwest::Client::builder()
@@ -205,146 +224,35 @@ impl DeliveryWorker {
             tracker: Mutex::new(Tracker::default()),
             progress: Notify::new(),
         });
-        let task = tokio::spawn(run(shared));
+        let task = match consumer {
+            None => tokio::spawn(run(shared)),
+            Some(consumer) => tokio::spawn(super::consumer::run(shared, consumer)),
+        };
         Ok(WorkerHandle {
             task,
             counters,
             sent,
         })
     }
+
+    /// Starts a worker on a JetStream log that shares one durable consumer with the workers of
+    /// the other nodes (see `consumer`); `options.state_path` is this node's own file.
+    pub async fn start_shared<L: EventLog>(
+        service: CommandService<L>,
+        directory: ChannelDirectory,
+        options: DeliveryOptions,
+        consumer: SharedConsumer,
+    ) -> Result<WorkerHandle, DeliveryError> {
+        Self::start_with(service, directory, options, Some(consumer)).await
+    }
 }
 
 /// The dialog subjects (`sb.<project>.dialog.<dialog>`).
-fn dialogs_filter() -> SubjectFilter {
+pub(crate) fn dialogs_filter() -> SubjectFilter {
     SubjectFilter::parse("sb.*.dialog.*").unwrap_or_else(|_| SubjectFilter::all())
 }
 
-const IDENTITY_TYPES: [&str; 4] = [
-    "dialog.registered",
-    "identity.linked",
-    "identity.unlinked",
-    "dialog.merged",
-];
-
-/// Each dialog's identities, as its events say.
-#[derive(Default)]
-struct Identities {
-    dialogs: HashMap<DialogId, Vec<ChannelIdentity>>,
-}
-
-impl Identities {
-    /// Most dialogs remembered; past it the map starts again empty (a dialog not remembered
-    /// is read from the log when it is next needed).
-    const MAX_DIALOGS: usize = 200_000;
-
-    fn apply(&mut self, dialog: DialogId, event: &Event) {
-        if self.dialogs.len() >= Self::MAX_DIALOGS {
-            self.dialogs.clear();
-        }
-        // A dialog first seen after its registration is read whole when a message needs it.
-        let list = match (self.dialogs.get_mut(&dialog), event) {
-            (Some(list), _) => list,
-            (None, Event::DialogRegistered(_)) => self.dialogs.entry(dialog).or_default(),
-            (None, _) => return,
-        };
-        match event {
-            Event::DialogRegistered(e) => list.extend(e.identity.iter().cloned()),
-            Event::IdentityLinked(e) => list.push(e.identity.clone()),
-            Event::IdentityUnlinked(e) => list.retain(|i| *i != e.identity),
-            Event::DialogsMerged(e) => list.extend(e.identities.iter().cloned()),
-            _ => {}
-        }
-    }
-
-    /// The client's id on `channel`, read from the dialog's events before `seq` when the
-    /// dialog is not known yet (the worker started after its registration).
-    async fn recipient<L: EventLog>(
-        &mut self,
-        log: &L,
-        project: ProjectId,
-        dialog: DialogId,
-        channel: ChannelId,
-        seq: u64,
-    ) -> Result<Option<String>, LogError> {
-        if let std::collections::hash_map::Entry::Vacant(entry) = self.dialogs.entry(dialog) {
-            entry.insert(Vec::new());
-            let filter = SubjectFilter::exact(&Subject::dialog(project, dialog));
-            let mut from = 1;
-            'pages: loop {
-                let records = log.read(from, &filter, 1000).await?;
-                let Some(last) = records.last() else { break };
-                from = last.seq + 1;
-                for record in &records {
-                    if record.seq >= seq {
-                        break 'pages;
-                    }
-                    self.apply_record(record);
-                }
-            }
-        }
-        Ok(self.dialogs.get(&dialog).and_then(|list| {
-            list.iter()
-                .find(|i| i.channel == channel)
-                .map(|i| i.external_id.clone())
-        }))
-    }
-
-    fn apply_record(&mut self, record: &LogRecord) {
-        if !IDENTITY_TYPES.iter().any(|t| record.batch.contains_type(t)) {
-            return;
-        }
-        let Ok(envelopes) = decode_batch(&record.batch) else {
-            return;
-        };
-        for envelope in envelopes {
-            if let AggregateId::Dialog(dialog) = envelope.aggregate {
-                self.apply(dialog, &envelope.payload);
-            }
-        }
-    }
-}
-
-/// The messages after the checkpoint whose outcome is already in the log (a crash came
-/// between appending it and moving the checkpoint): they are not sent again. A rate-limited
-/// failure is not an outcome: such a message is still to be retried.
-async fn resolved_since<L: EventLog>(log: &L, from: u64) -> Result<HashSet<MessageId>, LogError> {
-    let last = log.last_seq().await?;
-    let filter = dialogs_filter();
-    let mut resolved = HashSet::new();
-    let mut next = from;
-    while next <= last {
-        let records = log.read(next, &filter, 1000).await?;
-        let Some(tail) = records.last() else { break };
-        next = tail.seq + 1;
-        for record in &records {
-            if !record.batch.contains_type("message.sent")
-                && !record.batch.contains_type("message.failed")
-            {
-                continue;
-            }
-            let Ok(envelopes) = decode_batch(&record.batch) else {
-                continue;
-            };
-            for envelope in envelopes {
-                match envelope.payload {
-                    Event::MessageSent(e) => {
-                        resolved.insert(e.message);
-                    }
-                    Event::MessageFailed(e)
-                        if e.reason != FailureReason::RateLimited
-                            && e.detail != super::POSSIBLY_TWICE =>
-                    {
-                        resolved.insert(e.message);
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-    Ok(resolved)
-}
-
-type ChatKey = (ChannelId, String);
+pub(crate) type ChatKey = (ChannelId, String);
 
 async fn run<L: EventLog>(shared: Arc<Shared<L>>) -> Result<(), DeliveryError> {
     let log = shared.service.log().clone();
@@ -394,7 +302,7 @@ async fn run<L: EventLog>(shared: Arc<Shared<L>>) -> Result<(), DeliveryError> {
                     tracker.total += 1;
                 }
                 let job = Job {
-                    seq: record.seq,
+                    done: Done::Seq(record.seq),
                     project: envelope.project,
                     dialog,
                     begun: begun.remove(&queued.message),
@@ -411,7 +319,7 @@ async fn run<L: EventLog>(shared: Arc<Shared<L>>) -> Result<(), DeliveryError> {
     Ok(())
 }
 
-async fn wait_for_room<L: EventLog>(shared: &Shared<L>) {
+pub(crate) async fn wait_for_room<L: EventLog>(shared: &Shared<L>) {
     loop {
         let notified = shared.progress.notified();
         let total = shared
@@ -428,7 +336,7 @@ async fn wait_for_room<L: EventLog>(shared: &Shared<L>) {
 
 /// Hands the job to its chat's queue, starting the chat's task when it has none (or its task
 /// has just ended idle).
-fn route<L: EventLog>(
+pub(crate) fn route<L: EventLog>(
     shared: &Arc<Shared<L>>,
     chats: &mut HashMap<ChatKey, mpsc::UnboundedSender<Job>>,
     job: Job,

@@ -5,6 +5,7 @@
 //! webhook, and a worker process killed mid-batch (`crash`).
 
 mod crash;
+mod nats;
 mod sends;
 
 use std::time::{Duration, Instant};
@@ -24,9 +25,9 @@ use switchboard_tests::providers::{FakeProvider, Provider};
 pub(crate) const TOKEN: &str = "123456:TEST-token-never-logged";
 pub(crate) const PHONE_NUMBER_ID: &str = "106540352242922";
 
-pub(crate) struct World {
+pub(crate) struct World<L: EventLog = EmbeddedLog> {
     pub dir: tempfile::TempDir,
-    pub service: CommandService<EmbeddedLog>,
+    pub service: CommandService<L>,
     pub project: ProjectId,
 }
 
@@ -64,7 +65,15 @@ pub(crate) fn log_at(dir: &tempfile::TempDir) -> EmbeddedLog {
 impl World {
     pub async fn new() -> World {
         let dir = tempfile::tempdir().expect("temp dir");
-        let service = CommandService::new(log_at(&dir), ServiceOptions::default());
+        let log = log_at(&dir);
+        World::on(dir, log).await
+    }
+}
+
+impl<L: EventLog> World<L> {
+    /// A project on `log`.
+    pub async fn on(dir: tempfile::TempDir, log: L) -> World<L> {
+        let service = CommandService::new(log, ServiceOptions::default());
         let project = ProjectId::new();
         let create = ProjectCommand::Create {
             name: "shop".into(),
