@@ -63,8 +63,8 @@ impl Identities {
         }
     }
 
-    /// The client's id on `channel` as of just before `seq`, reading what the map lacks of the
-    /// dialog's events.
+    /// The client's identity on `channel` as of just before `seq`, reading what the map lacks
+    /// of the dialog's events.
     pub(crate) async fn recipient<L: EventLog>(
         &mut self,
         log: &L,
@@ -72,7 +72,7 @@ impl Identities {
         dialog: DialogId,
         channel: ChannelId,
         seq: u64,
-    ) -> Result<Option<String>, LogError> {
+    ) -> Result<Option<ChannelIdentity>, LogError> {
         if self.dialogs.len() >= Self::MAX_DIALOGS {
             self.dialogs.clear();
         }
@@ -100,11 +100,7 @@ impl Identities {
             }
             entry.1 = entry.1.max(seq - 1);
         }
-        Ok(entry
-            .0
-            .iter()
-            .find(|i| i.channel == channel)
-            .map(|i| i.external_id.clone()))
+        Ok(entry.0.iter().find(|i| i.channel == channel).cloned())
     }
 }
 

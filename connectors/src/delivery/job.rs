@@ -35,8 +35,8 @@ pub(crate) struct Job {
     pub(crate) project: ProjectId,
     pub(crate) dialog: DialogId,
     pub(crate) queued: MessageQueued,
-    /// The client's id on the channel.
-    pub(crate) to: Option<String>,
+    /// The client's identity on the channel.
+    pub(crate) to: Option<ChannelIdentity>,
     /// A previous run began sending it: how many calls went through.
     pub(crate) begun: Option<usize>,
 }
@@ -73,7 +73,7 @@ async fn deliver_logged<L: EventLog>(shared: &Shared<L>, job: Job, next: &mut In
     let message = job.queued.message;
     match deliver(shared, job, next).await {
         Ok(()) => {
-            if let Err(e) = shared.state.finish(message).await {
+            if let Err(e) = shared.state.finish(message) {
                 tracing::error!(error = %e, "delivery state");
             }
             shared.finished(&done);
@@ -219,14 +219,19 @@ async fn deliver<L: EventLog>(
     next_call: &mut Instant,
 ) -> Result<(), DeliveryError> {
     let channel = job.queued.channel;
+    let Some(identity) = job.to.clone() else {
+        let detail = "the client has no identity on this channel".to_owned();
+        return fail(shared, &job, FailureReason::ChannelError, detail).await;
+    };
+    if identity.kind == ChannelKind::Email {
+        // Email goes out through the SMTP sender of the email glue, not this worker.
+        return Ok(());
+    }
     let Some(config) = shared.directory.get(channel) else {
         let detail = "the channel has no delivery settings".to_owned();
         return fail(shared, &job, FailureReason::ChannelError, detail).await;
     };
-    let Some(to) = job.to.clone() else {
-        let detail = "the client has no identity on this channel".to_owned();
-        return fail(shared, &job, FailureReason::ChannelError, detail).await;
-    };
+    let to = identity.external_id;
     if let Err(detail) = check_attachments(config.kind, &job.queued.attachments) {
         return fail(shared, &job, FailureReason::TooLarge, detail).await;
     }

@@ -15,6 +15,11 @@
 //! - `consumer`: the loop over a JetStream log, one durable consumer shared by every node's
 //!   worker ([`SharedConsumer`]).
 //!
+//! Messages to email identities are left to the email glue's SMTP sender; a channel missing
+//! from the directory fails its messages with that reason. A 403 "bot was blocked by the user",
+//! WhatsApp 131026 and VK 900–902 fail the message with `BlockedByClient` — the record F6.6
+//! finds (the domain has no separate unsubscribed flag).
+//!
 //! Crash semantics (embedded log, one worker): nothing is appended before a send (the queued
 //! event is the intent). A message's row in `state` is written before its first call and removed
 //! after its outcome is appended; the checkpoint only passes a message once its outcome is

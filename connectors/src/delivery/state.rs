@@ -3,11 +3,18 @@
 //! begun with how many of their calls went through. WAL with `synchronous=NORMAL`: a commit
 //! survives the worker's crash (`kill -9`); the file is not the log, and losing its last commits
 //! in a power cut only means reading a little more of the log again.
+//!
+//! One writer thread commits whatever is waiting in one transaction (group commit): a send's
+//! "begun" row is committed before the call goes (the caller waits for it); a finished
+//! message's row is removed in a later commit (a row left by a crash is harmless: that message
+//! has its outcome in the log, which the worker checks first).
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
 use switchboard_schemas::MessageId;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -24,9 +31,17 @@ fn err(operation: &'static str) -> impl Fn(rusqlite::Error) -> StateError {
     }
 }
 
+enum Op {
+    Progress(MessageId, i64, oneshot::Sender<Result<(), StateError>>),
+    Finish(MessageId),
+    Checkpoint(i64, oneshot::Sender<Result<(), StateError>>),
+}
+
 #[derive(Clone)]
 pub(crate) struct State {
-    conn: Arc<Mutex<rusqlite::Connection>>,
+    ops: std_mpsc::Sender<Op>,
+    begun: Arc<HashMap<MessageId, usize>>,
+    checkpoint: u64,
 }
 
 impl std::fmt::Debug for State {
@@ -35,9 +50,72 @@ impl std::fmt::Debug for State {
     }
 }
 
+fn read(conn: &rusqlite::Connection) -> Result<(u64, HashMap<MessageId, usize>), StateError> {
+    let seq: Option<i64> = conn
+        .query_row("SELECT seq FROM checkpoint WHERE id = 1", [], |r| r.get(0))
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            other => Err(other),
+        })
+        .map_err(err("read checkpoint"))?;
+    let checkpoint = seq.map_or(0, |s| u64::try_from(s).unwrap_or(0));
+    let mut statement = conn
+        .prepare("SELECT message, pieces_sent FROM begun")
+        .map_err(err("read begun"))?;
+    let rows = statement
+        .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(err("read begun"))?;
+    let mut begun = HashMap::new();
+    for row in rows {
+        let (bytes, pieces) = row.map_err(err("read begun"))?;
+        if let Ok(uuid) = Uuid::from_slice(&bytes) {
+            begun.insert(
+                MessageId::from_uuid(uuid),
+                usize::try_from(pieces).unwrap_or(0),
+            );
+        }
+    }
+    Ok((checkpoint, begun))
+}
+
+/// One transaction of every waiting operation; the waiters answered after its commit.
+fn commit(conn: &mut rusqlite::Connection, ops: Vec<Op>) {
+    let result = (|| {
+        let tx = conn.transaction().map_err(err("begin"))?;
+        for op in &ops {
+            match op {
+                Op::Progress(message, pieces, _) => tx.execute(
+                    "INSERT INTO begun (message, pieces_sent) VALUES (?1, ?2)
+                     ON CONFLICT (message) DO UPDATE SET pieces_sent = excluded.pieces_sent",
+                    rusqlite::params![message.as_uuid().as_bytes().as_slice(), pieces],
+                ),
+                Op::Finish(message) => tx.execute(
+                    "DELETE FROM begun WHERE message = ?1",
+                    [message.as_uuid().as_bytes().as_slice()],
+                ),
+                Op::Checkpoint(seq, _) => tx.execute(
+                    "INSERT INTO checkpoint (id, seq) VALUES (1, ?1)
+                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
+                    [seq],
+                ),
+            }
+            .map_err(err("write"))?;
+        }
+        tx.commit().map_err(err("commit"))
+    })();
+    for op in ops {
+        match op {
+            Op::Progress(_, _, answer) | Op::Checkpoint(_, answer) => {
+                let _ = answer.send(result.clone());
+            }
+            Op::Finish(_) => {}
+        }
+    }
+}
+
 impl State {
     pub(crate) fn open(path: &Path) -> Result<Self, StateError> {
-        let conn = rusqlite::Connection::open(path).map_err(err("open"))?;
+        let mut conn = rusqlite::Connection::open(path).map_err(err("open"))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
              CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -46,107 +124,77 @@ impl State {
                  pieces_sent INTEGER NOT NULL) WITHOUT ROWID;",
         )
         .map_err(err("create"))?;
+        let (checkpoint, begun) = read(&conn)?;
+        let (ops, receiver) = std_mpsc::channel::<Op>();
+        std::thread::Builder::new()
+            .name("delivery-state".into())
+            .spawn(move || {
+                while let Ok(first) = receiver.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(receiver.try_iter().take(4096));
+                    commit(&mut conn, batch);
+                }
+            })
+            .map_err(|e| StateError {
+                operation: "start the writer",
+                reason: e.to_string(),
+            })?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            ops,
+            begun: Arc::new(begun),
+            checkpoint,
         })
     }
 
-    async fn with<T: Send + 'static>(
+    fn closed() -> StateError {
+        StateError {
+            operation: "write",
+            reason: "the writer thread is gone".into(),
+        }
+    }
+
+    /// The checkpoint as the file held it when opened.
+    pub(crate) fn checkpoint(&self) -> u64 {
+        self.checkpoint
+    }
+
+    /// The messages whose send began and whose outcome was perhaps not appended, with how many
+    /// of their calls went through, as the file held them when opened.
+    pub(crate) fn begun(&self) -> HashMap<MessageId, usize> {
+        (*self.begun).clone()
+    }
+
+    async fn wait(
         &self,
-        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StateError> + Send + 'static,
-    ) -> Result<T, StateError> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&conn)
-        })
-        .await
-        .map_err(|e| StateError {
-            operation: "task",
-            reason: e.to_string(),
-        })?
-    }
-
-    pub(crate) async fn checkpoint(&self) -> Result<u64, StateError> {
-        self.with(|conn| {
-            let seq: Option<i64> = conn
-                .query_row("SELECT seq FROM checkpoint WHERE id = 1", [], |r| r.get(0))
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    other => Err(other),
-                })
-                .map_err(err("read checkpoint"))?;
-            Ok(seq.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
-        })
-        .await
+        op: Op,
+        answer: oneshot::Receiver<Result<(), StateError>>,
+    ) -> Result<(), StateError> {
+        self.ops.send(op).map_err(|_| Self::closed())?;
+        answer.await.map_err(|_| Self::closed())?
     }
 
     pub(crate) async fn set_checkpoint(&self, seq: u64) -> Result<(), StateError> {
+        let (tx, rx) = oneshot::channel();
         let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-        self.with(move |conn| {
-            conn.execute(
-                "INSERT INTO checkpoint (id, seq) VALUES (1, ?1)
-                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
-                [seq],
-            )
-            .map(drop)
-            .map_err(err("write checkpoint"))
-        })
-        .await
+        self.wait(Op::Checkpoint(seq, tx), rx).await
     }
 
-    /// The messages whose send began and whose outcome was not appended, with how many of their
-    /// calls went through.
-    pub(crate) async fn begun(&self) -> Result<HashMap<MessageId, usize>, StateError> {
-        self.with(|conn| {
-            let mut statement = conn
-                .prepare("SELECT message, pieces_sent FROM begun")
-                .map_err(err("read begun"))?;
-            let rows = statement
-                .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(err("read begun"))?;
-            let mut begun = HashMap::new();
-            for row in rows {
-                let (bytes, pieces) = row.map_err(err("read begun"))?;
-                if let Ok(uuid) = Uuid::from_slice(&bytes) {
-                    let pieces = usize::try_from(pieces).unwrap_or(0);
-                    begun.insert(MessageId::from_uuid(uuid), pieces);
-                }
-            }
-            Ok(begun)
-        })
-        .await
-    }
-
-    /// Records that `pieces_sent` calls of `message` went through (0: its send begins).
+    /// Records, durably before it returns, that `pieces_sent` calls of `message` went through
+    /// (0: its send begins).
     pub(crate) async fn progress(
         &self,
         message: MessageId,
         pieces_sent: usize,
     ) -> Result<(), StateError> {
+        let (tx, rx) = oneshot::channel();
         let pieces = i64::try_from(pieces_sent).unwrap_or(i64::MAX);
-        self.with(move |conn| {
-            conn.execute(
-                "INSERT INTO begun (message, pieces_sent) VALUES (?1, ?2)
-                 ON CONFLICT (message) DO UPDATE SET pieces_sent = excluded.pieces_sent",
-                rusqlite::params![message.as_uuid().as_bytes().as_slice(), pieces],
-            )
-            .map(drop)
-            .map_err(err("write begun"))
-        })
-        .await
+        self.wait(Op::Progress(message, pieces, tx), rx).await
     }
 
-    /// The message's outcome is appended.
-    pub(crate) async fn finish(&self, message: MessageId) -> Result<(), StateError> {
-        self.with(move |conn| {
-            conn.execute(
-                "DELETE FROM begun WHERE message = ?1",
-                [message.as_uuid().as_bytes().as_slice()],
-            )
-            .map(drop)
-            .map_err(err("remove begun"))
-        })
-        .await
+    /// The message's outcome is appended: its row goes with a later commit.
+    pub(crate) fn finish(&self, message: MessageId) -> Result<(), StateError> {
+        self.ops
+            .send(Op::Finish(message))
+            .map_err(|_| Self::closed())
     }
 }

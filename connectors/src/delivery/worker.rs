@@ -113,8 +113,14 @@ impl SentIndex {
         map.get(&status.external_id).copied()
     }
 
+    /// Most ids kept; past it the index starts again empty.
+    const MAX: usize = 1_000_000;
+
     pub(crate) fn insert(&self, ids: &[String], dialog: DialogId, message: MessageId) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
         for id in ids {
             map.insert(id.clone(), (dialog, message));
         }
@@ -206,7 +212,7 @@ impl DeliveryWorker {
         let state = State::open(&options.state_path)?;
         let http = reqwest::Client::builder()
             .timeout(options.call_timeout)
-            .pool_max_idle_per_host(256)
+            .pool_max_idle_per_host(options.max_concurrent_calls.max(1))
             .build()
             .map_err(|e| DeliveryError::Http(e.without_url().to_string()))?;
         let counters = Arc::new(Counters::default());
@@ -256,8 +262,8 @@ pub(crate) type ChatKey = (ChannelId, String);
 
 async fn run<L: EventLog>(shared: Arc<Shared<L>>) -> Result<(), DeliveryError> {
     let log = shared.service.log().clone();
-    let checkpoint = shared.state.checkpoint().await?;
-    let mut begun = shared.state.begun().await?;
+    let checkpoint = shared.state.checkpoint();
+    let mut begun = shared.state.begun();
     let resolved = resolved_since(&log, checkpoint + 1).await?;
     shared
         .tracker
@@ -306,7 +312,7 @@ async fn run<L: EventLog>(shared: Arc<Shared<L>>) -> Result<(), DeliveryError> {
                     project: envelope.project,
                     dialog,
                     begun: begun.remove(&queued.message),
-                    to: to.clone(),
+                    to,
                     queued,
                 };
                 route(&shared, &mut chats, job);
@@ -341,7 +347,8 @@ pub(crate) fn route<L: EventLog>(
     chats: &mut HashMap<ChatKey, mpsc::UnboundedSender<Job>>,
     job: Job,
 ) {
-    let key = (job.queued.channel, job.to.clone().unwrap_or_default());
+    let chat = job.to.as_ref().map(|i| i.external_id.clone());
+    let key = (job.queued.channel, chat.unwrap_or_default());
     let job = match chats.get(&key) {
         Some(queue) => match queue.send(job) {
             Ok(()) => return,
