@@ -459,3 +459,40 @@ async fn delivery_and_read_receipts_arrive_by_webhook() {
     );
     worker.stop();
 }
+
+#[tokio::test]
+async fn a_provider_that_cannot_be_reached_fails_the_message_without_showing_the_token() {
+    let world = World::new().await;
+    let telegram = world.line(ChannelKind::Telegram).await;
+    // A port nobody listens on: every call is refused before it leaves.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let dialog = world.client(&telegram, "12001").await;
+    let message = world.queue(&telegram, dialog, "anyone?").await;
+    let mut directory = ChannelDirectory::new();
+    let mut config = telegram.config();
+    config.api_base = format!("http://127.0.0.1:{port}");
+    directory.insert(telegram.channel, config);
+    assert!(
+        !format!("{directory:?}").contains(TOKEN),
+        "the token in Debug"
+    );
+    let mut options = DeliveryOptions::new(world.dir.path().join("delivery.sqlite"));
+    options.transient_attempts = 2;
+    options.transient_backoff = Duration::from_millis(10);
+    let worker = DeliveryWorker::start(world.service.clone(), directory, options)
+        .await
+        .expect("worker");
+    let events = world
+        .wait_for("the failure", |events| {
+            !failures(events, message).is_empty()
+        })
+        .await;
+    let failed = failures(&events, message);
+    assert_eq!(failed[0].reason, FailureReason::ChannelError);
+    assert!(!failed[0].detail.contains(TOKEN), "{}", failed[0].detail);
+    assert!(!failed[0].detail.contains("/bot"), "{}", failed[0].detail);
+    assert!(telegram.provider.received().is_empty());
+    worker.stop();
+}
