@@ -10,6 +10,9 @@
 //! - [`outbound`]: our messages as provider API calls (each provider's `outbound` builds them).
 //! - [`delivery`]: the outbound worker: queued messages sent, outcomes appended.
 //! - [`outcome`]: providers' errors classified (rate limited, blocked, permanent, transient).
+//! - [`attachments`]: the attachment store (a content-addressed directory or a JetStream object
+//!   store), blobs named by SHA-256.
+//! - [`state`]: a connector's own SQLite state per channel (a mailbox cursor, mail threads).
 //! - [`secret`]: [`Secret`], a channel secret that never shows in `Debug`.
 //! - `error`, `de`: leaves (the webhook refusal; small deserialisation helpers).
 //!
@@ -17,6 +20,7 @@
 //! type appears here (the gateway maps [`WebhookError`] to 400/401/403); a secret's value is never
 //! formatted.
 
+pub mod attachments;
 mod de;
 pub mod delivery;
 pub mod email;
@@ -27,6 +31,7 @@ pub mod outbound;
 pub mod outcome;
 pub mod record;
 pub mod secret;
+pub mod state;
 pub mod telegram;
 pub mod vk;
 pub mod whatsapp;

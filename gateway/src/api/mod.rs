@@ -4,6 +4,8 @@
 //! One route table ([`routes::table`]) gives the router and the OpenAPI document
 //! ([`openapi`]); a route cannot be served without being described.
 
+pub mod accounts;
+pub mod auth;
 pub mod caller;
 pub mod commands;
 pub mod consistency;
@@ -20,6 +22,7 @@ pub mod search;
 
 pub use error::{AppError, ErrorAnswer, Json};
 
+use crate::credentials::CredentialStore;
 use crate::readmodels::{Kind, ReadModels};
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request, Uri};
@@ -38,6 +41,8 @@ pub struct AppState {
     pub commands: CommandService<AnyLog>,
     /// The live read models (none in tests of the bare API).
     pub read_models: Option<Arc<ReadModels<AnyLog>>>,
+    /// Accounts, sessions and tokens (none: every caller is anonymous).
+    pub credentials: Option<CredentialStore>,
 }
 
 impl AppState {
@@ -46,7 +51,13 @@ impl AppState {
             commands: CommandService::new(log.clone(), ServiceOptions::default()),
             log,
             read_models: None,
+            credentials: None,
         }
+    }
+
+    pub fn with_credentials(mut self, credentials: CredentialStore) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     pub fn with_read_models(mut self, models: Arc<ReadModels<AnyLog>>) -> Self {
@@ -76,6 +87,10 @@ pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes::table().split_for_parts();
     router
         .layer(Extension(openapi::Document::new(&openapi)))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

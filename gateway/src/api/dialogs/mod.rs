@@ -1,5 +1,6 @@
 //! The dialog list and one dialog: `/v1/dialogs…`.
 
+pub mod card;
 pub mod filter;
 pub mod list;
 pub mod row;
