@@ -5,6 +5,7 @@
 //! ([`openapi`]); a route cannot be served without being described.
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod commands;

@@ -330,6 +330,40 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     );
     assert_eq!(status, 403);
 
+    // Audit: the dialog's own events in order, and the project's stream for admins.
+    let audit = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/dialogs/{}/events?limit=1000", dialogs[0]),
+        None,
+    );
+    let types: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"dialog.registered"), "{types:?}");
+    assert!(types.contains(&"variable.set"), "{types:?}");
+    let seqs: Vec<u64> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+    let (status, _) = api.call(
+        &operator,
+        "GET",
+        &format!("/v1/dialogs/{}/events", dialogs[1]),
+        None,
+    );
+    assert_eq!(status, 403);
+    assert_eq!(api.call(&operator, "GET", "/v1/events", None).0, 403);
+    let stream = api.ok(&admin, "GET", "/v1/events?limit=2", None);
+    assert_eq!(stream["events"][0]["type"], "project.created", "{stream}");
+    assert_eq!(stream["next_after"], 2, "{stream}");
+
     // Counters and the tag picker.
     let picker = api.ok(&admin, "GET", "/v1/tags/picker", None);
     assert_eq!(picker[0]["name"], "hot");
