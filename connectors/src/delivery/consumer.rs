@@ -169,7 +169,11 @@ pub(crate) async fn run<L: EventLog>(
         if batch.contains_type("message.queued")
             && let Ok(subject) = Subject::parse(message.subject.as_str())
         {
-            for envelope in decode_batch(&batch).unwrap_or_default() {
+            let envelopes = decode_batch(&batch).unwrap_or_else(|e| {
+                tracing::warn!(seq, error = %e, "a queued message cannot be read");
+                Vec::new()
+            });
+            for envelope in envelopes {
                 let (Event::MessageQueued(queued), AggregateId::Dialog(dialog)) =
                     (envelope.payload, envelope.aggregate)
                 else {

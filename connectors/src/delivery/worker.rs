@@ -288,7 +288,10 @@ async fn run<L: EventLog>(shared: Arc<Shared<L>>) -> Result<(), DeliveryError> {
         let record = record?;
         identities.apply_record(&record);
         if record.batch.contains_type("message.queued") {
-            let envelopes = decode_batch(&record.batch).unwrap_or_default();
+            let envelopes = decode_batch(&record.batch).unwrap_or_else(|e| {
+                tracing::warn!(seq = record.seq, error = %e, "a queued message cannot be read");
+                Vec::new()
+            });
             for envelope in envelopes {
                 let (Event::MessageQueued(queued), AggregateId::Dialog(dialog)) =
                     (envelope.payload, envelope.aggregate)
