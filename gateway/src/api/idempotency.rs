@@ -3,12 +3,28 @@
 //! the log message id of its events: the log's deduplication answers a retry with the first
 //! append's sequence. Ids the command makes (a message's, a note's, a task's) are derived from
 //! the command id too, so a retry decides the very same events.
+//!
+//! The log's deduplication alone does not make a retry answer as the first did: a retry is
+//! decided again against the state the first one made (a second registration of the same
+//! dialog is refused as existing, a second pin changes nothing). So [`replay`] also keeps the
+//! answers of successful keyed requests for [`ANSWER_TTL`] (at most [`MAX_ANSWERS`] of them) and
+//! answers a retry with the first answer. They are kept in this process: a retry that reaches
+//! another node is still deduplicated by the log, but may be answered as a no-op or a refusal.
 
 use super::AppError;
 use super::caller::Principal;
-use axum::extract::FromRequestParts;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use lru::LruCache;
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 pub const HEADER: &str = "idempotency-key";
@@ -69,4 +85,91 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandId {
         hasher.update(key.as_bytes());
         Ok(CommandId(uuid_from(&hasher.finalize())))
     }
+}
+
+/// How long a keyed answer is replayed.
+pub const ANSWER_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Most keyed answers kept.
+pub const MAX_ANSWERS: usize = 100_000;
+/// Largest answer kept (command answers are a few dozen bytes).
+const MAX_KEPT_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+struct Kept {
+    at: Instant,
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Bytes,
+}
+
+/// The answers of keyed requests, by caller, method, path and key.
+#[derive(Debug, Clone)]
+pub struct Answers(Arc<Mutex<LruCache<[u8; 32], Kept>>>);
+
+impl Default for Answers {
+    fn default() -> Self {
+        let capacity = NonZeroUsize::new(MAX_ANSWERS).unwrap_or(NonZeroUsize::MIN);
+        Self(Arc::new(Mutex::new(LruCache::new(capacity))))
+    }
+}
+
+fn slot(principal: Option<&Principal>, request: &Request, key: &HeaderValue) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    match principal {
+        Some(Principal::Operator {
+            project, operator, ..
+        }) => hasher.update(format!("{project}/{operator}")),
+        Some(Principal::Root) => hasher.update("root"),
+        None => hasher.update("anonymous"),
+    }
+    hasher.update(b"\0");
+    hasher.update(request.method().as_str());
+    hasher.update(b"\0");
+    hasher.update(request.uri().path());
+    hasher.update(b"\0");
+    hasher.update(key.as_bytes());
+    hasher.finalize().into()
+}
+
+/// Answers a retried keyed request with the first answer (see the module documentation).
+pub async fn replay(
+    axum::extract::State(answers): axum::extract::State<Answers>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(key) = request.headers().get(HEADER).cloned() else {
+        return next.run(request).await;
+    };
+    let slot = slot(request.extensions().get::<Principal>(), &request, &key);
+    let kept = answers.0.lock().get(&slot).cloned();
+    if let Some(kept) = kept.filter(|k| k.at.elapsed() < ANSWER_TTL) {
+        let mut headers = HeaderMap::new();
+        if let Some(content_type) = kept.content_type {
+            headers.insert(axum::http::header::CONTENT_TYPE, content_type);
+        }
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return (kept.status, headers, Body::from(kept.body)).into_response();
+    }
+    let response = next.run(request).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_KEPT_BODY).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "answer too large to keep",
+        )
+            .into_response();
+    };
+    answers.0.lock().put(
+        slot,
+        Kept {
+            at: Instant::now(),
+            status: parts.status,
+            content_type: parts.headers.get(axum::http::header::CONTENT_TYPE).cloned(),
+            body: bytes.clone(),
+        },
+    );
+    Response::from_parts(parts, Body::from(bytes))
 }

@@ -48,6 +48,8 @@ pub struct AppState {
     pub read_models: Option<Arc<ReadModels<AnyLog>>>,
     /// Accounts, sessions and tokens (none: every caller is anonymous).
     pub credentials: Option<CredentialStore>,
+    /// The first answers of keyed requests, replayed to their retries.
+    pub answers: idempotency::Answers,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             log,
             read_models: None,
             credentials: None,
+            answers: idempotency::Answers::default(),
         }
     }
 
@@ -97,6 +100,10 @@ pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     router
         .layer(Extension(openapi::Document::new(&openapi)))
+        .layer(axum::middleware::from_fn_with_state(
+            state.answers.clone(),
+            idempotency::replay,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -417,8 +417,18 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     let (s1, _, first) = exchange(addr, "POST", &path, &headers, Some(&note));
     let (s2, _, second) = exchange(addr, "POST", &path, &headers, Some(&note));
     assert_eq!((s1, s2), (200, 200), "{first} {second}");
-    assert_eq!(first["seq"], second["seq"]);
-    assert_eq!(second["duplicate"], true, "{second}");
+    assert_eq!(first, second, "a retry answers as the first request did");
+    // A registration retried with its key is the same dialog, not a refusal.
+    let client = json!({"name": "Twice", "phone": "+15550009"});
+    let keyed = [
+        ("Authorization", auth.as_str()),
+        ("Idempotency-Key", "register-1"),
+    ];
+    let (r1, _, one) = exchange(addr, "POST", "/v1/dialogs", &keyed, Some(&client));
+    let (r2, head, two) = exchange(addr, "POST", "/v1/dialogs", &keyed, Some(&client));
+    assert_eq!((r1, r2), (200, 200), "{one} {two}");
+    assert_eq!(one, two);
+    assert!(head.contains("idempotent-replayed: true"), "{head}");
     let timeline = api.ok(
         &admin,
         "GET",

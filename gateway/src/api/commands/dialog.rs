@@ -282,6 +282,7 @@ pub struct DialogCreated {
     responses(
         (status = OK, body = DialogCreated),
         (status = BAD_REQUEST, body = crate::api::ErrorAnswer, description = "a field is invalid; `field` names it"),
+        (status = CONFLICT, body = crate::api::ErrorAnswer, description = "the dialog exists (a retry reaching another node)"),
         (status = UNAUTHORIZED, body = crate::api::ErrorAnswer),
         (status = SERVICE_UNAVAILABLE, body = crate::api::ErrorAnswer),
     ),
