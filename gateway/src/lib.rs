@@ -19,6 +19,7 @@ pub mod bench;
 pub mod cli;
 pub mod credentials;
 pub mod events;
+pub mod live;
 pub mod owner;
 pub mod readmodels;
 pub mod rebuild;

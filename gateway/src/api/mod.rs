@@ -13,6 +13,7 @@ mod error;
 pub mod extract;
 mod health;
 pub mod idempotency;
+pub mod live;
 pub mod openapi;
 pub mod project;
 mod routes;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub commands: CommandService<AnyLog>,
     /// The live read models (none in tests of the bare API).
     pub read_models: Option<Arc<ReadModels<AnyLog>>>,
+    /// What `GET /v1/live` streams are fed from (started with the read models).
+    pub live: Option<crate::live::LiveHub>,
 }
 
 impl AppState {
@@ -46,10 +49,16 @@ impl AppState {
             commands: CommandService::new(log.clone(), ServiceOptions::default()),
             log,
             read_models: None,
+            live: None,
         }
     }
 
     pub fn with_read_models(mut self, models: Arc<ReadModels<AnyLog>>) -> Self {
+        self.live = Some(crate::live::LiveHub::start(
+            self.log.clone(),
+            Arc::clone(&models),
+            Default::default(),
+        ));
         self.read_models = Some(models);
         self
     }

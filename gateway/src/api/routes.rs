@@ -2,7 +2,7 @@
 //! and (through the document's `x-sb-access`) the authorization matrix test all come from it.
 
 use super::openapi::ApiDoc;
-use super::{AppState, commands, counters, dialogs, health, openapi, project, search};
+use super::{AppState, commands, counters, dialogs, health, live, openapi, project, search};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,4 +21,5 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(commands::dialog::act))
         .routes(routes!(project::definitions))
         .routes(routes!(project::act))
+        .routes(routes!(live::live))
 }

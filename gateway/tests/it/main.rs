@@ -32,6 +32,7 @@ mod credentials;
 mod events_tail;
 mod faults;
 mod health;
+mod live;
 mod openapi;
 mod ownership;
 mod readmodels;
