@@ -18,6 +18,11 @@ AIOSMTPD_PYTHONPATH="$(bash deploy/install-aiosmtpd.sh)"
 export AIOSMTPD_PYTHONPATH
 echo "using aiosmtpd from $AIOSMTPD_PYTHONPATH"
 
+# The API contract checker (gateway's `contract` test runs it against a real serve).
+SCHEMATHESIS_PYTHONPATH="$(bash deploy/install-schemathesis.sh)"
+export SCHEMATHESIS_PYTHONPATH
+echo "using schemathesis from $SCHEMATHESIS_PYTHONPATH"
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -9,6 +9,9 @@
 //!   or created by its identities, then the item's command.
 //! - [`outbound`]: our messages as provider API calls (each provider's `outbound` builds them).
 //! - [`outcome`]: providers' errors classified (rate limited, blocked, permanent, transient).
+//! - [`attachments`]: the attachment store (a content-addressed directory or a JetStream object
+//!   store), blobs named by SHA-256.
+//! - [`state`]: a connector's own SQLite state per channel (a mailbox cursor, mail threads).
 //! - [`secret`]: [`Secret`], a channel secret that never shows in `Debug`.
 //! - `error`, `de`: leaves (the webhook refusal; small deserialisation helpers).
 //!
@@ -16,6 +19,7 @@
 //! type appears here (the gateway maps [`WebhookError`] to 400/401/403); a secret's value is never
 //! formatted.
 
+pub mod attachments;
 mod de;
 pub mod email;
 mod error;
@@ -25,6 +29,7 @@ pub mod outbound;
 pub mod outcome;
 pub mod record;
 pub mod secret;
+pub mod state;
 pub mod telegram;
 pub mod vk;
 pub mod whatsapp;

@@ -113,6 +113,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1, requires = "nats",
           value_parser = clap::value_parser!(u8).range(1..=5))]
     pub replicas: u8,
+    /// Fill an empty log with a demo project (operators with the password `switchboard-demo`,
+    /// channels, folders, tags, a few hundred conversations) and print how to sign in. A log
+    /// that holds anything is served as it is.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +164,10 @@ pub enum CliError {
     Tail(#[from] TailError),
     #[error("bench failed: {0}")]
     Bench(String),
+    #[error("demo: {0}")]
+    Demo(String),
+    #[error("credential store: {0}")]
+    Credentials(crate::credentials::CredentialError),
     #[error("read models: {0}")]
     ReadModels(#[from] crate::readmodels::ReadModelError),
     #[error("{count} read model(s) differ from a rebuild from the log")]
@@ -242,6 +251,17 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         RunnerOptions::default(),
     )
     .await?;
+    let (credentials, root_notice) =
+        crate::serve::open_credentials(&args.data, &location, usize::from(args.replicas))
+            .await
+            .map_err(CliError::Credentials)?;
+    let demo = if args.demo {
+        crate::demo::fill(&log, &credentials)
+            .await
+            .map_err(|error| CliError::Demo(error.to_string()))?
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| CliError::Listen {
@@ -255,6 +275,8 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         // A closed stdout must not stop the server; the address is logged too.
         let _ = writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush());
     }
+    root_notice.print();
+    print_demo(args.demo, demo.as_deref(), addr);
     match &location {
         LogLocation::Embedded { data_dir } => {
             tracing::info!(%addr, log = log.backend(), data = %data_dir.display(), "listening");
@@ -265,7 +287,9 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     }
     let served = crate::serve::serve(
         listener,
-        crate::api::AppState::new(log).with_read_models(Arc::clone(&models)),
+        crate::api::AppState::new(log)
+            .with_read_models(Arc::clone(&models))
+            .with_credentials(credentials),
         crate::serve::shutdown_signal(),
     )
     .await;
@@ -280,6 +304,28 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     })?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How to sign in to a demo `serve --demo` just filled (stdout, after `listening`).
+fn print_demo(asked: bool, accounts: Option<&[crate::demo::DemoAccount]>, addr: SocketAddr) {
+    if !asked {
+        return;
+    }
+    let mut stdout = io::stdout().lock();
+    let Some(accounts) = accounts else {
+        let _ = writeln!(stdout, "demo: the log is not empty; serving it as it is");
+        return;
+    };
+    let _ = writeln!(
+        stdout,
+        "demo: open http://{addr}/ and sign in with the password {:?} as:",
+        crate::demo::DEMO_PASSWORD
+    );
+    for account in accounts {
+        let role = if account.admin { "admin" } else { "operator" };
+        let _ = writeln!(stdout, "demo:   {} ({role})", account.email);
+    }
+    let _ = stdout.flush();
 }
 
 /// Claims the data directory for `role` (see [`crate::owner`]); `None` beside a running `serve`

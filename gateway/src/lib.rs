@@ -18,6 +18,7 @@ pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod credentials;
+pub mod demo;
 pub mod events;
 pub mod live;
 pub mod owner;

@@ -1,8 +1,14 @@
 //! `switchboard serve`: the HTTP API on one socket until Ctrl-C or SIGTERM.
 
 use crate::api::{AppState, app};
+use crate::backend::LogLocation;
+use crate::credentials::{
+    CredentialError, CredentialOptions, CredentialStore, KvOptions, RootTokenOrigin, sqlite,
+};
 use std::future::Future;
 use std::io;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
 use tokio::net::TcpListener;
 
 /// Serve the API on `listener` until `shutdown` completes, then finish the requests in flight.
@@ -11,7 +17,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, app(state))
+    // The peer address reaches handlers (sign-in throttling per client address).
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -42,5 +50,58 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// Opens the credential store `serve` uses: a SQLite file in the data directory beside the
+/// embedded log, or a key-value bucket on the JetStream server (created with `replicas`), with
+/// the root token and the secret key from the environment or the data directory. A root token
+/// generated now is shown once on a terminal; elsewhere (a service manager whose output goes
+/// to the logs) only where it is: [`RootNotice::print`], after the `listening` line.
+pub async fn open_credentials(
+    data: &Path,
+    location: &LogLocation,
+    replicas: usize,
+) -> Result<(CredentialStore, RootNotice), CredentialError> {
+    let (options, root, _key) = CredentialOptions::from_environment(data)?;
+    let store = match location {
+        LogLocation::Embedded { .. } => {
+            CredentialStore::open_sqlite(&data.join(sqlite::CREDENTIALS_FILE), options).await?
+        }
+        LogLocation::JetStream { url } => {
+            let client = async_nats::connect(url.as_str())
+                .await
+                .map_err(|e| CredentialError::Storage(format!("cannot connect to {url}: {e}")))?;
+            let kv = KvOptions {
+                replicas,
+                ..KvOptions::default()
+            };
+            CredentialStore::open_kv(client, kv, options).await?
+        }
+    };
+    Ok((store, RootNotice(root)))
+}
+
+/// What `serve` says about the root token once it listens.
+#[derive(Debug)]
+pub struct RootNotice(RootTokenOrigin);
+
+impl RootNotice {
+    /// Prints a root token generated at this start: the token itself only on a terminal.
+    pub fn print(self) {
+        let RootTokenOrigin::Generated { path, token } = self.0 else {
+            return;
+        };
+        let mut out = io::stdout().lock();
+        let shown = if out.is_terminal() {
+            format!(
+                "root token (shown once; kept in {}, mode 0600): {}",
+                path.display(),
+                token.expose()
+            )
+        } else {
+            format!("root token generated into {} (mode 0600)", path.display())
+        };
+        let _ = writeln!(out, "{shown}").and_then(|()| out.flush());
     }
 }

@@ -9,12 +9,17 @@
 //! - [`settings`]: what an admin enters to connect an `email` channel; passwords are
 //!   [`settings::Secret`]s, which no `Debug` or log shows.
 //!
-//! [`InboundMail`] is this module's own normalised form of a received mail; the mapping to the
-//! connectors' provider-neutral inbound type is left to the module that defines it. What the domain
-//! needs is already here: [`InboundMail::channel_identity`] (the lower-cased address), the external
-//! id (the Message-ID, or the hash of the raw bytes) and the thread keys.
+//! - [`inbound`]: an [`InboundMail`] as the provider-neutral `Inbound`, its attachments into the
+//!   attachment store, and its recording into the dialog of its thread or of its sender.
+//! - [`mailbox`]: the ingest loop: fetch, record, save the cursor, wait; reconnect with backoff.
+//!
+//! [`InboundMail`] is this module's own normalised form of a received mail: the client's identity
+//! ([`InboundMail::channel_identity`], the lower-cased address), the external id (the Message-ID,
+//! or the hash of the raw bytes) and the thread keys.
 
 pub mod imap;
+pub mod inbound;
+pub mod mailbox;
 pub mod parse;
 pub mod settings;
 pub mod smtp;

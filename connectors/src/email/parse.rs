@@ -7,7 +7,7 @@
 //! no plain one), the attachments and the thread keys.
 
 use super::{InboundMail, MailAddress, MailAttachment};
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
 /// The longest external id the domain accepts (`DialogCommand::ReceiveMessage` refuses longer
@@ -33,7 +33,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
-    let message = MessageParser::default()
+    let mut message = MessageParser::default()
         .parse(raw)
         .ok_or(ParseError::NoHeaders)?;
 
@@ -52,29 +52,10 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         Some(text) => truncate_chars(&text, TEXT_MAX_CHARS),
         None => (String::new(), false),
     };
-    let attachments = message
-        .attachments()
-        .map(|part| {
-            let mime_type = part
-                .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                    None => ct.ctype().to_owned(),
-                })
-                .unwrap_or_else(|| default_mime(&part.body).to_owned())
-                .to_ascii_lowercase();
-            let bytes = part.contents().to_vec();
-            MailAttachment {
-                file_name: part.attachment_name().map(str::to_owned),
-                mime_type,
-                size_bytes: bytes.len() as u64,
-                bytes,
-            }
-        })
-        .collect();
     let in_reply_to = id_list(message.in_reply_to());
     let references = id_list(message.references());
     let sent_at = message.date().map(|d| d.to_timestamp());
+    let attachments = take_attachments(&mut message);
     Ok(InboundMail {
         external_id,
         message_id,
@@ -87,6 +68,41 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         references,
         sent_at,
     })
+}
+
+/// The attachments, their decoded bytes moved out of the parsed message: a base64 or
+/// quoted-printable part is decoded once and not copied again (an 8bit or binary part borrows the
+/// raw mail, and is copied once).
+fn take_attachments(message: &mut Message<'_>) -> Vec<MailAttachment> {
+    let ids = message.attachments.clone();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(part) = message.parts.get_mut(id as usize) else {
+            continue;
+        };
+        let mime_type = part
+            .content_type()
+            .map(|ct| match ct.subtype() {
+                Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                None => ct.ctype().to_owned(),
+            })
+            .unwrap_or_else(|| default_mime(&part.body).to_owned())
+            .to_ascii_lowercase();
+        let file_name = part.attachment_name().map(str::to_owned);
+        let bytes = match std::mem::take(&mut part.body) {
+            PartType::Text(text) | PartType::Html(text) => text.into_owned().into_bytes(),
+            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => bytes.into_owned(),
+            PartType::Message(inner) => inner.raw_message.into_owned(),
+            PartType::Multipart(_) => Vec::new(),
+        };
+        out.push(MailAttachment {
+            file_name,
+            mime_type,
+            size_bytes: bytes.len() as u64,
+            bytes,
+        });
+    }
+    out
 }
 
 /// `sha256:<hex>` of the raw bytes: the external id of a mail without a usable Message-ID. The

@@ -1,6 +1,7 @@
 //! The connectors' one test binary: a module per channel (and, for the messengers, per
 //! concern); the fixtures of `shared/fixtures` read from beside the repository.
 
+mod attachments;
 mod email;
 mod fixtures;
 mod fuzz;

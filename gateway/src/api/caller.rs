@@ -11,6 +11,7 @@
 //! Whether the caller may see or change a particular dialog is not decided here but by
 //! `projections::query` and `core::domain::rights`.
 
+use super::auth::AuthFailure;
 use super::{AppError, AppState};
 use crate::readmodels::Kind;
 use axum::extract::FromRequestParts;
@@ -40,11 +41,19 @@ pub enum Principal {
 }
 
 fn principal(parts: &Parts) -> Result<Principal, AppError> {
-    parts
-        .extensions
-        .get::<Principal>()
-        .copied()
-        .ok_or_else(|| AppError::Unauthorized("sign in or send a bearer token".to_owned()))
+    if let Some(principal) = parts.extensions.get::<Principal>() {
+        return Ok(*principal);
+    }
+    Err(match parts.extensions.get::<AuthFailure>() {
+        Some(AuthFailure::Invalid) => {
+            AppError::Unauthorized("the credentials are unknown, expired or revoked".to_owned())
+        }
+        Some(AuthFailure::Csrf) => AppError::Forbidden(
+            "a write by session cookie needs the session's X-CSRF-Token header".to_owned(),
+        ),
+        Some(AuthFailure::Unavailable(cause)) => AppError::Unavailable(cause.clone()),
+        None => AppError::Unauthorized("sign in or send a bearer token".to_owned()),
+    })
 }
 
 /// The installation's root.

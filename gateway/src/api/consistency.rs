@@ -6,6 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::Deserialize;
 use std::time::Duration;
+use switchboard_core::EventLog;
 use switchboard_projections::ProjectionError;
 
 /// The longest a query waits for its `min_seq`.
@@ -42,6 +43,18 @@ impl FromRequestParts<AppState> for MinSeq {
         let Some(models) = &state.read_models else {
             return Err(AppError::Unavailable("no read models".to_owned()));
         };
+        if models.applied_everywhere() >= seq {
+            return Ok(MinSeq);
+        }
+        // No command ever answered a sequence past the log's end: refuse it at once rather
+        // than wait for what may never come.
+        let last = state.log.last_seq().await?;
+        if seq > last {
+            return Err(AppError::bad_request(
+                "min_seq",
+                format!("{seq} is past the end of the log ({last})"),
+            ));
+        }
         match models.wait_for(seq, MAX_WAIT).await {
             Ok(()) => Ok(MinSeq),
             Err(ProjectionError::Timeout { .. }) => Err(AppError::Lagging(format!(

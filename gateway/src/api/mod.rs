@@ -4,6 +4,9 @@
 //! One route table ([`routes::table`]) gives the router and the OpenAPI document
 //! ([`openapi`]); a route cannot be served without being described.
 
+pub mod accounts;
+pub mod audit;
+pub mod auth;
 pub mod caller;
 pub mod commands;
 pub mod consistency;
@@ -21,6 +24,7 @@ pub mod search;
 
 pub use error::{AppError, ErrorAnswer, Json};
 
+use crate::credentials::CredentialStore;
 use crate::readmodels::{Kind, ReadModels};
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request, Uri};
@@ -41,6 +45,8 @@ pub struct AppState {
     pub read_models: Option<Arc<ReadModels<AnyLog>>>,
     /// What `GET /v1/live` streams are fed from (started with the read models).
     pub live: Option<crate::live::LiveHub>,
+    /// Accounts, sessions and tokens (none: every caller is anonymous).
+    pub credentials: Option<CredentialStore>,
 }
 
 impl AppState {
@@ -50,7 +56,13 @@ impl AppState {
             log,
             read_models: None,
             live: None,
+            credentials: None,
         }
+    }
+
+    pub fn with_credentials(mut self, credentials: CredentialStore) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     pub fn with_read_models(mut self, models: Arc<ReadModels<AnyLog>>) -> Self {
@@ -85,6 +97,10 @@ pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes::table().split_for_parts();
     router
         .layer(Extension(openapi::Document::new(&openapi)))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

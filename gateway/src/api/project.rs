@@ -141,6 +141,7 @@ pub struct SavedFilterAnswer {
     params(MinSeqParam),
     responses(
         (status = OK, body = ProjectAnswer),
+        (status = BAD_REQUEST, body = super::ErrorAnswer, description = "`min_seq` past the end of the log"),
         (status = UNAUTHORIZED, body = super::ErrorAnswer),
         (status = NOT_FOUND, body = super::ErrorAnswer),
         (status = SERVICE_UNAVAILABLE, body = super::ErrorAnswer),
@@ -446,7 +447,7 @@ impl ProjectAction {
     path = "/v1/project/actions",
     tag = "commands",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers as the first request did and appends nothing"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "A retry with the same key answers as the first request did and appends nothing"),
     ),
     request_body = ProjectAction,
     responses(

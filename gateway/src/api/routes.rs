@@ -2,7 +2,10 @@
 //! and (through the document's `x-sb-access`) the authorization matrix test all come from it.
 
 use super::openapi::ApiDoc;
-use super::{AppState, commands, counters, dialogs, health, live, openapi, project, search};
+use super::{
+    AppState, accounts, audit, auth, commands, counters, dialogs, health, live, openapi, project,
+    search,
+};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -11,10 +14,23 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(openapi::document))
-        .routes(routes!(dialogs::list::list))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(accounts::create_project))
+        .routes(routes!(accounts::add_operator))
+        .routes(routes!(accounts::change_role))
+        .routes(routes!(accounts::deactivate))
+        .routes(routes!(accounts::create_token, accounts::list_tokens))
+        .routes(routes!(accounts::revoke_token))
+        .routes(routes!(dialogs::list::list, commands::dialog::register))
         .routes(routes!(dialogs::list::query))
         .routes(routes!(dialogs::view::dialog))
         .routes(routes!(dialogs::view::timeline))
+        .routes(routes!(dialogs::card::card))
+        .routes(routes!(audit::dialog_events))
+        .routes(routes!(dialogs::as_of::as_of))
+        .routes(routes!(audit::project_events))
         .routes(routes!(search::search))
         .routes(routes!(counters::counters))
         .routes(routes!(counters::tag_picker))

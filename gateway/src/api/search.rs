@@ -50,6 +50,7 @@ pub struct SearchParams {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Hits per page, 1..=1000 (default 20).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Answer once the read models have applied this log sequence (a command's `seq`).
     pub min_seq: Option<u64>,

@@ -271,6 +271,15 @@ impl<L: EventLog> ReadModels<L> {
             .collect()
     }
 
+    /// The sequence every read model has applied (the least of their checkpoints).
+    pub fn applied_everywhere(&self) -> u64 {
+        self.read_live()
+            .values()
+            .map(|live| live.runner.status().checkpoint.seq)
+            .min()
+            .unwrap_or(0)
+    }
+
     /// Waits until every read model has applied `seq` (read-your-writes).
     pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Result<(), ProjectionError> {
         let runners: Vec<_> = self

@@ -4,37 +4,49 @@
 //! - [`api`]: the HTTP API in-process through `app(..).oneshot(..)`, on real logs;
 //! - [`credentials`]: the credential store on SQLite and on a JetStream bucket, one suite for
 //!   both, two handles as two nodes;
+//! - [`authorization`]: the authorization matrix, every route of the OpenAPI document × every
+//!   kind of caller, expected from the access each route declares;
 //! - [`cluster_serve`]: two `serve` processes on a 3-node JetStream cluster under node kills,
 //!   ending equal to a rebuild (`verify`);
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
 //! - [`bench_projections`]: `bench projections` at a tiny size through the real binary;
+//! - [`contract`]: schemathesis against a real `serve` with an operator's credentials: no 5xx,
+//!   no answer outside the OpenAPI document;
 //! - [`events_tail`]: `events tail` over real logs, and its follow mode;
 //! - [`openapi`]: `/v1/openapi.json` is 3.1, generated from the route table, every operation
 //!   stating its access (`x-sb-access`) and its answers;
 //! - [`faults`]: `serve` killed while it swaps a generation in or builds new ones; the log and
 //!   the read models on a full disk (a tmpfs the test mounts: root needed);
+//! - [`operator_api`]: the operator API over a real socket on a real `serve`: bootstrap,
+//!   sign-in by token and cookie, commands and queries equal to the read models, revocation;
 //! - [`health`]: `/v1/health` of a real `serve` with a failed read model, or one on another log;
 //! - [`readmodels`]: `serve` keeping read models current, `rebuild` swapping, `verify`, a
 //!   SIGKILL while applying;
 //! - [`serve`]: `serve` on both logs, shutdown, exit codes;
 //! - [`stream_setup`]: tools only look the JetStream stream up, `serve` never changes it;
+//! - [`two_nodes`]: two `serve --nats` on one JetStream act as one (sign-in, commands,
+//!   revocation);
 //! - [`common`]: helpers shared by the suites (real events, the real binary, an HTTP client).
 //!
 //! The suites that run the binary find it as `CARGO_BIN_EXE_switchboard`; those on JetStream
 //! start a nats-server each (`switchboard_tests::NatsServer`).
 
 mod api;
+mod authorization;
 mod bench_dataset;
 mod bench_projections;
 mod cluster_serve;
 mod common;
+mod contract;
 mod credentials;
 mod events_tail;
 mod faults;
 mod health;
 mod live;
 mod openapi;
+mod operator_api;
 mod ownership;
 mod readmodels;
 mod serve;
 mod stream_setup;
+mod two_nodes;

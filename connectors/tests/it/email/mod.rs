@@ -5,4 +5,5 @@ mod charsets;
 mod fixtures;
 mod fuzz;
 mod imap;
+mod mailbox;
 mod smtp;

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use switchboard_core::domain::dialog::DialogCommand;
 use switchboard_core::service::CommandMeta;
 use switchboard_schemas::{
-    Actor, Attachment, ChannelId, DialogId, FolderId, ListId, MessageId, NoteId, OperatorId,
-    PipelineId, StageId, TagId, TaskId, TemplateId, Timestamp,
+    Actor, Attachment, ChannelId, ClientProfile, DialogId, FolderId, ListId, MessageId, NoteId,
+    OperatorId, PipelineId, Source, StageId, TagId, TaskId, TemplateId, Timestamp,
 };
 use utoipa::ToSchema;
 
@@ -207,7 +207,7 @@ impl DialogAction {
     tag = "commands",
     params(
         ("dialog" = uuid::Uuid, Path, description = "The dialog"),
-        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers as the first request did and appends nothing"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "A retry with the same key answers as the first request did and appends nothing"),
     ),
     request_body = DialogAction,
     responses(
@@ -243,4 +243,79 @@ pub async fn act(
         .dialog(caller.project, dialog, action.into_command(id), meta)
         .await?;
     Ok(Json(CommandAnswer::from(ack)))
+}
+
+/// A client entered by hand (F5.1).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub avatar_url: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    /// BCP 47.
+    pub language: Option<String>,
+}
+
+/// The dialog a command created.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct DialogCreated {
+    #[schema(value_type = uuid::Uuid)]
+    pub dialog: String,
+    pub seq: u64,
+}
+
+/// Registers a client by hand (F5.1): a new dialog.
+#[utoipa::path(
+    post,
+    path = "/v1/dialogs",
+    tag = "commands",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "A retry with the same key registers nothing more"),
+    ),
+    request_body = NewClient,
+    responses(
+        (status = OK, body = DialogCreated),
+        (status = BAD_REQUEST, body = crate::api::ErrorAnswer, description = "a field is invalid; `field` names it"),
+        (status = UNAUTHORIZED, body = crate::api::ErrorAnswer),
+        (status = SERVICE_UNAVAILABLE, body = crate::api::ErrorAnswer),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    extensions(("x-sb-access" = json!("operator"))),
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    id: CommandId,
+    Json(client): Json<NewClient>,
+) -> Result<Json<DialogCreated>, AppError> {
+    let dialog = DialogId::from_uuid(id.derived(1));
+    let profile = ClientProfile {
+        name: client.name,
+        phone: client.phone,
+        email: client.email,
+        avatar_url: client.avatar_url,
+        country: client.country,
+        language: client.language,
+    };
+    let meta = CommandMeta {
+        command_id: id.0,
+        actor: Actor::Operator(caller.operator),
+        correlation_id: None,
+    };
+    let command = DialogCommand::Register {
+        profile,
+        source: Source::default(),
+        identity: None,
+    };
+    let ack = state
+        .commands
+        .dialog(caller.project, dialog, command, meta)
+        .await?;
+    Ok(Json(DialogCreated {
+        dialog: dialog.to_string(),
+        seq: ack.seq,
+    }))
 }

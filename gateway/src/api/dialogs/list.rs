@@ -64,6 +64,7 @@ pub struct ListParams {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Rows per page, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// Answer once the read models have applied this log sequence (a command's `seq`).
     pub min_seq: Option<u64>,
@@ -91,6 +92,7 @@ pub struct ListBody {
     pub order: OrderName,
     pub filter: Option<Node>,
     pub cursor: Option<String>,
+    #[schema(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 

@@ -96,6 +96,7 @@ pub struct TimelineParams {
     /// `next_cursor` of the previous page: the page before it in time.
     pub cursor: Option<String>,
     /// Items per page, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// F7.6: show the bot's messages (default true).
     pub bot_messages: Option<bool>,

@@ -26,7 +26,7 @@
 
 mod stream;
 
-use super::caller::Operator;
+use super::caller::{Operator, Principal};
 use super::counters::Counters;
 use super::dialogs::row::DialogItem;
 use super::extract::Query;
@@ -170,13 +170,17 @@ pub async fn live(
             "the live hub is not running".to_owned(),
         ));
     };
+    let revoked = state
+        .credentials
+        .clone()
+        .map(|store| revocation(store, &headers, caller));
     let events = stream::start(stream::Setup {
         hub,
         models,
         log: state.log.clone(),
         caller,
         from,
-        revoked: None,
+        revoked,
     })
     .await;
     let mut response = axum::response::sse::Sse::new(events).into_response();
@@ -184,4 +188,41 @@ pub async fn live(
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// How often a stream checks that its caller's credentials still hold (sign-out,
+/// deactivation).
+const CHECK_CREDENTIALS: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Completes once the credentials the stream was opened with no longer authenticate its
+/// caller: checked every [`CHECK_CREDENTIALS`] through the store's cache, which a revocation
+/// on any node clears. A store that does not answer is not a revocation.
+fn revocation(
+    store: crate::credentials::CredentialStore,
+    headers: &HeaderMap,
+    caller: switchboard_projections::query::QueryCaller,
+) -> futures::future::BoxFuture<'static, ()> {
+    // Only what authenticates: a stream keeps no other header.
+    let mut kept = HeaderMap::new();
+    for name in [
+        axum::http::header::AUTHORIZATION,
+        axum::http::header::COOKIE,
+    ] {
+        for value in headers.get_all(&name) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    Box::pin(async move {
+        let mut every = tokio::time::interval(CHECK_CREDENTIALS);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match super::auth::resolve(&store, &axum::http::Method::GET, &kept).await {
+                Ok(Some((Principal::Operator { operator, .. }, _)))
+                    if operator == caller.operator => {}
+                Err(super::auth::AuthFailure::Unavailable(_)) => {}
+                _ => return,
+            }
+        }
+    })
 }

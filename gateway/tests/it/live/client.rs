@@ -39,12 +39,23 @@ pub struct SseClient {
 impl SseClient {
     /// `GET path` with the given headers.
     pub async fn connect(addr: SocketAddr, path: &str, headers: &[(&str, String)]) -> Self {
+        Self::send(addr, "GET", path, headers).await
+    }
+
+    /// `method path` with the given headers and no body.
+    pub async fn send(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Self {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .unwrap();
         tokio::spawn(connection);
         let mut request = hyper::Request::builder()
+            .method(method)
             .uri(path)
             .header("host", addr.to_string())
             .header("accept", "text/event-stream");

@@ -1,14 +1,17 @@
 //! `GET /v1/live` over a real socket: the router served on a TCP listener, a real embedded log,
-//! real read models and the real live hub; events read as `EventSource` reads them.
+//! real read models, the real live hub and the credential store's SQLite file (operators sign
+//! in and stream with their session tokens); events read as `EventSource` reads them.
 
 mod client;
 
 use crate::common::{PATIENCE, open_embedded};
 use client::{SseClient, SseEvent};
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::{AnyLog, AppendRequest, EventLog, Expected, MsgId, Subject};
+use switchboard_gateway::credentials::{CredentialOptions, CredentialStore};
 use switchboard_gateway::live::{LiveHub, LiveOptions};
 use switchboard_gateway::readmodels::ReadModels;
 use switchboard_gateway::{AppState, app};
@@ -24,6 +27,7 @@ pub const SECOND: OperatorId = OperatorId::from_u128(0x0195_0000_0000_7000_8000_
 pub const OTHER_ADMIN: OperatorId =
     OperatorId::from_u128(0x0195_0000_0000_7000_8000_0000_0000_00b0);
 pub const CHANNEL: ChannelId = ChannelId::from_u128(0x0195_0000_0000_7000_8000_0000_0000_00c1);
+const PASSWORD: &str = "correct horse battery staple";
 const AT: Timestamp = Timestamp::from_micros(1_763_784_000_000_000);
 
 pub fn dialog(n: u128) -> DialogId {
@@ -36,6 +40,8 @@ pub struct Served {
     pub log: AnyLog,
     pub models: Arc<ReadModels<AnyLog>>,
     pub addr: SocketAddr,
+    /// Each operator's session token.
+    pub tokens: HashMap<OperatorId, String>,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -51,6 +57,12 @@ pub async fn serve(options: LiveOptions) -> Served {
     )
     .await
     .unwrap();
+    for project in [PROJECT, OTHER_PROJECT] {
+        let created = Event::ProjectCreated(ProjectCreated {
+            name: format!("project {project}"),
+        });
+        on_project(&log, project, created).await;
+    }
     for (project, operator, role) in [
         (PROJECT, ADMIN, Role::Admin),
         (PROJECT, FIRST, Role::Operator),
@@ -67,11 +79,37 @@ pub async fn serve(options: LiveOptions) -> Served {
         let seq = on_project(&log, project, added).await;
         models.wait_for(seq, PATIENCE).await.unwrap();
     }
-    let mut state = AppState::new(log.clone()).with_read_models(Arc::clone(&models));
+    let credentials = CredentialStore::open_sqlite(
+        &dir.path().join("credentials.sqlite"),
+        CredentialOptions::default(),
+    )
+    .await
+    .unwrap();
+    let mut tokens = HashMap::new();
+    for (project, operator) in [
+        (PROJECT, ADMIN),
+        (PROJECT, FIRST),
+        (PROJECT, SECOND),
+        (OTHER_PROJECT, OTHER_ADMIN),
+    ] {
+        let email = format!("{operator}@example.com");
+        credentials
+            .create_account(project, operator, &email, PASSWORD)
+            .await
+            .unwrap();
+        let session = credentials
+            .login(&email, PASSWORD, Ipv4Addr::LOCALHOST.into())
+            .await
+            .unwrap();
+        tokens.insert(operator, session.token.expose().to_owned());
+    }
+    let mut state = AppState::new(log.clone())
+        .with_read_models(Arc::clone(&models))
+        .with_credentials(credentials);
     state.live = Some(LiveHub::start(log.clone(), Arc::clone(&models), options));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = app(state).layer(axum::middleware::from_fn(principal_of_test_header));
+    let router = app(state);
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });
@@ -80,48 +118,25 @@ pub async fn serve(options: LiveOptions) -> Served {
         log,
         models,
         addr,
+        tokens,
         _server: server,
     }
 }
 
-/// Stands in for the authentication layer until it is on the router: the caller named by the
-/// `x-test-operator` header (project, operator).
-async fn principal_of_test_header(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let named = request
-        .headers()
-        .get("x-test-operator")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .map(|(p, o)| {
-            (
-                p.parse::<ProjectId>().unwrap(),
-                o.parse::<OperatorId>().unwrap(),
-            )
-        });
-    if let Some((project, operator)) = named {
-        request
-            .extensions_mut()
-            .insert(switchboard_gateway::api::caller::Principal::Operator {
-                project,
-                operator,
-                via: switchboard_gateway::api::caller::Via::Bearer,
-            });
-    }
-    next.run(request).await
-}
-
 impl Served {
-    /// `GET /v1/live` as `operator` of `project`, after `last_event_id` when given.
+    pub fn bearer(&self, operator: OperatorId) -> String {
+        format!("Bearer {}", self.tokens[&operator])
+    }
+
+    /// `GET /v1/live` as `operator` (of `project`), after `last_event_id` when given.
     pub async fn live(
         &self,
         project: ProjectId,
         operator: OperatorId,
         last_event_id: Option<u64>,
     ) -> SseClient {
-        let mut headers = vec![("x-test-operator", format!("{project} {operator}"))];
+        let _ = project;
+        let mut headers = vec![("authorization", self.bearer(operator))];
         if let Some(id) = last_event_id {
             headers.push(("last-event-id", id.to_string()));
         }
@@ -479,7 +494,7 @@ async fn an_id_older_than_the_ring_gets_one_reset() {
     let malformed = SseClient::connect(
         served.addr,
         "/v1/live?last_event_id=yesterday",
-        &[("x-test-operator", format!("{PROJECT} {ADMIN}"))],
+        &[("authorization", served.bearer(ADMIN))],
     )
     .await;
     assert_eq!(malformed.status, 400);
@@ -560,4 +575,67 @@ async fn one_operators_draft_reaches_only_their_own_stream() {
             .iter()
             .any(|e| e.data.contains("reply in the making"))
     );
+}
+
+/// Reads until the server ends the stream (only counters and heartbeats before).
+async fn ended(stream: &mut SseClient) {
+    while let Some(event) = stream.next().await {
+        assert!(
+            matches!(event.event.as_str(), "counters" | "heartbeat"),
+            "{event:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_ends_the_sessions_streams() {
+    let served = serve(options()).await;
+    let mut stream = served.live_now(PROJECT, FIRST).await;
+    let mut other = served.live_now(PROJECT, SECOND).await;
+    let out = SseClient::send(
+        served.addr,
+        "POST",
+        "/v1/auth/logout",
+        &[("authorization", served.bearer(FIRST))],
+    )
+    .await;
+    assert_eq!(out.status, 204);
+    ended(&mut stream).await;
+    assert_eq!(served.live(PROJECT, FIRST, None).await.status, 401);
+    let seq = on_dialog(&served.log, PROJECT, dialog(1), registered("x")).await;
+    assert_eq!(other.until(seq).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_deactivating_an_operator_ends_their_streams() {
+    let served = serve(options()).await;
+    let mut stream = served.live_now(PROJECT, SECOND).await;
+    let mut admin = served.live_now(PROJECT, ADMIN).await;
+    let deactivated = SseClient::send(
+        served.addr,
+        "POST",
+        &format!("/v1/operators/{SECOND}/deactivate"),
+        &[("authorization", served.bearer(ADMIN))],
+    )
+    .await;
+    let status = deactivated.status;
+    assert_eq!(status, 200, "{}", deactivated.text().await);
+    ended(&mut stream).await;
+    assert_eq!(served.live(PROJECT, SECOND, None).await.status, 401);
+    let seq = on_dialog(&served.log, PROJECT, dialog(1), registered("x")).await;
+    assert_eq!(admin.until(seq).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_needs_credentials() {
+    let served = serve(options()).await;
+    let anonymous = SseClient::connect(served.addr, "/v1/live", &[]).await;
+    assert_eq!(anonymous.status, 401);
+    let made_up = SseClient::connect(
+        served.addr,
+        "/v1/live",
+        &[("authorization", "Bearer sb_s_made-up".to_owned())],
+    )
+    .await;
+    assert_eq!(made_up.status, 401);
 }

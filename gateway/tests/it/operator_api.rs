@@ -1,0 +1,566 @@
+//! The operator API over a real socket, on a real `serve` (embedded log, real read models, the
+//! credential store's SQLite file): the root bootstraps a project, operators sign in by token
+//! and by cookie, commands answer sequences that queries wait for, and the answers equal what
+//! the read models hold.
+
+use crate::common::*;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use switchboard_gateway::readmodels::{Kind, READ_DIR, Slot};
+use switchboard_projections::dialogs::{DialogsProjection, Filter, Folder, ListQuery, Order, Tab};
+use switchboard_projections::query::{self, QueryCaller};
+use switchboard_projections::runtime::open_reader_for;
+use switchboard_schemas::{OperatorId, ProjectId, Role};
+
+const ROOT: &str = "root-token-of-the-operator-api-test";
+
+/// One HTTP/1.1 exchange: status, head (lower-cased), body as JSON (null when empty).
+pub fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (u16, String, Value) {
+    let mut stream = TcpStream::connect_timeout(&addr, PATIENCE).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = if body.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
+    };
+    (status, head.to_ascii_lowercase(), body)
+}
+
+struct Api {
+    addr: SocketAddr,
+}
+
+impl Api {
+    fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let auth = format!("Bearer {token}");
+        let (status, _, body) = exchange(
+            self.addr,
+            method,
+            path,
+            &[("Authorization", &auth)],
+            body.as_ref(),
+        );
+        (status, body)
+    }
+
+    fn ok(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, answer) = self.call(token, method, path, body);
+        assert_eq!(status, 200, "{method} {path}: {answer}");
+        answer
+    }
+
+    fn login(&self, email: &str, password: &str) -> Value {
+        let body = json!({"email": email, "password": password});
+        let (status, _, answer) = exchange(self.addr, "POST", "/v1/auth/login", &[], Some(&body));
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["dialog"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The dialog list as the live dialogs read model answers it, opened beside `serve`.
+fn list_from_the_read_model(data: &std::path::Path, caller: QueryCaller) -> Vec<String> {
+    let slot = Slot::new(&data.join(READ_DIR), Kind::Dialogs);
+    let generation = slot.current().unwrap().expect("a live generation");
+    let conn = open_reader_for::<DialogsProjection>(&slot.path(&generation)).unwrap();
+    let page = query::list(
+        &conn,
+        &caller,
+        ListQuery {
+            project: caller.project,
+            viewer: caller.viewer(),
+            tab: Tab::All,
+            folder: Folder::All,
+            include_closed: false,
+            order: Order::Activity,
+            filter: Filter::default(),
+            after: None,
+            limit: 50,
+        },
+    )
+    .unwrap();
+    page.rows.iter().map(|r| r.row.dialog.to_string()).collect()
+}
+
+#[test]
+fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut command = bin();
+    command
+        .current_dir(dir.path())
+        .env("SWITCHBOARD_ROOT_TOKEN", ROOT)
+        .args(["serve", "--data"])
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0"]);
+    let mut server = Running::spawn(&mut command, dir.path().join("serve.stderr"));
+    let first = server.next_line();
+    let addr: SocketAddr = first
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let api = Api { addr };
+
+    // Only the root creates projects.
+    let new_project = json!({"name": "Acme", "admin": {"name": "Ada", "email": "Ada@Example.com", "password": "correct horse battery"}});
+    let (status, denied) = api.call(
+        "not-a-token-at-all",
+        "POST",
+        "/v1/projects",
+        Some(new_project.clone()),
+    );
+    assert_eq!(status, 401, "{denied}");
+    let created = api.ok(ROOT, "POST", "/v1/projects", Some(new_project));
+    let project: ProjectId = created["project"].as_str().unwrap().parse().unwrap();
+    let admin_id: OperatorId = created["admin"].as_str().unwrap().parse().unwrap();
+
+    // The admin signs in (the email is case-insensitive) and adds an operator.
+    let admin = api.login("ada@example.com", "correct horse battery");
+    let admin = admin["token"].as_str().unwrap().to_owned();
+    let op = api.ok(
+        &admin,
+        "POST",
+        "/v1/operators",
+        Some(
+            json!({"name": "Oleg", "email": "oleg@example.com", "password": "another long secret"}),
+        ),
+    );
+    let operator_id: OperatorId = op["operator"].as_str().unwrap().parse().unwrap();
+    let operator = api.login("oleg@example.com", "another long secret");
+    let operator = operator["token"].as_str().unwrap().to_owned();
+    // The operator is not an admin.
+    let (status, _) = api.call(
+        &operator,
+        "POST",
+        "/v1/operators",
+        Some(json!({"name": "X", "email": "x@example.com", "password": "yet another secret"})),
+    );
+    assert_eq!(status, 403);
+
+    // Definitions and dialogs.
+    api.ok(
+        &admin,
+        "POST",
+        "/v1/project/actions",
+        Some(json!({"action": "create_folder", "name": "VIP"})),
+    );
+    let tag = api.ok(
+        &admin,
+        "POST",
+        "/v1/project/actions",
+        Some(json!({"action": "define_tag", "name": "hot", "color": "#ff0000"})),
+    );
+    let definitions = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/project?min_seq={}", tag["seq"]),
+        None,
+    );
+    assert_eq!(definitions["name"], "Acme");
+    assert_eq!(definitions["operators"].as_array().unwrap().len(), 2);
+    assert_eq!(definitions["folders"][0]["name"], "VIP");
+    let hot = definitions["tags"][0]["tag"].as_str().unwrap().to_owned();
+
+    let mut dialogs = Vec::new();
+    for (name, phone) in [
+        ("Mine", "+15550001"),
+        ("Admins", "+15550002"),
+        ("Free", "+15550003"),
+    ] {
+        let client = json!({"name": name, "phone": phone});
+        let created = api.ok(&admin, "POST", "/v1/dialogs", Some(client));
+        dialogs.push(created["dialog"].as_str().unwrap().to_owned());
+    }
+    let act = |dialog: &str, action: Value| {
+        api.ok(
+            &admin,
+            "POST",
+            &format!("/v1/dialogs/{dialog}/actions"),
+            Some(action),
+        )
+    };
+    act(
+        &dialogs[0],
+        json!({"action": "assign", "operator": operator_id.to_string()}),
+    );
+    act(
+        &dialogs[1],
+        json!({"action": "assign", "operator": admin_id.to_string()}),
+    );
+    act(&dialogs[0], json!({"action": "add_tags", "tags": [hot]}));
+    let last = act(&dialogs[2], json!({"action": "pin"}));
+    let seq = last["seq"].as_u64().unwrap();
+
+    // The operator sees their dialog and the free one, not the admin's (F12.1).
+    let mine = api.ok(
+        &operator,
+        "GET",
+        &format!("/v1/dialogs?min_seq={seq}"),
+        None,
+    );
+    let mut seen = ids(&mine);
+    seen.sort();
+    let mut expected = vec![dialogs[0].clone(), dialogs[2].clone()];
+    expected.sort();
+    assert_eq!(seen, expected, "{mine}");
+    let (status, body) = api.call(
+        &operator,
+        "GET",
+        &format!("/v1/dialogs/{}", dialogs[1]),
+        None,
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = api.call(
+        &operator,
+        "POST",
+        &format!("/v1/dialogs/{}/actions", dialogs[1]),
+        Some(json!({"action": "pin"})),
+    );
+    assert!(status == 403 || status == 404, "{status} {body}");
+
+    // The admin's list equals the read model's own answer, pinned first.
+    let everything = api.ok(&admin, "GET", &format!("/v1/dialogs?min_seq={seq}"), None);
+    let from_model = list_from_the_read_model(
+        &data,
+        QueryCaller {
+            project,
+            operator: admin_id,
+            role: Role::Admin,
+        },
+    );
+    assert_eq!(ids(&everything), from_model);
+    assert_eq!(ids(&everything)[0], dialogs[2]);
+    assert_eq!(everything["items"][0]["pinned"], true);
+    let for_operator = list_from_the_read_model(
+        &data,
+        QueryCaller {
+            project,
+            operator: operator_id,
+            role: Role::Operator,
+        },
+    );
+    assert_eq!(ids(&mine), for_operator);
+
+    // A filter in its JSON form, by GET and by POST.
+    let filter = json!({"tags_all": [hot]});
+    let encoded: String = filter
+        .to_string()
+        .bytes()
+        .map(|b| format!("%{b:02X}"))
+        .collect();
+    let tagged = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/dialogs?filter={encoded}"),
+        None,
+    );
+    assert_eq!(ids(&tagged), vec![dialogs[0].clone()]);
+    assert_eq!(tagged["active_filters"], 1);
+    let posted = api.ok(
+        &admin,
+        "POST",
+        "/v1/dialogs/query",
+        Some(json!({"filter": filter})),
+    );
+    assert_eq!(ids(&posted), vec![dialogs[0].clone()]);
+    let (status, bad) = api.call(
+        &admin,
+        "POST",
+        "/v1/dialogs/query",
+        Some(json!({"filter": {"all": [{"colour": 1}]}})),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(bad["error"]["field"], "filter.all[0]", "{bad}");
+
+    // The card: variables, tags.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let before_city = switchboard_schemas::Timestamp::now().to_rfc3339();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let set = act(
+        &dialogs[0],
+        json!({"action": "set_variable", "name": "city", "value": "Казань"}),
+    );
+    let card = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/dialogs/{}/card?min_seq={}", dialogs[0], set["seq"]),
+        None,
+    );
+    assert_eq!(card["profile"]["name"], "Mine", "{card}");
+    assert_eq!(card["variables"][0]["value"], "Казань", "{card}");
+    assert_eq!(card["tags"][0], hot, "{card}");
+    let (status, _) = api.call(
+        &operator,
+        "GET",
+        &format!("/v1/dialogs/{}/card", dialogs[1]),
+        None,
+    );
+    assert_eq!(status, 403);
+
+    // As of a past moment: the card then had no variable; the row was already tagged.
+    let then = api.ok(
+        &admin,
+        "GET",
+        &format!(
+            "/v1/dialogs/{}/as-of?as_of={}",
+            dialogs[0],
+            before_city.replace('+', "%2B")
+        ),
+        None,
+    );
+    assert_eq!(then["card"]["variables"], json!([]), "{then}");
+    assert_eq!(then["card"]["tags"][0], hot, "{then}");
+    assert_eq!(then["row"]["assignee"], operator_id.to_string(), "{then}");
+    assert!(
+        then["seq"].as_u64().unwrap() < set["seq"].as_u64().unwrap(),
+        "{then}"
+    );
+    let long_ago = api.ok(
+        &admin,
+        "GET",
+        &format!(
+            "/v1/dialogs/{}/as-of?as_of=2020-01-01T00:00:00Z",
+            dialogs[0]
+        ),
+        None,
+    );
+    assert!(
+        long_ago["row"].is_null() && long_ago["seq"] == 0,
+        "{long_ago}"
+    );
+
+    // Audit: the dialog's own events in order, and the project's stream for admins.
+    let audit = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/dialogs/{}/events?limit=1000", dialogs[0]),
+        None,
+    );
+    let types: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"dialog.registered"), "{types:?}");
+    assert!(types.contains(&"variable.set"), "{types:?}");
+    let seqs: Vec<u64> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+    let (status, _) = api.call(
+        &operator,
+        "GET",
+        &format!("/v1/dialogs/{}/events", dialogs[1]),
+        None,
+    );
+    assert_eq!(status, 403);
+    assert_eq!(api.call(&operator, "GET", "/v1/events", None).0, 403);
+    let stream = api.ok(&admin, "GET", "/v1/events?limit=2", None);
+    assert_eq!(stream["events"][0]["type"], "project.created", "{stream}");
+    assert_eq!(stream["next_after"], 2, "{stream}");
+
+    // Counters and the tag picker.
+    let picker = api.ok(&admin, "GET", "/v1/tags/picker", None);
+    assert_eq!(picker[0]["name"], "hot");
+    assert_eq!(picker[0]["dialogs"], 1);
+    let counters = api.ok(&admin, "GET", "/v1/counters", None);
+    assert_eq!(counters["folders"][0]["name"], "VIP");
+
+    // A retried command with the same Idempotency-Key appends nothing.
+    let auth = format!("Bearer {admin}");
+    let note = json!({"action": "add_note", "text": "call back at 5"});
+    let path = format!("/v1/dialogs/{}/actions", dialogs[0]);
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Idempotency-Key", "note-1"),
+    ];
+    let (s1, _, first) = exchange(addr, "POST", &path, &headers, Some(&note));
+    let (s2, _, second) = exchange(addr, "POST", &path, &headers, Some(&note));
+    assert_eq!((s1, s2), (200, 200), "{first} {second}");
+    assert_eq!(first["seq"], second["seq"]);
+    assert_eq!(second["duplicate"], true, "{second}");
+    let timeline = api.ok(
+        &admin,
+        "GET",
+        &format!(
+            "/v1/dialogs/{}/timeline?min_seq={}&service_entries=false",
+            dialogs[0], first["seq"]
+        ),
+        None,
+    );
+    let notes: Vec<_> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "note")
+        .collect();
+    assert_eq!(notes.len(), 1, "{timeline}");
+    assert_eq!(notes[0]["text"], "call back at 5");
+
+    // The browser's session: the cookie reads; a write needs the CSRF token.
+    let body = json!({"email": "oleg@example.com", "password": "another long secret"});
+    let (status, head, session) = exchange(addr, "POST", "/v1/auth/login", &[], Some(&body));
+    assert_eq!(status, 200);
+    assert!(head.contains("set-cookie: sb_session="), "{head}");
+    assert!(
+        head.contains("httponly") && head.contains("samesite=strict"),
+        "{head}"
+    );
+    let cookie = format!("sb_session={}", session["token"].as_str().unwrap());
+    let csrf = session["csrf"].as_str().unwrap();
+    let (status, _, _) = exchange(addr, "GET", "/v1/auth/me", &[("Cookie", &cookie)], None);
+    assert_eq!(status, 200);
+    let pin = json!({"action": "pin"});
+    let free = format!("/v1/dialogs/{}/actions", dialogs[0]);
+    let (status, _, refused) = exchange(addr, "POST", &free, &[("Cookie", &cookie)], Some(&pin));
+    assert_eq!(status, 403, "{refused}");
+    let (status, _, done) = exchange(
+        addr,
+        "POST",
+        &free,
+        &[("Cookie", &cookie), ("X-CSRF-Token", csrf)],
+        Some(&pin),
+    );
+    assert_eq!(status, 200, "{done}");
+
+    // Signing out ends that session; deactivation ends every other one at once.
+    let (status, _, _) = exchange(
+        addr,
+        "POST",
+        "/v1/auth/logout",
+        &[("Cookie", &cookie), ("X-CSRF-Token", csrf)],
+        None,
+    );
+    assert_eq!(status, 204);
+    let (status, _, _) = exchange(addr, "GET", "/v1/auth/me", &[("Cookie", &cookie)], None);
+    assert_eq!(status, 401);
+    assert_eq!(api.call(&operator, "GET", "/v1/auth/me", None).0, 200);
+    api.ok(
+        &admin,
+        "POST",
+        &format!("/v1/operators/{operator_id}/deactivate"),
+        None,
+    );
+    let (status, body) = api.call(&operator, "GET", "/v1/dialogs", None);
+    assert_eq!(status, 401, "{body}");
+
+    // Credentials never reach the event log.
+    let log = std::fs::read(data.join("log.sqlite")).unwrap();
+    let text = String::from_utf8_lossy(&log);
+    for secret in [
+        "correct horse battery",
+        "another long secret",
+        admin.as_str(),
+        operator.as_str(),
+        ROOT,
+    ] {
+        assert!(!text.contains(secret), "the log holds {secret:?}");
+    }
+    drop(server);
+}
+
+#[test]
+fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut command = bin();
+        command.current_dir(dir.path()).args([
+            "serve",
+            "--demo",
+            "--data",
+            "data",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        let mut server = Running::spawn(&mut command, dir.path().join("serve.stderr"));
+        let first = server.next_line();
+        let addr: SocketAddr = first
+            .strip_prefix("listening on ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        (server, addr)
+    };
+    let (mut server, addr) = start();
+    let mut admin = None;
+    let mut operators = 0;
+    loop {
+        let line = server.next_line();
+        if let Some(account) = line.strip_prefix("demo:   ") {
+            let email = account.split(' ').next().unwrap().to_owned();
+            if account.ends_with("(admin)") {
+                admin.get_or_insert(email);
+            } else {
+                operators += 1;
+            }
+            if admin.is_some() && operators == 3 {
+                break;
+            }
+        }
+    }
+    let api = Api { addr };
+    let token = api.login(&admin.unwrap(), switchboard_gateway::demo::DEMO_PASSWORD)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = api.ok(&token, "GET", "/v1/dialogs?limit=500&archived=true", None);
+    let shown = page["items"].as_array().unwrap().len();
+    assert!(shown >= 200, "{shown} dialogs in the demo");
+    let project = api.ok(&token, "GET", "/v1/project", None);
+    assert!(
+        !project["folders"].as_array().unwrap().is_empty(),
+        "{project}"
+    );
+    assert!(!project["tags"].as_array().unwrap().is_empty(), "{project}");
+    drop(server);
+
+    // A second start serves what is there and adds nothing.
+    let (mut again, addr) = start();
+    let mut said = String::new();
+    while !said.starts_with("demo:") {
+        said = again.next_line();
+    }
+    assert_eq!(said, "demo: the log is not empty; serving it as it is");
+    let again_page = Api { addr }.ok(&token, "GET", "/v1/dialogs?limit=500&archived=true", None);
+    assert_eq!(again_page["items"].as_array().unwrap().len(), shown);
+}
