@@ -382,9 +382,9 @@ async fn an_operator_never_sees_dialogs_of_others_or_of_another_project() {
         .iter()
         .filter(|e| e.data.contains(&dialog(1).to_string()))
         .collect();
-    if let Some(first_seen) = about_one.first() {
-        assert_eq!(first_seen.event, "row");
-        assert_eq!(about_one.last().unwrap().event, "remove", "{about_one:?}");
+    // (A row read after the assignment was applied shows nothing; its remove may still come.)
+    if let Some(last) = about_one.last() {
+        assert_eq!(last.event, "remove", "{about_one:?}");
     }
     let theirs = other.until(mine).await;
     assert_eq!(theirs.len(), 1, "{theirs:?}");
