@@ -40,6 +40,9 @@ pub struct LiveOptions {
     pub heartbeat: Duration,
     /// A stream sends the caller's counters at most this often.
     pub counters_every: Duration,
+    /// The hub publishes at most once per this pause (what it applied meanwhile goes out
+    /// together): every publish wakes every stream, so this bounds the wake-ups of each.
+    pub publish_every: Duration,
 }
 
 impl Default for LiveOptions {
@@ -49,6 +52,7 @@ impl Default for LiveOptions {
             batch: 1_024,
             heartbeat: Duration::from_secs(15),
             counters_every: Duration::from_millis(250),
+            publish_every: Duration::from_millis(5),
         }
     }
 }
@@ -195,6 +199,8 @@ async fn follow(
     start: u64,
     batch: usize,
 ) {
+    let publish_every = shared.options.publish_every;
+    let mut published = tokio::time::Instant::now();
     let mut next = start + 1;
     let mut tail = log.tail(next, SubjectFilter::all());
     let mut held: VecDeque<LogRecord> = VecDeque::new();
@@ -216,6 +222,11 @@ async fn follow(
             .seq
             .min(project.borrow_and_update().checkpoint.seq);
         if held.front().is_some_and(|r| r.seq <= reached) {
+            if published.elapsed() < publish_every {
+                drop(models);
+                tokio::time::sleep_until(published + publish_every).await;
+                continue;
+            }
             let count = held.iter().take(batch).take_while(|r| r.seq <= reached);
             let count = count.count();
             let records: Vec<LogRecord> = held.drain(..count).collect();
@@ -223,6 +234,7 @@ async fn follow(
                 Ok(changes) => {
                     let head = records.last().map_or(0, |r| r.seq);
                     LiveHub::publish(&shared, changes, head);
+                    published = tokio::time::Instant::now();
                 }
                 Err(error) => {
                     tracing::warn!(%error, "live: cannot read the changes of a batch; retrying");
