@@ -4,6 +4,7 @@
 //! - [`api`]: the axum router, its errors and handlers; [`serve`]: serving it until a signal;
 //! - [`readmodels`]: the read models of a data directory and the runners `serve` keeps;
 //!   [`rebuild`]: `rebuild` and `verify`;
+//! - [`live`]: the live hub `GET /v1/live` streams are fed from;
 //! - [`events`]: `events tail`; [`backend`]: opening the log a command points at;
 //! - [`credentials`]: accounts, sessions, API tokens, the root token and channel secrets
 //!   (SQLite or a JetStream bucket), never events;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod credentials;
 pub mod demo;
 pub mod events;
+pub mod live;
 pub mod owner;
 pub mod readmodels;
 pub mod rebuild;

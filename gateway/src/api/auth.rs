@@ -98,7 +98,7 @@ pub async fn authenticate(
 
 type Resolved = Option<(Principal, Option<String>)>;
 
-async fn resolve(
+pub(super) async fn resolve(
     store: &CredentialStore,
     method: &Method,
     headers: &HeaderMap,

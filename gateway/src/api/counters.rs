@@ -10,7 +10,8 @@ use super::{AppError, AppState, Json};
 use crate::readmodels::Kind;
 use axum::extract::State;
 use serde::Serialize;
-use switchboard_projections::query;
+use switchboard_projections::query::{self, QueryCaller};
+use switchboard_projections::runtime::Readers;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -60,12 +61,24 @@ pub async fn counters(
     Query(_): Query<MinSeqParam>,
     _: MinSeq,
 ) -> Result<Json<Counters>, AppError> {
-    let project = state.readers(Kind::Project)?;
-    let badges = state
-        .readers(Kind::Dialogs)?
+    let counters = read(
+        state.readers(Kind::Dialogs)?,
+        state.readers(Kind::Project)?,
+        caller,
+    );
+    Ok(Json(counters.await?))
+}
+
+/// The caller's counters (also what `GET /v1/live` sends as `counters`).
+pub(crate) async fn read(
+    dialogs: Readers,
+    project: Readers,
+    caller: QueryCaller,
+) -> Result<Counters, AppError> {
+    let badges = dialogs
         .query(move |dialogs| project.run(|project| query::badges(dialogs, project, &caller)))
         .await?;
-    Ok(Json(Counters {
+    Ok(Counters {
         unread: badges.unread,
         unanswered: badges.unanswered,
         all_chats: badges.all_chats,
@@ -81,7 +94,7 @@ pub async fn counters(
                 sound: folder.sound,
             })
             .collect(),
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -16,6 +16,7 @@ mod error;
 pub mod extract;
 mod health;
 pub mod idempotency;
+pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod project;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub commands: CommandService<AnyLog>,
     /// The live read models (none in tests of the bare API).
     pub read_models: Option<Arc<ReadModels<AnyLog>>>,
+    /// What `GET /v1/live` streams are fed from (started with the read models).
+    pub live: Option<crate::live::LiveHub>,
     /// Accounts, sessions and tokens (none: every caller is anonymous).
     pub credentials: Option<CredentialStore>,
     /// The first answers of keyed requests, replayed to their retries.
@@ -58,6 +61,7 @@ impl AppState {
             commands: CommandService::new(log.clone(), ServiceOptions::default()),
             log,
             read_models: None,
+            live: None,
             credentials: None,
             answers: idempotency::Answers::default(),
         }
@@ -69,6 +73,11 @@ impl AppState {
     }
 
     pub fn with_read_models(mut self, models: Arc<ReadModels<AnyLog>>) -> Self {
+        self.live = Some(crate::live::LiveHub::start(
+            self.log.clone(),
+            Arc::clone(&models),
+            Default::default(),
+        ));
         self.read_models = Some(models);
         self
     }

@@ -3,7 +3,8 @@
 
 use super::openapi::ApiDoc;
 use super::{
-    AppState, accounts, audit, auth, commands, counters, dialogs, health, openapi, project, search,
+    AppState, accounts, audit, auth, commands, counters, dialogs, health, live, openapi, project,
+    search,
 };
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -36,4 +37,5 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(commands::dialog::act))
         .routes(routes!(project::definitions))
         .routes(routes!(project::act))
+        .routes(routes!(live::live))
 }

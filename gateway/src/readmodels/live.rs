@@ -244,6 +244,16 @@ impl<L: EventLog> ReadModels<L> {
         }
     }
 
+    /// The status of a read model's live runner as it changes (see
+    /// `ProjectionRunner::watch_status`); a swap replaces the runner, so take it again when
+    /// the receiver reports its sender gone.
+    pub fn watch_status(
+        &self,
+        kind: Kind,
+    ) -> Option<tokio::sync::watch::Receiver<switchboard_projections::RunnerStatus>> {
+        self.read_live().get(&kind).map(|l| l.runner.watch_status())
+    }
+
     /// Where every read model is.
     pub fn status(&self) -> Vec<ModelStatus> {
         self.read_live()

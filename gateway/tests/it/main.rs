@@ -42,6 +42,7 @@ mod credentials;
 mod events_tail;
 mod faults;
 mod health;
+mod live;
 mod openapi;
 mod operator_api;
 mod ownership;

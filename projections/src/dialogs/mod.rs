@@ -54,7 +54,10 @@ pub use list::{
     Cursor, CursorError, Folder, ListQuery, ListRow, MAX_ACTIVITY_LOOKUP, MAX_MEMBER_LOOKUP,
     MAX_PAGE, Order, Page, Tab, Viewer, explain_list_dialogs, list_dialogs,
 };
-pub use row::{DialogRow, LastAuthor, dialog_folders, dialog_row, dialog_tags, is_unread};
+pub use row::{
+    DialogRow, LastAuthor, OperatorMarks, dialog_folders, dialog_row, dialog_tags, is_unread,
+    operator_marks,
+};
 pub(crate) use schema::register_functions;
 use schema::{QUERY_INDEXES, SCHEMA};
 

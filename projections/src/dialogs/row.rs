@@ -218,6 +218,58 @@ pub fn is_unread(
     Ok(unread.unwrap_or(false))
 }
 
+/// One operator's own state of a dialog: what the list row shows them alone (F1.2, F3.5, F4.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorMarks {
+    pub operator: OperatorId,
+    /// Client messages the operator has read.
+    pub inbound_read: u64,
+    pub marked_unread: bool,
+    /// Their unsent draft, shortened.
+    pub draft: Option<String>,
+}
+
+impl OperatorMarks {
+    /// Client messages of `row` the operator has not read.
+    pub fn unread_messages(&self, row: &DialogRow) -> u64 {
+        row.inbound_count.saturating_sub(self.inbound_read)
+    }
+}
+
+/// Every operator's own state of a dialog (those who never opened it and have no draft have
+/// none): one read for all the operators a change of the dialog is shown to.
+pub fn operator_marks(
+    conn: &Connection,
+    dialog: DialogId,
+) -> Result<Vec<OperatorMarks>, ProjectionError> {
+    let mut statement = conn.prepare_cached(
+        "WITH d AS (SELECT rowid AS rid FROM dialog_row WHERE dialog = ?1),
+              o AS (SELECT operator FROM dialogoperator_read, d WHERE dialog = d.rid
+                    UNION SELECT operator FROM dialogoperator_draft, d WHERE dialog = d.rid)
+         SELECT (SELECT id FROM idkey WHERE key = o.operator),
+                coalesce(r.inbound_read, 0), coalesce(r.marked_unread, 0), dr.preview
+         FROM o CROSS JOIN d
+         LEFT JOIN dialogoperator_read r ON r.dialog = d.rid AND r.operator = o.operator
+         LEFT JOIN dialogoperator_draft dr ON dr.dialog = d.rid AND dr.operator = o.operator",
+    )?;
+    let mut rows = statement.query([dialog.blob()])?;
+    let mut marks = Vec::new();
+    while let Some(r) = rows.next()? {
+        let Some(operator) = keyed_id(r, 0, "dialogoperator_read.operator")? else {
+            return Err(ProjectionError::Corrupt(
+                "dialogoperator_read.operator: no such key".to_owned(),
+            ));
+        };
+        marks.push(OperatorMarks {
+            operator,
+            inbound_read: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+            marked_unread: r.get(2)?,
+            draft: crate::compact::optional_column(r, 3)?,
+        });
+    }
+    Ok(marks)
+}
+
 /// The tags of a dialog.
 pub fn dialog_tags(conn: &Connection, dialog: DialogId) -> Result<Vec<TagId>, ProjectionError> {
     blobid::all(

@@ -289,6 +289,12 @@ impl<L: EventLog> ProjectionRunner<L> {
         self.status.borrow().clone()
     }
 
+    /// The status as it changes (the checkpoint after each applied batch): what follows the
+    /// read model without polling it. Ends when the runner is gone.
+    pub fn watch_status(&self) -> watch::Receiver<RunnerStatus> {
+        self.status.clone()
+    }
+
     /// Whether its writer thread has ended (and closed the store): a runner that stopped can
     /// then be replaced by a new one on the same file.
     pub fn writer_ended(&self) -> bool {

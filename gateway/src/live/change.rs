@@ -1,0 +1,337 @@
+//! What the hub publishes ([`Change`]) and how it is made from the log records of one batch and
+//! the read models that applied them ([`Batch`], [`Batch::read`]), and how one caller sees a
+//! dialog's change ([`DialogChange::seen_by`]).
+//!
+//! A batch's changes of one dialog become one [`DialogChange`] at the batch's last sequence of
+//! that dialog, carrying the row as the read model holds it after the batch, what decided who
+//! saw the dialog before the batch (its assignee and whether it was listed), and every new
+//! client message of the batch with its own sequence (a stream resumed in the middle of a batch
+//! another node cut differently shows only those after its id).
+
+use rusqlite::Connection;
+use std::collections::{BTreeMap, HashMap};
+use switchboard_core::domain::rights::may_access_dialog;
+use switchboard_core::log::LogRecord;
+use switchboard_projections::ProjectionError;
+use switchboard_projections::dialogs::{
+    DialogRow, OperatorMarks, dialog_folders, dialog_row, operator_marks,
+};
+use switchboard_projections::project::{FolderInfo, folders};
+use switchboard_projections::query::{Access, QueryCaller};
+use switchboard_schemas::{
+    AggregateId, ChannelId, DialogId, Event, MessageId, OperatorId, ProjectId, Timestamp,
+    decode_batch,
+};
+
+/// The most characters of a message's text a notification carries.
+pub const NOTIFY_CHARS: usize = 500;
+
+/// One change the hub publishes, at a log sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Dialog(Box<DialogChange>),
+    Project(ProjectChange),
+}
+
+impl Change {
+    /// The log sequence the change reflects (a stream's event id).
+    pub fn seq(&self) -> u64 {
+        match self {
+            Change::Dialog(change) => change.seq,
+            Change::Project(change) => change.seq,
+        }
+    }
+
+    pub fn project(&self) -> ProjectId {
+        match self {
+            Change::Dialog(change) => change.project,
+            Change::Project(change) => change.project,
+        }
+    }
+}
+
+/// A dialog changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DialogChange {
+    /// The last sequence of the batch that touched the dialog.
+    pub seq: u64,
+    pub project: ProjectId,
+    pub dialog: DialogId,
+    /// The row after the batch (none: the read model does not know the dialog).
+    pub row: Option<DialogRow>,
+    /// Who saw the dialog before the batch: its assignee then.
+    pub assignee_before: Option<OperatorId>,
+    /// Whether it was a listed dialog before the batch (registered, not deleted, not merged).
+    pub listed_before: bool,
+    /// Each operator's own state (read marks, draft) after the batch.
+    pub marks: Vec<OperatorMarks>,
+    /// Only this operator's own state changed (a read mark, a draft): nobody else's row did.
+    pub only_for: Option<OperatorId>,
+    /// The client's new messages, in log order.
+    pub messages: Vec<NewMessage>,
+    /// The custom folders the dialog is in, with their push and sound switches (read only
+    /// when there are messages).
+    pub folders: Vec<FolderInfo>,
+}
+
+/// A client's new message (F10.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub seq: u64,
+    pub message: MessageId,
+    pub channel: ChannelId,
+    /// The text, at most [`NOTIFY_CHARS`] characters.
+    pub text: String,
+    pub truncated: bool,
+    pub attachments: u32,
+    pub sent_at: Timestamp,
+}
+
+/// How a caller sees a dialog's change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen<'a> {
+    /// Visible: its row, with the caller's own state if they have one.
+    Row(&'a DialogRow, Option<&'a OperatorMarks>),
+    /// It was visible and is not any more.
+    Removed(Gone),
+    /// Neither before nor after, or nothing of it changed for the caller.
+    Unseen,
+}
+
+/// Why a dialog left a caller's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// Assigned to another operator.
+    Reassigned,
+    Deleted,
+    Merged(DialogId),
+}
+
+impl DialogChange {
+    /// F12 for one caller: `QueryCaller::may_see` on the row now and the same rule on the
+    /// dialog as it was before the batch.
+    pub fn seen_by(&self, caller: &QueryCaller) -> Seen<'_> {
+        if self.project != caller.project {
+            return Seen::Unseen;
+        }
+        if self.only_for.is_some_and(|only| only != caller.operator) {
+            return Seen::Unseen;
+        }
+        let before = self.listed_before
+            && may_access_dialog(caller.role, caller.operator, self.assignee_before);
+        let Some(row) = &self.row else {
+            return if before {
+                Seen::Removed(Gone::Deleted)
+            } else {
+                Seen::Unseen
+            };
+        };
+        match caller.may_see(row) {
+            Access::Visible => Seen::Row(
+                row,
+                self.marks.iter().find(|m| m.operator == caller.operator),
+            ),
+            _ if !before => Seen::Unseen,
+            Access::Merged(survivor) => Seen::Removed(Gone::Merged(survivor)),
+            Access::Forbidden => Seen::Removed(Gone::Reassigned),
+            Access::NotFound => Seen::Removed(Gone::Deleted),
+        }
+    }
+}
+
+/// Something of a project changed that streams must look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectChange {
+    pub seq: u64,
+    pub project: ProjectId,
+    /// An operator was added, removed or got another role.
+    pub member: Option<OperatorId>,
+    /// The folders changed (the counters list them).
+    pub folders: bool,
+}
+
+/// Whose own state the events of a dialog touched so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Personal {
+    Nobody,
+    One(OperatorId),
+    Everyone,
+}
+
+/// What a batch did to one dialog, before its row is read.
+#[derive(Debug)]
+struct Touch {
+    seq: u64,
+    project: ProjectId,
+    /// The assignee before the first assignment change of the batch, if there was one.
+    assignee_before: Option<Option<OperatorId>>,
+    registered: bool,
+    left: bool,
+    personal: Personal,
+    messages: Vec<NewMessage>,
+}
+
+/// The changes of a batch of log records, before the read models are read.
+#[derive(Debug, Default)]
+pub struct Batch {
+    touches: BTreeMap<DialogId, Touch>,
+    projects: Vec<ProjectChange>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.touches.is_empty() && self.projects.is_empty()
+    }
+
+    /// Adds a record's events (a record that does not decode is skipped: the read models
+    /// skipped it too).
+    pub fn add(&mut self, record: &LogRecord) {
+        let events = match decode_batch(&record.batch) {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(seq = record.seq, %error, "live: a record does not decode");
+                return;
+            }
+        };
+        for envelope in &events {
+            match envelope.aggregate {
+                AggregateId::Dialog(dialog) => {
+                    let touch = self.touches.entry(dialog).or_insert(Touch {
+                        seq: record.seq,
+                        project: envelope.project,
+                        assignee_before: None,
+                        registered: false,
+                        left: false,
+                        personal: Personal::Nobody,
+                        messages: Vec::new(),
+                    });
+                    touch.seq = record.seq;
+                    touch.add(record.seq, &envelope.payload);
+                }
+                AggregateId::Project => {
+                    let (member, folders) = project_effect(&envelope.payload);
+                    if member.is_some() || folders {
+                        self.projects.push(ProjectChange {
+                            seq: record.seq,
+                            project: envelope.project,
+                            member,
+                            folders,
+                        });
+                    }
+                }
+                AggregateId::Identity { .. } => {}
+            }
+        }
+    }
+
+    /// Reads what the batch changed from the read models (after they applied it), in sequence
+    /// order: one row read per touched dialog. Blocking.
+    pub fn read(
+        self,
+        dialogs: &Connection,
+        project: &Connection,
+    ) -> Result<Vec<Change>, ProjectionError> {
+        let mut changes = Vec::with_capacity(self.touches.len() + self.projects.len());
+        let mut project_folders: HashMap<ProjectId, Vec<FolderInfo>> = HashMap::new();
+        for (dialog, touch) in self.touches {
+            let row = dialog_row(dialogs, dialog)?;
+            let marks = match &row {
+                Some(_) => operator_marks(dialogs, dialog)?,
+                None => Vec::new(),
+            };
+            let mut in_folders = Vec::new();
+            if !touch.messages.is_empty() && row.is_some() {
+                let ids = dialog_folders(dialogs, dialog)?;
+                if !ids.is_empty() {
+                    let all = match project_folders.get(&touch.project) {
+                        Some(all) => all,
+                        None => project_folders
+                            .entry(touch.project)
+                            .or_insert(folders(project, touch.project)?),
+                    };
+                    in_folders = all
+                        .iter()
+                        .filter(|f| ids.contains(&f.folder))
+                        .cloned()
+                        .collect();
+                }
+            }
+            let listed_now = row
+                .as_ref()
+                .is_some_and(|r| !r.deleted && r.merged_into.is_none());
+            let assignee_now = row.as_ref().and_then(|r| r.assignee);
+            changes.push(Change::Dialog(Box::new(DialogChange {
+                seq: touch.seq,
+                project: touch.project,
+                dialog,
+                assignee_before: touch.assignee_before.unwrap_or(assignee_now),
+                listed_before: !touch.registered && (touch.left || listed_now),
+                marks,
+                only_for: match touch.personal {
+                    Personal::One(operator) => Some(operator),
+                    Personal::Nobody | Personal::Everyone => None,
+                },
+                messages: touch.messages,
+                folders: in_folders,
+                row,
+            })));
+        }
+        changes.extend(self.projects.into_iter().map(Change::Project));
+        changes.sort_by_key(Change::seq);
+        Ok(changes)
+    }
+}
+
+impl Touch {
+    fn add(&mut self, seq: u64, event: &Event) {
+        // A read mark is not one of them: it also ends the dialog's *Unanswered* for all.
+        let personal = match event {
+            Event::MarkedUnread(e) => Some(e.operator),
+            Event::DraftSaved(e) => Some(e.operator),
+            Event::DraftCleared(e) => Some(e.operator),
+            _ => None,
+        };
+        self.personal = match (self.personal, personal) {
+            (Personal::Nobody, Some(operator)) => Personal::One(operator),
+            (Personal::One(one), Some(operator)) if one == operator => Personal::One(one),
+            _ => Personal::Everyone,
+        };
+        match event {
+            Event::DialogAssigned(e) => {
+                self.assignee_before.get_or_insert(e.previous);
+            }
+            Event::DialogUnassigned(e) => {
+                self.assignee_before.get_or_insert(Some(e.previous));
+            }
+            Event::DialogRegistered(_) => self.registered = true,
+            Event::ClientDeleted(_) | Event::DialogMergedInto(_) => self.left = true,
+            Event::MessageReceived(e) => {
+                let truncated = e.text.chars().count() > NOTIFY_CHARS;
+                self.messages.push(NewMessage {
+                    seq,
+                    message: e.message,
+                    channel: e.channel,
+                    text: e.text.chars().take(NOTIFY_CHARS).collect(),
+                    truncated,
+                    attachments: u32::try_from(e.attachments.len()).unwrap_or(u32::MAX),
+                    sent_at: e.sent_at,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What a project event changes for streams: an operator's membership, the folders.
+fn project_effect(event: &Event) -> (Option<OperatorId>, bool) {
+    match event {
+        Event::OperatorAdded(e) => (Some(e.operator), false),
+        Event::OperatorRoleChanged(e) => (Some(e.operator), false),
+        Event::OperatorRemoved(e) => (Some(e.operator), false),
+        Event::FolderCreated(_)
+        | Event::FolderRenamed(_)
+        | Event::FolderDeleted(_)
+        | Event::FolderNotificationsSet(_) => (None, true),
+        _ => (None, false),
+    }
+}

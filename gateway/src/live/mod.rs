@@ -1,0 +1,297 @@
+//! The live hub (F10, issue 16): what `GET /v1/live` streams are fed from. One per `serve`.
+//!
+//! The hub follows the dialogs and project read models, not the raw log: a row is read only
+//! after the dialogs projection applied the records that changed it. It tails the log, keeps
+//! the records the read models have not applied yet, and each time both checkpoints pass some
+//! of them (a `watch` of each runner's status wakes it), turns those records into
+//! [`Change`]s ([`change::Batch`]: one row read per touched dialog, one query for the batch)
+//! and publishes them into a ring of the last [`LiveOptions::ring`] changes, waking every
+//! stream through one `watch` of the last published sequence.
+//!
+//! Streams read the ring from their own position; none reads the log, and none is buffered
+//! by the hub: a stream that falls behind the ring's oldest change is told to reload
+//! ([`Behind`]) instead. Memory is the ring's (bounded by construction) plus each stream's
+//! position.
+//!
+//! Submodules: [`change`] (what a change holds and how a caller sees it).
+
+pub mod change;
+
+pub use change::{Change, DialogChange, Gone, NewMessage, ProjectChange, Seen};
+
+use crate::readmodels::{Kind, ReadModels};
+use futures::StreamExt;
+use parking_lot::RwLock;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::log::{LogRecord, SubjectFilter};
+use switchboard_core::{AnyLog, EventLog};
+use tokio::sync::watch;
+
+/// What a hub is started with.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// How many changes the ring keeps: how far behind a stream may resume.
+    pub ring: usize,
+    /// Most log records turned into changes at once.
+    pub batch: usize,
+    /// A stream sends a heartbeat after this long without another event.
+    pub heartbeat: Duration,
+    /// A stream sends the caller's counters at most this often.
+    pub counters_every: Duration,
+    /// The hub publishes at most once per this pause (what it applied meanwhile goes out
+    /// together): every publish wakes every stream, so this bounds the wake-ups of each.
+    pub publish_every: Duration,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        Self {
+            ring: 65_536,
+            batch: 1_024,
+            heartbeat: Duration::from_secs(15),
+            counters_every: Duration::from_millis(250),
+            publish_every: Duration::from_millis(5),
+        }
+    }
+}
+
+/// How often the hub looks again at the read models without being woken (a swapped-in
+/// generation has another runner to watch).
+const LOOK_AGAIN: Duration = Duration::from_millis(250);
+
+/// The pause after the log tail or a read model failed.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// Most log records held while the read models have not applied them.
+const MAX_HELD: usize = 8_192;
+
+/// The stream asked for changes older than the ring's oldest: it must reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Behind {
+    /// Where to go on from after reloading.
+    pub head: u64,
+}
+
+#[derive(Debug)]
+struct Ring {
+    changes: VecDeque<Arc<Change>>,
+    /// Every change after this sequence is in `changes`.
+    floor: u64,
+    /// The last sequence the hub has turned into changes.
+    head: u64,
+    capacity: usize,
+}
+
+#[derive(Debug)]
+struct Shared {
+    ring: RwLock<Ring>,
+    head: watch::Sender<u64>,
+    options: LiveOptions,
+}
+
+/// Aborts the hub's task when the last handle goes.
+#[derive(Debug)]
+struct Task(tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The live hub: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LiveHub {
+    shared: Arc<Shared>,
+    _task: Arc<Task>,
+}
+
+impl LiveHub {
+    /// Starts following `models` (their log is `log`) from what both the dialogs and the
+    /// project read models have applied now. Needs a tokio runtime.
+    pub fn start(log: AnyLog, models: Arc<ReadModels<AnyLog>>, options: LiveOptions) -> Self {
+        let start = applied(&models).unwrap_or(0);
+        let (head, _) = watch::channel(start);
+        let shared = Arc::new(Shared {
+            ring: RwLock::new(Ring {
+                changes: VecDeque::new(),
+                floor: start,
+                head: start,
+                capacity: options.ring.max(1),
+            }),
+            head,
+            options: options.clone(),
+        });
+        let task = tokio::spawn(follow(
+            Arc::clone(&shared),
+            log,
+            Arc::downgrade(&models),
+            start,
+            options.batch.max(1),
+        ));
+        Self {
+            shared,
+            _task: Arc::new(Task(task)),
+        }
+    }
+
+    pub fn options(&self) -> &LiveOptions {
+        &self.shared.options
+    }
+
+    /// The last sequence turned into changes.
+    pub fn head(&self) -> u64 {
+        self.shared.ring.read().head
+    }
+
+    /// The oldest sequence a stream may resume from.
+    pub fn floor(&self) -> u64 {
+        self.shared.ring.read().floor
+    }
+
+    /// Wakes on every new head.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.head.subscribe()
+    }
+
+    /// Up to `max` changes after `seq`, in order, or [`Behind`] if some of them left the ring.
+    pub fn after(&self, seq: u64, max: usize) -> Result<Vec<Arc<Change>>, Behind> {
+        let ring = self.shared.ring.read();
+        if seq < ring.floor {
+            return Err(Behind { head: ring.head });
+        }
+        let first = ring.changes.partition_point(|c| c.seq() <= seq);
+        Ok(ring.changes.range(first..).take(max).cloned().collect())
+    }
+
+    fn publish(shared: &Shared, changes: Vec<Change>, head: u64) {
+        {
+            let mut ring = shared.ring.write();
+            for change in changes {
+                if ring.changes.len() == ring.capacity
+                    && let Some(oldest) = ring.changes.pop_front()
+                {
+                    ring.floor = oldest.seq();
+                }
+                ring.changes.push_back(Arc::new(change));
+            }
+            ring.head = ring.head.max(head);
+        }
+        shared.head.send_replace(head);
+    }
+}
+
+/// What both read models the hub reads have applied.
+fn applied(models: &ReadModels<AnyLog>) -> Option<u64> {
+    let dialogs = models.watch_status(Kind::Dialogs)?.borrow().checkpoint.seq;
+    let project = models.watch_status(Kind::Project)?.borrow().checkpoint.seq;
+    Some(dialogs.min(project))
+}
+
+/// The hub's task: tail the log from `start + 1`, hold records until both read models applied
+/// them, publish their changes. Ends when the read models are gone.
+async fn follow(
+    shared: Arc<Shared>,
+    log: AnyLog,
+    models: std::sync::Weak<ReadModels<AnyLog>>,
+    start: u64,
+    batch: usize,
+) {
+    let publish_every = shared.options.publish_every;
+    let mut published = tokio::time::Instant::now();
+    let mut next = start + 1;
+    let mut tail = log.tail(next, SubjectFilter::all());
+    let mut held: VecDeque<LogRecord> = VecDeque::new();
+    loop {
+        let Some(models) = models.upgrade() else {
+            return;
+        };
+        let (Some(mut dialogs), Some(mut project)) = (
+            models.watch_status(Kind::Dialogs),
+            models.watch_status(Kind::Project),
+        ) else {
+            drop(models);
+            tokio::time::sleep(LOOK_AGAIN).await;
+            continue;
+        };
+        let reached = dialogs
+            .borrow_and_update()
+            .checkpoint
+            .seq
+            .min(project.borrow_and_update().checkpoint.seq);
+        if held.front().is_some_and(|r| r.seq <= reached) {
+            if published.elapsed() < publish_every {
+                drop(models);
+                tokio::time::sleep_until(published + publish_every).await;
+                continue;
+            }
+            let count = held.iter().take(batch).take_while(|r| r.seq <= reached);
+            let count = count.count();
+            let records: Vec<LogRecord> = held.drain(..count).collect();
+            match turn(&models, &records).await {
+                Ok(changes) => {
+                    let head = records.last().map_or(0, |r| r.seq);
+                    LiveHub::publish(&shared, changes, head);
+                    published = tokio::time::Instant::now();
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "live: cannot read the changes of a batch; retrying");
+                    for record in records.into_iter().rev() {
+                        held.push_front(record);
+                    }
+                    drop(models);
+                    tokio::time::sleep(PAUSE_AFTER_FAILURE).await;
+                }
+            }
+            continue;
+        }
+        drop(models);
+        tokio::select! {
+            record = tail.next(), if held.len() < MAX_HELD => match record {
+                Some(Ok(record)) if record.seq >= next => {
+                    next = record.seq + 1;
+                    held.push_back(record);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "live: the log tail failed; tailing again");
+                    tokio::time::sleep(PAUSE_AFTER_FAILURE).await;
+                    tail = log.tail(next, SubjectFilter::all());
+                }
+                None => {
+                    tokio::time::sleep(PAUSE_AFTER_FAILURE).await;
+                    tail = log.tail(next, SubjectFilter::all());
+                }
+            },
+            changed = dialogs.changed() => if changed.is_err() {
+                tokio::time::sleep(LOOK_AGAIN).await;
+            },
+            changed = project.changed() => if changed.is_err() {
+                tokio::time::sleep(LOOK_AGAIN).await;
+            },
+            () = tokio::time::sleep(LOOK_AGAIN) => {}
+        }
+    }
+}
+
+/// The changes of `records` as the read models hold them now.
+async fn turn(models: &ReadModels<AnyLog>, records: &[LogRecord]) -> Result<Vec<Change>, String> {
+    let mut batch = change::Batch::default();
+    for record in records {
+        batch.add(record);
+    }
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (Some(dialogs), Some(project)) =
+        (models.readers(Kind::Dialogs), models.readers(Kind::Project))
+    else {
+        return Err("the read models are not open".to_owned());
+    };
+    dialogs
+        .query(move |dialogs| project.run(|project| batch.read(dialogs, project)))
+        .await
+        .map_err(|error| error.to_string())
+}
