@@ -8,6 +8,7 @@
 //! - [`record`]: an item recorded through `core`'s command service: the sender's dialog found
 //!   or created by its identities, then the item's command.
 //! - [`outbound`]: our messages as provider API calls (each provider's `outbound` builds them).
+//! - [`delivery`]: the outbound worker: queued messages sent, outcomes appended.
 //! - [`outcome`]: providers' errors classified (rate limited, blocked, permanent, transient).
 //! - [`attachments`]: the attachment store (a content-addressed directory or a JetStream object
 //!   store), blobs named by SHA-256.
@@ -21,6 +22,7 @@
 
 pub mod attachments;
 mod de;
+pub mod delivery;
 pub mod email;
 mod error;
 pub mod inbound;

@@ -5,10 +5,12 @@
 //! run `bash deploy/test.sh` (or `bash deploy/install-nats-server.sh`) to install the pinned one.
 //! [`NatsCluster::start`] starts three of them as a JetStream cluster from the shipped
 //! `deploy/nats/` configs (module `cluster`). [`mail`] starts a real Dovecot IMAP server and an
-//! aiosmtpd SMTP receiver for the email tests.
+//! aiosmtpd SMTP receiver for the email tests. [`providers`] serves the Telegram, WhatsApp
+//! Cloud and VK APIs on loopback for the delivery tests.
 
 mod cluster;
 pub mod mail;
+pub mod providers;
 
 pub use cluster::{NODES, NatsCluster};
 

@@ -2,6 +2,7 @@
 //! concern); the fixtures of `shared/fixtures` read from beside the repository.
 
 mod attachments;
+mod delivery;
 mod email;
 mod fixtures;
 mod fuzz;

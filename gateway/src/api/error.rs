@@ -266,6 +266,12 @@ fn refusal_code(refusal: &Refusal) -> &'static str {
 
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return AppError::TooLarge(format!(
+                "the body is larger than {} bytes",
+                super::MAX_BODY
+            ));
+        }
         let (code, status_is_type) = match &rejection {
             JsonRejection::MissingJsonContentType(_) => ("unsupported_media_type", true),
             _ => ("invalid_json", false),

@@ -5,6 +5,7 @@
 //! ([`openapi`]); a route cannot be served without being described.
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod commands;
@@ -15,6 +16,7 @@ mod error;
 pub mod extract;
 mod health;
 pub mod idempotency;
+pub mod metrics;
 pub mod openapi;
 pub mod project;
 mod routes;
@@ -24,13 +26,16 @@ pub use error::{AppError, ErrorAnswer, Json};
 
 use crate::credentials::CredentialStore;
 use crate::readmodels::{Kind, ReadModels};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::MatchedPath;
+use axum::http::HeaderName;
 use axum::http::{Method, Request, Uri};
 use axum::{Extension, Router};
 use std::sync::Arc;
 use switchboard_core::AnyLog;
 use switchboard_core::service::{CommandService, ServiceOptions};
 use switchboard_projections::runtime::Readers;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 /// What every handler may use. Cheap to clone (everything inside is shared).
@@ -82,33 +87,51 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     routes::table().into_openapi()
 }
 
-/// The complete HTTP API.
+/// Largest request body (JSON commands and queries; files are uploaded apart).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// The complete HTTP API: every layer in one place, outermost last.
 pub fn app(state: AppState) -> Router {
+    metrics::handle();
     let (router, openapi) = routes::table().split_for_parts();
+    let request_id = HeaderName::from_static("x-request-id");
     router
         .layer(Extension(openapi::Document::new(&openapi)))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn(metrics::record))
+        .route("/metrics", axum::routing::get(metrics::render))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(
             // One span per request, named by the matched route (not the raw path, which would
-            // carry ids) so that logs group by endpoint.
+            // carry ids) so that logs group by endpoint, with the request id.
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let route = request
                     .extensions()
                     .get::<MatchedPath>()
                     .map(MatchedPath::as_str);
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
                 tracing::info_span!(
                     "http",
                     method = %request.method(),
                     route,
                     path = %request.uri().path(),
+                    request_id = id,
                 )
             }),
         )
+        // A request id for every request (the caller's own `X-Request-Id` is kept), answered
+        // back so that a client's report finds the server's log lines.
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
 

@@ -473,9 +473,9 @@ pub async fn act(
         actor: Actor::Operator(caller.operator),
         correlation_id: None,
     };
-    let ack = state
-        .commands
-        .project(caller.project, command, meta)
-        .await?;
+    let started = std::time::Instant::now();
+    let ack = state.commands.project(caller.project, command, meta).await;
+    super::metrics::command_took("project", started);
+    let ack = ack?;
     Ok(Json(CommandAnswer::from(ack)))
 }

@@ -3,7 +3,7 @@
 
 use super::openapi::ApiDoc;
 use super::{
-    AppState, accounts, auth, commands, counters, dialogs, health, openapi, project, search,
+    AppState, accounts, audit, auth, commands, counters, dialogs, health, openapi, project, search,
 };
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +26,10 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(dialogs::list::query))
         .routes(routes!(dialogs::view::dialog))
         .routes(routes!(dialogs::view::timeline))
+        .routes(routes!(dialogs::card::card))
+        .routes(routes!(audit::dialog_events))
+        .routes(routes!(dialogs::as_of::as_of))
+        .routes(routes!(audit::project_events))
         .routes(routes!(search::search))
         .routes(routes!(counters::counters))
         .routes(routes!(counters::tag_picker))

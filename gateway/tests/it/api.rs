@@ -107,3 +107,69 @@ async fn operator_routes_answer_401_without_credentials() {
         assert_eq!(body["error"]["code"], "unauthorized", "{uri}");
     }
 }
+
+#[tokio::test]
+async fn requests_are_counted_by_route_carry_a_request_id_and_oversized_bodies_are_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AnyLog::Embedded(open_embedded(dir.path()));
+    let state = AppState::new(log);
+    let response = app(state.clone())
+        .oneshot(Request::get("/v1/health").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 36, "{id}");
+    // The caller's own id is kept.
+    let response = app(state.clone())
+        .oneshot(
+            Request::get("/v1/health")
+                .header("x-request-id", "client-chosen-1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "client-chosen-1");
+
+    let response = app(state.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("switchboard_http_requests_total")
+                && l.contains("route=\"/v1/health\"")
+                && l.contains("status=\"200\"")),
+        "{text}"
+    );
+    assert!(text.contains("switchboard_log_last_seq"), "{text}");
+
+    let huge = format!(
+        "{{\"email\":\"{}\",\"password\":\"x\"}}",
+        "a".repeat(2 << 20)
+    );
+    let response = app(state)
+        .oneshot(
+            Request::post("/v1/auth/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(huge))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "too_large", "{body}");
+}

@@ -308,6 +308,97 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     assert_eq!(status, 400);
     assert_eq!(bad["error"]["field"], "filter.all[0]", "{bad}");
 
+    // The card: variables, tags.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let before_city = switchboard_schemas::Timestamp::now().to_rfc3339();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let set = act(
+        &dialogs[0],
+        json!({"action": "set_variable", "name": "city", "value": "Казань"}),
+    );
+    let card = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/dialogs/{}/card?min_seq={}", dialogs[0], set["seq"]),
+        None,
+    );
+    assert_eq!(card["profile"]["name"], "Mine", "{card}");
+    assert_eq!(card["variables"][0]["value"], "Казань", "{card}");
+    assert_eq!(card["tags"][0], hot, "{card}");
+    let (status, _) = api.call(
+        &operator,
+        "GET",
+        &format!("/v1/dialogs/{}/card", dialogs[1]),
+        None,
+    );
+    assert_eq!(status, 403);
+
+    // As of a past moment: the card then had no variable; the row was already tagged.
+    let then = api.ok(
+        &admin,
+        "GET",
+        &format!(
+            "/v1/dialogs/{}/as-of?as_of={}",
+            dialogs[0],
+            before_city.replace('+', "%2B")
+        ),
+        None,
+    );
+    assert_eq!(then["card"]["variables"], json!([]), "{then}");
+    assert_eq!(then["card"]["tags"][0], hot, "{then}");
+    assert_eq!(then["row"]["assignee"], operator_id.to_string(), "{then}");
+    assert!(
+        then["seq"].as_u64().unwrap() < set["seq"].as_u64().unwrap(),
+        "{then}"
+    );
+    let long_ago = api.ok(
+        &admin,
+        "GET",
+        &format!(
+            "/v1/dialogs/{}/as-of?as_of=2020-01-01T00:00:00Z",
+            dialogs[0]
+        ),
+        None,
+    );
+    assert!(
+        long_ago["row"].is_null() && long_ago["seq"] == 0,
+        "{long_ago}"
+    );
+
+    // Audit: the dialog's own events in order, and the project's stream for admins.
+    let audit = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/dialogs/{}/events?limit=1000", dialogs[0]),
+        None,
+    );
+    let types: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"dialog.registered"), "{types:?}");
+    assert!(types.contains(&"variable.set"), "{types:?}");
+    let seqs: Vec<u64> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+    let (status, _) = api.call(
+        &operator,
+        "GET",
+        &format!("/v1/dialogs/{}/events", dialogs[1]),
+        None,
+    );
+    assert_eq!(status, 403);
+    assert_eq!(api.call(&operator, "GET", "/v1/events", None).0, 403);
+    let stream = api.ok(&admin, "GET", "/v1/events?limit=2", None);
+    assert_eq!(stream["events"][0]["type"], "project.created", "{stream}");
+    assert_eq!(stream["next_after"], 2, "{stream}");
+
     // Counters and the tag picker.
     let picker = api.ok(&admin, "GET", "/v1/tags/picker", None);
     assert_eq!(picker[0]["name"], "hot");

@@ -238,10 +238,13 @@ pub async fn act(
         actor: Actor::Operator(caller.operator),
         correlation_id: None,
     };
+    let started = std::time::Instant::now();
     let ack = state
         .commands
         .dialog(caller.project, dialog, action.into_command(id), meta)
-        .await?;
+        .await;
+    crate::api::metrics::command_took("dialog", started);
+    let ack = ack?;
     Ok(Json(CommandAnswer::from(ack)))
 }
 

@@ -1,0 +1,89 @@
+//! `--nats`: two worker processes share one durable JetStream consumer; one is killed with
+//! `kill -9` mid-batch and not restarted. The other gets the dead one's unacknowledged
+//! messages after `ack_wait` and finishes: every message reached its provider, none was sent
+//! by both workers except the ones whose outcome the kill left unknown (marked possibly twice;
+//! VK drops them).
+
+use super::crash::{channels_json, chat_of, check_outcomes, kill_9, start_worker};
+use super::*;
+use std::collections::{HashMap, HashSet};
+use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
+use switchboard_tests::NatsServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_consumer_and_a_killed_ones_messages_go_out_through_the_other() {
+    let server = NatsServer::start();
+    let log = JetStreamLog::connect(&server.url(), JetStreamOptions::default())
+        .await
+        .expect("log");
+    let world = World::on(tempfile::tempdir().expect("dir"), log).await;
+    let lines = vec![
+        world.line(ChannelKind::Telegram).await,
+        world.line(ChannelKind::WhatsappCloud).await,
+        world.line(ChannelKind::Vk).await,
+    ];
+    for line in &lines {
+        line.provider.slow(u32::MAX, Duration::from_millis(150));
+    }
+    let extra = serde_json::json!({"nats": server.url(), "ack_wait_ms": 1500});
+    std::fs::write(
+        world.dir.path().join("channels.json"),
+        channels_json(&lines, extra),
+    )
+    .expect("config");
+    let mut a = start_worker(world.dir.path(), "node-a.sqlite");
+    let mut b = start_worker(world.dir.path(), "node-b.sqlite");
+    tokio::time::sleep(Duration::from_millis(500)).await; // both pulling
+
+    let mut queued: HashMap<MessageId, (usize, String)> = HashMap::new();
+    for (index, line) in lines.iter().enumerate() {
+        for chat in 0..6 {
+            let chat = chat_of(line.kind, chat);
+            let dialog = world.client(line, &chat).await;
+            for n in 0..5 {
+                let text = format!("{chat} #{n}");
+                queued.insert(world.queue(line, dialog, &text).await, (index, text));
+            }
+        }
+    }
+    let total = queued.len();
+    let started = Instant::now();
+    let taken = || {
+        lines
+            .iter()
+            .map(|l| l.provider.received().len())
+            .sum::<usize>()
+    };
+    while taken() < total / 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "sent {} of {total}",
+            taken()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    kill_9(&mut a);
+    let taken_at_kill = taken();
+    let recorded_sent: HashSet<MessageId> = sent(&world.events().await).into_keys().collect();
+    for line in &lines {
+        line.provider.slow(0, Duration::ZERO);
+    }
+    let events = world
+        .wait_for("every message sent by the surviving node", |events| {
+            sent(events).len() == total
+        })
+        .await;
+    kill_9(&mut b);
+    let twice = check_outcomes(&lines, &queued, &recorded_sent, &events);
+    let repeats = lines[2].provider.vk_repeats();
+    eprintln!(
+        "nats: {taken_at_kill} of {total} taken at the kill, {} recorded sent, {twice} taken \
+         twice (marked), {repeats} VK repeats dropped",
+        recorded_sent.len()
+    );
+    assert!(taken_at_kill < total, "killed mid-batch");
+    assert!(
+        twice + repeats as usize >= 1,
+        "the killed node had nothing under way"
+    );
+}

@@ -1,0 +1,426 @@
+//! Local provider servers for the delivery tests: the Telegram Bot API, the WhatsApp Cloud API
+//! and the VK API on loopback, each speaking its documented wire format (request paths and
+//! bodies, success answers, error answers), recording what it took so that tests can assert
+//! exactly-once, with switches for the failures providers answer: 429 with a retry-after, 403
+//! "bot was blocked by the user" (WhatsApp 131026, VK 901), 5xx flaps, slow answers; and
+//! [`FakeProvider::post_whatsapp_status`], a delivery-status webhook back to us.
+//!
+//! VK drops a repeated `random_id` for the same peer as its API does (the earlier answer again,
+//! nothing delivered twice).
+
+mod answers;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Which API a server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Telegram,
+    Whatsapp,
+    Vk,
+}
+
+/// One message the provider took (and would deliver).
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    /// The API method: `sendMessage`, `messages`, `messages.send`.
+    pub method: String,
+    /// The chat: Telegram `chat_id`, WhatsApp `to`/`recipient`, VK `peer_ids`.
+    pub chat: String,
+    /// The text (`text`, `text.body`, `message`, or a caption).
+    pub text: String,
+    /// The provider's id of what it sent (`chat:message_id`, the wamid, `peer_cmid`).
+    pub id: String,
+    /// The parameters as received (JSON body, or VK's form as an object of strings).
+    pub params: Value,
+}
+
+/// What the server answers; each switch applies to what comes after it is set.
+#[derive(Debug, Default)]
+struct Behaviour {
+    /// Chat → (how many more calls get a rate-limit answer, the seconds it names).
+    rate_limited: HashMap<String, (u32, u32)>,
+    /// Chats whose client blocked the bot.
+    blocked: HashSet<String>,
+    /// How many more calls get a 5xx.
+    flaps: u32,
+    /// How many more answers are late, and by how much: the message is taken (sent to the
+    /// client) first, then answered after the delay.
+    slow: (u32, Duration),
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    received: Vec<Received>,
+    /// Calls answered with an error (rate limit, blocked, 5xx), by chat.
+    refused: Vec<(Instant, String, u16)>,
+    /// VK: (peer, random_id) → the answer given.
+    vk_sent: HashMap<(String, String), String>,
+    /// VK: repeats dropped by `random_id`.
+    vk_repeats: u64,
+    next_id: u64,
+    behaviour: Behaviour,
+}
+
+type Inner = Arc<(Provider, String, Mutex<Shared>)>;
+
+/// A provider's API on 127.0.0.1; stopped when dropped.
+#[derive(Debug)]
+pub struct FakeProvider {
+    addr: SocketAddr,
+    inner: Inner,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeProvider {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeProvider {
+    /// Starts a server for `provider` that takes only `token` (Telegram's bot token in the
+    /// path, WhatsApp's bearer token, VK's `access_token`).
+    pub async fn start(provider: Provider, token: &str) -> Self {
+        let inner: Inner = Arc::new((provider, token.to_owned(), Mutex::default()));
+        let router = match provider {
+            Provider::Telegram => Router::new().route("/{bot}/{method}", post(telegram)),
+            Provider::Whatsapp => {
+                Router::new().route("/{version}/{phone}/messages", post(whatsapp))
+            }
+            Provider::Vk => Router::new().route("/method/{method}", post(vk)),
+        }
+        .with_state(Arc::clone(&inner));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self { addr, inner, task }
+    }
+
+    /// The base URL to configure as the channel's API base.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.inner.2.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Everything taken so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared().received.clone()
+    }
+
+    /// Calls answered with an error: (when, chat, HTTP status or VK error code).
+    pub fn refused(&self) -> Vec<(Instant, String, u16)> {
+        self.shared().refused.clone()
+    }
+
+    /// VK: repeated `random_id`s dropped.
+    pub fn vk_repeats(&self) -> u64 {
+        self.shared().vk_repeats
+    }
+
+    /// The next `times` calls to `chat` are answered with the provider's rate limit naming
+    /// `retry_after` seconds (Telegram 429 `parameters.retry_after`; WhatsApp 130429; VK 6).
+    pub fn rate_limit(&self, chat: &str, times: u32, retry_after: u32) {
+        self.shared()
+            .behaviour
+            .rate_limited
+            .insert(chat.to_owned(), (times, retry_after));
+    }
+
+    /// Calls to `chat` are answered as blocked by the client.
+    pub fn block(&self, chat: &str) {
+        self.shared().behaviour.blocked.insert(chat.to_owned());
+    }
+
+    /// The next `times` calls are answered with a 5xx.
+    pub fn flap(&self, times: u32) {
+        self.shared().behaviour.flaps = times;
+    }
+
+    /// The next `times` answers come `delay` late; each message is taken (sent to the client)
+    /// before the wait, as a provider that is slow to answer has sent it.
+    pub fn slow(&self, times: u32, delay: Duration) {
+        self.shared().behaviour.slow = (times, delay);
+    }
+
+    /// Posts a WhatsApp `statuses` notification for `wamid` (`delivered` or `read`) to `url`,
+    /// signed as Meta signs (`X-Hub-Signature-256`, HMAC-SHA256 of the body with the app
+    /// secret). Answers the receiver's HTTP status.
+    pub async fn post_whatsapp_status(
+        url: &str,
+        app_secret: &str,
+        phone_number_id: &str,
+        wamid: &str,
+        recipient: &str,
+        status: &str,
+    ) -> u16 {
+        let body = answers::whatsapp_status(phone_number_id, wamid, recipient, status);
+        let signature = answers::hub_signature(app_secret, &body);
+        let client = reqwest::Client::new();
+        client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("X-Hub-Signature-256", signature)
+            .body(body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+}
+
+/// What a call meets before it is taken: a switch that refuses it, or nothing.
+enum Refusal {
+    RateLimited(u32),
+    Blocked,
+    Flap,
+}
+
+/// Applies the switches to one call to `chat`; the answer's delay.
+fn gate(inner: &Inner, chat: &str) -> (Option<Refusal>, Duration) {
+    let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+    let behaviour = &mut shared.behaviour;
+    let delay = if behaviour.slow.0 > 0 {
+        behaviour.slow.0 -= 1;
+        behaviour.slow.1
+    } else {
+        Duration::ZERO
+    };
+    if behaviour.flaps > 0 {
+        behaviour.flaps -= 1;
+        return (Some(Refusal::Flap), delay);
+    }
+    if let Some((times, after)) = behaviour.rate_limited.get_mut(chat)
+        && *times > 0
+    {
+        *times -= 1;
+        return (Some(Refusal::RateLimited(*after)), delay);
+    }
+    if behaviour.blocked.contains(chat) {
+        return (Some(Refusal::Blocked), delay);
+    }
+    (None, delay)
+}
+
+fn take(inner: &Inner, method: &str, chat: &str, text: String, params: Value) -> (u64, String) {
+    let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+    shared.next_id += 1;
+    let n = shared.next_id;
+    let id = match inner.0 {
+        Provider::Telegram => format!("{chat}:{n}"),
+        Provider::Whatsapp => format!("wamid.FAKE{n:012}"),
+        Provider::Vk => format!("{chat}_{n}"),
+    };
+    shared.received.push(Received {
+        at: Instant::now(),
+        method: method.to_owned(),
+        chat: chat.to_owned(),
+        text,
+        id: id.clone(),
+        params,
+    });
+    (n, id)
+}
+
+fn refused(inner: &Inner, chat: &str, code: u16) {
+    let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+    shared.refused.push((Instant::now(), chat.to_owned(), code));
+}
+
+fn json_answer(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+async fn telegram(
+    State(inner): State<Inner>,
+    Path((bot, method)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if bot.strip_prefix("bot") != Some(inner.1.as_str()) {
+        return json_answer(
+            StatusCode::UNAUTHORIZED,
+            answers::telegram_error(401, "Unauthorized", None),
+        );
+    }
+    let Ok(params) = serde_json::from_slice::<Value>(&body) else {
+        return json_answer(
+            StatusCode::BAD_REQUEST,
+            answers::telegram_error(400, "Bad Request: can't parse JSON", None),
+        );
+    };
+    let chat = answers::scalar(&params["chat_id"]);
+    let (refusal, delay) = gate(&inner, &chat);
+    let (status, body) = match refusal {
+        Some(Refusal::RateLimited(after)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            answers::telegram_error(
+                429,
+                &format!("Too Many Requests: retry after {after}"),
+                Some(after),
+            ),
+        ),
+        Some(Refusal::Blocked) => (
+            StatusCode::FORBIDDEN,
+            answers::telegram_error(403, "Forbidden: bot was blocked by the user", None),
+        ),
+        Some(Refusal::Flap) => (
+            StatusCode::BAD_GATEWAY,
+            answers::telegram_error(502, "Bad Gateway", None),
+        ),
+        None => {
+            let text = answers::telegram_text(&params);
+            let count = params["media"].as_array().map_or(1, Vec::len);
+            let mut results = Vec::new();
+            for _ in 0..count {
+                let (n, _) = take(&inner, &method, &chat, text.clone(), params.clone());
+                results.push(answers::telegram_message(&chat, n, &text));
+            }
+            let result = if method == "sendMediaGroup" {
+                Value::Array(results)
+            } else {
+                results.pop().unwrap_or(Value::Null)
+            };
+            tokio::time::sleep(delay).await;
+            return json_answer(StatusCode::OK, json!({"ok": true, "result": result}));
+        }
+    };
+    refused(&inner, &chat, status.as_u16());
+    tokio::time::sleep(delay).await;
+    json_answer(status, body)
+}
+
+async fn whatsapp(
+    State(inner): State<Inner>,
+    Path((_version, _phone)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(inner.1.as_str()) {
+        return json_answer(
+            StatusCode::UNAUTHORIZED,
+            answers::whatsapp_error(190, "Invalid OAuth access token"),
+        );
+    }
+    let Ok(params) = serde_json::from_slice::<Value>(&body) else {
+        return json_answer(
+            StatusCode::BAD_REQUEST,
+            answers::whatsapp_error(100, "Invalid parameter"),
+        );
+    };
+    let chat = answers::scalar(if params["to"].is_null() {
+        &params["recipient"]
+    } else {
+        &params["to"]
+    });
+    let (refusal, delay) = gate(&inner, &chat);
+    let (status, code) = match refusal {
+        Some(Refusal::RateLimited(_)) => (StatusCode::BAD_REQUEST, 130429),
+        Some(Refusal::Blocked) => (StatusCode::BAD_REQUEST, 131026),
+        Some(Refusal::Flap) => (StatusCode::SERVICE_UNAVAILABLE, 2),
+        None => {
+            let text = answers::whatsapp_text(&params);
+            let (_, id) = take(&inner, "messages", &chat, text, params.clone());
+            tokio::time::sleep(delay).await;
+            return json_answer(
+                StatusCode::OK,
+                json!({"messaging_product": "whatsapp",
+                       "contacts": [{"input": chat, "wa_id": chat}],
+                       "messages": [{"id": id}]}),
+            );
+        }
+    };
+    refused(&inner, &chat, status.as_u16());
+    tokio::time::sleep(delay).await;
+    let message = answers::whatsapp_message(code);
+    json_answer(status, answers::whatsapp_error(code, message))
+}
+
+async fn vk(
+    State(inner): State<Inner>,
+    Path(method): Path<String>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let ok = |body: Value| json_answer(StatusCode::OK, body);
+    if form.get("access_token") != Some(&inner.1) {
+        return ok(answers::vk_error(
+            5,
+            "User authorization failed: invalid access_token",
+        ));
+    }
+    if method != "messages.send" {
+        return ok(answers::vk_error(3, "Unknown method passed"));
+    }
+    let chat = form.get("peer_ids").cloned().unwrap_or_default();
+    let random_id = form.get("random_id").cloned().unwrap_or_default();
+    let (refusal, delay) = gate(&inner, &chat);
+    let code = match refusal {
+        Some(Refusal::RateLimited(_)) => 6,
+        Some(Refusal::Blocked) => 901,
+        Some(Refusal::Flap) => {
+            refused(&inner, &chat, 502);
+            return (StatusCode::BAD_GATEWAY, "502 Bad Gateway").into_response();
+        }
+        None => {
+            let key = (chat.clone(), random_id);
+            let previous = inner
+                .2
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .vk_sent
+                .get(&key)
+                .cloned();
+            let id = match previous {
+                Some(id) => {
+                    inner.2.lock().unwrap_or_else(|p| p.into_inner()).vk_repeats += 1;
+                    id
+                }
+                None => {
+                    let text = form.get("message").cloned().unwrap_or_default();
+                    let params = json!(form);
+                    let (_, id) = take(&inner, &method, &chat, text, params);
+                    let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+                    shared.vk_sent.insert(key, id.clone());
+                    id
+                }
+            };
+            let cmid: i64 = id
+                .rsplit('_')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let peer: i64 = chat.parse().unwrap_or(0);
+            tokio::time::sleep(delay).await;
+            return ok(
+                json!({"response": [{"peer_id": peer, "message_id": 0, "conversation_message_id": cmid}]}),
+            );
+        }
+    };
+    refused(&inner, &chat, code);
+    tokio::time::sleep(delay).await;
+    ok(answers::vk_error(
+        i64::from(code),
+        answers::vk_message(i64::from(code)),
+    ))
+}
