@@ -12,6 +12,10 @@ pub struct Phase {
     pub kind: Kind,
     pub elapsed: Duration,
     pub tallies: BTreeMap<Kind, Tally>,
+    /// CPU time (user + system) over the measured time: `serve`'s, and the bench process's
+    /// (clients and the static server).
+    pub serve_cpu: Duration,
+    pub bench_cpu: Duration,
 }
 
 impl Phase {
@@ -28,6 +32,7 @@ impl Phase {
 /// Runs `kind` on every client for `seconds` after `warmup` seconds that are not counted;
 /// the clients come back for the next phase.
 pub async fn run(
+    serve_pid: u32,
     clients: Vec<Client>,
     kind: Kind,
     warmup: f64,
@@ -58,6 +63,10 @@ pub async fn run(
             })
         })
         .collect();
+    tokio::time::sleep_until(counted_from.into()).await;
+    let cpu_before = (cpu_time(Some(serve_pid)), cpu_time(None));
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_after = (cpu_time(Some(serve_pid)), cpu_time(None));
     let mut merged: BTreeMap<Kind, Tally> = BTreeMap::new();
     let mut back = Vec::new();
     for task in tasks {
@@ -74,6 +83,30 @@ pub async fn run(
             kind,
             elapsed,
             tallies: merged,
+            serve_cpu: cpu_after.0.saturating_sub(cpu_before.0),
+            bench_cpu: cpu_after.1.saturating_sub(cpu_before.1),
         },
     ))
+}
+
+/// utime + stime of a process (`None`: this one), from `/proc/<pid>/stat`; zero when unreadable.
+fn cpu_time(pid: Option<u32>) -> Duration {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let ticks = std::fs::read_to_string(path).ok().and_then(|stat| {
+        // The fields after the command name (which may hold spaces) start after the last ')'.
+        let fields: Vec<u64> = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        Some(fields.iter().sum::<u64>())
+    });
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks.unwrap_or(0) * 10)
 }

@@ -154,7 +154,7 @@ async fn measure(
     let mut phases = Vec::new();
     let mut rss_after = Vec::new();
     for kind in Kind::PHASES {
-        let (back, phase) = load::run(clients, kind, args.warmup, args.seconds).await?;
+        let (back, phase) = load::run(server.pid, clients, kind, args.warmup, args.seconds).await?;
         clients = back;
         let rss = setup::rss_of(server.pid).1;
         say(args, report::line(&phase, rss));

@@ -36,7 +36,7 @@ pub fn line(phase: &Phase, rss: u64) -> String {
     let total = phase.total();
     let ms = |q: f64| total.latency.value_at_quantile(q) as f64 / 1000.0;
     format!(
-        "{:<16} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  errors {}  serve rss {:.2} GiB",
+        "{:<16} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  errors {}  serve rss {:.2} GiB  cpu serve {:.2} bench {:.2} cores",
         phase.kind.name(),
         total.requests() as f64 / phase.elapsed.as_secs_f64().max(1e-9),
         ms(0.5),
@@ -44,6 +44,8 @@ pub fn line(phase: &Phase, rss: u64) -> String {
         total.latency.max() as f64 / 1000.0,
         total.errors(),
         rss as f64 / GIB,
+        phase.serve_cpu.as_secs_f64() / phase.elapsed.as_secs_f64().max(1e-9),
+        phase.bench_cpu.as_secs_f64() / phase.elapsed.as_secs_f64().max(1e-9),
     )
 }
 
@@ -55,6 +57,15 @@ fn phase_json(phase: &Phase, static_rate: f64) -> Value {
     } else {
         0.0
     });
+    let requests = figures["requests"].as_f64().unwrap_or(0.0).max(1.0);
+    let seconds = phase.elapsed.as_secs_f64().max(1e-9);
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    figures["serve_cpu_ms_per_request"] =
+        json!(round(phase.serve_cpu.as_secs_f64() * 1000.0 / requests));
+    figures["bench_cpu_ms_per_request"] =
+        json!(round(phase.bench_cpu.as_secs_f64() * 1000.0 / requests));
+    figures["serve_cpu_cores"] = json!(round(phase.serve_cpu.as_secs_f64() / seconds));
+    figures["bench_cpu_cores"] = json!(round(phase.bench_cpu.as_secs_f64() / seconds));
     if phase.kind == Kind::Mix {
         let by_kind: Map<String, Value> = phase
             .tallies

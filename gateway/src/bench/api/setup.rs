@@ -222,7 +222,8 @@ pub async fn accounts(dir: &Path, people: &[Person]) -> Result<(), String> {
             )
             .await
         {
-            Ok(_) | Err(CredentialError::OperatorExists) => {}
+            // Made by an earlier run (its email is checked first).
+            Ok(_) | Err(CredentialError::OperatorExists | CredentialError::EmailTaken) => {}
             Err(e) => {
                 return Err(format!(
                     "cannot create the account of {}: {e}",
