@@ -26,13 +26,24 @@ pub enum ParseError {
     Empty,
     #[error("no header could be parsed")]
     NoHeaders,
+    /// `mail-parser` itself failed on the input (0.11.9 panics on some malformed nested
+    /// `message/rfc822` parts): refused like any other malformed mail, never a crash.
+    #[error("the MIME structure could not be parsed")]
+    ParserFailed,
 }
 
-/// Parses one message. Refuses only input in which `mail-parser` finds no message at all.
+/// Parses one message. Refuses only input in which `mail-parser` finds no message at all, or
+/// on which it fails.
 pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
+    // The parser is third-party code: a panic inside it must not take the ingest loop (or the
+    // server) down with one bad mail.
+    std::panic::catch_unwind(|| parse_unguarded(raw)).unwrap_or(Err(ParseError::ParserFailed))
+}
+
+fn parse_unguarded(raw: &[u8]) -> Result<InboundMail, ParseError> {
     let mut message = MessageParser::default()
         .parse(raw)
         .ok_or(ParseError::NoHeaders)?;
@@ -198,5 +209,11 @@ mod tests {
         let raw = format!("Message-ID: <{id}@example.com>\r\nSubject: s\r\n\r\nb\r\n");
         let mail = parse(raw.as_bytes()).expect("parses");
         assert!(mail.external_id.starts_with("sha256:"));
+    }
+
+    #[test]
+    fn a_nested_message_that_makes_the_mime_parser_panic_is_refused_not_a_crash() {
+        let raw = b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n\r\n--b1--\r\n";
+        assert_eq!(parse(raw).unwrap_err(), ParseError::ParserFailed);
     }
 }
