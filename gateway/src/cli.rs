@@ -83,6 +83,9 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// The operator API under load: a real `serve` on loopback, closed-loop clients sending
+    /// lists, counters, dialogs, searches and commands, against a static-body baseline.
+    Api(Box<crate::bench::api::ApiArgs>),
     /// Appends through the command service on both backends, and raw JetStream publishes.
     Append(crate::bench::append::AppendArgs),
     /// Authentication on both credential backends: cached and uncached lookups, sign-in, and
@@ -200,6 +203,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Events(EventsCommand::Tail(args)) => events_tail(args).await,
+            Command::Bench(BenchCommand::Api(args)) => Box::pin(crate::bench::api::api(*args))
+                .await
+                .map_err(CliError::Bench),
             Command::Bench(BenchCommand::Append(args)) => crate::bench::append::append(args)
                 .await
                 .map_err(CliError::Bench),

@@ -1,6 +1,7 @@
 //! The measuring tools of the `switchboard bench` commands, apart from the service: nothing in
 //! `api`, `serve`, `readmodels` or `rebuild` imports this tree.
 //!
+//! - [`api`]: `bench api`, the operator API under load through a real `serve`;
 //! - [`append`]: `bench append`, what the log and the command service sustain;
 //! - [`credentials`]: `bench credentials`, what authenticating a request costs (cached and not),
 //!   what a sign-in costs, and how soon another node refuses a revoked token;
@@ -12,6 +13,7 @@
 //! Shared here: the size flags of a generated history and their JSON form. Human-readable lines
 //! go to stderr; the last stdout line of every bench is one JSON object.
 
+pub mod api;
 pub mod append;
 pub mod credentials;
 pub mod dataset;
