@@ -28,6 +28,7 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(dialogs::view::dialog))
         .routes(routes!(dialogs::view::timeline))
         .routes(routes!(dialogs::card::card))
+        .routes(routes!(dialogs::view::attachments))
         .routes(routes!(audit::dialog_events))
         .routes(routes!(dialogs::as_of::as_of))
         .routes(routes!(audit::project_events))

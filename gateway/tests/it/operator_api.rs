@@ -556,6 +556,47 @@ fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
     let page = api.ok(&token, "GET", "/v1/dialogs?limit=500&archived=true", None);
     let shown = page["items"].as_array().unwrap().len();
     assert!(shown >= 200, "{shown} dialogs in the demo");
+    // F3.7: a dialog whose last message carried files lists them, by kind too.
+    let with_files = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["last_message"]["attachments"].as_u64().unwrap_or(0) > 0)
+        .expect("the demo has files")["dialog"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let files = api.ok(
+        &token,
+        "GET",
+        &format!("/v1/dialogs/{with_files}/attachments?limit=200"),
+        None,
+    );
+    let all = files["items"].as_array().unwrap();
+    assert!(!all.is_empty(), "{files}");
+    let kind = all[0]["attachment"]["kind"].as_str().unwrap().to_owned();
+    let same = api.ok(
+        &token,
+        "GET",
+        &format!("/v1/dialogs/{with_files}/attachments?kind={kind}&limit=200"),
+        None,
+    );
+    let same = same["items"].as_array().unwrap();
+    assert!(
+        !same.is_empty()
+            && same
+                .iter()
+                .all(|i| i["attachment"]["kind"] == kind.as_str()),
+        "{same:?}"
+    );
+    let (status, bad) = api.call(
+        &token,
+        "GET",
+        &format!("/v1/dialogs/{with_files}/attachments?kind=gif"),
+        None,
+    );
+    assert_eq!(status, 400);
+    assert_eq!(bad["error"]["field"], "kind");
     let project = api.ok(&token, "GET", "/v1/project", None);
     assert!(
         !project["folders"].as_array().unwrap().is_empty(),

@@ -25,6 +25,21 @@ pub struct AttachmentCursor {
     idx: i64,
 }
 
+impl AttachmentCursor {
+    /// An opaque token for clients.
+    pub fn to_token(self) -> String {
+        format!("a1.{}.{}", self.place, self.idx)
+    }
+
+    /// Reads a token of [`Self::to_token`]; `None` when it is not one.
+    pub fn from_token(token: &str) -> Option<Self> {
+        let (place, idx) = token.strip_prefix("a1.")?.split_once('.')?;
+        let place: i64 = place.parse().ok()?;
+        let idx: i64 = idx.parse().ok()?;
+        (place > 0 && idx >= 0).then_some(Self { place, idx })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AttachmentPage {
     /// Newest first.

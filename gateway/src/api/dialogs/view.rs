@@ -16,9 +16,9 @@ use switchboard_core::domain::dialog::Delivery;
 use switchboard_projections::dialogs::is_unread;
 use switchboard_projections::query::{self, Access};
 use switchboard_projections::timeline::{
-    ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage,
+    AttachmentCursor, ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage,
 };
-use switchboard_schemas::{Actor, DialogId, Timestamp};
+use switchboard_schemas::{Actor, AttachmentKind, DialogId, Timestamp};
 use utoipa::{IntoParams, ToSchema};
 
 /// Most items of one timeline page.
@@ -266,5 +266,131 @@ pub async fn timeline(
     Ok(Json(TimelineAnswer {
         next_cursor: page.next.map(TimelineCursor::to_token),
         items: page.items.into_iter().map(Item::from).collect(),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AttachmentParams {
+    /// Kinds, comma-separated: `image`, `audio`, `voice`, `video`, `file` (default: all).
+    pub kind: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Attachments per page, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+    /// Answer once the read models have applied this log sequence (a command's `seq`).
+    pub min_seq: Option<u64>,
+}
+
+/// One attachment of the dialog (F3.7).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentEntry {
+    /// The message it came with.
+    #[schema(value_type = uuid::Uuid)]
+    pub message: String,
+    #[schema(value_type = uuid::Uuid)]
+    pub dialog: String,
+    /// Kind, file name, MIME type, size and where the bytes are.
+    #[schema(value_type = Object)]
+    pub attachment: switchboard_schemas::Attachment,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentsAnswer {
+    pub items: Vec<AttachmentEntry>,
+    /// Pass as `cursor` for older ones; `null` at the first.
+    pub next_cursor: Option<String>,
+}
+
+fn kinds(text: Option<&str>) -> Result<Vec<AttachmentKind>, AppError> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(|kind| match kind.trim() {
+            "image" => Ok(AttachmentKind::Image),
+            "audio" => Ok(AttachmentKind::Audio),
+            "voice" => Ok(AttachmentKind::Voice),
+            "video" => Ok(AttachmentKind::Video),
+            "file" => Ok(AttachmentKind::File),
+            other => Err(AppError::bad_request(
+                "kind",
+                format!("{other:?} is not one of image, audio, voice, video, file"),
+            )),
+        })
+        .collect()
+}
+
+/// The dialog's attachments of some kinds, newest first (F3.7).
+#[utoipa::path(
+    get,
+    path = "/v1/dialogs/{dialog}/attachments",
+    tag = "dialogs",
+    params(("dialog" = uuid::Uuid, Path, description = "The dialog"), AttachmentParams),
+    responses(
+        (status = OK, body = AttachmentsAnswer),
+        (status = BAD_REQUEST, body = crate::api::ErrorAnswer),
+        (status = UNAUTHORIZED, body = crate::api::ErrorAnswer),
+        (status = FORBIDDEN, body = crate::api::ErrorAnswer),
+        (status = NOT_FOUND, body = crate::api::ErrorAnswer),
+        (status = SERVICE_UNAVAILABLE, body = crate::api::ErrorAnswer),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    extensions(("x-sb-access" = json!("operator"))),
+)]
+pub async fn attachments(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    Path(dialog): Path<String>,
+    Query(params): Query<AttachmentParams>,
+    _: MinSeq,
+) -> Result<Json<AttachmentsAnswer>, AppError> {
+    let dialog = dialog_id(&dialog)?;
+    let kinds = kinds(params.kind.as_deref())?;
+    let before = match params.cursor.as_deref() {
+        None => None,
+        Some(token) => {
+            Some(
+                AttachmentCursor::from_token(token).ok_or_else(|| AppError::BadRequest {
+                    code: "invalid_cursor",
+                    message: "not a cursor of this attachment list".to_owned(),
+                    field: Some("cursor".to_owned()),
+                })?,
+            )
+        }
+    };
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=MAX_TIMELINE_PAGE).contains(&limit) {
+        return Err(AppError::bad_request(
+            "limit",
+            format!("1 to {MAX_TIMELINE_PAGE} attachments per page"),
+        ));
+    }
+    let timelines = state.readers(Kind::Timeline)?;
+    let page = state
+        .readers(Kind::Dialogs)?
+        .query(move |dialogs| {
+            timelines.run(|timelines| {
+                query::open_attachments(dialogs, timelines, &caller, dialog, &kinds, before, limit)
+            })
+        })
+        .await?;
+    let page = page.map_err(denied)?;
+    Ok(Json(AttachmentsAnswer {
+        next_cursor: page.next.map(AttachmentCursor::to_token),
+        items: page
+            .items
+            .into_iter()
+            .map(|item| AttachmentEntry {
+                message: item.message.to_string(),
+                dialog: item.dialog.to_string(),
+                attachment: item.attachment,
+                at: item.at,
+            })
+            .collect(),
     }))
 }
