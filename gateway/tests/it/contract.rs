@@ -81,6 +81,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     let token = login("op@contract.test");
 
     let output = Command::new("python3")
+        // Schemathesis keeps its state (`.schemathesis/`) in the working directory.
+        .current_dir(dir.path())
         .env("PYTHONPATH", pythonpath)
         .args(["-m", "schemathesis.cli", "run"])
         .arg(format!("http://{addr}/v1/openapi.json"))
