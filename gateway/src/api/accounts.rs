@@ -13,7 +13,7 @@ use super::caller::{Admin, Root};
 use super::commands::CommandAnswer;
 use super::idempotency::CommandId;
 use super::{AppError, AppState, Json};
-use crate::credentials::{ApiTokenId, CredentialStore};
+use crate::credentials::ApiTokenId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -21,13 +21,6 @@ use switchboard_core::domain::project::ProjectCommand;
 use switchboard_core::service::CommandMeta;
 use switchboard_schemas::{Actor, OperatorId, ProjectId, Role, Timestamp};
 use utoipa::ToSchema;
-
-fn store(state: &AppState) -> Result<&CredentialStore, AppError> {
-    state
-        .credentials
-        .as_ref()
-        .ok_or_else(|| AppError::Unavailable("no credential store".to_owned()))
-}
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -83,7 +76,7 @@ async fn add_person(
     meta: CommandMeta,
     operator: OperatorId,
 ) -> Result<u64, AppError> {
-    let store = store(state)?;
+    let store = state.credential_store()?;
     store
         .create_account(project, operator, &person.email, &person.password)
         .await?;
@@ -209,11 +202,7 @@ pub async fn add_operator(
     Json(body): Json<NewOperator>,
 ) -> Result<Json<OperatorCreated>, AppError> {
     let operator = OperatorId::from_uuid(id.derived(1));
-    let meta = CommandMeta {
-        command_id: id.0,
-        actor: Actor::Operator(caller.operator),
-        correlation_id: None,
-    };
+    let meta = id.meta(caller.operator);
     let person = NewPerson {
         name: body.name,
         email: body.email,
@@ -273,11 +262,7 @@ pub async fn change_role(
     Json(body): Json<RoleChange>,
 ) -> Result<Json<CommandAnswer>, AppError> {
     let operator = operator_id(&operator)?;
-    let meta = CommandMeta {
-        command_id: id.0,
-        actor: Actor::Operator(caller.operator),
-        correlation_id: None,
-    };
+    let meta = id.meta(caller.operator);
     let ack = state
         .commands
         .project(
@@ -317,17 +302,13 @@ pub async fn deactivate(
     Path(operator): Path<String>,
 ) -> Result<Json<CommandAnswer>, AppError> {
     let operator = operator_id(&operator)?;
-    let store = store(&state)?;
+    let store = state.credential_store()?;
     // The account must be of this project: an admin never touches another project's people.
     match store.account(operator).await? {
         Some(account) if account.project == caller.project => {}
         _ => return Err(AppError::NotFound("no such operator".to_owned())),
     }
-    let meta = CommandMeta {
-        command_id: id.0,
-        actor: Actor::Operator(caller.operator),
-        correlation_id: None,
-    };
+    let meta = id.meta(caller.operator);
     let ack = state
         .commands
         .project(
@@ -393,7 +374,8 @@ pub async fn create_token(
     Admin(caller): Admin,
     Json(body): Json<NewToken>,
 ) -> Result<Json<TokenCreated>, AppError> {
-    let created = store(&state)?
+    let created = state
+        .credential_store()?
         .create_api_token(caller.operator, &body.name)
         .await?;
     Ok(Json(TokenCreated {
@@ -422,7 +404,10 @@ pub async fn list_tokens(
     State(state): State<AppState>,
     Admin(caller): Admin,
 ) -> Result<Json<Vec<TokenInfo>>, AppError> {
-    let tokens = store(&state)?.list_api_tokens(caller.project).await?;
+    let tokens = state
+        .credential_store()?
+        .list_api_tokens(caller.project)
+        .await?;
     Ok(Json(
         tokens
             .into_iter()
@@ -462,7 +447,8 @@ pub async fn revoke_token(
     let id: uuid::Uuid = token
         .parse()
         .map_err(|_| AppError::bad_request("token", "a token id (a UUID) expected"))?;
-    if store(&state)?
+    if state
+        .credential_store()?
         .revoke_api_token(caller.project, ApiTokenId::from_uuid(id))
         .await?
     {

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use switchboard_core::{EventLog, LogRecord, Subject, SubjectFilter};
 use switchboard_projections::query::{self, Access};
-use switchboard_schemas::{DialogId, decode_batch};
+use switchboard_schemas::decode_batch;
 use utoipa::{IntoParams, ToSchema};
 
 /// Most log messages read for one page.
@@ -69,13 +69,7 @@ fn page(records: Vec<LogRecord>, limit: usize) -> EventsPage {
 }
 
 fn bounds(params: &EventsParams) -> Result<(u64, usize), AppError> {
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
-        return Err(AppError::bad_request(
-            "limit",
-            format!("1 to {MAX_EVENTS_PAGE} log messages per page"),
-        ));
-    }
+    let limit = crate::api::extract::page_limit(params.limit, 100, MAX_EVENTS_PAGE)?;
     Ok((params.after.unwrap_or(0).saturating_add(1), limit))
 }
 
@@ -102,9 +96,7 @@ pub async fn dialog_events(
     Path(dialog): Path<String>,
     Query(params): Query<EventsParams>,
 ) -> Result<Json<EventsPage>, AppError> {
-    let dialog: DialogId = dialog
-        .parse()
-        .map_err(|_| AppError::bad_request("dialog", "a dialog id (a UUID) expected"))?;
+    let dialog = crate::api::extract::dialog_id(&dialog)?;
     let (from, limit) = bounds(&params)?;
     let access = state
         .readers(Kind::Dialogs)?

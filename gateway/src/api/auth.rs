@@ -174,13 +174,6 @@ fn client_ip(request_info: Option<&ConnectInfo<SocketAddr>>) -> IpAddr {
     request_info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
 }
 
-fn store(state: &AppState) -> Result<&CredentialStore, AppError> {
-    state
-        .credentials
-        .as_ref()
-        .ok_or_else(|| AppError::Unavailable("no credential store".to_owned()))
-}
-
 impl From<CredentialError> for AppError {
     fn from(error: CredentialError) -> Self {
         match error {
@@ -224,7 +217,7 @@ pub async fn login(
     connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     Json(body): Json<LoginBody>,
 ) -> Result<Response, AppError> {
-    let store = store(&state)?;
+    let store = state.credential_store()?;
     let ip = client_ip(connect.as_ref().map(|c| &c.0));
     let session =
         store
@@ -285,7 +278,7 @@ pub async fn logout(
     _: Operator,
     session: Option<axum::Extension<SessionToken>>,
 ) -> Result<Response, AppError> {
-    let store = store(&state)?;
+    let store = state.credential_store()?;
     if let Some(axum::Extension(SessionToken(token))) = session {
         store.logout(&token).await?;
     }

@@ -72,6 +72,15 @@ impl AppError {
         }
     }
 
+    /// A `cursor` that is not one of this list's.
+    pub fn invalid_cursor(message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code: "invalid_cursor",
+            message: message.into(),
+            field: Some("cursor".to_owned()),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,

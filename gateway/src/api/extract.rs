@@ -5,6 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::extract::rejection::QueryRejection;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use switchboard_schemas::DialogId;
 
 /// `axum::extract::Query` whose rejection names the parameter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -43,5 +44,24 @@ fn from_query_rejection(rejection: QueryRejection) -> AppError {
         code: "invalid_query",
         message: detail.to_owned(),
         field,
+    }
+}
+
+/// A dialog id from a path segment, or a 400 naming `dialog`.
+pub fn dialog_id(text: &str) -> Result<DialogId, AppError> {
+    text.parse()
+        .map_err(|_| AppError::bad_request("dialog", "a dialog id (a UUID) expected"))
+}
+
+/// A page size: `default` when absent, else 1..=`max` or a 400 naming `limit`.
+pub fn page_limit(given: Option<usize>, default: usize, max: usize) -> Result<usize, AppError> {
+    let limit = given.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(AppError::bad_request(
+            "limit",
+            format!("1 to {max} per page"),
+        ))
     }
 }

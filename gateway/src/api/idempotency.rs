@@ -36,6 +36,18 @@ pub const MAX_KEY: usize = 255;
 pub struct CommandId(pub Uuid);
 
 impl CommandId {
+    /// The metadata of this command run by `operator`.
+    pub fn meta(
+        self,
+        operator: switchboard_schemas::OperatorId,
+    ) -> switchboard_core::service::CommandMeta {
+        switchboard_core::service::CommandMeta {
+            command_id: self.0,
+            actor: switchboard_schemas::Actor::Operator(operator),
+            correlation_id: None,
+        }
+    }
+
     /// A further id derived from the command's (the `n`th id the command makes).
     pub fn derived(self, n: u8) -> Uuid {
         if n == 0 {

@@ -82,6 +82,13 @@ impl AppState {
         self
     }
 
+    /// The credential store; 503 when this server has none.
+    pub fn credential_store(&self) -> Result<&CredentialStore, AppError> {
+        self.credentials
+            .as_ref()
+            .ok_or_else(|| AppError::Unavailable("no credential store".to_owned()))
+    }
+
     /// The readers of a live SQLite read model; 503 while it has none (not started, or being
     /// replaced).
     pub fn readers(&self, kind: Kind) -> Result<Readers, AppError> {

@@ -16,11 +16,9 @@ use crate::readmodels::Kind;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use switchboard_core::domain::project::ProjectCommand;
-use switchboard_core::service::CommandMeta;
 use switchboard_projections::project as model;
 use switchboard_schemas::{
-    Actor, FilterId, FolderId, ListId, PipelineId, Role, Stage, StageId, TagId, TemplateId,
-    Timestamp,
+    FilterId, FolderId, ListId, PipelineId, Role, Stage, StageId, TagId, TemplateId, Timestamp,
 };
 use utoipa::ToSchema;
 
@@ -468,11 +466,7 @@ pub async fn act(
     Json(action): Json<ProjectAction>,
 ) -> Result<Json<CommandAnswer>, AppError> {
     let command = action.into_command(id)?;
-    let meta = CommandMeta {
-        command_id: id.0,
-        actor: Actor::Operator(caller.operator),
-        correlation_id: None,
-    };
+    let meta = id.meta(caller.operator);
     let started = std::time::Instant::now();
     let ack = state.commands.project(caller.project, command, meta).await;
     super::metrics::command_took("project", started);

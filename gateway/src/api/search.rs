@@ -132,13 +132,7 @@ pub async fn search(
         OrderName::Newest => SearchOrder::Newest,
         OrderName::Relevance => SearchOrder::Relevance,
     };
-    search.limit = params.limit.unwrap_or(20);
-    if !(1..=MAX_LIMIT).contains(&search.limit) {
-        return Err(AppError::bad_request(
-            "limit",
-            format!("1 to {MAX_LIMIT} hits per page"),
-        ));
-    }
+    search.limit = crate::api::extract::page_limit(params.limit, 20, MAX_LIMIT)?;
     search.after = match params.cursor.as_deref() {
         None => None,
         Some(token) => Some(

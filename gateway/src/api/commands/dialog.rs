@@ -9,9 +9,8 @@ use crate::api::{AppError, AppState, Json};
 use axum::extract::{Path, State};
 use serde::Deserialize;
 use switchboard_core::domain::dialog::DialogCommand;
-use switchboard_core::service::CommandMeta;
 use switchboard_schemas::{
-    Actor, Attachment, ChannelId, ClientProfile, DialogId, FolderId, ListId, MessageId, NoteId,
+    Attachment, ChannelId, ClientProfile, DialogId, FolderId, ListId, MessageId, NoteId,
     OperatorId, PipelineId, Source, StageId, TagId, TaskId, TemplateId, Timestamp,
 };
 use utoipa::ToSchema;
@@ -230,14 +229,8 @@ pub async fn act(
     Path(dialog): Path<String>,
     Json(action): Json<DialogAction>,
 ) -> Result<Json<CommandAnswer>, AppError> {
-    let dialog: DialogId = dialog
-        .parse()
-        .map_err(|_| AppError::bad_request("dialog", "a dialog id (a UUID) expected"))?;
-    let meta = CommandMeta {
-        command_id: id.0,
-        actor: Actor::Operator(caller.operator),
-        correlation_id: None,
-    };
+    let dialog = crate::api::extract::dialog_id(&dialog)?;
+    let meta = id.meta(caller.operator);
     let started = std::time::Instant::now();
     let ack = state
         .commands
@@ -304,11 +297,7 @@ pub async fn register(
         country: client.country,
         language: client.language,
     };
-    let meta = CommandMeta {
-        command_id: id.0,
-        actor: Actor::Operator(caller.operator),
-        correlation_id: None,
-    };
+    let meta = id.meta(caller.operator);
     let command = DialogCommand::Register {
         profile,
         source: Source::default(),

@@ -166,13 +166,8 @@ pub async fn as_of(
     Path(dialog): Path<String>,
     Query(params): Query<AsOfParams>,
 ) -> Result<Json<AsOfAnswer>, AppError> {
-    let dialog: DialogId = dialog
-        .parse()
-        .map_err(|_| AppError::bad_request("dialog", "a dialog id (a UUID) expected"))?;
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(AppError::bad_request("limit", "1 to 200 items"));
-    }
+    let dialog = crate::api::extract::dialog_id(&dialog)?;
+    let limit = crate::api::extract::page_limit(params.limit, 50, 200)?;
     let access = state
         .readers(Kind::Dialogs)?
         .query(move |conn| query::access(conn, &caller, dialog))

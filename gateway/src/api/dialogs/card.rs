@@ -13,7 +13,7 @@ use serde::Serialize;
 use switchboard_projections::card::Card;
 use switchboard_projections::dialogs::{dialog_folders, dialog_tags};
 use switchboard_projections::query::{self, Access};
-use switchboard_schemas::{DialogId, FolderId, TagId, Timestamp};
+use switchboard_schemas::{FolderId, TagId, Timestamp};
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -151,9 +151,7 @@ pub async fn card(
     Query(_): Query<ViewParams>,
     _: MinSeq,
 ) -> Result<Json<CardAnswer>, AppError> {
-    let dialog: DialogId = dialog
-        .parse()
-        .map_err(|_| AppError::bad_request("dialog", "a dialog id (a UUID) expected"))?;
+    let dialog = crate::api::extract::dialog_id(&dialog)?;
     let cards = state.readers(Kind::Card)?;
     let found: Result<(Card, Vec<TagId>, Vec<FolderId>), Access> = state
         .readers(Kind::Dialogs)?

@@ -224,13 +224,7 @@ async fn page(
                 }
             })?),
         };
-    let limit = fields.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AppError::bad_request(
-            "limit",
-            format!("1 to {MAX_PAGE} rows per page"),
-        ));
-    }
+    let limit = crate::api::extract::page_limit(fields.limit, DEFAULT_LIMIT, MAX_PAGE)?;
     let active_filters = filter.active_conditions();
     let list_query = ListQuery {
         project: caller.project,

@@ -7,7 +7,7 @@
 use super::row::DialogItem;
 use crate::api::caller::Operator;
 use crate::api::consistency::MinSeq;
-use crate::api::extract::Query;
+use crate::api::extract::{Query, dialog_id};
 use crate::api::{AppError, AppState, Json};
 use crate::readmodels::Kind;
 use axum::extract::{Path, State};
@@ -18,16 +18,11 @@ use switchboard_projections::query::{self, Access};
 use switchboard_projections::timeline::{
     AttachmentCursor, ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage,
 };
-use switchboard_schemas::{Actor, AttachmentKind, DialogId, Timestamp};
+use switchboard_schemas::{Actor, AttachmentKind, Timestamp};
 use utoipa::{IntoParams, ToSchema};
 
 /// Most items of one timeline page.
 pub const MAX_TIMELINE_PAGE: usize = 200;
-
-fn dialog_id(text: &str) -> Result<DialogId, AppError> {
-    text.parse()
-        .map_err(|_| AppError::bad_request("dialog", "a dialog id (a UUID) expected"))
-}
 
 pub(crate) fn denied(access: Access) -> AppError {
     match access {
@@ -231,23 +226,12 @@ pub async fn timeline(
     let dialog = dialog_id(&dialog)?;
     let before = match params.cursor.as_deref() {
         None => None,
-        Some(token) => {
-            Some(
-                TimelineCursor::from_token(token).ok_or_else(|| AppError::BadRequest {
-                    code: "invalid_cursor",
-                    message: "not a cursor of this timeline".to_owned(),
-                    field: Some("cursor".to_owned()),
-                })?,
-            )
-        }
+        Some(token) => Some(
+            TimelineCursor::from_token(token)
+                .ok_or_else(|| AppError::invalid_cursor("not a cursor of this timeline"))?,
+        ),
     };
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=MAX_TIMELINE_PAGE).contains(&limit) {
-        return Err(AppError::bad_request(
-            "limit",
-            format!("1 to {MAX_TIMELINE_PAGE} items per page"),
-        ));
-    }
+    let limit = crate::api::extract::page_limit(params.limit, 50, MAX_TIMELINE_PAGE)?;
     let show = Show {
         bot_messages: params.bot_messages.unwrap_or(true),
         notes: params.notes.unwrap_or(true),
@@ -353,23 +337,12 @@ pub async fn attachments(
     let kinds = kinds(params.kind.as_deref())?;
     let before = match params.cursor.as_deref() {
         None => None,
-        Some(token) => {
-            Some(
-                AttachmentCursor::from_token(token).ok_or_else(|| AppError::BadRequest {
-                    code: "invalid_cursor",
-                    message: "not a cursor of this attachment list".to_owned(),
-                    field: Some("cursor".to_owned()),
-                })?,
-            )
-        }
+        Some(token) => Some(
+            AttachmentCursor::from_token(token)
+                .ok_or_else(|| AppError::invalid_cursor("not a cursor of this attachment list"))?,
+        ),
     };
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=MAX_TIMELINE_PAGE).contains(&limit) {
-        return Err(AppError::bad_request(
-            "limit",
-            format!("1 to {MAX_TIMELINE_PAGE} attachments per page"),
-        ));
-    }
+    let limit = crate::api::extract::page_limit(params.limit, 50, MAX_TIMELINE_PAGE)?;
     let timelines = state.readers(Kind::Timeline)?;
     let page = state
         .readers(Kind::Dialogs)?
