@@ -5,28 +5,18 @@
 
 use crate::common::*;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::Command;
 
 const ROOT: &str = "root-token-of-the-contract-test";
 
 fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &Value) -> Value {
-    let mut stream = TcpStream::connect_timeout(&addr, PATIENCE).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let body = body.to_string();
-    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {response}");
-    serde_json::from_str(body).unwrap()
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let (status, _, answer) =
+        crate::operator_api::exchange(addr, "POST", path, &headers, Some(body));
+    assert_eq!(status, 200, "{path}: {answer}");
+    answer
 }
 
 #[test]
