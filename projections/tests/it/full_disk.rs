@@ -1,7 +1,8 @@
 //! The search index on a disk that fills up (a tmpfs the test mounts: it needs root or
 //! `CAP_SYS_ADMIN`, and fails saying so without them): its runner reports the store failing
 //! while tantivy cannot write, goes on by itself once there is room, and ends equal to a
-//! rebuild (nothing skipped, nothing indexed twice). The SQLite read models' part is in the
+//! rebuild (nothing skipped, nothing indexed twice); and a SQLite read model whose clean close
+//! fails there keeps its unsynced mark. The rest of the SQLite read models' part is in the
 //! gateway's `faults` suite, through the real `serve`.
 
 use std::io::Write;
@@ -9,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use switchboard_core::log::embedded::{EmbeddedLog, EmbeddedOptions};
-use switchboard_core::log::{AppendRequest, EventLog, Expected, MsgId, Subject};
+use switchboard_core::log::{AppendRequest, EventLog, Expected, LogRecord, MsgId, Subject};
 use switchboard_projections::search::{self, SearchOptions, SearchReader};
-use switchboard_projections::{RunnerOptions, Until};
+use switchboard_projections::timeline::TimelineProjection;
+use switchboard_projections::unsynced;
+use switchboard_projections::{ProjectionStore, RunnerOptions, Until};
 use switchboard_schemas::events::NoteAdded;
 use switchboard_schemas::{
     Actor, AggregateId, DialogId, Envelope, Event, EventId, NoteId, ProjectId, Timestamp,
@@ -178,5 +181,82 @@ async fn the_search_index_on_a_full_disk_fails_then_catches_up_when_space_return
         .digest()
         .expect("digest");
     assert_eq!(live, rebuilt);
+    drop(disk);
+}
+
+/// Log records of `n` notes (about 1 KB each) from sequence `from`, as the log would give them.
+fn note_records(from: u64, n: u64) -> Vec<LogRecord> {
+    let project = ProjectId::from_u128(7);
+    (from..from + n)
+        .map(|seq| {
+            let at = Timestamp::from_micros(1_000 + i64::try_from(seq).expect("small"));
+            let dialog = DialogId::from_u128(100 + u128::from(seq % 30));
+            let envelope = Envelope {
+                event_id: EventId::new(),
+                project,
+                aggregate: AggregateId::Dialog(dialog),
+                occurred_at: at,
+                actor: Actor::System,
+                causation_id: None,
+                correlation_id: None,
+                payload: Event::NoteAdded(NoteAdded {
+                    note: NoteId::new(),
+                    text: format!("word{seq} {}", "filler text ".repeat(80)),
+                }),
+            };
+            LogRecord {
+                seq,
+                subject: Subject::dialog(project, dialog),
+                msg_id: format!("m{seq}"),
+                appended_at: at,
+                batch: encode_batch(&[envelope]).expect("encode"),
+            }
+        })
+        .collect()
+}
+
+/// A live read-model file is written unsynced behind a mark (`switchboard_projections::unsynced`);
+/// its clean close folds the WAL into the file, syncs both and only then removes the mark. When
+/// that close fails (here: the disk fills between the last write and the close, so the WAL cannot
+/// be folded in), the mark must stay, so that after a power cut the file is rebuilt instead of
+/// trusted. Seen failing with the close dropping the mark instead of keeping it (the mark's own
+/// drop syncs what is there and removes it: the file then claims to be whole without its WAL
+/// folded in).
+#[test]
+fn a_clean_close_that_fails_on_a_full_disk_keeps_the_mark_and_forces_a_rebuild() {
+    let disk = Tmpfs::mount(16);
+    let path = disk.dir.path().join("timeline.sqlite");
+    let mark = unsynced::mark_path(&path);
+    let mut store =
+        ProjectionStore::open(&path, TimelineProjection::default()).expect("open the live file");
+    store.apply(note_records(1, 2_000)).expect("apply");
+    assert!(mark.exists(), "a live file is marked while it is written");
+
+    let filler = fill(disk.dir.path());
+    let refused = store
+        .close()
+        .expect_err("the WAL cannot be folded into a full disk");
+    assert!(
+        refused.to_string().contains("full"),
+        "the cause is named: {refused}"
+    );
+    assert!(mark.exists(), "a failed clean close leaves the mark");
+
+    // In this boot the file's writes are in the kernel's cache: it is trusted and resumes.
+    std::fs::remove_file(&filler).expect("remove the filler");
+    assert_eq!(unsynced::from_another_boot(&path).expect("read"), None);
+    let reopened =
+        ProjectionStore::open(&path, TimelineProjection::default()).expect("reopen in this boot");
+    assert_eq!(reopened.checkpoint().seq, 2_000);
+    std::mem::forget(reopened); // dies, as a process would, before a second close
+
+    // After a power cut the mark names another boot: the file is refused, to be rebuilt.
+    std::fs::write(&mark, "00000000-0000-0000-0000-000000000000\n1\n").expect("another boot");
+    let torn = ProjectionStore::open(&path, TimelineProjection::default())
+        .expect_err("a file whose close failed is not trusted after a reboot");
+    assert!(
+        torn.to_string().contains("when the machine stopped"),
+        "{torn}"
+    );
     drop(disk);
 }
