@@ -18,6 +18,11 @@ AIOSMTPD_PYTHONPATH="$(bash deploy/install-aiosmtpd.sh)"
 export AIOSMTPD_PYTHONPATH
 echo "using aiosmtpd from $AIOSMTPD_PYTHONPATH"
 
+# The read-model tests watch `serve`'s syncs with strace.
+STRACE_BIN="$(bash deploy/install-strace.sh)"
+export STRACE_BIN
+echo "using $("$STRACE_BIN" --version | head -1) at $STRACE_BIN"
+
 # The API contract checker (gateway's `contract` test runs it against a real serve).
 SCHEMATHESIS_PYTHONPATH="$(bash deploy/install-schemathesis.sh)"
 export SCHEMATHESIS_PYTHONPATH

@@ -5,6 +5,7 @@
 use crate::common::*;
 use futures::StreamExt;
 use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use switchboard_core::EventLog;
 use switchboard_core::domain::dialog::DialogCommand;
@@ -337,5 +338,106 @@ async fn killed_while_applying_then_restarted_verifies_clean() {
     for p in report["projections"].as_array().unwrap() {
         let name = p["projection"].as_str().unwrap();
         assert_eq!(p["live_checkpoint"][name]["seq"], last, "{report}");
+    }
+}
+
+/// Each generation's fingerprint (which code built it; a mismatch makes `serve` build a new
+/// generation) is durable before the generation is used: written to a temporary file that is
+/// synced, renamed into place, and the directory synced after the rename. Watched with strace on
+/// the real `serve` (`STRACE_BIN`, installed by the test command); seen failing with the
+/// fingerprint written by a plain `std::fs::write`.
+#[test]
+fn each_generation_fingerprint_is_synced_before_it_counts() {
+    let cwd = tempfile::tempdir().unwrap();
+    let trace = cwd.path().join("trace");
+    let strace = std::env::var("STRACE_BIN").unwrap_or_else(|_| "strace".to_owned());
+    let mut command = Command::new(&strace);
+    command
+        .current_dir(cwd.path())
+        .args([
+            "-f",
+            "-y",
+            "-qq",
+            "-e",
+            "trace=fsync,fdatasync,rename,renameat,renameat2",
+        ])
+        .arg("-o")
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG");
+    let mut server = Running::spawn(&mut command, cwd.path().join("serve.stderr"));
+    let first = server.next_line();
+    let addr: SocketAddr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{strace} serve: unexpected first line {first:?}"))
+        .parse()
+        .unwrap();
+    let body = health(addr);
+    let models: Vec<(String, String)> = body["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let field = |name: &str| p[name].as_str().unwrap_or_else(|| panic!("{name}: {p}"));
+            (
+                field("projection").to_owned(),
+                field("generation").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(models.len(), 5, "{body}");
+    // The strace child is `serve`'s parent: a TERM to it would not reach serve.
+    let stopped = Command::new("pkill")
+        .args(["-TERM", "-P", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success(), "serve found under strace");
+    assert!(server.wait_exit().success(), "{}", server.stderr());
+
+    let lines: Vec<String> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for (model, generation) in &models {
+        let fingerprint = format!("data/read/{model}/{generation}.fingerprint");
+        let position = |from: usize, what: &dyn Fn(&str) -> bool| {
+            lines[from..]
+                .iter()
+                .position(|line| what(line))
+                .map(|at| from + at)
+        };
+        let renamed = position(0, &|line| {
+            line.contains(" rename") && line.ends_with(&format!("\"{fingerprint}\") = 0"))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{fingerprint} never renamed into place:\n{}",
+                lines.join("\n")
+            )
+        });
+        let temporary = lines[renamed]
+            .split('"')
+            .nth(1)
+            .unwrap_or_else(|| panic!("{}", lines[renamed]))
+            .to_owned();
+        let synced = lines[..renamed].iter().any(|line| {
+            (line.contains(" fsync(") || line.contains(" fdatasync("))
+                && line.contains(&format!("/{temporary}>) = 0"))
+        });
+        assert!(
+            synced,
+            "{temporary} renamed to {fingerprint} unsynced:\n{}",
+            lines.join("\n")
+        );
+        let directory = format!("/data/read/{model}>) = 0");
+        assert!(
+            position(renamed + 1, &|line| line.contains(" fsync(")
+                && line.ends_with(&directory))
+            .is_some(),
+            "data/read/{model} not synced after the rename:\n{}",
+            lines.join("\n")
+        );
     }
 }
