@@ -28,8 +28,8 @@ use crate::search::{
     ClientHit, HitDetail, SearchCursor, SearchError, SearchPage, SearchQuery, SearchReader,
 };
 use crate::timeline::{
-    AttachmentCursor, AttachmentPage, Show, TimelineCursor, TimelineItem, TimelinePage,
-    attachments, item_at, timeline_showing,
+    AttachmentCursor, AttachmentPage, Show, TimelineItem, TimelinePage, Window, attachments,
+    item_at, timeline_window,
 };
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -133,21 +133,19 @@ pub fn open_card(
     }
 }
 
-/// A page of the dialog's timeline (F3), newest first, showing what `show` asks for (F7.6),
-/// if the caller may see the dialog.
+/// A page of the dialog's timeline (F3), newest first: the part `window` asks for, showing what
+/// `show` asks for (F7.6), if the caller may see the dialog.
 pub fn open_timeline(
     dialogs: &Connection,
     timelines: &Connection,
     caller: &QueryCaller,
     dialog: DialogId,
     show: Show,
-    before: Option<TimelineCursor>,
+    window: Window,
     limit: usize,
 ) -> Result<Result<TimelinePage, Access>, ProjectionError> {
     match access(dialogs, caller, dialog)? {
-        Access::Visible => Ok(Ok(timeline_showing(
-            timelines, dialog, show, before, limit,
-        )?)),
+        Access::Visible => Ok(Ok(timeline_window(timelines, dialog, show, window, limit)?)),
         denied => Ok(Err(denied)),
     }
 }

@@ -26,6 +26,10 @@ impl Timestamp {
             .single()
             .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
+    /// Reads an RFC 3339 moment (any offset).
+    pub fn parse_rfc3339(text: &str) -> Result<Self, chrono::ParseError> {
+        DateTime::parse_from_rfc3339(text).map(|at| Self::from_datetime(at.with_timezone(&Utc)))
+    }
     pub fn to_rfc3339(self) -> String {
         self.to_datetime()
             .to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -58,9 +62,7 @@ impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         if deserializer.is_human_readable() {
             let text = String::deserialize(deserializer)?;
-            DateTime::parse_from_rfc3339(&text)
-                .map(|at| Self::from_datetime(at.with_timezone(&Utc)))
-                .map_err(serde::de::Error::custom)
+            Self::parse_rfc3339(&text).map_err(serde::de::Error::custom)
         } else {
             i64::deserialize(deserializer).map(Self)
         }

@@ -446,6 +446,48 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
         .collect();
     assert_eq!(notes.len(), 1, "{timeline}");
     assert_eq!(notes[0]["text"], "call back at 5");
+    assert_eq!(timeline["newer_cursor"], Value::Null, "the newest page");
+
+    // Opened at an item (a search hit's) or a moment, then paged both ways.
+    let path = format!("/v1/dialogs/{}/timeline", dialogs[0]);
+    let note_id = notes[0]["id"].as_str().unwrap();
+    let around = api.ok(
+        &admin,
+        "GET",
+        &format!("{path}?around={note_id}&limit=2"),
+        None,
+    );
+    let ids: Vec<_> = around["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].clone())
+        .collect();
+    assert!(ids.contains(&json!(note_id)), "{around}");
+    let oldest = api.ok(
+        &admin,
+        "GET",
+        &format!("{path}?around=2000-01-01T00:00:00Z&limit=1"),
+        None,
+    );
+    assert_eq!(oldest["items"].as_array().unwrap().len(), 1, "{oldest}");
+    assert_eq!(
+        oldest["next_cursor"],
+        Value::Null,
+        "nothing older than the first item: {oldest}"
+    );
+    let up = oldest["newer_cursor"].as_str().expect("newer items");
+    let next = api.ok(&admin, "GET", &format!("{path}?after={up}&limit=1"), None);
+    assert_ne!(next["items"][0]["id"], oldest["items"][0]["id"], "{next}");
+    for (query, field) in [
+        ("around=yesterday", "around"),
+        ("after=t9.x", "after"),
+        (&*format!("cursor={up}&around={note_id}"), "around"),
+    ] {
+        let (status, refused) = api.call(&admin, "GET", &format!("{path}?{query}"), None);
+        assert_eq!(status, 400, "{query}: {refused}");
+        assert_eq!(refused["error"]["field"], field, "{query}: {refused}");
+    }
 
     // The browser's session: the cookie reads; a write needs the CSRF token.
     let body = json!({"email": "oleg@example.com", "password": "another long secret"});

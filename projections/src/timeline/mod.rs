@@ -36,8 +36,8 @@ mod tests;
 
 pub use attachments::{AttachmentCursor, AttachmentItem, AttachmentPage, attachments};
 pub use read::{
-    Delivery, ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage, item_at,
-    timeline, timeline_showing,
+    Anchor, Delivery, ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage, Window,
+    item_at, timeline, timeline_showing, timeline_window,
 };
 
 /// The projection; see the module documentation.

@@ -10,7 +10,7 @@ use super::schema::{
 };
 use crate::blobid;
 use crate::runtime::ProjectionError;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
@@ -102,8 +102,31 @@ pub enum ItemId {
 pub struct TimelinePage {
     /// Newest first.
     pub items: Vec<TimelineItem>,
-    /// Pass as `before` for older items; none when this was the oldest.
+    /// Pass as `before` ([`Window::Older`]) for older items; none when this was the oldest.
     pub next: Option<TimelineCursor>,
+    /// Pass to [`Window::Newer`] for newer items; none when this page ends at the newest.
+    pub newer: Option<TimelineCursor>,
+}
+
+/// Which part of a timeline a page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The newest items older than the cursor (the newest of all without one).
+    Older(Option<TimelineCursor>),
+    /// The oldest items newer than the cursor (the way back up from a jump).
+    Newer(TimelineCursor),
+    /// A page with the anchor in it: about half older than it (the anchor included), the rest
+    /// newer (a search hit opening its message; the "jump to date" of F2.3).
+    Around(Anchor),
+}
+
+/// What [`Window::Around`] centres on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// A message, note or service entry by its id (16 bytes).
+    Item(uuid::Uuid),
+    /// The first item written at or after this moment (the newest when none is).
+    Time(Timestamp),
 }
 
 pub(super) fn corrupt(column: usize, what: String) -> rusqlite::Error {
@@ -153,59 +176,73 @@ pub fn timeline_showing(
     before: Option<TimelineCursor>,
     limit: usize,
 ) -> Result<TimelinePage, ProjectionError> {
+    timeline_window(conn, dialog, show, Window::Older(before), limit)
+}
+
+/// One page of the timeline of a dialog with the dialogs it absorbed, newest first: the part
+/// `window` asks for, with only the kinds of items `show` asks for. `Ok(None)` when the anchor
+/// of [`Window::Around`] is an item this timeline does not have.
+pub fn timeline_window(
+    conn: &Connection,
+    dialog: DialogId,
+    show: Show,
+    window: Window,
+    limit: usize,
+) -> Result<TimelinePage, ProjectionError> {
     let limit = limit.clamp(1, 500);
-    let before = before.map_or(i64::MAX, |c| c.place);
-    let mut hidden = Vec::new();
-    if !show.bot_messages {
-        hidden.push("(t.kind = 1 AND t.operator IS NULL)");
-    }
-    if !show.notes {
-        hidden.push("t.kind = 2");
-    }
-    if !show.service_entries {
-        hidden.push("t.kind = 3");
-    }
-    let hide = if hidden.is_empty() {
-        String::new()
-    } else {
-        format!(" AND NOT ({})", hidden.join(" OR "))
-    };
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT t.place, t.kind, t.item, o.id, c.id, t.text, t.attachments, t.status, t.failure,
-                t.at, t.entry, t.reply_to
-         FROM dialog_timeline t
-             LEFT JOIN timeline_key o ON o.key = t.operator
-             LEFT JOIN timeline_key c ON c.key = t.channel
-         WHERE t.dialog = ?1 AND t.place < ?2{hide}
-         ORDER BY t.place DESC
-         LIMIT ?3"
-    ))?;
     let group = merge_group(conn, dialog)?;
     let mut types = EntryTypes::default();
-    // (place, dialog key, item): each dialog's newest `limit`, merged.
-    let mut found = Vec::new();
-    for (key, id) in &group {
-        let mut rows =
-            statement.query(params![key, before, i64::try_from(limit).unwrap_or(500)])?;
-        while let Some(r) = rows.next()? {
-            found.push((
-                r.get::<_, i64>(0)?,
-                *key,
-                read_item(r, *id, conn, &mut types)?,
-            ));
+    // The `limit` items nearest to a side, and whether more are beyond them.
+    let mut range = |side: Side, limit: usize| {
+        let mut found = range(conn, &group, show, side, limit + 1, &mut types)?;
+        let more = found.len() > limit;
+        match side {
+            Side::Below(_) => found.truncate(limit),
+            Side::Above(_) => drop(found.drain(..found.len().saturating_sub(limit))),
         }
-    }
-    if group.len() > 1 {
-        found.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
-        found.truncate(limit);
-    }
-    let next = if found.len() == limit {
-        found
-            .last()
-            .map(|(place, _, _)| TimelineCursor { place: *place })
-    } else {
-        None
+        Ok::<_, ProjectionError>((found, more))
     };
+    // (place, dialog key, item), newest first; then whether older and newer items remain.
+    let (found, older_left, newer_left) = match window {
+        Window::Older(before) => {
+            let below = before.map_or(i64::MAX, |c| c.place);
+            let (found, older_left) = range(Side::Below(below), limit)?;
+            (found, older_left, before.is_some())
+        }
+        Window::Newer(after) => {
+            let (found, newer_left) = range(Side::Above(after.place), limit)?;
+            (found, true, newer_left)
+        }
+        Window::Around(anchor) => {
+            let Some(place) = anchor_place(conn, &group, anchor)? else {
+                return Ok(TimelinePage {
+                    items: Vec::new(),
+                    next: None,
+                    newer: None,
+                });
+            };
+            let newer_wanted = limit / 2;
+            let (mut found, newer_left) = range(Side::Above(place), newer_wanted)?;
+            let (older, older_left) =
+                range(Side::Below(place.saturating_add(1)), limit - newer_wanted)?;
+            found.extend(older);
+            (found, older_left, newer_left)
+        }
+    };
+    let next = older_left
+        .then(|| {
+            found
+                .last()
+                .map(|(place, _, _)| TimelineCursor { place: *place })
+        })
+        .flatten();
+    let newer = newer_left
+        .then(|| {
+            found
+                .first()
+                .map(|(place, _, _)| TimelineCursor { place: *place })
+        })
+        .flatten();
     // The files of the page's messages, one range read per dialog.
     let mut files = HashMap::new();
     for (key, _) in &group {
@@ -226,7 +263,114 @@ pub fn timeline_showing(
             item
         })
         .collect();
-    Ok(TimelinePage { items, next })
+    Ok(TimelinePage { items, next, newer })
+}
+
+/// One side of a place: the items before it or after it (neither includes it).
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Below(i64),
+    Above(i64),
+}
+
+/// The `limit` items of the merge group nearest to `side`'s place on that side that `show`
+/// shows, newest first, with their places and dialog keys.
+fn range(
+    conn: &Connection,
+    group: &[(i64, DialogId)],
+    show: Show,
+    side: Side,
+    limit: usize,
+    types: &mut EntryTypes,
+) -> Result<Vec<(i64, i64, TimelineItem)>, ProjectionError> {
+    let mut hidden = Vec::new();
+    if !show.bot_messages {
+        hidden.push("(t.kind = 1 AND t.operator IS NULL)");
+    }
+    if !show.notes {
+        hidden.push("t.kind = 2");
+    }
+    if !show.service_entries {
+        hidden.push("t.kind = 3");
+    }
+    let hide = if hidden.is_empty() {
+        String::new()
+    } else {
+        format!(" AND NOT ({})", hidden.join(" OR "))
+    };
+    let (condition, order, bound) = match side {
+        Side::Below(place) => ("t.place < ?2", "DESC", place),
+        Side::Above(place) => ("t.place > ?2", "ASC", place),
+    };
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT t.place, t.kind, t.item, o.id, c.id, t.text, t.attachments, t.status, t.failure,
+                t.at, t.entry, t.reply_to
+         FROM dialog_timeline t
+             LEFT JOIN timeline_key o ON o.key = t.operator
+             LEFT JOIN timeline_key c ON c.key = t.channel
+         WHERE t.dialog = ?1 AND {condition}{hide}
+         ORDER BY t.place {order}
+         LIMIT ?3"
+    ))?;
+    // Each dialog's nearest `limit`, merged.
+    let mut found = Vec::new();
+    for (key, id) in group {
+        let mut rows = statement.query(params![key, bound, i64::try_from(limit).unwrap_or(500)])?;
+        while let Some(r) = rows.next()? {
+            found.push((r.get::<_, i64>(0)?, *key, read_item(r, *id, conn, types)?));
+        }
+    }
+    match side {
+        Side::Below(_) => found.sort_unstable_by_key(|f| std::cmp::Reverse(f.0)),
+        Side::Above(_) => found.sort_unstable_by_key(|f| f.0),
+    }
+    found.truncate(limit);
+    if matches!(side, Side::Above(_)) {
+        found.reverse();
+    }
+    Ok(found)
+}
+
+/// The place [`Window::Around`] centres on: the item's, or the first at or after the time
+/// (the newest when none is); `None` for an item the group does not have, or an empty group.
+fn anchor_place(
+    conn: &Connection,
+    group: &[(i64, DialogId)],
+    anchor: Anchor,
+) -> Result<Option<i64>, ProjectionError> {
+    let mut best: Option<i64> = None;
+    for (key, _) in group {
+        let found: Option<i64> = match anchor {
+            Anchor::Item(id) => conn
+                .prepare_cached(
+                    "SELECT place FROM dialog_timeline WHERE dialog = ?1 AND item = ?2",
+                )?
+                .query_row(params![key, id.as_bytes()], |r| r.get(0))
+                .optional()?,
+            Anchor::Time(at) => conn
+                .prepare_cached(
+                    "SELECT coalesce(
+                         (SELECT place FROM dialog_timeline WHERE dialog = ?1 AND at >= ?2
+                          ORDER BY place LIMIT 1),
+                         -(SELECT max(place) FROM dialog_timeline WHERE dialog = ?1))",
+                )?
+                .query_row(params![key, at.as_micros()], |r| r.get(0))?,
+        };
+        best = match (best, found) {
+            (None, found) => found,
+            (best, None) => best,
+            // At or after the time: the earliest such place of the group, before any newest
+            // (stored negated) one.
+            (Some(a), Some(b)) if matches!(anchor, Anchor::Time(_)) => Some(match (a > 0, b > 0) {
+                (true, true) => a.min(b),
+                (true, false) => a,
+                (false, true) => b,
+                (false, false) => a.min(b),
+            }),
+            (Some(a), Some(_)) => Some(a),
+        };
+    }
+    Ok(best.map(i64::abs))
 }
 
 /// The item at `place` (a search hit's, see [`crate::search::MessageHit`]) with its files; none

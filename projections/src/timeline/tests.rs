@@ -567,16 +567,20 @@ fn pages_read_an_index_range_without_sorting() {
     let store = ProjectionStore::open(&path, TimelineProjection::default()).expect("open");
     drop(store);
     let conn = open_reader(&path).expect("reader");
-    for hide in ["", " AND NOT (t.kind = 3)"] {
+    // Older pages walk the index down, newer ones (after a jump) up.
+    for (hide, (condition, order)) in ["", " AND NOT (t.kind = 3)"]
+        .into_iter()
+        .flat_map(|hide| [(hide, ("<", "DESC")), (hide, (">", "ASC"))])
+    {
         let plan = query_plan(
             &conn,
             &format!(
                 "SELECT t.place FROM dialog_timeline t
                      LEFT JOIN timeline_key o ON o.key = t.operator
-                 WHERE t.dialog = ?1 AND t.place < ?2{hide}
-                 ORDER BY t.place DESC LIMIT ?3"
+                 WHERE t.dialog = ?1 AND t.place {condition} ?2{hide}
+                 ORDER BY t.place {order} LIMIT ?3"
             ),
-            params![1, i64::MAX, 50],
+            params![1, 1_i64 << 20, 50],
         );
         assert!(
             plan.iter()
@@ -609,4 +613,141 @@ fn delivery_updates_look_the_message_up_by_id() {
             .any(|step| step.contains("USING INDEX dialog_timeline_outbound (<expr>=?)")),
         "{plan:?}"
     );
+}
+
+/// A merged timeline of 30 messages (alternating between the survivor and the dialog it
+/// absorbed) and the merge's entry: each item's id in order, oldest first.
+fn thirty_one() -> (tempfile::TempDir, Connection, DialogId, Vec<ItemId>) {
+    let channel = ChannelId::new();
+    let (survivor, absorbed) = (DialogId::new(), DialogId::new());
+    let mut log = Log {
+        project: ProjectId::new(),
+        seq: 0,
+        records: Vec::new(),
+    };
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let message = MessageId::new();
+        let dialog = if i % 2 == 0 { survivor } else { absorbed };
+        log.push(
+            dialog,
+            Actor::Connector(channel),
+            received(message, channel, &format!("m{i}")),
+        );
+        ids.push(ItemId::Message(message));
+    }
+    let merged = Event::DialogsMerged(DialogsMerged {
+        absorbed,
+        identities: vec![],
+    });
+    ids.push(ItemId::Service(log.push(survivor, Actor::System, merged)));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("timeline.sqlite");
+    let mut store = ProjectionStore::open(&path, TimelineProjection::default()).expect("open");
+    store.apply(log.records).expect("apply");
+    drop(store);
+    let conn = open_reader(&path).expect("reader");
+    (dir, conn, survivor, ids)
+}
+
+fn ids_of(page: &TimelinePage) -> Vec<ItemId> {
+    page.items.iter().map(|i| i.id).collect()
+}
+
+fn window(conn: &Connection, dialog: DialogId, window: Window, limit: usize) -> TimelinePage {
+    timeline_window(conn, dialog, Show::default(), window, limit).expect("page")
+}
+
+#[test]
+fn a_page_around_an_item_pages_on_both_ways_without_gaps_or_repeats() {
+    let (_dir, conn, dialog, oldest_first) = thirty_one();
+    let anchor = oldest_first[10];
+    let ItemId::Message(message) = anchor else {
+        panic!("a message")
+    };
+    let page = window(
+        &conn,
+        dialog,
+        Window::Around(Anchor::Item(*message.as_uuid())),
+        6,
+    );
+    // Newest first: 3 newer than the anchor, the anchor, 2 older.
+    let expected: Vec<_> = oldest_first[8..14].iter().rev().copied().collect();
+    assert_eq!(ids_of(&page), expected);
+
+    // Up to the newest, then nothing newer.
+    let mut seen = ids_of(&page);
+    let mut newer = page.newer;
+    while let Some(cursor) = newer {
+        let up = window(&conn, dialog, Window::Newer(cursor), 6);
+        let mut ids = ids_of(&up);
+        ids.extend(seen);
+        seen = ids;
+        newer = up.newer;
+        if up.items.is_empty() {
+            break;
+        }
+    }
+    // Down to the oldest.
+    let mut older = page.next;
+    while let Some(cursor) = older {
+        let down = window(&conn, dialog, Window::Older(Some(cursor)), 6);
+        seen.extend(ids_of(&down));
+        older = down.next;
+    }
+    let newest_first: Vec<_> = oldest_first.iter().rev().copied().collect();
+    assert_eq!(seen, newest_first, "every item once, in order");
+
+    // The newest page says there is nothing newer; a page further down says there may be.
+    let top = window(&conn, dialog, Window::Older(None), 6);
+    assert_eq!(top.newer, None);
+    let lower = window(&conn, dialog, Window::Older(top.next), 6);
+    let back_up = window(&conn, dialog, Window::Newer(lower.newer.expect("newer")), 6);
+    assert_eq!(ids_of(&back_up), ids_of(&top));
+    assert_eq!(back_up.newer, None, "the newest reached");
+
+    // An id this timeline does not have: an empty page.
+    let unknown = window(
+        &conn,
+        dialog,
+        Window::Around(Anchor::Item(uuid::Uuid::now_v7())),
+        6,
+    );
+    assert!(unknown.items.is_empty());
+    assert_eq!((unknown.next, unknown.newer), (None, None));
+}
+
+#[test]
+fn a_page_around_a_time_opens_at_the_first_item_written_then() {
+    let (_dir, conn, dialog, oldest_first) = thirty_one();
+    // The test log's items are written at their sequence's microsecond: the 15th at 15 µs.
+    let page = window(
+        &conn,
+        dialog,
+        Window::Around(Anchor::Time(Timestamp::from_micros(15))),
+        4,
+    );
+    let expected: Vec<_> = oldest_first[13..17].iter().rev().copied().collect();
+    assert_eq!(ids_of(&page), expected, "two newer, the 15th and one older");
+
+    // Before everything: the oldest page; after everything: the newest.
+    let first = window(
+        &conn,
+        dialog,
+        Window::Around(Anchor::Time(Timestamp::from_micros(0))),
+        4,
+    );
+    assert_eq!(first.items.last().map(|i| i.id), Some(oldest_first[0]));
+    assert_eq!(first.next, None, "nothing older");
+    let last = window(
+        &conn,
+        dialog,
+        Window::Around(Anchor::Time(Timestamp::from_micros(1_000_000))),
+        4,
+    );
+    assert_eq!(
+        last.items.first().map(|i| i.id),
+        oldest_first.last().copied()
+    );
+    assert_eq!(last.newer, None, "nothing newer");
 }

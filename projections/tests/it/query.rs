@@ -16,7 +16,7 @@ use switchboard_projections::query::{
     self, Access, QueryCaller, badges, open_card, open_timeline, tag_picker,
 };
 use switchboard_projections::search::{SearchOptions, SearchQuery, SearchTarget};
-use switchboard_projections::timeline::{Show, TimelineProjection};
+use switchboard_projections::timeline::{Show, TimelineProjection, Window};
 use switchboard_projections::{Projection, ProjectionRunner, RunnerOptions, open_reader_for};
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, FolderId, MessageId,
@@ -357,7 +357,7 @@ async fn access_follows_f12<L: EventLog>(log: L) {
         &as_admin,
         free,
         Show::default(),
-        None,
+        Window::Older(None),
         50,
     )
     .unwrap()
@@ -374,7 +374,7 @@ async fn access_follows_f12<L: EventLog>(log: L) {
             &as_pavel,
             olgas,
             Show::default(),
-            None,
+            Window::Older(None),
             50
         )
         .unwrap()

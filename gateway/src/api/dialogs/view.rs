@@ -16,7 +16,8 @@ use switchboard_core::domain::dialog::Delivery;
 use switchboard_projections::dialogs::is_unread;
 use switchboard_projections::query::{self, Access};
 use switchboard_projections::timeline::{
-    AttachmentCursor, ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage,
+    Anchor, AttachmentCursor, ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage,
+    Window,
 };
 use switchboard_schemas::{Actor, AttachmentKind, Timestamp};
 use utoipa::{IntoParams, ToSchema};
@@ -88,8 +89,15 @@ pub async fn dialog(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TimelineParams {
-    /// `next_cursor` of the previous page: the page before it in time.
+    /// `next_cursor` of a page: the items before it in time.
     pub cursor: Option<String>,
+    /// `newer_cursor` of a page: the items after it in time (paging back up after `around`).
+    pub after: Option<String>,
+    /// Open the timeline at an item: a message's, note's or service entry's id (a search hit's
+    /// `message.id`), or a moment (RFC 3339: the first item written then or later, the newest
+    /// when none is; "jump to date"). The page holds about half older items (the item itself
+    /// among them) and half newer. At most one of `cursor`, `after` and `around`.
+    pub around: Option<String>,
     /// Items per page, 1..=200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
@@ -109,6 +117,9 @@ pub struct TimelineAnswer {
     pub items: Vec<Item>,
     /// Pass as `cursor` for older items; `null` at the beginning of the dialog.
     pub next_cursor: Option<String>,
+    /// Pass as `after` for newer items; `null` when the page ends at the newest item (the live
+    /// stream brings what comes next).
+    pub newer_cursor: Option<String>,
 }
 
 /// One entry of the timeline.
@@ -224,13 +235,7 @@ pub async fn timeline(
     _: MinSeq,
 ) -> Result<Json<TimelineAnswer>, AppError> {
     let dialog = dialog_id(&dialog)?;
-    let before = match params.cursor.as_deref() {
-        None => None,
-        Some(token) => Some(
-            TimelineCursor::from_token(token)
-                .ok_or_else(|| AppError::invalid_cursor("not a cursor of this timeline"))?,
-        ),
-    };
+    let window = window(&params)?;
     let limit = crate::api::extract::page_limit(params.limit, 50, MAX_TIMELINE_PAGE)?;
     let show = Show {
         bot_messages: params.bot_messages.unwrap_or(true),
@@ -242,15 +247,63 @@ pub async fn timeline(
         .readers(Kind::Dialogs)?
         .query(move |dialogs| {
             timelines.run(|timelines| {
-                query::open_timeline(dialogs, timelines, &caller, dialog, show, before, limit)
+                query::open_timeline(dialogs, timelines, &caller, dialog, show, window, limit)
             })
         })
         .await?;
     let page = page.map_err(denied)?;
     Ok(Json(TimelineAnswer {
         next_cursor: page.next.map(TimelineCursor::to_token),
+        newer_cursor: page.newer.map(TimelineCursor::to_token),
         items: page.items.into_iter().map(Item::from).collect(),
     }))
+}
+
+/// Which part of the timeline the parameters ask for: `cursor`, `after` or `around`, at most
+/// one of them.
+fn window(params: &TimelineParams) -> Result<Window, AppError> {
+    let given: Vec<&str> = [
+        ("cursor", params.cursor.is_some()),
+        ("after", params.after.is_some()),
+        ("around", params.around.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, given)| given.then_some(name))
+    .collect();
+    if let [_, second, ..] = given[..] {
+        return Err(AppError::bad_request(
+            second,
+            format!("give at most one of {}", given.join(", ")),
+        ));
+    }
+    let cursor = |field: &str, token: &str| {
+        TimelineCursor::from_token(token).ok_or_else(|| AppError::BadRequest {
+            code: "invalid_cursor",
+            message: "not a cursor of this timeline".to_owned(),
+            field: Some(field.to_owned()),
+        })
+    };
+    Ok(match (&params.cursor, &params.after, &params.around) {
+        (Some(token), _, _) => Window::Older(Some(cursor("cursor", token)?)),
+        (_, Some(token), _) => Window::Newer(cursor("after", token)?),
+        (_, _, Some(around)) => Window::Around(anchor(around)?),
+        _ => Window::Older(None),
+    })
+}
+
+/// `around`: an item's id, or a moment.
+fn anchor(around: &str) -> Result<Anchor, AppError> {
+    if let Ok(id) = uuid::Uuid::parse_str(around) {
+        return Ok(Anchor::Item(id));
+    }
+    Timestamp::parse_rfc3339(around)
+        .map(Anchor::Time)
+        .map_err(|_| {
+            AppError::bad_request(
+                "around",
+                "neither an item's id (UUID) nor a moment (RFC 3339, e.g. 2026-12-07T10:00:00Z)",
+            )
+        })
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
