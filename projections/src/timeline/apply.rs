@@ -29,6 +29,8 @@ pub(super) fn touches_timeline(event: &Event) -> bool {
                 | Event::MessageDelivered(_)
                 | Event::MessageRead(_)
                 | Event::MessageFailed(_)
+                | Event::MessageEdited(_)
+                | Event::ReactionSet(_)
                 | Event::ClientDeleted(_)
         )
 }
@@ -156,6 +158,16 @@ fn advance(
          WHERE substr(item, 1, 8) = ?1 AND kind = 1 AND item = ?2 AND (?3 = 4 OR status < ?3)",
     )?
     .execute(params![&item[..8], item, status, failure])
+}
+
+/// A dialog's key and the keys of every dialog it absorbed (an edit or a reaction may be to a
+/// message written in one of them).
+fn merge_group_keys(tx: &Tx<'_>, dialog: i64) -> rusqlite::Result<Vec<i64>> {
+    let mut statement = tx.prepare_cached(
+        "SELECT ?1 UNION ALL SELECT absorbed FROM dialog_absorbed WHERE survivor = ?1",
+    )?;
+    let keys = statement.query_map([dialog], |r| r.get(0))?;
+    keys.collect()
 }
 
 impl TimelineProjection {
@@ -294,6 +306,58 @@ impl TimelineProjection {
             }
             Event::MessageFailed(e) => {
                 advance(tx, e.message, FAILED, Some(&e.detail))?;
+            }
+            Event::MessageEdited(e) => {
+                // The message keeps its place (in the dialog it was written in, an absorbed
+                // one's after a merge); its text and files become the edit's.
+                for dialog in merge_group_keys(tx, at.dialog)? {
+                    let edited: Option<(i64, i64)> = tx
+                        .prepare_cached(
+                            "UPDATE dialog_timeline SET text = ?3, attachments = ?4, edited_at = ?5
+                             WHERE dialog = ?1 AND item = ?2 AND kind = 0
+                             RETURNING place, at",
+                        )?
+                        .query_row(
+                            params![
+                                dialog,
+                                e.message.as_uuid().as_bytes(),
+                                crate::compact::value(&e.text),
+                                i64::try_from(e.attachments.len()).unwrap_or(i64::MAX),
+                                e.edited_at.as_micros(),
+                            ],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?;
+                    if let Some((place, written)) = edited {
+                        tx.prepare_cached(
+                            "DELETE FROM dialog_attachment WHERE dialog = ?1 AND place = ?2",
+                        )?
+                        .execute(params![dialog, place])?;
+                        let placement = Placement {
+                            dialog,
+                            place,
+                            at: written,
+                        };
+                        insert_attachments(tx, &placement, e.message, &e.attachments)?;
+                        break;
+                    }
+                }
+            }
+            Event::ReactionSet(e) => {
+                // A reaction to a message the dialog never knew has nothing to show on.
+                if let Some(message) = e.message {
+                    for dialog in merge_group_keys(tx, at.dialog)? {
+                        let set = tx
+                            .prepare_cached(
+                                "UPDATE dialog_timeline SET reaction = nullif(?3, '')
+                                 WHERE dialog = ?1 AND item = ?2 AND kind IN (0, 1)",
+                            )?
+                            .execute(params![dialog, message.as_uuid().as_bytes(), e.reaction])?;
+                        if set > 0 {
+                            break;
+                        }
+                    }
+                }
             }
             Event::ClientDeleted(_) => {
                 // F4.8: what the client wrote, and what was written to them, is personal data.

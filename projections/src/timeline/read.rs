@@ -87,6 +87,10 @@ pub struct TimelineItem {
     pub delivery: Option<Delivery>,
     pub failure: Option<String>,
     pub at: Timestamp,
+    /// When the client last edited the message (its text and files are the edit's).
+    pub edited_at: Option<Timestamp>,
+    /// The client's reaction to the message.
+    pub reaction: Option<String>,
 }
 
 /// A timeline item's id.
@@ -304,7 +308,7 @@ fn range(
     };
     let mut statement = conn.prepare_cached(&format!(
         "SELECT t.place, t.kind, t.item, o.id, c.id, t.text, t.attachments, t.status, t.failure,
-                t.at, t.entry, t.reply_to
+                t.at, t.entry, t.reply_to, t.edited_at, t.reaction
          FROM dialog_timeline t
              LEFT JOIN timeline_key o ON o.key = t.operator
              LEFT JOIN timeline_key c ON c.key = t.channel
@@ -378,7 +382,7 @@ fn anchor_place(
 pub fn item_at(conn: &Connection, place: i64) -> Result<Option<TimelineItem>, ProjectionError> {
     let mut statement = conn.prepare_cached(
         "SELECT t.place, t.kind, t.item, o.id, c.id, t.text, t.attachments, t.status, t.failure,
-                t.at, t.entry, t.reply_to, d.id, t.dialog
+                t.at, t.entry, t.reply_to, t.edited_at, t.reaction, d.id, t.dialog
          FROM dialog_timeline t
              JOIN timeline_key d ON d.key = t.dialog
              LEFT JOIN timeline_key o ON o.key = t.operator
@@ -388,9 +392,9 @@ pub fn item_at(conn: &Connection, place: i64) -> Result<Option<TimelineItem>, Pr
     let mut rows = statement.query([place])?;
     let found = match rows.next()? {
         Some(r) => {
-            let dialog = blobid::get_required(r, 12, "dialog_timeline.dialog")?;
+            let dialog = blobid::get_required(r, 14, "dialog_timeline.dialog")?;
             Some((
-                r.get::<_, i64>(13)?,
+                r.get::<_, i64>(15)?,
                 read_item(r, dialog, conn, &mut EntryTypes::default())?,
             ))
         }
@@ -466,6 +470,8 @@ fn read_item(
         delivery,
         failure: r.get(8)?,
         at: Timestamp::from_micros(r.get(9)?),
+        edited_at: r.get::<_, Option<i64>>(12)?.map(Timestamp::from_micros),
+        reaction: r.get(13)?,
     })
 }
 

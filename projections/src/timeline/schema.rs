@@ -9,7 +9,8 @@
 //!   (`LogPlace::timeline_key`), indexed by (dialog key, place) for the pages and, for
 //!   outbound messages only, by the first 8 bytes of their id for delivery updates (see
 //!   `apply::advance`); a service entry keeps its event compactly in `entry` (see `entry`);
-//!   texts are TEXT or the single-byte form of a Cyrillic text (`crate::compact`);
+//!   texts are TEXT or the single-byte form of a Cyrillic text (`crate::compact`); a client's
+//!   edit replaces a message's text and files in place, and their reaction is kept on the row;
 //! - `dialog_attachment`: (dialog key, place, index) → one attachment of a message, indexed by
 //!   (dialog key, kind) for the attachments view;
 //! - `dialog_absorbed`: (survivor key, absorbed key) for merged dialogs, transitively (a
@@ -54,7 +55,11 @@ CREATE TABLE IF NOT EXISTS dialog_timeline (
     text NOT NULL,
     -- A service entry: the timeline_event_type code, the actor (one tag byte for the row's
     -- operator), then the payload's postcard (`encode_entry`).
-    entry BLOB
+    entry BLOB,
+    -- An inbound message the client edited: when (µs); its text and files are the edit's.
+    edited_at INTEGER,
+    -- The client's reaction to the message (an emoji or the channel's reaction id).
+    reaction TEXT
 );
 CREATE INDEX IF NOT EXISTS dialog_timeline_by_dialog ON dialog_timeline (dialog);
 -- Outbound messages by the first 8 bytes of their id (time-ordered in UUIDv7), for their

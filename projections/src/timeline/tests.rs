@@ -751,3 +751,127 @@ fn a_page_around_a_time_opens_at_the_first_item_written_then() {
     );
     assert_eq!(last.newer, None, "nothing newer");
 }
+
+#[test]
+fn a_client_edit_replaces_the_text_and_files_in_place_and_reactions_are_kept_on_the_row() {
+    let channel = ChannelId::new();
+    let operator = OperatorId::new();
+    let (survivor, absorbed) = (DialogId::new(), DialogId::new());
+    let (old, question, answer) = (MessageId::new(), MessageId::new(), MessageId::new());
+    let mut log = Log {
+        project: ProjectId::new(),
+        seq: 0,
+        records: Vec::new(),
+    };
+    let connector = Actor::Connector(channel);
+    let mut photo = received(old, channel, "see the photo");
+    if let Event::MessageReceived(e) = &mut photo {
+        e.attachments = vec![file(AttachmentKind::Image, "first.jpg")];
+    }
+    log.push(absorbed, connector, photo);
+    log.push(survivor, connector, received(question, channel, "price?"));
+    log.push(
+        survivor,
+        Actor::Operator(operator),
+        queued(answer, channel, MessageAuthor::Operator(operator)),
+    );
+    let merged = Event::DialogsMerged(DialogsMerged {
+        absorbed,
+        identities: vec![],
+    });
+    log.push(survivor, Actor::Operator(operator), merged);
+    // After the merge the client edits a message of the absorbed dialog, changing its file.
+    let edit = |message, text: &str, attachments| {
+        Event::MessageEdited(MessageEdited {
+            message,
+            channel,
+            external_id: "x".into(),
+            text: text.into(),
+            attachments,
+            edited_at: Timestamp::from_micros(777),
+        })
+    };
+    log.push(
+        survivor,
+        connector,
+        edit(
+            old,
+            "see the photos",
+            vec![
+                file(AttachmentKind::Image, "second.jpg"),
+                file(AttachmentKind::Image, "third.jpg"),
+            ],
+        ),
+    );
+    log.push(
+        survivor,
+        connector,
+        edit(question, "price, please?", vec![]),
+    );
+    // An edit of a message the timeline does not have changes nothing.
+    log.push(survivor, connector, edit(MessageId::new(), "ghost", vec![]));
+    let react = |message: Option<MessageId>, reaction: &str| {
+        Event::ReactionSet(ReactionSet {
+            message,
+            channel,
+            target_external_id: "x".into(),
+            reaction: reaction.into(),
+            reacted_at: Timestamp::from_micros(900),
+        })
+    };
+    log.push(survivor, connector, react(Some(answer), "👍"));
+    log.push(survivor, connector, react(Some(question), "🔥"));
+    log.push(survivor, connector, react(Some(question), ""));
+    log.push(survivor, connector, react(None, "😢"));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("timeline.sqlite");
+    let mut store = ProjectionStore::open(&path, TimelineProjection::default()).expect("open");
+    store.apply(log.records.clone()).expect("apply");
+    let conn = open_reader(&path).expect("reader");
+    let items = all(&conn, survivor);
+    let messages: Vec<_> = items
+        .iter()
+        .filter(|i| matches!(i.id, ItemId::Message(_)))
+        .map(|i| {
+            let files: Vec<_> = i.files.iter().map(|f| f.file_name.as_str()).collect();
+            (
+                i.id,
+                i.text.as_str(),
+                files,
+                i.edited_at,
+                i.reaction.as_deref(),
+            )
+        })
+        .collect();
+    let edited = Some(Timestamp::from_micros(777));
+    assert_eq!(
+        messages,
+        vec![
+            (ItemId::Message(answer), "answer", vec![], None, Some("👍")),
+            (
+                ItemId::Message(question),
+                "price, please?",
+                vec![],
+                edited,
+                None
+            ),
+            (
+                ItemId::Message(old),
+                "see the photos",
+                vec!["second.jpg", "third.jpg"],
+                edited,
+                None
+            ),
+        ]
+    );
+    assert_eq!(items.len(), 4, "no item added by an edit or a reaction");
+    // The files' tab (newest first) shows the edit's files, not the replaced one.
+    let images = attachments(&conn, survivor, &[AttachmentKind::Image], None, 10).expect("page");
+    let names: Vec<_> = images
+        .items
+        .iter()
+        .map(|i| i.attachment.file_name.as_str())
+        .collect();
+    assert_eq!(names, ["third.jpg", "second.jpg"]);
+}

@@ -153,6 +153,11 @@ pub struct Item {
     pub failure: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
+    /// When the client edited the message (`text` and `files` are the edit's); `null` if never.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub edited_at: Option<Timestamp>,
+    /// The client's reaction to the message (an emoji, or the channel's id of a reaction).
+    pub reaction: Option<String>,
 }
 
 fn author(actor: Actor) -> String {
@@ -206,6 +211,8 @@ impl From<TimelineItem> for Item {
             }),
             failure: item.failure,
             at: item.at,
+            edited_at: item.edited_at,
+            reaction: item.reaction,
         }
     }
 }
