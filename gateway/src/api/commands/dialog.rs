@@ -129,7 +129,7 @@ pub enum DialogAction {
 impl DialogAction {
     /// The domain command; ids it creates derive from the command id (see
     /// [`crate::api::idempotency`]).
-    fn into_command(self, id: CommandId) -> DialogCommand {
+    pub(crate) fn into_command(self, id: CommandId) -> DialogCommand {
         use DialogAction as A;
         use DialogCommand as C;
         match self {
