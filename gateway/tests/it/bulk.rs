@@ -14,19 +14,21 @@ use std::time::{Duration, Instant};
 
 const ROOT: &str = "root-token-of-the-bulk-test";
 
-/// `serve` on `data` with the root token and extra environment.
-fn start(dir: &Path, data: &Path, env: &[(&str, &str)]) -> (Running, SocketAddr) {
+/// `serve` on `data` with the root token, extra arguments and extra environment.
+fn start(dir: &Path, data: &Path, args: &[&str], env: &[(&str, &str)]) -> (Running, SocketAddr) {
     let mut command = bin();
     command
         .current_dir(dir)
         .env("SWITCHBOARD_ROOT_TOKEN", ROOT)
         .args(["serve", "--data"])
         .arg(data)
+        .args(args)
         .args(["--listen", "127.0.0.1:0"]);
     for (name, value) in env {
         command.env(name, value);
     }
-    let mut server = Running::spawn(&mut command, dir.join("serve.stderr"));
+    let name = data.file_name().unwrap().to_string_lossy();
+    let mut server = Running::spawn(&mut command, dir.join(format!("{name}.stderr")));
     let first = server.next_line();
     let addr = first
         .strip_prefix("listening on ")
@@ -131,7 +133,7 @@ fn bulk(api: &Api, token: &str, body: Value) -> (u16, Value) {
 fn bulk_actions_by_ids_and_by_filter_confirm_count_and_skip_what_the_caller_may_not_change() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (_server, addr) = start(dir.path(), &data, &[]);
+    let (_server, addr) = start(dir.path(), &data, &[], &[]);
     let api = Api { addr };
     let Team {
         admin,
@@ -410,26 +412,12 @@ async fn a_bulk_job_killed_mid_way_finishes_after_a_restart_changing_every_dialo
     let data = dir.path().join("data");
     // A pause after each dialog, so that the job is caught mid-way.
     let slow = [("SWITCHBOARD_BULK_PAUSE_MS", "10")];
-    let (mut server, addr) = start(dir.path(), &data, &slow);
+    let (mut server, addr) = start(dir.path(), &data, &[], &slow);
     let api = Api { addr };
     let Team {
         admin, operator, ..
     } = team(&api);
-    let tag = api.ok(
-        &admin,
-        "POST",
-        "/v1/project/actions",
-        Some(json!({"action": "define_tag", "name": "campaign", "color": "#0000ff"})),
-    );
-    let (dialogs, seq) = register(&api, &admin, DIALOGS, 0);
-    let definitions = api.ok(
-        &admin,
-        "GET",
-        &format!("/v1/project?min_seq={}", tag["seq"]),
-        None,
-    );
-    let campaign = definitions["tags"][0]["tag"].as_str().unwrap().to_owned();
-    api.ok(&admin, "GET", &format!("/v1/dialogs?min_seq={seq}"), None);
+    let (campaign, dialogs) = campaign(&api, &admin, DIALOGS);
 
     // The owner's live stream reports the job's progress; the operator's does not.
     let bearer = |token: &str| vec![("authorization", format!("Bearer {token}"))];
@@ -485,7 +473,7 @@ async fn a_bulk_job_killed_mid_way_finishes_after_a_restart_changing_every_dialo
     );
 
     // Restarted: the job goes on where it stopped and ends.
-    let (server, addr) = start(dir.path(), &data, &[]);
+    let (server, addr) = start(dir.path(), &data, &[], &[]);
     let api = Api { addr };
     let admin = api.login("ada@bulk.test", "correct horse battery")["token"]
         .as_str()
@@ -499,11 +487,79 @@ async fn a_bulk_job_killed_mid_way_finishes_after_a_restart_changing_every_dialo
     assert_eq!(finished["failed"], 0, "{finished}");
 
     // Every dialog was changed exactly once, by this job.
-    for dialog in &dialogs {
-        let events = events_of(&api, &admin, dialog);
+    changed_once_by(&api, &admin, &dialogs, &job);
+    drop(server);
+}
+
+/// A tag and `n` dialogs to put it on; the tag's id.
+fn campaign(api: &Api, admin: &str, n: usize) -> (String, Vec<String>) {
+    let tag = api.ok(
+        admin,
+        "POST",
+        "/v1/project/actions",
+        Some(json!({"action": "define_tag", "name": "campaign", "color": "#0000ff"})),
+    );
+    let (dialogs, seq) = register(api, admin, n, 0);
+    let definitions = api.ok(
+        admin,
+        "GET",
+        &format!("/v1/project?min_seq={}", tag["seq"]),
+        None,
+    );
+    api.ok(admin, "GET", &format!("/v1/dialogs?min_seq={seq}"), None);
+    let tag = definitions["tags"][0]["tag"].as_str().unwrap().to_owned();
+    (tag, dialogs)
+}
+
+/// Every dialog carries exactly one `tags.added`, appended by `job`.
+fn changed_once_by(api: &Api, admin: &str, dialogs: &[String], job: &str) {
+    for dialog in dialogs {
+        let events = events_of(api, admin, dialog);
         let added = of_type(&events, "tags.added");
         assert_eq!(added.len(), 1, "{dialog}: {events:?}");
-        assert_eq!(added[0]["correlation_id"], job.as_str(), "{:?}", added[0]);
+        assert_eq!(added[0]["correlation_id"], job, "{:?}", added[0]);
     }
-    drop(server);
+}
+
+#[test]
+fn with_nats_a_job_of_a_killed_node_is_finished_by_the_other_node_once() {
+    const DIALOGS: usize = 300;
+    let nats = switchboard_tests::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = nats.url();
+    let on_nats = ["--nats", url.as_str()];
+    let slow = [("SWITCHBOARD_BULK_PAUSE_MS", "10")];
+    let (mut one, a) = start(dir.path(), &dir.path().join("one"), &on_nats, &slow);
+    let (_two, b) = start(dir.path(), &dir.path().join("two"), &on_nats, &slow);
+    let (api_one, api_two) = (Api { addr: a }, Api { addr: b });
+    let Team { admin, .. } = team(&api_one);
+    let (tag, dialogs) = campaign(&api_one, &admin, DIALOGS);
+
+    let request = json!({"action": {"action": "add_tags", "tags": [tag]}, "filter": {"all": []},
+                         "confirm": {"action": "add_tags", "count": DIALOGS}});
+    let (status, started) = bulk(&api_one, &admin, request);
+    assert_eq!(status, 202, "{started}");
+    let job = started["job"].as_str().unwrap().to_owned();
+    // Node two reads the job from the shared store while node one runs it.
+    let admin_two = api_two.login("ada@bulk.test", "correct horse battery")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = job_until(&api_two, &admin_two, &job, |view| {
+        view["done"].as_u64().unwrap() >= 100
+    });
+    one.child.kill().unwrap();
+    one.child.wait().unwrap();
+    assert!(
+        before["done"].as_u64().unwrap() < DIALOGS as u64,
+        "{before}"
+    );
+
+    // Node two takes the job over once node one's lease has run out, and ends it.
+    let finished = job_until(&api_two, &admin_two, &job, |view| view["state"] == "done");
+    assert_eq!(finished["done"], DIALOGS, "{finished}");
+    assert_eq!(finished["changed"], DIALOGS, "{finished}");
+    assert_eq!(finished["unchanged"], 0, "{finished}");
+    assert_eq!(finished["failed"], 0, "{finished}");
+    changed_once_by(&api_two, &admin_two, &dialogs, &job);
 }
