@@ -70,7 +70,7 @@ pub struct BulkRequest {
     /// An F6.2 action: `mark_read`, `mark_unread`, `close`, `assign` (reassign), `block`,
     /// `unblock`, `delete`, `join_lists`, `leave_lists`, `add_tags`, `remove_tags`,
     /// `join_folders`, `leave_folders`, in the form `POST /v1/dialogs/{dialog}/actions` takes.
-    pub action: serde_json::Value,
+    pub action: DialogAction,
     /// The dialogs, by id (at most what a 1 MiB body holds).
     #[schema(value_type = Option<Vec<uuid::Uuid>>)]
     pub dialog_ids: Option<Vec<String>>,
@@ -155,27 +155,14 @@ impl JobView {
     }
 }
 
-/// The F6.2 action of a request, and whether it is destructive (F6.3).
-fn bulk_action(value: serde_json::Value) -> Result<(DialogAction, String, bool), AppError> {
-    let name = value
-        .get("action")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let action: DialogAction = serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        AppError::BadRequest {
-            code: "invalid",
-            message: error.inner().to_string(),
-            field: Some(if path == "." {
-                "action".to_owned()
-            } else {
-                format!("action.{path}")
-            }),
-        }
-    })?;
+/// The name of an F6.2 action and whether it is destructive (F6.3); other actions are refused.
+fn bulk_action(action: &DialogAction) -> Result<(String, bool), AppError> {
+    let name = serde_json::to_value(action)
+        .ok()
+        .and_then(|value| value.get("action")?.as_str().map(str::to_owned))
+        .unwrap_or_default();
     use DialogAction as A;
-    let destructive = match &action {
+    let destructive = match action {
         A::Close | A::Block | A::Delete => true,
         A::MarkRead
         | A::MarkUnread
@@ -194,7 +181,7 @@ fn bulk_action(value: serde_json::Value) -> Result<(DialogAction, String, bool),
             ));
         }
     };
-    Ok((action, name, destructive))
+    Ok((name, destructive))
 }
 
 /// Runs an action on many dialogs (F6).
@@ -226,8 +213,8 @@ pub async fn bulk(
     _: MinSeq,
     Json(request): Json<BulkRequest>,
 ) -> Result<Response, AppError> {
-    let action_json = request.action.clone();
-    let (action, name, destructive) = bulk_action(request.action)?;
+    let action = request.action;
+    let (name, destructive) = bulk_action(&action)?;
     let by_filter = request.filter.is_some();
     let readers = state.readers(Kind::Dialogs)?;
     let (selection, refused) = match (request.dialog_ids, request.filter) {
@@ -337,7 +324,8 @@ pub async fn bulk(
             id: id.0,
             project: caller.project,
             owner: caller.operator,
-            action: action_json,
+            action: serde_json::to_value(&action)
+                .map_err(|e| AppError::Internal(format!("the action does not serialise: {e}")))?,
             total: count,
             seq: selection.seq,
             chunks: 0,
