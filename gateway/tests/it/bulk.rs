@@ -129,6 +129,13 @@ fn bulk(api: &Api, token: &str, body: Value) -> (u16, Value) {
     api.call(token, "POST", "/v1/bulk", Some(body))
 }
 
+/// `POST /v1/bulk` with an `Idempotency-Key`: status, head (lower-cased), body.
+fn keyed_bulk(addr: SocketAddr, token: &str, key: &str, body: &Value) -> (u16, String, Value) {
+    let auth = format!("Bearer {token}");
+    let headers = [("Authorization", auth.as_str()), ("Idempotency-Key", key)];
+    crate::operator_api::exchange(addr, "POST", "/v1/bulk", &headers, Some(body))
+}
+
 #[test]
 fn bulk_actions_by_ids_and_by_filter_confirm_count_and_skip_what_the_caller_may_not_change() {
     let dir = tempfile::tempdir().unwrap();
@@ -295,17 +302,10 @@ fn bulk_actions_by_ids_and_by_filter_confirm_count_and_skip_what_the_caller_may_
     // The idempotency key: a retry answers as the first did and changes nothing more.
     let close = json!({"action": {"action": "close"}, "dialog_ids": [dialogs[0], dialogs[1]],
                        "confirm": {"action": "close", "count": 2}});
-    let key = [
-        ("Authorization", format!("Bearer {operator}")),
-        ("Idempotency-Key", "close-two".to_owned()),
-    ];
-    let headers: Vec<(&str, &str)> = key.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let (status, _, first) =
-        crate::operator_api::exchange(addr, "POST", "/v1/bulk", &headers, Some(&close));
+    let (status, _, first) = keyed_bulk(addr, &operator, "close-two", &close);
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["changed"], 2, "{first}");
-    let (status, head, again) =
-        crate::operator_api::exchange(addr, "POST", "/v1/bulk", &headers, Some(&close));
+    let (status, head, again) = keyed_bulk(addr, &operator, "close-two", &close);
     assert_eq!(status, 200, "{again}");
     assert_eq!(again, first);
     assert!(head.contains("idempotent-replayed: true"), "{head}");
@@ -428,7 +428,7 @@ async fn a_bulk_job_killed_mid_way_finishes_after_a_restart_changing_every_dialo
     let action = json!({"action": "add_tags", "tags": [campaign]});
     let request = json!({"action": action, "filter": {"all": []},
                          "confirm": {"action": "add_tags", "count": DIALOGS}});
-    let (status, started) = bulk(&api, &admin, request);
+    let (status, _, started) = keyed_bulk(addr, &admin, "campaign-job", &request);
     assert_eq!(status, 202, "{started}");
     let job = started["job"].as_str().unwrap().to_owned();
     assert_eq!(started["total"], DIALOGS);
@@ -479,6 +479,15 @@ async fn a_bulk_job_killed_mid_way_finishes_after_a_restart_changing_every_dialo
         .as_str()
         .unwrap()
         .to_owned();
+    // The request retried with its key after the restart (no answer kept in memory now)
+    // answers the same job; it starts no second one.
+    let (status, head, retried) = keyed_bulk(addr, &admin, "campaign-job", &request);
+    assert_eq!(status, 202, "{retried}");
+    assert_eq!(retried["job"], job.as_str(), "{retried}");
+    assert!(
+        !head.contains("idempotent-replayed"),
+        "the store answered it: {head}"
+    );
     let finished = job_until(&api, &admin, &job, |view| view["state"] == "done");
     assert_eq!(finished["done"], DIALOGS, "{finished}");
     assert_eq!(finished["changed"], DIALOGS, "{finished}");
