@@ -298,6 +298,14 @@ impl Jobs {
         });
     }
 
+    /// This node's lease from now.
+    fn lease(&self) -> Lease {
+        Lease {
+            node: self.inner.node,
+            until_ms: now_ms() + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
     /// Whether this node may run the job: no other node holds a live lease on it (in a store
     /// this process holds alone, a lease not its own is a dead process's).
     fn may_take(&self, record: &JobRecord) -> bool {
@@ -316,9 +324,12 @@ impl Jobs {
             let Some((bytes, _)) = self.inner.store.get(&key).await? else {
                 continue;
             };
-            let record: JobRecord = decode(&key, &bytes)?;
-            if record.state == JobState::Running && self.may_take(&record) {
-                self.spawn(record.id);
+            match decode::<JobRecord>(&key, &bytes) {
+                Ok(record) if record.state == JobState::Running && self.may_take(&record) => {
+                    self.spawn(record.id);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "bulk: a job record cannot be read"),
             }
         }
         Ok(())
@@ -347,19 +358,16 @@ impl Jobs {
         let mut chunks = 0u32;
         for (n, chunk) in selection.chunks(CHUNK).enumerate() {
             let n = u32::try_from(n).unwrap_or(u32::MAX);
-            // A chunk left by an earlier attempt holds the same ids (the same frozen list).
+            // Over a chunk an earlier attempt left (its selection may have been another).
             self.inner
                 .store
-                .create(&chunk_key(id, n), encode(&chunk)?)
+                .put(&chunk_key(id, n), encode(&chunk)?)
                 .await?;
             chunks = n + 1;
         }
         let record = JobRecord {
             chunks,
-            lease: Some(Lease {
-                node: self.inner.node,
-                until_ms: now_ms() + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX),
-            }),
+            lease: Some(self.lease()),
             ..record
         };
         if !self
@@ -478,10 +486,7 @@ impl Jobs {
         revision: u64,
     ) -> Result<Option<u64>, StoreError> {
         if record.state == JobState::Running {
-            record.lease = Some(Lease {
-                node: self.inner.node,
-                until_ms: now_ms() + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX),
-            });
+            record.lease = Some(self.lease());
         }
         let saved = self
             .inner

@@ -66,29 +66,16 @@ impl JobStore {
 
     /// Opens the bucket, creating it when missing.
     pub async fn open_kv(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
-        let jetstream = async_nats::jetstream::new(client);
-        let store = match jetstream.get_key_value(JOBS_BUCKET).await {
-            Ok(store) => store,
-            Err(_) => {
-                let created = jetstream
-                    .create_key_value(kv::Config {
-                        bucket: JOBS_BUCKET.to_owned(),
-                        description: "Switchboard bulk jobs".into(),
-                        history: 1,
-                        num_replicas: replicas.max(1),
-                        ..Default::default()
-                    })
-                    .await;
-                match created {
-                    Ok(store) => store,
-                    // Another node may have created it meanwhile.
-                    Err(e) => jetstream
-                        .get_key_value(JOBS_BUCKET)
-                        .await
-                        .map_err(|_| storage("cannot create the job bucket", e))?,
-                }
-            }
+        let config = kv::Config {
+            bucket: JOBS_BUCKET.to_owned(),
+            description: "Switchboard bulk jobs".into(),
+            history: 1,
+            num_replicas: replicas.max(1),
+            ..Default::default()
         };
+        let store = crate::backend::open_bucket(client, config)
+            .await
+            .map_err(StoreError)?;
         Ok(JobStore::Kv(Arc::new(store)))
     }
 
@@ -128,6 +115,29 @@ impl JobStore {
                 Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(false),
                 Err(e) => Err(storage("cannot store a job value", e)),
             },
+        }
+    }
+
+    /// Stores `value` under `key`, over any value it had.
+    pub async fn put(&self, key: &str, value: Bytes) -> Result<(), StoreError> {
+        match self {
+            JobStore::Sqlite(conn) => {
+                let key = key.to_owned();
+                Self::blocking(conn, move |conn| {
+                    conn.execute(
+                        "INSERT INTO job_value (key, value, revision) VALUES (?1, ?2, 1)
+                         ON CONFLICT (key) DO UPDATE SET value = ?2, revision = revision + 1",
+                        params![key, &value[..]],
+                    )
+                    .map(|_| ())
+                })
+                .await
+            }
+            JobStore::Kv(store) => store
+                .put(key, value)
+                .await
+                .map(|_| ())
+                .map_err(|e| storage("cannot store a job value", e)),
         }
     }
 
