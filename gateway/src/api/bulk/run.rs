@@ -5,14 +5,17 @@
 //!
 //! A job ([`Jobs`]) keeps its record in the [`JobStore`]: the action, the owner, the selection
 //! frozen at a log sequence (written in chunks before the record) and its progress, saved every
-//! [`CHECKPOINT_EVERY`] dialogs (or [`SAVE_AFTER`]) with compare-and-set. The node running a job holds a lease in
-//! the record, renewed at each save; every node looks for jobs to take over every
-//! [`SCAN_EVERY`] (a job without a lease, or whose lease ran out), so one node runs a job at a
-//! time and a job of a node that died goes on elsewhere, or here after a restart. What a crash
-//! left unsaved (at most the dialogs after the last save) is run again: the log answers those
-//! commands as duplicates, and a command the domain finds nothing to do for is looked up among
-//! the dialog's events since the frozen sequence by its command id, so it is counted as changed
-//! when this job changed it before the crash.
+//! [`CHECKPOINT_EVERY`] dialogs (or [`SAVE_AFTER`]) with compare-and-set. The node running a
+//! job holds a lease in the record, renewed at each save; every node looks for jobs to take
+//! over every [`SCAN_EVERY`] (a job without a lease, or whose lease ran out), so one node runs
+//! a job at a time and a job of a node that died goes on elsewhere, or here after a restart.
+//! What a crash left unsaved (at most the dialogs after the last save) is run again: the log
+//! answers those commands as duplicates, and a command the domain finds nothing to do for is
+//! looked up among the dialog's events since the frozen sequence by its command id, so it is
+//! counted as changed when this job changed it before the crash.
+//!
+//! Every job stays in the store once done (`GET /v1/jobs/{job}` answers it), and a scan reads
+//! each record: an index of the running ones is the next step when jobs number thousands.
 //!
 //! `SWITCHBOARD_BULK_PAUSE_MS` (for tests that must catch a job mid-way; harmless elsewhere: it
 //! only slows jobs down) runs a job's dialogs one at a time with that pause after each.
