@@ -147,6 +147,12 @@ fn bulk_actions_by_ids_and_by_filter_confirm_count_and_skip_what_the_caller_may_
         operator,
         operator_id,
     } = team(&api);
+    api.ok(
+        &admin,
+        "POST",
+        "/v1/project/actions",
+        Some(json!({"action": "create_folder", "name": "Leads"})),
+    );
     let tag = api.ok(
         &admin,
         "POST",
@@ -160,6 +166,10 @@ fn bulk_actions_by_ids_and_by_filter_confirm_count_and_skip_what_the_caller_may_
         None,
     );
     let vip = definitions["tags"][0]["tag"].as_str().unwrap().to_owned();
+    let leads = definitions["folders"][0]["folder"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // 12 dialogs: 4 the operator's, 4 the admin's, 4 free.
     let (dialogs, _) = register(&api, &admin, 12, 0);
@@ -212,6 +222,35 @@ fn bulk_actions_by_ids_and_by_filter_confirm_count_and_skip_what_the_caller_may_
     );
     assert_eq!(dry_mine["selected"], mine.len(), "{dry_mine}");
     assert_eq!(mine.len(), 4);
+    // A folder, as the list takes it: 3 dialogs in it, one of them the admin's.
+    for dialog in [&dialogs[1], &dialogs[5], &dialogs[9]] {
+        seq = api.ok(
+            &admin,
+            "POST",
+            &format!("/v1/dialogs/{dialog}/actions"),
+            Some(json!({"action": "join_folders", "folders": [leads]})),
+        )["seq"]
+            .as_u64()
+            .unwrap();
+    }
+    let in_folder = list_all(&api, &operator, json!({"folder": leads}), seq);
+    assert_eq!(
+        in_folder.len(),
+        2,
+        "the admin's is not the operator's to see"
+    );
+    let (_, dry_folder) = bulk(
+        &api,
+        &operator,
+        json!({"action": add_vip, "filter": everything, "folder": leads, "dry_run": true}),
+    );
+    assert_eq!(dry_folder["selected"], in_folder.len(), "{dry_folder}");
+    let (_, dry_all) = bulk(
+        &api,
+        &admin,
+        json!({"action": add_vip, "filter": everything, "folder": leads, "dry_run": true}),
+    );
+    assert_eq!(dry_all["selected"], 3, "{dry_all}");
     // The dry run changed nothing.
     assert!(of_type(&events_of(&api, &admin, &dialogs[0]), "tags.added").is_empty());
 
