@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use switchboard_gateway::api::bulk::store::{JOBS_FILE, JobStore};
 
 const ROOT: &str = "root-token-of-the-bulk-test";
 
@@ -536,6 +537,10 @@ async fn a_bulk_job_killed_mid_way_finishes_after_a_restart_changing_every_dialo
 
     // Every dialog was changed exactly once, by this job.
     changed_once_by(&api, &admin, &dialogs, &job);
+    // No node looks for it any more: its running mark is gone from the store.
+    let store = JobStore::open_sqlite(&data.join(JOBS_FILE)).unwrap();
+    assert_eq!(store.keys("running.").await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.keys("job.").await.unwrap().len(), 1);
     drop(server);
 }
 

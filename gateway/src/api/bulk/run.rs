@@ -14,8 +14,8 @@
 //! looked up among the dialog's events since the frozen sequence by its command id, so it is
 //! counted as changed when this job changed it before the crash.
 //!
-//! Every job stays in the store once done (`GET /v1/jobs/{job}` answers it), and a scan reads
-//! each record: an index of the running ones is the next step when jobs number thousands.
+//! Every job stays in the store once done (`GET /v1/jobs/{job}` answers it); a scan reads only
+//! the records of the jobs marked running.
 //!
 //! `SWITCHBOARD_BULK_PAUSE_MS` (for tests that must catch a job mid-way; harmless elsewhere: it
 //! only slows jobs down) runs a job's dialogs one at a time with that pause after each.
@@ -114,6 +114,10 @@ pub struct JobRecord {
 
 fn record_key(id: Uuid) -> String {
     format!("job.{}", id.simple())
+}
+
+fn running_key(id: Uuid) -> String {
+    format!("running.{}", id.simple())
 }
 
 fn chunk_key(id: Uuid, n: u32) -> String {
@@ -323,13 +327,25 @@ impl Jobs {
     }
 
     async fn scan(&self) -> Result<(), StoreError> {
-        for key in self.inner.store.keys("job.").await? {
+        for running in self.inner.store.keys("running.").await? {
+            let Some(id) = running
+                .strip_prefix("running.")
+                .and_then(|id| Uuid::parse_str(id).ok())
+            else {
+                continue;
+            };
+            let key = record_key(id);
             let Some((bytes, _)) = self.inner.store.get(&key).await? else {
+                // A job whose creation stopped before its record: nothing to run.
                 continue;
             };
             match decode::<JobRecord>(&key, &bytes) {
                 Ok(record) if record.state == JobState::Running && self.may_take(&record) => {
                     self.spawn(record.id);
+                }
+                // Done, and the mark outlived it (a crash between the two writes).
+                Ok(record) if record.state == JobState::Done => {
+                    self.inner.store.delete(&running).await?;
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "bulk: a job record cannot be read"),
@@ -373,6 +389,7 @@ impl Jobs {
             lease: Some(self.lease()),
             ..record
         };
+        self.inner.store.put(&running_key(id), Bytes::new()).await?;
         if !self
             .inner
             .store
@@ -498,6 +515,9 @@ impl Jobs {
             .await?;
         if saved.is_some() {
             let _ = self.inner.progress.send(Arc::new(record.clone()));
+            if record.state == JobState::Done {
+                self.inner.store.delete(&running_key(record.id)).await?;
+            }
         }
         Ok(saved)
     }

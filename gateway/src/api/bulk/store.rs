@@ -4,7 +4,8 @@
 //!
 //! Keys: `job.<id>` → the job's record (`super::JobRecord`), changed with compare-and-set on
 //! its revision (progress and the runner's lease); `selection.<id>.<n>` → the `n`th chunk of
-//! the job's frozen selection, written once before the record.
+//! the job's frozen selection, written before the record; `running.<id>` → nothing: the job is
+//! not done (what a node's scan for jobs to take reads, instead of every job ever run).
 
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
 use bytes::Bytes;
@@ -138,6 +139,24 @@ impl JobStore {
                 .await
                 .map(|_| ())
                 .map_err(|e| storage("cannot store a job value", e)),
+        }
+    }
+
+    /// Removes `key` (nothing when it is not there).
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self {
+            JobStore::Sqlite(conn) => {
+                let key = key.to_owned();
+                Self::blocking(conn, move |conn| {
+                    conn.execute("DELETE FROM job_value WHERE key = ?1", [key])
+                        .map(|_| ())
+                })
+                .await
+            }
+            JobStore::Kv(store) => store
+                .delete(key)
+                .await
+                .map_err(|e| storage("cannot delete a job value", e)),
         }
     }
 
