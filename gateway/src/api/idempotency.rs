@@ -58,9 +58,7 @@ impl CommandId {
         hasher.update([n]);
         uuid_from(&hasher.finalize())
     }
-}
 
-impl CommandId {
     /// The command id of this bulk request's (or job's) command on one dialog: the same for
     /// every run of the bulk, so a repeat is the log's duplicate.
     pub fn for_dialog(self, dialog: switchboard_schemas::DialogId) -> CommandId {

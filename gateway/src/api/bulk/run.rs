@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchboard_core::service::{CommandError, CommandMeta, CommandService};
 use switchboard_core::{AnyLog, EventLog, Subject, SubjectFilter};
-use switchboard_schemas::{Actor, DialogId, OperatorId, ProjectId, Timestamp, decode_batch};
+use switchboard_schemas::{DialogId, OperatorId, ProjectId, Timestamp, decode_batch};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -172,9 +172,8 @@ impl Runner {
     ) -> Outcome {
         let id = bulk.for_dialog(dialog);
         let meta = CommandMeta {
-            command_id: id.0,
-            actor: Actor::Operator(owner),
             correlation_id: Some(bulk.0),
+            ..id.meta(owner)
         };
         let answer = self
             .commands
