@@ -109,3 +109,23 @@ pub async fn open_log(location: &LogLocation, access: LogUse) -> Result<AnyLog, 
         }
     }
 }
+
+/// The JetStream key-value bucket `config.bucket`, created with `config` when missing (another
+/// node may create it meanwhile: it is then looked up again). Errors say what failed.
+pub async fn open_bucket(
+    client: async_nats::Client,
+    config: async_nats::jetstream::kv::Config,
+) -> Result<async_nats::jetstream::kv::Store, String> {
+    let jetstream = async_nats::jetstream::new(client);
+    if let Ok(store) = jetstream.get_key_value(&config.bucket).await {
+        return Ok(store);
+    }
+    let bucket = config.bucket.clone();
+    match jetstream.create_key_value(config).await {
+        Ok(store) => Ok(store),
+        Err(e) => jetstream
+            .get_key_value(&bucket)
+            .await
+            .map_err(|_| format!("cannot create the bucket {bucket}: {e}")),
+    }
+}

@@ -171,6 +171,8 @@ pub enum CliError {
     Demo(String),
     #[error("credential store: {0}")]
     Credentials(crate::credentials::CredentialError),
+    #[error("{0}")]
+    Jobs(String),
     #[error("read models: {0}")]
     ReadModels(#[from] crate::readmodels::ReadModelError),
     #[error("{count} read model(s) differ from a rebuild from the log")]
@@ -261,6 +263,9 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         crate::serve::open_credentials(&args.data, &location, usize::from(args.replicas))
             .await
             .map_err(CliError::Credentials)?;
+    let jobs = crate::serve::open_jobs(&args.data, &location, usize::from(args.replicas))
+        .await
+        .map_err(|error| CliError::Jobs(error.to_string()))?;
     let demo = if args.demo {
         crate::demo::fill(&log, &credentials)
             .await
@@ -295,7 +300,8 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         listener,
         crate::api::AppState::new(log)
             .with_read_models(Arc::clone(&models))
-            .with_credentials(credentials),
+            .with_credentials(credentials)
+            .with_jobs(jobs),
         crate::serve::shutdown_signal(),
     )
     .await;

@@ -82,6 +82,25 @@ pub async fn open_credentials(
     Ok((store, RootNotice(root)))
 }
 
+/// Opens the bulk job store `serve` uses: a SQLite file in the data directory beside the
+/// embedded log, or a key-value bucket on the JetStream server every node shares.
+pub async fn open_jobs(
+    data: &Path,
+    location: &LogLocation,
+    replicas: usize,
+) -> Result<crate::api::bulk::store::JobStore, crate::api::bulk::store::StoreError> {
+    use crate::api::bulk::store::{JOBS_FILE, JobStore, StoreError};
+    match location {
+        LogLocation::Embedded { .. } => JobStore::open_sqlite(&data.join(JOBS_FILE)),
+        LogLocation::JetStream { url } => {
+            let client = async_nats::connect(url.as_str())
+                .await
+                .map_err(|e| StoreError(format!("cannot connect to {url}: {e}")))?;
+            JobStore::open_kv(client, replicas).await
+        }
+    }
+}
+
 /// What `serve` says about the root token once it listens.
 #[derive(Debug)]
 pub struct RootNotice(RootTokenOrigin);

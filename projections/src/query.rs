@@ -105,6 +105,79 @@ pub fn list(
     list_dialogs(dialogs, &query)
 }
 
+/// Every dialog of a list as the caller sees it (F6.1: all that match, not one page), read
+/// page by page inside one read transaction: one snapshot of the read model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// In the list's order.
+    pub dialogs: Vec<DialogId>,
+    /// The log sequence the read model had applied in that snapshot: the selection is the
+    /// list as of this sequence.
+    pub seq: u64,
+}
+
+/// The whole list `query` describes (its `after` and `limit` are ignored) as [`list`] answers
+/// it page by page, in one snapshot; `None` when it holds more than `max` dialogs.
+pub fn select_every(
+    dialogs: &Connection,
+    caller: &QueryCaller,
+    mut query: ListQuery,
+    max: usize,
+) -> Result<Option<Selection>, ProjectionError> {
+    let snapshot = dialogs.unchecked_transaction()?;
+    let seq = crate::runtime::read_checkpoint(&snapshot, "dialogs")?.seq;
+    query.after = None;
+    query.limit = crate::dialogs::MAX_PAGE;
+    let mut selected = Vec::new();
+    loop {
+        let page = list(&snapshot, caller, query.clone())?;
+        selected.extend(page.rows.iter().map(|row| row.row.dialog));
+        if selected.len() > max {
+            return Ok(None);
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    snapshot.finish()?;
+    Ok(Some(Selection {
+        dialogs: selected,
+        seq,
+    }))
+}
+
+/// Of `dialogs` (each once, in the given order), the ones the caller may see, in one snapshot;
+/// the second part is how many they may not (unknown, deleted, merged, another operator's).
+pub fn select_visible(
+    dialogs: &Connection,
+    caller: &QueryCaller,
+    given: &[DialogId],
+) -> Result<(Selection, usize), ProjectionError> {
+    let snapshot = dialogs.unchecked_transaction()?;
+    let seq = crate::runtime::read_checkpoint(&snapshot, "dialogs")?.seq;
+    let mut seen = std::collections::HashSet::with_capacity(given.len());
+    let mut visible = Vec::with_capacity(given.len());
+    let mut refused = 0;
+    for &dialog in given {
+        if !seen.insert(dialog) {
+            continue;
+        }
+        match access(&snapshot, caller, dialog)? {
+            Access::Visible => visible.push(dialog),
+            _ => refused += 1,
+        }
+    }
+    snapshot.finish()?;
+    Ok((
+        Selection {
+            dialogs: visible,
+            seq,
+        },
+        refused,
+    ))
+}
+
 /// One dialog's list row, if the caller may see it.
 pub fn row(
     dialogs: &Connection,

@@ -17,6 +17,12 @@ pub fn may_access_dialog(role: Role, operator: OperatorId, assignee: Option<Oper
     }
 }
 
+/// F6: a bulk job is seen (its progress, on the live stream too) by the operator who started
+/// it and by the project's admins, as a dialog assigned to its owner would be.
+pub fn may_see_job(role: Role, operator: OperatorId, owner: OperatorId) -> bool {
+    may_access_dialog(role, operator, Some(owner))
+}
+
 /// The caller of a command, resolved against the project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {

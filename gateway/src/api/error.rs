@@ -204,6 +204,12 @@ impl From<LogError> for AppError {
 
 /// A read model's failure: a query that waited too long is `Lagging`, a model that stopped is
 /// `Unavailable` (a new generation replaces it), everything else is a 500.
+impl From<super::bulk::store::StoreError> for AppError {
+    fn from(error: super::bulk::store::StoreError) -> Self {
+        AppError::Unavailable(error.to_string())
+    }
+}
+
 impl From<ProjectionError> for AppError {
     fn from(error: ProjectionError) -> Self {
         match error {

@@ -58,6 +58,16 @@ impl CommandId {
         hasher.update([n]);
         uuid_from(&hasher.finalize())
     }
+
+    /// The command id of this bulk request's (or job's) command on one dialog: the same for
+    /// every run of the bulk, so a repeat is the log's duplicate.
+    pub fn for_dialog(self, dialog: switchboard_schemas::DialogId) -> CommandId {
+        let mut hasher = Sha256::new();
+        hasher.update(b"switchboard bulk v1\0");
+        hasher.update(self.0.as_bytes());
+        hasher.update(dialog.as_uuid().as_bytes());
+        CommandId(uuid_from(&hasher.finalize()))
+    }
 }
 
 fn uuid_from(digest: &[u8]) -> Uuid {

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod bulk;
 pub mod caller;
 pub mod commands;
 pub mod consistency;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub credentials: Option<CredentialStore>,
     /// The first answers of keyed requests, replayed to their retries.
     pub answers: idempotency::Answers,
+    /// Bulk jobs (none: bulk actions too large to run in the request answer 503).
+    pub jobs: Option<bulk::run::Jobs>,
 }
 
 impl AppState {
@@ -64,7 +67,22 @@ impl AppState {
             live: None,
             credentials: None,
             answers: idempotency::Answers::default(),
+            jobs: None,
         }
+    }
+
+    /// Runs bulk jobs kept in `store` (and goes on with the ones it holds).
+    pub fn with_jobs(mut self, store: bulk::store::JobStore) -> Self {
+        let jobs = bulk::run::Jobs::new(
+            store,
+            bulk::run::Runner {
+                commands: self.commands.clone(),
+                log: self.log.clone(),
+            },
+        );
+        jobs.start();
+        self.jobs = Some(jobs);
+        self
     }
 
     pub fn with_credentials(mut self, credentials: CredentialStore) -> Self {

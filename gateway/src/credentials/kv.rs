@@ -156,31 +156,18 @@ impl KvCredentials {
         client: async_nats::Client,
         options: KvOptions,
     ) -> Result<Self, CredentialError> {
-        let jetstream = async_nats::jetstream::new(client.clone());
-        let store = match jetstream.get_key_value(&options.bucket).await {
-            Ok(store) => store,
-            Err(_) => {
-                let created = jetstream
-                    .create_key_value(kv::Config {
-                        bucket: options.bucket.clone(),
-                        description: "Switchboard credentials and channel secrets".into(),
-                        history: 1,
-                        num_replicas: options.replicas.max(1),
-                        // Per-message TTLs (sessions), their delete markers kept a minute.
-                        limit_markers: Some(SESSION_MARKER_TTL),
-                        ..Default::default()
-                    })
-                    .await;
-                match created {
-                    Ok(store) => store,
-                    // Another node may have created it meanwhile.
-                    Err(e) => jetstream
-                        .get_key_value(&options.bucket)
-                        .await
-                        .map_err(|_| storage("cannot create the credential bucket", e))?,
-                }
-            }
+        let config = kv::Config {
+            bucket: options.bucket.clone(),
+            description: "Switchboard credentials and channel secrets".into(),
+            history: 1,
+            num_replicas: options.replicas.max(1),
+            // Per-message TTLs (sessions), their delete markers kept a minute.
+            limit_markers: Some(SESSION_MARKER_TTL),
+            ..Default::default()
         };
+        let store = crate::backend::open_bucket(client.clone(), config)
+            .await
+            .map_err(CredentialError::Storage)?;
         Ok(Self {
             client,
             store: Arc::new(store),

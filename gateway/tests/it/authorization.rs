@@ -14,6 +14,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use switchboard_core::AnyLog;
+use switchboard_gateway::api::bulk::store::JobStore;
 use switchboard_gateway::credentials::{CredentialOptions, CredentialStore, RootToken};
 use switchboard_gateway::readmodels::ReadModels;
 use switchboard_gateway::{AppState, app};
@@ -134,7 +135,17 @@ enum Expect {
     NotFound,
 }
 
-fn expected(access: &str, who: Who, on_dialog: bool) -> Expect {
+/// What a route's path is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum About {
+    Nothing,
+    /// `{dialog}`: the dialog assigned to [`Who::Assigned`] (a free one for [`Who::OnFreeDialog`]).
+    Dialog,
+    /// `{job}`: a bulk job [`Who::Assigned`] started.
+    Job,
+}
+
+fn expected(access: &str, who: Who, about: About) -> Expect {
     use Who::*;
     if access == "public" {
         return Expect::Allowed;
@@ -148,8 +159,9 @@ fn expected(access: &str, who: Who, on_dialog: bool) -> Expect {
         (_, Root) => Expect::Forbidden,
         ("admin", Admin) => Expect::Allowed,
         ("admin", _) => Expect::Forbidden,
-        ("operator", OtherOperator) if on_dialog => Expect::Hidden,
-        ("operator", OtherProject) if on_dialog => Expect::NotFound,
+        ("operator", OtherOperator) if about == About::Dialog => Expect::Hidden,
+        ("operator", OtherOperator | OnFreeDialog) if about == About::Job => Expect::Hidden,
+        ("operator", OtherProject) if about != About::Nothing => Expect::NotFound,
         ("operator", _) => Expect::Allowed,
         (other, _) => panic!("unknown access {other:?}"),
     }
@@ -210,7 +222,8 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
     let world = World {
         state: AppState::new(log)
             .with_read_models(Arc::clone(&models))
-            .with_credentials(credentials),
+            .with_credentials(credentials)
+            .with_jobs(JobStore::open_sqlite(&dir.path().join("jobs.sqlite")).unwrap()),
         _models: models,
     };
 
@@ -247,6 +260,38 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
             json!(null),
         )
         .await;
+    // A bulk job of the assigned operator: large enough to be a job (over 100 dialogs).
+    let mut many = Vec::new();
+    for n in 0..101 {
+        let phone = format!("+1555020{n:04}");
+        let created = world
+            .ok(&admin, "POST", "/v1/dialogs", json!({"phone": phone}))
+            .await;
+        many.push(created["dialog"].as_str().unwrap().to_owned());
+    }
+    let registered = world
+        .ok(
+            &admin,
+            "POST",
+            "/v1/dialogs",
+            json!({"phone": "+15550299999"}),
+        )
+        .await;
+    world
+        .state
+        .read_models
+        .as_ref()
+        .unwrap()
+        .wait_for(registered["seq"].as_u64().unwrap(), PATIENCE)
+        .await
+        .unwrap();
+    let bulk = json!({"action": {"action": "mark_read"}, "dialog_ids": many,
+                      "confirm": {"action": "mark_read", "count": 101}});
+    let (status, job) = world
+        .send("POST", "/v1/bulk", Some(&assigned), Some(&bulk))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let job = job["job"].as_str().unwrap().to_owned();
     let (status, _) = world
         .send("POST", "/v1/auth/logout", Some(&ended), None)
         .await;
@@ -270,7 +315,13 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
     let mut failures = Vec::new();
     for (method, template, operation) in &routes {
         let access = operation["x-sb-access"].as_str().unwrap();
-        let on_dialog = template.contains("{dialog}");
+        let about = if template.contains("{dialog}") {
+            About::Dialog
+        } else if template.contains("{job}") {
+            About::Job
+        } else {
+            About::Nothing
+        };
         for who in EVERYONE {
             let token = match who {
                 Who::Root => Some(ROOT),
@@ -292,16 +343,17 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
             let path = template
                 .replace("{dialog}", dialog)
                 .replace("{operator}", "00000000-0000-7000-8000-00000000dead")
-                .replace("{token}", "00000000-0000-7000-8000-00000000beef");
+                .replace("{token}", "00000000-0000-7000-8000-00000000beef")
+                .replace("{job}", &job);
             let path = with_required_query(&path, operation);
             let body = body_for(method, template);
             let (status, answer) = world.send(method, &path, token, body.as_ref()).await;
-            let want = expected(access, who, on_dialog);
+            let want = expected(access, who, about);
             let holds = match want {
                 Expect::Allowed => {
                     status != StatusCode::UNAUTHORIZED
                         && status != StatusCode::FORBIDDEN
-                        && !(on_dialog && status == StatusCode::NOT_FOUND)
+                        && !(about != About::Nothing && status == StatusCode::NOT_FOUND)
                         && !status.is_server_error()
                 }
                 Expect::Unauthorized => status == StatusCode::UNAUTHORIZED,

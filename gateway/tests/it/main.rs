@@ -2,6 +2,8 @@
 //! six):
 //!
 //! - [`api`]: the HTTP API in-process through `app(..).oneshot(..)`, on real logs;
+//! - [`bulk`]: bulk actions (F6) over a real socket on a real `serve`: ids and filters, dry
+//!   runs, confirmation, rights, the idempotency key, a job killed with SIGKILL and resumed;
 //! - [`credentials`]: the credential store on SQLite and on a JetStream bucket, one suite for
 //!   both, two handles as two nodes;
 //! - [`authorization`]: the authorization matrix, every route of the OpenAPI document × every
@@ -37,6 +39,7 @@ mod authorization;
 mod bench_api;
 mod bench_dataset;
 mod bench_projections;
+mod bulk;
 mod cluster_serve;
 mod common;
 mod contract;

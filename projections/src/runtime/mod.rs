@@ -56,6 +56,7 @@ pub use rebuild::{
 };
 pub use records::{Checkpoint, DecodedRecord, SharedBatch, SharedRecord};
 pub use runner::{ProjectionRunner, RunnerOptions, RunnerStatus, check_against_log};
+pub(crate) use sqlite::read_checkpoint;
 pub use sqlite::{open_reader, open_reader_for};
 pub use store::ProjectionStore;
 pub(crate) use traits::execute_for_each;

@@ -148,7 +148,7 @@ pub(super) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-pub(super) fn read_checkpoint(
+pub(crate) fn read_checkpoint(
     conn: &Connection,
     projection: &str,
 ) -> Result<Checkpoint, ProjectionError> {

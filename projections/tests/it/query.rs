@@ -336,6 +336,38 @@ async fn access_follows_f12<L: EventLog>(log: L) {
             .collect();
         visible.sort();
         assert_eq!(listed, visible, "{who:?}");
+        // A bulk selection (F6) is the whole list in its order, every page of it, in one
+        // snapshot at the sequence the model applied; more than `max` is none.
+        let whole = ListQuery {
+            project,
+            viewer: who.viewer(),
+            tab: Tab::All,
+            folder: Folder::All,
+            include_closed: true,
+            order: Order::Activity,
+            filter: Filter::default(),
+            after: None,
+            limit: 1,
+        };
+        let selection = query::select_every(&dialogs, who, whole.clone(), 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(selection.dialogs, every_dialog(&dialogs, who), "{who:?}");
+        assert_eq!(selection.seq, log.last_seq().await.unwrap());
+        let fewer = visible.len() - 1;
+        assert_eq!(
+            query::select_every(&dialogs, who, whole, fewer).unwrap(),
+            None
+        );
+        // By ids: each once, the visible ones in the given order, the others counted.
+        let given = [foreign, free, olgas, pavels, free, deleted, absorbed];
+        let (by_ids, refused) = query::select_visible(&dialogs, who, &given).unwrap();
+        let expected: Vec<_> = [foreign, free, olgas, pavels, deleted, absorbed]
+            .into_iter()
+            .filter(|d| access(who, *d) == Visible)
+            .collect();
+        assert_eq!(by_ids.dialogs, expected, "{who:?}");
+        assert_eq!(refused, 6 - expected.len(), "{who:?}");
     }
     assert_eq!(
         query::access(&dialogs, &as_admin, DialogId::new()).unwrap(),

@@ -7,7 +7,7 @@ use crate::api::caller::Operator;
 use crate::api::idempotency::CommandId;
 use crate::api::{AppError, AppState, Json};
 use axum::extract::{Path, State};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchboard_core::domain::dialog::DialogCommand;
 use switchboard_schemas::{
     Attachment, ChannelId, ClientProfile, DialogId, FolderId, ListId, MessageId, NoteId,
@@ -16,7 +16,7 @@ use switchboard_schemas::{
 use utoipa::ToSchema;
 
 /// One action on a dialog; `action` names it.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DialogAction {
     /// F3.4: queue an operator's message for delivery through `channel`.
@@ -129,7 +129,7 @@ pub enum DialogAction {
 impl DialogAction {
     /// The domain command; ids it creates derive from the command id (see
     /// [`crate::api::idempotency`]).
-    fn into_command(self, id: CommandId) -> DialogCommand {
+    pub(crate) fn into_command(self, id: CommandId) -> DialogCommand {
         use DialogAction as A;
         use DialogCommand as C;
         match self {

@@ -180,13 +180,14 @@ pub async fn query(
     page(state, caller, fields, filter).await
 }
 
-struct Fields {
-    tab: TabName,
-    folder: Option<String>,
-    archived: bool,
-    order: OrderName,
-    cursor: Option<String>,
-    limit: Option<usize>,
+/// What a list is asked apart from its filter (also what a bulk selection by filter takes).
+pub(crate) struct Fields {
+    pub tab: TabName,
+    pub folder: Option<String>,
+    pub archived: bool,
+    pub order: OrderName,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
 }
 
 async fn page(
@@ -195,6 +196,25 @@ async fn page(
     fields: Fields,
     filter: Filter,
 ) -> Result<Json<DialogPage>, AppError> {
+    let (list_query, order) = list_query(&caller, fields, filter)?;
+    let active_filters = list_query.filter.active_conditions();
+    let page = state
+        .readers(Kind::Dialogs)?
+        .query(move |conn| query::list(conn, &caller, list_query))
+        .await?;
+    Ok(Json(DialogPage {
+        next_cursor: page.next.map(|cursor| cursor.to_token(order)),
+        items: page.rows.into_iter().map(DialogItem::new).collect(),
+        active_filters,
+    }))
+}
+
+/// The read model's query of a list, or a 400 naming the field that is wrong.
+pub(crate) fn list_query(
+    caller: &query::QueryCaller,
+    fields: Fields,
+    filter: Filter,
+) -> Result<(ListQuery, Order), AppError> {
     let order = match fields.order {
         OrderName::Activity => Order::Activity,
         OrderName::Processing => Order::Processing,
@@ -225,7 +245,6 @@ async fn page(
             })?),
         };
     let limit = crate::api::extract::page_limit(fields.limit, DEFAULT_LIMIT, MAX_PAGE)?;
-    let active_filters = filter.active_conditions();
     let list_query = ListQuery {
         project: caller.project,
         viewer: caller.viewer(),
@@ -243,13 +262,5 @@ async fn page(
         after,
         limit,
     };
-    let page = state
-        .readers(Kind::Dialogs)?
-        .query(move |conn| query::list(conn, &caller, list_query))
-        .await?;
-    Ok(Json(DialogPage {
-        next_cursor: page.next.map(|cursor| cursor.to_token(order)),
-        items: page.rows.into_iter().map(DialogItem::new).collect(),
-        active_filters,
-    }))
+    Ok((list_query, order))
 }

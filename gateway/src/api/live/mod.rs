@@ -16,7 +16,9 @@
 //!   caller sees changed, and at the start (its id says where the stream is);
 //! - `reset` ([`LiveMark`]): reload everything, then go on from this id (too far behind, or the
 //!   caller's role changed);
-//! - `heartbeat` ([`LiveMark`]): after 15 s without another event, with the stream's position.
+//! - `heartbeat` ([`LiveMark`]): after 15 s without another event, with the stream's position;
+//! - `job` ([`JobView`]): the progress of a bulk job the caller started, each time the node
+//!   running it (this one) saves it; its `id` is the stream's position, like `counters`'.
 //!
 //! The stream ends when the caller is removed from the project, or their credentials are
 //! revoked. Headers: `text/event-stream`, `Cache-Control: no-cache`, `X-Accel-Buffering: no`.
@@ -26,6 +28,7 @@
 
 mod stream;
 
+use super::bulk::JobView;
 use super::caller::{Operator, Principal};
 use super::counters::Counters;
 use super::dialogs::row::DialogItem;
@@ -127,6 +130,7 @@ pub enum LiveEvent {
     Counters(Counters),
     Reset(LiveMark),
     Heartbeat(LiveMark),
+    Job(JobView),
 }
 
 /// The caller's live stream (Server-Sent Events).
@@ -142,7 +146,7 @@ pub enum LiveEvent {
         (status = OK, content_type = "text/event-stream", body = LiveEvent,
          description = "Server-Sent Events; `event` names the type: `row` (LiveRow), `message` \
                         (LiveMessage), `remove` (LiveRemove), `counters` (Counters), `reset` \
-                        and `heartbeat` (LiveMark). Each `id` is a log sequence to resume after."),
+                        and `heartbeat` (LiveMark), `job` (JobView). Each `id` is a log sequence to resume after."),
         (status = BAD_REQUEST, body = super::ErrorAnswer),
         (status = UNAUTHORIZED, body = super::ErrorAnswer),
         (status = SERVICE_UNAVAILABLE, body = super::ErrorAnswer),
@@ -181,6 +185,7 @@ pub async fn live(
         caller,
         from,
         revoked,
+        jobs: state.jobs.as_ref().map(super::bulk::run::Jobs::subscribe),
     })
     .await;
     let mut response = axum::response::sse::Sse::new(events).into_response();

@@ -4,6 +4,8 @@
 //! after `LiveOptions::heartbeat` of silence.
 
 use super::{LiveMark, LiveMessage, LiveRemove, LiveRow, Notification, NotifyFolder, RemoveReason};
+use crate::api::bulk::JobView;
+use crate::api::bulk::run::JobRecord;
 use crate::api::dialogs::row::DialogItem;
 use crate::live::{Change, DialogChange, Gone, LiveHub, ProjectChange, Seen};
 use crate::readmodels::{Kind, ReadModels};
@@ -17,7 +19,7 @@ use std::time::Duration;
 use switchboard_core::{AnyLog, EventLog};
 use switchboard_projections::project;
 use switchboard_projections::query::QueryCaller;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 /// Changes taken from the ring at once.
@@ -33,6 +35,8 @@ pub struct Setup {
     pub from: Option<u64>,
     /// Completes when the caller's credentials are revoked: the stream ends.
     pub revoked: Option<BoxFuture<'static, ()>>,
+    /// The progress of the bulk jobs this node runs.
+    pub jobs: Option<broadcast::Receiver<Arc<JobRecord>>>,
 }
 
 struct LiveStream {
@@ -52,6 +56,7 @@ struct LiveStream {
     heartbeat_due: Instant,
     heartbeat: Duration,
     revoked: Option<BoxFuture<'static, ()>>,
+    jobs: Option<broadcast::Receiver<Arc<JobRecord>>>,
     ended: bool,
 }
 
@@ -71,6 +76,7 @@ pub async fn start(setup: Setup) -> impl Stream<Item = Result<Event, Infallible>
         caller,
         from,
         revoked,
+        jobs,
     } = setup;
     let now = Instant::now();
     let head = hub.head();
@@ -100,6 +106,7 @@ pub async fn start(setup: Setup) -> impl Stream<Item = Result<Event, Infallible>
         heartbeat_due: now + heartbeat,
         heartbeat,
         revoked,
+        jobs,
         ended: false,
     };
     futures::stream::unfold(stream, |mut stream| async move {
@@ -177,6 +184,12 @@ impl LiveStream {
                     None => std::future::pending().await,
                 }
             };
+            let job = async {
+                match self.jobs.as_mut() {
+                    Some(jobs) => jobs.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.wake.changed() => {}
                 () = tokio::time::sleep_until(deadline) => {}
@@ -184,6 +197,19 @@ impl LiveStream {
                     self.ended = true;
                     return None;
                 }
+                job = job => match job {
+                    Ok(record)
+                        if record.project == self.caller.project
+                            && record.owner == self.caller.operator =>
+                    {
+                        let event = Event::default().event("job").id(self.cursor.to_string());
+                        return Some(data(event, &JobView::new(&record)));
+                    }
+                    // Another's job, or progress missed by a slow stream (the next one says
+                    // where the job is).
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => self.jobs = None,
+                },
             }
         }
     }

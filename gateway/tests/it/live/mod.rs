@@ -2,7 +2,7 @@
 //! real read models, the real live hub and the credential store's SQLite file (operators sign
 //! in and stream with their session tokens); events read as `EventSource` reads them.
 
-mod client;
+pub mod client;
 
 use crate::common::{PATIENCE, open_embedded};
 use client::{SseClient, SseEvent};

@@ -1,0 +1,618 @@
+//! Bulk actions (F6) over a real socket on a real `serve`: selections by ids and by filter
+//! (every page of the list, counted as the list counts), the confirmation of destructive and
+//! wide actions, rights (an operator's bulk skips the dialogs it may not change), the
+//! idempotency key, and a job killed with SIGKILL mid-way that finishes after a restart with
+//! every dialog changed exactly once (each dialog's own events, read through the audit route).
+
+use crate::common::*;
+use crate::live::client::SseClient;
+use crate::operator_api::Api;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use switchboard_gateway::api::bulk::store::{JOBS_FILE, JobStore};
+
+const ROOT: &str = "root-token-of-the-bulk-test";
+
+/// `serve` on `data` with the root token, extra arguments and extra environment.
+fn start(dir: &Path, data: &Path, args: &[&str], env: &[(&str, &str)]) -> (Running, SocketAddr) {
+    let mut command = bin();
+    command
+        .current_dir(dir)
+        .env("SWITCHBOARD_ROOT_TOKEN", ROOT)
+        .args(["serve", "--data"])
+        .arg(data)
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"]);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let name = data.file_name().unwrap().to_string_lossy();
+    let mut server = Running::spawn(&mut command, dir.join(format!("{name}.stderr")));
+    let first = server.next_line();
+    let addr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .parse()
+        .unwrap();
+    (server, addr)
+}
+
+struct Team {
+    admin: String,
+    operator: String,
+    operator_id: String,
+}
+
+fn team(api: &Api) -> Team {
+    let project = json!({"name": "Bulk", "admin": {"name": "Ada", "email": "ada@bulk.test", "password": "correct horse battery"}});
+    api.ok(ROOT, "POST", "/v1/projects", Some(project));
+    let admin = api.login("ada@bulk.test", "correct horse battery")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = api.ok(
+        &admin,
+        "POST",
+        "/v1/operators",
+        Some(json!({"name": "Oleg", "email": "oleg@bulk.test", "password": "another long secret"})),
+    );
+    let operator = api.login("oleg@bulk.test", "another long secret")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Team {
+        admin,
+        operator,
+        operator_id: created["operator"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// `n` new dialogs registered by `token`; the last command's sequence.
+fn register(api: &Api, token: &str, n: usize, from: usize) -> (Vec<String>, u64) {
+    let mut dialogs = Vec::new();
+    let mut seq = 0;
+    for i in from..from + n {
+        let client = json!({"name": format!("Client {i}"), "phone": format!("+1555{i:07}")});
+        let created = api.ok(token, "POST", "/v1/dialogs", Some(client));
+        dialogs.push(created["dialog"].as_str().unwrap().to_owned());
+        seq = created["seq"].as_u64().unwrap();
+    }
+    (dialogs, seq)
+}
+
+/// Every dialog id of a list (`query` the body of `POST /v1/dialogs/query`), page by page.
+fn list_all(api: &Api, token: &str, mut query: Value, min_seq: u64) -> Vec<String> {
+    let mut found = Vec::new();
+    query["limit"] = json!(7);
+    loop {
+        let page = api.ok(
+            token,
+            "POST",
+            &format!("/v1/dialogs/query?min_seq={min_seq}"),
+            Some(query.clone()),
+        );
+        for item in page["items"].as_array().unwrap() {
+            found.push(item["dialog"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query["cursor"] = json!(cursor),
+            None => return found,
+        }
+    }
+}
+
+/// A dialog's events, every page.
+fn events_of(api: &Api, token: &str, dialog: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = api.ok(
+            token,
+            "GET",
+            &format!("/v1/dialogs/{dialog}/events?after={after}&limit=1000"),
+            None,
+        );
+        events.extend(page["events"].as_array().unwrap().iter().cloned());
+        match page["next_after"].as_u64() {
+            Some(next) => after = next,
+            None => return events,
+        }
+    }
+}
+
+fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+fn bulk(api: &Api, token: &str, body: Value) -> (u16, Value) {
+    api.call(token, "POST", "/v1/bulk", Some(body))
+}
+
+/// `POST /v1/bulk` with an `Idempotency-Key`: status, head (lower-cased), body.
+fn keyed_bulk(addr: SocketAddr, token: &str, key: &str, body: &Value) -> (u16, String, Value) {
+    let auth = format!("Bearer {token}");
+    let headers = [("Authorization", auth.as_str()), ("Idempotency-Key", key)];
+    crate::operator_api::exchange(addr, "POST", "/v1/bulk", &headers, Some(body))
+}
+
+#[test]
+fn bulk_actions_by_ids_and_by_filter_confirm_count_and_skip_what_the_caller_may_not_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_server, addr) = start(dir.path(), &data, &[], &[]);
+    let api = Api { addr };
+    let Team {
+        admin,
+        operator,
+        operator_id,
+    } = team(&api);
+    api.ok(
+        &admin,
+        "POST",
+        "/v1/project/actions",
+        Some(json!({"action": "create_folder", "name": "Leads"})),
+    );
+    let tag = api.ok(
+        &admin,
+        "POST",
+        "/v1/project/actions",
+        Some(json!({"action": "define_tag", "name": "vip", "color": "#00ff00"})),
+    );
+    let definitions = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/project?min_seq={}", tag["seq"]),
+        None,
+    );
+    let vip = definitions["tags"][0]["tag"].as_str().unwrap().to_owned();
+    let leads = definitions["folders"][0]["folder"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // 12 dialogs: 4 the operator's, 4 the admin's, 4 free.
+    let (dialogs, _) = register(&api, &admin, 12, 0);
+    let assign = |dialog: &str, to: &str| {
+        api.ok(
+            &admin,
+            "POST",
+            &format!("/v1/dialogs/{dialog}/actions"),
+            Some(json!({"action": "assign", "operator": to})),
+        )["seq"]
+            .as_u64()
+            .unwrap()
+    };
+    let admin_id = api.ok(&admin, "GET", "/v1/auth/me", None)["operator"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut seq = 0;
+    for dialog in &dialogs[0..4] {
+        seq = assign(dialog, &operator_id);
+    }
+    for dialog in &dialogs[4..8] {
+        seq = assign(dialog, &admin_id);
+    }
+
+    // A dry run counts what the list holds for the same filter, every page of it.
+    let everything = json!({"all": []});
+    let listed = list_all(
+        &api,
+        &operator,
+        json!({"filter": everything, "archived": true}),
+        seq,
+    );
+    assert_eq!(listed.len(), 8, "the operator's 4 and the 4 free");
+    let add_vip = json!({"action": "add_tags", "tags": [vip]});
+    let (status, dry) = bulk(
+        &api,
+        &operator,
+        json!({"action": add_vip, "filter": everything, "archived": true, "dry_run": true}),
+    );
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["selected"], listed.len(), "{dry}");
+    assert_eq!(dry["confirm_needed"], true, "a filter is wide: {dry}");
+    assert_eq!(dry["changed"], 0);
+    let mine = list_all(&api, &operator, json!({"tab": "mine"}), seq);
+    let (_, dry_mine) = bulk(
+        &api,
+        &operator,
+        json!({"action": add_vip, "filter": everything, "tab": "mine", "dry_run": true}),
+    );
+    assert_eq!(dry_mine["selected"], mine.len(), "{dry_mine}");
+    assert_eq!(mine.len(), 4);
+    // A folder, as the list takes it: 3 dialogs in it, one of them the admin's.
+    for dialog in [&dialogs[1], &dialogs[5], &dialogs[9]] {
+        seq = api.ok(
+            &admin,
+            "POST",
+            &format!("/v1/dialogs/{dialog}/actions"),
+            Some(json!({"action": "join_folders", "folders": [leads]})),
+        )["seq"]
+            .as_u64()
+            .unwrap();
+    }
+    let in_folder = list_all(&api, &operator, json!({"folder": leads}), seq);
+    assert_eq!(
+        in_folder.len(),
+        2,
+        "the admin's is not the operator's to see"
+    );
+    let (_, dry_folder) = bulk(
+        &api,
+        &operator,
+        json!({"action": add_vip, "filter": everything, "folder": leads, "dry_run": true}),
+    );
+    assert_eq!(dry_folder["selected"], in_folder.len(), "{dry_folder}");
+    let (_, dry_all) = bulk(
+        &api,
+        &admin,
+        json!({"action": add_vip, "filter": everything, "folder": leads, "dry_run": true}),
+    );
+    assert_eq!(dry_all["selected"], 3, "{dry_all}");
+    // The dry run changed nothing.
+    assert!(of_type(&events_of(&api, &admin, &dialogs[0]), "tags.added").is_empty());
+
+    // A filter selection needs `confirm`, repeating the action and the count.
+    let (status, refused) = bulk(
+        &api,
+        &operator,
+        json!({"action": add_vip, "filter": everything, "archived": true}),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["field"], "confirm", "{refused}");
+    let (status, refused) = bulk(
+        &api,
+        &operator,
+        json!({"action": add_vip, "filter": everything, "archived": true,
+               "confirm": {"action": "add_tags", "count": 7}}),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["field"], "confirm", "{refused}");
+    let (status, refused) = bulk(
+        &api,
+        &operator,
+        json!({"action": add_vip, "filter": everything, "archived": true,
+               "confirm": {"action": "close", "count": 8}}),
+    );
+    assert_eq!(status, 400, "{refused}");
+    // Nothing was changed by the refusals.
+    assert!(of_type(&events_of(&api, &admin, &dialogs[0]), "tags.added").is_empty());
+    let (status, done) = bulk(
+        &api,
+        &operator,
+        json!({"action": add_vip, "filter": everything, "archived": true,
+               "confirm": {"action": "add_tags", "count": 8}}),
+    );
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["changed"], 8, "{done}");
+    assert_eq!(done["skipped"], 0, "{done}");
+    let tagged = list_all(
+        &api,
+        &admin,
+        json!({"filter": {"tags_all": [vip]}, "archived": true}),
+        done["seq"].as_u64().unwrap(),
+    );
+    let mut expected: Vec<String> = dialogs[0..4]
+        .iter()
+        .chain(&dialogs[8..12])
+        .cloned()
+        .collect();
+    let mut tagged_sorted = tagged.clone();
+    tagged_sorted.sort();
+    expected.sort();
+    assert_eq!(
+        tagged_sorted, expected,
+        "the admin's dialogs were not the operator's to tag"
+    );
+
+    // By ids: the admin's dialogs are skipped, the operator's changed; no confirm for a few ids
+    // of a harmless action.
+    let ids: Vec<&String> = dialogs[2..6].iter().collect();
+    let remove_vip = json!({"action": "remove_tags", "tags": [vip]});
+    let (status, by_ids) = bulk(
+        &api,
+        &operator,
+        json!({"action": remove_vip, "dialog_ids": ids}),
+    );
+    assert_eq!(status, 200, "{by_ids}");
+    assert_eq!(by_ids["selected"], 2, "{by_ids}");
+    assert_eq!(by_ids["changed"], 2, "{by_ids}");
+    assert_eq!(by_ids["skipped"], 2, "{by_ids}");
+    assert_eq!(
+        of_type(&events_of(&api, &admin, &dialogs[4]), "tags.removed").len(),
+        0
+    );
+    assert_eq!(
+        of_type(&events_of(&api, &admin, &dialogs[2]), "tags.removed").len(),
+        1
+    );
+
+    // Destructive actions need `confirm` even for one id.
+    let (status, refused) = bulk(
+        &api,
+        &operator,
+        json!({"action": {"action": "close"}, "dialog_ids": [dialogs[0]]}),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["field"], "confirm");
+
+    // The idempotency key: a retry answers as the first did and changes nothing more.
+    let close = json!({"action": {"action": "close"}, "dialog_ids": [dialogs[0], dialogs[1]],
+                       "confirm": {"action": "close", "count": 2}});
+    let (status, _, first) = keyed_bulk(addr, &operator, "close-two", &close);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["changed"], 2, "{first}");
+    let (status, head, again) = keyed_bulk(addr, &operator, "close-two", &close);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first);
+    assert!(head.contains("idempotent-replayed: true"), "{head}");
+    for dialog in &dialogs[0..2] {
+        assert_eq!(
+            of_type(&events_of(&api, &admin, dialog), "dialog.closed").len(),
+            1
+        );
+    }
+
+    // Bad input names its field and changes nothing.
+    for (body, field) in [
+        (
+            json!({"action": {"action": "pin"}, "dialog_ids": [dialogs[8]]}),
+            "action.action",
+        ),
+        (
+            json!({"action": {"action": "add_tags"}, "dialog_ids": [dialogs[8]]}),
+            "action",
+        ),
+        (
+            json!({"action": add_vip, "dialog_ids": ["nope"]}),
+            "dialog_ids[0]",
+        ),
+        (
+            json!({"action": add_vip, "dialog_ids": [dialogs[8]], "filter": everything}),
+            "filter",
+        ),
+        (json!({"action": add_vip}), "dialog_ids"),
+        (
+            json!({"action": add_vip, "dialog_ids": [dialogs[8]], "tab": "mine"}),
+            "tab",
+        ),
+        (
+            json!({"action": add_vip, "filter": {"colour": 1}}),
+            "filter",
+        ),
+    ] {
+        let (status, answer) = bulk(&api, &operator, body.clone());
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{body}: {answer}");
+    }
+    assert!(of_type(&events_of(&api, &admin, &dialogs[8]), "dialog.pinned").is_empty());
+
+    // F6.4: everything marked read. Unread first, by the admin, then read again in one bulk.
+    let unread = json!({"action": "mark_unread"});
+    let (_, count) = bulk(
+        &api,
+        &admin,
+        json!({"action": unread, "filter": everything, "archived": true, "dry_run": true}),
+    );
+    let total = count["selected"].as_u64().unwrap();
+    assert_eq!(total, 12);
+    let (status, marked) = bulk(
+        &api,
+        &admin,
+        json!({"action": unread, "filter": everything, "archived": true, "confirm": {"action": "mark_unread", "count": total}}),
+    );
+    assert_eq!(status, 200, "{marked}");
+    let counters = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/counters?min_seq={}", marked["seq"]),
+        None,
+    );
+    assert_eq!(counters["unread"], 12, "{counters}");
+    let read = json!({"action": "mark_read"});
+    let (status, marked) = bulk(
+        &api,
+        &admin,
+        json!({"action": read, "filter": everything, "archived": true, "confirm": {"action": "mark_read", "count": total}}),
+    );
+    assert_eq!(status, 200, "{marked}");
+    assert_eq!(marked["changed"], 12, "{marked}");
+    let counters = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/counters?min_seq={}", marked["seq"]),
+        None,
+    );
+    assert_eq!(counters["unread"], 0, "{counters}");
+}
+
+/// Polls the job until `until` holds for it.
+fn job_until(api: &Api, token: &str, job: &str, until: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, view) = api.call(token, "GET", &format!("/v1/jobs/{job}"), None);
+        if status == 200 && until(&view) {
+            return view;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job did not get there: {status} {view}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_job_killed_mid_way_finishes_after_a_restart_changing_every_dialog_once() {
+    const DIALOGS: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A pause after each dialog, so that the job is caught mid-way.
+    let slow = [("SWITCHBOARD_BULK_PAUSE_MS", "10")];
+    let (mut server, addr) = start(dir.path(), &data, &[], &slow);
+    let api = Api { addr };
+    let Team {
+        admin, operator, ..
+    } = team(&api);
+    let (campaign, dialogs) = campaign(&api, &admin, DIALOGS);
+
+    // The owner's live stream reports the job's progress; the operator's does not.
+    let bearer = |token: &str| vec![("authorization", format!("Bearer {token}"))];
+    let mut owner_stream = SseClient::connect(addr, "/v1/live", &bearer(&admin)).await;
+    assert_eq!(owner_stream.status, 200);
+    let mut other_stream = SseClient::connect(addr, "/v1/live", &bearer(&operator)).await;
+
+    let action = json!({"action": "add_tags", "tags": [campaign]});
+    let request = json!({"action": action, "filter": {"all": []},
+                         "confirm": {"action": "add_tags", "count": DIALOGS}});
+    let (status, _, started) = keyed_bulk(addr, &admin, "campaign-job", &request);
+    assert_eq!(status, 202, "{started}");
+    let job = started["job"].as_str().unwrap().to_owned();
+    assert_eq!(started["total"], DIALOGS);
+    assert_eq!(started["state"], "running");
+    let (status, hidden) = api.call(&operator, "GET", &format!("/v1/jobs/{job}"), None);
+    assert_eq!(status, 403, "another operator's job: {hidden}");
+
+    // The first report is the job taken up (nothing done yet), then as it goes.
+    let progress = loop {
+        let event = owner_stream.next().await.expect("the stream goes on");
+        if event.event == "job" {
+            let view = event.json();
+            assert_eq!(view["job"], job.as_str(), "{view}");
+            if view["done"].as_u64().unwrap() > 0 {
+                break view;
+            }
+        }
+    };
+    assert_eq!(progress["state"], "running", "{progress}");
+
+    // Killed (SIGKILL) mid-way.
+    let before = job_until(&api, &admin, &job, |view| {
+        view["done"].as_u64().unwrap() >= 100
+    });
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let done_before = before["done"].as_u64().unwrap();
+    assert!(done_before < DIALOGS as u64, "killed too late: {before}");
+    // No job event reached the operator: only the owner's stream carries it.
+    let other_events = tokio::time::timeout(Duration::from_millis(200), async {
+        let mut kinds = Vec::new();
+        while let Some(event) = other_stream.next().await {
+            kinds.push(event.event);
+        }
+        kinds
+    })
+    .await
+    .unwrap_or_default();
+    assert!(
+        !other_events.contains(&"job".to_owned()),
+        "{other_events:?}"
+    );
+
+    // Restarted: the job goes on where it stopped and ends.
+    let (server, addr) = start(dir.path(), &data, &[], &[]);
+    let api = Api { addr };
+    let admin = api.login("ada@bulk.test", "correct horse battery")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The request retried with its key after the restart (no answer kept in memory now)
+    // answers the same job; it starts no second one.
+    let (status, head, retried) = keyed_bulk(addr, &admin, "campaign-job", &request);
+    assert_eq!(status, 202, "{retried}");
+    assert_eq!(retried["job"], job.as_str(), "{retried}");
+    assert!(
+        !head.contains("idempotent-replayed"),
+        "the store answered it: {head}"
+    );
+    let finished = job_until(&api, &admin, &job, |view| view["state"] == "done");
+    assert_eq!(finished["done"], DIALOGS, "{finished}");
+    assert_eq!(finished["changed"], DIALOGS, "{finished}");
+    assert_eq!(finished["unchanged"], 0, "{finished}");
+    assert_eq!(finished["skipped"], 0, "{finished}");
+    assert_eq!(finished["failed"], 0, "{finished}");
+
+    // Every dialog was changed exactly once, by this job.
+    changed_once_by(&api, &admin, &dialogs, &job);
+    // No node looks for it any more: its running mark is gone from the store.
+    let store = JobStore::open_sqlite(&data.join(JOBS_FILE)).unwrap();
+    assert_eq!(store.keys("running.").await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.keys("job.").await.unwrap().len(), 1);
+    drop(server);
+}
+
+/// A tag and `n` dialogs to put it on; the tag's id.
+fn campaign(api: &Api, admin: &str, n: usize) -> (String, Vec<String>) {
+    let tag = api.ok(
+        admin,
+        "POST",
+        "/v1/project/actions",
+        Some(json!({"action": "define_tag", "name": "campaign", "color": "#0000ff"})),
+    );
+    let (dialogs, seq) = register(api, admin, n, 0);
+    let definitions = api.ok(
+        admin,
+        "GET",
+        &format!("/v1/project?min_seq={}", tag["seq"]),
+        None,
+    );
+    api.ok(admin, "GET", &format!("/v1/dialogs?min_seq={seq}"), None);
+    let tag = definitions["tags"][0]["tag"].as_str().unwrap().to_owned();
+    (tag, dialogs)
+}
+
+/// Every dialog carries exactly one `tags.added`, appended by `job`.
+fn changed_once_by(api: &Api, admin: &str, dialogs: &[String], job: &str) {
+    for dialog in dialogs {
+        let events = events_of(api, admin, dialog);
+        let added = of_type(&events, "tags.added");
+        assert_eq!(added.len(), 1, "{dialog}: {events:?}");
+        assert_eq!(added[0]["correlation_id"], job, "{:?}", added[0]);
+    }
+}
+
+#[test]
+fn with_nats_a_job_of_a_killed_node_is_finished_by_the_other_node_once() {
+    const DIALOGS: usize = 300;
+    let nats = switchboard_tests::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = nats.url();
+    let on_nats = ["--nats", url.as_str()];
+    let slow = [("SWITCHBOARD_BULK_PAUSE_MS", "10")];
+    let (mut one, a) = start(dir.path(), &dir.path().join("one"), &on_nats, &slow);
+    let (_two, b) = start(dir.path(), &dir.path().join("two"), &on_nats, &slow);
+    let (api_one, api_two) = (Api { addr: a }, Api { addr: b });
+    let Team { admin, .. } = team(&api_one);
+    let (tag, dialogs) = campaign(&api_one, &admin, DIALOGS);
+
+    let request = json!({"action": {"action": "add_tags", "tags": [tag]}, "filter": {"all": []},
+                         "confirm": {"action": "add_tags", "count": DIALOGS}});
+    let (status, started) = bulk(&api_one, &admin, request);
+    assert_eq!(status, 202, "{started}");
+    let job = started["job"].as_str().unwrap().to_owned();
+    // Node two reads the job from the shared store while node one runs it.
+    let admin_two = api_two.login("ada@bulk.test", "correct horse battery")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = job_until(&api_two, &admin_two, &job, |view| {
+        view["done"].as_u64().unwrap() >= 100
+    });
+    one.child.kill().unwrap();
+    one.child.wait().unwrap();
+    assert!(
+        before["done"].as_u64().unwrap() < DIALOGS as u64,
+        "{before}"
+    );
+
+    // Node two takes the job over once node one's lease has run out, and ends it.
+    let finished = job_until(&api_two, &admin_two, &job, |view| view["state"] == "done");
+    assert_eq!(finished["done"], DIALOGS, "{finished}");
+    assert_eq!(finished["changed"], DIALOGS, "{finished}");
+    assert_eq!(finished["unchanged"], 0, "{finished}");
+    assert_eq!(finished["failed"], 0, "{finished}");
+    changed_once_by(&api_two, &admin_two, &dialogs, &job);
+}
