@@ -27,7 +27,7 @@ pub enum Target {
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum OrderName {
+pub enum SearchOrderName {
     #[default]
     Newest,
     Relevance,
@@ -46,7 +46,7 @@ pub struct SearchParams {
     /// `newest` (the default) or `relevance`.
     #[serde(default)]
     #[param(inline)]
-    pub order: OrderName,
+    pub order: SearchOrderName,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Hits per page, 1..=1000 (default 20).
@@ -129,8 +129,8 @@ pub async fn search(
     };
     let mut search = SearchQuery::new(caller.project, target, params.q);
     search.order = match params.order {
-        OrderName::Newest => SearchOrder::Newest,
-        OrderName::Relevance => SearchOrder::Relevance,
+        SearchOrderName::Newest => SearchOrder::Newest,
+        SearchOrderName::Relevance => SearchOrder::Relevance,
     };
     search.limit = crate::api::extract::page_limit(params.limit, 20, MAX_LIMIT)?;
     search.after = match params.cursor.as_deref() {

@@ -51,7 +51,7 @@ pub enum Node {
     #[schema(value_type = Option<uuid::Uuid>)]
     Assignee(Option<OperatorId>),
     Status(Status),
-    LastAuthor(Author),
+    LastAuthor(LastAuthorName),
     /// The deal is at one of these stages.
     #[schema(value_type = Vec<uuid::Uuid>)]
     DealStages(Vec<StageId>),
@@ -80,7 +80,7 @@ pub enum Status {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Author {
+pub enum LastAuthorName {
     Client,
     Operator,
     Bot,
@@ -122,9 +122,9 @@ impl Node {
             Node::Status(Status::Open) => C::Status(DialogStatus::Open),
             Node::Status(Status::Closed) => C::Status(DialogStatus::Closed),
             Node::LastAuthor(author) => C::LastAuthor(match author {
-                Author::Client => AuthorKind::Client,
-                Author::Operator => AuthorKind::Operator,
-                Author::Bot => AuthorKind::Bot,
+                LastAuthorName::Client => AuthorKind::Client,
+                LastAuthorName::Operator => AuthorKind::Operator,
+                LastAuthorName::Bot => AuthorKind::Bot,
             }),
             Node::DealStages(stages) => C::DealStages(stages),
             Node::RegisteredBefore(at) => C::RegisteredBefore(at),

@@ -48,7 +48,7 @@ fn groups_and_conditions_become_the_expression_the_list_compiles() {
 fn the_json_form_round_trips_so_a_saved_filter_is_what_was_asked() {
     let node = Node::All(vec![
         Node::TagsNone(vec![tag(1), tag(2)]),
-        Node::Any(vec![Node::NoTags, Node::LastAuthor(Author::Client)]),
+        Node::Any(vec![Node::NoTags, Node::LastAuthor(LastAuthorName::Client)]),
         Node::ClientNumber("10".into()),
     ]);
     let text = serde_json::to_string(&node).unwrap();
