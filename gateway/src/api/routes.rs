@@ -39,4 +39,5 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(project::definitions))
         .routes(routes!(project::act))
         .routes(routes!(live::live))
+        .routes(routes!(accounts::setup))
 }
