@@ -282,6 +282,11 @@ export function DialogList() {
     <section class="list-pane" aria-label={t('list.label')}>
       <Tabs />
       <Folders />
+      {count === 0 && (
+        <p class="list-empty" role="status">
+          {listLoading.value ? t('list.loading') : t('list.empty')}
+        </p>
+      )}
       <div
         id="dialog-list"
         class="list"
@@ -301,11 +306,7 @@ export function DialogList() {
           {rows}
         </div>
       </div>
-      {count === 0 && (
-        <p class="list-empty" role="status">
-          {listLoading.value ? t('list.loading') : t('list.empty')}
-        </p>
-      )}
+
     </section>
   );
 }
