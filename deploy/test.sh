@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE test command of the project: formatting, lints, then every test of the workspace against a
 # real nats-server (installed into .tools/ when none >= 2.12 is found), the email tests against a
-# real dovecot (apt-get) and aiosmtpd (PyPI, into .tools/).
+# real dovecot (apt-get) and aiosmtpd (PyPI, into .tools/), then the web inbox's tests (Vitest,
+# and Playwright with Debian's chromium from apt-get).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,3 +39,24 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --no-fail-fast
 fi
+
+# The web inbox (gateway/web): its unit tests (Vitest), then its browser tests (Playwright
+# driving Debian's chromium, installed when missing) against a real `serve --demo` of the debug
+# binary built above. The generated API types must match the document the binary serves.
+CHROMIUM_BIN="$(bash deploy/install-chromium.sh)"
+export CHROMIUM_BIN
+echo "using $("$CHROMIUM_BIN" --version) at $CHROMIUM_BIN"
+cargo build -p switchboard-gateway --bin switchboard
+(
+    cd gateway/web
+    # build.rs installs the same lockfile (and keeps this stamp); install only when it did not.
+    if ! cmp -s package-lock.json node_modules/.switchboard-lockfile; then
+        npm ci --no-audit --no-fund
+        cp package-lock.json node_modules/.switchboard-lockfile
+    fi
+    npm run typecheck
+    node scripts/gen-api.mjs --check
+    npx vitest run
+    npm run --silent size
+    npx playwright test
+)

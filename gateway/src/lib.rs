@@ -10,6 +10,7 @@
 //!   (SQLite or a JetStream bucket), never events;
 //! - [`owner`]: one process owns a data directory (`DIR/LOCK`);
 //! - [`cli`]: the command line, which ties them together;
+//! - [`web`]: the web inbox at `/` (built by `build.rs` from `gateway/web/`, embedded);
 //! - [`mod@bench`]: the `bench` commands, apart from the service: nothing above imports it.
 //!
 //! Only this crate knows HTTP and JSON-over-HTTP.
@@ -26,5 +27,6 @@ pub mod owner;
 pub mod readmodels;
 pub mod rebuild;
 pub mod serve;
+pub mod web;
 
 pub use api::{AppError, AppState, app};

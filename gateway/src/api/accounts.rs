@@ -1,7 +1,8 @@
 //! People and their credentials: the root creates a project with its first admin
 //! (`POST /v1/projects`); admins add operators (`POST /v1/operators`), change their role,
 //! deactivate them (which ends every session, token and live stream of theirs), and manage
-//! the project's API tokens (`/v1/tokens`).
+//! the project's API tokens (`/v1/tokens`). `GET /v1/setup` tells an anonymous page whether
+//! the installation is still empty (the web inbox's first run).
 //!
 //! A person is two things kept apart: the operator the events know (name, email, role) and
 //! the account in the credential store (password hash, sessions, tokens), which never enters
@@ -155,6 +156,31 @@ pub async fn create_project(
         admin: admin.to_string(),
         seq,
     }))
+}
+
+/// What a page that nobody signed in to may know about the installation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Setup {
+    /// The log holds no event yet: no project exists, and `POST /v1/projects` with the root
+    /// token makes the first one (the web inbox's first run offers it).
+    pub empty: bool,
+}
+
+/// Whether the installation is empty (no project yet), for the web inbox's first run.
+#[utoipa::path(
+    get,
+    path = "/v1/setup",
+    tag = "accounts",
+    responses(
+        (status = OK, body = Setup),
+        (status = SERVICE_UNAVAILABLE, body = super::ErrorAnswer),
+    ),
+    extensions(("x-sb-access" = json!("public"))),
+)]
+pub async fn setup(State(state): State<AppState>) -> Result<Json<Setup>, AppError> {
+    use switchboard_core::EventLog as _;
+    let last = state.log.last_seq().await?;
+    Ok(Json(Setup { empty: last == 0 }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -32,6 +32,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::MatchedPath;
 use axum::http::HeaderName;
 use axum::http::{Method, Request, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use std::sync::Arc;
 use switchboard_core::AnyLog;
@@ -176,8 +177,13 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found(uri: Uri) -> AppError {
-    AppError::NotFound(format!("no route for {}", uri.path()))
+/// A path no route takes: the web inbox's (its files and client routes, [`crate::web`]), else
+/// a 404 in the API's error shape.
+async fn not_found(method: Method, uri: Uri, headers: axum::http::HeaderMap) -> Response {
+    if let Some(page) = crate::web::answer(&method, uri.path(), &headers) {
+        return page;
+    }
+    AppError::NotFound(format!("no route for {}", uri.path())).into_response()
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> AppError {

@@ -443,6 +443,9 @@ impl ProjectAction {
 #[utoipa::path(
     post,
     path = "/v1/project/actions",
+    // Unique across the document (the dialog's action route is `act` too): generated clients
+    // name their calls by it.
+    operation_id = "project_act",
     tag = "commands",
     params(
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "A retry with the same key answers as the first request did and appends nothing"),

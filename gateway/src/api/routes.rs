@@ -41,4 +41,5 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(live::live))
         .routes(routes!(bulk::bulk))
         .routes(routes!(bulk::job))
+        .routes(routes!(accounts::setup))
 }

@@ -29,6 +29,8 @@
 //! - [`stream_setup`]: tools only look the JetStream stream up, `serve` never changes it;
 //! - [`two_nodes`]: two `serve --nats` on one JetStream act as one (sign-in, commands,
 //!   revocation);
+//! - [`web`]: the web inbox at `/` (the built UI or the page saying how to build it, its
+//!   assets' caching and gzip) and `/v1/setup`;
 //! - [`common`]: helpers shared by the suites (real events, the real binary, an HTTP client).
 //!
 //! The suites that run the binary find it as `CARGO_BIN_EXE_switchboard`; those on JetStream
@@ -55,3 +57,4 @@ mod readmodels;
 mod serve;
 mod stream_setup;
 mod two_nodes;
+mod web;

@@ -64,6 +64,15 @@ async fn every_operation_states_its_access_and_its_answers() {
     let document = served_document().await;
     let operations = operations(&document);
     assert!(!operations.is_empty());
+    // OpenAPI requires unique operation ids; generated clients (the web inbox's) rely on it.
+    let mut ids = std::collections::HashSet::new();
+    for (method, path, operation) in &operations {
+        let id = operation["operationId"].as_str();
+        assert!(
+            id.is_some_and(|id| ids.insert(id.to_owned())),
+            "{method} {path}: operationId {id:?} is missing or taken"
+        );
+    }
     for (method, path, operation) in operations {
         let access = operation["x-sb-access"].as_str();
         assert!(

@@ -41,7 +41,8 @@ fn serve_without_flags_keeps_an_embedded_log_under_data() {
     assert!(cwd.path().join("data/log.sqlite").is_file());
     assert!(cwd.path().join("data/read/dialogs/CURRENT").is_file());
 
-    let (status, body) = http(addr, "GET", "/nowhere");
+    // An unknown API path answers in the API's error shape (other paths are the web inbox's).
+    let (status, body) = http(addr, "GET", "/v1/nowhere");
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "not_found");
 

@@ -1,0 +1,242 @@
+// What the inbox knows, in signals: who is signed in, the project's definitions, the counters,
+// the list (through `lib/listStore`), the open dialog with its timeline and card, and whether
+// the live stream is up. Loading functions fill them from `/v1`; `live.ts` keeps them current.
+
+import { computed, signal } from '@preact/signals';
+import { ApiFailure, api, keepCsrf, ok } from './api/client';
+import type {
+  CardAnswer,
+  Counters,
+  DialogAction,
+  DialogItem,
+  Me,
+  OrderName,
+  ProjectAnswer,
+  TabName,
+  TimelineItem,
+} from './api/types';
+import { appendPage, emptyList, type ListState, type View } from './lib/listStore';
+
+export type Screen = 'loading' | 'signin' | 'setup' | 'inbox';
+
+export const screen = signal<Screen>('loading');
+export const me = signal<Me | null>(null);
+export const project = signal<ProjectAnswer | null>(null);
+export const counters = signal<Counters | null>(null);
+export const offline = signal(false);
+
+export const tab = signal<TabName>('all');
+export const folder = signal<string>('all');
+export const archived = signal(false);
+export const order = signal<OrderName>('activity');
+export const list = signal<ListState>(emptyList);
+export const listLoading = signal(false);
+/** Grows at every reload of the list (the list scrolls back to its top). */
+export const listVersion = signal(0);
+let nextCursor: string | null = null;
+let listGeneration = 0;
+
+/** The dialog open in the centre (from the URL `/dialogs/{id}`). */
+export const openDialog = signal<string | null>(dialogFromPath(window.location.pathname));
+/** The list row under the keyboard cursor. */
+export const activeIndex = signal(0);
+export const timeline = signal<TimelineItem[]>([]);
+export const timelineCursor = signal<string | null>(null);
+export const card = signal<CardAnswer | null>(null);
+export const openRow = signal<DialogItem | null>(null);
+/** Why the open dialog could not be shown (gone, reassigned away, the network). */
+export const openError = signal<string | null>(null);
+
+export const view = computed<View>(() => ({
+  tab: tab.value,
+  folder: folder.value,
+  archived: archived.value,
+  order: order.value,
+  me: me.value?.operator ?? '',
+}));
+
+export function dialogFromPath(path: string): string | null {
+  const match = /^\/dialogs\/([0-9a-fA-F-]{36})$/.exec(path);
+  return match ? (match[1] as string) : null;
+}
+
+export function operatorName(id: string | null | undefined): string | null {
+  if (!id) return null;
+  return project.value?.operators.find((o) => o.operator === id)?.name ?? null;
+}
+
+export function channelOf(id: string | null | undefined) {
+  if (!id) return null;
+  return project.value?.channels.find((c) => c.channel === id) ?? null;
+}
+
+/** Decides the first screen: the inbox when a session holds, else sign-in or first run. */
+export async function start(): Promise<void> {
+  try {
+    const who = await ok(api.GET('/v1/auth/me'));
+    me.value = who;
+    screen.value = 'inbox';
+    await loadInbox();
+  } catch (error) {
+    if (error instanceof ApiFailure && error.status === 401) {
+      const setup = await ok(api.GET('/v1/setup')).catch(() => ({ empty: false }));
+      screen.value = setup.empty ? 'setup' : 'signin';
+    } else {
+      screen.value = 'signin';
+    }
+  }
+}
+
+export function signedOut(): void {
+  keepCsrf(null);
+  me.value = null;
+  project.value = null;
+  counters.value = null;
+  list.value = emptyList;
+  openDialog.value = null;
+  timeline.value = [];
+  card.value = null;
+  screen.value = 'signin';
+  window.history.replaceState(null, '', '/');
+}
+
+export async function loadInbox(): Promise<void> {
+  const [definitions, numbers] = await Promise.all([
+    ok(api.GET('/v1/project')),
+    ok(api.GET('/v1/counters')),
+  ]);
+  project.value = definitions;
+  counters.value = numbers;
+  await reloadList();
+  if (openDialog.value) await open(openDialog.value, { push: false });
+}
+
+export async function refreshCounters(): Promise<void> {
+  counters.value = await ok(api.GET('/v1/counters'));
+}
+
+/** The list from its first page again (a tab, folder or switch changed, or a `reset`). */
+export async function reloadList(): Promise<void> {
+  listGeneration += 1;
+  listVersion.value = listGeneration;
+  nextCursor = null;
+  list.value = emptyList;
+  activeIndex.value = 0;
+  await loadMore();
+}
+
+const PAGE = 100;
+
+export async function loadMore(): Promise<void> {
+  if (listLoading.value || list.value.complete) return;
+  const generation = listGeneration;
+  listLoading.value = true;
+  try {
+    const page = await ok(
+      api.GET('/v1/dialogs', {
+        params: {
+          query: {
+            tab: tab.value,
+            folder: folder.value,
+            archived: archived.value,
+            order: order.value,
+            limit: PAGE,
+            ...(nextCursor ? { cursor: nextCursor } : {}),
+          },
+        },
+      }),
+    );
+    if (generation !== listGeneration) return;
+    nextCursor = page.next_cursor ?? null;
+    list.value = appendPage(list.value, page.items, nextCursor === null);
+  } finally {
+    listLoading.value = false;
+  }
+}
+
+/** Opens a dialog: its row, card and newest timeline page; marks it read (F4.3). */
+export async function open(dialog: string, options: { push: boolean } = { push: true }): Promise<void> {
+  if (options.push && openDialog.value !== dialog) {
+    window.history.pushState(null, '', `/dialogs/${dialog}`);
+  }
+  openDialog.value = dialog;
+  const index = list.value.ids.indexOf(dialog);
+  if (index >= 0) activeIndex.value = index;
+  openRow.value = list.value.rows[dialog] ?? null;
+  timeline.value = [];
+  timelineCursor.value = null;
+  card.value = null;
+  openError.value = null;
+  const path = { params: { path: { dialog } } };
+  let answers;
+  try {
+    answers = await Promise.all([
+      ok(api.GET('/v1/dialogs/{dialog}', path)),
+      ok(api.GET('/v1/dialogs/{dialog}/timeline', path)),
+      ok(api.GET('/v1/dialogs/{dialog}/card', path)),
+    ]);
+  } catch (error) {
+    if (openDialog.value === dialog) openError.value = error instanceof Error ? error.message : String(error);
+    return;
+  }
+  const [row, page, clientCard] = answers;
+  if (openDialog.value !== dialog) return;
+  // The single-dialog answer carries no draft; the list row (or a live row) does.
+  openRow.value = { ...row, draft: list.value.rows[dialog]?.draft ?? openRow.value?.draft ?? null };
+  timeline.value = page.items;
+  timelineCursor.value = page.next_cursor ?? null;
+  card.value = clientCard;
+  if (row.unread) void act(dialog, { action: 'mark_read' }).catch(() => {});
+}
+
+export function closeDialog(): void {
+  openDialog.value = null;
+  window.history.pushState(null, '', '/');
+}
+
+export async function loadOlder(): Promise<void> {
+  const dialog = openDialog.value;
+  const cursor = timelineCursor.value;
+  if (!dialog || !cursor) return;
+  const page = await ok(
+    api.GET('/v1/dialogs/{dialog}/timeline', { params: { path: { dialog }, query: { cursor } } }),
+  );
+  if (openDialog.value !== dialog) return;
+  const known = new Set(timeline.value.map((i) => i.id));
+  timeline.value = [...timeline.value, ...page.items.filter((i) => !known.has(i.id))];
+  timelineCursor.value = page.next_cursor ?? null;
+}
+
+/** The newest timeline page again, merged with what is loaded (after a change to the dialog). */
+export async function refreshTimeline(dialog: string, minSeq?: number): Promise<void> {
+  const query = minSeq ? { min_seq: minSeq } : {};
+  const page = await ok(
+    api.GET('/v1/dialogs/{dialog}/timeline', { params: { path: { dialog }, query } }),
+  );
+  if (openDialog.value !== dialog) return;
+  const fresh = new Set(page.items.map((i) => i.id));
+  const oldest = page.items[page.items.length - 1];
+  const older = timeline.value.filter(
+    (i) => !fresh.has(i.id) && oldest !== undefined && Date.parse(i.at) <= Date.parse(oldest.at),
+  );
+  timeline.value = [...page.items, ...older];
+  if (timelineCursor.value === null && older.length === 0) timelineCursor.value = page.next_cursor ?? null;
+}
+
+export async function refreshCard(dialog: string, minSeq?: number): Promise<void> {
+  const query = minSeq ? { min_seq: minSeq } : {};
+  const next = await ok(api.GET('/v1/dialogs/{dialog}/card', { params: { path: { dialog }, query } }));
+  if (openDialog.value === dialog) card.value = next;
+}
+
+/** One action on a dialog; answers the log sequence of its events. */
+export async function act(dialog: string, action: DialogAction): Promise<number> {
+  const answer = await ok(
+    api.POST('/v1/dialogs/{dialog}/actions', {
+      params: { path: { dialog } },
+      body: action,
+      headers: { 'idempotency-key': crypto.randomUUID() },
+    }),
+  );
+  return answer.seq;
+}

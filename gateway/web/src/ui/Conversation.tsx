@@ -1,0 +1,281 @@
+// The centre: the open dialog's timeline (newest at the bottom, older pages on demand) and the
+// compose box: Enter sends, Shift+Enter breaks the line, F3.4's counter, the channel choice
+// among the client's channels, and the draft saved on the server as one types (F3.5).
+
+import { useEffect, useMemo, useRef } from 'preact/hooks';
+import { useSignal } from '@preact/signals';
+import type { TimelineItem } from '../api/types';
+import { ApiFailure } from '../api/client';
+import { t, type Key } from '../i18n';
+import { describe } from '../lib/serviceEntry';
+import { debounce } from '../lib/debounce';
+import { MAX_MESSAGE_CHARS, countedChars } from '../lib/text';
+import {
+  act,
+  card,
+  channelOf,
+  me,
+  openDialog,
+  openError,
+  openRow,
+  operatorName,
+  project,
+  refreshTimeline,
+  loadOlder,
+  timeline,
+  timelineCursor,
+} from '../state';
+import { fullTime, shortTime } from './format';
+
+/** How long after the last keystroke a draft is saved. */
+export const DRAFT_DELAY_MS = 500;
+
+function who(item: TimelineItem): string {
+  if (item.author === 'client') return t('author.client');
+  if (item.author === 'bot') return t('author.bot');
+  if (item.author === 'system' || item.author === 'connector') return '';
+  if (item.author === me.value?.operator) return t('author.you');
+  return operatorName(item.author) ?? item.author.slice(0, 8);
+}
+
+function serviceText(item: TimelineItem): string {
+  const stages = (project.value?.pipelines ?? []).flatMap((p) => p.stages);
+  const described = describe(item.entry, {
+    operator: operatorName,
+    tag: (id) => project.value?.tags.find((tag) => tag.tag === id)?.name ?? null,
+    stage: (id) => stages.find((stage) => stage.id === id)?.name ?? null,
+  });
+  return t(described.key as Key, described.vars);
+}
+
+function Entry({ item }: { item: TimelineItem }) {
+  const channel = channelOf(item.channel);
+  if (item.kind === 'service') {
+    const author = who(item);
+    return (
+      <li class="entry service">
+        <span>{author ? t('service.entry', { who: author, what: serviceText(item) }) : serviceText(item)}</span>{' '}
+        <time dateTime={item.at}>{shortTime(item.at)}</time>
+      </li>
+    );
+  }
+  const classes = ['entry', item.kind, item.direction ?? ''];
+  return (
+    <li class={classes.join(' ')} data-id={item.id}>
+      <div class="bubble">
+        <div class="meta">
+          <span class="who">{item.kind === 'note' ? `${t('timeline.note')} · ${who(item)}` : who(item)}</span>
+          {channel && <span class="via">{channel.name}</span>}
+          <time dateTime={item.at} title={fullTime(item.at)}>
+            {shortTime(item.at)}
+          </time>
+        </div>
+        {item.text && <p class="text">{item.text}</p>}
+        {item.files.length > 0 && <p class="files">{t('timeline.files', { n: item.files.length })}</p>}
+        {item.delivery && (
+          <p class={`delivery ${item.delivery}`}>
+            {item.delivery === 'failed' && item.failure
+              ? t('timeline.failed', { reason: item.failure })
+              : t(`delivery.${item.delivery}` as 'delivery.sent')}
+          </p>
+        )}
+      </div>
+    </li>
+  );
+}
+
+function Timeline() {
+  const scroller = useRef<HTMLDivElement>(null);
+  const items = timeline.value;
+  const newest = items[0]?.id;
+  useEffect(() => {
+    const element = scroller.current;
+    if (element) element.scrollTop = element.scrollHeight;
+  }, [newest, openDialog.value]);
+  const ordered = useMemo(() => [...items].reverse(), [items]);
+  return (
+    <div
+      class="timeline"
+      ref={scroller}
+      tabIndex={0}
+      role="log"
+      aria-live="polite"
+      aria-label={t('timeline.label')}
+    >
+      {timelineCursor.value ? (
+        <button class="older" onClick={() => void loadOlder()}>
+          {t('timeline.older')}
+        </button>
+      ) : (
+        items.length > 0 && <p class="timeline-start">{t('timeline.start')}</p>
+      )}
+      <ol>
+        {ordered.map((item) => (
+          <Entry key={item.id} item={item} />
+        ))}
+      </ol>
+    </div>
+  );
+}
+
+function Compose({ dialog }: { dialog: string }) {
+  const text = useSignal(openRow.peek()?.draft ?? '');
+  const channel = useSignal<string>('');
+  const error = useSignal<string | null>(null);
+  const saved = useSignal(false);
+  const sending = useSignal(false);
+  const box = useRef<HTMLTextAreaElement>(null);
+
+  const saveDraft = useMemo(
+    () =>
+      debounce((value: string) => {
+        const action = value.trim() ? { action: 'save_draft' as const, text: value } : { action: 'clear_draft' as const };
+        act(dialog, action).then(
+          () => {
+            saved.value = true;
+          },
+          () => {},
+        );
+      }, DRAFT_DELAY_MS),
+    [dialog],
+  );
+  useEffect(() => () => saveDraft.flush(), [saveDraft]);
+
+  // The draft arrives with the row once it is loaded (a reload opens the dialog by its URL).
+  // Taken once, before the operator types: later rows echo the operator's own saves.
+  const serverDraft = openRow.value?.dialog === dialog ? openRow.value.draft : null;
+  const touched = useRef(false);
+  useEffect(() => {
+    if (serverDraft && !touched.current && !text.peek()) text.value = serverDraft;
+  }, [serverDraft]);
+
+  const identities = card.value?.dialog === dialog ? card.value.identities : [];
+  const channels = identities.map((i) => i.channel).filter((c, i, all) => all.indexOf(c) === i);
+  const preferred = openRow.value?.last_message?.channel;
+  const chosen = channels.includes(channel.value)
+    ? channel.value
+    : preferred && channels.includes(preferred)
+      ? preferred
+      : (channels[0] ?? '');
+  const blocked = openRow.value?.dialog === dialog && openRow.value.blocked;
+  const counted = countedChars(text.value);
+  const tooLong = counted > MAX_MESSAGE_CHARS;
+
+  const send = async () => {
+    const body = text.value;
+    if (!body.trim() || tooLong || !chosen || sending.value) return;
+    sending.value = true;
+    error.value = null;
+    saveDraft.cancel();
+    try {
+      const seq = await act(dialog, { action: 'send_message', channel: chosen, text: body });
+      text.value = '';
+      saved.value = false;
+      await act(dialog, { action: 'clear_draft' }).catch(() => 0);
+      await refreshTimeline(dialog, seq);
+    } catch (e) {
+      error.value = e instanceof ApiFailure ? (e.code === 'network' ? t('error.network') : e.message) : String(e);
+    } finally {
+      sending.value = false;
+    }
+  };
+
+  return (
+    <form
+      class="compose"
+      aria-label={t('compose.label')}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send();
+      }}
+    >
+      {blocked && <p class="compose-note">{t('compose.blocked')}</p>}
+      {!blocked && channels.length === 0 && card.value && <p class="compose-note">{t('compose.no_channel')}</p>}
+      <label for="compose-text" class="visually-hidden">
+        {t('compose.label')}
+      </label>
+      <textarea
+        id="compose-text"
+        ref={box}
+        rows={3}
+        value={text.value}
+        disabled={blocked}
+        placeholder={t('compose.placeholder')}
+        aria-invalid={tooLong ? 'true' : undefined}
+        aria-describedby="compose-counter"
+        onInput={(e) => {
+          text.value = (e.currentTarget as HTMLTextAreaElement).value;
+          touched.current = true;
+          saved.value = false;
+          saveDraft(text.value);
+        }}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && !e.shiftKey && !e.ctrlKey && !e.isComposing) {
+            e.preventDefault();
+            void send();
+          } else if (e.key === 'Escape') {
+            (e.currentTarget as HTMLTextAreaElement).blur();
+            document.getElementById('dialog-list')?.focus();
+          }
+        }}
+      />
+      <div class="compose-bar">
+        {channels.length > 1 ? (
+          <label class="compose-channel">
+            {t('compose.channel')}{' '}
+            <select value={chosen} onChange={(e) => (channel.value = (e.currentTarget as HTMLSelectElement).value)}>
+              {channels.map((c) => (
+                <option key={c} value={c}>
+                  {channelOf(c)?.name ?? c}
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : (
+          <span class="compose-channel">{channelOf(chosen)?.name ?? ''}</span>
+        )}
+        <span id="compose-counter" class={tooLong ? 'counter over' : 'counter'} aria-live="polite">
+          {tooLong ? t('compose.too_long', { max: MAX_MESSAGE_CHARS }) : t('compose.counter', { n: counted, max: MAX_MESSAGE_CHARS })}
+        </span>
+        {saved.value && <span class="saved">{t('compose.draft_saved')}</span>}
+        <button type="submit" class="primary" disabled={blocked || tooLong || !text.value.trim() || !chosen || sending.value}>
+          {t('compose.send')}
+        </button>
+      </div>
+      {error.value && (
+        <p class="form-error" role="alert">
+          {error.value}
+        </p>
+      )}
+    </form>
+  );
+}
+
+export function Conversation() {
+  const dialog = openDialog.value;
+  const row = openRow.value;
+  if (dialog && openError.value) {
+    return (
+      <main class="conversation" aria-label={t('timeline.label')}>
+        <p class="none form-error" role="alert">
+          {openError.value === 'network' ? t('error.network') : openError.value}
+        </p>
+      </main>
+    );
+  }
+  return (
+    <main class="conversation" aria-label={t('timeline.label')}>
+      {dialog ? (
+        <>
+          <header class="conversation-head">
+            <h1>{row?.title ?? (row ? `#${row.client.number}` : '…')}</h1>
+          </header>
+          <Timeline />
+          <Compose key={dialog} dialog={dialog} />
+        </>
+      ) : (
+        <p class="none">{t('timeline.none')}</p>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,64 @@
+// What the browser tests share: the demo server's address and accounts, signing in through
+// the page, a second operator's session through the API, and a screenshot with an axe check
+// of every screen.
+import AxeBuilder from '@axe-core/playwright';
+import { type APIRequestContext, type Page, expect, request } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+
+export const PASSWORD = 'switchboard-demo';
+export const SCREENSHOTS = 'screenshots';
+
+export interface Account {
+  email: string;
+  role: string;
+}
+
+export function server(): { url: string; accounts: Account[] } {
+  const url = process.env.SB_URL;
+  const accounts = JSON.parse(process.env.SB_ACCOUNTS ?? '[]') as Account[];
+  if (!url) throw new Error('SB_URL is not set: run through playwright.config.ts');
+  return { url, accounts };
+}
+
+export function admin(): Account {
+  const found = server().accounts.find((a) => a.role === 'admin');
+  if (!found) throw new Error('the demo has no admin');
+  return found;
+}
+
+export function operators(): Account[] {
+  return server().accounts.filter((a) => a.role !== 'admin');
+}
+
+export async function signIn(page: Page, account: Account): Promise<void> {
+  await page.goto(server().url + '/');
+  await page.getByLabel(/^(Email|Эл. почта)$/).fill(account.email);
+  await page.getByLabel(/^(Password|Пароль)$/).fill(PASSWORD);
+  await page.getByRole('button', { name: /^(Sign in|Войти)$/ }).click();
+  await expect(page.locator('#dialog-list [role=option]').first()).toBeVisible();
+}
+
+/** A screenshot of the screen (gitignored `screenshots/`) and no serious or critical axe violation. */
+export async function look(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png` });
+  const result = await new AxeBuilder({ page }).analyze();
+  const bad = result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+  expect(bad, `axe on ${name}`).toEqual([]);
+}
+
+/** Another person's session through the API (a bearer token, as an integration would use). */
+export async function apiSession(account: Account): Promise<{ api: APIRequestContext; operator: string }> {
+  const login = await request.newContext({ baseURL: server().url });
+  const answer = await login.post('/v1/auth/login', { data: { email: account.email, password: PASSWORD } });
+  expect(answer.status()).toBe(200);
+  const body = (await answer.json()) as { token: string; operator: string };
+  await login.dispose();
+  const api = await request.newContext({
+    baseURL: server().url,
+    extraHTTPHeaders: { authorization: `Bearer ${body.token}` },
+  });
+  return { api, operator: body.operator };
+}

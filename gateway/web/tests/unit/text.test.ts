@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { debounce } from '../../src/lib/debounce';
+import { MAX_MESSAGE_CHARS, countedChars, initials } from '../../src/lib/text';
+
+describe('F3.4 counter', () => {
+  it('counts code points but no whitespace', () => {
+    expect(countedChars('a b\tc\nd')).toBe(4);
+    expect(countedChars('привет мир')).toBe(9);
+    expect(countedChars('👍🏽 ok')).toBe(4);
+    expect(countedChars(' '.repeat(5000))).toBe(0);
+    expect(countedChars('x '.repeat(MAX_MESSAGE_CHARS + 1)) > MAX_MESSAGE_CHARS).toBe(true);
+  });
+
+  it('makes initials for avatar placeholders', () => {
+    expect(initials('Анна Петрова')).toBe('АП');
+    expect(initials('vasya1988@example.com')).toBe('VE');
+    expect(initials('')).toBe('?');
+  });
+});
+
+describe('draft debounce', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('saves once, after the last keystroke, with the last text', () => {
+    vi.useFakeTimers();
+    const saved: string[] = [];
+    const save = debounce((text: string) => saved.push(text), 500);
+    save('h');
+    vi.advanceTimersByTime(300);
+    save('he');
+    vi.advanceTimersByTime(300);
+    save('hello');
+    expect(saved).toEqual([]);
+    vi.advanceTimersByTime(499);
+    expect(saved).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(saved).toEqual(['hello']);
+  });
+
+  it('flushes a pending save at once (leaving the dialog) and cancels on send', () => {
+    vi.useFakeTimers();
+    const saved: string[] = [];
+    const save = debounce((text: string) => saved.push(text), 500);
+    save('draft');
+    expect(save.pending()).toBe(true);
+    save.flush();
+    expect(saved).toEqual(['draft']);
+    expect(save.pending()).toBe(false);
+    save.flush();
+    expect(saved).toEqual(['draft']);
+    save('sent');
+    save.cancel();
+    vi.advanceTimersByTime(1000);
+    expect(saved).toEqual(['draft']);
+  });
+});
