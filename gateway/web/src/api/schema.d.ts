@@ -461,6 +461,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Runs an action on many dialogs (F6). */
+        post: operations["bulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{job}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How a bulk job is going. */
+        get: operations["job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/setup": {
         parameters: {
             query?: never;
@@ -532,6 +566,67 @@ export interface components {
             /** @enum {string} */
             kind: "note";
         };
+        /** @description What a bulk action answers when it ran in the request (or was a dry run). */
+        BulkAnswer: {
+            dry_run: boolean;
+            /**
+             * Format: int64
+             * @description Dialogs selected that the caller may see (what the action runs on).
+             */
+            selected: number;
+            /** @description Whether this action on this selection needs `confirm`. */
+            confirm_needed: boolean;
+            /**
+             * Format: int64
+             * @description Dialogs the action changed.
+             */
+            changed: number;
+            /**
+             * Format: int64
+             * @description Dialogs already as the action makes them.
+             */
+            unchanged: number;
+            /**
+             * Format: int64
+             * @description Dialogs the caller may not change (ids they may not see, dialogs whose state or
+             *     assignee refuses the action).
+             */
+            skipped: number;
+            /**
+             * Format: int64
+             * @description Dialogs the action could not be applied to.
+             */
+            failed: number;
+            /**
+             * Format: int64
+             * @description A log sequence at or after every change: pass it as `min_seq`.
+             */
+            seq: number;
+        };
+        /**
+         * @description One bulk action: `action` and either `dialog_ids` or `filter` (with `tab`, `folder`,
+         *     `archived` as the list takes them; `{"all":[]}` selects every dialog: F6.4 is `mark_read`
+         *     over it with `archived: true`).
+         */
+        BulkRequest: {
+            /**
+             * @description An F6.2 action: `mark_read`, `mark_unread`, `close`, `assign` (reassign), `block`,
+             *     `unblock`, `delete`, `join_lists`, `leave_lists`, `add_tags`, `remove_tags`,
+             *     `join_folders`, `leave_folders`, in the form `POST /v1/dialogs/{dialog}/actions` takes.
+             */
+            action: components["schemas"]["DialogAction"];
+            /** @description The dialogs, by id (at most what a 1 MiB body holds). */
+            dialog_ids?: string[] | null;
+            filter?: components["schemas"]["Node"] | null;
+            tab?: components["schemas"]["TabName"] | null;
+            /** @description With `filter`: `all`, `with_operator` or a folder id. */
+            folder?: string | null;
+            /** @description With `filter`: include closed dialogs (F1.6). */
+            archived?: boolean;
+            /** @description Count only; change nothing. */
+            dry_run?: boolean;
+            confirm?: components["schemas"]["Confirm"] | null;
+        };
         CardAnswer: {
             /** Format: uuid */
             dialog: string;
@@ -597,6 +692,19 @@ export interface components {
             events: number;
             /** @description A retry (same `Idempotency-Key`) answered from the first request. */
             duplicate: boolean;
+        };
+        /**
+         * @description The confirmation of a destructive or wide action (F6.3): the action's name and the count
+         *     a dry run answered.
+         */
+        Confirm: {
+            /** @description The action's name, as in `action.action` (e.g. `close`). */
+            action: string;
+            /**
+             * Format: int64
+             * @description How many dialogs the selection holds (`selected` of a dry run).
+             */
+            count: number;
         };
         Counters: {
             /**
@@ -924,7 +1032,53 @@ export interface components {
             failure?: string | null;
             /** Format: date-time */
             at: string;
+            /**
+             * Format: date-time
+             * @description When the client edited the message (`text` and `files` are the edit's); `null` if never.
+             */
+            edited_at?: string | null;
+            /** @description The client's reaction to the message (an emoji, or the channel's id of a reaction). */
+            reaction?: string | null;
         };
+        /** @enum {string} */
+        JobState: "running" | "done";
+        /** @description A bulk job and how far it is. */
+        JobView: {
+            /** Format: uuid */
+            job: string;
+            state: components["schemas"]["JobState"];
+            /** @description The action, as it was asked. */
+            action: Record<string, never>;
+            /**
+             * Format: int64
+             * @description Dialogs selected.
+             */
+            total: number;
+            /**
+             * Format: int64
+             * @description Dialogs done (changed, unchanged, skipped or failed).
+             */
+            done: number;
+            /** Format: int64 */
+            changed: number;
+            /** Format: int64 */
+            unchanged: number;
+            /** Format: int64 */
+            skipped: number;
+            /** Format: int64 */
+            failed: number;
+            /**
+             * Format: int64
+             * @description The log sequence the selection was frozen at.
+             */
+            seq: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+        };
+        /** @enum {string} */
+        LastAuthorName: "client" | "operator" | "bot";
         LastMessage: {
             /** @description The text, shortened; none for an attachment alone. */
             preview?: string | null;
@@ -947,7 +1101,7 @@ export interface components {
             limit?: number | null;
         };
         /** @description The data of each event type (documentation: the SSE `event` field says which one comes). */
-        LiveEvent: components["schemas"]["LiveRow"] | components["schemas"]["LiveMessage"] | components["schemas"]["LiveRemove"] | components["schemas"]["Counters"] | components["schemas"]["LiveMark"] | components["schemas"]["LiveMark"];
+        LiveEvent: components["schemas"]["LiveRow"] | components["schemas"]["LiveMessage"] | components["schemas"]["LiveRemove"] | components["schemas"]["Counters"] | components["schemas"]["LiveMark"] | components["schemas"]["LiveMark"] | components["schemas"]["JobView"];
         /** @description `reset` and `heartbeat`: where the stream is. */
         LiveMark: {
             /** Format: int64 */
@@ -1081,7 +1235,7 @@ export interface components {
         } | {
             status: components["schemas"]["Status"];
         } | {
-            last_author: components["schemas"]["Author"];
+            last_author: components["schemas"]["LastAuthorName"];
         } | {
             /** @description The deal is at one of these stages. */
             deal_stages: string[];
@@ -1382,6 +1536,11 @@ export interface components {
             items: components["schemas"]["Item"][];
             /** @description Pass as `cursor` for older items; `null` at the beginning of the dialog. */
             next_cursor?: string | null;
+            /**
+             * @description Pass as `after` for newer items; `null` when the page ends at the newest item (the live
+             *     stream brings what comes next).
+             */
+            newer_cursor?: string | null;
         };
         TokenCreated: {
             /** Format: uuid */
@@ -2257,8 +2416,17 @@ export interface operations {
     timeline: {
         parameters: {
             query?: {
-                /** @description `next_cursor` of the previous page: the page before it in time. */
+                /** @description `next_cursor` of a page: the items before it in time. */
                 cursor?: string;
+                /** @description `newer_cursor` of a page: the items after it in time (paging back up after `around`). */
+                after?: string;
+                /**
+                 * @description Open the timeline at an item: a message's, note's or service entry's id (a search hit's
+                 *     `message.id`), or a moment (RFC 3339: the first item written then or later, the newest
+                 *     when none is; "jump to date"). The page holds about half older items (the item itself
+                 *     among them) and half newer. At most one of `cursor`, `after` and `around`.
+                 */
+                around?: string;
                 /** @description Items per page, 1..=200 (default 50). */
                 limit?: number;
                 /** @description F7.6: show the bot's messages (default true). */
@@ -3032,7 +3200,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Server-Sent Events; `event` names the type: `row` (LiveRow), `message` (LiveMessage), `remove` (LiveRemove), `counters` (Counters), `reset` and `heartbeat` (LiveMark). Each `id` is a log sequence to resume after. */
+            /** @description Server-Sent Events; `event` names the type: `row` (LiveRow), `message` (LiveMessage), `remove` (LiveRemove), `counters` (Counters), `reset` and `heartbeat` (LiveMark), `job` (JobView). Each `id` is a log sequence to resume after. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3050,6 +3218,142 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    bulk: {
+        parameters: {
+            query?: {
+                /** @description Answer once the read models have applied this log sequence (a command's `seq`). */
+                min_seq?: number;
+            };
+            header?: {
+                /** @description A retry with the same key changes nothing more; for a job it answers the job */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequest"];
+            };
+        };
+        responses: {
+            /** @description A dry run, or a selection of at most 100 dialogs run in the request: the tally */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkAnswer"];
+                };
+            };
+            /** @description More than 100 dialogs: a job; `GET /v1/jobs/{job}` and the live stream's `job` events tell its progress */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
+            };
+            /** @description a field is invalid, or `confirm` is missing or does not repeat the action and the count: `field` names it. `confirm` is needed by `close`, `block` and `delete`, by any selection by `filter`, and by more than 50 `dialog_ids`; its form is `{"action": <the action's name>, "count": <selected, as a dry run answers it>}` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job */
+                job: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description another operator's job */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description no such job in the caller's project */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
