@@ -11,12 +11,18 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use tokio::net::TcpListener;
 
-/// Serve the API on `listener` until `shutdown` completes, then finish the requests in flight.
+/// Serve the API on `listener` until `shutdown` completes, then finish the requests in flight
+/// (live streams end at once: [`AppState::stopping`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let stopping = state.stopping.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.stop();
+    };
     // The peer address reaches handlers (sign-in throttling per client address).
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

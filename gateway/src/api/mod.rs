@@ -57,6 +57,35 @@ pub struct AppState {
     pub answers: idempotency::Answers,
     /// Bulk jobs (none: bulk actions too large to run in the request answer 503).
     pub jobs: Option<bulk::run::Jobs>,
+    /// Says when the server stops: what would keep a connection open for ever (a live
+    /// stream) ends then, so that a graceful shutdown does not wait for it.
+    pub stopping: Stopping,
+}
+
+/// The server's stop, as every request's task can see it.
+#[derive(Debug, Clone)]
+pub struct Stopping(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Stopping {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
+
+impl Stopping {
+    /// The server stops: every [`Self::stopped`] completes.
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Completes once the server stops.
+    pub async fn stopped(&self) {
+        let mut receiver = self.0.subscribe();
+        // An error: the sender is gone, so nothing can say the server stops any more.
+        if receiver.wait_for(|stopping| *stopping).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 impl AppState {
@@ -69,6 +98,7 @@ impl AppState {
             credentials: None,
             answers: idempotency::Answers::default(),
             jobs: None,
+            stopping: Stopping::default(),
         }
     }
 

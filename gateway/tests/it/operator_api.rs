@@ -552,29 +552,30 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     drop(server);
 }
 
-#[test]
-fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
-    let dir = tempfile::tempdir().unwrap();
-    let start = || {
-        let mut command = bin();
-        command.current_dir(dir.path()).args([
-            "serve",
-            "--demo",
-            "--data",
-            "data",
-            "--listen",
-            "127.0.0.1:0",
-        ]);
-        let mut server = Running::spawn(&mut command, dir.path().join("serve.stderr"));
-        let first = server.next_line();
-        let addr: SocketAddr = first
-            .strip_prefix("listening on ")
-            .unwrap()
-            .parse()
-            .unwrap();
-        (server, addr)
-    };
-    let (mut server, addr) = start();
+/// `serve --demo` in `dir` (its data in `dir/data`) and the address it listens on.
+fn start_demo(dir: &std::path::Path) -> (Running, SocketAddr) {
+    let mut command = bin();
+    command.current_dir(dir).args([
+        "serve",
+        "--demo",
+        "--data",
+        "data",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let mut server = Running::spawn(&mut command, dir.join("serve.stderr"));
+    let first = server.next_line();
+    let addr: SocketAddr = first
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    (server, addr)
+}
+
+/// The demo's accounts as a first start of `serve --demo` prints them: the admin's email and
+/// how many operators.
+fn demo_accounts(server: &mut Running) -> (String, usize) {
     let mut admin = None;
     let mut operators = 0;
     loop {
@@ -586,13 +587,21 @@ fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
             } else {
                 operators += 1;
             }
-            if admin.is_some() && operators == 3 {
-                break;
+            if let (Some(admin), 3) = (&admin, operators) {
+                return (admin.clone(), operators);
             }
         }
     }
+}
+
+#[test]
+fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || start_demo(dir.path());
+    let (mut server, addr) = start();
+    let (admin, _) = demo_accounts(&mut server);
     let api = Api { addr };
-    let token = api.login(&admin.unwrap(), switchboard_gateway::demo::DEMO_PASSWORD)["token"]
+    let token = api.login(&admin, switchboard_gateway::demo::DEMO_PASSWORD)["token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -657,4 +666,43 @@ fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
     assert_eq!(said, "demo: the log is not empty; serving it as it is");
     let again_page = Api { addr }.ok(&token, "GET", "/v1/dialogs?limit=500&archived=true", None);
     assert_eq!(again_page["items"].as_array().unwrap().len(), shown);
+}
+
+/// An open live stream (any browser tab of the inbox) does not keep `serve` from stopping:
+/// SIGTERM ends the streams, and the process exits cleanly (before, it waited for the tab).
+#[test]
+fn sigterm_stops_serve_while_a_live_stream_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, addr) = start_demo(dir.path());
+    let (admin, _) = demo_accounts(&mut server);
+    let api = Api { addr };
+    let token = api.login(&admin, switchboard_gateway::demo::DEMO_PASSWORD)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        stream,
+        "GET /v1/live HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("event: counters") {
+        let n = stream.read(&mut buffer).unwrap();
+        assert!(n > 0, "the stream closed before its first event");
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = server.wait_exit();
+    assert!(status.success(), "{status}: {}", server.stderr());
+    // The stream was ended, not cut: what is left reads to its end.
+    while stream.read(&mut buffer).unwrap_or(0) > 0 {}
 }

@@ -37,6 +37,7 @@ use super::{AppError, AppState};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -174,17 +175,32 @@ pub async fn live(
             "the live hub is not running".to_owned(),
         ));
     };
+    // The stream ends when the caller's credentials are revoked or the server stops.
     let revoked = state
         .credentials
         .clone()
         .map(|store| revocation(store, &headers, caller));
+    let stopping = state.stopping.clone();
+    let ends = async move {
+        let revoked = async {
+            match revoked {
+                Some(revoked) => revoked.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = revoked => {}
+            () = stopping.stopped() => {}
+        }
+    }
+    .boxed();
     let events = stream::start(stream::Setup {
         hub,
         models,
         log: state.log.clone(),
         caller,
         from,
-        revoked,
+        ends,
         jobs: state.jobs.as_ref().map(super::bulk::run::Jobs::subscribe),
     })
     .await;

@@ -33,8 +33,9 @@ pub struct Setup {
     pub caller: QueryCaller,
     /// `Last-Event-ID`: go on after it; none: from now.
     pub from: Option<u64>,
-    /// Completes when the caller's credentials are revoked: the stream ends.
-    pub revoked: Option<BoxFuture<'static, ()>>,
+    /// Completes when the stream must end (the caller's credentials are revoked, the server
+    /// stops).
+    pub ends: BoxFuture<'static, ()>,
     /// The progress of the bulk jobs this node runs.
     pub jobs: Option<broadcast::Receiver<Arc<JobRecord>>>,
 }
@@ -55,7 +56,7 @@ struct LiveStream {
     counters_every: Duration,
     heartbeat_due: Instant,
     heartbeat: Duration,
-    revoked: Option<BoxFuture<'static, ()>>,
+    ends: BoxFuture<'static, ()>,
     jobs: Option<broadcast::Receiver<Arc<JobRecord>>>,
     ended: bool,
 }
@@ -75,7 +76,7 @@ pub async fn start(setup: Setup) -> impl Stream<Item = Result<Event, Infallible>
         log,
         caller,
         from,
-        revoked,
+        ends,
         jobs,
     } = setup;
     let now = Instant::now();
@@ -105,7 +106,7 @@ pub async fn start(setup: Setup) -> impl Stream<Item = Result<Event, Infallible>
         counters_every,
         heartbeat_due: now + heartbeat,
         heartbeat,
-        revoked,
+        ends,
         jobs,
         ended: false,
     };
@@ -178,12 +179,6 @@ impl LiveStream {
                 Some(due) => due.min(self.heartbeat_due),
                 None => self.heartbeat_due,
             };
-            let revoked = async {
-                match self.revoked.as_mut() {
-                    Some(revoked) => revoked.await,
-                    None => std::future::pending().await,
-                }
-            };
             let job = async {
                 match self.jobs.as_mut() {
                     Some(jobs) => jobs.recv().await,
@@ -193,7 +188,7 @@ impl LiveStream {
             tokio::select! {
                 _ = self.wake.changed() => {}
                 () = tokio::time::sleep_until(deadline) => {}
-                () = revoked => {
+                () = &mut self.ends => {
                     self.ended = true;
                     return None;
                 }
