@@ -44,7 +44,7 @@ async fn main() {
         .await
         .expect("project");
     let provider = FakeProvider::start(Provider::Telegram, TOKEN).await;
-    let mut directory = ChannelDirectory::new();
+    let directory = ChannelDirectory::new();
     let setup = Instant::now();
     let mut total = 0usize;
     for bot in 0..bots {

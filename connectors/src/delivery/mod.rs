@@ -39,7 +39,7 @@ mod state;
 pub mod worker;
 
 pub use consumer::SharedConsumer;
-pub use directory::{ChannelConfig, ChannelDirectory};
+pub use directory::{ChannelConfig, ChannelDirectory, ChannelResolver};
 pub use limits::{Rate, RateLimits};
 pub use worker::{
     Counters, DeliveryError, DeliveryOptions, DeliveryWorker, SentIndex, WorkerHandle,

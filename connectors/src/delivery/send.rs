@@ -13,9 +13,6 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use switchboard_schemas::ChannelKind;
 
-/// The VK API version our requests and the answers read are of.
-pub(crate) const VK_API_VERSION: &str = "5.199";
-
 /// What became of one call.
 #[derive(Debug)]
 pub(crate) enum CallResult {
@@ -72,7 +69,7 @@ fn vk_form(request: &ProviderRequest, token: &str) -> Vec<(String, String)> {
         })
         .collect();
     form.push(("access_token".into(), token.to_owned()));
-    form.push(("v".into(), VK_API_VERSION.into()));
+    form.push(("v".into(), vk::outbound::API_VERSION.into()));
     form
 }
 

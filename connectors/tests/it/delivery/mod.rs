@@ -151,7 +151,7 @@ impl<L: EventLog> World<L> {
         lines: &[&Line],
         tune: impl FnOnce(&mut DeliveryOptions),
     ) -> WorkerHandle {
-        let mut directory = ChannelDirectory::new();
+        let directory = ChannelDirectory::new();
         for line in lines {
             directory.insert(line.channel, line.config());
         }

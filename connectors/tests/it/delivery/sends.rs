@@ -470,7 +470,7 @@ async fn a_provider_that_cannot_be_reached_fails_the_message_without_showing_the
     drop(closed);
     let dialog = world.client(&telegram, "12001").await;
     let message = world.queue(&telegram, dialog, "anyone?").await;
-    let mut directory = ChannelDirectory::new();
+    let directory = ChannelDirectory::new();
     let mut config = telegram.config();
     config.api_base = format!("http://127.0.0.1:{port}");
     directory.insert(telegram.channel, config);
