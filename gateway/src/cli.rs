@@ -121,6 +121,10 @@ pub struct ServeArgs {
     /// that holds anything is served as it is.
     #[arg(long)]
     pub demo: bool,
+    /// Where the messengers reach this server (the base of the webhook URLs a connected
+    /// channel gives its provider), e.g. `https://inbox.example.com`. Default: `http://ADDR`.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +177,8 @@ pub enum CliError {
     Credentials(crate::credentials::CredentialError),
     #[error("read models: {0}")]
     ReadModels(#[from] crate::readmodels::ReadModelError),
+    #[error("delivery worker: {0}")]
+    Delivery(String),
     #[error("{count} read model(s) differ from a rebuild from the log")]
     Differences { count: usize },
 }
@@ -291,14 +297,23 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
             tracing::info!(%addr, log = log.backend(), nats = %url, "listening");
         }
     }
-    let served = crate::serve::serve(
-        listener,
-        crate::api::AppState::new(log)
-            .with_read_models(Arc::clone(&models))
-            .with_credentials(credentials),
-        crate::serve::shutdown_signal(),
-    )
-    .await;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let channels = crate::channels::Channels::new(credentials.clone(), &public_url);
+    let state = crate::api::AppState::new(log)
+        .with_read_models(Arc::clone(&models))
+        .with_credentials(credentials)
+        .with_channels(channels.clone());
+    let delivery =
+        crate::serve::start_delivery(&location, &args.data, state.commands.clone(), &channels)
+            .await
+            .map_err(CliError::Delivery)?;
+    let served = crate::serve::serve(listener, state, crate::serve::shutdown_signal()).await;
+    // A send under way is abandoned: its row in the worker's state makes the next start send
+    // it again (VK drops the repeat; elsewhere it is marked as possibly sent twice).
+    delivery.stop();
     // Nothing appends any more: the log is made durable, then the read models stop.
     let stopped = models.shutdown().await;
     served.map_err(CliError::Serve)?;

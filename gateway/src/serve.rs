@@ -105,3 +105,36 @@ impl RootNotice {
         let _ = writeln!(out, "{shown}").and_then(|()| out.flush());
     }
 }
+
+/// The delivery worker `serve` runs beside the API (issue 17): on the embedded log, one worker
+/// resuming from its checkpoint in `<data>/delivery.sqlite`; with `--nats`, a worker of the
+/// durable consumer `sb-delivery`, which every node's worker and every `delivery-worker`
+/// process share, so each adds capacity and no message goes out twice. Channels are found in
+/// the credential store through `channels`; the worker's sends are named to it, so delivery
+/// statuses coming back by webhook find their message.
+pub async fn start_delivery(
+    location: &LogLocation,
+    data: &Path,
+    commands: switchboard_core::service::CommandService<switchboard_core::AnyLog>,
+    channels: &crate::channels::Channels,
+) -> Result<switchboard_connectors::delivery::WorkerHandle, String> {
+    use switchboard_connectors::delivery::{DeliveryOptions, DeliveryWorker, SharedConsumer};
+    let options = DeliveryOptions::new(data.join(DELIVERY_STATE_FILE));
+    let directory = channels.directory();
+    let worker = match location {
+        LogLocation::Embedded { .. } => DeliveryWorker::start(commands, directory, options).await,
+        LogLocation::JetStream { url } => {
+            let client = async_nats::connect(url.as_str())
+                .await
+                .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+            let consumer = SharedConsumer::new(client);
+            DeliveryWorker::start_shared(commands, directory, options, consumer).await
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    channels.set_sent(std::sync::Arc::clone(&worker.sent));
+    Ok(worker)
+}
+
+/// The delivery worker's own state file in the data directory.
+pub const DELIVERY_STATE_FILE: &str = "delivery.sqlite";

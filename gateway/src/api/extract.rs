@@ -65,3 +65,24 @@ pub fn page_limit(given: Option<usize>, default: usize, max: usize) -> Result<us
         ))
     }
 }
+
+/// The request body as sent (a webhook's signature covers these bytes), at most
+/// [`super::MAX_BODY`]; a longer or broken one is a 413 in the API's shape.
+#[derive(Debug, Clone)]
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
+    type Rejection = AppError;
+
+    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, AppError> {
+        axum::body::to_bytes(request.into_body(), super::MAX_BODY)
+            .await
+            .map(RawBody)
+            .map_err(|_| {
+                AppError::TooLarge(format!(
+                    "the body is over {} bytes or was cut off",
+                    super::MAX_BODY
+                ))
+            })
+    }
+}

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod caller;
+pub mod channels;
 pub mod commands;
 pub mod consistency;
 pub mod counters;
@@ -22,6 +23,7 @@ pub mod openapi;
 pub mod project;
 mod routes;
 pub mod search;
+pub mod webhooks;
 
 pub use error::{AppError, ErrorAnswer, Json};
 
@@ -53,6 +55,8 @@ pub struct AppState {
     pub credentials: Option<CredentialStore>,
     /// The first answers of keyed requests, replayed to their retries.
     pub answers: idempotency::Answers,
+    /// Connected channels' settings and health (none: channel routes answer 503).
+    pub channels: Option<crate::channels::Channels>,
 }
 
 impl AppState {
@@ -64,7 +68,13 @@ impl AppState {
             live: None,
             credentials: None,
             answers: idempotency::Answers::default(),
+            channels: None,
         }
+    }
+
+    pub fn with_channels(mut self, channels: crate::channels::Channels) -> Self {
+        self.channels = Some(channels);
+        self
     }
 
     pub fn with_credentials(mut self, credentials: CredentialStore) -> Self {

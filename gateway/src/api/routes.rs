@@ -3,8 +3,8 @@
 
 use super::openapi::ApiDoc;
 use super::{
-    AppState, accounts, audit, auth, commands, counters, dialogs, health, live, openapi, project,
-    search,
+    AppState, accounts, audit, auth, channels, commands, counters, dialogs, health, live, openapi,
+    project, search, webhooks,
 };
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -39,4 +39,9 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(project::definitions))
         .routes(routes!(project::act))
         .routes(routes!(live::live))
+        .routes(routes!(channels::connect, channels::list))
+        .routes(routes!(channels::disconnect))
+        .routes(routes!(webhooks::telegram))
+        .routes(routes!(webhooks::whatsapp_verify, webhooks::whatsapp))
+        .routes(routes!(webhooks::vk))
 }

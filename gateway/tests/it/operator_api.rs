@@ -53,12 +53,13 @@ pub fn exchange(
     (status, head.to_ascii_lowercase(), body)
 }
 
-struct Api {
-    addr: SocketAddr,
+/// An operator's client of a real `serve` (also used by the channels suite).
+pub struct Api {
+    pub addr: SocketAddr,
 }
 
 impl Api {
-    fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let auth = format!("Bearer {token}");
         let (status, _, body) = exchange(
             self.addr,
@@ -70,13 +71,13 @@ impl Api {
         (status, body)
     }
 
-    fn ok(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub fn ok(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, answer) = self.call(token, method, path, body);
         assert_eq!(status, 200, "{method} {path}: {answer}");
         answer
     }
 
-    fn login(&self, email: &str, password: &str) -> Value {
+    pub fn login(&self, email: &str, password: &str) -> Value {
         let body = json!({"email": email, "password": password});
         let (status, _, answer) = exchange(self.addr, "POST", "/v1/auth/login", &[], Some(&body));
         assert_eq!(status, 200, "{answer}");
