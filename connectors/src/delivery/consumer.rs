@@ -120,7 +120,11 @@ pub(crate) async fn run<L: EventLog>(
         filter_subject: "sb.*.dialog.*".into(),
         ack_policy: AckPolicy::Explicit,
         ack_wait: settings.ack_wait,
-        deliver_policy: DeliverPolicy::All,
+        deliver_policy: if shared.options.start_at_end {
+            DeliverPolicy::New
+        } else {
+            DeliverPolicy::All
+        },
         max_ack_pending: i64::try_from(shared.options.max_pending).unwrap_or(i64::MAX),
         ..Default::default()
     };

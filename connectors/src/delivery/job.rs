@@ -228,6 +228,10 @@ async fn deliver<L: EventLog>(
         return Ok(());
     }
     let Some(config) = shared.directory.lookup(channel).await else {
+        if shared.options.leave_unknown_channels {
+            tracing::debug!(%channel, message = %job.queued.message, "no settings for the channel: left queued");
+            return Ok(());
+        }
         let detail = "the channel has no delivery settings".to_owned();
         return fail(shared, &job, FailureReason::ChannelError, detail).await;
     };

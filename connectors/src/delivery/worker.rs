@@ -42,6 +42,15 @@ pub struct DeliveryOptions {
     pub max_concurrent_calls: usize,
     /// Messages read ahead of their outcomes; reading waits beyond it.
     pub max_pending: usize,
+    /// Where a worker begins that has no checkpoint yet (a new state file), and a shared
+    /// consumer created now: `false` at the log's beginning (every queued message without an
+    /// outcome goes out), `true` at its end (`serve`: what was queued before delivery ran in
+    /// this installation — imported or generated history — is left as it is).
+    pub start_at_end: bool,
+    /// A message through a channel the directory does not know is left queued (`serve`: a
+    /// channel connected without settings this installation keeps, as in a generated
+    /// history) rather than failed.
+    pub leave_unknown_channels: bool,
 }
 
 impl DeliveryOptions {
@@ -55,6 +64,8 @@ impl DeliveryOptions {
             default_retry_after: Duration::from_secs(1),
             max_concurrent_calls: 1024,
             max_pending: 100_000,
+            start_at_end: false,
+            leave_unknown_channels: false,
         }
     }
 }
@@ -262,7 +273,13 @@ pub(crate) type ChatKey = (ChannelId, String);
 
 async fn run<L: EventLog>(shared: Arc<Shared<L>>) -> Result<(), DeliveryError> {
     let log = shared.service.log().clone();
-    let checkpoint = shared.state.checkpoint();
+    let checkpoint = if !shared.state.has_checkpoint() && shared.options.start_at_end {
+        let end = log.last_seq().await?;
+        shared.state.set_checkpoint(end).await?;
+        end
+    } else {
+        shared.state.checkpoint()
+    };
     let mut begun = shared.state.begun();
     let resolved = resolved_since(&log, checkpoint + 1).await?;
     shared
