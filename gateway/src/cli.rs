@@ -177,8 +177,8 @@ pub enum CliError {
     Credentials(crate::credentials::CredentialError),
     #[error("read models: {0}")]
     ReadModels(#[from] crate::readmodels::ReadModelError),
-    #[error("delivery worker: {0}")]
-    Delivery(String),
+    #[error("channels: {0}")]
+    Channels(String),
     #[error("{count} read model(s) differ from a rebuild from the log")]
     Differences { count: usize },
 }
@@ -309,11 +309,22 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let delivery =
         crate::serve::start_delivery(&location, &args.data, state.commands.clone(), &channels)
             .await
-            .map_err(CliError::Delivery)?;
+            .map_err(CliError::Channels)?;
+    let attachments =
+        crate::serve::open_attachments(&location, &args.data, usize::from(args.replicas))
+            .await
+            .map_err(CliError::Channels)?;
+    let mailboxes =
+        crate::channels::mailboxes::Mailboxes::new(state.commands.clone(), attachments, &args.data);
+    channels.set_mailboxes(mailboxes.clone());
+    let reconciling = mailboxes.reconcile_forever(channels.clone(), Arc::clone(&models));
     let served = crate::serve::serve(listener, state, crate::serve::shutdown_signal()).await;
     // A send under way is abandoned: its row in the worker's state makes the next start send
-    // it again (VK drops the repeat; elsewhere it is marked as possibly sent twice).
+    // it again (VK drops the repeat; elsewhere it is marked as possibly sent twice). A mailbox
+    // loop stops between batches: what it fetched and did not record is fetched again.
     delivery.stop();
+    reconciling.abort();
+    mailboxes.stop_all().await;
     // Nothing appends any more: the log is made durable, then the read models stop.
     let stopped = models.shutdown().await;
     served.map_err(CliError::Serve)?;

@@ -119,7 +119,13 @@ pub async fn start_delivery(
     channels: &crate::channels::Channels,
 ) -> Result<switchboard_connectors::delivery::WorkerHandle, String> {
     use switchboard_connectors::delivery::{DeliveryOptions, DeliveryWorker, SharedConsumer};
-    let options = DeliveryOptions::new(data.join(DELIVERY_STATE_FILE));
+    let mut options = DeliveryOptions::new(data.join(DELIVERY_STATE_FILE));
+    // A data directory that never ran delivery (history generated or imported) is not
+    // delivered retroactively: the worker starts at the log's end the first time.
+    options.start_at_end = true;
+    // A channel connected without settings here (a generated history's, the demo's) is not
+    // a channel this server can deliver to; its messages stay queued.
+    options.leave_unknown_channels = true;
     let directory = channels.directory();
     let worker = match location {
         LogLocation::Embedded { .. } => DeliveryWorker::start(commands, directory, options).await,
@@ -138,3 +144,33 @@ pub async fn start_delivery(
 
 /// The delivery worker's own state file in the data directory.
 pub const DELIVERY_STATE_FILE: &str = "delivery.sqlite";
+
+/// The attachment store of `serve` (issue 17): the content-addressed directory
+/// `<data>/attachments` beside the embedded log; with `--nats`, the JetStream object store
+/// `switchboard-attachments` (created with `replicas` when missing) that every node sees.
+pub async fn open_attachments(
+    location: &LogLocation,
+    data: &Path,
+    replicas: usize,
+) -> Result<switchboard_connectors::attachments::AttachmentStore, String> {
+    use switchboard_connectors::attachments::{
+        AttachmentStore, DirStore, NatsStore, NatsStoreOptions,
+    };
+    match location {
+        LogLocation::Embedded { .. } => DirStore::open(data.join("attachments"))
+            .await
+            .map(AttachmentStore::Directory)
+            .map_err(|e| e.to_string()),
+        LogLocation::JetStream { url } => {
+            let client = async_nats::connect(url.as_str())
+                .await
+                .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+            let mut options = NatsStoreOptions::new(data.join("attachments-spool"));
+            options.replicas = replicas;
+            NatsStore::open(client, options)
+                .await
+                .map(AttachmentStore::ObjectStore)
+                .map_err(|e| e.to_string())
+        }
+    }
+}

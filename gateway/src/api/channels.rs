@@ -338,14 +338,27 @@ async fn set_up(
             let Some(email) = settings.email() else {
                 return Ok(address.clone());
             };
-            let fetcher = switchboard_connectors::email::imap::ImapFetcher::connect(&email.imap)
+            let refused = |detail: String| ProviderError {
+                class: ErrorClass::Permanent,
+                code: 0,
+                detail,
+            };
+            let mut fetcher =
+                switchboard_connectors::email::imap::ImapFetcher::connect(&email.imap)
+                    .await
+                    .map_err(|e| refused(e.to_string()))?;
+            // The mailbox is read from here on: mail already in it is not imported.
+            let cursor = fetcher
+                .cursor_at_end()
                 .await
-                .map_err(|e| ProviderError {
-                    class: ErrorClass::Permanent,
-                    code: 0,
-                    detail: e.to_string(),
-                })?;
+                .map_err(|e| refused(e.to_string()))?;
             let _ = fetcher.logout().await;
+            if let Some(mailboxes) = channels.mailboxes() {
+                mailboxes
+                    .start_at(channel, &cursor)
+                    .await
+                    .map_err(|e| refused(e.to_string()))?;
+            }
             Ok(address.clone())
         }
     }
@@ -453,6 +466,9 @@ pub async fn connect(
         return Err(error.into());
     }
     channels.report(channel, Ok(()));
+    if let (ChannelKind::Email, Some(mailboxes)) = (kind, channels.mailboxes()) {
+        mailboxes.start(channels, channel).await;
+    }
     let info = model::ChannelInfo {
         channel,
         kind: kind.as_str().to_owned(),
@@ -534,5 +550,8 @@ pub async fn disconnect(
         .project(caller.project, command, id.meta(caller.operator))
         .await?;
     channels.remove(channel).await?;
+    if let Some(mailboxes) = channels.mailboxes() {
+        mailboxes.stop(channel).await;
+    }
     Ok(Json(CommandAnswer::from(ack)))
 }

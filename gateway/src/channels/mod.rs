@@ -3,12 +3,13 @@
 //! delivery worker's directory filled from the same records, and each channel's health as this
 //! node last saw it (the provider's reason when its credentials stopped working).
 //!
-//! Submodules: [`settings`] (the sealed record). The provider calls are `connectors::setup`;
+//! Submodules: [`settings`] (the sealed record), [`mailboxes`] (email channels' IMAP loops). The provider calls are `connectors::setup`;
 //! the routes are `api::channels` and `api::webhooks`.
 //!
 //! Invariant: a channel's secrets exist only in the credential store, sealed, and in this
 //! process's memory; nothing here formats one (`ChannelSettings`' `Debug` shows the kind).
 
+pub mod mailboxes;
 pub mod settings;
 
 use crate::credentials::{CredentialError, CredentialStore};
@@ -47,16 +48,22 @@ pub struct Rejected {
     pub body: String,
 }
 
+/// When a channel's record was read, and what it was.
+type Cached = (Instant, Option<Arc<ChannelSettings>>);
+
 #[derive(Debug)]
 struct Inner {
     credentials: CredentialStore,
     http: reqwest::Client,
     public_url: String,
-    cache: Mutex<HashMap<ChannelId, (Instant, Arc<ChannelSettings>)>>,
+    /// Channel → when it was read, and what (`None`: no such channel, also kept a while).
+    cache: Mutex<HashMap<ChannelId, Cached>>,
     health: Mutex<HashMap<ChannelId, Health>>,
     rejected: Mutex<HashMap<ChannelId, VecDeque<Rejected>>>,
     /// The in-process delivery worker's sends (statuses that come back by webhook name them).
     sent: OnceLock<Arc<SentIndex>>,
+    /// The email channels' mailbox loops (none: email channels are stored but not read).
+    mailboxes: OnceLock<mailboxes::Mailboxes>,
 }
 
 /// See the module documentation. Cheap to clone.
@@ -90,6 +97,7 @@ impl Channels {
                 health: Mutex::default(),
                 rejected: Mutex::default(),
                 sent: OnceLock::new(),
+                mailboxes: OnceLock::new(),
             }),
         }
     }
@@ -114,7 +122,7 @@ impl Channels {
         self.inner
             .cache
             .lock()
-            .insert(channel, (Instant::now(), Arc::new(settings)));
+            .insert(channel, (Instant::now(), Some(Arc::new(settings))));
         Ok(())
     }
 
@@ -135,10 +143,13 @@ impl Channels {
         if let Some((at, settings)) = self.inner.cache.lock().get(&channel)
             && at.elapsed() < CACHE_FOR
         {
-            return Ok(Some(Arc::clone(settings)));
+            return Ok(settings.clone());
         }
         let Some(sealed) = self.inner.credentials.get_secret(channel).await? else {
-            self.inner.cache.lock().remove(&channel);
+            self.inner
+                .cache
+                .lock()
+                .insert(channel, (Instant::now(), None));
             return Ok(None);
         };
         let settings: ChannelSettings =
@@ -147,7 +158,7 @@ impl Channels {
         self.inner
             .cache
             .lock()
-            .insert(channel, (Instant::now(), Arc::clone(&settings)));
+            .insert(channel, (Instant::now(), Some(Arc::clone(&settings))));
         Ok(Some(settings))
     }
 
@@ -198,6 +209,15 @@ impl Channels {
     /// The dialog and our id of a message this node's worker sent, from a status of it.
     pub fn lookup_sent(&self, status: &InboundStatus) -> Option<(DialogId, MessageId)> {
         self.inner.sent.get()?.lookup(status)
+    }
+
+    /// Names the mailbox loops email channels are read by.
+    pub fn set_mailboxes(&self, mailboxes: mailboxes::Mailboxes) {
+        let _ = self.inner.mailboxes.set(mailboxes);
+    }
+
+    pub fn mailboxes(&self) -> Option<&mailboxes::Mailboxes> {
+        self.inner.mailboxes.get()
     }
 
     /// The delivery worker's directory: channels found through [`Channels::get`].

@@ -306,7 +306,7 @@ fn a_whatsapp_channel_verifies_its_endpoint_takes_signed_webhooks_and_gets_statu
         let (status, _, body) = exchange(world.api.addr, "GET", &query, &[], None);
         (status, body)
     };
-    assert_eq!(verify("verify-me-please"), (200, json!(1_158_201_444)));
+    assert_eq!(verify("verify-me-please"), (200, json!("1158201444")));
     assert_eq!(verify("wrong").0, 403);
 
     // A wrong signature stores nothing; the right one records the message once.
@@ -381,4 +381,148 @@ fn a_whatsapp_channel_verifies_its_endpoint_takes_signed_webhooks_and_gets_statu
     );
 
     world.stop_and_check_secrets(&[WA_TOKEN, WA_APP_SECRET, "verify-me-please"]);
+}
+
+const VK_TOKEN: &str = "vk1.a.access-token-of-the-channels-test";
+const VK_SECRET: &str = "callback-secret-of-the-channels-test";
+
+/// The VK 5.131 capture of `shared/fixtures/` (beside the repository) with our secret.
+fn vk_capture(secret: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/vk/callback-message_new-v5.131.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the shared fixture {}: {e}", path.display()));
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    event["secret"] = json!(secret);
+    event
+}
+
+#[test]
+fn a_vk_channel_confirms_its_server_and_replies_with_a_random_id() {
+    let world = World::start();
+    let fake = world.fake(Provider::Vk, VK_TOKEN);
+    let capture = vk_capture(VK_SECRET);
+    let group_id = capture["group_id"].as_i64().unwrap();
+    let connected = world.connect(json!({
+        "kind": "vk", "name": "Community", "group_id": group_id, "access_token": VK_TOKEN,
+        "secret": VK_SECRET, "confirmation": "a1b2c3d4", "api_base": fake.base_url(),
+    }));
+    assert_eq!(connected["account"], "Fake community", "{connected}");
+    let channel = connected["channel"].as_str().unwrap().to_owned();
+    let path = format!("/v1/webhooks/vk/{channel}");
+    let post = |body: &Value| {
+        let (status, head, answer) = exchange(world.api.addr, "POST", &path, &[], Some(body));
+        (status, head, answer)
+    };
+
+    // VK's confirmation is answered with the community's string (as text, not JSON).
+    let confirmation = json!({"type": "confirmation", "group_id": group_id});
+    let (status, head, answer) = post(&confirmation);
+    assert_eq!((status, answer), (200, json!("a1b2c3d4")));
+    assert!(head.contains("content-type: text/plain"), "{head}");
+
+    // A wrong secret or community stores nothing; the capture, twice, is recorded once.
+    assert_eq!(post(&vk_capture("not-the-secret")).0, 403);
+    let mut other_group = capture.clone();
+    other_group["group_id"] = json!(group_id + 1);
+    assert_eq!(post(&other_group).0, 403);
+    assert!(world.dialogs().is_empty());
+    for _ in 0..2 {
+        let (status, _, answer) = post(&capture);
+        assert_eq!((status, answer), (200, json!("ok")));
+    }
+    let dialogs = eventually("the dialog", || {
+        let dialogs = world.dialogs();
+        (!dialogs.is_empty()).then_some(dialogs)
+    });
+    assert_eq!(dialogs.len(), 1);
+    let dialog = dialogs[0]["dialog"].as_str().unwrap().to_owned();
+    let items = world.timeline_until(&dialog, "the inbound message", |i| i["text"] == "Ок");
+    assert_eq!(messages(&items, "inbound").len(), 1, "{items:?}");
+
+    // The reply goes out by messages.send with a random_id, to the chat it came from.
+    let reply = json!({"action": "send_message", "channel": channel, "text": "Принято"});
+    world.api.ok(
+        &world.admin,
+        "POST",
+        &format!("/v1/dialogs/{dialog}/actions"),
+        Some(reply),
+    );
+    let sent = eventually("the reply at the provider", || {
+        fake.received().first().cloned()
+    });
+    assert_eq!(sent.method, "messages.send");
+    assert_eq!(sent.text, "Принято");
+    assert!(
+        sent.params["random_id"].as_str().is_some_and(|r| r != "0"),
+        "{:?}",
+        sent.params
+    );
+    world.timeline_until(&dialog, "the reply marked sent", |i| {
+        i["delivery"] == "sent"
+    });
+
+    world.stop_and_check_secrets(&[VK_TOKEN, VK_SECRET]);
+}
+
+#[test]
+fn an_email_channel_reads_its_mailbox_by_imap_from_serve() {
+    let dovecot = switchboard_tests::mail::DovecotServer::start();
+    let world = World::start();
+    let user = "support";
+    let mail_server = |port: u16| {
+        json!({"host": "127.0.0.1", "port": port, "security": "plain", "username": user,
+               "password": switchboard_tests::mail::IMAP_PASSWORD})
+    };
+    // A wrong password connects nothing.
+    let mut wrong = mail_server(dovecot.port());
+    wrong["password"] = json!("not-the-password");
+    let (status, refused) = world.api.call(
+        &world.admin,
+        "POST",
+        "/v1/channels",
+        Some(
+            json!({"kind": "email", "name": "Mail", "address": "support@shop.test",
+                    "imap": wrong, "smtp": mail_server(2525)}),
+        ),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["field"], "imap");
+
+    // Mail already in the mailbox when it is connected is not imported.
+    let raw = |id: &str, subject: &str, body: &str| {
+        format!(
+            "From: Petr <petr@client.test>\r\nTo: support@shop.test\r\nSubject: {subject}\r\n\
+             Message-ID: <{id}>\r\nDate: Sun, 06 Dec 2026 10:00:00 +0000\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        )
+        .into_bytes()
+    };
+    dovecot.deliver(user, &raw("old@client.test", "Old", "from before"));
+    let connected = world.connect(json!({
+        "kind": "email", "name": "Mail", "address": "support@shop.test",
+        "imap": mail_server(dovecot.port()), "smtp": mail_server(2525),
+    }));
+    assert_eq!(connected["state"], "connected", "{connected}");
+    assert_eq!(connected["secrets"]["imap.password"], "…word");
+    dovecot.deliver(user, &raw("new@client.test", "Заказ 42", "Где мой заказ?"));
+
+    let dialogs = eventually("the mail's dialog", || {
+        let dialogs = world.dialogs();
+        (!dialogs.is_empty()).then_some(dialogs)
+    });
+    assert_eq!(dialogs.len(), 1, "{dialogs:?}");
+    let dialog = dialogs[0]["dialog"].as_str().unwrap().to_owned();
+    let items = world.timeline_until(&dialog, "the mail", |i| i["direction"] == "inbound");
+    let inbound = messages(&items, "inbound");
+    assert_eq!(inbound.len(), 1, "{items:?}");
+    assert!(
+        inbound[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Где мой заказ?"),
+        "{items:?}"
+    );
+
+    world.stop_and_check_secrets(&[switchboard_tests::mail::IMAP_PASSWORD]);
 }
