@@ -65,6 +65,7 @@ async fn main() {
                 api_base: provider.base_url(),
                 token: Secret::new(TOKEN),
                 phone_number_id: None,
+                smtp: None,
             },
         );
         for chat in 0..chats {

@@ -256,6 +256,11 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         replicas: usize::from(args.replicas),
     };
     let log = open_log(&location, access).await?;
+    // Where delivery begins in a data directory that never ran it (see `start_delivery`).
+    let log_end_at_open = log
+        .last_seq()
+        .await
+        .map_err(|e| CliError::Channels(e.to_string()))?;
     // Before `listening`: a data directory whose read models cannot serve stops the start here.
     let models = ReadModels::start(
         log.clone(),
@@ -306,10 +311,15 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         .with_read_models(Arc::clone(&models))
         .with_credentials(credentials)
         .with_channels(channels.clone());
-    let delivery =
-        crate::serve::start_delivery(&location, &args.data, state.commands.clone(), &channels)
-            .await
-            .map_err(CliError::Channels)?;
+    let delivery = crate::serve::start_delivery(
+        &location,
+        &args.data,
+        state.commands.clone(),
+        &channels,
+        log_end_at_open,
+    )
+    .await
+    .map_err(CliError::Channels)?;
     let attachments =
         crate::serve::open_attachments(&location, &args.data, usize::from(args.replicas))
             .await

@@ -112,17 +112,19 @@ impl RootNotice {
 /// process share, so each adds capacity and no message goes out twice. Channels are found in
 /// the credential store through `channels`; the worker's sends are named to it, so delivery
 /// statuses coming back by webhook find their message.
+///
+/// `log_end_at_open`: the log's end when `serve` opened it; a data directory that never ran
+/// delivery (history generated or imported) is delivered from there, not retroactively.
 pub async fn start_delivery(
     location: &LogLocation,
     data: &Path,
     commands: switchboard_core::service::CommandService<switchboard_core::AnyLog>,
     channels: &crate::channels::Channels,
+    log_end_at_open: u64,
 ) -> Result<switchboard_connectors::delivery::WorkerHandle, String> {
     use switchboard_connectors::delivery::{DeliveryOptions, DeliveryWorker, SharedConsumer};
     let mut options = DeliveryOptions::new(data.join(DELIVERY_STATE_FILE));
-    // A data directory that never ran delivery (history generated or imported) is not
-    // delivered retroactively: the worker starts at the log's end the first time.
-    options.start_at_end = true;
+    options.start_after = Some(log_end_at_open);
     // A channel connected without settings here (a generated history's, the demo's) is not
     // a channel this server can deliver to; its messages stay queued.
     options.leave_unknown_channels = true;

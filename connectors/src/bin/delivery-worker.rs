@@ -68,6 +68,7 @@ fn run() -> Result<(), String> {
                 api_base: channel.api_base,
                 token: Secret::new(channel.token),
                 phone_number_id: channel.phone_number_id,
+                smtp: None,
             },
         );
     }

@@ -6,6 +6,7 @@
 //! message. Tokens are [`Secret`]s and never formatted.
 
 use crate::Secret;
+use crate::email::smtp::SmtpSender;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -22,6 +23,8 @@ pub struct ChannelConfig {
     pub token: Secret,
     /// WhatsApp: the business number's Phone-Number-ID the messages go from.
     pub phone_number_id: Option<String>,
+    /// Email: the channel's SMTP sender (`kind` is `Email`; `api_base` and `token` unused).
+    pub smtp: Option<Arc<SmtpSender>>,
 }
 
 /// Finds the settings of a channel the table does not hold (`None`: no such channel).

@@ -223,10 +223,6 @@ async fn deliver<L: EventLog>(
         let detail = "the client has no identity on this channel".to_owned();
         return fail(shared, &job, FailureReason::ChannelError, detail).await;
     };
-    if identity.kind == ChannelKind::Email {
-        // Email goes out through the SMTP sender of the email glue, not this worker.
-        return Ok(());
-    }
     let Some(config) = shared.directory.lookup(channel).await else {
         if shared.options.leave_unknown_channels {
             tracing::debug!(%channel, message = %job.queued.message, "no settings for the channel: left queued");

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use switchboard_connectors::Secret;
 use switchboard_connectors::delivery::ChannelConfig;
+use switchboard_connectors::email::smtp::SmtpSender;
 use switchboard_connectors::email::{EmailSettings, ImapSettings, Security, SmtpSettings};
 use switchboard_connectors::vk::VkConfig;
 use switchboard_schemas::{ChannelKind, ProjectId};
@@ -156,7 +157,8 @@ impl ChannelSettings {
         }
     }
 
-    /// What the delivery worker needs (`None` for email, which goes out by SMTP).
+    /// What the delivery worker needs (`None`: an email channel whose SMTP settings lettre
+    /// refuses).
     pub fn delivery(&self) -> Option<ChannelConfig> {
         let (token, phone_number_id) = match &self.provider {
             Provider::Telegram { bot_token, .. } => (bot_token, None),
@@ -166,13 +168,23 @@ impl ChannelSettings {
                 ..
             } => (access_token, Some(phone_number_id.clone())),
             Provider::Vk { access_token, .. } => (access_token, None),
-            Provider::Email { .. } => return None,
+            Provider::Email { .. } => {
+                let sender = SmtpSender::new(&self.email()?).ok()?;
+                return Some(ChannelConfig {
+                    kind: ChannelKind::Email,
+                    api_base: String::new(),
+                    token: Secret::new(String::new()),
+                    phone_number_id: None,
+                    smtp: Some(std::sync::Arc::new(sender)),
+                });
+            }
         };
         Some(ChannelConfig {
             kind: self.kind(),
             api_base: self.api_base.clone(),
             token: Secret::new(token.clone()),
             phone_number_id,
+            smtp: None,
         })
     }
 

@@ -466,8 +466,11 @@ fn a_vk_channel_confirms_its_server_and_replies_with_a_random_id() {
 }
 
 #[test]
-fn an_email_channel_reads_its_mailbox_by_imap_from_serve() {
+fn an_email_channel_reads_its_mailbox_by_imap_and_replies_by_smtp_from_serve() {
     let dovecot = switchboard_tests::mail::DovecotServer::start();
+    let smtp = switchboard_tests::mail::SmtpReceiver::start();
+    let smtp_server = json!({"host": "127.0.0.1", "port": smtp.port(), "security": "plain",
+                             "username": "", "password": ""});
     let world = World::start();
     let user = "support";
     let mail_server = |port: u16| {
@@ -501,7 +504,7 @@ fn an_email_channel_reads_its_mailbox_by_imap_from_serve() {
     dovecot.deliver(user, &raw("old@client.test", "Old", "from before"));
     let connected = world.connect(json!({
         "kind": "email", "name": "Mail", "address": "support@shop.test",
-        "imap": mail_server(dovecot.port()), "smtp": mail_server(2525),
+        "imap": mail_server(dovecot.port()), "smtp": smtp_server,
     }));
     assert_eq!(connected["state"], "connected", "{connected}");
     assert_eq!(connected["secrets"]["imap.password"], "…word");
@@ -523,6 +526,33 @@ fn an_email_channel_reads_its_mailbox_by_imap_from_serve() {
             .contains("Где мой заказ?"),
         "{items:?}"
     );
+
+    // The operator's answer goes out through the channel's SMTP server.
+    let channel = connected["channel"].as_str().unwrap();
+    let reply = json!({"action": "send_message", "channel": channel, "text": "Заказ 42 в пути\nДо встречи"});
+    world.api.ok(
+        &world.admin,
+        "POST",
+        &format!("/v1/dialogs/{dialog}/actions"),
+        Some(reply),
+    );
+    let received = smtp.wait_for(1);
+    assert_eq!(received.len(), 1);
+    let mail = switchboard_connectors::email::parse(&received[0]).unwrap();
+    assert_eq!(
+        mail.from.as_ref().and_then(|f| f.address.as_deref()),
+        Some("support@shop.test")
+    );
+    let raw_mail = String::from_utf8_lossy(&received[0]).to_lowercase();
+    assert!(
+        raw_mail.contains("x-rcptto: petr@client.test"),
+        "{raw_mail}"
+    );
+    assert!(mail.text.contains("До встречи"), "{}", mail.text);
+    assert_eq!(mail.subject.as_deref(), Some("Заказ 42 в пути"));
+    world.timeline_until(&dialog, "the answer marked sent", |i| {
+        i["direction"] == "outbound" && i["delivery"] == "sent"
+    });
 
     world.stop_and_check_secrets(&[switchboard_tests::mail::IMAP_PASSWORD]);
 }

@@ -46,6 +46,7 @@ impl Line {
             token: Secret::new(TOKEN),
             phone_number_id: (self.kind == ChannelKind::WhatsappCloud)
                 .then(|| PHONE_NUMBER_ID.to_owned()),
+            smtp: None,
         }
     }
 }

@@ -507,9 +507,10 @@ async fn a_worker_started_at_the_end_leaves_history_and_unknown_channels_queued(
     world.queue(&line, dialog, "from the history").await;
     // `serve`'s settings: a new state file starts at the log's end; a channel without
     // settings keeps its messages queued.
+    let end = world.service.log().last_seq().await.expect("the log's end");
     let worker = world
         .worker(&[&line], |options| {
-            options.start_at_end = true;
+            options.start_after = Some(end);
             options.leave_unknown_channels = true;
         })
         .await;
