@@ -555,3 +555,19 @@ pub async fn disconnect(
     }
     Ok(Json(CommandAnswer::from(ack)))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_webhook_secret_token_is_what_telegram_accepts_and_new_each_time() {
+        let token = super::random_token().unwrap();
+        // Telegram: 1–256 characters of A-Z, a-z, 0-9, _ and -.
+        assert!((1..=256).contains(&token.len()));
+        assert!(
+            token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        );
+        assert_ne!(token, super::random_token().unwrap());
+    }
+}
