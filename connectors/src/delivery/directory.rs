@@ -30,6 +30,10 @@ pub struct ChannelConfig {
 /// Finds the settings of a channel the table does not hold (`None`: no such channel).
 pub trait ChannelResolver: Send + Sync + std::fmt::Debug {
     fn resolve(&self, channel: ChannelId) -> BoxFuture<'_, Option<ChannelConfig>>;
+
+    /// What a send found of the channel's credentials: `Ok` a message went out, `Err` the
+    /// provider refused them (a revoked token, no rights), with its reason.
+    fn report(&self, _channel: ChannelId, _outcome: Result<(), &str>) {}
 }
 
 /// Channel id → its settings.
@@ -67,6 +71,13 @@ impl ChannelDirectory {
     pub fn get(&self, channel: ChannelId) -> Option<ChannelConfig> {
         let channels = self.channels.read().unwrap_or_else(|p| p.into_inner());
         channels.get(&channel).cloned()
+    }
+
+    /// Tells the resolver what a send found of the channel's credentials.
+    pub fn report(&self, channel: ChannelId, outcome: Result<(), &str>) {
+        if let Some(resolver) = &self.resolver {
+            resolver.report(channel, outcome);
+        }
     }
 
     /// The settings of `channel`: held, or found by the resolver (asked each time: it keeps

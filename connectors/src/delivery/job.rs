@@ -300,10 +300,14 @@ async fn deliver<L: EventLog>(
             }
             class => {
                 let detail = error.failure().detail;
+                if class == ErrorClass::NoRights {
+                    shared.directory.report(channel, Err(&detail));
+                }
                 return fail(shared, &job, class.reason(), detail).await;
             }
         }
     }
+    shared.directory.report(channel, Ok(()));
     let external_id = ids.first().cloned().unwrap_or_else(|| "unknown".to_owned());
     shared.sent.insert(&ids, job.dialog, job.queued.message);
     shared.counters.sent.fetch_add(1, Ordering::Relaxed);

@@ -238,4 +238,8 @@ impl ChannelResolver for Channels {
             }
         })
     }
+
+    fn report(&self, channel: ChannelId, outcome: Result<(), &str>) {
+        Channels::report(self, channel, outcome.map_err(str::to_owned));
+    }
 }

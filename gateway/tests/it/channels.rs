@@ -261,6 +261,29 @@ fn a_telegram_channel_takes_webhooks_once_and_delivers_replies() {
     });
     assert_eq!(fake.received().len(), 1, "sent once");
 
+    // The bot's token is revoked: the next reply fails, and the channel shows failing with
+    // Telegram's reason.
+    fake.revoke();
+    let reply = json!({"action": "send_message", "channel": channel, "text": "Ещё вопрос?"});
+    world.api.ok(
+        &world.admin,
+        "POST",
+        &format!("/v1/dialogs/{dialog}/actions"),
+        Some(reply),
+    );
+    world.timeline_until(&dialog, "the second reply failed", |i| {
+        i["direction"] == "outbound" && i["delivery"] == "failed"
+    });
+    let listed = world.api.ok(&world.admin, "GET", "/v1/channels", None);
+    assert_eq!(listed[0]["state"], "failing", "{listed}");
+    assert!(
+        listed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("Unauthorized"),
+        "{listed}"
+    );
+
     world.stop_and_check_secrets(&[BOT_TOKEN, &secret]);
 }
 

@@ -53,6 +53,8 @@ struct Behaviour {
     rate_limited: HashMap<String, (u32, u32)>,
     /// Chats whose client blocked the bot.
     blocked: HashSet<String>,
+    /// Telegram: the bot's token was revoked (every call is 401 Unauthorized).
+    revoked: bool,
     /// How many more calls get a 5xx.
     flaps: u32,
     /// How many more answers are late, and by how much: the message is taken (sent to the
@@ -150,6 +152,11 @@ impl FakeProvider {
             .behaviour
             .rate_limited
             .insert(chat.to_owned(), (times, retry_after));
+    }
+
+    /// Telegram: the bot's token stops working (revoked by its owner).
+    pub fn revoke(&self) {
+        self.shared().behaviour.revoked = true;
     }
 
     /// Calls to `chat` are answered as blocked by the client.
@@ -261,7 +268,13 @@ async fn telegram(
     Path((bot, method)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if bot.strip_prefix("bot") != Some(inner.1.as_str()) {
+    let revoked = inner
+        .2
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .behaviour
+        .revoked;
+    if revoked || bot.strip_prefix("bot") != Some(inner.1.as_str()) {
         return json_answer(
             StatusCode::UNAUTHORIZED,
             answers::telegram_error(401, "Unauthorized", None),
