@@ -271,7 +271,8 @@ impl NewChannel {
     }
 }
 
-fn channels_of(state: &AppState) -> Result<&Channels, AppError> {
+/// The channels this server runs; 503 when it runs none.
+pub(super) fn channels_of(state: &AppState) -> Result<&Channels, AppError> {
     state
         .channels
         .as_ref()
@@ -537,9 +538,7 @@ pub async fn disconnect(
     Path(channel): Path<String>,
 ) -> Result<Json<CommandAnswer>, AppError> {
     let channels = channels_of(&state)?;
-    let channel: ChannelId = channel
-        .parse()
-        .map_err(|_| AppError::bad_request("channel", "a channel id (a UUID) expected"))?;
+    let channel = super::extract::channel_id(&channel)?;
     match channels.get(channel).await? {
         Some(settings) if settings.project == caller.project => {}
         _ => return Err(AppError::NotFound("no such channel".to_owned())),

@@ -53,6 +53,12 @@ pub fn dialog_id(text: &str) -> Result<DialogId, AppError> {
         .map_err(|_| AppError::bad_request("dialog", "a dialog id (a UUID) expected"))
 }
 
+/// A channel id from a path segment, or a 400 naming `channel`.
+pub fn channel_id(text: &str) -> Result<switchboard_schemas::ChannelId, AppError> {
+    text.parse()
+        .map_err(|_| AppError::bad_request("channel", "a channel id (a UUID) expected"))
+}
+
 /// A page size: `default` when absent, else 1..=`max` or a 400 naming `limit`.
 pub fn page_limit(given: Option<usize>, default: usize, max: usize) -> Result<usize, AppError> {
     let limit = given.unwrap_or(default);

@@ -10,9 +10,9 @@
 //! the provider's, so a redelivery appends nothing; the answer (200) comes only after every
 //! item's events are stored, and an infrastructure failure is a 5xx the provider retries.
 
+use super::channels::channels_of;
 use super::extract::RawBody;
 use super::{AppError, AppState, Json};
-use crate::channels::Channels;
 use crate::channels::settings::{ChannelSettings, Provider};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -46,10 +46,8 @@ async fn channel_of(
     text: &str,
     kind: ChannelKind,
 ) -> Result<(ChannelId, Arc<ChannelSettings>), AppError> {
-    let channels = channels(state)?;
-    let channel: ChannelId = text
-        .parse()
-        .map_err(|_| AppError::bad_request("channel", "a channel id (a UUID) expected"))?;
+    let channels = channels_of(state)?;
+    let channel = super::extract::channel_id(text)?;
     match channels.get(channel).await? {
         Some(settings) if settings.kind() == kind => Ok((channel, settings)),
         _ => Err(AppError::NotFound(format!(
@@ -59,20 +57,13 @@ async fn channel_of(
     }
 }
 
-fn channels(state: &AppState) -> Result<&Channels, AppError> {
-    state
-        .channels
-        .as_ref()
-        .ok_or_else(|| AppError::Unavailable("this server runs no channels".to_owned()))
-}
-
 /// A refused webhook as its answer; a body that is not the provider's is kept for diagnosis.
 fn refused(state: &AppState, channel: ChannelId, body: &[u8], error: WebhookError) -> AppError {
     match error {
         WebhookError::Unauthenticated(what) => AppError::Unauthorized(format!("missing {what}")),
         WebhookError::Forbidden(what) => AppError::Forbidden(format!("wrong {what}")),
         WebhookError::Malformed(reason) => {
-            if let Ok(channels) = channels(state) {
+            if let Ok(channels) = channels_of(state) {
                 channels.reject(channel, &reason, body);
             }
             AppError::BadRequest {
@@ -95,7 +86,7 @@ async fn record_all(
     settings: &ChannelSettings,
     items: &[Inbound],
 ) -> Result<WebhookAnswer, AppError> {
-    let channels = channels(state)?;
+    let channels = channels_of(state)?;
     let target = ChannelRef {
         channel,
         kind: settings.kind(),
