@@ -44,7 +44,7 @@ async fn main() {
         .await
         .expect("project");
     let provider = FakeProvider::start(Provider::Telegram, TOKEN).await;
-    let mut directory = ChannelDirectory::new();
+    let directory = ChannelDirectory::new();
     let setup = Instant::now();
     let mut total = 0usize;
     for bot in 0..bots {
@@ -65,6 +65,7 @@ async fn main() {
                 api_base: provider.base_url(),
                 token: Secret::new(TOKEN),
                 phone_number_id: None,
+                smtp: None,
             },
         );
         for chat in 0..chats {

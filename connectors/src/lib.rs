@@ -12,6 +12,7 @@
 //! - [`outcome`]: providers' errors classified (rate limited, blocked, permanent, transient).
 //! - [`attachments`]: the attachment store (a content-addressed directory or a JetStream object
 //!   store), blobs named by SHA-256.
+//! - [`setup`]: connecting a channel: its credentials checked, the provider's webhook set.
 //! - [`state`]: a connector's own SQLite state per channel (a mailbox cursor, mail threads).
 //! - [`secret`]: [`Secret`], a channel secret that never shows in `Debug`.
 //! - `error`, `de`: leaves (the webhook refusal; small deserialisation helpers).
@@ -31,6 +32,7 @@ pub mod outbound;
 pub mod outcome;
 pub mod record;
 pub mod secret;
+pub mod setup;
 pub mod state;
 pub mod telegram;
 pub mod vk;

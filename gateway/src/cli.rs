@@ -121,6 +121,10 @@ pub struct ServeArgs {
     /// that holds anything is served as it is.
     #[arg(long)]
     pub demo: bool,
+    /// Where the messengers reach this server (the base of the webhook URLs a connected
+    /// channel gives its provider), e.g. `https://inbox.example.com`. Default: `http://ADDR`.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,6 +179,8 @@ pub enum CliError {
     Jobs(String),
     #[error("read models: {0}")]
     ReadModels(#[from] crate::readmodels::ReadModelError),
+    #[error("channels: {0}")]
+    Channels(String),
     #[error("{count} read model(s) differ from a rebuild from the log")]
     Differences { count: usize },
 }
@@ -252,6 +258,11 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         replicas: usize::from(args.replicas),
     };
     let log = open_log(&location, access).await?;
+    // Where delivery begins in a data directory that never ran it (see `start_delivery`).
+    let log_end_at_open = log
+        .last_seq()
+        .await
+        .map_err(|e| CliError::Channels(e.to_string()))?;
     // Before `listening`: a data directory whose read models cannot serve stops the start here.
     let models = ReadModels::start(
         log.clone(),
@@ -296,15 +307,40 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
             tracing::info!(%addr, log = log.backend(), nats = %url, "listening");
         }
     }
-    let served = crate::serve::serve(
-        listener,
-        crate::api::AppState::new(log)
-            .with_read_models(Arc::clone(&models))
-            .with_credentials(credentials)
-            .with_jobs(jobs),
-        crate::serve::shutdown_signal(),
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let channels = crate::channels::Channels::new(credentials.clone(), &public_url);
+    let state = crate::api::AppState::new(log)
+        .with_read_models(Arc::clone(&models))
+        .with_credentials(credentials)
+        .with_jobs(jobs)
+        .with_channels(channels.clone());
+    let delivery = crate::serve::start_delivery(
+        &location,
+        &args.data,
+        state.commands.clone(),
+        &channels,
+        log_end_at_open,
     )
-    .await;
+    .await
+    .map_err(CliError::Channels)?;
+    let attachments =
+        crate::serve::open_attachments(&location, &args.data, usize::from(args.replicas))
+            .await
+            .map_err(CliError::Channels)?;
+    let mailboxes =
+        crate::channels::mailboxes::Mailboxes::new(state.commands.clone(), attachments, &args.data);
+    channels.set_mailboxes(mailboxes.clone());
+    let reconciling = mailboxes.reconcile_forever(channels.clone(), Arc::clone(&models));
+    let served = crate::serve::serve(listener, state, crate::serve::shutdown_signal()).await;
+    // A send under way is abandoned: its row in the worker's state makes the next start send
+    // it again (VK drops the repeat; elsewhere it is marked as possibly sent twice). A mailbox
+    // loop stops between batches: what it fetched and did not record is fetched again.
+    delivery.stop();
+    reconciling.abort();
+    mailboxes.stop_all().await;
     // Nothing appends any more: the log is made durable, then the read models stop.
     let stopped = models.shutdown().await;
     served.map_err(CliError::Serve)?;

@@ -18,6 +18,7 @@
 pub mod api;
 pub mod backend;
 pub mod bench;
+pub mod channels;
 pub mod cli;
 pub mod credentials;
 pub mod demo;

@@ -130,3 +130,74 @@ impl RootNotice {
         let _ = writeln!(out, "{shown}").and_then(|()| out.flush());
     }
 }
+
+/// The delivery worker `serve` runs beside the API (issue 17): on the embedded log, one worker
+/// resuming from its checkpoint in `<data>/delivery.sqlite`; with `--nats`, a worker of the
+/// durable consumer `sb-delivery`, which every node's worker and every `delivery-worker`
+/// process share, so each adds capacity and no message goes out twice. Channels are found in
+/// the credential store through `channels`; the worker's sends are named to it, so delivery
+/// statuses coming back by webhook find their message.
+///
+/// `log_end_at_open`: the log's end when `serve` opened it; a data directory that never ran
+/// delivery (history generated or imported) is delivered from there, not retroactively.
+pub async fn start_delivery(
+    location: &LogLocation,
+    data: &Path,
+    commands: switchboard_core::service::CommandService<switchboard_core::AnyLog>,
+    channels: &crate::channels::Channels,
+    log_end_at_open: u64,
+) -> Result<switchboard_connectors::delivery::WorkerHandle, String> {
+    use switchboard_connectors::delivery::{DeliveryOptions, DeliveryWorker, SharedConsumer};
+    let mut options = DeliveryOptions::new(data.join(DELIVERY_STATE_FILE));
+    options.start_after = Some(log_end_at_open);
+    // A channel connected without settings here (a generated history's, the demo's) is not
+    // a channel this server can deliver to; its messages stay queued.
+    options.leave_unknown_channels = true;
+    let directory = channels.directory();
+    let worker = match location {
+        LogLocation::Embedded { .. } => DeliveryWorker::start(commands, directory, options).await,
+        LogLocation::JetStream { url } => {
+            let client = async_nats::connect(url.as_str())
+                .await
+                .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+            let consumer = SharedConsumer::new(client);
+            DeliveryWorker::start_shared(commands, directory, options, consumer).await
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    channels.set_sent(std::sync::Arc::clone(&worker.sent));
+    Ok(worker)
+}
+
+/// The delivery worker's own state file in the data directory.
+pub const DELIVERY_STATE_FILE: &str = "delivery.sqlite";
+
+/// The attachment store of `serve` (issue 17): the content-addressed directory
+/// `<data>/attachments` beside the embedded log; with `--nats`, the JetStream object store
+/// `switchboard-attachments` (created with `replicas` when missing) that every node sees.
+pub async fn open_attachments(
+    location: &LogLocation,
+    data: &Path,
+    replicas: usize,
+) -> Result<switchboard_connectors::attachments::AttachmentStore, String> {
+    use switchboard_connectors::attachments::{
+        AttachmentStore, DirStore, NatsStore, NatsStoreOptions,
+    };
+    match location {
+        LogLocation::Embedded { .. } => DirStore::open(data.join("attachments"))
+            .await
+            .map(AttachmentStore::Directory)
+            .map_err(|e| e.to_string()),
+        LogLocation::JetStream { url } => {
+            let client = async_nats::connect(url.as_str())
+                .await
+                .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+            let mut options = NatsStoreOptions::new(data.join("attachments-spool"));
+            options.replicas = replicas;
+            NatsStore::open(client, options)
+                .await
+                .map(AttachmentStore::ObjectStore)
+                .map_err(|e| e.to_string())
+        }
+    }
+}

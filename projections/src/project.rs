@@ -538,6 +538,19 @@ pub fn channels(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The connected channels of `kind` in every project (what `serve` runs a mailbox loop for).
+pub fn connected_channels_of_kind(
+    conn: &Connection,
+    kind: &str,
+) -> Result<Vec<(ProjectId, ChannelId)>, ProjectionError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT project, channel FROM project_channel
+         WHERE kind = ?1 AND connected ORDER BY created_seq",
+    )?;
+    let rows = statement.query_map([kind], |r| Ok((id(0, r.get(0)?)?, id(1, r.get(1)?)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// A custom folder (F1.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderInfo {

@@ -59,7 +59,7 @@ fn run() -> Result<(), String> {
     };
     let text = std::fs::read_to_string(config_path).map_err(|e| e.to_string())?;
     let mut config: Config = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    let mut directory = ChannelDirectory::new();
+    let directory = ChannelDirectory::new();
     for channel in std::mem::take(&mut config.channels) {
         directory.insert(
             channel.channel,
@@ -68,6 +68,7 @@ fn run() -> Result<(), String> {
                 api_base: channel.api_base,
                 token: Secret::new(channel.token),
                 phone_number_id: channel.phone_number_id,
+                smtp: None,
             },
         );
     }

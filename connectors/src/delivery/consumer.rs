@@ -105,11 +105,13 @@ fn unavailable(what: &str) -> impl Fn(String) -> DeliveryError + '_ {
     move |e| DeliveryError::Log(LogError::Unavailable(format!("{what}: {e}")))
 }
 
-pub(crate) async fn run<L: EventLog>(
-    shared: Arc<Shared<L>>,
-    settings: SharedConsumer,
-) -> Result<(), DeliveryError> {
-    let log = shared.service.log().clone();
+/// The shared consumer's messages (the consumer created when missing), and the log's end when
+/// they were opened (a consumer created now with `start_after` begins after that sequence).
+pub(crate) async fn open<L: EventLog>(
+    settings: &SharedConsumer,
+    options: &super::worker::DeliveryOptions,
+    log: &L,
+) -> Result<(pull::Stream, u64), DeliveryError> {
     let context = jetstream::new(settings.client.clone());
     let stream = context
         .get_stream(&settings.stream)
@@ -120,8 +122,13 @@ pub(crate) async fn run<L: EventLog>(
         filter_subject: "sb.*.dialog.*".into(),
         ack_policy: AckPolicy::Explicit,
         ack_wait: settings.ack_wait,
-        deliver_policy: DeliverPolicy::All,
-        max_ack_pending: i64::try_from(shared.options.max_pending).unwrap_or(i64::MAX),
+        deliver_policy: match options.start_after {
+            Some(seq) => DeliverPolicy::ByStartSequence {
+                start_sequence: seq + 1,
+            },
+            None => DeliverPolicy::All,
+        },
+        max_ack_pending: i64::try_from(options.max_pending).unwrap_or(i64::MAX),
         ..Default::default()
     };
     let consumer: pull::Stream = stream
@@ -133,7 +140,16 @@ pub(crate) async fn run<L: EventLog>(
         .map_err(|e| unavailable("the consumer's messages")(e.to_string()))?;
     // Messages up to here may have outcomes from before this worker: checked in the log.
     let started_at = log.last_seq().await?;
-    let mut messages = consumer;
+    Ok((consumer, started_at))
+}
+
+pub(crate) async fn run<L: EventLog>(
+    shared: Arc<Shared<L>>,
+    settings: SharedConsumer,
+    mut messages: pull::Stream,
+    started_at: u64,
+) -> Result<(), DeliveryError> {
+    let log = shared.service.log().clone();
     let mut identities = Identities::default();
     let mut chats: HashMap<ChatKey, mpsc::UnboundedSender<Job>> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

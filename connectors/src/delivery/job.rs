@@ -223,11 +223,11 @@ async fn deliver<L: EventLog>(
         let detail = "the client has no identity on this channel".to_owned();
         return fail(shared, &job, FailureReason::ChannelError, detail).await;
     };
-    if identity.kind == ChannelKind::Email {
-        // Email goes out through the SMTP sender of the email glue, not this worker.
-        return Ok(());
-    }
-    let Some(config) = shared.directory.get(channel) else {
+    let Some(config) = shared.directory.lookup(channel).await else {
+        if shared.options.leave_unknown_channels {
+            tracing::debug!(%channel, message = %job.queued.message, "no settings for the channel: left queued");
+            return Ok(());
+        }
         let detail = "the channel has no delivery settings".to_owned();
         return fail(shared, &job, FailureReason::ChannelError, detail).await;
     };
@@ -235,7 +235,7 @@ async fn deliver<L: EventLog>(
     if let Err(detail) = check_attachments(config.kind, &job.queued.attachments) {
         return fail(shared, &job, FailureReason::TooLarge, detail).await;
     }
-    let requests = match send::build(config, &outgoing(&job, to.clone())) {
+    let requests = match send::build(&config, &outgoing(&job, to.clone())) {
         Ok(requests) => requests,
         Err(e) => return fail(shared, &job, e.class.reason(), e.failure().detail).await,
     };
@@ -254,7 +254,7 @@ async fn deliver<L: EventLog>(
         shared.limits.wait(config.kind, channel, next_call).await;
         let result = {
             let _permit = shared.calls.acquire().await;
-            send::call(&shared.http, config, &requests[next]).await
+            send::call(&shared.http, &config, &requests[next]).await
         };
         let error = match result {
             CallResult::Sent(sent) => {
@@ -300,10 +300,14 @@ async fn deliver<L: EventLog>(
             }
             class => {
                 let detail = error.failure().detail;
+                if class == ErrorClass::NoRights {
+                    shared.directory.report(channel, Err(&detail));
+                }
                 return fail(shared, &job, class.reason(), detail).await;
             }
         }
     }
+    shared.directory.report(channel, Ok(()));
     let external_id = ids.first().cloned().unwrap_or_else(|| "unknown".to_owned());
     shared.sent.insert(&ids, job.dialog, job.queued.message);
     shared.counters.sent.fetch_add(1, Ordering::Relaxed);

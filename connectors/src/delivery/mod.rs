@@ -15,8 +15,9 @@
 //! - `consumer`: the loop over a JetStream log, one durable consumer shared by every node's
 //!   worker ([`SharedConsumer`]).
 //!
-//! Messages to email identities are left to the email glue's SMTP sender; a channel missing
-//! from the directory fails its messages with that reason. A 403 "bot was blocked by the user",
+//! Mail goes out through the channel's SMTP sender (`ChannelConfig::smtp`), one call per
+//! message, its Message-ID the external id. A channel missing from the directory fails its
+//! messages with that reason, or leaves them queued (`leave_unknown_channels`, `serve`). A 403 "bot was blocked by the user",
 //! WhatsApp 131026 and VK 900–902 fail the message with `BlockedByClient` — the record F6.6
 //! finds (the domain has no separate unsubscribed flag).
 //!
@@ -39,7 +40,7 @@ mod state;
 pub mod worker;
 
 pub use consumer::SharedConsumer;
-pub use directory::{ChannelConfig, ChannelDirectory};
+pub use directory::{ChannelConfig, ChannelDirectory, ChannelResolver};
 pub use limits::{Rate, RateLimits};
 pub use worker::{
     Counters, DeliveryError, DeliveryOptions, DeliveryWorker, SentIndex, WorkerHandle,

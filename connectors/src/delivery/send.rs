@@ -6,15 +6,13 @@
 //! may hold the token.
 
 use super::directory::ChannelConfig;
+use crate::email::smtp::{OutboundMail, SmtpError};
 use crate::outbound::{Outgoing, ProviderRequest};
 use crate::outcome::{ErrorClass, ProviderError};
 use crate::{telegram, vk, whatsapp};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use switchboard_schemas::ChannelKind;
-
-/// The VK API version our requests and the answers read are of.
-pub(crate) const VK_API_VERSION: &str = "5.199";
 
 /// What became of one call.
 #[derive(Debug)]
@@ -39,6 +37,7 @@ pub(crate) fn build(
             whatsapp::outbound::build(config.phone_number_id.as_deref().unwrap_or(""), message)
         }
         ChannelKind::Vk => vk::outbound::build(message),
+        ChannelKind::Email => Ok(vec![mail_request(message)]),
         other => {
             return Err(ProviderError::new(
                 ErrorClass::Permanent,
@@ -48,6 +47,66 @@ pub(crate) fn build(
         }
     };
     built.map_err(|e| ProviderError::new(ErrorClass::Permanent, 0, &e.to_string()))
+}
+
+/// Longest subject made from a mail's text, in characters.
+const SUBJECT_MAX: usize = 78;
+
+/// One mail as a request: `to`, `subject` (the text's first line, cut) and `text`. Files of a
+/// queued message are not attached yet (they are named in the text by the caller's timeline).
+fn mail_request(message: &Outgoing) -> ProviderRequest {
+    let first_line = message
+        .text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let mut subject: String = first_line.trim().chars().take(SUBJECT_MAX).collect();
+    if subject.is_empty() {
+        subject = "(no subject)".to_owned();
+    }
+    let mut params = serde_json::Map::new();
+    params.insert("to".into(), Value::String(message.to.clone()));
+    params.insert("subject".into(), Value::String(subject));
+    params.insert("text".into(), Value::String(message.text.clone()));
+    ProviderRequest {
+        operation: "smtp",
+        path: String::new(),
+        params,
+    }
+}
+
+/// One mail through the channel's SMTP server: a refusal the server answered is not sent; a
+/// conversation cut before its answer is an unknown outcome.
+async fn send_mail(
+    config: &ChannelConfig,
+    request: &ProviderRequest,
+) -> Result<Vec<String>, Result<ProviderError, String>> {
+    let Some(smtp) = &config.smtp else {
+        let detail = "the channel has no SMTP settings";
+        return Err(Ok(ProviderError::new(ErrorClass::Permanent, 0, detail)));
+    };
+    let text = |key: &str| request.params[key].as_str().unwrap_or_default().to_owned();
+    let mail = OutboundMail {
+        to_address: text("to"),
+        to_name: None,
+        subject: text("subject"),
+        text: text("text"),
+        parent: None,
+    };
+    match smtp.send(&mail).await {
+        Ok(sent) => Ok(vec![sent.message_id]),
+        Err(e) if e.is_permanent() => Err(Ok(ProviderError::new(
+            ErrorClass::Permanent,
+            0,
+            &e.to_string(),
+        ))),
+        Err(SmtpError::Transport(e)) if e.is_transient() => Err(Ok(ProviderError::new(
+            ErrorClass::Transient,
+            0,
+            &e.to_string(),
+        ))),
+        Err(e) => Err(Err(e.to_string())),
+    }
 }
 
 /// VK's form encoding: arrays joined with commas, objects as JSON text.
@@ -72,7 +131,7 @@ fn vk_form(request: &ProviderRequest, token: &str) -> Vec<(String, String)> {
         })
         .collect();
     form.push(("access_token".into(), token.to_owned()));
-    form.push(("v".into(), VK_API_VERSION.into()));
+    form.push(("v".into(), vk::outbound::API_VERSION.into()));
     form
 }
 
@@ -99,6 +158,9 @@ async fn call_inner(
     config: &ChannelConfig,
     request: &ProviderRequest,
 ) -> Result<Vec<String>, Result<ProviderError, String>> {
+    if config.kind == ChannelKind::Email {
+        return send_mail(config, request).await;
+    }
     let token = config.token.expose();
     let base = config.api_base.trim_end_matches('/');
     let builder = match config.kind {

@@ -41,7 +41,7 @@ enum Op {
 pub(crate) struct State {
     ops: std_mpsc::Sender<Op>,
     begun: Arc<HashMap<MessageId, usize>>,
-    checkpoint: u64,
+    checkpoint: Option<u64>,
 }
 
 impl std::fmt::Debug for State {
@@ -50,7 +50,9 @@ impl std::fmt::Debug for State {
     }
 }
 
-fn read(conn: &rusqlite::Connection) -> Result<(u64, HashMap<MessageId, usize>), StateError> {
+fn read(
+    conn: &rusqlite::Connection,
+) -> Result<(Option<u64>, HashMap<MessageId, usize>), StateError> {
     let seq: Option<i64> = conn
         .query_row("SELECT seq FROM checkpoint WHERE id = 1", [], |r| r.get(0))
         .or_else(|e| match e {
@@ -58,7 +60,7 @@ fn read(conn: &rusqlite::Connection) -> Result<(u64, HashMap<MessageId, usize>),
             other => Err(other),
         })
         .map_err(err("read checkpoint"))?;
-    let checkpoint = seq.map_or(0, |s| u64::try_from(s).unwrap_or(0));
+    let checkpoint = seq.map(|s| u64::try_from(s).unwrap_or(0));
     let mut statement = conn
         .prepare("SELECT message, pieces_sent FROM begun")
         .map_err(err("read begun"))?;
@@ -153,9 +155,14 @@ impl State {
         }
     }
 
-    /// The checkpoint as the file held it when opened.
+    /// The checkpoint as the file held it when opened (0 in a new file).
     pub(crate) fn checkpoint(&self) -> u64 {
-        self.checkpoint
+        self.checkpoint.unwrap_or(0)
+    }
+
+    /// Whether the file held a checkpoint when opened (not a new file).
+    pub(crate) fn has_checkpoint(&self) -> bool {
+        self.checkpoint.is_some()
     }
 
     /// The messages whose send began and whose outcome was perhaps not appended, with how many

@@ -42,6 +42,16 @@ pub struct DeliveryOptions {
     pub max_concurrent_calls: usize,
     /// Messages read ahead of their outcomes; reading waits beyond it.
     pub max_pending: usize,
+    /// Where a worker begins that has no checkpoint yet (a new state file), and a shared
+    /// consumer created now: `None` at the log's beginning (every queued message without an
+    /// outcome goes out), `Some(seq)` after `seq` (`serve` passes the log's end when it
+    /// opened it: what was queued before delivery ran in this installation — imported or
+    /// generated history — is left as it is).
+    pub start_after: Option<u64>,
+    /// A message through a channel the directory does not know is left queued (`serve`: a
+    /// channel connected without settings this installation keeps, as in a generated
+    /// history) rather than failed.
+    pub leave_unknown_channels: bool,
 }
 
 impl DeliveryOptions {
@@ -55,6 +65,8 @@ impl DeliveryOptions {
             default_retry_after: Duration::from_secs(1),
             max_concurrent_calls: 1024,
             max_pending: 100_000,
+            start_after: None,
+            leave_unknown_channels: false,
         }
     }
 }
@@ -210,6 +222,18 @@ impl DeliveryWorker {
         consumer: Option<SharedConsumer>,
     ) -> Result<WorkerHandle, DeliveryError> {
         let state = State::open(&options.state_path)?;
+        // Where to begin is settled before this returns: a message queued after it is read.
+        let opened = match &consumer {
+            Some(settings) => Some(super::consumer::open(settings, &options, service.log()).await?),
+            None => None,
+        };
+        let start = match options.start_after {
+            Some(seq) if consumer.is_none() && !state.has_checkpoint() => {
+                state.set_checkpoint(seq).await?;
+                seq
+            }
+            _ => state.checkpoint(),
+        };
         let http = reqwest::Client::builder()
             .timeout(options.call_timeout)
             .pool_max_idle_per_host(options.max_concurrent_calls.max(1))
@@ -230,9 +254,11 @@ impl DeliveryWorker {
             tracker: Mutex::new(Tracker::default()),
             progress: Notify::new(),
         });
-        let task = match consumer {
-            None => tokio::spawn(run(shared)),
-            Some(consumer) => tokio::spawn(super::consumer::run(shared, consumer)),
+        let task = match (consumer, opened) {
+            (Some(consumer), Some((messages, started_at))) => {
+                tokio::spawn(super::consumer::run(shared, consumer, messages, started_at))
+            }
+            _ => tokio::spawn(run(shared, start)),
         };
         Ok(WorkerHandle {
             task,
@@ -260,9 +286,8 @@ pub(crate) fn dialogs_filter() -> SubjectFilter {
 
 pub(crate) type ChatKey = (ChannelId, String);
 
-async fn run<L: EventLog>(shared: Arc<Shared<L>>) -> Result<(), DeliveryError> {
+async fn run<L: EventLog>(shared: Arc<Shared<L>>, checkpoint: u64) -> Result<(), DeliveryError> {
     let log = shared.service.log().clone();
-    let checkpoint = shared.state.checkpoint();
     let mut begun = shared.state.begun();
     let resolved = resolved_since(&log, checkpoint + 1).await?;
     shared

@@ -9,6 +9,9 @@ use crate::outcome::{ErrorClass, ProviderError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// The VK API version our requests and the answers read are of.
+pub const API_VERSION: &str = "5.199";
+
 /// `message`'s limit in `messages.send`, in characters.
 pub const TEXT_MAX: usize = 9000;
 /// How many attachments one message takes.

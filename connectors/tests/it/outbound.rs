@@ -484,3 +484,30 @@ fn text_is_split_without_losing_any() {
         ["hello world ", "again"]
     );
 }
+
+#[test]
+fn the_set_up_call_of_a_telegram_channel_fits_the_bot_api() {
+    let secret = switchboard_connectors::Secret::new("0123456789abcdef".repeat(4));
+    let params = switchboard_connectors::setup::telegram_set_webhook(
+        "https://inbox.example.com/v1/webhooks/telegram/0194e2a0-0000-7000-8000-000000000001",
+        &secret,
+    );
+    let request = switchboard_connectors::outbound::ProviderRequest {
+        operation: "setWebhook",
+        path: "setWebhook".to_owned(),
+        params: params.as_object().expect("an object").clone(),
+    };
+    let problems = spec::telegram(&request);
+    assert!(problems.is_empty(), "{problems:?}");
+    // Every update asked for is one the Bot API has.
+    let described = fixtures::json("telegram/bot-api-spec.json");
+    let fields: Vec<&str> = described["types"]["Update"]["fields"]
+        .as_array()
+        .expect("Update's fields")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    for update in switchboard_connectors::setup::TELEGRAM_UPDATES {
+        assert!(fields.contains(&update), "{update} is not an Update field");
+    }
+}

@@ -53,6 +53,12 @@ pub fn dialog_id(text: &str) -> Result<DialogId, AppError> {
         .map_err(|_| AppError::bad_request("dialog", "a dialog id (a UUID) expected"))
 }
 
+/// A channel id from a path segment, or a 400 naming `channel`.
+pub fn channel_id(text: &str) -> Result<switchboard_schemas::ChannelId, AppError> {
+    text.parse()
+        .map_err(|_| AppError::bad_request("channel", "a channel id (a UUID) expected"))
+}
+
 /// A page size: `default` when absent, else 1..=`max` or a 400 naming `limit`.
 pub fn page_limit(given: Option<usize>, default: usize, max: usize) -> Result<usize, AppError> {
     let limit = given.unwrap_or(default);
@@ -63,5 +69,26 @@ pub fn page_limit(given: Option<usize>, default: usize, max: usize) -> Result<us
             "limit",
             format!("1 to {max} per page"),
         ))
+    }
+}
+
+/// The request body as sent (a webhook's signature covers these bytes), at most
+/// [`super::MAX_BODY`]; a longer or broken one is a 413 in the API's shape.
+#[derive(Debug, Clone)]
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
+    type Rejection = AppError;
+
+    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, AppError> {
+        axum::body::to_bytes(request.into_body(), super::MAX_BODY)
+            .await
+            .map(RawBody)
+            .map_err(|_| {
+                AppError::TooLarge(format!(
+                    "the body is over {} bytes or was cut off",
+                    super::MAX_BODY
+                ))
+            })
     }
 }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod bulk;
 pub mod caller;
+pub mod channels;
 pub mod commands;
 pub mod consistency;
 pub mod counters;
@@ -23,6 +24,7 @@ pub mod openapi;
 pub mod project;
 mod routes;
 pub mod search;
+pub mod webhooks;
 
 pub use error::{AppError, ErrorAnswer, Json};
 
@@ -60,6 +62,8 @@ pub struct AppState {
     /// Says when the server stops: what would keep a connection open for ever (a live
     /// stream) ends then, so that a graceful shutdown does not wait for it.
     pub stopping: Stopping,
+    /// Connected channels' settings and health (none: channel routes answer 503).
+    pub channels: Option<crate::channels::Channels>,
 }
 
 /// The server's stop, as every request's task can see it.
@@ -99,6 +103,7 @@ impl AppState {
             answers: idempotency::Answers::default(),
             jobs: None,
             stopping: Stopping::default(),
+            channels: None,
         }
     }
 
@@ -113,6 +118,11 @@ impl AppState {
         );
         jobs.start();
         self.jobs = Some(jobs);
+        self
+    }
+
+    pub fn with_channels(mut self, channels: crate::channels::Channels) -> Self {
+        self.channels = Some(channels);
         self
     }
 

@@ -3,8 +3,8 @@
 
 use super::openapi::ApiDoc;
 use super::{
-    AppState, accounts, audit, auth, bulk, commands, counters, dialogs, health, live, openapi,
-    project, search,
+    AppState, accounts, audit, auth, bulk, channels, commands, counters, dialogs, health, live,
+    openapi, project, search, webhooks,
 };
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -42,4 +42,9 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(bulk::bulk))
         .routes(routes!(bulk::job))
         .routes(routes!(accounts::setup))
+        .routes(routes!(channels::connect, channels::list))
+        .routes(routes!(channels::disconnect))
+        .routes(routes!(webhooks::telegram))
+        .routes(routes!(webhooks::whatsapp_verify, webhooks::whatsapp))
+        .routes(routes!(webhooks::vk))
 }

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use switchboard_core::AnyLog;
 use switchboard_gateway::api::bulk::store::JobStore;
-use switchboard_gateway::credentials::{CredentialOptions, CredentialStore, RootToken};
+use switchboard_gateway::channels::Channels;
+use switchboard_gateway::credentials::{CredentialOptions, CredentialStore, RootToken, SecretKey};
 use switchboard_gateway::readmodels::ReadModels;
 use switchboard_gateway::{AppState, app};
 use tower::ServiceExt;
@@ -214,16 +215,20 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
                 .unwrap()
                 .0,
         ),
+        // Channel settings are sealed with it.
+        secret_key: Some(SecretKey::load(None, dir.path()).unwrap().0),
         ..CredentialOptions::default()
     };
     let credentials = CredentialStore::open_sqlite(&dir.path().join("credentials.sqlite"), options)
         .await
         .unwrap();
+    let channels = Channels::new(credentials.clone(), "http://127.0.0.1:9");
     let world = World {
         state: AppState::new(log)
             .with_read_models(Arc::clone(&models))
             .with_credentials(credentials)
-            .with_jobs(JobStore::open_sqlite(&dir.path().join("jobs.sqlite")).unwrap()),
+            .with_jobs(JobStore::open_sqlite(&dir.path().join("jobs.sqlite")).unwrap())
+            .with_channels(channels),
         _models: models,
     };
 
@@ -313,6 +318,7 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
     assert!(routes.len() >= 20, "{} routes", routes.len());
     let mut checked = 0;
     let mut failures = Vec::new();
+    let mut webhook_answers = std::collections::HashMap::new();
     for (method, template, operation) in &routes {
         let access = operation["x-sb-access"].as_str().unwrap();
         let about = if template.contains("{dialog}") {
@@ -344,7 +350,8 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
                 .replace("{dialog}", dialog)
                 .replace("{operator}", "00000000-0000-7000-8000-00000000dead")
                 .replace("{token}", "00000000-0000-7000-8000-00000000beef")
-                .replace("{job}", &job);
+                .replace("{job}", &job)
+                .replace("{channel}", "00000000-0000-7000-8000-00000000cafe");
             let path = with_required_query(&path, operation);
             let body = body_for(method, template);
             let (status, answer) = world.send(method, &path, token, body.as_ref()).await;
@@ -367,6 +374,17 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
                 failures.push(format!(
                     "{method} {template} as {who:?}: expected {want:?}, got {status} {answer}"
                 ));
+            }
+            // A webhook is verified by its provider's scheme only: whoever calls, with
+            // whatever token, gets the same answer.
+            if template.starts_with("/v1/webhooks/") {
+                let first = webhook_answers.entry((method.clone(), template.clone()));
+                let first = *first.or_insert(status);
+                if first != status {
+                    failures.push(format!(
+                        "{method} {template} as {who:?}: {status}, another caller got {first}"
+                    ));
+                }
             }
             checked += 1;
         }

@@ -8,6 +8,8 @@
 //!   both, two handles as two nodes;
 //! - [`authorization`]: the authorization matrix, every route of the OpenAPI document × every
 //!   kind of caller, expected from the access each route declares;
+//! - [`channels`]: channels end to end on a real `serve` with the local provider servers:
+//!   connecting, verified webhooks recorded once, replies delivered, statuses back;
 //! - [`cluster_serve`]: two `serve` processes on a 3-node JetStream cluster under node kills,
 //!   ending equal to a rebuild (`verify`);
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
@@ -42,6 +44,7 @@ mod bench_api;
 mod bench_dataset;
 mod bench_projections;
 mod bulk;
+mod channels;
 mod cluster_serve;
 mod common;
 mod contract;

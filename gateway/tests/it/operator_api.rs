@@ -15,7 +15,8 @@ use switchboard_schemas::{OperatorId, ProjectId, Role};
 
 const ROOT: &str = "root-token-of-the-operator-api-test";
 
-/// One HTTP/1.1 exchange: status, head (lower-cased), body as JSON (null when empty).
+/// One HTTP/1.1 exchange: status, head (lower-cased), body as JSON (null when empty; a JSON
+/// string when the answer is not JSON).
 pub fn exchange(
     addr: SocketAddr,
     method: &str,
@@ -45,15 +46,22 @@ pub fn exchange(
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let json = head
+        .to_ascii_lowercase()
+        .contains("content-type: application/json");
     let body = if body.trim().is_empty() {
         Value::Null
-    } else {
+    } else if json {
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
+    } else {
+        // A text answer (a webhook's `ok`, a challenge) as a JSON string.
+        Value::String(body.to_owned())
     };
     (status, head.to_ascii_lowercase(), body)
 }
 
-/// The operator API of one `serve`, over [`exchange`] (the bulk suite uses it too).
+/// An operator's client of a real `serve`, over [`exchange`] (the bulk and channels suites use
+/// it too).
 pub struct Api {
     pub addr: SocketAddr,
 }

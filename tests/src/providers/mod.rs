@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -53,6 +53,8 @@ struct Behaviour {
     rate_limited: HashMap<String, (u32, u32)>,
     /// Chats whose client blocked the bot.
     blocked: HashSet<String>,
+    /// Telegram: the bot's token was revoked (every call is 401 Unauthorized).
+    revoked: bool,
     /// How many more calls get a 5xx.
     flaps: u32,
     /// How many more answers are late, and by how much: the message is taken (sent to the
@@ -69,6 +71,8 @@ struct Shared {
     vk_sent: HashMap<(String, String), String>,
     /// VK: repeats dropped by `random_id`.
     vk_repeats: u64,
+    /// Telegram: the webhook set with `setWebhook` (its parameters), the last one.
+    webhook: Option<Value>,
     next_id: u64,
     behaviour: Behaviour,
 }
@@ -96,9 +100,9 @@ impl FakeProvider {
         let inner: Inner = Arc::new((provider, token.to_owned(), Mutex::default()));
         let router = match provider {
             Provider::Telegram => Router::new().route("/{bot}/{method}", post(telegram)),
-            Provider::Whatsapp => {
-                Router::new().route("/{version}/{phone}/messages", post(whatsapp))
-            }
+            Provider::Whatsapp => Router::new()
+                .route("/{version}/{phone}/messages", post(whatsapp))
+                .route("/{version}/{phone}", get(whatsapp_number)),
             Provider::Vk => Router::new().route("/method/{method}", post(vk)),
         }
         .with_state(Arc::clone(&inner));
@@ -136,6 +140,11 @@ impl FakeProvider {
         self.shared().vk_repeats
     }
 
+    /// Telegram: the parameters of the last `setWebhook` (`url`, `secret_token`, …).
+    pub fn webhook(&self) -> Option<Value> {
+        self.shared().webhook.clone()
+    }
+
     /// The next `times` calls to `chat` are answered with the provider's rate limit naming
     /// `retry_after` seconds (Telegram 429 `parameters.retry_after`; WhatsApp 130429; VK 6).
     pub fn rate_limit(&self, chat: &str, times: u32, retry_after: u32) {
@@ -143,6 +152,11 @@ impl FakeProvider {
             .behaviour
             .rate_limited
             .insert(chat.to_owned(), (times, retry_after));
+    }
+
+    /// Telegram: the bot's token stops working (revoked by its owner).
+    pub fn revoke(&self) {
+        self.shared().behaviour.revoked = true;
     }
 
     /// Calls to `chat` are answered as blocked by the client.
@@ -254,7 +268,13 @@ async fn telegram(
     Path((bot, method)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if bot.strip_prefix("bot") != Some(inner.1.as_str()) {
+    let revoked = inner
+        .2
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .behaviour
+        .revoked;
+    if revoked || bot.strip_prefix("bot") != Some(inner.1.as_str()) {
         return json_answer(
             StatusCode::UNAUTHORIZED,
             answers::telegram_error(401, "Unauthorized", None),
@@ -266,6 +286,18 @@ async fn telegram(
             answers::telegram_error(400, "Bad Request: can't parse JSON", None),
         );
     };
+    match method.as_str() {
+        "getMe" => {
+            let me = json!({"id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot"});
+            return json_answer(StatusCode::OK, json!({"ok": true, "result": me}));
+        }
+        "setWebhook" => {
+            inner.2.lock().unwrap_or_else(|p| p.into_inner()).webhook = Some(params);
+            let set = json!({"ok": true, "result": true, "description": "Webhook was set"});
+            return json_answer(StatusCode::OK, set);
+        }
+        _ => {}
+    }
     let chat = answers::scalar(&params["chat_id"]);
     let (refusal, delay) = gate(&inner, &chat);
     let (status, body) = match refusal {
@@ -307,17 +339,38 @@ async fn telegram(
     json_answer(status, body)
 }
 
+/// `GET /{Version}/{Phone-Number-ID}`: the business number, for a bearer of the token.
+async fn whatsapp_number(
+    State(inner): State<Inner>,
+    Path((_version, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if bearer(&headers) != Some(inner.1.as_str()) {
+        return json_answer(
+            StatusCode::UNAUTHORIZED,
+            answers::whatsapp_error(190, "Invalid OAuth access token"),
+        );
+    }
+    json_answer(
+        StatusCode::OK,
+        json!({"id": phone, "display_phone_number": "+1 555 0100"}),
+    )
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
 async fn whatsapp(
     State(inner): State<Inner>,
     Path((_version, _phone)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if bearer != Some(inner.1.as_str()) {
+    if bearer(&headers) != Some(inner.1.as_str()) {
         return json_answer(
             StatusCode::UNAUTHORIZED,
             answers::whatsapp_error(190, "Invalid OAuth access token"),
@@ -368,6 +421,13 @@ async fn vk(
             5,
             "User authorization failed: invalid access_token",
         ));
+    }
+    if method == "groups.getById" {
+        let id: i64 = form
+            .get("group_id")
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0);
+        return ok(json!({"response": {"groups": [{"id": id, "name": "Fake community"}]}}));
     }
     if method != "messages.send" {
         return ok(answers::vk_error(3, "Unknown method passed"));

@@ -46,6 +46,7 @@ impl Line {
             token: Secret::new(TOKEN),
             phone_number_id: (self.kind == ChannelKind::WhatsappCloud)
                 .then(|| PHONE_NUMBER_ID.to_owned()),
+            smtp: None,
         }
     }
 }
@@ -151,7 +152,7 @@ impl<L: EventLog> World<L> {
         lines: &[&Line],
         tune: impl FnOnce(&mut DeliveryOptions),
     ) -> WorkerHandle {
-        let mut directory = ChannelDirectory::new();
+        let directory = ChannelDirectory::new();
         for line in lines {
             directory.insert(line.channel, line.config());
         }

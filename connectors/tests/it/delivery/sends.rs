@@ -470,7 +470,7 @@ async fn a_provider_that_cannot_be_reached_fails_the_message_without_showing_the
     drop(closed);
     let dialog = world.client(&telegram, "12001").await;
     let message = world.queue(&telegram, dialog, "anyone?").await;
-    let mut directory = ChannelDirectory::new();
+    let directory = ChannelDirectory::new();
     let mut config = telegram.config();
     config.api_base = format!("http://127.0.0.1:{port}");
     directory.insert(telegram.channel, config);
@@ -494,5 +494,61 @@ async fn a_provider_that_cannot_be_reached_fails_the_message_without_showing_the
     assert!(!failed[0].detail.contains(TOKEN), "{}", failed[0].detail);
     assert!(!failed[0].detail.contains("/bot"), "{}", failed[0].detail);
     assert!(telegram.provider.received().is_empty());
+    worker.stop();
+}
+
+#[tokio::test]
+async fn a_worker_started_at_the_end_leaves_history_and_unknown_channels_queued() {
+    let world = World::new().await;
+    let line = world.line(ChannelKind::Telegram).await;
+    let unknown = world.line(ChannelKind::Telegram).await;
+    let dialog = world.client(&line, "1001").await;
+    let elsewhere = world.client(&unknown, "1002").await;
+    world.queue(&line, dialog, "from the history").await;
+    // `serve`'s settings: a new state file starts at the log's end; a channel without
+    // settings keeps its messages queued.
+    let end = world.service.log().last_seq().await.expect("the log's end");
+    let worker = world
+        .worker(&[&line], |options| {
+            options.start_after = Some(end);
+            options.leave_unknown_channels = true;
+        })
+        .await;
+    let fresh = world.queue(&line, dialog, "after the start").await;
+    world
+        .queue(&unknown, elsewhere, "through a channel without settings")
+        .await;
+    let events = world
+        .wait_for("the new message sent", |events| {
+            sent(events).contains_key(&fresh)
+        })
+        .await;
+    // A last message on the known line: once it is sent, the one before it was handled too.
+    let last = world.queue(&line, dialog, "the last").await;
+    let events_after = world
+        .wait_for("the last message sent", |events| {
+            sent(events).contains_key(&last)
+        })
+        .await;
+    assert_eq!(sent(&events).len(), 1);
+    assert_eq!(
+        sent(&events_after).len(),
+        2,
+        "only the messages queued after the start"
+    );
+    let texts: Vec<String> = line
+        .provider
+        .received()
+        .into_iter()
+        .map(|r| r.text)
+        .collect();
+    assert_eq!(texts, ["after the start", "the last"]);
+    assert!(unknown.provider.received().is_empty());
+    assert!(
+        !events_after
+            .iter()
+            .any(|e| matches!(e, Event::MessageFailed(_))),
+        "nothing failed"
+    );
     worker.stop();
 }
