@@ -483,6 +483,7 @@ pub async fn connect(
 #[utoipa::path(
     get,
     path = "/v1/channels",
+    operation_id = "list_channels",
     tag = "channels",
     responses(
         (status = OK, body = Vec<ChannelView>),

@@ -512,6 +512,96 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's connected channels, each with its state. */
+        get: operations["list_channels"];
+        put?: never;
+        /** Connect a channel. */
+        post: operations["connect"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/channels/{channel}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Disconnect a channel: its settings are deleted; its dialogs and messages stay. */
+        delete: operations["disconnect"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/telegram/{channel}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A Telegram update. */
+        post: operations["telegram"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/whatsapp/{channel}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WhatsApp's endpoint verification: answers `hub.challenge` to the right `hub.verify_token`. */
+        get: operations["whatsapp_verify"];
+        put?: never;
+        /** A WhatsApp Cloud API notification (messages and statuses). */
+        post: operations["whatsapp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/vk/{channel}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A VK Callback API event: `confirmation` is answered with the community's string, every
+         *     other event with `ok`.
+         */
+        post: operations["vk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -656,6 +746,34 @@ export interface components {
             kind: string;
             name: string;
             connected: boolean;
+        };
+        /** @description One channel as an admin sees it: secrets only masked. */
+        ChannelView: {
+            /** Format: uuid */
+            channel: string;
+            /** @description `telegram`, `whatsapp_cloud`, `vk`, `email`, … */
+            kind: string;
+            name: string;
+            /**
+             * @description `connected`, `failing` (its credentials stopped working: `last_error` says why) or
+             *     `unconfigured` (connected before this server kept its settings).
+             */
+            state: string;
+            /** @description The provider's reason of the last failure this node saw. */
+            last_error?: string | null;
+            /** Format: date-time */
+            last_error_at?: string | null;
+            /** @description What the provider calls the account (bot username, display number, community name). */
+            account?: string | null;
+            /** @description Where the provider posts to (none for email). */
+            webhook_url?: string | null;
+            api_base?: string | null;
+            /** @description Each secret's last characters, by field. */
+            secrets: {
+                [key: string]: string;
+            };
+            /** @description Webhook bodies this node could not read, newest last (at most 20, 4 KiB each). */
+            rejected: components["schemas"]["RejectedView"][];
         };
         Client: {
             name?: string | null;
@@ -1153,6 +1271,18 @@ export interface components {
             email: string;
             password: string;
         };
+        /** @enum {string} */
+        MailSecurity: "tls" | "starttls" | "plain";
+        /** @description An IMAP or SMTP server of an email channel, as an admin enters it. */
+        MailServer: {
+            host: string;
+            /** Format: int32 */
+            port: number;
+            /** @description `tls` (implicit TLS, the default), `starttls` (SMTP only) or `plain` (a trusted network). */
+            security?: components["schemas"]["MailSecurity"];
+            username: string;
+            password: string;
+        };
         /** @description Who the caller is. */
         Me: {
             /** Format: uuid */
@@ -1166,6 +1296,45 @@ export interface components {
             /** Format: uuid */
             id: string;
             name: string;
+        };
+        /**
+         * @description A channel to connect; `kind` names the provider. `api_base` defaults to the provider's
+         *     real address (tests point it at a local server). No `Debug`: it holds secrets.
+         */
+        NewChannel: {
+            name: string;
+            bot_token: string;
+            api_base?: string | null;
+            /** @enum {string} */
+            kind: "telegram";
+        } | {
+            name: string;
+            phone_number_id: string;
+            access_token: string;
+            app_secret: string;
+            verify_token: string;
+            api_base?: string | null;
+            /** @enum {string} */
+            kind: "whatsapp";
+        } | {
+            name: string;
+            /** Format: int64 */
+            group_id: number;
+            access_token: string;
+            /** @description The Callback API's secret key. */
+            secret: string;
+            /** @description The string a `confirmation` event is answered with. */
+            confirmation: string;
+            api_base?: string | null;
+            /** @enum {string} */
+            kind: "vk";
+        } | {
+            name: string;
+            address: string;
+            imap: components["schemas"]["MailServer"];
+            smtp: components["schemas"]["MailServer"];
+            /** @enum {string} */
+            kind: "email";
         };
         /** @description A client entered by hand (F5.1). */
         NewClient: {
@@ -1444,11 +1613,19 @@ export interface components {
              */
             seq: number;
         };
+        /** @description A provider's payload, as the provider documents it. */
+        ProviderPayload: Record<string, never>;
         Range: {
             /** Format: date-time */
             from: string;
             /** Format: date-time */
             to: string;
+        };
+        RejectedView: {
+            /** Format: date-time */
+            at: string;
+            reason: string;
+            body: string;
         };
         /** @enum {string} */
         RemoveReason: "reassigned" | "deleted" | "merged";
@@ -1576,6 +1753,13 @@ export interface components {
         VariableValue: {
             name: string;
             value: string;
+        };
+        /** @description What a webhook took. */
+        WebhookAnswer: {
+            /** @description Items in the payload. */
+            items: number;
+            /** @description Items that appended events (a redelivered one appends none). */
+            recorded: number;
         };
     };
     responses: never;
@@ -3386,6 +3570,485 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Setup"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    list_channels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelView"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    connect: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key connects the same channel again and appends nothing */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewChannel"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelView"];
+                };
+            };
+            /** @description a field is invalid, or the provider refused the credentials (`provider_refused`); `field` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    disconnect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommandAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    telegram: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the secret set with setWebhook */
+                "X-Telegram-Bot-Api-Secret-Token"?: string | null;
+            };
+            path: {
+                channel: string;
+            };
+            cookie?: never;
+        };
+        /** @description one Update */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderPayload"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAnswer"];
+                };
+            };
+            /** @description not a Telegram update (kept for the admin) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description no secret token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description a wrong secret token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description no such Telegram channel */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    whatsapp_verify: {
+        parameters: {
+            query?: {
+                /** @description `subscribe` */
+                "hub.mode"?: string;
+                "hub.verify_token"?: string;
+                "hub.challenge"?: string;
+            };
+            header?: never;
+            path: {
+                channel: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the challenge */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    whatsapp: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description sha256=<HMAC-SHA256 of the body with the app secret> */
+                "X-Hub-Signature-256"?: string | null;
+            };
+            path: {
+                channel: string;
+            };
+            cookie?: never;
+        };
+        /** @description one notification */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderPayload"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAnswer"];
+                };
+            };
+            /** @description not a WhatsApp notification (kept for the admin) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description no signature */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description a wrong signature */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description no such WhatsApp channel */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    vk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel: string;
+            };
+            cookie?: never;
+        };
+        /** @description one event */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderPayload"];
+            };
+        };
+        responses: {
+            /** @description `ok`, or the confirmation string */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description not a VK event (kept for the admin) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description no secret */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description a wrong secret or community */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description no such VK channel */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
                 };
             };
             503: {
