@@ -3,8 +3,8 @@
 
 use super::openapi::ApiDoc;
 use super::{
-    AppState, accounts, audit, auth, commands, counters, dialogs, health, live, openapi, project,
-    search,
+    AppState, accounts, audit, auth, commands, counters, dialogs, export, health, live, openapi,
+    project, search,
 };
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -39,4 +39,5 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(project::definitions))
         .routes(routes!(project::act))
         .routes(routes!(live::live))
+        .routes(routes!(export::export))
 }

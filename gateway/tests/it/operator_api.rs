@@ -53,12 +53,13 @@ pub fn exchange(
     (status, head.to_ascii_lowercase(), body)
 }
 
-struct Api {
-    addr: SocketAddr,
+/// The operator API of one `serve`, called with bearer tokens (other suites use it too).
+pub struct Api {
+    pub addr: SocketAddr,
 }
 
 impl Api {
-    fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let auth = format!("Bearer {token}");
         let (status, _, body) = exchange(
             self.addr,
@@ -70,13 +71,13 @@ impl Api {
         (status, body)
     }
 
-    fn ok(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub fn ok(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, answer) = self.call(token, method, path, body);
         assert_eq!(status, 200, "{method} {path}: {answer}");
         answer
     }
 
-    fn login(&self, email: &str, password: &str) -> Value {
+    pub fn login(&self, email: &str, password: &str) -> Value {
         let body = json!({"email": email, "password": password});
         let (status, _, answer) = exchange(self.addr, "POST", "/v1/auth/login", &[], Some(&body));
         assert_eq!(status, 200, "{answer}");
@@ -84,7 +85,7 @@ impl Api {
     }
 }
 
-fn ids(page: &Value) -> Vec<String> {
+pub fn ids(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
         .unwrap()

@@ -132,10 +132,12 @@ pub async fn list(
         None => Filter::default(),
     };
     let fields = Fields {
-        tab: params.tab,
-        folder: params.folder,
-        archived: params.archived,
-        order: params.order,
+        selection: Selection {
+            tab: params.tab,
+            folder: params.folder,
+            archived: params.archived,
+            order: params.order,
+        },
         cursor: params.cursor,
         limit: params.limit,
     };
@@ -170,10 +172,12 @@ pub async fn query(
         None => Filter::default(),
     };
     let fields = Fields {
-        tab: body.tab,
-        folder: body.folder,
-        archived: body.archived,
-        order: body.order,
+        selection: Selection {
+            tab: body.tab,
+            folder: body.folder,
+            archived: body.archived,
+            order: body.order,
+        },
         cursor: body.cursor,
         limit: body.limit,
     };
@@ -181,12 +185,63 @@ pub async fn query(
 }
 
 struct Fields {
-    tab: TabName,
-    folder: Option<String>,
-    archived: bool,
-    order: OrderName,
+    selection: Selection,
     cursor: Option<String>,
     limit: Option<usize>,
+}
+
+/// What the list selects by beside its filter: shared by a page and the clients export (F8).
+#[derive(Debug)]
+pub(crate) struct Selection {
+    pub tab: TabName,
+    pub folder: Option<String>,
+    pub archived: bool,
+    pub order: OrderName,
+}
+
+impl Selection {
+    pub(crate) fn order(&self) -> Order {
+        match self.order {
+            OrderName::Activity => Order::Activity,
+            OrderName::Processing => Order::Processing,
+            OrderName::Created => Order::Created,
+        }
+    }
+
+    /// The read model's list query of `caller`'s project and view; a 400 naming `folder` for
+    /// a folder that is not one.
+    pub(crate) fn list_query(
+        self,
+        caller: &query::QueryCaller,
+        filter: Filter,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<ListQuery, AppError> {
+        let folder = match self.folder.as_deref() {
+            None | Some("all") => Folder::All,
+            Some("with_operator") => Folder::WithOperator,
+            Some(id) => Folder::Custom(id.parse::<FolderId>().map_err(|_| {
+                AppError::bad_request("folder", "`all`, `with_operator` or a folder id expected")
+            })?),
+        };
+        Ok(ListQuery {
+            project: caller.project,
+            viewer: caller.viewer(),
+            tab: match self.tab {
+                TabName::All => Tab::All,
+                TabName::Unanswered => Tab::Unanswered,
+                TabName::Mine => Tab::Mine,
+                TabName::Others => Tab::Others,
+                TabName::Free => Tab::Free,
+            },
+            folder,
+            include_closed: self.archived,
+            order: self.order(),
+            filter,
+            after,
+            limit,
+        })
+    }
 }
 
 async fn page(
@@ -195,18 +250,7 @@ async fn page(
     fields: Fields,
     filter: Filter,
 ) -> Result<Json<DialogPage>, AppError> {
-    let order = match fields.order {
-        OrderName::Activity => Order::Activity,
-        OrderName::Processing => Order::Processing,
-        OrderName::Created => Order::Created,
-    };
-    let folder = match fields.folder.as_deref() {
-        None | Some("all") => Folder::All,
-        Some("with_operator") => Folder::WithOperator,
-        Some(id) => Folder::Custom(id.parse::<FolderId>().map_err(|_| {
-            AppError::bad_request("folder", "`all`, `with_operator` or a folder id expected")
-        })?),
-    };
+    let order = fields.selection.order();
     let after =
         match fields.cursor.as_deref() {
             None => None,
@@ -226,23 +270,7 @@ async fn page(
         };
     let limit = crate::api::extract::page_limit(fields.limit, DEFAULT_LIMIT, MAX_PAGE)?;
     let active_filters = filter.active_conditions();
-    let list_query = ListQuery {
-        project: caller.project,
-        viewer: caller.viewer(),
-        tab: match fields.tab {
-            TabName::All => Tab::All,
-            TabName::Unanswered => Tab::Unanswered,
-            TabName::Mine => Tab::Mine,
-            TabName::Others => Tab::Others,
-            TabName::Free => Tab::Free,
-        },
-        folder,
-        include_closed: fields.archived,
-        order,
-        filter,
-        after,
-        limit,
-    };
+    let list_query = fields.selection.list_query(&caller, filter, after, limit)?;
     let page = state
         .readers(Kind::Dialogs)?
         .query(move |conn| query::list(conn, &caller, list_query))
