@@ -23,10 +23,7 @@ pub(super) fn stream(walk: Walk) -> Body {
             let _ = sender.blocking_send(Err(std::io::Error::other(error.to_string())));
         }
     });
-    Body::from_stream(futures::stream::unfold(
-        receiver,
-        |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) },
-    ))
+    super::body(receiver)
 }
 
 fn write(

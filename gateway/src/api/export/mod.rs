@@ -189,6 +189,16 @@ fn attachment(content_type: &'static str, file: &str, body: axum::body::Body) ->
         .into_response()
 }
 
+/// A body of the chunks a blocking writer sends (an error ends it with that error).
+fn body(
+    receiver: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+) -> axum::body::Body {
+    axum::body::Body::from_stream(futures::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) },
+    ))
+}
+
 /// What the header and the cells need from the project: read once, before the first row.
 #[derive(Debug)]
 pub(crate) struct Columns {

@@ -64,11 +64,7 @@ pub(super) async fn build(walk: Walk) -> Result<(u64, Body), AppError> {
     let length = written
         .await
         .map_err(|_| AppError::Internal("the export task ended without an answer".to_owned()))??;
-    let body = Body::from_stream(futures::stream::unfold(
-        receiver,
-        |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) },
-    ));
-    Ok((length, body))
+    Ok((length, super::body(receiver)))
 }
 
 fn send_file(
