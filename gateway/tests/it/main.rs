@@ -10,6 +10,7 @@
 //!   ending equal to a rebuild (`verify`);
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
 //! - [`bench_api`]: `bench api` at a tiny size through the real binary and a real `serve`;
+//! - [`bench_export`]: `bench export` at a tiny size through the real binary and a real `serve`;
 //! - [`bench_projections`]: `bench projections` at a tiny size through the real binary;
 //! - [`contract`]: schemathesis against a real `serve` with an operator's credentials: no 5xx,
 //!   no answer outside the OpenAPI document;
@@ -38,6 +39,7 @@ mod api;
 mod authorization;
 mod bench_api;
 mod bench_dataset;
+mod bench_export;
 mod bench_projections;
 mod cluster_serve;
 mod common;
