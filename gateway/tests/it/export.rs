@@ -4,7 +4,7 @@
 //! only what their list shows; bad parameters answer 400 naming the field.
 
 use crate::common::*;
-use crate::operator_api::{Api, ids};
+use crate::operator_api::{Api, encoded, ids};
 use calamine::{Data, Reader, Xlsx};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -13,11 +13,6 @@ use std::net::SocketAddr;
 use switchboard_schemas::{ListId, TagId};
 
 const ROOT: &str = "root-token-of-the-export-test";
-
-/// Every byte percent-encoded: a query-string value.
-fn encoded(text: &str) -> String {
-    text.bytes().map(|b| format!("%{b:02X}")).collect()
-}
 
 /// `GET path` through hyper's client (which undoes the chunked encoding of a streamed body):
 /// status, headers, body bytes.
