@@ -96,6 +96,9 @@ pub enum BenchCommand {
     /// Generates a history into a fresh log and measures the read models on it: rebuild rates,
     /// list and counter queries, live apply rate and lag, sizes, memory.
     Projections(Box<crate::bench::projections::ProjectionsArgs>),
+    /// The clients export (F8) of the dataset's first project through a real `serve`, as
+    /// CSV and XLSX: time, rows/s and the growth of `serve`'s memory.
+    Export(crate::bench::export::ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +229,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Command::Bench(BenchCommand::Projections(args)) => {
                 Box::pin(crate::bench::projections::projections(*args))
+                    .await
+                    .map_err(CliError::Bench)
+            }
+            Command::Bench(BenchCommand::Export(args)) => {
+                Box::pin(crate::bench::export::export(args))
                     .await
                     .map_err(CliError::Bench)
             }

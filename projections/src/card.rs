@@ -13,7 +13,9 @@
 //! - `dialog_identity`: (dialog, channel, external id) → the identity and its display name;
 //! - `dialog_variable`: (dialog, name) → value;
 //! - `dialog_task`: (dialog, task) → text, due, done;
-//! - `dialog_list`: (dialog, list) membership.
+//! - `dialog_list`: (dialog, list) membership;
+//! - `dialog_funnel`: (dialog, step) → the funnel block the bot entered at that step, from the
+//!   first (F7.3's transition history, F8.1's export column).
 
 use crate::blobid::{self, BlobId};
 use crate::dialogs::next_client_number;
@@ -99,15 +101,24 @@ CREATE TABLE IF NOT EXISTS dialog_list (
     list BLOB NOT NULL,
     PRIMARY KEY (dialog, list)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dialog_funnel (
+    -- The dialog's `dialog_card` rowid.
+    dialog INTEGER NOT NULL,
+    -- 1 for the first block entered, then counting up.
+    step INTEGER NOT NULL,
+    block TEXT NOT NULL,
+    PRIMARY KEY (dialog, step)
+) WITHOUT ROWID;
 ";
 
 /// The tables holding a dialog's personal data, erased on deletion.
-const PERSONAL: [&str; 5] = [
+const PERSONAL: [&str; 6] = [
     "dialog_utm",
     "dialog_identity",
     "dialog_variable",
     "dialog_task",
     "dialog_list",
+    "dialog_funnel",
 ];
 
 impl Projection for CardProjection {
@@ -342,6 +353,15 @@ fn apply_crm(tx: &Tx<'_>, dialog: &[u8; 16], envelope: &Envelope) -> Result<(), 
                 "UPDATE dialog_card SET funnel_block = ?2, funnel_block_name = ?3 WHERE dialog = ?1",
             )?
             .execute(params![dialog, e.block, e.block_name])?;
+            tx.prepare_cached(
+                "INSERT INTO dialog_funnel (dialog, step, block)
+                 SELECT c.rowid,
+                        coalesce((SELECT max(step) FROM dialog_funnel WHERE dialog = c.rowid), 0)
+                            + 1,
+                        ?2
+                 FROM dialog_card c WHERE c.dialog = ?1 AND c.deleted = 0",
+            )?
+            .execute(params![dialog, e.block])?;
         }
         _ => {}
     }

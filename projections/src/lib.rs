@@ -22,6 +22,7 @@ pub mod card;
 mod compact;
 pub mod dialogs;
 pub mod error;
+pub mod export;
 pub mod files;
 mod place;
 pub mod project;

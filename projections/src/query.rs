@@ -19,9 +19,10 @@
 
 use crate::card::{Card, card};
 use crate::dialogs::{
-    DialogRow, Folder, ListQuery, Page, Viewer, dialog_row, folder_badge, list_dialogs, tag_usage,
-    unanswered_dialogs, unread_dialogs,
+    Cursor, DialogRow, Folder, ListQuery, Page, Viewer, dialog_row, folder_badge, list_dialogs,
+    tag_usage, unanswered_dialogs, unread_dialogs,
 };
+use crate::export::{ExportClient, export_client};
 use crate::project::{FolderInfo, TagInfo, folders, tags};
 use crate::runtime::ProjectionError;
 use crate::search::{
@@ -176,6 +177,35 @@ pub fn select_visible(
         },
         refused,
     ))
+}
+
+/// A page of the clients export (F8.1).
+#[derive(Debug, Clone)]
+pub struct ExportPage {
+    pub clients: Vec<ExportClient>,
+    /// Where the next page starts; none when this was the last.
+    pub next: Option<Cursor>,
+}
+
+/// F8: a page of the clients the caller may export: exactly the dialog list's page for
+/// `query` as the caller sees it ([`list`]), each row with the rest of F8.1 read from the card
+/// (`cards`) and the list. An export walks the list's keyset pages with it.
+pub fn export_page(
+    dialogs: &Connection,
+    cards: &Connection,
+    caller: &QueryCaller,
+    query: ListQuery,
+) -> Result<ExportPage, ProjectionError> {
+    let page = list(dialogs, caller, query)?;
+    let clients = page
+        .rows
+        .into_iter()
+        .map(|listed| export_client(dialogs, cards, listed.row))
+        .collect::<Result<_, _>>()?;
+    Ok(ExportPage {
+        clients,
+        next: page.next,
+    })
 }
 
 /// One dialog's list row, if the caller may see it.

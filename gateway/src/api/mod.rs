@@ -15,6 +15,7 @@ pub mod consistency;
 pub mod counters;
 pub mod dialogs;
 mod error;
+pub mod export;
 pub mod extract;
 mod health;
 pub mod idempotency;

@@ -3,8 +3,8 @@
 
 use super::openapi::ApiDoc;
 use super::{
-    AppState, accounts, audit, auth, bulk, channels, commands, counters, dialogs, health, live,
-    openapi, project, search, webhooks,
+    AppState, accounts, audit, auth, bulk, channels, commands, counters, dialogs, export, health,
+    live, openapi, project, search, webhooks,
 };
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -47,4 +47,5 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::telegram))
         .routes(routes!(webhooks::whatsapp_verify, webhooks::whatsapp))
         .routes(routes!(webhooks::vk))
+        .routes(routes!(export::export))
 }

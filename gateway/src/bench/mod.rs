@@ -17,6 +17,7 @@ pub mod api;
 pub mod append;
 pub mod credentials;
 pub mod dataset;
+pub mod export;
 pub mod projections;
 
 use serde_json::json;

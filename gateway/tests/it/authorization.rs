@@ -185,8 +185,11 @@ fn with_required_query(path: &str, operation: &Value) -> String {
         if parameter["in"] != "query" || parameter["required"] != true {
             continue;
         }
-        let value = match parameter["schema"]["format"].as_str() {
-            Some("date-time") => "2030-01-01T00:00:00Z",
+        let schema = &parameter["schema"];
+        let value = match (schema["format"].as_str(), schema["enum"][0].as_str()) {
+            (Some("date-time"), _) => "2030-01-01T00:00:00Z",
+            // One of the values it takes (the export's `format`), so that the route answers.
+            (_, Some(first)) => first,
             _ => "hello",
         };
         pairs.push(format!("{}={value}", parameter["name"].as_str().unwrap()));

@@ -14,9 +14,12 @@
 //!   ending equal to a rebuild (`verify`);
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
 //! - [`bench_api`]: `bench api` at a tiny size through the real binary and a real `serve`;
+//! - [`bench_export`]: `bench export` at a tiny size through the real binary and a real `serve`;
 //! - [`bench_projections`]: `bench projections` at a tiny size through the real binary;
 //! - [`contract`]: schemathesis against a real `serve` with an operator's credentials: no 5xx,
 //!   no answer outside the OpenAPI document;
+//! - [`export`]: the clients export (F8) over a real socket: CSV and XLSX rows equal to the
+//!   list's selection, variables as columns, an operator's rights, bad parameters;
 //! - [`events_tail`]: `events tail` over real logs, and its follow mode;
 //! - [`openapi`]: `/v1/openapi.json` is 3.1, generated from the route table, every operation
 //!   stating its access (`x-sb-access`) and its answers;
@@ -42,6 +45,7 @@ mod api;
 mod authorization;
 mod bench_api;
 mod bench_dataset;
+mod bench_export;
 mod bench_projections;
 mod bulk;
 mod channels;
@@ -50,6 +54,7 @@ mod common;
 mod contract;
 mod credentials;
 mod events_tail;
+mod export;
 mod faults;
 mod health;
 mod live;

@@ -93,7 +93,12 @@ impl Api {
     }
 }
 
-fn ids(page: &Value) -> Vec<String> {
+/// Every byte percent-encoded: a query-string value.
+pub fn encoded(text: &str) -> String {
+    text.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+pub fn ids(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
         .unwrap()
@@ -288,11 +293,7 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
 
     // A filter in its JSON form, by GET and by POST.
     let filter = json!({"tags_all": [hot]});
-    let encoded: String = filter
-        .to_string()
-        .bytes()
-        .map(|b| format!("%{b:02X}"))
-        .collect();
+    let encoded = encoded(&filter.to_string());
     let tagged = api.ok(
         &admin,
         "GET",

@@ -26,7 +26,7 @@ use super::caller::Operator;
 use super::commands::dialog::DialogAction;
 use super::consistency::MinSeq;
 use super::dialogs::filter::Node;
-use super::dialogs::list::{Fields, MinSeqParam, OrderName, TabName, list_query};
+use super::dialogs::list::{MinSeqParam, OrderName, Selection as ListSelection, TabName};
 use super::extract::Query;
 use super::idempotency::CommandId;
 use super::{AppError, AppState, Json};
@@ -259,15 +259,14 @@ pub async fn bulk(
         }
         (None, Some(node)) => {
             let filter: Filter = node.into_filter("filter")?;
-            let fields = Fields {
+            // Every page: `select_every` walks the list from its start.
+            let list = ListSelection {
                 tab: request.tab.unwrap_or_default(),
                 folder: request.folder,
                 archived: request.archived,
                 order: OrderName::Created,
-                cursor: None,
-                limit: None,
-            };
-            let (list, _) = list_query(&caller, fields, filter)?;
+            }
+            .list_query(&caller, filter, None, 1)?;
             let selection = readers
                 .query(move |conn| query::select_every(conn, &caller, list, MAX_SELECTION))
                 .await?

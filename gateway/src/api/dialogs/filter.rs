@@ -150,8 +150,13 @@ impl Node {
 /// A filter given as JSON text (a query-string parameter or a saved filter's `query`): parse
 /// errors name the node's path under `field`.
 pub fn parse(text: &str, field: &str) -> Result<Filter, AppError> {
+    parse_node(text, field)?.into_filter(field)
+}
+
+/// [`parse`] before the filter's bounds are checked: the node, to be combined with another.
+pub fn parse_node(text: &str, field: &str) -> Result<Node, AppError> {
     let deserializer = &mut serde_json::Deserializer::from_str(text);
-    let node: Node = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         AppError::BadRequest {
             code: "invalid_filter",
@@ -162,8 +167,7 @@ pub fn parse(text: &str, field: &str) -> Result<Filter, AppError> {
                 format!("{field}.{path}")
             }),
         }
-    })?;
-    node.into_filter(field)
+    })
 }
 
 #[cfg(test)]

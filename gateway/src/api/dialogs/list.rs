@@ -132,10 +132,12 @@ pub async fn list(
         None => Filter::default(),
     };
     let fields = Fields {
-        tab: params.tab,
-        folder: params.folder,
-        archived: params.archived,
-        order: params.order,
+        selection: Selection {
+            tab: params.tab,
+            folder: params.folder,
+            archived: params.archived,
+            order: params.order,
+        },
         cursor: params.cursor,
         limit: params.limit,
     };
@@ -170,24 +172,76 @@ pub async fn query(
         None => Filter::default(),
     };
     let fields = Fields {
-        tab: body.tab,
-        folder: body.folder,
-        archived: body.archived,
-        order: body.order,
+        selection: Selection {
+            tab: body.tab,
+            folder: body.folder,
+            archived: body.archived,
+            order: body.order,
+        },
         cursor: body.cursor,
         limit: body.limit,
     };
     page(state, caller, fields, filter).await
 }
 
-/// What a list is asked apart from its filter (also what a bulk selection by filter takes).
-pub(crate) struct Fields {
+struct Fields {
+    selection: Selection,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// What the list selects by beside its filter: shared by a page and the clients export (F8).
+#[derive(Debug)]
+pub(crate) struct Selection {
     pub tab: TabName,
     pub folder: Option<String>,
     pub archived: bool,
     pub order: OrderName,
-    pub cursor: Option<String>,
-    pub limit: Option<usize>,
+}
+
+impl Selection {
+    pub(crate) fn order(&self) -> Order {
+        match self.order {
+            OrderName::Activity => Order::Activity,
+            OrderName::Processing => Order::Processing,
+            OrderName::Created => Order::Created,
+        }
+    }
+
+    /// The read model's list query of `caller`'s project and view; a 400 naming `folder` for
+    /// a folder that is not one.
+    pub(crate) fn list_query(
+        self,
+        caller: &query::QueryCaller,
+        filter: Filter,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<ListQuery, AppError> {
+        let folder = match self.folder.as_deref() {
+            None | Some("all") => Folder::All,
+            Some("with_operator") => Folder::WithOperator,
+            Some(id) => Folder::Custom(id.parse::<FolderId>().map_err(|_| {
+                AppError::bad_request("folder", "`all`, `with_operator` or a folder id expected")
+            })?),
+        };
+        Ok(ListQuery {
+            project: caller.project,
+            viewer: caller.viewer(),
+            tab: match self.tab {
+                TabName::All => Tab::All,
+                TabName::Unanswered => Tab::Unanswered,
+                TabName::Mine => Tab::Mine,
+                TabName::Others => Tab::Others,
+                TabName::Free => Tab::Free,
+            },
+            folder,
+            include_closed: self.archived,
+            order: self.order(),
+            filter,
+            after,
+            limit,
+        })
+    }
 }
 
 async fn page(
@@ -196,37 +250,7 @@ async fn page(
     fields: Fields,
     filter: Filter,
 ) -> Result<Json<DialogPage>, AppError> {
-    let (list_query, order) = list_query(&caller, fields, filter)?;
-    let active_filters = list_query.filter.active_conditions();
-    let page = state
-        .readers(Kind::Dialogs)?
-        .query(move |conn| query::list(conn, &caller, list_query))
-        .await?;
-    Ok(Json(DialogPage {
-        next_cursor: page.next.map(|cursor| cursor.to_token(order)),
-        items: page.rows.into_iter().map(DialogItem::new).collect(),
-        active_filters,
-    }))
-}
-
-/// The read model's query of a list, or a 400 naming the field that is wrong.
-pub(crate) fn list_query(
-    caller: &query::QueryCaller,
-    fields: Fields,
-    filter: Filter,
-) -> Result<(ListQuery, Order), AppError> {
-    let order = match fields.order {
-        OrderName::Activity => Order::Activity,
-        OrderName::Processing => Order::Processing,
-        OrderName::Created => Order::Created,
-    };
-    let folder = match fields.folder.as_deref() {
-        None | Some("all") => Folder::All,
-        Some("with_operator") => Folder::WithOperator,
-        Some(id) => Folder::Custom(id.parse::<FolderId>().map_err(|_| {
-            AppError::bad_request("folder", "`all`, `with_operator` or a folder id expected")
-        })?),
-    };
+    let order = fields.selection.order();
     let after =
         match fields.cursor.as_deref() {
             None => None,
@@ -245,22 +269,15 @@ pub(crate) fn list_query(
             })?),
         };
     let limit = crate::api::extract::page_limit(fields.limit, DEFAULT_LIMIT, MAX_PAGE)?;
-    let list_query = ListQuery {
-        project: caller.project,
-        viewer: caller.viewer(),
-        tab: match fields.tab {
-            TabName::All => Tab::All,
-            TabName::Unanswered => Tab::Unanswered,
-            TabName::Mine => Tab::Mine,
-            TabName::Others => Tab::Others,
-            TabName::Free => Tab::Free,
-        },
-        folder,
-        include_closed: fields.archived,
-        order,
-        filter,
-        after,
-        limit,
-    };
-    Ok((list_query, order))
+    let active_filters = filter.active_conditions();
+    let list_query = fields.selection.list_query(&caller, filter, after, limit)?;
+    let page = state
+        .readers(Kind::Dialogs)?
+        .query(move |conn| query::list(conn, &caller, list_query))
+        .await?;
+    Ok(Json(DialogPage {
+        next_cursor: page.next.map(|cursor| cursor.to_token(order)),
+        items: page.rows.into_iter().map(DialogItem::new).collect(),
+        active_filters,
+    }))
 }

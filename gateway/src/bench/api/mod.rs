@@ -19,7 +19,7 @@ mod client;
 mod kinds;
 mod load;
 mod report;
-mod setup;
+pub(crate) mod setup;
 
 use super::SizeArgs;
 use bytes::Bytes;

@@ -336,18 +336,23 @@ pub async fn sign_in(
 /// Resident memory of a process: (VmHWM, VmRSS) in bytes.
 pub fn rss_of(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    (
+        status_bytes(&status, "VmHWM:"),
+        status_bytes(&status, "VmRSS:"),
+    )
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`name` with its colon) in bytes; 0 when missing.
+pub fn status_bytes(status: &str, name: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
 }
