@@ -602,6 +602,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/clients/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The clients of the list's selection, or of one list, as a file (F8.1). */
+        get: operations["export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4044,6 +4061,72 @@ export interface operations {
                 };
             };
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    export: {
+        parameters: {
+            query: {
+                /** @description `csv` (UTF-8 with a byte order mark, so that Excel reads Cyrillic names) or `xlsx`. */
+                format: "csv" | "xlsx";
+                /** @description F1.4 tab. */
+                tab?: components["schemas"]["TabName"];
+                /** @description `all` (the default), `with_operator`, or a folder id. */
+                folder?: string;
+                /** @description F1.6: include closed (archived) dialogs. */
+                archived?: boolean;
+                /**
+                 * @description Row order (default `created`: client creation, newest first, which no later event
+                 *     changes, so a long export neither repeats nor skips a client that writes meanwhile).
+                 */
+                order?: components["schemas"]["OrderName"];
+                /** @description The filter in its JSON form, as the list takes it. */
+                filter?: string;
+                /** @description Only the members of this list (F8.1 "one list"). */
+                list?: string;
+                /** @description Start once the read models have applied this log sequence (a command's `seq`). */
+                min_seq?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file, streamed; `Content-Disposition` names it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": number[];
+                };
+            };
+            /** @description a field is invalid; `field` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
