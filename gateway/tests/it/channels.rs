@@ -8,7 +8,7 @@
 use crate::common::*;
 use crate::operator_api::{Api, exchange};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
+
 use std::path::Path;
 use std::time::Instant;
 use switchboard_tests::providers::{FakeProvider, Provider};
@@ -30,20 +30,7 @@ impl World {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut command = bin();
-        command
-            .current_dir(dir.path())
-            .env("SWITCHBOARD_ROOT_TOKEN", ROOT)
-            .args(["serve", "--data"])
-            .arg(&data)
-            .args(["--listen", "127.0.0.1:0"]);
-        let mut server = Running::spawn(&mut command, dir.path().join("serve.stderr"));
-        let first = server.next_line();
-        let addr: SocketAddr = first
-            .strip_prefix("listening on ")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let (server, addr) = start_server_as_root(dir.path(), ROOT);
         let api = Api { addr };
         let project = json!({"name": "Shop", "admin": {"name": "Ada", "email": "ada@shop.test", "password": PASSWORD}});
         api.ok(ROOT, "POST", "/v1/projects", Some(project));

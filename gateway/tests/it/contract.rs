@@ -26,18 +26,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
          schemathesis (deploy/install-schemathesis.sh)",
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut command = bin();
-    command
-        .current_dir(dir.path())
-        .env("SWITCHBOARD_ROOT_TOKEN", ROOT)
-        .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"]);
-    let mut server = Running::spawn(&mut command, dir.path().join("serve.stderr"));
-    let first = server.next_line();
-    let addr: SocketAddr = first
-        .strip_prefix("listening on ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (server, addr) = start_server_as_root(dir.path(), ROOT);
 
     let project = json!({"name": "Contract", "admin": {"name": "Admin", "email": "admin@contract.test", "password": "a long enough password"}});
     post(addr, "/v1/projects", Some(ROOT), &project);

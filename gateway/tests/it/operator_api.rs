@@ -135,20 +135,7 @@ fn list_from_the_read_model(data: &std::path::Path, caller: QueryCaller) -> Vec<
 fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut command = bin();
-    command
-        .current_dir(dir.path())
-        .env("SWITCHBOARD_ROOT_TOKEN", ROOT)
-        .args(["serve", "--data"])
-        .arg(&data)
-        .args(["--listen", "127.0.0.1:0"]);
-    let mut server = Running::spawn(&mut command, dir.path().join("serve.stderr"));
-    let first = server.next_line();
-    let addr: SocketAddr = first
-        .strip_prefix("listening on ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (server, addr) = start_server_as_root(dir.path(), ROOT);
     let api = Api { addr };
 
     // Only the root creates projects.
@@ -563,23 +550,7 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
 
 /// `serve --demo` in `dir` (its data in `dir/data`) and the address it listens on.
 fn start_demo(dir: &std::path::Path) -> (Running, SocketAddr) {
-    let mut command = bin();
-    command.current_dir(dir).args([
-        "serve",
-        "--demo",
-        "--data",
-        "data",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    let mut server = Running::spawn(&mut command, dir.join("serve.stderr"));
-    let first = server.next_line();
-    let addr: SocketAddr = first
-        .strip_prefix("listening on ")
-        .unwrap()
-        .parse()
-        .unwrap();
-    (server, addr)
+    start_server(dir, &["--demo", "--data", "data"])
 }
 
 /// The demo's accounts as a first start of `serve --demo` prints them: the admin's email and

@@ -192,13 +192,26 @@ fn read_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
 /// Start `switchboard serve <args> --listen 127.0.0.1:0` in `cwd` and return it with the address
 /// it printed once bound.
 pub fn start_server(cwd: &Path, args: &[&str]) -> (Running, SocketAddr) {
-    let mut command = bin();
-    command
-        .current_dir(cwd)
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"]);
-    let mut server = Running::spawn(&mut command, cwd.join("serve.stderr"));
+    start_server_with(bin().current_dir(cwd).arg("serve").args(args), cwd)
+}
+
+/// [`start_server`] with `root` as the root token (`SWITCHBOARD_ROOT_TOKEN`) and the data in
+/// `cwd/data`.
+pub fn start_server_as_root(cwd: &Path, root: &str) -> (Running, SocketAddr) {
+    start_server_with(
+        bin()
+            .current_dir(cwd)
+            .env("SWITCHBOARD_ROOT_TOKEN", root)
+            .args(["serve", "--data", "data"]),
+        cwd,
+    )
+}
+
+/// Starts `command` (a `serve` without `--listen`) on a free loopback port, its stderr in
+/// `cwd/serve.stderr`, and returns it with the address it printed once bound.
+fn start_server_with(command: &mut Command, cwd: &Path) -> (Running, SocketAddr) {
+    command.args(["--listen", "127.0.0.1:0"]);
+    let mut server = Running::spawn(command, cwd.join("serve.stderr"));
     let first = server.next_line();
     let addr = first
         .strip_prefix("listening on ")
