@@ -40,6 +40,16 @@ pub enum AuthFailure {
 #[derive(Debug, Clone)]
 pub struct SessionToken(pub String);
 
+/// The CSRF token of this request's cookie session (for `GET /v1/auth/me`).
+#[derive(Clone)]
+pub struct SessionCsrf(String);
+
+impl std::fmt::Debug for SessionCsrf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionCsrf(…)")
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -82,10 +92,13 @@ pub async fn authenticate(
     };
     let outcome = resolve(&store, request.method(), request.headers()).await;
     match outcome {
-        Ok(Some((principal, session))) => {
+        Ok(Some((principal, session, csrf))) => {
             request.extensions_mut().insert(principal);
             if let Some(token) = session {
                 request.extensions_mut().insert(SessionToken(token));
+            }
+            if let Some(csrf) = csrf {
+                request.extensions_mut().insert(SessionCsrf(csrf));
             }
         }
         Ok(None) => {}
@@ -96,7 +109,9 @@ pub async fn authenticate(
     next.run(request).await
 }
 
-type Resolved = Option<(Principal, Option<String>)>;
+/// Who calls; the session's token (a session, by bearer or cookie); the session's CSRF token
+/// (a cookie session).
+type Resolved = Option<(Principal, Option<String>, Option<String>)>;
 
 pub(super) async fn resolve(
     store: &CredentialStore,
@@ -120,7 +135,11 @@ pub(super) async fn resolve(
             }
         )
         .then(|| token.to_owned());
-        return Ok(Some((principal_of(authenticated, Via::Bearer), session)));
+        return Ok(Some((
+            principal_of(authenticated, Via::Bearer),
+            session,
+            None,
+        )));
     }
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
@@ -145,6 +164,7 @@ pub(super) async fn resolve(
     Ok(Some((
         principal_of(authenticated, Via::Cookie),
         Some(token.to_owned()),
+        Some(csrf.expose().to_owned()),
     )))
 }
 
@@ -299,6 +319,9 @@ pub struct Me {
     pub project: String,
     /// `admin` or `operator`.
     pub role: &'static str,
+    /// A browser session's CSRF token (what its writes send as `X-CSRF-Token`), so that a page
+    /// that lost it needs no new sign-in; `null` for a bearer token.
+    pub csrf: Option<String>,
 }
 
 /// The signed-in operator.
@@ -313,8 +336,12 @@ pub struct Me {
     security(("bearer" = []), ("session" = [])),
     extensions(("x-sb-access" = json!("operator"))),
 )]
-pub async fn me(Operator(caller): Operator) -> Json<Me> {
+pub async fn me(
+    Operator(caller): Operator,
+    csrf: Option<axum::Extension<SessionCsrf>>,
+) -> Json<Me> {
     Json(Me {
+        csrf: csrf.map(|axum::Extension(SessionCsrf(csrf))| csrf),
         operator: caller.operator.to_string(),
         project: caller.project.to_string(),
         role: match caller.role {

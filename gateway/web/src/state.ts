@@ -74,6 +74,8 @@ export function channelOf(id: string | null | undefined) {
 export async function start(): Promise<void> {
   try {
     const who = await ok(api.GET('/v1/auth/me'));
+    // The session's CSRF token comes back with it: a page whose storage lost it still writes.
+    if (who.csrf) keepCsrf(who.csrf);
     me.value = who;
     screen.value = 'inbox';
     await loadInbox();

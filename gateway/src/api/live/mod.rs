@@ -239,7 +239,7 @@ fn revocation(
         loop {
             every.tick().await;
             match super::auth::resolve(&store, &axum::http::Method::GET, &kept).await {
-                Ok(Some((Principal::Operator { operator, .. }, _)))
+                Ok(Some((Principal::Operator { operator, .. }, _, _)))
                     if operator == caller.operator => {}
                 Err(super::auth::AuthFailure::Unavailable(_)) => {}
                 _ => return,

@@ -1,7 +1,7 @@
 // The one way the UI talks to the server: the documented `/v1` API through a client typed
 // from its OpenAPI document. The browser's session is the `sb_session` cookie (HttpOnly, set
-// by sign-in); every write also sends the session's CSRF token, kept in localStorage because
-// the API gives it only at sign-in.
+// by sign-in); every write also sends the session's CSRF token, kept in localStorage and
+// renewed from `/v1/auth/me` at every start.
 
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from './schema';

@@ -1308,6 +1308,11 @@ export interface components {
             project: string;
             /** @description `admin` or `operator`. */
             role: string;
+            /**
+             * @description A browser session's CSRF token (what its writes send as `X-CSRF-Token`), so that a page
+             *     that lost it needs no new sign-in; `null` for a bearer token.
+             */
+            csrf?: string | null;
         };
         Named: {
             /** Format: uuid */
