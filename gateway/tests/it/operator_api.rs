@@ -443,6 +443,42 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
         .collect();
     assert_eq!(notes.len(), 1, "{timeline}");
     assert_eq!(notes[0]["text"], "call back at 5");
+
+    // One dialog carries the caller's own state as their list row does: their draft, unread.
+    let draft = json!({"action": "save_draft", "text": "we will call you back"});
+    let saved = api.ok(
+        &admin,
+        "POST",
+        &format!("/v1/dialogs/{}/actions", dialogs[0]),
+        Some(draft),
+    );
+    let unread = json!({"action": "mark_unread"});
+    api.ok(
+        &admin,
+        "POST",
+        &format!("/v1/dialogs/{}/actions", dialogs[0]),
+        Some(unread),
+    );
+    let one = api.ok(
+        &admin,
+        "GET",
+        &format!(
+            "/v1/dialogs/{}?min_seq={}",
+            dialogs[0],
+            saved["seq"].as_u64().unwrap() + 1
+        ),
+        None,
+    );
+    assert_eq!(one["draft"], "we will call you back", "{one}");
+    assert_eq!(one["unread"], true, "{one}");
+    let listed = api.ok(&admin, "GET", "/v1/dialogs?archived=true&limit=500", None);
+    let row = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["dialog"] == one["dialog"])
+        .unwrap();
+    assert_eq!(row, &one, "the same row as in the list");
     assert_eq!(timeline["newer_cursor"], Value::Null, "the newest page");
 
     // Opened at an item (a search hit's) or a moment, then paged both ways.
@@ -497,8 +533,23 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     );
     let cookie = format!("sb_session={}", session["token"].as_str().unwrap());
     let csrf = session["csrf"].as_str().unwrap();
-    let (status, _, _) = exchange(addr, "GET", "/v1/auth/me", &[("Cookie", &cookie)], None);
+    let (status, _, me) = exchange(addr, "GET", "/v1/auth/me", &[("Cookie", &cookie)], None);
     assert_eq!(status, 200);
+    assert_eq!(
+        me["csrf"], csrf,
+        "a page that lost the CSRF token gets it back: {me}"
+    );
+    let by_bearer = api.ok(
+        session["token"].as_str().unwrap(),
+        "GET",
+        "/v1/auth/me",
+        None,
+    );
+    assert_eq!(
+        by_bearer["csrf"],
+        Value::Null,
+        "a bearer caller needs none: {by_bearer}"
+    );
     let pin = json!({"action": "pin"});
     let free = format!("/v1/dialogs/{}/actions", dialogs[0]);
     let (status, _, refused) = exchange(addr, "POST", &free, &[("Cookie", &cookie)], Some(&pin));

@@ -13,7 +13,7 @@ use crate::readmodels::Kind;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use switchboard_core::domain::dialog::Delivery;
-use switchboard_projections::dialogs::is_unread;
+use switchboard_projections::dialogs::{ListRow, operator_marks};
 use switchboard_projections::query::{self, Access};
 use switchboard_projections::timeline::{
     Anchor, AttachmentCursor, ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage,
@@ -74,15 +74,28 @@ pub async fn dialog(
         .readers(Kind::Dialogs)?
         .query(move |conn| {
             Ok(match query::row(conn, &caller, dialog)? {
-                Ok(row) => Ok((row, is_unread(conn, dialog, caller.operator)?)),
+                Ok(row) => {
+                    let marks = operator_marks(conn, dialog)?
+                        .into_iter()
+                        .find(|marks| marks.operator == caller.operator);
+                    Ok((row, marks))
+                }
                 Err(denied) => Err(denied),
             })
         })
         .await?;
-    let (row, unread) = found.map_err(denied)?;
-    let mut item = DialogItem::from_row(row);
-    item.unread = unread;
-    Ok(Json(item))
+    let (row, marks) = found.map_err(denied)?;
+    // The caller's own state, as their list row shows it.
+    let unread_messages = marks
+        .as_ref()
+        .map_or(row.inbound_count, |m| m.unread_messages(&row));
+    let marked_unread = marks.as_ref().is_some_and(|m| m.marked_unread);
+    Ok(Json(DialogItem::new(ListRow {
+        unread: marked_unread || unread_messages > 0,
+        unread_messages,
+        draft: marks.and_then(|m| m.draft),
+        row,
+    })))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
