@@ -61,6 +61,12 @@ pub(super) fn api_failure(api: &jetstream::Error, size: usize, limit: usize) -> 
         ErrorCode::STREAM_NOT_FOUND
         | ErrorCode::STREAM_OFFLINE
         | ErrorCode::STREAM_OFFLINE_REASON => LogError::Unavailable(text),
+        // An earlier attempt with this message id is still being stored (a retry during a
+        // leader change): its outcome is unknown yet, and a retry with the same id answers it
+        // (the duplicate's ack, or an append if that attempt was lost).
+        ErrorCode::STREAM_DUPLICATE_MESSAGE_CONFLICT => {
+            LogError::Unavailable(format!("publish outcome unknown: {text}"))
+        }
         _ => LogError::Storage(format!("the stream refused the message: {text}")),
     }
 }
@@ -99,7 +105,33 @@ pub(super) fn stream_not_found(err: &GetStreamError) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::lower;
+    use super::{api_failure, lower};
+    use crate::log::LogError;
+
+    fn refusal(code: u64, description: &str) -> async_nats::jetstream::Error {
+        serde_json::from_value(serde_json::json!({
+            "code": 409, "err_code": code, "description": description
+        }))
+        .expect("an API error")
+    }
+
+    /// Seen on a 3-node cluster while a leader changed under pipelined appends: the retry of an
+    /// append whose first attempt was still being replicated was refused with 10158, and taken
+    /// for a final refusal the append was lost to its caller.
+    #[test]
+    fn a_message_id_still_in_process_is_an_unknown_outcome_to_retry() {
+        let answer = api_failure(
+            &refusal(10158, "duplicate message id is in process"),
+            10,
+            100,
+        );
+        assert!(
+            matches!(&answer, LogError::Unavailable(why) if why.contains("outcome unknown")),
+            "{answer:?}"
+        );
+        let other = api_failure(&refusal(10999, "something else"), 10, 100);
+        assert!(matches!(other, LogError::Storage(_)), "{other:?}");
+    }
 
     #[test]
     fn lowers_the_first_letter_only() {
