@@ -20,7 +20,7 @@ export AIOSMTPD_PYTHONPATH
 echo "using aiosmtpd from $AIOSMTPD_PYTHONPATH"
 
 # The read-model tests watch `serve`'s syncs with strace.
-STRACE_BIN="$(bash deploy/install-strace.sh)"
+STRACE_BIN="$(bash deploy/install-debian.sh strace strace "${STRACE_BIN:-}")"
 export STRACE_BIN
 echo "using $("$STRACE_BIN" --version | head -1) at $STRACE_BIN"
 
@@ -43,7 +43,7 @@ fi
 # The web inbox (gateway/web): its unit tests (Vitest), then its browser tests (Playwright
 # driving Debian's chromium, installed when missing) against a real `serve --demo` of the debug
 # binary built above. The generated API types must match the document the binary serves.
-CHROMIUM_BIN="$(bash deploy/install-chromium.sh)"
+CHROMIUM_BIN="$(bash deploy/install-debian.sh chromium chromium "${CHROMIUM_BIN:-}")"
 export CHROMIUM_BIN
 echo "using $("$CHROMIUM_BIN" --version) at $CHROMIUM_BIN"
 cargo build -p switchboard-gateway --bin switchboard
