@@ -2,53 +2,41 @@
 //! builds the read models, starts `serve`, and the JSON line has every figure of every phase,
 //! with answered requests and no failures (timings are the bench's business, not the test's).
 
+use crate::common::json_lines;
 use serde_json::Value;
-use std::process::Command;
 
 #[test]
 fn bench_api_reports_every_phase_with_answered_requests() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("api");
-    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "bench",
-            "api",
-            "--json",
-            "--projects",
-            "2",
-            "--dialogs",
-            "120",
-            "--messages",
-            "1200",
-            "--operators",
-            "5",
-            "--seed",
-            "7",
-            "--clients",
-            "6",
-            "--accounts",
-            "4",
-            "--seconds",
-            "0.7",
-            "--warmup",
-            "0.2",
-            "--data",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "bench api failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(
-        stdout.lines().count(),
-        1,
-        "--json prints only the JSON line"
-    );
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let data_arg = data.to_str().unwrap();
+    let lines = json_lines(&[
+        "bench",
+        "api",
+        "--json",
+        "--projects",
+        "2",
+        "--dialogs",
+        "120",
+        "--messages",
+        "1200",
+        "--operators",
+        "5",
+        "--seed",
+        "7",
+        "--clients",
+        "6",
+        "--accounts",
+        "4",
+        "--seconds",
+        "0.7",
+        "--warmup",
+        "0.2",
+        "--data",
+        data_arg,
+    ]);
+    assert_eq!(lines.len(), 1, "--json prints only the JSON line");
+    let report: &Value = &lines[0];
 
     assert_eq!(report["clients"], 6);
     assert_eq!(report["accounts"], 4);

@@ -2,45 +2,33 @@
 //! directory, starts `serve`, exports the first project as CSV and XLSX, and the JSON line has
 //! each format's figures (the figures themselves are the bench's business, not the test's).
 
+use crate::common::{json_lines, run};
 use serde_json::Value;
-use std::process::Command;
 
 #[test]
 fn bench_export_reports_both_formats_with_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("export");
-    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "bench",
-            "export",
-            "--json",
-            "--projects",
-            "2",
-            "--dialogs",
-            "150",
-            "--messages",
-            "900",
-            "--operators",
-            "4",
-            "--seed",
-            "3",
-            "--data",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "bench export failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(
-        stdout.lines().count(),
-        1,
-        "--json prints only the JSON line"
-    );
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let data_arg = data.to_str().unwrap();
+    let lines = json_lines(&[
+        "bench",
+        "export",
+        "--json",
+        "--projects",
+        "2",
+        "--dialogs",
+        "150",
+        "--messages",
+        "900",
+        "--operators",
+        "4",
+        "--seed",
+        "3",
+        "--data",
+        data_arg,
+    ]);
+    assert_eq!(lines.len(), 1, "--json prints only the JSON line");
+    let report: &Value = &lines[0];
     assert_eq!(report["bench"], "export");
     assert_eq!(report["size"]["dialogs"], 150);
     let csv = &report["formats"]["csv"];
@@ -64,16 +52,20 @@ fn bench_export_reports_both_formats_with_the_same_rows() {
         );
     }
     // Unknown formats are refused before anything is set up.
-    let refused = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["bench", "export", "--formats", "pdf", "--data"])
-        .arg(dir.path().join("never"))
-        .output()
-        .unwrap();
+    let never = dir.path().join("never");
+    let refused = run(&[
+        "bench",
+        "export",
+        "--formats",
+        "pdf",
+        "--data",
+        never.to_str().unwrap(),
+    ]);
     assert!(!refused.status.success());
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("pdf"),
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    assert!(!dir.path().join("never").exists());
+    assert!(!never.exists());
 }
