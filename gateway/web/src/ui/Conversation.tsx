@@ -14,6 +14,7 @@ import {
   act,
   card,
   channelOf,
+  closeDialog,
   me,
   openDialog,
   openError,
@@ -268,6 +269,9 @@ export function Conversation() {
       {dialog ? (
         <>
           <header class="conversation-head">
+            <button type="button" class="back" onClick={closeDialog}>
+              {t('timeline.back')}
+            </button>
             <h1>{row?.title ?? (row ? `#${row.client.number}` : '…')}</h1>
           </header>
           <Timeline />

@@ -6,7 +6,18 @@ import { signal } from '@preact/signals';
 import { api } from '../api/client';
 import { t } from '../i18n';
 import { connectLive, disconnectLive } from '../live';
-import { activeIndex, closeDialog, counters, list, me, offline, open, project, signedOut } from '../state';
+import {
+  activeIndex,
+  closeDialog,
+  counters,
+  list,
+  me,
+  offline,
+  open,
+  openDialog,
+  project,
+  signedOut,
+} from '../state';
 import { CardPane } from './Card';
 import { Conversation } from './Conversation';
 import { DialogList } from './DialogList';
@@ -146,7 +157,7 @@ export function Inbox() {
         {operator && <span class="who">{operator.name}</span>}
         <button onClick={() => void signOut()}>{t('signout')}</button>
       </header>
-      <div class="panes">
+      <div class={openDialog.value ? 'panes has-open' : 'panes'}>
         <DialogList />
         <Conversation />
         <CardPane />
