@@ -110,6 +110,9 @@ test('a draft is saved on the server as one types and is there after a reload', 
   await page.locator('#compose-text').fill('');
   await expect(page.getByText('Draft saved')).toBeVisible();
   await page.reload();
+  // The list is the server's answer: the row is there and says no draft any more.
+  await expect(page.locator(`#row-${dialog}`)).toBeVisible();
+  await expect(page.locator(`#row-${dialog}`)).not.toContainText('Draft:');
   await expect(page.locator('#compose-text')).toHaveValue('');
 });
 
