@@ -539,6 +539,11 @@ async fn a_bulk_job_killed_mid_way_finishes_after_a_restart_changing_every_dialo
     // No node looks for it any more: its running mark is gone from the store.
     let store = JobStore::open_sqlite(&data.join(JOBS_FILE)).unwrap();
     assert_eq!(store.keys("running.").await.unwrap(), Vec::<String>::new());
+    // The finished job keeps its record, not its frozen selection.
+    assert_eq!(
+        store.keys("selection.").await.unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(store.keys("job.").await.unwrap().len(), 1);
     drop(server);
 }

@@ -515,7 +515,12 @@ impl Jobs {
         if saved.is_some() {
             let _ = self.inner.progress.send(Arc::new(record.clone()));
             if record.state == JobState::Done {
+                // A finished job keeps its record (what `GET /v1/jobs/{job}` answers), not its
+                // frozen selection, nor the mark the scans read.
                 self.inner.store.delete(&running_key(record.id)).await?;
+                for n in 0..record.chunks {
+                    self.inner.store.delete(&chunk_key(record.id, n)).await?;
+                }
             }
         }
         Ok(saved)

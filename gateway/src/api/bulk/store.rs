@@ -226,7 +226,8 @@ impl JobStore {
                 let prefix = prefix.to_owned();
                 Self::blocking(conn, move |conn| {
                     let mut statement = conn.prepare(
-                        "SELECT key FROM job_value WHERE substr(key, 1, length(?1)) = ?1",
+                        // A range of the primary key, not a scan of every job's values.
+                        "SELECT key FROM job_value WHERE key >= ?1 AND key < ?1 || x'ff'",
                     )?;
                     statement
                         .query_map([prefix], |row| row.get::<_, String>(0))?
