@@ -18,11 +18,17 @@
 //! [`WalLimits::most`] makes the writer wait for the thread: the bound on the file when the
 //! thread cannot keep up. Readers on old snapshots hold the copy back (as with any
 //! checkpoint), never the writer.
+//!
+//! A writer that has gone quiet leaves up to [`WalLimits::start`] frames in the WAL, and every
+//! reader looks each page it reads up in the WAL's index and copies it out with a system call
+//! (the file's own pages a reader maps). So once the writer has committed nothing for
+//! [`IDLE_COPY_AFTER`], the thread copies what the WAL holds too: readers that begin after it
+//! read the file alone, and the writer's next transaction rewinds the WAL.
 
 use rusqlite::{Connection, wal::CheckpointMode};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -50,6 +56,9 @@ impl WalLimits {
     };
 }
 
+/// How long the writer must have committed nothing before the thread copies the WAL anyway.
+pub const IDLE_COPY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What [`WalKeeper::after_commit`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WalStep {
@@ -75,6 +84,8 @@ struct Handover {
 pub struct WalKeeper {
     /// Frames in the WAL after the writer's last commit (SQLite's WAL hook).
     frames: Arc<AtomicI64>,
+    /// Copies of a quiet writer's WAL so far (for traces and tests).
+    idle_copies: Arc<AtomicI64>,
     /// Passive rounds the thread has run without an error.
     rounds: Arc<AtomicI64>,
     handover: Arc<Handover>,
@@ -98,12 +109,21 @@ impl WalKeeper {
         name: &str,
         limits: WalLimits,
     ) -> rusqlite::Result<Self> {
-        let frames = Arc::new(AtomicI64::new(0));
+        // A WAL left by an earlier run may hold frames the file does not: one frame stands for
+        // them until the first commit counts the WAL (a quiet writer's copy needs a count > 0).
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
+        let left = std::fs::metadata(&wal_path).is_ok_and(|m| m.len() > 0);
+        let frames = Arc::new(AtomicI64::new(i64::from(left)));
+        let commits = Arc::new(AtomicI64::new(0));
+        let idle_copies = Arc::new(AtomicI64::new(0));
         let handover = Arc::new(Handover::default());
         let rounds = Arc::new(AtomicI64::new(0));
         let (nudge, nudged) = sync_channel::<()>(1);
         let copier = {
             let frames = Arc::clone(&frames);
+            let commits = Arc::clone(&commits);
+            let idle_copies = Arc::clone(&idle_copies);
             let rounds = Arc::clone(&rounds);
             let handover = Arc::clone(&handover);
             let label = name.to_owned();
@@ -129,10 +149,31 @@ impl WalKeeper {
                         .name(format!("{name}-wal"))
                         .spawn(move || {
                             lower_priority(&label);
-                            while nudged.recv().is_ok() {
-                                copy_rounds(&copier, &frames, &rounds, limits, &label);
-                                *lock(&handover.done) = true;
-                                handover.finished.notify_all();
+                            // The commit count at the last look, and at the last idle copy.
+                            let mut seen = commits.load(Ordering::Acquire);
+                            let mut copied_at = None;
+                            loop {
+                                match nudged.recv_timeout(IDLE_COPY_AFTER) {
+                                    Ok(()) => {
+                                        copy_rounds(&copier, &frames, &rounds, limits, &label);
+                                        *lock(&handover.done) = true;
+                                        handover.finished.notify_all();
+                                    }
+                                    Err(RecvTimeoutError::Timeout) => {
+                                        let now = commits.load(Ordering::Acquire);
+                                        let quiet = now == seen;
+                                        seen = now;
+                                        if quiet
+                                            && copied_at != Some(now)
+                                            && frames.load(Ordering::Acquire) > 0
+                                            && copy_idle(&copier, &label)
+                                        {
+                                            copied_at = Some(now);
+                                            idle_copies.fetch_add(1, Ordering::AcqRel);
+                                        }
+                                    }
+                                    Err(RecvTimeoutError::Disconnected) => break,
+                                }
                             }
                         })
                         .map_err(|e| e.to_string())
@@ -145,6 +186,7 @@ impl WalKeeper {
                 conn.pragma_update(None, "wal_autocheckpoint", limits.start)?;
                 return Ok(Self {
                     frames,
+                    idle_copies,
                     rounds,
                     handover,
                     nudge: None,
@@ -157,12 +199,15 @@ impl WalKeeper {
         // Turning the automatic checkpoint off removes SQLite's own WAL hook; ours replaces it.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let seen = Arc::clone(&frames);
+        let counted = Arc::clone(&commits);
         conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
             seen.store(i64::from(pages), Ordering::Release);
+            counted.fetch_add(1, Ordering::AcqRel);
             Ok(())
         }))?;
         Ok(Self {
             frames,
+            idle_copies,
             rounds,
             handover,
             nudge: Some(nudge),
@@ -180,6 +225,11 @@ impl WalKeeper {
     /// Passive rounds the thread has run so far (for traces and tests).
     pub fn rounds(&self) -> i64 {
         self.rounds.load(Ordering::Acquire)
+    }
+
+    /// Copies of the WAL the thread made while the writer was quiet (for traces and tests).
+    pub fn idle_copies(&self) -> i64 {
+        self.idle_copies.load(Ordering::Acquire)
     }
 
     /// The writer's turn, right after each commit: starts the thread's copy when the WAL is
@@ -265,6 +315,24 @@ fn copy_rounds(
                 tracing::warn!(error = %e, file = name, "wal checkpoint failed");
                 return;
             }
+        }
+    }
+}
+
+/// The thread's copy of a quiet writer's WAL: one passive checkpoint, which copies every frame
+/// unless a reader on an old snapshot holds some back (then the next quiet second tries again).
+/// Whether everything was copied.
+fn copy_idle(conn: &Connection, name: &str) -> bool {
+    match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+        Ok((log, copied)) if log >= 0 && copied == log => {
+            tracing::trace!(file = name, copied, "a quiet writer's wal copied");
+            true
+        }
+        Ok(_) => false,
+        Err(e) if is_busy(&e) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, file = name, "wal checkpoint failed");
+            false
         }
     }
 }
@@ -379,6 +447,42 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .expect("count");
         assert_eq!(rows, 2000);
+    }
+
+    /// A writer that stops committing has its WAL copied after a quiet second, so readers read
+    /// the file alone: a later checkpoint finds nothing left to copy. A writer that keeps
+    /// committing is not copied behind its back.
+    #[test]
+    fn a_quiet_writer_has_its_wal_copied() {
+        let limits = WalLimits {
+            start: 1_000_000,
+            ..WalLimits::DEFAULT
+        };
+        let (_dir, conn, keeper) = kept("test", limits);
+        let busy_until = std::time::Instant::now() + IDLE_COPY_AFTER * 3;
+        let mut round = 0;
+        while std::time::Instant::now() < busy_until {
+            churn(&conn, round);
+            round += 1;
+            std::thread::sleep(IDLE_COPY_AFTER / 20);
+        }
+        assert_eq!(keeper.idle_copies(), 0, "copied while the writer committed");
+        let deadline = std::time::Instant::now() + IDLE_COPY_AFTER * 10;
+        while keeper.idle_copies() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(IDLE_COPY_AFTER / 10);
+        }
+        assert_eq!(
+            keeper.idle_copies(),
+            1,
+            "the quiet writer's WAL was not copied"
+        );
+        let (log, copied) = conn
+            .wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
+            .expect("checkpoint");
+        assert!(log > 0 && copied == log, "{copied} of {log} frames copied");
+        // Still quiet: nothing more to copy, no second copy.
+        std::thread::sleep(IDLE_COPY_AFTER * 3);
+        assert_eq!(keeper.idle_copies(), 1);
     }
 
     /// A reader on an old snapshot holds the copy back without blocking the writer; once it is

@@ -60,6 +60,7 @@ pub async fn export(args: ExportArgs) -> Result<(), String> {
         seconds: 0.0,
         warmup: 0.0,
         accounts: 1,
+        phases: Vec::new(),
         json: args.json,
     };
     let dataset = setup::prepare(&setup_args, &dir, size).await?;

@@ -7,6 +7,12 @@ use std::sync::{Arc, Mutex};
 
 /// A pool of read-only connections to one projection file, for queries from async code: each
 /// query runs on the blocking pool with a connection of its own.
+///
+/// At most `max_idle` queries of [`Self::query`] run at once; the others wait for a turn
+/// (asynchronously). Without the bound a burst of concurrent requests ran one blocking thread
+/// and one connection each: every connection beyond the idle ones was opened for one query
+/// (the schema parsed, the page and statement caches cold) and closed after it, and the
+/// threads outnumbered the cores many times over.
 #[derive(Debug, Clone)]
 pub struct Readers {
     inner: Arc<ReadersInner>,
@@ -17,6 +23,8 @@ struct ReadersInner {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
+    /// Turns of [`Readers::query`]: `max_idle` of them.
+    turns: tokio::sync::Semaphore,
     /// Run on each new connection (a projection's [`Projection::register_functions`]).
     set_up: fn(&Connection) -> rusqlite::Result<()>,
 }
@@ -44,6 +52,7 @@ impl Readers {
                 path: path.to_path_buf(),
                 idle: Mutex::new(Vec::new()),
                 max_idle,
+                turns: tokio::sync::Semaphore::new(max_idle.max(1)),
                 set_up,
             }),
         }
@@ -79,12 +88,19 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, ProjectionError> + Send + 'static,
     {
+        let stopped = |reason: String| ProjectionError::Stopped {
+            projection: self.inner.path.display().to_string(),
+            reason,
+        };
+        let _turn = self
+            .inner
+            .turns
+            .acquire()
+            .await
+            .map_err(|e| stopped(format!("no turn for the query: {e}")))?;
         let readers = self.clone();
         tokio::task::spawn_blocking(move || readers.run(query))
             .await
-            .map_err(|e| ProjectionError::Stopped {
-                projection: self.inner.path.display().to_string(),
-                reason: format!("query task failed: {e}"),
-            })?
+            .map_err(|e| stopped(format!("query task failed: {e}")))?
     }
 }

@@ -52,9 +52,24 @@ pub struct ApiArgs {
     /// Accounts the clients share (sign-in from one address is throttled at 30 per 2 s).
     #[arg(long, default_value_t = 24)]
     pub accounts: usize,
+    /// Only these phases, in their usual order (e.g. `--phases list,counters` to profile one
+    /// kind for longer); the default runs all: static, list, counters, dialog_timeline, search,
+    /// commands, mix.
+    #[arg(long, value_delimiter = ',', value_parser = parse_phase)]
+    pub phases: Vec<Kind>,
     /// Print only the JSON line.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_phase(name: &str) -> Result<Kind, String> {
+    Kind::PHASES
+        .into_iter()
+        .find(|kind| kind.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = Kind::PHASES.iter().map(|k| k.name()).collect();
+            format!("unknown phase `{name}`; one of {}", names.join(", "))
+        })
 }
 
 fn say(args: &ApiArgs, line: impl AsRef<str>) {
@@ -154,6 +169,9 @@ async fn measure(
     let mut phases = Vec::new();
     let mut rss_after = Vec::new();
     for kind in Kind::PHASES {
+        if !args.phases.is_empty() && !args.phases.contains(&kind) {
+            continue;
+        }
         let (back, phase) = load::run(server.pid, clients, kind, args.warmup, args.seconds).await?;
         clients = back;
         let rss = setup::rss_of(server.pid).1;
