@@ -61,6 +61,8 @@ pub async fn export(args: ExportArgs) -> Result<(), String> {
         warmup: 0.0,
         accounts: 1,
         phases: Vec::new(),
+        live_streams: Vec::new(),
+        live_rate: 0.0,
         json: args.json,
     };
     let dataset = setup::prepare(&setup_args, &dir, size).await?;

@@ -1,6 +1,7 @@
 //! `switchboard bench api` at a tiny size through the real binary: it fills a data directory,
 //! builds the read models, starts `serve`, and the JSON line has every figure of every phase,
-//! with answered requests and no failures (timings are the bench's business, not the test's).
+//! with answered requests and no failures, and the live runs saw every change they made
+//! (timings are the bench's business, not the test's).
 
 use crate::common::json_lines;
 use serde_json::Value;
@@ -32,6 +33,10 @@ fn bench_api_reports_every_phase_with_answered_requests() {
         "0.7",
         "--warmup",
         "0.2",
+        "--live-streams",
+        "3,9",
+        "--live-rate",
+        "40",
         "--data",
         data_arg,
     ]);
@@ -98,8 +103,22 @@ fn bench_api_reports_every_phase_with_answered_requests() {
         peak >= rss && rss > 1_000_000,
         "serve RSS {rss}, peak {peak}"
     );
+    // Live: every stream connected, every change of the counted seconds seen on a probe
+    // stream, and an idle stream's memory measured.
+    let live = report["live"].as_array().unwrap();
+    assert_eq!(live.len(), 2, "{live:?}");
+    for (run, streams) in live.iter().zip([3, 9]) {
+        assert_eq!(run["streams"], streams, "{run}");
+        assert_eq!(run["connected"], streams, "{run}");
+        assert_eq!(run["append_errors"], 0, "{run}");
+        assert!(run["matched"].as_u64().unwrap() > 0, "{run}");
+        assert_eq!(run["unseen"], 0, "{run}");
+        assert!(run["p99_ms"].as_f64().is_some_and(|x| x > 0.0), "{run}");
+        assert!(run["events_received"].as_u64().unwrap() > 0, "{run}");
+        assert!(run["serve_rss_idle_bytes"].as_u64().unwrap() > 0, "{run}");
+    }
     let targets = report["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 6, "{targets:?}");
+    assert_eq!(targets.len(), 8, "{targets:?}");
     assert!(
         targets
             .iter()

@@ -12,11 +12,14 @@
 //! 4. **Report** (`report`): requests/s and latency per kind, its ratio to the baseline, the
 //!    peak and current RSS of `serve`, the targets; the last stdout line is one JSON object.
 //!
-//! The live stream (`GET /v1/live`) is not measured here yet.
+//! 5. **Live** (`live`): for each of `--live-streams`, that many `GET /v1/live` streams
+//!    connected, the memory of an idle one, and the latency from an append to its event on a
+//!    stream while changes arrive at `--live-rate` per second.
 
 mod baseline;
 mod client;
 mod kinds;
+mod live;
 mod load;
 mod report;
 pub(crate) mod setup;
@@ -57,6 +60,12 @@ pub struct ApiArgs {
     /// commands, mix.
     #[arg(long, value_delimiter = ',', value_parser = parse_phase)]
     pub phases: Vec<Kind>,
+    /// Live streams connected in each live run (`0`: no live run).
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 10_000])]
+    pub live_streams: Vec<usize>,
+    /// Dialog changes per second during a live run.
+    #[arg(long, default_value_t = 1000.0)]
+    pub live_rate: f64,
     /// Print only the JSON line.
     #[arg(long)]
     pub json: bool,
@@ -102,7 +111,7 @@ pub async fn api(args: ApiArgs) -> Result<(), String> {
     let outcome = Box::pin(measure(&args, &server, &dataset.projects, &people)).await;
     let (peak, current) = setup::rss_of(server.pid);
     server.stop().await;
-    let (phases, static_body, sessions, rss_after) = outcome?;
+    let (phases, static_body, sessions, rss_after, live) = outcome?;
     report::print(report::Input {
         args: &args,
         size,
@@ -111,13 +120,20 @@ pub async fn api(args: ApiArgs) -> Result<(), String> {
         static_body,
         sessions,
         rss_after: &rss_after,
+        live: &live,
         serve_peak_rss: peak,
         serve_rss: current,
     });
     Ok(())
 }
 
-type Measured = (Vec<load::Phase>, usize, usize, Vec<(Kind, u64)>);
+type Measured = (
+    Vec<load::Phase>,
+    usize,
+    usize,
+    Vec<(Kind, u64)>,
+    Vec<live::LiveRun>,
+);
 
 /// Signs in, starts the baseline, and runs every phase against `server`.
 async fn measure(
@@ -179,7 +195,36 @@ async fn measure(
         rss_after.push((kind, rss));
         phases.push(phase);
     }
-    Ok((phases, body_size, sessions.len(), rss_after))
+    drop(clients);
+    // The lists as they are now (the commands phases pinned and unpinned dialogs).
+    let mut pages = Vec::new();
+    for session in &sessions {
+        let (status, body) = conn
+            .call("GET", "/v1/dialogs?tab=all", Some(&session.token), None)
+            .await?;
+        if status != 200 {
+            return Err(format!("a list page answered {status}"));
+        }
+        pages.push(serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string())?);
+    }
+    let mut targets = live::targets(&pages);
+    let mut live = Vec::new();
+    for &streams in args.live_streams.iter().filter(|&&n| n > 0) {
+        let run = live::run(
+            server.addr,
+            server.pid,
+            &sessions,
+            &mut targets,
+            streams,
+            args.live_rate,
+            args.warmup,
+            args.seconds,
+        )
+        .await?;
+        say(args, run.line());
+        live.push(run);
+    }
+    Ok((phases, body_size, sessions.len(), rss_after, live))
 }
 
 /// A JSON body of exactly `bytes` bytes (a list-like array of strings).

@@ -2,6 +2,7 @@
 //! stdout line, one JSON object with every figure.
 
 use super::kinds::Kind;
+use super::live::LiveRun;
 use super::load::Phase;
 use super::{ApiArgs, say};
 use serde_json::{Map, Value, json};
@@ -18,6 +19,7 @@ pub struct Input<'a> {
     pub static_body: usize,
     pub sessions: usize,
     pub rss_after: &'a [(Kind, u64)],
+    pub live: &'a [LiveRun],
     pub serve_peak_rss: u64,
     pub serve_rss: u64,
 }
@@ -78,7 +80,11 @@ fn phase_json(phase: &Phase, static_rate: f64) -> Value {
 }
 
 /// (name, measured, target, met) of every target this bench measures.
-fn targets(phases: &Map<String, Value>, peak: u64) -> Vec<(String, f64, String, bool)> {
+fn targets(
+    phases: &Map<String, Value>,
+    live: &[LiveRun],
+    peak: u64,
+) -> Vec<(String, f64, String, bool)> {
     let f = |kind: &str, field: &str| {
         phases
             .get(kind)
@@ -86,7 +92,14 @@ fn targets(phases: &Map<String, Value>, peak: u64) -> Vec<(String, f64, String, 
             .unwrap_or(f64::NAN)
     };
     let peak_gib = peak as f64 / GIB;
-    vec![
+    // The live targets are for 10k streams: the run with the most streams stands for them.
+    let most = live.iter().max_by_key(|run| run.streams);
+    let live_p99 = most.map_or(f64::NAN, |run| {
+        run.latency.value_at_quantile(0.99) as f64 / 1000.0
+    });
+    let idle_kb = most.map_or(f64::NAN, |run| run.per_stream() / 1024.0);
+    let streams = most.map_or(0, |run| run.streams);
+    let mut targets = vec![
         (
             "list requests/s".into(),
             f("list", "requests_per_sec"),
@@ -123,7 +136,22 @@ fn targets(phases: &Map<String, Value>, peak: u64) -> Vec<(String, f64, String, 
             "≤ 2.5".into(),
             peak_gib <= 2.5,
         ),
-    ]
+    ];
+    if most.is_some() {
+        targets.push((
+            format!("live p99 ms ({streams} streams)"),
+            live_p99,
+            "≤ 50".into(),
+            live_p99 <= 50.0,
+        ));
+        targets.push((
+            format!("idle stream KB ({streams})"),
+            (idle_kb * 100.0).round() / 100.0,
+            "≤ 20".into(),
+            idle_kb <= 20.0,
+        ));
+    }
+    targets
 }
 
 pub fn print(input: Input<'_>) {
@@ -135,6 +163,7 @@ pub fn print(input: Input<'_>) {
         static_body,
         sessions,
         rss_after,
+        live,
         serve_peak_rss,
         serve_rss,
     } = input;
@@ -148,7 +177,7 @@ pub fn print(input: Input<'_>) {
         .iter()
         .map(|p| (p.kind.name().to_owned(), phase_json(p, static_rate)))
         .collect();
-    let targets = targets(&by_phase, serve_peak_rss);
+    let targets = targets(&by_phase, live, serve_peak_rss);
     say(args, "");
     for (name, measured, target, met) in &targets {
         say(
@@ -175,7 +204,7 @@ pub fn print(input: Input<'_>) {
             "rss_bytes": serve_rss,
             "rss_after_phase": rss_after.iter().map(|(k, rss)| (k.name().to_owned(), json!(rss))).collect::<Map<_, _>>(),
         },
-        "live": Value::Null,
+        "live": live.iter().map(LiveRun::json).collect::<Vec<_>>(),
         "targets": targets.iter().map(|(name, measured, target, met)| json!({
             "name": name, "measured": measured, "target": target, "met": met,
         })).collect::<Vec<_>>(),
