@@ -37,6 +37,11 @@ pub fn build(message: &Outgoing) -> Result<Vec<ProviderRequest>, BuildError> {
                     "VK sends only uploaded files (photo<owner>_<id>), not URLs",
                 ));
             }
+            FileSource::Stored { .. } => {
+                return Err(BuildError::Unsupported(
+                    "VK uploads of Switchboard's files (docs.getMessagesUploadServer) are not built",
+                ));
+            }
         }
     }
     let mut pieces = split_text(&message.text, TEXT_MAX);
@@ -72,6 +77,7 @@ pub fn build(message: &Outgoing) -> Result<Vec<ProviderRequest>, BuildError> {
                     ("attachment", attachment),
                     ("forward", forward.take().map(Value::from)),
                 ]),
+                files: Vec::new(),
             }
         })
         .collect();
