@@ -216,10 +216,6 @@ async fn whatsapp_upload(
     let mut params = serde_json::Map::new();
     params.insert("messaging_product".into(), Value::from("whatsapp"));
     let form = multipart(store, &params, &request.files).await?;
-    let transient = |e: reqwest::Error| {
-        let detail = e.without_url().to_string();
-        Ok(ProviderError::new(ErrorClass::Transient, 0, &detail))
-    };
     let response = http
         .post(format!("{base}{path}"))
         .bearer_auth(config.token.expose())
@@ -233,6 +229,78 @@ async fn whatsapp_upload(
         return Err(Ok(whatsapp::outbound::classify(status, &body)));
     }
     whatsapp::outbound::uploaded(&body).map_err(Ok)
+}
+
+/// One VK API call (a form with the token and version): its answer's body; a non-2xx or a
+/// transport error is a refusal (nothing was sent to the client yet).
+async fn vk_call(
+    http: &reqwest::Client,
+    config: &ChannelConfig,
+    method: &str,
+    form: &[(&str, String)],
+) -> Result<bytes::Bytes, Result<ProviderError, String>> {
+    let base = config.api_base.trim_end_matches('/');
+    let mut form: Vec<(String, String)> = form
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), value.clone()))
+        .collect();
+    form.push(("access_token".into(), config.token.expose().to_owned()));
+    form.push(("v".into(), vk::outbound::API_VERSION.into()));
+    let response = http
+        .post(format!("{base}/method/{method}"))
+        .form(&form)
+        .send()
+        .await
+        .map_err(transient)?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(transient)?;
+    if !(200..300).contains(&status) {
+        return Err(Ok(vk::outbound::classify(status, &body)));
+    }
+    Ok(body)
+}
+
+fn transient(e: reqwest::Error) -> Result<ProviderError, String> {
+    let detail = e.without_url().to_string();
+    Ok(ProviderError::new(ErrorClass::Transient, 0, &detail))
+}
+
+/// VK: each file of ours in a `messages.send` uploaded as a document of the message's peer
+/// (`docs.getMessagesUploadServer` with `type=doc`, the file to its `upload_url` as the
+/// multipart `file`, `docs.save`), its `doc<owner>_<id>` put in place of the reference.
+async fn vk_upload(
+    http: &reqwest::Client,
+    config: &ChannelConfig,
+    request: &ProviderRequest,
+    store: Option<&AttachmentStore>,
+) -> Result<ProviderRequest, Result<ProviderError, String>> {
+    let peer = request.params["peer_ids"][0].to_string();
+    let mut request = request.clone();
+    for part in request.files.clone() {
+        let form = [("peer_id", peer.clone()), ("type", "doc".to_owned())];
+        let answer = vk_call(http, config, "docs.getMessagesUploadServer", &form).await?;
+        let url = vk::outbound::upload_url(&answer).map_err(Ok)?;
+        let mut file = part.clone();
+        file.name = "file".to_owned();
+        let upload = multipart(store, &serde_json::Map::new(), &[file]).await?;
+        let response = http
+            .post(url)
+            .multipart(upload)
+            .send()
+            .await
+            .map_err(transient)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transient)?;
+        if !(200..300).contains(&status) {
+            return Err(Ok(vk::outbound::classify(status, &body)));
+        }
+        let uploaded = vk::outbound::uploaded_file(&body).map_err(Ok)?;
+        let form = [("file", uploaded), ("title", part.file_name.clone())];
+        let answer = vk_call(http, config, "docs.save", &form).await?;
+        let doc = vk::outbound::saved_doc(&answer).map_err(Ok)?;
+        request = vk::outbound::with_attachment(&request, &part.name, &doc);
+    }
+    Ok(request)
 }
 
 /// VK's form encoding: arrays joined with commas, objects as JSON text.
@@ -312,6 +380,11 @@ async fn call_inner(
             .bearer_auth(token)
             .header(CONTENT_TYPE, "application/json")
             .body(json_body(request)),
+        _ if !request.files.is_empty() => {
+            let request = vk_upload(http, config, request, store).await?;
+            http.post(format!("{base}/method/{}", request.path))
+                .form(&vk_form(&request, token))
+        }
         _ => http
             .post(format!("{base}/method/{}", request.path))
             .form(&vk_form(request, token)),

@@ -222,6 +222,44 @@ fn files_of_ours_go_to_whatsapp_as_a_media_upload_the_message_names() {
 }
 
 #[test]
+fn files_of_ours_go_to_vk_as_documents_the_message_attaches() {
+    let message = outgoing(
+        "2000000001",
+        "фото",
+        vec![
+            file(AttachmentKind::Image, id("photo-1_2")),
+            file(AttachmentKind::Image, stored(b"png", "image/png")),
+        ],
+        None,
+    );
+    let requests = vk::outbound::build(&message).expect("built");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].params["attachment"], "photo-1_2,attach://file1");
+    assert_eq!(requests[0].files.len(), 1);
+    assert_eq!(requests[0].files[0].name, "file1");
+    let saved = vk::outbound::saved_doc(
+        br#"{"response":{"type":"doc","doc":{"id":7,"owner_id":-1,"title":"x"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(saved, "doc-1_7");
+    let named = vk::outbound::with_attachment(&requests[0], "file1", &saved);
+    assert_eq!(named.params["attachment"], "photo-1_2,doc-1_7");
+    assert!(named.files.is_empty());
+    assert_fits(&[named], spec::vk);
+    assert_eq!(
+        vk::outbound::upload_url(br#"{"response":{"upload_url":"https://pu.vk.com/x"}}"#).unwrap(),
+        "https://pu.vk.com/x"
+    );
+    assert_eq!(
+        vk::outbound::uploaded_file(br#"{"file":"abc"}"#).unwrap(),
+        "abc"
+    );
+    assert!(vk::outbound::uploaded_file(br#"{"error":"bad"}"#).is_err());
+    let refused = vk::outbound::saved_doc(br#"{"error":{"error_code":5,"error_msg":"auth"}}"#);
+    assert!(refused.is_err());
+}
+
+#[test]
 fn whatsapp_requests_fit_the_openapi_description() {
     use AttachmentKind::*;
     let long = "слово ".repeat(800);

@@ -1,13 +1,13 @@
 //! Files end to end over real sockets (issue 17, F3.4, F3.7): an operator uploads a file to a
 //! real `serve`, sends it, the local Telegram server receives the same bytes as a multipart
-//! upload (WhatsApp's as a media upload its message names, the SMTP receiver's as a MIME
-//! attachment); downloads answer ranges to whoever may see
+//! upload (WhatsApp's as a media upload its message names, VK's as a document it attaches, the
+//! SMTP receiver's as a MIME attachment); downloads answer ranges to whoever may see
 //! the dialog and nothing to anyone else; a file over its channel's limit is refused and
 //! nothing of it stays in `<data>/attachments`.
 
 use crate::channels::{
-    BOT_TOKEN, PASSWORD, ROOT, WA_APP_SECRET, WA_NUMBER, WA_TOKEN, World, eventually,
-    hub_signature, telegram_update, whatsapp_message,
+    BOT_TOKEN, PASSWORD, ROOT, VK_SECRET, VK_TOKEN, WA_APP_SECRET, WA_NUMBER, WA_TOKEN, World,
+    eventually, hub_signature, telegram_update, vk_capture, whatsapp_message,
 };
 use crate::operator_api::exchange_raw;
 use serde_json::{Value, json};
@@ -453,6 +453,65 @@ fn an_uploaded_file_goes_to_whatsapp_as_a_media_upload_its_message_names() {
     );
     assert_eq!(sent.files[0].bytes, pdf);
     world.timeline_until(&dialog, "the document marked sent", |i| {
+        i["direction"] == "outbound" && i["delivery"] == "sent"
+    });
+}
+
+#[test]
+fn an_uploaded_file_goes_to_vk_as_a_document_the_message_attaches() {
+    let world = World::start();
+    let fake = world.fake(Provider::Vk, VK_TOKEN);
+    let capture = vk_capture(VK_SECRET);
+    let connected = world.connect(json!({
+        "kind": "vk", "name": "Community", "group_id": capture["group_id"], "access_token": VK_TOKEN,
+        "secret": VK_SECRET, "confirmation": "a1b2c3d4", "api_base": fake.base_url(),
+    }));
+    let channel = connected["channel"].as_str().unwrap().to_owned();
+    let (status, _, _) = exchange_raw(
+        world.api.addr,
+        "POST",
+        &format!("/v1/webhooks/vk/{channel}"),
+        &[("Content-Type", "application/json")],
+        capture.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200);
+    let dialog = eventually("the dialog", || {
+        world
+            .dialogs()
+            .first()
+            .map(|d| d["dialog"].as_str().unwrap().to_owned())
+    });
+    let bytes = png(20_000);
+    let query = format!("file_name=photo.png&channel={channel}");
+    let (status, uploaded) = upload(&world, &world.admin, &query, "image/png", &bytes);
+    assert_eq!(status, 201, "{uploaded}");
+    let message = json!({"action": "send_message", "channel": channel, "text": "Фото",
+                         "attachments": [uploaded]});
+    world.api.ok(
+        &world.admin,
+        "POST",
+        &format!("/v1/dialogs/{dialog}/actions"),
+        Some(message),
+    );
+    let received = eventually("the message at the provider", || {
+        let received = fake.received();
+        (!received.is_empty()).then_some(received)
+    });
+    assert_eq!(received.len(), 1);
+    let sent = &received[0];
+    assert_eq!(sent.method, "messages.send");
+    assert_eq!(sent.text, "Фото");
+    let attachment = sent.params["attachment"].as_str().unwrap();
+    assert!(attachment.starts_with("doc-1_"), "{attachment}");
+    assert_eq!(
+        sent.files.len(),
+        1,
+        "the saved document is attached: {}",
+        sent.params
+    );
+    assert_eq!(sent.files[0].bytes, bytes);
+    assert_eq!(sent.files[0].file_name.as_deref(), Some("photo.png"));
+    world.timeline_until(&dialog, "the message marked sent", |i| {
         i["direction"] == "outbound" && i["delivery"] == "sent"
     });
 }

@@ -401,11 +401,11 @@ fn a_whatsapp_channel_verifies_its_endpoint_takes_signed_webhooks_and_gets_statu
     world.stop_and_check_secrets(&[WA_TOKEN, WA_APP_SECRET, "verify-me-please"]);
 }
 
-const VK_TOKEN: &str = "vk1.a.access-token-of-the-channels-test";
-const VK_SECRET: &str = "callback-secret-of-the-channels-test";
+pub(crate) const VK_TOKEN: &str = "vk1.a.access-token-of-the-channels-test";
+pub(crate) const VK_SECRET: &str = "callback-secret-of-the-channels-test";
 
 /// The VK 5.131 capture of `shared/fixtures/` (beside the repository) with our secret.
-fn vk_capture(secret: &str) -> Value {
+pub(crate) fn vk_capture(secret: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/fixtures/vk/callback-message_new-v5.131.json");
     let text = std::fs::read_to_string(&path)

@@ -8,7 +8,9 @@
 //! VK drops a repeated `random_id` for the same peer as its API does (the earlier answer again,
 //! nothing delivered twice). Files: Telegram takes them as `multipart/form-data` parts (one
 //! file's parameter, or `attach://<name>` in a media group); WhatsApp as a media upload
-//! (`/{Phone-Number-ID}/media`) whose id a message names; each lands in [`Received::files`].
+//! (`/{Phone-Number-ID}/media`) whose id a message names; VK as a document (the upload server of
+//! `docs.getMessagesUploadServer`, then `docs.save`) whose `doc<owner>_<id>` a message attaches;
+//! each lands in [`Received::files`].
 
 mod answers;
 
@@ -89,7 +91,8 @@ struct Shared {
     vk_repeats: u64,
     /// Telegram: the webhook set with `setWebhook` (its parameters), the last one.
     webhook: Option<Value>,
-    /// WhatsApp: media uploaded (`/{Phone-Number-ID}/media`) by media id.
+    /// WhatsApp: media uploaded (`/{Phone-Number-ID}/media`) by media id; VK: files uploaded
+    /// to the upload server by the `file` it answered, then saved documents by `doc<owner>_<id>`.
     media: HashMap<String, ReceivedFile>,
     next_id: u64,
     behaviour: Behaviour,
@@ -122,7 +125,9 @@ impl FakeProvider {
                 .route("/{version}/{phone}/messages", post(whatsapp))
                 .route("/{version}/{phone}/media", post(whatsapp_media))
                 .route("/{version}/{phone}", get(whatsapp_number)),
-            Provider::Vk => Router::new().route("/method/{method}", post(vk)),
+            Provider::Vk => Router::new()
+                .route("/method/{method}", post(vk))
+                .route("/upload/doc", post(vk_upload)),
         }
         .with_state(Arc::clone(&inner));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -583,9 +588,61 @@ async fn whatsapp(
     json_answer(status, answers::whatsapp_error(code, message))
 }
 
+/// VK's upload server (the `upload_url` of `docs.getMessagesUploadServer`): the multipart
+/// `file` kept, answered with the `file` string `docs.save` takes.
+async fn vk_upload(State(inner): State<Inner>, request: axum::extract::Request) -> Response {
+    let ok = |body: Value| json_answer(StatusCode::OK, body);
+    let Ok((_, files)) = read_multipart(request).await else {
+        return ok(json!({"error": "invalid multipart"}));
+    };
+    let Some(file) = files.into_iter().find(|f| f.name == "file") else {
+        return ok(json!({"error": "no file"}));
+    };
+    let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+    shared.next_id += 1;
+    let token = format!("upload|{}|doc", shared.next_id);
+    shared.media.insert(token.clone(), file);
+    ok(json!({"file": token}))
+}
+
+/// `docs.getMessagesUploadServer` and `docs.save` for a message's document.
+fn vk_docs(inner: &Inner, method: &str, form: &HashMap<String, String>, host: &str) -> Value {
+    match method {
+        "docs.getMessagesUploadServer" => {
+            if form.get("type").map(String::as_str) != Some("doc") || !form.contains_key("peer_id")
+            {
+                return answers::vk_error(
+                    100,
+                    "One of the parameters specified was missing or invalid",
+                );
+            }
+            json!({"response": {"upload_url": format!("http://{host}/upload/doc")}})
+        }
+        _ => {
+            let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(file) = form.get("file").and_then(|f| shared.media.remove(f)) else {
+                return answers::vk_error(
+                    100,
+                    "One of the parameters specified was missing or invalid: file",
+                );
+            };
+            shared.next_id += 1;
+            let (owner, id) = (-1_i64, shared.next_id);
+            let title = form.get("title").cloned().unwrap_or_default();
+            let size = file.bytes.len();
+            shared.media.insert(format!("doc{owner}_{id}"), file);
+            json!({"response": {"type": "doc", "doc": {
+                "id": id, "owner_id": owner, "title": title, "size": size, "ext": "",
+                "date": 1_767_225_600, "type": 8, "url": format!("http://{host}/doc{owner}_{id}"),
+            }}})
+        }
+    }
+}
+
 async fn vk(
     State(inner): State<Inner>,
     Path(method): Path<String>,
+    headers: HeaderMap,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
     let ok = |body: Value| json_answer(StatusCode::OK, body);
@@ -601,6 +658,13 @@ async fn vk(
             .and_then(|g| g.parse().ok())
             .unwrap_or(0);
         return ok(json!({"response": {"groups": [{"id": id, "name": "Fake community"}]}}));
+    }
+    if method == "docs.getMessagesUploadServer" || method == "docs.save" {
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        return ok(vk_docs(&inner, &method, &form, host));
     }
     if method != "messages.send" {
         return ok(answers::vk_error(3, "Unknown method passed"));
@@ -632,7 +696,15 @@ async fn vk(
                 None => {
                     let text = form.get("message").cloned().unwrap_or_default();
                     let params = json!(form);
-                    let (_, id) = take(&inner, &method, &chat, text, params, Vec::new());
+                    let files = {
+                        let shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+                        form.get("attachment")
+                            .into_iter()
+                            .flat_map(|list| list.split(','))
+                            .filter_map(|item| shared.media.get(item).cloned())
+                            .collect()
+                    };
+                    let (_, id) = take(&inner, &method, &chat, text, params, files);
                     let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
                     shared.vk_sent.insert(key, id.clone());
                     id
