@@ -6,6 +6,7 @@
 //! `sent` (the answer of a successful call → the channel's id of what was sent) and a
 //! `classify` (an error answer → [`crate::outcome::ProviderError`]).
 
+use crate::attachments::BlobHash;
 use serde_json::{Map, Value};
 use switchboard_schemas::{AttachmentKind, MessageId};
 
@@ -22,6 +23,20 @@ pub struct ProviderRequest {
     /// The parameters: Telegram and WhatsApp send them as a JSON body; VK as a form, arrays
     /// joined with commas and objects as JSON text.
     pub params: Map<String, Value>,
+    /// Files of ours sent with the call as `multipart/form-data` parts (Telegram), read from
+    /// the attachment store when the call is made; empty for a JSON or form call.
+    pub files: Vec<FilePart>,
+}
+
+/// One file part of a multipart call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePart {
+    /// The part's name: the file parameter (`photo`, `document`) or the name an
+    /// `attach://<name>` of a media group refers to.
+    pub name: String,
+    pub hash: BlobHash,
+    pub file_name: String,
+    pub mime_type: String,
 }
 
 /// Where the bytes of a file to send are.
@@ -32,6 +47,31 @@ pub enum FileSource {
     ProviderId(String),
     /// A URL the provider fetches (Telegram and WhatsApp; VK needs an upload first).
     Url(String),
+    /// A file an operator uploaded to Switchboard (`POST /v1/attachments`): its blob in the
+    /// attachment store, uploaded to the provider with the call.
+    Stored { hash: BlobHash, mime_type: String },
+}
+
+impl FileSource {
+    /// Where an event's `Attachment::storage_ref` points: our blob (`sha256:<hex>`), a URL,
+    /// or else the provider's own id.
+    pub fn of(storage_ref: &str, mime_type: &str) -> Self {
+        if let Some(hash) = storage_ref
+            .starts_with("sha256:")
+            .then(|| BlobHash::parse(storage_ref))
+            .flatten()
+        {
+            return Self::Stored {
+                hash,
+                mime_type: mime_type.to_owned(),
+            };
+        }
+        if storage_ref.starts_with("https://") || storage_ref.starts_with("http://") {
+            Self::Url(storage_ref.to_owned())
+        } else {
+            Self::ProviderId(storage_ref.to_owned())
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +79,22 @@ pub struct OutgoingFile {
     pub kind: AttachmentKind,
     pub source: FileSource,
     pub file_name: Option<String>,
+}
+
+impl OutgoingFile {
+    /// The multipart part named `name` that carries a file of ours; `None` for a provider's id
+    /// or a URL (nothing to upload).
+    pub fn part(&self, name: &str) -> Option<FilePart> {
+        match &self.source {
+            FileSource::Stored { hash, mime_type } => Some(FilePart {
+                name: name.to_owned(),
+                hash: *hash,
+                file_name: self.file_name.clone().unwrap_or_else(|| hash.hex()),
+                mime_type: mime_type.clone(),
+            }),
+            FileSource::ProviderId(_) | FileSource::Url(_) => None,
+        }
+    }
 }
 
 /// One of our messages, to be sent.

@@ -320,24 +320,26 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let channels = crate::channels::Channels::new(credentials.clone(), &public_url);
+    let attachments =
+        crate::serve::open_attachments(&location, &args.data, usize::from(args.replicas))
+            .await
+            .map_err(CliError::Channels)?;
     let state = crate::api::AppState::new(log)
         .with_read_models(Arc::clone(&models))
         .with_credentials(credentials)
         .with_jobs(jobs)
-        .with_channels(channels.clone());
+        .with_channels(channels.clone())
+        .with_attachments(attachments.clone());
     let delivery = crate::serve::start_delivery(
         &location,
         &args.data,
         state.commands.clone(),
         &channels,
         log_end_at_open,
+        attachments.clone(),
     )
     .await
     .map_err(CliError::Channels)?;
-    let attachments =
-        crate::serve::open_attachments(&location, &args.data, usize::from(args.replicas))
-            .await
-            .map_err(CliError::Channels)?;
     let mailboxes =
         crate::channels::mailboxes::Mailboxes::new(state.commands.clone(), attachments, &args.data);
     channels.set_mailboxes(mailboxes.clone());

@@ -146,9 +146,11 @@ pub async fn start_delivery(
     commands: switchboard_core::service::CommandService<switchboard_core::AnyLog>,
     channels: &crate::channels::Channels,
     log_end_at_open: u64,
+    attachments: switchboard_connectors::attachments::AttachmentStore,
 ) -> Result<switchboard_connectors::delivery::WorkerHandle, String> {
     use switchboard_connectors::delivery::{DeliveryOptions, DeliveryWorker, SharedConsumer};
     let mut options = DeliveryOptions::new(data.join(DELIVERY_STATE_FILE));
+    options.attachments = Some(attachments);
     options.start_after = Some(log_end_at_open);
     // A channel connected without settings here (a generated history's, the demo's) is not
     // a channel this server can deliver to; its messages stay queued.

@@ -30,12 +30,12 @@ use crate::search::{
 };
 use crate::timeline::{
     AttachmentCursor, AttachmentPage, Show, TimelineItem, TimelinePage, Window, attachments,
-    item_at, timeline_window,
+    find_attachment, item_at, timeline_window,
 };
 use rusqlite::Connection;
 use std::collections::HashMap;
 use switchboard_core::domain::rights::may_access_dialog;
-use switchboard_schemas::AttachmentKind;
+use switchboard_schemas::{Attachment, AttachmentKind};
 use switchboard_schemas::{DialogId, OperatorId, ProjectId, Role};
 
 /// Who asks a query: an operator of one project, with their role.
@@ -265,6 +265,25 @@ pub fn open_attachments(
 ) -> Result<Result<AttachmentPage, Access>, ProjectionError> {
     match access(dialogs, caller, dialog)? {
         Access::Visible => Ok(Ok(attachments(timelines, dialog, kinds, before, limit)?)),
+        denied => Ok(Err(denied)),
+    }
+}
+
+/// F3.7 download: the attachment whose bytes are `storage_ref`, if the caller may see the
+/// dialog and one of its messages (or of the dialogs it absorbed) carries that file. A file is
+/// visible through a dialog only: the same bytes sent in a dialog the caller may not see give
+/// no access.
+pub fn open_attachment(
+    dialogs: &Connection,
+    timelines: &Connection,
+    caller: &QueryCaller,
+    dialog: DialogId,
+    storage_ref: &str,
+) -> Result<Result<Attachment, Access>, ProjectionError> {
+    match access(dialogs, caller, dialog)? {
+        Access::Visible => {
+            Ok(find_attachment(timelines, dialog, storage_ref)?.ok_or(Access::NotFound))
+        }
         denied => Ok(Err(denied)),
     }
 }

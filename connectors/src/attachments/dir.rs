@@ -76,6 +76,15 @@ impl DirStore {
         Ok(answer)
     }
 
+    pub(super) async fn remove(&self, hash: &BlobHash) -> Result<(), AttachmentError> {
+        let path = self.path_of(hash);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("remove", &path)(e)),
+        }
+    }
+
     pub(super) async fn exists(&self, hash: &BlobHash) -> Result<Option<u64>, AttachmentError> {
         let path = self.path_of(hash);
         match tokio::fs::metadata(&path).await {

@@ -204,6 +204,16 @@ impl AttachmentStore {
         }
     }
 
+    /// Removes a blob (nothing when it is not stored). Only for a blob a put just created
+    /// (`Stored::existed` false) and that is refused after all: content-addressed blobs are
+    /// otherwise shared by whatever refers to the same bytes.
+    pub async fn remove(&self, hash: &BlobHash) -> Result<(), AttachmentError> {
+        match self {
+            Self::Directory(store) => store.remove(hash).await,
+            Self::ObjectStore(store) => store.remove(hash).await,
+        }
+    }
+
     /// The blob's size, `None` when it is not stored.
     pub async fn exists(&self, hash: &BlobHash) -> Result<Option<u64>, AttachmentError> {
         match self {

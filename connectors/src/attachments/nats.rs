@@ -121,6 +121,17 @@ impl NatsStore {
         })
     }
 
+    pub(super) async fn remove(&self, hash: &BlobHash) -> Result<(), AttachmentError> {
+        match self.exists(hash).await? {
+            None => Ok(()),
+            Some(_) => self
+                .store
+                .delete(hash.hex())
+                .await
+                .map_err(|e| AttachmentError::ObjectStore(format!("delete: {e}"))),
+        }
+    }
+
     pub(super) async fn put_bytes(&self, bytes: &[u8]) -> Result<Stored, AttachmentError> {
         let hash = BlobHash::of(bytes);
         let mime = sniff(&bytes[..bytes.len().min(super::SNIFF_BYTES)]);

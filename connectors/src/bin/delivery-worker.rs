@@ -5,12 +5,15 @@
 //! (`channel`, `kind`, `api_base`, `token`, `phone_number_id`) and may set `rates` per kind
 //! (`kind`, `per_chat`, `per_channel`) and `call_timeout_ms`. With `nats` (a server URL) the log
 //! is that server's JetStream stream `SB` instead of the file, and the worker shares the durable
-//! consumer `sb-delivery` with every other worker (`ack_wait_ms`). Runs until killed or an error.
+//! consumer `sb-delivery` with every other worker (`ack_wait_ms`). Files operators uploaded are
+//! read from the attachment store: with `nats`, the server's object store (as `serve --nats`
+//! keeps it); else the directory `attachments` names, if any. Runs until killed or an error.
 
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 use switchboard_connectors::Secret;
+use switchboard_connectors::attachments::{AttachmentStore, DirStore, NatsStore, NatsStoreOptions};
 use switchboard_connectors::delivery::{
     ChannelConfig, ChannelDirectory, DeliveryOptions, DeliveryWorker, Rate, SharedConsumer,
 };
@@ -27,6 +30,8 @@ struct Config {
     call_timeout_ms: Option<u64>,
     nats: Option<String>,
     ack_wait_ms: Option<u64>,
+    /// The embedded attachment store's directory (`<data>/attachments` of a `serve`).
+    attachments: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +89,10 @@ fn run() -> Result<(), String> {
     runtime.block_on(async move {
         let worker = match &config.nats {
             None => {
+                if let Some(dir) = &config.attachments {
+                    let store = DirStore::open(dir).await.map_err(|e| e.to_string())?;
+                    options.attachments = Some(AttachmentStore::Directory(store));
+                }
                 let log = EmbeddedLog::open(log_path, EmbeddedOptions::default())
                     .map_err(|e| e.to_string())?;
                 let service = CommandService::new(log, ServiceOptions::default());
@@ -96,6 +105,11 @@ fn run() -> Result<(), String> {
                 let client = async_nats::connect(url.as_str())
                     .await
                     .map_err(|e| e.to_string())?;
+                let spool = state_path.with_extension("spool");
+                let store = NatsStore::open(client.clone(), NatsStoreOptions::new(spool))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                options.attachments = Some(AttachmentStore::ObjectStore(store));
                 let mut consumer = SharedConsumer::new(client);
                 if let Some(ms) = config.ack_wait_ms {
                     consumer.ack_wait = Duration::from_millis(ms);

@@ -176,12 +176,7 @@ fn outgoing(job: &Job, to: String) -> Outgoing {
         .iter()
         .map(|a| OutgoingFile {
             kind: a.kind,
-            source: if a.storage_ref.starts_with("https://") || a.storage_ref.starts_with("http://")
-            {
-                FileSource::Url(a.storage_ref.clone())
-            } else {
-                FileSource::ProviderId(a.storage_ref.clone())
-            },
+            source: FileSource::of(&a.storage_ref, &a.mime_type),
             file_name: Some(a.file_name.clone()),
         })
         .collect();
@@ -254,7 +249,8 @@ async fn deliver<L: EventLog>(
         shared.limits.wait(config.kind, channel, next_call).await;
         let result = {
             let _permit = shared.calls.acquire().await;
-            send::call(&shared.http, &config, &requests[next]).await
+            let store = shared.options.attachments.as_ref();
+            send::call(&shared.http, &config, &requests[next], store).await
         };
         let error = match result {
             CallResult::Sent(sent) => {

@@ -52,6 +52,9 @@ pub struct DeliveryOptions {
     /// channel connected without settings this installation keeps, as in a generated
     /// history) rather than failed.
     pub leave_unknown_channels: bool,
+    /// Where the files operators uploaded are (`sha256:` storage refs); without it a message
+    /// with one fails ("no attachment store").
+    pub attachments: Option<crate::attachments::AttachmentStore>,
 }
 
 impl DeliveryOptions {
@@ -67,6 +70,7 @@ impl DeliveryOptions {
             max_pending: 100_000,
             start_after: None,
             leave_unknown_channels: false,
+            attachments: None,
         }
     }
 }

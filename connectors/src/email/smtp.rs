@@ -9,7 +9,7 @@ use super::InboundMail;
 use super::parse::THREAD_KEYS_MAX;
 use super::settings::{EmailSettings, Security};
 use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, Message};
+use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -21,6 +21,23 @@ pub struct ThreadParent {
     pub message_id: String,
     /// The answered mail's References, oldest first.
     pub references: Vec<String>,
+}
+
+/// A file attached to a mail.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailFile {
+    pub file_name: String,
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for MailFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailFile")
+            .field("mime_type", &self.mime_type)
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A mail to send.
@@ -149,14 +166,28 @@ impl SmtpSender {
 
     /// Sends `mail` with a new Message-ID of ours.
     pub async fn send(&self, mail: &OutboundMail) -> Result<SentMail, SmtpError> {
+        self.send_with(mail, Vec::new()).await
+    }
+
+    /// Sends `mail` with `files` attached (`multipart/mixed`: the text, then each file).
+    pub async fn send_with(
+        &self,
+        mail: &OutboundMail,
+        files: Vec<MailFile>,
+    ) -> Result<SentMail, SmtpError> {
         let message_id = format!("{}@{}", uuid::Uuid::new_v4(), self.domain);
-        let message = self.build(mail, &message_id)?;
+        let message = self.build(mail, &message_id, files)?;
         self.transport.send(message).await?;
         tracing::debug!(message_id = %message_id, "smtp mail accepted");
         Ok(SentMail { message_id })
     }
 
-    fn build(&self, mail: &OutboundMail, message_id: &str) -> Result<Message, SmtpError> {
+    fn build(
+        &self,
+        mail: &OutboundMail,
+        message_id: &str,
+        files: Vec<MailFile>,
+    ) -> Result<Message, SmtpError> {
         let to_address = mail
             .to_address
             .parse()
@@ -175,9 +206,20 @@ impl SmtpSender {
                 .in_reply_to(format!("<{}>", parent.message_id))
                 .references(references_header(parent));
         }
-        Ok(builder
-            .header(ContentType::TEXT_PLAIN)
-            .body(mail.text.clone())?)
+        if files.is_empty() {
+            return Ok(builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(mail.text.clone())?);
+        }
+        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(mail.text.clone()));
+        for file in files {
+            let content_type = ContentType::parse(&file.mime_type)
+                .or_else(|_| ContentType::parse("application/octet-stream"))
+                .unwrap_or(ContentType::TEXT_PLAIN);
+            parts =
+                parts.singlepart(Attachment::new(file.file_name).body(file.bytes, content_type));
+        }
+        Ok(builder.multipart(parts)?)
     }
 }
 

@@ -4,7 +4,7 @@
 //! user").
 
 use crate::outbound::{
-    BuildError, FileSource, Outgoing, OutgoingFile, ProviderRequest, params, split_text,
+    BuildError, FilePart, FileSource, Outgoing, OutgoingFile, ProviderRequest, params, split_text,
 };
 use crate::outcome::{ErrorClass, ProviderError};
 use serde::Deserialize;
@@ -36,10 +36,22 @@ fn reply(reply_to: Option<&str>) -> Option<Value> {
     Some(json!({"message_id": message_id, "allow_sending_without_reply": true}))
 }
 
-fn media(file: &OutgoingFile) -> String {
+/// A file's value for the parameter `name`: the provider's id or a URL as it is; a file of
+/// ours as a multipart part (added to `parts`), referred to by `reference` (the parameter's
+/// own part for one file, `attach://<name>` in a media group).
+fn media(
+    file: &OutgoingFile,
+    name: &str,
+    reference: bool,
+    parts: &mut Vec<FilePart>,
+) -> Option<Value> {
     match &file.source {
-        FileSource::ProviderId(id) => id.clone(),
-        FileSource::Url(url) => url.clone(),
+        FileSource::ProviderId(id) => Some(json!(id)),
+        FileSource::Url(url) => Some(json!(url)),
+        FileSource::Stored { .. } => {
+            parts.extend(file.part(name));
+            reference.then(|| json!(format!("attach://{name}")))
+        }
     }
 }
 
@@ -65,11 +77,16 @@ fn group_type(kind: AttachmentKind) -> (&'static str, u8) {
     }
 }
 
-fn request(operation: &'static str, params: serde_json::Map<String, Value>) -> ProviderRequest {
+fn request(
+    operation: &'static str,
+    params: serde_json::Map<String, Value>,
+    files: Vec<FilePart>,
+) -> ProviderRequest {
     ProviderRequest {
         operation,
         path: operation.to_owned(),
         params,
+        files,
     }
 }
 
@@ -96,6 +113,7 @@ pub fn build(message: &Outgoing) -> Result<Vec<ProviderRequest>, BuildError> {
                     ("text", Some(json!(piece))),
                     ("reply_parameters", reply.take()),
                 ]),
+                Vec::new(),
             ));
         }
     }
@@ -106,11 +124,14 @@ pub fn build(message: &Outgoing) -> Result<Vec<ProviderRequest>, BuildError> {
             .windows(2)
             .all(|w| group_type(w[0].kind).1 == group_type(w[1].kind).1);
     if groupable {
+        let mut parts = Vec::new();
         let media: Vec<Value> = message
             .files
             .iter()
-            .map(|file| {
-                let mut item = json!({"type": group_type(file.kind).0, "media": media(file)});
+            .enumerate()
+            .map(|(index, file)| {
+                let value = media(file, &format!("file{index}"), true, &mut parts);
+                let mut item = json!({"type": group_type(file.kind).0, "media": value});
                 if let Some(text) = caption.take() {
                     item["caption"] = json!(text);
                 }
@@ -124,19 +145,23 @@ pub fn build(message: &Outgoing) -> Result<Vec<ProviderRequest>, BuildError> {
                 ("media", Some(Value::Array(media))),
                 ("reply_parameters", reply.take()),
             ]),
+            parts,
         ));
         return Ok(requests);
     }
     for file in &message.files {
         let (operation, field) = single(file.kind);
+        let mut parts = Vec::new();
+        let value = media(file, field, false, &mut parts);
         requests.push(request(
             operation,
             params([
                 ("chat_id", Some(chat.clone())),
-                (field, Some(json!(media(file)))),
+                (field, value),
                 ("caption", caption.take().map(Value::from)),
                 ("reply_parameters", reply.take()),
             ]),
+            parts,
         ));
     }
     Ok(requests)

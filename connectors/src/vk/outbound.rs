@@ -29,13 +29,20 @@ pub fn build(message: &Outgoing) -> Result<Vec<ProviderRequest>, BuildError> {
         return Err(BuildError::Empty);
     }
     let mut attachments = Vec::new();
-    for file in &message.files {
+    let mut parts = Vec::new();
+    for (index, file) in message.files.iter().enumerate() {
         match &file.source {
             FileSource::ProviderId(id) => attachments.push(id.clone()),
             FileSource::Url(_) => {
                 return Err(BuildError::Unsupported(
                     "VK sends only uploaded files (photo<owner>_<id>), not URLs",
                 ));
+            }
+            // Uploaded as a document first; its `doc<owner>_<id>` replaces the reference.
+            FileSource::Stored { .. } => {
+                let name = format!("file{index}");
+                attachments.push(format!("attach://{name}"));
+                parts.extend(file.part(&name));
             }
         }
     }
@@ -62,6 +69,16 @@ pub fn build(message: &Outgoing) -> Result<Vec<ProviderRequest>, BuildError> {
             let offset = i32::try_from(index).unwrap_or(i32::MAX);
             let random = (base.wrapping_add(offset) & i32::MAX).max(1);
             let attachment = chunks.get(index).map(|chunk| json!(chunk.join(",")));
+            let files = chunks
+                .get(index)
+                .map(|chunk| {
+                    parts
+                        .iter()
+                        .filter(|p| chunk.contains(&format!("attach://{}", p.name)))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
             ProviderRequest {
                 operation: "messages.send",
                 path: "messages.send".into(),
@@ -72,10 +89,78 @@ pub fn build(message: &Outgoing) -> Result<Vec<ProviderRequest>, BuildError> {
                     ("attachment", attachment),
                     ("forward", forward.take().map(Value::from)),
                 ]),
+                files,
             }
         })
         .collect();
     Ok(requests)
+}
+
+/// The `response` of a successful call, or its error classified.
+fn response(body: &[u8]) -> Result<Value, ProviderError> {
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::new(ErrorClass::Transient, 0, &format!("unreadable answer: {e}"))
+    })?;
+    if let Some(error) = &answer.error {
+        return Err(error_of(error));
+    }
+    answer
+        .response
+        .ok_or_else(|| ProviderError::new(ErrorClass::Transient, 0, "an answer without response"))
+}
+
+/// `docs.getMessagesUploadServer`'s `upload_url`.
+pub fn upload_url(body: &[u8]) -> Result<String, ProviderError> {
+    response(body)?["upload_url"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| ProviderError::new(ErrorClass::Transient, 0, "no upload_url"))
+}
+
+/// The upload server's `file` (what `docs.save` takes); its `error` is a refusal.
+pub fn uploaded_file(body: &[u8]) -> Result<String, ProviderError> {
+    let answer: Value = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::new(ErrorClass::Transient, 0, &format!("unreadable answer: {e}"))
+    })?;
+    if let Some(file) = answer["file"].as_str() {
+        return Ok(file.to_owned());
+    }
+    let error = answer["error"].as_str().unwrap_or("no file in the answer");
+    Err(ProviderError::new(ErrorClass::Permanent, 0, error))
+}
+
+/// `docs.save`'s document as an attachment of `messages.send`: `doc<owner_id>_<id>`.
+pub fn saved_doc(body: &[u8]) -> Result<String, ProviderError> {
+    let response = response(body)?;
+    let doc = &response["doc"];
+    match (doc["owner_id"].as_i64(), doc["id"].as_i64()) {
+        (Some(owner), Some(id)) => Ok(format!("doc{owner}_{id}")),
+        _ => Err(ProviderError::new(
+            ErrorClass::Transient,
+            0,
+            "no doc in the answer",
+        )),
+    }
+}
+
+/// A `messages.send` with the VK attachment of an uploaded part in place of its reference.
+pub fn with_attachment(request: &ProviderRequest, part: &str, attachment: &str) -> ProviderRequest {
+    let mut request = request.clone();
+    if let Some(Value::String(list)) = request.params.get_mut("attachment") {
+        *list = list
+            .split(',')
+            .map(|item| {
+                if item == format!("attach://{part}") {
+                    attachment
+                } else {
+                    item
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    request.files.retain(|f| f.name != part);
+    request
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,9 @@
 //! A recipient with a phone is sent `to`; one known only by a business-scoped user id is sent
 //! `recipient` (Meta's 2026 field: the v23.0 description predates it).
 
-use crate::outbound::{BuildError, FileSource, Outgoing, ProviderRequest, params, split_text};
+use crate::outbound::{
+    BuildError, FilePart, FileSource, Outgoing, ProviderRequest, params, split_text,
+};
 use crate::outcome::{ErrorClass, ProviderError, whatsapp_class};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,6 +22,38 @@ pub const TEXT_MAX: usize = 4096;
 pub const CAPTION_MAX: usize = 1024;
 /// The operation as the OpenAPI description names its path.
 pub const SEND_OPERATION: &str = "/{Version}/{Phone-Number-ID}/messages";
+
+/// The media upload's file part (`POST /{Version}/{Phone-Number-ID}/media`).
+pub const MEDIA_PART: &str = "file";
+/// What a message's media `id` holds until the upload answered the real one.
+pub const MEDIA_REFERENCE: &str = "attach://file";
+
+/// The media id of a successful `/media` upload's answer.
+pub fn uploaded(body: &[u8]) -> Result<String, ProviderError> {
+    #[derive(Deserialize)]
+    struct Uploaded {
+        id: String,
+    }
+    serde_json::from_slice::<Uploaded>(body)
+        .map(|u| u.id)
+        .map_err(|e| {
+            ProviderError::new(ErrorClass::Transient, 0, &format!("unreadable answer: {e}"))
+        })
+}
+
+/// A message request with the media id of its uploaded file in place of the reference.
+pub fn with_media_id(request: &ProviderRequest, media_id: &str) -> ProviderRequest {
+    let mut request = request.clone();
+    for value in request.params.values_mut() {
+        if let Some(id) = value.get_mut("id")
+            && *id == MEDIA_REFERENCE
+        {
+            *id = json!(media_id);
+        }
+    }
+    request.files.clear();
+    request
+}
 
 fn media_type(kind: AttachmentKind) -> &'static str {
     match kind {
@@ -55,7 +89,7 @@ pub fn build(
         .as_ref()
         .map(|id| json!({"message_id": id}));
     let mut requests = Vec::new();
-    let mut push = |kind: &str, body: Value, context: Option<Value>| {
+    let mut push = |kind: &str, body: Value, context: Option<Value>, files: Vec<FilePart>| {
         let mut p = params([
             ("messaging_product", Some(json!("whatsapp"))),
             ("recipient_type", Some(json!("individual"))),
@@ -68,6 +102,7 @@ pub fn build(
             operation: SEND_OPERATION,
             path: path.clone(),
             params: p,
+            files,
         });
     };
     let caption_fits = !message.files.is_empty() && message.text.chars().count() <= CAPTION_MAX;
@@ -80,14 +115,21 @@ pub fn build(
                 "text",
                 json!({"body": piece, "preview_url": false}),
                 context.take(),
+                Vec::new(),
             );
         }
     }
     for file in &message.files {
         let kind = media_type(file.kind);
+        let mut parts = Vec::new();
         let mut body = match &file.source {
             FileSource::ProviderId(id) => json!({"id": id}),
             FileSource::Url(url) => json!({"link": url}),
+            // Uploaded first (`/{Phone-Number-ID}/media`); its media id replaces the reference.
+            FileSource::Stored { .. } => {
+                parts.extend(file.part(MEDIA_PART));
+                json!({"id": MEDIA_REFERENCE})
+            }
         };
         // Audio takes no caption: the text then goes as a message of its own, after.
         if kind != "audio"
@@ -100,10 +142,15 @@ pub fn build(
         {
             body["filename"] = json!(name);
         }
-        push(kind, body, context.take());
+        push(kind, body, context.take(), parts);
     }
     if let Some(text) = caption {
-        push("text", json!({"body": text, "preview_url": false}), None);
+        push(
+            "text",
+            json!({"body": text, "preview_url": false}),
+            None,
+            Vec::new(),
+        );
     }
     Ok(requests)
 }

@@ -165,6 +165,39 @@ async fn the_type_is_sniffed_from_the_bytes(backend: Backend) {
     assert_eq!(read_all(store, &empty.hash, ByteRange::ALL).await, b"");
 }
 
+async fn a_removed_blob_is_gone_and_others_stay(backend: Backend) {
+    let store = &backend.store;
+    let gone = store
+        .put_bytes(&pattern(70_000, 7), LIMIT)
+        .await
+        .expect("put");
+    let kept = store
+        .put_bytes(&pattern(1_000, 8), LIMIT)
+        .await
+        .expect("put");
+    store.remove(&gone.hash).await.expect("remove");
+    assert_eq!(store.exists(&gone.hash).await.expect("exists"), None);
+    assert!(
+        store
+            .get(&gone.hash, ByteRange::ALL)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert_eq!(store.exists(&kept.hash).await.expect("exists"), Some(1_000));
+    // Removing what is not there is no error; putting it again stores it anew.
+    store.remove(&gone.hash).await.expect("remove again");
+    let again = store
+        .put_bytes(&pattern(70_000, 7), LIMIT)
+        .await
+        .expect("put");
+    assert!(!again.existed);
+    assert_eq!(
+        read_all(store, &again.hash, ByteRange::ALL).await,
+        pattern(70_000, 7)
+    );
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod directory_backend {
@@ -188,6 +221,7 @@ conformance!(
     ranges_read_exactly_their_bytes,
     over_the_limit_is_refused_and_nothing_kept,
     the_type_is_sniffed_from_the_bytes,
+    a_removed_blob_is_gone_and_others_stay,
 );
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 use crate::{fixtures, spec};
 use serde_json::json;
+use switchboard_connectors::attachments::BlobHash;
 use switchboard_connectors::outbound::{
     BuildError, FileSource, Outgoing, OutgoingFile, ProviderRequest, split_text,
 };
@@ -138,6 +139,124 @@ fn telegram_requests_fit_the_bot_api_description() {
         telegram::outbound::build(&outgoing("42", " ", vec![], None)),
         Err(BuildError::Empty)
     );
+}
+
+fn stored(bytes: &[u8], mime_type: &str) -> FileSource {
+    FileSource::Stored {
+        hash: BlobHash::of(bytes),
+        mime_type: mime_type.into(),
+    }
+}
+
+#[test]
+fn files_of_ours_go_to_telegram_as_multipart_parts_the_call_names() {
+    use AttachmentKind::*;
+    let one = outgoing(
+        "42",
+        "чек",
+        vec![file(Image, stored(b"a", "image/png"))],
+        None,
+    );
+    let requests = telegram::outbound::build(&one).expect("built");
+    assert_eq!(operations(&requests), ["sendPhoto"]);
+    assert_fits(&requests, spec::telegram);
+    assert_eq!(requests[0].params.get("photo"), None, "the file is a part");
+    assert_eq!(requests[0].files.len(), 1);
+    assert_eq!(requests[0].files[0].name, "photo");
+    assert_eq!(requests[0].files[0].hash, BlobHash::of(b"a"));
+    assert_eq!(requests[0].files[0].file_name, "счёт.pdf");
+    assert_eq!(requests[0].files[0].mime_type, "image/png");
+
+    let album = outgoing(
+        "42",
+        "альбом",
+        vec![
+            file(Image, stored(b"a", "image/png")),
+            file(Image, id("AgAD")),
+            file(Video, stored(b"b", "video/mp4")),
+        ],
+        None,
+    );
+    let requests = telegram::outbound::build(&album).expect("built");
+    assert_eq!(operations(&requests), ["sendMediaGroup"]);
+    assert_fits(&requests, spec::telegram);
+    let media = &requests[0].params["media"];
+    assert_eq!(media[0]["media"], "attach://file0");
+    assert_eq!(media[1]["media"], "AgAD");
+    assert_eq!(media[2]["media"], "attach://file2");
+    let names: Vec<&str> = requests[0].files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["file0", "file2"]);
+
+    // A part nothing refers to is caught.
+    let mut unused = requests[0].clone();
+    unused.files[0].name = "elsewhere".into();
+    assert!(!spec::telegram(&unused).is_empty());
+}
+
+#[test]
+fn files_of_ours_go_to_whatsapp_as_a_media_upload_the_message_names() {
+    let message = outgoing(
+        "79990001122",
+        "договор",
+        vec![file(
+            AttachmentKind::File,
+            stored(b"%PDF", "application/pdf"),
+        )],
+        None,
+    );
+    let requests = whatsapp::outbound::build("106540352242922", &message).expect("built");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].files.len(), 1);
+    assert_eq!(requests[0].files[0].name, whatsapp::outbound::MEDIA_PART);
+    let named = whatsapp::outbound::with_media_id(&requests[0], "1037543291543636");
+    assert!(named.files.is_empty());
+    assert_eq!(named.params["document"]["id"], "1037543291543636");
+    assert_eq!(named.params["document"]["filename"], "счёт.pdf");
+    assert_eq!(named.params["document"]["caption"], "договор");
+    assert_fits(&[named], spec::whatsapp);
+    assert_eq!(
+        whatsapp::outbound::uploaded(br#"{"id":"1037543291543636"}"#).unwrap(),
+        "1037543291543636"
+    );
+    assert!(whatsapp::outbound::uploaded(b"{}").is_err());
+}
+
+#[test]
+fn files_of_ours_go_to_vk_as_documents_the_message_attaches() {
+    let message = outgoing(
+        "2000000001",
+        "фото",
+        vec![
+            file(AttachmentKind::Image, id("photo-1_2")),
+            file(AttachmentKind::Image, stored(b"png", "image/png")),
+        ],
+        None,
+    );
+    let requests = vk::outbound::build(&message).expect("built");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].params["attachment"], "photo-1_2,attach://file1");
+    assert_eq!(requests[0].files.len(), 1);
+    assert_eq!(requests[0].files[0].name, "file1");
+    let saved = vk::outbound::saved_doc(
+        br#"{"response":{"type":"doc","doc":{"id":7,"owner_id":-1,"title":"x"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(saved, "doc-1_7");
+    let named = vk::outbound::with_attachment(&requests[0], "file1", &saved);
+    assert_eq!(named.params["attachment"], "photo-1_2,doc-1_7");
+    assert!(named.files.is_empty());
+    assert_fits(&[named], spec::vk);
+    assert_eq!(
+        vk::outbound::upload_url(br#"{"response":{"upload_url":"https://pu.vk.com/x"}}"#).unwrap(),
+        "https://pu.vk.com/x"
+    );
+    assert_eq!(
+        vk::outbound::uploaded_file(br#"{"file":"abc"}"#).unwrap(),
+        "abc"
+    );
+    assert!(vk::outbound::uploaded_file(br#"{"error":"bad"}"#).is_err());
+    let refused = vk::outbound::saved_doc(br#"{"error":{"error_code":5,"error_msg":"auth"}}"#);
+    assert!(refused.is_err());
 }
 
 #[test]
@@ -496,6 +615,7 @@ fn the_set_up_call_of_a_telegram_channel_fits_the_bot_api() {
         operation: "setWebhook",
         path: "setWebhook".to_owned(),
         params: params.as_object().expect("an object").clone(),
+        files: Vec::new(),
     };
     let problems = spec::telegram(&request);
     assert!(problems.is_empty(), "{problems:?}");

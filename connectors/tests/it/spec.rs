@@ -17,10 +17,27 @@ pub fn telegram(request: &ProviderRequest) -> Vec<String> {
         return vec![format!("no method {}", request.operation)];
     };
     let mut problems = Vec::new();
+    // A file uploaded with the call (multipart) is the InputFile of the parameter it is named
+    // by, or the part an `attach://<name>` of the parameters refers to.
+    let mut params = request.params.clone();
+    let fields = method["fields"].as_array().cloned().unwrap_or_default();
+    for part in &request.files {
+        if fields.iter().any(|f| f["name"] == part.name.as_str()) {
+            params.insert(part.name.clone(), Value::String("<file part>".to_owned()));
+        } else if !Value::Object(request.params.clone())
+            .to_string()
+            .contains(&format!("\"attach://{}\"", part.name))
+        {
+            problems.push(format!(
+                "{}: file part {} is not referred to",
+                request.operation, part.name
+            ));
+        }
+    }
     tg_fields(
         spec,
         &method["fields"],
-        &request.params,
+        &params,
         request.operation,
         &mut problems,
     );

@@ -23,6 +23,12 @@ pub fn may_see_job(role: Role, operator: OperatorId, owner: OperatorId) -> bool 
     may_access_dialog(role, operator, Some(owner))
 }
 
+/// A file an operator uploaded and has not sent yet is theirs alone; once sent, it is seen
+/// through the dialogs whose timelines carry it ([`may_access_dialog`]).
+pub fn may_see_upload(operator: OperatorId, uploader: OperatorId) -> bool {
+    operator == uploader
+}
+
 /// The caller of a command, resolved against the project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {

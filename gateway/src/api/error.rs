@@ -51,6 +51,12 @@ pub enum AppError {
     /// The request body is larger than allowed (413).
     #[error("{0}")]
     TooLarge(String),
+    /// An uploaded file is larger than its limit (413, naming the field).
+    #[error("{message}")]
+    FileTooLarge { message: String, field: String },
+    /// A `Range` no byte of the file answers (416 with `Content-Range: bytes */<size>`).
+    #[error("no byte of the {size} bytes answers the range")]
+    RangeNotSatisfiable { size: u64 },
     /// The read models have not yet applied the sequence the caller asked to see (503 with
     /// `Retry-After`).
     #[error("{0}")]
@@ -90,7 +96,8 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) | AppError::Refused { .. } => StatusCode::CONFLICT,
-            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooLarge(_) | AppError::FileTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             AppError::Unavailable(_) | AppError::Lagging(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -106,7 +113,8 @@ impl AppError {
             AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Conflict(_) => "conflict",
             AppError::Refused { code, .. } => code,
-            AppError::TooLarge(_) => "too_large",
+            AppError::TooLarge(_) | AppError::FileTooLarge { .. } => "too_large",
+            AppError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             AppError::Lagging(_) => "lagging",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
@@ -147,6 +155,8 @@ impl IntoResponse for AppError {
             | AppError::MethodNotAllowed(message)
             | AppError::Conflict(message)
             | AppError::TooLarge(message) => (message.clone(), None),
+            AppError::FileTooLarge { message, field } => (message.clone(), Some(field.clone())),
+            AppError::RangeNotSatisfiable { .. } => (self.to_string(), Some("Range".to_owned())),
             AppError::Unavailable(cause) => {
                 tracing::warn!(%cause, "answering 503");
                 ("the service is unavailable, retry later".to_owned(), None)
@@ -171,6 +181,13 @@ impl IntoResponse for AppError {
             AppError::Lagging(_) | AppError::Unavailable(_) => Some(1),
             _ => None,
         };
+        if let AppError::RangeNotSatisfiable { size } = self
+            && let Ok(value) = format!("bytes */{size}").parse()
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONTENT_RANGE, value);
+        }
         if let Some(secs) = retry_after {
             response
                 .headers_mut()

@@ -5,6 +5,7 @@
 //! ([`openapi`]); a route cannot be served without being described.
 
 pub mod accounts;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub stopping: Stopping,
     /// Connected channels' settings and health (none: channel routes answer 503).
     pub channels: Option<crate::channels::Channels>,
+    /// Where uploaded and received files are (none: file routes answer 503).
+    pub attachments: Option<switchboard_connectors::attachments::AttachmentStore>,
 }
 
 /// The server's stop, as every request's task can see it.
@@ -105,6 +108,7 @@ impl AppState {
             jobs: None,
             stopping: Stopping::default(),
             channels: None,
+            attachments: None,
         }
     }
 
@@ -124,6 +128,14 @@ impl AppState {
 
     pub fn with_channels(mut self, channels: crate::channels::Channels) -> Self {
         self.channels = Some(channels);
+        self
+    }
+
+    pub fn with_attachments(
+        mut self,
+        store: switchboard_connectors::attachments::AttachmentStore,
+    ) -> Self {
+        self.attachments = Some(store);
         self
     }
 

@@ -3,8 +3,8 @@
 
 use super::openapi::ApiDoc;
 use super::{
-    AppState, accounts, audit, auth, bulk, channels, commands, counters, dialogs, export, health,
-    live, openapi, project, search, webhooks,
+    AppState, accounts, attachments, audit, auth, bulk, channels, commands, counters, dialogs,
+    export, health, live, openapi, project, search, webhooks,
 };
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -48,4 +48,7 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::whatsapp_verify, webhooks::whatsapp))
         .routes(routes!(webhooks::vk))
         .routes(routes!(export::export))
+        .routes(routes!(attachments::upload))
+        .routes(routes!(attachments::upload_download))
+        .routes(routes!(attachments::dialog_download))
 }

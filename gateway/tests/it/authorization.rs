@@ -13,12 +13,15 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use switchboard_connectors::attachments::{AttachmentStore, DirStore};
 use switchboard_core::AnyLog;
 use switchboard_gateway::api::bulk::store::JobStore;
 use switchboard_gateway::channels::Channels;
 use switchboard_gateway::credentials::{CredentialOptions, CredentialStore, RootToken, SecretKey};
 use switchboard_gateway::readmodels::ReadModels;
 use switchboard_gateway::{AppState, app};
+use switchboard_schemas::events::MessageReceived;
+use switchboard_schemas::{Attachment, AttachmentKind, ChannelId, Event, MessageId};
 use tower::ServiceExt;
 
 const ROOT: &str = "root-token-of-the-authorization-matrix";
@@ -79,11 +82,12 @@ impl World {
         answer["token"].as_str().unwrap().to_owned()
     }
 
+    /// A project and its admin: (project id, admin's token).
     async fn project(&self, name: &str, admin_email: &str) -> (String, String) {
         let body = json!({"name": name, "admin": {"name": "Admin", "email": admin_email, "password": "a long enough password"}});
         let created = self.ok(ROOT, "POST", "/v1/projects", body).await;
         let token = self.login(admin_email).await;
-        (created["admin"].as_str().unwrap().to_owned(), token)
+        (created["project"].as_str().unwrap().to_owned(), token)
     }
 
     async fn operator(&self, admin: &str, email: &str) -> (String, String) {
@@ -226,16 +230,22 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
         .await
         .unwrap();
     let channels = Channels::new(credentials.clone(), "http://127.0.0.1:9");
+    let files = AttachmentStore::Directory(
+        DirStore::open(dir.path().join("attachments"))
+            .await
+            .unwrap(),
+    );
     let world = World {
         state: AppState::new(log)
             .with_read_models(Arc::clone(&models))
             .with_credentials(credentials)
             .with_jobs(JobStore::open_sqlite(&dir.path().join("jobs.sqlite")).unwrap())
-            .with_channels(channels),
+            .with_channels(channels)
+            .with_attachments(files.clone()),
         _models: models,
     };
 
-    let (_, admin) = world.project("One", "admin@one.test").await;
+    let (project_one, admin) = world.project("One", "admin@one.test").await;
     let (assigned_id, assigned) = world.operator(&admin, "assigned@one.test").await;
     let (_, other) = world.operator(&admin, "other@one.test").await;
     let (_, on_free) = world.operator(&admin, "free@one.test").await;
@@ -252,6 +262,29 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
         dialogs.push(created["dialog"].as_str().unwrap().to_owned());
     }
     let (taken, free) = (dialogs[0].clone(), dialogs[1].clone());
+    // A file the client sent into both dialogs (the download route of a dialog's file).
+    let stored = files.put_bytes(b"the client's file", 1024).await.unwrap();
+    let hash = stored.hash.storage_ref();
+    for dialog in [&taken, &free] {
+        let received = Event::MessageReceived(MessageReceived {
+            message: MessageId::new(),
+            channel: ChannelId::new(),
+            external_id: format!("file-{dialog}"),
+            text: String::new(),
+            attachments: vec![Attachment {
+                kind: AttachmentKind::File,
+                file_name: "file.txt".to_owned(),
+                mime_type: "text/plain".to_owned(),
+                size_bytes: stored.size,
+                storage_ref: hash.clone(),
+            }],
+            reply_to: None,
+            sent_at: AT,
+        });
+        let mut event = envelope(dialog.parse().unwrap(), received);
+        event.project = project_one.parse().unwrap();
+        append(&world.state.log, &[event]).await;
+    }
     world
         .ok(
             &admin,
@@ -354,6 +387,7 @@ async fn every_route_allows_and_denies_each_kind_of_caller_as_it_declares() {
                 .replace("{operator}", "00000000-0000-7000-8000-00000000dead")
                 .replace("{token}", "00000000-0000-7000-8000-00000000beef")
                 .replace("{job}", &job)
+                .replace("{hash}", &hash)
                 .replace("{channel}", "00000000-0000-7000-8000-00000000cafe");
             let path = with_required_query(&path, operation);
             let body = body_for(method, template);

@@ -13,21 +13,21 @@ use std::path::Path;
 use std::time::Instant;
 use switchboard_tests::providers::{FakeProvider, Provider};
 
-const ROOT: &str = "root-token-of-the-channels-test";
-const PASSWORD: &str = "a long enough password";
+pub(crate) const ROOT: &str = "root-token-of-the-channels-test";
+pub(crate) const PASSWORD: &str = "a long enough password";
 
 /// A `serve` with a project and its admin signed in.
-struct World {
+pub(crate) struct World {
     _dir: tempfile::TempDir,
-    data: std::path::PathBuf,
+    pub(crate) data: std::path::PathBuf,
     server: Running,
-    api: Api,
-    admin: String,
+    pub(crate) api: Api,
+    pub(crate) admin: String,
     runtime: tokio::runtime::Runtime,
 }
 
 impl World {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let (server, addr) = start_server_as_root(dir.path(), ROOT);
@@ -48,33 +48,38 @@ impl World {
         }
     }
 
-    fn fake(&self, provider: Provider, token: &str) -> FakeProvider {
+    pub(crate) fn fake(&self, provider: Provider, token: &str) -> FakeProvider {
         self.runtime.block_on(FakeProvider::start(provider, token))
     }
 
-    fn connect(&self, body: Value) -> Value {
+    pub(crate) fn connect(&self, body: Value) -> Value {
         self.api.ok(&self.admin, "POST", "/v1/channels", Some(body))
     }
 
     /// Posts a webhook body with extra headers: status and answer.
-    fn webhook(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+    pub(crate) fn webhook(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> (u16, Value) {
         let (status, _, answer) = exchange(self.api.addr, "POST", path, headers, Some(body));
         (status, answer)
     }
 
-    fn dialogs(&self) -> Vec<Value> {
+    pub(crate) fn dialogs(&self) -> Vec<Value> {
         let page = self.api.ok(&self.admin, "GET", "/v1/dialogs", None);
         page["items"].as_array().unwrap().clone()
     }
 
-    fn timeline(&self, dialog: &str) -> Vec<Value> {
+    pub(crate) fn timeline(&self, dialog: &str) -> Vec<Value> {
         let path = format!("/v1/dialogs/{dialog}/timeline");
         let page = self.api.ok(&self.admin, "GET", &path, None);
         page["items"].as_array().unwrap().clone()
     }
 
     /// Waits until the timeline of `dialog` holds an item `matches` accepts.
-    fn timeline_until(
+    pub(crate) fn timeline_until(
         &self,
         dialog: &str,
         what: &str,
@@ -87,7 +92,7 @@ impl World {
     }
 
     /// Stops `serve` and checks that none of `secrets` is in the log file or its output.
-    fn stop_and_check_secrets(self, secrets: &[&str]) {
+    pub(crate) fn stop_and_check_secrets(self, secrets: &[&str]) {
         let answered = self
             .api
             .ok(&self.admin, "GET", "/v1/channels", None)
@@ -118,7 +123,7 @@ fn contains_bytes(path: &Path, needle: &[u8]) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle)
 }
 
-fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();
     loop {
         if let Some(found) = probe() {
@@ -129,16 +134,16 @@ fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn messages<'a>(items: &'a [Value], direction: &str) -> Vec<&'a Value> {
+pub(crate) fn messages<'a>(items: &'a [Value], direction: &str) -> Vec<&'a Value> {
     items
         .iter()
         .filter(|i| i["kind"] == "message" && i["direction"] == direction)
         .collect()
 }
 
-const BOT_TOKEN: &str = "123456:AAE-bot-token-of-the-channels-test";
+pub(crate) const BOT_TOKEN: &str = "123456:AAE-bot-token-of-the-channels-test";
 
-fn telegram_update(update_id: u64, message_id: u64, text: &str) -> Value {
+pub(crate) fn telegram_update(update_id: u64, message_id: u64, text: &str) -> Value {
     json!({
         "update_id": update_id,
         "message": {
@@ -277,11 +282,11 @@ fn a_telegram_channel_takes_webhooks_once_and_delivers_replies() {
     world.stop_and_check_secrets(&[BOT_TOKEN, &secret]);
 }
 
-const WA_TOKEN: &str = "EAAG-access-token-of-the-channels-test";
-const WA_APP_SECRET: &str = "app-secret-of-the-channels-test";
-const WA_NUMBER: &str = "106540352242922";
+pub(crate) const WA_TOKEN: &str = "EAAG-access-token-of-the-channels-test";
+pub(crate) const WA_APP_SECRET: &str = "app-secret-of-the-channels-test";
+pub(crate) const WA_NUMBER: &str = "106540352242922";
 
-fn whatsapp_message(wamid: &str, from: &str, text: &str) -> Value {
+pub(crate) fn whatsapp_message(wamid: &str, from: &str, text: &str) -> Value {
     json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
@@ -293,7 +298,7 @@ fn whatsapp_message(wamid: &str, from: &str, text: &str) -> Value {
     })
 }
 
-fn hub_signature(body: &Value) -> String {
+pub(crate) fn hub_signature(body: &Value) -> String {
     let secret = switchboard_connectors::Secret::new(WA_APP_SECRET);
     switchboard_connectors::whatsapp::signature_header(body.to_string().as_bytes(), &secret)
         .unwrap()
@@ -396,11 +401,11 @@ fn a_whatsapp_channel_verifies_its_endpoint_takes_signed_webhooks_and_gets_statu
     world.stop_and_check_secrets(&[WA_TOKEN, WA_APP_SECRET, "verify-me-please"]);
 }
 
-const VK_TOKEN: &str = "vk1.a.access-token-of-the-channels-test";
-const VK_SECRET: &str = "callback-secret-of-the-channels-test";
+pub(crate) const VK_TOKEN: &str = "vk1.a.access-token-of-the-channels-test";
+pub(crate) const VK_SECRET: &str = "callback-secret-of-the-channels-test";
 
 /// The VK 5.131 capture of `shared/fixtures/` (beside the repository) with our secret.
-fn vk_capture(secret: &str) -> Value {
+pub(crate) fn vk_capture(secret: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/fixtures/vk/callback-message_new-v5.131.json");
     let text = std::fs::read_to_string(&path)

@@ -2,6 +2,8 @@
 //! six):
 //!
 //! - [`api`]: the HTTP API in-process through `app(..).oneshot(..)`, on real logs;
+//! - [`attachments`]: files uploaded, sent by Telegram and mail, and downloaded in ranges over
+//!   a real socket on a real `serve`, with the dialog's access rules and the channels' limits;
 //! - [`bulk`]: bulk actions (F6) over a real socket on a real `serve`: ids and filters, dry
 //!   runs, confirmation, rights, the idempotency key, a job killed with SIGKILL and resumed;
 //! - [`credentials`]: the credential store on SQLite and on a JetStream bucket, one suite for
@@ -42,6 +44,7 @@
 //! start a nats-server each (`switchboard_tests::NatsServer`).
 
 mod api;
+mod attachments;
 mod authorization;
 mod bench_api;
 mod bench_dataset;

@@ -15,6 +15,45 @@ use switchboard_schemas::{OperatorId, ProjectId, Role};
 
 const ROOT: &str = "root-token-of-the-operator-api-test";
 
+/// One HTTP/1.1 exchange of any bytes: status, head (lower-cased), body as sent.
+pub fn exchange_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect_timeout(&addr, PATIENCE).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+    {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "not an HTTP response: {:?}",
+                String::from_utf8_lossy(&response)
+            )
+        });
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, response[split + 4..].to_vec())
+}
+
 /// One HTTP/1.1 exchange: status, head (lower-cased), body as JSON (null when empty; a JSON
 /// string when the answer is not JSON).
 pub fn exchange(
@@ -24,40 +63,24 @@ pub fn exchange(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> (u16, String, Value) {
-    let mut stream = TcpStream::connect_timeout(&addr, PATIENCE).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
     let body = body.map(Value::to_string).unwrap_or_default();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut all = Vec::new();
     if !body.is_empty() {
-        request.push_str("Content-Type: application/json\r\n");
+        all.push(("Content-Type", "application/json"));
     }
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(&body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let json = head
-        .to_ascii_lowercase()
-        .contains("content-type: application/json");
+    all.extend_from_slice(headers);
+    let (status, head, body) = exchange_raw(addr, method, path, &all, body.as_bytes());
+    let body = String::from_utf8_lossy(&body);
+    let json = head.contains("content-type: application/json");
     let body = if body.trim().is_empty() {
         Value::Null
     } else if json {
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
     } else {
         // A text answer (a webhook's `ok`, a challenge) as a JSON string.
-        Value::String(body.to_owned())
+        Value::String(body.into_owned())
     };
-    (status, head.to_ascii_lowercase(), body)
+    (status, head, body)
 }
 
 /// An operator's client of a real `serve`, over [`exchange`] (the bulk and channels suites use

@@ -123,3 +123,40 @@ pub fn attachments(
         next,
     })
 }
+
+/// The attachment of the dialog (with the dialogs it absorbed) whose bytes are `storage_ref`,
+/// the newest when several messages sent the same file; `None` when none of its messages did.
+/// (A dialog's attachments are read by its primary key prefix: a few rows per dialog.)
+pub fn find_attachment(
+    conn: &Connection,
+    dialog: DialogId,
+    storage_ref: &str,
+) -> Result<Option<Attachment>, ProjectionError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT kind, file_name, mime_type, size_bytes, storage_ref, place, idx
+         FROM dialog_attachment
+         WHERE dialog = ?1 AND storage_ref = ?2
+         ORDER BY place DESC, idx DESC
+         LIMIT 1",
+    )?;
+    let mut newest: Option<((i64, i64), Attachment)> = None;
+    for (key, _) in merge_group(conn, dialog)? {
+        let mut rows = statement.query(params![key, storage_ref])?;
+        if let Some(r) = rows.next()? {
+            let kind: String = r.get(0)?;
+            let at = (r.get::<_, i64>(5)?, r.get::<_, i64>(6)?);
+            let attachment = Attachment {
+                kind: parse_attachment_kind(&kind)
+                    .ok_or_else(|| corrupt(0, format!("attachment kind {kind:?}")))?,
+                file_name: r.get(1)?,
+                mime_type: r.get(2)?,
+                size_bytes: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                storage_ref: r.get(4)?,
+            };
+            if newest.as_ref().is_none_or(|(seen, _)| at > *seen) {
+                newest = Some((at, attachment));
+            }
+        }
+    }
+    Ok(newest.map(|(_, attachment)| attachment))
+}

@@ -34,7 +34,9 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
-pub use attachments::{AttachmentCursor, AttachmentItem, AttachmentPage, attachments};
+pub use attachments::{
+    AttachmentCursor, AttachmentItem, AttachmentPage, attachments, find_attachment,
+};
 pub use read::{
     Anchor, Delivery, ItemId, ItemKind, Show, TimelineCursor, TimelineItem, TimelinePage, Window,
     item_at, timeline, timeline_showing, timeline_window,

@@ -19,8 +19,8 @@ use switchboard_projections::search::{SearchOptions, SearchQuery, SearchTarget};
 use switchboard_projections::timeline::{Show, TimelineProjection, Window};
 use switchboard_projections::{Projection, ProjectionRunner, RunnerOptions, open_reader_for};
 use switchboard_schemas::{
-    Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, FolderId, MessageId,
-    OperatorId, ProjectId, Role, Source, TagId, Timestamp,
+    Actor, Attachment, AttachmentKind, ChannelId, ChannelIdentity, ChannelKind, ClientProfile,
+    DialogId, FolderId, MessageId, OperatorId, ProjectId, Role, Source, TagId, Timestamp,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -157,14 +157,14 @@ async fn access_follows_f12<L: EventLog>(log: L) {
                 dialog,
                 DialogCommand::Register {
                     profile: ClientProfile {
-                        name: Some(name),
+                        name: Some(name.clone()),
                         ..ClientProfile::default()
                     },
                     source: Source::default(),
                     identity: Some(ChannelIdentity {
                         channel,
                         kind: ChannelKind::Telegram,
-                        external_id: external,
+                        external_id: external.clone(),
                     }),
                 },
                 Actor::Connector(channel),
@@ -178,7 +178,14 @@ async fn access_follows_f12<L: EventLog>(log: L) {
                     channel,
                     external_id: MessageId::new().token(),
                     text: "привет".into(),
-                    attachments: vec![],
+                    // Each client sends a file of its own (`ref-<external id>`).
+                    attachments: vec![Attachment {
+                        kind: AttachmentKind::File,
+                        file_name: format!("{name}.pdf"),
+                        mime_type: "application/pdf".into(),
+                        size_bytes: 10,
+                        storage_ref: format!("ref-{external}"),
+                    }],
                     reply_to: None,
                     sent_at: Timestamp::now(),
                 },
@@ -417,6 +424,27 @@ async fn access_follows_f12<L: EventLog>(log: L) {
         query::open_attachments(&dialogs, &timelines, &as_olga, pavels, &[], None, 10).unwrap(),
         Err(Forbidden)
     ));
+    // One file: through a dialog the caller sees whose timeline (with what it absorbed)
+    // carries it, and no other.
+    let file = |who: &QueryCaller, dialog: DialogId, storage_ref: &str| {
+        query::open_attachment(&dialogs, &timelines, who, dialog, storage_ref)
+            .unwrap()
+            .map(|a| a.file_name)
+    };
+    assert_eq!(file(&as_olga, olgas, "ref-1"), Ok("Olga's.pdf".to_owned()));
+    assert_eq!(
+        file(&as_admin, free, "ref-5"),
+        Ok("Absorbed.pdf".to_owned())
+    );
+    assert_eq!(file(&as_olga, free, "ref-3"), Ok("Free.pdf".to_owned()));
+    assert_eq!(
+        file(&as_olga, olgas, "ref-2"),
+        Err(NotFound),
+        "Pavel's file"
+    );
+    assert_eq!(file(&as_pavel, olgas, "ref-1"), Err(Forbidden));
+    assert_eq!(file(&as_admin, foreign, "ref-6"), Err(NotFound));
+    assert_eq!(file(&as_admin, deleted, "ref-4"), Err(NotFound));
     assert_eq!(
         query::row(&dialogs, &as_admin, foreign).unwrap(),
         Err(NotFound)

@@ -6,7 +6,11 @@
 //! [`FakeProvider::post_whatsapp_status`], a delivery-status webhook back to us.
 //!
 //! VK drops a repeated `random_id` for the same peer as its API does (the earlier answer again,
-//! nothing delivered twice).
+//! nothing delivered twice). Files: Telegram takes them as `multipart/form-data` parts (one
+//! file's parameter, or `attach://<name>` in a media group); WhatsApp as a media upload
+//! (`/{Phone-Number-ID}/media`) whose id a message names; VK as a document (the upload server of
+//! `docs.getMessagesUploadServer`, then `docs.save`) whose `doc<owner>_<id>` a message attaches;
+//! each lands in [`Received::files`].
 
 mod answers;
 
@@ -42,8 +46,22 @@ pub struct Received {
     pub text: String,
     /// The provider's id of what it sent (`chat:message_id`, the wamid, `peer_cmid`).
     pub id: String,
-    /// The parameters as received (JSON body, or VK's form as an object of strings).
+    /// The parameters as received (JSON body, or VK's form as an object of strings; a
+    /// multipart call's text parts, JSON ones parsed).
     pub params: Value,
+    /// The files uploaded with it (a multipart call): for one file's method every file part,
+    /// for a media group the part its item refers to (`attach://<name>`).
+    pub files: Vec<ReceivedFile>,
+}
+
+/// A file part of a multipart call.
+#[derive(Debug, Clone)]
+pub struct ReceivedFile {
+    /// The part's name.
+    pub name: String,
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+    pub bytes: Bytes,
 }
 
 /// What the server answers; each switch applies to what comes after it is set.
@@ -73,6 +91,9 @@ struct Shared {
     vk_repeats: u64,
     /// Telegram: the webhook set with `setWebhook` (its parameters), the last one.
     webhook: Option<Value>,
+    /// WhatsApp: media uploaded (`/{Phone-Number-ID}/media`) by media id; VK: files uploaded
+    /// to the upload server by the `file` it answered, then saved documents by `doc<owner>_<id>`.
+    media: HashMap<String, ReceivedFile>,
     next_id: u64,
     behaviour: Behaviour,
 }
@@ -102,8 +123,11 @@ impl FakeProvider {
             Provider::Telegram => Router::new().route("/{bot}/{method}", post(telegram)),
             Provider::Whatsapp => Router::new()
                 .route("/{version}/{phone}/messages", post(whatsapp))
+                .route("/{version}/{phone}/media", post(whatsapp_media))
                 .route("/{version}/{phone}", get(whatsapp_number)),
-            Provider::Vk => Router::new().route("/method/{method}", post(vk)),
+            Provider::Vk => Router::new()
+                .route("/method/{method}", post(vk))
+                .route("/upload/doc", post(vk_upload)),
         }
         .with_state(Arc::clone(&inner));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -234,7 +258,14 @@ fn gate(inner: &Inner, chat: &str) -> (Option<Refusal>, Duration) {
     (None, delay)
 }
 
-fn take(inner: &Inner, method: &str, chat: &str, text: String, params: Value) -> (u64, String) {
+fn take(
+    inner: &Inner,
+    method: &str,
+    chat: &str,
+    text: String,
+    params: Value,
+    files: Vec<ReceivedFile>,
+) -> (u64, String) {
     let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
     shared.next_id += 1;
     let n = shared.next_id;
@@ -250,6 +281,7 @@ fn take(inner: &Inner, method: &str, chat: &str, text: String, params: Value) ->
         text,
         id: id.clone(),
         params,
+        files,
     });
     (n, id)
 }
@@ -263,10 +295,99 @@ fn json_answer(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// A Bot API call's parameters: a JSON body, or `multipart/form-data` (files uploaded with
+/// it): text parts as parameters (JSON objects and arrays parsed, as the Bot API reads
+/// `media` and `reply_parameters`), file parts apart.
+async fn telegram_params(
+    request: axum::extract::Request,
+) -> Result<(Value, Vec<ReceivedFile>), &'static str> {
+    use axum::extract::FromRequest;
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(request, &())
+            .await
+            .map_err(|_| "Bad Request: can't read the body")?;
+        let params = serde_json::from_slice(&body).map_err(|_| "Bad Request: can't parse JSON")?;
+        return Ok((params, Vec::new()));
+    }
+    read_multipart(request)
+        .await
+        .map_err(|()| "Bad Request: can't parse multipart")
+}
+
+/// A `multipart/form-data` body: its text parts as parameters (JSON objects and arrays parsed),
+/// its file parts apart.
+async fn read_multipart(request: axum::extract::Request) -> Result<(Value, Vec<ReceivedFile>), ()> {
+    use axum::extract::FromRequest;
+    let mut form = axum::extract::Multipart::from_request(request, &())
+        .await
+        .map_err(|_| ())?;
+    let mut params = serde_json::Map::new();
+    let mut files = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(|_| ())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(str::to_owned);
+        let bytes = field.bytes().await.map_err(|_| ())?;
+        if file_name.is_some() {
+            files.push(ReceivedFile {
+                name,
+                file_name,
+                content_type,
+                bytes,
+            });
+        } else {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let value = match serde_json::from_str::<Value>(&text) {
+                Ok(parsed @ (Value::Object(_) | Value::Array(_))) => parsed,
+                _ => Value::String(text),
+            };
+            params.insert(name, value);
+        }
+    }
+    Ok((Value::Object(params), files))
+}
+
+/// The files of a call for each message it sends: a media group's item `i` takes the part its
+/// `attach://<name>` names; one file's method takes every part. `Err` names a reference to a
+/// part that was not sent (the Bot API refuses it).
+fn telegram_files(
+    method: &str,
+    params: &Value,
+    files: &[ReceivedFile],
+) -> Result<Vec<Vec<ReceivedFile>>, String> {
+    let Some(media) = params["media"]
+        .as_array()
+        .filter(|_| method == "sendMediaGroup")
+    else {
+        return Ok(vec![files.to_vec()]);
+    };
+    media
+        .iter()
+        .map(|item| {
+            match item["media"]
+                .as_str()
+                .and_then(|m| m.strip_prefix("attach://"))
+            {
+                None => Ok(Vec::new()),
+                Some(name) => files
+                    .iter()
+                    .find(|f| f.name == name)
+                    .map(|f| vec![f.clone()])
+                    .ok_or_else(|| format!("Bad Request: file attach://{name} not found")),
+            }
+        })
+        .collect()
+}
+
 async fn telegram(
     State(inner): State<Inner>,
     Path((bot, method)): Path<(String, String)>,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
     let revoked = inner
         .2
@@ -280,11 +401,23 @@ async fn telegram(
             answers::telegram_error(401, "Unauthorized", None),
         );
     }
-    let Ok(params) = serde_json::from_slice::<Value>(&body) else {
-        return json_answer(
-            StatusCode::BAD_REQUEST,
-            answers::telegram_error(400, "Bad Request: can't parse JSON", None),
-        );
+    let (params, files) = match telegram_params(request).await {
+        Ok(read) => read,
+        Err(description) => {
+            return json_answer(
+                StatusCode::BAD_REQUEST,
+                answers::telegram_error(400, description, None),
+            );
+        }
+    };
+    let per_message = match telegram_files(&method, &params, &files) {
+        Ok(per_message) => per_message,
+        Err(description) => {
+            return json_answer(
+                StatusCode::BAD_REQUEST,
+                answers::telegram_error(400, &description, None),
+            );
+        }
     };
     match method.as_str() {
         "getMe" => {
@@ -319,10 +452,9 @@ async fn telegram(
         ),
         None => {
             let text = answers::telegram_text(&params);
-            let count = params["media"].as_array().map_or(1, Vec::len);
             let mut results = Vec::new();
-            for _ in 0..count {
-                let (n, _) = take(&inner, &method, &chat, text.clone(), params.clone());
+            for files in per_message {
+                let (n, _) = take(&inner, &method, &chat, text.clone(), params.clone(), files);
                 results.push(answers::telegram_message(&chat, n, &text));
             }
             let result = if method == "sendMediaGroup" {
@@ -364,6 +496,51 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.strip_prefix("Bearer "))
 }
 
+/// `POST /{Version}/{Phone-Number-ID}/media`: a file (multipart `file`, with
+/// `messaging_product=whatsapp`) kept under a new media id, which messages then name.
+async fn whatsapp_media(
+    State(inner): State<Inner>,
+    Path((_version, _phone)): Path<(String, String)>,
+    request: axum::extract::Request,
+) -> Response {
+    if bearer(request.headers()) != Some(inner.1.as_str()) {
+        return json_answer(
+            StatusCode::UNAUTHORIZED,
+            answers::whatsapp_error(190, "Invalid OAuth access token"),
+        );
+    }
+    let invalid = || {
+        json_answer(
+            StatusCode::BAD_REQUEST,
+            answers::whatsapp_error(100, "Invalid parameter"),
+        )
+    };
+    let Ok((params, files)) = read_multipart(request).await else {
+        return invalid();
+    };
+    let Some(file) = files.into_iter().find(|f| f.name == "file") else {
+        return invalid();
+    };
+    if params["messaging_product"] != "whatsapp" {
+        return invalid();
+    }
+    let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+    shared.next_id += 1;
+    let id = (1_037_543_291_000_000_u64 + shared.next_id).to_string();
+    shared.media.insert(id.clone(), file);
+    json_answer(StatusCode::OK, json!({"id": id}))
+}
+
+/// The uploaded media a message names (`image.id`, `document.id`, …).
+fn whatsapp_files(inner: &Inner, params: &Value) -> Vec<ReceivedFile> {
+    let shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+    ["image", "video", "audio", "document", "sticker"]
+        .iter()
+        .filter_map(|kind| params[*kind]["id"].as_str())
+        .filter_map(|id| shared.media.get(id).cloned())
+        .collect()
+}
+
 async fn whatsapp(
     State(inner): State<Inner>,
     Path((_version, _phone)): Path<(String, String)>,
@@ -394,7 +571,8 @@ async fn whatsapp(
         Some(Refusal::Flap) => (StatusCode::SERVICE_UNAVAILABLE, 2),
         None => {
             let text = answers::whatsapp_text(&params);
-            let (_, id) = take(&inner, "messages", &chat, text, params.clone());
+            let files = whatsapp_files(&inner, &params);
+            let (_, id) = take(&inner, "messages", &chat, text, params.clone(), files);
             tokio::time::sleep(delay).await;
             return json_answer(
                 StatusCode::OK,
@@ -410,9 +588,61 @@ async fn whatsapp(
     json_answer(status, answers::whatsapp_error(code, message))
 }
 
+/// VK's upload server (the `upload_url` of `docs.getMessagesUploadServer`): the multipart
+/// `file` kept, answered with the `file` string `docs.save` takes.
+async fn vk_upload(State(inner): State<Inner>, request: axum::extract::Request) -> Response {
+    let ok = |body: Value| json_answer(StatusCode::OK, body);
+    let Ok((_, files)) = read_multipart(request).await else {
+        return ok(json!({"error": "invalid multipart"}));
+    };
+    let Some(file) = files.into_iter().find(|f| f.name == "file") else {
+        return ok(json!({"error": "no file"}));
+    };
+    let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+    shared.next_id += 1;
+    let token = format!("upload|{}|doc", shared.next_id);
+    shared.media.insert(token.clone(), file);
+    ok(json!({"file": token}))
+}
+
+/// `docs.getMessagesUploadServer` and `docs.save` for a message's document.
+fn vk_docs(inner: &Inner, method: &str, form: &HashMap<String, String>, host: &str) -> Value {
+    match method {
+        "docs.getMessagesUploadServer" => {
+            if form.get("type").map(String::as_str) != Some("doc") || !form.contains_key("peer_id")
+            {
+                return answers::vk_error(
+                    100,
+                    "One of the parameters specified was missing or invalid",
+                );
+            }
+            json!({"response": {"upload_url": format!("http://{host}/upload/doc")}})
+        }
+        _ => {
+            let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(file) = form.get("file").and_then(|f| shared.media.remove(f)) else {
+                return answers::vk_error(
+                    100,
+                    "One of the parameters specified was missing or invalid: file",
+                );
+            };
+            shared.next_id += 1;
+            let (owner, id) = (-1_i64, shared.next_id);
+            let title = form.get("title").cloned().unwrap_or_default();
+            let size = file.bytes.len();
+            shared.media.insert(format!("doc{owner}_{id}"), file);
+            json!({"response": {"type": "doc", "doc": {
+                "id": id, "owner_id": owner, "title": title, "size": size, "ext": "",
+                "date": 1_767_225_600, "type": 8, "url": format!("http://{host}/doc{owner}_{id}"),
+            }}})
+        }
+    }
+}
+
 async fn vk(
     State(inner): State<Inner>,
     Path(method): Path<String>,
+    headers: HeaderMap,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
     let ok = |body: Value| json_answer(StatusCode::OK, body);
@@ -428,6 +658,13 @@ async fn vk(
             .and_then(|g| g.parse().ok())
             .unwrap_or(0);
         return ok(json!({"response": {"groups": [{"id": id, "name": "Fake community"}]}}));
+    }
+    if method == "docs.getMessagesUploadServer" || method == "docs.save" {
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        return ok(vk_docs(&inner, &method, &form, host));
     }
     if method != "messages.send" {
         return ok(answers::vk_error(3, "Unknown method passed"));
@@ -459,7 +696,15 @@ async fn vk(
                 None => {
                     let text = form.get("message").cloned().unwrap_or_default();
                     let params = json!(form);
-                    let (_, id) = take(&inner, &method, &chat, text, params);
+                    let files = {
+                        let shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
+                        form.get("attachment")
+                            .into_iter()
+                            .flat_map(|list| list.split(','))
+                            .filter_map(|item| shared.media.get(item).cloned())
+                            .collect()
+                    };
+                    let (_, id) = take(&inner, &method, &chat, text, params, files);
                     let mut shared = inner.2.lock().unwrap_or_else(|p| p.into_inner());
                     shared.vk_sent.insert(key, id.clone());
                     id

@@ -284,6 +284,11 @@ impl Jobs {
         }
     }
 
+    /// The store the jobs are kept in (every node sees it).
+    pub fn store(&self) -> &JobStore {
+        &self.inner.store
+    }
+
     /// Every saved progress of a job run here (the live stream shows its owner's).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<JobRecord>> {
         self.inner.progress.subscribe()

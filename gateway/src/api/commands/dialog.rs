@@ -227,9 +227,12 @@ pub async fn act(
     Operator(caller): Operator,
     id: CommandId,
     Path(dialog): Path<String>,
-    Json(action): Json<DialogAction>,
+    Json(mut action): Json<DialogAction>,
 ) -> Result<Json<CommandAnswer>, AppError> {
     let dialog = crate::api::extract::dialog_id(&dialog)?;
+    if let DialogAction::SendMessage { attachments, .. } = &mut action {
+        crate::api::attachments::check_sent_files(&state, &caller, dialog, attachments).await?;
+    }
     let meta = id.meta(caller.operator);
     let started = std::time::Instant::now();
     let ack = state

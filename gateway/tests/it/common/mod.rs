@@ -72,7 +72,7 @@ pub fn dialog_of(event: &Envelope) -> DialogId {
 /// Append the events (all of one dialog) as one log message; returns its sequence.
 pub async fn append(log: &impl EventLog, events: &[Envelope]) -> u64 {
     let request = AppendRequest {
-        subject: subject_of(dialog_of(&events[0])),
+        subject: Subject::dialog(events[0].project, dialog_of(&events[0])),
         expected: Expected::Any,
         msg_id: MsgId::new(EventId::new().to_string()).unwrap(),
         batch: encode_batch(events).unwrap(),
