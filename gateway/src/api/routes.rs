@@ -48,4 +48,5 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::whatsapp_verify, webhooks::whatsapp))
         .routes(routes!(webhooks::vk))
         .routes(routes!(export::export))
+        .routes(routes!(auth::profile, auth::change_profile))
 }
