@@ -619,6 +619,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/profile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's settings of the web inbox. */
+        get: operations["profile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Changes the caller's settings of the web inbox; answers them all. */
+        patch: operations["change_profile"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1049,6 +1067,8 @@ export interface components {
             unread_messages: number;
             /** @description The caller's unsent draft, shortened (F3.5). */
             draft?: string | null;
+            /** @description The dialog's tags (their names and colours are the project's, `GET /v1/project`). */
+            tags: string[];
         };
         /** @description A page of the dialog list. */
         DialogPage: {
@@ -1212,6 +1232,11 @@ export interface components {
             /** Format: date-time */
             finished_at?: string | null;
         };
+        /**
+         * @description A language of the web inbox.
+         * @enum {string}
+         */
+        Language: "en" | "ru";
         /** @enum {string} */
         LastAuthorName: "client" | "operator" | "bot";
         LastMessage: {
@@ -1504,6 +1529,20 @@ export interface components {
             pipeline: string;
             name: string;
             stages: components["schemas"]["Named"][];
+        };
+        /** @description The caller's own settings of the web inbox (F10 switches and the language). */
+        ProfileAnswer: {
+            language?: components["schemas"]["Language"] | null;
+            /** @description Browser notifications of new client messages (the folders' push switches still apply). */
+            notifications: boolean;
+            /** @description A sound with each notification (the folders' sound switches still apply). */
+            sound: boolean;
+        };
+        /** @description A change of the caller's settings: the fields given replace theirs, the others stay. */
+        ProfileChange: {
+            language?: components["schemas"]["Language"] | null;
+            notifications?: boolean | null;
+            sound?: boolean | null;
         };
         /**
          * @description One project setting; `action` names it. Ids of new things are made by the server (from
@@ -4132,6 +4171,105 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    change_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProfileChange"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileAnswer"];
+                };
+            };
+            /** @description a field is invalid; `field` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
