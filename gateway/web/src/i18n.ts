@@ -199,6 +199,10 @@ const en = {
   'admin.variable_hint': 'Defining a variable that exists changes its values.',
   'admin.free_text': 'free text',
   'admin.variable_new': 'Define a variable',
+  'admin.pipelines': 'Pipelines',
+  'admin.pipeline_new': 'A new pipeline',
+  'admin.stages': 'Stages',
+  'admin.stages_hint': 'One a line, in order. A stage kept by its name keeps its deals.',
   'admin.text': 'Text',
   'admin.template_new': 'A new template',
   'admin.sla_intro': 'A waiting client turns yellow, then red, after these many minutes.',
@@ -223,6 +227,7 @@ const en = {
   'profile.notifications': 'Browser notifications of new messages',
   'profile.notifications_hint': 'The folders’ push and sound switches still apply.',
   'profile.sound': 'A sound with each notification',
+  'profile.blocked': 'This browser blocks notifications from this site: allow them in its site settings.',
 } as const;
 
 export type Key = keyof typeof en;
@@ -416,6 +421,10 @@ const ru: Partial<Record<Key, string>> = {
   'admin.variable_hint': 'Определение существующей переменной меняет её значения.',
   'admin.free_text': 'любой текст',
   'admin.variable_new': 'Определить переменную',
+  'admin.pipelines': 'Воронки',
+  'admin.pipeline_new': 'Новая воронка',
+  'admin.stages': 'Этапы',
+  'admin.stages_hint': 'По одному в строке, по порядку. Этап с тем же названием сохраняет свои сделки.',
   'admin.text': 'Текст',
   'admin.template_new': 'Новый шаблон',
   'admin.sla_intro': 'Ожидающий клиент становится жёлтым, затем красным через столько минут.',
@@ -440,6 +449,7 @@ const ru: Partial<Record<Key, string>> = {
   'profile.notifications': 'Уведомления браузера о новых сообщениях',
   'profile.notifications_hint': 'Переключатели пуша и звука у папок тоже действуют.',
   'profile.sound': 'Звук с каждым уведомлением',
+  'profile.blocked': 'Браузер запрещает уведомления этого сайта: разрешите их в настройках сайта.',
 };
 
 export const dictionaries: Record<Lang, Partial<Record<Key, string>>> = { en, ru };

@@ -58,3 +58,18 @@ export function secondsToMinutes(seconds: number): string {
 export function isColor(text: string): boolean {
   return /^#[0-9a-fA-F]{6}$/.test(text);
 }
+
+/**
+ * A pipeline's stages typed one a line, as the API takes them: a line naming a stage that
+ * exists keeps its id (and the deals at it); a new line is a new stage.
+ */
+export function stagesOf(
+  text: string,
+  existing: readonly { id: string; name: string }[],
+): { stage: string | null; name: string }[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((name) => ({ stage: existing.find((s) => s.name === name)?.id ?? null, name }));
+}

@@ -8,12 +8,12 @@ import { useEffect } from 'preact/hooks';
 import { ApiFailure, api, ok } from '../api/client';
 import type { TokenInfo } from '../api/types';
 import { t, type Key } from '../i18n';
-import { isColor, minutesToSeconds, parseChoices, secondsToMinutes } from '../lib/form';
+import { isColor, minutesToSeconds, parseChoices, secondsToMinutes, stagesOf } from '../lib/form';
 import { me, project, projectAct, reloadProject } from '../state';
 import { DefinitionForm, FieldProblem, useAction, type FieldSpec } from './Form';
 import { fullTime } from './format';
 
-const SECTIONS = ['operators', 'tokens', 'folders', 'tags', 'lists', 'variables', 'templates', 'sla'] as const;
+const SECTIONS = ['operators', 'tokens', 'folders', 'tags', 'lists', 'variables', 'pipelines', 'templates', 'sla'] as const;
 type Section = (typeof SECTIONS)[number];
 const section = signal<Section>('operators');
 
@@ -520,6 +520,64 @@ function Variables() {
   );
 }
 
+function Pipelines() {
+  const pipelines = project.value?.pipelines ?? [];
+  const fields = (): FieldSpec[] => [
+    nameField(),
+    { name: 'stages', label: t('admin.stages'), kind: 'textarea', required: true, hint: t('admin.stages_hint') },
+  ];
+  return (
+    <Heading title="admin.pipelines">
+      <ul class="admin-list">
+        {pipelines.map((p) => (
+          <li key={p.pipeline}>
+            <Editable
+              label={t('admin.edit_of', { name: p.name })}
+              view={
+                <span class="item-name">
+                  <strong>{p.name}</strong> <span class="muted">{p.stages.map((s) => s.name).join(' → ')}</span>
+                </span>
+              }
+              form={(close) => (
+                <DefinitionForm
+                  id={`pipeline-${p.pipeline}`}
+                  class="inline"
+                  label={t('admin.edit_of', { name: p.name })}
+                  fields={fields()}
+                  initial={{ name: p.name, stages: p.stages.map((s) => s.name).join('\n') }}
+                  submitLabel={t('admin.save')}
+                  onCancel={close}
+                  autoFocus
+                  submit={async (v) => {
+                    const stages = stagesOf(str(v.stages), p.stages);
+                    await projectAct({ action: 'define_pipeline', pipeline: p.pipeline, name: str(v.name), stages });
+                    close();
+                  }}
+                />
+              )}
+            />
+          </li>
+        ))}
+      </ul>
+      {!pipelines.length && <p class="muted">{t('admin.none')}</p>}
+      <h3>{t('admin.pipeline_new')}</h3>
+      <DefinitionForm
+        id="new-pipeline"
+        label={t('admin.pipeline_new')}
+        fields={fields()}
+        initial={{ name: '', stages: '' }}
+        submitLabel={t('admin.create')}
+        clearOnSuccess
+        submit={(v) =>
+          projectAct({ action: 'define_pipeline', pipeline: null, name: str(v.name), stages: stagesOf(str(v.stages), []) }).then(
+            () => undefined,
+          )
+        }
+      />
+    </Heading>
+  );
+}
+
 function Templates() {
   const { run, shown } = useAction();
   const templates = project.value?.templates ?? [];
@@ -629,6 +687,7 @@ const SCREENS: Record<Section, () => preact.JSX.Element> = {
   tags: Tags,
   lists: Lists,
   variables: Variables,
+  pipelines: Pipelines,
   templates: Templates,
   sla: Sla,
 };

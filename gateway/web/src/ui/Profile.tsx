@@ -4,10 +4,12 @@
 import { useSignal } from '@preact/signals';
 import { t } from '../i18n';
 import { me, profile, project, saveProfile } from '../state';
+import { askPermission } from '../notifier';
 import { DefinitionForm, type FieldSpec } from './Form';
 
 export function Profile() {
   const saved = useSignal(false);
+  const blocked = useSignal('Notification' in window && Notification.permission === 'denied');
   const current = profile.value;
   const operator = project.value?.operators.find((o) => o.operator === me.value?.operator);
   if (!current) return <p class="loading">{t('list.loading')}</p>;
@@ -44,8 +46,10 @@ export function Profile() {
           const language = v.language === 'en' || v.language === 'ru' ? v.language : null;
           await saveProfile({ language, notifications: v.notifications === true, sound: v.sound === true });
           saved.value = true;
+          if (v.notifications === true) blocked.value = (await askPermission()) === 'denied';
         }}
       />
+      {blocked.value && current.notifications && <p class="form-error">{t('profile.blocked')}</p>}
       {saved.value && (
         <p class="saved" role="status">
           {t('admin.saved')}

@@ -7,8 +7,8 @@ import { PASSWORD, admin, forgetLanguage, look, signIn } from './helpers';
 
 const WIDE = { width: 1440, height: 900 };
 const NARROW = { width: 390, height: 900 };
-const SECTIONS = ['Operators', 'API tokens', 'Folders', 'Tags', 'Lists', 'Variables', 'Templates', 'SLA thresholds'];
-const SECTIONS_RU = ['Операторы', 'API-токены', 'Папки', 'Теги', 'Списки', 'Переменные', 'Шаблоны', 'Пороги SLA'];
+const SECTIONS = ['Operators', 'API tokens', 'Folders', 'Tags', 'Lists', 'Variables', 'Pipelines', 'Templates', 'SLA thresholds'];
+const SECTIONS_RU = ['Операторы', 'API-токены', 'Папки', 'Теги', 'Списки', 'Переменные', 'Воронки', 'Шаблоны', 'Пороги SLA'];
 
 async function everySection(page: Page, names: string[], lang: string) {
   const nav = page.getByRole('navigation', { name: lang === 'en' ? 'Settings' : 'Настройки' });

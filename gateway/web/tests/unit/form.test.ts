@@ -6,6 +6,7 @@ import {
   minutesToSeconds,
   parseChoices,
   secondsToMinutes,
+  stagesOf,
 } from '../../src/lib/form';
 
 describe('the field an API error names', () => {
@@ -51,5 +52,20 @@ describe('what a form sends', () => {
     expect(isColor('#1f5fc7')).toBe(true);
     expect(isColor('#FFF')).toBe(false);
     expect(isColor('red')).toBe(false);
+  });
+});
+
+describe("a pipeline's stages", () => {
+  it('keep the ids of the stages named as before, in the order typed, new ones without', () => {
+    const existing = [
+      { id: 's1', name: 'New' },
+      { id: 's2', name: 'Won' },
+    ];
+    expect(stagesOf('Won\n  Quoted \n\nNew', existing)).toEqual([
+      { stage: 's2', name: 'Won' },
+      { stage: null, name: 'Quoted' },
+      { stage: 's1', name: 'New' },
+    ]);
+    expect(stagesOf('  ', existing)).toEqual([]);
   });
 });
