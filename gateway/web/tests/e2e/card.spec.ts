@@ -25,6 +25,24 @@ test('the card is edited in place: a tag on the row, a comment in the timeline, 
   await expect(row.locator('.row-tags')).toContainText(name);
   await look(page, 'card-1440-en');
 
+  // Variables: a choice-typed one from its list, a free one typed; both read back from the card.
+  const variables = card.getByRole('region', { name: 'Variables' });
+  const choice = variables.locator('select').first();
+  const picked = (await choice.locator('option').nth(1).getAttribute('value'))!;
+  await choice.selectOption(picked);
+  await expect(variables.locator('select').first()).toHaveValue(picked);
+  const free = variables.locator('input').first();
+  const typed = `A-${Date.now() % 100000}`;
+  await free.fill(typed);
+  await free.press('Enter');
+  const stored = async () =>
+    ((await page.evaluate(async (id) => (await fetch(`/v1/dialogs/${id}/card`)).json(), dialog)) as {
+      variables: { value: string }[];
+    }).variables.map((v) => v.value);
+  await expect.poll(stored).toContain(typed);
+  expect(await stored()).toContain(picked);
+  await expect(variables.locator('input').first()).toHaveValue(typed);
+
   // A comment for the team lands in the timeline.
   const text = `Called back, wants a quote ${Date.now() % 100000}`;
   const note = card.getByRole('form', { name: 'Comment' });
@@ -45,9 +63,13 @@ test('the card is edited in place: a tag on the row, a comment in the timeline, 
   // Block and unblock: the compose box says why it is closed, then opens again.
   await card.getByRole('button', { name: 'Block' }).click();
   await expect(card.getByRole('button', { name: 'Unblock' })).toBeVisible();
+  await expect(page.getByText('The client is blocked: nothing can be sent.')).toBeVisible();
+  await expect(page.locator('#compose-text')).toBeDisabled();
+  await expect(row.locator('.status', { hasText: 'Blocked' })).toBeVisible();
   await look(page, 'card-blocked-1440-en');
   await card.getByRole('button', { name: 'Unblock' }).click();
   await expect(card.getByRole('button', { name: 'Block' })).toBeVisible();
+  await expect(page.locator('#compose-text')).toBeEnabled();
 
   await tags.getByRole('button', { name: `Remove ${name}` }).click();
   await expect(tags.getByRole('listitem').filter({ hasText: name })).toHaveCount(0);
