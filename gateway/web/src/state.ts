@@ -299,3 +299,6 @@ export async function saveProfile(change: ProfileChange): Promise<void> {
   if (answer.language) setLang(answer.language);
   else if (change.language === null) followBrowserLang();
 }
+
+/** On a narrow window, the open dialog's card shown instead of its conversation. */
+export const cardShown = signal(false);

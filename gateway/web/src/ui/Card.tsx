@@ -12,6 +12,7 @@ import { t } from '../i18n';
 import {
   act,
   card,
+  cardShown,
   channelOf,
   closeDialog,
   list,
@@ -321,6 +322,9 @@ export function CardPane() {
   const none = <p class="muted">{t('card.none')}</p>;
   return (
     <aside class="card-pane" aria-label={t('card.label')}>
+      <button type="button" class="back-to-chat" onClick={() => (cardShown.value = false)}>
+        {t('card.back')}
+      </button>
       <Actions dialog={dialog} />
       {c && c.dialog === dialog && (
         <CardBody dialog={dialog} none={none} tags={tags} lists={lists} folders={folders} />

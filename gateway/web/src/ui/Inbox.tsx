@@ -18,7 +18,7 @@ import {
   project,
   signedOut,
 } from '../state';
-import { goTo, page, saveProfile } from '../state';
+import { cardShown, goTo, page, saveProfile } from '../state';
 import { Admin } from './Admin';
 import { Profile } from './Profile';
 import { CardPane } from './Card';
@@ -129,6 +129,10 @@ export function Inbox() {
       window.removeEventListener('keydown', onKey);
     };
   }, []);
+  // Another dialog opens at its conversation (a narrow window's card was for the last one).
+  useEffect(() => {
+    cardShown.value = false;
+  }, [openDialog.value]);
   const unread = counters.value?.unread ?? 0;
   useEffect(() => {
     document.title = unread > 0 ? `(${unread}) ${t('app.name')}` : t('app.name');
@@ -167,7 +171,7 @@ export function Inbox() {
       ) : page.value === 'profile' ? (
         <Profile />
       ) : (
-        <div class={openDialog.value ? 'panes has-open' : 'panes'}>
+        <div class={`${openDialog.value ? 'panes has-open' : 'panes'}${cardShown.value ? ' show-card' : ''}`}>
           <DialogList />
           <Conversation />
           <CardPane />

@@ -2,7 +2,7 @@
 // variable is set, a comment appears in the timeline, and the dialog's F4 actions (block,
 // bot pause) flip both ways. An operator's one sign-in.
 import { type Page, expect, test } from '@playwright/test';
-import { look, operators, signIn } from './helpers';
+import { forgetLanguage, look, operators, signIn } from './helpers';
 
 const rows = (page: Page) => page.locator('#dialog-list [role=option]');
 
@@ -76,4 +76,28 @@ test('the card is edited in place: a tag on the row, a comment in the timeline, 
 
   await page.emulateMedia({ colorScheme: 'dark' });
   await look(page, 'card-dark-1440-en');
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // A narrow window shows the card in place of the conversation, and goes back; both languages.
+  for (const lang of ['en', 'ru'] as const) {
+    if (lang === 'ru') await page.getByLabel('Language').selectOption('ru');
+    const cardName = lang === 'en' ? 'Client card' : 'Карточка клиента';
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await look(page, `card-1440-${lang}-final`);
+    await page.setViewportSize({ width: 390, height: 900 });
+    const pane = page.getByRole('complementary', { name: cardName });
+    await expect(pane).toBeHidden();
+    await page.getByRole('button', { name: lang === 'en' ? 'Client card' : 'Карточка', exact: true }).click();
+    await expect(pane).toBeVisible();
+    await expect(page.locator('#compose-text')).toBeHidden();
+    const [scroll, client] = await page.evaluate(() => [
+      document.documentElement.scrollWidth,
+      document.documentElement.clientWidth,
+    ]);
+    expect(scroll).toBeLessThanOrEqual(client);
+    await look(page, `card-390-${lang}`);
+    await pane.getByRole('button', { name: lang === 'en' ? '← Conversation' : '← Переписка' }).click();
+    await expect(page.locator('#compose-text')).toBeVisible();
+  }
+  await forgetLanguage(page);
 });
