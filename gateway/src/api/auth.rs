@@ -12,7 +12,9 @@
 
 use super::caller::{Operator, Principal, Via};
 use super::{AppError, AppState, Json};
-use crate::credentials::{AuthMethod, Authenticated, CredentialError, CredentialStore, LoginError};
+use crate::credentials::{
+    AuthMethod, Authenticated, CredentialError, CredentialStore, LoginError, Profile,
+};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -349,4 +351,129 @@ pub async fn me(
             switchboard_schemas::Role::Operator => "operator",
         },
     })
+}
+
+/// A language of the web inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    En,
+    Ru,
+}
+
+impl Language {
+    fn code(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Ru => "ru",
+        }
+    }
+
+    fn of(code: Option<&str>) -> Option<Self> {
+        match code? {
+            "en" => Some(Language::En),
+            "ru" => Some(Language::Ru),
+            _ => None,
+        }
+    }
+}
+
+/// The caller's own settings of the web inbox (F10 switches and the language).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileAnswer {
+    /// None: the browser's language.
+    pub language: Option<Language>,
+    /// Browser notifications of new client messages (the folders' push switches still apply).
+    pub notifications: bool,
+    /// A sound with each notification (the folders' sound switches still apply).
+    pub sound: bool,
+}
+
+impl From<Profile> for ProfileAnswer {
+    fn from(profile: Profile) -> Self {
+        Self {
+            language: Language::of(profile.language.as_deref()),
+            notifications: profile.notifications,
+            sound: profile.sound,
+        }
+    }
+}
+
+/// A change of the caller's settings: the fields given replace theirs, the others stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileChange {
+    /// `null` goes back to the browser's language.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Language>)]
+    pub language: Option<Option<Language>>,
+    pub notifications: Option<bool>,
+    pub sound: Option<bool>,
+}
+
+/// A field that is present (`null` included), told apart from an absent one.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// The caller's settings of the web inbox.
+#[utoipa::path(
+    get,
+    path = "/v1/profile",
+    tag = "auth",
+    responses(
+        (status = OK, body = ProfileAnswer),
+        (status = UNAUTHORIZED, body = super::ErrorAnswer),
+        (status = FORBIDDEN, body = super::ErrorAnswer),
+        (status = SERVICE_UNAVAILABLE, body = super::ErrorAnswer),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    extensions(("x-sb-access" = json!("operator"))),
+)]
+pub async fn profile(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+) -> Result<Json<ProfileAnswer>, AppError> {
+    let store = state.credential_store()?;
+    Ok(Json(store.profile(caller.operator).await?.into()))
+}
+
+/// Changes the caller's settings of the web inbox; answers them all.
+#[utoipa::path(
+    patch,
+    path = "/v1/profile",
+    tag = "auth",
+    request_body = ProfileChange,
+    responses(
+        (status = OK, body = ProfileAnswer),
+        (status = BAD_REQUEST, body = super::ErrorAnswer, description = "a field is invalid; `field` names it"),
+        (status = UNAUTHORIZED, body = super::ErrorAnswer),
+        (status = FORBIDDEN, body = super::ErrorAnswer),
+        (status = SERVICE_UNAVAILABLE, body = super::ErrorAnswer),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    extensions(("x-sb-access" = json!("operator"))),
+)]
+pub async fn change_profile(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    Json(change): Json<ProfileChange>,
+) -> Result<Json<ProfileAnswer>, AppError> {
+    let store = state.credential_store()?;
+    let mut profile = store.profile(caller.operator).await?;
+    if let Some(language) = change.language {
+        profile.language = language.map(|l| l.code().to_owned());
+    }
+    if let Some(notifications) = change.notifications {
+        profile.notifications = notifications;
+    }
+    if let Some(sound) = change.sound {
+        profile.sound = sound;
+    }
+    store.set_profile(caller.operator, profile.clone()).await?;
+    Ok(Json(profile.into()))
 }

@@ -51,4 +51,5 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(attachments::upload))
         .routes(routes!(attachments::upload_download))
         .routes(routes!(attachments::dialog_download))
+        .routes(routes!(auth::profile, auth::change_profile))
 }

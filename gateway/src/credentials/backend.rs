@@ -6,7 +6,7 @@
 use super::AccountChange;
 use super::cache::AuthCache;
 use super::kv::KvCredentials;
-use super::records::{Account, ApiToken, ApiTokenId, CredentialError, Email, Session};
+use super::records::{Account, ApiToken, ApiTokenId, CredentialError, Email, Profile, Session};
 use super::sqlite::SqliteCredentials;
 use super::tokens::TokenHash;
 use std::sync::Weak;
@@ -126,6 +126,21 @@ impl Backend {
 
     pub(super) async fn delete_secret(&self, channel: ChannelId) -> Result<bool, CredentialError> {
         dispatch!(self.delete_secret(channel))
+    }
+
+    pub(super) async fn profile(
+        &self,
+        operator: OperatorId,
+    ) -> Result<Option<Profile>, CredentialError> {
+        dispatch!(self.profile(operator))
+    }
+
+    pub(super) async fn put_profile(
+        &self,
+        operator: OperatorId,
+        profile: Profile,
+    ) -> Result<(), CredentialError> {
+        dispatch!(self.put_profile(operator, profile))
     }
 
     /// Starts the invalidation feed of `cache` (a poller thread or a watch task).

@@ -18,7 +18,7 @@
 
 use super::AccountChange;
 use super::cache::{AuthCache, Invalidation};
-use super::records::{Account, ApiToken, ApiTokenId, CredentialError, Email, Session};
+use super::records::{Account, ApiToken, ApiTokenId, CredentialError, Email, Profile, Session};
 use super::tokens::TokenHash;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
@@ -118,6 +118,10 @@ fn secret_key(channel: ChannelId) -> String {
     format!("secret.{}", channel.token())
 }
 
+fn profile_key(operator: OperatorId) -> String {
+    format!("profile.{}", operator.token())
+}
+
 /// What a watched change revokes, if anything. New sessions and tokens, touches of sessions
 /// and changes of accounts that never revoked anything (both epochs 0, active) end nothing; a
 /// record that does not decode is taken as a revocation.
@@ -146,6 +150,8 @@ fn revocation_of(entry: &kv::Entry) -> Option<Invalidation> {
                 });
             (!untouched).then_some(Invalidation::Operator(operator))
         }
+        // A person's settings end no credential.
+        "profile" => None,
         _ => Some(Invalidation::All),
     }
 }
@@ -498,6 +504,29 @@ impl KvCredentials {
             .await
             .map_err(|e| storage("cannot delete the secret", e))?;
         Ok(true)
+    }
+
+    pub(super) async fn put_profile(
+        &self,
+        operator: OperatorId,
+        profile: Profile,
+    ) -> Result<(), CredentialError> {
+        self.store
+            .put(profile_key(operator), encode(&profile)?)
+            .await
+            .map(drop)
+            .map_err(|e| storage("cannot store the profile", e))
+    }
+
+    pub(super) async fn profile(
+        &self,
+        operator: OperatorId,
+    ) -> Result<Option<Profile>, CredentialError> {
+        let key = profile_key(operator);
+        self.raw(&key)
+            .await?
+            .map(|bytes| decode(&key, &bytes))
+            .transpose()
     }
 
     /// Starts the task that watches the bucket for `cache`; it ends when the cache is dropped.

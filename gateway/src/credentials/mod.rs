@@ -38,7 +38,7 @@ pub use kv::{KvCredentials, KvOptions};
 pub use password::PasswordPhc;
 pub use records::{
     Account, ApiToken, ApiTokenId, AuthMethod, Authenticated, CredentialError, Email, LoginError,
-    NewApiToken, NewSession, Session,
+    NewApiToken, NewSession, Profile, Session,
 };
 pub use root::{RootToken, RootTokenOrigin};
 pub use secrets::{SecretBytes, SecretKey, SecretKeyOrigin};
@@ -651,6 +651,25 @@ impl CredentialStore {
             Some(sealed) => key.open(channel, &sealed).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The settings of `operator`'s web inbox (the defaults until they change one).
+    pub async fn profile(&self, operator: OperatorId) -> Result<Profile, CredentialError> {
+        Ok(self
+            .inner
+            .backend
+            .profile(operator)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Replaces the settings of `operator`'s web inbox.
+    pub async fn set_profile(
+        &self,
+        operator: OperatorId,
+        profile: Profile,
+    ) -> Result<(), CredentialError> {
+        self.inner.backend.put_profile(operator, profile).await
     }
 
     /// Deletes the secret of `channel`; whether there was one.

@@ -85,6 +85,29 @@ impl fmt::Debug for Account {
     }
 }
 
+/// A person's own settings of the web inbox (`/v1/profile`): not a fact about dialogs, nothing
+/// another operator sees, so kept with the account rather than in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Profile {
+    /// `en` or `ru`; none: the browser's language.
+    pub language: Option<String>,
+    /// Browser notifications of new client messages.
+    pub notifications: bool,
+    /// A sound with each notification.
+    pub sound: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            language: None,
+            notifications: true,
+            sound: true,
+        }
+    }
+}
+
 /// A signed-in operator's session, stored under the hash of its token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Session {

@@ -15,7 +15,7 @@
 use super::AccountChange;
 use super::cache::{AuthCache, Invalidation};
 use super::password::PasswordPhc;
-use super::records::{Account, ApiToken, ApiTokenId, CredentialError, Email, Session};
+use super::records::{Account, ApiToken, ApiTokenId, CredentialError, Email, Profile, Session};
 use super::tokens::{Csrf, TokenHash};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -69,6 +69,10 @@ CREATE INDEX IF NOT EXISTS api_tokens_by_project ON api_tokens (project);
 CREATE TABLE IF NOT EXISTS channel_secrets (
     channel BLOB PRIMARY KEY,
     sealed BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS profiles (
+    operator BLOB PRIMARY KEY,
+    profile TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS revision (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -573,6 +577,47 @@ impl SqliteCredentials {
             .map_err(|e| storage("cannot delete the secret", e))
         })
         .await
+    }
+
+    pub(super) async fn put_profile(
+        &self,
+        operator: OperatorId,
+        profile: Profile,
+    ) -> Result<(), CredentialError> {
+        let json =
+            serde_json::to_string(&profile).map_err(|e| storage("cannot encode the profile", e))?;
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO profiles (operator, profile) VALUES (?1, ?2) \
+                 ON CONFLICT (operator) DO UPDATE SET profile = excluded.profile",
+                params![id_blob(operator.as_uuid()), json],
+            )
+            .map(drop)
+            .map_err(|e| storage("cannot store the profile", e))
+        })
+        .await
+    }
+
+    pub(super) async fn profile(
+        &self,
+        operator: OperatorId,
+    ) -> Result<Option<Profile>, CredentialError> {
+        let json: Option<String> = self
+            .call(move |conn| {
+                conn.query_row(
+                    "SELECT profile FROM profiles WHERE operator = ?1",
+                    [id_blob(operator.as_uuid())],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(read_error)
+            })
+            .await?;
+        json.map(|json| {
+            serde_json::from_str(&json)
+                .map_err(|e| CredentialError::Corrupt(format!("a profile: {e}")))
+        })
+        .transpose()
     }
 
     /// Starts the thread that polls the revision counter for `cache`; it ends when the cache is

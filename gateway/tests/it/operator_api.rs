@@ -188,6 +188,47 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     let operator_id: OperatorId = op["operator"].as_str().unwrap().parse().unwrap();
     let operator = api.login("oleg@example.com", "another long secret");
     let operator = operator["token"].as_str().unwrap().to_owned();
+    // Each person's own settings of the web inbox: defaults, a change kept, the others' apart.
+    let defaults = api.ok(&operator, "GET", "/v1/profile", None);
+    assert_eq!(
+        defaults,
+        json!({"language": null, "notifications": true, "sound": true})
+    );
+    let changed = api.ok(
+        &operator,
+        "PATCH",
+        "/v1/profile",
+        Some(json!({"language": "ru", "sound": false})),
+    );
+    assert_eq!(
+        changed,
+        json!({"language": "ru", "notifications": true, "sound": false})
+    );
+    assert_eq!(api.ok(&operator, "GET", "/v1/profile", None), changed);
+    assert_eq!(
+        api.ok(&admin, "GET", "/v1/profile", None),
+        defaults,
+        "another person's settings are their own"
+    );
+    for (body, field) in [
+        (json!({"language": "de"}), "language"),
+        (json!({"sound": "loud"}), "sound"),
+    ] {
+        let (status, refused) = api.call(&operator, "PATCH", "/v1/profile", Some(body));
+        assert_eq!(status, 400, "{refused}");
+        assert_eq!(refused["error"]["field"], field, "{refused}");
+    }
+    let back = api.ok(
+        &operator,
+        "PATCH",
+        "/v1/profile",
+        Some(json!({"language": null})),
+    );
+    assert_eq!(
+        back,
+        json!({"language": null, "notifications": true, "sound": false}),
+        "a refused change changed nothing; null is the browser's language again"
+    );
     // The operator is not an admin.
     let (status, _) = api.call(
         &operator,
@@ -312,6 +353,10 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     );
     assert_eq!(ids(&tagged), vec![dialogs[0].clone()]);
     assert_eq!(tagged["active_filters"], 1);
+    // The row carries its tags (the list shows them), an untagged row none.
+    assert_eq!(tagged["items"][0]["tags"], json!([hot]), "{tagged}");
+    let pinned = &everything["items"][0];
+    assert_eq!(pinned["tags"], json!([]), "{pinned}");
     let posted = api.ok(
         &admin,
         "POST",

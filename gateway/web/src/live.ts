@@ -19,6 +19,7 @@ import {
   start,
   view,
 } from './state';
+import { notifyOf } from './notifier';
 
 let source: EventSource | null = null;
 
@@ -75,6 +76,7 @@ export function connectLive(): void {
   stream.addEventListener('message', (e) => {
     const data = parse<LiveMessage>(e as MessageEvent);
     if (data) onRow(data);
+    if (data) notifyOf(data);
   });
   stream.addEventListener('remove', (e) => {
     const data = parse<LiveRemove>(e as MessageEvent);

@@ -11,10 +11,14 @@ import type {
   DialogItem,
   Me,
   OrderName,
+  ProfileAnswer,
+  ProfileChange,
+  ProjectAction,
   ProjectAnswer,
   TabName,
   TimelineItem,
 } from './api/types';
+import { setLang, followBrowserLang } from './i18n';
 import { appendPage, emptyList, type ListState, type View } from './lib/listStore';
 
 export type Screen = 'loading' | 'signin' | 'setup' | 'inbox';
@@ -78,7 +82,7 @@ export async function start(): Promise<void> {
     if (who.csrf) keepCsrf(who.csrf);
     me.value = who;
     screen.value = 'inbox';
-    await loadInbox();
+    await Promise.all([loadInbox(), loadProfile().catch(() => undefined)]);
   } catch (error) {
     if (error instanceof ApiFailure && error.status === 401) {
       const setup = await ok(api.GET('/v1/setup')).catch(() => ({ empty: false }));
@@ -242,3 +246,59 @@ export async function act(dialog: string, action: DialogAction): Promise<number>
   );
   return answer.seq;
 }
+
+// ---- The admin screens and the profile (issue 18 items 2 and 7) ----
+
+export type Page = 'inbox' | 'admin' | 'profile';
+
+export function pageFromPath(path: string): Page {
+  if (path === '/admin') return 'admin';
+  if (path === '/profile') return 'profile';
+  return 'inbox';
+}
+
+/** What the signed-in screen shows under its header: the three panes, the settings or the profile. */
+export const page = signal<Page>(pageFromPath(window.location.pathname));
+
+export function goTo(next: Page): void {
+  if (page.value === next) return;
+  page.value = next;
+  const path = next === 'inbox' ? (openDialog.value ? `/dialogs/${openDialog.value}` : '/') : `/${next}`;
+  window.history.pushState(null, '', path);
+}
+
+/** The project's definitions again, at least as new as `minSeq` (after a change of one). */
+export async function reloadProject(minSeq?: number): Promise<void> {
+  const query = minSeq ? { min_seq: minSeq } : {};
+  project.value = await ok(api.GET('/v1/project', { params: { query } }));
+}
+
+/** One project setting (F1.5, F2.5, F7.2, F9, templates); the definitions reloaded after it. */
+export async function projectAct(action: ProjectAction): Promise<number> {
+  const answer = await ok(
+    api.POST('/v1/project/actions', { body: action, headers: { 'idempotency-key': crypto.randomUUID() } }),
+  );
+  await reloadProject(answer.seq);
+  return answer.seq;
+}
+
+/** The signed-in person's own settings (`/v1/profile`). */
+export const profile = signal<ProfileAnswer | null>(null);
+
+/** Reads the profile and applies its language (kept on the server: the same on every device). */
+export async function loadProfile(): Promise<void> {
+  const answer = await ok(api.GET('/v1/profile'));
+  profile.value = answer;
+  if (answer.language) setLang(answer.language);
+}
+
+/** Changes the profile; the language takes effect at once. */
+export async function saveProfile(change: ProfileChange): Promise<void> {
+  const answer = await ok(api.PATCH('/v1/profile', { body: change }));
+  profile.value = answer;
+  if (answer.language) setLang(answer.language);
+  else if (change.language === null) followBrowserLang();
+}
+
+/** On a narrow window, the open dialog's card shown instead of its conversation. */
+export const cardShown = signal(false);

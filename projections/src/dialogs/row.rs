@@ -53,6 +53,8 @@ pub struct DialogRow {
     pub inbound_count: u64,
     pub unanswered: bool,
     pub sla_wait_since: Option<Timestamp>,
+    /// F1.2/F2.5: the dialog's tags (the row shows them with their colours), by id.
+    pub tags: Vec<TagId>,
 }
 
 impl DialogRow {
@@ -95,6 +97,7 @@ const ROW_COLUMN_NAMES: [&str; ROW_COLUMN_COUNT] = [
     "unanswered",
     "sla_wait_since",
     "client_number",
+    "(SELECT group_concat(hex(tag)) FROM dialog_tag WHERE dialog_tag.dialog = {a}.rowid)",
 ];
 
 /// [`ROW_COLUMN_NAMES`] of the table aliased `alias`, for a select list (a keyed id is read
@@ -129,7 +132,7 @@ pub(super) fn keyed_id<T: std::str::FromStr>(
     }
 }
 
-pub(super) const ROW_COLUMN_COUNT: usize = 27;
+pub(super) const ROW_COLUMN_COUNT: usize = 28;
 
 /// A row of [`ROW_COLUMN_NAMES`]; an id that is not 16 bytes or an unknown author code is
 /// [`ProjectionError::Corrupt`], naming the column.
@@ -182,7 +185,23 @@ pub(super) fn read_row(r: &rusqlite::Row<'_>) -> Result<DialogRow, ProjectionErr
         unanswered: r.get(24)?,
         sla_wait_since: r.get::<_, Option<i64>>(25)?.map(Timestamp::from_micros),
         client_number: u64::try_from(r.get::<_, i64>(26)?).unwrap_or(0),
+        tags: tags_of(r.get(27)?)?,
     })
+}
+
+/// The tags column of [`ROW_COLUMN_NAMES`]: the ids in hex, comma-separated (none: NULL), sorted.
+fn tags_of(hex: Option<String>) -> Result<Vec<TagId>, ProjectionError> {
+    let mut tags = hex
+        .iter()
+        .flat_map(|hex| hex.split(','))
+        .map(|id| {
+            uuid::Uuid::try_parse(id)
+                .map(TagId::from_uuid)
+                .map_err(|_| ProjectionError::Corrupt(format!("dialog_tag.tag: not an id: {id:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    tags.sort();
+    Ok(tags)
 }
 
 /// One dialog's row, if the read model knows the dialog.

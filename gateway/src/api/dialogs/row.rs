@@ -35,6 +35,9 @@ pub struct DialogItem {
     pub unread_messages: u64,
     /// The caller's unsent draft, shortened (F3.5).
     pub draft: Option<String>,
+    /// The dialog's tags (their names and colours are the project's, `GET /v1/project`).
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -136,6 +139,7 @@ impl DialogItem {
             unread: false,
             unread_messages: 0,
             draft: None,
+            tags: row.tags.iter().map(ToString::to_string).collect(),
             client: Client {
                 name: row.client_name,
                 phone: row.client_phone,

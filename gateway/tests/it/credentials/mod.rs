@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use switchboard_gateway::credentials::{
     AuthMethod, Authenticated, Backend, CredentialError, CredentialOptions, CredentialStore,
-    KvOptions, LoginError, RootToken, SecretKey, ThrottleConfig, TokenKind,
+    KvOptions, LoginError, Profile, RootToken, SecretKey, ThrottleConfig, TokenKind,
 };
 use switchboard_schemas::{ChannelId, OperatorId, ProjectId};
 use switchboard_tests::NatsServer;
@@ -231,4 +231,5 @@ conformance!(
     api_tokens_are_listed_and_revoked,
     only_hashes_are_stored,
     channel_secrets,
+    profiles_are_kept_per_person,
 );

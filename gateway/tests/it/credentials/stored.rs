@@ -182,3 +182,33 @@ pub(super) async fn channel_secrets<H: Harness>(harness: &H) {
     assert!(!store.delete_secret(channel).await.expect("delete again"));
     assert_eq!(same_key.get_secret(channel).await.expect("get"), None);
 }
+
+/// A person's own settings: the defaults first, a change kept across handles (another node,
+/// a restart), each person's apart, and no session or token ended by a change.
+pub(super) async fn profiles_are_kept_per_person<H: Harness>(harness: &H) {
+    let store = harness.open(options()).await;
+    let (_, ivan) = account(&store, "ivan@example.com").await;
+    let (_, jana) = account(&store, "jana@example.com").await;
+    let session = store
+        .login("ivan@example.com", PASSWORD, client())
+        .await
+        .expect("sign in");
+    assert_eq!(store.profile(ivan).await.expect("read"), Profile::default());
+    let chosen = Profile {
+        language: Some("ru".to_owned()),
+        notifications: false,
+        sound: true,
+    };
+    store
+        .set_profile(ivan, chosen.clone())
+        .await
+        .expect("write");
+
+    let other = harness.open(options()).await;
+    assert_eq!(other.profile(ivan).await.expect("read"), chosen);
+    assert_eq!(other.profile(jana).await.expect("read"), Profile::default());
+    assert!(
+        lives(&store, session.token.expose()).await,
+        "a change of settings ends no session"
+    );
+}

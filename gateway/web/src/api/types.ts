@@ -18,3 +18,7 @@ export type LiveRemove = S['LiveRemove'];
 export type LiveMark = S['LiveMark'];
 export type DialogAction = S['DialogAction'];
 export type ErrorAnswer = S['ErrorAnswer'];
+export type ProjectAction = S['ProjectAction'];
+export type ProfileAnswer = S['ProfileAnswer'];
+export type TokenInfo = S['TokenInfo'];
+export type ProfileChange = S['ProfileChange'];

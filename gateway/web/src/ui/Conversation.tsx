@@ -27,6 +27,7 @@ import {
   timelineCursor,
 } from '../state';
 import { fullTime, shortTime } from './format';
+import { cardShown } from '../state';
 
 /** How long after the last keystroke a draft is saved. */
 export const DRAFT_DELAY_MS = 500;
@@ -273,6 +274,9 @@ export function Conversation() {
               {t('timeline.back')}
             </button>
             <h1>{row?.title ?? (row ? `#${row.client.number}` : '…')}</h1>
+            <button type="button" class="to-card" onClick={() => (cardShown.value = true)}>
+              {t('card.open')}
+            </button>
           </header>
           <Timeline />
           <Compose key={dialog} dialog={dialog} />

@@ -29,6 +29,7 @@ import {
 } from '../state';
 import { shortTime } from './format';
 import { ChannelIcon } from './ChannelIcon';
+import { RowTags } from './RowTags';
 
 export const ROW_HEIGHT = 76;
 const OVERSCAN = 8;
@@ -208,6 +209,7 @@ export function Row({ row, index, active }: { row: DialogItem; index: number; ac
         <div class="row-bottom">
           <span class="assignee">{assigneeLabel(row)}</span>
           {channel && <span class="channel-name">{channel.name}</span>}
+          <RowTags tags={row.tags} />
           {row.closed && <span class="status">{t('row.closed')}</span>}
           {row.blocked && <span class="status">{t('row.blocked')}</span>}
           {row.bot_paused && <span class="status">{t('row.bot_paused')}</span>}

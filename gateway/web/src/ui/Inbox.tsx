@@ -18,6 +18,9 @@ import {
   project,
   signedOut,
 } from '../state';
+import { cardShown, goTo, page, saveProfile } from '../state';
+import { Admin } from './Admin';
+import { Profile } from './Profile';
 import { CardPane } from './Card';
 import { Conversation } from './Conversation';
 import { DialogList } from './DialogList';
@@ -77,6 +80,7 @@ function onKey(e: KeyboardEvent): void {
     return;
   }
   if (typing(e.target)) return;
+  if (page.value !== 'inbox') return;
   // Enter on a button or link is that control's.
   const tag = (e.target as HTMLElement | null)?.tagName;
   if (e.key === 'Enter' && (tag === 'BUTTON' || tag === 'A')) return;
@@ -125,6 +129,10 @@ export function Inbox() {
       window.removeEventListener('keydown', onKey);
     };
   }, []);
+  // Another dialog opens at its conversation (a narrow window's card was for the last one).
+  useEffect(() => {
+    cardShown.value = false;
+  }, [openDialog.value]);
   const unread = counters.value?.unread ?? 0;
   useEffect(() => {
     document.title = unread > 0 ? `(${unread}) ${t('app.name')}` : t('app.name');
@@ -153,16 +161,43 @@ export function Inbox() {
         >
           ?
         </button>
-        <LangSwitch />
+        <LangSwitch save={(language) => void saveProfile({ language }).catch(() => undefined)} />
+        <PageLinks />
         {operator && <span class="who">{operator.name}</span>}
         <button onClick={() => void signOut()}>{t('signout')}</button>
       </header>
-      <div class={openDialog.value ? 'panes has-open' : 'panes'}>
-        <DialogList />
-        <Conversation />
-        <CardPane />
-      </div>
+      {page.value === 'admin' && me.value?.role === 'admin' ? (
+        <Admin />
+      ) : page.value === 'profile' ? (
+        <Profile />
+      ) : (
+        <div class={`${openDialog.value ? 'panes has-open' : 'panes'}${cardShown.value ? ' show-card' : ''}`}>
+          <DialogList />
+          <Conversation />
+          <CardPane />
+        </div>
+      )}
       <Shortcuts />
     </div>
+  );
+}
+
+/** The header's way to the inbox, the settings (admins) and the profile. */
+function PageLinks() {
+  const link = (to: 'inbox' | 'admin' | 'profile', label: string) => (
+    <button
+      class={page.value === to ? 'link current' : 'link'}
+      aria-current={page.value === to ? 'page' : undefined}
+      onClick={() => goTo(to)}
+    >
+      {label}
+    </button>
+  );
+  return (
+    <nav class="page-links" aria-label={t('nav.label')}>
+      {link('inbox', t('nav.inbox'))}
+      {me.value?.role === 'admin' && link('admin', t('nav.admin'))}
+      {link('profile', t('nav.profile'))}
+    </nav>
   );
 }

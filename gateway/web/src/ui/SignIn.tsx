@@ -5,8 +5,10 @@
 import { signal } from '@preact/signals';
 import { ApiFailure, api, keepCsrf, ok } from '../api/client';
 import { t } from '../i18n';
-import { loadInbox, me, screen } from '../state';
+import { loadInbox, loadProfile, me, screen } from '../state';
+import { fieldFor } from '../lib/form';
 import { Field } from './Field';
+import { messageOf } from './Form';
 import { LangSwitch } from './LangSwitch';
 
 const email = signal('');
@@ -20,14 +22,8 @@ const errors = signal<Record<string, string>>({});
 /** Which of the form's fields an API error names (`admin.email` → `email`), else `form`. */
 export function fieldOf(error: ApiFailure, fields: readonly string[]): string {
   if (error.code === 'network') return 'form';
-  const name = error.field?.split('.').pop() ?? '';
-  const mapped = error.field?.startsWith('admin.') && name === 'name' ? 'admin_name' : name;
-  return fields.includes(mapped) ? mapped : 'form';
-}
-
-function messageOf(error: unknown): string {
-  if (error instanceof ApiFailure) return error.code === 'network' ? t('error.network') : error.message;
-  return t('error.generic', { message: String(error) });
+  const path = error.field === 'admin.name' ? 'admin_name' : error.field;
+  return fieldFor(path, fields) ?? 'form';
 }
 
 async function signIn(): Promise<void> {
@@ -38,7 +34,7 @@ async function signIn(): Promise<void> {
   me.value = await ok(api.GET('/v1/auth/me'));
   password.value = '';
   screen.value = 'inbox';
-  await loadInbox();
+  await Promise.all([loadInbox(), loadProfile().catch(() => undefined)]);
 }
 
 async function submit(e: Event, run: () => Promise<void>, fields: readonly string[]) {

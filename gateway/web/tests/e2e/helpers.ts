@@ -62,3 +62,13 @@ export async function apiSession(account: Account): Promise<{ api: APIRequestCon
   });
   return { api, operator: body.operator };
 }
+
+/** Back to the browser's language in the signed-in person's profile (a header switch keeps one). */
+export async function forgetLanguage(page: Page): Promise<void> {
+  const csrf = await page.evaluate(() => window.localStorage.getItem('sb.csrf'));
+  const answer = await page.request.patch(server().url + '/v1/profile', {
+    data: { language: null },
+    headers: { 'x-csrf-token': csrf ?? '' },
+  });
+  expect(answer.status()).toBe(200);
+}

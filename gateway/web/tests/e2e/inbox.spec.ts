@@ -1,7 +1,7 @@
 // The three panes: the list with its tabs and counts, the keyboard, a reply, a draft that
 // survives a reload, another operator's action arriving live, and both languages.
 import { type Page, expect, test } from '@playwright/test';
-import { admin, apiSession, look, operators, server, signIn } from './helpers';
+import { admin, apiSession, forgetLanguage, look, operators, server, signIn } from './helpers';
 
 const rows = (page: Page) => page.locator('#dialog-list [role=option]');
 
@@ -172,5 +172,7 @@ test('the inbox speaks Russian by the browser language and switches back to Engl
   await page.getByLabel('Язык').selectOption('en');
   await expect(page.getByRole('tab', { name: /^Unanswered/ })).toBeVisible();
   await expect(page.locator('html')).toHaveAttribute('lang', 'en');
+  // The header's switch is kept in the admin's profile: the later tests want the browser's.
+  await forgetLanguage(page);
   await context.close();
 });

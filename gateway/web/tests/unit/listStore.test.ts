@@ -23,6 +23,7 @@ function row(n: number, minutesAgo: number, extra: Partial<DialogItem> = {}): Di
     unread: false,
     unread_messages: 0,
     draft: null,
+    tags: [],
     ...extra,
   };
 }
