@@ -6,6 +6,7 @@
 import { batch } from '@preact/signals';
 import type { Counters, DialogItem, LiveMessage, LiveRemove, LiveRow } from './api/types';
 import { applyRow, removeRow } from './lib/listStore';
+import { job, type JobView } from './ui/BulkBar';
 import {
   counters,
   list,
@@ -91,6 +92,11 @@ export function connectLive(): void {
   });
   stream.addEventListener('reset', () => {
     void reloadList();
+  });
+  // A bulk job of this operator's moved on (F6): the bulk bar shows how far.
+  stream.addEventListener('job', (e) => {
+    const data = parse<JobView>(e as MessageEvent);
+    if (data && job.value?.job === data.job && data.done >= job.value.done) job.value = data;
   });
 }
 

@@ -16,6 +16,8 @@ import type {
   TimelineItem,
 } from './api/types';
 import { appendPage, emptyList, type ListState, type View } from './lib/listStore';
+import type { FilterNode } from './lib/filterModel';
+import { range, toggle } from './lib/selection';
 
 export type Screen = 'loading' | 'signin' | 'setup' | 'inbox';
 
@@ -53,6 +55,7 @@ export const view = computed<View>(() => ({
   archived: archived.value,
   order: order.value,
   me: me.value?.operator ?? '',
+  filtered: listFilter.value !== null,
 }));
 
 export function dialogFromPath(path: string): string | null {
@@ -118,35 +121,38 @@ export async function refreshCounters(): Promise<void> {
 }
 
 /** The list from its first page again (a tab, folder or switch changed, or a `reset`). */
-export async function reloadList(): Promise<void> {
+export async function reloadList(minSeq?: number): Promise<void> {
   listGeneration += 1;
   listVersion.value = listGeneration;
   nextCursor = null;
   list.value = emptyList;
   activeIndex.value = 0;
-  await loadMore();
+  await loadMore(minSeq);
 }
 
 const PAGE = 100;
 
-export async function loadMore(): Promise<void> {
+/** `minSeq`: answer once the read models applied it (after a bulk action of this page's). */
+export async function loadMore(minSeq?: number): Promise<void> {
   if (listLoading.value || list.value.complete) return;
   const generation = listGeneration;
   listLoading.value = true;
   try {
+    const fields = {
+      tab: tab.value,
+      folder: folder.value,
+      archived: archived.value,
+      order: order.value,
+      limit: PAGE,
+      ...(nextCursor ? { cursor: nextCursor } : {}),
+    };
+    const seq = minSeq ? { min_seq: minSeq } : {};
+    // A filter goes in the body (F2.4: groups make it too long for a URL).
+    const filter = listFilter.value;
     const page = await ok(
-      api.GET('/v1/dialogs', {
-        params: {
-          query: {
-            tab: tab.value,
-            folder: folder.value,
-            archived: archived.value,
-            order: order.value,
-            limit: PAGE,
-            ...(nextCursor ? { cursor: nextCursor } : {}),
-          },
-        },
-      }),
+      filter
+        ? api.POST('/v1/dialogs/query', { params: { query: seq }, body: { ...fields, filter } })
+        : api.GET('/v1/dialogs', { params: { query: { ...fields, ...seq } } }),
     );
     if (generation !== listGeneration) return;
     nextCursor = page.next_cursor ?? null;
@@ -162,6 +168,7 @@ export async function open(dialog: string, options: { push: boolean } = { push: 
     window.history.pushState(null, '', `/dialogs/${dialog}`);
   }
   openDialog.value = dialog;
+  highlight.value = null;
   const index = list.value.ids.indexOf(dialog);
   if (index >= 0) activeIndex.value = index;
   openRow.value = list.value.rows[dialog] ?? null;
@@ -241,4 +248,51 @@ export async function act(dialog: string, action: DialogAction): Promise<number>
     }),
   );
   return answer.seq;
+}
+
+// The list pane's tools (F2, F6): the applied filter, the rows picked for a bulk action, the
+// search hit to show in the timeline.
+
+/** The filter the list is asked with (the panel's, applied), in the API's JSON form. */
+export const listFilter = signal<FilterNode | null>(null);
+/** Rows picked for a bulk action, by dialog id. */
+export const picked = signal<ReadonlySet<string>>(new Set());
+/** Every dialog that matches the list (not only the loaded rows) is picked. */
+export const pickedAll = signal(false);
+/** The last row picked by a click or `x` (where a shift-click's range starts). */
+export const pickAnchor = signal<number | null>(null);
+/** The timeline entry a search hit opened, shown highlighted. */
+export const highlight = signal<{ dialog: string; item: string } | null>(null);
+
+export function clearPicked(): void {
+  picked.value = new Set();
+  pickedAll.value = false;
+  pickAnchor.value = null;
+}
+
+/** Opens a dialog with its timeline around one entry (a message hit, F2.1), highlighted. */
+export async function openAt(dialog: string, item: string): Promise<void> {
+  await open(dialog);
+  if (openDialog.value !== dialog) return;
+  highlight.value = { dialog, item };
+  const page = await ok(
+    api.GET('/v1/dialogs/{dialog}/timeline', { params: { path: { dialog }, query: { around: item } } }),
+  );
+  if (openDialog.value !== dialog) return;
+  timeline.value = page.items;
+  timelineCursor.value = page.next_cursor ?? null;
+}
+
+/** A click on a row's box (a shift-click: the range from the last one picked), or `x`. */
+export function pickRow(index: number, extend: boolean): void {
+  const ids = list.value.ids;
+  const id = ids[index];
+  if (id === undefined) return;
+  if (pickedAll.value) {
+    // From "everything that matches" back to the loaded rows, less this one.
+    picked.value = new Set(ids);
+    pickedAll.value = false;
+  }
+  picked.value = extend ? range(picked.value, ids, pickAnchor.value, index) : toggle(picked.value, id);
+  pickAnchor.value = index;
 }

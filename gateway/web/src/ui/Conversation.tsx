@@ -23,6 +23,7 @@ import {
   project,
   refreshTimeline,
   loadOlder,
+  highlight,
   timeline,
   timelineCursor,
 } from '../state';
@@ -61,8 +62,10 @@ function Entry({ item }: { item: TimelineItem }) {
     );
   }
   const classes = ['entry', item.kind, item.direction ?? ''];
+  const hit = highlight.value?.item === item.id && highlight.value.dialog === openDialog.value;
+  if (hit) classes.push('hit');
   return (
-    <li class={classes.join(' ')} data-id={item.id}>
+    <li class={classes.join(' ')} data-id={item.id} aria-current={hit ? 'true' : undefined}>
       <div class="bubble">
         <div class="meta">
           <span class="who">{item.kind === 'note' ? `${t('timeline.note')} · ${who(item)}` : who(item)}</span>
@@ -93,6 +96,12 @@ function Timeline() {
     const element = scroller.current;
     if (element) element.scrollTop = element.scrollHeight;
   }, [newest, openDialog.value]);
+  // A search hit opened the dialog: its entry in view instead of the newest.
+  const hit = highlight.value;
+  useEffect(() => {
+    if (!hit || hit.dialog !== openDialog.value) return;
+    scroller.current?.querySelector(`[data-id="${hit.item}"]`)?.scrollIntoView({ block: 'center' });
+  }, [hit, items]);
   const ordered = useMemo(() => [...items].reverse(), [items]);
   return (
     <div

@@ -32,6 +32,8 @@ const SHORTCUTS: readonly [string, Parameters<typeof t>[0]][] = [
   ['r', 'shortcuts.reply'],
   ['Esc', 'shortcuts.leave'],
   ['?', 'shortcuts.help'],
+  ['x', 'shortcuts.pick'],
+  ['/', 'shortcuts.search'],
 ];
 
 function Shortcuts() {
