@@ -276,12 +276,27 @@ export async function openAt(dialog: string, item: string): Promise<void> {
   if (openDialog.value !== dialog) return;
   highlight.value = { dialog, item };
   const page = await ok(
-    api.GET('/v1/dialogs/{dialog}/timeline', { params: { path: { dialog }, query: { around: item } } }),
+    api.GET('/v1/dialogs/{dialog}/timeline', { params: { path: { dialog }, query: { around: item, limit: 100 } } }),
   );
+  // Up to the newest, so that the timeline has no gap (live entries join at its newest end);
+  // a hit further back than that is shown all the same.
+  const items = [...page.items];
+  let newer = page.newer_cursor ?? null;
+  for (let pages = 0; newer && pages < AROUND_NEWER_PAGES; pages += 1) {
+    const next = await ok(
+      api.GET('/v1/dialogs/{dialog}/timeline', { params: { path: { dialog }, query: { after: newer, limit: 200 } } }),
+    );
+    const known = new Set(items.map((i) => i.id));
+    items.unshift(...next.items.filter((i) => !known.has(i.id)));
+    newer = next.newer_cursor ?? null;
+  }
   if (openDialog.value !== dialog) return;
-  timeline.value = page.items;
+  timeline.value = items;
   timelineCursor.value = page.next_cursor ?? null;
 }
+
+/** Pages (200 items each) loaded after a search hit's place to reach the newest. */
+const AROUND_NEWER_PAGES = 10;
 
 /** A click on a row's box (a shift-click: the range from the last one picked), or `x`. */
 export function pickRow(index: number, extend: boolean): void {

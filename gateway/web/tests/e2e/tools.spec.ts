@@ -199,6 +199,23 @@ test('a message hit opens its dialog at that message, highlighted', async ({ bro
   await expect(entry).toBeInViewport();
   await expect(entry.locator('.text')).toHaveText(hit.message.text);
   await look(page, 'search-opened');
+
+  // A client by a word of their name: the hits are the API's, the first opens its dialog.
+  const title = (await page.locator('#dialog-list [role=option] .row-title').nth(3).textContent()) ?? '';
+  const word = title.trim().split(/\s+/).pop() ?? '';
+  const found = (await page.evaluate(
+    async (q) => (await fetch(`/v1/search?q=${encodeURIComponent(q)}&target=clients&limit=5`)).json(),
+    word,
+  )) as { hits: { dialog: string }[] };
+  expect(found.hits.length).toBeGreaterThan(0);
+  await page.getByLabel('Search clients and messages').fill(word);
+  const clientHits = results.locator('.client-hit');
+  await expect(results.getByRole('heading', { name: 'Clients' })).toBeVisible();
+  await expect(clientHits).toHaveCount(found.hits.length);
+  await expect(clientHits.first().locator('mark').first()).toHaveText(word);
+  await clientHits.first().click();
+  await expect(page).toHaveURL(new RegExp(`/dialogs/${found.hits[0]?.dialog}$`));
+  await look(page, 'search-client');
   await context.close();
 });
 
