@@ -5,7 +5,7 @@
 // job shows its progress (`GET /v1/jobs/{job}` and the live stream's `job` events).
 
 import { signal } from '@preact/signals';
-import { ApiFailure, api, ok } from '../api/client';
+import { api, ok } from '../api/client';
 import type { components } from '../api/schema';
 import { t, type Key } from '../i18n';
 import {
@@ -20,6 +20,7 @@ import {
   reloadList,
   tab,
 } from '../state';
+import { messageOf } from './SignIn';
 
 type BulkRequest = components['schemas']['BulkRequest'];
 type BulkAnswer = components['schemas']['BulkAnswer'];
@@ -116,10 +117,6 @@ function actionLabel(name: ActionName): string {
   return t(`bulk.act.${name}` as Key);
 }
 
-function problem(e: unknown): string {
-  return e instanceof ApiFailure && e.status !== 0 ? e.message : t('error.network');
-}
-
 async function finished(seq: number, tally: { changed: number; unchanged: number; skipped: number; failed: number }) {
   message.value = t('bulk.done', tally);
   clearPicked();
@@ -135,7 +132,7 @@ async function follow(started: JobView): Promise<void> {
       const now: JobView = await ok(api.GET('/v1/jobs/{job}', { params: { path: { job: started.job } } }));
       if (job.value?.job === started.job && now.done >= (job.value?.done ?? 0)) job.value = now;
     } catch (e) {
-      failed.value = problem(e);
+      failed.value = messageOf(e);
       return;
     }
   }
@@ -156,7 +153,7 @@ async function execute(body: BulkRequest, confirm: { action: string; count: numb
     if ('job' in answer) await follow(answer as JobView);
     else await finished((answer as BulkAnswer).seq, answer as BulkAnswer);
   } catch (e) {
-    failed.value = problem(e);
+    failed.value = messageOf(e);
   } finally {
     busy.value = false;
   }
@@ -174,7 +171,7 @@ async function start(): Promise<void> {
     // A dry run answers the tally, never a job.
     dry = (await ok(api.POST('/v1/bulk', { body: { ...body, dry_run: true } }))) as BulkAnswer;
   } catch (e) {
-    failed.value = problem(e);
+    failed.value = messageOf(e);
     busy.value = false;
     return;
   }

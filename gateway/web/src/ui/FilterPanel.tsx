@@ -21,6 +21,7 @@ import {
   type Panel,
 } from '../lib/filterModel';
 import { clearPicked, listFilter, project, reloadList } from '../state';
+import { messageOf } from './SignIn';
 
 export const filterOpen = signal(false);
 /** A fresh panel: one group with one condition to fill. */
@@ -42,8 +43,7 @@ function edit(change: (panel: Panel) => void): void {
 }
 
 function failure(e: unknown): { field: string | null; message: string } {
-  if (e instanceof ApiFailure) return { field: e.field, message: e.status === 0 ? t('error.network') : e.message };
-  return { field: null, message: String(e) };
+  return { field: e instanceof ApiFailure ? e.field : null, message: messageOf(e) };
 }
 
 async function applyFilter(node: FilterNode | null): Promise<void> {

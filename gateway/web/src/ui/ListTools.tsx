@@ -4,6 +4,7 @@
 
 import { useEffect } from 'preact/hooks';
 import { t } from '../i18n';
+import { typing } from '../lib/keys';
 import { activeIndex, archived, clearPicked, folder, listFilter, listVersion, pickRow, tab } from '../state';
 import { BulkBar } from './BulkBar';
 import { FilterButton, FilterPanel } from './FilterPanel';
@@ -39,12 +40,6 @@ function ExportMenu() {
       </ul>
     </details>
   );
-}
-
-function typing(target: EventTarget | null): boolean {
-  const element = target as HTMLElement | null;
-  if (!element) return false;
-  return element.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(element.tagName);
 }
 
 function onKey(e: KeyboardEvent): void {

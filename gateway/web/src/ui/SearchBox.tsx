@@ -4,13 +4,14 @@
 
 import { signal } from '@preact/signals';
 import { useMemo } from 'preact/hooks';
-import { ApiFailure, api, ok } from '../api/client';
+import { api, ok } from '../api/client';
 import type { components } from '../api/schema';
 import { t } from '../i18n';
 import { debounce } from '../lib/debounce';
 import { highlightParts } from '../lib/highlight';
 import { open, openAt } from '../state';
 import { shortTime } from './format';
+import { messageOf } from './SignIn';
 
 type Hit = components['schemas']['Hit'];
 
@@ -41,7 +42,7 @@ async function run(q: string): Promise<void> {
     if (mine !== generation) return;
     clients.value = [];
     messages.value = [];
-    failed.value = e instanceof ApiFailure && e.status !== 0 ? e.message : t('error.network');
+    failed.value = messageOf(e);
   } finally {
     if (mine === generation) busy.value = false;
   }

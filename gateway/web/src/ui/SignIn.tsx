@@ -25,7 +25,7 @@ export function fieldOf(error: ApiFailure, fields: readonly string[]): string {
   return fields.includes(mapped) ? mapped : 'form';
 }
 
-function messageOf(error: unknown): string {
+export function messageOf(error: unknown): string {
   if (error instanceof ApiFailure) return error.code === 'network' ? t('error.network') : error.message;
   return t('error.generic', { message: String(error) });
 }

@@ -47,29 +47,41 @@ function tagId(p: Project, name: string): string {
   return found.tag;
 }
 
-/** Every dialog id of the list with this filter, as the API answers it. */
-const apiList = (page: Page, filter: Node, archived = false) =>
+/** A POST of the page's session (its cookie and CSRF token), answering the JSON. */
+const post = <T>(page: Page, path: string, body: unknown) =>
   page.evaluate(
-    async ({ filter, archived }) => {
-      const ids: string[] = [];
-      let active = 0;
-      let cursor: string | null = null;
-      do {
-        const body: Record<string, unknown> = { filter, archived, limit: 500, ...(cursor ? { cursor } : {}) };
-        const answer = await fetch('/v1/dialogs/query', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-csrf-token': localStorage.getItem('sb.csrf') ?? '' },
-          body: JSON.stringify(body),
-        });
-        const pageOf = await answer.json();
-        ids.push(...pageOf.items.map((i: { dialog: string }) => i.dialog));
-        active = pageOf.active_filters;
-        cursor = pageOf.next_cursor;
-      } while (cursor);
-      return { ids, active };
+    async ({ path, body }) => {
+      const answer = await fetch(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': localStorage.getItem('sb.csrf') ?? '' },
+        body: JSON.stringify(body),
+      });
+      return answer.json();
     },
-    { filter, archived },
-  );
+    { path, body },
+  ) as Promise<T>;
+
+/** The dry run of a bulk action: how many dialogs it selects. */
+const dryRun = (page: Page, body: Record<string, unknown>) =>
+  post<{ selected: number; confirm_needed: boolean }>(page, '/v1/bulk', { ...body, dry_run: true });
+
+/** Every dialog id of the list with this filter, as the API answers it. */
+const apiList = async (page: Page, filter: Node, archived = false) => {
+  const ids: string[] = [];
+  let active = 0;
+  let cursor: string | null = null;
+  do {
+    const pageOf: { items: { dialog: string }[]; next_cursor: string | null; active_filters: number } = await post(
+      page,
+      '/v1/dialogs/query',
+      { filter, archived, limit: 500, ...(cursor ? { cursor } : {}) },
+    );
+    ids.push(...pageOf.items.map((i) => i.dialog));
+    active = pageOf.active_filters;
+    cursor = pageOf.next_cursor;
+  } while (cursor);
+  return { ids, active };
+};
 
 /** Scrolls the list to its end; the ids of the rows on screen at its top. */
 async function listEnd(page: Page): Promise<void> {
@@ -232,14 +244,7 @@ test('a bulk close of a filter asks with the dry run count, then the rows are cl
 
   const before = await apiList(page, filter);
   expect(before.ids.length).toBeGreaterThan(1);
-  const dry = (await page.evaluate(async (filter) => {
-    const answer = await fetch('/v1/bulk', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-csrf-token': localStorage.getItem('sb.csrf') ?? '' },
-      body: JSON.stringify({ action: { action: 'close' }, filter, dry_run: true }),
-    });
-    return answer.json();
-  }, filter)) as { selected: number; confirm_needed: boolean };
+  const dry = await dryRun(page, { action: { action: 'close' }, filter });
   expect(dry.selected).toBe(before.ids.length);
 
   // Two rows by the keyboard and a click, then everything that matches.
@@ -266,14 +271,13 @@ test('a bulk close of a filter asks with the dry run count, then the rows are cl
   await look(page, 'bulk-done');
 
   // The same filter with the closed ones: every dialog it held is closed now.
-  const after = await page.evaluate(async (filter) => {
-    const answer = await fetch('/v1/dialogs/query', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-csrf-token': localStorage.getItem('sb.csrf') ?? '' },
-      body: JSON.stringify({ filter, archived: true, limit: 500 }),
-    });
-    return (await answer.json()).items as { dialog: string; closed: boolean }[];
-  }, filter);
+  const after = (
+    await post<{ items: { dialog: string; closed: boolean }[] }>(page, '/v1/dialogs/query', {
+      filter,
+      archived: true,
+      limit: 500,
+    })
+  ).items;
   const closed = new Set(after.filter((row) => row.closed).map((row) => row.dialog));
   expect(before.ids.filter((id) => !closed.has(id))).toEqual([]);
   await context.close();
@@ -283,14 +287,7 @@ test('marking everything read runs as a job, followed to its end: the changed co
   const { context, page } = await session(browser);
   await page.getByLabel('Show closed').check();
   await expect(page.locator('#dialog-list')).toHaveAttribute('data-count', /\d+/);
-  const dry = (await page.evaluate(async () => {
-    const answer = await fetch('/v1/bulk', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-csrf-token': localStorage.getItem('sb.csrf') ?? '' },
-      body: JSON.stringify({ action: { action: 'mark_read' }, filter: { all: [] }, archived: true, dry_run: true }),
-    });
-    return answer.json();
-  })) as { selected: number; confirm_needed: boolean };
+  const dry = await dryRun(page, { action: { action: 'mark_read' }, filter: { all: [] }, archived: true });
   // More than a request runs: a job (JOB_ABOVE = 100).
   expect(dry.selected).toBeGreaterThan(100);
 
