@@ -20,7 +20,7 @@ import {
   type Kind,
   type Panel,
 } from '../lib/filterModel';
-import { clearPicked, listFilter, project, reloadList } from '../state';
+import { archived, clearPicked, listFilter, project, reloadList } from '../state';
 import { messageOf } from './SignIn';
 
 export const filterOpen = signal(false);
@@ -423,6 +423,11 @@ export function FilterPanel() {
         </button>
       </div>
       <p class="hint">{t('filter.incomplete')}</p>
+      {!archived.value && panel.groups.some((g) => g.conditions.some((c) => c.kind === 'status' && c.text === 'closed')) && (
+        <p class="hint" data-testid="closed-hint">
+          {t('filter.closed_hint')}
+        </p>
+      )}
       {otherError && (
         <p class="form-error" role="alert">
           {otherError}
