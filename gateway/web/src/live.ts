@@ -4,11 +4,11 @@
 // (Sharing one stream among a person's tabs, BroadcastChannel or a SharedWorker, is to come.)
 
 import { batch } from '@preact/signals';
-import type { Counters, DialogItem, LiveMessage, LiveRemove, LiveRow } from './api/types';
+import type { Counters, DialogItem, JobView, LiveMessage, LiveRemove, LiveRow } from './api/types';
 import { applyRow, removeRow } from './lib/listStore';
-import { job, type JobView } from './ui/BulkBar';
 import {
   counters,
+  job,
   list,
   offline,
   openDialog,

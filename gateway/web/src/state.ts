@@ -9,6 +9,7 @@ import type {
   Counters,
   DialogAction,
   DialogItem,
+  JobView,
   Me,
   OrderName,
   ProjectAnswer,
@@ -261,6 +262,8 @@ export const picked = signal<ReadonlySet<string>>(new Set());
 export const pickedAll = signal(false);
 /** The last row picked by a click or `x` (where a shift-click's range starts). */
 export const pickAnchor = signal<number | null>(null);
+/** The bulk job this page started (F6), as last heard from its route or the live stream. */
+export const job = signal<JobView | null>(null);
 /** The timeline entry a search hit opened, shown highlighted. */
 export const highlight = signal<{ dialog: string; item: string } | null>(null);
 

@@ -6,12 +6,13 @@
 
 import { signal } from '@preact/signals';
 import { api, ok } from '../api/client';
-import type { components } from '../api/schema';
+import type { BulkAnswer, BulkRequest, JobView } from '../api/types';
 import { t, type Key } from '../i18n';
 import {
   archived,
   clearPicked,
   folder,
+  job,
   listFilter,
   picked,
   pickedAll,
@@ -22,9 +23,6 @@ import {
 } from '../state';
 import { messageOf } from './SignIn';
 
-type BulkRequest = components['schemas']['BulkRequest'];
-type BulkAnswer = components['schemas']['BulkAnswer'];
-export type JobView = components['schemas']['JobView'];
 
 const ACTIONS = [
   'mark_read',
@@ -61,8 +59,6 @@ const message = signal<string | null>(null);
 const failed = signal<string | null>(null);
 /** The confirmation asked (F6.3): the request and the dry run's count. */
 const confirming = signal<{ body: BulkRequest; name: ActionName; count: number } | null>(null);
-/** The job of a large selection, as last heard. */
-export const job = signal<JobView | null>(null);
 
 function targets(kind: 'operator' | 'tag' | 'list' | 'folder'): { id: string; name: string }[] {
   const p = project.value;

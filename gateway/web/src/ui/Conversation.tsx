@@ -97,10 +97,15 @@ function Timeline() {
     if (element) element.scrollTop = element.scrollHeight;
   }, [newest, openDialog.value]);
   // A search hit opened the dialog: its entry in view instead of the newest.
+  // Once per hit: a live entry afterwards scrolls to the newest as usual.
   const hit = highlight.value;
+  const shown = useRef<typeof hit>(null);
   useEffect(() => {
-    if (!hit || hit.dialog !== openDialog.value) return;
-    scroller.current?.querySelector(`[data-id="${hit.item}"]`)?.scrollIntoView({ block: 'center' });
+    if (!hit || hit.dialog !== openDialog.value || shown.current === hit) return;
+    const entry = scroller.current?.querySelector(`[data-id="${hit.item}"]`);
+    if (!entry) return;
+    entry.scrollIntoView({ block: 'center' });
+    shown.current = hit;
   }, [hit, items]);
   const ordered = useMemo(() => [...items].reverse(), [items]);
   return (

@@ -5,7 +5,7 @@
 
 import { signal } from '@preact/signals';
 import { ApiFailure, api, ok } from '../api/client';
-import type { components } from '../api/schema';
+import type { ProjectAction } from '../api/types';
 import { t, type Key } from '../i18n';
 import {
   EDITOR,
@@ -335,8 +335,6 @@ function Saved() {
     </section>
   );
 }
-
-type ProjectAction = components['schemas']['ProjectAction'];
 
 /** A project action, then the definitions again (with the new saved filters); its seq or null. */
 async function projectAction(body: ProjectAction, done: string): Promise<number | null> {

@@ -5,15 +5,13 @@
 import { signal } from '@preact/signals';
 import { useMemo } from 'preact/hooks';
 import { api, ok } from '../api/client';
-import type { components } from '../api/schema';
+import type { SearchHit as Hit } from '../api/types';
 import { t } from '../i18n';
 import { debounce } from '../lib/debounce';
 import { highlightParts } from '../lib/highlight';
 import { open, openAt } from '../state';
 import { shortTime } from './format';
 import { messageOf } from './SignIn';
-
-type Hit = components['schemas']['Hit'];
 
 export const query = signal('');
 const clients = signal<Hit[]>([]);
