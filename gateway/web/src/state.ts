@@ -17,7 +17,7 @@ import type {
   TimelineItem,
 } from './api/types';
 import { appendPage, emptyList, type ListState, type View } from './lib/listStore';
-import type { FilterNode } from './lib/filterModel';
+import { activeFrom, type FilterNode } from './lib/filterModel';
 import { range, toggle } from './lib/selection';
 
 export type Screen = 'loading' | 'signin' | 'setup' | 'inbox';
@@ -164,7 +164,10 @@ export async function loadMore(minSeq?: number): Promise<void> {
 }
 
 /** Opens a dialog: its row, card and newest timeline page; marks it read (F4.3). */
-export async function open(dialog: string, options: { push: boolean } = { push: true }): Promise<void> {
+export async function open(
+  dialog: string,
+  options: { push: boolean; around?: string } = { push: true },
+): Promise<void> {
   if (options.push && openDialog.value !== dialog) {
     window.history.pushState(null, '', `/dialogs/${dialog}`);
   }
@@ -197,6 +200,9 @@ export async function open(dialog: string, options: { push: boolean } = { push: 
   timelineCursor.value = page.next_cursor ?? null;
   card.value = clientCard;
   if (row.unread) void act(dialog, { action: 'mark_read' }).catch(() => {});
+  // A search hit's entry, or the start of the filter's activity range (F2.3 jumps to it).
+  const around = options.around ?? activeFrom(listFilter.value);
+  if (around) await showAround(dialog, around);
 }
 
 export function closeDialog(): void {
@@ -275,14 +281,18 @@ export function clearPicked(): void {
 
 /** Opens a dialog with its timeline around one entry (a message hit, F2.1), highlighted. */
 export async function openAt(dialog: string, item: string): Promise<void> {
-  await open(dialog);
-  if (openDialog.value !== dialog) return;
-  highlight.value = { dialog, item };
+  await open(dialog, { push: true, around: item });
+}
+
+/**
+ * The open dialog's timeline around an entry's id or a moment, joined up to the newest (live
+ * entries join at its newest end; a place further back than that is shown all the same), with
+ * the entry — or the first one at or after the moment — highlighted.
+ */
+async function showAround(dialog: string, around: string): Promise<void> {
   const page = await ok(
-    api.GET('/v1/dialogs/{dialog}/timeline', { params: { path: { dialog }, query: { around: item, limit: 100 } } }),
+    api.GET('/v1/dialogs/{dialog}/timeline', { params: { path: { dialog }, query: { around, limit: 100 } } }),
   );
-  // Up to the newest, so that the timeline has no gap (live entries join at its newest end);
-  // a hit further back than that is shown all the same.
   const items = [...page.items];
   let newer = page.newer_cursor ?? null;
   for (let pages = 0; newer && pages < AROUND_NEWER_PAGES; pages += 1) {
@@ -296,6 +306,10 @@ export async function openAt(dialog: string, item: string): Promise<void> {
   if (openDialog.value !== dialog) return;
   timeline.value = items;
   timelineCursor.value = page.next_cursor ?? null;
+  const target = /^[0-9a-f-]{36}$/i.test(around)
+    ? around
+    : [...items].reverse().find((i) => Date.parse(i.at) >= Date.parse(around))?.id;
+  if (target) highlight.value = { dialog, item: target };
 }
 
 /** Pages (200 items each) loaded after a search hit's place to reach the newest. */

@@ -23,3 +23,4 @@ export type BulkRequest = S['BulkRequest'];
 export type BulkAnswer = S['BulkAnswer'];
 export type SearchHit = S['Hit'];
 export type ProjectAction = S['ProjectAction'];
+export type TagCount = S['TagCount'];

@@ -278,3 +278,15 @@ export function parseFilter(node: FilterNode): Panel | null {
   if (groups.length === 0) groups.push({ join: 'all', conditions: [] });
   return { join, groups };
 }
+
+/** The start of the first activity range in a filter (opening a dialog jumps there, F2.3). */
+export function activeFrom(node: FilterNode | null): string | null {
+  if (node === null || typeof node !== 'object') return null;
+  if ('active_between' in node) return node.active_between.from;
+  const parts = 'all' in node ? node.all : 'any' in node ? node.any : [];
+  for (const part of parts) {
+    const found = activeFrom(part);
+    if (found) return found;
+  }
+  return null;
+}

@@ -4,8 +4,9 @@
 // `delete_filter`). The button above the list shows how many conditions are active.
 
 import { signal } from '@preact/signals';
+import { useEffect } from 'preact/hooks';
 import { ApiFailure, api, ok } from '../api/client';
-import type { ProjectAction } from '../api/types';
+import type { ProjectAction, TagCount } from '../api/types';
 import { t, type Key } from '../i18n';
 import {
   EDITOR,
@@ -34,6 +35,8 @@ const chosen = signal('');
 const saveName = signal('');
 const error = signal<{ field: string | null; message: string } | null>(null);
 const notice = signal<string | null>(null);
+/** F2.5: the tags most used first, with their colours and counts (loaded as the panel opens). */
+const picker = signal<TagCount[] | null>(null);
 
 function edit(change: (panel: Panel) => void): void {
   const next = structuredClone(draft.value);
@@ -81,6 +84,9 @@ export function FilterButton() {
 interface Choice {
   id: string;
   name: string;
+  /** A tag's colour and how many dialogs carry it (F2.5). */
+  color?: string;
+  count?: number;
 }
 
 function choicesOf(kind: Kind): Choice[] {
@@ -92,7 +98,9 @@ function choicesOf(kind: Kind): Choice[] {
     case 'tags_any':
     case 'tags_all':
     case 'tags_none':
-      return p.tags.map((tag) => ({ id: tag.tag, name: tag.name }));
+      return picker.value
+        ? picker.value.map((tag) => ({ id: tag.tag, name: tag.name, color: tag.color, count: tag.dialogs }))
+        : p.tags.map((tag) => ({ id: tag.tag, name: tag.name, color: tag.color }));
     case 'lists_any':
     case 'lists_none':
       return p.lists.map((l) => ({ id: l.id, name: l.name }));
@@ -151,7 +159,9 @@ function ValueEditor({ c, id, set }: { c: Condition; id: string; set: (patch: Pa
                   set({ ids: on ? [...c.ids, choice.id] : c.ids.filter((x) => x !== choice.id) });
                 }}
               />
+              {choice.color && <span class="swatch" style={{ background: choice.color }} aria-hidden="true" />}
               {choice.name}
+              {choice.count !== undefined && <span class="hint"> ({choice.count})</span>}
             </label>
           ))}
         </fieldset>
@@ -353,7 +363,18 @@ async function projectAction(body: ProjectAction, done: string): Promise<number 
   }
 }
 
+async function loadPicker(): Promise<void> {
+  try {
+    picker.value = await ok(api.GET('/v1/tags/picker'));
+  } catch {
+    picker.value = null; // The project's order, without counts.
+  }
+}
+
 export function FilterPanel() {
+  useEffect(() => {
+    if (filterOpen.value) void loadPicker();
+  }, [filterOpen.value]);
   if (!filterOpen.value) return null;
   const panel = draft.value;
   const pending = buildFilter(panel);

@@ -111,7 +111,7 @@ async function topRows(page: Page, n: number): Promise<string[]> {
 async function setCondition(page: Page, g: number, i: number, kind: string, choices: string[] = []): Promise<void> {
   await page.locator(`#filter-${g}-${i}-kind`).selectOption(kind);
   const row = page.locator('.filter-group').nth(g).locator('.condition').nth(i);
-  for (const name of choices) await row.getByLabel(name, { exact: true }).check();
+  for (const name of choices) await row.getByLabel(new RegExp(`^${name} \\(\\d+\\)$`)).check();
 }
 
 test('a filter with a group, its count, a saved filter and reset: the list is the API answer', async ({ browser }) => {
@@ -126,6 +126,11 @@ test('a filter with a group, its count, a saved filter and reset: the list is th
   await page.getByRole('button', { name: 'Filters' }).click();
   const panel = page.getByRole('region', { name: 'Filter the list' });
   await expect(panel).toBeVisible();
+  // F2.5: the tags most used first, each with its count, as the picker route answers.
+  const picker = (await page.evaluate(async () => (await fetch('/v1/tags/picker')).json())) as { name: string; dialogs: number }[];
+  await expect(panel.locator('.condition').first().locator('.choices label')).toHaveText(
+    picker.map((tag) => `${tag.name} (${tag.dialogs})`),
+  );
   // Group 1: any of two tags. Group 2: free OR unanswered.
   await setCondition(page, 0, 0, 'tags_any', ['новый', 'повторный']);
   await panel.getByRole('button', { name: 'Add a group' }).click();
@@ -322,6 +327,35 @@ test('marking everything read runs as a job, followed to its end: the changed co
   expect(finished.changed).toBeGreaterThan(0);
   await expect(page.getByTestId('unread-total')).toHaveText('0 unread');
   await look(page, 'bulk-job-done');
+  await context.close();
+});
+
+test('a dialog opened from an activity range shows its timeline at the range start', async ({ browser }) => {
+  const { context, page } = await session(browser);
+  await page.getByRole('button', { name: 'Filters' }).click();
+  await setCondition(page, 0, 0, 'active_between');
+  await page.getByLabel('First day').fill('2026-01-04');
+  await page.getByLabel('Last day').fill('2026-01-04');
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  await expect(page.getByTestId('filter-count')).toHaveText('1');
+  await page.getByRole('button', { name: 'Filters' }).click();
+  const row = page.locator('#dialog-list [role=option]').first();
+  await expect(row).toBeVisible();
+  const from = await page.evaluate(() => new Date(2026, 0, 4).getTime());
+  await row.click();
+  // The first entry written on that day or later is marked and in view.
+  const entry = page.locator('.timeline .entry.hit');
+  await expect(entry).toBeInViewport();
+  const at = Date.parse((await entry.locator('time').first().getAttribute('datetime')) ?? '');
+  expect(at).toBeGreaterThanOrEqual(from);
+  const older = await page
+    .locator('.timeline li[data-id]')
+    .evaluateAll((items) => {
+      const index = items.findIndex((li) => li.classList.contains('hit'));
+      return items.slice(0, index).map((li) => Date.parse(li.querySelector('time')?.getAttribute('datetime') ?? ''));
+    });
+  expect(older.every((t) => t < from)).toBe(true);
+  await look(page, 'filters-activity');
   await context.close();
 });
 

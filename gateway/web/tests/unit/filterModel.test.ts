@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  activeFrom,
   buildFilter,
   condition,
   countConditions,
@@ -118,5 +119,15 @@ describe('a saved filter parses back into the panel', () => {
 
   it('refuses what nests deeper than the panel shows', () => {
     expect(parseFilter({ all: [{ any: [{ all: ['unanswered', 'no_tags'] }, 'any_tag'] }] })).toBeNull();
+  });
+});
+
+describe('the activity range a dialog opens at', () => {
+  it('is the first active_between found, at any depth', () => {
+    const range = { from: '2026-02-01T00:00:00Z', to: '2026-02-03T00:00:00Z' };
+    expect(activeFrom(null)).toBeNull();
+    expect(activeFrom({ all: [{ status: 'open' }, 'unanswered'] })).toBeNull();
+    expect(activeFrom({ active_between: range })).toBe(range.from);
+    expect(activeFrom({ any: [{ status: 'open' }, { all: [{ active_between: range }] }] })).toBe(range.from);
   });
 });
