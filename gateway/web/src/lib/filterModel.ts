@@ -101,7 +101,7 @@ export function dayStart(day: string, days = 0): string | null {
 }
 
 /** The local day (`YYYY-MM-DD`) of a moment, `days` later; '' when not a moment. */
-export function dayOf(moment: string, days = 0): string {
+function dayOf(moment: string, days = 0): string {
   const date = new Date(moment);
   if (Number.isNaN(date.getTime())) return '';
   date.setDate(date.getDate() + days);
@@ -110,7 +110,7 @@ export function dayOf(moment: string, days = 0): string {
 }
 
 /** A condition's node, or null while it is incomplete (it is then left out and not counted). */
-export function conditionNode(c: Condition): FilterNode | null {
+function conditionNode(c: Condition): FilterNode | null {
   const ids = c.ids.filter((id) => id !== '');
   switch (c.kind) {
     case 'channels':
@@ -220,7 +220,7 @@ function tagsAny(node: FilterNode): string[] | null {
 }
 
 /** A condition node back into the panel's condition; null for a group (not a condition). */
-export function parseCondition(node: FilterNode): Condition | null {
+function parseCondition(node: FilterNode): Condition | null {
   const base = (kind: Kind, patch: Partial<Condition> = {}): Condition => ({ ...condition(kind), ...patch });
   if (node === 'no_tags' || node === 'any_tag' || node === 'unanswered') return base(node);
   if (typeof node !== 'object') return null;
@@ -275,7 +275,7 @@ export function parseFilter(node: FilterNode): Panel | null {
     }
     groups.push({ join: group.join, conditions });
   }
-  if (groups.length === 0) groups.push({ join: 'all', conditions: [] });
+  if (groups.length === 0) return emptyPanel();
   return { join, groups };
 }
 

@@ -24,7 +24,7 @@ import {
 import { archived, clearPicked, listFilter, project, reloadList } from '../state';
 import { messageOf } from './SignIn';
 
-export const filterOpen = signal(false);
+const filterOpen = signal(false);
 /** A fresh panel: one group with one condition to fill. */
 const blank = (): Panel => ({ join: 'all', groups: [{ join: 'all', conditions: [condition('tags_any')] }] });
 /** The panel as it is being edited (applied with Apply). */

@@ -11,7 +11,7 @@ import { FilterButton, FilterPanel } from './FilterPanel';
 import { SearchBox, SearchResults } from './SearchBox';
 
 /** The export's address for the list as it is shown (its tab, folder, switch and filter). */
-export function exportHref(format: 'csv' | 'xlsx'): string {
+function exportHref(format: 'csv' | 'xlsx'): string {
   const params = new URLSearchParams({
     format,
     tab: tab.value,

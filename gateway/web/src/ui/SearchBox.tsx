@@ -13,7 +13,7 @@ import { open, openAt } from '../state';
 import { shortTime } from './format';
 import { messageOf } from './SignIn';
 
-export const query = signal('');
+const query = signal('');
 const clients = signal<Hit[]>([]);
 const messages = signal<Hit[]>([]);
 const busy = signal(false);
@@ -46,7 +46,7 @@ async function run(q: string): Promise<void> {
   }
 }
 
-export function clearSearch(): void {
+function clearSearch(): void {
   generation += 1;
   query.value = '';
   clients.value = [];
