@@ -4,10 +4,11 @@
 // (Sharing one stream among a person's tabs, BroadcastChannel or a SharedWorker, is to come.)
 
 import { batch } from '@preact/signals';
-import type { Counters, DialogItem, LiveMessage, LiveRemove, LiveRow } from './api/types';
+import type { Counters, DialogItem, JobView, LiveMessage, LiveRemove, LiveRow } from './api/types';
 import { applyRow, removeRow } from './lib/listStore';
 import {
   counters,
+  job,
   list,
   offline,
   openDialog,
@@ -93,6 +94,11 @@ export function connectLive(): void {
   });
   stream.addEventListener('reset', () => {
     void reloadList();
+  });
+  // A bulk job of this operator's moved on (F6): the bulk bar shows how far.
+  stream.addEventListener('job', (e) => {
+    const data = parse<JobView>(e as MessageEvent);
+    if (data && job.value?.job === data.job && data.done >= job.value.done) job.value = data;
   });
 }
 

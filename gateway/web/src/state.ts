@@ -9,6 +9,7 @@ import type {
   Counters,
   DialogAction,
   DialogItem,
+  JobView,
   Me,
   OrderName,
   ProfileAnswer,
@@ -20,6 +21,8 @@ import type {
 } from './api/types';
 import { setLang, followBrowserLang } from './i18n';
 import { appendPage, emptyList, type ListState, type View } from './lib/listStore';
+import { activeFrom, type FilterNode } from './lib/filterModel';
+import { range, toggle } from './lib/selection';
 
 export type Screen = 'loading' | 'signin' | 'setup' | 'inbox';
 
@@ -57,6 +60,7 @@ export const view = computed<View>(() => ({
   archived: archived.value,
   order: order.value,
   me: me.value?.operator ?? '',
+  filtered: listFilter.value !== null,
 }));
 
 export function dialogFromPath(path: string): string | null {
@@ -122,35 +126,38 @@ export async function refreshCounters(): Promise<void> {
 }
 
 /** The list from its first page again (a tab, folder or switch changed, or a `reset`). */
-export async function reloadList(): Promise<void> {
+export async function reloadList(minSeq?: number): Promise<void> {
   listGeneration += 1;
   listVersion.value = listGeneration;
   nextCursor = null;
   list.value = emptyList;
   activeIndex.value = 0;
-  await loadMore();
+  await loadMore(minSeq);
 }
 
 const PAGE = 100;
 
-export async function loadMore(): Promise<void> {
+/** `minSeq`: answer once the read models applied it (after a bulk action of this page's). */
+export async function loadMore(minSeq?: number): Promise<void> {
   if (listLoading.value || list.value.complete) return;
   const generation = listGeneration;
   listLoading.value = true;
   try {
+    const fields = {
+      tab: tab.value,
+      folder: folder.value,
+      archived: archived.value,
+      order: order.value,
+      limit: PAGE,
+      ...(nextCursor ? { cursor: nextCursor } : {}),
+    };
+    const seq = minSeq ? { min_seq: minSeq } : {};
+    // A filter goes in the body (F2.4: groups make it too long for a URL).
+    const filter = listFilter.value;
     const page = await ok(
-      api.GET('/v1/dialogs', {
-        params: {
-          query: {
-            tab: tab.value,
-            folder: folder.value,
-            archived: archived.value,
-            order: order.value,
-            limit: PAGE,
-            ...(nextCursor ? { cursor: nextCursor } : {}),
-          },
-        },
-      }),
+      filter
+        ? api.POST('/v1/dialogs/query', { params: { query: seq }, body: { ...fields, filter } })
+        : api.GET('/v1/dialogs', { params: { query: { ...fields, ...seq } } }),
     );
     if (generation !== listGeneration) return;
     nextCursor = page.next_cursor ?? null;
@@ -161,11 +168,15 @@ export async function loadMore(): Promise<void> {
 }
 
 /** Opens a dialog: its row, card and newest timeline page; marks it read (F4.3). */
-export async function open(dialog: string, options: { push: boolean } = { push: true }): Promise<void> {
+export async function open(
+  dialog: string,
+  options: { push: boolean; around?: string } = { push: true },
+): Promise<void> {
   if (options.push && openDialog.value !== dialog) {
     window.history.pushState(null, '', `/dialogs/${dialog}`);
   }
   openDialog.value = dialog;
+  highlight.value = null;
   const index = list.value.ids.indexOf(dialog);
   if (index >= 0) activeIndex.value = index;
   openRow.value = list.value.rows[dialog] ?? null;
@@ -193,6 +204,9 @@ export async function open(dialog: string, options: { push: boolean } = { push: 
   timelineCursor.value = page.next_cursor ?? null;
   card.value = clientCard;
   if (row.unread) void act(dialog, { action: 'mark_read' }).catch(() => {});
+  // A search hit's entry, or the start of the filter's activity range (F2.3 jumps to it).
+  const around = options.around ?? activeFrom(listFilter.value);
+  if (around) await showAround(dialog, around);
 }
 
 export function closeDialog(): void {
@@ -302,3 +316,74 @@ export async function saveProfile(change: ProfileChange): Promise<void> {
 
 /** On a narrow window, the open dialog's card shown instead of its conversation. */
 export const cardShown = signal(false);
+// The list pane's tools (F2, F6): the applied filter, the rows picked for a bulk action, the
+// search hit to show in the timeline.
+
+/** The filter the list is asked with (the panel's, applied), in the API's JSON form. */
+export const listFilter = signal<FilterNode | null>(null);
+/** Rows picked for a bulk action, by dialog id. */
+export const picked = signal<ReadonlySet<string>>(new Set());
+/** Every dialog that matches the list (not only the loaded rows) is picked. */
+export const pickedAll = signal(false);
+/** The last row picked by a click or `x` (where a shift-click's range starts). */
+export const pickAnchor = signal<number | null>(null);
+/** The bulk job this page started (F6), as last heard from its route or the live stream. */
+export const job = signal<JobView | null>(null);
+/** The timeline entry a search hit opened, shown highlighted. */
+export const highlight = signal<{ dialog: string; item: string } | null>(null);
+
+export function clearPicked(): void {
+  picked.value = new Set();
+  pickedAll.value = false;
+  pickAnchor.value = null;
+}
+
+/** Opens a dialog with its timeline around one entry (a message hit, F2.1), highlighted. */
+export async function openAt(dialog: string, item: string): Promise<void> {
+  await open(dialog, { push: true, around: item });
+}
+
+/**
+ * The open dialog's timeline around an entry's id or a moment, joined up to the newest (live
+ * entries join at its newest end; a place further back than that is shown all the same), with
+ * the entry — or the first one at or after the moment — highlighted.
+ */
+async function showAround(dialog: string, around: string): Promise<void> {
+  const page = await ok(
+    api.GET('/v1/dialogs/{dialog}/timeline', { params: { path: { dialog }, query: { around, limit: 100 } } }),
+  );
+  const items = [...page.items];
+  let newer = page.newer_cursor ?? null;
+  for (let pages = 0; newer && pages < AROUND_NEWER_PAGES; pages += 1) {
+    const next = await ok(
+      api.GET('/v1/dialogs/{dialog}/timeline', { params: { path: { dialog }, query: { after: newer, limit: 200 } } }),
+    );
+    const known = new Set(items.map((i) => i.id));
+    items.unshift(...next.items.filter((i) => !known.has(i.id)));
+    newer = next.newer_cursor ?? null;
+  }
+  if (openDialog.value !== dialog) return;
+  timeline.value = items;
+  timelineCursor.value = page.next_cursor ?? null;
+  const target = /^[0-9a-f-]{36}$/i.test(around)
+    ? around
+    : [...items].reverse().find((i) => Date.parse(i.at) >= Date.parse(around))?.id;
+  if (target) highlight.value = { dialog, item: target };
+}
+
+/** Pages (200 items each) loaded after a search hit's place to reach the newest. */
+const AROUND_NEWER_PAGES = 10;
+
+/** A click on a row's box (a shift-click: the range from the last one picked), or `x`. */
+export function pickRow(index: number, extend: boolean): void {
+  const ids = list.value.ids;
+  const id = ids[index];
+  if (id === undefined) return;
+  if (pickedAll.value) {
+    // From "everything that matches" back to the loaded rows, less this one.
+    picked.value = new Set(ids);
+    pickedAll.value = false;
+  }
+  picked.value = extend ? range(picked.value, ids, pickAnchor.value, index) : toggle(picked.value, id);
+  pickAnchor.value = index;
+}

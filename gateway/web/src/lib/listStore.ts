@@ -13,6 +13,8 @@ export interface View {
   order: OrderName;
   /** The signed-in operator. */
   me: string;
+  /** A filter narrows the list (a row alone cannot tell whether it passes). */
+  filtered?: boolean;
 }
 
 export interface ListState {
@@ -46,8 +48,10 @@ export function belongs(row: DialogItem, view: View): boolean | null {
     case 'all':
       break;
   }
+  if (view.folder === 'with_operator' && !row.bot_paused) return false;
+  if (view.filtered) return null;
   if (view.folder === 'all') return true;
-  if (view.folder === 'with_operator') return row.bot_paused;
+  if (view.folder === 'with_operator') return true;
   return null;
 }
 

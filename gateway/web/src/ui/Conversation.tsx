@@ -23,6 +23,7 @@ import {
   project,
   refreshTimeline,
   loadOlder,
+  highlight,
   timeline,
   timelineCursor,
 } from '../state';
@@ -62,8 +63,10 @@ function Entry({ item }: { item: TimelineItem }) {
     );
   }
   const classes = ['entry', item.kind, item.direction ?? ''];
+  const hit = highlight.value?.item === item.id && highlight.value.dialog === openDialog.value;
+  if (hit) classes.push('hit');
   return (
-    <li class={classes.join(' ')} data-id={item.id}>
+    <li class={classes.join(' ')} data-id={item.id} aria-current={hit ? 'true' : undefined}>
       <div class="bubble">
         <div class="meta">
           <span class="who">{item.kind === 'note' ? `${t('timeline.note')} · ${who(item)}` : who(item)}</span>
@@ -94,6 +97,17 @@ function Timeline() {
     const element = scroller.current;
     if (element) element.scrollTop = element.scrollHeight;
   }, [newest, openDialog.value]);
+  // A search hit opened the dialog: its entry in view instead of the newest.
+  // Once per hit: a live entry afterwards scrolls to the newest as usual.
+  const hit = highlight.value;
+  const shown = useRef<typeof hit>(null);
+  useEffect(() => {
+    if (!hit || hit.dialog !== openDialog.value || shown.current === hit) return;
+    const entry = scroller.current?.querySelector(`[data-id="${hit.item}"]`);
+    if (!entry) return;
+    entry.scrollIntoView({ block: 'center' });
+    shown.current = hit;
+  }, [hit, items]);
   const ordered = useMemo(() => [...items].reverse(), [items]);
   return (
     <div

@@ -23,6 +23,7 @@ import {
   open,
   openDialog,
   operatorName,
+  pickRow,
   project,
   reloadList,
   tab,
@@ -30,6 +31,8 @@ import {
 import { shortTime } from './format';
 import { ChannelIcon } from './ChannelIcon';
 import { RowTags } from './RowTags';
+import { isPicked } from './BulkBar';
+import { ListTools } from './ListTools';
 
 export const ROW_HEIGHT = 76;
 const OVERSCAN = 8;
@@ -155,6 +158,8 @@ export function Row({ row, index, active }: { row: DialogItem; index: number; ac
   if (active) classes.push('active');
   if (openDialog.value === row.dialog) classes.push('open');
   if (row.unread) classes.push('unread');
+  const chosen = isPicked(row.dialog);
+  if (chosen) classes.push('picked');
   return (
     <div
       role="option"
@@ -170,6 +175,22 @@ export function Row({ row, index, active }: { row: DialogItem; index: number; ac
         void open(row.dialog);
       }}
     >
+      {/* The box is the mouse's way to pick (`x` is the keyboard's); the option's name says it. */}
+      <span
+        class="pick"
+        aria-hidden="true"
+        title={t('bulk.pick')}
+        data-testid="pick"
+        onMouseDown={(e) => {
+          // A shift-click picks a range of rows, not a range of text.
+          if (e.shiftKey) e.preventDefault();
+        }}
+        onClick={(e) => {
+          e.stopPropagation();
+          pickRow(index, e.shiftKey);
+        }}
+      />
+      {chosen && <span class="visually-hidden">{t('bulk.picked_row')}</span>}
       <div class="avatar" aria-hidden="true">
         {initials(title)}
         {row.client.avatar_url && (
@@ -282,6 +303,7 @@ export function DialogList() {
   }
   return (
     <section class="list-pane" aria-label={t('list.label')}>
+      <ListTools />
       <Tabs />
       <Folders />
       {count === 0 && (

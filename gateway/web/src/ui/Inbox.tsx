@@ -6,6 +6,7 @@ import { signal } from '@preact/signals';
 import { api } from '../api/client';
 import { t } from '../i18n';
 import { connectLive, disconnectLive } from '../live';
+import { typing } from '../lib/keys';
 import {
   activeIndex,
   closeDialog,
@@ -35,6 +36,8 @@ const SHORTCUTS: readonly [string, Parameters<typeof t>[0]][] = [
   ['r', 'shortcuts.reply'],
   ['Esc', 'shortcuts.leave'],
   ['?', 'shortcuts.help'],
+  ['x', 'shortcuts.pick'],
+  ['/', 'shortcuts.search'],
 ];
 
 function Shortcuts() {
@@ -65,12 +68,6 @@ function Shortcuts() {
       </div>
     </div>
   );
-}
-
-function typing(target: EventTarget | null): boolean {
-  const element = target as HTMLElement | null;
-  if (!element) return false;
-  return element.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(element.tagName);
 }
 
 function onKey(e: KeyboardEvent): void {

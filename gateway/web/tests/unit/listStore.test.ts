@@ -43,6 +43,18 @@ describe('belongs', () => {
     expect(belongs(row(1, 0, { bot_paused: true }), { ...all, folder: 'with_operator' })).toBe(true);
     expect(belongs(row(1, 0), { ...all, folder: '7b0e8c1e-0000-4000-8000-000000000001' })).toBeNull();
   });
+
+  it('under a filter, tells only what the tab, switch and folder refuse', () => {
+    const filtered = { ...all, filtered: true };
+    expect(belongs(row(1, 0), filtered)).toBeNull();
+    expect(belongs(row(1, 0, { closed: true }), filtered)).toBe(false);
+    expect(belongs(row(1, 0, { assignee: OTHER }), { ...filtered, tab: 'free' })).toBe(false);
+    expect(belongs(row(1, 0), { ...filtered, folder: 'with_operator' })).toBe(false);
+    // A row the list does not hold is not added by a live event; one it holds is updated.
+    const held = appendPage(emptyList, [row(1, 5)], true);
+    expect(applyRow(emptyList, row(2, 0), filtered).ids).toEqual([]);
+    expect(applyRow(held, row(1, 0, { title: 'Renamed' }), filtered).rows[row(1, 0).dialog]?.title).toBe('Renamed');
+  });
 });
 
 describe('applyRow', () => {
