@@ -58,7 +58,11 @@ impl LiveRun {
     }
 
     pub fn json(&self) -> Value {
-        let ms = |q: f64| (self.latency.value_at_quantile(q) as f64 / 10.0).round() / 100.0;
+        // No change seen is no latency (an empty histogram answers 0): null.
+        let ms = |q: f64| {
+            (!self.latency.is_empty())
+                .then(|| (self.latency.value_at_quantile(q) as f64 / 10.0).round() / 100.0)
+        };
         json!({
             "streams": self.streams,
             "connected": self.connected,
@@ -74,7 +78,7 @@ impl LiveRun {
             "p50_ms": ms(0.5),
             "p90_ms": ms(0.9),
             "p99_ms": ms(0.99),
-            "max_ms": (self.latency.max() as f64 / 10.0).round() / 100.0,
+            "max_ms": ms(1.0),
             "events_received": self.events,
             "bytes_received": self.bytes,
             "serve_cpu_cores": (self.serve_cpu.as_secs_f64() / self.seconds.max(1e-9) * 1000.0).round() / 1000.0,

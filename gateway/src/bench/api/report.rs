@@ -94,9 +94,12 @@ fn targets(
     let peak_gib = peak as f64 / GIB;
     // The live targets are for 10k streams: the run with the most streams stands for them.
     let most = live.iter().max_by_key(|run| run.streams);
-    let live_p99 = most.map_or(f64::NAN, |run| {
-        run.latency.value_at_quantile(0.99) as f64 / 1000.0
-    });
+    // No change seen is no latency (an empty histogram answers 0).
+    let live_p99 = most
+        .filter(|run| !run.latency.is_empty())
+        .map_or(f64::NAN, |run| {
+            run.latency.value_at_quantile(0.99) as f64 / 1000.0
+        });
     let idle_kb = most.map_or(f64::NAN, |run| run.per_stream() / 1024.0);
     let streams = most.map_or(0, |run| run.streams);
     let mut targets = vec![

@@ -272,6 +272,36 @@ async fn events_follow_the_log_in_order_and_carry_rows_and_messages() {
     assert_eq!(data["row"]["last_message"]["preview"], "Здравствуйте!");
 }
 
+/// The hub's pause between publishes bounds how often it wakes the streams, not how many
+/// records a publish carries: a burst of records goes out in a few publishes. (The hub took
+/// one record from the log per turn and published the first applied one alone after the
+/// pause: at 250 ms, 400 records needed well over the stream's 20 s wait.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_records_goes_out_in_a_few_publishes() {
+    let served = serve(LiveOptions {
+        publish_every: Duration::from_millis(250),
+        ..options()
+    })
+    .await;
+    let mut stream = served.live_now(PROJECT, ADMIN).await;
+    let mut last = 0;
+    for n in 0..400 {
+        let name = format!("client {n}");
+        last = on_dialog(&served.log, PROJECT, dialog(1_000 + n), registered(&name)).await;
+    }
+    let events = stream.until(last).await;
+    let shown: std::collections::HashSet<String> = about_dialogs(&events)
+        .iter()
+        .map(|e| {
+            e.json()["row"]["dialog"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(shown.len(), 400, "{} dialogs shown", shown.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_stream_loses_and_repeats_nothing() {
     let served = serve(options()).await;
