@@ -15,10 +15,10 @@
 //! The live stream (`GET /v1/live`) is not measured here yet.
 
 mod baseline;
-mod client;
+pub(crate) mod client;
 mod kinds;
-mod load;
-mod report;
+pub(crate) mod load;
+pub(crate) mod report;
 pub(crate) mod setup;
 
 use super::SizeArgs;
