@@ -437,10 +437,8 @@ fn report(
     let min_gap_ms = outbound
         .chat_min_gap
         .map(|gap| round(gap.as_secs_f64() * 1000.0, 1));
-    let limits_kept = outbound
-        .chat_min_gap
-        .is_none_or(|g| g >= Duration::from_millis(990))
-        && outbound.bot_max_per_second <= 30;
+    let limits_kept =
+        outbound.chat_min_gap.is_none_or(|g| g >= WINDOW) && outbound.bot_max_per_second <= 30;
     let outbound_json = json!({
         "how": "queued by POST /v1/dialogs/{id}/actions (send_message), sent by serve's delivery worker",
         "bots": args.bots,
