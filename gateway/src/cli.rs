@@ -99,6 +99,10 @@ pub enum BenchCommand {
     /// The clients export (F8) of the dataset's first project through a real `serve`, as
     /// CSV and XLSX: time, rows/s and the growth of `serve`'s memory.
     Export(crate::bench::export::ExportArgs),
+    /// The messengers' side of a real `serve`: signed webhooks of Telegram, WhatsApp and VK
+    /// (new clients, retries), replies delivered to local provider servers within Telegram's
+    /// limits, and those servers' raw rate.
+    Channels(crate::bench::channels::ChannelsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +238,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Command::Bench(BenchCommand::Export(args)) => {
                 Box::pin(crate::bench::export::export(args))
+                    .await
+                    .map_err(CliError::Bench)
+            }
+            Command::Bench(BenchCommand::Channels(args)) => {
+                Box::pin(crate::bench::channels::channels(args))
                     .await
                     .map_err(CliError::Bench)
             }

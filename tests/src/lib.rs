@@ -5,12 +5,15 @@
 //! run `bash deploy/test.sh` (or `bash deploy/install-nats-server.sh`) to install the pinned one.
 //! [`NatsCluster::start`] starts three of them as a JetStream cluster from the shipped
 //! `deploy/nats/` configs (module `cluster`). [`mail`] starts a real Dovecot IMAP server and an
-//! aiosmtpd SMTP receiver for the email tests. [`providers`] serves the Telegram, WhatsApp
-//! Cloud and VK APIs on loopback for the delivery tests.
+//! aiosmtpd SMTP receiver for the email tests. [`providers`] (the `switchboard-providers`
+//! crate) serves the Telegram, WhatsApp Cloud and VK APIs on loopback for the delivery tests.
 
 mod cluster;
 pub mod mail;
-pub mod providers;
+
+/// The local provider servers, a crate of their own so that `switchboard bench channels` can
+/// start them too.
+pub use switchboard_providers as providers;
 
 pub use cluster::{NODES, NatsCluster};
 

@@ -3,6 +3,8 @@
 //!
 //! - [`api`]: `bench api`, the operator API under load through a real `serve`;
 //! - [`append`]: `bench append`, what the log and the command service sustain;
+//! - [`channels`]: `bench channels`, webhooks in and deliveries out through a real `serve`,
+//!   against the local provider servers;
 //! - [`credentials`]: `bench credentials`, what authenticating a request costs (cached and not),
 //!   what a sign-in costs, and how soon another node refuses a revoked token;
 //! - [`dataset`]: `bench dataset`, the generated history of [`switchboard_dataset`] written as
@@ -15,6 +17,7 @@
 
 pub mod api;
 pub mod append;
+pub mod channels;
 pub mod credentials;
 pub mod dataset;
 pub mod export;

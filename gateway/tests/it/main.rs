@@ -16,6 +16,8 @@
 //!   ending equal to a rebuild (`verify`);
 //! - [`bench_dataset`]: `bench dataset`'s files and the same seed giving the same bytes;
 //! - [`bench_api`]: `bench api` at a tiny size through the real binary and a real `serve`;
+//! - [`bench_channels`]: `bench channels` at a tiny size: webhooks in, replies out, the raw
+//!   provider, every figure in the JSON line;
 //! - [`bench_export`]: `bench export` at a tiny size through the real binary and a real `serve`;
 //! - [`bench_projections`]: `bench projections` at a tiny size through the real binary;
 //! - [`contract`]: schemathesis against a real `serve` with an operator's credentials: no 5xx,
@@ -47,6 +49,7 @@ mod api;
 mod attachments;
 mod authorization;
 mod bench_api;
+mod bench_channels;
 mod bench_dataset;
 mod bench_export;
 mod bench_projections;

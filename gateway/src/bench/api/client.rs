@@ -42,7 +42,23 @@ impl Conn {
         token: Option<&str>,
         body: Option<Bytes>,
     ) -> Result<(u16, Bytes), String> {
-        let outcome = self.try_call(method, path, token, body).await;
+        let bearer = token.map(|token| format!("Bearer {token}"));
+        let headers: &[(&str, &str)] = match &bearer {
+            Some(bearer) => &[("authorization", bearer)],
+            None => &[],
+        };
+        self.call_with(method, path, headers, body).await
+    }
+
+    /// [`Conn::call`] with the request's own headers (a webhook's signature).
+    pub async fn call_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> Result<(u16, Bytes), String> {
+        let outcome = self.try_call(method, path, headers, body).await;
         if outcome.is_err() {
             *self = Self::connect(self.addr).await?;
         }
@@ -53,7 +69,7 @@ impl Conn {
         &mut self,
         method: &str,
         path: &str,
-        token: Option<&str>,
+        headers: &[(&str, &str)],
         body: Option<Bytes>,
     ) -> Result<(u16, Bytes), String> {
         self.send.ready().await.map_err(|e| e.to_string())?;
@@ -61,8 +77,8 @@ impl Conn {
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, self.addr.to_string());
-        if let Some(token) = token {
-            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if body.is_some() {
             request = request.header(hyper::header::CONTENT_TYPE, "application/json");

@@ -90,7 +90,7 @@ pub async fn run(
 }
 
 /// utime + stime of a process (`None`: this one), from `/proc/<pid>/stat`; zero when unreadable.
-pub(super) fn cpu_time(pid: Option<u32>) -> Duration {
+pub(crate) fn cpu_time(pid: Option<u32>) -> Duration {
     let path = pid.map_or_else(
         || "/proc/self/stat".to_owned(),
         |p| format!("/proc/{p}/stat"),

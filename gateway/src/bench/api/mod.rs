@@ -17,11 +17,11 @@
 //!    stream while changes arrive at `--live-rate` per second.
 
 mod baseline;
-mod client;
+pub(crate) mod client;
 mod kinds;
 mod live;
-mod load;
-mod report;
+pub(crate) mod load;
+pub(crate) mod report;
 pub(crate) mod setup;
 
 use super::SizeArgs;

@@ -1,9 +1,9 @@
-//! Local provider servers for the delivery tests: the Telegram Bot API, the WhatsApp Cloud API
-//! and the VK API on loopback, each speaking its documented wire format (request paths and
-//! bodies, success answers, error answers), recording what it took so that tests can assert
-//! exactly-once, with switches for the failures providers answer: 429 with a retry-after, 403
-//! "bot was blocked by the user" (WhatsApp 131026, VK 901), 5xx flaps, slow answers; and
-//! [`FakeProvider::post_whatsapp_status`], a delivery-status webhook back to us.
+//! Local provider servers for the delivery tests and `switchboard bench channels`: the Telegram
+//! Bot API, the WhatsApp Cloud API and the VK API on loopback, each speaking its documented wire
+//! format (request paths and bodies, success answers, error answers), recording what it took so
+//! that tests can assert exactly-once, with switches for the failures providers answer: 429 with
+//! a retry-after, 403 "bot was blocked by the user" (WhatsApp 131026, VK 901), 5xx flaps, slow
+//! answers; and [`FakeProvider::post_whatsapp_status`], a delivery-status webhook back to us.
 //!
 //! VK drops a repeated `random_id` for the same peer as its API does (the earlier answer again,
 //! nothing delivered twice). Files: Telegram takes them as `multipart/form-data` parts (one
@@ -152,6 +152,11 @@ impl FakeProvider {
     /// Everything taken so far, in order.
     pub fn received(&self) -> Vec<Received> {
         self.shared().received.clone()
+    }
+
+    /// How many messages were taken so far (without copying them).
+    pub fn received_count(&self) -> usize {
+        self.shared().received.len()
     }
 
     /// Calls answered with an error: (when, chat, HTTP status or VK error code).
