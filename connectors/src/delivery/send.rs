@@ -216,19 +216,28 @@ async fn whatsapp_upload(
     let mut params = serde_json::Map::new();
     params.insert("messaging_product".into(), Value::from("whatsapp"));
     let form = multipart(store, &params, &request.files).await?;
-    let response = http
+    let upload = http
         .post(format!("{base}{path}"))
         .bearer_auth(config.token.expose())
-        .multipart(form)
-        .send()
-        .await
-        .map_err(transient)?;
+        .multipart(form);
+    let body = answered(upload, whatsapp::outbound::classify).await?;
+    whatsapp::outbound::uploaded(&body).map_err(Ok)
+}
+
+/// The body of a provider's 2xx answer to `request`; a transport error or another status is a
+/// refusal, as `classify` (the provider's own reading) says. Used before the message itself
+/// goes out (uploads, lookups), so a failure here never makes an unknown outcome.
+async fn answered(
+    request: reqwest::RequestBuilder,
+    classify: fn(u16, &[u8]) -> ProviderError,
+) -> Result<bytes::Bytes, Result<ProviderError, String>> {
+    let response = request.send().await.map_err(transient)?;
     let status = response.status().as_u16();
     let body = response.bytes().await.map_err(transient)?;
     if !(200..300).contains(&status) {
-        return Err(Ok(whatsapp::outbound::classify(status, &body)));
+        return Err(Ok(classify(status, &body)));
     }
-    whatsapp::outbound::uploaded(&body).map_err(Ok)
+    Ok(body)
 }
 
 /// One VK API call (a form with the token and version): its answer's body; a non-2xx or a
@@ -246,18 +255,8 @@ async fn vk_call(
         .collect();
     form.push(("access_token".into(), config.token.expose().to_owned()));
     form.push(("v".into(), vk::outbound::API_VERSION.into()));
-    let response = http
-        .post(format!("{base}/method/{method}"))
-        .form(&form)
-        .send()
-        .await
-        .map_err(transient)?;
-    let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(transient)?;
-    if !(200..300).contains(&status) {
-        return Err(Ok(vk::outbound::classify(status, &body)));
-    }
-    Ok(body)
+    let call = http.post(format!("{base}/method/{method}")).form(&form);
+    answered(call, vk::outbound::classify).await
 }
 
 fn transient(e: reqwest::Error) -> Result<ProviderError, String> {
@@ -283,17 +282,7 @@ async fn vk_upload(
         let mut file = part.clone();
         file.name = "file".to_owned();
         let upload = multipart(store, &serde_json::Map::new(), &[file]).await?;
-        let response = http
-            .post(url)
-            .multipart(upload)
-            .send()
-            .await
-            .map_err(transient)?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(transient)?;
-        if !(200..300).contains(&status) {
-            return Err(Ok(vk::outbound::classify(status, &body)));
-        }
+        let body = answered(http.post(url).multipart(upload), vk::outbound::classify).await?;
         let uploaded = vk::outbound::uploaded_file(&body).map_err(Ok)?;
         let form = [("file", uploaded), ("title", part.file_name.clone())];
         let answer = vk_call(http, config, "docs.save", &form).await?;
