@@ -450,8 +450,9 @@ mod tests {
     }
 
     /// A writer that stops committing has its WAL copied after a quiet second, so readers read
-    /// the file alone: a later checkpoint finds nothing left to copy. A writer that keeps
-    /// committing is not copied behind its back.
+    /// the file alone: a later checkpoint finds nothing left to copy; while it stays quiet, it
+    /// is not copied again. (Whether a busy writer is copied is not asserted: a writer paused
+    /// for a second — a starved test thread on a loaded machine — is quiet, by design.)
     #[test]
     fn a_quiet_writer_has_its_wal_copied() {
         let limits = WalLimits {
@@ -466,23 +467,23 @@ mod tests {
             round += 1;
             std::thread::sleep(IDLE_COPY_AFTER / 20);
         }
-        assert_eq!(keeper.idle_copies(), 0, "copied while the writer committed");
+        let before = keeper.idle_copies();
         let deadline = std::time::Instant::now() + IDLE_COPY_AFTER * 10;
-        while keeper.idle_copies() == 0 && std::time::Instant::now() < deadline {
+        while keeper.idle_copies() == before && std::time::Instant::now() < deadline {
             std::thread::sleep(IDLE_COPY_AFTER / 10);
         }
-        assert_eq!(
-            keeper.idle_copies(),
-            1,
-            "the quiet writer's WAL was not copied"
-        );
+        // Past the next quiet seconds too: a copy made during a pause of the busy loop left the
+        // frames of the commits after it, which the next quiet second copies.
+        std::thread::sleep(IDLE_COPY_AFTER * 3);
+        let copies = keeper.idle_copies();
+        assert!(copies > before, "the quiet writer's WAL was not copied");
         let (log, copied) = conn
             .wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
             .expect("checkpoint");
         assert!(log > 0 && copied == log, "{copied} of {log} frames copied");
-        // Still quiet: nothing more to copy, no second copy.
+        // Still quiet: nothing more to copy, no further copy.
         std::thread::sleep(IDLE_COPY_AFTER * 3);
-        assert_eq!(keeper.idle_copies(), 1);
+        assert_eq!(keeper.idle_copies(), copies);
     }
 
     /// A reader on an old snapshot holds the copy back without blocking the writer; once it is
