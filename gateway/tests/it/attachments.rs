@@ -13,7 +13,7 @@ use crate::operator_api::exchange_raw;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use switchboard_tests::providers::Provider;
+use switchboard_tests::providers::{FakeProvider, Provider, Received};
 
 /// `len` bytes that start as a PNG (so the store sniffs `image/png`) and do not repeat.
 fn png(len: usize) -> Vec<u8> {
@@ -102,6 +102,34 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|line| line.strip_prefix(&format!("{name}: ")))
 }
 
+/// The first dialog of the project (the one the test's webhook made).
+fn first_dialog(world: &World) -> String {
+    eventually("the dialog", || {
+        world
+            .dialogs()
+            .first()
+            .map(|d| d["dialog"].as_str().unwrap().to_owned())
+    })
+}
+
+/// What the fake provider received, once it has received something.
+fn first_requests(fake: &FakeProvider, what: &str) -> Vec<Received> {
+    eventually(what, || {
+        let received = fake.received();
+        (!received.is_empty()).then_some(received)
+    })
+}
+
+/// A dialog action as the project's admin.
+fn send_as_admin(world: &World, dialog: &str, action: Value) {
+    world.api.ok(
+        &world.admin,
+        "POST",
+        &format!("/v1/dialogs/{dialog}/actions"),
+        Some(action),
+    );
+}
+
 #[test]
 fn an_uploaded_file_goes_out_by_telegram_and_downloads_in_ranges_to_who_may_see_it() {
     let world = World::start();
@@ -126,12 +154,7 @@ fn an_uploaded_file_goes_out_by_telegram_and_downloads_in_ranges_to_who_may_see_
         update.to_string().as_bytes(),
     );
     assert_eq!(status, 200);
-    let dialog = eventually("the dialog", || {
-        world
-            .dialogs()
-            .first()
-            .map(|d| d["dialog"].as_str().unwrap().to_owned())
-    });
+    let dialog = first_dialog(&world);
     let (olga_id, olga) = operator(&world, "Olga", "olga@shop.test");
     let (_, pavel) = operator(&world, "Pavel", "pavel@shop.test");
     let assign = json!({"action": "assign", "operator": olga_id});
@@ -180,10 +203,7 @@ fn an_uploaded_file_goes_out_by_telegram_and_downloads_in_ranges_to_who_may_see_
     let message = json!({"action": "send_message", "channel": channel, "text": "Ваш счёт",
                          "attachments": [file]});
     let sent = world.api.ok(&olga, "POST", &actions, Some(message));
-    let received = eventually("the photo at the provider", || {
-        let received = fake.received();
-        (!received.is_empty()).then_some(received)
-    });
+    let received = first_requests(&fake, "the photo at the provider");
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].method, "sendPhoto");
     assert_eq!(received[0].text, "Ваш счёт");
@@ -372,12 +392,7 @@ fn an_uploaded_file_goes_out_as_a_mail_attachment() {
     assert_eq!(uploaded["kind"], "file");
     let message = json!({"action": "send_message", "channel": channel, "text": "The invoice",
                          "attachments": [uploaded]});
-    world.api.ok(
-        &world.admin,
-        "POST",
-        &format!("/v1/dialogs/{dialog}/actions"),
-        Some(message),
-    );
+    send_as_admin(&world, &dialog, message);
     let received = smtp.wait_for(1);
     let mail = switchboard_connectors::email::parse(&received[0]).unwrap();
     assert!(mail.text.contains("The invoice"), "{}", mail.text);
@@ -413,12 +428,7 @@ fn an_uploaded_file_goes_to_whatsapp_as_a_media_upload_its_message_names() {
         body.to_string().as_bytes(),
     );
     assert_eq!(status, 200);
-    let dialog = eventually("the dialog", || {
-        world
-            .dialogs()
-            .first()
-            .map(|d| d["dialog"].as_str().unwrap().to_owned())
-    });
+    let dialog = first_dialog(&world);
     let mut pdf = b"%PDF-1.7\n".to_vec();
     pdf.extend((0..40_000u32).map(|i| (i % 241) as u8));
     let query = format!("file_name=contract.pdf&channel={channel}");
@@ -426,16 +436,8 @@ fn an_uploaded_file_goes_to_whatsapp_as_a_media_upload_its_message_names() {
     assert_eq!(status, 201, "{uploaded}");
     let message = json!({"action": "send_message", "channel": channel, "text": "The contract",
                          "attachments": [uploaded]});
-    world.api.ok(
-        &world.admin,
-        "POST",
-        &format!("/v1/dialogs/{dialog}/actions"),
-        Some(message),
-    );
-    let received = eventually("the document at the provider", || {
-        let received = fake.received();
-        (!received.is_empty()).then_some(received)
-    });
+    send_as_admin(&world, &dialog, message);
+    let received = first_requests(&fake, "the document at the provider");
     assert_eq!(received.len(), 1);
     let sent = &received[0];
     assert_eq!(sent.params["type"], "document", "{}", sent.params);
@@ -475,28 +477,15 @@ fn an_uploaded_file_goes_to_vk_as_a_document_the_message_attaches() {
         capture.to_string().as_bytes(),
     );
     assert_eq!(status, 200);
-    let dialog = eventually("the dialog", || {
-        world
-            .dialogs()
-            .first()
-            .map(|d| d["dialog"].as_str().unwrap().to_owned())
-    });
+    let dialog = first_dialog(&world);
     let bytes = png(20_000);
     let query = format!("file_name=photo.png&channel={channel}");
     let (status, uploaded) = upload(&world, &world.admin, &query, "image/png", &bytes);
     assert_eq!(status, 201, "{uploaded}");
     let message = json!({"action": "send_message", "channel": channel, "text": "Фото",
                          "attachments": [uploaded]});
-    world.api.ok(
-        &world.admin,
-        "POST",
-        &format!("/v1/dialogs/{dialog}/actions"),
-        Some(message),
-    );
-    let received = eventually("the message at the provider", || {
-        let received = fake.received();
-        (!received.is_empty()).then_some(received)
-    });
+    send_as_admin(&world, &dialog, message);
+    let received = first_requests(&fake, "the message at the provider");
     assert_eq!(received.len(), 1);
     let sent = &received[0];
     assert_eq!(sent.method, "messages.send");
