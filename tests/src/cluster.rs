@@ -3,7 +3,9 @@
 //! fills the `SB_NATS_*` variables an operator sets in the nodes' service units (ports, store
 //! directories, routes). Faults are real: `kill -9`, a wiped store, a node cut off from its routes.
 
-use crate::{find_server, free_port, stop_gracefully, workspace_root};
+use crate::{
+    StartError, find_server, free_port, log_len, stop_gracefully, wait_ready, workspace_root,
+};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -47,18 +49,46 @@ impl NatsCluster {
             .prefix("sb-nats-cluster-")
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
-        let nodes = (0..NODES)
-            .map(|_| Node {
-                client_port: free_port(),
-                cluster_port: free_port(),
-                http_port: free_port(),
-                child: None,
-                isolated: false,
-            })
-            .collect();
-        let mut cluster = Self { bin, dir, nodes };
-        for i in 0..NODES {
-            cluster.start_node(i);
+        let fresh_nodes = || {
+            (0..NODES)
+                .map(|_| Node {
+                    client_port: free_port(),
+                    cluster_port: free_port(),
+                    http_port: free_port(),
+                    child: None,
+                    isolated: false,
+                })
+                .collect()
+        };
+        let mut cluster = Self {
+            bin,
+            dir,
+            nodes: fresh_nodes(),
+        };
+        // A port picked as free may be taken by another process before a node binds it; the
+        // routes name every node's port, so the whole cluster starts again on other ports.
+        let mut attempts = 0;
+        'start: loop {
+            attempts += 1;
+            for i in 0..NODES {
+                match cluster.spawn(i) {
+                    Ok(child) => cluster.nodes[i].child = Some(child),
+                    Err(StartError::PortTaken(tail)) if attempts < 5 => {
+                        eprintln!(
+                            "nats-server node {} found a port taken, starting the cluster on other ports:\n{tail}",
+                            i + 1
+                        );
+                        for j in 0..NODES {
+                            cluster.kill(j);
+                            let _ = std::fs::remove_dir_all(cluster.store_dir(j));
+                        }
+                        cluster.nodes = fresh_nodes();
+                        continue 'start;
+                    }
+                    Err(e) => panic!("nats-server node {} did not start: {e}", i + 1),
+                }
+            }
+            break;
         }
         cluster.wait_healthy();
         cluster
@@ -108,7 +138,7 @@ impl NatsCluster {
                     self.nodes[i].child = Some(child);
                     return;
                 }
-                Err(e) => last_error = e,
+                Err(e) => last_error = e.to_string(),
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -265,16 +295,18 @@ impl NatsCluster {
         ]
     }
 
-    fn spawn(&self, i: usize) -> Result<Child, String> {
+    fn spawn(&self, i: usize) -> Result<Child, StartError> {
         let config = workspace_root().join(format!("deploy/nats/node-{}.conf", i + 1));
+        let log_path = self.log_path(i);
+        let log_offset = log_len(&log_path);
+        let open_error =
+            |e: std::io::Error| StartError::Other(format!("cannot open the server log: {e}"));
         let log = File::options()
             .create(true)
             .append(true)
-            .open(self.log_path(i))
-            .map_err(|e| format!("cannot open the server log: {e}"))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|e| format!("cannot open the server log: {e}"))?;
+            .open(&log_path)
+            .map_err(open_error)?;
+        let log_err = log.try_clone().map_err(open_error)?;
         let mut child = Command::new(&self.bin)
             .arg("-c")
             .arg(&config)
@@ -283,30 +315,9 @@ impl NatsCluster {
             .stdout(log)
             .stderr(log_err)
             .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
-        let port = self.nodes[i].client_port;
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!(
-                    "nats-server node {} exited with {status}:\n{}",
-                    i + 1,
-                    self.log_tail()
-                ));
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(child);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "nats-server node {} did not accept connections within {START_TIMEOUT:?}",
-                    i + 1
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            .map_err(|e| StartError::Other(format!("cannot run {}: {e}", self.bin.display())))?;
+        wait_ready(&mut child, &log_path, log_offset, START_TIMEOUT)?;
+        Ok(child)
     }
 }
 

@@ -18,7 +18,7 @@ pub use switchboard_providers as providers;
 pub use cluster::{NODES, NatsCluster};
 
 use std::fs::File;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -120,6 +120,7 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
+        let log_offset = log_len(&self.log_path());
         let log = File::options()
             .create(true)
             .append(true)
@@ -138,28 +139,15 @@ impl NatsServer {
             .stderr(log_err)
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!(
-                    "nats-server exited with {status}:\n{}",
-                    self.log_tail()
-                ));
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                self.child = Some(child);
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "nats-server did not accept connections within 15 s:\n{}",
-                    self.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_ready(
+            &mut child,
+            &self.log_path(),
+            log_offset,
+            Duration::from_secs(15),
+        )
+        .map_err(|e| format!("nats-server: {e}"))?;
+        self.child = Some(child);
+        Ok(())
     }
 }
 
@@ -172,11 +160,109 @@ impl Drop for NatsServer {
     }
 }
 
+/// A port for a server we start: random below the kernel's ephemeral range (where outgoing
+/// connections take their local ports, and where binding port 0 hands out the same few ports to
+/// every parallel test process), free when we looked, and never handed out twice by this process.
+/// Another process can still take it before our server binds it: callers start the server with
+/// [`wait_ready`], which tells that apart, and pick again.
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = if ephemeral_low > 12_000 {
+        (10_000, ephemeral_low)
+    } else {
+        (ephemeral_low.max(1024), u16::MAX)
+    };
+    let random = RandomState::new();
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    for attempt in 0u32..10_000 {
+        let port =
+            low + (random.hash_one((std::process::id(), attempt)) % u64::from(high - low)) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("cannot find a free port between {low} and {high}");
+}
+
+/// Waits until the nats-server `child`, logging to `log` (its length before the start was
+/// `log_offset`), says "Server is ready": every listener of its own is bound. A connect to its
+/// client port would also succeed on another process's listener that took the port first, and
+/// miss that our server exited on "address already in use" ([`StartError::PortTaken`]).
+pub(crate) fn wait_ready(
+    child: &mut Child,
+    log: &Path,
+    log_offset: u64,
+    timeout: Duration,
+) -> Result<(), StartError> {
+    let deadline = Instant::now() + timeout;
+    let since_start = || -> String {
+        let text = std::fs::read(log).unwrap_or_default();
+        let from = usize::try_from(log_offset).unwrap_or(0).min(text.len());
+        String::from_utf8_lossy(&text[from..]).into_owned()
+    };
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let text = since_start();
+            let tail = tail_lines(&text, 20);
+            return Err(if text.contains("address already in use") {
+                StartError::PortTaken(tail)
+            } else {
+                StartError::Other(format!("exited with {status}:\n{tail}"))
+            });
+        }
+        if since_start().contains("Server is ready") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(StartError::Other(format!(
+                "not ready within {timeout:?}:\n{}",
+                tail_lines(&since_start(), 20)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Why a nats-server we started is not serving.
+#[derive(Debug)]
+pub(crate) enum StartError {
+    /// One of its ports was taken by another process (its log's last lines): pick other ports.
+    PortTaken(String),
+    /// Anything else, described.
+    Other(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PortTaken(tail) => write!(f, "a port was taken by another process:\n{tail}"),
+            Self::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The length of a log file before a server is started on it (0 when it does not exist yet).
+pub(crate) fn log_len(log: &Path) -> u64 {
+    std::fs::metadata(log).map(|m| m.len()).unwrap_or(0)
 }
 
 /// The workspace root (this crate lives in `<root>/tests`).

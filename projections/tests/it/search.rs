@@ -915,9 +915,10 @@ async fn a_restart_resumes_exactly() {
     assert_eq!(fresh.reader().digest().expect("digest"), live);
 }
 
-/// Through the runner on each backend: a new message is searchable within a second of its
-/// append, and `wait_for(seq)` means searchable.
-async fn visible_within_a_second<L: EventLog>(log: L) {
+/// Through the runner on each backend: a new message becomes searchable on its own (the runner
+/// commits without being asked), and `wait_for(seq)` means searchable. How soon is a figure of
+/// `switchboard bench` (append→searchable p99, BENCHMARKS.md), not of a timed test.
+async fn searchable_on_its_own<L: EventLog>(log: L) {
     let dir = tempfile::tempdir().expect("temp dir");
     let w = world(log.clone()).await;
     let anna = w.register(Some("Anna"), Some("1")).await;
@@ -937,14 +938,15 @@ async fn visible_within_a_second<L: EventLog>(log: L) {
         let word = ["апельсины", "bananas", "вишни"][n];
         let appended = Instant::now();
         let (seq, message) = w.inbound_in(w.project, anna, &format!("хочу {word}")).await;
+        // Polled without `wait_for`: only the runner's own commits make it searchable.
         let found = loop {
             let hits = messages(&w, &reader, w.project, word).await;
             if !hits.is_empty() {
                 break hits;
             }
             assert!(
-                appended.elapsed() < Duration::from_secs(1),
-                "{word:?} not searchable within a second"
+                appended.elapsed() < WAIT,
+                "{word:?} not searchable within {WAIT:?}"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
@@ -1070,4 +1072,4 @@ async fn rebuild_equals_the_live_index<L: EventLog>(log: L) {
     );
 }
 
-switchboard_tests::both_backends!(visible_within_a_second, rebuild_equals_the_live_index);
+switchboard_tests::both_backends!(searchable_on_its_own, rebuild_equals_the_live_index);

@@ -62,6 +62,17 @@ async fn two_nodes_share_one_consumer_and_a_killed_ones_messages_go_out_through_
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // Killed while one of its calls is at a provider (its `begun` row is written before the
+    // call, removed after the outcome; the provider holds each call 150 ms): otherwise the kill
+    // could fall where this node has nothing under way (the other one pulled the rest).
+    let a_state = world.dir.path().join("node-a.sqlite");
+    while !under_way_at_a_provider(&a_state, &lines, &queued) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "node a never had a call at a provider"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     kill_9(&mut a);
     let taken_at_kill = taken();
     let recorded_sent: HashSet<MessageId> = sent(&world.events().await).into_keys().collect();
@@ -86,4 +97,38 @@ async fn two_nodes_share_one_consumer_and_a_killed_ones_messages_go_out_through_
         twice + repeats as usize >= 1,
         "the killed node had nothing under way"
     );
+}
+
+/// Whether a message the worker with state file `state` has begun to send (a row of its
+/// `begun` table) has reached its provider.
+fn under_way_at_a_provider(
+    state: &std::path::Path,
+    lines: &[Line],
+    queued: &HashMap<MessageId, (usize, String)>,
+) -> bool {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(state, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return false;
+    };
+    let Ok(mut statement) = conn.prepare("SELECT message FROM begun") else {
+        return false;
+    };
+    let Ok(rows) = statement.query_map([], |row| row.get::<_, Vec<u8>>(0)) else {
+        return false;
+    };
+    rows.flatten().any(|bytes| {
+        let Ok(uuid) = uuid::Uuid::from_slice(&bytes) else {
+            return false;
+        };
+        queued
+            .get(&MessageId::from_uuid(uuid))
+            .is_some_and(|(index, text)| {
+                lines[*index]
+                    .provider
+                    .received()
+                    .iter()
+                    .any(|r| &r.text == text)
+            })
+    })
 }
