@@ -468,8 +468,10 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
             format!("d.client_created_at >= {at}")
         }
         Condition::ActiveBetween { from, to } => match bucket_range(*from, *to) {
-            // An empty range: nothing was active in it (and nothing is bound).
-            None => "0".to_owned(),
+            // An empty range: nothing was active in it. False as a bound value, not the
+            // literal 0: SQLite folds a constant-false WHERE away, terms and all, and then
+            // cannot prove that a list arm's rows are in the partial index it names.
+            None => format!("{} = 1", bind(values, Value::Integer(0))),
             Some((first, last)) => {
                 let first = bind(values, Value::Integer(first));
                 let last = bind(values, Value::Integer(last));

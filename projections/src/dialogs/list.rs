@@ -13,7 +13,10 @@
 //! `dialog_row_assignee_by_activity` serves *Mine*, *Free* and an operator's own-or-free view
 //! in the activity order (two arms, their dialogs and the free ones, so other operators'
 //! dialogs are never scanned); `list_sql` names it (`INDEXED BY`): without statistics SQLite
-//! prefers the wider one once a cursor adds a range.
+//! prefers the wider one once a cursor adds a range. The admin's *Unanswered* tab and *With
+//! operator* folder read their own partial indexes in the activity order the same way. The
+//! list indexes hold only listed dialogs (not deleted, not merged away), so the *All* tab's
+//! page is read from its index without looking at the rows it skips.
 //!
 //! Narrowing: a client number pattern (F2.2) the whole filter requires and at most
 //! [`MAX_NUMBER_CANDIDATES`](super::MAX_NUMBER_CANDIDATES) numbers hold is looked up in `dialog_row_by_number`; a required
@@ -25,7 +28,7 @@
 
 use super::counters::FolderGroup;
 use super::filter::{Filter, number_candidates};
-use super::row::{DialogRow, ROW_COLUMN_COUNT, read_row, row_columns};
+use super::row::{DialogRow, KeyNames, ROW_COLUMN_COUNT, read_row, row_columns};
 use crate::blobid::BlobId;
 use crate::runtime::ProjectionError;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -225,8 +228,9 @@ pub fn list_dialogs(conn: &Connection, query: &ListQuery) -> Result<Page, Projec
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(values))?;
     let mut page = Vec::with_capacity(limit);
+    let mut keys = KeyNames::new(conn);
     while let Some(r) = rows.next()? {
-        let row = read_row(r)?;
+        let row = read_row(r, &mut keys)?;
         let inbound_read: i64 = r.get(ROW_COLUMN_COUNT)?;
         let marked_unread: bool = r.get(ROW_COLUMN_COUNT + 1)?;
         let unread_messages = row
@@ -402,6 +406,10 @@ fn list_sql(
             " NOT INDEXED"
         } else if by_assignee {
             " INDEXED BY dialog_row_assignee_by_activity"
+        } else if query.order == Order::Activity && query.tab == Tab::Unanswered {
+            " INDEXED BY dialog_row_unanswered_by_activity"
+        } else if query.order == Order::Activity && query.folder == Folder::WithOperator {
+            " INDEXED BY dialog_row_bot_paused_by_activity"
         } else {
             ""
         }

@@ -71,7 +71,7 @@ impl DialogRow {
 /// The columns [`read_row`] reads, in its order (each prefixed with the table's alias where used).
 const ROW_COLUMN_NAMES: [&str; ROW_COLUMN_COUNT] = [
     "dialog",
-    "(SELECT id FROM idkey WHERE key = {a}.project_key)",
+    "project_key",
     "client_name",
     "client_phone",
     "client_email",
@@ -81,11 +81,11 @@ const ROW_COLUMN_NAMES: [&str; ROW_COLUMN_COUNT] = [
     "last_activity_at",
     "last_message_preview",
     "last_message_author",
-    "(SELECT id FROM idkey WHERE key = {a}.last_message_operator_key)",
-    "(SELECT id FROM idkey WHERE key = {a}.last_message_channel_key)",
+    "last_message_operator_key",
+    "last_message_channel_key",
     "last_message_attachments",
     "last_message_at",
-    "(SELECT id FROM idkey WHERE key = {a}.assignee_key)",
+    "assignee_key",
     "closed",
     "blocked",
     "blacklisted",
@@ -100,8 +100,8 @@ const ROW_COLUMN_NAMES: [&str; ROW_COLUMN_COUNT] = [
     "(SELECT group_concat(hex(tag)) FROM dialog_tag WHERE dialog_tag.dialog = {a}.rowid)",
 ];
 
-/// [`ROW_COLUMN_NAMES`] of the table aliased `alias`, for a select list (a keyed id is read
-/// back from `idkey` as its token).
+/// [`ROW_COLUMN_NAMES`] of the table aliased `alias`, for a select list (keyed ids as their
+/// `idkey` keys, which [`read_row`] resolves through [`KeyNames`]).
 pub(super) fn row_columns(alias: &str) -> String {
     ROW_COLUMN_NAMES
         .iter()
@@ -116,7 +116,7 @@ pub(super) fn row_columns(alias: &str) -> String {
         .join(", ")
 }
 
-/// A keyed id column of [`row_columns`]: the token `idkey` holds, parsed; NULL is none.
+/// A column holding an id's token (`idkey.id`), parsed; NULL is none.
 pub(super) fn keyed_id<T: std::str::FromStr>(
     r: &rusqlite::Row<'_>,
     index: usize,
@@ -124,11 +124,68 @@ pub(super) fn keyed_id<T: std::str::FromStr>(
 ) -> Result<Option<T>, ProjectionError> {
     match r.get::<_, Option<String>>(index) {
         Ok(None) => Ok(None),
-        Ok(Some(token)) => token
-            .parse()
-            .map(Some)
-            .map_err(|_| ProjectionError::Corrupt(format!("{column}: not an id token: {token:?}"))),
+        Ok(Some(token)) => parse_token(&token, column).map(Some),
         Err(error) => Err(ProjectionError::Corrupt(format!("{column}: {error}"))),
+    }
+}
+
+fn parse_token<T: std::str::FromStr>(token: &str, column: &str) -> Result<T, ProjectionError> {
+    token
+        .parse()
+        .map_err(|_| ProjectionError::Corrupt(format!("{column}: not an id token: {token:?}")))
+}
+
+/// The ids of `idkey` keys, each looked up once per query: a page of rows names one project
+/// and a few operators and channels, where a sub-select per row and column looked the same
+/// few keys up hundreds of times (and parsed their tokens as often).
+pub(super) struct KeyNames<'c> {
+    conn: &'c Connection,
+    tokens: Vec<(i64, Option<uuid::Uuid>)>,
+}
+
+impl<'c> KeyNames<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Self {
+        Self {
+            conn,
+            tokens: Vec::new(),
+        }
+    }
+
+    /// The id of the key in column `index` (NULL: none); a key with no `idkey` row is
+    /// [`ProjectionError::Corrupt`].
+    fn get<T: From<uuid::Uuid>>(
+        &mut self,
+        r: &rusqlite::Row<'_>,
+        index: usize,
+        column: &str,
+    ) -> Result<Option<T>, ProjectionError> {
+        let Some(key) = r
+            .get::<_, Option<i64>>(index)
+            .map_err(|e| ProjectionError::Corrupt(format!("{column}: {e}")))?
+        else {
+            return Ok(None);
+        };
+        let uuid = match self.tokens.iter().find(|(k, _)| *k == key) {
+            Some((_, uuid)) => *uuid,
+            None => {
+                let token: Option<String> = self
+                    .conn
+                    .prepare_cached("SELECT id FROM idkey WHERE key = ?1")?
+                    .query_row([key], |r| r.get(0))
+                    .optional()?;
+                let uuid = token
+                    .map(|t| parse_token::<uuid::Uuid>(&t, column))
+                    .transpose()?;
+                self.tokens.push((key, uuid));
+                uuid
+            }
+        };
+        match uuid {
+            Some(uuid) => Ok(Some(T::from(uuid))),
+            None => Err(ProjectionError::Corrupt(format!(
+                "{column}: no such key {key}"
+            ))),
+        }
     }
 }
 
@@ -136,10 +193,13 @@ pub(super) const ROW_COLUMN_COUNT: usize = 28;
 
 /// A row of [`ROW_COLUMN_NAMES`]; an id that is not 16 bytes or an unknown author code is
 /// [`ProjectionError::Corrupt`], naming the column.
-pub(super) fn read_row(r: &rusqlite::Row<'_>) -> Result<DialogRow, ProjectionError> {
+pub(super) fn read_row(
+    r: &rusqlite::Row<'_>,
+    keys: &mut KeyNames<'_>,
+) -> Result<DialogRow, ProjectionError> {
     let author: Option<i64> = r.get(10)?;
     let author_operator: Option<OperatorId> =
-        keyed_id(r, 11, "dialog_row.last_message_operator_key")?;
+        keys.get(r, 11, "dialog_row.last_message_operator_key")?;
     let last_message_author = match author {
         None => None,
         Some(AUTHOR_CLIENT) => Some(LastAuthor::Client),
@@ -158,7 +218,7 @@ pub(super) fn read_row(r: &rusqlite::Row<'_>) -> Result<DialogRow, ProjectionErr
     };
     Ok(DialogRow {
         dialog: blobid::get_required(r, 0, "dialog_row.dialog")?,
-        project: keyed_id(r, 1, "dialog_row.project_key")?.ok_or_else(|| {
+        project: keys.get(r, 1, "dialog_row.project_key")?.ok_or_else(|| {
             ProjectionError::Corrupt("dialog_row.project_key: no such key".to_owned())
         })?,
         client_name: r.get(2)?,
@@ -170,10 +230,10 @@ pub(super) fn read_row(r: &rusqlite::Row<'_>) -> Result<DialogRow, ProjectionErr
         last_activity_at: Timestamp::from_micros(r.get(8)?),
         last_message_preview: crate::compact::optional_column(r, 9)?,
         last_message_author,
-        last_message_channel: keyed_id(r, 12, "dialog_row.last_message_channel_key")?,
+        last_message_channel: keys.get(r, 12, "dialog_row.last_message_channel_key")?,
         last_message_attachments: r.get(13)?,
         last_message_at: r.get::<_, Option<i64>>(14)?.map(Timestamp::from_micros),
-        assignee: keyed_id(r, 15, "dialog_row.assignee_key")?,
+        assignee: keys.get(r, 15, "dialog_row.assignee_key")?,
         closed: r.get(16)?,
         blocked: r.get(17)?,
         blacklisted: r.get(18)?,
@@ -214,7 +274,8 @@ pub fn dialog_row(
         row_columns("d")
     ))?;
     let mut rows = statement.query([dialog.blob()])?;
-    rows.next()?.map(read_row).transpose()
+    let mut keys = KeyNames::new(conn);
+    rows.next()?.map(|r| read_row(r, &mut keys)).transpose()
 }
 
 /// F4.3: whether the dialog is unread for this operator.

@@ -199,17 +199,38 @@ pub(super) const QUERY_INDEXES: &str = "
 -- SQLite ends every index entry with the rowid, the last tie-breaker: rows are inserted when
 -- the log registers a dialog and never deleted, so it is registration order, the same on a
 -- rebuild (an 8-byte integer instead of the 32-hex token made the entries a third the size).
+-- Lists never show deleted or merged-away dialogs: the list indexes hold only the others
+-- (partial), and hold those two columns too (constant there, 2 bytes an entry) right after the
+-- equality columns, so that a page of the *All* tab is read from its index alone, not from the
+-- index and every row it names: SQLite treats an index as covering only when it holds every
+-- column the query names, and keeps the keyset order only through columns it seeks by.
 CREATE INDEX IF NOT EXISTS dialog_row_list_by_activity
-    ON dialog_row (project_key, closed, pinned, last_activity_at);
+    ON dialog_row (project_key, closed, deleted, merged_into, pinned, last_activity_at)
+    WHERE deleted = 0 AND merged_into IS NULL;
 CREATE INDEX IF NOT EXISTS dialog_row_list_by_created
-    ON dialog_row (project_key, closed, pinned, client_created_at);
+    ON dialog_row (project_key, closed, deleted, merged_into, pinned, client_created_at)
+    WHERE deleted = 0 AND merged_into IS NULL;
 CREATE INDEX IF NOT EXISTS dialog_row_list_by_processing
-    ON dialog_row (project_key, closed, pinned, processing_waiting, processing_key);
+    ON dialog_row (project_key, closed, deleted, merged_into, pinned, processing_waiting,
+        processing_key)
+    WHERE deleted = 0 AND merged_into IS NULL;
 -- F2.2: a client number pattern that few numbers hold is looked up, not scanned for.
 CREATE INDEX IF NOT EXISTS dialog_row_by_number ON dialog_row (project_key, client_number);
 -- *Mine*, the assignee filter and *Free* (assignee IS NULL) in the default view and order.
 CREATE INDEX IF NOT EXISTS dialog_row_assignee_by_activity
-    ON dialog_row (project_key, assignee_key, closed, pinned, last_activity_at);
+    ON dialog_row (project_key, assignee_key, closed, deleted, merged_into, pinned,
+        last_activity_at)
+    WHERE deleted = 0 AND merged_into IS NULL;
+-- The admin's *Unanswered* tab and *With operator* folder in the default order: the dialogs
+-- they hold, in order (scanning the order's index skipped every other dialog, reading each).
+CREATE INDEX IF NOT EXISTS dialog_row_unanswered_by_activity
+    ON dialog_row (project_key, closed, unanswered, deleted, merged_into, pinned,
+        last_activity_at)
+    WHERE unanswered = 1 AND deleted = 0 AND merged_into IS NULL;
+CREATE INDEX IF NOT EXISTS dialog_row_bot_paused_by_activity
+    ON dialog_row (project_key, closed, bot_paused, deleted, merged_into, pinned,
+        last_activity_at)
+    WHERE bot_paused = 1 AND deleted = 0 AND merged_into IS NULL;
 ";
 
 /// Registers the SQL functions list queries use (`activity`) on a reader connection.
