@@ -252,6 +252,7 @@ async fn deliver<L: EventLog>(
             let store = shared.options.attachments.as_ref();
             send::call(&shared.http, &config, &requests[next], store).await
         };
+        shared.limits.answered(config.kind, next_call);
         let error = match result {
             CallResult::Sent(sent) => {
                 ids.extend(sent);

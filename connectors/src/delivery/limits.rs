@@ -3,9 +3,11 @@
 //! own queue: other chats go on.
 //!
 //! The channel's limit is a GCRA limiter (`governor`) without bursts; the chat's is kept by the
-//! chat's own task as the time its next call may go, counted from when the last one went (a
-//! limiter taken before the channel's wait would let two calls of a chat go closer together
-//! than its interval).
+//! chat's own task as the time its next call may go, counted from when the last one was
+//! answered: the provider had it by then, so two calls of a chat reach the provider at least
+//! the interval apart whatever delayed the first on its way (a wait for a call slot, a loaded
+//! machine, the network). Counted from when a call went, a first call that arrived late and a
+//! second on time came closer together than the interval.
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
@@ -97,13 +99,20 @@ impl RateLimits {
     }
 
     /// Waits until the chat's next call may go (`next`, kept by the chat's task) and the
-    /// channel allows one more; moves `next` on by the chat's interval from now.
-    pub(crate) async fn wait(&self, kind: ChannelKind, channel: ChannelId, next: &mut Instant) {
+    /// channel allows one more.
+    pub(crate) async fn wait(&self, kind: ChannelKind, channel: ChannelId, next: &Instant) {
         let Some(limiters) = self.kinds.get(&kind) else {
             return;
         };
         tokio::time::sleep_until((*next).into()).await;
         limiters.channel.until_key_ready(&channel).await;
-        *next = Instant::now() + limiters.chat_interval;
+    }
+
+    /// A call of the chat was answered (or gave up): its next call may go the chat's interval
+    /// from now.
+    pub(crate) fn answered(&self, kind: ChannelKind, next: &mut Instant) {
+        if let Some(limiters) = self.kinds.get(&kind) {
+            *next = Instant::now() + limiters.chat_interval;
+        }
     }
 }
