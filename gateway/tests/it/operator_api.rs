@@ -452,6 +452,35 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+    // Each event says when the log stored it: the dialog as of that very moment includes it
+    // (what a history slider's mark shows), a microsecond before it does not.
+    let city = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "variable.set")
+        .unwrap();
+    let stored = city["appended_at"].as_str().unwrap();
+    let at_mark = |moment: &str| {
+        api.ok(
+            &admin,
+            "GET",
+            &format!(
+                "/v1/dialogs/{}/as-of?as_of={}",
+                dialogs[0],
+                moment.replace('+', "%2B")
+            ),
+            None,
+        )
+    };
+    let then = at_mark(stored);
+    assert_eq!(then["seq"], city["seq"], "{then}");
+    assert_eq!(then["card"]["variables"][0]["value"], "Казань", "{then}");
+    let micros = switchboard_schemas::Timestamp::parse_rfc3339(stored)
+        .unwrap()
+        .as_micros();
+    let before = switchboard_schemas::Timestamp::from_micros(micros - 1).to_rfc3339();
+    assert_eq!(at_mark(&before)["card"]["variables"], json!([]));
     let (status, _) = api.call(
         &operator,
         "GET",
@@ -754,6 +783,47 @@ fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
         "{project}"
     );
     assert!(!project["tags"].as_array().unwrap().is_empty(), "{project}");
+    // The demo's channels have no settings on this server (`unconfigured`): an admin still
+    // disconnects one; an id that is no channel of the project stays a 404.
+    let listed = api.ok(&token, "GET", "/v1/channels", None);
+    let unconfigured = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["state"] == "unconfigured")
+        .expect("the demo's channels")["channel"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gone = api.ok(
+        &token,
+        "DELETE",
+        &format!("/v1/channels/{unconfigured}"),
+        None,
+    );
+    let project = api.ok(
+        &token,
+        "GET",
+        &format!("/v1/project?min_seq={}", gone["seq"]),
+        None,
+    );
+    assert!(
+        project["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["channel"] != unconfigured.as_str() || c["connected"] == false),
+        "{project}"
+    );
+    let listed = api.ok(&token, "GET", "/v1/channels", None).to_string();
+    assert!(!listed.contains(&unconfigured), "{listed}");
+    let (status, _) = api.call(
+        &token,
+        "DELETE",
+        &format!("/v1/channels/{}", uuid::Uuid::now_v7()),
+        None,
+    );
+    assert_eq!(status, 404);
     drop(server);
 
     // A second start serves what is there and adds nothing.
