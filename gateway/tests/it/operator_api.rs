@@ -410,6 +410,28 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
         None,
     );
     assert_eq!(then["card"]["variables"], json!([]), "{then}");
+    // The client's number is the one the project gave it, though the replay is of one dialog
+    // (the third client is 3 then as now).
+    let third = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/dialogs/{}/card", dialogs[2]),
+        None,
+    );
+    assert_eq!(third["number"], 3, "{third}");
+    let now = switchboard_schemas::Timestamp::now().to_rfc3339();
+    let third_then = api.ok(
+        &admin,
+        "GET",
+        &format!(
+            "/v1/dialogs/{}/as-of?as_of={}",
+            dialogs[2],
+            now.replace('+', "%2B")
+        ),
+        None,
+    );
+    assert_eq!(third_then["card"]["number"], 3, "{third_then}");
+    assert_eq!(third_then["row"]["client"]["number"], 3, "{third_then}");
     assert_eq!(then["card"]["tags"][0], hot, "{then}");
     assert_eq!(then["row"]["assignee"], operator_id.to_string(), "{then}");
     assert!(
