@@ -242,6 +242,8 @@ function Row({ answer }: { answer: AsOfAnswer }) {
         <section aria-labelledby="past-card">
           <h3 id="past-card">{t('history.card')}</h3>
           <dl>
+            <dt>{t('card.id')}</dt>
+            <dd>#{c.number}</dd>
             {c.profile.name && (
               <>
                 <dt>{t('history.client')}</dt>

@@ -58,6 +58,12 @@ test('the history shows who did what and the dialog before a reply, then the liv
   await expect(past.locator('.past-timeline .entry').first()).toBeVisible();
   await expect(past.locator('.past-timeline')).not.toContainText(reply);
   await expect(history.locator('.event.current')).toHaveCount(1);
+  // The past card is this client's: its number is the one it has now.
+  const number = (await page.evaluate(
+    async (id) => (await (await fetch(`/v1/dialogs/${id}/card`)).json()).number,
+    dialog,
+  )) as number;
+  await expect(past.getByText(`#${number}`, { exact: true })).toBeVisible();
   await both(page, 'history-past-en', past);
 
   // One mark on: the reply is there.
