@@ -399,17 +399,28 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     assert_eq!(status, 403);
 
     // As of a past moment: the card then had no variable; the row was already tagged.
-    let then = api.ok(
-        &admin,
-        "GET",
-        &format!(
-            "/v1/dialogs/{}/as-of?as_of={}",
-            dialogs[0],
-            before_city.replace('+', "%2B")
-        ),
-        None,
-    );
+    let as_of = |dialog: &str, moment: &str| {
+        let moment = moment.replace('+', "%2B");
+        api.ok(
+            &admin,
+            "GET",
+            &format!("/v1/dialogs/{dialog}/as-of?as_of={moment}"),
+            None,
+        )
+    };
+    let then = as_of(&dialogs[0], &before_city);
     assert_eq!(then["card"]["variables"], json!([]), "{then}");
+    assert_eq!(then["card"]["tags"][0], hot, "{then}");
+    assert_eq!(then["row"]["assignee"], operator_id.to_string(), "{then}");
+    assert!(
+        then["seq"].as_u64().unwrap() < set["seq"].as_u64().unwrap(),
+        "{then}"
+    );
+    let long_ago = as_of(&dialogs[0], "2020-01-01T00:00:00Z");
+    assert!(
+        long_ago["row"].is_null() && long_ago["seq"] == 0,
+        "{long_ago}"
+    );
     // The client's number is the one the project gave it, though the replay is of one dialog
     // (the third client is 3 then as now).
     let third = api.ok(
@@ -420,37 +431,9 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     );
     assert_eq!(third["number"], 3, "{third}");
     let now = switchboard_schemas::Timestamp::now().to_rfc3339();
-    let third_then = api.ok(
-        &admin,
-        "GET",
-        &format!(
-            "/v1/dialogs/{}/as-of?as_of={}",
-            dialogs[2],
-            now.replace('+', "%2B")
-        ),
-        None,
-    );
+    let third_then = as_of(&dialogs[2], &now);
     assert_eq!(third_then["card"]["number"], 3, "{third_then}");
     assert_eq!(third_then["row"]["client"]["number"], 3, "{third_then}");
-    assert_eq!(then["card"]["tags"][0], hot, "{then}");
-    assert_eq!(then["row"]["assignee"], operator_id.to_string(), "{then}");
-    assert!(
-        then["seq"].as_u64().unwrap() < set["seq"].as_u64().unwrap(),
-        "{then}"
-    );
-    let long_ago = api.ok(
-        &admin,
-        "GET",
-        &format!(
-            "/v1/dialogs/{}/as-of?as_of=2020-01-01T00:00:00Z",
-            dialogs[0]
-        ),
-        None,
-    );
-    assert!(
-        long_ago["row"].is_null() && long_ago["seq"] == 0,
-        "{long_ago}"
-    );
 
     // Audit: the dialog's own events in order, and the project's stream for admins.
     let audit = api.ok(
@@ -483,26 +466,14 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
         .find(|e| e["type"] == "variable.set")
         .unwrap();
     let stored = city["appended_at"].as_str().unwrap();
-    let at_mark = |moment: &str| {
-        api.ok(
-            &admin,
-            "GET",
-            &format!(
-                "/v1/dialogs/{}/as-of?as_of={}",
-                dialogs[0],
-                moment.replace('+', "%2B")
-            ),
-            None,
-        )
-    };
-    let then = at_mark(stored);
+    let then = as_of(&dialogs[0], stored);
     assert_eq!(then["seq"], city["seq"], "{then}");
     assert_eq!(then["card"]["variables"][0]["value"], "Казань", "{then}");
     let micros = switchboard_schemas::Timestamp::parse_rfc3339(stored)
         .unwrap()
         .as_micros();
     let before = switchboard_schemas::Timestamp::from_micros(micros - 1).to_rfc3339();
-    assert_eq!(at_mark(&before)["card"]["variables"], json!([]));
+    assert_eq!(as_of(&dialogs[0], &before)["card"]["variables"], json!([]));
     let (status, _) = api.call(
         &operator,
         "GET",
