@@ -2,7 +2,8 @@
 // when, each event in words — from `GET /v1/dialogs/{id}/events` (paged), and the dialog as it
 // was at any past moment from `GET /v1/dialogs/{id}/as-of`: a slider whose marks are the
 // dialog's events (arrow keys move it a mark at a time; requests wait until it rests), or a
-// date and time typed in. A past state is shown read-only and marked so, with a way back.
+// date and time typed in. A past state is shown read-only and marked so, with a way back. The
+// trail takes in what happens while it is open (the live stream's rows of the dialog).
 
 import { batch, signal } from '@preact/signals';
 import { useEffect, useMemo, useRef } from 'preact/hooks';
@@ -21,6 +22,7 @@ import {
 } from '../lib/audit';
 import { debounce } from '../lib/debounce';
 import { Entry } from './TimelineEntry';
+import { openRow } from '../state';
 import { messageOf } from './Form';
 import { fullTime, preciseTime } from './format';
 import { projectNames } from './names';
@@ -63,11 +65,13 @@ interface Past {
 const past = signal<Past | null>(null);
 let asked = 0;
 
-async function loadEvents(dialog: string, pages: number): Promise<void> {
+/** Up to `pages` more pages of events, after `after` (else where the trail stopped). */
+async function loadEvents(dialog: string, pages: number, after?: number): Promise<void> {
   const current = trail.value;
   if (!current || current.dialog !== dialog || current.loading) return;
   trail.value = { ...current, loading: true, error: null };
-  let { events, nextAfter } = current;
+  let { events } = current;
+  let nextAfter = after ?? current.nextAfter;
   try {
     for (let page = 0; page < pages; page += 1) {
       const answer = await ok(
@@ -89,6 +93,14 @@ async function loadEvents(dialog: string, pages: number): Promise<void> {
   } catch (error) {
     if (trail.value?.dialog === dialog) trail.value = { ...trail.value, loading: false, error: messageOf(error) };
   }
+}
+
+/** Events newer than the trail's (the live stream said the dialog changed). */
+function newerEvents(dialog: string): void {
+  const current = trail.value;
+  const last = current?.events[current.events.length - 1]?.seq;
+  if (current?.dialog !== dialog || current.nextAfter !== null || last === undefined) return;
+  void loadEvents(dialog, PAGES_AT_ONCE, last);
 }
 
 /** Opens the history of a dialog (its first pages of events). */
@@ -320,6 +332,9 @@ export function History({ dialog }: { dialog: string }) {
   const marks = useMemo(() => marksOf(events), [events]);
   const newest = useMemo(() => [...events].reverse().slice(0, shown.value), [events, shown.value]);
   const then = past.value?.dialog === dialog ? past.value : null;
+  // The live stream's row of this dialog: something happened, the trail takes it in.
+  const live = openRow.value?.dialog === dialog ? openRow.value : null;
+  useEffect(() => newerEvents(dialog), [live]);
   return (
     <div class="history" role="region" aria-label={t('history.label')}>
       <Slider dialog={dialog} marks={marks} />

@@ -3,7 +3,7 @@
 // a moment typed in before the dialog existed, the way back to the live dialog; in both
 // languages at 1440 and 390 px, axe on each. One admin sign-in.
 import { expect, test } from '@playwright/test';
-import { WIDE, admin, forgetLanguage, lookWideAndNarrow as both, signIn } from './helpers';
+import { WIDE, admin, forgetLanguage, lookWideAndNarrow as both, server, signIn } from './helpers';
 
 test('the history shows who did what and the dialog before a reply, then the live dialog again', async ({ browser }) => {
   test.setTimeout(120_000);
@@ -35,6 +35,17 @@ test('the history shows who did what and the dialog before a reply, then the liv
   await expect(trail).not.toContainText('{');
   await expect(page.locator('#compose-text')).toHaveCount(0);
   await both(page, 'history-en');
+
+  // What happens while the history is open joins the trail (a comment written through the API,
+  // as another tab would: this page hears of it from the live stream).
+  const note = `Comment while the history is open ${Date.now()}`;
+  const csrf = await page.evaluate(() => window.localStorage.getItem('sb.csrf'));
+  const added = await page.request.post(`${server().url}/v1/dialogs/${dialog}/actions`, {
+    data: { action: 'add_note', text: note },
+    headers: { 'x-csrf-token': csrf ?? '' },
+  });
+  expect(added.status()).toBe(200);
+  await expect(trail.getByText(`${me} left a comment: “${note}”`)).toBeVisible();
 
   // Where the reply is among the marks (one per log message of the dialog).
   const events = (await page.evaluate(
