@@ -29,8 +29,9 @@ pub struct EventsParams {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventsPage {
-    /// Each event with its `seq`, `subject`, `index` within its log message, `type`, `version`,
-    /// envelope fields and payload.
+    /// Each event with its `seq`, `subject`, `index` within its log message, `appended_at` (when
+    /// the log stored it: `as-of` at that moment includes it), `type`, `version`, envelope
+    /// fields and payload.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<serde_json::Value>,
     /// Pass as `after` for the next page; `null` when the log has no more now.
@@ -49,6 +50,7 @@ fn page(records: Vec<LogRecord>, limit: usize) -> EventsPage {
                     fields.insert("seq".into(), record.seq.into());
                     fields.insert("subject".into(), record.subject.as_str().into());
                     fields.insert("index".into(), index.into());
+                    fields.insert("appended_at".into(), record.appended_at.to_rfc3339().into());
                     fields.extend(event.to_json());
                     events.push(serde_json::Value::Object(fields));
                 }
@@ -56,6 +58,7 @@ fn page(records: Vec<LogRecord>, limit: usize) -> EventsPage {
             Err(error) => events.push(serde_json::json!({
                 "seq": record.seq,
                 "subject": record.subject.as_str(),
+                "appended_at": record.appended_at.to_rfc3339(),
                 "type": record.batch.types,
                 "version": record.batch.versions,
                 "error": error.to_string(),

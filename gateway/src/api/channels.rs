@@ -515,7 +515,8 @@ pub async fn list(
     Ok(Json(views))
 }
 
-/// Disconnect a channel: its settings are deleted; its dialogs and messages stay.
+/// Disconnect a channel: its settings are deleted; its dialogs and messages stay. A channel
+/// connected before this server kept settings (`unconfigured`) is disconnected all the same.
 #[utoipa::path(
     delete,
     path = "/v1/channels/{channel}",
@@ -542,7 +543,19 @@ pub async fn disconnect(
     let channel = super::extract::channel_id(&channel)?;
     match channels.get(channel).await? {
         Some(settings) if settings.project == caller.project => {}
-        _ => return Err(AppError::NotFound("no such channel".to_owned())),
+        Some(_) => return Err(AppError::NotFound("no such channel".to_owned())),
+        // Connected before this server kept its settings (`unconfigured`): the project's own
+        // channels say whether it is one of them.
+        None => {
+            let project = caller.project;
+            let listed = state
+                .readers(Kind::Project)?
+                .query(move |conn| model::channels(conn, project))
+                .await?;
+            if !listed.iter().any(|c| c.channel == channel && c.connected) {
+                return Err(AppError::NotFound("no such channel".to_owned()));
+            }
+        }
     }
     let command = ProjectCommand::DisconnectChannel { channel };
     let ack = state

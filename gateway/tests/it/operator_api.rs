@@ -399,16 +399,16 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
     assert_eq!(status, 403);
 
     // As of a past moment: the card then had no variable; the row was already tagged.
-    let then = api.ok(
-        &admin,
-        "GET",
-        &format!(
-            "/v1/dialogs/{}/as-of?as_of={}",
-            dialogs[0],
-            before_city.replace('+', "%2B")
-        ),
-        None,
-    );
+    let as_of = |dialog: &str, moment: &str| {
+        let moment = moment.replace('+', "%2B");
+        api.ok(
+            &admin,
+            "GET",
+            &format!("/v1/dialogs/{dialog}/as-of?as_of={moment}"),
+            None,
+        )
+    };
+    let then = as_of(&dialogs[0], &before_city);
     assert_eq!(then["card"]["variables"], json!([]), "{then}");
     assert_eq!(then["card"]["tags"][0], hot, "{then}");
     assert_eq!(then["row"]["assignee"], operator_id.to_string(), "{then}");
@@ -416,19 +416,24 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
         then["seq"].as_u64().unwrap() < set["seq"].as_u64().unwrap(),
         "{then}"
     );
-    let long_ago = api.ok(
-        &admin,
-        "GET",
-        &format!(
-            "/v1/dialogs/{}/as-of?as_of=2020-01-01T00:00:00Z",
-            dialogs[0]
-        ),
-        None,
-    );
+    let long_ago = as_of(&dialogs[0], "2020-01-01T00:00:00Z");
     assert!(
         long_ago["row"].is_null() && long_ago["seq"] == 0,
         "{long_ago}"
     );
+    // The client's number is the one the project gave it, though the replay is of one dialog
+    // (the third client is 3 then as now).
+    let third = api.ok(
+        &admin,
+        "GET",
+        &format!("/v1/dialogs/{}/card", dialogs[2]),
+        None,
+    );
+    assert_eq!(third["number"], 3, "{third}");
+    let now = switchboard_schemas::Timestamp::now().to_rfc3339();
+    let third_then = as_of(&dialogs[2], &now);
+    assert_eq!(third_then["card"]["number"], 3, "{third_then}");
+    assert_eq!(third_then["row"]["client"]["number"], 3, "{third_then}");
 
     // Audit: the dialog's own events in order, and the project's stream for admins.
     let audit = api.ok(
@@ -452,6 +457,23 @@ fn a_project_is_bootstrapped_and_worked_over_a_real_socket() {
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+    // Each event says when the log stored it: the dialog as of that very moment includes it
+    // (what a history slider's mark shows), a microsecond before it does not.
+    let city = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "variable.set")
+        .unwrap();
+    let stored = city["appended_at"].as_str().unwrap();
+    let then = as_of(&dialogs[0], stored);
+    assert_eq!(then["seq"], city["seq"], "{then}");
+    assert_eq!(then["card"]["variables"][0]["value"], "Казань", "{then}");
+    let micros = switchboard_schemas::Timestamp::parse_rfc3339(stored)
+        .unwrap()
+        .as_micros();
+    let before = switchboard_schemas::Timestamp::from_micros(micros - 1).to_rfc3339();
+    assert_eq!(as_of(&dialogs[0], &before)["card"]["variables"], json!([]));
     let (status, _) = api.call(
         &operator,
         "GET",
@@ -754,6 +776,47 @@ fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
         "{project}"
     );
     assert!(!project["tags"].as_array().unwrap().is_empty(), "{project}");
+    // The demo's channels have no settings on this server (`unconfigured`): an admin still
+    // disconnects one; an id that is no channel of the project stays a 404.
+    let listed = api.ok(&token, "GET", "/v1/channels", None);
+    let unconfigured = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["state"] == "unconfigured")
+        .expect("the demo's channels")["channel"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gone = api.ok(
+        &token,
+        "DELETE",
+        &format!("/v1/channels/{unconfigured}"),
+        None,
+    );
+    let project = api.ok(
+        &token,
+        "GET",
+        &format!("/v1/project?min_seq={}", gone["seq"]),
+        None,
+    );
+    assert!(
+        project["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["channel"] != unconfigured.as_str() || c["connected"] == false),
+        "{project}"
+    );
+    let listed = api.ok(&token, "GET", "/v1/channels", None).to_string();
+    assert!(!listed.contains(&unconfigured), "{listed}");
+    let (status, _) = api.call(
+        &token,
+        "DELETE",
+        &format!("/v1/channels/{}", uuid::Uuid::now_v7()),
+        None,
+    );
+    assert_eq!(status, 404);
     drop(server);
 
     // A second start serves what is there and adds nothing.

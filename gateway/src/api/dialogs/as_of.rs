@@ -2,7 +2,8 @@
 //! events (and its project's settings) as the log held them then: the records stored at or
 //! before `as_of` are copied into a scratch embedded log and the dialogs, card and timeline
 //! projections are rebuilt from it into scratch files, then read with the same queries as the
-//! live ones. Nothing of the live read models is used but the access check, which is today's.
+//! live ones. Nothing of the live read models is used but the access check, which is today's,
+//! and the client's number, given once in the project's order.
 //! A dialog that absorbed others shows its own history only.
 
 use super::card::{CardAnswer, answer};
@@ -168,9 +169,13 @@ pub async fn as_of(
 ) -> Result<Json<AsOfAnswer>, AppError> {
     let dialog = crate::api::extract::dialog_id(&dialog)?;
     let limit = crate::api::extract::page_limit(params.limit, 50, 200)?;
-    let access = state
+    let (access, live_number) = state
         .readers(Kind::Dialogs)?
-        .query(move |conn| query::access(conn, &caller, dialog))
+        .query(move |conn| {
+            let access = query::access(conn, &caller, dialog)?;
+            let number = dialog_row(conn, dialog)?.map(|row| row.client_number);
+            Ok((access, number))
+        })
         .await?;
     if !matches!(access, Access::Visible | Access::Merged(_)) {
         return Err(denied(access));
@@ -209,11 +214,21 @@ pub async fn as_of(
     }
     let dir = scratch.path().to_path_buf();
     let project = caller.project;
-    let (row, card, timeline) =
+    let (mut row, mut card, timeline) =
         tokio::task::spawn_blocking(move || replayed(&dir, project, dialog, limit))
             .await
             .map_err(|e| AppError::Internal(e.to_string()))??;
     drop(log);
+    // The client's number was given in the order of the project's dialogs, which a replay of
+    // this one alone cannot repeat (it would say 1): the number is the one it was given.
+    if let Some(number) = live_number {
+        if let Some(row) = row.as_mut() {
+            row.client.number = number;
+        }
+        if let Some(card) = card.as_mut() {
+            card.number = number;
+        }
+    }
     Ok(Json(AsOfAnswer {
         as_of: params.as_of,
         seq,

@@ -540,7 +540,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Disconnect a channel: its settings are deleted; its dialogs and messages stay. */
+        /**
+         * Disconnect a channel: its settings are deleted; its dialogs and messages stay. A channel
+         *     connected before this server kept settings (`unconfigured`) is disconnected all the same.
+         */
         delete: operations["disconnect"];
         options?: never;
         head?: never;
@@ -1147,8 +1150,9 @@ export interface components {
         };
         EventsPage: {
             /**
-             * @description Each event with its `seq`, `subject`, `index` within its log message, `type`, `version`,
-             *     envelope fields and payload.
+             * @description Each event with its `seq`, `subject`, `index` within its log message, `appended_at` (when
+             *     the log stored it: `as-of` at that moment includes it), `type`, `version`, envelope
+             *     fields and payload.
              */
             events: Record<string, never>[];
             /**

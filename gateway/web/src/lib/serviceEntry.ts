@@ -26,9 +26,14 @@ const SIMPLE: Record<string, string> = {
   'bot.resumed': 'entry.bot_resumed',
 };
 
+/** An id nobody could name, shown short rather than dropped. */
+export function shortId(id: unknown): string {
+  return String(id ?? '').slice(0, 8);
+}
+
 function list(ids: unknown, name: (id: string) => string | null): string {
   if (!Array.isArray(ids)) return '';
-  return ids.map((id) => name(String(id)) ?? String(id).slice(0, 8)).join(', ');
+  return ids.map((id) => name(String(id)) ?? shortId(id)).join(', ');
 }
 
 export function describe(entry: unknown, names: Names): Described {
@@ -40,7 +45,7 @@ export function describe(entry: unknown, names: Names): Described {
     case 'dialog.assigned':
       return {
         key: 'entry.assigned',
-        vars: { name: names.operator(String(e.operator)) ?? String(e.operator ?? '').slice(0, 8) },
+        vars: { name: names.operator(String(e.operator)) ?? shortId(e.operator) },
       };
     case 'tags.added':
       return { key: 'entry.tags_added', vars: { tags: list(e.tags, names.tag) } };
@@ -49,7 +54,7 @@ export function describe(entry: unknown, names: Names): Described {
     case 'funnel.block_entered':
       return { key: 'entry.funnel', vars: { block: String(e.block_name ?? e.block ?? '') } };
     case 'deal.stage_changed':
-      return { key: 'entry.stage', vars: { stage: names.stage(String(e.stage)) ?? String(e.stage ?? '').slice(0, 8) } };
+      return { key: 'entry.stage', vars: { stage: names.stage(String(e.stage)) ?? shortId(e.stage) } };
     default:
       return { key: 'entry.other', vars: { type: type || '?' } };
   }

@@ -1,7 +1,7 @@
-// The admin screens (item 7): operators with their API tokens, folders, tags, lists,
-// variables, templates and the SLA thresholds — each a list of what exists and the shared
-// definition form (`Form.tsx`) to add or change one. Reached from the header, for admins only
-// (the API refuses the rest to anyone else anyway).
+// The admin screens (item 7): operators with their API tokens, channels (`Channels.tsx`),
+// folders, tags, lists, variables, templates and the SLA thresholds — each a list of what
+// exists and the shared definition form (`Form.tsx`) to add or change one. Reached from the
+// header, for admins only (the API refuses the rest to anyone else anyway).
 
 import { signal, useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
@@ -10,10 +10,11 @@ import type { TokenInfo } from '../api/types';
 import { t, type Key } from '../i18n';
 import { isColor, minutesToSeconds, parseChoices, secondsToMinutes, stagesOf } from '../lib/form';
 import { me, project, projectAct, reloadProject } from '../state';
+import { Channels } from './Channels';
 import { DefinitionForm, FieldProblem, useAction, type FieldSpec } from './Form';
 import { fullTime } from './format';
 
-const SECTIONS = ['operators', 'tokens', 'folders', 'tags', 'lists', 'variables', 'pipelines', 'templates', 'sla'] as const;
+const SECTIONS = ['operators', 'tokens', 'channels', 'folders', 'tags', 'lists', 'variables', 'pipelines', 'templates', 'sla'] as const;
 type Section = (typeof SECTIONS)[number];
 const section = signal<Section>('operators');
 
@@ -680,9 +681,18 @@ function Sla() {
   );
 }
 
+function ChannelsScreen() {
+  return (
+    <Heading title="admin.channels">
+      <Channels />
+    </Heading>
+  );
+}
+
 const SCREENS: Record<Section, () => preact.JSX.Element> = {
   operators: Operators,
   tokens: Tokens,
+  channels: ChannelsScreen,
   folders: Folders,
   tags: Tags,
   lists: Lists,

@@ -1,13 +1,12 @@
 // The centre: the open dialog's timeline (newest at the bottom, older pages on demand) and the
 // compose box: Enter sends, Shift+Enter breaks the line, F3.4's counter, the channel choice
-// among the client's channels, and the draft saved on the server as one types (F3.5).
+// among the client's channels, and the draft saved on the server as one types (F3.5); or, in
+// its place, the dialog's history (`History.tsx`).
 
 import { useEffect, useMemo, useRef } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
-import type { TimelineItem } from '../api/types';
 import { ApiFailure } from '../api/client';
-import { t, type Key } from '../i18n';
-import { describe } from '../lib/serviceEntry';
+import { t } from '../i18n';
 import { debounce } from '../lib/debounce';
 import { MAX_MESSAGE_CHARS, countedChars } from '../lib/text';
 import {
@@ -15,79 +14,21 @@ import {
   card,
   channelOf,
   closeDialog,
-  me,
   openDialog,
   openError,
   openRow,
-  operatorName,
-  project,
   refreshTimeline,
   loadOlder,
   highlight,
   timeline,
   timelineCursor,
 } from '../state';
-import { fullTime, shortTime } from './format';
 import { cardShown } from '../state';
+import { History, closeHistory, historyOf, openHistory } from './History';
+import { Entry } from './TimelineEntry';
 
 /** How long after the last keystroke a draft is saved. */
 export const DRAFT_DELAY_MS = 500;
-
-function who(item: TimelineItem): string {
-  if (item.author === 'client') return t('author.client');
-  if (item.author === 'bot') return t('author.bot');
-  if (item.author === 'system' || item.author === 'connector') return '';
-  if (item.author === me.value?.operator) return t('author.you');
-  return operatorName(item.author) ?? item.author.slice(0, 8);
-}
-
-function serviceText(item: TimelineItem): string {
-  const stages = (project.value?.pipelines ?? []).flatMap((p) => p.stages);
-  const described = describe(item.entry, {
-    operator: operatorName,
-    tag: (id) => project.value?.tags.find((tag) => tag.tag === id)?.name ?? null,
-    stage: (id) => stages.find((stage) => stage.id === id)?.name ?? null,
-  });
-  return t(described.key as Key, described.vars);
-}
-
-function Entry({ item }: { item: TimelineItem }) {
-  const channel = channelOf(item.channel);
-  if (item.kind === 'service') {
-    const author = who(item);
-    return (
-      <li class="entry service">
-        <span>{author ? t('service.entry', { who: author, what: serviceText(item) }) : serviceText(item)}</span>{' '}
-        <time dateTime={item.at}>{shortTime(item.at)}</time>
-      </li>
-    );
-  }
-  const classes = ['entry', item.kind, item.direction ?? ''];
-  const hit = highlight.value?.item === item.id && highlight.value.dialog === openDialog.value;
-  if (hit) classes.push('hit');
-  return (
-    <li class={classes.join(' ')} data-id={item.id} aria-current={hit ? 'true' : undefined}>
-      <div class="bubble">
-        <div class="meta">
-          <span class="who">{item.kind === 'note' ? `${t('timeline.note')} · ${who(item)}` : who(item)}</span>
-          {channel && <span class="via">{channel.name}</span>}
-          <time dateTime={item.at} title={fullTime(item.at)}>
-            {shortTime(item.at)}
-          </time>
-        </div>
-        {item.text && <p class="text">{item.text}</p>}
-        {item.files.length > 0 && <p class="files">{t('timeline.files', { n: item.files.length })}</p>}
-        {item.delivery && (
-          <p class={`delivery ${item.delivery}`}>
-            {item.delivery === 'failed' && item.failure
-              ? t('timeline.failed', { reason: item.failure })
-              : t(`delivery.${item.delivery}` as 'delivery.sent')}
-          </p>
-        )}
-      </div>
-    </li>
-  );
-}
 
 function Timeline() {
   const scroller = useRef<HTMLDivElement>(null);
@@ -270,6 +211,11 @@ function Compose({ dialog }: { dialog: string }) {
 export function Conversation() {
   const dialog = openDialog.value;
   const row = openRow.value;
+  const inHistory = dialog !== null && historyOf.value === dialog;
+  // Another dialog opens at its conversation, not at the history left open on this one.
+  useEffect(() => {
+    if (historyOf.peek() !== dialog) closeHistory();
+  }, [dialog]);
   if (dialog && openError.value) {
     return (
       <main class="conversation" aria-label={t('timeline.label')}>
@@ -288,12 +234,26 @@ export function Conversation() {
               {t('timeline.back')}
             </button>
             <h1>{row?.title ?? (row ? `#${row.client.number}` : '…')}</h1>
+            <button
+              type="button"
+              class="history-toggle"
+              aria-pressed={inHistory}
+              onClick={() => (inHistory ? closeHistory() : openHistory(dialog))}
+            >
+              {inHistory ? t('history.close') : t('history.open')}
+            </button>
             <button type="button" class="to-card" onClick={() => (cardShown.value = true)}>
               {t('card.open')}
             </button>
           </header>
-          <Timeline />
-          <Compose key={dialog} dialog={dialog} />
+          {inHistory ? (
+            <History dialog={dialog} />
+          ) : (
+            <>
+              <Timeline />
+              <Compose key={dialog} dialog={dialog} />
+            </>
+          )}
         </>
       ) : (
         <p class="none">{t('timeline.none')}</p>

@@ -18,3 +18,9 @@ export function fullTime(iso: string): string {
   const locale = lang.value === 'ru' ? 'ru-RU' : 'en-GB';
   return new Date(iso).toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' });
 }
+
+/** A moment to the second (a dialog's history tells apart events of one minute). */
+export function preciseTime(iso: string): string {
+  const locale = lang.value === 'ru' ? 'ru-RU' : 'en-GB';
+  return new Date(iso).toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'medium' });
+}

@@ -2,7 +2,7 @@
 // the page, a second operator's session through the API, and a screenshot with an axe check
 // of every screen.
 import AxeBuilder from '@axe-core/playwright';
-import { type APIRequestContext, type Page, expect, request } from '@playwright/test';
+import { type APIRequestContext, type Locator, type Page, expect, request } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 
 export const PASSWORD = 'switchboard-demo';
@@ -71,4 +71,25 @@ export async function forgetLanguage(page: Page): Promise<void> {
     headers: { 'x-csrf-token': csrf ?? '' },
   });
   expect(answer.status()).toBe(200);
+}
+
+export const WIDE = { width: 1440, height: 900 };
+export const NARROW = { width: 390, height: 900 };
+
+/**
+ * `look` at a desktop's width and a phone's, nothing wider than the window, `shown` scrolled
+ * into view at each; back to the desktop's.
+ */
+export async function lookWideAndNarrow(page: Page, name: string, shown?: Locator): Promise<void> {
+  for (const size of [WIDE, NARROW]) {
+    await page.setViewportSize(size);
+    await shown?.scrollIntoViewIfNeeded();
+    const [scroll, client] = await page.evaluate(() => [
+      document.documentElement.scrollWidth,
+      document.documentElement.clientWidth,
+    ]);
+    expect(scroll, `${name} scrolls sideways at ${size.width}`).toBeLessThanOrEqual(client);
+    await look(page, `${name}-${size.width}`);
+  }
+  await page.setViewportSize(WIDE);
 }
