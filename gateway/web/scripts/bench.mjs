@@ -359,24 +359,26 @@ async function measureScroll(browser, storageState, url) {
       }
       observer.disconnect();
       most = Math.max(most, spacer.childElementCount);
-      intervals.sort((a, b) => a - b);
       return {
         reached: Math.min(reached, Number(list.dataset.count)),
         loaded: Number(list.dataset.count),
         most_rows: most,
         seconds: (performance.now() - started) / 1000,
-        frame_p50_ms: intervals[Math.floor(intervals.length * 0.5)] ?? null,
-        frame_p99_ms: intervals[Math.min(intervals.length - 1, Math.ceil(intervals.length * 0.99) - 1)] ?? null,
+        intervals,
       };
     }, ROWS);
-  let figures = await scroll();
+  const scrolled = async () => {
+    const { intervals, ...figures } = await scroll();
+    return { ...figures, frame_p50_ms: percentile(intervals, 50), frame_p99_ms: percentile(intervals, 99) };
+  };
+  let figures = await scrolled();
   let archived = false;
   if (figures.reached < ROWS) {
     // The open dialogs are fewer than `--rows`: the archive switch lists every dialog.
     archived = true;
     await page.locator('.folders .switch input[type=checkbox]').check();
     await page.waitForFunction(() => document.querySelector('#dialog-list [role=option]') !== null);
-    figures = await scroll();
+    figures = await scrolled();
   }
   await context.close();
   return { ...figures, archived };
