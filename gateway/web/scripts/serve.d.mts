@@ -6,5 +6,10 @@ export interface Served {
   pid: number;
   stop(): Promise<void>;
 }
-export function binary(): string;
-export function startServe(options?: { demo?: boolean; env?: Record<string, string> }): Promise<Served>;
+export function binary(profile?: 'debug' | 'release'): string;
+export function startServe(options?: {
+  demo?: boolean;
+  env?: Record<string, string>;
+  data?: string;
+  profile?: 'debug' | 'release';
+}): Promise<Served>;

@@ -1,7 +1,7 @@
-// Starts a real `switchboard serve` for the UI's scripts and browser tests: the debug binary
-// cargo built (SWITCHBOARD_BIN, else $CARGO_TARGET_DIR or ../../target, debug/switchboard),
-// on a fresh temporary data directory and a free loopback port (`--listen 127.0.0.1:0`),
-// answering once it printed `listening on ADDR`.
+// Starts a real `switchboard serve` for the UI's scripts and browser tests: the binary cargo
+// built (SWITCHBOARD_BIN, else $CARGO_TARGET_DIR or ../../target, debug/switchboard — the bench
+// asks for release/), on a fresh temporary data directory (or a given one, kept) and a free
+// loopback port (`--listen 127.0.0.1:0`), answering once it printed `listening on ADDR`.
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -12,25 +12,28 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export function binary() {
+/** @param {'debug' | 'release'} profile */
+export function binary(profile = 'debug') {
   if (process.env.SWITCHBOARD_BIN) return process.env.SWITCHBOARD_BIN;
   const target = process.env.CARGO_TARGET_DIR ?? resolve(here, '../../../target');
-  const path = join(target, 'debug', 'switchboard');
+  const path = join(target, profile, 'switchboard');
   if (!existsSync(path)) {
-    throw new Error(`no ${path}: build it first (cargo build -p switchboard-gateway --bin switchboard)`);
+    const flag = profile === 'release' ? ' --release' : '';
+    throw new Error(`no ${path}: build it first (cargo build${flag} -p switchboard-gateway --bin switchboard)`);
   }
   return path;
 }
 
 /**
- * @param {{ demo?: boolean, env?: Record<string,string> }} options
+ * `data`: serve this data directory (left in place at `stop`) instead of a fresh temporary one.
+ * @param {{ demo?: boolean, env?: Record<string,string>, data?: string, profile?: 'debug' | 'release' }} options
  * @returns {Promise<{ url: string, accounts: { email: string, role: string }[], data: string, pid: number, stop: () => Promise<void> }>}
  */
 export async function startServe(options = {}) {
-  const data = mkdtempSync(join(tmpdir(), 'switchboard-web-'));
+  const data = options.data ?? mkdtempSync(join(tmpdir(), 'switchboard-web-'));
   const args = ['serve', '--data', data, '--listen', '127.0.0.1:0'];
   if (options.demo) args.push('--demo');
-  const child = spawn(binary(), args, {
+  const child = spawn(binary(options.profile), args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...options.env },
   });
@@ -42,7 +45,8 @@ export async function startServe(options = {}) {
   const accounts = [];
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`serve did not listen within 120 s: ${stderr.join('')}`)), 120_000);
+    // A large data directory is opened (read models mapped, the log's tail checked) first.
+    const timer = setTimeout(() => fail(new Error(`serve did not listen within 600 s: ${stderr.join('')}`)), 600_000);
     let address = null;
     child.on('exit', (code) => fail(new Error(`serve exited (${code}): ${stderr.join('')}`)));
     lines.on('line', (line) => {
@@ -73,7 +77,7 @@ export async function startServe(options = {}) {
         await exited;
         clearTimeout(kill);
       }
-      rmSync(data, { recursive: true, force: true });
+      if (options.data === undefined) rmSync(data, { recursive: true, force: true });
     },
   };
 }

@@ -1,7 +1,8 @@
-// One `EventSource` on `/v1/live` per tab: rows move and change, counters and badges update,
-// the open dialog's timeline follows, all without a reload. The browser reconnects by itself
-// and sends `Last-Event-ID`, so the server resumes after the last event this tab applied.
-// (Sharing one stream among a person's tabs, BroadcastChannel or a SharedWorker, is to come.)
+// The live stream `/v1/live`: rows move and change, counters and badges update, the open
+// dialog's timeline follows, all without a reload. One `EventSource` serves all of a person's
+// tabs (`lib/liveShare`: the tab holding a Web Lock opens it and passes its events on over a
+// BroadcastChannel). The browser reconnects by itself and sends `Last-Event-ID`, so the server
+// resumes after the last event applied; a tab taking over the stream resumes the same way.
 
 import { batch } from '@preact/signals';
 import type { Counters, DialogItem, JobView, LiveMessage, LiveRemove, LiveRow } from './api/types';
@@ -10,6 +11,7 @@ import {
   counters,
   job,
   list,
+  me,
   offline,
   openDialog,
   openRow,
@@ -21,8 +23,10 @@ import {
   view,
 } from './state';
 import { notifyOf } from './notifier';
+import { type LiveEvent, type Ports, SharedLive } from './lib/liveShare';
 
-let source: EventSource | null = null;
+/** This tab's part in the shared stream. */
+let current: SharedLive | null = null;
 
 /** A row without the caller's own state: what the timeline and the card follow. */
 function shared(row: DialogItem | null): string {
@@ -45,64 +49,103 @@ function onRow(data: LiveRow | LiveMessage): void {
   }
 }
 
-function parse<T>(event: MessageEvent): T | null {
+function parse<T>(event: LiveEvent): T | null {
   try {
-    return JSON.parse(event.data as string) as T;
+    return JSON.parse(event.data) as T;
   } catch {
     return null;
   }
 }
 
+/** The events `/v1/live` sends (`api/live/mod.rs`). */
+const EVENTS = ['row', 'message', 'remove', 'counters', 'heartbeat', 'reset', 'job'] as const;
+
+/** One event applied in this tab; `relayed`: another tab holds the stream (and notifies). */
+function apply(event: LiveEvent, relayed: boolean): void {
+  switch (event.type) {
+    case 'row': {
+      const data = parse<LiveRow>(event);
+      if (data) onRow(data);
+      break;
+    }
+    case 'message': {
+      const data = parse<LiveMessage>(event);
+      if (data) onRow(data);
+      if (data && !relayed) notifyOf(data);
+      break;
+    }
+    case 'remove': {
+      const data = parse<LiveRemove>(event);
+      if (data) list.value = removeRow(list.value, data.dialog);
+      break;
+    }
+    case 'counters': {
+      const data = parse<Counters>(event);
+      if (data) counters.value = data;
+      offline.value = false;
+      break;
+    }
+    case 'heartbeat':
+      offline.value = false;
+      break;
+    case 'reset':
+      void reloadList();
+      break;
+    case 'job': {
+      // A bulk job of this operator's moved on (F6): the bulk bar shows how far.
+      const data = parse<JobView>(event);
+      if (data && job.value?.job === data.job && data.done >= job.value.done) job.value = data;
+      break;
+    }
+  }
+}
+
+/** The browser's parts; without Web Locks or BroadcastChannel each tab keeps its own stream. */
+function browserPorts(name: string): Ports {
+  const alone = typeof BroadcastChannel === 'undefined' || !navigator.locks;
+  return {
+    channel: () => {
+      if (alone) return { postMessage: () => {}, onmessage: null, close: () => {} };
+      return new BroadcastChannel(name) as unknown as ReturnType<Ports['channel']>;
+    },
+    lock: (task, signal) => (alone ? task() : navigator.locks.request(name, { signal }, task)),
+    open: (last, on) => {
+      const query = last ? `?last_event_id=${encodeURIComponent(last)}` : '';
+      const stream = new EventSource(`/v1/live${query}`);
+      stream.onopen = () => on.open();
+      stream.onerror = () => on.error(stream.readyState === EventSource.CLOSED);
+      for (const type of EVENTS) {
+        stream.addEventListener(type, (e) => {
+          const message = e as MessageEvent;
+          on.event({ type, data: String(message.data), id: message.lastEventId });
+        });
+      }
+      return stream;
+    },
+  };
+}
+
 export function connectLive(): void {
   disconnectLive();
-  const stream = new EventSource('/v1/live');
-  source = stream;
-  stream.onopen = () => {
-    offline.value = false;
-  };
-  stream.onerror = () => {
-    offline.value = true;
-    if (stream.readyState === EventSource.CLOSED) {
+  const live = new SharedLive(browserPorts(`sb.live.${me.value?.operator ?? ''}`), {
+    event: apply,
+    offline: (value) => {
+      offline.value = value;
+    },
+    refused: () => {
       // Refused (e.g. the session ended): find out whether we are still signed in.
-      source = null;
+      live.stop();
+      if (current === live) current = null;
       void start().then(() => {
-        if (source === null && screen.value === 'inbox') connectLive();
+        if (current === null && screen.value === 'inbox') connectLive();
       });
-    }
-  };
-  stream.addEventListener('row', (e) => {
-    const data = parse<LiveRow>(e as MessageEvent);
-    if (data) onRow(data);
+    },
   });
-  stream.addEventListener('message', (e) => {
-    const data = parse<LiveMessage>(e as MessageEvent);
-    if (data) onRow(data);
-    if (data) notifyOf(data);
-  });
-  stream.addEventListener('remove', (e) => {
-    const data = parse<LiveRemove>(e as MessageEvent);
-    if (!data) return;
-    list.value = removeRow(list.value, data.dialog);
-  });
-  stream.addEventListener('counters', (e) => {
-    const data = parse<Counters>(e as MessageEvent);
-    if (data) counters.value = data;
-    offline.value = false;
-  });
-  stream.addEventListener('heartbeat', () => {
-    offline.value = false;
-  });
-  stream.addEventListener('reset', () => {
-    void reloadList();
-  });
-  // A bulk job of this operator's moved on (F6): the bulk bar shows how far.
-  stream.addEventListener('job', (e) => {
-    const data = parse<JobView>(e as MessageEvent);
-    if (data && job.value?.job === data.job && data.done >= job.value.done) job.value = data;
-  });
+  current = live;
+  live.start();
 }
 
 export function disconnectLive(): void {
-  source?.close();
-  source = null;
+  current?.stop();
+  current = null;
 }

@@ -111,13 +111,12 @@ export function signedOut(): void {
 }
 
 export async function loadInbox(): Promise<void> {
-  const [definitions, numbers] = await Promise.all([
-    ok(api.GET('/v1/project')),
-    ok(api.GET('/v1/counters')),
-  ]);
-  project.value = definitions;
-  counters.value = numbers;
-  await reloadList();
+  // The list's first page is asked for with the definitions, not after them (the first page
+  // drawn is the inbox's time budget, issue 18); its rows are shown once the definitions that
+  // name their channels and operators are in.
+  const definitions = ok(api.GET('/v1/project')).then((answer) => (project.value = answer));
+  const numbers = ok(api.GET('/v1/counters')).then((answer) => (counters.value = answer));
+  await Promise.all([definitions, numbers, reloadList(undefined, definitions)]);
   if (openDialog.value) await open(openDialog.value, { push: false });
 }
 
@@ -125,20 +124,23 @@ export async function refreshCounters(): Promise<void> {
   counters.value = await ok(api.GET('/v1/counters'));
 }
 
-/** The list from its first page again (a tab, folder or switch changed, or a `reset`). */
-export async function reloadList(minSeq?: number): Promise<void> {
+/**
+ * The list from its first page again (a tab, folder or switch changed, or a `reset`); `ready`:
+ * what must be in before the page is shown.
+ */
+export async function reloadList(minSeq?: number, ready?: Promise<unknown>): Promise<void> {
   listGeneration += 1;
   listVersion.value = listGeneration;
   nextCursor = null;
   list.value = emptyList;
   activeIndex.value = 0;
-  await loadMore(minSeq);
+  await loadMore(minSeq, ready);
 }
 
 const PAGE = 100;
 
 /** `minSeq`: answer once the read models applied it (after a bulk action of this page's). */
-export async function loadMore(minSeq?: number): Promise<void> {
+export async function loadMore(minSeq?: number, ready?: Promise<unknown>): Promise<void> {
   if (listLoading.value || list.value.complete) return;
   const generation = listGeneration;
   listLoading.value = true;
@@ -159,6 +161,7 @@ export async function loadMore(minSeq?: number): Promise<void> {
         ? api.POST('/v1/dialogs/query', { params: { query: seq }, body: { ...fields, filter } })
         : api.GET('/v1/dialogs', { params: { query: { ...fields, ...seq } } }),
     );
+    await ready;
     if (generation !== listGeneration) return;
     nextCursor = page.next_cursor ?? null;
     list.value = appendPage(list.value, page.items, nextCursor === null);
