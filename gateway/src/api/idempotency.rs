@@ -159,7 +159,12 @@ pub async fn replay(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(key) = request.headers().get(HEADER).cloned() else {
+    // Reads change nothing and are answered afresh: the key is for commands.
+    let read = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let Some(key) = request.headers().get(HEADER).cloned().filter(|_| !read) else {
         return next.run(request).await;
     };
     let slot = slot(request.extensions().get::<Principal>(), &request, &key);
@@ -177,13 +182,19 @@ pub async fn replay(
         return response;
     }
     let (parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_KEPT_BODY).await else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "answer too large to keep",
-        )
-            .into_response();
+    // The command has run: its answer goes out whatever its size; only one small enough is
+    // kept (a larger one is not a command's `{"seq": N}`, and a retry runs again, deduplicated
+    // by the log).
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::warn!(%error, "a keyed answer could not be read to keep");
+            return AppError::Internal("the answer could not be read".to_owned()).into_response();
+        }
     };
+    if bytes.len() > MAX_KEPT_BODY {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
     answers.0.lock().put(
         slot,
         Kept {
