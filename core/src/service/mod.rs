@@ -211,18 +211,19 @@ impl<L: EventLog> CommandService<L> {
                 key_hash,
             };
             let _guard = this.lock(this.hash_subject(&subject)).await;
-            // The claim's state as this process last knew it (every inbound message of a known
-            // client claims its identity again: refused from the cache, checked against the
-            // subject's last sequence, never appended to conflict). Unknown: a claim is nearly
-            // always of a new identity, so it assumes no events (a conflict reads them); a
-            // release needs the owner, so it reads.
-            let mut slot = this.inner.identities.lock().pop(&subject);
-            if slot.is_none() && matches!(command, IdentityCommand::Claim { .. }) {
-                slot = Some(Cached {
+            // A claim starts from the state this process last knew (every inbound message of
+            // a known client claims its identity again: refused from the cache, checked against
+            // the subject's last sequence, never appended to conflict); unknown, a claim is
+            // nearly always of a new identity, so it assumes no events (a conflict reads them).
+            // A release needs the owner as the log has it, so it reads.
+            let cached = this.inner.identities.lock().pop(&subject);
+            let mut slot = match command {
+                IdentityCommand::Claim { .. } => Some(cached.unwrap_or_else(|| Cached {
                     state: Box::default(),
                     last_seq: 0,
-                });
-            }
+                })),
+                IdentityCommand::Release { .. } => None,
+            };
             let result = this
                 .run(
                     project,
