@@ -68,6 +68,16 @@ impl Refusal {
         }
     }
 
+    /// A refusal no later event can undo: it comes from a fact of the dialog's state that, once
+    /// true, stays true (it was registered, deleted, merged). A command service may answer it
+    /// from a cached state without asking the log whether the aggregate moved on.
+    pub fn is_lasting(&self) -> bool {
+        matches!(
+            self,
+            Refusal::DialogExists | Refusal::Deleted | Refusal::MergedInto(_)
+        )
+    }
+
     /// The request field the refusal is about, for error answers that name it.
     pub fn field(&self) -> Option<&'static str> {
         match self {

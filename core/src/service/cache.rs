@@ -1,9 +1,12 @@
 //! The command service's caches of aggregate state: the dialogs' LRU (moved to the front only
 //! when an entry has drifted out of its first quarter) and the cached project settings. An entry
-//! taken out by the command under way is `None` until it is put back.
+//! taken out by the command under way is `None` until it is put back; the identity claims'
+//! LRU.
 
 use crate::domain::dialog::DialogState;
+use crate::domain::identity::IdentityState;
 use crate::domain::project::ProjectState;
+use crate::log::Subject;
 use lru::LruCache;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,6 +25,10 @@ pub(super) struct CachedProject {
     pub(super) last_seq: u64,
     pub(super) checked: Instant,
 }
+
+/// The identity claims by their subject: popped by the command under way (which holds the
+/// subject's stripe) and put back with the state it leaves.
+pub(super) type IdentityCache = LruCache<Subject, Cached<IdentityState>>;
 
 /// A dialog's cache key: its ids, not its subject (hashing and comparing 32 bytes, not ~75).
 pub(super) type DialogKey = (ProjectId, DialogId);

@@ -26,7 +26,7 @@ use crate::domain::identity::{IdentityCommand, IdentityState};
 use crate::domain::project::{ProjectCommand, ProjectState};
 use crate::domain::{self, Caller, Context, Refusal};
 use crate::log::{AppendRequest, EventLog, Expected, LogError, MsgId, Subject, SubjectFilter};
-use cache::{Cached, CachedProject, DialogCache};
+use cache::{Cached, CachedProject, DialogCache, IdentityCache};
 use lru::LruCache;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -118,6 +118,7 @@ struct Inner<L> {
     options: ServiceOptions,
     dialogs: Mutex<DialogCache>,
     projects: Mutex<LruCache<ProjectId, CachedProject>>,
+    identities: Mutex<IdentityCache>,
     stripes: Box<[tokio::sync::Mutex<()>]>,
     hasher: lru::DefaultHasher,
 }
@@ -157,6 +158,7 @@ impl<L: EventLog> CommandService<L> {
                     clock: 0,
                 }),
                 projects: Mutex::new(LruCache::new(projects)),
+                identities: Mutex::new(LruCache::new(capacity)),
                 stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
                 hasher: lru::DefaultHasher::default(),
             }),
@@ -209,23 +211,35 @@ impl<L: EventLog> CommandService<L> {
                 key_hash,
             };
             let _guard = this.lock(this.hash_subject(&subject)).await;
-            // Claims are nearly always of new identities: assume no events (a conflict reads
-            // them); a release needs the owner, so it reads.
-            let mut slot = matches!(command, IdentityCommand::Claim { .. }).then(|| Cached {
-                state: Box::default(),
-                last_seq: 0,
-            });
-            this.run(
-                project,
-                &|| subject.clone(),
-                &aggregate,
-                &meta,
-                &mut slot,
-                timestamp_now(),
-                |state: &mut IdentityState, event| state.apply(&event),
-                |state| domain::identity::decide(state, command),
-            )
-            .await
+            // A claim starts from the state this process last knew (every inbound message of
+            // a known client claims its identity again: refused from the cache, checked against
+            // the subject's last sequence, never appended to conflict); unknown, a claim is
+            // nearly always of a new identity, so it assumes no events (a conflict reads them).
+            // A release needs the owner as the log has it, so it reads.
+            let cached = this.inner.identities.lock().pop(&subject);
+            let mut slot = match command {
+                IdentityCommand::Claim { .. } => Some(cached.unwrap_or_else(|| Cached {
+                    state: Box::default(),
+                    last_seq: 0,
+                })),
+                IdentityCommand::Release { .. } => None,
+            };
+            let result = this
+                .run(
+                    project,
+                    &|| subject.clone(),
+                    &aggregate,
+                    &meta,
+                    &mut slot,
+                    timestamp_now(),
+                    |state: &mut IdentityState, event| state.apply(&event),
+                    |state| domain::identity::decide(state, command),
+                )
+                .await;
+            if let Some(state) = slot {
+                this.inner.identities.lock().put(subject, state);
+            }
+            result
         })
     }
 
@@ -473,9 +487,14 @@ impl<L: EventLog> CommandService<L> {
             let max_attempts = self.inner.options.max_attempts;
             for attempt in 1..=max_attempts {
                 let mut decision = decide(&current.state);
-                if decision.is_err() && !from_log {
+                if decision
+                    .as_ref()
+                    .is_err_and(|refusal| !refusal.is_lasting())
+                    && !from_log
+                {
                     // A refusal from the cache is checked against the log before it is
                     // answered: an append would have met a conflict, a refusal meets nothing.
+                    // A lasting one (the dialog exists) holds whatever came after.
                     let name = subject();
                     if let Some(last_seq) = self
                         .refresh(&name, project, &mut *current.state, current.last_seq, apply)

@@ -1,5 +1,5 @@
-//! The dialog cache's order and a command that outlives its caller, over a log whose appends
-//! take a while.
+//! The dialog cache's order, a command that outlives its caller (over a log whose appends take
+//! a while), and what the caches spare the log (over a log that counts its calls).
 
 use super::cache::DialogKey;
 use super::*;
@@ -7,17 +7,36 @@ use crate::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use crate::log::{AppendAck, LogRecord};
 use futures::stream::BoxStream;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Context as TaskContext;
 use switchboard_schemas::{ChannelId, ChannelKind, MessageId};
 
-/// The embedded log with appends that take a while before they reach it, so that a command
-/// can be dropped while its append is still only a future.
+/// The embedded log with appends that take `delay` before they reach it (so that a command
+/// can be dropped while its append is still only a future), counting the appends and the
+/// checks of a subject's last sequence that reach it.
 #[derive(Clone, Debug)]
-struct SlowLog(EmbeddedLog);
+struct SlowLog(EmbeddedLog, Duration, Arc<Calls>);
+
+#[derive(Debug, Default)]
+struct Calls {
+    appends: AtomicUsize,
+    checks: AtomicUsize,
+}
+
+impl Calls {
+    /// (appends, checks) so far.
+    fn seen(&self) -> (usize, usize) {
+        (
+            self.appends.load(Ordering::SeqCst),
+            self.checks.load(Ordering::SeqCst),
+        )
+    }
+}
 
 impl EventLog for SlowLog {
     async fn append(&self, request: AppendRequest) -> Result<AppendAck, LogError> {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(self.1).await;
+        self.2.appends.fetch_add(1, Ordering::SeqCst);
         self.0.append(request).await
     }
     async fn read(
@@ -36,6 +55,7 @@ impl EventLog for SlowLog {
         self.0.tail(from_seq, filter)
     }
     async fn last_subject_seq(&self, subject: &Subject) -> Result<u64, LogError> {
+        self.2.checks.fetch_add(1, Ordering::SeqCst);
         self.0.last_subject_seq(subject).await
     }
     async fn last_seq(&self) -> Result<u64, LogError> {
@@ -55,10 +75,15 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(Duration::from_millis(50)).await
+}
+
+async fn world_with(append_delay: Duration) -> World {
     let dir = tempfile::tempdir().expect("temp dir");
     let log =
         EmbeddedLog::open(&dir.path().join("log.sqlite"), EmbeddedOptions::default()).expect("log");
-    let service = CommandService::new(SlowLog(log), ServiceOptions::default());
+    let log = SlowLog(log, append_delay, Arc::default());
+    let service = CommandService::new(log, ServiceOptions::default());
     let (project, channel, dialog) = (ProjectId::new(), ChannelId::new(), DialogId::new());
     let system = || CommandMeta::new(Actor::System);
     for command in [
@@ -206,4 +231,142 @@ async fn a_command_dropped_before_its_first_poll_does_nothing() {
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(dialog_messages(&world).await, 1);
+}
+
+impl World {
+    fn calls(&self) -> (usize, usize) {
+        self.service.log().2.seen()
+    }
+
+    fn identity(&self, external_id: &str) -> ChannelIdentity {
+        ChannelIdentity {
+            channel: self.channel,
+            kind: ChannelKind::Telegram,
+            external_id: external_id.into(),
+        }
+    }
+
+    async fn claim(
+        &self,
+        service: &CommandService<SlowLog>,
+        identity: &ChannelIdentity,
+        dialog: DialogId,
+    ) -> Result<CommandAck, CommandError> {
+        let meta = CommandMeta::new(Actor::Connector(self.channel));
+        let claim = IdentityCommand::Claim { dialog };
+        service.identity(self.project, identity, claim, meta).await
+    }
+}
+
+#[tokio::test]
+async fn a_known_identity_is_refused_from_the_cache_after_one_check_and_no_append() {
+    let world = world_with(Duration::ZERO).await;
+    let identity = world.identity("7");
+    let owner = world.dialog;
+    let claimed = world.claim(&world.service, &identity, owner).await.unwrap();
+    assert_eq!(claimed.events, 1);
+    // Each inbound message of a known client claims its identity for a new candidate again.
+    for _ in 0..3 {
+        let before = world.calls();
+        let answer = world
+            .claim(&world.service, &identity, DialogId::new())
+            .await;
+        assert!(
+            matches!(answer, Err(CommandError::Refused(Refusal::IdentityClaimed(o))) if o == owner),
+            "{answer:?}"
+        );
+        let (appends, checks) = world.calls();
+        assert_eq!(appends, before.0, "no append (which would only conflict)");
+        assert_eq!(
+            checks,
+            before.1 + 1,
+            "one check of the claim's last sequence"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_claim_cached_as_taken_sees_a_release_by_another_writer() {
+    let world = world_with(Duration::ZERO).await;
+    // Another node on the same log, with caches of its own.
+    let other = CommandService::new(world.service.log().clone(), ServiceOptions::default());
+    let identity = world.identity("8");
+    let (first, second) = (DialogId::new(), DialogId::new());
+    world.claim(&world.service, &identity, first).await.unwrap();
+    let answer = world.claim(&world.service, &identity, second).await;
+    assert!(matches!(
+        answer,
+        Err(CommandError::Refused(Refusal::IdentityClaimed(o))) if o == first
+    ));
+    // The other node releases it: this node's cache still names `first` as the owner.
+    let meta = CommandMeta::new(Actor::Connector(world.channel));
+    let release = IdentityCommand::Release { dialog: first };
+    let released = other
+        .identity(world.project, &identity, release, meta)
+        .await
+        .unwrap();
+    assert_eq!(released.events, 1);
+    let claimed = world
+        .claim(&world.service, &identity, second)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.events, 1,
+        "claimed anew, not refused from the stale cache"
+    );
+    let answer = world.claim(&other, &identity, DialogId::new()).await;
+    assert!(
+        matches!(answer, Err(CommandError::Refused(Refusal::IdentityClaimed(o))) if o == second),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_registered_dialog_refuses_a_registration_from_the_cache_alone() {
+    let world = world_with(Duration::ZERO).await;
+    let before = world.calls();
+    let register = DialogCommand::Register {
+        profile: ClientProfile::default(),
+        source: Source::default(),
+        identity: Some(world.identity("42")),
+    };
+    let meta = CommandMeta::new(Actor::Connector(world.channel));
+    let answer = world
+        .service
+        .dialog(world.project, world.dialog, register.clone(), meta)
+        .await;
+    assert!(matches!(
+        answer,
+        Err(CommandError::Refused(Refusal::DialogExists))
+    ));
+    assert_eq!(
+        world.calls(),
+        before,
+        "a lasting refusal needs no look at the log"
+    );
+    // Another node appended meanwhile: the cached state is behind, the refusal still holds,
+    // and the next command that appends catches up.
+    let other = CommandService::new(world.service.log().clone(), ServiceOptions::default());
+    let meta = CommandMeta::new(Actor::Connector(world.channel));
+    other
+        .dialog(world.project, world.dialog, inbound(&world, "m1"), meta)
+        .await
+        .unwrap();
+    let meta = CommandMeta::new(Actor::Connector(world.channel));
+    let answer = world
+        .service
+        .dialog(world.project, world.dialog, register, meta)
+        .await;
+    assert!(matches!(
+        answer,
+        Err(CommandError::Refused(Refusal::DialogExists))
+    ));
+    let meta = CommandMeta::new(Actor::Connector(world.channel));
+    let ack = world
+        .service
+        .dialog(world.project, world.dialog, inbound(&world, "m2"), meta)
+        .await
+        .unwrap();
+    assert_eq!(ack.events, 1);
+    assert_eq!(dialog_messages(&world).await, 3);
 }

@@ -209,9 +209,10 @@ async fn measure(
     say(
         args,
         format!(
-            "{}  serve cpu {:.2} cores",
+            "{}  serve cpu {:.2} cores, {:.0} µs per message",
             line("inbound all", &all, inbound.elapsed),
-            cores(inbound.serve_cpu, inbound.elapsed)
+            cores(inbound.serve_cpu, inbound.elapsed),
+            micros_per(inbound.serve_cpu, inbound.messages as usize),
         ),
     );
 
@@ -239,7 +240,7 @@ async fn measure(
     say(
         args,
         format!(
-            "outbound sent    {:>8.0} msg/s  ({} sent, {} twice, over {:.2} s from the first queue call; {:.0}/s first to last sent)  queue→sent p50 {:.1} ms p90 {:.1} ms p99 {:.1} ms max {:.1} ms  chat min gap {:?}  bot max {} per 0.95 s  serve cpu {:.2} cores",
+            "outbound sent    {:>8.0} msg/s  ({} sent, {} twice, over {:.2} s from the first queue call; {:.0}/s first to last sent)  queue→sent p50 {:.1} ms p90 {:.1} ms p99 {:.1} ms max {:.1} ms  chat min gap {:?}  bot max {} per 0.95 s  serve cpu {:.2} cores, {:.0} µs per message",
             outbound.sent as f64 / outbound.elapsed.as_secs_f64().max(1e-9),
             outbound.sent,
             outbound.twice,
@@ -252,6 +253,7 @@ async fn measure(
             outbound.chat_min_gap,
             outbound.bot_max_per_second,
             cores(outbound.serve_cpu, outbound.elapsed),
+            micros_per(outbound.serve_cpu, outbound.sent),
         ),
     );
 
@@ -376,6 +378,11 @@ async fn count_received(dir: &Path) -> Result<(u64, u64), String> {
     Ok((events, ids.len() as u64))
 }
 
+/// CPU time per item in µs: less sensitive to a shared machine's load than a rate.
+fn micros_per(cpu: Duration, items: usize) -> f64 {
+    cpu.as_secs_f64() * 1e6 / items.max(1) as f64
+}
+
 fn cores(cpu: Duration, elapsed: Duration) -> f64 {
     cpu.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
 }
@@ -431,6 +438,8 @@ fn report(
     inbound_json["expected_in_log"] = json!(expected);
     inbound_json["appended_exactly_once"] = json!(once);
     inbound_json["serve_cpu_cores"] = json!(round(cores(inbound.serve_cpu, inbound.elapsed), 2));
+    inbound_json["serve_cpu_us_per_message"] =
+        json!(micros_per(inbound.serve_cpu, inbound.messages as usize).round());
 
     let ms = |q: f64| outbound.latency.value_at_quantile(q) as f64 / 1000.0;
     let sent_rate = outbound.sent as f64 / outbound.elapsed.as_secs_f64().max(1e-9);
@@ -461,6 +470,7 @@ fn report(
         "limits_window_ms": WINDOW.as_millis() as u64,
         "limits_kept": limits_kept,
         "serve_cpu_cores": round(cores(outbound.serve_cpu, outbound.elapsed), 2),
+        "serve_cpu_us_per_message": micros_per(outbound.serve_cpu, outbound.sent).round(),
     });
     let (raw_tally, raw_elapsed, raw_cpu) = raw;
     let mut raw_json = raw_tally.json(*raw_elapsed);
