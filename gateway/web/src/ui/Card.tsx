@@ -25,7 +25,7 @@ import {
   view,
 } from '../state';
 import { applyRow } from '../lib/listStore';
-import { DefinitionForm, useAction } from './Form';
+import { DefinitionForm, Term, useAction } from './Form';
 import { fullTime } from './format';
 
 /** Runs one action on the open dialog and reads back what it changed. */
@@ -353,18 +353,8 @@ function CardBody({ dialog, none, tags, lists, folders }: {
       <dl>
         <dt>{t('card.id')}</dt>
         <dd>#{c.number}</dd>
-        {c.profile.phone && (
-          <>
-            <dt>{t('card.phone')}</dt>
-            <dd>{c.profile.phone}</dd>
-          </>
-        )}
-        {c.profile.email && (
-          <>
-            <dt>{t('card.email')}</dt>
-            <dd>{c.profile.email}</dd>
-          </>
-        )}
+        <Term label={t('card.phone')} value={c.profile.phone} />
+        <Term label={t('card.email')} value={c.profile.email} />
         <dt>{t('card.since')}</dt>
         <dd>{fullTime(c.created_at)}</dd>
       </dl>

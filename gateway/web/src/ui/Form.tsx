@@ -215,3 +215,13 @@ export function DefinitionForm(props: Props) {
     </form>
   );
 }
+
+/** A term of a `<dl>` and its value, left out when there is no value. */
+export function Term({ label, value }: { label: string; value?: string | null }) {
+  return value ? (
+    <>
+      <dt>{label}</dt>
+      <dd>{value}</dd>
+    </>
+  ) : null;
+}

@@ -23,7 +23,7 @@ import {
 import { debounce } from '../lib/debounce';
 import { Entry } from './TimelineEntry';
 import { openRow } from '../state';
-import { messageOf } from './Form';
+import { Term, messageOf } from './Form';
 import { fullTime, preciseTime } from './format';
 import { projectNames } from './names';
 
@@ -256,24 +256,9 @@ function Row({ answer }: { answer: AsOfAnswer }) {
           <dl>
             <dt>{t('card.id')}</dt>
             <dd>#{c.number}</dd>
-            {c.profile.name && (
-              <>
-                <dt>{t('history.client')}</dt>
-                <dd>{c.profile.name}</dd>
-              </>
-            )}
-            {c.profile.phone && (
-              <>
-                <dt>{t('card.phone')}</dt>
-                <dd>{c.profile.phone}</dd>
-              </>
-            )}
-            {c.profile.email && (
-              <>
-                <dt>{t('card.email')}</dt>
-                <dd>{c.profile.email}</dd>
-              </>
-            )}
+            <Term label={t('history.client')} value={c.profile.name} />
+            <Term label={t('card.phone')} value={c.profile.phone} />
+            <Term label={t('card.email')} value={c.profile.email} />
             <dt>{t('card.variables')}</dt>
             <dd>{c.variables.length ? c.variables.map((v) => `${v.name}: ${v.value}`).join('; ') : t('card.none')}</dd>
             <dt>{t('card.lists')}</dt>
