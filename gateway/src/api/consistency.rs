@@ -1,5 +1,7 @@
 //! Read-your-writes: every query accepts `min_seq` (the `seq` a command answered) and answers
 //! once the read models have applied it, or after [`MAX_WAIT`] with 503 and `Retry-After`.
+//! After a start, every query also waits for the log's end as it was then, until the read
+//! models have applied it once: a model rebuilt from nothing does not answer with a part.
 
 use super::{AppError, AppState};
 use axum::extract::FromRequestParts;
@@ -27,33 +29,41 @@ impl FromRequestParts<AppState> for MinSeq {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let query = parts.uri.query().unwrap_or_default();
-        let Ok(Param { min_seq }) = serde_urlencoded::from_str::<Param>(query) else {
-            // The route's own parameters report a malformed query string.
-            return Ok(MinSeq);
+        // A malformed query string is reported by the route's own parameters.
+        let asked = match serde_urlencoded::from_str::<Param>(query) {
+            Ok(Param {
+                min_seq: Some(text),
+            }) => Some(text.parse::<u64>().map_err(|_| {
+                AppError::bad_request(
+                    "min_seq",
+                    "a log sequence (a non-negative integer) expected",
+                )
+            })?),
+            _ => None,
         };
-        let Some(text) = min_seq else {
-            return Ok(MinSeq);
-        };
-        let seq: u64 = text.parse().map_err(|_| {
-            AppError::bad_request(
-                "min_seq",
-                "a log sequence (a non-negative integer) expected",
-            )
-        })?;
         let Some(models) = &state.read_models else {
-            return Err(AppError::Unavailable("no read models".to_owned()));
+            return match asked {
+                Some(_) => Err(AppError::Unavailable("no read models".to_owned())),
+                None => Ok(MinSeq),
+            };
         };
-        if models.applied_everywhere() >= seq {
+        // Until the read models have caught up with the log as it was when they started, every
+        // query waits for that too (see `ReadModels::start_floor`).
+        let floor = models.start_floor();
+        let seq = asked.unwrap_or(0).max(floor);
+        if seq == 0 || models.applied_everywhere() >= seq {
             return Ok(MinSeq);
         }
-        // No command ever answered a sequence past the log's end: refuse it at once rather
-        // than wait for what may never come.
-        let last = state.log.last_seq().await?;
-        if seq > last {
-            return Err(AppError::bad_request(
-                "min_seq",
-                format!("{seq} is past the end of the log ({last})"),
-            ));
+        if let Some(asked) = asked {
+            // No command ever answered a sequence past the log's end: refuse it at once rather
+            // than wait for what may never come.
+            let last = state.log.last_seq().await?;
+            if asked > last {
+                return Err(AppError::bad_request(
+                    "min_seq",
+                    format!("{asked} is past the end of the log ({last})"),
+                ));
+            }
         }
         match models.wait_for(seq, MAX_WAIT).await {
             Ok(()) => Ok(MinSeq),

@@ -63,6 +63,11 @@ pub struct ReadModels<L: EventLog> {
     /// When each read model whose runner stopped may be started again, and the pause after
     /// that (see [`Self::restart_stopped`]).
     restarts: std::sync::Mutex<BTreeMap<Kind, (Instant, Duration)>>,
+    /// The log's end when the read models started: until every one has applied it, queries
+    /// wait for it (see [`Self::start_floor`]).
+    started_at_seq: u64,
+    /// Every read model has applied `started_at_seq` once.
+    caught_up: AtomicBool,
 }
 
 impl<L: EventLog> std::fmt::Debug for ReadModels<L> {
@@ -179,6 +184,9 @@ impl<L: EventLog> ReadModels<L> {
                 },
             );
         }
+        // A log that does not answer now has its end read as 0: queries then wait only for
+        // what they ask for.
+        let started_at_seq = log.last_seq().await.unwrap_or(0);
         let models = Arc::new(Self {
             root: root.to_path_buf(),
             log,
@@ -187,6 +195,8 @@ impl<L: EventLog> ReadModels<L> {
             swapping: tokio::sync::Mutex::new(false),
             stopping: AtomicBool::new(false),
             restarts: std::sync::Mutex::new(BTreeMap::new()),
+            started_at_seq,
+            caught_up: AtomicBool::new(false),
         });
         tokio::spawn(follow_swaps(Arc::downgrade(&models)));
         Ok(models)
@@ -278,6 +288,27 @@ impl<L: EventLog> ReadModels<L> {
             .map(|live| live.runner.status().checkpoint.seq)
             .min()
             .unwrap_or(0)
+    }
+
+    /// The sequence every query waits for on top of its own `min_seq`: the log's end when the
+    /// read models started, until they have all applied it once; then 0. A generation built
+    /// from nothing at start (a new schema, another log) or one far behind after a long stop
+    /// would otherwise answer from a part of the log: a list with a third of its dialogs.
+    pub fn start_floor(&self) -> u64 {
+        if self.caught_up.load(Ordering::Acquire) {
+            return 0;
+        }
+        if self.applied_everywhere() >= self.started_at_seq {
+            self.caught_up.store(true, Ordering::Release);
+            return 0;
+        }
+        // A stopped runner (a full disk, a bug) will not catch up by waiting: its queries
+        // answer from what it has, as before the start's catch-up, and `/v1/health` says why.
+        let stopped = self
+            .read_live()
+            .values()
+            .any(|live| live.runner.status().failed.is_some());
+        if stopped { 0 } else { self.started_at_seq }
     }
 
     /// Waits until every read model has applied `seq` (read-your-writes).

@@ -825,15 +825,18 @@ fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
     assert_eq!(status, 404);
     drop(server);
 
-    // A second start serves what is there and adds nothing.
+    // A second start serves what is there and adds nothing. Its dialogs read model is gone (as
+    // after an upgrade that changes its schema): built again from the whole log at start, it
+    // answers the first list only once it has caught up, never with a part of the dialogs.
+    std::fs::remove_dir_all(dir.path().join("data/read/dialogs")).unwrap();
     let (mut again, addr) = start();
+    let again_page = Api { addr }.ok(&token, "GET", "/v1/dialogs?limit=500&archived=true", None);
+    assert_eq!(again_page["items"].as_array().unwrap().len(), shown);
     let mut said = String::new();
     while !said.starts_with("demo:") {
         said = again.next_line();
     }
     assert_eq!(said, "demo: the log is not empty; serving it as it is");
-    let again_page = Api { addr }.ok(&token, "GET", "/v1/dialogs?limit=500&archived=true", None);
-    assert_eq!(again_page["items"].as_array().unwrap().len(), shown);
 }
 
 /// An open live stream (any browser tab of the inbox) does not keep `serve` from stopping:
