@@ -36,13 +36,16 @@ function list(ids: unknown, name: (id: string) => string | null): string {
   return ids.map((id) => name(String(id)) ?? shortId(id)).join(', ');
 }
 
-export function describe(entry: unknown, names: Names): Described {
+/** `author`: who made the change (an operator's id), when the caller shows it beside the words. */
+export function describe(entry: unknown, names: Names, author?: string): Described {
   const e = (entry ?? {}) as Record<string, unknown>;
   const type = typeof e.type === 'string' ? e.type : '';
   const simple = SIMPLE[type];
   if (simple) return { key: simple, vars: {} };
   switch (type) {
     case 'dialog.assigned':
+      // "Olga assigned the dialog to Olga" reads as a slip: an operator took it.
+      if (author !== undefined && String(e.operator) === author) return { key: 'entry.took', vars: {} };
       return {
         key: 'entry.assigned',
         vars: { name: names.operator(String(e.operator)) ?? shortId(e.operator) },

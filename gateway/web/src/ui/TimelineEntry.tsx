@@ -17,7 +17,7 @@ function who(item: TimelineItem): string {
 }
 
 function serviceText(item: TimelineItem): string {
-  const described = describe(item.entry, projectNames());
+  const described = describe(item.entry, projectNames(), item.author);
   return t(described.key as Key, described.vars);
 }
 

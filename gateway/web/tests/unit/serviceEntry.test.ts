@@ -21,6 +21,16 @@ group('service entries', () => {
     expect(words({ type: 'dialog.closed' })).toBe('closed the dialog');
   });
 
+  it('read as sentences after their author: an operator who assigned the dialog to themselves took it', () => {
+    const by = (entry: unknown, author: string) => {
+      const d = describe(entry, names, author);
+      return translate('ru', d.key as Key, d.vars);
+    };
+    expect(by({ type: 'dialog.assigned', operator: 'op-1' }, 'op-1')).toBe('взял(а) диалог');
+    expect(by({ type: 'dialog.assigned', operator: 'op-1' }, 'op-2')).not.toBe('взял(а) диалог');
+    expect(words({ type: 'dialog.reopened' })).toBe('reopened the dialog');
+  });
+
   it('keep an unknown id or type visible rather than dropping the entry', () => {
     expect(words({ type: 'dialog.assigned', operator: '0197abcd-0000' })).toBe('assigned the dialog to 0197abcd');
     expect(words({ type: 'something.new' })).toBe('something.new');
