@@ -15,3 +15,26 @@ export function initials(name: string | null | undefined): string {
   const letters = words.slice(0, 2).map((w) => [...w][0]?.toUpperCase() ?? '');
   return letters.join('') || '?';
 }
+
+/** Emoji offered beside the reply box (F3.4): the ones support conversations use most. */
+export const EMOJI = ['🙂', '😊', '👍', '🙏', '👌', '🎉', '❤️', '😔', '🤔', '✅', '📦', '⏳'];
+
+/**
+ * `text` with `snippet` put where the selection `[start, end)` was (a template or an emoji at
+ * the caret, replacing a selection), and where the caret goes after it. A template put into
+ * text that does not end in whitespace is set apart by a space.
+ */
+export function insertAt(
+  text: string,
+  start: number,
+  end: number,
+  snippet: string,
+  spaced = false,
+): { text: string; caret: number } {
+  const from = Math.max(0, Math.min(start, text.length));
+  const to = Math.max(from, Math.min(end, text.length));
+  const before = text.slice(0, from);
+  const gap = spaced && before && !/\s$/u.test(before) ? ' ' : '';
+  const put = gap + snippet;
+  return { text: before + put + text.slice(to), caret: from + put.length };
+}

@@ -8,7 +8,7 @@ import { useSignal } from '@preact/signals';
 import { ApiFailure } from '../api/client';
 import { t } from '../i18n';
 import { debounce } from '../lib/debounce';
-import { MAX_MESSAGE_CHARS, countedChars } from '../lib/text';
+import { EMOJI, MAX_MESSAGE_CHARS, countedChars, insertAt } from '../lib/text';
 import {
   act,
   card,
@@ -17,6 +17,7 @@ import {
   openDialog,
   openError,
   openRow,
+  project,
   refreshTimeline,
   loadOlder,
   highlight,
@@ -118,6 +119,25 @@ function Compose({ dialog }: { dialog: string }) {
   const counted = countedChars(text.value);
   const tooLong = counted > MAX_MESSAGE_CHARS;
 
+  // A template or an emoji goes in at the caret (replacing a selection); the draft is saved
+  // as if typed.
+  const put = (snippet: string, spaced: boolean) => {
+    const area = box.current;
+    const start = area?.selectionStart ?? text.value.length;
+    const end = area?.selectionEnd ?? start;
+    const next = insertAt(text.value, start, end, snippet, spaced);
+    text.value = next.text;
+    touched.current = true;
+    saved.value = false;
+    saveDraft(next.text);
+    requestAnimationFrame(() => {
+      area?.focus();
+      area?.setSelectionRange(next.caret, next.caret);
+    });
+  };
+  const templates = project.value?.templates ?? [];
+  const emojiOpen = useSignal(false);
+
   const send = async () => {
     const body = text.value;
     if (!body.trim() || tooLong || !chosen || sending.value) return;
@@ -177,6 +197,68 @@ function Compose({ dialog }: { dialog: string }) {
         }}
       />
       <div class="compose-bar">
+        {templates.length > 0 && (
+          <label class="compose-template">
+            <span class="visually-hidden">{t('compose.template')}</span>
+            <select
+              value=""
+              disabled={blocked}
+              onChange={(e) => {
+                const select = e.currentTarget as HTMLSelectElement;
+                const chosenTemplate = templates.find((x) => x.template === select.value);
+                select.value = '';
+                if (chosenTemplate) put(chosenTemplate.text, true);
+              }}
+            >
+              <option value="">{t('compose.template')}</option>
+              {templates.map((x) => (
+                <option key={x.template} value={x.template}>
+                  {x.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        <button
+          type="button"
+          class="compose-emoji-toggle"
+          aria-expanded={emojiOpen.value ? 'true' : 'false'}
+          aria-controls="compose-emoji"
+          disabled={blocked}
+          onClick={() => (emojiOpen.value = !emojiOpen.value)}
+        >
+          <span aria-hidden="true">🙂</span>
+          <span class="visually-hidden">{t('compose.emoji')}</span>
+        </button>
+        {emojiOpen.value && (
+          <div
+            id="compose-emoji"
+            class="compose-emoji"
+            role="group"
+            aria-label={t('compose.emoji')}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape') {
+                e.stopPropagation();
+                emojiOpen.value = false;
+                box.current?.focus();
+              }
+            }}
+          >
+            {EMOJI.map((e) => (
+              // The picker closes on a pick so that the text it went into is in sight again.
+              <button
+                key={e}
+                type="button"
+                onClick={() => {
+                  emojiOpen.value = false;
+                  put(e, false);
+                }}
+              >
+                {e}
+              </button>
+            ))}
+          </div>
+        )}
         {channels.length > 1 ? (
           <label class="compose-channel">
             {t('compose.channel')}{' '}

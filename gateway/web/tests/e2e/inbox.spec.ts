@@ -94,6 +94,29 @@ test('a reply sent with Enter appears in the timeline', async ({ page }) => {
   await expect(page.getByRole('log').getByText(again)).toBeVisible();
 });
 
+test('a template and an emoji go into the reply at the caret', async ({ page }) => {
+  const { api } = await apiSession(admin());
+  const name = `Shipping ${Date.now()}`;
+  const saved = await api.post('/v1/project/actions', {
+    data: { action: 'save_template', template: null, name, text: 'Your order is on its way.' },
+  });
+  expect(saved.status()).toBe(200);
+  await api.dispose();
+  await signIn(page, admin());
+  await rows(page).nth(2).click();
+  const box = page.locator('#compose-text');
+  await box.fill('Hi!');
+  await page.getByRole('combobox', { name: 'Template…' }).selectOption({ label: name });
+  await expect(box).toHaveValue('Hi! Your order is on its way.');
+  await page.getByRole('button', { name: 'Emoji' }).click();
+  await look(page, 'compose-emoji');
+  await page.getByRole('group', { name: 'Emoji' }).getByRole('button', { name: '👍' }).click();
+  await expect(box).toHaveValue('Hi! Your order is on its way.👍');
+  await expect(page.getByRole('group', { name: 'Emoji' })).toHaveCount(0);
+  await look(page, 'compose-template');
+  await box.fill('');
+});
+
 test('a draft is saved on the server as one types and is there after a reload', async ({ page }) => {
   await signIn(page, admin());
   const row = rows(page).nth(1);

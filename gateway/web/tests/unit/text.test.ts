@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { debounce } from '../../src/lib/debounce';
-import { MAX_MESSAGE_CHARS, countedChars, initials } from '../../src/lib/text';
+import { MAX_MESSAGE_CHARS, countedChars, initials, insertAt } from '../../src/lib/text';
 
 describe('F3.4 counter', () => {
   it('counts code points but no whitespace', () => {
@@ -52,5 +52,24 @@ describe('draft debounce', () => {
     save.cancel();
     vi.advanceTimersByTime(1000);
     expect(saved).toEqual(['draft']);
+  });
+});
+
+describe('putting a template or an emoji into the reply', () => {
+  it('goes in at the caret, replacing a selection, and says where the caret goes', () => {
+    expect(insertAt('Hello world', 5, 5, ' dear')).toEqual({ text: 'Hello dear world', caret: 10 });
+    expect(insertAt('Hello world', 6, 11, 'there')).toEqual({ text: 'Hello there', caret: 11 });
+    expect(insertAt('', 0, 0, '👍')).toEqual({ text: '👍', caret: 2 });
+  });
+
+  it('sets a template apart by a space from text that does not end in one', () => {
+    expect(insertAt('Hi!', 3, 3, 'Your order is on its way.', true).text).toBe('Hi! Your order is on its way.');
+    expect(insertAt('Hi! ', 4, 4, 'Thanks.', true).text).toBe('Hi! Thanks.');
+    expect(insertAt('', 0, 0, 'Thanks.', true).text).toBe('Thanks.');
+  });
+
+  it('keeps a caret outside the text inside it', () => {
+    expect(insertAt('abc', 10, 12, 'd')).toEqual({ text: 'abcd', caret: 4 });
+    expect(insertAt('abc', 2, 1, 'X')).toEqual({ text: 'abXc', caret: 3 });
   });
 });
