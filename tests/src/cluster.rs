@@ -4,7 +4,8 @@
 //! directories, routes). Faults are real: `kill -9`, a wiped store, a node cut off from its routes.
 
 use crate::{
-    StartError, find_server, free_port, log_len, stop_gracefully, wait_ready, workspace_root,
+    StartError, file_tail, find_server, free_port, log_len, stop_gracefully, wait_ready,
+    workspace_root,
 };
 use std::fs::File;
 use std::io::{Read, Write};
@@ -245,12 +246,10 @@ impl NatsCluster {
     pub fn log_tail(&self) -> String {
         (0..NODES)
             .map(|i| {
-                let text = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
                 format!(
                     "--- node {} ---\n{}",
                     i + 1,
-                    lines[lines.len().saturating_sub(15)..].join("\n")
+                    file_tail(&self.log_path(i), 15)
                 )
             })
             .collect::<Vec<_>>()

@@ -110,9 +110,7 @@ impl NatsServer {
 
     /// The last lines the server logged, for failure messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        file_tail(&self.log_path(), 20)
     }
 
     fn log_path(&self) -> PathBuf {
@@ -253,6 +251,11 @@ impl std::fmt::Display for StartError {
             Self::Other(text) => f.write_str(text),
         }
     }
+}
+
+/// The last `n` lines of the file at `path` (none when it cannot be read), for failure messages.
+pub(crate) fn file_tail(path: &Path, n: usize) -> String {
+    tail_lines(&std::fs::read_to_string(path).unwrap_or_default(), n)
 }
 
 fn tail_lines(text: &str, n: usize) -> String {

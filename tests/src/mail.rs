@@ -12,7 +12,7 @@
 //!
 //! Both panic (never skip) when their server is missing or does not come up.
 
-use crate::{free_port, workspace_root};
+use crate::{file_tail, free_port, workspace_root};
 use std::fs::File;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -227,9 +227,7 @@ impl DovecotServer {
 
     /// The last lines Dovecot logged, for failure messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        file_tail(&self.dir.path().join("dovecot.log"), 20)
     }
 
     fn config_path(&self) -> PathBuf {
