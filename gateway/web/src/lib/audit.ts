@@ -3,7 +3,7 @@
 // key and its values, with names looked up by the caller; and the slider's marks, one for each
 // log message, at the moment the log stored it (what `GET /v1/dialogs/{id}/as-of` cuts at).
 
-import { shortId, type Names as EntryNames } from './serviceEntry';
+import { list, named, type Names as EntryNames } from './serviceEntry';
 
 export interface AuditEvent {
   seq: number;
@@ -28,20 +28,13 @@ export interface Sentence {
 }
 
 /** Longest quoted text in a sentence (a message, a comment, a task). */
-export const QUOTE_CHARS = 80;
+const QUOTE_CHARS = 80;
 
 export function quote(text: unknown): string {
   const flat = String(text ?? '').replace(/\s+/g, ' ').trim();
   return flat.length > QUOTE_CHARS ? `${flat.slice(0, QUOTE_CHARS - 1)}…` : flat;
 }
 
-function named(id: unknown, name: (id: string) => string | null): string {
-  return name(String(id ?? '')) ?? shortId(id);
-}
-
-function names(ids: unknown, name: (id: string) => string | null): string {
-  return Array.isArray(ids) ? ids.map((id) => named(id, name)).join(', ') : '';
-}
 
 /** Who caused an event: a dictionary key and its values (`actor` as the event log writes it). */
 export function actorOf(actor: unknown, look: Names): Sentence {
@@ -93,7 +86,7 @@ function what(e: AuditEvent, look: Names): Sentence {
   const plain = PLAIN[e.type];
   if (plain) return { key: plain, vars: {} };
   const set = SETS[e.type];
-  if (set) return { key: set[0], vars: { items: names(e[set[1]], look[set[2]]) } };
+  if (set) return { key: set[0], vars: { items: list(e[set[1]], look[set[2]]) } };
   const files = Array.isArray(e.attachments) ? e.attachments.length : 0;
   switch (e.type) {
     case 'dialog.registered': {
@@ -186,7 +179,7 @@ export function marksOf(events: readonly AuditEvent[]): Mark[] {
 }
 
 /** An RFC 3339 moment in microseconds (marks carry them; `Date` keeps milliseconds). */
-export function microsOf(moment: string): number {
+function microsOf(moment: string): number {
   const fraction = /\.(\d+)/.exec(moment)?.[1] ?? '';
   return Date.parse(moment) * 1000 + Number(fraction.padEnd(6, '0').slice(3, 6));
 }

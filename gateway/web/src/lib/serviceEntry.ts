@@ -31,9 +31,14 @@ export function shortId(id: unknown): string {
   return String(id ?? '').slice(0, 8);
 }
 
-function list(ids: unknown, name: (id: string) => string | null): string {
-  if (!Array.isArray(ids)) return '';
-  return ids.map((id) => name(String(id)) ?? shortId(id)).join(', ');
+/** The name of an id, else the id shown short. */
+export function named(id: unknown, name: (id: string) => string | null): string {
+  return name(String(id ?? '')) ?? shortId(id);
+}
+
+/** The names of ids, comma-separated (see [`named`]). */
+export function list(ids: unknown, name: (id: string) => string | null): string {
+  return Array.isArray(ids) ? ids.map((id) => named(id, name)).join(', ') : '';
 }
 
 /** `author`: who made the change (an operator's id), when the caller shows it beside the words. */

@@ -30,7 +30,7 @@ async function loadChannels(): Promise<void> {
   channels.value = await ok(api.GET('/v1/channels'));
 }
 
-export function kindName(kind: string): string {
+function kindName(kind: string): string {
   return t(`channels.kind.${kind}` as Key);
 }
 

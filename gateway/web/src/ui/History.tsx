@@ -19,18 +19,20 @@ import {
   sentence,
   type AuditEvent,
   type Mark,
+  type Names,
 } from '../lib/audit';
+import { named } from '../lib/serviceEntry';
 import { debounce } from '../lib/debounce';
 import { Entry } from './TimelineEntry';
 import { openRow } from '../state';
 import { Term, messageOf } from './Form';
-import { fullTime, preciseTime } from './format';
+import { fullTime } from './format';
 import { projectNames } from './names';
 
 type AsOfAnswer = components['schemas']['AsOfAnswer'];
 
 /** How long the slider rests before the dialog at its moment is asked for. */
-export const SLIDER_DELAY_MS = 300;
+const SLIDER_DELAY_MS = 300;
 /** Log messages asked for in one page of events. */
 const EVENTS_PAGE = 500;
 /** Pages read at once; more wait for a click. */
@@ -66,9 +68,16 @@ const past = signal<Past | null>(null);
 let asked = 0;
 
 /** Up to `pages` more pages of events, after `after` (else where the trail stopped). */
+/** A live change came while a page was loading: the newer events are asked for after it. */
+let newerPending = false;
+
 async function loadEvents(dialog: string, pages: number, after?: number): Promise<void> {
   const current = trail.value;
-  if (!current || current.dialog !== dialog || current.loading) return;
+  if (!current || current.dialog !== dialog) return;
+  if (current.loading) {
+    if (after !== undefined) newerPending = true;
+    return;
+  }
   trail.value = { ...current, loading: true, error: null };
   let { events } = current;
   let nextAfter = after ?? current.nextAfter;
@@ -92,6 +101,10 @@ async function loadEvents(dialog: string, pages: number, after?: number): Promis
     });
   } catch (error) {
     if (trail.value?.dialog === dialog) trail.value = { ...trail.value, loading: false, error: messageOf(error) };
+  }
+  if (newerPending) {
+    newerPending = false;
+    newerEvents(dialog);
   }
 }
 
@@ -121,6 +134,7 @@ export function closeHistory(): void {
   batch(() => {
     historyOf.value = null;
     past.value = null;
+    trail.value = null;
   });
 }
 
@@ -138,15 +152,12 @@ async function showAt(dialog: string, moment: string): Promise<void> {
   }
 }
 
-function EventLine({ event, marks }: { event: AuditEvent; marks: readonly Mark[] }) {
-  const look = projectNames();
+function EventLine({ event, look, mark, current }: { event: AuditEvent; look: Names; mark: number; current: boolean }) {
   const who = actorOf(event.actor, look);
   const said = sentence(event, look, t(who.key as Key, who.vars));
   const text = t(said.key as Key, said.vars);
   const at = event.occurred_at ?? event.appended_at;
   const dialog = trail.value?.dialog ?? '';
-  const mark = marks.findIndex((m) => m.seq === event.seq);
-  const current = past.value !== null && position.value === mark;
   return (
     <li class={current ? 'event current' : 'event'} aria-current={current ? 'true' : undefined}>
       <time dateTime={at}>{fullTime(at)}</time>
@@ -183,7 +194,7 @@ function Slider({ dialog, marks }: { dialog: string; marks: readonly Mark[] }) {
         step={1}
         value={index}
         list="history-marks"
-        aria-valuetext={t('history.slider_value', { at: preciseTime(mark.at), n: index + 1, total: marks.length })}
+        aria-valuetext={t('history.slider_value', { at: fullTime(mark.at, true), n: index + 1, total: marks.length })}
         onInput={(e) => {
           const next = Number((e.currentTarget as HTMLInputElement).value);
           const to = marks[next];
@@ -245,7 +256,7 @@ function Row({ answer }: { answer: AsOfAnswer }) {
             {marks.length > 0 && ` · ${marks.join(' · ')}`}
           </dd>
           <dt>{t('history.assignee')}</dt>
-          <dd>{row.assignee ? (look.operator(row.assignee) ?? row.assignee) : t('action.unassigned')}</dd>
+          <dd>{row.assignee ? named(row.assignee, look.operator) : t('action.unassigned')}</dd>
           <dt>{t('card.tags')}</dt>
           <dd>{tags.length ? tags.join(', ') : t('card.none')}</dd>
         </dl>
@@ -284,7 +295,7 @@ function PastState({ state }: { state: Past }) {
   return (
     <section class="past" aria-labelledby="past-title">
       <p id="past-title" class="past-banner" role="status">
-        {t('history.past', { at: preciseTime(state.moment) })}
+        {t('history.past', { at: fullTime(state.moment, true) })}
       </p>
       {state.error && (
         <p class="form-error" role="alert">
@@ -315,6 +326,9 @@ export function History({ dialog }: { dialog: string }) {
   const state = trail.value;
   const events = state?.dialog === dialog ? state.events : [];
   const marks = useMemo(() => marksOf(events), [events]);
+  // Each trail row's mark, and the names, found once per render rather than per row.
+  const markOf = useMemo(() => new Map(marks.map((m, i) => [m.seq, i])), [marks]);
+  const look = projectNames();
   const newest = useMemo(() => [...events].reverse().slice(0, shown.value), [events, shown.value]);
   const then = past.value?.dialog === dialog ? past.value : null;
   // The live stream's row of this dialog: something happened, the trail takes it in.
@@ -334,9 +348,18 @@ export function History({ dialog }: { dialog: string }) {
         {state?.loading && events.length === 0 && <p class="muted">{t('history.loading')}</p>}
         {!state?.loading && !state?.error && events.length === 0 && <p class="muted">{t('history.empty')}</p>}
         <ol class="events">
-          {newest.map((e) => (
-            <EventLine key={`${e.seq}.${e.index}`} event={e} marks={marks} />
-          ))}
+          {newest.map((e) => {
+            const mark = markOf.get(e.seq) ?? -1;
+            return (
+              <EventLine
+                key={`${e.seq}.${e.index}`}
+                event={e}
+                look={look}
+                mark={mark}
+                current={past.value !== null && position.value === mark}
+              />
+            );
+          })}
         </ol>
         {events.length > newest.length && (
           <button type="button" onClick={() => (shown.value += SHOWN_STEP)}>

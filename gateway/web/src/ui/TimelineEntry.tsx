@@ -3,7 +3,7 @@
 
 import type { TimelineItem } from '../api/types';
 import { t, type Key } from '../i18n';
-import { describe } from '../lib/serviceEntry';
+import { describe, shortId } from '../lib/serviceEntry';
 import { channelOf, highlight, me, openDialog, operatorName } from '../state';
 import { fullTime, shortTime } from './format';
 import { projectNames } from './names';
@@ -13,7 +13,7 @@ function who(item: TimelineItem): string {
   if (item.author === 'bot') return t('author.bot');
   if (item.author === 'system' || item.author === 'connector') return '';
   if (item.author === me.value?.operator) return t('author.you');
-  return operatorName(item.author) ?? item.author.slice(0, 8);
+  return operatorName(item.author) ?? shortId(item.author);
 }
 
 function serviceText(item: TimelineItem): string {

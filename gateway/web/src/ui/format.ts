@@ -14,13 +14,8 @@ export function shortTime(iso: string | null | undefined, now = new Date()): str
   return at.toLocaleDateString(locale, sameYear ? { day: 'numeric', month: 'short' } : { dateStyle: 'short' });
 }
 
-export function fullTime(iso: string): string {
+/** A date and time; `seconds` for a dialog's history, which tells apart events of one minute. */
+export function fullTime(iso: string, seconds = false): string {
   const locale = lang.value === 'ru' ? 'ru-RU' : 'en-GB';
-  return new Date(iso).toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' });
-}
-
-/** A moment to the second (a dialog's history tells apart events of one minute). */
-export function preciseTime(iso: string): string {
-  const locale = lang.value === 'ru' ? 'ru-RU' : 'en-GB';
-  return new Date(iso).toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'medium' });
+  return new Date(iso).toLocaleString(locale, { dateStyle: 'medium', timeStyle: seconds ? 'medium' : 'short' });
 }
