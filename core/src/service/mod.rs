@@ -153,12 +153,9 @@ impl<L: EventLog> CommandService<L> {
             inner: Arc::new(Inner {
                 log,
                 options,
-                dialogs: Mutex::new(DialogCache {
-                    lru: LruCache::new(capacity),
-                    clock: 0,
-                }),
+                dialogs: Mutex::new(DialogCache::new(capacity)),
                 projects: Mutex::new(LruCache::new(projects)),
-                identities: Mutex::new(LruCache::new(capacity)),
+                identities: Mutex::new(IdentityCache::new(capacity)),
                 stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
                 hasher: lru::DefaultHasher::default(),
             }),
@@ -216,7 +213,7 @@ impl<L: EventLog> CommandService<L> {
             // the subject's last sequence, never appended to conflict); unknown, a claim is
             // nearly always of a new identity, so it assumes no events (a conflict reads them).
             // A release needs the owner as the log has it, so it reads.
-            let cached = this.inner.identities.lock().pop(&subject);
+            let cached = this.inner.identities.lock().take(&subject);
             let mut slot = match command {
                 IdentityCommand::Claim { .. } => Some(cached.unwrap_or_else(|| Cached {
                     state: Box::default(),
@@ -237,7 +234,7 @@ impl<L: EventLog> CommandService<L> {
                 )
                 .await;
             if let Some(state) = slot {
-                this.inner.identities.lock().put(subject, state);
+                this.inner.identities.lock().put_back(subject, state);
             }
             result
         })
