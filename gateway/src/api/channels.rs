@@ -541,27 +541,22 @@ pub async fn disconnect(
 ) -> Result<Json<CommandAnswer>, AppError> {
     let channels = channels_of(&state)?;
     let channel = super::extract::channel_id(&channel)?;
-    match channels.get(channel).await? {
-        Some(settings) if settings.project == caller.project => {}
+    // A channel connected before this server kept its settings (`unconfigured`) has none
+    // here: the project's own state decides, as for any other (disconnecting a channel the
+    // project does not have connected changes nothing).
+    let configured = match channels.get(channel).await? {
+        Some(settings) if settings.project == caller.project => true,
         Some(_) => return Err(AppError::NotFound("no such channel".to_owned())),
-        // Connected before this server kept its settings (`unconfigured`): the project's own
-        // channels say whether it is one of them.
-        None => {
-            let project = caller.project;
-            let listed = state
-                .readers(Kind::Project)?
-                .query(move |conn| model::channels(conn, project))
-                .await?;
-            if !listed.iter().any(|c| c.channel == channel && c.connected) {
-                return Err(AppError::NotFound("no such channel".to_owned()));
-            }
-        }
-    }
+        None => false,
+    };
     let command = ProjectCommand::DisconnectChannel { channel };
     let ack = state
         .commands
         .project(caller.project, command, id.meta(caller.operator))
         .await?;
+    if !configured && ack.events == 0 && !ack.duplicate {
+        return Err(AppError::NotFound("no such channel".to_owned()));
+    }
     channels.remove(channel).await?;
     if let Some(mailboxes) = channels.mailboxes() {
         mailboxes.stop(channel).await;
