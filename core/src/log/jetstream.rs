@@ -545,13 +545,15 @@ impl JetStreamLog {
         Err(conflict)
     }
 
+    /// Up to `max` records on `subject` (a literal or a pattern) from sequence `from`, one
+    /// single-message get each.
     async fn read_direct(
         &self,
         from: u64,
-        subject: &Subject,
+        subject: &str,
         max: usize,
     ) -> Result<Vec<Result<LogRecord, Unreadable>>, LogError> {
-        let mut records = Vec::with_capacity(max);
+        let mut records = Vec::with_capacity(max.min(DIRECT_READ_MAX));
         let mut next = from;
         while records.len() < max {
             match self.get_for_subject(subject, Some(next)).await? {
@@ -572,22 +574,22 @@ impl JetStreamLog {
         Ok(records)
     }
 
-    /// The first message on `subject` from sequence `from`, or its last one (`from` = None).
-    /// A direct get (any replica answers) on a single replica; the stream leader's get on a
-    /// replicated stream, where a follower may answer before it has stored an acknowledged
-    /// append (seen on a 3-node cluster: the last sequence from one replica, then nothing at
-    /// that sequence from another).
+    /// The first message on `subject` (a literal or, with `from`, a pattern) from sequence
+    /// `from`, or its last one (`from` = None). A direct get (any replica answers) on a single
+    /// replica; the stream leader's get on a replicated stream, where a follower may answer
+    /// before it has stored an acknowledged append (seen on a 3-node cluster: the last sequence
+    /// from one replica, then nothing at that sequence from another).
     async fn get_for_subject(
         &self,
-        subject: &Subject,
+        subject: &str,
         from: Option<u64>,
     ) -> Result<Option<jetstream::message::StreamMessage>, LogError> {
         let stream = &self.inner.stream;
         if self.inner.replicated {
             let builder = stream.raw_message_builder();
             let get = match from {
-                Some(seq) => builder.next_by_subject(subject.as_str()).sequence(seq),
-                None => builder.last_by_subject(subject.as_str()),
+                Some(seq) => builder.next_by_subject(subject).sequence(seq),
+                None => builder.last_by_subject(subject),
             };
             return match get.send().await {
                 Ok(message) => Ok(Some(message)),
@@ -596,12 +598,8 @@ impl JetStreamLog {
             };
         }
         let got = match from {
-            Some(seq) => {
-                stream
-                    .direct_get_next_for_subject(subject.as_str(), Some(seq))
-                    .await
-            }
-            None => stream.direct_get_last_for_subject(subject.as_str()).await,
+            Some(seq) => stream.direct_get_next_for_subject(subject, Some(seq)).await,
+            None => stream.direct_get_last_for_subject(subject).await,
         };
         match got {
             Ok(message) => Ok(Some(message)),
@@ -919,7 +917,7 @@ impl EventLog for JetStreamLog {
         if max <= DIRECT_READ_MAX
             && let Some(subject) = filter.as_literal()
         {
-            return self.read_direct(from, &subject, max).await;
+            return self.read_direct(from, subject.as_str(), max).await;
         }
         let _permit = self
             .inner
@@ -929,6 +927,14 @@ impl EventLog for JetStreamLog {
             .map_err(|_| LogError::Unavailable("the log is closing".into()))?;
         let (mut messages, pending, name) = self.ordered(from, filter, max).await?;
         let mut records = Vec::new();
+        if pending == 0 && self.inner.replicated {
+            // The consumer's replica may not have stored an acknowledged append yet (seen on
+            // a 3-node cluster: `read(N)` right after N's ack found nothing): the stream
+            // leader has it, so ask the leader before answering that nothing is there.
+            drop(messages);
+            self.forget_consumer(name);
+            return self.read_direct(from, filter.as_str(), max).await;
+        }
         let result = async {
             if pending == 0 {
                 return Ok(());
@@ -995,7 +1001,7 @@ impl EventLog for JetStreamLog {
 
     async fn last_subject_seq(&self, subject: &Subject) -> Result<u64, LogError> {
         Ok(self
-            .get_for_subject(subject, None)
+            .get_for_subject(subject.as_str(), None)
             .await?
             .map_or(0, |message| message.sequence))
     }
