@@ -1,8 +1,8 @@
 // The list pane's tools against the real demo: a filter with a group and a saved filter (the
 // list is the API's answer for the same filter), search opening a message, a bulk close of a
 // filter with its confirmation, the export's download, and every tool's screen at 1440 and
-// 390 px in both languages. One sign-in for the file (sign-in is throttled per account): each
-// test starts from the stored session.
+// 390 px in both languages. The admin's one session (`signIn`), stored for the file's own
+// contexts: each test starts from it.
 import { type Browser, type BrowserContext, type Page, expect, test } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { admin, look, server, signIn } from './helpers';
