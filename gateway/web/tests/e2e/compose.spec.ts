@@ -53,6 +53,15 @@ async function dialogOn(page: Page, kind: string): Promise<string> {
   return found;
 }
 
+/** `work` on the page in Russian and dark; the profile back to the browser's language after. */
+async function inRussianDark(page: Page, work: () => Promise<void>): Promise<void> {
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.getByLabel('Language').selectOption('ru');
+  await work();
+  await forgetLanguage(page);
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
 async function timelineOf(page: Page, dialog: string): Promise<Item[]> {
   return (await page.evaluate(async (d) => (await (await fetch(`/v1/dialogs/${d}/timeline`)).json()).items, dialog)) as Item[];
 }
@@ -150,16 +159,14 @@ test('files are checked against the channel before upload: one over its limit re
   await look(page, 'compose-files-sent');
 
   // In Russian and dark: the refusal in the language of the page.
-  await page.emulateMedia({ colorScheme: 'dark' });
-  await page.getByLabel('Language').selectOption('ru');
-  const chooserRu = page.waitForEvent('filechooser');
-  await page.getByRole('button', { name: 'Прикрепить файлы' }).click();
-  await (await chooserRu).setFiles([{ name: 'большое.png', mimeType: 'image/png', buffer: Buffer.alloc(5 * MB + 1, 1) }]);
-  await expect(refused).toContainText('большое.png (5 МБ) больше 5 МБ, которые WhatsApp принимает для изображений.');
-  await lookWideAndNarrow(page, 'compose-files-ru-dark', page.locator('form.compose'));
+  await inRussianDark(page, async () => {
+    const chooserRu = page.waitForEvent('filechooser');
+    await page.getByRole('button', { name: 'Прикрепить файлы' }).click();
+    await (await chooserRu).setFiles([{ name: 'большое.png', mimeType: 'image/png', buffer: Buffer.alloc(5 * MB + 1, 1) }]);
+    await expect(refused).toContainText('большое.png (5 МБ) больше 5 МБ, которые WhatsApp принимает для изображений.');
+    await lookWideAndNarrow(page, 'compose-files-ru-dark', page.locator('form.compose'));
+  });
   expect(uploads).toEqual(['photo.png', 'second.png']);
-  await forgetLanguage(page);
-  await page.emulateMedia({ colorScheme: 'light' });
 });
 
 test("a message's Reply quotes it above the box, and the reply is sent with the quote", async ({ page }) => {
@@ -197,6 +204,16 @@ test("a message's Reply quotes it above the box, and the reply is sent with the 
   const item = (await timelineOf(page, dialog)).find((i) => i.text === text);
   expect(item?.reply_to).toBe(quoted.id);
   await look(page, 'quote-sent');
+
+  // In Russian and dark: the message's actions and the quote.
+  await inRussianDark(page, async () => {
+    await entry.hover();
+    await entry.getByRole('button', { name: 'Ответить' }).click();
+    const quoteRu = page.getByRole('group', { name: 'Ответ: Клиент' });
+    await expect(quoteRu).toBeVisible();
+    await lookWideAndNarrow(page, 'compose-quote-ru-dark', quoteRu);
+    await quoteRu.getByRole('button', { name: 'Отменить цитату' }).click();
+  });
 });
 
 test('a message saved as a template: the form prefilled, the template in the reply box after', async ({ page }) => {
@@ -243,4 +260,15 @@ test('a message saved as a template: the form prefilled, the template in the rep
   await expect(form).toBeVisible();
   await page.keyboard.press('Escape');
   await expect(form).toHaveCount(0);
+
+  // In Russian and dark.
+  await inRussianDark(page, async () => {
+    await entry.hover();
+    await entry.getByRole('button', { name: 'Сохранить как шаблон' }).click();
+    const formRu = page.getByRole('dialog', { name: 'Сохранить сообщение как шаблон' });
+    await expect(formRu.getByLabel('Текст')).toHaveValue(message.text);
+    await lookWideAndNarrow(page, 'template-from-message-ru-dark', formRu);
+    await formRu.getByRole('button', { name: 'Отмена' }).click();
+    await expect(formRu).toHaveCount(0);
+  });
 });
