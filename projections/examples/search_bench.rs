@@ -102,6 +102,7 @@ fn event(
                 attachments: vec![],
                 reply_to: None,
                 template: None,
+                reply_to_external_id: None,
             })
         };
         (dialog, payload)

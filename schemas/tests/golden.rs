@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use switchboard_schemas::events::dialog::v1::MessageFailedV1;
+use switchboard_schemas::events::dialog::v1::{MessageFailedV1, MessageQueuedV1};
 use switchboard_schemas::*;
 use uuid::Uuid;
 
@@ -109,8 +109,9 @@ fn samples() -> Vec<Event> {
             author: MessageAuthor::Operator(OP),
             text: "Уже едет".into(),
             attachments: vec![],
-            reply_to: None,
+            reply_to: Some(M0),
             template: Some(template),
+            reply_to_external_id: Some("tg-42".into()),
         }),
         Event::MessageSent(MessageSent {
             message: M,
@@ -364,9 +365,20 @@ fn old_frames() -> Vec<(&'static str, u16, Vec<u8>)> {
         reason: FailureReason::BlockedByClient,
         detail: "Forbidden: bot was blocked by the user".into(),
     };
-    let mut frame = prefix;
+    let mut frame = prefix.clone();
     frame.extend(postcard::to_allocvec(&v1).expect("encodes"));
-    vec![("message.failed", 1, frame)]
+    let queued_v1 = MessageQueuedV1 {
+        message: M,
+        channel: CH,
+        author: MessageAuthor::Operator(OP),
+        text: "Уже едет".into(),
+        attachments: vec![],
+        reply_to: None,
+        template: Some(TemplateId::from_u128(0x16)),
+    };
+    let mut queued = prefix;
+    queued.extend(postcard::to_allocvec(&queued_v1).expect("encodes"));
+    vec![("message.failed", 1, frame), ("message.queued", 1, queued)]
 }
 
 fn file_stem(event_type: &str, version: u16) -> String {
@@ -488,6 +500,16 @@ fn old_version_upcasts_to_current() {
             assert_eq!(failed.retry_after_secs, None);
         }
         other => panic!("expected message.failed, got {other:?}"),
+    }
+    let (event_type, version, frame) = old_frames().remove(1);
+    let decoded = Envelope::decode_frame(event_type, version, &frame).expect("decodes");
+    assert_eq!(decoded.payload.version(), 2, "decoded into today's version");
+    match decoded.payload {
+        Event::MessageQueued(queued) => {
+            assert_eq!(queued.text, "Уже едет");
+            assert_eq!(queued.reply_to_external_id, None);
+        }
+        other => panic!("expected message.queued, got {other:?}"),
     }
 }
 

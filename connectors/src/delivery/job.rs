@@ -185,7 +185,7 @@ fn outgoing(job: &Job, to: String) -> Outgoing {
         to,
         text: job.queued.text.clone(),
         files,
-        reply_to: None,
+        reply_to: job.queued.reply_to_external_id.clone(),
     }
 }
 

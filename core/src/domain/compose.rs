@@ -1,5 +1,6 @@
 //! F3.4: what one outbound message may carry. Text: at most 2000 characters not counting white
-//! space. Attachments: one file, or up to 10 images; per-channel size limits; 500 MB in total.
+//! space. Attachments: one file, or up to 10 images; per-channel size limits and media types;
+//! 500 MB in total.
 
 use super::Refusal;
 use switchboard_schemas::{Attachment, AttachmentKind, ChannelKind};
@@ -29,6 +30,27 @@ pub fn channel_limit(channel: ChannelKind, kind: AttachmentKind) -> Option<u64> 
         _ => return None,
     };
     Some(mb * MB)
+}
+
+/// The media types a channel takes for a kind of attachment (its provider's documented ones:
+/// WhatsApp Cloud's images, audio and video), `None` = any.
+pub fn channel_types(
+    channel: ChannelKind,
+    kind: AttachmentKind,
+) -> Option<&'static [&'static str]> {
+    use AttachmentKind::*;
+    match (channel, kind) {
+        (ChannelKind::WhatsappCloud, Image) => Some(&["image/jpeg", "image/png"]),
+        (ChannelKind::WhatsappCloud, Video) => Some(&["video/mp4", "video/3gpp"]),
+        (ChannelKind::WhatsappCloud, Audio | Voice) => Some(&[
+            "audio/aac",
+            "audio/amr",
+            "audio/mpeg",
+            "audio/mp4",
+            "audio/ogg",
+        ]),
+        _ => None,
+    }
 }
 
 /// Checks the text and attachments of an outbound message for `channel`.
@@ -74,6 +96,22 @@ pub fn check_outbound(
                 "every attachment needs a file name and a storage reference",
             ));
         }
+        if let Some(types) = channel_types(channel, attachment.kind) {
+            // The type without its parameters (`audio/ogg; codecs=opus`).
+            let mime = attachment.mime_type.split(';').next().unwrap_or("").trim();
+            if !types.iter().any(|t| t.eq_ignore_ascii_case(mime)) {
+                return Err(Refusal::invalid(
+                    "attachments",
+                    format!(
+                        "{} is {}: {} takes {}",
+                        attachment.file_name,
+                        attachment.mime_type,
+                        channel.as_str(),
+                        types.join(", ")
+                    ),
+                ));
+            }
+        }
         if let Some(limit) = channel_limit(channel, attachment.kind)
             && attachment.size_bytes > limit
         {
@@ -104,10 +142,17 @@ mod tests {
     use super::*;
 
     fn file(kind: AttachmentKind, size_bytes: u64) -> Attachment {
+        // A type every channel takes for the kind: the sizes are what these tests try.
+        let mime = match kind {
+            AttachmentKind::Image => "image/jpeg",
+            AttachmentKind::Video => "video/mp4",
+            AttachmentKind::Audio | AttachmentKind::Voice => "audio/ogg",
+            AttachmentKind::File => "application/octet-stream",
+        };
         Attachment {
             kind,
             file_name: "f".into(),
-            mime_type: "application/octet-stream".into(),
+            mime_type: mime.into(),
             size_bytes,
             storage_ref: "blob/1".into(),
         }
@@ -159,5 +204,30 @@ mod tests {
         assert!(check_outbound(ChannelKind::Email, "", &huge).is_err());
         let voice_9mb = [file(AttachmentKind::Voice, 9 * MB)];
         assert!(check_outbound(ChannelKind::Vk, "", &voice_9mb).is_err());
+    }
+
+    #[test]
+    fn whatsapp_takes_its_own_media_types_and_the_others_any() {
+        let typed = |kind, mime: &str| Attachment {
+            mime_type: mime.into(),
+            ..file(kind, MB)
+        };
+        let webp = [typed(AttachmentKind::Image, "image/webp")];
+        assert!(matches!(
+            check_outbound(ChannelKind::WhatsappCloud, "", &webp),
+            Err(Refusal::Invalid {
+                field: "attachments",
+                ..
+            })
+        ));
+        assert!(check_outbound(ChannelKind::Telegram, "", &webp).is_ok());
+        let png = [typed(AttachmentKind::Image, "IMAGE/PNG")];
+        assert!(check_outbound(ChannelKind::WhatsappCloud, "", &png).is_ok());
+        let opus = [typed(AttachmentKind::Audio, "audio/ogg; codecs=opus")];
+        assert!(check_outbound(ChannelKind::WhatsappCloud, "", &opus).is_ok());
+        let mkv = [typed(AttachmentKind::Video, "video/x-matroska")];
+        assert!(check_outbound(ChannelKind::WhatsappCloud, "", &mkv).is_err());
+        let zip = [typed(AttachmentKind::File, "application/zip")];
+        assert!(check_outbound(ChannelKind::WhatsappCloud, "", &zip).is_ok());
     }
 }

@@ -59,7 +59,7 @@ pub fn kind_of(mime: &str) -> AttachmentKind {
 }
 
 /// One file's limit on a channel of `kind` (F3.4), never over a message's total.
-fn limit_for(channel: Option<ChannelKind>, kind: AttachmentKind) -> u64 {
+pub(super) fn limit_for(channel: Option<ChannelKind>, kind: AttachmentKind) -> u64 {
     channel
         .and_then(|channel| channel_limit(channel, kind))
         .unwrap_or(MAX_TOTAL_BYTES)
@@ -95,24 +95,31 @@ impl AppState {
     }
 }
 
-/// The kind of a channel of the caller's project; a 400 naming `channel` for any other.
+/// The kind of a connected channel of the caller's project (as its definitions say: a channel
+/// connected before this server kept settings has a kind all the same); a 400 naming `channel`
+/// for any other.
 async fn channel_kind(
     state: &AppState,
     caller: &QueryCaller,
     channel: ChannelId,
 ) -> Result<ChannelKind, AppError> {
-    let channels = state
-        .channels
-        .as_ref()
-        .ok_or_else(|| AppError::Unavailable("no channel settings".to_owned()))?;
-    match channels.get(channel).await? {
-        Some(settings) if settings.project == caller.project => Ok(settings.kind()),
-        _ => Err(AppError::BadRequest {
+    let project = caller.project;
+    let kind = state
+        .readers(Kind::Project)?
+        .query(move |conn| {
+            Ok(switchboard_projections::project::channels(conn, project)?
+                .into_iter()
+                .find(|c| c.channel == channel && c.connected)
+                .map(|c| c.kind))
+        })
+        .await?;
+    kind.as_deref()
+        .and_then(super::project::channel_kind_named)
+        .ok_or_else(|| AppError::BadRequest {
             code: "not_found",
             message: "no such channel in the project".to_owned(),
             field: Some("channel".to_owned()),
-        }),
-    }
+        })
 }
 
 /// What is kept of an upload for its uploader.

@@ -72,6 +72,59 @@ pub struct ChannelAnswer {
     pub kind: String,
     pub name: String,
     pub connected: bool,
+    /// F3.4: what one message through the channel may carry (checked before an upload too).
+    pub limits: ChannelLimits,
+}
+
+/// What one message through a channel may carry (F3.4), by kind of file: the domain's limits
+/// (`core::domain::compose`), so that a browser refuses a file before uploading it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelLimits {
+    pub image: KindLimit,
+    pub audio: KindLimit,
+    pub video: KindLimit,
+    /// Any other file.
+    pub file: KindLimit,
+    /// Images one message may carry; a file of another kind goes alone.
+    pub max_images: usize,
+    /// All of a message's files together, in bytes.
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KindLimit {
+    /// The largest file of the kind, in bytes.
+    pub max_bytes: u64,
+    /// The media types taken; empty: any.
+    pub types: Vec<&'static str>,
+}
+
+/// The kind a channel's stored kind names (`telegram`, `whatsapp_cloud`, …).
+pub(super) fn channel_kind_named(kind: &str) -> Option<switchboard_schemas::ChannelKind> {
+    serde_json::from_value(kind.into()).ok()
+}
+
+/// The limits of a channel of `kind` (its name as stored; an unknown one has only the
+/// message's).
+fn limits_of(kind: &str) -> ChannelLimits {
+    use switchboard_core::domain::compose::{MAX_IMAGES, MAX_TOTAL_BYTES, channel_types};
+    use switchboard_schemas::AttachmentKind;
+    let channel = channel_kind_named(kind);
+    let of = |file: AttachmentKind| KindLimit {
+        max_bytes: super::attachments::limit_for(channel, file),
+        types: channel
+            .and_then(|channel| channel_types(channel, file))
+            .map(<[&str]>::to_vec)
+            .unwrap_or_default(),
+    };
+    ChannelLimits {
+        image: of(AttachmentKind::Image),
+        audio: of(AttachmentKind::Audio),
+        video: of(AttachmentKind::Video),
+        file: of(AttachmentKind::File),
+        max_images: MAX_IMAGES,
+        total_bytes: MAX_TOTAL_BYTES,
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -187,6 +240,7 @@ pub async fn definitions(
                     .into_iter()
                     .map(|c| ChannelAnswer {
                         channel: c.channel.to_string(),
+                        limits: limits_of(&c.kind),
                         kind: c.kind,
                         name: c.name,
                         connected: c.connected,

@@ -782,6 +782,61 @@ fn serve_demo_fills_an_empty_directory_once_and_its_accounts_sign_in() {
         "{project}"
     );
     assert!(!project["tags"].as_array().unwrap().is_empty(), "{project}");
+    // Each channel says what a message through it may carry (F3.4), as the domain decides.
+    let limits_of = |kind: &str| {
+        project["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == kind)
+            .unwrap_or_else(|| panic!("a {kind} channel: {project}"))["limits"]
+            .clone()
+    };
+    const MB: u64 = 1024 * 1024;
+    let telegram = limits_of("telegram");
+    assert_eq!(telegram["image"]["max_bytes"], 10 * MB);
+    assert_eq!(telegram["file"]["max_bytes"], 50 * MB);
+    assert_eq!(telegram["image"]["types"], serde_json::json!([]));
+    assert_eq!(telegram["max_images"], 10);
+    let whatsapp = limits_of("whatsapp_cloud");
+    assert_eq!(whatsapp["image"]["max_bytes"], 5 * MB);
+    assert_eq!(
+        whatsapp["image"]["types"],
+        serde_json::json!(["image/jpeg", "image/png"])
+    );
+    assert_eq!(limits_of("vk")["file"]["max_bytes"], 200 * MB);
+    // Email sets no limit of its own: the message's 500 MB.
+    assert_eq!(limits_of("email")["video"]["max_bytes"], 500 * MB);
+    assert_eq!(limits_of("email")["total_bytes"], 500 * MB);
+    // A file goes up under such a channel's limits, though this server keeps no settings of
+    // the demo's channels; a channel of no project is named.
+    let telegram_channel = project["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "telegram")
+        .unwrap()["channel"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let auth = format!("Bearer {}", token);
+    let png = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    for (channel, want) in [
+        (telegram_channel.clone(), 201),
+        (uuid::Uuid::now_v7().to_string(), 400),
+    ] {
+        let path = format!("/v1/attachments?file_name=a.png&channel={channel}");
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "image/png"),
+        ];
+        let (status, _, body) = exchange_raw(api.addr, "POST", &path, &headers, &png);
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, want, "{body}");
+        if want == 400 {
+            assert!(body.contains("\"field\":\"channel\""), "{body}");
+        }
+    }
     // The demo's channels have no settings on this server (`unconfigured`): an admin still
     // disconnects one; an id that is no channel of the project stays a 404.
     let listed = api.ok(&token, "GET", "/v1/channels", None);

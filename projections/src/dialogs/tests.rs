@@ -413,6 +413,7 @@ fn ids_round_trip_through_blob_columns_and_a_malformed_one_is_an_error() {
                 attachments: vec![],
                 reply_to: None,
                 template: None,
+                reply_to_external_id: None,
             }),
         ),
         (

@@ -58,6 +58,7 @@ fn queued(message: MessageId, channel: ChannelId, author: MessageAuthor) -> Even
         attachments: vec![],
         reply_to: None,
         template: None,
+        reply_to_external_id: None,
     })
 }
 

@@ -76,6 +76,7 @@ fn event(ids: &Ids, step: &Step) -> Event {
             attachments: vec![],
             reply_to: None,
             template: None,
+            reply_to_external_id: None,
         })
     };
     match *step {

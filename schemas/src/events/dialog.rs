@@ -61,7 +61,8 @@ pub struct MessageReceived {
     pub sent_at: Timestamp,
 }
 
-/// An operator or the bot wrote a message; it waits for delivery by the connector.
+/// An operator or the bot wrote a message; it waits for delivery by the connector. Version 2
+/// added `reply_to_external_id`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageQueued {
     pub message: MessageId,
@@ -71,6 +72,10 @@ pub struct MessageQueued {
     pub attachments: Vec<Attachment>,
     pub reply_to: Option<MessageId>,
     pub template: Option<TemplateId>,
+    /// The channel's own id of the quoted message (`reply_to`) when it came through the same
+    /// channel: the connector quotes it there (Telegram `reply_parameters`, WhatsApp
+    /// `context`, VK `forward`).
+    pub reply_to_external_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +117,33 @@ pub mod v1 {
         pub message: MessageId,
         pub reason: FailureReason,
         pub detail: String,
+    }
+
+    /// `message.queued` version 1: no channel id of the quoted message.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct MessageQueuedV1 {
+        pub message: MessageId,
+        pub channel: ChannelId,
+        pub author: MessageAuthor,
+        pub text: String,
+        pub attachments: Vec<Attachment>,
+        pub reply_to: Option<MessageId>,
+        pub template: Option<TemplateId>,
+    }
+
+    impl From<MessageQueuedV1> for MessageQueued {
+        fn from(old: MessageQueuedV1) -> Self {
+            Self {
+                message: old.message,
+                channel: old.channel,
+                author: old.author,
+                text: old.text,
+                attachments: old.attachments,
+                reply_to: old.reply_to,
+                template: old.template,
+                reply_to_external_id: None,
+            }
+        }
     }
 
     impl From<MessageFailedV1> for MessageFailed {

@@ -123,7 +123,7 @@ catalog! {
     DialogsMerged(DialogsMerged) = "dialog.merged" v 1;
     DialogMergedInto(DialogMergedInto) = "dialog.merged_into" v 1;
     MessageReceived(MessageReceived) = "message.received" v 1;
-    MessageQueued(MessageQueued) = "message.queued" v 1;
+    MessageQueued(MessageQueued) = "message.queued" v 2 [1 => dialog::v1::MessageQueuedV1];
     MessageSent(MessageSent) = "message.sent" v 1;
     MessageDelivered(MessageDelivered) = "message.delivered" v 1;
     MessageRead(MessageRead) = "message.read" v 1;

@@ -224,6 +224,7 @@ async fn an_attachment_over_the_channels_limit_fails_before_anything_is_sent() {
             attachments: vec![image(11 * 1024 * 1024, "AgACAgIAAxkBAAIBig")],
             reply_to: None,
             template: None,
+            reply_to_external_id: None,
         }),
     };
     let request = AppendRequest {
@@ -260,6 +261,128 @@ async fn an_attachment_over_the_channels_limit_fails_before_anything_is_sent() {
     assert_eq!(received[0].method, "sendPhoto");
     assert_eq!(received[0].params["photo"], "AgACAgIAAxkBAAIBiw");
     assert_eq!(received[0].text, "the small one");
+    worker.stop();
+}
+
+/// A reply to a client's message quotes it on the provider (Telegram `reply_parameters`,
+/// WhatsApp `context`, VK `forward`) by the channel's id the domain put in the queued event;
+/// a reply to a message of another channel goes without a quote.
+#[tokio::test]
+async fn a_reply_quotes_the_clients_message_on_its_channel() {
+    let world = World::new().await;
+    let lines = [
+        (world.line(ChannelKind::Telegram).await, "7001", "7001:55"),
+        (
+            world.line(ChannelKind::WhatsappCloud).await,
+            "79990007001",
+            "wamid.HBgLNzk5OTAwMDcwMDE",
+        ),
+        (world.line(ChannelKind::Vk).await, "2000701", "2000701_12"),
+    ];
+    let mut replies = Vec::new();
+    for (line, chat, external_id) in &lines {
+        let dialog = world.client(line, chat).await;
+        let quoted = MessageId::new();
+        let receive = DialogCommand::ReceiveMessage {
+            message: quoted,
+            channel: line.channel,
+            external_id: (*external_id).to_owned(),
+            text: "where is my order?".into(),
+            attachments: vec![],
+            reply_to: None,
+            sent_at: Timestamp::now(),
+        };
+        world
+            .service
+            .dialog(
+                world.project,
+                dialog,
+                receive,
+                CommandMeta::new(Actor::Connector(line.channel)),
+            )
+            .await
+            .expect("received");
+        let reply = MessageId::new();
+        let send = DialogCommand::SendMessage {
+            message: reply,
+            channel: line.channel,
+            text: format!("on its way, {chat}"),
+            attachments: vec![],
+            reply_to: Some(quoted),
+            template: None,
+        };
+        world
+            .service
+            .dialog(world.project, dialog, send, CommandMeta::new(Actor::Bot))
+            .await
+            .expect("queued");
+        replies.push(reply);
+    }
+    // Quoting a message the dialog does not know on the channel: no quote, still sent.
+    let (telegram, ..) = &lines[0];
+    let other = world.client(telegram, "7002").await;
+    let unquoted = MessageId::new();
+    let send = DialogCommand::SendMessage {
+        message: unquoted,
+        channel: telegram.channel,
+        text: "no quote".into(),
+        attachments: vec![],
+        reply_to: Some(MessageId::new()),
+        template: None,
+    };
+    world
+        .service
+        .dialog(world.project, other, send, CommandMeta::new(Actor::Bot))
+        .await
+        .expect("queued");
+    let worker = world
+        .worker(&[&lines[0].0, &lines[1].0, &lines[2].0], |_| {})
+        .await;
+    let events = world
+        .wait_for("4 sent", |events| sent(events).len() == 4)
+        .await;
+    let queued: Vec<Option<String>> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::MessageQueued(q) => Some(q.reply_to_external_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        queued,
+        [
+            Some("7001:55".to_owned()),
+            Some("wamid.HBgLNzk5OTAwMDcwMDE".to_owned()),
+            Some("2000701_12".to_owned()),
+            None,
+        ]
+    );
+    let taken = |line: &Line, chat: &str| {
+        line.provider
+            .received()
+            .into_iter()
+            .find(|r| r.chat == chat)
+            .unwrap_or_else(|| panic!("{chat}: nothing sent"))
+    };
+    let telegram_call = taken(&lines[0].0, "7001");
+    assert_eq!(telegram_call.params["reply_parameters"]["message_id"], 55);
+    let whatsapp_call = taken(&lines[1].0, "79990007001");
+    assert_eq!(
+        whatsapp_call.params["context"]["message_id"],
+        "wamid.HBgLNzk5OTAwMDcwMDE"
+    );
+    let vk_call = taken(&lines[2].0, "2000701");
+    let forward: serde_json::Value = serde_json::from_str(
+        vk_call.params["forward"]
+            .as_str()
+            .expect("VK's forward is a JSON string"),
+    )
+    .expect("JSON");
+    assert_eq!(forward["conversation_message_ids"], serde_json::json!([12]));
+    assert_eq!(forward["is_reply"], true);
+    let plain = taken(telegram, "7002");
+    assert!(plain.params.get("reply_parameters").is_none(), "{plain:?}");
+    assert_eq!(replies.len(), 3);
     worker.stop();
 }
 

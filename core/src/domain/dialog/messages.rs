@@ -154,6 +154,9 @@ pub(super) fn decide(
                     cause: ReopenCause::OutboundMessage,
                 }));
             }
+            let reply_to_external_id = reply_to
+                .and_then(|quoted| state.external_id_of(channel, quoted))
+                .map(str::to_owned);
             events.push(Event::MessageQueued(MessageQueued {
                 message,
                 channel,
@@ -162,6 +165,7 @@ pub(super) fn decide(
                 attachments,
                 reply_to,
                 template,
+                reply_to_external_id,
             }));
             if let MessageAuthor::Operator(operator) = author
                 && state.drafts.contains(&operator)

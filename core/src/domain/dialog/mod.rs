@@ -194,6 +194,16 @@ impl DialogState {
             })
     }
 
+    /// The channel's id of a recent client message that came through `channel` (what a reply
+    /// through that channel quotes).
+    pub fn external_id_of(&self, channel: ChannelId, message: MessageId) -> Option<&str> {
+        self.recent_inbound
+            .iter()
+            .rev()
+            .find(|(seen_channel, .., seen)| *seen_channel == channel && *seen == message)
+            .map(|(_, _, external_id, _)| external_id.as_str())
+    }
+
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::DialogRegistered(e) => self.registered(e.identity.clone()),

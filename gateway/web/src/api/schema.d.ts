@@ -835,6 +835,26 @@ export interface components {
             kind: string;
             name: string;
             connected: boolean;
+            /** @description F3.4: what one message through the channel may carry (checked before an upload too). */
+            limits: components["schemas"]["ChannelLimits"];
+        };
+        /**
+         * @description What one message through a channel may carry (F3.4), by kind of file: the domain's limits
+         *     (`core::domain::compose`), so that a browser refuses a file before uploading it.
+         */
+        ChannelLimits: {
+            image: components["schemas"]["KindLimit"];
+            audio: components["schemas"]["KindLimit"];
+            video: components["schemas"]["KindLimit"];
+            /** @description Any other file. */
+            file: components["schemas"]["KindLimit"];
+            /** @description Images one message may carry; a file of another kind goes alone. */
+            max_images: number;
+            /**
+             * Format: int64
+             * @description All of a message's files together, in bytes.
+             */
+            total_bytes: number;
         };
         /** @description One channel as an admin sees it: secrets only masked. */
         ChannelView: {
@@ -1286,6 +1306,15 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             finished_at?: string | null;
+        };
+        KindLimit: {
+            /**
+             * Format: int64
+             * @description The largest file of the kind, in bytes.
+             */
+            max_bytes: number;
+            /** @description The media types taken; empty: any. */
+            types: string[];
         };
         /**
          * @description A language of the web inbox.

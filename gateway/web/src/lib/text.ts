@@ -38,3 +38,16 @@ export function insertAt(
   const put = gap + snippet;
   return { text: before + put + text.slice(to), caret: from + put.length };
 }
+
+/**
+ * The start of `text` on one line, at most `max` characters (code points) with `…` when cut,
+ * at a word's end when there is one in the second half: a quote's preview, a template's name.
+ */
+export function snippet(text: string, max: number): string {
+  const line = text.replace(/\s+/gu, ' ').trim();
+  const chars = [...line];
+  if (chars.length <= max) return line;
+  const cut = chars.slice(0, max - 1).join('');
+  const space = cut.lastIndexOf(' ');
+  return `${(space > cut.length / 2 ? cut.slice(0, space) : cut).trimEnd()}…`;
+}

@@ -11,7 +11,7 @@ import { t, type Key } from '../i18n';
 import { isColor, minutesToSeconds, parseChoices, secondsToMinutes, stagesOf } from '../lib/form';
 import { me, project, projectAct, reloadProject } from '../state';
 import { Channels } from './Channels';
-import { DefinitionForm, FieldProblem, useAction, type FieldSpec } from './Form';
+import { DefinitionForm, FieldProblem, useAction, type FieldSpec, type Values } from './Form';
 import { fullTime } from './format';
 
 const SECTIONS = ['operators', 'tokens', 'channels', 'folders', 'tags', 'lists', 'variables', 'pipelines', 'templates', 'sla'] as const;
@@ -579,10 +579,17 @@ function Pipelines() {
   );
 }
 
+/** A template's fields (here and where a message is saved as one). */
+export const templateFields = (): FieldSpec[] => [nameField(), { name: 'text', label: t('admin.text'), kind: 'textarea', required: true }];
+
+/** Saves a template (`null`: a new one) from its form's values. */
+export function saveTemplate(template: string | null, v: Values): Promise<number> {
+  return projectAct({ action: 'save_template', template, name: str(v.name), text: str(v.text) });
+}
+
 function Templates() {
   const { run, shown } = useAction();
   const templates = project.value?.templates ?? [];
-  const fields = (): FieldSpec[] => [nameField(), { name: 'text', label: t('admin.text'), kind: 'textarea', required: true }];
   return (
     <Heading title="admin.templates">
       <ul class="admin-list">
@@ -600,13 +607,13 @@ function Templates() {
                   id={`template-${tpl.template}`}
                   class="inline"
                   label={t('admin.edit_of', { name: tpl.name })}
-                  fields={fields()}
+                  fields={templateFields()}
                   initial={{ name: tpl.name, text: tpl.text }}
                   submitLabel={t('admin.save')}
                   onCancel={close}
                   autoFocus
                   submit={async (v) => {
-                    await projectAct({ action: 'save_template', template: tpl.template, name: str(v.name), text: str(v.text) });
+                    await saveTemplate(tpl.template, v);
                     close();
                   }}
                 />
@@ -631,13 +638,11 @@ function Templates() {
       <DefinitionForm
         id="new-template"
         label={t('admin.template_new')}
-        fields={fields()}
+        fields={templateFields()}
         initial={{ name: '', text: '' }}
         submitLabel={t('admin.create')}
         clearOnSuccess
-        submit={(v) =>
-          projectAct({ action: 'save_template', template: null, name: str(v.name), text: str(v.text) }).then(() => undefined)
-        }
+        submit={(v) => saveTemplate(null, v).then(() => undefined)}
       />
     </Heading>
   );

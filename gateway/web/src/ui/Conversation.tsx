@@ -1,14 +1,16 @@
 // The centre: the open dialog's timeline (newest at the bottom, older pages on demand) and the
-// compose box: Enter sends, Shift+Enter breaks the line, F3.4's counter, the channel choice
-// among the client's channels, and the draft saved on the server as one types (F3.5); or, in
-// its place, the dialog's history (`History.tsx`).
+// compose box: Enter sends, Shift+Enter breaks the line, F3.4's counter, files checked against
+// the channel's limits (`ComposeFiles.tsx`), the channel choice among the client's channels, a
+// quoted message (a message's Reply), and the draft saved on the server as one types (F3.5);
+// or, in its place, the dialog's history (`History.tsx`). A message's "Save as template" opens
+// the template form prefilled.
 
 import { useEffect, useMemo, useRef } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
 import { ApiFailure } from '../api/client';
 import { t } from '../i18n';
 import { debounce } from '../lib/debounce';
-import { EMOJI, MAX_MESSAGE_CHARS, countedChars, insertAt } from '../lib/text';
+import { EMOJI, MAX_MESSAGE_CHARS, countedChars, insertAt, snippet } from '../lib/text';
 import {
   act,
   card,
@@ -25,8 +27,12 @@ import {
   timelineCursor,
 } from '../state';
 import { cardShown } from '../state';
+import { AttachButton, FileChips, useFiles } from './ComposeFiles';
+import { DefinitionForm } from './Form';
 import { History, closeHistory, historyOf, openHistory } from './History';
-import { Entry } from './TimelineEntry';
+import { saveTemplate, templateFields } from './Admin';
+import { forgetMessageActions, quoting, templateFrom, templateSaved } from './messageActions';
+import { Entry, who } from './TimelineEntry';
 
 /** How long after the last keystroke a draft is saved. */
 export const DRAFT_DELAY_MS = 500;
@@ -69,7 +75,7 @@ function Timeline() {
       )}
       <ol>
         {ordered.map((item) => (
-          <Entry key={item.id} item={item} />
+          <Entry key={item.id} item={item} actions />
         ))}
       </ol>
     </div>
@@ -118,6 +124,17 @@ function Compose({ dialog }: { dialog: string }) {
   const blocked = openRow.value?.dialog === dialog && openRow.value.blocked;
   const counted = countedChars(text.value);
   const tooLong = counted > MAX_MESSAGE_CHARS;
+  const files = useFiles(chosen);
+  const dragging = useSignal(false);
+  const quoted = quoting.value && timeline.value.some((i) => i.id === quoting.value?.id) ? quoting.value : null;
+  // A reply goes through the quoted message's channel when the client has it (the quote
+  // travels with it there).
+  useEffect(() => {
+    const through = quoted?.channel;
+    if (through && channels.includes(through)) channel.value = through;
+  }, [quoted?.id]);
+  const hasFiles = files.chips.value.length > 0;
+  const canSend = !blocked && !tooLong && Boolean(chosen) && !sending.value && files.ready && (Boolean(text.value.trim()) || hasFiles);
 
   // A template or an emoji goes in at the caret (replacing a selection); the draft is saved
   // as if typed.
@@ -140,14 +157,23 @@ function Compose({ dialog }: { dialog: string }) {
 
   const send = async () => {
     const body = text.value;
-    if (!body.trim() || tooLong || !chosen || sending.value) return;
+    if (!canSend) return;
     sending.value = true;
     error.value = null;
     saveDraft.cancel();
     try {
-      const seq = await act(dialog, { action: 'send_message', channel: chosen, text: body });
+      const seq = await act(dialog, {
+        action: 'send_message',
+        channel: chosen,
+        text: body,
+        attachments: files.attachments as unknown as Record<string, never>[],
+        reply_to: quoted?.id ?? null,
+      });
       text.value = '';
       saved.value = false;
+      files.clear();
+      quoting.value = null;
+      templateSaved.value = null;
       await act(dialog, { action: 'clear_draft' }).catch(() => 0);
       await refreshTimeline(dialog, seq);
     } catch (e) {
@@ -159,15 +185,54 @@ function Compose({ dialog }: { dialog: string }) {
 
   return (
     <form
-      class="compose"
+      class={dragging.value ? 'compose dragging' : 'compose'}
       aria-label={t('compose.label')}
       onSubmit={(e) => {
         e.preventDefault();
         void send();
       }}
+      onDragOver={(e) => {
+        if (blocked || !files.enabled || !e.dataTransfer?.types.includes('Files')) return;
+        e.preventDefault();
+        dragging.value = true;
+      }}
+      onDragLeave={(e) => {
+        if (!(e.currentTarget as HTMLElement).contains(e.relatedTarget as Node | null)) dragging.value = false;
+      }}
+      onDrop={(e) => {
+        if (!e.dataTransfer?.files.length) return;
+        e.preventDefault();
+        dragging.value = false;
+        if (!blocked) files.offer([...e.dataTransfer.files]);
+      }}
     >
       {blocked && <p class="compose-note">{t('compose.blocked')}</p>}
       {!blocked && channels.length === 0 && card.value && <p class="compose-note">{t('compose.no_channel')}</p>}
+      {dragging.value && <p class="compose-drop">{t('compose.drop')}</p>}
+      {quoted && (
+        <div class="compose-quote" role="group" aria-label={t('compose.replying_to', { who: who(quoted) })}>
+          <blockquote class="quote">
+            <span class="who">{t('compose.replying_to', { who: who(quoted) })}</span>{' '}
+            {snippet(quoted.text, 160) || t('timeline.files', { n: quoted.files.length })}
+          </blockquote>
+          <button
+            type="button"
+            class="chip-remove"
+            aria-label={t('compose.cancel_reply')}
+            onClick={() => {
+              quoting.value = null;
+              box.current?.focus();
+            }}
+          >
+            ×
+          </button>
+        </div>
+      )}
+      {templateSaved.value && (
+        <p class="compose-saved" role="status">
+          {t('template.saved', { name: templateSaved.value })}
+        </p>
+      )}
       <label for="compose-text" class="visually-hidden">
         {t('compose.label')}
       </label>
@@ -186,6 +251,12 @@ function Compose({ dialog }: { dialog: string }) {
           saved.value = false;
           saveDraft(text.value);
         }}
+        onPaste={(e) => {
+          const pasted = [...(e.clipboardData?.files ?? [])];
+          if (pasted.length === 0) return;
+          e.preventDefault();
+          files.offer(pasted);
+        }}
         onKeyDown={(e) => {
           if (e.key === 'Enter' && !e.shiftKey && !e.ctrlKey && !e.isComposing) {
             e.preventDefault();
@@ -196,7 +267,16 @@ function Compose({ dialog }: { dialog: string }) {
           }
         }}
       />
+      <FileChips files={files} />
+      {(files.refused.value.length > 0 || files.rechecked.length > 0) && (
+        <div id="compose-refused" class="compose-refused" role="alert">
+          {[...files.refused.value, ...files.rechecked].map((line) => (
+            <p key={line}>{line}</p>
+          ))}
+        </div>
+      )}
       <div class="compose-bar">
+        <AttachButton files={files} disabled={blocked} />
         {templates.length > 0 && (
           <label class="compose-template">
             <span class="visually-hidden">{t('compose.template')}</span>
@@ -262,7 +342,14 @@ function Compose({ dialog }: { dialog: string }) {
         {channels.length > 1 ? (
           <label class="compose-channel">
             {t('compose.channel')}{' '}
-            <select value={chosen} onChange={(e) => (channel.value = (e.currentTarget as HTMLSelectElement).value)}>
+            <select
+              value={chosen}
+              onChange={(e) => {
+                channel.value = (e.currentTarget as HTMLSelectElement).value;
+                // What was refused for the other channel is no news for this one.
+                files.refused.value = [];
+              }}
+            >
               {channels.map((c) => (
                 <option key={c} value={c}>
                   {channelOf(c)?.name ?? c}
@@ -277,7 +364,7 @@ function Compose({ dialog }: { dialog: string }) {
           {tooLong ? t('compose.too_long', { max: MAX_MESSAGE_CHARS }) : t('compose.counter', { n: counted, max: MAX_MESSAGE_CHARS })}
         </span>
         {saved.value && <span class="saved">{t('compose.draft_saved')}</span>}
-        <button type="submit" class="primary" disabled={blocked || tooLong || !text.value.trim() || !chosen || sending.value}>
+        <button type="submit" class="primary" disabled={!canSend}>
           {t('compose.send')}
         </button>
       </div>
@@ -290,13 +377,61 @@ function Compose({ dialog }: { dialog: string }) {
   );
 }
 
+/** A message saved as a template: the template form, prefilled, over the conversation. */
+function SaveTemplate() {
+  const item = templateFrom.value;
+  // Into its first field (the name, the text to keep is below it).
+  useEffect(() => {
+    if (item) document.getElementById('template-from-name')?.focus();
+  }, [item?.id]);
+  if (!item) return null;
+  const close = () => {
+    templateFrom.value = null;
+    document.querySelector<HTMLElement>(`[data-id="${item.id}"] .entry-actions button`)?.focus();
+  };
+  return (
+    <div class="overlay" onClick={close}>
+      <div
+        class="dialog template-dialog"
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby="template-from-title"
+        onClick={(e) => e.stopPropagation()}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') {
+            e.stopPropagation();
+            close();
+          }
+        }}
+      >
+        <h2 id="template-from-title">{t('template.from_message')}</h2>
+        <DefinitionForm
+          id="template-from"
+          label={t('template.from_message')}
+          fields={templateFields()}
+          initial={{ name: snippet(item.text, 40), text: item.text }}
+          submitLabel={t('admin.save')}
+          onCancel={close}
+          submit={async (values) => {
+            await saveTemplate(null, values);
+            templateSaved.value = String(values.name ?? '').trim();
+            close();
+          }}
+        />
+      </div>
+    </div>
+  );
+}
+
 export function Conversation() {
   const dialog = openDialog.value;
   const row = openRow.value;
   const inHistory = dialog !== null && historyOf.value === dialog;
-  // Another dialog opens at its conversation, not at the history left open on this one.
+  // Another dialog opens at its conversation, not at the history left open on this one; a
+  // quote or a template form of the last one is let go.
   useEffect(() => {
     if (historyOf.peek() !== dialog) closeHistory();
+    forgetMessageActions();
   }, [dialog]);
   if (dialog && openError.value) {
     return (
@@ -334,6 +469,7 @@ export function Conversation() {
             <>
               <Timeline />
               <Compose key={dialog} dialog={dialog} />
+              <SaveTemplate />
             </>
           )}
         </>

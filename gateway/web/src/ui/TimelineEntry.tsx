@@ -2,13 +2,90 @@
 // and delivery, a comment, or a service entry in words — live or as of a past moment.
 
 import type { TimelineItem } from '../api/types';
-import { t, type Key } from '../i18n';
+import { lang, t, type Key } from '../i18n';
+import { formatBytes } from '../lib/attachments';
 import { describe, shortId } from '../lib/serviceEntry';
-import { channelOf, highlight, me, openDialog, operatorName } from '../state';
+import { snippet } from '../lib/text';
+import { channelOf, highlight, me, openDialog, operatorName, timeline } from '../state';
 import { fullTime, shortTime } from './format';
+import { quoting, templateFrom } from './messageActions';
 import { projectNames } from './names';
 
-function who(item: TimelineItem): string {
+/** A file as a message carries it (`schemas::Attachment`). */
+interface FileOf {
+  kind?: string;
+  file_name?: string;
+  mime_type?: string;
+  size_bytes?: number;
+  storage_ref?: string;
+}
+
+/** A message's files: ours (`sha256:`) open from the dialog, an image shown small; others named. */
+function Files({ files }: { files: readonly FileOf[] }) {
+  const dialog = openDialog.value;
+  return (
+    <ul class="files" aria-label={t('timeline.files', { n: files.length })}>
+      {files.map((file, index) => {
+        const name = file.file_name ?? '';
+        const size = typeof file.size_bytes === 'number' ? formatBytes(file.size_bytes, lang.value) : '';
+        const ours = dialog && file.storage_ref?.startsWith('sha256:');
+        const href = ours ? `/v1/dialogs/${dialog}/attachments/${file.storage_ref?.slice('sha256:'.length)}` : null;
+        return (
+          <li key={`${file.storage_ref ?? ''}-${index}`} class={`file ${file.kind ?? 'file'}`}>
+            {href && file.kind === 'image' ? (
+              <a href={href} target="_blank" rel="noopener">
+                <img src={href} alt={name} loading="lazy" />
+              </a>
+            ) : href ? (
+              <a href={href} download={name}>
+                {name}
+              </a>
+            ) : (
+              <span>{name}</span>
+            )}{' '}
+            <span class="size">{size}</span>
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+/** The message an entry answers, as the loaded timeline has it. */
+function Quote({ id }: { id: string }) {
+  const quoted = timeline.value.find((i) => i.id === id);
+  const text = quoted ? snippet(quoted.text, 120) || t('timeline.files', { n: quoted.files.length }) : t('timeline.quoted_unknown');
+  return (
+    <blockquote class="quote">
+      {quoted && <span class="who">{who(quoted)}</span>} {text}
+    </blockquote>
+  );
+}
+
+/** A message's actions: reply quoting it, save it as a template. */
+function Actions({ item }: { item: TimelineItem }) {
+  return (
+    <div class="entry-actions" role="group" aria-label={t('message.actions')}>
+      <button
+        type="button"
+        onClick={() => {
+          quoting.value = item;
+          document.getElementById('compose-text')?.focus();
+        }}
+      >
+        {t('message.reply')}
+      </button>
+      {item.text.trim() && (
+        <button type="button" onClick={() => (templateFrom.value = item)}>
+          {t('message.to_template')}
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** Who wrote an item, in words. */
+export function who(item: TimelineItem): string {
   if (item.author === 'client') return t('author.client');
   if (item.author === 'bot') return t('author.bot');
   if (item.author === 'system' || item.author === 'connector') return '';
@@ -21,8 +98,8 @@ function serviceText(item: TimelineItem): string {
   return t(described.key as Key, described.vars);
 }
 
-/** One timeline item (the conversation's, or the history's past ones). */
-export function Entry({ item }: { item: TimelineItem }) {
+/** One timeline item (the conversation's, with a message's actions; or the history's past ones). */
+export function Entry({ item, actions = false }: { item: TimelineItem; actions?: boolean }) {
   const channel = channelOf(item.channel);
   if (item.kind === 'service') {
     const author = who(item);
@@ -45,9 +122,11 @@ export function Entry({ item }: { item: TimelineItem }) {
           <time dateTime={item.at} title={fullTime(item.at)}>
             {shortTime(item.at)}
           </time>
+          {actions && item.kind === 'message' && <Actions item={item} />}
         </div>
+        {item.reply_to && <Quote id={item.reply_to} />}
         {item.text && <p class="text">{item.text}</p>}
-        {item.files.length > 0 && <p class="files">{t('timeline.files', { n: item.files.length })}</p>}
+        {item.files.length > 0 && <Files files={item.files as FileOf[]} />}
         {item.delivery && (
           <p class={`delivery ${item.delivery}`}>
             {item.delivery === 'failed' && item.failure

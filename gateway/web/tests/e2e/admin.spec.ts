@@ -1,9 +1,9 @@
 // The admin screens: an admin creates a folder and an operator (errors beside their fields,
 // nothing typed lost), a tag and an API token shown once; the new operator then signs in and
 // sees no settings. Every section is screenshotted at 1440 and 390 px in both languages.
-// One admin sign-in (sign-in is throttled per account).
+// The admin's one session (`signIn`); the new operator signs in through the page.
 import { type Page, expect, test } from '@playwright/test';
-import { PASSWORD, admin, forgetLanguage, look, signIn } from './helpers';
+import { PASSWORD, admin, forgetLanguage, look, signIn, signInThroughPage } from './helpers';
 
 const WIDE = { width: 1440, height: 900 };
 const NARROW = { width: 390, height: 900 };
@@ -127,7 +127,7 @@ test('an admin creates a folder and an operator, who then signs in; every settin
   // The new operator signs in, and sees no settings.
   const theirs = await browser.newContext({ viewport: WIDE });
   const them = await theirs.newPage();
-  await signIn(them, { email, role: 'operator' });
+  await signInThroughPage(them, { email, role: 'operator' });
   await expect(them.getByRole('button', { name: 'Profile' })).toBeVisible();
   await expect(them.getByRole('button', { name: 'Settings' })).toHaveCount(0);
   await theirs.close();

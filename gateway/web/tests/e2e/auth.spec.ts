@@ -2,7 +2,7 @@
 // an empty installation (the first project and its admin, given the root token).
 import { expect, test } from '@playwright/test';
 import { startServe } from '../../scripts/serve.mjs';
-import { PASSWORD, admin, look, server, signIn } from './helpers';
+import { PASSWORD, admin, look, server, signInThroughPage } from './helpers';
 
 test('a wrong password is said on the form, keeps the email, and the right one opens the inbox', async ({ page }) => {
   await page.goto(server().url + '/');
@@ -21,7 +21,8 @@ test('a wrong password is said on the form, keeps the email, and the right one o
 });
 
 test('signing out ends the session: the page shows sign-in and the API refuses the cookie', async ({ page }) => {
-  await signIn(page, admin());
+  // A session of its own: the one the other tests share stays.
+  await signInThroughPage(page, admin());
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible();
   const status = await page.evaluate(async () => (await fetch('/v1/auth/me')).status);

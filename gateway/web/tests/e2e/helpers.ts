@@ -1,8 +1,8 @@
-// What the browser tests share: the demo server's address and accounts, signing in through
-// the page, a second operator's session through the API, and a screenshot with an axe check
-// of every screen.
+// What the browser tests share: the demo server's address and accounts, each account's one
+// session (signed in by the global set-up), signing in through the page, a second operator's
+// session through the API, and a screenshot with an axe check of every screen.
 import AxeBuilder from '@axe-core/playwright';
-import { type APIRequestContext, type Locator, type Page, expect, request } from '@playwright/test';
+import { type APIRequestContext, type BrowserContext, type Locator, type Page, expect, request } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 
 export const PASSWORD = 'switchboard-demo';
@@ -30,7 +30,33 @@ export function operators(): Account[] {
   return server().accounts.filter((a) => a.role !== 'admin');
 }
 
+/** An account's session, signed in once by the global set-up. */
+export interface Session {
+  /** For `Authorization: Bearer`. */
+  token: string;
+  operator: string;
+  /** The `sb_session` cookie, as a browser context takes it. */
+  cookies: Parameters<BrowserContext['addCookies']>[0];
+}
+
+function session(account: Account): Session {
+  const found = (JSON.parse(process.env.SB_SESSIONS ?? '{}') as Record<string, Session>)[account.email];
+  if (!found) throw new Error(`no session of ${account.email}: run through playwright.config.ts`);
+  return found;
+}
+
+/**
+ * The page opens the inbox in the account's session (signed in once for the whole suite).
+ * Where signing in is what a test tries, or its session ends, it uses `signInThroughPage`.
+ */
 export async function signIn(page: Page, account: Account): Promise<void> {
+  await page.context().addCookies(session(account).cookies);
+  await page.goto(server().url + '/');
+  await expect(page.locator('#dialog-list [role=option]').first()).toBeVisible();
+}
+
+/** Signs in through the sign-in page: a session of the page's own. */
+export async function signInThroughPage(page: Page, account: Account): Promise<void> {
   await page.goto(server().url + '/');
   await page.getByLabel(/^(Email|Эл. почта)$/).fill(account.email);
   await page.getByLabel(/^(Password|Пароль)$/).fill(PASSWORD);
@@ -51,16 +77,12 @@ export async function look(page: Page, name: string): Promise<void> {
 
 /** Another person's session through the API (a bearer token, as an integration would use). */
 export async function apiSession(account: Account): Promise<{ api: APIRequestContext; operator: string }> {
-  const login = await request.newContext({ baseURL: server().url });
-  const answer = await login.post('/v1/auth/login', { data: { email: account.email, password: PASSWORD } });
-  expect(answer.status()).toBe(200);
-  const body = (await answer.json()) as { token: string; operator: string };
-  await login.dispose();
+  const { token, operator } = session(account);
   const api = await request.newContext({
     baseURL: server().url,
-    extraHTTPHeaders: { authorization: `Bearer ${body.token}` },
+    extraHTTPHeaders: { authorization: `Bearer ${token}` },
   });
-  return { api, operator: body.operator };
+  return { api, operator };
 }
 
 /** Back to the browser's language in the signed-in person's profile (a header switch keeps one). */

@@ -1,11 +1,10 @@
 // The list pane's tools against the real demo: a filter with a group and a saved filter (the
 // list is the API's answer for the same filter), search opening a message, a bulk close of a
 // filter with its confirmation, the export's download, and every tool's screen at 1440 and
-// 390 px in both languages. One sign-in for the file (sign-in is throttled per account): each
-// test starts from the stored session.
+// 390 px in both languages. Each test opens its contexts in the admin's one session (`signIn`).
 import { type Browser, type BrowserContext, type Page, expect, test } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { admin, look, server, signIn } from './helpers';
+import { admin, look, signIn } from './helpers';
 
 type Node = unknown;
 interface Named {
@@ -16,26 +15,15 @@ interface Project {
   saved_filters: (Named & { filter: string; query: Node })[];
 }
 
-const SESSION = 'test-results/tools-session.json';
-
-test.beforeAll(async ({ browser }) => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await signIn(page, admin());
-  await context.storageState({ path: SESSION });
-  await context.close();
-});
-
+/** A context of the admin's session, opened at the inbox. */
 async function session(browser: Browser, options: { locale?: string; width?: number } = {}): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({
-    storageState: SESSION,
     locale: options.locale ?? 'en-GB',
     viewport: { width: options.width ?? 1440, height: 900 },
     acceptDownloads: true,
   });
   const page = await context.newPage();
-  await page.goto(server().url + '/');
-  await expect(page.locator('#dialog-list [role=option]').first()).toBeVisible();
+  await signIn(page, admin());
   return { context, page };
 }
 

@@ -1,6 +1,6 @@
 // Every screen at the width an operator's desktop gives (1440) and at a phone's (390), in both
 // languages: screenshots to look at, axe on each, nothing wider than the window, and on a narrow
-// window one pane at a time. One sign-in per language (sign-in is throttled per account).
+// window one pane at a time. The admin's one session (`signIn`) in both languages.
 import { type Page, expect, test } from '@playwright/test';
 import { admin, look, server, signIn } from './helpers';
 

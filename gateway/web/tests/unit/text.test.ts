@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { debounce } from '../../src/lib/debounce';
-import { MAX_MESSAGE_CHARS, countedChars, initials, insertAt } from '../../src/lib/text';
+import { MAX_MESSAGE_CHARS, countedChars, initials, insertAt, snippet } from '../../src/lib/text';
 
 describe('F3.4 counter', () => {
   it('counts code points but no whitespace', () => {
@@ -71,5 +71,15 @@ describe('putting a template or an emoji into the reply', () => {
   it('keeps a caret outside the text inside it', () => {
     expect(insertAt('abc', 10, 12, 'd')).toEqual({ text: 'abcd', caret: 4 });
     expect(insertAt('abc', 2, 1, 'X')).toEqual({ text: 'abXc', caret: 3 });
+  });
+});
+
+describe('a snippet of a message (a quote, a template name)', () => {
+  it('is one line, cut at a word with an ellipsis when too long', () => {
+    expect(snippet('Where is\n  my order?', 40)).toBe('Where is my order?');
+    expect(snippet('Your order is on its way to you', 20)).toBe('Your order is on…');
+    expect(snippet('Averyveryverylongwordwithoutspaces', 10)).toBe('Averyvery…');
+    expect([...snippet('привет '.repeat(30), 25)].length).toBeLessThanOrEqual(25);
+    expect(snippet('', 10)).toBe('');
   });
 });

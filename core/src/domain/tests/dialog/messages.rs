@@ -190,6 +190,38 @@ mod send_message {
     }
 
     #[test]
+    fn a_reply_names_the_channels_id_of_the_client_message_it_quotes_there() {
+        let mut dialog = given_dialog();
+        dialog.and([Event::IdentityLinked(IdentityLinked {
+            identity: whatsapp_identity(),
+            display_name: None,
+            avatar_url: None,
+        })]);
+        dialog
+            .when(CONNECTOR, receive(1))
+            .then_events([received(1)]);
+        let reply = |n, channel, quoted| {
+            let mut command = send_via(n, channel, "yes, today");
+            if let C::SendMessage { reply_to, .. } = &mut command {
+                *reply_to = Some(quoted);
+            }
+            command
+        };
+        let external = |answer: Result<Vec<Event>, Refusal>| match answer.as_deref() {
+            Ok([Event::MessageQueued(queued)]) => queued.reply_to_external_id.clone(),
+            other => panic!("{other:?}"),
+        };
+        // Through the channel it came by: its id there, for the connector's quote.
+        let answer = dialog.when(O1, reply(2, TELEGRAM, message(1))).answer();
+        assert_eq!(external(answer), Some(external_id(1)));
+        // Through another channel, or quoting what the dialog does not know: no id.
+        let answer = dialog.when(O1, reply(3, WHATSAPP, message(1))).answer();
+        assert_eq!(external(answer), None);
+        let answer = dialog.when(O1, reply(4, TELEGRAM, message(9))).answer();
+        assert_eq!(external(answer), None);
+    }
+
+    #[test]
     fn with_a_template() {
         let mut with_template = send(2);
         if let C::SendMessage { template, .. } = &mut with_template {

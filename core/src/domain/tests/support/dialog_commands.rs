@@ -142,6 +142,7 @@ pub fn queued(n: u128, author: MessageAuthor) -> Event {
         attachments: vec![],
         reply_to: None,
         template: None,
+        reply_to_external_id: None,
     })
 }
 
