@@ -223,6 +223,10 @@ pub fn every_dialog_command() -> Vec<DialogCommand> {
             detail: s("boom"),
             retry_after_secs: None,
         },
+        C::ResendMessage {
+            message: message(2),
+        },
+        C::ResendLastFailed,
         C::AddNote {
             note: NOTE,
             text: s("call back"),
@@ -282,6 +286,7 @@ pub fn every_dialog_command() -> Vec<DialogCommand> {
         C::SaveDraft { text: s("hello") },
         C::ClearDraft,
         C::Delete,
+        C::DeleteUnsubscribed,
     ]
 }
 
@@ -303,6 +308,8 @@ pub fn dialog_command_kind(command: &DialogCommand) -> &'static str {
         C::MarkDelivered { .. } => "MarkDelivered",
         C::MarkReadByClient { .. } => "MarkReadByClient",
         C::MarkFailed { .. } => "MarkFailed",
+        C::ResendMessage { .. } => "ResendMessage",
+        C::ResendLastFailed => "ResendLastFailed",
         C::AddNote { .. } => "AddNote",
         C::Assign { .. } => "Assign",
         C::Unassign => "Unassign",
@@ -335,11 +342,12 @@ pub fn dialog_command_kind(command: &DialogCommand) -> &'static str {
         C::SaveDraft { .. } => "SaveDraft",
         C::ClearDraft => "ClearDraft",
         C::Delete => "Delete",
+        C::DeleteUnsubscribed => "DeleteUnsubscribed",
     }
 }
 
 /// Every variant name, in declaration order.
-pub const DIALOG_COMMAND_KINDS: [&str; 46] = [
+pub const DIALOG_COMMAND_KINDS: [&str; 49] = [
     "Register",
     "UpdateProfile",
     "LinkIdentity",
@@ -354,6 +362,8 @@ pub const DIALOG_COMMAND_KINDS: [&str; 46] = [
     "MarkDelivered",
     "MarkReadByClient",
     "MarkFailed",
+    "ResendMessage",
+    "ResendLastFailed",
     "AddNote",
     "Assign",
     "Unassign",
@@ -386,6 +396,7 @@ pub const DIALOG_COMMAND_KINDS: [&str; 46] = [
     "SaveDraft",
     "ClearDraft",
     "Delete",
+    "DeleteUnsubscribed",
 ];
 
 /// Commands only the channel side may give.
