@@ -229,21 +229,12 @@ mod delete {
 mod delete_unsubscribed {
     use super::*;
 
-    fn failed_for(n: u128, reason: FailureReason) -> Event {
-        Event::MessageFailed(MessageFailed {
-            message: message(n),
-            reason,
-            detail: s("Forbidden: bot was blocked by the user"),
-            retry_after_secs: None,
-        })
-    }
-
     #[test]
     fn f6_6_a_client_who_blocked_the_bot_is_deleted() {
         let mut dialog = given([
             registered(),
             queued(2, MessageAuthor::Bot),
-            failed_for(2, FailureReason::BlockedByClient),
+            failed_with(2, FailureReason::BlockedByClient),
         ]);
         dialog
             .when(O1, C::DeleteUnsubscribed)
@@ -270,12 +261,12 @@ mod delete_unsubscribed {
             vec![
                 registered(),
                 queued(2, MessageAuthor::Bot),
-                failed_for(2, FailureReason::ChannelError),
+                failed_with(2, FailureReason::ChannelError),
             ],
             vec![
                 registered(),
                 queued(2, MessageAuthor::Bot),
-                failed_for(2, FailureReason::BlockedByClient),
+                failed_with(2, FailureReason::BlockedByClient),
                 queued(3, MessageAuthor::Bot),
             ],
             vec![

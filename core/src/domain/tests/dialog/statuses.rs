@@ -325,15 +325,6 @@ mod read_marks {
 mod resend {
     use super::*;
 
-    fn failed_for(n: u128, reason: FailureReason) -> Event {
-        Event::MessageFailed(MessageFailed {
-            message: message(n),
-            reason,
-            detail: s("boom"),
-            retry_after_secs: None,
-        })
-    }
-
     fn resent(n: u128) -> Event {
         Event::MessageResent(MessageResent {
             message: message(n),
@@ -352,7 +343,7 @@ mod resend {
             registered(),
             assigned(O1_ID, None),
             queued(2, MessageAuthor::Operator(O1_ID)),
-            failed_for(2, FailureReason::ChannelError),
+            failed_with(2, FailureReason::ChannelError),
         ])
     }
 
@@ -374,7 +365,7 @@ mod resend {
                     retry_after_secs: None,
                 },
             )
-            .then_events([failed_for(2, FailureReason::ChannelError)]);
+            .then_events([failed_with(2, FailureReason::ChannelError)]);
         dialog.when(A, resend(2)).then_events([resent(2)]);
         dialog
             .when(
@@ -404,7 +395,7 @@ mod resend {
             .when(A, resend(9))
             .then_refused(unknown("message", message(9)));
         // A bot message that failed is resent too.
-        dialog.and([failed_for(2, FailureReason::ChannelError)]);
+        dialog.and([failed_with(2, FailureReason::ChannelError)]);
         dialog.when(A, resend(2)).then_events([resent(2)]);
     }
 
@@ -413,7 +404,7 @@ mod resend {
         let mut dialog = given([
             registered(),
             queued(2, MessageAuthor::Bot),
-            failed_for(2, FailureReason::RateLimited),
+            failed_with(2, FailureReason::RateLimited),
         ]);
         dialog.when(A, resend(2)).then_invalid("message");
         dialog.when(A, C::ResendLastFailed).then_nothing();
@@ -446,7 +437,7 @@ mod resend {
         // The last outbound message (3) did not fail: nothing, though 2 did.
         dialog.and([queued(3, MessageAuthor::Operator(O1_ID))]);
         dialog.when(O1, C::ResendLastFailed).then_nothing();
-        dialog.and([failed_for(3, FailureReason::BlockedByClient)]);
+        dialog.and([failed_with(3, FailureReason::BlockedByClient)]);
         dialog
             .when(O1, C::ResendLastFailed)
             .then_events([resent(3)]);

@@ -145,6 +145,16 @@ pub fn queued(n: u128, author: MessageAuthor) -> Event {
     })
 }
 
+/// Outbound message `n` failed for `reason` (the channel's words: "boom").
+pub fn failed_with(n: u128, reason: FailureReason) -> Event {
+    Event::MessageFailed(MessageFailed {
+        message: message(n),
+        reason,
+        detail: s("boom"),
+        retry_after_secs: None,
+    })
+}
+
 pub fn image(size_bytes: u64) -> Attachment {
     Attachment {
         kind: AttachmentKind::Image,
