@@ -69,7 +69,7 @@ function Timeline() {
       )}
       <ol>
         {ordered.map((item) => (
-          <Entry key={item.id} item={item} />
+          <Entry key={item.id} item={item} live />
         ))}
       </ol>
     </div>

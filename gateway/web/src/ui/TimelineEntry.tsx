@@ -1,10 +1,12 @@
 // One timeline item as the conversation shows it — a message with its author, channel, time
-// and delivery, a comment, or a service entry in words — live or as of a past moment.
+// and delivery (a failed one with its reason and, live, a button that sends it again: F3.6),
+// a comment, or a service entry in words — live or as of a past moment.
 
 import type { TimelineItem } from '../api/types';
 import { t, type Key } from '../i18n';
 import { describe, shortId } from '../lib/serviceEntry';
-import { channelOf, highlight, me, openDialog, operatorName } from '../state';
+import { act, channelOf, followDelivery, highlight, me, openDialog, operatorName } from '../state';
+import { useAction } from './Form';
 import { fullTime, shortTime } from './format';
 import { projectNames } from './names';
 
@@ -21,8 +23,32 @@ function serviceText(item: TimelineItem): string {
   return t(described.key as Key, described.vars);
 }
 
-/** One timeline item (the conversation's, or the history's past ones). */
-export function Entry({ item }: { item: TimelineItem }) {
+/** F3.6: sends a failed outbound message again through its channel; the refusal under it. */
+function Resend({ item }: { item: TimelineItem }) {
+  const { run, shown } = useAction();
+  const dialog = openDialog.value;
+  if (!dialog) return null;
+  return (
+    <>
+      <button
+        class="link resend"
+        onClick={() =>
+          void run(async () => {
+            const seq = await act(dialog, { action: 'resend_message', message: item.id });
+            await followDelivery(dialog, [item.id], seq);
+          })
+        }
+      >
+        {t('timeline.resend')}
+      </button>
+      {shown}
+    </>
+  );
+}
+
+/** One timeline item (the conversation's, or the history's past ones); `live`: the
+ * conversation's, where a failed message can be sent again. */
+export function Entry({ item, live = false }: { item: TimelineItem; live?: boolean }) {
   const channel = channelOf(item.channel);
   if (item.kind === 'service') {
     const author = who(item);
@@ -53,6 +79,12 @@ export function Entry({ item }: { item: TimelineItem }) {
             {item.delivery === 'failed' && item.failure
               ? t('timeline.failed', { reason: item.failure })
               : t(`delivery.${item.delivery}` as 'delivery.sent')}
+            {live && item.delivery === 'failed' && item.direction === 'outbound' && (
+              <>
+                {' '}
+                <Resend item={item} />
+              </>
+            )}
           </p>
         )}
       </div>
