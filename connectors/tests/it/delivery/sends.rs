@@ -198,19 +198,7 @@ async fn a_client_who_blocked_the_bot_fails_with_blocked_by_client() {
 async fn a_resent_message_goes_out_again_once_with_outcomes_of_its_own() {
     let world = World::new().await;
     let line = world.line(ChannelKind::Telegram).await;
-    let operator = OperatorId::new();
-    let add = ProjectCommand::AddOperator {
-        operator,
-        name: "Ada".into(),
-        email: "ada@shop.test".into(),
-        role: Role::Admin,
-        can_delete: false,
-    };
-    world
-        .service
-        .project(world.project, add, CommandMeta::new(Actor::System))
-        .await
-        .expect("operator");
+    let operator = world.admin().await;
     line.provider.block("5001");
     let dialog = world.client(&line, "5001").await;
     let message = world.queue(&line, dialog, "are you there?").await;
@@ -220,17 +208,7 @@ async fn a_resent_message_goes_out_again_once_with_outcomes_of_its_own() {
         .await;
 
     line.provider.unblock("5001");
-    let resend = DialogCommand::ResendMessage { message };
-    world
-        .service
-        .dialog(
-            world.project,
-            dialog,
-            resend,
-            CommandMeta::new(Actor::Operator(operator)),
-        )
-        .await
-        .expect("resent");
+    world.resend(operator, dialog, message).await;
     let events = world
         .wait_for("the resend sent", |events| {
             sent(events).contains_key(&message)
