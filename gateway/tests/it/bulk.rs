@@ -631,7 +631,7 @@ fn resend_failed_and_delete_unsubscribed_select_by_the_last_outbound_failure() {
     use switchboard_tests::providers::Provider;
     let world = World::start();
     let fake = world.fake(Provider::Telegram, BOT_TOKEN);
-    let (channel, secret) = telegram_channel(&world, &fake);
+    let (channel, secret) = telegram_channel(&world.api, &world.admin, &fake);
     let api = &world.api;
     let body = json!({"name": "Dora", "email": "dora@shop.test", "password": PASSWORD,
         "role": "admin", "can_delete": true});
@@ -647,7 +647,7 @@ fn resend_failed_and_delete_unsubscribed_select_by_the_last_outbound_failure() {
     let dialogs: Vec<String> = chats
         .iter()
         .zip(10..)
-        .map(|(chat, n)| telegram_client(&world, &channel, &secret, *chat, n))
+        .map(|(chat, n)| telegram_client(api, &world.admin, (&channel, &secret), *chat, n))
         .collect();
     let started = chrono::Utc::now().to_rfc3339();
     for chat in &chats[0..3] {
@@ -823,4 +823,113 @@ fn resend_failed_and_delete_unsubscribed_select_by_the_last_outbound_failure() {
     expected.sort();
     assert_eq!(left, expected);
     world.stop_and_check_secrets(&[BOT_TOKEN, &secret]);
+}
+
+/// F6.5 as a job that survives `kill -9`: a paced `resend_failed` killed mid-way goes on after
+/// a restart where it stopped; every failed message was resent once (one `message.resent` per
+/// dialog, under the job's id) and reached the provider once.
+#[test]
+fn a_paced_resend_job_killed_mid_way_resends_every_failed_message_once_after_a_restart() {
+    use crate::channels::{telegram_channel, telegram_client};
+    use switchboard_tests::providers::{FakeProvider, Provider};
+    const CLIENTS: u64 = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server, addr) = start(dir.path(), &data, &[], &[]);
+    let api = Api { addr };
+    let Team { admin, .. } = team(&api);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake = runtime.block_on(FakeProvider::start(
+        Provider::Telegram,
+        crate::channels::BOT_TOKEN,
+    ));
+    let (channel, secret) = telegram_channel(&api, &admin, &fake);
+    let chats: Vec<u64> = (0..CLIENTS).map(|n| 700_000 + n).collect();
+    let mut dialogs = Vec::new();
+    for (n, chat) in chats.iter().enumerate() {
+        dialogs.push(telegram_client(
+            &api,
+            &admin,
+            (&channel, &secret),
+            *chat,
+            n as u64 + 1,
+        ));
+        fake.block(&chat.to_string());
+    }
+    for dialog in &dialogs {
+        let reply = json!({"action": "send_message", "channel": channel, "text": "Скидка 10%"});
+        api.ok(
+            &admin,
+            "POST",
+            &format!("/v1/dialogs/{dialog}/actions"),
+            Some(reply),
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fake.refused().len() < CLIENTS as usize {
+        assert!(Instant::now() < deadline, "the replies did not fail");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for chat in &chats {
+        fake.unblock(&chat.to_string());
+    }
+    let action = json!({"action": "resend_failed", "interval_secs": 1});
+    let dry = loop {
+        let (_, dry) = bulk(&api, &admin, json!({"action": action, "dry_run": true}));
+        if dry["selected"] == CLIENTS {
+            break dry;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failures are not in the list: {dry}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let request = json!({"action": action,
+        "confirm": {"action": "resend_failed", "count": dry["selected"]}});
+    let (status, _, started) = keyed_bulk(addr, &admin, "resend-job", &request);
+    assert_eq!(status, 202, "{started}");
+    let job = started["job"].as_str().unwrap().to_owned();
+
+    // Killed (SIGKILL) after its second resend, before the others.
+    let before = job_until(&api, &admin, &job, |view| {
+        view["done"].as_u64().unwrap() >= 2
+    });
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(
+        before["done"].as_u64().unwrap() < CLIENTS,
+        "killed too late: {before}"
+    );
+
+    let (_server, addr) = start(dir.path(), &data, &[], &[]);
+    let api = Api { addr };
+    let admin = api.login("ada@bulk.test", "correct horse battery")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let finished = job_until(&api, &admin, &job, |view| view["state"] == "done");
+    assert_eq!(finished["changed"], CLIENTS, "{finished}");
+    for dialog in &dialogs {
+        let events = events_of(&api, &admin, dialog);
+        let resent = of_type(&events, "message.resent");
+        assert_eq!(resent.len(), 1, "{dialog}: {events:?}");
+        assert_eq!(resent[0]["correlation_id"], job.as_str(), "{:?}", resent[0]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fake.received().len() < CLIENTS as usize {
+        assert!(
+            Instant::now() < deadline,
+            "not every resend reached the provider"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut reached: Vec<String> = fake.received().into_iter().map(|r| r.chat).collect();
+    reached.sort();
+    let expected: Vec<String> = chats.iter().map(u64::to_string).collect();
+    assert_eq!(
+        reached, expected,
+        "each resent message reached the provider once"
+    );
 }

@@ -292,11 +292,12 @@ fn a_telegram_channel_takes_webhooks_once_and_delivers_replies() {
     world.stop_and_check_secrets(&[BOT_TOKEN, &secret]);
 }
 
-/// A Telegram channel of `world` served by `fake`: its id and the webhook's secret.
-pub(crate) fn telegram_channel(world: &World, fake: &FakeProvider) -> (String, String) {
-    let connected = world.connect(json!({
+/// A Telegram channel served by `fake`, connected by `admin`: its id and the webhook's secret.
+pub(crate) fn telegram_channel(api: &Api, admin: &str, fake: &FakeProvider) -> (String, String) {
+    let body = json!({
         "kind": "telegram", "name": "Support bot", "bot_token": BOT_TOKEN, "api_base": fake.base_url(),
-    }));
+    });
+    let connected = api.ok(admin, "POST", "/v1/channels", Some(body));
     let channel = connected["channel"].as_str().unwrap().to_owned();
     let secret = fake.webhook().expect("setWebhook was called")["secret_token"]
         .as_str()
@@ -305,22 +306,24 @@ pub(crate) fn telegram_channel(world: &World, fake: &FakeProvider) -> (String, S
     (channel, secret)
 }
 
-/// The dialog of the client of Telegram `chat`, who wrote `text` (update `n`).
+/// The dialog of the client of Telegram `chat`, who wrote "hi" (update `n`), as `admin` lists it.
 pub(crate) fn telegram_client(
-    world: &World,
-    channel: &str,
-    secret: &str,
+    api: &Api,
+    admin: &str,
+    (channel, secret): (&str, &str),
     chat: u64,
     n: u64,
 ) -> String {
     let path = format!("/v1/webhooks/telegram/{channel}");
-    let header = ("X-Telegram-Bot-Api-Secret-Token", secret);
-    let (status, answer) = world.webhook(&path, &[header], &telegram_update_from(chat, n, n, "hi"));
+    let header = [("X-Telegram-Bot-Api-Secret-Token", secret)];
+    let update = telegram_update_from(chat, n, n, "hi");
+    let (status, _, answer) = exchange(api.addr, "POST", &path, &header, Some(&update));
     assert_eq!(status, 200, "{answer}");
     // The row names the client by their id on the channel (no name or phone yet).
     let id = format!("\"external_id\":\"{chat}\"");
     eventually("the client's dialog", || {
-        world.dialogs().iter().find_map(|row| {
+        let page = api.ok(admin, "GET", "/v1/dialogs?archived=true", None);
+        page["items"].as_array().unwrap().iter().find_map(|row| {
             let dialog = row["dialog"].as_str()?;
             row.to_string().contains(&id).then(|| dialog.to_owned())
         })
@@ -334,8 +337,8 @@ pub(crate) fn telegram_client(
 fn a_failed_reply_is_resent_by_its_operator_and_goes_out_on_the_second_try() {
     let world = World::start();
     let fake = world.fake(Provider::Telegram, BOT_TOKEN);
-    let (channel, secret) = telegram_channel(&world, &fake);
-    let dialog = telegram_client(&world, &channel, &secret, 555_001, 1);
+    let (channel, secret) = telegram_channel(&world.api, &world.admin, &fake);
+    let dialog = telegram_client(&world.api, &world.admin, (&channel, &secret), 555_001, 1);
     let operator = |name: &str, email: &str| {
         let body = json!({"name": name, "email": email, "password": PASSWORD});
         let created = world
