@@ -190,7 +190,7 @@ impl Kind {
     fn apply_version(self) -> u32 {
         match self {
             Kind::Dialogs => 1,
-            Kind::Timeline => 3,
+            Kind::Timeline => 4,
             Kind::Card => 1,
             Kind::Project => 1,
             Kind::Search => 2,

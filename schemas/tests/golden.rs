@@ -298,6 +298,7 @@ fn samples() -> Vec<Event> {
             reaction: "👍".into(),
             reacted_at: AT,
         }),
+        Event::MessageResent(MessageResent { message: M }),
     ]
 }
 

@@ -11,7 +11,7 @@
 
 use super::identities::{Identities, has_outcome};
 use super::job::{Done, Job};
-use super::worker::{ChatKey, DeliveryError, Shared, route};
+use super::worker::{ChatKey, DeliveryError, Shared, route, sends_of};
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_core::log::{EventLog, LogError, Subject};
-use switchboard_schemas::events::*;
 use switchboard_schemas::wire::{TYPE_HEADER, VERSION_HEADER};
 use switchboard_schemas::*;
 use tokio::sync::mpsc;
@@ -182,29 +181,18 @@ pub(crate) async fn run<L: EventLog>(
         };
         let reply = message.reply.clone();
         let mut jobs = Vec::new();
-        if batch.contains_type("message.queued")
-            && let Ok(subject) = Subject::parse(message.subject.as_str())
-        {
-            let envelopes = decode_batch(&batch).unwrap_or_else(|e| {
-                tracing::warn!(seq, error = %e, "a queued message cannot be read");
-                Vec::new()
-            });
-            for envelope in envelopes {
-                let (Event::MessageQueued(queued), AggregateId::Dialog(dialog)) =
-                    (envelope.payload, envelope.aggregate)
-                else {
-                    continue;
-                };
+        if let Ok(subject) = Subject::parse(message.subject.as_str()) {
+            for asked in sends_of(&log, seq, &batch).await? {
                 let again = delivered > 1;
                 if (again || seq <= started_at)
-                    && has_outcome(&log, &subject, seq, queued.message).await?
+                    && has_outcome(&log, &subject, seq, asked.queued.message).await?
                 {
                     continue;
                 }
                 let to = identities
-                    .recipient(&log, envelope.project, dialog, queued.channel, seq)
+                    .recipient(&log, asked.project, asked.dialog, asked.queued.channel, seq)
                     .await?;
-                jobs.push((envelope.project, dialog, queued, to, again));
+                jobs.push((asked, to, again));
             }
         }
         if jobs.is_empty() {
@@ -215,15 +203,16 @@ pub(crate) async fn run<L: EventLog>(
         }
         let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
         let ack = AckOnce::new(count, settings.client.clone(), reply, settings.ack_wait / 3);
-        for (project, dialog, queued, to, again) in jobs {
+        for (asked, to, again) in jobs {
             let job = Job {
                 done: Done::Ack(Arc::clone(&ack)),
-                project,
-                dialog,
+                project: asked.project,
+                dialog: asked.dialog,
                 to,
                 // Given again: another worker may have begun it; its outcome is unknown.
                 begun: again.then_some(0),
-                queued,
+                queued: asked.queued,
+                resent_at: asked.resent_at,
             };
             route(&shared, &mut chats, job);
         }

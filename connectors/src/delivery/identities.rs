@@ -1,8 +1,9 @@
 //! What the worker reads of the log besides the queued messages: each dialog's channel ids
-//! (its identities), and whether a message already has its outcome.
+//! (its identities), whether a message already has its outcome, and what a resent message was
+//! queued with.
 
 use super::worker::dialogs_filter;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use switchboard_core::log::{EventLog, LogError, LogRecord, Subject, SubjectFilter};
 use switchboard_schemas::events::*;
 use switchboard_schemas::*;
@@ -120,6 +121,40 @@ fn aggregate_of(record: &LogRecord) -> AggregateOf {
     }
 }
 
+/// What `message` was queued with, read from its dialog's events before `seq` (a resend names
+/// the message only: what goes out again, and through which channel, is what was queued).
+pub(crate) async fn queued_before<L: EventLog>(
+    log: &L,
+    project: ProjectId,
+    dialog: DialogId,
+    message: MessageId,
+    seq: u64,
+) -> Result<Option<MessageQueued>, LogError> {
+    let filter = SubjectFilter::exact(&Subject::dialog(project, dialog));
+    let mut from = 1;
+    while from < seq {
+        let records = log.read(from, &filter, 1000).await?;
+        let Some(last) = records.last() else { break };
+        from = last.seq + 1;
+        for record in records.iter().filter(|r| r.seq < seq) {
+            if !record.batch.contains_type("message.queued") {
+                continue;
+            }
+            let Ok(envelopes) = decode_batch(&record.batch) else {
+                continue;
+            };
+            for envelope in envelopes {
+                if let Event::MessageQueued(queued) = envelope.payload
+                    && queued.message == message
+                {
+                    return Ok(Some(queued));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Whether an event is an outcome that ends a message's delivery: sent, or failed for a
 /// reason other than a rate limit (retried) or the possibly-twice mark (sent after it).
 fn is_outcome(event: &Event) -> Option<MessageId> {
@@ -134,25 +169,39 @@ fn is_outcome(event: &Event) -> Option<MessageId> {
     }
 }
 
-fn outcomes_in(record: &LogRecord, into: &mut HashSet<MessageId>) {
+/// The outcomes of `record`, each with the record's sequence (the latest kept per message).
+fn outcomes_in(record: &LogRecord, into: &mut Resolved) {
     if !record.batch.contains_type("message.sent") && !record.batch.contains_type("message.failed")
     {
         return;
     }
     if let Ok(envelopes) = decode_batch(&record.batch) {
-        into.extend(envelopes.iter().filter_map(|e| is_outcome(&e.payload)));
+        for message in envelopes.iter().filter_map(|e| is_outcome(&e.payload)) {
+            let seq = into.0.entry(message).or_default();
+            *seq = (*seq).max(record.seq);
+        }
+    }
+}
+
+/// Messages whose outcome is in the log, each with the sequence of its latest outcome: a send
+/// asked for at a sequence (a queued message, or a resend of it) is done when an outcome
+/// follows it.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved(HashMap<MessageId, u64>);
+
+impl Resolved {
+    /// Whether the send of `message` asked for at `seq` has its outcome.
+    pub(crate) fn contains(&self, message: MessageId, seq: u64) -> bool {
+        self.0.get(&message).is_some_and(|outcome| *outcome > seq)
     }
 }
 
 /// The messages after `from` whose outcome is already in the log (a crash came between
 /// appending it and moving the checkpoint): they are not sent again.
-pub(crate) async fn resolved_since<L: EventLog>(
-    log: &L,
-    from: u64,
-) -> Result<HashSet<MessageId>, LogError> {
+pub(crate) async fn resolved_since<L: EventLog>(log: &L, from: u64) -> Result<Resolved, LogError> {
     let last = log.last_seq().await?;
     let filter = dialogs_filter();
-    let mut resolved = HashSet::new();
+    let mut resolved = Resolved::default();
     let mut next = from;
     while next <= last {
         let records = log.read(next, &filter, 1000).await?;
@@ -165,7 +214,8 @@ pub(crate) async fn resolved_since<L: EventLog>(
     Ok(resolved)
 }
 
-/// Whether `message`, queued at `seq` on the dialog's subject, has an outcome in the log.
+/// Whether `message`, queued (or resent) at `seq` on the dialog's subject, has an outcome in
+/// the log after it.
 pub(crate) async fn has_outcome<L: EventLog>(
     log: &L,
     subject: &Subject,
@@ -174,7 +224,7 @@ pub(crate) async fn has_outcome<L: EventLog>(
 ) -> Result<bool, LogError> {
     let filter = SubjectFilter::exact(subject);
     let mut from = seq + 1;
-    let mut found = HashSet::new();
+    let mut found = Resolved::default();
     loop {
         let records = log.read(from, &filter, 1000).await?;
         let Some(last) = records.last() else {
@@ -184,7 +234,7 @@ pub(crate) async fn has_outcome<L: EventLog>(
         for record in &records {
             outcomes_in(record, &mut found);
         }
-        if found.contains(&message) {
+        if found.contains(message, seq) {
             return Ok(true);
         }
     }

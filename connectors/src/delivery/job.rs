@@ -39,6 +39,9 @@ pub(crate) struct Job {
     pub(crate) to: Option<ChannelIdentity>,
     /// A previous run began sending it: how many calls went through.
     pub(crate) begun: Option<usize>,
+    /// A resend (F3.6, F6.5): the log sequence of the `message.resent` event, which keeps the
+    /// outcomes of this attempt apart from those of the earlier ones; `None` for the first send.
+    pub(crate) resent_at: Option<u64>,
 }
 
 /// How long a chat's task waits for more before it ends.
@@ -83,12 +86,17 @@ async fn deliver_logged<L: EventLog>(shared: &Shared<L>, job: Job, next: &mut In
     }
 }
 
-/// A command id of one outcome of one message, the same on every run.
-fn outcome_id(message: MessageId, what: &str) -> Uuid {
+/// A command id of one outcome of one attempt at one message, the same on every run (a resend
+/// is another attempt: its outcomes are new commands, not the log's duplicates of the first).
+fn outcome_id(message: MessageId, resent_at: Option<u64>, what: &str) -> Uuid {
     let mut hasher = Sha256::new();
     hasher.update(b"switchboard.delivery.v1\0");
     hasher.update(message.as_uuid().as_bytes());
     hasher.update(what.as_bytes());
+    if let Some(seq) = resent_at {
+        hasher.update(b"\0resent at ");
+        hasher.update(seq.to_le_bytes());
+    }
     let digest = hasher.finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
@@ -104,7 +112,7 @@ async fn record<L: EventLog>(
     what: &str,
 ) -> Result<(), DeliveryError> {
     let meta = CommandMeta {
-        command_id: outcome_id(job.queued.message, what),
+        command_id: outcome_id(job.queued.message, job.resent_at, what),
         actor: Actor::Connector(job.queued.channel),
         correlation_id: None,
     };

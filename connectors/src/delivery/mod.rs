@@ -15,6 +15,11 @@
 //! - `consumer`: the loop over a JetStream log, one durable consumer shared by every node's
 //!   worker ([`SharedConsumer`]).
 //!
+//! A resent message (`message.resent`, F3.6, F6.5: an operator's resend of a failed one) is
+//! sent as it was queued (its text, files and channel read from the dialog's `message.queued`)
+//! through the same queue; its outcomes carry command ids of their own (derived from the
+//! resend's sequence), and a send asked for at a sequence is done once an outcome follows it.
+//!
 //! Mail goes out through the channel's SMTP sender (`ChannelConfig::smtp`), one call per
 //! message, its Message-ID the external id. A channel missing from the directory fails its
 //! messages with that reason, or leaves them queued (`leave_unknown_channels`, `serve`). A 403 "bot was blocked by the user",

@@ -6,7 +6,7 @@
 
 use super::consumer::SharedConsumer;
 use super::directory::ChannelDirectory;
-use super::identities::{Identities, resolved_since};
+use super::identities::{Identities, queued_before, resolved_since};
 use super::job::{self, Done, Job};
 use super::limits::{Rate, RateLimits};
 use super::state::{State, StateError};
@@ -316,45 +316,98 @@ async fn run<L: EventLog>(shared: Arc<Shared<L>>, checkpoint: u64) -> Result<(),
         let Some(record) = record else { break };
         let record = record?;
         identities.apply_record(&record);
-        if record.batch.contains_type("message.queued") {
-            let envelopes = decode_batch(&record.batch).unwrap_or_else(|e| {
-                tracing::warn!(seq = record.seq, error = %e, "a queued message cannot be read");
-                Vec::new()
-            });
-            for envelope in envelopes {
-                let (Event::MessageQueued(queued), AggregateId::Dialog(dialog)) =
-                    (envelope.payload, envelope.aggregate)
-                else {
-                    continue;
-                };
-                if resolved.contains(&queued.message) {
-                    continue;
-                }
-                let to = identities
-                    .recipient(&log, envelope.project, dialog, queued.channel, record.seq)
-                    .await?;
-                wait_for_room(&shared).await;
-                {
-                    let mut tracker = shared.tracker.lock().unwrap_or_else(|p| p.into_inner());
-                    *tracker.pending.entry(record.seq).or_default() += 1;
-                    tracker.total += 1;
-                }
-                let job = Job {
-                    done: Done::Seq(record.seq),
-                    project: envelope.project,
-                    dialog,
-                    begun: begun.remove(&queued.message),
-                    to,
-                    queued,
-                };
-                route(&shared, &mut chats, job);
+        for asked in sends_of(&log, record.seq, &record.batch).await? {
+            let Asked {
+                project,
+                dialog,
+                queued,
+                resent_at,
+            } = asked;
+            if resolved.contains(queued.message, record.seq) {
+                continue;
             }
+            let to = identities
+                .recipient(&log, project, dialog, queued.channel, record.seq)
+                .await?;
+            wait_for_room(&shared).await;
+            {
+                let mut tracker = shared.tracker.lock().unwrap_or_else(|p| p.into_inner());
+                *tracker.pending.entry(record.seq).or_default() += 1;
+                tracker.total += 1;
+            }
+            let job = Job {
+                done: Done::Seq(record.seq),
+                project,
+                dialog,
+                begun: begun.remove(&queued.message),
+                to,
+                queued,
+                resent_at,
+            };
+            route(&shared, &mut chats, job);
         }
         let mut tracker = shared.tracker.lock().unwrap_or_else(|p| p.into_inner());
         tracker.seen = tracker.seen.max(record.seq);
     }
     flush(&shared, written).await?;
     Ok(())
+}
+
+/// One send a log record asks for: a queued message, or a resent one as it was queued.
+pub(crate) struct Asked {
+    pub(crate) project: ProjectId,
+    pub(crate) dialog: DialogId,
+    pub(crate) queued: MessageQueued,
+    /// A resend's sequence (the record's), see [`Job::resent_at`].
+    pub(crate) resent_at: Option<u64>,
+}
+
+/// The sends a record of a dialog (at `seq`) asks for: each queued message, and each resent one
+/// (F3.6, F6.5) as it was queued, read from the dialog's events before it; other records ask
+/// for none and are not decoded.
+pub(crate) async fn sends_of<L: EventLog>(
+    log: &L,
+    seq: u64,
+    batch: &EncodedBatch,
+) -> Result<Vec<Asked>, LogError> {
+    if !batch.contains_type("message.queued") && !batch.contains_type("message.resent") {
+        return Ok(Vec::new());
+    }
+    let envelopes = decode_batch(batch).unwrap_or_else(|e| {
+        tracing::warn!(seq, error = %e, "a queued message cannot be read");
+        Vec::new()
+    });
+    let mut asked = Vec::new();
+    for envelope in envelopes {
+        let (project, AggregateId::Dialog(dialog)) = (envelope.project, envelope.aggregate) else {
+            continue;
+        };
+        match envelope.payload {
+            Event::MessageQueued(queued) => asked.push(Asked {
+                project,
+                dialog,
+                queued,
+                resent_at: None,
+            }),
+            Event::MessageResent(resent) => {
+                match queued_before(log, project, dialog, resent.message, seq).await? {
+                    Some(queued) => asked.push(Asked {
+                        project,
+                        dialog,
+                        queued,
+                        resent_at: Some(seq),
+                    }),
+                    None => tracing::warn!(
+                        seq,
+                        message = %resent.message,
+                        "a resent message was never queued here: nothing to send"
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(asked)
 }
 
 pub(crate) async fn wait_for_room<L: EventLog>(shared: &Shared<L>) {

@@ -620,3 +620,316 @@ fn with_nats_a_job_of_a_killed_node_is_finished_by_the_other_node_once() {
     assert_eq!(finished["failed"], 0, "{finished}");
     changed_once_by(&api_two, &admin_two, &dialogs, &job);
 }
+
+/// F6.5 and F6.6 on a real `serve` with a fake Telegram: `resend_failed` selects the dialogs
+/// whose last outbound message failed (since a moment, through a channel), needs `confirm`,
+/// and its job sends each again at the interval asked; `delete_unsubscribed` deletes the
+/// clients who blocked the bot or whom we blocked, and no other.
+#[test]
+fn resend_failed_and_delete_unsubscribed_select_by_the_last_outbound_failure() {
+    use crate::channels::{BOT_TOKEN, PASSWORD, World, telegram_channel, telegram_client};
+    use switchboard_tests::providers::Provider;
+    let world = World::start();
+    let fake = world.fake(Provider::Telegram, BOT_TOKEN);
+    let (channel, secret) = telegram_channel(&world.api, &world.admin, &fake);
+    let api = &world.api;
+    let body = json!({"name": "Dora", "email": "dora@shop.test", "password": PASSWORD,
+        "role": "admin", "can_delete": true});
+    api.ok(&world.admin, "POST", "/v1/operators", Some(body));
+    let dora = api.login("dora@shop.test", PASSWORD)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Five clients: the first three block the bot before our reply, the fourth gets it, the
+    // fifth we block.
+    let chats: Vec<u64> = (0..5).map(|n| 600_000 + n).collect();
+    let dialogs: Vec<String> = chats
+        .iter()
+        .zip(10..)
+        .map(|(chat, n)| telegram_client(api, &world.admin, (&channel, &secret), *chat, n))
+        .collect();
+    let started = chrono::Utc::now().to_rfc3339();
+    for chat in &chats[0..3] {
+        fake.block(&chat.to_string());
+    }
+    for dialog in &dialogs[0..4] {
+        let reply = json!({"action": "send_message", "channel": channel, "text": "Скидка 10%"});
+        api.ok(
+            &dora,
+            "POST",
+            &format!("/v1/dialogs/{dialog}/actions"),
+            Some(reply),
+        );
+    }
+    for (n, dialog) in dialogs[0..4].iter().enumerate() {
+        let status = if n < 3 { "failed" } else { "sent" };
+        world.timeline_until(dialog, status, |i| {
+            i["direction"] == "outbound" && i["delivery"] == status
+        });
+    }
+    let block = json!({"action": "block"});
+    let seq = api.ok(
+        &dora,
+        "POST",
+        &format!("/v1/dialogs/{}/actions", dialogs[4]),
+        Some(block),
+    )["seq"]
+        .as_u64()
+        .unwrap();
+
+    let dry = |action: Value| {
+        let (status, answer) = api.call(
+            &dora,
+            "POST",
+            &format!("/v1/bulk?min_seq={seq}"),
+            Some(json!({"action": action, "dry_run": true})),
+        );
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["confirm_needed"], true, "{answer}");
+        answer["selected"].as_u64().unwrap()
+    };
+    assert_eq!(dry(json!({"action": "resend_failed"})), 3);
+    assert_eq!(
+        dry(json!({"action": "resend_failed", "channel": channel})),
+        3
+    );
+    let elsewhere = uuid::Uuid::now_v7().to_string();
+    assert_eq!(
+        dry(json!({"action": "resend_failed", "channel": elsewhere})),
+        0
+    );
+    assert_eq!(dry(json!({"action": "resend_failed", "since": started})), 3);
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    assert_eq!(dry(json!({"action": "resend_failed", "since": later})), 0);
+    assert_eq!(dry(json!({"action": "delete_unsubscribed"})), 4);
+    // A filter narrows the selection.
+    let one = json!({"action": {"action": "resend_failed"}, "dry_run": true,
+        "filter": {"client_number": "1"}});
+    let (_, narrowed) = bulk(api, &dora, one);
+    assert_eq!(narrowed["selected"], 1, "{narrowed}");
+
+    // Ids are not theirs to take; no confirm, a wrong count, too long an interval: refused.
+    let ids = json!({"action": {"action": "resend_failed"}, "dialog_ids": [dialogs[0]]});
+    let (status, answer) = bulk(api, &dora, ids);
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (400, json!("dialog_ids")),
+        "{answer}"
+    );
+    let resend = json!({"action": "resend_failed", "interval_secs": 1});
+    let (status, answer) = bulk(api, &dora, json!({"action": resend}));
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (400, json!("confirm")),
+        "{answer}"
+    );
+    let wrong = json!({"action": resend, "confirm": {"action": "resend_failed", "count": 2}});
+    let (status, answer) = bulk(api, &dora, wrong);
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (400, json!("confirm")),
+        "{answer}"
+    );
+    let slow = json!({"action": {"action": "resend_failed", "interval_secs": 3601}});
+    let (status, answer) = bulk(api, &dora, slow);
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (400, json!("action.interval_secs")),
+        "{answer}"
+    );
+    assert_eq!(fake.refused().len(), 3, "nothing sent by a refused request");
+
+    // Two clients unblocked the bot; the job resends all three, a second apart.
+    fake.unblock(&chats[0].to_string());
+    fake.unblock(&chats[1].to_string());
+    let before = Instant::now();
+    let run = json!({"action": resend, "confirm": {"action": "resend_failed", "count": 3}});
+    let (status, job) = bulk(api, &dora, run);
+    assert_eq!(status, 202, "a paced resend is a job: {job}");
+    let job = job["job"].as_str().unwrap().to_owned();
+    let done = job_until(api, &dora, &job, |view| view["state"] == "done");
+    assert_eq!(
+        (done["total"].clone(), done["changed"].clone()),
+        (json!(3), json!(3)),
+        "{done}"
+    );
+    for dialog in &dialogs[0..2] {
+        world.timeline_until(dialog, "resent and sent", |i| {
+            i["direction"] == "outbound" && i["delivery"] == "sent"
+        });
+    }
+    world.timeline_until(&dialogs[2], "failed again", |i| {
+        i["direction"] == "outbound" && i["delivery"] == "failed"
+    });
+    let mut attempts: Vec<Instant> = fake
+        .received()
+        .iter()
+        .map(|r| r.at)
+        .chain(fake.refused().iter().map(|r| r.0))
+        .filter(|at| *at > before)
+        .collect();
+    attempts.sort();
+    assert_eq!(attempts.len(), 3, "one call per resent message");
+    // The job appended the resends a second apart.
+    let mut resent_at: Vec<chrono::DateTime<chrono::Utc>> = dialogs[0..3]
+        .iter()
+        .flat_map(|dialog| {
+            let events = api.ok(&dora, "GET", &format!("/v1/dialogs/{dialog}/events"), None);
+            events["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["type"] == "message.resent")
+                .map(|e| e["occurred_at"].as_str().unwrap().parse().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    resent_at.sort();
+    assert_eq!(resent_at.len(), 3);
+    for pair in resent_at.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= chrono::Duration::milliseconds(990),
+            "paced a second apart: {gap}"
+        );
+    }
+    let texts: Vec<_> = fake.received().iter().map(|r| r.chat.clone()).collect();
+    for chat in &chats[0..2] {
+        assert!(texts.contains(&chat.to_string()), "{texts:?}");
+    }
+    assert_eq!(
+        dry(json!({"action": "resend_failed"})),
+        1,
+        "the one still blocking"
+    );
+
+    // F6.6: the client still blocking the bot and the one we blocked go; the others stay.
+    let delete = json!({"action": {"action": "delete_unsubscribed"},
+        "confirm": {"action": "delete_unsubscribed", "count": 2}});
+    let (status, answer) = bulk(api, &dora, delete);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["changed"], 2, "{answer}");
+    let left = list_all(
+        api,
+        &dora,
+        json!({"archived": true}),
+        answer["seq"].as_u64().unwrap(),
+    );
+    let mut left = left;
+    let mut expected: Vec<String> = dialogs[0..2].to_vec();
+    expected.push(dialogs[3].clone());
+    left.sort();
+    expected.sort();
+    assert_eq!(left, expected);
+    world.stop_and_check_secrets(&[BOT_TOKEN, &secret]);
+}
+
+/// F6.5 as a job that survives `kill -9`: a paced `resend_failed` killed mid-way goes on after
+/// a restart where it stopped; every failed message was resent once (one `message.resent` per
+/// dialog, under the job's id) and reached the provider once.
+#[test]
+fn a_paced_resend_job_killed_mid_way_resends_every_failed_message_once_after_a_restart() {
+    use crate::channels::{telegram_channel, telegram_client};
+    use switchboard_tests::providers::{FakeProvider, Provider};
+    const CLIENTS: u64 = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server, addr) = start(dir.path(), &data, &[], &[]);
+    let api = Api { addr };
+    let Team { admin, .. } = team(&api);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake = runtime.block_on(FakeProvider::start(
+        Provider::Telegram,
+        crate::channels::BOT_TOKEN,
+    ));
+    let (channel, secret) = telegram_channel(&api, &admin, &fake);
+    let chats: Vec<u64> = (0..CLIENTS).map(|n| 700_000 + n).collect();
+    let mut dialogs = Vec::new();
+    for (n, chat) in chats.iter().enumerate() {
+        dialogs.push(telegram_client(
+            &api,
+            &admin,
+            (&channel, &secret),
+            *chat,
+            n as u64 + 1,
+        ));
+        fake.block(&chat.to_string());
+    }
+    for dialog in &dialogs {
+        let reply = json!({"action": "send_message", "channel": channel, "text": "Скидка 10%"});
+        api.ok(
+            &admin,
+            "POST",
+            &format!("/v1/dialogs/{dialog}/actions"),
+            Some(reply),
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fake.refused().len() < CLIENTS as usize {
+        assert!(Instant::now() < deadline, "the replies did not fail");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for chat in &chats {
+        fake.unblock(&chat.to_string());
+    }
+    let action = json!({"action": "resend_failed", "interval_secs": 1});
+    let dry = loop {
+        let (_, dry) = bulk(&api, &admin, json!({"action": action, "dry_run": true}));
+        if dry["selected"] == CLIENTS {
+            break dry;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failures are not in the list: {dry}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let request = json!({"action": action,
+        "confirm": {"action": "resend_failed", "count": dry["selected"]}});
+    let (status, _, started) = keyed_bulk(addr, &admin, "resend-job", &request);
+    assert_eq!(status, 202, "{started}");
+    let job = started["job"].as_str().unwrap().to_owned();
+
+    // Killed (SIGKILL) after its second resend, before the others.
+    let before = job_until(&api, &admin, &job, |view| {
+        view["done"].as_u64().unwrap() >= 2
+    });
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(
+        before["done"].as_u64().unwrap() < CLIENTS,
+        "killed too late: {before}"
+    );
+
+    let (_server, addr) = start(dir.path(), &data, &[], &[]);
+    let api = Api { addr };
+    let admin = api.login("ada@bulk.test", "correct horse battery")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let finished = job_until(&api, &admin, &job, |view| view["state"] == "done");
+    assert_eq!(finished["changed"], CLIENTS, "{finished}");
+    for dialog in &dialogs {
+        let events = events_of(&api, &admin, dialog);
+        let resent = of_type(&events, "message.resent");
+        assert_eq!(resent.len(), 1, "{dialog}: {events:?}");
+        assert_eq!(resent[0]["correlation_id"], job.as_str(), "{:?}", resent[0]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fake.received().len() < CLIENTS as usize {
+        assert!(
+            Instant::now() < deadline,
+            "not every resend reached the provider"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut reached: Vec<String> = fake.received().into_iter().map(|r| r.chat).collect();
+    reached.sort();
+    let expected: Vec<String> = chats.iter().map(u64::to_string).collect();
+    assert_eq!(
+        reached, expected,
+        "each resent message reached the provider once"
+    );
+}

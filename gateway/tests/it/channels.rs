@@ -144,13 +144,23 @@ pub(crate) fn messages<'a>(items: &'a [Value], direction: &str) -> Vec<&'a Value
 pub(crate) const BOT_TOKEN: &str = "123456:AAE-bot-token-of-the-channels-test";
 
 pub(crate) fn telegram_update(update_id: u64, message_id: u64, text: &str) -> Value {
+    telegram_update_from(555_001, update_id, message_id, text)
+}
+
+/// [`telegram_update`] from the client of `chat`.
+pub(crate) fn telegram_update_from(
+    chat: u64,
+    update_id: u64,
+    message_id: u64,
+    text: &str,
+) -> Value {
     json!({
         "update_id": update_id,
         "message": {
             "message_id": message_id,
             "date": 1_765_000_000,
-            "chat": {"id": 555_001, "type": "private", "first_name": "Ivan"},
-            "from": {"id": 555_001, "is_bot": false, "first_name": "Ivan", "language_code": "ru"},
+            "chat": {"id": chat, "type": "private", "first_name": "Ivan"},
+            "from": {"id": chat, "is_bot": false, "first_name": "Ivan", "language_code": "ru"},
             "text": text,
         }
     })
@@ -279,6 +289,143 @@ fn a_telegram_channel_takes_webhooks_once_and_delivers_replies() {
         "{listed}"
     );
 
+    world.stop_and_check_secrets(&[BOT_TOKEN, &secret]);
+}
+
+/// A Telegram channel served by `fake`, connected by `admin`: its id and the webhook's secret.
+pub(crate) fn telegram_channel(api: &Api, admin: &str, fake: &FakeProvider) -> (String, String) {
+    let body = json!({
+        "kind": "telegram", "name": "Support bot", "bot_token": BOT_TOKEN, "api_base": fake.base_url(),
+    });
+    let connected = api.ok(admin, "POST", "/v1/channels", Some(body));
+    let channel = connected["channel"].as_str().unwrap().to_owned();
+    let secret = fake.webhook().expect("setWebhook was called")["secret_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (channel, secret)
+}
+
+/// The dialog of the client of Telegram `chat`, who wrote "hi" (update `n`), as `admin` lists it.
+pub(crate) fn telegram_client(
+    api: &Api,
+    admin: &str,
+    (channel, secret): (&str, &str),
+    chat: u64,
+    n: u64,
+) -> String {
+    let path = format!("/v1/webhooks/telegram/{channel}");
+    let header = [("X-Telegram-Bot-Api-Secret-Token", secret)];
+    let update = telegram_update_from(chat, n, n, "hi");
+    let (status, _, answer) = exchange(api.addr, "POST", &path, &header, Some(&update));
+    assert_eq!(status, 200, "{answer}");
+    // The row names the client by their id on the channel (no name or phone yet).
+    let id = format!("\"external_id\":\"{chat}\"");
+    eventually("the client's dialog", || {
+        let page = api.ok(admin, "GET", "/v1/dialogs?archived=true", None);
+        page["items"].as_array().unwrap().iter().find_map(|row| {
+            let dialog = row["dialog"].as_str()?;
+            row.to_string().contains(&id).then(|| dialog.to_owned())
+        })
+    })
+}
+
+/// F3.6: a reply that failed (the client had blocked the bot) is sent again by the operator
+/// whose dialog it is, through the same channel, once the client unblocked the bot: the same
+/// message ends sent, the provider was called once per attempt, and nobody else may resend it.
+#[test]
+fn a_failed_reply_is_resent_by_its_operator_and_goes_out_on_the_second_try() {
+    let world = World::start();
+    let fake = world.fake(Provider::Telegram, BOT_TOKEN);
+    let (channel, secret) = telegram_channel(&world.api, &world.admin, &fake);
+    let dialog = telegram_client(&world.api, &world.admin, (&channel, &secret), 555_001, 1);
+    let operator = |name: &str, email: &str| {
+        let body = json!({"name": name, "email": email, "password": PASSWORD});
+        let created = world
+            .api
+            .ok(&world.admin, "POST", "/v1/operators", Some(body));
+        let token = world.api.login(email, PASSWORD)["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (created["operator"].as_str().unwrap().to_owned(), token)
+    };
+    let (oleg_id, oleg) = operator("Oleg", "oleg@shop.test");
+    let (_, olga) = operator("Olga", "olga@shop.test");
+    let actions = format!("/v1/dialogs/{dialog}/actions");
+    let assign = json!({"action": "assign", "operator": oleg_id});
+    world.api.ok(&world.admin, "POST", &actions, Some(assign));
+
+    fake.block("555001");
+    let reply = json!({"action": "send_message", "channel": channel, "text": "Заказ в пути"});
+    world.api.ok(&oleg, "POST", &actions, Some(reply));
+    let items = world.timeline_until(&dialog, "the reply failed", |i| {
+        i["direction"] == "outbound" && i["delivery"] == "failed"
+    });
+    let failed = messages(&items, "outbound")[0].clone();
+    assert!(
+        failed["failure"].as_str().unwrap().contains("blocked"),
+        "{failed}"
+    );
+    let message = failed["id"].as_str().unwrap().to_owned();
+    assert_eq!(fake.refused().len(), 1, "the first attempt");
+    assert!(fake.received().is_empty());
+
+    // Not Olga's dialog; not a message that failed: refused, naming the field.
+    let resend = json!({"action": "resend_message", "message": message});
+    let (status, answer) = world
+        .api
+        .call(&olga, "POST", &actions, Some(resend.clone()));
+    assert_eq!(status, 403, "{answer}");
+    let inbound = messages(&items, "inbound")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = json!({"action": "resend_message", "message": inbound});
+    let (status, answer) = world.api.call(&oleg, "POST", &actions, Some(wrong));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["field"], "message", "{answer}");
+
+    // The client unblocked the bot: Oleg resends, the same message goes out.
+    fake.unblock("555001");
+    let answer = world.api.ok(&oleg, "POST", &actions, Some(resend.clone()));
+    assert_eq!(answer["events"], 1, "{answer}");
+    let items = world.timeline_until(&dialog, "the resent reply sent", |i| {
+        i["id"] == message.as_str() && i["delivery"] == "sent"
+    });
+    let outbound = messages(&items, "outbound");
+    assert_eq!(
+        outbound.len(),
+        1,
+        "one message, resent in its place: {items:?}"
+    );
+    assert_eq!(outbound[0]["failure"], Value::Null);
+    let received = fake.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        (received[0].chat.as_str(), received[0].text.as_str()),
+        ("555001", "Заказ в пути")
+    );
+    assert_eq!(fake.refused().len(), 1, "one call per attempt");
+    let events = world.api.ok(
+        &world.admin,
+        "GET",
+        &format!("/v1/dialogs/{dialog}/events"),
+        None,
+    );
+    let events = events["events"].as_array().unwrap();
+    let resent: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "message.resent")
+        .collect();
+    assert_eq!(resent.len(), 1, "{events:?}");
+    assert_eq!(resent[0]["message"], message.as_str());
+    assert_eq!(resent[0]["actor"]["operator"], oleg_id.as_str());
+
+    // Sent now: nothing more to resend.
+    let (status, answer) = world.api.call(&oleg, "POST", &actions, Some(resend));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["field"], "message");
     world.stop_and_check_secrets(&[BOT_TOKEN, &secret]);
 }
 

@@ -3,6 +3,7 @@
 //! `dialog_row d` and the dialogs projection's own membership tables. Values are always bound
 //! parameters, never part of the SQL text.
 
+use super::schema;
 use crate::blobid::BlobId;
 use rusqlite::types::Value;
 use switchboard_schemas::{ChannelId, ListId, OperatorId, StageId, TagId, Timestamp};
@@ -111,6 +112,16 @@ pub enum Condition {
     },
     /// F2.2: the client's decimal number contains these digits (`10` finds 10, 110, 100, 210).
     ClientNumber(String),
+    /// F6.5: the last outbound message (bot or operator) failed — not by a rate limit, which
+    /// the delivery worker waits out and retries by itself — at or after `since` when given,
+    /// and went through `channel` when given.
+    OutboundFailed {
+        since: Option<Timestamp>,
+        channel: Option<ChannelId>,
+    },
+    /// F6.6: the client blocked the bot (the last outbound message failed so), or we blocked
+    /// the client (F4.5).
+    Unsubscribed,
 }
 
 /// A filter expression: groups joined by AND / OR over conditions (F2.4).
@@ -344,7 +355,9 @@ fn check_condition(condition: &Condition) -> Result<(), FilterError> {
         | Condition::LastAuthor(_)
         | Condition::RegisteredBefore(_)
         | Condition::RegisteredFrom(_)
-        | Condition::Unanswered => Ok(()),
+        | Condition::Unanswered
+        | Condition::OutboundFailed { .. }
+        | Condition::Unsubscribed => Ok(()),
     }
 }
 
@@ -500,6 +513,27 @@ fn compile_condition(condition: &Condition, sql: &mut String, values: &mut Vec<V
         Condition::ClientNumber(digits) => {
             let digits = bind(values, Value::Text(digits.clone()));
             format!("instr(CAST(d.client_number AS TEXT), {digits}) > 0")
+        }
+        Condition::OutboundFailed { since, channel } => {
+            let rate_limited = bind(values, Value::Integer(schema::FAILURE_RATE_LIMITED));
+            let mut fragment =
+                format!("(d.last_out_failure IS NOT NULL AND d.last_out_failure != {rate_limited}");
+            if let Some(since) = since {
+                let since = bind(values, Value::Integer(since.as_micros()));
+                fragment.push_str(&format!(" AND d.last_out_failed_at >= {since}"));
+            }
+            if let Some(channel) = channel {
+                let token = bind(values, Value::Text(channel.token()));
+                fragment.push_str(&format!(
+                    " AND d.last_out_channel_key = (SELECT key FROM idkey WHERE id = {token})"
+                ));
+            }
+            fragment.push(')');
+            fragment
+        }
+        Condition::Unsubscribed => {
+            let blocked_the_bot = bind(values, Value::Integer(schema::FAILURE_BLOCKED_BY_CLIENT));
+            format!("(d.blocked = 1 OR d.last_out_failure = {blocked_the_bot})")
         }
     };
     sql.push_str(&fragment);

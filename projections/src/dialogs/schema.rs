@@ -7,7 +7,8 @@
 //! other than `dialog_row` holds the dialog's `dialog_row` rowid (1–4 bytes) instead of its id.
 //! - `dialog_row`: dialog → its list row (client, last message, flags, assignee, *Unanswered*,
 //!   SLA wait start) and the filtered-by columns: the client's number, the last message's
-//!   author (`AUTHOR_*`), the funnel block, the deal's pipeline and stage. The project, the
+//!   author (`AUTHOR_*`), the funnel block, the deal's pipeline and stage, the last outbound
+//!   message with its channel and, while it is failed, why and when (F6.5, F6.6). The project, the
 //!   assignee and the last message's operator and channel are their `idkey` keys, read back
 //!   with the row by key; the indexes hold the project's and assignee's keys and end with the
 //!   rowid;
@@ -35,6 +36,21 @@ pub(super) const AUTHOR_OPERATOR: i64 = 2;
 pub(super) const AUTHOR_BOT: i64 = 3;
 /// `last_message_author` only: notes are not messages.
 pub(super) const AUTHOR_NOTE: i64 = 4;
+
+/// The stored code of `last_out_failure` (F3.6's reasons).
+pub(super) fn failure_code(reason: switchboard_schemas::FailureReason) -> i64 {
+    use switchboard_schemas::FailureReason as R;
+    match reason {
+        R::ChannelError => 1,
+        R::BlockedByClient => FAILURE_BLOCKED_BY_CLIENT,
+        R::RateLimited => FAILURE_RATE_LIMITED,
+        R::NoRights => 4,
+        R::OutsideWindow => 5,
+        R::TooLarge => 6,
+    }
+}
+pub(super) const FAILURE_BLOCKED_BY_CLIENT: i64 = 2;
+pub(super) const FAILURE_RATE_LIMITED: i64 = 3;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS dialog_row (
@@ -85,6 +101,12 @@ CREATE TABLE IF NOT EXISTS dialog_row (
     funnel_block TEXT,
     deal_pipeline BLOB,
     deal_stage BLOB,
+    -- F6.5, F6.6: the last outbound message (bot or operator; 16 bytes) and its channel's
+    -- `idkey` key; while it is failed, why (`failure_code`) and when, else NULL.
+    last_out_message BLOB,
+    last_out_channel_key INTEGER,
+    last_out_failure INTEGER,
+    last_out_failed_at INTEGER,
     -- F1.3 processing order, as columns so that its index serves keyset seeks: the waiting
     -- first, longest wait first, then the others by last activity.
     processing_waiting INTEGER GENERATED ALWAYS AS (sla_wait_since IS NOT NULL) VIRTUAL,

@@ -29,6 +29,7 @@ pub(super) fn touches_timeline(event: &Event) -> bool {
                 | Event::MessageDelivered(_)
                 | Event::MessageRead(_)
                 | Event::MessageFailed(_)
+                | Event::MessageResent(_)
                 | Event::MessageEdited(_)
                 | Event::ReactionSet(_)
                 | Event::ClientDeleted(_)
@@ -136,7 +137,8 @@ fn is_service_entry(event: &Event) -> bool {
 }
 
 /// Delivery only moves forward (a late "delivered" after "read" changes nothing); a failure
-/// is recorded whatever came before.
+/// is recorded whatever came before, and a failed message may still be sent or delivered (a
+/// rate limit waited out, a resend: the domain decides which statuses reach the log).
 ///
 /// The message is found through `dialog_timeline_outbound`, which keeps the first 8 bytes of
 /// each outbound id; the whole id is then compared on the few rows (almost always one) sharing
@@ -153,11 +155,25 @@ fn advance(
     failure: Option<&str>,
 ) -> rusqlite::Result<usize> {
     let item = message.as_uuid().as_bytes();
-    tx.prepare_cached(
-        "UPDATE dialog_timeline SET status = ?3, failure = ?4
-         WHERE substr(item, 1, 8) = ?1 AND kind = 1 AND item = ?2 AND (?3 = 4 OR status < ?3)",
-    )?
-    .execute(params![&item[..8], item, status, failure])
+    tx.prepare_cached(ADVANCE_SQL)?
+        .execute(params![&item[..8], item, status, failure])
+}
+
+/// [`advance`]'s statement: item's first 8 bytes, item, status, failure.
+pub(super) const ADVANCE_SQL: &str = "UPDATE dialog_timeline SET status = ?3, failure = ?4
+     WHERE substr(item, 1, 8) = ?1 AND kind = 1 AND item = ?2
+         AND (?3 = 4 OR status = 4 OR status < ?3)";
+
+/// [`requeue`]'s statement: item's first 8 bytes, item, the queued and the failed status.
+pub(super) const REQUEUE_SQL: &str = "UPDATE dialog_timeline SET status = ?3, failure = NULL
+     WHERE substr(item, 1, 8) = ?1 AND kind = 1 AND item = ?2 AND status = ?4";
+
+/// F3.6: a failed message sent again is queued again, its failure cleared (the one way a
+/// status goes back).
+fn requeue(tx: &Tx<'_>, message: MessageId) -> rusqlite::Result<usize> {
+    let item = message.as_uuid().as_bytes();
+    tx.prepare_cached(REQUEUE_SQL)?
+        .execute(params![&item[..8], item, QUEUED, FAILED])
 }
 
 /// A dialog's key and the keys of every dialog it absorbed (an edit or a reaction may be to a
@@ -306,6 +322,9 @@ impl TimelineProjection {
             }
             Event::MessageFailed(e) => {
                 advance(tx, e.message, FAILED, Some(&e.detail))?;
+            }
+            Event::MessageResent(e) => {
+                requeue(tx, e.message)?;
             }
             Event::MessageEdited(e) => {
                 // The message keeps its place (in the dialog it was written in, an absorbed

@@ -605,9 +605,18 @@ fn delivery_updates_look_the_message_up_by_id() {
     let conn = open_reader(&path).expect("reader");
     let plan = query_plan(
         &conn,
-        "UPDATE dialog_timeline SET status = ?3, failure = ?4
-         WHERE substr(item, 1, 8) = ?1 AND kind = 1 AND item = ?2 AND (?3 = 4 OR status < ?3)",
+        super::apply::ADVANCE_SQL,
         params![[0u8; 8], [0u8; 16], 2, None::<String>],
+    );
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX dialog_timeline_outbound (<expr>=?)")),
+        "{plan:?}"
+    );
+    let plan = query_plan(
+        &conn,
+        super::apply::REQUEUE_SQL,
+        params![[0u8; 8], [0u8; 16], 0, 4],
     );
     assert!(
         plan.iter()
@@ -875,4 +884,95 @@ fn a_client_edit_replaces_the_text_and_files_in_place_and_reactions_are_kept_on_
         .map(|i| i.attachment.file_name.as_str())
         .collect();
     assert_eq!(names, ["third.jpg", "second.jpg"]);
+}
+
+#[test]
+fn a_resent_message_is_queued_again_with_its_failure_cleared_in_its_place() {
+    let channel = ChannelId::new();
+    let operator = OperatorId::new();
+    let dialog = DialogId::new();
+    let (answer, later) = (MessageId::new(), MessageId::new());
+    let mut log = Log {
+        project: ProjectId::new(),
+        seq: 0,
+        records: Vec::new(),
+    };
+    let connector = Actor::Connector(channel);
+    let by = Actor::Operator(operator);
+    let failed = |message| {
+        Event::MessageFailed(MessageFailed {
+            message,
+            reason: FailureReason::ChannelError,
+            detail: "bad gateway".into(),
+            retry_after_secs: None,
+        })
+    };
+    log.push(
+        dialog,
+        by,
+        queued(answer, channel, MessageAuthor::Operator(operator)),
+    );
+    log.push(dialog, connector, failed(answer));
+    log.push(
+        dialog,
+        by,
+        queued(later, channel, MessageAuthor::Operator(operator)),
+    );
+    log.push(
+        dialog,
+        by,
+        Event::MessageResent(MessageResent { message: answer }),
+    );
+    // A resend of a message that is not failed (a late one) leaves its status alone.
+    log.push(
+        dialog,
+        by,
+        Event::MessageResent(MessageResent { message: later }),
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("timeline.sqlite");
+    let mut store = ProjectionStore::open(&path, TimelineProjection::default()).expect("open");
+    store.apply(log.records.clone()).expect("apply");
+    let conn = open_reader(&path).expect("reader");
+    let statuses = |conn: &Connection| {
+        all(conn, dialog)
+            .into_iter()
+            .map(|i| (i.id, i.delivery, i.failure))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        statuses(&conn),
+        vec![
+            (ItemId::Message(later), Some(Delivery::Queued), None),
+            (ItemId::Message(answer), Some(Delivery::Queued), None),
+        ]
+    );
+    // It fails again, then goes: the timeline follows, one row all along.
+    let mut more = Log {
+        project: log.project,
+        seq: log.seq,
+        records: Vec::new(),
+    };
+    more.push(dialog, connector, failed(answer));
+    store.apply(more.records.clone()).expect("apply");
+    assert_eq!(
+        statuses(&conn)[1],
+        (
+            ItemId::Message(answer),
+            Some(Delivery::Failed),
+            Some("bad gateway".to_owned())
+        )
+    );
+    more.records.clear();
+    more.push(
+        dialog,
+        connector,
+        Event::MessageSent(MessageSent {
+            message: answer,
+            external_id: "7".into(),
+        }),
+    );
+    store.apply(more.records.clone()).expect("apply");
+    assert_eq!(statuses(&conn)[1].1, Some(Delivery::Sent));
 }

@@ -24,8 +24,8 @@ use switchboard_projections::{
 };
 use switchboard_schemas::{
     Actor, ChannelId, ChannelIdentity, ChannelKind, ClientProfile, DialogId, EncodedBatch,
-    FolderId, ListId, MessageId, NoteId, OperatorId, PipelineId, ProjectId, Role, Source, Stage,
-    StageId, TagId, TaskId, Timestamp,
+    FailureReason, FolderId, ListId, MessageId, NoteId, OperatorId, PipelineId, ProjectId, Role,
+    Source, Stage, StageId, TagId, TaskId, Timestamp,
 };
 use switchboard_tests::NatsServer;
 
@@ -1457,8 +1457,128 @@ async fn filters_answer_every_kind<L: EventLog>(log: L) {
     cards.shutdown().await;
 }
 
+/// F6.5, F6.6: the filter leaves the bulk actions select by follow each dialog's last outbound
+/// message: failed (not rate limited), since when, through which channel; blocked by the client
+/// or by us; a resend or a later message clears it.
+async fn delivery_failures_select_resend_and_unsubscribed<L: EventLog>(log: L) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("dialogs.sqlite");
+    let service = CommandService::new(log.clone(), ServiceOptions::default());
+    let w = world(&service).await;
+    let runner = start(&log, &path).await;
+    let connector = Actor::Connector(w.channel);
+    let admin = Actor::Operator(w.admin);
+    let fail = |message, reason| DialogCommand::MarkFailed {
+        message,
+        reason,
+        detail: "no".into(),
+        retry_after_secs: None,
+    };
+    // Each dialog: a client message, the operator's answer, then what happens to the answer.
+    let mut answers = Vec::new();
+    for n in 0..6 {
+        let dialog = register(&service, &w, &format!("c{n}"), None).await;
+        inbound(&service, &w, dialog, "hi").await;
+        let message = MessageId::new();
+        let answer = DialogCommand::SendMessage {
+            message,
+            channel: w.channel,
+            text: "hello".into(),
+            attachments: vec![],
+            reply_to: None,
+            template: None,
+        };
+        command(&service, &w, dialog, admin, answer).await;
+        answers.push((dialog, message));
+    }
+    let [
+        failed,
+        blocked_bot,
+        rate_limited,
+        resent,
+        answered_again,
+        we_blocked,
+    ] = <[(DialogId, MessageId); 6]>::try_from(answers).expect("six");
+    command(
+        &service,
+        &w,
+        failed.0,
+        connector,
+        fail(failed.1, FailureReason::ChannelError),
+    )
+    .await;
+    let reason = FailureReason::BlockedByClient;
+    command(
+        &service,
+        &w,
+        blocked_bot.0,
+        connector,
+        fail(blocked_bot.1, reason),
+    )
+    .await;
+    let reason = FailureReason::RateLimited;
+    command(
+        &service,
+        &w,
+        rate_limited.0,
+        connector,
+        fail(rate_limited.1, reason),
+    )
+    .await;
+    let reason = FailureReason::ChannelError;
+    command(&service, &w, resent.0, connector, fail(resent.1, reason)).await;
+    let again = DialogCommand::ResendMessage { message: resent.1 };
+    command(&service, &w, resent.0, admin, again).await;
+    let reason = FailureReason::TooLarge;
+    command(
+        &service,
+        &w,
+        answered_again.0,
+        connector,
+        fail(answered_again.1, reason),
+    )
+    .await;
+    reply(&service, &w, answered_again.0, w.admin, "one more").await;
+    let seq = command(&service, &w, we_blocked.0, admin, DialogCommand::Block).await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    let conn = open_reader_for::<DialogsProjection>(&path).expect("reader");
+    let one = |condition| matching(&conn, &w, w.admin(), true, Expr::all([condition]));
+    let set = |dialogs: &[DialogId]| dialogs.iter().copied().collect::<BTreeSet<_>>();
+    let failed_since = |since, channel| Condition::OutboundFailed { since, channel };
+    assert_eq!(
+        one(failed_since(None, None)),
+        set(&[failed.0, blocked_bot.0])
+    );
+    assert_eq!(
+        one(failed_since(None, Some(w.channel))),
+        set(&[failed.0, blocked_bot.0])
+    );
+    assert_eq!(one(failed_since(None, Some(ChannelId::new()))), set(&[]));
+    let later = Timestamp::from_micros(Timestamp::now().as_micros() + 60_000_000);
+    assert_eq!(one(failed_since(Some(later), None)), set(&[]));
+    let earlier = Timestamp::from_micros(Timestamp::now().as_micros() - 60_000_000);
+    assert_eq!(
+        one(failed_since(Some(earlier), None)),
+        set(&[failed.0, blocked_bot.0])
+    );
+    assert_eq!(
+        one(Condition::Unsubscribed),
+        set(&[blocked_bot.0, we_blocked.0])
+    );
+    // The failed message goes out on a retry: no longer selected.
+    let sent = DialogCommand::MarkSent {
+        message: failed.1,
+        external_id: "x-1".into(),
+    };
+    let seq = command(&service, &w, failed.0, connector, sent).await;
+    runner.wait_for(seq, WAIT).await.expect("applied");
+    assert_eq!(one(failed_since(None, None)), set(&[blocked_bot.0]));
+    runner.shutdown().await;
+}
+
 switchboard_tests::both_backends!(
     list_rows_and_counters_follow_the_rules,
+    delivery_failures_select_resend_and_unsubscribed,
     replayed_records_change_nothing,
     undecodable_records_are_skipped,
     list_pages_follow_the_order,

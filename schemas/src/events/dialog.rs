@@ -107,6 +107,14 @@ pub struct MessageFailed {
     pub retry_after_secs: Option<u32>,
 }
 
+/// An operator sent a failed outbound message again (F3.6, F6.5): it is queued once more on the
+/// channel it was queued on, with the same text and files, and the delivery worker sends it as
+/// it sends a new message. The message keeps its id and its place in the timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageResent {
+    pub message: MessageId,
+}
+
 /// Frozen older versions, kept to decode what is stored.
 pub mod v1 {
     use super::*;

@@ -188,6 +188,7 @@ catalog! {
     // Added later, appended (decoding goes by type name, but the list only ever grows at the end).
     MessageEdited(MessageEdited) = "message.edited" v 1;
     ReactionSet(ReactionSet) = "message.reaction_set" v 1;
+    MessageResent(MessageResent) = "message.resent" v 1;
 }
 
 /// Which aggregate an event belongs to; matches the subject it is stored on.

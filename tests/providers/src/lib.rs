@@ -193,6 +193,11 @@ impl FakeProvider {
         self.shared().behaviour.blocked.insert(chat.to_owned());
     }
 
+    /// The client of `chat` unblocked the bot: calls go through again.
+    pub fn unblock(&self, chat: &str) {
+        self.shared().behaviour.blocked.remove(chat);
+    }
+
     /// The next `times` calls are answered with a 5xx.
     pub fn flap(&self, times: u32) {
         self.shared().behaviour.flaps = times;

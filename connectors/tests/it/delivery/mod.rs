@@ -146,6 +146,38 @@ impl<L: EventLog> World<L> {
         message
     }
 
+    /// An admin of the project (who may resend any dialog's messages).
+    pub async fn admin(&self) -> OperatorId {
+        let operator = OperatorId::new();
+        let add = ProjectCommand::AddOperator {
+            operator,
+            name: "Ada".into(),
+            email: "ada@shop.test".into(),
+            role: Role::Admin,
+            can_delete: false,
+        };
+        self.service
+            .project(self.project, add, CommandMeta::new(Actor::System))
+            .await
+            .expect("operator");
+        operator
+    }
+
+    /// `operator` resends the failed `message` (F3.6).
+    pub async fn resend(&self, operator: OperatorId, dialog: DialogId, message: MessageId) {
+        let resend = DialogCommand::ResendMessage { message };
+        let meta = CommandMeta::new(Actor::Operator(operator));
+        self.service
+            .dialog(self.project, dialog, resend, meta)
+            .await
+            .expect("resent");
+    }
+
+    /// The worker's options with its state file `name` in the world's directory.
+    pub fn options(&self, name: &str) -> DeliveryOptions {
+        DeliveryOptions::new(self.dir.path().join(name))
+    }
+
     /// Starts a worker for `lines` with its state file in the world's directory.
     pub async fn worker(
         &self,
@@ -156,7 +188,7 @@ impl<L: EventLog> World<L> {
         for line in lines {
             directory.insert(line.channel, line.config());
         }
-        let mut options = DeliveryOptions::new(self.dir.path().join("delivery.sqlite"));
+        let mut options = self.options("delivery.sqlite");
         options.transient_backoff = Duration::from_millis(50);
         options.rates = vec![
             (ChannelKind::Telegram, Rate::new(100, 1000).expect("rate")),

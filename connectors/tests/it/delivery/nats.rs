@@ -7,6 +7,7 @@
 use super::crash::{channels_json, chat_of, check_outcomes, kill_9, start_worker};
 use super::*;
 use std::collections::{HashMap, HashSet};
+use switchboard_connectors::delivery::SharedConsumer;
 use switchboard_core::log::jetstream::{JetStreamLog, JetStreamOptions};
 use switchboard_tests::NatsServer;
 
@@ -101,6 +102,54 @@ async fn two_nodes_share_one_consumer_and_a_killed_ones_messages_go_out_through_
 
 /// Whether a message the worker with state file `state` has begun to send (a row of its
 /// `begun` table) has reached its provider.
+/// F3.6 on `--nats`: a resent message reaches the worker through the shared consumer like a
+/// queued one, goes out through its channel with its text, and is marked sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_message_goes_out_through_the_shared_consumer() {
+    let server = NatsServer::start();
+    let log = JetStreamLog::connect(&server.url(), JetStreamOptions::default())
+        .await
+        .expect("log");
+    let world = World::on(tempfile::tempdir().expect("dir"), log).await;
+    let line = world.line(ChannelKind::Telegram).await;
+    let operator = world.admin().await;
+    line.provider.block("5001");
+    let dialog = world.client(&line, "5001").await;
+    let message = world.queue(&line, dialog, "are you there?").await;
+    let directory = ChannelDirectory::new();
+    directory.insert(line.channel, line.config());
+    let client = async_nats::connect(server.url()).await.expect("client");
+    let worker = DeliveryWorker::start_shared(
+        world.service.clone(),
+        directory,
+        world.options("node.sqlite"),
+        SharedConsumer::new(client),
+    )
+    .await
+    .expect("worker");
+    world
+        .wait_for("the failure", |events| failures(events, message).len() == 1)
+        .await;
+
+    line.provider.unblock("5001");
+    world.resend(operator, dialog, message).await;
+    let events = world
+        .wait_for("the resend sent", |events| {
+            sent(events).contains_key(&message)
+        })
+        .await;
+    let received = line.provider.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].text, "are you there?");
+    assert_eq!(line.provider.refused().len(), 1, "one call per attempt");
+    let marked = events
+        .iter()
+        .filter(|e| matches!(e, Event::MessageSent(s) if s.message == message))
+        .count();
+    assert_eq!(marked, 1);
+    worker.stop();
+}
+
 fn under_way_at_a_provider(
     state: &std::path::Path,
     lines: &[Line],

@@ -191,6 +191,58 @@ async fn a_client_who_blocked_the_bot_fails_with_blocked_by_client() {
     worker.stop();
 }
 
+/// F3.6, F6.5: a failed message an operator resends goes out again through its channel with
+/// its text, its outcome is appended as a new command (not the log's duplicate of the first
+/// attempt's), and a worker started again on the same state sends it no third time.
+#[tokio::test]
+async fn a_resent_message_goes_out_again_once_with_outcomes_of_its_own() {
+    let world = World::new().await;
+    let line = world.line(ChannelKind::Telegram).await;
+    let operator = world.admin().await;
+    line.provider.block("5001");
+    let dialog = world.client(&line, "5001").await;
+    let message = world.queue(&line, dialog, "are you there?").await;
+    let worker = world.worker(&[&line], |_| {}).await;
+    world
+        .wait_for("the failure", |events| failures(events, message).len() == 1)
+        .await;
+
+    line.provider.unblock("5001");
+    world.resend(operator, dialog, message).await;
+    let events = world
+        .wait_for("the resend sent", |events| {
+            sent(events).contains_key(&message)
+        })
+        .await;
+    let received = line.provider.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        (received[0].chat.as_str(), received[0].text.as_str()),
+        ("5001", "are you there?")
+    );
+    assert_eq!(line.provider.refused().len(), 1, "one call per attempt");
+    assert_eq!(sent(&events)[&message], received[0].id);
+    assert_eq!(failures(&events, message).len(), 1);
+
+    // A worker started again on the same state sends nothing more.
+    worker.stop();
+    let again = world.worker(&[&line], |_| {}).await;
+    let queued_after = world.queue(&line, dialog, "and now?").await;
+    world
+        .wait_for("the next message sent", |events| {
+            sent(events).contains_key(&queued_after)
+        })
+        .await;
+    let texts: Vec<_> = line
+        .provider
+        .received()
+        .into_iter()
+        .map(|r| r.text)
+        .collect();
+    assert_eq!(texts, ["are you there?", "and now?"]);
+    again.stop();
+}
+
 fn image(size_bytes: u64, storage_ref: &str) -> Attachment {
     Attachment {
         kind: AttachmentKind::Image,

@@ -1,10 +1,11 @@
 //! The dialog's switches and its end: close and reopen, pin, block (F4.5) and blacklist (F4.6)
-//! the client, pause the bot and start a scenario (F4.7), delete the client (F4.8).
+//! the client, pause the bot and start a scenario (F4.7), delete the client (F4.8) and, in the
+//! F6.6 bulk action, a client who blocked the bot or whom we blocked.
 
 use super::{DialogCommand as C, DialogCommand, DialogState, SHORT_MAX};
 use crate::domain::{Caller, Context, Refusal, bounded_text};
-use switchboard_schemas::ReopenCause;
 use switchboard_schemas::events::*;
+use switchboard_schemas::{FailureReason, ReopenCause};
 
 /// Decide one of the lifecycle commands (the others never reach here: [`super::decide`]
 /// dispatches by family).
@@ -83,6 +84,15 @@ pub(super) fn decide(
         C::Delete => {
             caller.require_delete()?;
             events.push(Event::ClientDeleted(ClientDeleted {}));
+        }
+        C::DeleteUnsubscribed => {
+            caller.require_delete()?;
+            let blocked_the_bot = state
+                .last_outbound()
+                .is_some_and(|(.., failure)| failure == Some(FailureReason::BlockedByClient));
+            if state.blocked || blocked_the_bot {
+                events.push(Event::ClientDeleted(ClientDeleted {}));
+            }
         }
         other => unreachable!("not a lifecycle command: {other:?}"),
     }

@@ -11,13 +11,15 @@
 //! - `messages`: `ReceiveMessage`, `EditMessage`, `ReactToMessage`, `SendMessage`, `AddNote`,
 //!   `SaveDraft`, `ClearDraft`.
 //! - `statuses`: `MarkSent`, `MarkDelivered`, `MarkReadByClient`, `MarkFailed` (the channel's
-//!   delivery statuses, which never go back), `MarkRead`, `MarkUnread` (an operator's marks).
+//!   delivery statuses, which never go back), `ResendMessage`, `ResendLastFailed` (an
+//!   operator's resend of a failed message, which queues it again), `MarkRead`, `MarkUnread`
+//!   (an operator's marks).
 //! - `assignment`: `Assign`, `Unassign`.
 //! - `membership`: `AddTags`, `RemoveTags`, `JoinLists`, `LeaveLists`, `JoinFolders`,
 //!   `LeaveFolders`, `SetVariable`, `ClearVariable`, `ChangeDealStage`, `UpdateDeal`,
 //!   `CreateTask`, `CompleteTask`, `EnterFunnelBlock`.
 //! - `lifecycle`: `Close`, `Reopen`, `Pin`, `Unpin`, `Block`, `Unblock`, `Blacklist`,
-//!   `Unblacklist`, `PauseBot`, `ResumeBot`, `StartScenario`, `Delete`.
+//!   `Unblacklist`, `PauseBot`, `ResumeBot`, `StartScenario`, `Delete`, `DeleteUnsubscribed`.
 //!
 //! A family's `decide` is only ever given its own commands; a new command gets an arm in
 //! [`decide`] and one in its family's `decide`.
@@ -88,7 +90,8 @@ pub struct DialogState {
     /// lookup does not read every id's separately allocated text), the external id and the
     /// message.
     recent_inbound: VecDeque<(ChannelId, u64, String, MessageId)>,
-    recent_outbound: VecDeque<(MessageId, Delivery)>,
+    /// Recent outbound messages: their delivery and, once failed, why (the newest last).
+    recent_outbound: VecDeque<(MessageId, Delivery, Option<FailureReason>)>,
     /// Recent outbound messages the channel took: a hash of the channel's id of it and the
     /// message (a reaction names the channel's id). The hash alone, to keep the state small: a
     /// collision among one dialog's last few sent messages is negligible (64 bits).
@@ -104,17 +107,40 @@ impl DialogState {
     pub fn delivery(&self, message: MessageId) -> Option<Delivery> {
         self.recent_outbound
             .iter()
-            .find(|(id, _)| *id == message)
-            .map(|(_, d)| *d)
+            .find(|(id, ..)| *id == message)
+            .map(|(_, d, _)| *d)
+    }
+
+    /// Why a failed outbound message failed (its latest failure); `None` when it has not.
+    pub fn failure(&self, message: MessageId) -> Option<FailureReason> {
+        self.recent_outbound
+            .iter()
+            .find(|(id, ..)| *id == message)
+            .and_then(|(.., failure)| *failure)
+    }
+
+    /// The dialog's last outbound message (bot or operator), with its delivery and failure.
+    pub fn last_outbound(&self) -> Option<(MessageId, Delivery, Option<FailureReason>)> {
+        self.recent_outbound.back().copied()
     }
 
     fn set_delivery(&mut self, message: MessageId, delivery: Delivery) {
+        self.set_outcome(message, delivery, None);
+    }
+
+    fn set_outcome(
+        &mut self,
+        message: MessageId,
+        delivery: Delivery,
+        failure: Option<FailureReason>,
+    ) {
         if let Some(entry) = self
             .recent_outbound
             .iter_mut()
-            .find(|(id, _)| *id == message)
+            .find(|(id, ..)| *id == message)
         {
             entry.1 = delivery;
+            entry.2 = failure;
         }
     }
 
@@ -232,12 +258,18 @@ impl DialogState {
                 if self.recent_outbound.len() == RECENT_MESSAGES {
                     self.outbound_forgotten = true;
                 }
-                push_bounded(&mut self.recent_outbound, (e.message, Delivery::Queued));
+                push_bounded(
+                    &mut self.recent_outbound,
+                    (e.message, Delivery::Queued, None),
+                );
             }
             Event::MessageSent(e) => self.sent(e.message, &e.external_id),
             Event::MessageDelivered(e) => self.set_delivery(e.message, Delivery::Delivered),
             Event::MessageRead(e) => self.set_delivery(e.message, Delivery::Read),
-            Event::MessageFailed(e) => self.set_delivery(e.message, Delivery::Failed),
+            Event::MessageFailed(e) => {
+                self.set_outcome(e.message, Delivery::Failed, Some(e.reason));
+            }
+            Event::MessageResent(e) => self.set_delivery(e.message, Delivery::Queued),
             Event::DialogAssigned(e) => self.assignee = Some(e.operator),
             Event::DialogUnassigned(_) => self.assignee = None,
             Event::DialogClosed(_) => self.closed = true,
@@ -394,6 +426,14 @@ pub enum DialogCommand {
         detail: String,
         retry_after_secs: Option<u32>,
     },
+    /// F3.6: an operator sends a failed outbound message again, through the channel it was
+    /// queued on.
+    ResendMessage {
+        message: MessageId,
+    },
+    /// F6.5 (one dialog of the bulk action): send the dialog's last outbound message again
+    /// when it failed; nothing when it did not.
+    ResendLastFailed,
     AddNote {
         note: NoteId,
         text: String,
@@ -472,6 +512,9 @@ pub enum DialogCommand {
     ClearDraft,
     /// F4.8: irreversible; needs the delete permission.
     Delete,
+    /// F6.6 (one dialog of the bulk action): [`DialogCommand::Delete`] when the client blocked
+    /// the bot (the last outbound message failed so) or we blocked them; nothing otherwise.
+    DeleteUnsubscribed,
 }
 
 const TEXT_MAX: usize = 10_000;
@@ -541,6 +584,8 @@ pub fn decide(
         | C::MarkDelivered { .. }
         | C::MarkReadByClient { .. }
         | C::MarkFailed { .. }
+        | C::ResendMessage { .. }
+        | C::ResendLastFailed
         | C::MarkRead
         | C::MarkUnread => statuses::decide(state, command, ctx),
         C::Assign { .. } | C::Unassign => assignment::decide(state, command, ctx),
@@ -568,6 +613,7 @@ pub fn decide(
         | C::PauseBot
         | C::ResumeBot
         | C::StartScenario { .. }
-        | C::Delete => lifecycle::decide(state, command, ctx),
+        | C::Delete
+        | C::DeleteUnsubscribed => lifecycle::decide(state, command, ctx),
     }
 }

@@ -1,5 +1,6 @@
 //! How far a message has got: the delivery statuses a channel reports (F3.6), which never go
-//! back, and each operator's read marks (F4.3, F3.9).
+//! back but for an operator's resend of a failed message (queued again), and each operator's
+//! read marks (F4.3, F3.9).
 
 use super::{Delivery, DialogCommand as C, DialogCommand, DialogState, SHORT_MAX};
 use crate::domain::{Context, Refusal, bounded_text};
@@ -55,6 +56,19 @@ pub(super) fn decide(
                 }));
             }
         }
+        C::ResendMessage { message } => {
+            caller.require_operator()?;
+            events.push(resend(state, message)?);
+        }
+        C::ResendLastFailed => {
+            caller.require_operator()?;
+            if let Some((message, Delivery::Failed, failure)) = state.last_outbound()
+                && failure != Some(FailureReason::RateLimited)
+                && !state.blocked
+            {
+                events.push(Event::MessageResent(MessageResent { message }));
+            }
+        }
         C::MarkRead => {
             let operator = caller.require_operator()?;
             if state.is_unread_for(operator) || state.unanswered {
@@ -73,6 +87,32 @@ pub(super) fn decide(
         other => unreachable!("not a status command: {other:?}"),
     }
     Ok(events)
+}
+
+/// F3.6: a failed message queued again. Refused for a message that has not failed, for one
+/// failed by a rate limit (the delivery worker sends it again by itself after the channel's
+/// retry-after, F6.5), and while the client is blocked (F4.5).
+fn resend(state: &DialogState, message: MessageId) -> Result<Event, Refusal> {
+    match state.delivery(message) {
+        None => return Err(Refusal::unknown("message", message)),
+        Some(Delivery::Failed) => {}
+        Some(_) => {
+            return Err(Refusal::invalid(
+                "message",
+                "only a failed message is sent again, and this one has not failed",
+            ));
+        }
+    }
+    if state.failure(message) == Some(FailureReason::RateLimited) {
+        return Err(Refusal::invalid(
+            "message",
+            "a rate-limited message is sent again by itself after the channel's retry-after",
+        ));
+    }
+    if state.blocked {
+        return Err(Refusal::Blocked);
+    }
+    Ok(Event::MessageResent(MessageResent { message }))
 }
 
 /// Whether a delivery status moves the message forward. Statuses never go back (a late

@@ -13,6 +13,10 @@
 //!   `confirm` repeating the action's name and the count (F6.3).
 //! - Up to [`JOB_ABOVE`] dialogs run in the request and answer the tally; more run as a job
 //!   (`202`, see [`run`]), which survives a crash of the server and changes no dialog twice.
+//! - `resend_failed` (F6.5) and `delete_unsubscribed` (F6.6) select their own dialogs: the
+//!   dialogs-list filter leaves `outbound_failed` and `unsubscribed` (with `filter`, ANDed to
+//!   it; without, over every dialog, closed ones too). Both need `confirm`. `resend_failed`
+//!   with `interval_secs` always runs as a job, which waits that long after each resend.
 //! - The request's command id (from its `Idempotency-Key`) is the job's id, and each dialog's
 //!   command id derives from it: a retried request changes nothing more and, for a job, answers
 //!   the job it started.
@@ -25,7 +29,7 @@ pub mod store;
 use super::caller::Operator;
 use super::commands::dialog::DialogAction;
 use super::consistency::MinSeq;
-use super::dialogs::filter::Node;
+use super::dialogs::filter::{Node, OutboundFailed};
 use super::dialogs::list::{MinSeqParam, OrderName, Selection as ListSelection, TabName};
 use super::extract::Query;
 use super::idempotency::CommandId;
@@ -69,7 +73,9 @@ pub struct Confirm {
 pub struct BulkRequest {
     /// An F6.2 action: `mark_read`, `mark_unread`, `close`, `assign` (reassign), `block`,
     /// `unblock`, `delete`, `join_lists`, `leave_lists`, `add_tags`, `remove_tags`,
-    /// `join_folders`, `leave_folders`, in the form `POST /v1/dialogs/{dialog}/actions` takes.
+    /// `join_folders`, `leave_folders`, in the form `POST /v1/dialogs/{dialog}/actions` takes;
+    /// or `resend_failed` (F6.5) or `delete_unsubscribed` (F6.6), which select their dialogs
+    /// themselves (with `filter` narrowing them, never `dialog_ids`).
     pub action: DialogAction,
     /// The dialogs, by id (at most what a 1 MiB body holds).
     #[schema(value_type = Option<Vec<uuid::Uuid>>)]
@@ -155,6 +161,43 @@ impl JobView {
     }
 }
 
+/// The longest pause between two sends of `resend_failed`.
+pub const MAX_INTERVAL_SECS: u32 = 3600;
+
+/// What `resend_failed` (F6.5) and `delete_unsubscribed` (F6.6) select by themselves: the
+/// filter leaf ANDed with the request's filter.
+fn criterion(action: &DialogAction) -> Option<Node> {
+    match action {
+        DialogAction::ResendFailed { since, channel, .. } => {
+            Some(Node::OutboundFailed(OutboundFailed {
+                since: *since,
+                channel: *channel,
+            }))
+        }
+        DialogAction::DeleteUnsubscribed => Some(Node::Unsubscribed),
+        _ => None,
+    }
+}
+
+/// The pause a job of `action` takes after each dialog it changed: `resend_failed`'s
+/// `interval_secs` (F6.5), bounded by [`MAX_INTERVAL_SECS`].
+pub(crate) fn pace(action: &DialogAction) -> Result<Option<std::time::Duration>, AppError> {
+    match action {
+        DialogAction::ResendFailed {
+            interval_secs: Some(secs),
+            ..
+        } if *secs > MAX_INTERVAL_SECS => Err(AppError::bad_request(
+            "action.interval_secs",
+            format!("at most {MAX_INTERVAL_SECS} seconds"),
+        )),
+        DialogAction::ResendFailed {
+            interval_secs: Some(secs),
+            ..
+        } if *secs > 0 => Ok(Some(std::time::Duration::from_secs(u64::from(*secs)))),
+        _ => Ok(None),
+    }
+}
+
 /// The name of an F6.2 action and whether it is destructive (F6.3); other actions are refused.
 fn bulk_action(action: &DialogAction) -> Result<(String, bool), AppError> {
     let name = serde_json::to_value(action)
@@ -163,8 +206,9 @@ fn bulk_action(action: &DialogAction) -> Result<(String, bool), AppError> {
         .unwrap_or_default();
     use DialogAction as A;
     let destructive = match action {
-        A::Close | A::Block | A::Delete => true,
-        A::MarkRead
+        A::Close | A::Block | A::Delete | A::DeleteUnsubscribed => true,
+        A::ResendFailed { .. }
+        | A::MarkRead
         | A::MarkUnread
         | A::Assign { .. }
         | A::Unblock
@@ -215,9 +259,22 @@ pub async fn bulk(
 ) -> Result<Response, AppError> {
     let action = request.action;
     let (name, destructive) = bulk_action(&action)?;
-    let by_filter = request.filter.is_some();
+    let paced = pace(&action)?.is_some();
     let readers = state.readers(Kind::Dialogs)?;
-    let (selection, refused) = match (request.dialog_ids, request.filter) {
+    // F6.5, F6.6 select their own dialogs: every one (closed too) unless a filter narrows it.
+    let (filter, archived) = match (criterion(&action), request.filter) {
+        (None, filter) => (filter, request.archived),
+        (Some(_), _) if request.dialog_ids.is_some() => {
+            return Err(AppError::bad_request(
+                "dialog_ids",
+                format!("`{name}` selects its dialogs itself: give a `filter` or nothing"),
+            ));
+        }
+        (Some(own), Some(filter)) => (Some(Node::All(vec![filter, own])), request.archived),
+        (Some(own), None) => (Some(own), true),
+    };
+    let by_filter = filter.is_some();
+    let (selection, refused) = match (request.dialog_ids, filter) {
         (Some(_), Some(_)) => {
             return Err(AppError::bad_request(
                 "filter",
@@ -263,7 +320,7 @@ pub async fn bulk(
             let list = ListSelection {
                 tab: request.tab.unwrap_or_default(),
                 folder: request.folder,
-                archived: request.archived,
+                archived,
                 order: OrderName::Created,
             }
             .list_query(&caller, filter, None, 1)?;
@@ -314,7 +371,8 @@ pub async fn bulk(
             Some(_) => {}
         }
     }
-    if selected > JOB_ABOVE {
+    // A paced action runs as a job whatever its size: a request does not wait out its pauses.
+    if selected > JOB_ABOVE || (paced && selected > 0) {
         let jobs = state
             .jobs
             .as_ref()

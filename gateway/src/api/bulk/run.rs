@@ -17,6 +17,9 @@
 //! Every job stays in the store once done (`GET /v1/jobs/{job}` answers it); a scan reads only
 //! the records of the jobs marked running.
 //!
+//! A job of `resend_failed` with `interval_secs` (F6.5) runs its dialogs one at a time and
+//! waits that long after each one it sent again.
+//!
 //! `SWITCHBOARD_BULK_PAUSE_MS` (for tests that must catch a job mid-way; harmless elsewhere: it
 //! only slows jobs down) runs a job's dialogs one at a time with that pause after each.
 
@@ -448,6 +451,8 @@ impl Jobs {
                 .ok_or_else(|| StoreError(format!("{key} is missing")))?;
             selection.extend(decode::<Vec<DialogId>>(&key, &bytes)?);
         }
+        // F6.5: `resend_failed` paces itself (one dialog at a time, a pause after each resend).
+        let paced = super::pace(&action).ok().flatten();
         let resumed_at = record.done;
         // What a crash may have left unsaved: the dialogs after the last save.
         let unsure_until = resumed_at + CHECKPOINT_EVERY + CONCURRENCY as u64;
@@ -455,7 +460,11 @@ impl Jobs {
             (record.project, record.owner, CommandId(id), record.seq);
         let start = usize::try_from(resumed_at).unwrap_or(usize::MAX);
         let pause = self.inner.pause;
-        let concurrency = if pause.is_some() { 1 } else { CONCURRENCY };
+        let concurrency = if pause.is_some() || paced.is_some() {
+            1
+        } else {
+            CONCURRENCY
+        };
         let runner = &self.inner.runner;
         let action = &action;
         let mut outcomes = futures::stream::iter(selection.iter().copied().enumerate().skip(start))
@@ -466,6 +475,11 @@ impl Jobs {
                     .await;
                 if let Some(pause) = pause {
                     tokio::time::sleep(pause).await;
+                }
+                if let Some(interval) = paced
+                    && outcome == Outcome::Changed
+                {
+                    tokio::time::sleep(interval).await;
                 }
                 outcome
             })

@@ -32,6 +32,32 @@ pub enum DialogAction {
         #[schema(value_type = Option<uuid::Uuid>)]
         template: Option<TemplateId>,
     },
+    /// F3.6: send a failed outbound message again, through the channel it was queued on. Refused
+    /// (`field: message`) for a message that has not failed, or failed by a rate limit (the
+    /// delivery worker sends those again by itself after the channel's retry-after).
+    ResendMessage {
+        #[schema(value_type = uuid::Uuid)]
+        message: MessageId,
+    },
+    /// F6.5, a bulk action (`POST /v1/bulk`): send each selected dialog's last outbound message
+    /// again when it failed. It selects every dialog whose last outbound message failed (not by
+    /// a rate limit), failed at or after `since` and went through `channel` when given; a job
+    /// waits `interval_secs` after each message it sends again.
+    ResendFailed {
+        #[serde(default)]
+        #[schema(value_type = Option<String>, format = DateTime)]
+        since: Option<Timestamp>,
+        #[serde(default)]
+        #[schema(value_type = Option<uuid::Uuid>)]
+        channel: Option<ChannelId>,
+        /// Seconds between two sends (at most 3600); 0 or absent: no pause.
+        #[serde(default)]
+        #[schema(maximum = 3600)]
+        interval_secs: Option<u32>,
+    },
+    /// F6.6, a bulk action (`POST /v1/bulk`): delete every selected client who blocked the bot
+    /// (their last outbound message failed so) or whom we blocked; needs the delete permission.
+    DeleteUnsubscribed,
     /// An internal comment (F3.3).
     AddNote {
         text: String,
@@ -147,6 +173,9 @@ impl DialogAction {
                 reply_to,
                 template,
             },
+            A::ResendMessage { message } => C::ResendMessage { message },
+            A::ResendFailed { .. } => C::ResendLastFailed,
+            A::DeleteUnsubscribed => C::DeleteUnsubscribed,
             A::AddNote { text } => C::AddNote {
                 note: NoteId::from_uuid(id.derived(1)),
                 text,

@@ -69,6 +69,25 @@ pub enum Node {
     Variable(Variable),
     /// The client's number contains these decimal digits.
     ClientNumber(String),
+    /// F6.5: the last outbound message (bot or operator) failed, not by a rate limit (those
+    /// are retried by themselves); at or after `since`, through `channel`, when given.
+    OutboundFailed(OutboundFailed),
+    /// F6.6: the client blocked the bot (the last outbound message failed so) or we blocked
+    /// the client.
+    Unsubscribed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundFailed {
+    /// Failed at or after this moment (RFC 3339).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub since: Option<Timestamp>,
+    /// The message went through this channel.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub channel: Option<ChannelId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -133,6 +152,10 @@ impl Node {
             Node::Unanswered => C::Unanswered,
             Node::Variable(Variable { name, value }) => C::Variable { name, value },
             Node::ClientNumber(digits) => C::ClientNumber(digits),
+            Node::OutboundFailed(OutboundFailed { since, channel }) => {
+                C::OutboundFailed { since, channel }
+            }
+            Node::Unsubscribed => C::Unsubscribed,
         };
         Expr::Is(condition)
     }

@@ -791,7 +791,9 @@ export interface components {
             /**
              * @description An F6.2 action: `mark_read`, `mark_unread`, `close`, `assign` (reassign), `block`,
              *     `unblock`, `delete`, `join_lists`, `leave_lists`, `add_tags`, `remove_tags`,
-             *     `join_folders`, `leave_folders`, in the form `POST /v1/dialogs/{dialog}/actions` takes.
+             *     `join_folders`, `leave_folders`, in the form `POST /v1/dialogs/{dialog}/actions` takes;
+             *     or `resend_failed` (F6.5) or `delete_unsubscribed` (F6.6), which select their dialogs
+             *     themselves (with `filter` narrowing them, never `dialog_ids`).
              */
             action: components["schemas"]["DialogAction"];
             /** @description The dialogs, by id (at most what a 1 MiB body holds). */
@@ -976,6 +978,26 @@ export interface components {
             template?: string | null;
             /** @enum {string} */
             action: "send_message";
+        } | {
+            /** Format: uuid */
+            message: string;
+            /** @enum {string} */
+            action: "resend_message";
+        } | {
+            /** Format: date-time */
+            since?: string | null;
+            /** Format: uuid */
+            channel?: string | null;
+            /**
+             * Format: int32
+             * @description Seconds between two sends (at most 3600); 0 or absent: no pause.
+             */
+            interval_secs?: number | null;
+            /** @enum {string} */
+            action: "resend_failed";
+        } | {
+            /** @enum {string} */
+            action: "delete_unsubscribed";
         } | {
             text: string;
             /** @enum {string} */
@@ -1560,7 +1582,13 @@ export interface components {
         } | {
             /** @description The client's number contains these decimal digits. */
             client_number: string;
-        };
+        } | {
+            /**
+             * @description F6.5: the last outbound message (bot or operator) failed, not by a rate limit (those
+             *     are retried by themselves); at or after `since`, through `channel`, when given.
+             */
+            outbound_failed: components["schemas"]["OutboundFailed"];
+        } | "unsubscribed";
         /** @description One new client message. */
         Notification: {
             /**
@@ -1608,6 +1636,18 @@ export interface components {
         };
         /** @enum {string} */
         OrderName: "activity" | "processing" | "created";
+        OutboundFailed: {
+            /**
+             * Format: date-time
+             * @description Failed at or after this moment (RFC 3339).
+             */
+            since?: string | null;
+            /**
+             * Format: uuid
+             * @description The message went through this channel.
+             */
+            channel?: string | null;
+        };
         PipelineAnswer: {
             /** Format: uuid */
             pipeline: string;

@@ -56,6 +56,7 @@ const PLAIN: Record<string, string> = {
   'message.sent': 'audit.message_sent',
   'message.delivered': 'audit.message_delivered',
   'message.read': 'audit.message_read',
+  'message.resent': 'audit.message_resent',
   'dialog.closed': 'audit.closed',
   'dialog.pinned': 'audit.pinned',
   'dialog.unpinned': 'audit.unpinned',

@@ -3,6 +3,8 @@
 // counts first; close, block, delete and wide selections ask for a confirmation that repeats
 // the action and the count (F6.3); the answer's changed count is shown, and a large selection's
 // job shows its progress (`GET /v1/jobs/{job}` and the live stream's `job` events).
+// "Resend failed" (F6.5: since a day, through a channel, with a pause between sends) and
+// "Delete unsubscribed" (F6.6) select their own dialogs among those the list holds.
 
 import { signal } from '@preact/signals';
 import { api, ok } from '../api/client';
@@ -12,14 +14,17 @@ import {
   archived,
   clearPicked,
   folder,
+  followDelivery,
   job,
   listFilter,
+  openDialog,
   picked,
   pickedAll,
   project,
   refreshCounters,
   reloadList,
   tab,
+  timeline,
 } from '../state';
 import { messageOf } from './Form';
 
@@ -38,6 +43,8 @@ const ACTIONS = [
   'leave_lists',
   'join_folders',
   'leave_folders',
+  'resend_failed',
+  'delete_unsubscribed',
 ] as const;
 type ActionName = (typeof ACTIONS)[number];
 
@@ -52,8 +59,17 @@ const TARGET: Partial<Record<ActionName, 'operator' | 'tag' | 'list' | 'folder'>
   leave_folders: 'folder',
 };
 
+/** The actions that select their own dialogs (the list's filter narrows them, never picks). */
+const SELF_SELECTING: readonly ActionName[] = ['resend_failed', 'delete_unsubscribed'];
+const DESTRUCTIVE: readonly ActionName[] = ['close', 'block', 'delete', 'delete_unsubscribed'];
+
 const action = signal<ActionName>('mark_read');
 const target = signal('');
+/** `resend_failed`'s options: failed since this day (`YYYY-MM-DD`), through this channel, and
+ * the seconds between two sends. */
+const resendSince = signal('');
+const resendChannel = signal('');
+const resendInterval = signal('');
 const busy = signal(false);
 const message = signal<string | null>(null);
 const failed = signal<string | null>(null);
@@ -88,6 +104,16 @@ function dialogAction(name: ActionName, id: string): BulkRequest['action'] | nul
     case 'join_folders':
     case 'leave_folders':
       return id ? { action: name, folders: [id] } : null;
+    case 'resend_failed': {
+      const interval = Number.parseInt(resendInterval.value, 10);
+      return {
+        action: 'resend_failed',
+        // 00:00 of the day, in the browser's time zone.
+        since: resendSince.value ? new Date(`${resendSince.value}T00:00:00`).toISOString() : null,
+        channel: resendChannel.value || null,
+        interval_secs: Number.isFinite(interval) && interval > 0 ? interval : null,
+      };
+    }
     default:
       return { action: name };
   }
@@ -97,7 +123,7 @@ function dialogAction(name: ActionName, id: string): BulkRequest['action'] | nul
 function request(): BulkRequest | null {
   const a = dialogAction(action.value, target.value);
   if (!a) return null;
-  if (pickedAll.value) {
+  if (pickedAll.value || SELF_SELECTING.includes(action.value)) {
     return {
       action: a,
       filter: listFilter.value ?? { all: [] },
@@ -116,7 +142,11 @@ function actionLabel(name: ActionName): string {
 async function finished(seq: number, tally: { changed: number; unchanged: number; skipped: number; failed: number }) {
   message.value = t('bulk.done', tally);
   clearPicked();
-  await Promise.all([reloadList(seq), refreshCounters()]).catch(() => {});
+  // F6.5: the open dialog's failed messages may have been resent: follow them.
+  const dialog = openDialog.value;
+  const resent = timeline.value.filter((i) => i.delivery === 'failed').map((i) => i.id);
+  const follow = dialog && resent.length > 0 ? followDelivery(dialog, resent, seq) : Promise.resolve();
+  await Promise.all([reloadList(seq), refreshCounters(), follow]).catch(() => {});
 }
 
 /** Follows a job until it is done: the live stream's events, and its route every second. */
@@ -187,7 +217,7 @@ function Confirm() {
   const c = confirming.value;
   if (!c) return null;
   const label = actionLabel(c.name);
-  const destructive = c.name === 'close' || c.name === 'block' || c.name === 'delete';
+  const destructive = DESTRUCTIVE.includes(c.name);
   const cancel = () => {
     confirming.value = null;
     document.getElementById('bulk-run')?.focus();
@@ -227,6 +257,51 @@ function Confirm() {
         </div>
       </div>
     </div>
+  );
+}
+
+/** `resend_failed`'s options (F6.5). */
+function ResendOptions() {
+  const channels = project.value?.channels ?? [];
+  return (
+    <>
+      <span class="bulk-option">
+        <label for="bulk-resend-since">{t('bulk.resend_since')}</label>
+        <input
+          id="bulk-resend-since"
+          type="date"
+          value={resendSince.value}
+          onInput={(e) => (resendSince.value = (e.currentTarget as HTMLInputElement).value)}
+        />
+      </span>
+      <span class="bulk-option">
+        <label for="bulk-resend-channel">{t('bulk.resend_channel')}</label>
+        <select
+          id="bulk-resend-channel"
+          value={resendChannel.value}
+          onChange={(e) => (resendChannel.value = (e.currentTarget as HTMLSelectElement).value)}
+        >
+          <option value="">{t('bulk.resend_any_channel')}</option>
+          {channels.map((c) => (
+            <option key={c.channel} value={c.channel}>
+              {c.name}
+            </option>
+          ))}
+        </select>
+      </span>
+      <span class="bulk-option">
+        <label for="bulk-resend-interval">{t('bulk.resend_interval')}</label>
+        <input
+          id="bulk-resend-interval"
+          type="number"
+          min={0}
+          max={3600}
+          inputMode="numeric"
+          value={resendInterval.value}
+          onInput={(e) => (resendInterval.value = (e.currentTarget as HTMLInputElement).value)}
+        />
+      </span>
+    </>
   );
 }
 
@@ -287,6 +362,7 @@ export function BulkBar() {
               </select>
             </>
           )}
+          {action.value === 'resend_failed' && <ResendOptions />}
           <button id="bulk-run" class="primary" disabled={busy.value || (!!needs && !target.value)} onClick={() => void start()}>
             {busy.value ? t('bulk.counting') : t('bulk.run')}
           </button>

@@ -75,7 +75,7 @@ function Timeline() {
       )}
       <ol>
         {ordered.map((item) => (
-          <Entry key={item.id} item={item} actions />
+          <Entry key={item.id} item={item} live />
         ))}
       </ol>
     </div>

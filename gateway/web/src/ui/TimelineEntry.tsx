@@ -1,12 +1,14 @@
 // One timeline item as the conversation shows it — a message with its author, channel, time
-// and delivery, a comment, or a service entry in words — live or as of a past moment.
+// and delivery (a failed one with its reason and, live, a button that sends it again: F3.6),
+// a comment, or a service entry in words — live or as of a past moment.
 
 import type { TimelineItem } from '../api/types';
 import { lang, t, type Key } from '../i18n';
 import { formatBytes } from '../lib/attachments';
 import { describe, shortId } from '../lib/serviceEntry';
 import { snippet } from '../lib/text';
-import { channelOf, highlight, me, openDialog, operatorName, timeline } from '../state';
+import { act, channelOf, followDelivery, highlight, me, openDialog, operatorName, timeline } from '../state';
+import { useAction } from './Form';
 import { fullTime, shortTime } from './format';
 import { quoting, templateFrom } from './messageActions';
 import { projectNames } from './names';
@@ -98,8 +100,32 @@ function serviceText(item: TimelineItem): string {
   return t(described.key as Key, described.vars);
 }
 
-/** One timeline item (the conversation's, with a message's actions; or the history's past ones). */
-export function Entry({ item, actions = false }: { item: TimelineItem; actions?: boolean }) {
+/** F3.6: sends a failed outbound message again through its channel; the refusal under it. */
+function Resend({ item }: { item: TimelineItem }) {
+  const { run, shown } = useAction();
+  const dialog = openDialog.value;
+  if (!dialog) return null;
+  return (
+    <>
+      <button
+        class="link resend"
+        onClick={() =>
+          void run(async () => {
+            const seq = await act(dialog, { action: 'resend_message', message: item.id });
+            await followDelivery(dialog, [item.id], seq);
+          })
+        }
+      >
+        {t('timeline.resend')}
+      </button>
+      {shown}
+    </>
+  );
+}
+
+/** One timeline item (the conversation's, or the history's past ones); `live`: the
+ * conversation's, with a message's actions and a failed message's resend. */
+export function Entry({ item, live = false }: { item: TimelineItem; live?: boolean }) {
   const channel = channelOf(item.channel);
   if (item.kind === 'service') {
     const author = who(item);
@@ -122,7 +148,7 @@ export function Entry({ item, actions = false }: { item: TimelineItem; actions?:
           <time dateTime={item.at} title={fullTime(item.at)}>
             {shortTime(item.at)}
           </time>
-          {actions && item.kind === 'message' && <Actions item={item} />}
+          {live && item.kind === 'message' && <Actions item={item} />}
         </div>
         {item.reply_to && <Quote id={item.reply_to} />}
         {item.text && <p class="text">{item.text}</p>}
@@ -132,6 +158,12 @@ export function Entry({ item, actions = false }: { item: TimelineItem; actions?:
             {item.delivery === 'failed' && item.failure
               ? t('timeline.failed', { reason: item.failure })
               : t(`delivery.${item.delivery}` as 'delivery.sent')}
+            {live && item.delivery === 'failed' && item.direction === 'outbound' && (
+              <>
+                {' '}
+                <Resend item={item} />
+              </>
+            )}
           </p>
         )}
       </div>

@@ -76,6 +76,7 @@ describe('an event as a sentence', () => {
       'The client started the dialog through Shop bot',
     );
     expect(words(event('dialog.registered', { identity: null }))).toBe('Ольга added the client');
+    expect(words(event('message.resent', { message: 'm' }))).toBe('Ольга sent the undelivered reply again');
   });
 
   it('never shows a draft’s text, and keeps a long text short', () => {

@@ -1,11 +1,15 @@
 //! Messages, notes, drafts and read marks: the last-message columns, *Unanswered* and the SLA
-//! wait, the channel and activity rows a message adds, and each operator's read state.
+//! wait, the channel and activity rows a message adds, each operator's read state, and the
+//! last outbound message's delivery failure (F6.5, F6.6).
 
 use super::{Change, Keys, RowKey};
 use super::{add_channel, preview, row_of};
+use crate::blobid::BlobId;
 use crate::dialogs::activity;
 use crate::dialogs::filter::activity_bucket;
-use crate::dialogs::schema::{AUTHOR_BOT, AUTHOR_CLIENT, AUTHOR_NOTE, AUTHOR_OPERATOR};
+use crate::dialogs::schema::{
+    AUTHOR_BOT, AUTHOR_CLIENT, AUTHOR_NOTE, AUTHOR_OPERATOR, failure_code,
+};
 use crate::runtime::{ProjectionError, Tx};
 use rusqlite::params;
 use switchboard_schemas::events::*;
@@ -60,7 +64,9 @@ pub(super) fn apply(change: Change<'_, '_>) -> Result<(), ProjectionError> {
                          last_message_preview = ?3, last_message_author = ?4,
                          last_message_operator_key = ?5, last_message_channel_key = ?6,
                          last_message_attachments = ?7, last_message_at = ?2, last_sender = ?4,
-                         unanswered = 0, sla_wait_since = NULL
+                         unanswered = 0, sla_wait_since = NULL,
+                         last_out_message = ?8, last_out_channel_key = ?6,
+                         last_out_failure = NULL, last_out_failed_at = NULL
                      WHERE ",
                     ""
                 )
@@ -70,7 +76,9 @@ pub(super) fn apply(change: Change<'_, '_>) -> Result<(), ProjectionError> {
                          last_activity_at = max(last_activity_at, ?2),
                          last_message_preview = ?3, last_message_author = ?4,
                          last_message_operator_key = ?5, last_message_channel_key = ?6,
-                         last_message_attachments = ?7, last_message_at = ?2, last_sender = ?4
+                         last_message_attachments = ?7, last_message_at = ?2, last_sender = ?4,
+                         last_out_message = ?8, last_out_channel_key = ?6,
+                         last_out_failure = NULL, last_out_failed_at = NULL
                      WHERE ",
                     ""
                 )
@@ -82,12 +90,33 @@ pub(super) fn apply(change: Change<'_, '_>) -> Result<(), ProjectionError> {
                 author,
                 operator.map(|op| keys.of(tx, *op.as_uuid())).transpose()?,
                 keys.of(tx, *e.channel.as_uuid())?,
-                e.attachments.len() as i64
+                e.attachments.len() as i64,
+                e.message.blob()
             ])?;
             message_written(tx, keys, dialog, e.channel, envelope.occurred_at, live_row)?;
             if let Some(operator) = operator {
                 mark_read(tx, keys, key, operator)?;
             }
+        }
+        // F6.5, F6.6: whether the last outbound message is failed, and why.
+        Event::MessageFailed(e) => {
+            tx.prepare_cached(key.pick(keyed!(
+                "UPDATE dialog_row SET last_out_failure = ?3, last_out_failed_at = ?4
+                 WHERE ",
+                " AND last_out_message = ?2"
+            )))?
+            .execute(params![key, e.message.blob(), failure_code(e.reason), at])?;
+        }
+        Event::MessageSent(MessageSent { message, .. })
+        | Event::MessageDelivered(MessageDelivered { message })
+        | Event::MessageRead(MessageRead { message })
+        | Event::MessageResent(MessageResent { message }) => {
+            tx.prepare_cached(key.pick(keyed!(
+                "UPDATE dialog_row SET last_out_failure = NULL, last_out_failed_at = NULL
+                 WHERE ",
+                " AND last_out_message = ?2 AND last_out_failure IS NOT NULL"
+            )))?
+            .execute(params![key, message.blob()])?;
         }
         Event::NoteAdded(e) => {
             tx.prepare_cached(key.pick(keyed!(

@@ -92,6 +92,11 @@ pub(super) fn change_row(
         | Event::ClientDeleted(_) => registration::apply(change),
         Event::MessageReceived(_)
         | Event::MessageQueued(_)
+        | Event::MessageSent(_)
+        | Event::MessageDelivered(_)
+        | Event::MessageRead(_)
+        | Event::MessageFailed(_)
+        | Event::MessageResent(_)
         | Event::NoteAdded(_)
         | Event::ReadMarked(_)
         | Event::MarkedUnread(_)

@@ -223,3 +223,59 @@ mod delete {
         }
     }
 }
+
+/// F6.6: "delete unsubscribed" deletes a client who blocked the bot or whom we blocked, and no
+/// other.
+mod delete_unsubscribed {
+    use super::*;
+
+    #[test]
+    fn f6_6_a_client_who_blocked_the_bot_is_deleted() {
+        let mut dialog = given([
+            registered(),
+            queued(2, MessageAuthor::Bot),
+            failed_with(2, FailureReason::BlockedByClient),
+        ]);
+        dialog
+            .when(O1, C::DeleteUnsubscribed)
+            .then_refused(NEEDS_DELETE);
+        dialog
+            .when(D, C::DeleteUnsubscribed)
+            .then_events([deleted()]);
+        assert!(dialog.dialog.deleted);
+    }
+
+    #[test]
+    fn f6_6_a_client_we_blocked_is_deleted() {
+        given([registered(), blocked()])
+            .when(D, C::DeleteUnsubscribed)
+            .then_events([deleted()]);
+    }
+
+    #[test]
+    fn f6_6_other_clients_stay() {
+        // Never blocked; a last failure of another kind; a block by the client followed by a
+        // message that went out; a client we unblocked.
+        for events in [
+            vec![registered(), received(1)],
+            vec![
+                registered(),
+                queued(2, MessageAuthor::Bot),
+                failed_with(2, FailureReason::ChannelError),
+            ],
+            vec![
+                registered(),
+                queued(2, MessageAuthor::Bot),
+                failed_with(2, FailureReason::BlockedByClient),
+                queued(3, MessageAuthor::Bot),
+            ],
+            vec![
+                registered(),
+                blocked(),
+                Event::ClientUnblocked(ClientUnblocked {}),
+            ],
+        ] {
+            given(events).when(D, C::DeleteUnsubscribed).then_nothing();
+        }
+    }
+}

@@ -57,6 +57,17 @@ fn every_command_is_accepted_by_an_admin_on_a_dialog_with_traffic() {
             "Register" => assert_eq!(answer, Err(Refusal::DialogExists)),
             // Nothing to complete yet.
             "CompleteTask" => assert_eq!(answer, Err(unknown("task", TASK))),
+            // Message 2 is queued, not failed.
+            "ResendMessage" => assert!(
+                matches!(
+                    answer,
+                    Err(Refusal::Invalid {
+                        field: "message",
+                        ..
+                    })
+                ),
+                "{answer:?}"
+            ),
             _ => assert!(answer.is_ok(), "{kind}: {answer:?}"),
         }
     }

@@ -1,6 +1,7 @@
 //! Delivery statuses from the channel (F3.6) and the operators' read marks (F4.3, F3.9).
 
 use super::*;
+use crate::domain::dialog::Delivery;
 
 mod delivery_status {
     use super::*;
@@ -316,5 +317,135 @@ mod read_marks {
                 .when(actor, C::MarkUnread)
                 .then_refused(OPERATORS_ONLY);
         }
+    }
+}
+
+/// F3.6, F6.5: an operator sends a failed message again; the delivery worker takes it as a new
+/// one.
+mod resend {
+    use super::*;
+
+    fn resent(n: u128) -> Event {
+        Event::MessageResent(MessageResent {
+            message: message(n),
+        })
+    }
+
+    fn resend(n: u128) -> C {
+        C::ResendMessage {
+            message: message(n),
+        }
+    }
+
+    /// Message 2 (the operator O1's, in O1's dialog) failed with a channel error.
+    fn with_failed() -> DialogSpec {
+        given([
+            registered(),
+            assigned(O1_ID, None),
+            queued(2, MessageAuthor::Operator(O1_ID)),
+            failed_with(2, FailureReason::ChannelError),
+        ])
+    }
+
+    #[test]
+    fn f3_6_a_failed_message_is_queued_again_and_may_fail_and_be_sent_after() {
+        let mut dialog = with_failed();
+        dialog.when(O1, resend(2)).then_events([resent(2)]);
+        assert_eq!(dialog.dialog.delivery(message(2)), Some(Delivery::Queued));
+        assert_eq!(dialog.dialog.failure(message(2)), None);
+        // Queued again: a second resend is refused until it fails again.
+        dialog.when(O1, resend(2)).then_invalid("message");
+        dialog
+            .when(
+                CONNECTOR,
+                C::MarkFailed {
+                    message: message(2),
+                    reason: FailureReason::ChannelError,
+                    detail: s("boom"),
+                    retry_after_secs: None,
+                },
+            )
+            .then_events([failed_with(2, FailureReason::ChannelError)]);
+        dialog.when(A, resend(2)).then_events([resent(2)]);
+        dialog
+            .when(
+                CONNECTOR,
+                C::MarkSent {
+                    message: message(2),
+                    external_id: s("out-2"),
+                },
+            )
+            .then_events([Event::MessageSent(MessageSent {
+                message: message(2),
+                external_id: s("out-2"),
+            })]);
+        dialog.when(O1, resend(2)).then_invalid("message");
+    }
+
+    #[test]
+    fn f3_6_only_a_failed_outbound_message_is_resent() {
+        let mut dialog = given([registered(), received(1), queued(2, MessageAuthor::Bot)]);
+        // Queued, not failed.
+        dialog.when(A, resend(2)).then_invalid("message");
+        // A client's message, and a message the dialog never had.
+        dialog
+            .when(A, resend(1))
+            .then_refused(unknown("message", message(1)));
+        dialog
+            .when(A, resend(9))
+            .then_refused(unknown("message", message(9)));
+        // A bot message that failed is resent too.
+        dialog.and([failed_with(2, FailureReason::ChannelError)]);
+        dialog.when(A, resend(2)).then_events([resent(2)]);
+    }
+
+    #[test]
+    fn f6_5_a_rate_limited_failure_is_retried_by_the_worker_not_by_hand() {
+        let mut dialog = given([
+            registered(),
+            queued(2, MessageAuthor::Bot),
+            failed_with(2, FailureReason::RateLimited),
+        ]);
+        dialog.when(A, resend(2)).then_invalid("message");
+        dialog.when(A, C::ResendLastFailed).then_nothing();
+    }
+
+    #[test]
+    fn f4_5_nothing_is_resent_to_a_blocked_client() {
+        let mut dialog = with_failed();
+        dialog.and([blocked()]);
+        dialog.when(O1, resend(2)).then_refused(Refusal::Blocked);
+        dialog.when(O1, C::ResendLastFailed).then_nothing();
+    }
+
+    #[test]
+    fn f12_only_who_may_write_in_the_dialog_resends() {
+        let mut dialog = with_failed();
+        // O2 may not see O1's dialog; the channel side does not resend.
+        dialog.when(O2, resend(2)).then_refused(NOT_YOURS);
+        dialog.when(O2, C::ResendLastFailed).then_refused(NOT_YOURS);
+        dialog
+            .when(CONNECTOR, resend(2))
+            .then_refused(OPERATORS_ONLY);
+        dialog.when(BOT, resend(2)).then_refused(OPERATORS_ONLY);
+        dialog.when(O1, resend(2)).then_events([resent(2)]);
+    }
+
+    #[test]
+    fn f6_5_resend_last_failed_takes_the_last_outbound_message_only() {
+        let mut dialog = with_failed();
+        // The last outbound message (3) did not fail: nothing, though 2 did.
+        dialog.and([queued(3, MessageAuthor::Operator(O1_ID))]);
+        dialog.when(O1, C::ResendLastFailed).then_nothing();
+        dialog.and([failed_with(3, FailureReason::BlockedByClient)]);
+        dialog
+            .when(O1, C::ResendLastFailed)
+            .then_events([resent(3)]);
+        // Queued again: nothing more.
+        dialog.when(O1, C::ResendLastFailed).then_nothing();
+        // A dialog with no outbound message.
+        given([registered(), received(1)])
+            .when(A, C::ResendLastFailed)
+            .then_nothing();
     }
 }

@@ -146,6 +146,16 @@ pub fn queued(n: u128, author: MessageAuthor) -> Event {
     })
 }
 
+/// Outbound message `n` failed for `reason` (the channel's words: "boom").
+pub fn failed_with(n: u128, reason: FailureReason) -> Event {
+    Event::MessageFailed(MessageFailed {
+        message: message(n),
+        reason,
+        detail: s("boom"),
+        retry_after_secs: None,
+    })
+}
+
 pub fn image(size_bytes: u64) -> Attachment {
     Attachment {
         kind: AttachmentKind::Image,
@@ -224,6 +234,10 @@ pub fn every_dialog_command() -> Vec<DialogCommand> {
             detail: s("boom"),
             retry_after_secs: None,
         },
+        C::ResendMessage {
+            message: message(2),
+        },
+        C::ResendLastFailed,
         C::AddNote {
             note: NOTE,
             text: s("call back"),
@@ -283,6 +297,7 @@ pub fn every_dialog_command() -> Vec<DialogCommand> {
         C::SaveDraft { text: s("hello") },
         C::ClearDraft,
         C::Delete,
+        C::DeleteUnsubscribed,
     ]
 }
 
@@ -304,6 +319,8 @@ pub fn dialog_command_kind(command: &DialogCommand) -> &'static str {
         C::MarkDelivered { .. } => "MarkDelivered",
         C::MarkReadByClient { .. } => "MarkReadByClient",
         C::MarkFailed { .. } => "MarkFailed",
+        C::ResendMessage { .. } => "ResendMessage",
+        C::ResendLastFailed => "ResendLastFailed",
         C::AddNote { .. } => "AddNote",
         C::Assign { .. } => "Assign",
         C::Unassign => "Unassign",
@@ -336,11 +353,12 @@ pub fn dialog_command_kind(command: &DialogCommand) -> &'static str {
         C::SaveDraft { .. } => "SaveDraft",
         C::ClearDraft => "ClearDraft",
         C::Delete => "Delete",
+        C::DeleteUnsubscribed => "DeleteUnsubscribed",
     }
 }
 
 /// Every variant name, in declaration order.
-pub const DIALOG_COMMAND_KINDS: [&str; 46] = [
+pub const DIALOG_COMMAND_KINDS: [&str; 49] = [
     "Register",
     "UpdateProfile",
     "LinkIdentity",
@@ -355,6 +373,8 @@ pub const DIALOG_COMMAND_KINDS: [&str; 46] = [
     "MarkDelivered",
     "MarkReadByClient",
     "MarkFailed",
+    "ResendMessage",
+    "ResendLastFailed",
     "AddNote",
     "Assign",
     "Unassign",
@@ -387,6 +407,7 @@ pub const DIALOG_COMMAND_KINDS: [&str; 46] = [
     "SaveDraft",
     "ClearDraft",
     "Delete",
+    "DeleteUnsubscribed",
 ];
 
 /// Commands only the channel side may give.
