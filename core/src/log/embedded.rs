@@ -146,6 +146,9 @@ struct Shared {
     /// The last sequence committed by this process's writer; `None` when the log is open
     /// read-only (the last sequence is then read from the file).
     last_seq: Option<watch::Receiver<u64>>,
+    /// The writer's last sequences per subject (`None` read-only): `last_subject_seq` of a
+    /// subject the writer has in it is answered without a read.
+    subjects: Option<writer::SubjectSeqs>,
 }
 
 impl fmt::Debug for EmbeddedLog {
@@ -203,11 +206,13 @@ impl EmbeddedLog {
         let last_seq = u64::try_from(last_seq).unwrap_or(0);
         let (seq_tx, seq_rx) = watch::channel(last_seq);
         let (queue_tx, queue_rx) = std::sync::mpsc::channel();
+        let subjects = writer::subject_seqs();
         let shared = Arc::new(Shared {
             path: path.to_owned(),
             limits: options.limits.clone(),
             readers: Mutex::new(Vec::new()),
             last_seq: Some(seq_rx),
+            subjects: Some(subjects.clone()),
         });
         // Open one reader now so that a broken file fails here, not at the first read.
         let reader = shared.open_reader()?;
@@ -218,6 +223,7 @@ impl EmbeddedLog {
             options.dedup_capacity,
             last_seq,
             seq_tx,
+            subjects,
         )?;
         let thread = std::thread::Builder::new()
             .name("sb-log-writer".into())
@@ -244,6 +250,7 @@ impl EmbeddedLog {
             limits,
             readers: Mutex::new(Vec::new()),
             last_seq: None,
+            subjects: None,
         });
         let reader = shared.open_reader()?;
         let version: i64 = reader
@@ -672,6 +679,12 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn last_subject_seq(&self, subject: &Subject) -> Result<u64, LogError> {
+        // Most subjects asked about were appended to lately (a dialog's, an identity's).
+        if let Some(subjects) = &self.handle.shared.subjects
+            && let Some(&seq) = subjects.lock().peek(subject)
+        {
+            return Ok(seq);
+        }
         let subject = subject.clone();
         self.blocking(move |s| s.last_subject_seq(&subject)).await
     }

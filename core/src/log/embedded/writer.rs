@@ -44,6 +44,17 @@ const MAX_BATCH: usize = 4096;
 /// How long the writer waits for a request before doing housekeeping.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 /// Subjects whose last sequence the writer remembers.
+/// The writer's last sequence per subject, shared with the log's readers: every value is the
+/// subject's last committed sequence (the writer puts a value only after its commit, and clears
+/// the whole when it is unsure); readers only look values up, they never put one (a value a
+/// reader read from the file may be older than a commit it raced with).
+pub(super) type SubjectSeqs = std::sync::Arc<parking_lot::Mutex<LruCache<Subject, u64>>>;
+
+/// A new, empty [`SubjectSeqs`].
+pub(super) fn subject_seqs() -> SubjectSeqs {
+    std::sync::Arc::new(parking_lot::Mutex::new(LruCache::new(SUBJECT_CACHE)))
+}
+
 const SUBJECT_CACHE: NonZeroUsize = NonZeroUsize::new(65_536).unwrap();
 /// Longest the writer waits for more requests when appenders are busy.
 const GATHER_MAX: Duration = Duration::from_micros(200);
@@ -262,8 +273,9 @@ pub(super) struct Writer {
     /// The sequence the next inserted message gets.
     next_seq: u64,
     /// Last sequence per subject, exact because this is the only writer (cleared when another
-    /// connection is seen to have written, see `data_version`).
-    subjects: LruCache<Subject, u64>,
+    /// connection is seen to have written, see `data_version`). Shared with the log's readers,
+    /// which answer `last_subject_seq` from it without a read of the file.
+    subjects: SubjectSeqs,
     msg_ids: MsgIds,
     /// `PRAGMA data_version` seen at the start of the last transaction: it changes when another
     /// connection commits (our own commits leave it alone).
@@ -286,13 +298,14 @@ impl Writer {
         dedup_capacity: usize,
         last_seq: u64,
         announce: watch::Sender<u64>,
+        subjects: SubjectSeqs,
     ) -> Result<Self, LogError> {
         let data_version = data_version(&conn).map_err(|e| storage("cannot read the file", e))?;
         let mut writer = Self {
             conn,
             limits,
             next_seq: last_seq + 1,
-            subjects: LruCache::new(SUBJECT_CACHE),
+            subjects,
             msg_ids: MsgIds::new(dedup_capacity),
             data_version,
             last_seq: announce,
@@ -426,7 +439,7 @@ impl Writer {
             // Another connection wrote to the file (or a failure made us unsure): pick up its
             // messages and forget what may be stale.
             self.msg_ids.load(&tx, self.next_seq, dedup_floor)?;
-            self.subjects.clear();
+            self.subjects.lock().clear();
             self.next_seq = last_seq(&tx)? + 1;
             self.data_version = version;
         }
@@ -461,18 +474,20 @@ impl Writer {
                 }
                 // 2. Expected last sequence of the subject.
                 if let Some(expected) = request.expected.last_subject_seq() {
-                    let actual = match overlay.get(&request.subject) {
-                        Some(&seq) => seq,
-                        None => match self.subjects.get(&request.subject) {
-                            Some(&seq) => seq,
-                            None => {
-                                let seq: Option<i64> = subject_last
-                                    .query_row([request.subject.as_str()], |r| r.get(0))?;
-                                let seq = seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
-                                self.subjects.put(request.subject.clone(), seq);
-                                seq
-                            }
-                        },
+                    // (The cache's guard is dropped before a miss puts into it.)
+                    let known = match overlay.get(&request.subject) {
+                        Some(&seq) => Some(seq),
+                        None => self.subjects.lock().get(&request.subject).copied(),
+                    };
+                    let actual = match known {
+                        Some(seq) => seq,
+                        None => {
+                            let seq: Option<i64> =
+                                subject_last.query_row([request.subject.as_str()], |r| r.get(0))?;
+                            let seq = seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+                            self.subjects.lock().put(request.subject.clone(), seq);
+                            seq
+                        }
                     };
                     if actual != expected {
                         answers.push(Err(LogError::Conflict {
@@ -517,9 +532,11 @@ impl Writer {
         tx.commit()?;
         if next_seq != self.next_seq {
             self.next_seq = next_seq;
+            let mut subjects = self.subjects.lock();
             for (subject, seq) in overlay {
-                self.subjects.put(subject.clone(), seq);
+                subjects.put(subject.clone(), seq);
             }
+            drop(subjects);
             let mut new_ids: Vec<(IdKey, u64)> = new_ids.into_iter().collect();
             new_ids.sort_unstable_by_key(|&(_, seq)| seq);
             let at = self.msg_ids.now();
@@ -533,7 +550,7 @@ impl Writer {
 
     /// After a failed transaction: make the next transaction reload what may be stale.
     fn resync(&mut self) {
-        self.subjects.clear();
+        self.subjects.lock().clear();
         self.data_version = i64::MIN;
     }
 }
