@@ -26,6 +26,7 @@ import {
 } from '../state';
 import { cardShown } from '../state';
 import { History, closeHistory, historyOf, openHistory } from './History';
+import { ComposeLanguageTools } from './LanguageTools';
 import { Entry } from './TimelineEntry';
 
 /** How long after the last keystroke a draft is saved. */
@@ -194,6 +195,17 @@ function Compose({ dialog }: { dialog: string }) {
             (e.currentTarget as HTMLTextAreaElement).blur();
             document.getElementById('dialog-list')?.focus();
           }
+        }}
+      />
+      <ComposeLanguageTools
+        dialog={dialog}
+        text={text.value}
+        disabled={blocked}
+        replace={(next) => {
+          text.value = next;
+          touched.current = true;
+          saved.value = false;
+          saveDraft(next);
         }}
       />
       <div class="compose-bar">

@@ -6,6 +6,7 @@ import { t, type Key } from '../i18n';
 import { describe, shortId } from '../lib/serviceEntry';
 import { channelOf, highlight, me, openDialog, operatorName } from '../state';
 import { fullTime, shortTime } from './format';
+import { TranslateMessage } from './LanguageTools';
 import { projectNames } from './names';
 
 function who(item: TimelineItem): string {
@@ -47,6 +48,7 @@ export function Entry({ item }: { item: TimelineItem }) {
           </time>
         </div>
         {item.text && <p class="text">{item.text}</p>}
+        {openDialog.value && <TranslateMessage dialog={openDialog.value} item={item} />}
         {item.files.length > 0 && <p class="files">{t('timeline.files', { n: item.files.length })}</p>}
         {item.delivery && (
           <p class={`delivery ${item.delivery}`}>
