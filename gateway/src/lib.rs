@@ -23,6 +23,7 @@ pub mod cli;
 pub mod credentials;
 pub mod demo;
 pub mod events;
+pub mod language;
 pub mod live;
 pub mod owner;
 pub mod readmodels;

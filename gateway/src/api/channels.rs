@@ -117,7 +117,7 @@ pub fn webhook_kind(kind: ChannelKind) -> Option<&'static str> {
     }
 }
 
-fn required(field: &str, value: &str) -> Result<(), AppError> {
+pub(super) fn required(field: &str, value: &str) -> Result<(), AppError> {
     if value.trim().is_empty() {
         return Err(AppError::bad_request(field, format!("{field} is required")));
     }
@@ -128,7 +128,14 @@ fn required(field: &str, value: &str) -> Result<(), AppError> {
 }
 
 fn api_base(given: Option<String>, kind: ChannelKind) -> Result<String, AppError> {
-    let base = given.unwrap_or_else(|| default_base(kind).to_owned());
+    http_base(
+        "api_base",
+        given.unwrap_or_else(|| default_base(kind).to_owned()),
+    )
+}
+
+/// A provider's base URL (http or https, no trailing slash), or a 400 naming `field`.
+pub(super) fn http_base(field: &str, base: String) -> Result<String, AppError> {
     let rest = base
         .strip_prefix("https://")
         .or_else(|| base.strip_prefix("http://"));
@@ -139,7 +146,7 @@ fn api_base(given: Option<String>, kind: ChannelKind) -> Result<String, AppError
             Ok(base.trim_end_matches('/').to_owned())
         }
         _ => Err(AppError::bad_request(
-            "api_base",
+            field,
             "an http:// or https:// URL expected",
         )),
     }

@@ -67,6 +67,10 @@ pub enum AppError {
     /// A bug or a storage failure (500); the cause is logged, not shown.
     #[error("internal: {0}")]
     Internal(String),
+    /// An outside provider the request needs (a translation service) failed (502); the
+    /// message, written to be safe to show (no secret), says how.
+    #[error("{0}")]
+    BadGateway(String),
 }
 
 impl AppError {
@@ -100,6 +104,7 @@ impl AppError {
             AppError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             AppError::Unavailable(_) | AppError::Lagging(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -118,6 +123,7 @@ impl AppError {
             AppError::Lagging(_) => "lagging",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
+            AppError::BadGateway(_) => "provider_failed",
         }
     }
 }
@@ -155,6 +161,10 @@ impl IntoResponse for AppError {
             | AppError::MethodNotAllowed(message)
             | AppError::Conflict(message)
             | AppError::TooLarge(message) => (message.clone(), None),
+            AppError::BadGateway(message) => {
+                tracing::warn!(%message, "answering 502");
+                (message.clone(), None)
+            }
             AppError::FileTooLarge { message, field } => (message.clone(), Some(field.clone())),
             AppError::RangeNotSatisfiable { .. } => (self.to_string(), Some("Range".to_owned())),
             AppError::Unavailable(cause) => {

@@ -20,6 +20,7 @@ pub mod export;
 pub mod extract;
 mod health;
 pub mod idempotency;
+pub mod language;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub channels: Option<crate::channels::Channels>,
     /// Where uploaded and received files are (none: file routes answer 503).
     pub attachments: Option<switchboard_connectors::attachments::AttachmentStore>,
+    /// F3.8's providers (set per project in the credential store) and its translations cache.
+    pub language: crate::language::LanguageTools,
 }
 
 /// The server's stop, as every request's task can see it.
@@ -109,6 +112,7 @@ impl AppState {
             stopping: Stopping::default(),
             channels: None,
             attachments: None,
+            language: Default::default(),
         }
     }
 

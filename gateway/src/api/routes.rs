@@ -4,7 +4,7 @@
 use super::openapi::ApiDoc;
 use super::{
     AppState, accounts, attachments, audit, auth, bulk, channels, commands, counters, dialogs,
-    export, health, live, openapi, project, search, webhooks,
+    export, health, language, live, openapi, project, search, webhooks,
 };
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -52,4 +52,13 @@ pub(super) fn table() -> OpenApiRouter<AppState> {
         .routes(routes!(attachments::upload_download))
         .routes(routes!(attachments::dialog_download))
         .routes(routes!(auth::profile, auth::change_profile))
+        .routes(routes!(language::tools))
+        .routes(routes!(
+            language::settings,
+            language::set_settings,
+            language::clear_settings
+        ))
+        .routes(routes!(language::translate))
+        .routes(routes!(language::translate_reply))
+        .routes(routes!(language::suggest_reply))
 }

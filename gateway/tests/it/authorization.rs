@@ -177,6 +177,13 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
     match (method, path) {
         ("GET" | "DELETE", _) => None,
         ("POST", "/v1/dialogs/{dialog}/actions") => Some(json!({"action": "mark_read"})),
+        // F3.8: well-formed, so that the dialog's access decides (the tools are off: 409).
+        ("POST", "/v1/dialogs/{dialog}/translate") => {
+            Some(json!({"message": "00000000-0000-7000-8000-00000000f00d", "to": "en"}))
+        }
+        ("POST", "/v1/dialogs/{dialog}/translate-reply") => {
+            Some(json!({"text": "hello", "to": "en"}))
+        }
         _ => Some(json!({})),
     }
 }

@@ -49,7 +49,12 @@ impl World {
     }
 
     pub(crate) fn fake(&self, provider: Provider, token: &str) -> FakeProvider {
-        self.runtime.block_on(FakeProvider::start(provider, token))
+        self.block_on(FakeProvider::start(provider, token))
+    }
+
+    /// Runs `future` (a local provider's start) on the world's runtime.
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
     }
 
     pub(crate) fn connect(&self, body: Value) -> Value {

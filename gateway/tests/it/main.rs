@@ -63,6 +63,7 @@ mod events_tail;
 mod export;
 mod faults;
 mod health;
+mod language;
 mod live;
 mod openapi;
 mod operator_api;

@@ -13,6 +13,7 @@
 //! each lands in [`Received::files`].
 
 mod answers;
+pub mod language;
 
 use axum::Router;
 use axum::body::Bytes;

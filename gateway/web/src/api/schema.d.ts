@@ -691,6 +691,96 @@ export interface paths {
         patch: operations["change_profile"];
         trace?: never;
     };
+    "/v1/project/translation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether the project's language tools are on. */
+        get: operations["tools"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/project/translation/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's language providers, keys masked. */
+        get: operations["language_settings"];
+        /**
+         * Sets the project's language providers (sealed in the credential store, never in the log);
+         *     an absent one is off.
+         */
+        put: operations["set_language_settings"];
+        post?: never;
+        /** Turns the project's language tools off: the providers and their keys are deleted. */
+        delete: operations["clear_language_settings"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dialogs/{dialog}/translate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Translate a message of the dialog (the client's, usually) into the caller's language. */
+        post: operations["translate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dialogs/{dialog}/translate-reply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Translate a reply about to be sent into the client's language (the card's `language`). */
+        post: operations["translate_reply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dialogs/{dialog}/suggest-reply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Suggest the operator's next reply from the dialog's last messages, in the client's language. */
+        post: operations["suggest_reply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1343,6 +1433,18 @@ export interface components {
          * @enum {string}
          */
         Language: "en" | "ru";
+        /** @description The project's providers; an absent one is off. */
+        LanguageSettingsView: {
+            translation?: components["schemas"]["ProviderView"] | null;
+            suggestions?: components["schemas"]["ProviderView"] | null;
+        };
+        /** @description Whether the project's language tools are on. */
+        LanguageToolsState: {
+            /** @description Messages and drafts can be translated. */
+            translation: boolean;
+            /** @description Replies can be suggested. */
+            suggestions: boolean;
+        };
         /** @enum {string} */
         LastAuthorName: "client" | "operator" | "bot";
         LastMessage: {
@@ -1500,6 +1602,11 @@ export interface components {
             /** @description BCP 47. */
             language?: string | null;
         };
+        /** @description The providers to use from now on; an absent one is turned off. No `Debug`: keys. */
+        NewLanguageSettings: {
+            translation?: components["schemas"]["NewTranslationProvider"] | null;
+            suggestions?: components["schemas"]["NewSuggestionProvider"] | null;
+        };
         NewOperator: {
             name: string;
             email: string;
@@ -1519,9 +1626,24 @@ export interface components {
             /** @description The project's first admin. */
             admin: components["schemas"]["NewPerson"];
         };
+        /** @description A suggestion provider speaking the OpenAI-compatible chat completions API. */
+        NewSuggestionProvider: {
+            /** @description Its base URL: `POST {api_base}/v1/chat/completions` is called. */
+            api_base: string;
+            /** @description Sent as a bearer token; absent: the stored one is kept, `""`: none. */
+            api_key?: string | null;
+            model: string;
+        };
         NewToken: {
             /** @description What the integration is, for the list. */
             name: string;
+        };
+        /** @description A translation provider speaking LibreTranslate's API. */
+        NewTranslationProvider: {
+            /** @description Its base URL: `POST {api_base}/translate` is called. */
+            api_base: string;
+            /** @description Sent as `api_key`; absent: the stored one is kept, `""`: none. */
+            api_key?: string | null;
         };
         /** @description One node of a filter: a group or a condition. */
         Node: {
@@ -1800,6 +1922,14 @@ export interface components {
         };
         /** @description A provider's payload, as the provider documents it. */
         ProviderPayload: Record<string, never>;
+        /** @description A provider as an admin sees it: the key only masked. */
+        ProviderView: {
+            api_base: string;
+            /** @description `…` and the key's last 4 characters; none without a key. */
+            api_key?: string | null;
+            /** @description The model (suggestions only). */
+            model?: string | null;
+        };
         Range: {
             /** Format: date-time */
             from: string;
@@ -1860,6 +1990,10 @@ export interface components {
         };
         /** @enum {string} */
         Status: "open" | "closed";
+        SuggestionAnswer: {
+            /** @description The suggested reply, in the client's language. */
+            text: string;
+        };
         /** @enum {string} */
         TabName: "all" | "unanswered" | "mine" | "others" | "free";
         TagAnswer: {
@@ -1925,6 +2059,31 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             revoked: boolean;
+        };
+        /** @description A text about to be sent, to translate into the client's language. */
+        TranslateDraft: {
+            text: string;
+            /** @description The language to translate into; default: the client's (`language` of the card). */
+            to?: string | null;
+        };
+        /** @description A message of the dialog to translate. */
+        TranslateMessage: {
+            /**
+             * Format: uuid
+             * @description The message's id (a timeline item's `id`).
+             */
+            message: string;
+            /**
+             * @description The language to translate into (BCP 47: `en`, `pt-BR`); default: the caller's profile
+             *     language.
+             */
+            to?: string | null;
+        };
+        TranslationAnswer: {
+            text: string;
+            /** @description The original's language as the provider detected it, when it said. */
+            source_language?: string | null;
+            target_language: string;
         };
         /** @description An uploaded file: what a `send_message` action's `attachments` takes, as it is. */
         Uploaded: {
@@ -4683,6 +4842,440 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    tools: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LanguageToolsState"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    language_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LanguageSettingsView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    set_language_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewLanguageSettings"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LanguageSettingsView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    clear_language_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LanguageSettingsView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    translate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The dialog */
+                dialog: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TranslateMessage"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranslationAnswer"];
+                };
+            };
+            /** @description `message` or `to` is invalid, or `to` is needed (no profile language) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description `translation_off`: the project has no translation provider */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description the provider failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    translate_reply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The dialog */
+                dialog: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TranslateDraft"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranslationAnswer"];
+                };
+            };
+            /** @description `text` or `to` is invalid, or `to` is needed (the card has no language) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description `translation_off`: the project has no translation provider */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description the provider failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+        };
+    };
+    suggest_reply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The dialog */
+                dialog: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuggestionAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description `suggestions_off`: the project has no suggestion provider; `no_messages`: nothing to answer */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
+                };
+            };
+            /** @description the provider failed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

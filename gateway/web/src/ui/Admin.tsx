@@ -11,10 +11,11 @@ import { t, type Key } from '../i18n';
 import { isColor, minutesToSeconds, parseChoices, secondsToMinutes, stagesOf } from '../lib/form';
 import { me, project, projectAct, reloadProject } from '../state';
 import { Channels } from './Channels';
+import { LanguageSettings } from './LanguageTools';
 import { DefinitionForm, FieldProblem, useAction, type FieldSpec, type Values } from './Form';
 import { fullTime } from './format';
 
-const SECTIONS = ['operators', 'tokens', 'channels', 'folders', 'tags', 'lists', 'variables', 'pipelines', 'templates', 'sla'] as const;
+const SECTIONS = ['operators', 'tokens', 'channels', 'folders', 'tags', 'lists', 'variables', 'pipelines', 'templates', 'sla', 'translation'] as const;
 type Section = (typeof SECTIONS)[number];
 const section = signal<Section>('operators');
 
@@ -694,6 +695,14 @@ function ChannelsScreen() {
   );
 }
 
+function TranslationScreen() {
+  return (
+    <Heading title="admin.translation">
+      <LanguageSettings />
+    </Heading>
+  );
+}
+
 const SCREENS: Record<Section, () => preact.JSX.Element> = {
   operators: Operators,
   tokens: Tokens,
@@ -705,6 +714,7 @@ const SCREENS: Record<Section, () => preact.JSX.Element> = {
   pipelines: Pipelines,
   templates: Templates,
   sla: Sla,
+  translation: TranslationScreen,
 };
 
 export function Admin() {

@@ -32,6 +32,7 @@ import { DefinitionForm } from './Form';
 import { History, closeHistory, historyOf, openHistory } from './History';
 import { saveTemplate, templateFields } from './Admin';
 import { forgetMessageActions, quoting, templateFrom, templateSaved } from './messageActions';
+import { ComposeLanguageTools } from './LanguageTools';
 import { Entry, who } from './TimelineEntry';
 
 /** How long after the last keystroke a draft is saved. */
@@ -275,6 +276,17 @@ function Compose({ dialog }: { dialog: string }) {
           ))}
         </div>
       )}
+      <ComposeLanguageTools
+        dialog={dialog}
+        text={text.value}
+        disabled={blocked}
+        replace={(next) => {
+          text.value = next;
+          touched.current = true;
+          saved.value = false;
+          saveDraft(next);
+        }}
+      />
       <div class="compose-bar">
         <AttachButton files={files} disabled={blocked} />
         {templates.length > 0 && (

@@ -10,6 +10,7 @@ import { snippet } from '../lib/text';
 import { act, channelOf, followDelivery, highlight, me, openDialog, operatorName, timeline } from '../state';
 import { useAction } from './Form';
 import { fullTime, shortTime } from './format';
+import { TranslateMessage } from './LanguageTools';
 import { quoting, templateFrom } from './messageActions';
 import { projectNames } from './names';
 
@@ -152,6 +153,7 @@ export function Entry({ item, live = false }: { item: TimelineItem; live?: boole
         </div>
         {item.reply_to && <Quote id={item.reply_to} />}
         {item.text && <p class="text">{item.text}</p>}
+        {live && openDialog.value && <TranslateMessage dialog={openDialog.value} item={item} />}
         {item.files.length > 0 && <Files files={item.files as FileOf[]} />}
         {item.delivery && (
           <p class={`delivery ${item.delivery}`}>
