@@ -103,6 +103,17 @@ fn bench_api_reports_every_phase_with_answered_requests() {
         peak >= rss && rss > 1_000_000,
         "serve RSS {rss}, peak {peak}"
     );
+    // After each phase: the proportional set (what the process holds, mapped read-model pages
+    // once) is read, and is at most the resident set, which counts them once per mapping.
+    for (phase, rss) in report["serve"]["rss_after_phase"].as_object().unwrap() {
+        let pss = report["serve"]["pss_after_phase"][phase].as_u64().unwrap();
+        let anon = report["serve"]["anon_after_phase"][phase].as_u64().unwrap();
+        let rss = rss.as_u64().unwrap();
+        assert!(
+            pss > 0 && anon > 0 && pss <= rss + 1_000_000 && anon <= rss,
+            "{phase}: rss {rss}, pss {pss}, anon {anon}"
+        );
+    }
     // Live: every stream connected, every change of the counted seconds seen on a probe
     // stream, and an idle stream's memory measured.
     let live = report["live"].as_array().unwrap();
@@ -118,7 +129,7 @@ fn bench_api_reports_every_phase_with_answered_requests() {
         assert!(run["serve_rss_idle_bytes"].as_u64().unwrap() > 0, "{run}");
     }
     let targets = report["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 8, "{targets:?}");
+    assert_eq!(targets.len(), 9, "{targets:?}");
     assert!(
         targets
             .iter()

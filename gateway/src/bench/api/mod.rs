@@ -131,7 +131,7 @@ type Measured = (
     Vec<load::Phase>,
     usize,
     usize,
-    Vec<(Kind, u64)>,
+    Vec<(Kind, setup::Memory)>,
     Vec<live::LiveRun>,
 );
 
@@ -190,9 +190,9 @@ async fn measure(
         }
         let (back, phase) = load::run(server.pid, clients, kind, args.warmup, args.seconds).await?;
         clients = back;
-        let rss = setup::rss_of(server.pid).1;
-        say(args, report::line(&phase, rss));
-        rss_after.push((kind, rss));
+        let memory = setup::memory_of(server.pid);
+        say(args, report::line(&phase, memory.rss));
+        rss_after.push((kind, memory));
         phases.push(phase);
     }
     drop(clients);

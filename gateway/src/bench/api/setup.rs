@@ -342,6 +342,30 @@ pub fn rss_of(pid: u32) -> (u64, u64) {
     )
 }
 
+/// What a process's memory is after a phase: its resident set (`VmRSS`), its proportional set
+/// (`Pss` of `/proc/<pid>/smaps_rollup`) and the anonymous part (`RssAnon`: heap and stacks).
+///
+/// The read models are mapped by each reader connection (`PRAGMA mmap_size`): the same cached
+/// page of a file counts once per connection in `VmRSS` (8 connections: up to 8 times), once in
+/// `Pss`, which is what the process holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    pub rss: u64,
+    pub pss: u64,
+    pub anon: u64,
+}
+
+/// [`Memory`] of a process now (zeros for what cannot be read).
+pub fn memory_of(pid: u32) -> Memory {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    Memory {
+        rss: status_bytes(&status, "VmRSS:"),
+        pss: status_bytes(&rollup, "Pss:"),
+        anon: status_bytes(&status, "RssAnon:"),
+    }
+}
+
 /// A `kB` field of `/proc/<pid>/status` (`name` with its colon) in bytes; 0 when missing.
 pub fn status_bytes(status: &str, name: &str) -> u64 {
     status
