@@ -223,14 +223,18 @@ fn revocation(
     headers: &HeaderMap,
     caller: switchboard_projections::query::QueryCaller,
 ) -> futures::future::BoxFuture<'static, ()> {
-    // Only what authenticates: a stream keeps no other header.
+    // Only what authenticates: a stream keeps no other header. Copied: a header's value is a
+    // slice of the buffer the request was read into, which a clone would keep for as long as
+    // the stream lasts (8 KB or more an idle stream).
     let mut kept = HeaderMap::new();
     for name in [
         axum::http::header::AUTHORIZATION,
         axum::http::header::COOKIE,
     ] {
         for value in headers.get_all(&name) {
-            kept.append(name.clone(), value.clone());
+            if let Ok(copy) = HeaderValue::from_bytes(value.as_bytes()) {
+                kept.append(name.clone(), copy);
+            }
         }
     }
     Box::pin(async move {
