@@ -116,6 +116,7 @@ pub async fn api(args: ApiArgs) -> Result<(), String> {
         Vec::new()
     };
     setup::accounts(&dir, &live_people).await?;
+    let live_sessions = setup::sessions_in_store(&dir, &live_people, &dataset.projects).await?;
     say(
         &args,
         format!(
@@ -130,7 +131,7 @@ pub async fn api(args: ApiArgs) -> Result<(), String> {
         &server,
         &dataset.projects,
         &people,
-        &live_people,
+        &live_sessions,
     ))
     .await;
     let (peak, current) = setup::rss_of(server.pid);
@@ -165,7 +166,7 @@ async fn measure(
     server: &setup::Server,
     projects: &[switchboard_dataset::history::ProjectIds],
     people: &[setup::Person],
-    live_people: &[setup::Person],
+    live_sessions: &[setup::Session],
 ) -> Result<Measured, String> {
     let sessions = setup::sign_in(server.addr, people, projects).await?;
     // First pages of each session: the static body's size and the words to search for.
@@ -233,22 +234,13 @@ async fn measure(
         pages.push(serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string())?);
     }
     let mut targets = live::targets(&pages);
-    let live_sessions = if live_people.is_empty() {
-        Vec::new()
-    } else {
-        say(
-            args,
-            format!("signing in {} live accounts", live_people.len()),
-        );
-        setup::sign_in(server.addr, live_people, projects).await?
-    };
     let mut live = Vec::new();
     for &streams in args.live_streams.iter().filter(|&&n| n > 0) {
         let run = live::run(
             server.addr,
             server.pid,
             &sessions,
-            &live_sessions,
+            live_sessions,
             &mut targets,
             streams,
             args.live_rate,
