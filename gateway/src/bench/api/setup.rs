@@ -326,17 +326,22 @@ pub async fn sessions_in_store(
             .login(&person.email, BENCH_PASSWORD, Ipv4Addr::LOCALHOST.into())
             .await
             .map_err(|e| format!("cannot begin a session of {}: {e}", person.email))?;
-        let project = projects
-            .iter()
-            .find(|p| p.id == person.project)
-            .ok_or("a person of an unknown project")?
-            .clone();
+        let project = project_of(projects, person)?;
         sessions.push(Session {
             token: session.token.expose().to_owned(),
             project,
         });
     }
     Ok(sessions)
+}
+
+/// The ids of a person's project.
+fn project_of(projects: &[ProjectIds], person: &Person) -> Result<ProjectIds, String> {
+    projects
+        .iter()
+        .find(|p| p.id == person.project)
+        .cloned()
+        .ok_or_else(|| "a person of an unknown project".to_owned())
 }
 
 /// Signs each person in (a 429 waits for the throttle's next token) and pairs the token with
@@ -373,11 +378,7 @@ pub async fn sign_in(
                 .ok_or("sign-in answer without a token")?
                 .to_owned();
         };
-        let project = projects
-            .iter()
-            .find(|p| p.id == person.project)
-            .ok_or("a person of an unknown project")?
-            .clone();
+        let project = project_of(projects, person)?;
         sessions.push(Session { token, project });
     }
     Ok(sessions)
