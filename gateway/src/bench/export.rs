@@ -62,6 +62,7 @@ pub async fn export(args: ExportArgs) -> Result<(), String> {
         accounts: 1,
         phases: Vec::new(),
         live_streams: Vec::new(),
+        live_accounts: None,
         live_rate: 0.0,
         json: args.json,
     };

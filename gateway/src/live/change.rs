@@ -1,6 +1,6 @@
 //! What the hub publishes ([`Change`]) and how it is made from the log records of one batch and
 //! the read models that applied them ([`Batch`], [`Batch::read`]), and how one caller sees a
-//! dialog's change ([`DialogChange::seen_by`]).
+//! dialog's change ([`DialogChange::seen_by`]); whom a change may concern ([`Audience`]).
 //!
 //! A batch's changes of one dialog become one [`DialogChange`] at the batch's last sequence of
 //! that dialog, carrying the row as the read model holds it after the batch, what decided who
@@ -8,8 +8,10 @@
 //! client message of the batch with its own sequence (a stream resumed in the middle of a batch
 //! another node cut differently shows only those after its id).
 
+use parking_lot::Mutex;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use switchboard_core::domain::rights::may_access_dialog;
 use switchboard_core::log::LogRecord;
 use switchboard_projections::ProjectionError;
@@ -19,7 +21,7 @@ use switchboard_projections::dialogs::{
 use switchboard_projections::project::{FolderInfo, folders};
 use switchboard_projections::query::{Access, QueryCaller};
 use switchboard_schemas::{
-    AggregateId, ChannelId, DialogId, Event, MessageId, OperatorId, ProjectId, Timestamp,
+    AggregateId, ChannelId, DialogId, Event, MessageId, OperatorId, ProjectId, Role, Timestamp,
     decode_batch,
 };
 
@@ -48,6 +50,64 @@ impl Change {
             Change::Project(change) => change.project,
         }
     }
+
+    /// Every audience whose callers may see the change (or must look at it): a caller outside
+    /// all of them sees nothing of it ([`DialogChange::seen_by`] is `Unseen`, a project change
+    /// is not about them). More is harmless, less loses events.
+    pub fn audiences(&self) -> Vec<Audience> {
+        match self {
+            Change::Dialog(change) => {
+                let p = change.project;
+                if let Some(only) = change.only_for {
+                    return vec![Audience::Operator(p, only)];
+                }
+                let now = change.row.as_ref().and_then(|r| r.assignee);
+                let mut audiences = vec![Audience::Admins(p)];
+                if change.assignee_before.is_none() || now.is_none() {
+                    audiences.push(Audience::Operators(p));
+                }
+                for operator in [change.assignee_before, now].into_iter().flatten() {
+                    audiences.push(Audience::Operator(p, operator));
+                }
+                audiences
+            }
+            Change::Project(change) => {
+                let p = change.project;
+                let mut audiences = Vec::new();
+                if change.folders {
+                    audiences.extend([Audience::Admins(p), Audience::Operators(p)]);
+                }
+                if let Some(member) = change.member {
+                    audiences.push(Audience::Operator(p, member));
+                }
+                audiences
+            }
+        }
+    }
+}
+
+/// Whom a change may concern: the feeds of the hub ([`super::LiveHub::join`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// The project's admins: every change of it.
+    Admins(ProjectId),
+    /// Every operator of the project: a change of a free dialog, the folders.
+    Operators(ProjectId),
+    /// One person: their dialogs, their own state, their membership.
+    Operator(ProjectId, OperatorId),
+}
+
+impl Audience {
+    /// The audiences a caller belongs to (F12: an admin sees every dialog of the project, an
+    /// operator the free ones and their own).
+    pub fn of(caller: &QueryCaller) -> Vec<Audience> {
+        let (p, operator) = (caller.project, caller.operator);
+        let wide = match caller.role {
+            Role::Admin => Audience::Admins(p),
+            Role::Operator => Audience::Operators(p),
+        };
+        vec![wide, Audience::Operator(p, operator)]
+    }
 }
 
 /// A dialog changed.
@@ -72,6 +132,46 @@ pub struct DialogChange {
     /// The custom folders the dialog is in, with their push and sound switches (read only
     /// when there are messages).
     pub folders: Vec<FolderInfo>,
+    /// The change as streams show it, made once for all the callers it looks the same to.
+    pub shown: Shown,
+}
+
+/// A change's shown text (an SSE event's data), by whose own state (read marks, draft) it
+/// carries: none for every caller without any. Not part of the change's value.
+#[derive(Debug, Default)]
+pub struct Shown(Mutex<Vec<(Option<OperatorId>, Arc<str>)>>);
+
+impl Clone for Shown {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Shown {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl DialogChange {
+    /// The text of the change for callers with the own state of `marks_of` (none: without
+    /// any), made by `make` the first time it is asked for.
+    pub fn shown(&self, marks_of: Option<OperatorId>, make: impl FnOnce() -> String) -> Arc<str> {
+        if let Some((_, text)) = self.shown.0.lock().iter().find(|(o, _)| *o == marks_of) {
+            return Arc::clone(text);
+        }
+        let text: Arc<str> = make().into();
+        self.shown.0.lock().push((marks_of, Arc::clone(&text)));
+        text
+    }
+
+    /// Drops the shown texts (an old change: the few late streams make their own).
+    pub fn forget_shown(&self) {
+        let mut shown = self.shown.0.lock();
+        if !shown.is_empty() {
+            *shown = Vec::new();
+        }
+    }
 }
 
 /// A client's new message (F10.1).
@@ -274,6 +374,7 @@ impl Batch {
                 messages: touch.messages,
                 folders: in_folders,
                 row,
+                shown: Shown::default(),
             })));
         }
         changes.extend(self.projects.into_iter().map(Change::Project));
@@ -333,5 +434,154 @@ fn project_effect(event: &Event) -> (Option<OperatorId>, bool) {
         | Event::FolderDeleted(_)
         | Event::FolderNotificationsSet(_) => (None, true),
         _ => (None, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: ProjectId = ProjectId::from_u128(1);
+    const A: OperatorId = OperatorId::from_u128(0xa);
+    const B: OperatorId = OperatorId::from_u128(0xb);
+    const C: OperatorId = OperatorId::from_u128(0xc);
+
+    fn row(assignee: Option<OperatorId>, deleted: bool, merged: bool) -> DialogRow {
+        DialogRow {
+            dialog: DialogId::from_u128(7),
+            project: P,
+            client_name: None,
+            client_phone: None,
+            client_email: None,
+            client_avatar_url: None,
+            client_external_id: None,
+            client_number: 1,
+            client_created_at: Timestamp::from_micros(0),
+            last_activity_at: Timestamp::from_micros(0),
+            last_message_preview: None,
+            last_message_author: None,
+            last_message_channel: None,
+            last_message_attachments: 0,
+            last_message_at: None,
+            assignee,
+            closed: false,
+            blocked: false,
+            blacklisted: false,
+            bot_paused: false,
+            pinned: false,
+            deleted,
+            merged_into: merged.then(|| DialogId::from_u128(8)),
+            inbound_count: 0,
+            unanswered: false,
+            sla_wait_since: None,
+            tags: Vec::new(),
+        }
+    }
+
+    /// Whatever a caller may see of a change (a row, a remove) reaches one of the feeds the
+    /// caller joins: a stream woken only by its feeds loses nothing.
+    #[test]
+    fn every_caller_who_sees_a_change_is_in_its_audiences() {
+        let people = [None, Some(A), Some(B)];
+        let mut seen = 0;
+        for before in people {
+            for listed_before in [false, true] {
+                for now in people {
+                    for state in 0..4 {
+                        for only_for in [None, Some(A)] {
+                            let change = DialogChange {
+                                seq: 9,
+                                project: P,
+                                dialog: DialogId::from_u128(7),
+                                row: (state != 3).then(|| row(now, state == 1, state == 2)),
+                                assignee_before: before,
+                                listed_before,
+                                marks: Vec::new(),
+                                only_for,
+                                messages: Vec::new(),
+                                folders: Vec::new(),
+                                shown: Shown::default(),
+                            };
+                            let audiences = Change::Dialog(Box::new(change.clone())).audiences();
+                            for operator in [A, B, C] {
+                                for role in [Role::Admin, Role::Operator] {
+                                    let caller = QueryCaller {
+                                        project: P,
+                                        operator,
+                                        role,
+                                    };
+                                    if change.seen_by(&caller) == Seen::Unseen {
+                                        continue;
+                                    }
+                                    seen += 1;
+                                    let joined = Audience::of(&caller);
+                                    assert!(
+                                        audiences.iter().any(|a| joined.contains(a)),
+                                        "{caller:?} sees {change:?} outside {audiences:?}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen > 100, "{seen}");
+    }
+
+    #[test]
+    fn a_project_change_reaches_its_member_and_folder_changes_reach_everyone() {
+        let change = Change::Project(ProjectChange {
+            seq: 3,
+            project: P,
+            member: Some(B),
+            folders: false,
+        });
+        assert_eq!(change.audiences(), [Audience::Operator(P, B)]);
+        let folders = Change::Project(ProjectChange {
+            seq: 4,
+            project: P,
+            member: None,
+            folders: true,
+        });
+        for role in [Role::Admin, Role::Operator] {
+            let caller = QueryCaller {
+                project: P,
+                operator: C,
+                role,
+            };
+            let joined = Audience::of(&caller);
+            assert!(folders.audiences().iter().any(|a| joined.contains(a)));
+        }
+    }
+
+    #[test]
+    fn a_shown_text_is_made_once_per_whose_marks_it_carries() {
+        let change = DialogChange {
+            seq: 1,
+            project: P,
+            dialog: DialogId::from_u128(7),
+            row: Some(row(None, false, false)),
+            assignee_before: None,
+            listed_before: true,
+            marks: Vec::new(),
+            only_for: None,
+            messages: Vec::new(),
+            folders: Vec::new(),
+            shown: Shown::default(),
+        };
+        let mut made = 0;
+        for _ in 0..3 {
+            change.shown(None, || {
+                made += 1;
+                "plain".to_owned()
+            });
+        }
+        let own = change.shown(Some(A), || "with A's marks".to_owned());
+        assert_eq!(made, 1);
+        assert_eq!(&*own, "with A's marks");
+        assert_eq!(&*change.shown(None, String::new), "plain");
+        change.forget_shown();
+        assert_eq!(&*change.shown(None, || "again".to_owned()), "again");
     }
 }

@@ -5,28 +5,38 @@
 //! the records the read models have not applied yet, and each time both checkpoints pass some
 //! of them (a `watch` of each runner's status wakes it), turns those records into
 //! [`Change`]s ([`change::Batch`]: one row read per touched dialog, one query for the batch)
-//! and publishes them into a ring of the last [`LiveOptions::ring`] changes, waking every
-//! stream through one `watch` of the last published sequence.
+//! and publishes them into a ring of the last [`LiveOptions::ring`] changes, waking the streams
+//! of the feeds they concern.
 //!
 //! Streams read the ring from their own position; none reads the log, and none is buffered
 //! by the hub: a stream that falls behind the ring's oldest change is told to reload
 //! ([`Behind`]) instead. Memory is the ring's (bounded by construction) plus each stream's
 //! position.
 //!
-//! Submodules: [`change`] (what a change holds and how a caller sees it).
+//! Fan-out: a publish does not wake every stream. Each change names the audiences it may
+//! concern ([`Audience`]: the project's admins, every operator of the project, one operator);
+//! a stream joins the feeds of its caller's audiences ([`LiveHub::join`]) and is woken only
+//! through them, and reads only the sequences its feeds hold ([`LiveHub::pending`]): with 10k
+//! streams, a change wakes and is looked at by the streams that may see it, not by all of
+//! them. A feed also holds what its callers share (the counters answer, [`Memo`]).
+//!
+//! Submodules: [`change`] (what a change holds, whom it may concern and how a caller sees
+//! it).
 
 pub mod change;
 
-pub use change::{Change, DialogChange, Gone, NewMessage, ProjectChange, Seen};
+pub use change::{Audience, Change, DialogChange, Gone, NewMessage, ProjectChange, Seen};
 
 use crate::readmodels::{Kind, ReadModels};
 use futures::{FutureExt, StreamExt};
 use parking_lot::RwLock;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::log::{LogRecord, SubjectFilter};
 use switchboard_core::{AnyLog, EventLog};
+use switchboard_projections::query::QueryCaller;
+use switchboard_schemas::Role;
 use tokio::sync::watch;
 
 /// What a hub is started with.
@@ -41,7 +51,8 @@ pub struct LiveOptions {
     /// A stream sends the caller's counters at most this often.
     pub counters_every: Duration,
     /// The hub publishes at most once per this pause (what it applied meanwhile goes out
-    /// together): every publish wakes every stream, so this bounds the wake-ups of each.
+    /// together): a publish wakes every stream its changes concern, so this bounds the
+    /// wake-ups of each.
     pub publish_every: Duration,
 }
 
@@ -74,6 +85,10 @@ pub struct Behind {
     pub head: u64,
 }
 
+/// How many of the newest changes keep their shown text ([`DialogChange::shown`]): streams
+/// that keep up read those; a stream further behind makes its own.
+const KEEP_SHOWN: usize = 1_024;
+
 #[derive(Debug)]
 struct Ring {
     changes: VecDeque<Arc<Change>>,
@@ -82,12 +97,60 @@ struct Ring {
     /// The last sequence the hub has turned into changes.
     head: u64,
     capacity: usize,
+    /// The feeds some stream has joined.
+    feeds: HashMap<Audience, Feed>,
+}
+
+/// The sequences of the ring's changes that may concern one audience, for the streams that
+/// joined it.
+#[derive(Debug)]
+struct Feed {
+    /// Ascending; those that left the ring are dropped at the next publish to the feed.
+    seqs: VecDeque<u64>,
+    /// The last sequence dropped from `seqs`: a stream before it missed a change of the feed.
+    dropped: u64,
+    /// The last sequence published to the feed: wakes its streams.
+    wake: watch::Sender<u64>,
+    memo: Arc<Memo>,
+}
+
+/// What the streams of one caller share: the last counters answer (as the stream sends it)
+/// with the hub's head when it was read and the role it was read for.
+#[derive(Debug, Default)]
+pub struct Memo(pub tokio::sync::Mutex<Option<(u64, Role, Arc<str>)>>);
+
+/// A stream's place in its feeds: dropping it leaves them (the last one out removes a feed).
+#[derive(Debug)]
+pub struct Joined {
+    hub: LiveHub,
+    audiences: Vec<Audience>,
+    /// One per audience, in the same order.
+    pub wakes: Vec<watch::Receiver<u64>>,
+    /// The caller's own memo (of their operator feed).
+    pub memo: Arc<Memo>,
+    /// The head when the stream joined: the feeds hold what comes after it.
+    pub since: u64,
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        self.wakes.clear();
+        let mut ring = self.hub.shared.ring.write();
+        for audience in &self.audiences {
+            if ring
+                .feeds
+                .get(audience)
+                .is_some_and(|feed| feed.wake.receiver_count() == 0)
+            {
+                ring.feeds.remove(audience);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Shared {
     ring: RwLock<Ring>,
-    head: watch::Sender<u64>,
     options: LiveOptions,
 }
 
@@ -113,15 +176,14 @@ impl LiveHub {
     /// project read models have applied now. Needs a tokio runtime.
     pub fn start(log: AnyLog, models: Arc<ReadModels<AnyLog>>, options: LiveOptions) -> Self {
         let start = applied(&models).unwrap_or(0);
-        let (head, _) = watch::channel(start);
         let shared = Arc::new(Shared {
             ring: RwLock::new(Ring {
                 changes: VecDeque::new(),
                 floor: start,
                 head: start,
                 capacity: options.ring.max(1),
+                feeds: HashMap::new(),
             }),
-            head,
             options: options.clone(),
         });
         let task = tokio::spawn(follow(
@@ -151,9 +213,77 @@ impl LiveHub {
         self.shared.ring.read().floor
     }
 
-    /// Wakes on every new head.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.shared.head.subscribe()
+    /// Joins the feeds of `caller`'s audiences ([`Audience::of`]); what is published after
+    /// [`Joined::since`] reaches them.
+    pub fn join(&self, caller: &QueryCaller) -> Joined {
+        let audiences = Audience::of(caller);
+        let mut ring = self.shared.ring.write();
+        let since = ring.head;
+        let mut wakes = Vec::with_capacity(audiences.len());
+        let mut memo = None;
+        for audience in &audiences {
+            let feed = ring.feeds.entry(*audience).or_insert_with(|| Feed {
+                seqs: VecDeque::new(),
+                dropped: 0,
+                wake: watch::channel(since).0,
+                memo: Arc::default(),
+            });
+            wakes.push(feed.wake.subscribe());
+            if matches!(audience, Audience::Operator(..)) {
+                memo = Some(Arc::clone(&feed.memo));
+            }
+        }
+        drop(ring);
+        Joined {
+            hub: self.clone(),
+            audiences,
+            wakes,
+            memo: memo.unwrap_or_default(),
+            since,
+        }
+    }
+
+    /// Up to `max` changes after `seq` that the feeds of `joined` hold, in order, and the
+    /// sequence the stream has looked at once it has shown them (the head when it took them
+    /// all), or [`Behind`] if one of them left the ring.
+    pub fn pending(
+        &self,
+        seq: u64,
+        joined: &Joined,
+        max: usize,
+    ) -> Result<(Vec<Arc<Change>>, u64), Behind> {
+        let ring = self.shared.ring.read();
+        let mut wanted: Vec<u64> = Vec::new();
+        for audience in &joined.audiences {
+            let Some(feed) = ring.feeds.get(audience) else {
+                continue;
+            };
+            let first = feed.seqs.partition_point(|&s| s <= seq);
+            if feed.dropped > seq || feed.seqs.get(first).is_some_and(|&s| s <= ring.floor) {
+                return Err(Behind { head: ring.head });
+            }
+            wanted.extend(feed.seqs.range(first..));
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let reached = match wanted.get(max) {
+            Some(_) => {
+                wanted.truncate(max);
+                wanted.last().copied().unwrap_or(seq)
+            }
+            None => ring.head,
+        };
+        let mut changes = Vec::with_capacity(wanted.len());
+        for s in wanted {
+            let first = ring.changes.partition_point(|c| c.seq() < s);
+            changes.extend(
+                ring.changes
+                    .range(first..)
+                    .take_while(|c| c.seq() == s)
+                    .cloned(),
+            );
+        }
+        Ok((changes, reached.max(seq)))
     }
 
     /// Up to `max` changes after `seq`, in order, or [`Behind`] if some of them left the ring.
@@ -167,19 +297,54 @@ impl LiveHub {
     }
 
     fn publish(shared: &Shared, changes: Vec<Change>, head: u64) {
+        let mut touched = Vec::new();
         {
             let mut ring = shared.ring.write();
+            let ring = &mut *ring;
             for change in changes {
                 if ring.changes.len() == ring.capacity
                     && let Some(oldest) = ring.changes.pop_front()
                 {
                     ring.floor = oldest.seq();
                 }
+                let seq = change.seq();
+                for audience in change.audiences() {
+                    let Some(feed) = ring.feeds.get_mut(&audience) else {
+                        continue;
+                    };
+                    if feed.seqs.back().is_some_and(|&last| last >= seq) {
+                        continue;
+                    }
+                    while let Some(&oldest) = feed.seqs.front()
+                        && oldest <= ring.floor
+                    {
+                        feed.dropped = oldest;
+                        feed.seqs.pop_front();
+                    }
+                    feed.seqs.push_back(seq);
+                    if !touched.contains(&audience) {
+                        touched.push(audience);
+                    }
+                }
                 ring.changes.push_back(Arc::new(change));
+                // Only the newest changes keep their shown text (its memory is bounded).
+                if let Some(old) = ring
+                    .changes
+                    .len()
+                    .checked_sub(KEEP_SHOWN + 1)
+                    .and_then(|i| ring.changes.get(i))
+                    && let Change::Dialog(old) = &**old
+                {
+                    old.forget_shown();
+                }
             }
             ring.head = ring.head.max(head);
+            for audience in &touched {
+                if let Some(feed) = ring.feeds.get(audience) {
+                    feed.wake.send_replace(head);
+                }
+            }
         }
-        shared.head.send_replace(head);
     }
 }
 

@@ -2,12 +2,18 @@
 //! pulled (a reader that does not read holds nothing but its position), each change shown as
 //! the caller may see it, counters at most every `LiveOptions::counters_every`, a heartbeat
 //! after `LiveOptions::heartbeat` of silence.
+//!
+//! A stream joins its caller's feeds of the hub and is woken only by them; it reads every
+//! change of the ring only from a `Last-Event-ID` up to where it joined (`scan_until`), then
+//! only those its feeds name. What is the same for many streams is made once: a change's text
+//! for every caller without own state of the dialog (`DialogChange::shown`), the counters for
+//! the streams of one caller at one hub position (`Memo`).
 
 use super::{LiveMark, LiveMessage, LiveRemove, LiveRow, Notification, NotifyFolder, RemoveReason};
 use crate::api::bulk::JobView;
 use crate::api::bulk::run::JobRecord;
 use crate::api::dialogs::row::DialogItem;
-use crate::live::{Change, DialogChange, Gone, LiveHub, ProjectChange, Seen};
+use crate::live::{Change, DialogChange, Gone, Joined, LiveHub, ProjectChange, Seen};
 use crate::readmodels::{Kind, ReadModels};
 use axum::response::sse::Event;
 use futures::Stream;
@@ -20,6 +26,21 @@ use switchboard_core::{AnyLog, EventLog};
 use switchboard_projections::project;
 use switchboard_projections::query::QueryCaller;
 use tokio::sync::{broadcast, watch};
+
+/// Waits for the next wake of any of the stream's feeds (forever once the hub is gone).
+async fn woken(wakes: &mut [watch::Receiver<u64>]) {
+    if wakes.is_empty() {
+        return std::future::pending().await;
+    }
+    let changed = wakes.iter_mut().map(|wake| {
+        Box::pin(async move {
+            if wake.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    });
+    futures::future::select_all(changed).await;
+}
 use tokio::time::Instant;
 
 /// Changes taken from the ring at once.
@@ -42,12 +63,17 @@ pub struct Setup {
 
 struct LiveStream {
     hub: LiveHub,
-    wake: watch::Receiver<u64>,
+    joined: Joined,
     models: Arc<ReadModels<AnyLog>>,
     caller: QueryCaller,
     /// The last sequence the stream has shown (or skipped as unseen).
     cursor: u64,
+    /// Up to here the stream reads every change of the ring (it resumed from before it
+    /// joined its feeds); after it, only those its feeds hold.
+    scan_until: u64,
     taken: VecDeque<Arc<Change>>,
+    /// Where the stream is once `taken` is shown.
+    reached: u64,
     /// An event to send before anything else (a `reset` at the start).
     first: Option<Event>,
     /// When the counters are to be sent (something the caller sees changed).
@@ -80,7 +106,8 @@ pub async fn start(setup: Setup) -> impl Stream<Item = Result<Event, Infallible>
         jobs,
     } = setup;
     let now = Instant::now();
-    let head = hub.head();
+    let joined = hub.join(&caller);
+    let head = joined.since;
     let mut cursor = head;
     let mut first = None;
     if let Some(from) = from {
@@ -94,12 +121,14 @@ pub async fn start(setup: Setup) -> impl Stream<Item = Result<Event, Infallible>
     }
     let (counters_every, heartbeat) = (hub.options().counters_every, hub.options().heartbeat);
     let stream = LiveStream {
-        wake: hub.subscribe(),
+        scan_until: joined.since,
+        joined,
         hub,
         models,
         caller,
         cursor,
         taken: VecDeque::new(),
+        reached: cursor,
         first,
         counters_due: Some(now),
         counters_sent: now.checked_sub(counters_every).unwrap_or(now),
@@ -125,11 +154,12 @@ fn mark(kind: &'static str, seq: u64) -> Event {
 }
 
 fn data(event: Event, value: &impl serde::Serialize) -> Event {
-    match serde_json::to_string(value) {
-        Ok(json) => event.data(json),
-        // Our own types always serialise; an empty object keeps the stream going.
-        Err(_) => event.data("{}"),
-    }
+    event.data(json(value))
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    // Our own types always serialise; an empty object keeps the stream going.
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
 }
 
 impl LiveStream {
@@ -159,18 +189,32 @@ impl LiveStream {
                     }
                 }
             }
-            match self.hub.after(self.cursor, TAKE) {
+            self.cursor = self.cursor.max(self.reached);
+            let next = if self.cursor < self.scan_until {
+                self.hub.after(self.cursor, TAKE).map(|changes| {
+                    let reached = changes.last().map_or(self.scan_until, |c| c.seq());
+                    (changes, reached)
+                })
+            } else {
+                self.hub.pending(self.cursor, &self.joined, TAKE)
+            };
+            match next {
                 Err(behind) => {
                     self.cursor = behind.head;
+                    self.reached = behind.head;
+                    self.scan_until = 0;
                     self.taken.clear();
                     self.counters_changed();
                     return Some(mark("reset", behind.head));
                 }
-                Ok(changes) if !changes.is_empty() => {
-                    self.taken.extend(changes);
-                    continue;
+                Ok((changes, reached)) => {
+                    self.reached = reached;
+                    if !changes.is_empty() {
+                        self.taken.extend(changes);
+                        continue;
+                    }
+                    self.cursor = self.cursor.max(reached);
                 }
-                Ok(_) => {}
             }
             if self.heartbeat_due <= now {
                 return Some(mark("heartbeat", self.cursor));
@@ -186,7 +230,7 @@ impl LiveStream {
                 }
             };
             tokio::select! {
-                _ = self.wake.changed() => {}
+                () = woken(&mut self.joined.wakes) => {}
                 () = tokio::time::sleep_until(deadline) => {}
                 () = &mut self.ends => {
                     self.ended = true;
@@ -217,9 +261,21 @@ impl LiveStream {
     }
 
     /// The caller's counters now (none when the read models cannot answer: tried again later).
+    /// The streams of one caller share them: an answer read at or after the stream's position,
+    /// for the caller's role, is sent again instead of read again.
     async fn counters(&mut self) -> Option<Event> {
         self.counters_due = None;
         self.counters_sent = Instant::now();
+        let event = Event::default()
+            .event("counters")
+            .id(self.cursor.to_string());
+        let mut memo = self.joined.memo.0.lock().await;
+        if let Some((at, role, text)) = &*memo
+            && *at >= self.cursor
+            && *role == self.caller.role
+        {
+            return Some(event.data(&**text));
+        }
         let (Some(dialogs), Some(project)) = (
             self.models.readers(Kind::Dialogs),
             self.models.readers(Kind::Project),
@@ -227,13 +283,14 @@ impl LiveStream {
             self.counters_due = Some(Instant::now() + Duration::from_secs(1));
             return None;
         };
+        // What the read models hold now is at least what the hub has published.
+        let at = self.hub.head();
         match crate::api::counters::read(dialogs, project, self.caller).await {
-            Ok(counters) => Some(data(
-                Event::default()
-                    .event("counters")
-                    .id(self.cursor.to_string()),
-                &counters,
-            )),
+            Ok(counters) => {
+                let text: Arc<str> = json(&counters).into();
+                *memo = Some((at, self.caller.role, Arc::clone(&text)));
+                Some(event.data(&*text))
+            }
             Err(error) => {
                 tracing::warn!(%error, "live: cannot read the counters; trying again");
                 self.counters_due = Some(Instant::now() + Duration::from_secs(1));
@@ -274,49 +331,19 @@ impl LiveStream {
             }
             Seen::Row(row, marks) => {
                 self.counters_changed();
-                let mut item = DialogItem::from_row(row.clone());
-                if let Some(marks) = marks {
-                    item.unread_messages = marks.unread_messages(row);
-                    item.unread = marks.marked_unread || item.unread_messages > 0;
-                    item.draft.clone_from(&marks.draft);
+                let all_messages = change.messages.iter().all(|m| m.seq > shown_up_to);
+                let kind = if change.messages.iter().any(|m| m.seq > shown_up_to) {
+                    "message"
                 } else {
-                    item.unread_messages = row.inbound_count;
-                    item.unread = row.inbound_count > 0;
-                }
-                let messages: Vec<Notification> = change
-                    .messages
-                    .iter()
-                    .filter(|m| m.seq > shown_up_to)
-                    .map(|m| Notification {
-                        seq: m.seq,
-                        message: m.message.to_string(),
-                        channel: m.channel.to_string(),
-                        text: m.text.clone(),
-                        truncated: m.truncated,
-                        attachments: m.attachments,
-                        sent_at: m.sent_at,
-                    })
-                    .collect();
-                if messages.is_empty() {
-                    return Step::Send(data(event.event("row"), &LiveRow { seq, row: item }));
-                }
-                let folders = change
-                    .folders
-                    .iter()
-                    .map(|f| NotifyFolder {
-                        folder: f.folder.to_string(),
-                        name: f.name.clone(),
-                        push: f.push,
-                        sound: f.sound,
-                    })
-                    .collect();
-                let message = LiveMessage {
-                    seq,
-                    row: item,
-                    messages,
-                    folders,
+                    "row"
                 };
-                Step::Send(data(event.event("message"), &message))
+                let make = || json(&shown(change, row, marks, shown_up_to));
+                let event = event.event(kind);
+                if !all_messages {
+                    return Step::Send(event.data(make()));
+                }
+                let text = change.shown(marks.map(|m| m.operator), make);
+                Step::Send(event.data(&*text))
             }
         }
     }
@@ -343,6 +370,11 @@ impl LiveStream {
                     return Step::Skip;
                 }
                 self.caller.role = member.role;
+                // Other feeds: from here, every change up to where it joins them is read.
+                self.joined = self.hub.join(&self.caller);
+                self.scan_until = self.joined.since;
+                self.taken.clear();
+                self.reached = change.seq;
                 self.counters_changed();
                 Step::Send(mark("reset", change.seq))
             }
@@ -353,4 +385,65 @@ impl LiveStream {
             }
         }
     }
+}
+
+/// A visible change as the caller with `marks` (their own state of the dialog, if any) sees
+/// it: its row, and the client's messages after `shown_up_to`, if any, with the folders.
+fn shown(
+    change: &DialogChange,
+    row: &switchboard_projections::dialogs::DialogRow,
+    marks: Option<&switchboard_projections::dialogs::OperatorMarks>,
+    shown_up_to: u64,
+) -> ShownChange {
+    let seq = change.seq;
+    let mut item = DialogItem::from_row(row.clone());
+    if let Some(marks) = marks {
+        item.unread_messages = marks.unread_messages(row);
+        item.unread = marks.marked_unread || item.unread_messages > 0;
+        item.draft.clone_from(&marks.draft);
+    } else {
+        item.unread_messages = row.inbound_count;
+        item.unread = row.inbound_count > 0;
+    }
+    let messages: Vec<Notification> = change
+        .messages
+        .iter()
+        .filter(|m| m.seq > shown_up_to)
+        .map(|m| Notification {
+            seq: m.seq,
+            message: m.message.to_string(),
+            channel: m.channel.to_string(),
+            text: m.text.clone(),
+            truncated: m.truncated,
+            attachments: m.attachments,
+            sent_at: m.sent_at,
+        })
+        .collect();
+    if messages.is_empty() {
+        return ShownChange::Row(LiveRow { seq, row: item });
+    }
+    let folders = change
+        .folders
+        .iter()
+        .map(|f| NotifyFolder {
+            folder: f.folder.to_string(),
+            name: f.name.clone(),
+            push: f.push,
+            sound: f.sound,
+        })
+        .collect();
+    ShownChange::Message(LiveMessage {
+        seq,
+        row: item,
+        messages,
+        folders,
+    })
+}
+
+/// The data of a `row` or a `message` event.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum ShownChange {
+    Row(LiveRow),
+    Message(LiveMessage),
 }

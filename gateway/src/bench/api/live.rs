@@ -1,13 +1,14 @@
 //! The live part of `bench api` (F10, issue 16): `GET /v1/live` streams connected while
 //! changes arrive at a fixed rate.
 //!
-//! For each stream count: the streams are opened (spread over the sessions, as operators with
-//! several tabs); `serve`'s RSS before and after, once they are idle, gives the memory of an
-//! idle stream. Then appenders change dialogs at `--live-rate` per second, open loop (a change
+//! For each stream count: the streams are opened, spread evenly over the live accounts (every
+//! operator of the dataset unless `--live-accounts` says fewer, an admin of each project
+//! first): a stream is one operator's browser, whose tabs share it; `serve`'s RSS before and
+//! after, once they are idle, gives the memory of an idle stream. Then appenders change dialogs at `--live-rate` per second, open loop (a change
 //! is sent when it is due, whatever the answers before it), each a `pin` or `unpin` of a
 //! dialog of the sessions' own lists through `POST /v1/dialogs/{id}/actions` — an append that
 //! changes the row every viewer of the dialog sees, the path an arriving message takes from the
-//! log to the streams. One stream per session is a probe: it matches each `row` event's `id`
+//! log to the streams. One stream per live account is a probe: it matches each `row` event's `id`
 //! (the log sequence) with the sequence the appender's answer named, and the latency is from
 //! the moment the appender sent the request to the event's arrival. The other streams read
 //! and drop what they receive.
@@ -34,6 +35,8 @@ const APPENDERS: usize = 32;
 #[derive(Debug)]
 pub struct LiveRun {
     pub streams: usize,
+    /// The accounts the streams are spread over.
+    pub accounts: usize,
     pub connected: usize,
     pub rss_before: u64,
     pub rss_idle: u64,
@@ -65,6 +68,7 @@ impl LiveRun {
         };
         json!({
             "streams": self.streams,
+            "stream_accounts": self.accounts,
             "connected": self.connected,
             "serve_rss_before_bytes": self.rss_before,
             "serve_rss_idle_bytes": self.rss_idle,
@@ -88,9 +92,10 @@ impl LiveRun {
     pub fn line(&self) -> String {
         let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
         format!(
-            "live {:>6} streams ({} up)  idle {:>6.1} KB/stream  {:>5.0} changes/s  append→event p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  matched {} unseen {}  errors {}  cpu serve {:.2} cores",
+            "live {:>6} streams ({} up, {} accounts)  idle {:>6.1} KB/stream  {:>5.0} changes/s  append→event p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  matched {} unseen {}  errors {}  cpu serve {:.2} cores",
             self.streams,
             self.connected,
+            self.accounts,
             self.per_stream() / 1024.0,
             self.appends as f64 / self.seconds.max(1e-9),
             ms(0.5),
@@ -143,13 +148,15 @@ struct Received {
     bytes: AtomicU64,
 }
 
-/// Runs one stream count: opens `streams` streams, measures their idle memory, then appends
-/// at `rate` per second for `warmup` + `seconds` (only the last `seconds` counted).
+/// Runs one stream count: opens `streams` streams over `streamers`, measures their idle
+/// memory, then appends (as `sessions`) at `rate` per second for `warmup` + `seconds` (only
+/// the last `seconds` counted).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     addr: SocketAddr,
     serve_pid: u32,
     sessions: &[Session],
+    streamers: &[Session],
     targets: &mut Vec<Target>,
     streams: usize,
     rate: f64,
@@ -159,13 +166,16 @@ pub async fn run(
     if targets.is_empty() {
         return Err("no dialog to change: the sessions' lists are empty".into());
     }
+    if streamers.is_empty() {
+        return Err("no account to stream as".into());
+    }
     let rss_before = rss_of(serve_pid).1;
     let received = Arc::new(Received::default());
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(u64, Instant)>();
     let mut tasks = Vec::with_capacity(streams);
     for i in 0..streams {
-        let token = sessions[i % sessions.len()].token.clone();
-        let probe = (i < sessions.len()).then(|| seen_tx.clone());
+        let token = streamers[i % streamers.len()].token.clone();
+        let probe = (i < streamers.len()).then(|| seen_tx.clone());
         let received = Arc::clone(&received);
         tasks.push(tokio::spawn(async move {
             if let Err(e) = stream(addr, &token, probe, &received).await {
@@ -289,6 +299,7 @@ pub async fn run(
     }
     Ok(LiveRun {
         streams,
+        accounts: streamers.len(),
         connected,
         rss_before,
         rss_idle,

@@ -63,6 +63,10 @@ pub struct ApiArgs {
     /// Live streams connected in each live run (`0`: no live run).
     #[arg(long, value_delimiter = ',', default_values_t = [100, 10_000])]
     pub live_streams: Vec<usize>,
+    /// Accounts the live streams are spread over (default: every operator of the dataset, one
+    /// admin of each project first). A stream is one operator's browser (its tabs share one).
+    #[arg(long)]
+    pub live_accounts: Option<usize>,
     /// Dialog changes per second during a live run.
     #[arg(long, default_value_t = 1000.0)]
     pub live_rate: f64,
@@ -106,9 +110,30 @@ pub async fn api(args: ApiArgs) -> Result<(), String> {
     let dataset = setup::prepare(&args, &dir, size).await?;
     let people = setup::choose(&dataset, args.accounts.min(args.clients));
     setup::accounts(&dir, &people).await?;
-    say(&args, format!("{} accounts; starting serve", people.len()));
+    let live_people = if args.live_streams.iter().any(|&n| n > 0) {
+        setup::choose(&dataset, args.live_accounts.unwrap_or(usize::MAX).max(1))
+    } else {
+        Vec::new()
+    };
+    setup::accounts(&dir, &live_people).await?;
+    let live_sessions = setup::sessions_in_store(&dir, &live_people, &dataset.projects).await?;
+    say(
+        &args,
+        format!(
+            "{} accounts, {} for the live streams; starting serve",
+            people.len(),
+            live_people.len()
+        ),
+    );
     let server = setup::Server::start(&dir).await?;
-    let outcome = Box::pin(measure(&args, &server, &dataset.projects, &people)).await;
+    let outcome = Box::pin(measure(
+        &args,
+        &server,
+        &dataset.projects,
+        &people,
+        &live_sessions,
+    ))
+    .await;
     let (peak, current) = setup::rss_of(server.pid);
     server.stop().await;
     let (phases, static_body, sessions, rss_after, live) = outcome?;
@@ -141,6 +166,7 @@ async fn measure(
     server: &setup::Server,
     projects: &[switchboard_dataset::history::ProjectIds],
     people: &[setup::Person],
+    live_sessions: &[setup::Session],
 ) -> Result<Measured, String> {
     let sessions = setup::sign_in(server.addr, people, projects).await?;
     // First pages of each session: the static body's size and the words to search for.
@@ -214,6 +240,7 @@ async fn measure(
             server.addr,
             server.pid,
             &sessions,
+            live_sessions,
             &mut targets,
             streams,
             args.live_rate,

@@ -5,11 +5,14 @@
 use super::client::Conn;
 use super::{ApiArgs, say};
 use crate::backend::EMBEDDED_FILE;
-use crate::credentials::{CredentialError, CredentialOptions, CredentialStore, sqlite};
+use crate::credentials::{
+    CredentialError, CredentialOptions, CredentialStore, ThrottleConfig, sqlite,
+};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -205,13 +208,22 @@ pub fn choose(dataset: &Dataset, count: usize) -> Vec<Person> {
     chosen
 }
 
+/// The data directory's credential store, as `serve` opens it (with `throttle`).
+async fn store(dir: &Path, throttle: ThrottleConfig) -> Result<CredentialStore, String> {
+    let (options, _, _) = CredentialOptions::from_environment(dir).map_err(|e| e.to_string())?;
+    let options = CredentialOptions {
+        throttle,
+        ..options
+    };
+    CredentialStore::open_sqlite(&dir.join(sqlite::CREDENTIALS_FILE), options)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Gives each chosen person an account with the bench password in the data directory's
 /// credential store (an account made by an earlier run is kept).
 pub async fn accounts(dir: &Path, people: &[Person]) -> Result<(), String> {
-    let (options, _, _) = CredentialOptions::from_environment(dir).map_err(|e| e.to_string())?;
-    let store = CredentialStore::open_sqlite(&dir.join(sqlite::CREDENTIALS_FILE), options)
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = store(dir, ThrottleConfig::default()).await?;
     for person in people {
         match store
             .create_account(
@@ -289,6 +301,49 @@ impl Server {
     }
 }
 
+/// Begins a session for each person in the data directory's credential store itself, the
+/// one `serve` reads (hundreds of sign-ins through `serve` wait 2 s each for its per-address
+/// throttle after the first 30), and pairs the token with the project's ids.
+pub async fn sessions_in_store(
+    dir: &Path,
+    people: &[Person],
+    projects: &[ProjectIds],
+) -> Result<Vec<Session>, String> {
+    // Far more than any bench signs in (the limiter multiplies it by the period in ns).
+    let unthrottled = NonZeroU32::new(100_000).unwrap_or(NonZeroU32::MIN);
+    let store = store(
+        dir,
+        ThrottleConfig {
+            per_account_burst: unthrottled,
+            per_address_burst: unthrottled,
+            ..ThrottleConfig::default()
+        },
+    )
+    .await?;
+    let mut sessions = Vec::with_capacity(people.len());
+    for person in people {
+        let session = store
+            .login(&person.email, BENCH_PASSWORD, Ipv4Addr::LOCALHOST.into())
+            .await
+            .map_err(|e| format!("cannot begin a session of {}: {e}", person.email))?;
+        let project = project_of(projects, person)?;
+        sessions.push(Session {
+            token: session.token.expose().to_owned(),
+            project,
+        });
+    }
+    Ok(sessions)
+}
+
+/// The ids of a person's project.
+fn project_of(projects: &[ProjectIds], person: &Person) -> Result<ProjectIds, String> {
+    projects
+        .iter()
+        .find(|p| p.id == person.project)
+        .cloned()
+        .ok_or_else(|| "a person of an unknown project".to_owned())
+}
+
 /// Signs each person in (a 429 waits for the throttle's next token) and pairs the token with
 /// the project's ids.
 pub async fn sign_in(
@@ -323,11 +378,7 @@ pub async fn sign_in(
                 .ok_or("sign-in answer without a token")?
                 .to_owned();
         };
-        let project = projects
-            .iter()
-            .find(|p| p.id == person.project)
-            .ok_or("a person of an unknown project")?
-            .clone();
+        let project = project_of(projects, person)?;
         sessions.push(Session { token, project });
     }
     Ok(sessions)

@@ -669,3 +669,67 @@ async fn a_stream_needs_credentials() {
     .await;
     assert_eq!(made_up.status, 401);
 }
+
+/// The next `counters` event with an id of at least `seq`.
+async fn counters_at(stream: &mut SseClient, seq: u64) -> serde_json::Value {
+    loop {
+        let event = stream.next().await.expect("the stream ended");
+        if event.event == "counters" && event.seq() >= seq {
+            return event.json();
+        }
+    }
+}
+
+/// The streams of one caller share a counters answer (read once per hub position); callers of
+/// other rights, at the same position, each get their own — and a caller whose role changed
+/// gets the counters of the new role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_counters_never_reach_a_caller_of_other_rights() {
+    let served = serve(options()).await;
+    let log = &served.log;
+    let mut first = served.live_now(PROJECT, FIRST).await;
+    let mut first_again = served.live_now(PROJECT, FIRST).await;
+    let mut second = served.live_now(PROJECT, SECOND).await;
+    let mut admin = served.live_now(PROJECT, ADMIN).await;
+
+    on_dialog(log, PROJECT, dialog(1), registered("first's")).await;
+    on_dialog(log, PROJECT, dialog(1), assigned(FIRST, None)).await;
+    on_dialog(log, PROJECT, dialog(1), received("for the first")).await;
+    // A change every stream sees: all compute their counters at the same position.
+    let marker = on_dialog(log, PROJECT, dialog(2), registered("free")).await;
+
+    let mine = counters_at(&mut first, marker).await;
+    assert_eq!(mine["unread"], 1, "{mine}");
+    assert_eq!(mine["all_chats"], 1, "{mine}");
+    assert_eq!(counters_at(&mut first_again, marker).await, mine);
+    let theirs = counters_at(&mut second, marker).await;
+    assert_eq!(theirs["unread"], 0, "{theirs}");
+    assert_eq!(theirs["all_chats"], 0, "{theirs}");
+    let admins = counters_at(&mut admin, marker).await;
+    assert_eq!(admins["unread"], 1, "{admins}");
+
+    // Promoted, the second operator sees the first's dialog: reset, then the admin's counters.
+    let promoted = on_project(
+        log,
+        PROJECT,
+        Event::OperatorRoleChanged(OperatorRoleChanged {
+            operator: SECOND,
+            role: Role::Admin,
+            can_delete: false,
+        }),
+    )
+    .await;
+    let reset = loop {
+        let event = second.next().await.expect("the stream ended");
+        if event.event == "reset" {
+            break event;
+        }
+    };
+    assert_eq!(reset.seq(), promoted);
+    assert_eq!(counters_at(&mut second, promoted).await["unread"], 1);
+    // And from then on the admin's changes: a message in the first's dialog reaches it.
+    let message = on_dialog(log, PROJECT, dialog(1), received("seen by admins")).await;
+    let events = second.until(message).await;
+    assert_eq!(events.last().unwrap().event, "message", "{events:?}");
+    assert_eq!(events.last().unwrap().seq(), message);
+}
