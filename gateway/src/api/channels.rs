@@ -6,6 +6,9 @@
 
 use super::caller::Admin;
 use super::commands::CommandAnswer;
+use super::consistency::MinSeq;
+use super::dialogs::list::MinSeqParam;
+use super::extract::Query;
 use super::idempotency::CommandId;
 use super::{AppError, AppState, Json};
 use crate::channels::settings::{ChannelSettings, MailServer, Provider};
@@ -492,8 +495,10 @@ pub async fn connect(
     path = "/v1/channels",
     operation_id = "list_channels",
     tag = "channels",
+    params(MinSeqParam),
     responses(
         (status = OK, body = Vec<ChannelView>),
+        (status = BAD_REQUEST, body = super::ErrorAnswer, description = "`min_seq` past the end of the log"),
         (status = UNAUTHORIZED, body = super::ErrorAnswer),
         (status = FORBIDDEN, body = super::ErrorAnswer),
         (status = SERVICE_UNAVAILABLE, body = super::ErrorAnswer),
@@ -504,6 +509,8 @@ pub async fn connect(
 pub async fn list(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    Query(_): Query<MinSeqParam>,
+    _: MinSeq,
 ) -> Result<Json<Vec<ChannelView>>, AppError> {
     let channels = channels_of(&state)?;
     let project = caller.project;

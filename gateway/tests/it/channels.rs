@@ -532,8 +532,9 @@ fn a_whatsapp_channel_verifies_its_endpoint_takes_signed_webhooks_and_gets_statu
         i["direction"] == "outbound" && i["delivery"] == "delivered"
     });
 
-    // Disconnected: its webhooks are no longer taken.
-    world.api.ok(
+    // Disconnected: its webhooks are no longer taken, and the list read after it (its
+    // `min_seq`) no longer has it.
+    let gone = world.api.ok(
         &world.admin,
         "DELETE",
         &format!("/v1/channels/{channel}"),
@@ -541,14 +542,13 @@ fn a_whatsapp_channel_verifies_its_endpoint_takes_signed_webhooks_and_gets_statu
     );
     let (status, _) = world.webhook(&path, &[(header, &signature)], &body);
     assert_eq!(status, 404);
-    assert!(
-        world
-            .api
-            .ok(&world.admin, "GET", "/v1/channels", None)
-            .as_array()
-            .unwrap()
-            .is_empty()
+    let listed = world.api.ok(
+        &world.admin,
+        "GET",
+        &format!("/v1/channels?min_seq={}", gone["seq"]),
+        None,
     );
+    assert!(listed.as_array().unwrap().is_empty(), "{listed}");
 
     world.stop_and_check_secrets(&[WA_TOKEN, WA_APP_SECRET, "verify-me-please"]);
 }
