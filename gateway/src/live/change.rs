@@ -129,6 +129,9 @@ pub struct DialogChange {
     pub only_for: Option<OperatorId>,
     /// The client's new messages, in log order.
     pub messages: Vec<NewMessage>,
+    /// The batch changed the dialog's timeline where its row shows nothing: a delivery status
+    /// (sent, delivered, read, failed, resent), an edit or a reaction (F3.6, F10).
+    pub timeline: bool,
     /// The custom folders the dialog is in, with their push and sound switches (read only
     /// when there are messages).
     pub folders: Vec<FolderInfo>,
@@ -269,6 +272,8 @@ struct Touch {
     left: bool,
     personal: Personal,
     messages: Vec<NewMessage>,
+    /// See [`DialogChange::timeline`].
+    timeline: bool,
 }
 
 /// The changes of a batch of log records, before the read models are read.
@@ -304,6 +309,7 @@ impl Batch {
                         left: false,
                         personal: Personal::Nobody,
                         messages: Vec::new(),
+                        timeline: false,
                     });
                     touch.seq = record.seq;
                     touch.add(record.seq, &envelope.payload);
@@ -372,6 +378,7 @@ impl Batch {
                     Personal::Nobody | Personal::Everyone => None,
                 },
                 messages: touch.messages,
+                timeline: touch.timeline,
                 folders: in_folders,
                 row,
                 shown: Shown::default(),
@@ -405,6 +412,13 @@ impl Touch {
                 self.assignee_before.get_or_insert(Some(e.previous));
             }
             Event::DialogRegistered(_) => self.registered = true,
+            Event::MessageSent(_)
+            | Event::MessageDelivered(_)
+            | Event::MessageRead(_)
+            | Event::MessageFailed(_)
+            | Event::MessageResent(_)
+            | Event::MessageEdited(_)
+            | Event::ReactionSet(_) => self.timeline = true,
             Event::ClientDeleted(_) | Event::DialogMergedInto(_) => self.left = true,
             Event::MessageReceived(e) => {
                 let truncated = e.text.chars().count() > NOTIFY_CHARS;
@@ -499,6 +513,7 @@ mod tests {
                                 marks: Vec::new(),
                                 only_for,
                                 messages: Vec::new(),
+                                timeline: false,
                                 folders: Vec::new(),
                                 shown: Shown::default(),
                             };
@@ -555,6 +570,36 @@ mod tests {
         }
     }
 
+    /// A delivery status changes no row but the open conversation's timeline: the change
+    /// says so (the web reads the timeline again); an operator's own mark does not.
+    #[test]
+    fn a_delivery_status_marks_the_change_as_one_of_the_timeline() {
+        let touch = |event: &Event| {
+            let mut touch = Touch {
+                seq: 1,
+                project: P,
+                assignee_before: None,
+                registered: false,
+                left: false,
+                personal: Personal::Nobody,
+                messages: Vec::new(),
+                timeline: false,
+            };
+            touch.add(1, event);
+            touch.timeline
+        };
+        let message = MessageId::from_u128(3);
+        assert!(touch(&Event::MessageSent(
+            switchboard_schemas::events::MessageSent {
+                message,
+                external_id: "out-3".into(),
+            }
+        )));
+        assert!(!touch(&Event::MarkedUnread(
+            switchboard_schemas::events::MarkedUnread { operator: A }
+        )));
+    }
+
     #[test]
     fn a_shown_text_is_made_once_per_whose_marks_it_carries() {
         let change = DialogChange {
@@ -567,6 +612,7 @@ mod tests {
             marks: Vec::new(),
             only_for: None,
             messages: Vec::new(),
+            timeline: false,
             folders: Vec::new(),
             shown: Shown::default(),
         };

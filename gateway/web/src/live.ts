@@ -42,8 +42,10 @@ function onRow(data: LiveRow | LiveMessage): void {
     list.value = applyRow(list.value, row, view.value);
     if (openDialog.value === row.dialog) openRow.value = row;
   });
-  // A change of the caller's own draft or read state changes neither timeline nor card.
-  if (openDialog.value === row.dialog && ('messages' in data || before !== shared(row))) {
+  // A change of the caller's own draft or read state changes neither timeline nor card; a
+  // delivery status or an edit changes the timeline only (`timeline`).
+  const timelineChanged = 'messages' in data || data.timeline;
+  if (openDialog.value === row.dialog && (timelineChanged || before !== shared(row))) {
     void refreshTimeline(row.dialog, data.seq).catch(() => {});
     void refreshCard(row.dialog, data.seq).catch(() => {});
   }

@@ -54,6 +54,9 @@ pub struct LiveParams {
 pub struct LiveRow {
     pub seq: u64,
     pub row: DialogItem,
+    /// The dialog's timeline changed where its row shows nothing (a delivery status, an edit,
+    /// a reaction): an open conversation reads it again.
+    pub timeline: bool,
 }
 
 /// A dialog the caller sees got new client messages (F10.1).

@@ -420,7 +420,11 @@ fn shown(
         })
         .collect();
     if messages.is_empty() {
-        return ShownChange::Row(LiveRow { seq, row: item });
+        return ShownChange::Row(LiveRow {
+            seq,
+            row: item,
+            timeline: change.timeline,
+        });
     }
     let folders = change
         .folders

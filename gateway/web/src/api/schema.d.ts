@@ -1503,6 +1503,11 @@ export interface components {
             /** Format: int64 */
             seq: number;
             row: components["schemas"]["DialogItem"];
+            /**
+             * @description The dialog's timeline changed where its row shows nothing (a delivery status, an edit,
+             *     a reaction): an open conversation reads it again.
+             */
+            timeline: boolean;
         };
         /** @description A session just begun. The browser also gets it as the `sb_session` cookie. */
         LoginAnswer: {
