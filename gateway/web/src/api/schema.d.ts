@@ -3945,7 +3945,10 @@ export interface operations {
     };
     list_channels: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Answer once the read models have applied this log sequence (a command's `seq`). */
+                min_seq?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3958,6 +3961,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChannelView"][];
+                };
+            };
+            /** @description `min_seq` past the end of the log */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorAnswer"];
                 };
             };
             401: {
