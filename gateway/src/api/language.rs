@@ -364,15 +364,13 @@ pub async fn clear_settings(
 /// What a dialog's read gives: the client's language (card) and timeline items.
 type Read = (Option<String>, Vec<TimelineItem>);
 
-/// The client's language and the items of `window` of the dialog's timeline, if the caller may
-/// see the dialog.
+/// The client's language and, with `page` (what to show, where, how many), those items of the
+/// dialog's timeline, if the caller may see the dialog.
 async fn read_dialog(
     state: &AppState,
     caller: QueryCaller,
     dialog: DialogId,
-    show: Show,
-    window: Window,
-    limit: usize,
+    page: Option<(Show, Window, usize)>,
 ) -> Result<Read, AppError> {
     let cards = state.readers(Kind::Card)?;
     let timelines = state.readers(Kind::Timeline)?;
@@ -383,6 +381,9 @@ async fn read_dialog(
             let card = match card {
                 Ok(card) => card,
                 Err(denied) => return Ok(Err(denied)),
+            };
+            let Some((show, window, limit)) = page else {
+                return Ok(Ok((card.profile.language, Vec::new())));
             };
             let page = timelines.run(|timelines| {
                 query::open_timeline(dialogs, timelines, &caller, dialog, show, window, limit)
@@ -426,7 +427,8 @@ pub async fn translate(
         .map_err(|_| AppError::bad_request("message", "a message id (a UUID) expected"))?;
     let given = body.to.map(|to| language("to", &to)).transpose()?;
     let around = Window::Around(Anchor::Item(*message.as_uuid()));
-    let (_, items) = read_dialog(&state, caller, dialog, Show::default(), around, 3).await?;
+    let page = Some((Show::default(), around, 3));
+    let (_, items) = read_dialog(&state, caller, dialog, page).await?;
     let provider = translation_of(settings_of(&state, &caller).await?)?;
     let target = match given {
         Some(to) => to,
@@ -488,15 +490,8 @@ pub async fn translate_reply(
     let dialog = dialog_id(&dialog)?;
     text_to_translate("text", &body.text)?;
     let given = body.to.map(|to| language("to", &to)).transpose()?;
-    let (client, _) = read_dialog(
-        &state,
-        caller,
-        dialog,
-        Show::default(),
-        Window::Older(None),
-        1,
-    )
-    .await?;
+    // The card only: no page of the timeline.
+    let (client, _) = read_dialog(&state, caller, dialog, None).await?;
     let provider = translation_of(settings_of(&state, &caller).await?)?;
     let target = match given {
         Some(to) => to,
@@ -562,8 +557,8 @@ pub async fn suggest_reply(
         service_entries: false,
     };
     let window = Window::Older(None);
-    let (client, items) =
-        read_dialog(&state, caller, dialog, show, window, SUGGESTION_CONTEXT).await?;
+    let page = Some((show, window, SUGGESTION_CONTEXT));
+    let (client, items) = read_dialog(&state, caller, dialog, page).await?;
     let provider = settings_of(&state, &caller)
         .await?
         .suggestions
