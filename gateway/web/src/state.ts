@@ -246,19 +246,6 @@ export async function refreshTimeline(dialog: string, minSeq?: number): Promise<
   if (timelineCursor.value === null && older.length === 0) timelineCursor.value = page.next_cursor ?? null;
 }
 
-/** After a resend (F3.6, F6.5): the timeline again, then every second (at most 30 times) while
- * one of `messages` is queued — a delivery status changes no list row, so the live stream does
- * not bring it. */
-export async function followDelivery(dialog: string, messages: readonly string[], minSeq?: number): Promise<void> {
-  await refreshTimeline(dialog, minSeq);
-  const waiting = () =>
-    openDialog.value === dialog && timeline.value.some((i) => messages.includes(i.id) && i.delivery === 'queued');
-  for (let n = 0; n < 30 && waiting(); n += 1) {
-    await new Promise((done) => setTimeout(done, 1000));
-    if (openDialog.value === dialog) await refreshTimeline(dialog);
-  }
-}
-
 export async function refreshCard(dialog: string, minSeq?: number): Promise<void> {
   const query = minSeq ? { min_seq: minSeq } : {};
   const next = await ok(api.GET('/v1/dialogs/{dialog}/card', { params: { path: { dialog }, query } }));

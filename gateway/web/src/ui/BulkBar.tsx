@@ -14,7 +14,6 @@ import {
   archived,
   clearPicked,
   folder,
-  followDelivery,
   job,
   listFilter,
   openDialog,
@@ -22,6 +21,7 @@ import {
   pickedAll,
   project,
   refreshCounters,
+  refreshTimeline,
   reloadList,
   tab,
   timeline,
@@ -142,11 +142,14 @@ function actionLabel(name: ActionName): string {
 async function finished(seq: number, tally: { changed: number; unchanged: number; skipped: number; failed: number }) {
   message.value = t('bulk.done', tally);
   clearPicked();
-  // F6.5: the open dialog's failed messages may have been resent: follow them.
+  // F6.5: the open dialog's failed messages may have been resent (their statuses then come by
+  // the live stream).
   const dialog = openDialog.value;
-  const resent = timeline.value.filter((i) => i.delivery === 'failed').map((i) => i.id);
-  const follow = dialog && resent.length > 0 ? followDelivery(dialog, resent, seq) : Promise.resolve();
-  await Promise.all([reloadList(seq), refreshCounters(), follow]).catch(() => {});
+  const again =
+    dialog !== null && timeline.value.some((i) => i.delivery === 'failed')
+      ? refreshTimeline(dialog, seq)
+      : Promise.resolve();
+  await Promise.all([reloadList(seq), refreshCounters(), again]).catch(() => {});
 }
 
 /** Follows a job until it is done: the live stream's events, and its route every second. */

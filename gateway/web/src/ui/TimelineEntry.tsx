@@ -7,7 +7,7 @@ import { lang, t, type Key } from '../i18n';
 import { formatBytes } from '../lib/attachments';
 import { describe, shortId } from '../lib/serviceEntry';
 import { snippet } from '../lib/text';
-import { act, channelOf, followDelivery, highlight, me, openDialog, operatorName, timeline } from '../state';
+import { act, channelOf, highlight, me, openDialog, operatorName, refreshTimeline, timeline } from '../state';
 import { useAction } from './Form';
 import { fullTime, shortTime } from './format';
 import { TranslateMessage } from './LanguageTools';
@@ -113,7 +113,8 @@ function Resend({ item }: { item: TimelineItem }) {
         onClick={() =>
           void run(async () => {
             const seq = await act(dialog, { action: 'resend_message', message: item.id });
-            await followDelivery(dialog, [item.id], seq);
+            // Its statuses come back by the live stream (a row event marked `timeline`).
+            await refreshTimeline(dialog, seq);
           })
         }
       >
