@@ -9,7 +9,7 @@
 import { type APIRequestContext, type Page, expect, test } from '@playwright/test';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WIDE, admin, apiSession, forgetLanguage, look, server, signIn } from './helpers';
+import { NARROW, WIDE, admin, apiSession, forgetLanguage, look, server, signIn } from './helpers';
 
 const TOKEN = `7000003:${'R'.repeat(30)}`;
 const CHAT = 777001;
@@ -159,6 +159,11 @@ test('a failed reply shows why and is resent; the bulk menu resends failed ones 
     await page.goto(`${server().url}/dialogs/${dialog}`);
     await expect(bubble(page, second).getByRole('button', { name: 'Отправить снова' })).toBeVisible();
     await look(page, 'resend-failed-ru');
+    // At a phone's width: the failure and its button in the bubble.
+    await page.setViewportSize(NARROW);
+    await expect(bubble(page, second).getByRole('button', { name: 'Отправить снова' })).toBeVisible();
+    await look(page, 'resend-failed-390-ru');
+    await page.setViewportSize(WIDE);
 
     // The bulk menu: "Resend failed" through the test's channel only.
     await page.locator('#dialog-list [role=option]').first().locator('[data-testid=pick]').click();

@@ -7,7 +7,7 @@
 import { expect, test } from '@playwright/test';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WIDE, admin, forgetLanguage, look, server, signIn } from './helpers';
+import { NARROW, WIDE, admin, forgetLanguage, look, server, signIn } from './helpers';
 
 const KEY = 'e2e-language-key-7731';
 const SUGGESTION = 'Thank you for writing, we are on it.';
@@ -103,6 +103,14 @@ test('an admin sets the language providers; a message is translated and a reply 
     await message.getByRole('button', { name: 'Перевести', exact: true }).click();
     await expect(message.locator('.translation p.text')).toHaveText(`[ru] ${original}`);
     await look(page, 'translation-1440-ru');
+    // At a phone's width too: the conversation with its translation, and the admin's section.
+    await page.setViewportSize(NARROW);
+    await expect(message.locator('.translation p.text')).toHaveText(`[ru] ${original}`);
+    await look(page, 'translation-390-ru');
+    await page.getByRole('button', { name: 'Настройки' }).click();
+    await page.getByRole('navigation', { name: 'Настройки' }).getByRole('button', { name: 'Перевод', exact: true }).click();
+    await expect(page.getByRole('heading', { level: 2, name: 'Перевод' })).toBeVisible();
+    await look(page, 'admin-translation-390-ru');
     await forgetLanguage(page);
     expect(provider.paths).toContain('/translate');
     expect(provider.paths).toContain('/v1/chat/completions');
