@@ -42,13 +42,14 @@ function onRow(data: LiveRow | LiveMessage): void {
     list.value = applyRow(list.value, row, view.value);
     if (openDialog.value === row.dialog) openRow.value = row;
   });
+  if (openDialog.value !== row.dialog) return;
   // A change of the caller's own draft or read state changes neither timeline nor card; a
   // delivery status or an edit changes the timeline only (`timeline`).
-  const timelineChanged = 'messages' in data || data.timeline;
-  if (openDialog.value === row.dialog && (timelineChanged || before !== shared(row))) {
+  const changed = 'messages' in data || before !== shared(row);
+  if (changed || ('timeline' in data && data.timeline)) {
     void refreshTimeline(row.dialog, data.seq).catch(() => {});
-    void refreshCard(row.dialog, data.seq).catch(() => {});
   }
+  if (changed) void refreshCard(row.dialog, data.seq).catch(() => {});
 }
 
 function parse<T>(event: LiveEvent): T | null {
